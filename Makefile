@@ -1,0 +1,50 @@
+# Thin wrapper over CMake.  `make check` and `make demo` install what they need.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build check check-fast check-asan demo bench fuzz install clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Everything: unit tests (and their valgrind twins), integration and slow
+# tests, then the whole non-slow suite again under ASan+UBSan.
+check: deps
+	$(MAKE) build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	$(MAKE) check-asan
+
+check-fast: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE 'slow|valgrind'
+
+check-asan:
+	cmake -S . -B $(BUILD_ASAN) -DPALLET_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) -LE 'slow|valgrind|noasan'
+
+demo: deps
+	$(MAKE) build
+	./scripts/demo.sh $(BUILD)
+
+bench: deps
+	$(MAKE) build
+	./bench/run.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
