@@ -6,7 +6,7 @@ PKGS="build-essential cmake pkg-config git
  libcurl4-openssl-dev libjansson-dev libssl-dev libcunit1-dev libxml2-dev libyaml-dev
  libguestfs-dev libguestfs-tools guestfs-tools virt-v2v qemu-utils qemu-system-x86 ovmf
  nbdkit libnbd-bin debootstrap fdisk dosfstools e2fsprogs grub-pc-bin
- python3 python3-botocore python3-yaml awscli valgrind clang libclang-rt-14-dev
+ python3 python3-botocore python3-yaml python3-jsonschema awscli valgrind clang libclang-rt-14-dev
  dpkg-dev debhelper rpm file binutils curl ca-certificates openssl"
 missing=""
 for p in $PKGS; do
