@@ -1,0 +1,163 @@
+/* Small helpers: string buffer, encoding, hashing, randomness, JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "aws-internal.h"
+
+static void
+buf_reserve (struct pallet_aws_buf *b, size_t more)
+{
+  if (b->oom)
+    return;
+  if (b->len + more + 1 <= b->cap)
+    return;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < b->len + more + 1)
+    cap *= 2;
+  char *p = realloc (b->data, cap);
+  if (!p) {
+    b->oom = 1;
+    return;
+  }
+  b->data = p;
+  b->cap = cap;
+}
+
+void
+pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n)
+{
+  buf_reserve (b, n);
+  if (b->oom)
+    return;
+  memcpy (b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void
+pallet_aws_buf_puts (struct pallet_aws_buf *b, const char *s)
+{
+  pallet_aws_buf_add (b, s, strlen (s));
+}
+
+void
+pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int n = vsnprintf (NULL, 0, fmt, ap);
+  va_end (ap);
+  if (n < 0) {
+    b->oom = 1;
+    return;
+  }
+  buf_reserve (b, (size_t) n);
+  if (b->oom)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (b->data + b->len, (size_t) n + 1, fmt, ap);
+  va_end (ap);
+  b->len += (size_t) n;
+}
+
+const char *
+pallet_aws_buf_str (struct pallet_aws_buf *b)
+{
+  buf_reserve (b, 0);
+  if (b->oom)
+    return NULL;
+  b->data[b->len] = '\0';
+  return b->data;
+}
+
+void
+pallet_aws_buf_free (struct pallet_aws_buf *b)
+{
+  free (b->data);
+  memset (b, 0, sizeof *b);
+}
+
+void
+pallet_aws_uri_encode (struct pallet_aws_buf *b, const char *s, size_t n, bool keep_slash)
+{
+  static const char hexd[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char) s[i];
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+        || ch == '-' || ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/'))
+      pallet_aws_buf_add (b, (const char *) &ch, 1);
+    else {
+      char e[3] = { '%', hexd[ch >> 4], hexd[ch & 15] };
+      pallet_aws_buf_add (b, e, 3);
+    }
+  }
+}
+
+void
+pallet_aws_hex (const unsigned char *in, size_t n, char *out)
+{
+  static const char hexd[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hexd[in[i] >> 4];
+    out[2 * i + 1] = hexd[in[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+void
+pallet_aws_sha256_hex (const void *data, size_t n, char out[65])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (!EVP_Digest (data, n, md, &mdlen, EVP_sha256 (), NULL))
+    mdlen = 0;
+  pallet_aws_hex (md, mdlen, out);
+}
+
+double
+pallet_aws_random (void)
+{
+  uint64_t r = 0;
+  if (RAND_bytes ((unsigned char *) &r, sizeof r) != 1)
+    r = (uint64_t) rand ();
+  return (double) (r >> 11) / 9007199254740992.0;  /* 2^53 */
+}
+
+void
+pallet_aws_uuid (char out[37])
+{
+  unsigned char u[16];
+  if (RAND_bytes (u, sizeof u) != 1)
+    for (size_t i = 0; i < sizeof u; i++)
+      u[i] = (unsigned char) rand ();
+  u[6] = (u[6] & 0x0f) | 0x40;
+  u[8] = (u[8] & 0x3f) | 0x80;
+  snprintf (out, 37,
+            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+            u[12], u[13], u[14], u[15]);
+}
+
+long long
+pallet_aws_json_int (const json_t *obj, const char *key, long long def)
+{
+  json_t *v = json_object_get (obj, key);
+  if (json_is_integer (v))
+    return json_integer_value (v);
+  if (json_is_string (v)) {
+    const char *s = json_string_value (v);
+    char *end;
+    long long n = strtoll (s, &end, 10);
+    if (*s && *end == '\0')
+      return n;
+  }
+  return def;
+}
+
+const char *
+pallet_aws_json_str (const json_t *obj, const char *key)
+{
+  return json_string_value (json_object_get (obj, key));
+}
