@@ -1,0 +1,87 @@
+#!/bin/bash
+# boot-check.sh: boot a disk image under QEMU/TCG and wait for it to come up.
+#
+#   tests/guest/boot-check.sh IMAGE [--uefi] [--timeout SECS] [--expect REGEX]
+#                             [--log FILE] [--bus virtio|ide]
+#
+# Boots IMAGE (raw or qcow2, detected) with qemu-system-x86_64 -accel tcg,
+# -nographic, the serial console to a log file and the disk on virtio,
+# with snapshot=on so the image itself is never written.  Succeeds when the
+# serial console shows REGEX (default: the PALLET-BOOT-OK marker that
+# build-guest.sh's pallet-boot-ok.service prints; use --expect 'login:' for
+# a login prompt).  Fails on timeout (default 400 s), a kernel panic, an
+# initramfs shell, or QEMU exiting.  Prints the matching line on success and
+# the tail of the serial log on failure.
+set -euo pipefail
+
+die () { echo "boot-check: error: $*" >&2; exit 2; }
+usage () { die "usage: $0 IMAGE [--uefi] [--timeout SECS] [--expect REGEX] [--log FILE] [--bus virtio|ide]"; }
+
+image=""; uefi=0; timeout=400; expect='PALLET-BOOT-OK'; log=""; bus=virtio
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --uefi) uefi=1 ;;
+    --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift ;;
+    --expect) [ $# -ge 2 ] || usage; expect=$2; shift ;;
+    --log) [ $# -ge 2 ] || usage; log=$2; shift ;;
+    --bus) [ $# -ge 2 ] || usage; bus=$2; shift ;;
+    -*) usage ;;
+    *) [ -z "$image" ] || usage; image=$1 ;;
+  esac
+  shift
+done
+[ -n "$image" ] || usage
+[ -r "$image" ] || die "image '$image' not readable; build it with tests/guest/build-guest.sh"
+case "$timeout" in ''|*[!0-9]*) die "--timeout '$timeout' is not a number of seconds" ;; esac
+case "$bus" in virtio|ide) ;; *) die "--bus '$bus' must be virtio or ide" ;; esac
+for tool in qemu-system-x86_64 qemu-img; do
+  command -v "$tool" >/dev/null || die "'$tool' not found; install it with ./scripts/install-deps.sh"
+done
+
+format=$(qemu-img info "$image" | awk -F': ' '$1 == "file format" { print $2 }')
+case "$format" in raw|qcow2) ;; *) die "image '$image' has format '$format'; want raw or qcow2" ;; esac
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/boot-check.XXXXXX")
+qpid=""
+cleanup () {
+  [ -n "$qpid" ] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "$log" ] || log="$work/serial.log"
+: >"$log"
+
+fw=()
+if [ "$uefi" -eq 1 ]; then
+  code=/usr/share/OVMF/OVMF_CODE_4M.fd
+  vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+  [ -r "$code" ] && [ -r "$vars" ] || die "OVMF firmware ($code) missing; install the ovmf package"
+  cp "$vars" "$work/vars.fd"
+  fw=(-machine q35 -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+      -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
+fi
+
+start=$(date +%s)
+qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -monitor none \
+  -serial "file:$log" "${fw[@]}" -nic none \
+  -drive "file=$image,format=$format,if=$bus,snapshot=on" \
+  </dev/null >"$work/qemu.out" 2>&1 &
+qpid=$!
+
+fail () {
+  echo "boot-check: FAIL: $image: $* after $(( $(date +%s) - start ))s; serial log tail:" >&2
+  tail -n 25 "$log" | tr -d '\r' >&2
+  exit 1
+}
+while :; do
+  if line=$(grep -a -m1 -E -- "$expect" "$log"); then
+    echo "boot-check: OK: $image reached '$expect' in $(( $(date +%s) - start ))s: $(echo "$line" | tr -d '\r')"
+    exit 0
+  fi
+  grep -a -q -E 'Kernel panic|end Kernel panic|\(initramfs\)|Gave up waiting for root' "$log" &&
+    fail "the guest failed to boot"
+  kill -0 "$qpid" 2>/dev/null ||
+    { qpid=""; cat "$work/qemu.out" >&2; fail "QEMU exited"; }
+  [ $(( $(date +%s) - start )) -lt "$timeout" ] || fail "timed out waiting for '$expect'"
+  sleep 2
+done
