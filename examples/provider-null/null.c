@@ -1,0 +1,322 @@
+/* pallet-provider-null: a provider that simulates a source.
+ *
+ * Its config ({"settings": {...}}, or the settings object alone) says:
+ *   "vms":            [{"id", "name", ...}]   the source's VMs (inventory,
+ *                                             validate); absent: any VM
+ *   "pending":        N or {"transfer": N}    PENDING N times per op
+ *   "retry_after_ms": ms for PENDING (default 10)
+ *   "delay_ms":       N or {"op": N}          work per call; polls cancel
+ *   "transient":      {"op": N}               E_TRANSIENT N times per op
+ *   "fail_at":        "op", "fail_vm": "id", "fail_code": "FAILED"
+ *   "count_file":     path; one line "VMID OP STATUS [rollback]" per call
+ *   "misbehave":      {"op": "silent-error" | "pending-no-retry" |
+ *                     "bad-json"}             to test the host's checks
+ * All progress lives in the VM state it emits, so calls are idempotent and
+ * a host that crashes can resume.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <pallet/provider.h>
+
+struct null_handle {
+  json_t *settings;
+};
+
+static pallet_open_fn null_open;
+static pallet_close_fn null_close;
+static pallet_validate_fn null_validate;
+static pallet_inventory_fn null_inventory;
+static pallet_prepare_source_fn null_prepare_source;
+static pallet_transfer_fn null_transfer;
+static pallet_convert_fn null_convert;
+static pallet_build_vm_fn null_build_vm;
+static pallet_cleanup_fn null_cleanup;
+
+static void *
+null_open (struct pallet_call *call, const char *config_json)
+{
+  json_error_t err;
+  json_t *config = json_loads (config_json, 0, &err);
+  if (!json_is_object (config)) {
+    pallet_error (call, PALLET_E_INVALID, "config is not a JSON object "
+                  "(line %d: %s): pass {\"settings\": {...}}", err.line,
+                  err.text);
+    json_decref (config);
+    return NULL;
+  }
+  struct null_handle *h = calloc (1, sizeof *h);
+  if (h == NULL) {
+    json_decref (config);
+    pallet_error (call, PALLET_E_NOMEM, "out of memory");
+    return NULL;
+  }
+  json_t *s = json_object_get (config, "settings");
+  h->settings = json_incref (json_is_object (s) ? s : config);
+  json_decref (config);
+  return h;
+}
+
+static void
+null_close (void *handle)
+{
+  struct null_handle *h = handle;
+  json_decref (h->settings);
+  free (h);
+}
+
+/* A per-op number: N for all ops, or {"op": N}. */
+static long
+per_op (struct null_handle *h, const char *key, const char *op)
+{
+  json_t *v = json_object_get (h->settings, key);
+  if (json_is_object (v))
+    v = json_object_get (v, op);
+  return json_is_integer (v) ? (long) json_integer_value (v) : 0;
+}
+
+static void
+count_call (struct null_handle *h, const char *vm, const char *op,
+            const char *status, int rollback)
+{
+  const char *path = json_string_value (json_object_get (h->settings,
+                                                         "count_file"));
+  if (path == NULL)
+    return;
+  int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return;
+  char line[512];
+  int n = snprintf (line, sizeof line, "%s %s %s%s\n", vm, op, status,
+                    rollback ? " rollback" : "");
+  /* One write with O_APPEND: lines never interleave. */
+  if (n > 0 && write (fd, line, (size_t) n) < 0)
+    n = -1;
+  close (fd);
+}
+
+static json_t *
+find_vm (struct null_handle *h, const char *id)
+{
+  size_t i;
+  json_t *vm;
+  json_array_foreach (json_object_get (h->settings, "vms"), i, vm)
+    if (id && json_is_string (json_object_get (vm, "id"))
+        && strcmp (json_string_value (json_object_get (vm, "id")), id) == 0)
+      return vm;
+  return NULL;
+}
+
+static int
+emit_state (struct pallet_call *call, json_t *state)
+{
+  char *s = json_dumps (state, JSON_COMPACT);
+  int r = s ? pallet_emit (call, PALLET_EMIT_STATE, s) : -1;
+  free (s);
+  return r;
+}
+
+static int
+status_code (const char *name)
+{
+  static const char *names[] = {
+    "OK", "PENDING", "INVALID", "UNSUPPORTED", "NOT_FOUND", "AUTH",
+    "TRANSIENT", "TIMEOUT", "FAILED", "CANCELLED", "NOMEM", "IO", "CONFLICT",
+  };
+  for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+    if (strcmp (name, names[i]) == 0)
+      return (int) i;
+  return PALLET_E_FAILED;
+}
+
+/* Every per-VM op: the same simulated reconcile step. */
+static int
+step (void *handle, struct pallet_call *call, const char *input_json,
+      const char *op)
+{
+  struct null_handle *h = handle;
+  json_t *in = json_loads (input_json, 0, NULL);
+  json_t *opts = json_object_get (in, "options");
+  const char *vm = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
+  int rollback = json_is_true (json_object_get (opts, "rollback"));
+  int rc = PALLET_OK;
+  const char *mis = json_string_value (json_object_get
+                                       (json_object_get (h->settings, "misbehave"), op));
+  if (vm == NULL) {
+    pallet_error (call, PALLET_E_INVALID, "input has no vm.id: the host "
+                  "must pass {\"vm\": {\"id\": ...}}");
+    json_decref (in);
+    return PALLET_E_INVALID;
+  }
+  json_t *state = json_deep_copy (json_object_get (in, "state"));
+  if (!json_is_object (state)) {
+    json_decref (state);
+    state = json_object ();
+  }
+  char key[128];
+
+  /* Work that takes time, polling cancel like a real copy would. */
+  for (long ms = per_op (h, "delay_ms", op); ms > 0; ms -= 10) {
+    if (pallet_cancelled (call)) {
+      pallet_error (call, PALLET_E_CANCELLED, "%s of %s cancelled", op, vm);
+      rc = PALLET_E_CANCELLED;
+      goto out;
+    }
+    struct timespec ts = { 0, 10 * 1000000L };
+    nanosleep (&ts, NULL);
+  }
+  const char *fail_at = json_string_value (json_object_get (h->settings, "fail_at"));
+  const char *fail_vm = json_string_value (json_object_get (h->settings, "fail_vm"));
+  if (!rollback && fail_at && strcmp (fail_at, op) == 0
+      && (fail_vm == NULL || strcmp (fail_vm, vm) == 0)) {
+    rc = status_code (json_string_value (json_object_get (h->settings, "fail_code")));
+    pallet_error (call, rc, "%s of %s failed as configured (fail_at)", op, vm);
+    goto out;
+  }
+  if (mis && strcmp (mis, "silent-error") == 0) {
+    rc = PALLET_E_FAILED;       /* no pallet_error: the host supplies one */
+    goto out;
+  }
+  if (mis && strcmp (mis, "pending-no-retry") == 0) {
+    rc = PALLET_PENDING;
+    goto out;
+  }
+  if (mis && strcmp (mis, "bad-json") == 0) {
+    pallet_emit (call, PALLET_EMIT_STATE, "{not json");
+    goto out;
+  }
+  snprintf (key, sizeof key, "%s.transient", op);
+  json_int_t t = json_integer_value (json_object_get (state, key));
+  if (!rollback && t < per_op (h, "transient", op)) {
+    json_object_set_new (state, key, json_integer (t + 1));
+    emit_state (call, state);
+    pallet_error (call, PALLET_E_TRANSIENT, "%s of %s: simulated throttling",
+                  op, vm);
+    rc = PALLET_E_TRANSIENT;
+    goto out;
+  }
+  snprintf (key, sizeof key, "%s.polls", op);
+  json_int_t polls = json_integer_value (json_object_get (state, key)) + 1;
+  long pending = rollback ? 0 : per_op (h, "pending", op);
+  json_object_set_new (state, key, json_integer (polls));
+  pallet_progress (call, vm, op, (uint64_t) polls, (uint64_t) pending + 1,
+                   "polls");
+  if (polls <= pending) {
+    json_t *ra = json_object_get (h->settings, "retry_after_ms");
+    pallet_retry_after (call, json_is_integer (ra)
+                        ? (uint32_t) json_integer_value (ra) : 10);
+    rc = PALLET_PENDING;
+  }
+  else
+    json_object_set_new (state, op, json_string (rollback ? "rolled-back"
+                                                 : "done"));
+  emit_state (call, state);
+
+ out:
+  count_call (h, vm, op, rc == PALLET_OK ? "OK" : rc == PALLET_PENDING
+              ? "PENDING" : "ERROR", rollback);
+  json_decref (state);
+  json_decref (in);
+  return rc;
+}
+
+static int
+null_validate (void *h, struct pallet_call *call, const char *input_json)
+{
+  struct null_handle *nh = h;
+  json_t *in = json_loads (input_json, 0, NULL);
+  const char *id = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
+  int missing = json_is_array (json_object_get (nh->settings, "vms"))
+    && find_vm (nh, id) == NULL;
+  json_decref (in);
+  if (missing) {
+    pallet_emit (call, PALLET_EMIT_ITEM,
+                 "{\"severity\":\"error\",\"field\":\"vm.id\","
+                 "\"message\":\"no such VM in the source\"}");
+    pallet_error (call, PALLET_E_NOT_FOUND, "VM %s is not in the source: "
+                  "list it in settings.vms", id ? id : "(no id)");
+    return PALLET_E_NOT_FOUND;
+  }
+  return step (h, call, input_json, "validate");
+}
+
+static int
+null_inventory (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct null_handle *h = handle;
+  json_t *in = json_loads (input_json, 0, NULL);
+  const char *kind = json_string_value (json_object_get (in, "kind"));
+  int ok = kind && (strcmp (kind, "instances") == 0 || strcmp (kind, "vms") == 0);
+  if (!ok) {
+    pallet_error (call, PALLET_E_UNSUPPORTED, "inventory kind '%s' is not "
+                  "known: use \"instances\"", kind ? kind : "(none)");
+    json_decref (in);
+    return PALLET_E_UNSUPPORTED;
+  }
+  json_decref (in);
+  size_t i;
+  json_t *vm;
+  json_array_foreach (json_object_get (h->settings, "vms"), i, vm) {
+    char *s = json_dumps (vm, JSON_COMPACT);
+    if (s == NULL || pallet_emit (call, PALLET_EMIT_ITEM, s) != 0) {
+      free (s);
+      pallet_error (call, PALLET_E_NOMEM, "cannot emit VM %zu", i);
+      return PALLET_E_NOMEM;
+    }
+    free (s);
+  }
+  return PALLET_OK;
+}
+
+static int
+null_prepare_source (void *h, struct pallet_call *c, const char *in)
+{
+  return step (h, c, in, "prepare_source");
+}
+
+static int
+null_transfer (void *h, struct pallet_call *c, const char *in)
+{
+  return step (h, c, in, "transfer");
+}
+
+static int
+null_convert (void *h, struct pallet_call *c, const char *in)
+{
+  return step (h, c, in, "convert");
+}
+
+static int
+null_build_vm (void *h, struct pallet_call *c, const char *in)
+{
+  return step (h, c, in, "build_vm");
+}
+
+static int
+null_cleanup (void *h, struct pallet_call *c, const char *in)
+{
+  return step (h, c, in, "cleanup");
+}
+
+PALLET_PROVIDER_DEFINE (null_provider,
+  .name = "null",
+  .version = "1.0.0",
+  .description = "simulated source for tests and the author's guide",
+  .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
+  .cancel_bound_ms = 100,
+  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
+  .open = null_open,
+  .close = null_close,
+  .validate = null_validate,
+  .inventory = null_inventory,
+  .prepare_source = null_prepare_source,
+  .transfer = null_transfer,
+  .convert = null_convert,
+  .build_vm = null_build_vm,
+  .cleanup = null_cleanup);

@@ -1,0 +1,209 @@
+/* libpallet-host: load a Pallet provider and drive it.
+ *
+ * The host side of abi/pallet/provider.h.  Everything public is prefixed
+ * pallet_.  JSON crosses this API as UTF-8 text, like the provider ABI.
+ *
+ * Errors: functions that fail return a pallet_status (or NULL) and leave a
+ * message naming the thing, the problem and the fix in a thread-local
+ * buffer read with pallet_last_error().
+ */
+#ifndef PALLET_HOST_H
+#define PALLET_HOST_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <pallet/provider.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit codes of the pallet CLI (and of pallet_migrate()). */
+enum pallet_exit {
+  PALLET_EXIT_OK = 0,         /* everything succeeded */
+  PALLET_EXIT_VM_FAILED = 1,  /* at least one VM (or validation) failed */
+  PALLET_EXIT_USAGE = 2,      /* bad command line */
+  PALLET_EXIT_LOAD = 3,       /* provider not found, not loadable, ABI error */
+  PALLET_EXIT_CANCELLED = 4,  /* cancelled (signal or `pallet cancel`) */
+  PALLET_EXIT_INPUT = 5,      /* plan/config/state unreadable or invalid */
+  PALLET_EXIT_LOCKED = 6      /* another `pallet` holds the state dir */
+};
+
+/* --- status codes ------------------------------------------------------ */
+
+/* A sentence for a status ("bad input (JSON, plan, config)"). */
+const char *pallet_strerror (int status);
+/* The enum name ("PALLET_E_INVALID"), or "PALLET_E_UNKNOWN". */
+const char *pallet_status_name (int status);
+/* The status named by "PALLET_E_INVALID" or "INVALID"; -1 if none. */
+int pallet_status_from_name (const char *name);
+
+/* The last error message of this thread ("" if none). */
+const char *pallet_last_error (void);
+
+/* --- logging ------------------------------------------------------------ */
+
+/* Messages at or below level are printed on stderr.  Default WARNING;
+ * -v is INFO, --debug is DEBUG. */
+void pallet_set_log_level (int level);
+int pallet_get_log_level (void);
+
+/* --- providers ---------------------------------------------------------- */
+
+/* A loaded provider: the dlopen handle and a zeroed copy of its vtable. */
+struct pallet_module;
+
+#define PALLET_LOAD_LENIENT 1u  /* skip the required-op check (for --dump) */
+
+/* Resolves NAME (searched as pallet-provider-NAME.so in
+ * $PALLET_PROVIDER_PATH, then the install dir) or a PATH (anything with a
+ * '/').  Returns a malloc'd path, or NULL (pallet_last_error says where it
+ * looked). */
+char *pallet_provider_find (const char *name_or_path);
+
+/* Calls fn once per provider file found on the search path (earlier
+ * directories hide later ones of the same name).  Returns the count. */
+int pallet_provider_list (void (*fn) (const char *name, const char *path,
+                                      void *opaque),
+                          void *opaque);
+
+/* Loads a provider.  Returns PALLET_OK, PALLET_E_NOT_FOUND, PALLET_E_IO
+ * (not loadable) or PALLET_E_ABI; *out is set only on success. */
+int pallet_module_load (const char *name_or_path, unsigned flags,
+                        struct pallet_module **out);
+void pallet_module_free (struct pallet_module *m);
+
+/* The host's copy of the vtable: fields past the provider's struct_size
+ * read as NULL / 0. */
+const struct pallet_provider *pallet_module_vtable (const struct pallet_module *m);
+const char *pallet_module_path (const struct pallet_module *m);
+/* The struct_size the provider declared (not ours). */
+uint64_t pallet_module_struct_size (const struct pallet_module *m);
+
+/* key=value lines, like nbdkit --dump-plugin. */
+void pallet_module_dump (const struct pallet_module *m, FILE *fp);
+
+/* --- sessions and op calls --------------------------------------------- */
+
+enum pallet_op {
+  PALLET_OP_VALIDATE = 0,
+  PALLET_OP_INVENTORY = 1,
+  PALLET_OP_PREPARE_SOURCE = 2,
+  PALLET_OP_TRANSFER = 3,
+  PALLET_OP_CONVERT = 4,
+  PALLET_OP_BUILD_VM = 5,
+  PALLET_OP_CLEANUP = 6,
+  PALLET_OP_LAST = 7
+};
+
+/* "transfer", ...; NULL if out of range. */
+const char *pallet_op_name (int op);
+/* -1 if unknown. */
+int pallet_op_from_name (const char *name);
+
+/* What one op call produced.  Every string is malloc'd JSON text. */
+struct pallet_call_result {
+  int status;                 /* enum pallet_status */
+  char *error;                /* message, set whenever status is an error */
+  char *state;                /* last PALLET_EMIT_STATE, or NULL */
+  char **items;               /* PALLET_EMIT_ITEM texts, in order */
+  size_t n_items;
+  char *result;               /* last PALLET_EMIT_RESULT, or NULL */
+  uint32_t retry_after_ms;
+  int has_retry_after;
+  int skipped;                /* optional op absent: the host's default ran */
+};
+void pallet_call_result_free (struct pallet_call_result *r);
+
+/* Per-session host parameters visible to providers via get_param. */
+struct pallet_session_params {
+  const char *state_dir;      /* "state.dir" */
+  const char *work_dir;       /* "work.dir" */
+};
+
+struct pallet_session;
+
+/* Calls the provider's open() with config_json.  NULL on failure. */
+struct pallet_session *pallet_session_open (struct pallet_module *m,
+                                            const char *config_json,
+                                            const struct pallet_session_params *p);
+void pallet_session_close (struct pallet_session *s);
+
+/* Calls one op through the host's wrapper: makes the struct pallet_call,
+ * serializes calls per the thread model, records the error (supplying one
+ * if the provider did not), checks every emitted text is JSON and that
+ * PENDING came with a retry-after (else PALLET_E_ABI), and applies the
+ * defaults of NULL optional ops.  vm labels log lines and progress (may
+ * be NULL).  Returns r->status. */
+int pallet_session_call (struct pallet_session *s, int op, const char *vm,
+                         const char *input_json,
+                         struct pallet_call_result *r);
+
+/* --- cancellation ------------------------------------------------------- */
+
+/* Async-signal-safe: makes every host->cancelled() return non-zero.
+ * A second call also cancels rollback cleanups. */
+void pallet_cancel (void);
+int pallet_cancel_requested (void);
+/* Clears the flag (tests, long-lived callers). */
+void pallet_cancel_reset (void);
+/* Installs SIGINT/SIGTERM handlers that call pallet_cancel(). */
+void pallet_install_signal_handlers (void);
+
+/* --- the driver --------------------------------------------------------- */
+
+enum pallet_output {
+  PALLET_OUTPUT_TEXT = 0,     /* human lines; progress bars on a TTY */
+  PALLET_OUTPUT_JSON = 1      /* one JSON object per line on stdout */
+};
+
+struct pallet_migrate_options {
+  const char *state_dir;      /* NULL: ./.pallet-state/<plan name> */
+  unsigned max_in_flight;     /* VMs at once; 0 means 1 */
+  unsigned max_attempts;      /* retryable errors per step; 0 means 5 */
+  unsigned backoff_ms;        /* first backoff; 0 means 500 */
+  unsigned backoff_max_ms;    /* backoff cap; 0 means 30000 */
+  int output;                 /* enum pallet_output */
+  int progress;               /* draw progress bars (stderr is a TTY) */
+};
+
+/* The default state dir of a plan: ./.pallet-state/<name> (malloc'd). */
+char *pallet_default_state_dir (const char *plan_name);
+
+/* Runs every VM of the normalized plan through validate, prepare_source,
+ * transfer, convert, build_vm and cleanup, persisting each VM's progress
+ * in the state dir, resuming where a previous run stopped.  Returns an
+ * enum pallet_exit. */
+int pallet_migrate (struct pallet_module *m, const char *config_json,
+                    const char *plan_json,
+                    const struct pallet_migrate_options *opts);
+
+/* Runs cleanup (rollback) for every VM with a state file.  enum pallet_exit. */
+int pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
+                         const char *plan_json,
+                         const struct pallet_migrate_options *opts);
+
+/* Validates the plan (the validate op for every VM); findings are printed.
+ * enum pallet_exit. */
+int pallet_validate_plan (struct pallet_module *m, const char *config_json,
+                          const char *plan_json,
+                          const struct pallet_migrate_options *opts);
+
+/* Writes the cancel marker that a running pallet_migrate() on state_dir
+ * polls.  PALLET_OK or PALLET_E_IO. */
+int pallet_request_cancel (const char *state_dir);
+
+/* A malloc'd JSON text: {"plan": <plan.json of the dir>, "vms": [<each VM
+ * state file>]}, or NULL (pallet_last_error) if the dir has no state. */
+char *pallet_state_read (const char *state_dir);
+
+/* Library version, "0.1.0". */
+const char *pallet_host_version (void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PALLET_HOST_H */

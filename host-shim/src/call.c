@@ -1,0 +1,454 @@
+/* The host services table and the one wrapper every op call goes through. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+
+volatile sig_atomic_t pallet__cancel_level;
+
+/* What the host keeps about one op call; pub is what the provider sees. */
+struct call_ctx {
+  struct pallet_call pub;
+  struct pallet_session *s;
+  const char *op;
+  const char *vm;
+  struct pallet_call_result *r;
+  int error_set;
+  char *violation;              /* first contract breach seen */
+  int rollback;
+};
+
+static struct call_ctx *
+ctx_of (struct pallet_call *call)
+{
+  return call ? (struct call_ctx *) call->_host_private : NULL;
+}
+
+static const char *
+provider_name (const struct call_ctx *c)
+{
+  return c->s && c->s->m->vt.name ? c->s->m->vt.name : "?";
+}
+
+static void
+host_log (struct pallet_call *call, int level, const char *fmt, ...)
+{
+  if (level > pallet_get_log_level () || fmt == NULL)
+    return;
+  struct call_ctx *c = ctx_of (call);
+  char buf[4096];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  if (c == NULL) {
+    pallet__log (level, "%s", buf);
+    return;
+  }
+  pallet__log (level, "provider %s: %s%s%s: %s", provider_name (c), c->op,
+               c->vm ? " " : "", c->vm ? c->vm : "", buf);
+}
+
+static void
+host_progress (struct pallet_call *call, const char *vm, const char *step,
+               uint64_t done, uint64_t total, const char *unit)
+{
+  struct call_ctx *c = ctx_of (call);
+  if (c == NULL)
+    return;
+  if (vm == NULL)
+    vm = c->vm ? c->vm : "";
+  if (step == NULL)
+    step = c->op;
+  if (unit == NULL)
+    unit = "";
+  if (c->s && c->s->progress)
+    c->s->progress (c->s->progress_opaque, vm, step, done, total, unit);
+  else
+    pallet__log (PALLET_LOG_DEBUG, "progress %s %s: %llu/%llu %s", vm, step,
+                 (unsigned long long) done, (unsigned long long) total, unit);
+}
+
+static int
+host_cancelled (struct pallet_call *call)
+{
+  struct call_ctx *c = ctx_of (call);
+  int level = pallet__cancel_level;
+  if (c && c->rollback)
+    return level >= 2;
+  return level >= 1;
+}
+
+static void
+host_error (struct pallet_call *call, int code, const char *fmt, ...)
+{
+  struct call_ctx *c = ctx_of (call);
+  if (c == NULL || fmt == NULL)
+    return;
+  char buf[4096];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  char *msg;
+  if (asprintf (&msg, "provider %s: %s%s%s: %s", provider_name (c), c->op,
+                c->vm ? " " : "", c->vm ? c->vm : "", buf) < 0)
+    return;
+  free (c->r->error);
+  c->r->error = msg;
+  c->error_set = 1;
+  pallet__log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
+}
+
+static void
+violation (struct call_ctx *c, const char *fmt, ...)
+  __attribute__((format (printf, 2, 3)));
+
+static void
+violation (struct call_ctx *c, const char *fmt, ...)
+{
+  if (c->violation)
+    return;
+  char buf[2048];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  if (asprintf (&c->violation, "provider %s: %s%s%s broke the ABI contract: "
+                "%s", provider_name (c), c->op, c->vm ? " " : "",
+                c->vm ? c->vm : "", buf) < 0)
+    c->violation = NULL;
+}
+
+static int
+host_emit (struct pallet_call *call, int kind, const char *text)
+{
+  struct call_ctx *c = ctx_of (call);
+  if (c == NULL)
+    return -1;
+  if (text == NULL) {
+    violation (c, "emit() was given NULL; pass a JSON text");
+    return -1;
+  }
+  json_error_t err;
+  json_t *j = json_loads (text, JSON_DECODE_ANY, &err);
+  if (j == NULL) {
+    violation (c, "emit() text is not valid JSON (line %d column %d: %s); "
+               "build it with a JSON library", err.line, err.column, err.text);
+    return -1;
+  }
+  int is_object = json_is_object (j);
+  json_decref (j);
+  char *copy;
+  switch (kind) {
+  case PALLET_EMIT_STATE:
+    if (!is_object) {
+      violation (c, "emit(PALLET_EMIT_STATE) must be a JSON object");
+      return -1;
+    }
+    if ((copy = strdup (text)) == NULL)
+      return -1;
+    free (c->r->state);
+    c->r->state = copy;
+    return 0;
+  case PALLET_EMIT_ITEM: {
+    char **items = realloc (c->r->items, (c->r->n_items + 1) * sizeof *items);
+    if (items == NULL)
+      return -1;
+    c->r->items = items;
+    if ((copy = strdup (text)) == NULL)
+      return -1;
+    items[c->r->n_items++] = copy;
+    return 0;
+  }
+  case PALLET_EMIT_RESULT:
+    if ((copy = strdup (text)) == NULL)
+      return -1;
+    free (c->r->result);
+    c->r->result = copy;
+    return 0;
+  }
+  violation (c, "emit() kind %d is not a PALLET_EMIT_* value", kind);
+  return -1;
+}
+
+static void
+host_retry_after (struct pallet_call *call, uint32_t ms)
+{
+  struct call_ctx *c = ctx_of (call);
+  if (c == NULL)
+    return;
+  c->r->retry_after_ms = ms;
+  c->r->has_retry_after = 1;
+}
+
+static const char *
+host_get_param (struct pallet_call *call, const char *key)
+{
+  struct call_ctx *c = ctx_of (call);
+  if (key == NULL)
+    return NULL;
+  if (strcmp (key, "host.version") == 0)
+    return PALLET_HOST_VERSION;
+  if (strcmp (key, "host.name") == 0)
+    return "pallet";
+  if (c == NULL || c->s == NULL)
+    return NULL;
+  if (strcmp (key, "state.dir") == 0)
+    return c->s->state_dir;
+  if (strcmp (key, "work.dir") == 0)
+    return c->s->work_dir;
+  return NULL;
+}
+
+const struct pallet_host pallet__host = {
+  .abi_major = PALLET_ABI_MAJOR,
+  .abi_minor = PALLET_ABI_MINOR,
+  .struct_size = sizeof (struct pallet_host),
+  .log = host_log,
+  .progress = host_progress,
+  .cancelled = host_cancelled,
+  .error = host_error,
+  .emit = host_emit,
+  .retry_after = host_retry_after,
+  .get_param = host_get_param,
+};
+
+static const char *op_names[PALLET_OP_LAST] = {
+  "validate", "inventory", "prepare_source", "transfer", "convert",
+  "build_vm", "cleanup",
+};
+
+const char *
+pallet_op_name (int op)
+{
+  return op >= 0 && op < PALLET_OP_LAST ? op_names[op] : NULL;
+}
+
+int
+pallet_op_from_name (const char *name)
+{
+  for (int i = 0; name && i < PALLET_OP_LAST; i++)
+    if (strcmp (name, op_names[i]) == 0)
+      return i;
+  return -1;
+}
+
+void
+pallet_call_result_free (struct pallet_call_result *r)
+{
+  if (r == NULL)
+    return;
+  free (r->error);
+  free (r->state);
+  for (size_t i = 0; i < r->n_items; i++)
+    free (r->items[i]);
+  free (r->items);
+  free (r->result);
+  memset (r, 0, sizeof *r);
+}
+
+static void
+lock (struct pallet_session *s)
+{
+  if (s->m->vt.thread_model != PALLET_THREAD_MODEL_PARALLEL)
+    pthread_mutex_lock (s->m->vt.thread_model
+                        == PALLET_THREAD_MODEL_SERIALIZE_ALL
+                        ? &s->m->serialize : &s->lock);
+}
+
+static void
+unlock (struct pallet_session *s)
+{
+  if (s->m->vt.thread_model != PALLET_THREAD_MODEL_PARALLEL)
+    pthread_mutex_unlock (s->m->vt.thread_model
+                          == PALLET_THREAD_MODEL_SERIALIZE_ALL
+                          ? &s->m->serialize : &s->lock);
+}
+
+struct pallet_session *
+pallet_session_open (struct pallet_module *m, const char *config_json,
+                     const struct pallet_session_params *p)
+{
+  struct pallet_session *s = calloc (1, sizeof *s);
+  if (s == NULL) {
+    pallet__seterr ("out of memory");
+    return NULL;
+  }
+  s->m = m;
+  pthread_mutex_init (&s->lock, NULL);
+  if (p && p->state_dir)
+    s->state_dir = strdup (p->state_dir);
+  if (p && p->work_dir)
+    s->work_dir = strdup (p->work_dir);
+  if (m->vt.open == NULL) {
+    pallet__seterr ("provider %s has no .open callback", m->path);
+    pallet_session_close (s);
+    return NULL;
+  }
+  struct pallet_call_result r = { 0 };
+  struct call_ctx c = { .pub = { .host = &pallet__host }, .s = s,
+                        .op = "open", .r = &r };
+  c.pub._host_private = &c;
+  lock (s);
+  s->handle = m->vt.open (&c.pub, config_json ? config_json : "{}");
+  unlock (s);
+  if (s->handle == NULL) {
+    if (r.error)
+      pallet__seterr ("%s", r.error);
+    else
+      pallet__seterr ("provider %s: open failed without an error message; "
+                      "check the provider config", m->vt.name);
+  }
+  free (c.violation);
+  pallet_call_result_free (&r);
+  if (s->handle == NULL) {
+    pallet_session_close (s);
+    return NULL;
+  }
+  return s;
+}
+
+void
+pallet_session_close (struct pallet_session *s)
+{
+  if (s == NULL)
+    return;
+  if (s->handle && s->m->vt.close) {
+    lock (s);
+    s->m->vt.close (s->handle);
+    unlock (s);
+  }
+  pthread_mutex_destroy (&s->lock);
+  free (s->state_dir);
+  free (s->work_dir);
+  free (s);
+}
+
+static void *
+op_fn (const struct pallet_provider *v, int op)
+{
+  switch (op) {
+  case PALLET_OP_VALIDATE: return (void *) v->validate;
+  case PALLET_OP_INVENTORY: return (void *) v->inventory;
+  case PALLET_OP_PREPARE_SOURCE: return (void *) v->prepare_source;
+  case PALLET_OP_TRANSFER: return (void *) v->transfer;
+  case PALLET_OP_CONVERT: return (void *) v->convert;
+  case PALLET_OP_BUILD_VM: return (void *) v->build_vm;
+  case PALLET_OP_CLEANUP: return (void *) v->cleanup;
+  }
+  return NULL;
+}
+
+int
+pallet__session_call_ex (struct pallet_session *s, int op, const char *vm,
+                         const char *input, int rollback,
+                         struct pallet_call_result *r)
+{
+  memset (r, 0, sizeof *r);
+  const char *name = pallet_op_name (op);
+  if (name == NULL) {
+    r->status = PALLET_E_INVALID;
+    if (asprintf (&r->error, "op %d is not a pallet_op", op) < 0)
+      r->error = NULL;
+    return r->status;
+  }
+  pallet_validate_fn *fn = (pallet_validate_fn *) op_fn (&s->m->vt, op);
+  if (fn == NULL) {
+    /* The host's defaults for absent optional ops. */
+    switch (op) {
+    case PALLET_OP_PREPARE_SOURCE:
+    case PALLET_OP_CONVERT:
+      r->status = PALLET_OK;
+      r->skipped = 1;
+      return r->status;
+    default:
+      r->status = PALLET_E_UNSUPPORTED;
+      if (asprintf (&r->error, "provider %s does not implement %s: use a "
+                    "provider with a .%s callback", s->m->vt.name, name,
+                    name) < 0)
+        r->error = NULL;
+      return r->status;
+    }
+  }
+  struct call_ctx c = { .pub = { .host = &pallet__host }, .s = s, .op = name,
+                        .vm = vm, .r = r, .rollback = rollback };
+  c.pub._host_private = &c;
+  lock (s);
+  int status = fn (s->handle, &c.pub, input ? input : "{}");
+  unlock (s);
+
+  if (status < 0 || status >= PALLET_E_LAST)
+    violation (&c, "returned %d, which is not a pallet_status; return "
+               "PALLET_OK, PALLET_PENDING or a PALLET_E_* code", status);
+  else if (status == PALLET_PENDING && !r->has_retry_after)
+    violation (&c, "returned PALLET_PENDING without a retry-after; call "
+               "pallet_retry_after(call, ms) before returning PENDING");
+  if (c.violation) {
+    free (r->error);
+    r->error = c.violation;
+    r->status = PALLET_E_ABI;
+    return r->status;
+  }
+  r->status = status;
+  if (status == PALLET_OK || status == PALLET_PENDING) {
+    free (r->error);
+    r->error = NULL;
+  }
+  else if (!c.error_set) {
+    if (asprintf (&r->error, "provider %s: %s%s%s returned %s (%s) without "
+                  "an error message", s->m->vt.name, name, vm ? " " : "",
+                  vm ? vm : "", pallet_status_name (status),
+                  pallet_strerror (status)) < 0)
+      r->error = NULL;
+  }
+  return r->status;
+}
+
+int
+pallet_session_call (struct pallet_session *s, int op, const char *vm,
+                     const char *input_json, struct pallet_call_result *r)
+{
+  return pallet__session_call_ex (s, op, vm, input_json, 0, r);
+}
+
+void
+pallet_cancel (void)
+{
+  if (pallet__cancel_level < 2)
+    pallet__cancel_level++;
+}
+
+int
+pallet_cancel_requested (void)
+{
+  return pallet__cancel_level > 0;
+}
+
+void
+pallet_cancel_reset (void)
+{
+  pallet__cancel_level = 0;
+}
+
+static void
+on_signal (int sig)
+{
+  (void) sig;
+  pallet_cancel ();
+}
+
+void
+pallet_install_signal_handlers (void)
+{
+  struct sigaction sa;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+}

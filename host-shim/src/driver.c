@@ -1,0 +1,881 @@
+/* The driver: runs a plan VM by VM through the ops, persisting progress. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "internal.h"
+#include "state.h"
+
+enum { STEP_OK, STEP_FAILED, STEP_CANCELLED, STEP_IOERR };
+enum { VM_OK, VM_FAILED, VM_CANCELLED, VM_IOERR, VM_SKIPPED };
+enum { MODE_MIGRATE, MODE_CLEANUP };
+
+static const int migrate_steps[] = {
+  PALLET_OP_VALIDATE, PALLET_OP_PREPARE_SOURCE, PALLET_OP_TRANSFER,
+  PALLET_OP_CONVERT, PALLET_OP_BUILD_VM, PALLET_OP_CLEANUP,
+};
+
+struct driver {
+  struct pallet_module *m;
+  const char *config;
+  json_t *plan;
+  const char *plan_name;
+  char *state_dir;
+  char *work_dir;
+  char *uid;                    /* migrationUID */
+  char *marker;                 /* cancel marker path */
+  struct pallet_migrate_options o;
+  int mode;
+  struct pallet_session *shared;
+  pthread_mutex_t mu;           /* next, counters, output */
+  size_t next, n_vms;
+  int n_ok, n_failed, n_cancelled, n_ioerr, n_open_failed;
+  volatile int done;
+  int bar_drawn;
+};
+
+/* Keys of one phase of a VM's state file. */
+struct keys {
+  const char *attempts, *errors, *error;
+};
+static const struct keys migrate_keys = { "attempts", "errors", "error" };
+static const struct keys rollback_keys = {
+  "rollbackAttempts", "rollbackErrors", "rollbackError"
+};
+
+struct vmrun {
+  struct driver *d;
+  struct pallet_session *s;
+  json_t *vm;                   /* borrowed from the plan */
+  const char *id, *name;
+  char *path;
+  json_t *doc;
+};
+
+/* --- output -------------------------------------------------------------- */
+
+static void
+clear_bar (struct driver *d)
+{
+  if (d->bar_drawn) {
+    fputs ("\r\033[K", stderr);
+    d->bar_drawn = 0;
+  }
+}
+
+static void
+event (struct vmrun *v, const char *what, const char *step,
+       const char *status, const char *msg)
+{
+  struct driver *d = v->d;
+  pthread_mutex_lock (&d->mu);
+  if (d->o.output == PALLET_OUTPUT_JSON) {
+    json_t *j = json_pack ("{s:s,s:s,s:s}", "event", what, "vm", v->id,
+                           "name", v->name);
+    if (j) {
+      if (step)
+        json_object_set_new (j, "step", json_string (step));
+      if (status)
+        json_object_set_new (j, "status", json_string (status));
+      if (msg)
+        json_object_set_new (j, "message", json_string (msg));
+      char *s = json_dumps (j, JSON_COMPACT);
+      if (s)
+        printf ("%s\n", s);
+      free (s);
+      json_decref (j);
+    }
+  }
+  else {
+    clear_bar (d);
+    printf ("%s: %s%s%s%s%s\n", v->name, step ? step : "",
+            step ? ": " : "", status ? status : what,
+            msg ? ": " : "", msg ? msg : "");
+  }
+  fflush (stdout);
+  pthread_mutex_unlock (&d->mu);
+}
+
+static void
+on_progress (void *opaque, const char *vm, const char *step, uint64_t done,
+             uint64_t total, const char *unit)
+{
+  struct driver *d = opaque;
+  pthread_mutex_lock (&d->mu);
+  if (d->o.output == PALLET_OUTPUT_JSON) {
+    json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:I,s:s}", "event", "progress",
+                           "vm", vm, "step", step, "done", (json_int_t) done,
+                           "total", (json_int_t) total, "unit", unit);
+    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
+    if (s)
+      printf ("%s\n", s);
+    fflush (stdout);
+    free (s);
+    json_decref (j);
+  }
+  else if (d->o.progress) {
+    int pct = total ? (int) (done * 100 / total) : 0;
+    if (pct > 100)
+      pct = 100;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++)
+      bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf (stderr, "\r\033[K%-20.20s %-14.14s [%s] %3d%% %llu/%llu %s",
+             vm, step, bar, pct, (unsigned long long) done,
+             (unsigned long long) total, unit);
+    d->bar_drawn = 1;
+  }
+  pthread_mutex_unlock (&d->mu);
+}
+
+/* --- helpers -------------------------------------------------------------- */
+
+static int
+cancelled_for (int rollback)
+{
+  return rollback ? pallet__cancel_level >= 2 : pallet__cancel_level >= 1;
+}
+
+/* Sleeps ms, waking early on cancel. */
+static void
+nap (unsigned ms, int rollback)
+{
+  while (ms > 0 && !cancelled_for (rollback)) {
+    unsigned chunk = ms < 20 ? ms : 20;
+    struct timespec ts = { 0, (long) chunk * 1000000L };
+    nanosleep (&ts, NULL);
+    ms -= chunk;
+  }
+}
+
+static void
+set_str (json_t *o, const char *k, const char *v)
+{
+  json_object_set_new (o, k, v ? json_string (v) : json_null ());
+}
+
+static void
+stamp (json_t *doc, const char *key)
+{
+  json_t *ts = json_object_get (doc, "timestamps");
+  if (!json_is_object (ts)) {
+    ts = json_object ();
+    json_object_set_new (doc, "timestamps", ts);
+  }
+  char *now = pallet__now_iso ();
+  set_str (ts, key, now);
+  free (now);
+}
+
+static int
+save (struct vmrun *v)
+{
+  stamp (v->doc, "updated");
+  if (pallet__write_json_file (v->path, v->doc) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    return -1;
+  }
+  return 0;
+}
+
+static int
+in_list (json_t *doc, const char *key, const char *name)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach (json_object_get (doc, key), i, e)
+    if (json_is_string (e) && strcmp (json_string_value (e), name) == 0)
+      return 1;
+  return 0;
+}
+
+static void
+add_to_list (json_t *doc, const char *key, const char *name)
+{
+  json_t *a = json_object_get (doc, key);
+  if (!json_is_array (a)) {
+    a = json_array ();
+    json_object_set_new (doc, key, a);
+  }
+  if (!in_list (doc, key, name))
+    json_array_append_new (a, json_string (name));
+}
+
+static char *
+build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
+{
+  json_t *state = json_object_get (v->doc, "state");
+  json_t *empty = json_object ();
+  json_t *in = json_pack ("{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O}}",
+                          "plan", v->d->plan, "vm", v->vm,
+                          "state", json_is_object (state) ? state : empty,
+                          "options",
+                          "migrationUID", v->d->uid,
+                          "cancelled", pallet__cancel_level > 0,
+                          "rollback", rollback,
+                          "step", step,
+                          "attempt", (int) attempt,
+                          "succeeded",
+                          json_object_get (v->doc, "succeeded")
+                          ? json_object_get (v->doc, "succeeded") : json_false ());
+  char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
+  json_decref (in);
+  json_decref (empty);
+  return s;
+}
+
+static unsigned
+backoff_ms (const struct driver *d, unsigned errors)
+{
+  unsigned ms = d->o.backoff_ms;
+  for (unsigned i = 1; i < errors && ms < d->o.backoff_max_ms; i++)
+    ms *= 2;
+  return ms > d->o.backoff_max_ms ? d->o.backoff_max_ms : ms;
+}
+
+static void
+set_error (json_t *doc, const char *key, int status, const char *msg)
+{
+  json_t *e = json_pack ("{s:s,s:i,s:s}", "code", pallet_status_name (status),
+                         "status", status, "message", msg ? msg : "");
+  json_object_set_new (doc, key, e ? e : json_null ());
+}
+
+/* The reconcile loop of one op of one VM. */
+static int
+run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
+{
+  struct driver *d = v->d;
+  const char *name = pallet_op_name (op);
+  unsigned attempts = (unsigned) json_integer_value (json_object_get (v->doc, k->attempts));
+  unsigned errors = (unsigned) json_integer_value (json_object_get (v->doc, k->errors));
+  for (;;) {
+    if (cancelled_for (rollback))
+      return STEP_CANCELLED;
+    char *input = build_input (v, name, rollback, attempts + 1);
+    if (input == NULL) {
+      set_error (v->doc, k->error, PALLET_E_NOMEM, "out of memory");
+      return STEP_FAILED;
+    }
+    struct pallet_call_result r;
+    pallet__session_call_ex (v->s, op, v->name, input, rollback, &r);
+    free (input);
+    attempts++;
+    json_object_set_new (v->doc, k->attempts, json_integer (attempts));
+    json_object_set_new (v->doc, "lastStatus",
+                         json_string (pallet_status_name (r.status)));
+    if (r.state) {
+      json_t *st = json_loads (r.state, 0, NULL);
+      if (st)
+        json_object_set_new (v->doc, "state", st);
+    }
+    if (r.result) {
+      json_t *res = json_loads (r.result, JSON_DECODE_ANY, NULL);
+      json_t *all = json_object_get (v->doc, "results");
+      if (!json_is_object (all)) {
+        all = json_object ();
+        json_object_set_new (v->doc, "results", all);
+      }
+      if (res)
+        json_object_set_new (all, name, res);
+    }
+    if (r.skipped && !rollback)
+      add_to_list (v->doc, "skipped", name);
+    int status = r.status;
+    int outcome = -1;
+    unsigned wait = 0;
+    switch (status) {
+    case PALLET_OK:
+      json_object_set_new (v->doc, k->error, json_null ());
+      outcome = STEP_OK;
+      break;
+    case PALLET_PENDING:
+      wait = r.retry_after_ms > 600000 ? 600000 : r.retry_after_ms;
+      json_object_set_new (v->doc, "retryAfterMs", json_integer (wait));
+      break;
+    case PALLET_E_TRANSIENT:
+    case PALLET_E_TIMEOUT:
+      errors++;
+      json_object_set_new (v->doc, k->errors, json_integer (errors));
+      if (errors >= d->o.max_attempts) {
+        char *msg;
+        if (asprintf (&msg, "gave up after %u retryable errors: %s", errors,
+                      r.error ? r.error : pallet_strerror (status)) < 0)
+          msg = NULL;
+        set_error (v->doc, k->error, status, msg ? msg : r.error);
+        free (msg);
+        outcome = STEP_FAILED;
+      }
+      else {
+        set_error (v->doc, k->error, status, r.error);
+        wait = backoff_ms (d, errors);
+        event (v, "retry", name, pallet_status_name (status), r.error);
+      }
+      break;
+    case PALLET_E_CANCELLED:
+      set_error (v->doc, k->error, status, r.error);
+      outcome = STEP_CANCELLED;
+      break;
+    default:
+      set_error (v->doc, k->error, status, r.error);
+      outcome = STEP_FAILED;
+      break;
+    }
+    pallet_call_result_free (&r);
+    if (save (v) != 0)
+      return STEP_IOERR;
+    if (outcome >= 0)
+      return outcome;
+    nap (wait, rollback);
+  }
+}
+
+/* Runs cleanup with rollback=true.  0 if it finished. */
+static int
+rollback_vm (struct vmrun *v)
+{
+  json_object_set_new (v->doc, "phase", json_string ("rollback"));
+  json_object_set_new (v->doc, "rolledBack", json_false ());
+  if (save (v) != 0)
+    return -1;
+  event (v, "rollback", "cleanup", "rolling back", NULL);
+  int rc = run_step (v, PALLET_OP_CLEANUP, 1, &rollback_keys);
+  if (rc == STEP_OK) {
+    json_object_set_new (v->doc, "rolledBack", json_true ());
+    stamp (v->doc, "rolledBack");
+    event (v, "rollback", "cleanup", "rolled back", NULL);
+  }
+  else {
+    json_t *e = json_object_get (json_object_get (v->doc, "rollbackError"),
+                                 "message");
+    event (v, "rollback", "cleanup", "rollback incomplete",
+           json_is_string (e) ? json_string_value (e)
+           : "cancelled again; run `pallet cleanup` to finish it");
+  }
+  save (v);
+  return rc == STEP_OK ? 0 : -1;
+}
+
+static json_t *
+new_doc (struct vmrun *v, json_int_t runs)
+{
+  json_t *doc = json_pack ("{s:O,s:s,s:s,s:s,s:s,s:{},s:i,s:i,s:n,s:[],s:[],s:I}",
+                           "vm", v->vm, "migrationUID", v->d->uid,
+                           "phase", "migrate", "step", "validate",
+                           "status", "running", "state",
+                           "attempts", 0, "errors", 0, "error",
+                           "completed", "skipped", "runs", runs);
+  if (doc)
+    stamp (doc, "created");
+  return doc;
+}
+
+static const char *
+error_message (json_t *doc)
+{
+  json_t *m = json_object_get (json_object_get (doc, "error"), "message");
+  return json_is_string (m) ? json_string_value (m) : NULL;
+}
+
+static int
+migrate_vm (struct vmrun *v)
+{
+  json_t *doc = access (v->path, F_OK) == 0
+    ? pallet__read_json_file (v->path) : NULL;
+  if (doc == NULL && access (v->path, F_OK) == 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s; remove the file to restart the VM",
+                 pallet_last_error ());
+    return VM_IOERR;
+  }
+  if (doc) {
+    const char *status = json_string_value (json_object_get (doc, "status"));
+    const char *phase = json_string_value (json_object_get (doc, "phase"));
+    status = status ? status : "";
+    phase = phase ? phase : "";
+    v->doc = doc;
+    if (strcmp (status, "succeeded") == 0) {
+      event (v, "skip", NULL, "succeeded", "already migrated");
+      return VM_SKIPPED;
+    }
+    if (strcmp (phase, "rollback") == 0) {
+      if (!json_is_true (json_object_get (doc, "rolledBack"))) {
+        /* A crash during rollback: finish it before anything else. */
+        if (rollback_vm (v) != 0)
+          return pallet__cancel_level ? VM_CANCELLED : VM_FAILED;
+        return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
+      }
+      /* Failed and rolled back earlier: start this VM again. */
+      json_int_t runs = json_integer_value (json_object_get (doc, "runs"));
+      json_decref (doc);
+      v->doc = new_doc (v, runs + 1);
+      event (v, "restart", NULL, "restarting", "it failed in an earlier run");
+    }
+    else if (strcmp (status, "running") == 0)
+      event (v, "resume", json_string_value (json_object_get (doc, "step")),
+             "resuming", NULL);
+  }
+  else
+    v->doc = new_doc (v, 1);
+  if (v->doc == NULL || save (v) != 0)
+    return VM_IOERR;
+
+  for (size_t i = 0; i < sizeof migrate_steps / sizeof migrate_steps[0]; i++) {
+    int op = migrate_steps[i];
+    const char *name = pallet_op_name (op);
+    if (in_list (v->doc, "completed", name))
+      continue;
+    if (cancelled_for (0))
+      goto cancelled;
+    json_object_set_new (v->doc, "step", json_string (name));
+    json_object_set_new (v->doc, "status", json_string ("running"));
+    char key[64];
+    snprintf (key, sizeof key, "%s.started", name);
+    if (!json_object_get (json_object_get (v->doc, "timestamps"), key))
+      stamp (v->doc, key);
+    if (save (v) != 0)
+      return VM_IOERR;
+    event (v, "step", name, "started", NULL);
+    int rc = run_step (v, op, 0, &migrate_keys);
+    switch (rc) {
+    case STEP_OK:
+      add_to_list (v->doc, "completed", name);
+      json_object_set_new (v->doc, "attempts", json_integer (0));
+      json_object_set_new (v->doc, "errors", json_integer (0));
+      snprintf (key, sizeof key, "%s.finished", name);
+      stamp (v->doc, key);
+      if (op == PALLET_OP_BUILD_VM)
+        json_object_set_new (v->doc, "succeeded", json_true ());
+      if (save (v) != 0)
+        return VM_IOERR;
+      event (v, "step", name,
+             in_list (v->doc, "skipped", name) ? "skipped" : "done", NULL);
+      break;
+    case STEP_IOERR:
+      return VM_IOERR;
+    case STEP_FAILED:
+      json_object_set_new (v->doc, "status", json_string ("failed"));
+      json_object_set_new (v->doc, "failedStep", json_string (name));
+      if (save (v) != 0)
+        return VM_IOERR;
+      event (v, "failed", name, "failed", error_message (v->doc));
+      rollback_vm (v);
+      return VM_FAILED;
+    case STEP_CANCELLED:
+      goto cancelled;
+    }
+  }
+  json_object_set_new (v->doc, "phase", json_string ("done"));
+  json_object_set_new (v->doc, "step", json_string ("done"));
+  json_object_set_new (v->doc, "status", json_string ("succeeded"));
+  stamp (v->doc, "succeeded");
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "done", NULL, "succeeded", NULL);
+  return VM_OK;
+
+ cancelled:
+  json_object_set_new (v->doc, "status", json_string ("cancelled"));
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "cancelled", json_string_value (json_object_get (v->doc, "step")),
+         "cancelled", NULL);
+  rollback_vm (v);
+  return VM_CANCELLED;
+}
+
+/* `pallet cleanup`: cleanup for a VM that has state. */
+static int
+cleanup_vm (struct vmrun *v)
+{
+  if (access (v->path, F_OK) != 0)
+    return VM_SKIPPED;
+  v->doc = pallet__read_json_file (v->path);
+  if (v->doc == NULL) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    return VM_IOERR;
+  }
+  const char *status = json_string_value (json_object_get (v->doc, "status"));
+  int succeeded = status && strcmp (status, "succeeded") == 0;
+  if (succeeded) {
+    /* Removes leftovers of a finished VM; never the VM itself. */
+    json_object_set_new (v->doc, "cleanupAttempts", json_integer (0));
+    int rc = run_step (v, PALLET_OP_CLEANUP, 0,
+                       &(struct keys) { "cleanupAttempts", "cleanupErrors",
+                                        "cleanupError" });
+    event (v, "cleanup", "cleanup", rc == STEP_OK ? "done" : "failed", NULL);
+    return rc == STEP_OK ? VM_OK : rc == STEP_CANCELLED ? VM_CANCELLED
+      : VM_FAILED;
+  }
+  if (status == NULL || strcmp (status, "running") == 0)
+    json_object_set_new (v->doc, "status", json_string ("cancelled"));
+  json_object_set_new (v->doc, "rollbackAttempts", json_integer (0));
+  json_object_set_new (v->doc, "rollbackErrors", json_integer (0));
+  if (rollback_vm (v) != 0)
+    return pallet__cancel_level >= 2 ? VM_CANCELLED : VM_FAILED;
+  return VM_OK;
+}
+
+/* --- threads -------------------------------------------------------------- */
+
+static void *
+worker (void *arg)
+{
+  struct driver *d = arg;
+  struct pallet_session *s = d->shared;
+  if (s == NULL) {
+    struct pallet_session_params p = { d->state_dir, d->work_dir };
+    s = pallet_session_open (d->m, d->config, &p);
+    if (s == NULL) {
+      pthread_mutex_lock (&d->mu);
+      d->n_open_failed++;
+      pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+      pthread_mutex_unlock (&d->mu);
+      return NULL;
+    }
+    s->progress = on_progress;
+    s->progress_opaque = d;
+  }
+  for (;;) {
+    pthread_mutex_lock (&d->mu);
+    size_t i = d->next;
+    int stop = i >= d->n_vms
+      || (d->mode == MODE_MIGRATE ? pallet__cancel_level >= 1
+          : pallet__cancel_level >= 2);
+    if (!stop)
+      d->next++;
+    pthread_mutex_unlock (&d->mu);
+    if (stop)
+      break;
+    struct vmrun v = { .d = d, .s = s };
+    v.vm = json_array_get (json_object_get (d->plan, "vms"), i);
+    v.id = json_string_value (json_object_get (v.vm, "id"));
+    v.name = json_string_value (json_object_get (v.vm, "name"));
+    if (v.name == NULL)
+      v.name = v.id;
+    v.path = pallet__vm_state_path (d->state_dir, v.id);
+    int rc = v.path == NULL ? VM_IOERR
+      : d->mode == MODE_MIGRATE ? migrate_vm (&v) : cleanup_vm (&v);
+    json_decref (v.doc);
+    free (v.path);
+    pthread_mutex_lock (&d->mu);
+    switch (rc) {
+    case VM_OK: case VM_SKIPPED: d->n_ok++; break;
+    case VM_FAILED: d->n_failed++; break;
+    case VM_CANCELLED: d->n_cancelled++; break;
+    case VM_IOERR: d->n_ioerr++; break;
+    }
+    pthread_mutex_unlock (&d->mu);
+  }
+  if (s != d->shared)
+    pallet_session_close (s);
+  return NULL;
+}
+
+/* Polls the cancel marker that `pallet cancel` writes. */
+static void *
+monitor (void *arg)
+{
+  struct driver *d = arg;
+  while (!d->done) {
+    if (pallet__cancel_level == 0 && access (d->marker, F_OK) == 0) {
+      pallet__log (PALLET_LOG_WARNING, "cancel requested by %s; rolling back "
+                   "VMs in flight", d->marker);
+      pallet__cancel_level = 1;
+    }
+    struct timespec ts = { 0, 50 * 1000000L };
+    nanosleep (&ts, NULL);
+  }
+  return NULL;
+}
+
+/* Plan names become a path component: keep them Kubernetes-shaped. */
+static int
+check_plan (json_t *plan)
+{
+  const char *name = json_string_value (json_object_get (plan, "name"));
+  if (name == NULL || *name == '\0') {
+    pallet__seterr ("plan: no \"name\": a normalized plan needs a name "
+                    "(the Plan's metadata.name)");
+    return -1;
+  }
+  for (const char *p = name; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'
+          || *p == '.') || (p == name && *p == '.')) {
+      pallet__seterr ("plan name '%s' is not a Kubernetes name: use lower "
+                      "case letters, digits, '-' and '.'", name);
+      return -1;
+    }
+  json_t *vms = json_object_get (plan, "vms");
+  if (!json_is_array (vms) || json_array_size (vms) == 0) {
+    pallet__seterr ("plan %s: \"vms\" must be a non-empty array of "
+                    "{\"id\", \"name\"} objects", name);
+    return -1;
+  }
+  size_t i, j;
+  json_t *vm, *other;
+  json_array_foreach (vms, i, vm) {
+    const char *id = json_string_value (json_object_get (vm, "id"));
+    if (!json_is_object (vm) || id == NULL || *id == '\0') {
+      pallet__seterr ("plan %s: vms[%zu] has no \"id\" string: give every "
+                      "VM its source id", name, i);
+      return -1;
+    }
+    json_array_foreach (vms, j, other)
+      if (j < i && json_equal (json_object_get (other, "id"),
+                               json_object_get (vm, "id"))) {
+        pallet__seterr ("plan %s: VM id '%s' is listed twice: list each VM "
+                        "once", name, id);
+        return -1;
+      }
+  }
+  return 0;
+}
+
+static int
+run (struct pallet_module *m, const char *config, const char *plan_json,
+     const struct pallet_migrate_options *opts, int mode)
+{
+  struct driver d = { .m = m, .config = config, .mode = mode };
+  if (opts)
+    d.o = *opts;
+  if (d.o.max_in_flight == 0)
+    d.o.max_in_flight = 1;
+  if (d.o.max_attempts == 0)
+    d.o.max_attempts = 5;
+  if (d.o.backoff_ms == 0)
+    d.o.backoff_ms = 500;
+  if (d.o.backoff_max_ms == 0)
+    d.o.backoff_max_ms = 30000;
+  json_error_t err;
+  d.plan = json_loads (plan_json ? plan_json : "", 0, &err);
+  if (d.plan == NULL || !json_is_object (d.plan)) {
+    pallet__log (PALLET_LOG_ERROR, "plan: not a JSON object (line %d: %s): "
+                 "pass a normalized plan", err.line, err.text);
+    json_decref (d.plan);
+    return PALLET_EXIT_INPUT;
+  }
+  if (check_plan (d.plan) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    json_decref (d.plan);
+    return PALLET_EXIT_INPUT;
+  }
+  d.plan_name = json_string_value (json_object_get (d.plan, "name"));
+  d.n_vms = json_array_size (json_object_get (d.plan, "vms"));
+  d.state_dir = d.o.state_dir ? strdup (d.o.state_dir)
+    : pallet_default_state_dir (d.plan_name);
+  int ret = PALLET_EXIT_INPUT, lockfd = -1;
+  json_t *pj = NULL;
+  char *pj_path = NULL;
+  if (d.state_dir == NULL
+      || asprintf (&d.work_dir, "%s/work", d.state_dir) < 0
+      || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
+      || (d.marker = pallet__cancel_marker (d.state_dir)) == NULL)
+    goto out;
+  if (mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "state dir %s has no plan.json: nothing "
+                 "to clean up (pass --state-dir if the migration used "
+                 "another one)", d.state_dir);
+    goto out;
+  }
+  if (pallet__mkdirs (d.state_dir) != 0 || pallet__mkdirs (d.work_dir) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "state dir %s: cannot create: %s; pass a "
+                 "writable --state-dir", d.state_dir, strerror (errno));
+    goto out;
+  }
+  lockfd = pallet__lock_dir (d.state_dir);
+  if (lockfd < 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    ret = lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
+    goto out;
+  }
+  /* A marker left from an earlier run must not cancel this one. */
+  unlink (d.marker);
+
+  /* One migrationUID per plan run, kept across resumes. */
+  pj = access (pj_path, F_OK) == 0 ? pallet__read_json_file (pj_path) : NULL;
+  if (pj == NULL && access (pj_path, F_OK) == 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s; remove it to start afresh",
+                 pallet_last_error ());
+    goto out;
+  }
+  const char *uid = json_string_value (json_object_get (pj, "migrationUID"));
+  d.uid = uid ? strdup (uid) : pallet__uuid4 ();
+  if (pj == NULL) {
+    char *now = pallet__now_iso ();
+    pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d.plan_name,
+                    "migrationUID", d.uid ? d.uid : "",
+                    "planUID", json_object_get (d.plan, "uid"),
+                    "provider", m->vt.name, "created", now);
+    free (now);
+  }
+  if (pj && mode == MODE_MIGRATE) {
+    json_object_set_new (pj, "runs", json_integer
+                         (json_integer_value (json_object_get (pj, "runs")) + 1));
+    json_object_set_new (pj, "vms", json_integer ((json_int_t) d.n_vms));
+    stamp (pj, "lastRun");
+  }
+  if (d.uid == NULL || pj == NULL || pallet__write_json_file (pj_path, pj) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    goto out;
+  }
+
+  pthread_mutex_init (&d.mu, NULL);
+  if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
+      || d.o.max_in_flight == 1) {
+    struct pallet_session_params p = { d.state_dir, d.work_dir };
+    d.shared = pallet_session_open (m, config, &p);
+    if (d.shared == NULL) {
+      pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+      pthread_mutex_destroy (&d.mu);
+      goto out;
+    }
+    d.shared->progress = on_progress;
+    d.shared->progress_opaque = &d;
+  }
+  unsigned n = d.o.max_in_flight;
+  if (n > d.n_vms)
+    n = (unsigned) d.n_vms;
+  pthread_t mon, *th = calloc (n, sizeof *th);
+  int mon_ok = pthread_create (&mon, NULL, monitor, &d) == 0;
+  unsigned started = 0;
+  for (unsigned i = 0; th && i < n; i++)
+    if (pthread_create (&th[i], NULL, worker, &d) == 0)
+      started++;
+  if (started == 0)
+    worker (&d);
+  for (unsigned i = 0; i < started; i++)
+    pthread_join (th[i], NULL);
+  d.done = 1;
+  if (mon_ok)
+    pthread_join (mon, NULL);
+  free (th);
+  pallet_session_close (d.shared);
+  clear_bar (&d);
+  pthread_mutex_destroy (&d.mu);
+
+  unlink (d.marker);
+  if (d.n_ioerr)
+    ret = PALLET_EXIT_INPUT;
+  else if (d.n_open_failed && d.n_ok + d.n_failed + d.n_cancelled == 0)
+    ret = PALLET_EXIT_INPUT;
+  else if (pallet__cancel_level || d.n_cancelled)
+    ret = PALLET_EXIT_CANCELLED;
+  else if (d.n_failed || d.n_open_failed)
+    ret = PALLET_EXIT_VM_FAILED;
+  else
+    ret = PALLET_EXIT_OK;
+  if (d.o.output == PALLET_OUTPUT_JSON) {
+    json_t *j = json_pack ("{s:s,s:s,s:i,s:i,s:i,s:I,s:i}", "event", "summary",
+                           "plan", d.plan_name, "succeeded", d.n_ok,
+                           "failed", d.n_failed, "cancelled", d.n_cancelled,
+                           "vms", (json_int_t) d.n_vms, "exit", ret);
+    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
+    if (s)
+      printf ("%s\n", s);
+    free (s);
+    json_decref (j);
+  }
+  else
+    printf ("plan %s: %d succeeded, %d failed, %d cancelled of %zu VMs "
+            "(state in %s)\n", d.plan_name, d.n_ok, d.n_failed,
+            d.n_cancelled, d.n_vms, d.state_dir);
+  fflush (stdout);
+
+ out:
+  if (lockfd >= 0)
+    close (lockfd);
+  json_decref (pj);
+  free (pj_path);
+  free (d.marker);
+  free (d.uid);
+  free (d.work_dir);
+  free (d.state_dir);
+  json_decref (d.plan);
+  return ret;
+}
+
+int
+pallet_migrate (struct pallet_module *m, const char *config_json,
+                const char *plan_json,
+                const struct pallet_migrate_options *opts)
+{
+  return run (m, config_json, plan_json, opts, MODE_MIGRATE);
+}
+
+int
+pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
+                     const char *plan_json,
+                     const struct pallet_migrate_options *opts)
+{
+  return run (m, config_json, plan_json, opts, MODE_CLEANUP);
+}
+
+int
+pallet_validate_plan (struct pallet_module *m, const char *config_json,
+                      const char *plan_json,
+                      const struct pallet_migrate_options *opts)
+{
+  json_error_t err;
+  json_t *plan = json_loads (plan_json ? plan_json : "", 0, &err);
+  if (plan == NULL || !json_is_object (plan) || check_plan (plan) != 0) {
+    pallet__log (PALLET_LOG_ERROR, "%s", plan && json_is_object (plan)
+                 ? pallet_last_error ()
+                 : "plan: not a JSON object: pass a normalized plan");
+    json_decref (plan);
+    return PALLET_EXIT_INPUT;
+  }
+  int json_out = opts && opts->output == PALLET_OUTPUT_JSON;
+  struct pallet_session *s = pallet_session_open (m, config_json, NULL);
+  if (s == NULL) {
+    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    json_decref (plan);
+    return PALLET_EXIT_INPUT;
+  }
+  int failed = 0;
+  size_t i;
+  json_t *vm;
+  json_array_foreach (json_object_get (plan, "vms"), i, vm) {
+    const char *id = json_string_value (json_object_get (vm, "id"));
+    const char *name = json_string_value (json_object_get (vm, "name"));
+    json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan,
+                            "vm", vm, "state", "options", "cancelled", 0,
+                            "rollback", 0, "step", "validate");
+    char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
+    json_decref (in);
+    struct pallet_call_result r;
+    pallet_session_call (s, PALLET_OP_VALIDATE, name ? name : id, input, &r);
+    free (input);
+    if (r.status != PALLET_OK)
+      failed++;
+    if (json_out) {
+      json_t *j = json_pack ("{s:s,s:s,s:s,s:[]}", "vm", id, "status",
+                             pallet_status_name (r.status), "message",
+                             r.error ? r.error : "", "findings");
+      for (size_t k = 0; j && k < r.n_items; k++)
+        json_array_append_new (json_object_get (j, "findings"),
+                               json_loads (r.items[k], JSON_DECODE_ANY, NULL));
+      char *t = j ? json_dumps (j, JSON_COMPACT) : NULL;
+      if (t)
+        printf ("%s\n", t);
+      free (t);
+      json_decref (j);
+    }
+    else {
+      printf ("%s: %s%s%s\n", name ? name : id,
+              r.status == PALLET_OK ? "valid" : pallet_status_name (r.status),
+              r.error ? ": " : "", r.error ? r.error : "");
+      for (size_t k = 0; k < r.n_items; k++)
+        printf ("  finding: %s\n", r.items[k]);
+    }
+    pallet_call_result_free (&r);
+  }
+  pallet_session_close (s);
+  json_decref (plan);
+  return failed ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_OK;
+}
