@@ -1,0 +1,98 @@
+/* pallet-ec2-manifest: the pure (no network) part of the EC2 provider's
+ * build_vm.  Turns the normalized plan, one VM entry and that VM's state
+ * into Kubernetes manifests: one KubeVirt VirtualMachine, plus one
+ * PersistentVolume (zero-copy mode only) and one PersistentVolumeClaim per
+ * EBS volume.
+ *
+ * All objects are jansson objects; the caller keeps ownership of its
+ * inputs and receives new references for the outputs.  Nothing here does
+ * I/O, logs or keeps global state, so it is safe to call from any thread.
+ *
+ * The state shape this library reads is documented in README.md next to
+ * this header.
+ */
+#ifndef PALLET_EC2_MANIFEST_H
+#define PALLET_EC2_MANIFEST_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest DNS-1123 label. */
+#define PALLET_EC2_DNS1123_LABEL_MAX 63
+
+/* Options not carried by the plan. */
+struct pallet_ec2_manifest_opts {
+  /* Copy mode: the disks are copied into new PVCs from the StorageMap's
+   * storage class, so no PersistentVolume is made and the PVCs are not
+   * pre-bound (no volumeName).  Volumes need no targetVolumeId/targetAZ. */
+  int copy_mode;
+  /* Pod network: bind with the "l2bridge" network binding plugin instead
+   * of masquerade. */
+  int pod_l2bridge;
+  /* Ask for UEFI Secure Boot (only valid with UEFI firmware). */
+  int secure_boot;
+};
+
+/* Fills *opts from the per-VM op's "options" object (may be NULL):
+ *   "copyMode": bool, "podBinding": "masquerade"|"l2bridge",
+ *   "secureBoot": bool.
+ * Returns 0, or -1 with *errmsg (malloc'd) naming the bad key. */
+int pallet_ec2_manifest_opts_from_json (const json_t *options,
+                                        struct pallet_ec2_manifest_opts *opts,
+                                        char **errmsg);
+
+/* Makes a DNS-1123 label from any string: lower-case, [a-z0-9-], runs of
+ * other bytes (including non-ASCII and control characters) become one '-',
+ * leading and trailing '-' trimmed, at most maxlen (16..63) characters.
+ *
+ * If the result is empty, or equals one of taken[0..ntaken-1], a '-' and 6
+ * hex digits of SHA-256(seed, or in if seed is NULL) are appended (the base
+ * is shortened to fit), so different seeds give different names and the
+ * same input always gives the same name.
+ *
+ * *out is malloc'd.  *changed (may be NULL) is set non-zero when *out is
+ * not exactly in.  Returns 0, or -1 on bad arguments or out of memory. */
+int pallet_ec2_dns1123_label (const char *in, const char *seed,
+                              const char *const *taken, size_t ntaken,
+                              size_t maxlen, char **out, int *changed);
+
+/* Non-zero if s is a valid DNS-1123 label (1-63 chars, [a-z0-9-], starts
+ * and ends alphanumeric). */
+int pallet_ec2_is_dns1123_label (const char *s);
+
+/* Non-zero if s is a valid Kubernetes label value (0-63 chars,
+ * [A-Za-z0-9._-], starts and ends alphanumeric when non-empty). */
+int pallet_ec2_is_label_value (const char *s);
+
+/* The target VM name: vm.targetName, else the instance's Name (state
+ * instance.name or tags.Name), else the instance id, each made a DNS-1123
+ * label; collisions with the other VMs of plan.vms get a hash suffix.
+ * Appends a note (string) to notes (an array, may be NULL) when the name
+ * was changed.  Returns a pallet_status code (0 = PALLET_OK) and sets
+ * *name (malloc'd), or an error with *errmsg (malloc'd). */
+int pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
+                        const json_t *state, json_t *notes,
+                        char **name, char **errmsg);
+
+/* Builds the manifests.  On PALLET_OK (0), *manifests is a new array in
+ * creation order: the PersistentVolumes (zero-copy mode), then the
+ * PersistentVolumeClaims, then the VirtualMachine; and *notes (may be
+ * NULL) a new array of strings worth logging (renames, assumptions).
+ * Otherwise returns a pallet_status error code (PALLET_E_INVALID for bad
+ * or incomplete input, PALLET_E_NOMEM) and *errmsg (malloc'd) names the
+ * thing, the problem and the fix. */
+int pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
+                                const json_t *state,
+                                const struct pallet_ec2_manifest_opts *opts,
+                                json_t **manifests, json_t **notes,
+                                char **errmsg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PALLET_EC2_MANIFEST_H */

@@ -1,0 +1,773 @@
+/* EC2 build_vm manifests: schema validation of every manifest plus the
+ * fields that matter.  argv[1] = fixtures dir, argv[2] = validate.py. */
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <jansson.h>
+
+#include "pallet-ec2-manifest.h"
+
+extern char **environ;
+
+static const char *fixtures;
+static const char *validate_py;
+#define PYTHON "/usr/bin/python3"
+
+static json_t *
+load (const char *name)
+{
+  char path[4096];
+  json_error_t e;
+  json_t *j;
+
+  snprintf (path, sizeof path, "%s/%s", fixtures, name);
+  j = json_load_file (path, 0, &e);
+  if (j == NULL)
+    fprintf (stderr, "%s:%d: %s\n", path, e.line, e.text);
+  return j;
+}
+
+/* Looks up "a>b>0>c": '>' separates keys (keys hold dots and slashes),
+ * all-digit segments index arrays. */
+static json_t *
+jget (json_t *j, const char *path)
+{
+  char buf[512], *save = NULL, *seg;
+
+  snprintf (buf, sizeof buf, "%s", path);
+  for (seg = strtok_r (buf, ">", &save); seg && j;
+       seg = strtok_r (NULL, ">", &save)) {
+    if (json_is_array (j) && strspn (seg, "0123456789") == strlen (seg))
+      j = json_array_get (j, strtoul (seg, NULL, 10));
+    else
+      j = json_object_get (j, seg);
+  }
+  return j;
+}
+
+static const char *
+sget (json_t *j, const char *path)
+{
+  return json_string_value (jget (j, path));
+}
+
+static json_int_t
+iget (json_t *j, const char *path)
+{
+  json_t *v = jget (j, path);
+
+  return json_is_integer (v) ? json_integer_value (v) : -999;
+}
+
+#define ASSERT_STR(j, path, want)                                       \
+  do {                                                                  \
+    const char *got_ = sget ((j), (path));                              \
+    if (got_ == NULL || strcmp (got_, (want)) != 0)                     \
+      fprintf (stderr, "  %s: got %s, want %s\n", (path),               \
+               got_ ? got_ : "(none)", (want));                         \
+    CU_ASSERT_PTR_NOT_NULL (got_);                                      \
+    if (got_)                                                           \
+      CU_ASSERT_STRING_EQUAL (got_, (want));                            \
+  } while (0)
+
+/* Runs validate.py --strict over the files; returns its exit status. */
+static int
+run_validator (char **files, size_t n)
+{
+  char **argv = calloc (n + 5, sizeof *argv);
+  pid_t pid;
+  int st, r;
+  size_t i;
+
+  if (argv == NULL)
+    return -1;
+  argv[0] = (char *) PYTHON;
+  argv[1] = (char *) validate_py;
+  argv[2] = (char *) "--strict";
+  argv[3] = (char *) "-q";
+  for (i = 0; i < n; i++)
+    argv[4 + i] = files[i];
+  r = posix_spawn (&pid, PYTHON, NULL, NULL, argv, environ);
+  free (argv);
+  if (r != 0) {
+    fprintf (stderr, "posix_spawn %s: %s\n", PYTHON, strerror (r));
+    return -1;
+  }
+  while (waitpid (pid, &st, 0) == -1)
+    if (errno != EINTR)
+      return -1;
+  return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+/* Writes each manifest to its own temp file and validates them all. */
+static int
+validate_all (json_t *manifests)
+{
+  char dir[] = "/tmp/pallet-ec2-manifest-XXXXXX";
+  char **files;
+  size_t i, n = json_array_size (manifests);
+  int rc = -1;
+
+  if (mkdtemp (dir) == NULL)
+    return -1;
+  files = calloc (n + 1, sizeof *files);
+  if (files == NULL)
+    goto out;
+  for (i = 0; i < n; i++) {
+    if (asprintf (&files[i], "%s/m%zu.json", dir, i) == -1) {
+      files[i] = NULL;
+      goto out;
+    }
+    if (json_dump_file (json_array_get (manifests, i), files[i],
+                        JSON_INDENT (2)) == -1)
+      goto out;
+  }
+  rc = run_validator (files, n);
+ out:
+  for (i = 0; files && i < n; i++)
+    if (files[i]) {
+      unlink (files[i]);
+      free (files[i]);
+    }
+  free (files);
+  rmdir (dir);
+  return rc;
+}
+
+struct built {
+  json_t *plan, *vm, *state, *manifests, *notes;
+  char *err;
+  int rc;
+};
+
+static void
+built_free (struct built *b)
+{
+  json_decref (b->plan);
+  json_decref (b->vm);
+  json_decref (b->state);
+  json_decref (b->manifests);
+  json_decref (b->notes);
+  free (b->err);
+}
+
+/* Loads a case (plan.json patched by the case's planPatch) without
+ * building it, so error tests can break it first. */
+static void
+load_case (const char *name, struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  json_t *c = load (name), *patch;
+  char *err = NULL;
+
+  memset (b, 0, sizeof *b);
+  b->plan = load ("plan.json");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (b->plan);
+  patch = json_object_get (c, "planPatch");
+  if (patch)
+    CU_ASSERT_EQUAL (json_object_update_recursive (b->plan, patch), 0);
+  b->vm = json_incref (json_object_get (c, "vm"));
+  b->state = json_incref (json_object_get (c, "state"));
+  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json
+                   (json_object_get (c, "options"), o, &err), 0);
+  free (err);
+  json_decref (c);
+}
+
+static void
+build (struct built *b, const struct pallet_ec2_manifest_opts *o)
+{
+  b->rc = pallet_ec2_build_manifests (b->plan, b->vm, b->state, o,
+                                      &b->manifests, &b->notes, &b->err);
+}
+
+/* Builds a case; it must succeed and every manifest must validate. */
+static void
+build_ok (const char *name, struct built *b)
+{
+  struct pallet_ec2_manifest_opts o;
+
+  load_case (name, b, &o);
+  build (b, &o);
+  if (b->rc != 0)
+    fprintf (stderr, "  %s: %s\n", name, b->err ? b->err : "(no message)");
+  CU_ASSERT_EQUAL_FATAL (b->rc, 0);
+  CU_ASSERT_PTR_NULL (b->err);
+  CU_ASSERT_TRUE_FATAL (json_array_size (b->manifests) > 0);
+  CU_ASSERT_EQUAL (validate_all (b->manifests), 0);
+}
+
+/* The n-th manifest of a kind. */
+static json_t *
+nth (json_t *manifests, const char *kind, size_t n)
+{
+  size_t i;
+  json_t *m;
+
+  json_array_foreach (manifests, i, m)
+    if (strcmp (json_string_value (json_object_get (m, "kind")), kind) == 0
+        && n-- == 0)
+      return m;
+  return NULL;
+}
+
+static size_t
+count (json_t *manifests, const char *kind)
+{
+  size_t k = 0;
+
+  while (nth (manifests, kind, k))
+    k++;
+  return k;
+}
+
+/* Checks PV i and PVC i point at each other and carry the volume. */
+static void
+check_pair (json_t *ms, size_t i, const char *vm, const char *src,
+            const char *target, const char *sc, const char *size,
+            const char *zone)
+{
+  json_t *pv = nth (ms, "PersistentVolume", i);
+  json_t *pvc = nth (ms, "PersistentVolumeClaim", i);
+  char pvcname[128], pvname[128];
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (pv);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (pvc);
+  snprintf (pvcname, sizeof pvcname, "%s-disk-%zu", vm, i);
+  snprintf (pvname, sizeof pvname, "pv-%s", target);
+  ASSERT_STR (pvc, "metadata>name", pvcname);
+  ASSERT_STR (pvc, "metadata>namespace", "migrated");
+  ASSERT_STR (pvc, "spec>volumeName", pvname);
+  ASSERT_STR (pvc, "spec>storageClassName", sc);
+  ASSERT_STR (pvc, "spec>volumeMode", "Block");
+  ASSERT_STR (pvc, "spec>accessModes>0", "ReadWriteOnce");
+  ASSERT_STR (pvc, "spec>resources>requests>storage", size);
+  ASSERT_STR (pvc, "metadata>annotations>forklift.konveyor.io/disk-source", src);
+  ASSERT_STR (pvc, "metadata>labels>forklift.konveyor.io/volume-id", src);
+
+  ASSERT_STR (pv, "metadata>name", pvname);
+  CU_ASSERT_PTR_NULL (jget (pv, "metadata>namespace"));
+  ASSERT_STR (pv, "spec>csi>driver", "ebs.csi.aws.com");
+  ASSERT_STR (pv, "spec>csi>volumeHandle", target);
+  CU_ASSERT_PTR_NULL (jget (pv, "spec>csi>fsType"));
+  ASSERT_STR (pv, "spec>volumeMode", "Block");
+  ASSERT_STR (pv, "spec>capacity>storage", size);
+  ASSERT_STR (pv, "spec>storageClassName", sc);
+  ASSERT_STR (pv, "spec>persistentVolumeReclaimPolicy", "Retain");
+  ASSERT_STR (pv, "spec>claimRef>name", pvcname);
+  ASSERT_STR (pv, "spec>claimRef>namespace", "migrated");
+  ASSERT_STR (pv, "spec>claimRef>kind", "PersistentVolumeClaim");
+  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>0>"
+              "matchExpressions>0>key", "topology.kubernetes.io/zone");
+  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>0>"
+              "matchExpressions>0>values>0", zone);
+  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>1>"
+              "matchExpressions>0>key", "topology.ebs.csi.aws.com/zone");
+  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>1>"
+              "matchExpressions>0>values>0", zone);
+}
+
+static void
+check_labels (json_t *m, const char *plan_uid, const char *mig, const char *id)
+{
+  ASSERT_STR (m, "metadata>labels>plan", plan_uid);
+  ASSERT_STR (m, "metadata>labels>migration", mig);
+  ASSERT_STR (m, "metadata>labels>vmID", id);
+}
+
+#define PLAN_UID "3f1c9a2e-5b7d-4c8e-9f10-aa11bb22cc33"
+#define T "spec>template>spec>"
+#define D T "domain>"
+
+static void
+test_bios_1vol (void)
+{
+  struct built b;
+  json_t *vm;
+
+  build_ok ("case-bios-1vol.json", &b);
+  CU_ASSERT_EQUAL (json_array_size (b.manifests), 3);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolume"), 1);
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  /* Creation order: PV, PVC, VM. */
+  CU_ASSERT_PTR_EQUAL (json_array_get (b.manifests, 2), vm);
+  check_pair (b.manifests, 0, "web-01", "vol-0src0000000000001",
+              "vol-0new0000000000001", "gp3-csi", "20Gi", "us-east-1b");
+  ASSERT_STR (vm, "apiVersion", "kubevirt.io/v1");
+  ASSERT_STR (vm, "metadata>name", "web-01");
+  ASSERT_STR (vm, "metadata>namespace", "migrated");
+  check_labels (vm, PLAN_UID, "77aa88bb-0000-4000-8000-000000000001",
+                "i-0a1b2c3d4e5f60001");
+  check_labels (nth (b.manifests, "PersistentVolumeClaim", 0), PLAN_UID,
+                "77aa88bb-0000-4000-8000-000000000001", "i-0a1b2c3d4e5f60001");
+  check_labels (nth (b.manifests, "PersistentVolume", 0), PLAN_UID,
+                "77aa88bb-0000-4000-8000-000000000001", "i-0a1b2c3d4e5f60001");
+  ASSERT_STR (vm, "spec>runStrategy", "Always");   /* auto + source On */
+  CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 2);
+  CU_ASSERT_EQUAL (iget (vm, D "cpu>sockets"), 1);
+  ASSERT_STR (vm, D "memory>guest", "8192Mi");
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, D "firmware>bootloader>bios"));
+  CU_ASSERT_PTR_NULL (jget (vm, D "firmware>bootloader>efi"));
+  ASSERT_STR (vm, D "devices>disks>0>name", "disk-0");
+  ASSERT_STR (vm, D "devices>disks>0>disk>bus", "virtio");
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
+  ASSERT_STR (vm, T "volumes>0>persistentVolumeClaim>claimName",
+              "web-01-disk-0");
+  ASSERT_STR (vm, D "devices>interfaces>0>macAddress", "0a:1b:2c:3d:4e:5f");
+  ASSERT_STR (vm, D "devices>interfaces>0>model", "virtio");
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, D "devices>interfaces>0>masquerade"));
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, T "networks>0>pod"));
+  ASSERT_STR (vm, T "nodeSelector>topology.kubernetes.io/zone", "us-east-1b");
+  built_free (&b);
+}
+
+static void
+test_uefi_3vol (void)
+{
+  struct built b;
+  json_t *vm, *ifs, *nets;
+
+  build_ok ("case-uefi-3vol.json", &b);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolume"), 3);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolumeClaim"), 3);
+  /* Ordered by disk index, not by the order in state. */
+  check_pair (b.manifests, 0, "db-main", "vol-0src0000000000010",
+              "vol-0new0000000000010", "gp3-csi", "50Gi", "us-east-1b");
+  check_pair (b.manifests, 1, "db-main", "vol-0src0000000000011",
+              "vol-0new0000000000011", "io2-fast", "200Gi", "us-east-1b");
+  check_pair (b.manifests, 2, "db-main", "vol-0src0000000000012",
+              "vol-0new0000000000012", "gp3-csi", "500Gi", "us-east-1b");
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  ASSERT_STR (vm, "metadata>name", "db-main");
+  ASSERT_STR (vm, "spec>runStrategy", "Halted");   /* targetPowerState off */
+  CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 8);
+  ASSERT_STR (vm, D "memory>guest", "65536Mi");
+  ASSERT_STR (vm, D "resources>requests>memory", "65536Mi");
+  CU_ASSERT_TRUE (json_is_false (jget (vm, D "firmware>bootloader>efi>secureBoot")));
+  CU_ASSERT_PTR_NULL (jget (vm, D "firmware>bootloader>bios"));
+  /* The root device (disk-0, /dev/sda1) boots; the others do not. */
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>1>bootOrder"));
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>2>bootOrder"));
+  ASSERT_STR (vm, T "volumes>2>persistentVolumeClaim>claimName",
+              "db-main-disk-2");
+  /* Device-index order; the ignored ENI (index 2) is dropped. */
+  ifs = jget (vm, D "devices>interfaces");
+  nets = jget (vm, T "networks");
+  CU_ASSERT_EQUAL (json_array_size (ifs), 3);
+  CU_ASSERT_EQUAL (json_array_size (nets), 3);
+  ASSERT_STR (ifs, "0>macAddress", "02:00:00:00:00:01");
+  ASSERT_STR (ifs, "1>macAddress", "02:00:00:00:00:02");
+  ASSERT_STR (ifs, "2>macAddress", "02:00:00:00:00:04");
+  CU_ASSERT_PTR_NOT_NULL (jget (ifs, "0>masquerade"));
+  CU_ASSERT_PTR_NOT_NULL (jget (ifs, "1>bridge"));
+  CU_ASSERT_PTR_NOT_NULL (jget (ifs, "2>bridge"));
+  CU_ASSERT_PTR_NOT_NULL (jget (nets, "0>pod"));
+  ASSERT_STR (nets, "1>multus>networkName", "net-ns/vlan-100");
+  ASSERT_STR (nets, "2>multus>networkName", "migrated/storage-net");
+  ASSERT_STR (ifs, "0>name", sget (nets, "0>name"));
+  ASSERT_STR (ifs, "2>name", sget (nets, "2>name"));
+  /* The plan's target fields are kept; the migration's labels win. */
+  ASSERT_STR (vm, "spec>template>metadata>labels>team", "dba");
+  ASSERT_STR (vm, "metadata>labels>team", "dba");
+  ASSERT_STR (vm, "spec>template>metadata>labels>plan", PLAN_UID);
+  ASSERT_STR (vm, T "nodeSelector>node-role.kubernetes.io/worker", "");
+  ASSERT_STR (vm, T "nodeSelector>topology.kubernetes.io/zone", "us-east-1b");
+  CU_ASSERT_EQUAL (iget (vm, T "affinity>podAntiAffinity>"
+                         "preferredDuringSchedulingIgnoredDuringExecution>0>"
+                         "weight"), 100);
+  built_free (&b);
+}
+
+static void
+test_compat (void)
+{
+  struct built b;
+  json_t *vm;
+
+  build_ok ("case-compat.json", &b);
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  ASSERT_STR (vm, "metadata>name", "legacy-target");           /* targetName */
+  ASSERT_STR (vm, "metadata>annotations>openshift.io/display-name",
+              "Legacy Box");
+  ASSERT_STR (vm, "spec>runStrategy", "Always");   /* on, though source Off */
+  ASSERT_STR (vm, D "devices>disks>0>disk>bus", "sata");
+  ASSERT_STR (vm, D "devices>interfaces>0>model", "e1000e");
+  ASSERT_STR (vm, D "devices>inputs>0>bus", "usb");
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, D "firmware>bootloader>bios"));
+  CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 4);
+  ASSERT_STR (vm, D "memory>guest", "8192Mi");
+  check_pair (b.manifests, 0, "legacy-target", "vol-0src0000000000020",
+              "vol-0new0000000000020", "gp2-csi", "30Gi", "us-east-1c");
+  ASSERT_STR (vm, T "nodeSelector>topology.kubernetes.io/zone", "us-east-1c");
+  built_free (&b);
+}
+
+static void
+test_hostile_name (void)
+{
+  struct built b;
+  json_t *vm;
+  const char *name, *pvc, *orig;
+
+  build_ok ("case-hostile-name.json", &b);
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  name = sget (vm, "metadata>name");
+  pvc = sget (nth (b.manifests, "PersistentVolumeClaim", 0), "metadata>name");
+  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (name));
+  CU_ASSERT_EQUAL (strlen (name), 63);
+  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (pvc));
+  CU_ASSERT_EQUAL (strncmp (name, "prod-rm-rf-reboot-id-echo-pwned-t-xxx", 37), 0);
+  CU_ASSERT_EQUAL (strlen (pvc), 63);
+  CU_ASSERT_EQUAL (strcmp (pvc + 63 - 7, "-disk-0"), 0);
+  /* The raw name survives only as annotation text. */
+  orig = sget (vm, "metadata>annotations>forklift.konveyor.io/source-vm-name");
+  CU_ASSERT_PTR_NOT_NULL (orig);
+  if (orig)
+    CU_ASSERT_PTR_NOT_NULL (strchr (orig, '\n'));
+  CU_ASSERT_TRUE (json_array_size (b.notes) >= 1);
+  /* Inspection wins over uefi-preferred; Secure Boot asked for. */
+  CU_ASSERT_TRUE (json_is_true (jget (vm, D "firmware>bootloader>efi>secureBoot")));
+  CU_ASSERT_TRUE (json_is_true (jget (vm, D "features>smm>enabled")));
+  ASSERT_STR (vm, "spec>runStrategy", "Halted");   /* auto + source Off */
+  CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 128);
+  ASSERT_STR (vm, D "memory>guest", "524288Mi");
+  ASSERT_STR (vm, D "devices>interfaces>0>binding>name", "l2bridge");
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>interfaces>0>masquerade"));
+  /* skipZoneNodeSelector: no VM selector, but the PV still pins the zone. */
+  CU_ASSERT_PTR_NULL (jget (vm, T "nodeSelector"));
+  ASSERT_STR (nth (b.manifests, "PersistentVolume", 0),
+              "spec>nodeAffinity>required>nodeSelectorTerms>0>"
+              "matchExpressions>0>values>0", "us-east-1a");
+  ASSERT_STR (vm, "metadata>annotations>vm.kubevirt.io/os", "rhel9");
+  built_free (&b);
+}
+
+static void
+test_copy_mode (void)
+{
+  struct built b;
+  json_t *vm, *pvc;
+
+  build_ok ("case-copy-mode.json", &b);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolume"), 0);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolumeClaim"), 2);
+  pvc = nth (b.manifests, "PersistentVolumeClaim", 1);
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (pvc);
+  ASSERT_STR (vm, "metadata>name", "i-0a1b2c3d4e5f60005"); /* Name unusable */
+  ASSERT_STR (pvc, "metadata>name", "i-0a1b2c3d4e5f60005-disk-1");
+  ASSERT_STR (pvc, "spec>storageClassName", "io2-fast");
+  ASSERT_STR (pvc, "spec>volumeMode", "Block");
+  ASSERT_STR (pvc, "spec>resources>requests>storage", "100Gi");
+  CU_ASSERT_PTR_NULL (jget (pvc, "spec>volumeName"));
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
+  ASSERT_STR (vm, "spec>runStrategy", "Always");            /* "running" */
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, D "firmware>bootloader>efi"));
+  ASSERT_STR (vm, T "networks>0>name", "default");
+  CU_ASSERT_PTR_NOT_NULL (jget (vm, T "networks>0>pod"));
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>interfaces>0>macAddress"));
+  CU_ASSERT_PTR_NULL (jget (vm, T "nodeSelector"));
+  built_free (&b);
+}
+
+/* The harness itself can fail: a bad field is caught by the validator. */
+static void
+test_validator_catches_errors (void)
+{
+  struct built b;
+  json_t *vm;
+
+  build_ok ("case-bios-1vol.json", &b);
+  vm = nth (b.manifests, "VirtualMachine", 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
+  json_object_set_new (json_object_get (vm, "spec"), "runStrategee",
+                       json_string ("Always"));
+  CU_ASSERT_EQUAL (validate_all (b.manifests), 1);
+  built_free (&b);
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Builds case-bios-1vol after mutate(); expects failure naming want. */
+static void
+expect_error (void (*mutate) (struct built *, struct pallet_ec2_manifest_opts *),
+              const char *want)
+{
+  struct built b;
+  struct pallet_ec2_manifest_opts o;
+
+  load_case ("case-bios-1vol.json", &b, &o);
+  mutate (&b, &o);
+  build (&b, &o);
+  CU_ASSERT_NOT_EQUAL (b.rc, 0);
+  CU_ASSERT_PTR_NULL (b.manifests);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (b.err);
+  if (strstr (b.err, want) == NULL)
+    fprintf (stderr, "  error \"%s\" lacks \"%s\"\n", b.err, want);
+  CU_ASSERT_PTR_NOT_NULL (strstr (b.err, want));
+  built_free (&b);
+}
+
+static json_t *
+inst (struct built *b)
+{
+  return json_object_get (b->state, "instance");
+}
+
+static json_t *
+vol0 (struct built *b)
+{
+  return json_array_get (json_object_get (b->state, "volumes"), 0);
+}
+
+static void
+m_unmapped_subnet (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_array_get (json_object_get (inst (b),
+                                                        "networkInterfaces"), 0),
+                       "subnetId", json_string ("subnet-0zzz"));
+}
+
+static void
+m_unmapped_type (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (vol0 (b), "volumeType", json_string ("st1"));
+}
+
+static void
+m_no_vcpus (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_del (inst (b), "vcpus");
+}
+
+static void
+m_two_pod_networks (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_array_append_new (json_object_get (inst (b), "networkInterfaces"),
+                         json_pack ("{s:s, s:i, s:s, s:s}",
+                                    "networkInterfaceId", "eni-02",
+                                    "deviceIndex", 1,
+                                    "macAddress", "02:00:00:00:00:09",
+                                    "subnetId", "subnet-0eee"));
+}
+
+static void
+m_no_migration_uid (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_del (b->state, "migrationUID");
+}
+
+static void
+m_zone_conflict (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_object_get (b->plan, "spec"), "targetNodeSelector",
+                       json_pack ("{s:s}", "topology.kubernetes.io/zone",
+                                  "us-east-1f"));
+}
+
+static void
+m_split_zones (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  json_t *v = json_deep_copy (vol0 (b));
+
+  (void) o;
+  json_object_set_new (v, "sourceVolumeId", json_string ("vol-0src9"));
+  json_object_set_new (v, "targetVolumeId", json_string ("vol-0new9"));
+  json_object_set_new (v, "diskIndex", json_integer (1));
+  json_object_set_new (v, "boot", json_false ());
+  json_object_set_new (v, "targetAZ", json_string ("us-east-1c"));
+  json_array_append_new (json_object_get (b->state, "volumes"), v);
+}
+
+static void
+m_bad_power (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetPowerState", json_string ("sometimes"));
+}
+
+static void
+m_no_target_volume (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_del (vol0 (b), "targetVolumeId");
+}
+
+static void
+m_secure_boot_bios (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) b;
+  o->secure_boot = 1;
+}
+
+static void
+m_no_namespace (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetNamespace", json_string ("Bad NS"));
+}
+
+static void
+m_duplicate_index (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_split_zones (b, o);
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
+                       "diskIndex", json_integer (0));
+}
+
+static void
+m_bad_mac (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_array_get (json_object_get (inst (b),
+                                                        "networkInterfaces"), 0),
+                       "macAddress", json_string ("02:00;reboot"));
+}
+
+static void
+m_wrong_state (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->vm, "id", json_string ("i-other"));
+}
+
+static void
+m_no_volumes (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_array_clear (json_object_get (b->state, "volumes"));
+}
+
+static void
+m_bad_boot_mode (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (inst (b), "bootMode", json_string ("coreboot"));
+}
+
+static void
+test_errors (void)
+{
+  expect_error (m_unmapped_subnet, "subnet subnet-0zzz (network interface "
+                "eni-01) is not mapped");
+  expect_error (m_unmapped_type, "EBS volume type \"st1\" is not mapped to a "
+                "storage class");
+  expect_error (m_no_vcpus, "instance type facts for \"m5.large\" are "
+                "missing");
+  expect_error (m_two_pod_networks, "more than one network interface");
+  expect_error (m_no_migration_uid, "state.migrationUID is missing");
+  expect_error (m_zone_conflict, "in zone us-east-1f but its volumes are in "
+                "us-east-1b");
+  expect_error (m_split_zones, "volume vol-0src9 is in zone us-east-1c but "
+                "the VM's other volumes are in us-east-1b");
+  expect_error (m_bad_power, "plan.targetPowerState \"sometimes\" is not on, "
+                "off or auto");
+  expect_error (m_no_target_volume, "volume vol-0src0000000000001: "
+                "targetVolumeId is missing");
+  expect_error (m_secure_boot_bios, "Secure Boot was asked for but the guest "
+                "boots with BIOS");
+  expect_error (m_no_namespace, "plan.targetNamespace \"Bad NS\" is not "
+                "valid");
+  expect_error (m_duplicate_index, "both have diskIndex 0");
+  expect_error (m_bad_mac, "network interface eni-01 has an invalid MAC");
+  expect_error (m_wrong_state, "vm.id \"i-other\" and "
+                "state.instance.instanceId \"i-0a1b2c3d4e5f60001\" differ");
+  expect_error (m_no_volumes, "state.volumes is missing or empty");
+  expect_error (m_bad_boot_mode, "bootMode \"coreboot\" is not uefi");
+}
+
+static void
+test_options_json (void)
+{
+  struct pallet_ec2_manifest_opts o;
+  json_t *j = json_pack ("{s:b, s:s}", "copyMode", 1, "podBinding",
+                         "l2bridge");
+  char *err = NULL;
+
+  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json (j, &o, &err), 0);
+  CU_ASSERT_EQUAL (o.copy_mode, 1);
+  CU_ASSERT_EQUAL (o.pod_l2bridge, 1);
+  CU_ASSERT_EQUAL (o.secure_boot, 0);
+  json_object_set_new (j, "podBinding", json_string ("passt"));
+  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json (j, &o, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL (err);
+  if (err)
+    CU_ASSERT_PTR_NOT_NULL (strstr (err, "options.podBinding"));
+  free (err);
+  json_decref (j);
+}
+
+static void
+test_bad_input_types (void)
+{
+  json_t *arr = json_array (), *obj = json_object (), *ms = NULL;
+  char *err = NULL;
+
+  CU_ASSERT_EQUAL (pallet_ec2_build_manifests (arr, obj, obj, NULL, &ms, NULL,
+                                               &err), 2);
+  CU_ASSERT_PTR_NULL (ms);
+  CU_ASSERT_PTR_NOT_NULL (err);
+  free (err);
+  err = NULL;
+  CU_ASSERT_EQUAL (pallet_ec2_build_manifests (obj, obj, obj, NULL, &ms, NULL,
+                                               &err), 2);
+  CU_ASSERT_PTR_NOT_NULL (err);
+  free (err);
+  json_decref (arr);
+  json_decref (obj);
+}
+
+int
+main (int argc, char **argv)
+{
+  CU_pSuite s;
+  unsigned fails;
+
+  if (argc != 3) {
+    fprintf (stderr, "usage: %s FIXTURES-DIR VALIDATE.PY\n", argv[0]);
+    return 2;
+  }
+  fixtures = argv[1];
+  validate_py = argv[2];
+  if (access (PYTHON, X_OK) != 0 || access (validate_py, R_OK) != 0) {
+    fprintf (stderr, "%s or %s is missing: run scripts/install-deps.sh\n",
+             PYTHON, validate_py);
+    return 1;
+  }
+  if (CU_initialize_registry () != CUE_SUCCESS)
+    return 2;
+  s = CU_add_suite ("ec2-manifest", NULL, NULL);
+  CU_add_test (s, "BIOS, 1 volume, pod network", test_bios_1vol);
+  CU_add_test (s, "UEFI, 3 volumes, pod+multus+ignored", test_uefi_3vol);
+  CU_add_test (s, "compatibility mode, targetName", test_compat);
+  CU_add_test (s, "hostile name, l2bridge, secure boot", test_hostile_name);
+  CU_add_test (s, "copy mode", test_copy_mode);
+  CU_add_test (s, "validator catches errors", test_validator_catches_errors);
+  CU_add_test (s, "errors name the thing", test_errors);
+  CU_add_test (s, "options from JSON", test_options_json);
+  CU_add_test (s, "bad input types", test_bad_input_types);
+  CU_basic_set_mode (CU_BRM_VERBOSE);
+  CU_basic_run_tests ();
+  fails = CU_get_number_of_failures () + CU_get_number_of_tests_failed ();
+  CU_cleanup_registry ();
+  return fails ? 1 : 0;
+}
