@@ -27,6 +27,9 @@ void pallet_aws_hex (const unsigned char *in, size_t n, char *out);
 /* hex SHA-256 of data into out[65]. */
 void pallet_aws_sha256_hex (const void *data, size_t n, char out[65]);
 
+/* Appends extra's pairs to p. */
+int pallet_aws_params_append (struct pallet_aws_params *p, const struct pallet_aws_params *extra);
+
 /* ---- SigV4 ---- */
 struct pallet_aws_hdr {
   const char *name;

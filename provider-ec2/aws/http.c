@@ -1,0 +1,655 @@
+/* The client: one CURL easy handle (connections are reused), SigV4 on
+ * every attempt, retries with full-jitter backoff and the SDK retry quota,
+ * errors that name the service, action, region and request id. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <openssl/crypto.h>
+#include "aws-internal.h"
+
+static const char *const svc_names[3] = { "ec2", "sts", "ebs" };
+
+const char *
+pallet_aws_service_name (enum pallet_aws_service svc)
+{
+  return (unsigned) svc < 3 ? svc_names[svc] : "aws";
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once (void) { curl_global_init (CURL_GLOBAL_DEFAULT); }
+
+void
+pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
+{
+  if (!c || !c->cfg.log)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  c->cfg.log (c->cfg.log_opaque, level, msg);
+}
+
+static void
+clear_error (struct pallet_aws_client *c)
+{
+  for (size_t i = 0; i < sizeof c->err_strings / sizeof c->err_strings[0]; i++) {
+    free (c->err_strings[i]);
+    c->err_strings[i] = NULL;
+  }
+  memset (&c->err, 0, sizeof c->err);
+  c->err.code = c->err.message = c->err.request_id = c->err.action = c->err.text = "";
+  c->err.service = "";
+  c->err.region = c->r.region ? c->r.region : "";
+}
+
+static const char *
+keep (struct pallet_aws_client *c, int slot, const char *s)
+{
+  c->err_strings[slot] = strdup (s ? s : "");
+  return c->err_strings[slot] ? c->err_strings[slot] : "";
+}
+
+/* The fix to suggest for an error status. */
+static const char *
+hint (int status)
+{
+  switch (status) {
+  case PALLET_E_NOT_FOUND: return "check that the resource exists in this account and region";
+  case PALLET_E_INVALID: return "check the request's parameters";
+  case PALLET_E_TRANSIENT: return "the service is throttling or unavailable; retry later "
+                                  "or lower the concurrency";
+  case PALLET_E_TIMEOUT: return "check network access to the endpoint (proxy, firewall) "
+                                "or raise the timeout";
+  case PALLET_E_CONFLICT: return "the resource is in a state that does not allow this; "
+                                 "wait for it or check who else changes it";
+  case PALLET_E_CANCELLED: return "the operation was cancelled; run it again to resume";
+  default: return "see the AWS message above";
+  }
+}
+
+void
+pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status, int attempts,
+                      enum pallet_aws_service svc, const char *action, const char *code,
+                      const char *message, const char *request_id, const char *fmt, ...)
+{
+  clear_error (c);
+  c->err.status = status;
+  c->err.http_status = http_status;
+  c->err.attempts = attempts;
+  c->err.service = pallet_aws_service_name (svc);
+  c->err.action = keep (c, 0, action);
+  c->err.code = keep (c, 1, code);
+  c->err.message = keep (c, 2, message);
+  c->err.request_id = keep (c, 3, request_id);
+  c->err.region = keep (c, 4, c->r.region);
+
+  struct pallet_aws_buf b = { 0 };
+  if (fmt) {
+    va_list ap;
+    char tmp[1024];
+    va_start (ap, fmt);
+    vsnprintf (tmp, sizeof tmp, fmt, ap);
+    va_end (ap);
+    pallet_aws_buf_puts (&b, tmp);
+  }
+  else if (status == PALLET_E_AUTH && pallet_aws_is_auth_code (code)) {
+    pallet_aws_buf_printf (&b, "AWS %s (region %s, endpoint %s) rejected the credentials of "
+                           "access key id %s on %s: %s: %s (request id %s); check that "
+                           "accessKeyId and secretAccessKey are right and the key is active, "
+                           "that the sessionToken (if any) has not expired, that the region "
+                           "is right and that this machine's clock is correct",
+                           c->err.service, c->err.region, c->r.endpoint[svc < 3 ? svc : 0],
+                           c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.action,
+                           c->err.code, c->err.message[0] ? c->err.message : "(no message)",
+                           c->err.request_id[0] ? c->err.request_id : "unknown");
+  }
+  else if (status == PALLET_E_AUTH) {
+    pallet_aws_buf_printf (&b, "AWS %s %s in region %s was denied for access key id %s: "
+                           "%s: %s (request id %s); grant the IAM permission %s:%s to this "
+                           "identity", c->err.service, c->err.action, c->err.region,
+                           c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.code,
+                           c->err.message, c->err.request_id[0] ? c->err.request_id : "unknown",
+                           c->err.service, c->err.action);
+  }
+  else {
+    pallet_aws_buf_printf (&b, "AWS %s %s in region %s failed", c->err.service, c->err.action,
+                           c->err.region);
+    if (attempts > 1)
+      pallet_aws_buf_printf (&b, " after %d attempts", attempts);
+    pallet_aws_buf_printf (&b, ": %s%s%s", c->err.code, c->err.code[0] ? ": " : "",
+                           c->err.message[0] ? c->err.message : "(no message)");
+    if (http_status)
+      pallet_aws_buf_printf (&b, " (HTTP %ld", http_status);
+    else
+      pallet_aws_buf_printf (&b, " (no HTTP response");
+    pallet_aws_buf_printf (&b, ", request id %s); %s",
+                           c->err.request_id[0] ? c->err.request_id : "unknown", hint (status));
+  }
+  const char *t = pallet_aws_buf_str (&b);
+  c->err.text = keep (c, 5, t ? t : "out of memory formatting an AWS error");
+  pallet_aws_buf_free (&b);
+  pallet_aws_log (c, PALLET_LOG_DEBUG, "error: %s", c->err.text);
+}
+
+const struct pallet_aws_error *
+pallet_aws_last_error (const struct pallet_aws_client *c)
+{
+  return &c->err;
+}
+
+const char *
+pallet_aws_errmsg (const struct pallet_aws_client *c)
+{
+  return c->err.text && c->err.text[0] ? c->err.text : "no error";
+}
+
+const char *pallet_aws_region (const struct pallet_aws_client *c) { return c->r.region; }
+const char *pallet_aws_access_key_id (const struct pallet_aws_client *c) { return c->r.access_key_id; }
+const char *pallet_aws_credentials_source (const struct pallet_aws_client *c) { return c->r.cred_source; }
+
+const char *
+pallet_aws_endpoint (const struct pallet_aws_client *c, enum pallet_aws_service svc)
+{
+  return (unsigned) svc < 3 ? c->r.endpoint[svc] : NULL;
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t
+write_cb (char *p, size_t size, size_t n, void *ud)
+{
+  struct pallet_aws_resp *r = ud;
+  size_t len = size * n;
+  if (r->sink && r->status >= 200 && r->status < 300) {
+    if (r->sink_len + len > r->sink_size) {
+      r->too_large = true;
+      return 0;
+    }
+    memcpy (r->sink + r->sink_len, p, len);
+    r->sink_len += len;
+    return len;
+  }
+  if (r->body.len + len > r->cap) {
+    r->too_large = true;
+    return 0;
+  }
+  pallet_aws_buf_add (&r->body, p, len);
+  return r->body.oom ? 0 : len;
+}
+
+static void
+copy_header (char *dst, size_t dstlen, const char *v, size_t l)
+{
+  while (l > 0 && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
+    l--;
+  while (l > 0 && (*v == ' ' || *v == '\t')) {
+    v++;
+    l--;
+  }
+  if (l >= dstlen)
+    l = dstlen - 1;
+  memcpy (dst, v, l);
+  dst[l] = '\0';
+}
+
+static size_t
+header_cb (char *p, size_t size, size_t n, void *ud)
+{
+  struct pallet_aws_resp *r = ud;
+  size_t len = size * n;
+  if (len > 5 && strncmp (p, "HTTP/", 5) == 0) {
+    /* A new response (after a 1xx): forget the previous headers. */
+    const char *sp = memchr (p, ' ', len);
+    r->status = sp ? strtol (sp + 1, NULL, 10) : 0;
+    r->request_id[0] = r->checksum[0] = r->checksum_alg[0] = '\0';
+    r->error_type[0] = r->content_type[0] = '\0';
+    return len;
+  }
+  const char *colon = memchr (p, ':', len);
+  if (!colon)
+    return len;
+  size_t nl = (size_t) (colon - p);
+  const char *v = colon + 1;
+  size_t vl = len - nl - 1;
+#define H(name, field) \
+  if (nl == strlen (name) && strncasecmp (p, name, nl) == 0) \
+    copy_header (r->field, sizeof r->field, v, vl)
+  H ("x-amzn-requestid", request_id);
+  else H ("x-amz-request-id", request_id);
+  else H ("x-amz-checksum", checksum);
+  else H ("x-amz-checksum-algorithm", checksum_alg);
+  else H ("x-amzn-errortype", error_type);
+  else H ("content-type", content_type);
+#undef H
+  return len;
+}
+
+static int
+progress_cb (void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d)
+{
+  (void) a; (void) b; (void) c2; (void) d;
+  struct pallet_aws_client *c = ud;
+  return c->cfg.cancelled && c->cfg.cancelled (c->cfg.cancel_opaque) ? 1 : 0;
+}
+
+/* ---- client lifecycle ---- */
+
+struct pallet_aws_client *
+pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
+{
+  static const struct pallet_aws_config empty;
+  if (!cfg)
+    cfg = &empty;
+  if (errmsg)
+    *errmsg = NULL;
+  pthread_once (&curl_once, curl_init_once);
+  struct pallet_aws_client *c = calloc (1, sizeof *c);
+  if (!c) {
+    if (errmsg)
+      *errmsg = strdup ("out of memory creating the AWS client");
+    return NULL;
+  }
+  c->cfg = *cfg;
+  /* Only the callbacks and numbers of cfg are kept; strings are resolved. */
+  c->cfg.access_key_id = c->cfg.secret_access_key = c->cfg.session_token = NULL;
+  c->cfg.profile = c->cfg.region = c->cfg.endpoint_url = NULL;
+  c->cfg.ec2_endpoint = c->cfg.ebs_endpoint = c->cfg.sts_endpoint = c->cfg.ca_bundle = NULL;
+  if (pallet_aws_resolve (cfg, &c->r, errmsg) < 0) {
+    free (c);
+    return NULL;
+  }
+  clear_error (c);
+  if (cfg->ca_bundle && *cfg->ca_bundle)
+    c->ca_bundle = strdup (cfg->ca_bundle);
+
+  c->max_attempts = cfg->max_attempts;
+  const char *ma = getenv ("AWS_MAX_ATTEMPTS");
+  if (c->max_attempts <= 0 && ma && atoi (ma) > 0)
+    c->max_attempts = atoi (ma);
+  if (c->max_attempts <= 0)
+    c->max_attempts = PALLET_AWS_DEFAULT_MAX_ATTEMPTS;
+  c->backoff_base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms
+    : PALLET_AWS_DEFAULT_BACKOFF_BASE_MS;
+  c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms
+    : PALLET_AWS_DEFAULT_BACKOFF_MAX_MS;
+  if (c->cfg.max_response_bytes == 0)
+    c->cfg.max_response_bytes = PALLET_AWS_DEFAULT_MAX_RESPONSE;
+  c->quota.tokens = c->quota.max = PALLET_AWS_RETRY_QUOTA_INITIAL;
+  c->quota.disabled = cfg->no_retry_quota != 0;
+
+  c->curl = curl_easy_init ();
+  if (!c->curl) {
+    if (errmsg)
+      *errmsg = strdup ("cannot create a libcurl handle for the AWS client");
+    pallet_aws_client_free (c);
+    return NULL;
+  }
+  CURL *h = c->curl;
+  curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt (h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms > 0
+                    ? cfg->connect_timeout_ms : (long) PALLET_AWS_DEFAULT_CONNECT_TIMEOUT_MS);
+  curl_easy_setopt (h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0
+                    ? cfg->timeout_ms : (long) PALLET_AWS_DEFAULT_TIMEOUT_MS);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit > 0
+                    ? cfg->low_speed_limit : (long) PALLET_AWS_DEFAULT_LOW_SPEED_LIMIT);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time_s > 0
+                    ? cfg->low_speed_time_s : (long) PALLET_AWS_DEFAULT_LOW_SPEED_TIME_S);
+  curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
+  curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
+  if (c->ca_bundle)
+    curl_easy_setopt (h, CURLOPT_CAINFO, c->ca_bundle);
+  curl_easy_setopt (h, CURLOPT_USERAGENT, "pallet-aws/0.1");
+  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt (h, CURLOPT_HEADERFUNCTION, header_cb);
+  curl_easy_setopt (h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+  curl_easy_setopt (h, CURLOPT_XFERINFODATA, c);
+  curl_easy_setopt (h, CURLOPT_NOPROGRESS, 0L);
+  if (cfg->insecure)
+    pallet_aws_log (c, PALLET_LOG_WARNING, "TLS certificate verification is OFF (insecure)");
+  pallet_aws_log (c, PALLET_LOG_DEBUG, "AWS client: region %s, credentials from %s "
+                  "(access key id %s), ec2 %s, ebs %s, sts %s, max attempts %d",
+                  c->r.region, c->r.cred_source, c->r.access_key_id, c->r.endpoint[0],
+                  c->r.endpoint[2], c->r.endpoint[1], c->max_attempts);
+  return c;
+}
+
+void
+pallet_aws_client_free (struct pallet_aws_client *c)
+{
+  if (!c)
+    return;
+  if (c->curl)
+    curl_easy_cleanup (c->curl);
+  clear_error (c);
+  pallet_aws_resolved_free (&c->r);
+  free (c->ca_bundle);
+  free (c);
+}
+
+/* ---- one request, with retries ---- */
+
+static long
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool
+cancelled (struct pallet_aws_client *c)
+{
+  return c->cfg.cancelled && c->cfg.cancelled (c->cfg.cancel_opaque);
+}
+
+/* Sleeps ms, polling the cancel callback.  false if cancelled. */
+static bool
+sleep_ms (struct pallet_aws_client *c, long ms)
+{
+  long end = now_ms () + ms;
+  for (;;) {
+    if (cancelled (c))
+      return false;
+    long left = end - now_ms ();
+    if (left <= 0)
+      return true;
+    if (left > 50)
+      left = 50;
+    struct timespec ts = { 0, left * 1000000L };
+    while (nanosleep (&ts, &ts) < 0 && errno == EINTR)
+      ;
+  }
+}
+
+/* Splits "scheme://host[:port][/base]" into the Host header and base. */
+static void
+split_endpoint (const char *ep, char *host, size_t hostlen, const char **base)
+{
+  const char *p = strstr (ep, "://");
+  p = p ? p + 3 : ep;
+  const char *slash = strchr (p, '/');
+  size_t l = slash ? (size_t) (slash - p) : strlen (p);
+  if (l >= hostlen)
+    l = hostlen - 1;
+  memcpy (host, p, l);
+  host[l] = '\0';
+  *base = slash ? slash : "";
+}
+
+/* AWS error code/message from an error body (XML or JSON). */
+static void
+parse_error_body (struct pallet_aws_resp *r, char **code, char **message)
+{
+  char *rid = NULL;
+  *code = *message = NULL;
+  const char *b = r->body.data ? r->body.data : "";
+  size_t bl = r->body.len;
+  size_t skip = strspn (b, " \t\r\n");
+  if (bl > skip && b[skip] == '<') {
+    if (pallet_aws_xml_error (b, bl, code, message, &rid) == 0) {
+      /* The body's request id is authoritative for Query errors. */
+      if (rid && *rid)
+        snprintf (r->request_id, sizeof r->request_id, "%s", rid);
+      free (rid);
+    }
+    return;
+  }
+  if (r->error_type[0]) {   /* "ValidationException:http://..." */
+    size_t l = strcspn (r->error_type, ":");
+    *code = strndup (r->error_type, l);
+  }
+  if (bl > skip && b[skip] == '{') {
+    json_t *j = json_loadb (b, bl, 0, NULL);
+    const char *m = json_string_value (json_object_get (j, "Message"));
+    if (!m)
+      m = json_string_value (json_object_get (j, "message"));
+    if (m)
+      *message = strdup (m);
+    if (!*code) {
+      const char *t = json_string_value (json_object_get (j, "__type"));
+      if (!t)
+        t = json_string_value (json_object_get (j, "code"));
+      if (t) {
+        const char *hash = strrchr (t, '#');
+        *code = strdup (hash ? hash + 1 : t);
+      }
+    }
+    json_decref (j);
+  }
+}
+
+int
+pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
+                 struct pallet_aws_resp *resp)
+{
+  CURL *h = c->curl;
+  const char *svc = pallet_aws_service_name (req->svc);
+  const char *ep = c->r.endpoint[req->svc];
+  char host[512];
+  const char *base;
+  int taken_total = 0;
+  int ret = -1;
+  char errbuf[CURL_ERROR_SIZE];
+
+  clear_error (c);
+  split_endpoint (ep, host, sizeof host, &base);
+
+  /* URL path: base + path, encoded once (slashes kept). */
+  struct pallet_aws_buf path = { 0 }, url = { 0 };
+  pallet_aws_buf_puts (&path, base);
+  pallet_aws_buf_puts (&path, req->path);
+  pallet_aws_buf_printf (&url, "%.*s", (int) (strstr (ep, "://") ? strstr (ep, "://") - ep + 3 : 0), ep);
+  pallet_aws_buf_puts (&url, host);
+  if (path.data)
+    pallet_aws_uri_encode (&url, path.data, path.len, true);
+  if (req->query && *req->query)
+    pallet_aws_buf_printf (&url, "?%s", req->query);
+  if (!pallet_aws_buf_str (&path) || !pallet_aws_buf_str (&url)) {
+    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, req->svc, req->action, NULL, NULL, NULL,
+                          "out of memory building an AWS request");
+    goto out;
+  }
+  char payload_hash[65];
+  pallet_aws_sha256_hex (req->body ? req->body : "", req->body ? req->body_len : 0,
+                         payload_hash);
+
+  for (int attempt = 1; attempt <= c->max_attempts; attempt++) {
+    if (cancelled (c)) {
+      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, attempt - 1, req->svc, req->action,
+                            "Cancelled", "cancelled before the request was sent", NULL, NULL);
+      goto out;
+    }
+    /* Sign this attempt. */
+    char amz_date[17];
+    time_t t = time (NULL);
+    struct tm tm;
+    gmtime_r (&t, &tm);
+    strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
+    struct pallet_aws_hdr sh[3];
+    size_t nsh = 0;
+    sh[nsh++] = (struct pallet_aws_hdr) { "host", host };
+    if (req->content_type)
+      sh[nsh++] = (struct pallet_aws_hdr) { "content-type", req->content_type };
+    struct pallet_aws_sigv4_in in = {
+      .method = req->method, .path = path.data, .query = req->query,
+      .headers = sh, .nheaders = nsh, .payload_hash = payload_hash,
+      .access_key_id = c->r.access_key_id, .secret_access_key = c->r.secret_access_key,
+      .session_token = c->r.session_token, .region = c->r.region, .service = svc,
+      .amz_date = amz_date, .normalize_path = true,
+    };
+    struct pallet_aws_sigv4_out sig;
+    if (pallet_aws_sigv4_sign (&in, &sig) < 0) {
+      pallet_aws_set_error (c, PALLET_E_NOMEM, 0, attempt, req->svc, req->action, NULL, NULL,
+                            NULL, "cannot sign the AWS %s %s request (out of memory)",
+                            svc, req->action);
+      goto out;
+    }
+    struct curl_slist *hl = NULL, *tmp;
+    struct pallet_aws_buf hb = { 0 };
+    bool hl_ok = true;
+#define ADDH(...) do { \
+      hb.len = 0; pallet_aws_buf_printf (&hb, __VA_ARGS__); \
+      tmp = pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
+      if (tmp) hl = tmp; else hl_ok = false; \
+    } while (0)
+    ADDH ("Host: %s", host);
+    ADDH ("X-Amz-Date: %s", amz_date);
+    if (c->r.session_token)
+      ADDH ("X-Amz-Security-Token: %s", c->r.session_token);
+    if (req->content_type)
+      ADDH ("Content-Type: %s", req->content_type);
+    if (req->accept)
+      ADDH ("Accept: %s", req->accept);
+    ADDH ("Authorization: %s", sig.authorization);
+    ADDH ("Expect:");
+#undef ADDH
+    if (hb.data)
+      OPENSSL_cleanse (hb.data, hb.cap);
+    pallet_aws_buf_free (&hb);
+    pallet_aws_sigv4_out_free (&sig);
+    if (!hl_ok) {
+      curl_slist_free_all (hl);
+      pallet_aws_set_error (c, PALLET_E_NOMEM, 0, attempt, req->svc, req->action, NULL, NULL,
+                            NULL, "out of memory building AWS request headers");
+      goto out;
+    }
+
+    /* Reset the response. */
+    pallet_aws_buf_free (&resp->body);
+    memset (resp, 0, sizeof *resp);
+    resp->cap = c->cfg.max_response_bytes;
+    resp->sink = req->sink;
+    resp->sink_size = req->sink_size;
+
+    curl_easy_setopt (h, CURLOPT_URL, url.data);
+    curl_easy_setopt (h, CURLOPT_HTTPHEADER, hl);
+    if (strcmp (req->method, "POST") == 0) {
+      curl_easy_setopt (h, CURLOPT_POST, 1L);
+      curl_easy_setopt (h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+      curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE,
+                        (curl_off_t) (req->body ? req->body_len : 0));
+    }
+    else
+      curl_easy_setopt (h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt (h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt (h, CURLOPT_HEADERDATA, resp);
+    errbuf[0] = '\0';
+    curl_easy_setopt (h, CURLOPT_ERRORBUFFER, errbuf);
+
+    long t0 = now_ms ();
+    CURLcode cc = curl_easy_perform (h);
+    long elapsed = now_ms () - t0;
+    curl_easy_setopt (h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt (h, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all (hl);
+    long status = 0;
+    curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK && !resp->too_large)
+      status = 0;               /* a reset mid-body is no response */
+    resp->status = status;
+
+    char *code = NULL, *message = NULL;
+    char ccode[64] = "", cmsg[256] = "";
+    enum pallet_aws_retry_kind kind = PALLET_AWS_NO_RETRY;
+    int fstatus = PALLET_E_FAILED;
+
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, attempt, req->svc, req->action,
+                            "Cancelled", "cancelled during the transfer", NULL, NULL);
+      goto out;
+    }
+    if (resp->too_large) {
+      pallet_aws_set_error (c, PALLET_E_FAILED, status, attempt, req->svc, req->action,
+                            "ResponseTooLarge", NULL, resp->request_id,
+                            "AWS %s %s in region %s: the response is larger than the %zu-byte "
+                            "limit; raise max_response_bytes or narrow the request (filters, "
+                            "MaxResults)", svc, req->action, c->r.region,
+                            resp->sink && status / 100 == 2 ? resp->sink_size : resp->cap);
+      goto out;
+    }
+    if (cc != CURLE_OK) {
+      kind = pallet_aws_classify (cc, 0, NULL);
+      snprintf (ccode, sizeof ccode, "%s",
+                cc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "NetworkError");
+      snprintf (cmsg, sizeof cmsg, "%s (%s)", errbuf[0] ? errbuf : curl_easy_strerror (cc),
+                ep);
+      fstatus = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT
+        : kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
+      if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        snprintf (ccode, sizeof ccode, "TLSVerificationFailed");
+        fstatus = PALLET_E_AUTH;
+      }
+    }
+    else if (status < 200 || status >= 300) {
+      parse_error_body (resp, &code, &message);
+      kind = pallet_aws_classify (CURLE_OK, status, code);
+      snprintf (ccode, sizeof ccode, "%s", code ? code : "");
+      snprintf (cmsg, sizeof cmsg, "%s", message ? message : "");
+      if (!code && !message)
+        snprintf (cmsg, sizeof cmsg, "HTTP %ld with no AWS error in the body", status);
+      fstatus = pallet_aws_status_of_code (code, status);
+    }
+    else if (req->check) {
+      int r = req->check (c, resp, req->check_opaque, ccode, sizeof ccode, cmsg, sizeof cmsg);
+      if (r != 0) {
+        /* r > 0: retryable, but permanent once the attempts run out */
+        kind = r > 0 ? PALLET_AWS_RETRY_TRANSIENT : PALLET_AWS_NO_RETRY;
+        fstatus = PALLET_E_FAILED;
+      }
+    }
+    free (code);
+    free (message);
+
+    pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
+                    "%ld ms, %zu bytes", svc, req->action, attempt, c->max_attempts,
+                    cc == CURLE_OK ? "HTTP " : "no response, curl ", cc == CURLE_OK ? status
+                    : (long) cc, resp->request_id[0] ? resp->request_id : "-",
+                    ccode[0] ? " code " : "", ccode, elapsed,
+                    resp->sink && status / 100 == 2 ? resp->sink_len : resp->body.len);
+
+    if (cc == CURLE_OK && status >= 200 && status < 300 && !ccode[0]) {
+      pallet_aws_quota_release (&c->quota, taken_total);
+      ret = 0;
+      goto out;
+    }
+    if (kind == PALLET_AWS_NO_RETRY || attempt == c->max_attempts) {
+      pallet_aws_set_error (c, fstatus, status, attempt, req->svc, req->action, ccode, cmsg,
+                            resp->request_id, NULL);
+      goto out;
+    }
+    int taken;
+    if (!pallet_aws_quota_acquire (&c->quota, kind, &taken)) {
+      pallet_aws_set_error (c, fstatus, status, attempt, req->svc, req->action, ccode, cmsg,
+                            resp->request_id, NULL);
+      pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
+                      "not retrying", svc, req->action);
+      goto out;
+    }
+    taken_total += taken;
+    long delay = pallet_aws_backoff_ms (attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
+                                        pallet_aws_random ());
+    pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", svc, req->action,
+                    delay, ccode[0] ? ccode : "error");
+    if (!sleep_ms (c, delay)) {
+      pallet_aws_set_error (c, PALLET_E_CANCELLED, status, attempt, req->svc, req->action,
+                            "Cancelled", "cancelled while waiting to retry", resp->request_id,
+                            NULL);
+      goto out;
+    }
+  }
+ out:
+  if (ret < 0)
+    pallet_aws_buf_free (&resp->body);
+  pallet_aws_buf_free (&path);
+  pallet_aws_buf_free (&url);
+  return ret;
+}
