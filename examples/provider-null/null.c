@@ -234,15 +234,16 @@ null_validate (void *h, struct pallet_call *call, const char *input_json)
   const char *id = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
   int missing = json_is_array (json_object_get (nh->settings, "vms"))
     && find_vm (nh, id) == NULL;
-  json_decref (in);
   if (missing) {
     pallet_emit (call, PALLET_EMIT_ITEM,
                  "{\"severity\":\"error\",\"field\":\"vm.id\","
                  "\"message\":\"no such VM in the source\"}");
     pallet_error (call, PALLET_E_NOT_FOUND, "VM %s is not in the source: "
                   "list it in settings.vms", id ? id : "(no id)");
+    json_decref (in);
     return PALLET_E_NOT_FOUND;
   }
+  json_decref (in);
   return step (h, call, input_json, "validate");
 }
 
