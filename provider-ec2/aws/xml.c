@@ -50,6 +50,31 @@ reader_error (void *arg, xmlErrorPtr e)
   }
 }
 
+/* The reader pulls the document in small chunks through this, so libxml2
+ * never holds a copy of the whole body (xmlReaderForMemory copies it). */
+struct mem_src {
+  const char *p;
+  size_t left;
+};
+
+static int
+mem_read (void *ctx, char *out, int len)
+{
+  struct mem_src *m = ctx;
+  size_t n = m->left < (size_t) len ? m->left : (size_t) len;
+  memcpy (out, m->p, n);
+  m->p += n;
+  m->left -= n;
+  return (int) n;
+}
+
+static int
+mem_close (void *ctx)
+{
+  (void) ctx;
+  return 0;
+}
+
 static bool
 ends_with (const char *s, const char *suffix)
 {
@@ -232,8 +257,9 @@ pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
     return -1;
   }
   /* No network, no entity expansion (the default), no DTD loading. */
-  cv.r = xmlReaderForMemory (buf, (int) len, NULL, "UTF-8",
-                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  struct mem_src src = { buf, len };
+  cv.r = xmlReaderForIO (mem_read, mem_close, &src, NULL, NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (!cv.r) {
     conv_error (&cv, "cannot create the XML reader");
     return -1;
