@@ -54,6 +54,45 @@ pallet_ec2_is_label_value (const char *s)
   return is_alnum (s[0]) && is_alnum (s[n - 1]);
 }
 
+int
+pallet_ec2_is_dns1123_subdomain (const char *s)
+{
+  size_t i, n;
+
+  if (s == NULL)
+    return 0;
+  n = strlen (s);
+  if (n == 0 || n > 253)
+    return 0;
+  for (i = 0; i < n; i++)
+    if (!is_lower_alnum (s[i]) && s[i] != '-' && s[i] != '.')
+      return 0;
+  return is_lower_alnum (s[0]) && is_lower_alnum (s[n - 1]);
+}
+
+int
+pallet_ec2_is_label_key (const char *s)
+{
+  const char *slash, *name;
+  char *prefix;
+  int ok;
+
+  if (s == NULL)
+    return 0;
+  slash = strchr (s, '/');
+  name = slash ? slash + 1 : s;
+  if (*name == '\0' || !pallet_ec2_is_label_value (name))
+    return 0;
+  if (slash == NULL)
+    return 1;
+  prefix = strndup (s, slash - s);
+  if (prefix == NULL)
+    return 0;
+  ok = pallet_ec2_is_dns1123_subdomain (prefix);
+  free (prefix);
+  return ok;
+}
+
 /* Drops trailing '-' so the label ends alphanumeric. */
 static void
 trim_trailing_dashes (char *s)

@@ -174,6 +174,16 @@ pallet_ec2_manifest_opts_from_json (const json_t *options,
   BOOL_OPT ("copyMode", copy_mode);
   BOOL_OPT ("secureBoot", secure_boot);
 #undef BOOL_OPT
+  if ((v = json_object_get (options, "migrationUID")) != NULL
+      && !json_is_null (v)) {
+    if (!json_is_string (v)) {
+      if (errmsg && asprintf (errmsg, "options.migrationUID: expected a "
+                              "string") == -1)
+        *errmsg = NULL;
+      return -1;
+    }
+    opts->migration_uid = json_string_value (v);
+  }
   if ((v = json_object_get (options, "podBinding")) != NULL) {
     const char *s = json_string_value (v);
 
@@ -314,10 +324,18 @@ check_plan (struct ctx *c)
                  "Plan's metadata.uid",
                  c->plan_uid ? "is not a valid label value" : "is missing");
   c->mig_uid = jstr_ne (c->state, "migrationUID");
+  if (c->mig_uid && c->opts.migration_uid && *c->opts.migration_uid
+      && strcmp (c->mig_uid, c->opts.migration_uid) != 0)
+    return fail (c, PALLET_E_CONFLICT, "state.migrationUID \"%s\" is not "
+                 "the current migration \"%s\": the state was left by "
+                 "another migration; start this VM from an empty state",
+                 c->mig_uid, c->opts.migration_uid);
+  if (c->mig_uid == NULL && c->opts.migration_uid && *c->opts.migration_uid)
+    c->mig_uid = c->opts.migration_uid;
   if (c->mig_uid == NULL || !pallet_ec2_is_label_value (c->mig_uid))
     return fail (c, PALLET_E_INVALID, "state.migrationUID %s: it becomes "
                  "the \"migration\" label; record the migration's uid in "
-                 "the VM state",
+                 "the VM state (or pass options.migrationUID)",
                  c->mig_uid ? "is not a valid label value" : "is missing");
   c->spec = json_object_get (c->plan, "spec");
   if (c->spec != NULL && !json_is_object (c->spec))
@@ -443,6 +461,11 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
                  "is not mapped to a storage class: add a StorageMap entry "
                  "with source.name \"%s\" and destination.storageClass",
                  v->src_id, v->type, v->type);
+  if (!pallet_ec2_is_dns1123_subdomain (v->storage_class))
+    return fail (c, PALLET_E_INVALID, "StorageMap entry for volume type "
+                 "\"%s\": destination.storageClass \"%s\" is not a valid "
+                 "storage class name (DNS-1123 subdomain)", v->type,
+                 v->storage_class);
   return PALLET_OK;
 }
 
@@ -511,6 +534,9 @@ check_volumes (struct ctx *c)
                      v->target_az, saz);
     }
   }
+  if (saz && !pallet_ec2_is_label_value (saz))
+    return fail (c, PALLET_E_INVALID, "state.targetAZ \"%s\" is not a "
+                 "valid availability zone name", saz);
   c->target_az = saz;
 
   if (nboot > 1)
@@ -679,10 +705,20 @@ check_nics (struct ctx *c)
                    "interface (subnets %s ...) maps to the pod network; a "
                    "VM has one pod network: map the other subnets to "
                    "multus or ignored", c->vm_id, n->subnet);
-    if (strcmp (type, "multus") == 0 && jstr_ne (n->map_dest, "name") == NULL)
-      return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: a "
-                   "multus destination needs the NetworkAttachmentDefinition "
-                   "name in destination.name", n->subnet);
+    if (strcmp (type, "multus") == 0) {
+      const char *nad = jstr_ne (n->map_dest, "name");
+      const char *nadns = jstr_ne (n->map_dest, "namespace");
+
+      if (nad == NULL || !pallet_ec2_is_dns1123_subdomain (nad))
+        return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
+                     "a multus destination needs the "
+                     "NetworkAttachmentDefinition name in destination.name "
+                     "(%s)", n->subnet, nad ? "not a valid name" : "missing");
+      if (nadns && !pallet_ec2_is_dns1123_label (nadns))
+        return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
+                     "destination.namespace \"%s\" is not a valid namespace "
+                     "name", n->subnet, nadns);
+    }
     if (asprintf (&n->name, "net-%zu", i) == -1) {
       n->name = NULL;
       return fail (c, PALLET_E_NOMEM, "out of memory");
@@ -1039,10 +1075,19 @@ check_spec (struct ctx *c)
     if (!json_is_object (m))
       return fail (c, PALLET_E_INVALID, "plan.spec.%s: expected an object "
                    "of strings", maps[i]);
-    json_object_foreach ((json_t *) m, k, v)
+    json_object_foreach ((json_t *) m, k, v) {
       if (!json_is_string (v))
         return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: expected a "
                      "string value", maps[i], k);
+      if (!pallet_ec2_is_label_key (k))
+        return fail (c, PALLET_E_INVALID, "plan.spec.%s: \"%s\" is not a "
+                     "valid label key ([prefix/]name, name up to 63 "
+                     "characters of [A-Za-z0-9._-])", maps[i], k);
+      if (!pallet_ec2_is_label_value (json_string_value (v)))
+        return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: \"%s\" is not "
+                     "a valid label value (up to 63 characters of "
+                     "[A-Za-z0-9._-])", maps[i], k, json_string_value (v));
+    }
   }
   have = jstr (json_object_get (c->spec, "targetNodeSelector"), ZONE_KEY);
   if (have && c->target_az && strcmp (have, c->target_az) != 0)

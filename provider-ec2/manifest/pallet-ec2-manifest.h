@@ -35,11 +35,15 @@ struct pallet_ec2_manifest_opts {
   int pod_l2bridge;
   /* Ask for UEFI Secure Boot (only valid with UEFI firmware). */
   int secure_boot;
+  /* The current migration's uid (options.migrationUID), or NULL.  Used
+   * when the state has no migrationUID; if both are set they must match.
+   * Borrowed: must outlive the build call. */
+  const char *migration_uid;
 };
 
 /* Fills *opts from the per-VM op's "options" object (may be NULL):
  *   "copyMode": bool, "podBinding": "masquerade"|"l2bridge",
- *   "secureBoot": bool.
+ *   "secureBoot": bool, "migrationUID": string (borrowed from options).
  * Returns 0, or -1 with *errmsg (malloc'd) naming the bad key. */
 int pallet_ec2_manifest_opts_from_json (const json_t *options,
                                         struct pallet_ec2_manifest_opts *opts,
@@ -63,6 +67,13 @@ int pallet_ec2_dns1123_label (const char *in, const char *seed,
 /* Non-zero if s is a valid DNS-1123 label (1-63 chars, [a-z0-9-], starts
  * and ends alphanumeric). */
 int pallet_ec2_is_dns1123_label (const char *s);
+
+/* Non-zero if s is a valid DNS-1123 subdomain (1-253 chars, [a-z0-9.-],
+ * starts and ends alphanumeric): storage class, NAD and PV names. */
+int pallet_ec2_is_dns1123_subdomain (const char *s);
+
+/* Non-zero if s is a valid Kubernetes label key ([prefix/]name). */
+int pallet_ec2_is_label_key (const char *s);
 
 /* Non-zero if s is a valid Kubernetes label value (0-63 chars,
  * [A-Za-z0-9._-], starts and ends alphanumeric when non-empty). */

@@ -695,6 +695,292 @@ test_errors (void)
   expect_error (m_bad_boot_mode, "bootMode \"coreboot\" is not uefi");
 }
 
+/* ---- variants of case-bios-1vol that must build and validate ---------- */
+
+static void
+variant (void (*mutate) (struct built *, struct pallet_ec2_manifest_opts *),
+         struct built *b)
+{
+  struct pallet_ec2_manifest_opts o;
+
+  load_case ("case-bios-1vol.json", b, &o);
+  mutate (b, &o);
+  build (b, &o);
+  if (b->rc != 0)
+    fprintf (stderr, "  variant: %s\n", b->err ? b->err : "(no message)");
+  CU_ASSERT_EQUAL_FATAL (b->rc, 0);
+  CU_ASSERT_EQUAL (validate_all (b->manifests), 0);
+}
+
+static json_t *
+vm_of (struct built *b)
+{
+  json_t *vm = nth (b->manifests, "VirtualMachine", 0);
+
+  CU_ASSERT_PTR_NOT_NULL (vm);
+  return vm;
+}
+
+/* Some note contains want. */
+static int
+has_note (struct built *b, const char *want)
+{
+  size_t i;
+  json_t *n;
+
+  json_array_foreach (b->notes, i, n)
+    if (strstr (json_string_value (n), want))
+      return 1;
+  return 0;
+}
+
+static void
+m_uefi_pref_unknown (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (inst (b), "bootMode", json_string ("uefi-preferred"));
+}
+
+static void
+m_uefi_pref_bios_only (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_uefi_pref_unknown (b, o);
+  json_object_set_new (inst (b), "supportedBootModes",
+                       json_pack ("[s]", "legacy-bios"));
+}
+
+static void
+m_current_uefi (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_uefi_pref_bios_only (b, o);
+  json_object_set_new (inst (b), "currentBootMode", json_string ("uefi"));
+}
+
+static void
+m_inspect_bios (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (inst (b), "bootMode", json_string ("uefi"));
+  json_object_set_new (b->state, "inspection",
+                       json_pack ("{s:s}", "firmware", "bios"));
+}
+
+static void
+test_firmware_variants (void)
+{
+  struct built b;
+
+  variant (m_uefi_pref_unknown, &b);
+  CU_ASSERT_PTR_NOT_NULL (jget (vm_of (&b), D "firmware>bootloader>bios"));
+  CU_ASSERT_TRUE (has_note (&b, "uefi-preferred"));
+  built_free (&b);
+
+  variant (m_uefi_pref_bios_only, &b);
+  CU_ASSERT_PTR_NOT_NULL (jget (vm_of (&b), D "firmware>bootloader>bios"));
+  CU_ASSERT_FALSE (has_note (&b, "uefi-preferred"));
+  built_free (&b);
+
+  variant (m_current_uefi, &b);
+  CU_ASSERT_PTR_NOT_NULL (jget (vm_of (&b), D "firmware>bootloader>efi"));
+  built_free (&b);
+
+  variant (m_inspect_bios, &b);
+  CU_ASSERT_PTR_NOT_NULL (jget (vm_of (&b), D "firmware>bootloader>bios"));
+  CU_ASSERT_TRUE (has_note (&b, "inspection found bios firmware"));
+  CU_ASSERT_EQUAL (strcmp (sget (vm_of (&b), "spec>template>metadata>labels>"
+                                 "guestConverted"), "true"), 0);
+  built_free (&b);
+}
+
+static void
+m_power_unset_off (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->state, "powerState", json_string ("Off"));
+}
+
+static void
+m_power_unknown (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_del (b->state, "powerState");
+}
+
+static void
+m_power_spec_on (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_power_unset_off (b, o);
+  json_object_set_new (json_object_get (b->plan, "spec"), "targetPowerState",
+                       json_string ("on"));
+}
+
+static void
+m_power_auto_on (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetPowerState", json_string ("auto"));
+}
+
+static void
+test_power_variants (void)
+{
+  struct built b;
+
+  variant (m_power_unset_off, &b);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Halted");
+  CU_ASSERT_FALSE (has_note (&b, "power state"));
+  built_free (&b);
+
+  variant (m_power_unknown, &b);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Halted");
+  CU_ASSERT_TRUE (has_note (&b, "source power state was not recorded"));
+  built_free (&b);
+
+  variant (m_power_spec_on, &b);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Always");
+  built_free (&b);
+
+  variant (m_power_auto_on, &b);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Always");
+  built_free (&b);
+}
+
+static void
+m_bad_target_name (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->vm, "targetName", json_string ("My VM!\n"));
+}
+
+/* Two volumes, none marked boot: the root device decides. */
+static void
+m_root_device (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_split_zones (b, o);
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
+                       "targetAZ", json_string ("us-east-1b"));
+  json_object_del (vol0 (b), "boot");
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
+                       "deviceName", json_string ("/dev/sdq"));
+  json_object_set_new (inst (b), "rootDeviceName", json_string ("/dev/sdq"));
+}
+
+static void
+m_no_root_match (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  m_root_device (b, o);
+  json_object_set_new (inst (b), "rootDeviceName", json_string ("/dev/nope"));
+}
+
+static void
+m_uid_from_opts (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  json_object_del (b->state, "migrationUID");
+  o->migration_uid = "opts-uid-1";
+}
+
+static void
+test_naming_and_boot (void)
+{
+  struct built b;
+  json_t *vm;
+
+  variant (m_bad_target_name, &b);
+  vm = vm_of (&b);
+  ASSERT_STR (vm, "metadata>name", "my-vm");
+  ASSERT_STR (nth (b.manifests, "PersistentVolumeClaim", 0), "metadata>name",
+              "my-vm-disk-0");
+  CU_ASSERT_TRUE (has_note (&b, "targetName"));
+  built_free (&b);
+
+  variant (m_root_device, &b);
+  vm = vm_of (&b);
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>0>bootOrder"));
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>1>bootOrder"), 1);
+  built_free (&b);
+
+  variant (m_no_root_match, &b);
+  vm = vm_of (&b);
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
+  CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>1>bootOrder"));
+  CU_ASSERT_TRUE (has_note (&b, "no volume is marked boot"));
+  built_free (&b);
+
+  variant (m_uid_from_opts, &b);
+  ASSERT_STR (vm_of (&b), "metadata>labels>migration", "opts-uid-1");
+  built_free (&b);
+}
+
+static void
+m_uid_conflict (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) b;
+  o->migration_uid = "another-migration";
+}
+
+static void
+m_bad_label_key (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_object_get (b->plan, "spec"), "targetLabels",
+                       json_pack ("{s:s}", "bad key;rm", "x"));
+}
+
+static void
+m_bad_label_value (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_object_get (b->plan, "spec"), "targetLabels",
+                       json_pack ("{s:s}", "example.com/tier", "a b"));
+}
+
+static void
+m_bad_storage_class (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_object_get (json_array_get
+                                        (json_object_get (b->plan, "storageMap"),
+                                         0), "destination"),
+                       "storageClass", json_string ("GP3 CSI"));
+}
+
+static void
+m_bad_nad (struct built *b, struct pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_array_get (json_object_get (inst (b),
+                                                        "networkInterfaces"), 0),
+                       "subnetId", json_string ("subnet-0ddd"));
+  json_object_set_new (json_object_get (json_array_get
+                                        (json_object_get (b->plan, "networkMap"),
+                                         3), "destination"),
+                       "name", json_string ("x/y"));
+}
+
+static void
+test_more_errors (void)
+{
+  struct built b;
+  struct pallet_ec2_manifest_opts o;
+
+  expect_error (m_uid_conflict, "state.migrationUID "
+                "\"77aa88bb-0000-4000-8000-000000000001\" is not the current "
+                "migration \"another-migration\"");
+  load_case ("case-bios-1vol.json", &b, &o);
+  m_uid_conflict (&b, &o);
+  build (&b, &o);
+  CU_ASSERT_EQUAL (b.rc, 12);           /* PALLET_E_CONFLICT */
+  built_free (&b);
+  expect_error (m_bad_label_key, "plan.spec.targetLabels: \"bad key;rm\" is "
+                "not a valid label key");
+  expect_error (m_bad_label_value, "plan.spec.targetLabels.example.com/tier: "
+                "\"a b\" is not a valid label value");
+  expect_error (m_bad_storage_class, "destination.storageClass \"GP3 CSI\" "
+                "is not a valid storage class name");
+  expect_error (m_bad_nad, "NetworkMap entry for subnet subnet-0ddd: a multus "
+                "destination needs the NetworkAttachmentDefinition name");
+}
+
 static void
 test_options_json (void)
 {
@@ -763,6 +1049,10 @@ main (int argc, char **argv)
   CU_add_test (s, "copy mode", test_copy_mode);
   CU_add_test (s, "validator catches errors", test_validator_catches_errors);
   CU_add_test (s, "errors name the thing", test_errors);
+  CU_add_test (s, "firmware variants", test_firmware_variants);
+  CU_add_test (s, "power variants", test_power_variants);
+  CU_add_test (s, "naming and boot disk", test_naming_and_boot);
+  CU_add_test (s, "more errors", test_more_errors);
   CU_add_test (s, "options from JSON", test_options_json);
   CU_add_test (s, "bad input types", test_bad_input_types);
   CU_basic_set_mode (CU_BRM_VERBOSE);
