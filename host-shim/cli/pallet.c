@@ -535,8 +535,7 @@ yaml_emit_json (yaml_emitter_t *e, json_t *j)
   case JSON_NULL: s = "null"; break;
   }
   yaml_scalar_event_initialize (&ev, NULL, NULL, (yaml_char_t *) s, -1,
-                                style == YAML_PLAIN_SCALAR_STYLE,
-                                style == YAML_PLAIN_SCALAR_STYLE, style);
+                                style == YAML_PLAIN_SCALAR_STYLE, 1, style);
   return yaml_emitter_emit (e, &ev) ? 0 : -1;
 }
 
@@ -686,8 +685,12 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
     printf ("%s\n", t ? t : "[]");
     free (t);
   }
-  else if (strcmp (fmt, "yaml") == 0)
-    print_yaml (items);
+  else if (strcmp (fmt, "yaml") == 0) {
+    if (print_yaml (items) != 0) {
+      fprintf (stderr, "pallet: cannot write the inventory as YAML\n");
+      rc = PALLET_EXIT_INPUT;
+    }
+  }
   else
     print_table (items);
   json_decref (items);
