@@ -617,8 +617,9 @@ secret_values (char **errmsg, const json_t *entry)
     {
       char path[300];
       const char *s = json_string_value (v);
-      size_t n, start = 0, dlen;
+      size_t n, dlen = 0;
       unsigned char *buf;
+      char *clean = NULL;
       int r, pad = 0;
       json_t *str;
 
@@ -629,23 +630,31 @@ secret_values (char **errmsg, const json_t *entry)
                   plan_type_name (v));
           goto fail;
         }
+      /* Base64 wrapped over lines (base64 without -w0) is accepted. */
       n = json_string_length (v);
-      while (start < n && (s[start] == ' ' || s[start] == '\n'))
-        ++start;
-      while (n > start && (s[n - 1] == ' ' || s[n - 1] == '\n'
-                           || s[n - 1] == '\r'))
-        --n;
-      dlen = n - start;
+      clean = malloc (n + 1);
+      if (!clean)
+        goto fail;
+      for (size_t k = 0; k < n; ++k)
+        if (!strchr (" \t\r\n", s[k]))
+          clean[dlen++] = s[k];
+      clean[dlen] = '\0';
       if (dlen % 4 != 0 || dlen > INT32_MAX)
         goto bad64;
-      if (dlen >= 1 && s[n - 1] == '=')
+      if (dlen >= 1 && clean[dlen - 1] == '=')
         ++pad;
-      if (dlen >= 2 && s[n - 2] == '=')
+      if (dlen >= 2 && clean[dlen - 2] == '=')
         ++pad;
       buf = malloc (dlen / 4 * 3 + 1);
       if (!buf)
-        goto fail;
-      r = EVP_DecodeBlock (buf, (const unsigned char *) s + start, (int) dlen);
+        {
+          free (clean);
+          goto fail;
+        }
+      r = EVP_DecodeBlock (buf, (const unsigned char *) clean, (int) dlen);
+      OPENSSL_cleanse (clean, n + 1);
+      free (clean);
+      clean = NULL;
       if (r < 0 || (size_t) r < (size_t) pad)
         {
           OPENSSL_cleanse (buf, dlen / 4 * 3 + 1);
@@ -665,6 +674,11 @@ secret_values (char **errmsg, const json_t *entry)
         goto fail;
       continue;
     bad64:
+      if (clean)
+        {
+          OPENSSL_cleanse (clean, n + 1);
+          free (clean);
+        }
       err_at (errmsg, entry, path, "not valid base64; encode the value with "
               "'base64 -w0' or put it in stringData");
       goto fail;

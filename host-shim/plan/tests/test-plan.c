@@ -230,7 +230,8 @@ test_secret_merge (void)
     "spec: {type: ec2, secret: {name: creds}}\n"
     "---\n"
     "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
-    "data: {a: YQ==, ab: YWI=, abc: YWJj, empty: '', k: b2xk}\n"
+    "data:\n  a: YQ==\n  ab: YWI=\n  abc: YWJj\n  empty: ''\n  k: b2xk\n"
+    "  wrapped: |\n    YWJj\n    ZGVm\n"
     "stringData: {k: new}\n"
     "---\n"
     "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
@@ -253,8 +254,9 @@ test_secret_merge (void)
   CHECK_STR (plan, "destination.name", "host");
   json_t *cfg = pallet_plan_provider_config (set, plan, "source", &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (cfg);
-  json_t *want = json_pack ("{s:s, s:s, s:s, s:s, s:s}", "a", "a", "ab", "ab",
-                            "abc", "abc", "empty", "", "k", "new");
+  json_t *want = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "a", "a", "ab",
+                            "ab", "abc", "abc", "empty", "", "k", "new",
+                            "wrapped", "abcdef");
   CU_ASSERT (json_equal (SEQ (cfg, "secret"), want));
   json_decref (want);
   json_decref (cfg);
