@@ -267,18 +267,46 @@ def man_verbs(path):
     return set(re.findall(r"^\.TP\s*\n\.B\s+(\w[\w-]*)", m.group(1), re.M))
 
 
-def help_verbs(pallet):
+def man_options(path):
+    """Long options in the roff source, where '-' is written '\\-'."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace("\\-", "-")
+    return set(re.findall(r"(?<![\w-])--([a-z][a-z-]*[a-z])", text))
+
+
+def accepts_option(pallet, opt):
+    """getopt says 'unrecognized option' for an option it does not know."""
+    r = subprocess.run([pallet, "--" + opt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    return "unrecognized option" not in r.stdout
+
+
+def pallet_help(pallet):
     r = subprocess.run([pallet, "--help"], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=60)
     if r.returncode != 0:
         raise SystemExit("FAIL: `pallet --help` exited %d:\n%s"
                          % (r.returncode, r.stdout))
-    # The verb list: lines indented by two spaces after a "Commands:" line.
-    m = re.search(r"^commands:\s*$(.*?)(?:^\S|\Z)", r.stdout, re.M | re.S | re.I)
+    return r
+
+
+def help_options(pallet):
+    return set(re.findall(r"(?<![\w-])--([a-z][a-z-]*[a-z])", pallet_help(pallet).stdout))
+
+
+def help_verbs(pallet):
+    r = pallet_help(pallet)
+    # The verb list: lines indented by exactly two spaces after a "Verbs:"
+    # (or "Commands:") line, up to the next unindented line.
+    m = re.search(r"^(?:verbs|commands):\s*$(.*?)(?:^\S|\Z)", r.stdout,
+                  re.M | re.S | re.I)
     if not m:
-        raise SystemExit("FAIL: `pallet --help` has no 'Commands:' list:\n"
+        raise SystemExit("FAIL: `pallet --help` has no 'Verbs:' list:\n"
                          + r.stdout)
-    return set(re.findall(r"^\s+([a-z][\w-]*)", m.group(1), re.M))
+    verbs = set(re.findall(r"^  ([a-z][\w-]*)", m.group(1), re.M))
+    if not verbs:
+        raise SystemExit("FAIL: `pallet --help` lists no verbs:\n" + r.stdout)
+    return verbs
 
 
 def check(header, docs, pallet=None):
@@ -303,12 +331,25 @@ def check(header, docs, pallet=None):
             errors.append("provider-guide.md: never names `%s`" % n)
     if pallet:
         mv, hv = man_verbs(os.path.join(docs, "pallet.1")), help_verbs(pallet)
+        print("verbs: pallet.1 %s; pallet --help %s"
+              % (" ".join(sorted(mv)), " ".join(sorted(hv))))
         for v in sorted(mv - hv):
             errors.append("pallet.1 documents verb %r; `pallet --help` does "
                           "not list it" % v)
         for v in sorted(hv - mv):
             errors.append("`pallet --help` lists verb %r; pallet.1 does not "
                           "document it" % v)
+        mo, ho = man_options(os.path.join(docs, "pallet.1")), help_options(pallet)
+        for o in sorted(ho - mo):
+            errors.append("`pallet --help` lists option --%s; pallet.1 does "
+                          "not document it" % o)
+        for o in sorted(mo - ho):
+            if not accepts_option(pallet, o):
+                errors.append("pallet.1 documents option --%s; pallet does "
+                              "not accept it" % o)
+            else:
+                print("note: pallet accepts --%s but `pallet --help` does not "
+                      "list it" % o)
     return (names, [n for n, _ in host], status), errors
 
 
