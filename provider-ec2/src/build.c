@@ -1,0 +1,51 @@
+/* build_vm: the KubeVirt VirtualMachine, and a pre-bound PV and PVC per
+ * volume, from the state the earlier steps recorded.  Pure: no AWS calls. */
+#include <stdlib.h>
+#include "ec2.h"
+#include "pallet-ec2-manifest.h"
+
+int
+ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "build_vm", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  struct pallet_ec2_manifest_opts opts;
+  char *err = NULL;
+  json_t *manifests = NULL, *notes = NULL;
+  int st;
+  if (pallet_ec2_manifest_opts_from_json (in.options, &opts, &err) < 0) {
+    pallet_error (call, PALLET_E_INVALID, "build_vm: %s", err ? err : "bad options");
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  st = pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
+  if (st != PALLET_OK) {
+    pallet_error (call, st, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
+                  err ? err : "cannot build the manifests");
+    goto out;
+  }
+  size_t i;
+  json_t *m;
+  json_array_foreach (notes, i, m)
+    pallet_log (call, PALLET_LOG_INFO, "build_vm %s: %s", in.vm_id, json_string_value (m));
+  json_array_foreach (manifests, i, m) {
+    json_incref (m);
+    if (ec2_emit_item (s, m) < 0) {
+      st = PALLET_E_ABI;
+      goto out;
+    }
+  }
+  json_t *state = json_deep_copy (in.state);
+  json_object_set_new (state, "manifests", json_integer ((json_int_t) json_array_size (manifests)));
+  ec2_emit_state (s, state);
+  json_decref (state);
+ out:
+  free (err);
+  json_decref (manifests);
+  json_decref (notes);
+  ec2_input_free (&in);
+  return st;
+}

@@ -1,0 +1,212 @@
+/* cleanup: after success, delete the snapshots (and their copies); after a
+ * failure or cancel, also delete the new volumes and start the instance
+ * again if it was running.  Resources are found from the state and, for
+ * what a crash kept out of the state, by this migration's tags.
+ * Idempotent: what is gone already counts as removed. */
+#include <stdio.h>
+#include <string.h>
+#include "ec2.h"
+
+struct sweep {
+  struct ec2 *s;
+  struct pallet_call *call;
+  const char *vm;
+  int pending;
+  int failed;
+};
+
+static int
+not_found (struct pallet_aws_client *c, const char *prefix)
+{
+  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  return e && e->code && strncmp (e->code, prefix, strlen (prefix)) == 0;
+}
+
+static void
+removed (struct sweep *w, const char *kind, const char *id, const char *region, const char *how)
+{
+  ec2_emit_item (w->s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", kind,
+                                  "id", id, "region", region, "result", how));
+  pallet_log (w->call, PALLET_LOG_INFO, "cleanup %s: %s %s %s", w->vm, kind, id, how);
+}
+
+static void
+delete_snapshot (struct sweep *w, struct pallet_aws_client *c, const char *id)
+{
+  if (!id || !*id)
+    return;
+  if (pallet_aws_ec2_delete_snapshot (c, id) == 0)
+    removed (w, "snapshot", id, pallet_aws_region (c), "deleted");
+  else if (not_found (c, "InvalidSnapshot.NotFound"))
+    removed (w, "snapshot", id, pallet_aws_region (c), "already gone");
+  else if (not_found (c, "IncorrectState") || not_found (c, "InvalidSnapshot.InUse"))
+    w->pending = 1;
+  else {
+    w->failed = ec2_aws_fail (w->s, c, "deleting a snapshot");
+  }
+}
+
+static void
+delete_volume (struct sweep *w, struct pallet_aws_client *c, const char *id)
+{
+  if (!id || !*id)
+    return;
+  if (pallet_aws_ec2_delete_volume (c, id) == 0)
+    removed (w, "volume", id, pallet_aws_region (c), "deleted");
+  else if (not_found (c, "InvalidVolume.NotFound"))
+    removed (w, "volume", id, pallet_aws_region (c), "already gone");
+  else if (not_found (c, "IncorrectState") || not_found (c, "VolumeInUse"))
+    w->pending = 1;      /* still creating: try again shortly */
+  else
+    w->failed = ec2_aws_fail (w->s, c, "deleting a volume");
+}
+
+static int
+collect_id (void *opaque, json_t *item, const json_t *ctx)
+{
+  (void) ctx;
+  const char *id = json_string_value (json_object_get (item, "snapshotId"));
+  if (!id)
+    id = json_string_value (json_object_get (item, "volumeId"));
+  if (id)
+    json_array_append_new ((json_t *) opaque, json_string (id));
+  return 0;
+}
+
+/* This migration's resources of a kind, by tag. */
+static int
+tagged (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in,
+        int snapshots, json_t *ids)
+{
+  if (!*in->migration_uid || !in->vm_id)
+    return 0;
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id };
+  if (snapshots)
+    pallet_aws_params_add (p, "Owner.1", "self");
+  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
+  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
+  int r = snapshots ? pallet_aws_ec2_describe_snapshots (c, p, collect_id, ids)
+                    : pallet_aws_ec2_describe_volumes (c, p, collect_id, ids);
+  pallet_aws_params_free (p);
+  if (r < 0)
+    return ec2_aws_fail (s, c, snapshots ? "looking for this migration's snapshots"
+                                         : "looking for this migration's volumes");
+  return 0;
+}
+
+static void
+add_unique (json_t *ids, const char *id)
+{
+  size_t i;
+  json_t *v;
+  if (!id || !*id)
+    return;
+  json_array_foreach (ids, i, v)
+    if (!strcmp (json_string_value (v), id))
+      return;
+  json_array_append_new (ids, json_string (id));
+}
+
+int
+ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "cleanup", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  json_t *state = json_deep_copy (in.state);
+  json_t *vols = json_object_get (state, "volumes");
+  struct sweep w = { s, call, in.vm_id ? in.vm_id : in.vm_name, 0, 0 };
+  int rollback = in.rollback || !in.succeeded;
+  json_t *src_snaps = json_array (), *tgt_snaps = json_array (), *tgt_vols = json_array ();
+  size_t i;
+  json_t *v;
+  int st = PALLET_OK;
+
+  json_array_foreach (vols, i, v) {
+    add_unique (src_snaps, ec2_str (v, "snapshotId"));
+    add_unique (tgt_snaps, ec2_str (v, "copySnapshotId"));
+    if (rollback)
+      add_unique (tgt_vols, ec2_str (v, "targetVolumeId"));
+  }
+  if (ec2_str (state, "migrationUID")[0] && !*in.migration_uid)
+    in.migration_uid = ec2_str (state, "migrationUID");
+  json_t *found = json_array ();
+  if ((st = tagged (s, s->src, &in, 1, found)) != PALLET_OK)
+    goto out;
+  json_array_foreach (found, i, v)
+    add_unique (src_snaps, json_string_value (v));
+  json_array_clear (found);
+  if (s->tgt != s->src && s->cross_region) {
+    if ((st = tagged (s, s->tgt, &in, 1, found)) != PALLET_OK)
+      goto out;
+    json_array_foreach (found, i, v)
+      add_unique (tgt_snaps, json_string_value (v));
+    json_array_clear (found);
+  }
+  if (rollback) {
+    if ((st = tagged (s, s->tgt, &in, 0, found)) != PALLET_OK)
+      goto out;
+    json_array_foreach (found, i, v)
+      add_unique (tgt_vols, json_string_value (v));
+  }
+
+  json_array_foreach (tgt_vols, i, v)
+    delete_volume (&w, s->tgt, json_string_value (v));
+  json_array_foreach (tgt_snaps, i, v)
+    delete_snapshot (&w, s->tgt, json_string_value (v));
+  json_array_foreach (src_snaps, i, v)
+    delete_snapshot (&w, s->src, json_string_value (v));
+  if (w.failed) {
+    st = w.failed;
+    goto out;
+  }
+
+  /* Start the source again if we stopped a running instance. */
+  if (rollback && in.vm_id && !strcmp (ec2_str (state, "powerState"), "On")
+      && ec2_bool (state, "stopRequested") && !ec2_bool (state, "restarted")) {
+    json_t *inst = NULL;
+    if ((st = ec2_describe_instance (s, in.vm_id, NULL, &inst)) != PALLET_OK)
+      goto out;
+    const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
+    if (!strcmp (name, "stopped")) {
+      const char *ids[] = { in.vm_id };
+      if (pallet_aws_ec2_start_instances (s->src, ids, 1, NULL) < 0) {
+        json_decref (inst);
+        st = ec2_aws_fail (s, s->src, "starting the source instance again");
+        goto out;
+      }
+      removed (&w, "instance", in.vm_id, s->region, "started again");
+      json_object_set_new (state, "restarted", json_true ());
+    }
+    else if (!strcmp (name, "stopping"))
+      w.pending = 1;
+    else if (!strcmp (name, "running") || !strcmp (name, "pending"))
+      json_object_set_new (state, "restarted", json_true ());
+    json_decref (inst);
+  }
+
+  if (w.pending) {
+    pallet_retry_after (call, EC2_POLL_MIN_MS);
+    st = PALLET_PENDING;
+  }
+  else {
+    json_array_foreach (vols, i, v) {
+      json_object_set_new (v, "snapshotDeleted", json_true ());
+      if (rollback && *ec2_str (v, "targetVolumeId"))
+        json_object_set_new (v, "targetVolumeDeleted", json_true ());
+    }
+    json_object_set_new (state, "cleaned", json_true ());
+  }
+ out:
+  ec2_emit_state (s, state);
+  json_decref (found);
+  json_decref (src_snaps);
+  json_decref (tgt_snaps);
+  json_decref (tgt_vols);
+  json_decref (state);
+  ec2_input_free (&in);
+  return st;
+}

@@ -1,0 +1,107 @@
+/* provider-ec2 internals: the session and helpers shared by the ops. */
+#ifndef PALLET_EC2_H
+#define PALLET_EC2_H
+
+#include <stdarg.h>
+#include <jansson.h>
+#include <pallet/provider.h>
+#include "pallet-aws.h"
+
+/* Tag keys.  Forklift's keys first, so `aws ec2 describe-snapshots
+ * --filters Name=tag:forklift.konveyor.io/vmID,...` finds ours too; the
+ * plan and migration UIDs make a rerun find only its own resources. */
+#define EC2_TAG_VM_ID       "forklift.konveyor.io/vmID"
+#define EC2_TAG_VM_NAME     "forklift.konveyor.io/vm-name"
+#define EC2_TAG_VOLUME      "forklift.konveyor.io/volume"
+#define EC2_TAG_ORIG_VOLUME "forklift.konveyor.io/original-volume"
+#define EC2_TAG_SNAPSHOT    "forklift.konveyor.io/snapshot"
+#define EC2_TAG_PLAN        "forklift.konveyor.io/plan"
+#define EC2_TAG_MIGRATION   "forklift.konveyor.io/migration"
+
+/* Poll intervals (ms) for the waits; the host sleeps between calls. */
+#define EC2_POLL_MIN_MS 2000
+#define EC2_POLL_MAX_MS 30000
+
+struct ec2 {
+  struct pallet_call *call;       /* the call in progress (for log/cancel) */
+  json_t *config;                 /* open()'s config, kept for its strings */
+  const char *region;             /* source region */
+  const char *target_region;      /* == region unless cross-region */
+  const char *target_az;          /* "" when not configured */
+  const char *target_kms_key;     /* KMS key for encrypted volumes in the target, or NULL */
+  const char *instance_store;     /* "warn" or "error" */
+  int cross_account;              /* target credentials given */
+  int cross_region;
+  char *source_account;           /* from STS, lazily */
+  char *target_account;
+  char *ca_file;                  /* temp file holding the secret's ca.crt, or NULL */
+  struct pallet_aws_config src_cfg, tgt_cfg;
+  struct pallet_aws_client *src;  /* source account, source region */
+  struct pallet_aws_client *tgt;  /* target account, target region; may == src */
+  json_t *itypes;                 /* instance type -> facts, cached */
+};
+
+/* Per-call setup: remembers call for the AWS callbacks. */
+void ec2_begin (struct ec2 *s, struct pallet_call *call);
+
+/* Reports the last AWS error of client c through host->error and returns
+ * its status. */
+int ec2_aws_fail (struct ec2 *s, struct pallet_aws_client *c, const char *what);
+
+/* Parses the per-VM op input; on error reports and returns non-zero. */
+struct ec2_input {
+  json_t *root;
+  json_t *plan, *vm, *state, *options;
+  const char *vm_id;              /* instance id (vm.id), or NULL if only a name */
+  const char *vm_name;
+  const char *migration_uid;
+  const char *plan_uid;           /* plan.uid, or plan.name */
+  int rollback, succeeded;
+};
+int ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
+                     struct ec2_input *in);
+void ec2_input_free (struct ec2_input *in);
+
+/* Emits state (a new reference is NOT taken). */
+int ec2_emit_state (struct ec2 *s, json_t *state);
+int ec2_emit_item (struct ec2 *s, json_t *item);   /* steals item */
+
+/* The source and target account ids (STS), cached. */
+int ec2_source_account (struct ec2 *s, const char **out);
+int ec2_target_account (struct ec2 *s, const char **out);
+
+/* Describes one instance by id, or by Name tag when id is NULL.
+ * *out: new reference.  Returns a pallet status. */
+int ec2_describe_instance (struct ec2 *s, const char *id, const char *name, json_t **out);
+
+/* Instance type facts {vcpus, memoryMiB, instanceStoreGiB, bootModes[]}:
+ * borrowed from the cache. */
+int ec2_instance_type (struct ec2 *s, const char *type, const json_t **out);
+
+/* The facts the other steps need, from a DescribeInstances item. */
+json_t *ec2_instance_facts (const json_t *inst, const json_t *itype);
+/* "On", "Off" or "Unknown" from an EC2 state name. */
+const char *ec2_power_state (const char *state_name);
+
+/* Deterministic ClientToken (<= 64 chars) from the migration and a key, so a
+ * re-run of the same step after a crash is the same request to AWS. */
+void ec2_client_token (const char *migration_uid, const char *key, char out[65]);
+
+/* Tag spec with the plan's identity tags plus extra. */
+int ec2_add_tags (struct pallet_aws_params *p, const char *resource_type,
+                  const struct ec2_input *in, const struct pallet_aws_tag *extra, size_t nextra);
+
+/* The ops. */
+pallet_validate_fn ec2_validate;
+pallet_inventory_fn ec2_inventory;
+pallet_prepare_source_fn ec2_prepare_source;
+pallet_transfer_fn ec2_transfer;
+pallet_build_vm_fn ec2_build_vm;
+pallet_cleanup_fn ec2_cleanup;
+
+/* JSON helpers. */
+const char *ec2_str (const json_t *o, const char *key);       /* "" if missing */
+long long ec2_int (const json_t *o, const char *key, long long def);
+int ec2_bool (const json_t *o, const char *key);               /* "true"/true */
+
+#endif

@@ -1,0 +1,77 @@
+/* prepare_source: record the power state, stop the instance, wait until it
+ * is stopped.  One StopInstances per migration: the state says whether it
+ * was sent. */
+#include <string.h>
+#include "ec2.h"
+
+static uint32_t
+poll_interval (json_t *state, const char *counter)
+{
+  long long n = ec2_int (state, counter, 0);
+  json_object_set_new (state, counter, json_integer (n + 1));
+  uint32_t ms = EC2_POLL_MIN_MS;
+  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
+    ms = ms * 3 / 2;
+  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
+}
+
+int
+ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "prepare_source", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  json_t *state = json_deep_copy (in.state);
+  json_t *inst = NULL;
+  int st = PALLET_OK;
+  if (!in.vm_id) {
+    pallet_error (call, PALLET_E_INVALID, "prepare_source: the VM has no instance id yet; run validate first");
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  if (pallet_cancelled (call)) {
+    pallet_error (call, PALLET_E_CANCELLED, "prepare_source %s: cancelled", in.vm_id);
+    st = PALLET_E_CANCELLED;
+    goto out;
+  }
+  if ((st = ec2_describe_instance (s, in.vm_id, NULL, &inst)) != PALLET_OK)
+    goto out;
+  const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
+  /* The first look decides what cleanup restores and what runStrategy the
+   * VM gets; later looks only see our own stop. */
+  if (!json_object_get (state, "powerState"))
+    json_object_set_new (state, "powerState", json_string (ec2_power_state (name)));
+  if (!strcmp (name, "stopped")) {
+    json_object_set_new (state, "stopped", json_true ());
+    pallet_progress (call, in.vm_id, "prepare_source", 1, 1, "steps");
+    ec2_emit_state (s, state);
+    goto out;
+  }
+  if (!strcmp (name, "terminated") || !strcmp (name, "shutting-down")) {
+    pallet_error (call, PALLET_E_CONFLICT, "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
+    st = PALLET_E_CONFLICT;
+    ec2_emit_state (s, state);
+    goto out;
+  }
+  if ((!strcmp (name, "running") || !strcmp (name, "pending")) && !ec2_bool (state, "stopRequested")) {
+    const char *ids[] = { in.vm_id };
+    if (pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
+      st = ec2_aws_fail (s, s->src, "stopping the instance");
+      ec2_emit_state (s, state);
+      goto out;
+    }
+    json_object_set_new (state, "stopRequested", json_true ());
+    pallet_log (call, PALLET_LOG_INFO, "prepare_source %s: StopInstances sent", in.vm_id);
+  }
+  pallet_progress (call, in.vm_id, "prepare_source", 0, 1, "steps");
+  pallet_retry_after (call, poll_interval (state, "stopPolls"));
+  ec2_emit_state (s, state);
+  st = PALLET_PENDING;
+ out:
+  json_decref (inst);
+  json_decref (state);
+  ec2_input_free (&in);
+  return st;
+}

@@ -1,0 +1,637 @@
+/* provider-ec2: AWS EC2 -> KubeVirt.  The vtable, the session, and the
+ * helpers every op shares. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "ec2.h"
+
+/* ---- JSON helpers ---- */
+
+const char *
+ec2_str (const json_t *o, const char *key)
+{
+  const char *v = json_string_value (json_object_get (o, key));
+  return v ? v : "";
+}
+
+long long
+ec2_int (const json_t *o, const char *key, long long def)
+{
+  return pallet_aws_json_int (o, key, def);
+}
+
+int
+ec2_bool (const json_t *o, const char *key)
+{
+  json_t *v = json_object_get (o, key);
+  if (json_is_boolean (v))
+    return json_is_true (v);
+  return json_is_string (v) && strcmp (json_string_value (v), "true") == 0;
+}
+
+/* ---- Calls ---- */
+
+static void
+aws_log (void *opaque, int level, const char *msg)
+{
+  struct ec2 *s = opaque;
+  if (s->call)
+    pallet_log (s->call, level, "%s", msg);
+}
+
+static int
+aws_cancelled (void *opaque)
+{
+  struct ec2 *s = opaque;
+  return s->call ? pallet_cancelled (s->call) : 0;
+}
+
+void
+ec2_begin (struct ec2 *s, struct pallet_call *call)
+{
+  s->call = call;
+}
+
+int
+ec2_aws_fail (struct ec2 *s, struct pallet_aws_client *c, const char *what)
+{
+  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  int st = e && e->status ? e->status : PALLET_E_FAILED;
+  pallet_error (s->call, st, "%s: %s", what, pallet_aws_errmsg (c));
+  return st;
+}
+
+int
+ec2_emit_state (struct ec2 *s, json_t *state)
+{
+  char *t = json_dumps (state, JSON_COMPACT | JSON_SORT_KEYS);
+  if (!t) {
+    pallet_error (s->call, PALLET_E_NOMEM, "ec2: out of memory serialising the VM state");
+    return -1;
+  }
+  int r = pallet_emit (s->call, PALLET_EMIT_STATE, t);
+  free (t);
+  return r;
+}
+
+int
+ec2_emit_item (struct ec2 *s, json_t *item)
+{
+  char *t = item ? json_dumps (item, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref (item);
+  if (!t) {
+    pallet_error (s->call, PALLET_E_NOMEM, "ec2: out of memory serialising an output item");
+    return -1;
+  }
+  int r = pallet_emit (s->call, PALLET_EMIT_ITEM, t);
+  free (t);
+  return r;
+}
+
+int
+ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
+                 struct ec2_input *in)
+{
+  memset (in, 0, sizeof *in);
+  json_error_t jerr;
+  if (!input_json) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: no input JSON given", op);
+    return -1;
+  }
+  in->root = json_loads (input_json, JSON_REJECT_DUPLICATES, &jerr);
+  if (!in->root) {
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: the input is not valid JSON (line %d, column %d: %s); "
+                  "pass {\"plan\":{...},\"vm\":{...},\"state\":{...}}",
+                  op, jerr.line, jerr.column, jerr.text);
+    return -1;
+  }
+  if (!json_is_object (in->root)) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: the input must be a JSON object", op);
+    goto bad;
+  }
+  in->plan = json_object_get (in->root, "plan");
+  in->vm = json_object_get (in->root, "vm");
+  in->state = json_object_get (in->root, "state");
+  in->options = json_object_get (in->root, "options");
+  if (!json_is_object (in->plan)) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.plan: expected an object (the normalized plan)", op);
+    goto bad;
+  }
+  if (!json_is_object (in->vm)) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.vm: expected an object with \"id\" or \"name\"", op);
+    goto bad;
+  }
+  if (in->state && !json_is_null (in->state) && !json_is_object (in->state)) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.state: expected an object (or {} at first)", op);
+    goto bad;
+  }
+  if (in->options && !json_is_null (in->options) && !json_is_object (in->options)) {
+    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.options: expected an object", op);
+    goto bad;
+  }
+  json_t *id = json_object_get (in->vm, "id"), *name = json_object_get (in->vm, "name");
+  if ((id && !json_is_string (id)) || (name && !json_is_string (name))
+      || (!json_is_string (id) && !json_is_string (name))) {
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: input.vm: needs \"id\" (an instance id, i-...) or \"name\" (its Name tag) as a string", op);
+    goto bad;
+  }
+  in->vm_id = json_string_value (id);
+  in->vm_name = json_string_value (name);
+  if (in->vm_id && strncmp (in->vm_id, "i-", 2) != 0) {
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: vm id \"%.80s\" is not an EC2 instance id; use the form i-0123456789abcdef0", op, in->vm_id);
+    goto bad;
+  }
+  /* State may name the instance once validate found it by name. */
+  if (!in->vm_id && json_is_object (in->state)) {
+    const char *sid = ec2_str (json_object_get (in->state, "instance"), "instanceId");
+    if (*sid)
+      in->vm_id = sid;
+  }
+  in->migration_uid = ec2_str (in->options, "migrationUID");
+  if (!*in->migration_uid)
+    in->migration_uid = ec2_str (in->state, "migrationUID");
+  in->plan_uid = ec2_str (in->plan, "uid");
+  if (!*in->plan_uid)
+    in->plan_uid = ec2_str (in->plan, "name");
+  in->rollback = ec2_bool (in->options, "rollback");
+  in->succeeded = ec2_bool (in->options, "succeeded");
+  if (!in->state || json_is_null (in->state)) {
+    in->state = json_object ();
+    json_object_set_new (in->root, "state", in->state);
+  }
+  return 0;
+ bad:
+  json_decref (in->root);
+  in->root = NULL;
+  return -1;
+}
+
+void
+ec2_input_free (struct ec2_input *in)
+{
+  json_decref (in->root);
+  memset (in, 0, sizeof *in);
+}
+
+/* ---- Accounts, instances, instance types ---- */
+
+static int
+account_of (struct ec2 *s, struct pallet_aws_client *c, char **cache, const char **out,
+            const char *which)
+{
+  if (!*cache) {
+    json_t *id = NULL;
+    if (pallet_aws_sts_get_caller_identity (c, &id) < 0) {
+      char what[96];
+      snprintf (what, sizeof what, "checking the %s credentials with STS GetCallerIdentity", which);
+      return ec2_aws_fail (s, c, what);
+    }
+    *cache = strdup (ec2_str (id, "Account"));
+    json_decref (id);
+    if (!*cache)
+      return PALLET_E_NOMEM;
+  }
+  *out = *cache;
+  return PALLET_OK;
+}
+
+int
+ec2_source_account (struct ec2 *s, const char **out)
+{
+  return account_of (s, s->src, &s->source_account, out, "source");
+}
+
+int
+ec2_target_account (struct ec2 *s, const char **out)
+{
+  if (!s->cross_account)
+    return ec2_source_account (s, out);
+  return account_of (s, s->tgt, &s->target_account, out, "target");
+}
+
+static int
+collect_one (void *opaque, json_t *item, const json_t *context)
+{
+  (void) context;
+  json_t **slot = opaque;
+  if (!*slot) {
+    json_incref (item);
+    *slot = item;
+  }
+  return 0;
+}
+
+int
+ec2_describe_instance (struct ec2 *s, const char *id, const char *name, json_t **out)
+{
+  *out = NULL;
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  if (!p)
+    return PALLET_E_NOMEM;
+  if (id)
+    pallet_aws_params_add (p, "InstanceId.1", id);
+  else {
+    const char *v[] = { name };
+    pallet_aws_params_add_filter (p, "tag:Name", v, 1);
+  }
+  int r = pallet_aws_ec2_describe_instances (s->src, p, collect_one, out);
+  pallet_aws_params_free (p);
+  if (r < 0) {
+    const struct pallet_aws_error *e = pallet_aws_last_error (s->src);
+    if (e && e->code && strncmp (e->code, "InvalidInstanceID", 17) == 0) {
+      pallet_error (s->call, PALLET_E_NOT_FOUND,
+                    "instance %s not found in region %s (%s); check the plan's vm id and the provider's region",
+                    id, s->region, e->code);
+      return PALLET_E_NOT_FOUND;
+    }
+    return ec2_aws_fail (s, s->src, "describing the instance");
+  }
+  if (!*out) {
+    pallet_error (s->call, PALLET_E_NOT_FOUND,
+                  "instance %s%s%s not found in region %s; check the plan's vm entry and the provider's region",
+                  id ? id : "named \"", id ? "" : name, id ? "" : "\"", s->region);
+    return PALLET_E_NOT_FOUND;
+  }
+  return PALLET_OK;
+}
+
+int
+ec2_instance_type (struct ec2 *s, const char *type, const json_t **out)
+{
+  json_t *cached = json_object_get (s->itypes, type);
+  if (cached) {
+    *out = cached;
+    return PALLET_OK;
+  }
+  json_t *it = NULL;
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  if (!p)
+    return PALLET_E_NOMEM;
+  pallet_aws_params_add (p, "InstanceType.1", type);
+  int r = pallet_aws_ec2_describe_instance_types (s->src, p, collect_one, &it);
+  pallet_aws_params_free (p);
+  if (r < 0)
+    return ec2_aws_fail (s, s->src, "describing the instance type");
+  if (!it) {
+    pallet_error (s->call, PALLET_E_NOT_FOUND,
+                  "instance type %s is unknown to DescribeInstanceTypes in %s; cannot size the VM",
+                  type, s->region);
+    return PALLET_E_NOT_FOUND;
+  }
+  json_t *bm = json_object_get (it, "supportedBootModes");
+  json_t *facts = json_pack ("{s:I,s:I,s:I,s:O}",
+    "vcpus", (json_int_t) ec2_int (json_object_get (it, "vCpuInfo"), "defaultVCpus", 0),
+    "memoryMiB", (json_int_t) ec2_int (json_object_get (it, "memoryInfo"), "sizeInMiB", 0),
+    "instanceStoreGiB",
+    (json_int_t) ec2_int (json_object_get (it, "instanceStorageInfo"), "totalSizeInGB", 0),
+    "supportedBootModes", json_is_array (bm) ? bm : json_array ());
+  json_decref (it);
+  if (!facts)
+    return PALLET_E_NOMEM;
+  json_object_set_new (s->itypes, type, facts);
+  *out = facts;
+  return PALLET_OK;
+}
+
+const char *
+ec2_power_state (const char *state_name)
+{
+  if (!strcmp (state_name, "running") || !strcmp (state_name, "pending"))
+    return "On";
+  if (!strcmp (state_name, "stopped") || !strcmp (state_name, "stopping")
+      || !strcmp (state_name, "shutting-down") || !strcmp (state_name, "terminated"))
+    return "Off";
+  return "Unknown";
+}
+
+static json_t *
+tags_object (const json_t *tagset)
+{
+  json_t *o = json_object ();
+  size_t i;
+  json_t *t;
+  json_array_foreach (tagset, i, t)
+    json_object_set_new (o, ec2_str (t, "key"), json_string (ec2_str (t, "value")));
+  return o;
+}
+
+json_t *
+ec2_instance_facts (const json_t *inst, const json_t *itype)
+{
+  json_t *tags = tags_object (json_object_get (inst, "tagSet"));
+  const char *state = ec2_str (json_object_get (inst, "instanceState"), "name");
+  const char *platform = ec2_str (inst, "platform");
+  json_t *f = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}",
+    "instanceId", ec2_str (inst, "instanceId"),
+    "name", ec2_str (tags, "Name"),
+    "instanceType", ec2_str (inst, "instanceType"),
+    "state", state,
+    "powerState", ec2_power_state (state),
+    "platform", *platform ? platform : "linux",
+    "bootMode", ec2_str (inst, "bootMode"),
+    "availabilityZone", ec2_str (json_object_get (inst, "placement"), "availabilityZone"),
+    "vpcId", ec2_str (inst, "vpcId"),
+    "subnetId", ec2_str (inst, "subnetId"),
+    "rootDeviceName", ec2_str (inst, "rootDeviceName"),
+    "tags", tags);
+  if (!f)
+    return NULL;
+  if (itype) {
+    json_object_set (f, "vcpus", json_object_get (itype, "vcpus"));
+    json_object_set (f, "memoryMiB", json_object_get (itype, "memoryMiB"));
+    json_object_set (f, "instanceStoreGiB", json_object_get (itype, "instanceStoreGiB"));
+    json_object_set (f, "supportedBootModes", json_object_get (itype, "supportedBootModes"));
+  }
+  json_t *nics = json_array ();
+  size_t i;
+  json_t *n;
+  json_array_foreach (json_object_get (inst, "networkInterfaceSet"), i, n) {
+    json_array_append_new (nics, json_pack ("{s:s,s:I,s:s,s:s,s:s,s:s}",
+      "networkInterfaceId", ec2_str (n, "networkInterfaceId"),
+      "deviceIndex", (json_int_t) ec2_int (json_object_get (n, "attachment"), "deviceIndex", (long long) i),
+      "macAddress", ec2_str (n, "macAddress"),
+      "subnetId", ec2_str (n, "subnetId"),
+      "vpcId", ec2_str (n, "vpcId"),
+      "privateIpAddress", ec2_str (n, "privateIpAddress")));
+  }
+  json_object_set_new (f, "networkInterfaces", nics);
+  json_t *bdms = json_array ();
+  json_array_foreach (json_object_get (inst, "blockDeviceMapping"), i, n) {
+    json_t *ebs = json_object_get (n, "ebs");
+    json_array_append_new (bdms, json_pack ("{s:s,s:s}",
+      "deviceName", ec2_str (n, "deviceName"),
+      "volumeId", ec2_str (ebs, "volumeId")));
+  }
+  json_object_set_new (f, "blockDevices", bdms);
+  return f;
+}
+
+void
+ec2_client_token (const char *migration_uid, const char *key, char out[65])
+{
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+  if (ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
+      && EVP_DigestUpdate (ctx, migration_uid, strlen (migration_uid))
+      && EVP_DigestUpdate (ctx, "\n", 1)
+      && EVP_DigestUpdate (ctx, key, strlen (key))
+      && EVP_DigestFinal_ex (ctx, md, &len)) {
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+      out[2 * i] = hex[md[i] >> 4];
+      out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+  }
+  else
+    pallet_aws_uuid (out);   /* still unique, only not stable across crashes */
+  EVP_MD_CTX_free (ctx);
+}
+
+int
+ec2_add_tags (struct pallet_aws_params *p, const char *resource_type,
+              const struct ec2_input *in, const struct pallet_aws_tag *extra, size_t nextra)
+{
+  struct pallet_aws_tag tags[12];
+  size_t n = 0;
+  const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
+  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_ID, in->vm_id };
+  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_NAME, *name ? name : (in->vm_name ? in->vm_name : in->vm_id) };
+  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_PLAN, in->plan_uid };
+  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_MIGRATION, in->migration_uid };
+  for (size_t i = 0; i < nextra && n < 12; i++)
+    tags[n++] = extra[i];
+  return pallet_aws_params_add_tag_spec (p, resource_type, tags, n);
+}
+
+/* ---- open / close ---- */
+
+static const char *
+setting (const json_t *settings, const json_t *secret, const char *key)
+{
+  const char *v = json_string_value (json_object_get (settings, key));
+  if (!v)
+    v = json_string_value (json_object_get (secret, key));
+  return v && *v ? v : NULL;
+}
+
+static int
+is_aws_url (const char *url)
+{
+  const char *host = strstr (url, "://");
+  host = host ? host + 3 : url;
+  const char *end = host + strcspn (host, ":/");
+  static const char *const suffixes[] = { ".amazonaws.com", ".amazonaws.com.cn" };
+  for (size_t i = 0; i < 2; i++) {
+    size_t n = strlen (suffixes[i]);
+    if ((size_t) (end - host) >= n && strncmp (end - n, suffixes[i], n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static void ec2_close (void *handle);
+
+static void *
+ec2_open (struct pallet_call *call, const char *config_json)
+{
+  json_error_t jerr;
+  json_t *cfg = config_json ? json_loads (config_json, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+  if (!cfg) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: the config is not valid JSON (%s); pass {\"provider\":{...},\"secret\":{...}}",
+                  config_json ? jerr.text : "none given");
+    return NULL;
+  }
+  if (!json_is_object (cfg)) {
+    pallet_error (call, PALLET_E_INVALID, "ec2 open: the config must be a JSON object");
+    json_decref (cfg);
+    return NULL;
+  }
+  json_t *provider = json_object_get (cfg, "provider");
+  json_t *secret = json_object_get (cfg, "secret");
+  json_t *extra = json_object_get (cfg, "settings");
+  json_t *spec = json_object_get (provider, "spec");
+  json_t *settings = json_object_get (spec, "settings");
+  if ((provider && !json_is_object (provider)) || (secret && !json_is_object (secret))
+      || (extra && !json_is_object (extra)) || (settings && !json_is_object (settings))) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: config.provider, config.secret, config.settings and provider.spec.settings must be objects");
+    json_decref (cfg);
+    return NULL;
+  }
+  /* Our own settings win over the Provider's spec.settings. */
+  json_t *merged = json_object ();
+  if (settings)
+    json_object_update (merged, settings);
+  if (extra)
+    json_object_update (merged, extra);
+  json_object_set_new (cfg, "_settings", merged);
+
+  struct ec2 *s = calloc (1, sizeof *s);
+  if (!s) {
+    json_decref (cfg);
+    pallet_error (call, PALLET_E_NOMEM, "ec2 open: out of memory");
+    return NULL;
+  }
+  s->call = call;
+  s->config = cfg;
+  s->itypes = json_object ();
+
+  const char *type = ec2_str (spec, "type");
+  if (*type && strcmp (type, "ec2") != 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: Provider spec.type is \"%s\"; this provider handles type \"ec2\"", type);
+    goto fail;
+  }
+  const char *sak = ec2_str (secret, "secretAccessKey"), *akid = ec2_str (secret, "accessKeyId");
+  if ((*sak != 0) != (*akid != 0)) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: the Secret has %s but not %s; give both accessKeyId and secretAccessKey, or neither to use the environment or ~/.aws",
+                  *akid ? "accessKeyId" : "secretAccessKey", *akid ? "secretAccessKey" : "accessKeyId");
+    goto fail;
+  }
+  const char *tak = ec2_str (secret, "targetAccessKeyId"), *tsk = ec2_str (secret, "targetSecretAccessKey");
+  if ((*tak != 0) != (*tsk != 0)) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: the Secret has only one of targetAccessKeyId and targetSecretAccessKey; give both for a cross-account migration, or neither");
+    goto fail;
+  }
+
+  /* Source client. */
+  s->src_cfg.log = aws_log;
+  s->src_cfg.log_opaque = s;
+  s->src_cfg.cancelled = aws_cancelled;
+  s->src_cfg.cancel_opaque = s;
+  pallet_aws_config_from_secret (&s->src_cfg, secret);
+  const char *region = setting (merged, secret, "region");
+  if (region)
+    s->src_cfg.region = region;
+  const char *url = ec2_str (spec, "url");
+  if (*url && !is_aws_url (url))
+    s->src_cfg.endpoint_url = url;      /* a non-AWS endpoint serves every service */
+  const char *v;
+  if ((v = setting (merged, secret, "endpoint-url")))
+    s->src_cfg.endpoint_url = v;
+  if ((v = setting (merged, secret, "ec2-endpoint")))
+    s->src_cfg.ec2_endpoint = v;
+  if ((v = setting (merged, secret, "ebs-endpoint")))
+    s->src_cfg.ebs_endpoint = v;
+  if ((v = setting (merged, secret, "sts-endpoint")))
+    s->src_cfg.sts_endpoint = v;
+  if ((v = setting (merged, secret, "ca-bundle")))
+    s->src_cfg.ca_bundle = v;
+  if ((v = setting (merged, secret, "max-attempts")))
+    s->src_cfg.max_attempts = atoi (v);
+  if ((v = setting (merged, secret, "insecureSkipVerify")) && !strcmp (v, "true"))
+    s->src_cfg.insecure = 1;
+  const char *ca_pem = ec2_str (secret, "ca.crt");
+  if (*ca_pem && !s->src_cfg.ca_bundle) {
+    /* libcurl wants a file; keep the secret's CA in a private temp file. */
+    char tmpl[] = "/tmp/pallet-ec2-ca-XXXXXX";
+    int fd = mkstemp (tmpl);
+    if (fd < 0 || write (fd, ca_pem, strlen (ca_pem)) != (ssize_t) strlen (ca_pem)) {
+      if (fd >= 0)
+        close (fd);
+      pallet_error (call, PALLET_E_IO, "ec2 open: cannot write the Secret's ca.crt to a temp file: %s", strerror (errno));
+      goto fail;
+    }
+    close (fd);
+    s->ca_file = strdup (tmpl);
+    s->src_cfg.ca_bundle = s->ca_file;
+  }
+  char *err = NULL;
+  s->src = pallet_aws_client_new (&s->src_cfg, &err);
+  if (!s->src) {
+    pallet_error (call, PALLET_E_INVALID, "ec2 open: source AWS client: %s", err ? err : "failed");
+    free (err);
+    goto fail;
+  }
+  s->region = pallet_aws_region (s->src);
+
+  /* Target: other credentials and/or another region. */
+  s->tgt_cfg = s->src_cfg;
+  const char *tregion = setting (merged, secret, "target-region");
+  s->cross_account = *tak != 0;
+  s->cross_region = tregion && strcmp (tregion, s->region) != 0;
+  if (s->cross_account) {
+    s->tgt_cfg.access_key_id = tak;
+    s->tgt_cfg.secret_access_key = tsk;
+    s->tgt_cfg.session_token = *ec2_str (secret, "targetSessionToken") ? ec2_str (secret, "targetSessionToken") : NULL;
+    s->tgt_cfg.profile = NULL;
+  }
+  if (s->cross_region)
+    s->tgt_cfg.region = tregion;
+  if (s->cross_account || s->cross_region) {
+    s->tgt = pallet_aws_client_new (&s->tgt_cfg, &err);
+    if (!s->tgt) {
+      pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s", err ? err : "failed");
+      free (err);
+      goto fail;
+    }
+  }
+  else
+    s->tgt = s->src;
+  s->target_region = pallet_aws_region (s->tgt);
+  s->target_az = setting (merged, secret, "target-az");
+  if (!s->target_az)
+    s->target_az = "";
+  s->target_kms_key = setting (merged, secret, "target-kms-key-id");
+  s->instance_store = setting (merged, secret, "instance-store");
+  if (!s->instance_store)
+    s->instance_store = "warn";
+  if (strcmp (s->instance_store, "warn") && strcmp (s->instance_store, "error")) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"", s->instance_store);
+    goto fail;
+  }
+  s->call = NULL;
+  return s;
+ fail:
+  ec2_close (s);
+  return NULL;
+}
+
+static void
+ec2_close (void *handle)
+{
+  struct ec2 *s = handle;
+  if (!s)
+    return;
+  if (s->tgt && s->tgt != s->src)
+    pallet_aws_client_free (s->tgt);
+  pallet_aws_client_free (s->src);
+  if (s->ca_file) {
+    unlink (s->ca_file);
+    free (s->ca_file);
+  }
+  free (s->source_account);
+  free (s->target_account);
+  json_decref (s->itypes);
+  json_decref (s->config);
+  free (s);
+}
+
+PALLET_PROVIDER_DEFINE (ec2_provider,
+  .name = "ec2",
+  .version = "0.1.0",
+  .description = "AWS EC2 -> KubeVirt: EBS snapshots re-created as volumes in the cluster's zone",
+  .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
+  .cancel_bound_ms = 2000,
+  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_ZERO_COPY
+                  | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION,
+  .open = ec2_open,
+  .close = ec2_close,
+  .validate = ec2_validate,
+  .inventory = ec2_inventory,
+  .prepare_source = ec2_prepare_source,
+  .transfer = ec2_transfer,
+  .build_vm = ec2_build_vm,
+  .cleanup = ec2_cleanup);

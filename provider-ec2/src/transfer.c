@@ -1,0 +1,409 @@
+/* transfer (zero-copy): snapshot the instance's EBS volumes together, share
+ * or copy the snapshots when the target is another account or region, and
+ * re-create each volume in the target zone.  Each call does what it can and
+ * returns PENDING while AWS works.  A rerun finds its own resources: the
+ * snapshots by plan and migration tags, the volumes and copies by a
+ * ClientToken derived from the migration, so nothing is created twice and
+ * nothing from another migration is reused. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ec2.h"
+
+static uint32_t
+poll_ms (json_t *state, const char *counter)
+{
+  long long n = ec2_int (state, counter, 0);
+  json_object_set_new (state, counter, json_integer (n + 1));
+  uint32_t ms = EC2_POLL_MIN_MS;
+  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
+    ms = ms * 3 / 2;
+  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
+}
+
+static json_t *
+volume_by_source (json_t *vols, const char *source_volume_id)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v)
+    if (!strcmp (ec2_str (v, "sourceVolumeId"), source_volume_id))
+      return v;
+  return NULL;
+}
+
+static int
+add_found_snapshot (void *opaque, json_t *snap, const json_t *ctx)
+{
+  (void) ctx;
+  json_t *vols = opaque;
+  json_t *v = volume_by_source (vols, ec2_str (snap, "volumeId"));
+  if (v && !*ec2_str (v, "snapshotId"))
+    json_object_set_new (v, "snapshotId", json_string (ec2_str (snap, "snapshotId")));
+  return 0;
+}
+
+/* Snapshots of this migration that exist already (a crash after
+ * CreateSnapshots, before the state was saved). */
+static int
+find_own_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+{
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id };
+  pallet_aws_params_add (p, "Owner.1", "self");
+  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
+  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
+  int r = pallet_aws_ec2_describe_snapshots (s->src, p, add_found_snapshot, vols);
+  pallet_aws_params_free (p);
+  return r < 0 ? ec2_aws_fail (s, s->src, "looking for this migration's snapshots") : PALLET_OK;
+}
+
+static int
+create_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+{
+  char desc[256];
+  const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
+  snprintf (desc, sizeof desc, "Pallet migration snapshot for VM %.100s (%s)", *name ? name : in->vm_id, in->vm_id);
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  ec2_add_tags (p, "snapshot", in, NULL, 0);
+  json_t *res = NULL;
+  int r = pallet_aws_ec2_create_snapshots (s->src, in->vm_id, desc, p, &res);
+  pallet_aws_params_free (p);
+  if (r < 0)
+    return ec2_aws_fail (s, s->src, "creating the instance's snapshots (CreateSnapshots)");
+  size_t i;
+  json_t *snap;
+  json_array_foreach (json_object_get (res, "snapshotSet"), i, snap)
+    add_found_snapshot (vols, snap, NULL);
+  json_decref (res);
+  return PALLET_OK;
+}
+
+struct snapwait {
+  json_t *vols;
+  const char *id_key, *state_key;
+  int completed, total, errors;
+  long long progress;
+  char reason[512];
+};
+
+static int
+note_snapshot (void *opaque, json_t *snap, const json_t *ctx)
+{
+  (void) ctx;
+  struct snapwait *w = opaque;
+  size_t i;
+  json_t *v;
+  json_array_foreach (w->vols, i, v) {
+    if (strcmp (ec2_str (v, w->id_key), ec2_str (snap, "snapshotId")))
+      continue;
+    const char *st = ec2_str (snap, "status");
+    json_object_set_new (v, w->state_key, json_string (st));
+    w->progress += atoi (ec2_str (snap, "progress"));
+    if (!strcmp (st, "completed"))
+      w->completed++;
+    else if (!strcmp (st, "error")) {
+      w->errors++;
+      snprintf (w->reason, sizeof w->reason, "snapshot %s of volume %s failed: %s",
+                ec2_str (snap, "snapshotId"), ec2_str (v, "sourceVolumeId"),
+                *ec2_str (snap, "statusMessage") ? ec2_str (snap, "statusMessage") : "no reason given by AWS");
+    }
+  }
+  return 0;
+}
+
+/* One DescribeSnapshots for all of the VM's snapshots (or copies). */
+static int
+wait_snapshots (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
+                const char *id_key, const char *state_key, const char *what, int *done)
+{
+  struct snapwait w = { vols, id_key, state_key, 0, 0, 0, 0, "" };
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    if (!strcmp (ec2_str (v, state_key), "completed"))
+      continue;
+    char key[32];
+    snprintf (key, sizeof key, "SnapshotId.%d", ++w.total);
+    pallet_aws_params_add (p, key, ec2_str (v, id_key));
+  }
+  *done = 0;
+  if (w.total == 0) {
+    pallet_aws_params_free (p);
+    *done = 1;
+    return PALLET_OK;
+  }
+  int r = pallet_aws_ec2_describe_snapshots (c, p, note_snapshot, &w);
+  pallet_aws_params_free (p);
+  if (r < 0)
+    return ec2_aws_fail (s, c, what);
+  if (w.errors) {
+    pallet_error (s->call, PALLET_E_FAILED, "%s: %s", in->vm_id, w.reason);
+    return PALLET_E_FAILED;
+  }
+  pallet_progress (s->call, in->vm_id, what, (uint64_t) w.progress, (uint64_t) w.total * 100, "percent");
+  *done = w.completed == w.total;
+  return PALLET_OK;
+}
+
+static int
+share_snapshots (struct ec2 *s, json_t *vols)
+{
+  const char *target;
+  int st = ec2_target_account (s, &target);
+  if (st != PALLET_OK)
+    return st;
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    if (ec2_bool (v, "shared"))
+      continue;
+    if (pallet_aws_ec2_modify_snapshot_permission (s->src, ec2_str (v, "snapshotId"), target, 0, 0) < 0)
+      return ec2_aws_fail (s, s->src, "sharing a snapshot with the target account");
+    json_object_set_new (v, "shared", json_true ());
+    json_object_set_new (v, "sharedWith", json_string (target));
+  }
+  return PALLET_OK;
+}
+
+static int
+copy_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    if (*ec2_str (v, "copySnapshotId"))
+      continue;
+    char token[65], desc[200];
+    ec2_client_token (in->migration_uid, ec2_str (v, "snapshotId"), token);
+    snprintf (desc, sizeof desc, "Pallet copy of %s for VM %s", ec2_str (v, "snapshotId"), in->vm_id);
+    struct pallet_aws_params *p = pallet_aws_params_new ();
+    struct pallet_aws_tag extra[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
+    ec2_add_tags (p, "snapshot", in, extra, 1);
+    if (ec2_bool (v, "encrypted")) {
+      pallet_aws_params_add (p, "Encrypted", "true");
+      if (s->target_kms_key)
+        pallet_aws_params_add (p, "KmsKeyId", s->target_kms_key);
+    }
+    json_t *res = NULL;
+    int r = pallet_aws_ec2_copy_snapshot (s->tgt, s->region, ec2_str (v, "snapshotId"), desc, token, p, &res);
+    pallet_aws_params_free (p);
+    if (r < 0)
+      return ec2_aws_fail (s, s->tgt, "copying a snapshot to the target region (CopySnapshot)");
+    json_object_set_new (v, "copySnapshotId", json_string (ec2_str (res, "snapshotId")));
+    json_decref (res);
+  }
+  return PALLET_OK;
+}
+
+static int
+create_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    if (*ec2_str (v, "targetVolumeId"))
+      continue;
+    const char *snap = *ec2_str (v, "copySnapshotId") ? ec2_str (v, "copySnapshotId") : ec2_str (v, "snapshotId");
+    const char *type = ec2_str (v, "volumeType");
+    char token[65];
+    ec2_client_token (in->migration_uid, ec2_str (v, "sourceVolumeId"), token);
+    struct pallet_aws_params *p = pallet_aws_params_new ();
+    pallet_aws_params_addf (p, "Size", "%lld", ec2_int (v, "sizeGiB", 0));
+    /* io1/io2 need their IOPS; gp3 keeps custom IOPS and throughput. */
+    if ((!strcmp (type, "io1") || !strcmp (type, "io2") || !strcmp (type, "gp3")) && ec2_int (v, "iops", 0) > 0)
+      pallet_aws_params_addf (p, "Iops", "%lld", ec2_int (v, "iops", 0));
+    if (!strcmp (type, "gp3") && ec2_int (v, "throughput", 0) > 0)
+      pallet_aws_params_addf (p, "Throughput", "%lld", ec2_int (v, "throughput", 0));
+    if (ec2_bool (v, "encrypted")) {
+      pallet_aws_params_add (p, "Encrypted", "true");
+      const char *key = (s->cross_account || s->cross_region) ? s->target_kms_key : ec2_str (v, "kmsKeyId");
+      if (key && *key)
+        pallet_aws_params_add (p, "KmsKeyId", key);
+    }
+    struct pallet_aws_tag extra[] = { { EC2_TAG_ORIG_VOLUME, ec2_str (v, "sourceVolumeId") },
+                                      { EC2_TAG_SNAPSHOT, snap } };
+    ec2_add_tags (p, "volume", in, extra, 2);
+    json_t *res = NULL;
+    int r = pallet_aws_ec2_create_volume (s->tgt, snap, s->target_az, type, token, p, &res);
+    pallet_aws_params_free (p);
+    if (r < 0)
+      return ec2_aws_fail (s, s->tgt, "creating a volume from a snapshot (CreateVolume)");
+    json_object_set_new (v, "targetVolumeId", json_string (ec2_str (res, "volumeId")));
+    json_object_set_new (v, "targetAZ", json_string (s->target_az));
+    json_decref (res);
+  }
+  return PALLET_OK;
+}
+
+struct volwait {
+  json_t *vols;
+  int available, total, errors;
+  char reason[256];
+};
+
+static int
+note_volume (void *opaque, json_t *vol, const json_t *ctx)
+{
+  (void) ctx;
+  struct volwait *w = opaque;
+  size_t i;
+  json_t *v;
+  json_array_foreach (w->vols, i, v) {
+    if (strcmp (ec2_str (v, "targetVolumeId"), ec2_str (vol, "volumeId")))
+      continue;
+    const char *st = ec2_str (vol, "status");
+    json_object_set_new (v, "targetState", json_string (st));
+    if (!strcmp (st, "available"))
+      w->available++;
+    else if (!strcmp (st, "error")) {
+      w->errors++;
+      snprintf (w->reason, sizeof w->reason, "volume %s (from %s) went to state error",
+                ec2_str (vol, "volumeId"), ec2_str (v, "sourceVolumeId"));
+    }
+  }
+  return 0;
+}
+
+static int
+wait_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols, int *done)
+{
+  struct volwait w = { vols, 0, 0, 0, "" };
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    char key[32];
+    snprintf (key, sizeof key, "VolumeId.%d", ++w.total);
+    pallet_aws_params_add (p, key, ec2_str (v, "targetVolumeId"));
+  }
+  int r = pallet_aws_ec2_describe_volumes (s->tgt, p, note_volume, &w);
+  pallet_aws_params_free (p);
+  if (r < 0)
+    return ec2_aws_fail (s, s->tgt, "waiting for the new volumes");
+  if (w.errors) {
+    pallet_error (s->call, PALLET_E_FAILED, "%s: %s", in->vm_id, w.reason);
+    return PALLET_E_FAILED;
+  }
+  pallet_progress (s->call, in->vm_id, "transfer", (uint64_t) w.available, (uint64_t) w.total, "volumes");
+  *done = w.available == w.total;
+  return PALLET_OK;
+}
+
+int
+ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "transfer", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  json_t *state = json_deep_copy (in.state);
+  json_t *vols = json_object_get (state, "volumes");
+  int st = PALLET_OK, done = 0;
+  if (!in.vm_id || !json_is_array (vols) || json_array_size (vols) == 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer: the state has no instance or volumes; run validate first");
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  if (!*in.migration_uid) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer %s: options.migrationUID is missing; the host must give one so that reruns find their own resources",
+                  in.vm_id);
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  if (!ec2_bool (state, "stopped")) {
+    pallet_error (call, PALLET_E_CONFLICT, "transfer %s: the instance is not known to be stopped; run prepare_source first", in.vm_id);
+    st = PALLET_E_CONFLICT;
+    goto out;
+  }
+  json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
+  if (pallet_cancelled (call)) {
+    pallet_error (call, PALLET_E_CANCELLED, "transfer %s: cancelled", in.vm_id);
+    st = PALLET_E_CANCELLED;
+    goto save;
+  }
+
+  /* 1. Snapshots, together, crash-consistent. */
+  size_t i, missing = 0;
+  json_t *v;
+  json_array_foreach (vols, i, v)
+    missing += !*ec2_str (v, "snapshotId");
+  if (missing) {
+    /* A crash after CreateSnapshots leaves snapshots the saved state does
+     * not know: look for this migration's own before taking new ones. */
+    if ((st = find_own_snapshots (s, &in, vols)) != PALLET_OK)
+      goto save;
+    size_t found = 0;
+    json_array_foreach (vols, i, v)
+      found += *ec2_str (v, "snapshotId") != 0;
+    if (found == 0 && (st = create_snapshots (s, &in, vols)) != PALLET_OK)
+      goto save;
+    missing = 0;
+    json_array_foreach (vols, i, v)
+      missing += !*ec2_str (v, "snapshotId");
+    if (missing) {
+      pallet_error (call, PALLET_E_FAILED,
+                    "transfer %s: CreateSnapshots did not cover %zu of the instance's volumes; were volumes attached or detached during the migration?",
+                    in.vm_id, missing);
+      st = PALLET_E_FAILED;
+      goto save;
+    }
+  }
+  if ((st = wait_snapshots (s, s->src, &in, vols, "snapshotId", "snapshotState",
+                            "waiting for snapshots", &done)) != PALLET_OK)
+    goto save;
+  if (!done) {
+    pallet_retry_after (call, poll_ms (state, "snapshotPolls"));
+    st = PALLET_PENDING;
+    goto save;
+  }
+
+  /* 2. Another account may use them only once shared. */
+  if (s->cross_account && (st = share_snapshots (s, vols)) != PALLET_OK)
+    goto save;
+
+  /* 3. Another region gets its own copies. */
+  if (s->cross_region) {
+    if ((st = copy_snapshots (s, &in, vols)) != PALLET_OK)
+      goto save;
+    if ((st = wait_snapshots (s, s->tgt, &in, vols, "copySnapshotId", "copyState",
+                              "copying snapshots", &done)) != PALLET_OK)
+      goto save;
+    if (!done) {
+      pallet_retry_after (call, poll_ms (state, "copyPolls"));
+      st = PALLET_PENDING;
+      goto save;
+    }
+  }
+
+  /* 4. Volumes in the target zone. */
+  if (!*s->target_az) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer %s: the provider has no target-az; set spec.settings.target-az to the worker nodes' zone",
+                  in.vm_id);
+    st = PALLET_E_INVALID;
+    goto save;
+  }
+  if ((st = create_volumes (s, &in, vols)) != PALLET_OK)
+    goto save;
+  if ((st = wait_volumes (s, &in, vols, &done)) != PALLET_OK)
+    goto save;
+  if (!done) {
+    pallet_retry_after (call, poll_ms (state, "volumePolls"));
+    st = PALLET_PENDING;
+    goto save;
+  }
+  json_object_set_new (state, "transferred", json_true ());
+  st = PALLET_OK;
+ save:
+  /* Always: cleanup needs to know what exists, even after a failure. */
+  ec2_emit_state (s, state);
+ out:
+  json_decref (state);
+  ec2_input_free (&in);
+  return st;
+}

@@ -1,0 +1,252 @@
+/* validate: every rule gets a clear message and a stable code.  Errors make
+ * the op fail with PALLET_E_INVALID; warnings and notes do not.  The facts
+ * found (instance, type, volumes) go into the state for the later steps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ec2.h"
+#include "pallet-ec2-manifest.h"
+
+struct findings {
+  struct ec2 *s;
+  const char *vm;
+  int errors;
+};
+
+static void
+finding (struct findings *f, const char *severity, const char *code, const char *fmt, ...)
+  PALLET_PRINTF (4, 5);
+
+static void
+finding (struct findings *f, const char *severity, const char *code, const char *fmt, ...)
+{
+  char msg[1024];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  if (!strcmp (severity, "error"))
+    f->errors++;
+  ec2_emit_item (f->s, json_pack ("{s:s,s:s,s:s,s:s}", "vm", f->vm,
+                                  "severity", severity, "code", code, "message", msg));
+  pallet_log (f->s->call, !strcmp (severity, "error") ? PALLET_LOG_ERROR : PALLET_LOG_INFO,
+              "validate %s: %s: %s", f->vm, code, msg);
+}
+
+static int
+collect_all (void *opaque, json_t *item, const json_t *context)
+{
+  (void) context;
+  json_array_append ((json_t *) opaque, item);
+  return 0;
+}
+
+/* Does a map entry's source match id or name? */
+static int
+map_covers (const json_t *map, const char *id)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach (map, i, e) {
+    json_t *src = json_object_get (e, "source");
+    if (!strcmp (ec2_str (src, "id"), id) || !strcmp (ec2_str (src, "name"), id))
+      return 1;
+  }
+  return 0;
+}
+
+static int
+zone_exists (struct ec2 *s, struct pallet_aws_client *c, const char *zone, int *exists)
+{
+  json_t *zones = json_array ();
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  const char *v[] = { zone };
+  pallet_aws_params_add_filter (p, "zone-name", v, 1);
+  int r = pallet_aws_ec2_describe_availability_zones (c, p, collect_all, zones);
+  pallet_aws_params_free (p);
+  *exists = json_array_size (zones) > 0;
+  json_decref (zones);
+  return r < 0 ? ec2_aws_fail (s, c, "describing availability zones") : PALLET_OK;
+}
+
+int
+ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "validate", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  struct findings f = { s, in.vm_id ? in.vm_id : in.vm_name, 0 };
+  int st;
+  json_t *inst = NULL, *vols = NULL, *state = json_deep_copy (in.state);
+
+  /* Credentials (STS), source then target. */
+  const char *src_acct, *tgt_acct;
+  if ((st = ec2_source_account (s, &src_acct)) != PALLET_OK) {
+    finding (&f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
+    goto out;
+  }
+  if (s->cross_account) {
+    if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK) {
+      finding (&f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
+      goto out;
+    }
+    if (!strcmp (src_acct, tgt_acct))
+      finding (&f, "error", "TargetAccountIsSource",
+               "the target credentials belong to the source account %s; drop targetAccessKeyId/targetSecretAccessKey for a same-account migration",
+               src_acct);
+  }
+
+  /* Region and target zone. */
+  int exists = 0;
+  if ((st = zone_exists (s, s->tgt, *s->target_az ? s->target_az : "*", &exists)) != PALLET_OK)
+    goto out;
+  if (!*s->target_az)
+    finding (&f, "error", "TargetZoneMissing",
+             "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
+  else if (!exists)
+    finding (&f, "error", "TargetZoneNotFound",
+             "target-az %s is not a zone of region %s; pick one listed by aws ec2 describe-availability-zones --region %s",
+             s->target_az, s->target_region, s->target_region);
+
+  /* The instance. */
+  st = ec2_describe_instance (s, in.vm_id, in.vm_name, &inst);
+  if (st == PALLET_E_NOT_FOUND) {
+    finding (&f, "error", "InstanceNotFound", "instance %s was not found in region %s",
+             in.vm_id ? in.vm_id : in.vm_name, s->region);
+    st = PALLET_OK;
+    goto out;
+  }
+  if (st != PALLET_OK)
+    goto out;
+  const char *istate = ec2_str (json_object_get (inst, "instanceState"), "name");
+  if (!strcmp (istate, "terminated") || !strcmp (istate, "shutting-down"))
+    finding (&f, "error", "InstanceTerminated", "instance %s is %s and cannot be migrated",
+             ec2_str (inst, "instanceId"), istate);
+  const json_t *itype = NULL;
+  if ((st = ec2_instance_type (s, ec2_str (inst, "instanceType"), &itype)) != PALLET_OK)
+    goto out;
+  json_t *facts = ec2_instance_facts (inst, itype);
+  json_object_set_new (state, "instance", facts);
+  if (!in.vm_id)
+    in.vm_id = ec2_str (facts, "instanceId");
+  f.vm = in.vm_id;
+
+  /* Storage: only EBS moves.  Instance store is named. */
+  long long store = ec2_int (itype, "instanceStoreGiB", 0);
+  if (store > 0)
+    finding (&f, !strcmp (s->instance_store, "error") ? "error" : "warning", "InstanceStoreNotMigrated",
+             "instance type %s has %lld GB of instance store; its data is not migrated (set instance-store: warn to accept, error to refuse)",
+             ec2_str (inst, "instanceType"), store);
+  json_t *bdms = json_object_get (facts, "blockDevices");
+  if (json_array_size (bdms) == 0)
+    finding (&f, "error", "NoEBSVolumes", "instance %s has no EBS volumes; there is nothing to migrate", in.vm_id);
+  vols = json_array ();
+  if (json_array_size (bdms) > 0) {
+    struct pallet_aws_params *p = pallet_aws_params_new ();
+    size_t i;
+    json_t *b;
+    int n = 0;
+    json_array_foreach (bdms, i, b) {
+      if (!*ec2_str (b, "volumeId"))
+        continue;
+      char key[32];
+      snprintf (key, sizeof key, "VolumeId.%d", ++n);
+      pallet_aws_params_add (p, key, ec2_str (b, "volumeId"));
+    }
+    int r = pallet_aws_ec2_describe_volumes (s->src, p, collect_all, vols);
+    pallet_aws_params_free (p);
+    if (r < 0) {
+      st = ec2_aws_fail (s, s->src, "describing the instance's volumes");
+      goto out;
+    }
+  }
+  /* Volume records in BlockDeviceMapping order: disk index = position. */
+  json_t *records = json_array ();
+  size_t i;
+  json_t *b;
+  const char *root = ec2_str (facts, "rootDeviceName");
+  json_array_foreach (bdms, i, b) {
+    const char *vid = ec2_str (b, "volumeId");
+    size_t j;
+    json_t *v, *vol = NULL;
+    json_array_foreach (vols, j, v)
+      if (!strcmp (ec2_str (v, "volumeId"), vid))
+        vol = v;
+    if (!vol)
+      continue;
+    const char *vtype = ec2_str (vol, "volumeType");
+    json_t *rec = json_pack ("{s:s,s:s,s:I,s:s,s:b,s:I,s:b}",
+      "sourceVolumeId", vid, "deviceName", ec2_str (b, "deviceName"),
+      "sizeGiB", (json_int_t) ec2_int (vol, "size", 0), "volumeType", vtype,
+      "encrypted", ec2_bool (vol, "encrypted"),
+      "diskIndex", (json_int_t) json_array_size (records),
+      "boot", !strcmp (ec2_str (b, "deviceName"), root));
+    long long iops = ec2_int (vol, "iops", 0), tput = ec2_int (vol, "throughput", 0);
+    if (iops > 0)
+      json_object_set_new (rec, "iops", json_integer (iops));
+    if (tput > 0)
+      json_object_set_new (rec, "throughput", json_integer (tput));
+    if (*ec2_str (vol, "kmsKeyId"))
+      json_object_set_new (rec, "kmsKeyId", json_string (ec2_str (vol, "kmsKeyId")));
+    json_array_append_new (records, rec);
+    if (!map_covers (json_object_get (in.plan, "storageMap"), vtype))
+      finding (&f, "error", "StorageNotMapped",
+               "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
+               vid, vtype, vtype);
+    if (ec2_bool (vol, "encrypted") && (s->cross_account || s->cross_region) && !s->target_kms_key)
+      finding (&f, "error", "EncryptedVolumeNeedsTargetKey",
+               "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
+               vid, *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
+               s->cross_account ? "cross-account" : "cross-region");
+  }
+  json_object_set_new (state, "volumes", records);
+
+  /* Networks: every ENI's subnet must be mapped. */
+  json_t *nic;
+  json_array_foreach (json_object_get (facts, "networkInterfaces"), i, nic) {
+    const char *subnet = ec2_str (nic, "subnetId");
+    if (*subnet && !map_covers (json_object_get (in.plan, "networkMap"), subnet))
+      finding (&f, "error", "NetworkNotMapped",
+               "network interface %s is on subnet %s, which the NetworkMap does not map; add a map entry with source.id: %s",
+               ec2_str (nic, "networkInterfaceId"), subnet, subnet);
+  }
+
+  /* The target name. */
+  char *name = NULL, *err = NULL;
+  json_t *notes = json_array ();
+  if (pallet_ec2_vm_name (in.plan, in.vm, state, notes, &name, &err) != PALLET_OK)
+    finding (&f, "error", "TargetNameInvalid", "%s", err ? err : "no valid target name");
+  else {
+    json_t *note;
+    json_array_foreach (notes, i, note)
+      finding (&f, "info", "TargetNameSanitised", "%s", json_string_value (note));
+    json_object_set_new (state, "targetName", json_string (name));
+  }
+  free (name);
+  free (err);
+  json_decref (notes);
+
+  /* Migration type. */
+  const char *ptype = ec2_str (in.plan, "type");
+  if (*ptype && strcmp (ptype, "cold") && strcmp (ptype, "conversion"))
+    finding (&f, "error", "MigrationTypeNotSupported",
+             "plan type %s is not supported by provider ec2 in zero-copy mode; use type: cold", ptype);
+
+  json_object_set_new (state, "sourceAccount", json_string (src_acct));
+  if (*in.migration_uid)
+    json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
+  st = f.errors ? PALLET_E_INVALID : PALLET_OK;
+  if (f.errors)
+    pallet_error (call, PALLET_E_INVALID, "validate %s: %d rule%s failed; see the findings",
+                  f.vm, f.errors, f.errors == 1 ? "" : "s");
+  else
+    ec2_emit_state (s, state);
+ out:
+  json_decref (inst);
+  json_decref (vols);
+  json_decref (state);
+  ec2_input_free (&in);
+  return st;
+}
