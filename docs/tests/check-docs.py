@@ -18,6 +18,7 @@ group it sits in.  It then checks:
   - docs/provider-guide.md names every op;
   - with --pallet: the verbs in docs/pallet.1 and `pallet --help` agree.
 """
+import glob
 import json
 import os
 import re
@@ -258,6 +259,24 @@ def check_host(path, host, errors):
                       "struct pallet_host" % n)
 
 
+def check_links(docs, errors):
+    """Every relative Markdown link points at a file or directory that
+    exists."""
+    pages = glob.glob(os.path.join(docs, "*.md")) + \
+        glob.glob(os.path.join(docs, "ops", "*.md"))
+    for page in sorted(pages):
+        with open(page, encoding="utf-8") as f:
+            text = re.sub(r"^```.*?^```", "", f.read(), flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = os.path.normpath(os.path.join(os.path.dirname(page),
+                                                 target.split("#")[0]))
+            if not os.path.exists(path):
+                errors.append("%s: link to %s, which does not exist"
+                              % (os.path.relpath(page, docs), target))
+
+
 def man_verbs(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
@@ -329,6 +348,7 @@ def check(header, docs, pallet=None):
     for n in names:
         if "`%s`" % n not in guide:
             errors.append("provider-guide.md: never names `%s`" % n)
+    check_links(docs, errors)
     if pallet:
         mv, hv = man_verbs(os.path.join(docs, "pallet.1")), help_verbs(pallet)
         print("verbs: pallet.1 %s; pallet --help %s"
@@ -394,6 +414,8 @@ def self_test(header, docs):
                                              '"category": "Error"', '"category": "Severe"'),
         "example not JSON": lambda d: edit(os.path.join(d, "ops", "cleanup.md"),
                                            '"action": "deleted" }', '"action": deleted }'),
+        "broken link": lambda d: edit(os.path.join(d, "provider-guide.md"),
+                                      "(ops/transfer.md)", "(ops/transfr.md)"),
         "host member missing": lambda d: edit(os.path.join(d, "host-services.md"),
                                               "## retry_after", "## retry"),
     }
