@@ -1,0 +1,15 @@
+/* Internal helpers shared by the pallet_convert sources. */
+#ifndef PALLET_CONVERT_INTERNAL_H
+#define PALLET_CONVERT_INTERNAL_H
+
+#include <stddef.h>
+
+/* "a, b and c" style list of disk paths ("(no disks)" when empty).
+ * NULL on ENOMEM. */
+char *pallet_convert_join_disks (const char *const *disks, size_t ndisks);
+
+/* A copy of TEXT with each run of whitespace made one space, trimmed,
+ * cut to at most MAX bytes (with "..." appended).  NULL on ENOMEM. */
+char *pallet_convert_condense (const char *text, size_t max);
+
+#endif

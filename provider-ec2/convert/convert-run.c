@@ -1,0 +1,715 @@
+/* In-place conversion: qcow2 overlays, virt-v2v-in-place in its own process
+ * group with its output streamed and parsed, then qemu-img commit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pallet-convert.h"
+#include "convert-internal.h"
+
+extern char **environ;
+
+#define MAX_LINE 65536          /* longer lines are cut, never dropped */
+#define TAIL_MAX 4096           /* bytes of stderr kept for error messages */
+#define ERRTEXT_MAX 8192        /* bytes kept from the first "error:" line on */
+#define TERM_GRACE_MS 5000      /* SIGTERM -> SIGKILL */
+#define DRAIN_GRACE_MS 2000     /* after exit, wait this long for pipe EOF */
+
+static double
+now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- growable text ---------------------------------------------------- */
+
+struct text {
+  char *s;
+  size_t len;
+};
+
+/* Appends LINE and a newline, keeping at most MAX bytes (the newest when
+ * KEEP_TAIL, else the oldest). */
+static int
+text_add (struct text *t, const char *line, size_t max, int keep_tail)
+{
+  size_t n = strlen (line);
+  char *s;
+
+  if (!keep_tail && t->len >= max)
+    return 0;
+  s = realloc (t->s, t->len + n + 2);
+  if (s == NULL)
+    return -1;
+  t->s = s;
+  memcpy (t->s + t->len, line, n);
+  t->len += n;
+  t->s[t->len++] = '\n';
+  t->s[t->len] = '\0';
+  if (keep_tail && t->len > max) {
+    size_t cut = t->len - max;
+    memmove (t->s, t->s + cut, t->len - cut + 1);
+    t->len -= cut;
+  }
+  return 0;
+}
+
+/* ---- one child process's output --------------------------------------- */
+
+struct run {
+  const struct pallet_convert_options *opts;
+  struct pallet_convert_result *res;
+  struct text tail;          /* last stderr lines */
+  struct text errtext;       /* from the first "error:" line on */
+  char *last_step;
+  int parse_v2v;             /* parse steps/warnings (not for qemu-img) */
+  int nomem;
+};
+
+struct linebuf {
+  char buf[MAX_LINE + 1];
+  size_t len;
+};
+
+static void
+on_line (struct run *r, int stream, char *line)
+{
+  const struct pallet_convert_options *o = r->opts;
+  const char *text;
+  double secs;
+
+  if (o && o->line)
+    o->line (o->opaque, stream, line);
+  if (stream == 2 && text_add (&r->tail, line, TAIL_MAX, 1) == -1)
+    r->nomem = 1;
+  if (pallet_convert_parse_error (line) || r->errtext.len > 0) {
+    if (text_add (&r->errtext, line, ERRTEXT_MAX, 0) == -1)
+      r->nomem = 1;
+  }
+  if (!r->parse_v2v)
+    return;
+  if (pallet_convert_parse_step (line, &secs, &text)) {
+    char *copy = strdup (text);
+    if (copy == NULL) {
+      r->nomem = 1;
+      return;
+    }
+    free (r->last_step);
+    r->last_step = copy;
+    if (o && o->progress)
+      o->progress (o->opaque, text, secs, r->res->steps);
+    r->res->steps++;
+  }
+  else if ((text = pallet_convert_parse_warning (line)) != NULL) {
+    char **w = realloc (r->res->warnings,
+                        (r->res->nwarnings + 1) * sizeof *w);
+    char *copy = strdup (text);
+    if (w == NULL || copy == NULL) {
+      free (copy);
+      if (w)
+        r->res->warnings = w;
+      r->nomem = 1;
+      return;
+    }
+    r->res->warnings = w;
+    w[r->res->nwarnings++] = copy;
+  }
+}
+
+/* Splits DATA into lines on \n (and \r, which progress bars use). */
+static void
+feed (struct run *r, int stream, struct linebuf *lb, const char *data,
+      size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    char c = data[i];
+    if (c == '\n' || c == '\r') {
+      /* Blank lines matter (they end an error's first paragraph); a \r
+       * before \n must not make one. */
+      if (lb->len > 0 || c == '\n') {
+        lb->buf[lb->len] = '\0';
+        on_line (r, stream, lb->buf);
+      }
+      lb->len = 0;
+    }
+    else if (lb->len < MAX_LINE)
+      lb->buf[lb->len++] = c;
+  }
+}
+
+/* ---- spawning --------------------------------------------------------- */
+
+/* The environment for the child: ours, with LC_ALL=C (we parse its
+ * messages) and the libguestfs backend when FORCE_TCG. */
+static char **
+child_env (int force_tcg)
+{
+  static const char *const drop[] = {
+    "LC_ALL=", "LANG=", "LANGUAGE=", "LIBGUESTFS_BACKEND=",
+    "LIBGUESTFS_BACKEND_SETTINGS=", NULL
+  };
+  size_t n = 0, o = 0;
+  char **env;
+
+  while (environ && environ[n])
+    n++;
+  env = calloc (n + 4, sizeof *env);
+  if (env == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    int skip = 0;
+    for (size_t d = 0; drop[d]; d++)
+      if (strncmp (environ[i], drop[d], strlen (drop[d])) == 0)
+        skip = 1;
+    if (!skip)
+      env[o++] = environ[i];
+  }
+  env[o++] = (char *) "LC_ALL=C";
+  if (force_tcg) {
+    env[o++] = (char *) "LIBGUESTFS_BACKEND=direct";
+    env[o++] = (char *) "LIBGUESTFS_BACKEND_SETTINGS=force_tcg";
+  }
+  env[o] = NULL;
+  return env;
+}
+
+/* SIGTERM to the group, then SIGKILL after a grace period; reaps PID. */
+static void
+kill_group (pid_t pid, int *status)
+{
+  double until = now () + TERM_GRACE_MS / 1000.0;
+
+  kill (-pid, SIGTERM);
+  while (now () < until) {
+    if (waitpid (pid, status, WNOHANG) == pid) {
+      kill (-pid, SIGKILL);      /* stragglers (the appliance's qemu) */
+      return;
+    }
+    poll (NULL, 0, 100);
+  }
+  kill (-pid, SIGKILL);
+  while (waitpid (pid, status, 0) == -1 && errno == EINTR)
+    ;
+}
+
+enum outcome { RAN, CANCELLED, TIMED_OUT, SPAWN_FAILED, SYS_FAILED };
+
+/* Runs ARGV in a new process group, streaming its output into R.
+ * DEADLINE is a now() time, 0 for none.  Sets *STATUS (waitpid). */
+static enum outcome
+run_child (struct run *r, char *const *argv, char *const *envp,
+           double deadline, int *status, int *spawn_errno)
+{
+  const struct pallet_convert_options *o = r->opts;
+  int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t mask, defs;
+  struct linebuf *lb = NULL;
+  struct pollfd pfd[2];
+  enum outcome oc = RAN;
+  double exited_at = 0;
+  int exited = 0, rc;
+  pid_t pid;
+
+  *status = -1;
+  lb = calloc (2, sizeof *lb);
+  if (lb == NULL)
+    return SYS_FAILED;
+  if (pipe2 (out, O_CLOEXEC) == -1 || pipe2 (err, O_CLOEXEC) == -1) {
+    *spawn_errno = errno;
+    oc = SYS_FAILED;
+    goto close_pipes;
+  }
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2 (&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2 (&fa, err[1], 2);
+  posix_spawnattr_init (&attr);
+  sigemptyset (&mask);
+  sigemptyset (&defs);
+  sigaddset (&defs, SIGPIPE);
+  sigaddset (&defs, SIGTERM);
+  sigaddset (&defs, SIGINT);
+  sigaddset (&defs, SIGCHLD);
+  posix_spawnattr_setsigmask (&attr, &mask);
+  posix_spawnattr_setsigdefault (&attr, &defs);
+  posix_spawnattr_setpgroup (&attr, 0);   /* its own group: killable whole */
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
+                            | POSIX_SPAWN_SETSIGDEF);
+  rc = posix_spawnp (&pid, argv[0], &fa, &attr, argv, envp);
+  posix_spawn_file_actions_destroy (&fa);
+  posix_spawnattr_destroy (&attr);
+  close (out[1]);
+  close (err[1]);
+  out[1] = err[1] = -1;
+  if (rc != 0) {
+    *spawn_errno = rc;
+    oc = SPAWN_FAILED;
+    goto close_pipes;
+  }
+
+  pfd[0].fd = out[0];
+  pfd[1].fd = err[0];
+  pfd[0].events = pfd[1].events = POLLIN;
+  while (pfd[0].fd >= 0 || pfd[1].fd >= 0 || !exited) {
+    if (!exited && waitpid (pid, status, WNOHANG) == pid) {
+      exited = 1;
+      exited_at = now ();
+    }
+    if (exited && (pfd[0].fd < 0 && pfd[1].fd < 0))
+      break;
+    if (exited && now () - exited_at > DRAIN_GRACE_MS / 1000.0) {
+      kill (-pid, SIGKILL);     /* something in its group holds the pipes */
+      break;
+    }
+    if (!exited && o && o->cancel && o->cancel (o->opaque)) {
+      kill_group (pid, status);
+      oc = CANCELLED;
+      break;
+    }
+    if (!exited && deadline > 0 && now () >= deadline) {
+      kill_group (pid, status);
+      oc = TIMED_OUT;
+      break;
+    }
+    if (poll (pfd, 2, 200) == -1 && errno != EINTR) {
+      kill_group (pid, status);
+      oc = SYS_FAILED;
+      break;
+    }
+    for (int i = 0; i < 2; i++) {
+      char buf[8192];
+      ssize_t n;
+      if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      n = read (pfd[i].fd, buf, sizeof buf);
+      if (n > 0)
+        feed (r, i + 1, &lb[i], buf, (size_t) n);
+      else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close (pfd[i].fd);
+        pfd[i].fd = -1;
+        if (i == 0)
+          out[0] = -1;
+        else
+          err[0] = -1;
+      }
+    }
+  }
+  if (!exited && oc == RAN)
+    while (waitpid (pid, status, 0) == -1 && errno == EINTR)
+      ;
+  for (int i = 0; i < 2; i++)     /* a last line without a newline */
+    if (lb[i].len > 0)
+      feed (r, i + 1, &lb[i], "\n", 1);
+
+ close_pipes:
+  for (int i = 0; i < 2; i++) {
+    if (out[i] >= 0)
+      close (out[i]);
+    if (err[i] >= 0)
+      close (err[i]);
+  }
+  free (lb);
+  return oc;
+}
+
+/* ---- the conversion --------------------------------------------------- */
+
+/* Whether PROG can be run: checked up front because posix_spawn reports a
+ * missing program only as exit status 127 in some environments (valgrind,
+ * old glibc). */
+static int
+can_run (const char *prog)
+{
+  const char *path = getenv ("PATH");
+  char buf[PATH_MAX];
+
+  if (strchr (prog, '/'))
+    return access (prog, X_OK) == 0;
+  if (path == NULL)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path) {
+    size_t n = strcspn (path, ":");
+    if (snprintf (buf, sizeof buf, "%.*s/%s", (int) n, n ? path : ".", prog)
+        < (int) sizeof buf && access (buf, X_OK) == 0)
+      return 1;
+    path += n;
+    if (*path == ':')
+      path++;
+  }
+  return 0;
+}
+
+static void
+set_message (struct pallet_convert_result *res, enum pallet_convert_error e,
+             const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static void
+set_message (struct pallet_convert_result *res, enum pallet_convert_error e,
+             const char *fmt, ...)
+{
+  va_list ap;
+
+  free (res->message);
+  res->message = NULL;
+  res->error = e;
+  va_start (ap, fmt);
+  if (vasprintf (&res->message, fmt, ap) < 0) {
+    res->message = NULL;
+    res->error = PALLET_CONVERT_E_NOMEM;
+  }
+  va_end (ap);
+}
+
+static void
+run_reset (struct run *r)
+{
+  free (r->tail.s);
+  free (r->errtext.s);
+  r->tail.s = r->errtext.s = NULL;
+  r->tail.len = r->errtext.len = 0;
+}
+
+/* Runs qemu-img with ARGV; on failure sets RES from its stderr. */
+static int
+qemu_img (struct run *r, char *const *argv, char *const *envp,
+          const char *disk, const char *what)
+{
+  int status, spawn_errno = 0;
+  enum outcome oc;
+
+  run_reset (r);
+  r->parse_v2v = 0;
+  oc = run_child (r, argv, envp, 0, &status, &spawn_errno);
+  if (oc == SPAWN_FAILED) {
+    set_message (r->res, PALLET_CONVERT_E_TOOL,
+                 "%s for %s: cannot run %s: %s; fix: install qemu-utils "
+                 "(scripts/install-deps.sh)", what, disk, argv[0],
+                 strerror (spawn_errno));
+    return -1;
+  }
+  if (oc != RAN || !WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+    char *said = pallet_convert_condense (r->tail.s ? r->tail.s : "", 400);
+    enum pallet_convert_error e =
+      pallet_convert_map_error (r->tail.s, NULL, 0, NULL);
+    if (e == PALLET_CONVERT_E_FAILED)
+      e = PALLET_CONVERT_E_IO;
+    set_message (r->res, e, "%s for %s failed: %s; fix: check the disk is "
+                 "readable, in the stated format, and that the work "
+                 "directory has space", what, disk, said ? said : "");
+    free (said);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+cleanup_work (char *const *overlays, size_t n, const char *xml,
+              const char *dir)
+{
+  for (size_t i = 0; i < n; i++)
+    if (overlays[i])
+      unlink (overlays[i]);
+  if (xml)
+    unlink (xml);
+  if (dir)
+    rmdir (dir);
+}
+
+enum pallet_convert_error
+pallet_convert_run (const char *const *disks, size_t ndisks,
+                    const struct pallet_convert_options *opts,
+                    struct pallet_convert_result *res)
+{
+  static const struct pallet_convert_options defaults;
+  const struct pallet_convert_options *o = opts ? opts : &defaults;
+  const char *fmt = o->disk_format ? o->disk_format : "raw";
+  const char *prog = o->program ? o->program : "virt-v2v-in-place";
+  const char *qimg = o->qemu_img ? o->qemu_img : "qemu-img";
+  const char *base = o->work_dir ? o->work_dir : getenv ("TMPDIR");
+  char **abs = NULL, **overlays = NULL;
+  char *dir = NULL, *xml = NULL, *who = NULL;
+  char **envp = NULL;
+  const char *argv[16];
+  struct run r = { .opts = o, .res = res };
+  double t0 = now (), deadline;
+  int status, spawn_errno = 0, keep_work = 0;
+  enum outcome oc;
+  size_t a = 0;
+
+  if (res == NULL)
+    return PALLET_CONVERT_E_INVALID;
+  memset (res, 0, sizeof *res);
+  res->exit_status = -1;
+  if (disks == NULL || ndisks == 0 || ndisks > 26) {
+    set_message (res, PALLET_CONVERT_E_INVALID,
+                 "convert: %zu disks given; fix: pass 1 to 26 disk paths", ndisks);
+    goto out;
+  }
+  for (size_t i = 0; i < ndisks; i++)
+    if (disks[i] == NULL) {
+      set_message (res, PALLET_CONVERT_E_INVALID,
+                   "convert: disk %zu is NULL; fix: pass a path", i);
+      goto out;
+    }
+  if (base == NULL || *base == '\0')
+    base = "/var/tmp";
+  who = pallet_convert_join_disks (disks, ndisks);
+  abs = calloc (ndisks, sizeof *abs);
+  overlays = calloc (ndisks, sizeof *overlays);
+  envp = child_env (o->force_tcg);
+  if (who == NULL || abs == NULL || overlays == NULL || envp == NULL
+      || asprintf (&dir, "%s/pallet-convert-XXXXXX", base) < 0) {
+    dir = NULL;
+    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+    goto out;
+  }
+
+  if (!can_run (prog) || !can_run (qimg)) {
+    set_message (res, PALLET_CONVERT_E_TOOL,
+                 "converting %s: cannot run %s: not found or not executable; "
+                 "fix: install virt-v2v and qemu-utils "
+                 "(scripts/install-deps.sh)", who,
+                 can_run (prog) ? qimg : prog);
+    goto out;
+  }
+
+  /* Check the disks up front: clearer than qemu's words for it. */
+  for (size_t i = 0; i < ndisks; i++) {
+    struct stat st;
+    abs[i] = realpath (disks[i], NULL);
+    if (abs[i] == NULL || access (abs[i], R_OK | W_OK) != 0
+        || stat (abs[i], &st) != 0) {
+      set_message (res, PALLET_CONVERT_E_DISK,
+                   "converting %s: cannot open disk %s: %s; fix: check the "
+                   "path exists and is readable and writable", who, disks[i],
+                   strerror (errno));
+      goto out;
+    }
+    if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+      set_message (res, PALLET_CONVERT_E_DISK,
+                   "converting %s: disk %s is not a file or block device; "
+                   "fix: pass a disk image", who, disks[i]);
+      goto out;
+    }
+  }
+  if (mkdtemp (dir) == NULL) {
+    set_message (res, PALLET_CONVERT_E_IO,
+                 "converting %s: cannot create a work directory in %s: %s; "
+                 "fix: set work_dir (or TMPDIR) to a writable directory",
+                 who, base, strerror (errno));
+    free (dir);
+    dir = NULL;
+    goto out;
+  }
+
+  /* The overlays take every write; the disks stay untouched until the
+   * commit below. */
+  for (size_t i = 0; i < ndisks; i++) {
+    if (asprintf (&overlays[i], "%s/overlay-%zu.qcow2", dir, i) < 0) {
+      overlays[i] = NULL;
+      set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+      goto out;
+    }
+    const char *cargv[] = { qimg, "create", "-q", "-f", "qcow2", "-b", abs[i],
+                            "-F", fmt, overlays[i], NULL };
+    if (qemu_img (&r, (char *const *) cargv, envp, disks[i],
+                  "creating the qcow2 overlay") == -1)
+      goto out;
+  }
+
+  argv[a++] = prog;
+  if (o->verbose) {
+    argv[a++] = "-v";
+    argv[a++] = "-x";
+  }
+  if (ndisks == 1 && !o->use_libvirtxml) {
+    argv[a++] = "-i";
+    argv[a++] = "disk";
+    argv[a++] = "-if";
+    argv[a++] = "qcow2";
+    argv[a++] = overlays[0];
+  }
+  else {
+    if (asprintf (&xml, "%s/domain.xml", dir) < 0) {
+      xml = NULL;
+      set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+      goto out;
+    }
+    if (pallet_convert_write_domain_xml (xml, o->guest_name,
+                                         (const char *const *) overlays,
+                                         ndisks, "qcow2") == -1) {
+      set_message (res, PALLET_CONVERT_E_IO,
+                   "converting %s: cannot write %s: %s; fix: check the work "
+                   "directory is writable and has space", who, xml,
+                   strerror (errno));
+      goto out;
+    }
+    argv[a++] = "-i";
+    argv[a++] = "libvirtxml";
+    argv[a++] = xml;
+  }
+  if (o->root) {
+    argv[a++] = "--root";
+    argv[a++] = o->root;
+  }
+  argv[a] = NULL;
+
+  run_reset (&r);
+  r.parse_v2v = 1;
+  deadline = o->timeout_seconds ? t0 + o->timeout_seconds : 0;
+  oc = run_child (&r, (char *const *) argv, envp, deadline, &status,
+                  &spawn_errno);
+  if (WIFEXITED (status))
+    res->exit_status = WEXITSTATUS (status);
+  if (r.nomem) {
+    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+    goto out;
+  }
+  switch (oc) {
+  case SPAWN_FAILED:
+    set_message (res, PALLET_CONVERT_E_TOOL,
+                 "converting %s: cannot run %s: %s; fix: install virt-v2v "
+                 "(scripts/install-deps.sh)", who, prog, strerror (spawn_errno));
+    goto out;
+  case SYS_FAILED:
+    set_message (res, PALLET_CONVERT_E_IO, "converting %s: %s: %s; fix: retry",
+                 who, prog, strerror (spawn_errno ? spawn_errno : EIO));
+    goto out;
+  case CANCELLED:
+    set_message (res, PALLET_CONVERT_E_CANCELLED,
+                 "converting %s: cancelled during '%s'; the disks are "
+                 "unchanged; fix: start the conversion again when wanted",
+                 who, r.last_step ? r.last_step : "start-up");
+    goto out;
+  case TIMED_OUT:
+    set_message (res, PALLET_CONVERT_E_TIMEOUT,
+                 "converting %s: timed out after %u s during '%s'; the disks "
+                 "are unchanged; fix: raise the timeout (a conversion under "
+                 "TCG takes 3-10 minutes) or use a host with KVM", who,
+                 o->timeout_seconds, r.last_step ? r.last_step : "start-up");
+    goto out;
+  case RAN:
+    break;
+  }
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+    const char *text = r.errtext.s ? r.errtext.s : r.tail.s;
+    char *msg = NULL;
+    enum pallet_convert_error e = pallet_convert_map_error (text, disks, ndisks,
+                                                            &msg);
+    res->error = e;
+    res->message = msg;
+    if (msg && !WIFEXITED (status)) {
+      char *m2 = NULL;
+      if (asprintf (&m2, "%s (killed by signal %d)", msg,
+                    WIFSIGNALED (status) ? WTERMSIG (status) : 0) >= 0) {
+        free (msg);
+        res->message = m2;
+      }
+    }
+    if (res->message == NULL && e != PALLET_CONVERT_E_NOMEM)
+      res->error = PALLET_CONVERT_E_NOMEM;
+    goto out;
+  }
+
+  /* Success: fold the overlays into the disks. */
+  for (size_t i = 0; i < ndisks; i++) {
+    const char *cargv[] = { qimg, "commit", "-q", "-f", "qcow2", overlays[i],
+                            NULL };
+    if (qemu_img (&r, (char *const *) cargv, envp, disks[i],
+                  "committing the converted overlay") == -1) {
+      char *m2 = NULL;
+      keep_work = 1;
+      if (asprintf (&m2, "%s; disk %s may be partly written (disks before "
+                    "it are converted); the overlays are kept in %s: run "
+                    "'qemu-img commit' on %s and the ones after it",
+                    res->message ? res->message : "commit failed", disks[i],
+                    dir, overlays[i]) >= 0) {
+        free (res->message);
+        res->message = m2;
+      }
+      goto out;
+    }
+  }
+  res->error = PALLET_CONVERT_OK;
+
+ out:
+  if (dir && !keep_work)
+    cleanup_work (overlays, ndisks, xml, dir);
+  for (size_t i = 0; abs && i < ndisks; i++)
+    free (abs[i]);
+  for (size_t i = 0; overlays && i < ndisks; i++)
+    free (overlays[i]);
+  free (abs);
+  free (overlays);
+  free (envp);
+  free (xml);
+  free (dir);
+  free (who);
+  free (r.last_step);
+  run_reset (&r);
+  res->elapsed = now () - t0;
+  return res->error;
+}
+
+void
+pallet_convert_result_free (struct pallet_convert_result *res)
+{
+  if (res == NULL)
+    return;
+  for (size_t i = 0; i < res->nwarnings; i++)
+    free (res->warnings[i]);
+  free (res->warnings);
+  free (res->message);
+  res->warnings = NULL;
+  res->message = NULL;
+  res->nwarnings = 0;
+}
+
+char *
+pallet_convert_result_to_json (const struct pallet_convert_result *res)
+{
+  json_t *o, *w;
+  char *s = NULL;
+  int e = 0;
+
+  if (res == NULL)
+    return NULL;
+  o = json_object ();
+  w = json_array ();
+  if (o == NULL || w == NULL) {
+    json_decref (o);
+    json_decref (w);
+    return NULL;
+  }
+  for (size_t i = 0; i < res->nwarnings; i++)
+    e |= json_array_append_new (w, json_string (res->warnings[i]));
+  e |= json_object_set_new (o, "ok", json_boolean (res->error == PALLET_CONVERT_OK));
+  e |= json_object_set_new (o, "error",
+                            json_string (pallet_convert_error_name (res->error)));
+  e |= json_object_set_new (o, "message", res->message
+                            ? json_string (res->message) : json_null ());
+  e |= json_object_set_new (o, "warnings", w);
+  e |= json_object_set_new (o, "exitStatus", json_integer (res->exit_status));
+  e |= json_object_set_new (o, "steps", json_integer (res->steps));
+  e |= json_object_set_new (o, "elapsed", json_real (res->elapsed));
+  if (!e)
+    s = json_dumps (o, JSON_SORT_KEYS | JSON_COMPACT);
+  json_decref (o);
+  return s;
+}

@@ -1,0 +1,175 @@
+/* pallet-convert-tool: command-line front end to libpallet_convert, used by
+ * the integration tests and handy by hand.
+ *
+ *   pallet-convert-tool inspect [--tcg] [--format FMT] DISK...
+ *   pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]
+ *                               [--format FMT] [--work-dir DIR]
+ *                               [--libvirtxml] [--verbose] DISK...
+ *   pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...
+ *
+ * inspect prints the inspection JSON; convert prints progress on stderr and
+ * the result JSON on stdout.  The exit status is the pallet_convert_error
+ * (0 = success).  SIGINT/SIGTERM cancel a conversion cleanly.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pallet-convert.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal (int sig)
+{
+  (void) sig;
+  stop = 1;
+}
+
+static int
+cancel_cb (void *opaque)
+{
+  (void) opaque;
+  return stop;
+}
+
+static void
+progress_cb (void *opaque, const char *step, double elapsed, int index)
+{
+  (void) opaque;
+  fprintf (stderr, "pallet-convert-tool: step %d at %.1fs: %s\n",
+           index + 1, elapsed, step);
+}
+
+static void
+line_cb (void *opaque, int stream, const char *line)
+{
+  if (opaque)
+    fprintf ((FILE *) opaque, "%s: %s\n", stream == 1 ? "out" : "err", line);
+}
+
+static int
+usage (void)
+{
+  fprintf (stderr,
+           "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
+           "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
+           "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
+           "                 [--verbose] [--log FILE] DISK...\n"
+           "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n");
+  return PALLET_CONVERT_E_INVALID;
+}
+
+int
+main (int argc, char *argv[])
+{
+  static const struct option longopts[] = {
+    { "tcg", no_argument, NULL, 't' },
+    { "timeout", required_argument, NULL, 'T' },
+    { "root", required_argument, NULL, 'r' },
+    { "format", required_argument, NULL, 'f' },
+    { "work-dir", required_argument, NULL, 'w' },
+    { "libvirtxml", no_argument, NULL, 'x' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "log", required_argument, NULL, 'l' },
+    { NULL, 0, NULL, 0 }
+  };
+  struct pallet_convert_options o = { 0 };
+  const char *cmd, *xml_out = NULL, *log_path = NULL;
+  FILE *log = NULL;
+  int c, rc;
+
+  if (argc < 2)
+    return usage ();
+  cmd = argv[1];
+  optind = 2;
+  if (strcmp (cmd, "domain-xml") == 0) {
+    if (argc < 3)
+      return usage ();
+    xml_out = argv[2];
+    optind = 3;
+  }
+  while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+    char *end;
+    switch (c) {
+    case 't': o.force_tcg = 1; break;
+    case 'T':
+      o.timeout_seconds = (unsigned) strtoul (optarg, &end, 10);
+      if (*optarg == '\0' || *end != '\0') {
+        fprintf (stderr, "pallet-convert-tool: --timeout '%s' is not a number "
+                 "of seconds\n", optarg);
+        return PALLET_CONVERT_E_INVALID;
+      }
+      break;
+    case 'r': o.root = optarg; break;
+    case 'f': o.disk_format = optarg; break;
+    case 'w': o.work_dir = optarg; break;
+    case 'x': o.use_libvirtxml = 1; break;
+    case 'v': o.verbose = 1; break;
+    case 'l': log_path = optarg; break;
+    default: return usage ();
+    }
+  }
+  if (optind >= argc)
+    return usage ();
+  const char *const *disks = (const char *const *) &argv[optind];
+  size_t ndisks = (size_t) (argc - optind);
+
+  if (strcmp (cmd, "domain-xml") == 0) {
+    if (pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks,
+                                         o.disk_format) == -1) {
+      perror (xml_out);
+      return PALLET_CONVERT_E_IO;
+    }
+    return 0;
+  }
+  if (strcmp (cmd, "inspect") == 0) {
+    struct pallet_convert_inspect_options io = {
+      .force_tcg = o.force_tcg, .disk_format = o.disk_format
+    };
+    char *json = NULL, *msg = NULL;
+    rc = pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
+    if (rc == PALLET_CONVERT_OK)
+      printf ("%s\n", json);
+    else
+      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
+               pallet_convert_error_name (rc), msg ? msg : "out of memory");
+    free (json);
+    free (msg);
+    return rc;
+  }
+  if (strcmp (cmd, "convert") == 0) {
+    struct sigaction sa = { .sa_handler = on_signal };
+    struct pallet_convert_result res;
+    char *json;
+
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    if (log_path && (log = fopen (log_path, "w")) == NULL) {
+      perror (log_path);
+      return PALLET_CONVERT_E_IO;
+    }
+    o.progress = progress_cb;
+    o.cancel = cancel_cb;
+    o.line = line_cb;
+    o.opaque = log;
+    rc = pallet_convert_run (disks, ndisks, &o, &res);
+    if (log)
+      fclose (log);
+    for (size_t i = 0; i < res.nwarnings; i++)
+      fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
+    if (rc != PALLET_CONVERT_OK)
+      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
+               pallet_convert_error_name (rc),
+               res.message ? res.message : "out of memory");
+    json = pallet_convert_result_to_json (&res);
+    if (json)
+      printf ("%s\n", json);
+    free (json);
+    pallet_convert_result_free (&res);
+    return rc;
+  }
+  return usage ();
+}

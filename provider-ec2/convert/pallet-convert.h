@@ -1,0 +1,152 @@
+/* pallet-convert: inspect a guest's disks and convert them in place to run
+ * on KVM with virt-v2v-in-place.  A static library (pallet_convert) shared
+ * by the providers.
+ *
+ * Inspection uses the libguestfs C API (read-only).  Conversion never
+ * writes the caller's disks until virt-v2v-in-place has succeeded: it runs
+ * on qcow2 overlays (qemu-img create -b DISK) and only then commits them
+ * (qemu-img commit).  A failed, cancelled or timed-out conversion leaves
+ * the disks byte-identical.
+ *
+ * Every function returning a message returns one that names the disk(s),
+ * the problem and the fix.  Strings returned to the caller are malloc'd
+ * and freed with free().
+ */
+#ifndef PALLET_CONVERT_H
+#define PALLET_CONVERT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Outcome classes.  Stable numbers: tools print them. */
+enum pallet_convert_error {
+  PALLET_CONVERT_OK = 0,
+  PALLET_CONVERT_E_INVALID = 1,     /* bad arguments or options */
+  PALLET_CONVERT_E_NO_OS = 2,       /* no operating system found */
+  PALLET_CONVERT_E_MULTIBOOT = 3,   /* several OSes; a root must be chosen */
+  PALLET_CONVERT_E_UNSUPPORTED = 4, /* guest type/OS virt-v2v cannot convert */
+  PALLET_CONVERT_E_GUEST_SPACE = 5, /* not enough free space/inodes in guest */
+  PALLET_CONVERT_E_HOST_SPACE = 6,  /* not enough free space on this host */
+  PALLET_CONVERT_E_DISK = 7,        /* cannot open or read a disk */
+  PALLET_CONVERT_E_TOOL = 8,        /* virt-v2v-in-place/qemu-img missing */
+  PALLET_CONVERT_E_TIMEOUT = 9,
+  PALLET_CONVERT_E_CANCELLED = 10,
+  PALLET_CONVERT_E_FAILED = 11,     /* any other conversion failure */
+  PALLET_CONVERT_E_IO = 12,         /* local I/O (overlay, commit, pipes) */
+  PALLET_CONVERT_E_NOMEM = 13
+};
+
+/* Short stable name of an error class, e.g. "no-os". */
+const char *pallet_convert_error_name (enum pallet_convert_error err);
+
+/* ---- Inspection ------------------------------------------------------ */
+
+struct pallet_convert_inspect_options {
+  int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
+  const char *disk_format;  /* "raw", "qcow2"...; NULL: let libguestfs probe */
+};
+
+/* Inspects DISKS (NDISKS paths, all of one guest) read-only and sets
+ * *JSON to a JSON object:
+ *   { "type": "linux", "distro": "debian", "productName": "...",
+ *     "major": 12, "minor": 15, "arch": "x86_64", "root": "/dev/sda1",
+ *     "hostname": "...", "osinfo": "debian12", "packageFormat": "deb",
+ *     "packageManagement": "apt", "firmware": "bios"|"uefi",
+ *     "esp": "/dev/sda1"|null, "rootCount": 1, "disks": [ ... ] }
+ * Fields libguestfs cannot tell are null.  OPTS may be NULL.  On failure
+ * returns the error class and sets *MESSAGE (when MESSAGE is not NULL). */
+enum pallet_convert_error
+pallet_convert_inspect (const char *const *disks, size_t ndisks,
+                        const struct pallet_convert_inspect_options *opts,
+                        char **json, char **message);
+
+/* ---- Conversion ------------------------------------------------------ */
+
+/* A "[  23.3] Inspecting the source" step began.  INDEX counts from 0. */
+typedef void (*pallet_convert_progress_fn) (void *opaque, const char *step,
+                                            double elapsed, int index);
+/* Every output line, STREAM 1 = stdout, 2 = stderr (for logs). */
+typedef void (*pallet_convert_line_fn) (void *opaque, int stream,
+                                        const char *line);
+/* Polled a few times a second; nonzero cancels the conversion. */
+typedef int (*pallet_convert_cancel_fn) (void *opaque);
+
+struct pallet_convert_options {
+  int force_tcg;             /* LIBGUESTFS_BACKEND=direct,
+                                LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
+  int verbose;               /* pass -v -x to virt-v2v-in-place */
+  unsigned timeout_seconds;  /* 0: no timeout */
+  const char *root;          /* --root value (e.g. "first"); NULL: default */
+  const char *disk_format;   /* format of the disks; NULL: "raw" */
+  const char *work_dir;      /* where overlays go; NULL: $TMPDIR or /var/tmp */
+  const char *guest_name;    /* libvirt XML domain name; NULL: "pallet-guest" */
+  int use_libvirtxml;        /* use -i libvirtxml even for one disk
+                                (always used for more than one disk) */
+  const char *program;       /* NULL: "virt-v2v-in-place" (looked up in PATH) */
+  const char *qemu_img;      /* NULL: "qemu-img" */
+  pallet_convert_progress_fn progress;
+  pallet_convert_line_fn line;
+  pallet_convert_cancel_fn cancel;
+  void *opaque;              /* passed to the callbacks */
+};
+
+struct pallet_convert_result {
+  enum pallet_convert_error error;
+  char *message;       /* NULL on success */
+  char **warnings;     /* "virt-v2v-in-place: warning: " text, prefix cut */
+  size_t nwarnings;
+  int exit_status;     /* virt-v2v-in-place's exit status; -1 if none */
+  int steps;           /* progress steps seen */
+  double elapsed;      /* wall seconds of the whole call */
+};
+
+/* Converts the guest on DISKS in place.  Fills *RESULT (always; free it
+ * with pallet_convert_result_free) and returns RESULT->error. */
+enum pallet_convert_error
+pallet_convert_run (const char *const *disks, size_t ndisks,
+                    const struct pallet_convert_options *opts,
+                    struct pallet_convert_result *result);
+
+void pallet_convert_result_free (struct pallet_convert_result *result);
+
+/* The result as a JSON object text: { "ok", "error", "message",
+ * "warnings": [...], "exitStatus", "steps", "elapsed" }.  NULL on ENOMEM. */
+char *pallet_convert_result_to_json (const struct pallet_convert_result *r);
+
+/* ---- Building blocks (exposed for tests and other providers) --------- */
+
+/* If LINE is a progress line "[  23.3] Text", sets *ELAPSED and *TEXT (a
+ * pointer into LINE) and returns 1; else returns 0. */
+int pallet_convert_parse_step (const char *line, double *elapsed,
+                               const char **text);
+
+/* If LINE is "PROG: warning: text" (PROG any virt-v2v tool), returns a
+ * pointer to text; else NULL. */
+const char *pallet_convert_parse_warning (const char *line);
+
+/* If LINE is "PROG: error: text", returns a pointer to text; else NULL. */
+const char *pallet_convert_parse_error (const char *line);
+
+/* Maps virt-v2v's error text (the "error:" message and the lines after
+ * it; may be NULL) and exit status to an error class and sets *MESSAGE to
+ * a message naming DISKS and the fix. */
+enum pallet_convert_error
+pallet_convert_map_error (const char *error_text,
+                          const char *const *disks, size_t ndisks,
+                          char **message);
+
+/* Writes a minimal libvirt domain XML for -i libvirtxml: one file disk per
+ * DISKS[i] (format FORMAT, target vda, vdb, ... on virtio).  Returns 0 or
+ * -1 with errno set. */
+int pallet_convert_write_domain_xml (const char *path, const char *name,
+                                     const char *const *disks, size_t ndisks,
+                                     const char *format);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PALLET_CONVERT_H */
