@@ -101,15 +101,19 @@ count_call (struct null_handle *h, const char *vm, const char *op,
   close (fd);
 }
 
+/* A source VM by id, or by name for plans that give only a name. */
 static json_t *
-find_vm (struct null_handle *h, const char *id)
+find_vm (struct null_handle *h, const char *key)
 {
   size_t i;
   json_t *vm;
-  json_array_foreach (json_object_get (h->settings, "vms"), i, vm)
-    if (id && json_is_string (json_object_get (vm, "id"))
-        && strcmp (json_string_value (json_object_get (vm, "id")), id) == 0)
+  json_array_foreach (json_object_get (h->settings, "vms"), i, vm) {
+    const char *id = json_string_value (json_object_get (vm, "id"));
+    const char *name = json_string_value (json_object_get (vm, "name"));
+    if (key && ((id && strcmp (id, key) == 0)
+                || (name && strcmp (name, key) == 0)))
       return vm;
+  }
   return NULL;
 }
 
@@ -143,14 +147,17 @@ step (void *handle, struct pallet_call *call, const char *input_json,
   struct null_handle *h = handle;
   json_t *in = json_loads (input_json, 0, NULL);
   json_t *opts = json_object_get (in, "options");
-  const char *vm = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
+  json_t *jvm = json_object_get (in, "vm");
+  const char *vm = json_string_value (json_object_get (jvm, "id"));
+  if (vm == NULL)               /* a plan may name a VM without an id */
+    vm = json_string_value (json_object_get (jvm, "name"));
   int rollback = json_is_true (json_object_get (opts, "rollback"));
   int rc = PALLET_OK;
   const char *mis = json_string_value (json_object_get
                                        (json_object_get (h->settings, "misbehave"), op));
   if (vm == NULL) {
-    pallet_error (call, PALLET_E_INVALID, "input has no vm.id: the host "
-                  "must pass {\"vm\": {\"id\": ...}}");
+    pallet_error (call, PALLET_E_INVALID, "input has no vm.id or vm.name: "
+                  "the host must pass {\"vm\": {\"id\": ...}}");
     json_decref (in);
     return PALLET_E_INVALID;
   }
@@ -231,7 +238,10 @@ null_validate (void *h, struct pallet_call *call, const char *input_json)
 {
   struct null_handle *nh = h;
   json_t *in = json_loads (input_json, 0, NULL);
-  const char *id = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
+  json_t *jvm = json_object_get (in, "vm");
+  const char *id = json_string_value (json_object_get (jvm, "id"));
+  if (id == NULL)
+    id = json_string_value (json_object_get (jvm, "name"));
   int missing = json_is_array (json_object_get (nh->settings, "vms"))
     && find_vm (nh, id) == NULL;
   if (missing) {

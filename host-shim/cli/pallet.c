@@ -450,6 +450,8 @@ cmd_status (const struct opts *o, int argc, char **argv)
   json_array_foreach (json_object_get (j, "vms"), i, v) {
     json_t *vm = json_object_get (v, "vm");
     const char *name = json_string_value (json_object_get (vm, "name"));
+    if (name == NULL)
+      name = json_string_value (json_object_get (vm, "targetName"));
     json_t *err = json_object_get (json_object_get (v, "error"), "message");
     const char *status = jstr (v, "status");
     if (strcmp (status, "failed") == 0)

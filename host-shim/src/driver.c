@@ -19,6 +19,9 @@ static const int migrate_steps[] = {
   PALLET_OP_CONVERT, PALLET_OP_BUILD_VM, PALLET_OP_CLEANUP,
 };
 
+static const char *vm_key (json_t *vm);
+static const char *vm_label (json_t *vm);
+
 struct driver {
   struct pallet_module *m;
   const char *config;
@@ -554,10 +557,8 @@ worker (void *arg)
       break;
     struct vmrun v = { .d = d, .s = s };
     v.vm = json_array_get (json_object_get (d->plan, "vms"), i);
-    v.id = json_string_value (json_object_get (v.vm, "id"));
-    v.name = json_string_value (json_object_get (v.vm, "name"));
-    if (v.name == NULL)
-      v.name = v.id;
+    v.id = vm_key (v.vm);
+    v.name = vm_label (v.vm);
     v.path = pallet__vm_state_path (d->state_dir, v.id);
     int rc = v.path == NULL ? VM_IOERR
       : d->mode == MODE_MIGRATE ? migrate_vm (&v) : cleanup_vm (&v);
@@ -594,6 +595,25 @@ monitor (void *arg)
   return NULL;
 }
 
+/* A VM is known by its id, or by its name when the plan gives no id. */
+static const char *
+vm_key (json_t *vm)
+{
+  const char *id = json_string_value (json_object_get (vm, "id"));
+  if (id && *id)
+    return id;
+  return json_string_value (json_object_get (vm, "name"));
+}
+
+static const char *
+vm_label (json_t *vm)
+{
+  const char *n = json_string_value (json_object_get (vm, "name"));
+  if (n == NULL || *n == '\0')
+    n = json_string_value (json_object_get (vm, "targetName"));
+  return n && *n ? n : vm_key (vm);
+}
+
 /* Plan names become a path component: keep them Kubernetes-shaped. */
 static int
 check_plan (json_t *plan)
@@ -620,15 +640,14 @@ check_plan (json_t *plan)
   size_t i, j;
   json_t *vm, *other;
   json_array_foreach (vms, i, vm) {
-    const char *id = json_string_value (json_object_get (vm, "id"));
-    if (!json_is_object (vm) || id == NULL || *id == '\0') {
-      pallet__seterr ("plan %s: vms[%zu] has no \"id\" string: give every "
-                      "VM its source id", name, i);
+    const char *id = json_is_object (vm) ? vm_key (vm) : NULL;
+    if (id == NULL || *id == '\0') {
+      pallet__seterr ("plan %s: vms[%zu] has neither an \"id\" nor a "
+                      "\"name\" string: give every VM its source id", name, i);
       return -1;
     }
     json_array_foreach (vms, j, other)
-      if (j < i && json_equal (json_object_get (other, "id"),
-                               json_object_get (vm, "id"))) {
+      if (j < i && strcmp (vm_key (other), id) == 0) {
         pallet__seterr ("plan %s: VM id '%s' is listed twice: list each VM "
                         "once", name, id);
         return -1;
@@ -841,15 +860,15 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
   size_t i;
   json_t *vm;
   json_array_foreach (json_object_get (plan, "vms"), i, vm) {
-    const char *id = json_string_value (json_object_get (vm, "id"));
-    const char *name = json_string_value (json_object_get (vm, "name"));
+    const char *id = vm_key (vm);
+    const char *name = vm_label (vm);
     json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan,
                             "vm", vm, "state", "options", "cancelled", 0,
                             "rollback", 0, "step", "validate");
     char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
     json_decref (in);
     struct pallet_call_result r;
-    pallet_session_call (s, PALLET_OP_VALIDATE, name ? name : id, input, &r);
+    pallet_session_call (s, PALLET_OP_VALIDATE, name, input, &r);
     free (input);
     if (r.status != PALLET_OK)
       failed++;
@@ -867,7 +886,7 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
       json_decref (j);
     }
     else {
-      printf ("%s: %s%s%s\n", name ? name : id,
+      printf ("%s: %s%s%s\n", name,
               r.status == PALLET_OK ? "valid" : pallet_status_name (r.status),
               r.error ? ": " : "", r.error ? r.error : "");
       for (size_t k = 0; k < r.n_items; k++)

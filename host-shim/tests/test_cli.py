@@ -91,7 +91,7 @@ class Case:
         for f in glob.glob(os.path.join(self.state, "vm-*.json")):
             with open(f) as fp:
                 d = json.load(fp)
-            out[d["vm"]["id"]] = d
+            out[d["vm"]["id"] or d["vm"]["name"]] = d
         return out
 
     def plan_state(self):
@@ -431,7 +431,28 @@ def case_state_mode(c):
     check(not glob.glob(os.path.join(c.state, "*.tmp")), "temp files left")
 
 
+def case_forklift_yaml(c):
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                       "examples", "demo-null", "plan.yaml")
+    p = c.run("migrate", src, "--state-dir", c.state, "--max-in-flight", "2",
+              "-o", "json", "--debug", expect=0)
+    ev = [json.loads(l) for l in p.stdout.splitlines()]
+    check(ev[-1]["event"] == "summary" and ev[-1]["succeeded"] == 3, "summary")
+    states = c.vm_states()
+    # A VM given only by name is keyed by its name.
+    check(sorted(states) == ["db-1", "vm-0001", "vm-0002"], "keys %r" % sorted(states))
+    check(states["vm-0002"]["vm"]["targetName"] == "web-2-migrated", "vm entry")
+    check("not-a-real-password" not in p.stdout + p.stderr, "secret in output")
+    for f in glob.glob(os.path.join(c.state, "*")):
+        if os.path.isfile(f):
+            with open(f) as fp:
+                check("not-a-real-password" not in fp.read(), "secret in " + f)
+    p = c.run("status", src, "--state-dir", c.state, expect=0)
+    check("web-2-migrated" in p.stdout, "status label")
+
+
 CASES = {
+    "forklift-yaml": case_forklift_yaml,
     "five-vms": case_five_vms, "crash-resume": case_crash_resume,
     "sigint": case_sigint, "cancel": case_cancel,
     "fail-rollback": case_fail_rollback, "transient": case_transient,
