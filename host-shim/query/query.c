@@ -687,7 +687,10 @@ parse_predicate (struct parser *p, struct node *n)
               return -1;
             }
           if (parse_operand (p, &o, "in the list after 'in'") == -1)
-            return -1;
+            {
+              free_operand (&o);  /* the value is read before a bad token */
+              return -1;
+            }
           if (json_array_append_new (n->list, o.lit) == -1)
             {
               error_at (p, p->tok.pos, "out of memory");

@@ -320,6 +320,8 @@ test_errors (void)
   check_error ("where name in 'a'", 15, "expected '(' after 'in'");
   check_error ("where name in ('a' 'b')", 20, "expected ',' or ')'");
   check_error ("where name in (a)", 16, "literal values only");
+  /* A bad token right after a list value (the value must not leak). */
+  check_error ("where cpus in (1, 2+)", 20, "unexpected character '+'");
   check_error ("where name ~= '('", 12, "bad regular expression");
   check_error ("where name ~= other", 12, "needs a 'regular expression'");
   check_error ("where cpus > 4x", 14, "is not a number");
