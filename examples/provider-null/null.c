@@ -39,6 +39,9 @@ static pallet_convert_fn null_convert;
 static pallet_build_vm_fn null_build_vm;
 static pallet_cleanup_fn null_cleanup;
 
+static void count_call (struct null_handle *h, const char *vm, const char *op,
+                        const char *status, int rollback);
+
 static void *
 null_open (struct pallet_call *call, const char *config_json)
 {
@@ -60,6 +63,7 @@ null_open (struct pallet_call *call, const char *config_json)
   json_t *s = json_object_get (config, "settings");
   h->settings = json_incref (json_is_object (s) ? s : config);
   json_decref (config);
+  count_call (h, "-", "open", "OK", 0);
   return h;
 }
 
@@ -67,6 +71,7 @@ static void
 null_close (void *handle)
 {
   struct null_handle *h = handle;
+  count_call (h, "-", "close", "OK", 0);
   json_decref (h->settings);
   free (h);
 }
