@@ -134,6 +134,10 @@ ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
     goto bad;
   }
   json_t *id = json_object_get (in->vm, "id"), *name = json_object_get (in->vm, "name");
+  if (json_is_null (id))
+    id = NULL;
+  if (json_is_null (name))
+    name = NULL;
   if ((id && !json_is_string (id)) || (name && !json_is_string (name))
       || (!json_is_string (id) && !json_is_string (name))) {
     pallet_error (s->call, PALLET_E_INVALID,
