@@ -294,6 +294,21 @@ test_describe_others (void)
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.ids, "us-west-2"));
   seen_free (&s);
 
+  /* The response-size cap: a clear error, not a truncated parse. */
+  struct pallet_aws_config small = {
+    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
+    .endpoint_url = url, .max_response_bytes = 4096, .log = log_cb,
+  };
+  struct pallet_aws_client *sc = pallet_aws_client_new (&small, NULL);
+  seen_init (&s);
+  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (sc, NULL, seen_cb, &s), -1);
+  CU_ASSERT_EQUAL (s.n, 0);
+  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (sc)->code, "ResponseTooLarge");
+  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (sc), "4096-byte limit"));
+  CU_ASSERT_EQUAL (pallet_aws_last_error (sc)->attempts, 1);
+  seen_free (&s);
+  pallet_aws_client_free (sc);
+
   /* A missing instance: NotFound with the AWS code and a request id. */
   struct pallet_aws_params *p = pallet_aws_params_new ();
   pallet_aws_params_add (p, "InstanceId.1", "i-0123456789abcdef0");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <CUnit/Basic.h>
 #include "aws-internal.h"
 
@@ -223,26 +224,40 @@ name_cmp (const void *a, const void *b)
   return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
+/* Collects every directory under dir holding a context.json (a case),
+ * at any depth: vector sets nest cases in groups (e.g. post-sts-token/). */
+static void
+find_cases (const char *dir, const char *rel, char **names, size_t *n, int depth)
+{
+  DIR *d = opendir (dir);
+  if (!d || depth > 4) {
+    if (d)
+      closedir (d);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir (d)) && *n < 256) {
+    if (e->d_name[0] == '.')
+      continue;
+    char sub[4096], subrel[1024], ctx[4200];
+    snprintf (sub, sizeof sub, "%s/%s", dir, e->d_name);
+    snprintf (subrel, sizeof subrel, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+    snprintf (ctx, sizeof ctx, "%s/context.json", sub);
+    if (access (ctx, R_OK) == 0)
+      names[(*n)++] = strdup (subrel);
+    else
+      find_cases (sub, subrel, names, n, depth + 1);
+  }
+  closedir (d);
+}
+
 static void
 test_all_vectors (void)
 {
-  DIR *d = opendir (vector_dir);
-  CU_ASSERT_PTR_NOT_NULL_FATAL (d);
   char *names[256];
   size_t n = 0;
-  struct dirent *e;
-  while ((e = readdir (d)) && n < 256) {
-    if (e->d_name[0] == '.')
-      continue;
-    char ctx[4096];
-    snprintf (ctx, sizeof ctx, "%s/%s/context.json", vector_dir, e->d_name);
-    FILE *f = fopen (ctx, "r");
-    if (!f)
-      continue;             /* not a case directory */
-    fclose (f);
-    names[n++] = strdup (e->d_name);
-  }
-  closedir (d);
+  find_cases (vector_dir, "", names, &n, 0);
+  CU_ASSERT_TRUE_FATAL (n > 0);
   qsort (names, n, sizeof *names, name_cmp);
   int passed = 0, failed = 0;
   for (size_t i = 0; i < n; i++) {
