@@ -1099,6 +1099,14 @@ check_spec (struct ctx *c)
   if (aff && !json_is_null (aff) && !json_is_object (aff))
     return fail (c, PALLET_E_INVALID, "plan.spec.targetAffinity: expected "
                  "an object (a core/v1 Affinity)");
+  /* Copied as written; check its outline so a typo fails here rather
+   * than at the API server.  The API server checks the rest. */
+  json_object_foreach ((json_t *) aff, k, v)
+    if ((strcmp (k, "nodeAffinity") != 0 && strcmp (k, "podAffinity") != 0
+         && strcmp (k, "podAntiAffinity") != 0) || !json_is_object (v))
+      return fail (c, PALLET_E_INVALID, "plan.spec.targetAffinity.%s: "
+                   "expected one of nodeAffinity, podAffinity, "
+                   "podAntiAffinity, each an object", k);
   return PALLET_OK;
 }
 
