@@ -193,6 +193,18 @@ loaded_free (struct loaded *l)
   free (l->provider);
 }
 
+/* A JSON object with "vms" and no "kind" is a normalized plan already. */
+static json_t *
+normalized_file (const char *path)
+{
+  json_t *j = json_load_file (path, 0, NULL);
+  if (json_is_object (j) && json_is_array (json_object_get (j, "vms"))
+      && json_object_get (j, "kind") == NULL)
+    return j;
+  json_decref (j);
+  return NULL;
+}
+
 static int
 load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
 {
@@ -212,6 +224,8 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
   else if (nfiles == 0)
     return usage_error ("%s", "no PLAN given: pass plan files or "
                         "--normalized FILE");
+  else if (nfiles == 1 && (plan = normalized_file (files[0])) != NULL)
+    ;                           /* a normalized plan given as PLAN */
   else {
 #ifdef HAVE_PALLET_PLAN
     char *err = NULL;

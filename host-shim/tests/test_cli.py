@@ -224,6 +224,33 @@ def case_sigint(c):
     check("transfer" not in s["completed"], "transfer marked complete")
 
 
+def case_double_sigint(c):
+    # A second SIGINT stops the rollback too; `pallet cleanup` finishes it.
+    plan = c.plan(1)
+    cfg = c.config(1, pending={"transfer": 100000}, retry_after_ms=50,
+                   delay_ms={"cleanup": 100000})
+    p = c.spawn(plan, cfg)
+    c.wait_for(lambda ls: any(l[1] == "transfer" for l in ls), "the transfer")
+    p.send_signal(signal.SIGINT)
+    end = time.time() + 30
+    while time.time() < end:
+        s = c.vm_states().get("vm-1", {})
+        if s.get("phase") == "rollback":
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    rc, out, err = finish(p)
+    check(rc == 4, "exit %d, want 4" % rc)
+    s = c.vm_states()["vm-1"]
+    check(s["rolledBack"] is False, "rollback finished despite the 2nd SIGINT")
+    check(s["rollbackError"]["code"] == "PALLET_E_CANCELLED", "%r" % s.get("rollbackError"))
+    cfg = c.config(1)
+    c.run("cleanup", "--normalized", plan, "--provider", "null", "--config", cfg,
+          "--state-dir", c.state, expect=0)
+    check(c.vm_states()["vm-1"]["rolledBack"] is True, "cleanup did not finish it")
+
+
 def case_cancel(c):
     c.run("cancel", "--state-dir", os.path.join(c.dir, "nope"), expect=5)
     plan = c.plan(2)
@@ -418,6 +445,9 @@ def case_status(c):
     d = json.loads(p.stdout)
     check(d["plan"]["name"] == "stat" and len(d["vms"]) == 2, "status json")
     c.run("status", "nosuchplan", expect=5)
+    # A normalized plan may also be given as PLAN.
+    p = c.run("migrate", plan, "--provider", "null", "--config", cfg, expect=0)
+    check(p.stdout.count("already migrated") == 2, "PLAN as normalized JSON")
 
 
 def case_state_mode(c):
@@ -491,7 +521,7 @@ CASES = {
     "tty-progress": case_tty_progress,
     "forklift-yaml": case_forklift_yaml,
     "five-vms": case_five_vms, "crash-resume": case_crash_resume,
-    "sigint": case_sigint, "cancel": case_cancel,
+    "sigint": case_sigint, "double-sigint": case_double_sigint, "cancel": case_cancel,
     "fail-rollback": case_fail_rollback, "transient": case_transient,
     "abi-violation": case_abi_violation, "cleanup": case_cleanup,
     "validate": case_validate, "inventory": case_inventory,
