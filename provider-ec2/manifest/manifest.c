@@ -212,12 +212,41 @@ has_alnum (const char *s)
   return 0;
 }
 
+/* instance.name, else the Name tag: tags as {"Name": v} or as AWS's
+ * [{"Key": "Name", "Value": v}]. */
 static const char *
 instance_name (const json_t *inst)
 {
   const char *s = jstr_ne (inst, "name");
+  const json_t *tags = json_object_get (inst, "tags"), *t;
+  size_t i;
 
-  return s ? s : jstr_ne (json_object_get (inst, "tags"), "Name");
+  if (s)
+    return s;
+  if (json_is_object (tags))
+    return jstr_ne (tags, "Name");
+  json_array_foreach (tags, i, t) {
+    const char *k = jstr (t, "Key");
+    if (k && strcmp (k, "Name") == 0)
+      return jstr_ne (t, "Value");
+  }
+  return NULL;
+}
+
+/* Whether plan.vms[] entry e is this VM: by index, else id, else name. */
+static int
+same_vm (const json_t *e, const json_t *vm, const char *id)
+{
+  const json_t *ei = json_object_get (e, "index");
+  const json_t *vi = json_object_get (vm, "index");
+  const char *eid = jstr_ne (e, "id"), *en = jstr_ne (e, "name");
+  const char *vn = jstr_ne (vm, "name");
+
+  if (json_is_integer (ei) && json_is_integer (vi))
+    return json_integer_value (ei) == json_integer_value (vi);
+  if (eid)
+    return strcmp (eid, id) == 0;
+  return en && vn && strcmp (en, vn) == 0;
 }
 
 int
@@ -263,7 +292,7 @@ pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
     const char *on = jstr_ne (other, "targetName");
     char *o = NULL;
 
-    if (oid && strcmp (oid, id) == 0)
+    if (same_vm (other, vm, id))
       continue;
     if (on == NULL)
       on = jstr_ne (other, "name");

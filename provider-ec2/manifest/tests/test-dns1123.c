@@ -264,6 +264,33 @@ test_vm_name_plan_collision (void)
 }
 
 static void
+test_vm_name_aws_tags_and_self (void)
+{
+  /* Tags as DescribeInstances returns them. */
+  char *n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-9\"}",
+                     "{\"instance\":{\"instanceId\":\"i-9\",\"tags\":["
+                     "{\"Key\":\"env\",\"Value\":\"x\"},"
+                     "{\"Key\":\"Name\",\"Value\":\"App_1\"}]}}", NULL);
+
+  CU_ASSERT_STRING_EQUAL (n, "app-1");
+  free (n);
+  /* The plan lists this VM by name only, or by index: not a collision
+   * with itself. */
+  n = vm_name ("{\"vms\":[{\"name\":\"app\"}]}", "{\"name\":\"app\"}",
+               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}",
+               NULL);
+  CU_ASSERT_STRING_EQUAL (n, "app");
+  free (n);
+  n = vm_name ("{\"vms\":[{\"name\":\"other\",\"index\":0},"
+               "{\"name\":\"app\",\"index\":1}]}",
+               "{\"name\":\"app\",\"index\":1}",
+               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}",
+               NULL);
+  CU_ASSERT_STRING_EQUAL (n, "app");
+  free (n);
+}
+
+static void
 test_vm_name_missing_id (void)
 {
   json_t *plan = json_object (), *vm = json_object (), *state = json_object ();
@@ -301,6 +328,7 @@ main (void)
   CU_add_test (s, "predicates", test_predicates);
   CU_add_test (s, "vm name sources", test_vm_name_sources);
   CU_add_test (s, "vm name plan collision", test_vm_name_plan_collision);
+  CU_add_test (s, "vm name AWS tags, self", test_vm_name_aws_tags_and_self);
   CU_add_test (s, "vm name missing id", test_vm_name_missing_id);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
