@@ -770,7 +770,7 @@ def CreateSnapshots(ctx, data):
 
 def _idempotent(ctx, action, token, data, make):
     if not token:
-        return make()
+        return make()()
     w = ctx.world
     key = (ctx.account, ctx.region, action, token)
     basis = hashlib.sha256(json.dumps({k: v for k, v in data.items() if k != "ClientToken"},
