@@ -51,7 +51,7 @@ def main():
     rc, _ = run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
                  "-fPIC", "-shared", "-I" + abi,
                  "-Wl,--version-script=" + os.path.join(abi, "pallet-provider.map"),
-                 "-Wl,--no-undefined", "-o", so, c])
+                 "-Wl,--no-undefined", "-o", so, c, "-ljansson"])
     if rc != 0:
         raise SystemExit("FAIL: the SYNOPSIS does not compile")
     rc, out = run(["nm", "-D", "--defined-only", so])
