@@ -18,7 +18,7 @@ import sys
 def main():
     if len(sys.argv) != 5:
         raise SystemExit(__doc__)
-    pallet, guide, provider, work = sys.argv[1:]
+    pallet, guide, provider, work = [os.path.abspath(a) for a in sys.argv[1:]]
     with open(guide, encoding="utf-8") as f:
         text = f.read()
     m = re.search(r"^## Quick start\s*$(.*?)^## ", text, re.M | re.S)
