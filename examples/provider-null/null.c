@@ -15,6 +15,7 @@
  * a host that crashes can resume.
  */
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,16 @@
 
 struct null_handle {
   json_t *settings;
+  atomic_int busy;              /* calls in this handle now */
 };
+
+/* Calls in the whole provider now: lets tests see the thread model. */
+static atomic_int busy_all;
+
+#ifndef NULL_NAME
+#define NULL_NAME "null"
+#define NULL_THREAD_MODEL PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
+#endif
 
 static pallet_open_fn null_open;
 static pallet_close_fn null_close;
@@ -166,6 +176,12 @@ step (void *handle, struct pallet_call *call, const char *input_json,
     json_decref (in);
     return PALLET_E_INVALID;
   }
+  /* Record overlapping calls: "- overlap-handle" must never appear;
+   * "- overlap-all" only for a provider that is not SERIALIZE_ALL. */
+  if (atomic_fetch_add (&h->busy, 1) > 0)
+    count_call (h, "-", "overlap-handle", "SEEN", 0);
+  if (atomic_fetch_add (&busy_all, 1) > 0)
+    count_call (h, "-", "overlap-all", "SEEN", 0);
   json_t *state = json_deep_copy (json_object_get (in, "state"));
   if (!json_is_object (state)) {
     json_decref (state);
@@ -233,6 +249,8 @@ step (void *handle, struct pallet_call *call, const char *input_json,
  out:
   count_call (h, vm, op, rc == PALLET_OK ? "OK" : rc == PALLET_PENDING
               ? "PENDING" : "ERROR", rollback);
+  atomic_fetch_sub (&h->busy, 1);
+  atomic_fetch_sub (&busy_all, 1);
   json_decref (state);
   json_decref (in);
   return rc;
@@ -321,10 +339,10 @@ null_cleanup (void *h, struct pallet_call *c, const char *in)
 }
 
 PALLET_PROVIDER_DEFINE (null_provider,
-  .name = "null",
+  .name = NULL_NAME,
   .version = "1.0.0",
   .description = "simulated source for tests and the author's guide",
-  .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
+  .thread_model = NULL_THREAD_MODEL,
   .cancel_bound_ms = 100,
   .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
   .open = null_open,

@@ -517,7 +517,27 @@ def case_tty_progress(c):
     check("polls" not in p.stderr, "progress bar drawn on a pipe")
 
 
+def case_thread_models(c):
+    # name: (sessions opened, calls overlap across VMs)
+    want = {"null": (2, True), "null-serial": (1, False), "null-parallel": (1, True)}
+    for prov, (sessions, overlap) in want.items():
+        c2 = Case("thread-models-" + prov)
+        plan = c2.plan(4)
+        cfg = c2.config(4, delay_ms=30)
+        c2.run("migrate", "--normalized", plan, "--provider", prov, "--config", cfg,
+               "--state-dir", c2.state, "--max-in-flight", "2", expect=0)
+        lines = c2.lines()
+        opens = sum(1 for l in lines if l[:2] == ["-", "open"])
+        check(opens == sessions, "%s: %d sessions, want %d" % (prov, opens, sessions))
+        seen = any(l[:2] == ["-", "overlap-all"] for l in lines)
+        check(seen == overlap, "%s: overlapping calls %s, want %s" % (prov, seen, overlap))
+        if prov != "null-parallel":
+            check(not any(l[:2] == ["-", "overlap-handle"] for l in lines),
+                  "%s: one handle was used by two calls at once" % prov)
+
+
 CASES = {
+    "thread-models": case_thread_models,
     "tty-progress": case_tty_progress,
     "forklift-yaml": case_forklift_yaml,
     "five-vms": case_five_vms, "crash-resume": case_crash_resume,
