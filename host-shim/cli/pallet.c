@@ -84,7 +84,8 @@ static const char *verb_help[][2] = {
     "cleanup per VM.\nProgress is kept in the state dir after every call; "
     "run it again to resume.\n" },
   { "status", "Usage: pallet status PLAN|NAME [--state-dir DIR] [-o table|json]\n"
-    "Shows each VM's step, status, attempts and error.\n" },
+    "Shows each VM's step, status, attempts and error.  Exit 1 if a VM "
+    "failed.\n" },
   { "cancel", "Usage: pallet cancel PLAN|NAME [--state-dir DIR]\n"
     "Writes the cancel marker that a running `pallet migrate` polls.\n" },
   { "cleanup", "Usage: pallet cleanup PLAN... | --normalized FILE "
@@ -818,7 +819,7 @@ main (int argc, char **argv)
     return 0;
   }
   if (o.max_in_flight > 256)
-    return usage_error ("--max-in-flight %s: at most 256", "");
+    return usage_error ("--max-in-flight: at most %s", "256");
   if (strcmp (verb, "providers") == 0)
     return cmd_providers (&o, nargs, args);
   if (strcmp (verb, "validate") == 0)
