@@ -406,6 +406,13 @@ migrate_vm (struct vmrun *v)
       event (v, "skip", NULL, "succeeded", "already migrated");
       return VM_SKIPPED;
     }
+    int stopped = strcmp (status, "failed") == 0
+      || strcmp (status, "cancelled") == 0;
+    if (stopped && strcmp (phase, "rollback") != 0) {
+      /* A crash between failing and starting the rollback. */
+      rollback_vm (v);
+      return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
+    }
     if (strcmp (phase, "rollback") == 0) {
       if (!json_is_true (json_object_get (doc, "rolledBack"))) {
         /* A crash during rollback: finish it before anything else. */

@@ -286,6 +286,20 @@ def case_fail_rollback(c):
         check(states[vm]["status"] == "succeeded", vm + " did not succeed")
     p = c.run("status", "--state-dir", c.state, expect=1)
     check("failed" in p.stdout and "fail_at" in p.stdout, "status table lacks the failure")
+    # A crash between failing and rolling back: the next run rolls back
+    # first and calls nothing else for that VM.
+    path = glob.glob(os.path.join(c.state, "vm-vm-2-*.json"))[0]
+    with open(path) as f:
+        d = json.load(f)
+    d["phase"] = "migrate"
+    del d["rolledBack"]
+    with open(path, "w") as f:
+        json.dump(d, f)
+    n = len(c.lines())
+    c.migrate(plan, cfg, expect=1)
+    after = [l for l in c.lines()[n:] if l[0] != "-"]
+    check(after == [["vm-2", "cleanup", "OK", "rollback"]], "after crash: %r" % after)
+    check(c.vm_states()["vm-2"]["rolledBack"] is True, "not rolled back")
     # The next run restarts only the failed VM.
     n = len(c.lines())
     cfg = c.config(3)
