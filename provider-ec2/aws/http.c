@@ -323,6 +323,17 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
 }
 
 void
+pallet_aws_client_set_callbacks (struct pallet_aws_client *c, pallet_aws_log_fn log,
+                                 void *log_opaque, pallet_aws_cancel_fn cancelled,
+                                 void *cancel_opaque)
+{
+  c->cfg.log = log;
+  c->cfg.log_opaque = log_opaque;
+  c->cfg.cancelled = cancelled;
+  c->cfg.cancel_opaque = cancel_opaque;
+}
+
+void
 pallet_aws_client_free (struct pallet_aws_client *c)
 {
   if (!c)

@@ -115,6 +115,11 @@ struct pallet_aws_client;
 struct pallet_aws_client *pallet_aws_client_new (const struct pallet_aws_config *cfg,
                                                  char **errmsg);
 void pallet_aws_client_free (struct pallet_aws_client *c);
+/* Replaces the log and cancel callbacks (e.g. per provider op call, whose
+ * struct pallet_call changes each time).  NULL fn disables it. */
+void pallet_aws_client_set_callbacks (struct pallet_aws_client *c,
+                                      pallet_aws_log_fn log, void *log_opaque,
+                                      pallet_aws_cancel_fn cancelled, void *cancel_opaque);
 const struct pallet_aws_error *pallet_aws_last_error (const struct pallet_aws_client *c);
 const char *pallet_aws_errmsg (const struct pallet_aws_client *c);
 const char *pallet_aws_region (const struct pallet_aws_client *c);

@@ -669,7 +669,10 @@ test_cancel (void)
     .endpoint_url = url, .max_attempts = 5, .backoff_base_ms = 60000,
     .backoff_max_ms = 60000, .log = log_cb, .cancelled = cancel_cb,
   };
+  cfg.cancelled = NULL;
   struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  /* Installed later, as a provider does per op call. */
+  pallet_aws_client_set_callbacks (c, log_cb, NULL, cancel_cb, NULL);
   set_faults ("{\"ec2:DescribeVpcs\": {\"throttle\": 1.0}}");
   /* Cancelled while sleeping a (up to) 60 s backoff: returns soon. */
   struct seen s;
