@@ -1,0 +1,408 @@
+/* Calling the provider: every call runs in a forked child, so a crash or a
+ * hang becomes a report the parent judges instead of the end of the run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conformance.h"
+
+extern char **environ;
+
+const char *const pc_op_names[PC_OP_COUNT] = {
+  "open", "validate", "inventory", "prepare_source", "transfer", "convert",
+  "build_vm", "cleanup",
+};
+
+pallet_validate_fn *
+pc_op_fn (enum pc_op op)
+{
+  switch (op) {
+  case PC_OP_VALIDATE: return pc.vt.validate;
+  case PC_OP_INVENTORY: return pc.vt.inventory;
+  case PC_OP_PREPARE_SOURCE: return pc.vt.prepare_source;
+  case PC_OP_TRANSFER: return pc.vt.transfer;
+  case PC_OP_CONVERT: return pc.vt.convert;
+  case PC_OP_BUILD_VM: return pc.vt.build_vm;
+  case PC_OP_CLEANUP: return pc.vt.cleanup;
+  case PC_OP_OPEN: case PC_OP_COUNT: break;
+  }
+  return NULL;
+}
+
+bool
+pc_op_present (enum pc_op op)
+{
+  if (op == PC_OP_OPEN)
+    return pc.vt.open != NULL && pc.vt.close != NULL;
+  return pc_op_fn (op) != NULL && pc.vt.open != NULL && pc.vt.close != NULL;
+}
+
+bool
+pc_op_per_vm (enum pc_op op)
+{
+  return op != PC_OP_OPEN && op != PC_OP_INVENTORY;
+}
+
+static const char *const status_names[PALLET_E_LAST] = {
+  "PALLET_OK", "PALLET_PENDING", "PALLET_E_INVALID", "PALLET_E_UNSUPPORTED",
+  "PALLET_E_NOT_FOUND", "PALLET_E_AUTH", "PALLET_E_TRANSIENT",
+  "PALLET_E_TIMEOUT", "PALLET_E_FAILED", "PALLET_E_CANCELLED",
+  "PALLET_E_NOMEM", "PALLET_E_IO", "PALLET_E_CONFLICT", "PALLET_E_ABI",
+};
+
+const char *
+pc_status_name (int status)
+{
+  if (status >= 0 && status < PALLET_E_LAST)
+    return status_names[status];
+  return "not a pallet_status";
+}
+
+int
+pc_status_of (const json_t *report)
+{
+  json_t *s = json_object_get (report, "status");
+  return json_is_integer (s) ? (int) json_integer_value (s) : -1;
+}
+
+json_t *
+pc_report_state (const json_t *report)
+{
+  json_t *emits = json_object_get (report, "emits"), *e, *last = NULL;
+  size_t i;
+  json_array_foreach (emits, i, e)
+    if (json_integer_value (json_object_get (e, "kind")) == PALLET_EMIT_STATE
+        && json_object_get (e, "value"))
+      last = json_object_get (e, "value");
+  return last;
+}
+
+char *
+pc_describe (const json_t *report)
+{
+  char *s = NULL;
+  const char *why;
+  int r;
+  if ((why = json_string_value (json_object_get (report, "crash"))))
+    r = asprintf (&s, "crashed (%s)", why);
+  else if ((why = json_string_value (json_object_get (report, "hang"))))
+    r = asprintf (&s, "hung (%s)", why);
+  else if ((why = json_string_value (json_object_get (report, "open_failed"))))
+    r = asprintf (&s, "could not open a session with the fixture's config (%s)",
+                  why);
+  else if (json_is_true (json_object_get (report, "absent")))
+    r = asprintf (&s, "op absent (NULL in the vtable)");
+  else if (json_object_get (report, "opened"))
+    r = asprintf (&s, "open returned %s%s%s%s",
+                  json_is_true (json_object_get (report, "opened"))
+                  ? "a handle" : "NULL",
+                  json_is_object (json_object_get (report, "error"))
+                  ? " with message \"" : " without a message",
+                  json_is_object (json_object_get (report, "error"))
+                  ? json_string_value (json_object_get
+                                       (json_object_get (report, "error"),
+                                        "message")) : "",
+                  json_is_object (json_object_get (report, "error")) ? "\"" : "");
+  else {
+    int st = pc_status_of (report);
+    json_t *err = json_object_get (report, "error");
+    const char *msg = json_string_value (json_object_get (err, "message"));
+    if (msg && strlen (msg) > 200)
+      r = asprintf (&s, "returned %s (%d) with message \"%.200s...\"",
+                    pc_status_name (st), st, msg);
+    else
+      r = asprintf (&s, "returned %s (%d) %s%s%s", pc_status_name (st), st,
+                    msg ? "with message \"" : "without a message",
+                    msg ? msg : "", msg ? "\"" : "");
+  }
+  return r < 0 ? NULL : s;
+}
+
+/* ---- children ---- */
+
+static bool
+write_all (int fd, const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write (fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= (size_t) w;
+  }
+  return true;
+}
+
+/* Reads fd to EOF or until the deadline; returns the text (malloc'd) and
+ * sets *late if the deadline passed first. */
+static char *
+read_until (int fd, unsigned timeout_s, bool *late)
+{
+  size_t len = 0, cap = 4096;
+  char *buf = malloc (cap);
+  struct timespec start;
+  clock_gettime (CLOCK_MONOTONIC, &start);
+  *late = false;
+  if (buf == NULL)
+    return NULL;
+  for (;;) {
+    double left = (double) timeout_s * 1000.0 - pc_elapsed_ms (&start);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    int pr;
+    if (left <= 0) {
+      *late = true;
+      break;
+    }
+    pr = poll (&pfd, 1, left > 1000 ? 1000 : (int) left + 1);
+    if (pr < 0 && errno == EINTR)
+      continue;
+    if (pr < 0)
+      break;
+    if (pr == 0)
+      continue;
+    if (len + 4096 > cap) {
+      char *nb = realloc (buf, cap * 2);
+      if (nb == NULL)
+        break;
+      buf = nb;
+      cap *= 2;
+    }
+    ssize_t n = read (fd, buf + len, cap - len - 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    len += (size_t) n;
+  }
+  buf[len] = '\0';
+  return buf;
+}
+
+static json_t *
+bad_end (const char *key, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+static json_t *
+bad_end (const char *key, const char *fmt, ...)
+{
+  char *s = NULL;
+  va_list ap;
+  json_t *r;
+  va_start (ap, fmt);
+  if (vasprintf (&s, fmt, ap) < 0)
+    s = NULL;
+  va_end (ap);
+  r = json_pack ("{so}", key, pc_text (s ? s : "?"));
+  free (s);
+  return r;
+}
+
+json_t *
+pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
+{
+  int fds[2], status;
+  pid_t pid;
+  char *text;
+  bool late;
+  json_t *r;
+  json_error_t err;
+
+  if (timeout_s == 0)
+    timeout_s = pc.fx.call_timeout_s;
+  if (pipe2 (fds, O_CLOEXEC) == -1)
+    return bad_end ("crash", "pipe: %s", strerror (errno));
+  fflush (NULL);
+  pid = fork ();
+  if (pid == -1) {
+    close (fds[0]);
+    close (fds[1]);
+    return bad_end ("crash", "fork: %s", strerror (errno));
+  }
+  if (pid == 0) {
+    char *s;
+    close (fds[0]);
+    /* The backstop: the parent kills us at the deadline anyway. */
+    alarm (timeout_s + 5);
+    r = fn (arg);
+    s = json_dumps (r, JSON_COMPACT);
+    json_decref (r);
+    if (s == NULL || !write_all (fds[1], s, strlen (s)))
+      _exit (3);
+    free (s);
+    close (fds[1]);
+    fflush (NULL);
+    _exit (0);
+  }
+  close (fds[1]);
+  text = read_until (fds[0], timeout_s, &late);
+  close (fds[0]);
+  if (late)
+    kill (pid, SIGKILL);
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  if (late)
+    r = bad_end ("hang", "no answer after %u s; killed", timeout_s);
+  else if (WIFSIGNALED (status) && WTERMSIG (status) == SIGALRM)
+    r = bad_end ("hang", "no answer after %u s", timeout_s);
+  else if (WIFSIGNALED (status))
+    r = bad_end ("crash", "killed by signal %d, %s", WTERMSIG (status),
+                 strsignal (WTERMSIG (status)));
+  else if (WEXITSTATUS (status) != 0)
+    r = bad_end ("crash", "the process exited with status %d during the call",
+                 WEXITSTATUS (status));
+  else if (text == NULL
+           || (r = json_loads (text, 0, &err)) == NULL)
+    r = bad_end ("crash", "the process exited without a report");
+  free (text);
+  return r;
+}
+
+/* ---- one op call ---- */
+
+static json_t *
+invoke_child (void *arg)
+{
+  const struct pc_req *req = arg;
+  struct pc_call oc, c;
+  void *h;
+  json_t *r;
+  pallet_validate_fn *fn;
+
+  pc_call_init (&oc, "open");
+  if (req->op == PC_OP_OPEN) {
+    oc.cancel = req->cancel;
+    oc.cancel_after_ms = req->cancel_after_ms;
+    h = pc.vt.open (&oc.call, req->input);
+    r = pc_call_report (&oc, h ? PALLET_OK : PALLET_E_FAILED);
+    json_object_set_new (r, "opened", json_boolean (h != NULL));
+    pc_call_free (&oc);
+    if (h)
+      pc.vt.close (h);
+    return r;
+  }
+  fn = pc_op_fn (req->op);
+  if (fn == NULL || !pc_op_present (req->op)) {
+    pc_call_free (&oc);
+    return json_pack ("{sb}", "absent", 1);
+  }
+  h = pc.vt.open (&oc.call, pc.fx.config_text);
+  if (h == NULL) {
+    r = json_pack ("{so}", "open_failed",
+                   pc_text (oc.error_msg ? oc.error_msg
+                                         : "open returned NULL without a message"));
+    pc_call_free (&oc);
+    return r;
+  }
+  pc_call_free (&oc);
+  pc_call_init (&c, pc_op_names[req->op]);
+  c.cancel = req->cancel;
+  c.cancel_after_ms = req->cancel_after_ms;
+  int st = fn (h, &c.call, req->input);
+  r = pc_call_report (&c, st);
+  pc_call_free (&c);
+  pc.vt.close (h);
+  return r;
+}
+
+json_t *
+pc_invoke (const struct pc_req *req)
+{
+  json_t *r = pc_in_child (invoke_child, (void *) req, req->timeout_s);
+  if (pc.verbose) {
+    char *d = pc_describe (r);
+    fprintf (stderr, "  call %s: %s\n", pc_op_names[req->op], d ? d : "?");
+    free (d);
+  }
+  return r;
+}
+
+char *
+pc_vm_input (const json_t *vm, const json_t *state, const char *uid)
+{
+  json_t *st = state ? json_incref ((json_t *) state) : json_object ();
+  json_t *in = json_pack ("{sO sO so s{ss sb}}",
+                          "plan", pc.fx.plan, "vm", vm, "state", st,
+                          "options", "migrationUID", uid, "cancelled", 0);
+  char *s;
+  if (in == NULL)
+    return NULL;
+  s = json_dumps (in, JSON_COMPACT);
+  json_decref (in);
+  return s;
+}
+
+/* ---- the resource counter ---- */
+
+json_t *
+pc_count (char **why)
+{
+  posix_spawn_file_actions_t fa;
+  int fds[2], status, e;
+  pid_t pid;
+  char *text;
+  bool late;
+  json_t *r;
+  json_error_t err;
+
+  *why = NULL;
+  if (pc.fx.count_argv == NULL)
+    return NULL;
+  if (pipe2 (fds, O_CLOEXEC) == -1) {
+    if (asprintf (why, "count_command: pipe: %s", strerror (errno)) < 0)
+      *why = NULL;
+    return NULL;
+  }
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_adddup2 (&fa, fds[1], 1);
+  fflush (NULL);
+  e = posix_spawnp (&pid, pc.fx.count_argv[0], &fa, NULL, pc.fx.count_argv,
+                    environ);
+  posix_spawn_file_actions_destroy (&fa);
+  close (fds[1]);
+  if (e != 0) {
+    close (fds[0]);
+    if (asprintf (why, "count_command %s: cannot run it: %s; fix the "
+                  "fixture's count_command", pc.fx.count_argv[0],
+                  strerror (e)) < 0)
+      *why = NULL;
+    return NULL;
+  }
+  text = read_until (fds[0], 120, &late);
+  close (fds[0]);
+  if (late)
+    kill (pid, SIGKILL);
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  r = NULL;
+  e = 0;
+  if (late)
+    e = asprintf (why, "count_command %s: no answer after 120 s",
+                  pc.fx.count_argv[0]);
+  else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    e = asprintf (why, "count_command %s: failed (wait status %d); run it by "
+                  "hand to see why", pc.fx.count_argv[0], status);
+  else if (text == NULL
+           || (r = json_loads (text, JSON_DECODE_ANY, &err)) == NULL)
+    e = asprintf (why, "count_command %s: its output is not JSON (%s); it "
+                  "must print a JSON object or a number", pc.fx.count_argv[0],
+                  text ? err.text : "no output");
+  else if (!json_is_object (r) && !json_is_number (r)) {
+    json_decref (r);
+    r = NULL;
+    e = asprintf (why, "count_command %s: printed neither a JSON object nor "
+                  "a number", pc.fx.count_argv[0]);
+  }
+  if (r == NULL && e < 0)
+    *why = NULL;
+  free (text);
+  return r;
+}

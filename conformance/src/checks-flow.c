@@ -1,0 +1,399 @@
+/* Checks that drive the pipeline: idempotency, pending, cancel, cleanup,
+ * outputs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+
+static char *
+short_json (const json_t *j)
+{
+  char *s;
+  if (j == NULL)
+    return strdup ("(none)");
+  s = json_dumps (j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+  if (s && strlen (s) > 300)
+    strcpy (s + 290, "...");
+  return s;
+}
+
+/* A report of a call that did not return is a failure of any check. */
+static bool
+returned (const char *check, enum pc_op op, const json_t *r, const char *ctx)
+{
+  char *d;
+  if (json_object_get (r, "status") || json_object_get (r, "absent"))
+    return true;
+  d = pc_describe (r);
+  PC_FAIL (check, json_object_get (r, "open_failed")
+           ? "open accepts the fixture's config"
+           : "an op returns (no crash, no hang) on valid input",
+           "%s%s%s: %s", pc_op_names[op], ctx ? " " : "", ctx ? ctx : "",
+           d ? d : "?");
+  free (d);
+  return false;
+}
+
+/* ---- idempotency ---- */
+
+static const char R_IDEM[] = "a per-VM op called again with the same input "
+  "gives the same outcome, emits the same state and creates nothing new";
+
+static bool
+twice_hook (enum pc_op op, json_t *r1, const char *input, void *arg)
+{
+  struct pc_req rq = { .op = op, .input = input };
+  json_t *c1, *r2;
+  int s1, s2;
+  (void) arg;
+  if (!returned ("idempotency", op, r1, NULL))
+    return false;
+  if (json_object_get (r1, "absent"))
+    return true;
+  c1 = pc_baseline ("idempotency");
+  r2 = pc_invoke (&rq);
+  if (returned ("idempotency", op, r2, "(second call)")) {
+    json_t *st1 = pc_report_state (r1), *st2 = pc_report_state (r2);
+    s1 = pc_status_of (r1);
+    s2 = pc_status_of (r2);
+    if (s1 != s2)
+      PC_FAIL ("idempotency", R_IDEM, "%s called twice with the same input: "
+               "first returned %s, then %s", pc_op_names[op],
+               pc_status_name (s1), pc_status_name (s2));
+    else if ((st1 == NULL) != (st2 == NULL)
+             || (st1 && !json_equal (st1, st2))) {
+      char *a = short_json (st1), *b = short_json (st2);
+      PC_FAIL ("idempotency", R_IDEM, "%s called twice with the same input "
+               "emitted different states: %s, then %s", pc_op_names[op],
+               a ? a : "?", b ? b : "?");
+      free (a);
+      free (b);
+    }
+    char *when = NULL;
+    if (asprintf (&when, "after %s was called again with the same input "
+                  "(a duplicate resource)", pc_op_names[op]) < 0)
+      when = NULL;
+    pc_counts_equal ("idempotency", R_IDEM, c1, when ? when : "");
+    free (when);
+  }
+  json_decref (c1);
+  json_decref (r2);
+  return true;
+}
+
+void
+pc_check_idempotency (void)
+{
+  char *uid = pc_new_uid ("idem", 0);
+  json_t *state = json_object (), *r;
+  if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps,
+                       twice_hook, NULL)
+      && pc_op_present (PC_OP_CLEANUP)) {
+    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, twice_hook, NULL);
+    json_decref (r);
+  }
+  else if (pc_op_present (PC_OP_CLEANUP)) {
+    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, NULL, NULL);
+    json_decref (r);
+  }
+  json_decref (state);
+  free (uid);
+}
+
+/* ---- pending ---- */
+
+static bool
+pending_hook (enum pc_op op, json_t *r, const char *input, void *arg)
+{
+  unsigned *seen = arg;
+  (void) input;
+  if (pc_status_of (r) != PALLET_PENDING)
+    return returned ("pending", op, r, NULL);
+  ++*seen;
+  if (json_is_null (json_object_get (r, "retry_after")))
+    PC_FAIL ("pending", "every PALLET_PENDING result carries a retry-after "
+             "(call host->retry_after before returning it)",
+             "%s returned PALLET_PENDING without a retry-after",
+             pc_op_names[op]);
+  return true;
+}
+
+void
+pc_check_pending (void)
+{
+  char *uid = pc_new_uid ("pending", 0);
+  json_t *state = json_object (), *r;
+  unsigned seen = 0;
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
+         && pc_op_present (PC_OP_INVENTORY); k++) {
+    char *in = pc_inventory_input (k);
+    r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, pending_hook, &seen);
+    json_decref (r);
+    free (in);
+  }
+  pc_run_pipeline ("pending", pc_vm (0), &state, uid, pc_nsteps, pending_hook,
+                   &seen);
+  if (pc_op_present (PC_OP_CLEANUP)) {
+    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, pending_hook,
+                  &seen);
+    json_decref (r);
+  }
+  if (seen == 0)
+    pc_note ("pending", "no call returned PALLET_PENDING");
+  json_decref (state);
+  free (uid);
+}
+
+/* ---- cancel ---- */
+
+static bool
+cancel_hook (enum pc_op op, json_t *real, const char *input, void *arg)
+{
+  static const char rule[] = "a cancelled call returns PALLET_E_CANCELLED "
+    "(or completes) within the provider's cancel_bound_ms";
+  unsigned bound = pc.vt.cancel_bound_ms;
+  struct pc_req rq = {
+    .op = op, .input = input, .cancel = true,
+    .cancel_after_ms = pc.fx.cancel_at_ms,
+    .timeout_s = (unsigned) ((bound + pc.fx.cancel_at_ms) / 1000 + 10),
+  };
+  json_t *r;
+  (void) arg;
+  if (!returned ("cancel", op, real, NULL))
+    return false;
+  if (json_object_get (real, "absent"))
+    return true;
+  /* The same input again, now with cancelled() answering true. */
+  r = pc_invoke (&rq);
+  if (json_object_get (r, "hang"))
+    PC_FAIL ("cancel", rule, "%s with cancelled() true did not return in %u s",
+             pc_op_names[op], rq.timeout_s);
+  else if (returned ("cancel", op, r, "(cancelled)")) {
+    double ms = json_number_value (json_object_get (r, "elapsed_ms"))
+      - (double) pc.fx.cancel_at_ms;
+    int st = pc_status_of (r);
+    if (ms > (double) bound)
+      PC_FAIL ("cancel", rule, "%s returned %s %.0f ms after cancelled() "
+               "turned true; cancel_bound_ms is %u (it polled cancelled() "
+               "%lld times)", pc_op_names[op], pc_status_name (st), ms, bound,
+               (long long) json_integer_value (json_object_get (r, "cancel_polls")));
+    else if (st != PALLET_E_CANCELLED && st != PALLET_OK) {
+      char *d = pc_describe (r);
+      PC_FAIL ("cancel", rule, "%s with cancelled() true %s; expected "
+               "PALLET_E_CANCELLED or PALLET_OK", pc_op_names[op], d ? d : "?");
+      free (d);
+    }
+  }
+  json_decref (r);
+  return true;
+}
+
+void
+pc_check_cancel (void)
+{
+  char *uid = pc_new_uid ("cancel", 0);
+  json_t *state = json_object (), *r;
+  if (pc.vt.cancel_bound_ms == 0) {
+    PC_FAIL ("cancel", "the provider declares cancel_bound_ms (> 0)",
+             "cancel_bound_ms is 0: no call can return within it; declare "
+             "how long a cancelled call may take");
+    json_decref (state);
+    free (uid);
+    return;
+  }
+  if (pc_op_present (PC_OP_INVENTORY)) {
+    char *in = pc_inventory_input (0);
+    r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, cancel_hook, NULL);
+    json_decref (r);
+    free (in);
+  }
+  pc_run_pipeline ("cancel", pc_vm (0), &state, uid, pc_nsteps, cancel_hook,
+                   NULL);
+  if (pc_op_present (PC_OP_CLEANUP)) {
+    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, cancel_hook,
+                  NULL);
+    json_decref (r);
+  }
+  json_decref (state);
+  free (uid);
+}
+
+/* ---- cleanup ---- */
+
+static bool
+cleanup_to_end (const json_t *vm, json_t *input_state, const char *uid,
+                const char *when)
+{
+  json_t *st = json_deep_copy (input_state);
+  json_t *r = pc_drive (PC_OP_CLEANUP, vm, &st, uid, NULL, NULL, NULL);
+  bool ok = pc_status_of (r) == PALLET_OK;
+  if (!ok) {
+    char *d = pc_describe (r);
+    PC_FAIL ("cleanup", "cleanup succeeds with any state: after success, "
+             "after a stop at any step, again after itself, and with {}",
+             "cleanup %s %s", when, d ? d : "?");
+    free (d);
+  }
+  json_decref (r);
+  json_decref (st);
+  return ok;
+}
+
+void
+pc_check_cleanup (void)
+{
+  static const char R_GONE[] = "cleanup removes every resource the steps "
+    "created (the count returns to where it was)";
+  json_t *base, *st;
+  char *uid, *when = NULL;
+
+  if (!pc_op_present (PC_OP_CLEANUP)) {
+    PC_FAIL ("cleanup", "the required ops are present",
+             "cleanup is NULL: nothing to check");
+    return;
+  }
+  base = pc_baseline ("cleanup");
+  uid = pc_new_uid ("cleanup", 99);
+  st = json_object ();
+  cleanup_to_end (pc_vm (0), st, uid, "with state {} (no step ran)");
+  json_decref (st);
+  free (uid);
+
+  for (size_t k = 0; k <= pc_nsteps; k++) {
+    if (k < pc_nsteps && !pc_op_present (pc_steps[k]))
+      continue;
+    uid = pc_new_uid ("cleanup", (unsigned) k);
+    st = json_object ();
+    if (pc_run_pipeline ("cleanup", pc_vm (0), &st, uid, k, NULL, NULL)) {
+      if (k < pc_nsteps) {
+        /* Stop in the middle of step k: one call, then give up on it. */
+        char *in = pc_vm_input (pc_vm (0), st, uid);
+        struct pc_req rq = { .op = pc_steps[k], .input = in };
+        json_t *r = pc_invoke (&rq), *s2 = pc_report_state (r);
+        if (s2) {
+          json_decref (st);
+          st = json_incref (s2);
+        }
+        json_decref (r);
+        free (in);
+        if (asprintf (&when, "after a stop during %s",
+                      pc_op_names[pc_steps[k]]) < 0)
+          when = NULL;
+      }
+      else if (asprintf (&when, "after every step completed") < 0)
+        when = NULL;
+    }
+    else if (asprintf (&when, "after a failed pipeline") < 0)
+      when = NULL;
+    if (cleanup_to_end (pc_vm (0), st, uid, when ? when : ""))
+      cleanup_to_end (pc_vm (0), st, uid, "called a second time with the same "
+                      "input");
+    char *w2 = NULL;
+    if (asprintf (&w2, "after cleanup %s", when ? when : "") < 0)
+      w2 = NULL;
+    pc_counts_equal ("cleanup", R_GONE, base, w2 ? w2 : "");
+    free (w2);
+    free (when);
+    when = NULL;
+    json_decref (st);
+    free (uid);
+  }
+  json_decref (base);
+}
+
+/* ---- outputs ---- */
+
+static const char *
+item_schema (enum pc_op op)
+{
+  switch (op) {
+  case PC_OP_VALIDATE: return "validate-finding";
+  case PC_OP_INVENTORY: return "inventory-item";
+  case PC_OP_BUILD_VM: return "build-vm-item";
+  case PC_OP_CLEANUP: return "cleanup-item";
+  default: return NULL;
+  }
+}
+
+static bool
+outputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
+{
+  json_t *emits = json_object_get (r, "emits"), *e;
+  unsigned *n = arg;
+  size_t i;
+  int st = pc_status_of (r);
+  (void) input;
+  if (!returned ("outputs", op, r, NULL))
+    return false;
+  if (json_object_get (r, "absent"))
+    return true;
+  if (st < 0 || st >= PALLET_E_LAST)
+    PC_FAIL ("outputs", "an op returns a pallet_status", "%s returned %d",
+             pc_op_names[op], st);
+  else if (st != PALLET_OK && st != PALLET_PENDING
+           && !json_is_object (json_object_get (r, "error")))
+    PC_FAIL ("outputs", "an error status carries a message through "
+             "host->error", "%s returned %s without a message",
+             pc_op_names[op], pc_status_name (st));
+  json_array_foreach (emits, i, e) {
+    json_int_t kind = json_integer_value (json_object_get (e, "kind"));
+    const char *invalid = json_string_value (json_object_get (e, "invalid"));
+    json_t *v = json_object_get (e, "value");
+    const char *sname = NULL;
+    char *why = NULL;
+    ++*n;
+    if (kind != PALLET_EMIT_STATE && kind != PALLET_EMIT_ITEM
+        && kind != PALLET_EMIT_RESULT)
+      PC_FAIL ("outputs", "emit's kind is a pallet_emit_kind (1, 2, 3)",
+               "%s emitted kind %lld", pc_op_names[op], (long long) kind);
+    if (invalid) {
+      PC_FAIL ("outputs", "every emitted text is valid JSON (UTF-8)",
+               "%s emit #%zu (kind %lld): %s", pc_op_names[op], i + 1,
+               (long long) kind, invalid);
+      continue;
+    }
+    if (kind == PALLET_EMIT_STATE)
+      sname = "state";
+    else if (kind == PALLET_EMIT_RESULT)
+      sname = "result";
+    else if (kind == PALLET_EMIT_ITEM)
+      sname = item_schema (op);
+    if (sname && !pc_schema_validate (pc_schema_get (sname), v, &why)) {
+      char *t = short_json (v);
+      PC_FAIL ("outputs", "every emitted object matches its documented "
+               "schema (docs/schemas/)", "%s emit #%zu does not match "
+               "%s.schema.json: %s; it was %s", pc_op_names[op], i + 1, sname,
+               why ? why : "?", t ? t : "?");
+      free (t);
+    }
+    free (why);
+  }
+  return true;
+}
+
+void
+pc_check_outputs (void)
+{
+  char *uid = pc_new_uid ("outputs", 0);
+  json_t *state = json_object (), *r;
+  unsigned n = 0;
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
+         && pc_op_present (PC_OP_INVENTORY); k++) {
+    char *in = pc_inventory_input (k);
+    r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, outputs_hook, &n);
+    json_decref (r);
+    free (in);
+  }
+  pc_run_pipeline ("outputs", pc_vm (0), &state, uid, pc_nsteps, outputs_hook,
+                   &n);
+  if (pc_op_present (PC_OP_CLEANUP)) {
+    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, outputs_hook,
+                  &n);
+    json_decref (r);
+  }
+  if (n == 0)
+    pc_note ("outputs", "nothing was emitted");
+  json_decref (state);
+  free (uid);
+}

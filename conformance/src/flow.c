@@ -1,0 +1,159 @@
+/* Driving the pipeline: the per-VM steps in order, each called again while
+ * it returns PALLET_PENDING, as the host does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flow.h"
+
+const enum pc_op pc_steps[] = {
+  PC_OP_VALIDATE, PC_OP_PREPARE_SOURCE, PC_OP_TRANSFER, PC_OP_CONVERT,
+  PC_OP_BUILD_VM,
+};
+const size_t pc_nsteps = sizeof pc_steps / sizeof pc_steps[0];
+
+char *
+pc_new_uid (const char *check, unsigned k)
+{
+  static unsigned seq;
+  char *s = NULL;
+  if (asprintf (&s, "conformance-%s-%ld-%u-%u", check, (long) getpid (), k,
+                seq++) < 0)
+    return NULL;
+  return s;
+}
+
+const json_t *
+pc_vm (size_t i)
+{
+  return json_array_get (pc.fx.vms, i % json_array_size (pc.fx.vms));
+}
+
+char *
+pc_inventory_input (size_t k)
+{
+  json_t *in = json_pack ("{sO ss}", "kind",
+                          json_array_get (pc.fx.inventory_kinds, k),
+                          "query", "");
+  char *s = json_dumps (in, JSON_COMPACT);
+  json_decref (in);
+  return s;
+}
+
+static void
+wait_retry (const json_t *r)
+{
+  json_t *ra = json_object_get (r, "retry_after");
+  json_int_t ms = json_is_integer (ra) ? json_integer_value (ra) : 10;
+  if (ms > (json_int_t) pc.fx.max_retry_ms)
+    ms = pc.fx.max_retry_ms;
+  if (ms > 0)
+    usleep ((useconds_t) ms * 1000);
+}
+
+json_t *
+pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
+          const char *fixed_input, pc_hook hook, void *arg)
+{
+  for (unsigned n = 0;; n++) {
+    char *in = fixed_input ? strdup (fixed_input)
+                           : pc_vm_input (vm, *state, uid);
+    struct pc_req rq = { .op = op, .input = in };
+    json_t *r = pc_invoke (&rq), *st;
+    bool go = hook ? hook (op, r, in, arg) : true;
+    free (in);
+    if (state && (st = pc_report_state (r)) != NULL) {
+      json_incref (st);
+      json_decref (*state);
+      *state = st;
+    }
+    if (!go || pc_status_of (r) != PALLET_PENDING || n + 1 >= pc.fx.max_pending)
+      return r;
+    wait_retry (r);
+    json_decref (r);
+  }
+}
+
+bool
+pc_step_done (const char *check, const char *rule, enum pc_op op,
+              const json_t *r)
+{
+  int st = pc_status_of (r);
+  char *d;
+  if (st == PALLET_OK || json_is_true (json_object_get (r, "absent")))
+    return true;
+  d = pc_describe (r);
+  if (st == PALLET_PENDING)
+    PC_FAIL (check, rule, "%s still returned PALLET_PENDING after %u calls "
+             "(raise the fixture's max_pending if that is expected)",
+             pc_op_names[op], pc.fx.max_pending);
+  else
+    PC_FAIL (check, rule, "%s with the fixture's plan and VM %s; the check "
+             "needs the pipeline to complete (fix the fixture or the provider)",
+             pc_op_names[op], d ? d : "?");
+  free (d);
+  return false;
+}
+
+bool
+pc_run_pipeline (const char *check, const json_t *vm, json_t **state,
+                 const char *uid, size_t upto, pc_hook hook, void *arg)
+{
+  for (size_t i = 0; i < upto && i < pc_nsteps; i++) {
+    json_t *r;
+    bool ok;
+    if (!pc_op_present (pc_steps[i]))
+      continue;
+    r = pc_drive (pc_steps[i], vm, state, uid, NULL, hook, arg);
+    ok = pc_step_done (check, "the fixture's pipeline runs to the end", 
+                       pc_steps[i], r);
+    json_decref (r);
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+bool
+pc_counts_equal (const char *check, const char *rule, const json_t *before,
+                 const char *when)
+{
+  char *why = NULL;
+  json_t *now;
+  bool ok = true;
+  if (pc.fx.count_argv == NULL)
+    return true;
+  now = pc_count (&why);
+  if (now == NULL) {
+    PC_FAIL (check, "the fixture's count_command works", "%s", why ? why : "?");
+    free (why);
+    return false;
+  }
+  if (before && !json_equal ((json_t *) before, now)) {
+    char *a = json_dumps (before, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *b = json_dumps (now, JSON_COMPACT | JSON_ENCODE_ANY);
+    PC_FAIL (check, rule, "the cloud-resource count was %s before and is %s "
+             "%s", a ? a : "?", b ? b : "?", when);
+    free (a);
+    free (b);
+    ok = false;
+  }
+  json_decref (now);
+  return ok;
+}
+
+json_t *
+pc_baseline (const char *check)
+{
+  char *why = NULL;
+  json_t *c;
+  if (pc.fx.count_argv == NULL)
+    return NULL;
+  c = pc_count (&why);
+  if (c == NULL) {
+    PC_FAIL (check, "the fixture's count_command works", "%s", why ? why : "?");
+    free (why);
+  }
+  return c;
+}

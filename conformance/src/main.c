@@ -1,0 +1,523 @@
+/* pallet-conformance PROVIDER.so [--fixture FILE] [--only CHECK]...
+ *
+ * Loads any provider with dlopen and a mock host (never libpallet-host)
+ * and checks that it keeps the Pallet provider contract.  Each check is a
+ * CUnit test; each failure names the rule it breaks. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "conformance.h"
+
+struct pc_ctx pc;
+
+struct check {
+  const char *name;
+  void (*fn) (void);
+  const char *proves;
+  bool selected;
+  unsigned failures;
+};
+
+static struct check checks[] = {
+  { "abi-exports", pc_check_abi_exports,
+    "the .so exports exactly one dynamic symbol, pallet_provider_entry", 0, 0 },
+  { "abi-major", pc_check_abi_major,
+    "the entry point refuses a host ABI major other than its own", 0, 0 },
+  { "abi-vtable", pc_check_abi_vtable,
+    "the vtable's ABI fields, name, version, thread model and required ops", 0, 0 },
+  { "bad-input", pc_check_bad_input,
+    "bad input to every op fails cleanly: error status, message, no crash, "
+    "no cloud change", 0, 0 },
+  { "leaks", pc_check_leaks,
+    "repeated calls (failed ones too) and open/close cycles free what they "
+    "allocate", 0, 0 },
+  { "idempotency", pc_check_idempotency,
+    "every per-VM op called twice with the same input gives the same outcome "
+    "and state and creates nothing new", 0, 0 },
+  { "pending", pc_check_pending,
+    "every PALLET_PENDING comes with a retry-after", 0, 0 },
+  { "cancel", pc_check_cancel,
+    "a cancelled call returns PALLET_E_CANCELLED or completes within "
+    "cancel_bound_ms", 0, 0 },
+  { "cleanup", pc_check_cleanup,
+    "cleanup is idempotent and removes everything after a stop at any step", 0, 0 },
+  { "outputs", pc_check_outputs,
+    "every emitted text is valid JSON of the documented schema", 0, 0 },
+  { "threads", pc_check_threads,
+    "calls from several threads, as the thread model allows, behave as "
+    "serial calls do", 0, 0 },
+};
+#define NCHECKS (sizeof checks / sizeof checks[0])
+
+bool
+pc_selected (const char *check)
+{
+  for (size_t i = 0; i < NCHECKS; i++)
+    if (strcmp (checks[i].name, check) == 0)
+      return checks[i].selected;
+  return false;
+}
+
+static const char *last_failed;
+
+void
+pc_fail (const char *check, const char *rule, const char *file, unsigned line,
+         const char *fmt, ...)
+{
+  char *detail = NULL, *msg = NULL;
+  va_list ap;
+  va_start (ap, fmt);
+  if (vasprintf (&detail, fmt, ap) < 0)
+    detail = NULL;
+  va_end (ap);
+  for (size_t i = 0; i < NCHECKS; i++)
+    if (strcmp (checks[i].name, check) == 0)
+      checks[i].failures++;
+  if (asprintf (&msg, "FAIL %s: rule \"%s\": %s", check, rule,
+                detail ? detail : "?") < 0)
+    msg = NULL;
+  /* CUnit's "Test: x ..." line has no newline yet. */
+  printf ("%s%s\n", check == last_failed ? "" : "\n",
+          msg ? msg : "FAIL (out of memory)");
+  last_failed = check;
+  fflush (stdout);
+  /* CUnit copies the text. */
+  CU_assertImplementation (CU_FALSE, line, msg ? msg : "FAIL", file, "",
+                           CU_FALSE);
+  free (msg);
+  free (detail);
+}
+
+void
+pc_note (const char *check, const char *fmt, ...)
+{
+  va_list ap;
+  printf ("NOTE %s: ", check);
+  va_start (ap, fmt);
+  vprintf (fmt, ap);
+  va_end (ap);
+  printf ("\n");
+  fflush (stdout);
+}
+
+/* ---- fixture ---- */
+
+static const char default_plan[] =
+  "{\"name\":\"conformance\",\"namespace\":\"default\","
+  "\"uid\":\"00000000-0000-4000-8000-00000000c0f0\",\"type\":\"cold\","
+  "\"targetNamespace\":\"default\",\"targetPowerState\":null,"
+  "\"skipGuestConversion\":true,\"spec\":{},"
+  "\"vms\":[{\"id\":\"vm-conformance-1\",\"name\":\"conformance-1\",\"index\":0}],"
+  "\"networkMap\":[],\"storageMap\":[],"
+  "\"source\":{\"name\":\"source\",\"type\":\"source\",\"url\":\"\","
+  "\"settings\":{},\"secretRef\":{}},"
+  "\"destination\":{\"name\":\"host\",\"type\":\"openshift\",\"url\":\"\","
+  "\"settings\":{},\"secretRef\":{}}}";
+
+static const char *const fixture_keys[] = {
+  "config", "plan", "vms", "count_command", "inventory_kinds", "cancel_at",
+  "call_timeout_s", "max_pending", "max_retry_ms", "comment", NULL
+};
+
+static int
+fixture_error (const char *file, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "pallet-conformance: fixture %s: ", file);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "\n");
+  return -1;
+}
+
+static int
+get_uint (json_t *fx, const char *file, const char *key, unsigned *out,
+          unsigned min, unsigned max)
+{
+  json_t *v = json_object_get (fx, key);
+  if (v == NULL)
+    return 0;
+  if (!json_is_integer (v) || json_integer_value (v) < min
+      || json_integer_value (v) > max)
+    return fixture_error (file, "\"%s\" must be an integer from %u to %u",
+                          key, min, max);
+  *out = (unsigned) json_integer_value (v);
+  return 0;
+}
+
+static int
+load_fixture (const char *file)
+{
+  json_t *fx, *v;
+  json_error_t err;
+  const char *key;
+
+  pc.fx.call_timeout_s = 120;
+  pc.fx.max_pending = 200;
+  pc.fx.max_retry_ms = 60000;
+  if (file) {
+    fx = json_load_file (file, JSON_REJECT_DUPLICATES, &err);
+    if (fx == NULL)
+      return fixture_error (file, "not valid JSON: %s (line %d); fix the file",
+                            err.text, err.line);
+    if (!json_is_object (fx)) {
+      json_decref (fx);
+      return fixture_error (file, "must be a JSON object");
+    }
+  }
+  else {
+    file = "(built-in)";
+    fx = json_object ();
+  }
+  json_object_foreach (fx, key, v) {
+    size_t i;
+    for (i = 0; fixture_keys[i] && strcmp (fixture_keys[i], key); i++)
+      ;
+    if (fixture_keys[i] == NULL) {
+      fixture_error (file, "unknown key \"%s\"; the keys are config, plan, "
+                     "vms, count_command, inventory_kinds, cancel_at, "
+                     "call_timeout_s, max_pending, max_retry_ms", key);
+      json_decref (fx);
+      return -1;
+    }
+  }
+  v = json_object_get (fx, "config");
+  if (v && !json_is_object (v))
+    goto bad_config;
+  pc.fx.config = v ? json_incref (v) : json_object ();
+  pc.fx.config_text = json_dumps (pc.fx.config, JSON_COMPACT);
+
+  v = json_object_get (fx, "plan");
+  if (v && !json_is_object (v)) {
+    fixture_error (file, "\"plan\" must be a normalized plan object");
+    goto fail;
+  }
+  pc.fx.plan = v ? json_incref (v) : json_loads (default_plan, 0, NULL);
+  v = json_object_get (fx, "vms");
+  if (v == NULL)
+    v = json_object_get (pc.fx.plan, "vms");
+  if (!json_is_array (v) || json_array_size (v) == 0) {
+    fixture_error (file, "no VMs: give \"vms\" or a plan with a non-empty "
+                   "\"vms\" array");
+    goto fail;
+  }
+  for (size_t i = 0; i < json_array_size (v); i++)
+    if (!json_is_object (json_array_get (v, i))) {
+      fixture_error (file, "vms[%zu] must be an object {\"id\", \"name\", "
+                     "\"index\"}", i);
+      goto fail;
+    }
+  pc.fx.vms = json_incref (v);
+
+  v = json_object_get (fx, "count_command");
+  if (v) {
+    size_t n = json_array_size (v);
+    if (!json_is_array (v) || n == 0) {
+      fixture_error (file, "\"count_command\" must be a non-empty argv array "
+                     "of strings (it is run without a shell)");
+      goto fail;
+    }
+    pc.fx.count_argv = calloc (n + 1, sizeof (char *));
+    for (size_t i = 0; i < n; i++) {
+      const char *a = json_string_value (json_array_get (v, i));
+      if (a == NULL) {
+        fixture_error (file, "count_command[%zu] must be a string", i);
+        goto fail;
+      }
+      pc.fx.count_argv[i] = strdup (a);
+    }
+  }
+  v = json_object_get (fx, "inventory_kinds");
+  if (v) {
+    if (!json_is_array (v))
+      goto bad_kinds;
+    for (size_t i = 0; i < json_array_size (v); i++)
+      if (!json_is_string (json_array_get (v, i)))
+        goto bad_kinds;
+    pc.fx.inventory_kinds = json_incref (v);
+  }
+  else
+    pc.fx.inventory_kinds = json_pack ("[s]", "instances");
+  v = json_object_get (fx, "cancel_at");
+  if (v) {
+    if (!json_is_integer (v) || json_integer_value (v) < 0) {
+      fixture_error (file, "\"cancel_at\" must be the number of milliseconds "
+                     "into a call at which cancelled() turns true (>= 0)");
+      goto fail;
+    }
+    pc.fx.cancel_at_ms = (long) json_integer_value (v);
+  }
+  if (get_uint (fx, file, "call_timeout_s", &pc.fx.call_timeout_s, 1, 86400)
+      || get_uint (fx, file, "max_pending", &pc.fx.max_pending, 1, 100000)
+      || get_uint (fx, file, "max_retry_ms", &pc.fx.max_retry_ms, 0, 3600000))
+    goto fail;
+  json_decref (fx);
+  return 0;
+
+ bad_kinds:
+  fixture_error (file, "\"inventory_kinds\" must be an array of kind names");
+  goto fail;
+ bad_config:
+  fixture_error (file, "\"config\" must be open()'s config object "
+                 "{\"provider\", \"secret\", \"settings\"}");
+ fail:
+  json_decref (fx);
+  return -1;
+}
+
+static void
+free_fixture (void)
+{
+  json_decref (pc.fx.config);
+  free (pc.fx.config_text);
+  json_decref (pc.fx.plan);
+  json_decref (pc.fx.vms);
+  json_decref (pc.fx.inventory_kinds);
+  if (pc.fx.count_argv)
+    for (size_t i = 0; pc.fx.count_argv[i]; i++)
+      free (pc.fx.count_argv[i]);
+  free (pc.fx.count_argv);
+}
+
+/* ---- loading ---- */
+
+/* PATH (anything with a '/' or an existing file) or NAME, looked up as
+ * pallet-provider-NAME.so in $PALLET_PROVIDER_PATH then the install dir. */
+static char *
+find_provider (const char *arg)
+{
+  char *path = NULL, *list = NULL, *save = NULL;
+  const char *env = getenv ("PALLET_PROVIDER_PATH");
+  if (strchr (arg, '/') || access (arg, F_OK) == 0)
+    return strdup (arg);
+  if (asprintf (&list, "%s%s%s", env ? env : "", env && *env ? ":" : "",
+                PALLET_PROVIDER_DIR) < 0)
+    return NULL;
+  for (char *dir = strtok_r (list, ":", &save); dir;
+       dir = strtok_r (NULL, ":", &save)) {
+    if (asprintf (&path, "%s/pallet-provider-%s.so", dir, arg) < 0)
+      break;
+    if (access (path, F_OK) == 0)
+      break;
+    free (path);
+    path = NULL;
+  }
+  free (list);
+  return path;
+}
+
+static json_t *
+probe_child (void *arg)
+{
+  void *dl = dlopen ((const char *) arg, RTLD_NOW | RTLD_LOCAL);
+  pallet_provider_entry_fn *entry;
+  const struct pallet_provider *p;
+  if (dl == NULL)
+    return json_pack ("{so}", "error", pc_text (dlerror ()));
+  *(void **) (&entry) = dlsym (dl, PALLET_PROVIDER_ENTRY_SYMBOL);
+  if (entry == NULL)
+    return json_pack ("{ss}", "error", "it has no pallet_provider_entry symbol");
+  p = entry (PALLET_ABI_MAJOR, &pc_host);
+  if (p == NULL)
+    return json_pack ("{ss}", "error", "pallet_provider_entry returned NULL "
+                      "for this host's own ABI major");
+  return json_pack ("{sI sI}", "major", (json_int_t) p->abi_major,
+                    "size", (json_int_t) p->struct_size);
+}
+
+/* Loads in a child first, so a provider that crashes in its constructor
+ * or entry point is reported rather than taking the suite down. */
+static int
+load_provider (const char *path)
+{
+  json_t *r = pc_in_child (probe_child, (void *) path, 60);
+  pallet_provider_entry_fn *entry;
+  const char *why = json_string_value (json_object_get (r, "error"));
+  char *d = NULL;
+  if (why == NULL && json_object_get (r, "major") == NULL)
+    why = d = pc_describe (r);
+  if (why) {
+    printf ("FAIL load: rule \"the provider loads with dlopen(RTLD_NOW) and "
+            "pallet_provider_entry(PALLET_ABI_MAJOR, host) returns its "
+            "vtable\": %s: %s\n", path, why);
+    free (d);
+    json_decref (r);
+    return -1;
+  }
+  json_decref (r);
+  pc.dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+  if (pc.dl == NULL)
+    return -1;
+  *(void **) (&entry) = dlsym (pc.dl, PALLET_PROVIDER_ENTRY_SYMBOL);
+  pc.raw = entry (PALLET_ABI_MAJOR, &pc_host);
+  /* As the host does: copy what the provider declares, zero the rest. */
+  memset (&pc.vt, 0, sizeof pc.vt);
+  memcpy (&pc.vt, pc.raw,
+          pc.raw->struct_size < sizeof pc.vt ? (size_t) pc.raw->struct_size
+                                             : sizeof pc.vt);
+  return 0;
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+"usage: pallet-conformance PROVIDER [--fixture FILE] [--only CHECK]...\n"
+"                          [--schemas DIR] [--verbose] [--list]\n"
+"\n"
+"Checks that a Pallet provider keeps the provider contract.  PROVIDER is a\n"
+"path to pallet-provider-NAME.so, or a NAME looked up in $PALLET_PROVIDER_PATH\n"
+"and %s.  Exit status: 0 all checks passed, 1 a check failed,\n"
+"2 usage or setup error.  Without --fixture, open() gets {} and a one-VM\n"
+"plan.  See the README (share/doc/pallet) for the fixture format.\n",
+           PALLET_PROVIDER_DIR);
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "fixture", required_argument, NULL, 'f' },
+    { "only", required_argument, NULL, 'o' },
+    { "schemas", required_argument, NULL, 's' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "list", no_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *fixture = NULL, *schemas = NULL;
+  bool only = false;
+  char *why = NULL, *path;
+  int c, rc;
+  unsigned failed = 0, run = 0;
+
+  while ((c = getopt_long (argc, argv, "f:o:s:vlh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'f': fixture = optarg; break;
+    case 's': schemas = optarg; break;
+    case 'v': pc.verbose = true; break;
+    case 'o': {
+      /* CHECK, a comma list, or a prefix such as "abi". */
+      char *list = strdup (optarg), *save = NULL;
+      only = true;
+      for (char *t = strtok_r (list, ",", &save); t;
+           t = strtok_r (NULL, ",", &save)) {
+        bool any = false;
+        for (size_t i = 0; i < NCHECKS; i++)
+          if (strcmp (checks[i].name, t) == 0
+              || (strncmp (checks[i].name, t, strlen (t)) == 0
+                  && checks[i].name[strlen (t)] == '-'))
+            checks[i].selected = any = true;
+        if (!any) {
+          fprintf (stderr, "pallet-conformance: --only %s: no such check; "
+                   "--list shows them\n", t);
+          free (list);
+          return 2;
+        }
+      }
+      free (list);
+      break;
+    }
+    case 'l':
+      for (size_t i = 0; i < NCHECKS; i++)
+        printf ("%-12s %s\n", checks[i].name, checks[i].proves);
+      return 0;
+    case 'h': usage (stdout); return 0;
+    default: usage (stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    usage (stderr);
+    return 2;
+  }
+  if (!only)
+    for (size_t i = 0; i < NCHECKS; i++)
+      checks[i].selected = true;
+
+  path = find_provider (argv[optind]);
+  if (path == NULL) {
+    fprintf (stderr, "pallet-conformance: provider %s: not found; give a "
+             "path to the .so, or a NAME in $PALLET_PROVIDER_PATH\n",
+             argv[optind]);
+    return 2;
+  }
+  pc.path = path;
+  pc.have_fixture = fixture != NULL;
+  if (load_fixture (fixture) == -1) {
+    free (path);
+    free_fixture ();
+    return 2;
+  }
+  if (!pc_schemas_load (schemas, &why)) {
+    fprintf (stderr, "pallet-conformance: %s\n", why ? why : "schemas");
+    free (why);
+    free (path);
+    free_fixture ();
+    return 2;
+  }
+  printf ("pallet-conformance %s: %s\n", PALLET_CONFORMANCE_VERSION, path);
+  if (!fixture)
+    pc_note ("fixture", "no --fixture: open() gets {} and a one-VM plan; "
+             "cloud-resource counts are not checked");
+  else if (!pc.fx.count_argv)
+    pc_note ("fixture", "no count_command: cloud-resource counts are not "
+             "checked");
+  if (load_provider (path) == -1) {
+    free (path);
+    free_fixture ();
+    pc_schemas_free ();
+    return 1;
+  }
+  printf ("provider: name=%s version=%s abi=%u.%u struct_size=%llu "
+          "thread_model=%d cancel_bound_ms=%u\n",
+          pc.vt.name ? pc.vt.name : "(null)",
+          pc.vt.version ? pc.vt.version : "(null)",
+          pc.raw->abi_major, pc.raw->abi_minor,
+          (unsigned long long) pc.raw->struct_size, pc.vt.thread_model,
+          pc.vt.cancel_bound_ms);
+  fflush (stdout);
+
+  if (CU_initialize_registry () != CUE_SUCCESS) {
+    fprintf (stderr, "pallet-conformance: CUnit: %s\n", CU_get_error_msg ());
+    return 2;
+  }
+  CU_pSuite suite = CU_add_suite ("pallet-conformance", NULL, NULL);
+  for (size_t i = 0; i < NCHECKS; i++)
+    if (checks[i].selected)
+      CU_add_test (suite, checks[i].name, checks[i].fn);
+  CU_basic_set_mode (CU_BRM_VERBOSE);
+  CU_basic_run_tests ();
+  printf ("\n");
+  for (size_t i = 0; i < NCHECKS; i++) {
+    if (!checks[i].selected)
+      continue;
+    run++;
+    if (checks[i].failures)
+      failed++;
+    printf ("RESULT %-12s %s", checks[i].name,
+            checks[i].failures ? "FAIL" : "PASS");
+    if (checks[i].failures)
+      printf (" (%u failure%s)", checks[i].failures,
+              checks[i].failures == 1 ? "" : "s");
+    printf ("  -- %s\n", checks[i].proves);
+  }
+  printf ("pallet-conformance: %u of %u checks passed%s\n", run - failed, run,
+          failed ? "; the provider breaks the contract" : "");
+  rc = failed || CU_get_number_of_failures () ? 1 : 0;
+  CU_cleanup_registry ();
+  pc_schemas_free ();
+  free_fixture ();
+  /* Leave the provider loaded: its threads or atexit handlers may still
+   * refer to it. */
+  free (path);
+  return rc;
+}
