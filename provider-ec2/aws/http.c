@@ -595,9 +595,15 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
                 ep);
       fstatus = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT
         : kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
-      if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
-        snprintf (ccode, sizeof ccode, "TLSVerificationFailed");
-        fstatus = PALLET_E_AUTH;
+      if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
+          || cc == CURLE_SSL_CERTPROBLEM) {
+        pallet_aws_set_error (c, PALLET_E_FAILED, 0, attempt, req->svc, req->action,
+                              "TLSVerificationFailed", cmsg, NULL,
+                              "AWS %s endpoint %s failed TLS verification: %s; fix the "
+                              "endpoint URL or give the CA that signed its certificate "
+                              "(ca_bundle, the Secret's ca.crt); insecure skips the check "
+                              "and is not recommended", svc, ep, cmsg);
+        goto out;
       }
     }
     else if (status < 200 || status >= 300) {

@@ -1,0 +1,169 @@
+/* TLS: verification is on by default, a CA bundle makes a private CA work,
+ * and only an explicit insecure skips the check.
+ * Usage: test-tls PYTHON3 TLS_SERVER_SCRIPT OPENSSL */
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <ftw.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <CUnit/Basic.h>
+#include "aws-internal.h"
+
+extern char **environ;
+
+static const char *python, *server, *openssl;
+static char dir[64] = "/tmp/pallet-aws-tls-XXXXXX";
+static char cert[128], key[128], url[64];
+static pid_t srv_pid;
+
+static int
+run (char **argv)
+{
+  pid_t pid;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_addopen (&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen (&fa, 2, "/dev/null", O_WRONLY, 0);
+  int r = posix_spawn (&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy (&fa);
+  if (r != 0)
+    return -1;
+  int st;
+  waitpid (pid, &st, 0);
+  return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+static int
+start_server (void)
+{
+  int fds[2];
+  if (pipe (fds) < 0)
+    return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init (&fa);
+  posix_spawn_file_actions_adddup2 (&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose (&fa, fds[0]);
+  char *argv[] = { (char *) python, (char *) server, cert, key, NULL };
+  int r = posix_spawn (&srv_pid, python, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy (&fa);
+  close (fds[1]);
+  if (r != 0)
+    return -1;
+  char line[64];
+  size_t len = 0;
+  while (len < sizeof line - 1 && read (fds[0], line + len, 1) == 1 && line[len] != '\n')
+    len++;
+  line[len] = '\0';
+  close (fds[0]);
+  int port;
+  if (sscanf (line, "PORT=%d", &port) != 1)
+    return -1;
+  snprintf (url, sizeof url, "https://127.0.0.1:%d", port);
+  return 0;
+}
+
+static struct pallet_aws_client *
+client (const char *ca, int insecure)
+{
+  struct pallet_aws_config cfg = {
+    .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
+    .endpoint_url = url, .ca_bundle = ca, .insecure = insecure, .max_attempts = 3,
+    .backoff_base_ms = 1,
+  };
+  return pallet_aws_client_new (&cfg, NULL);
+}
+
+static void
+test_verify_default (void)
+{
+  struct pallet_aws_client *c = client (NULL, 0);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
+  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  CU_ASSERT_STRING_EQUAL (e->code, "TLSVerificationFailed");
+  CU_ASSERT_EQUAL (e->attempts, 1);                 /* not retried */
+  CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "ca_bundle"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (e->text, url));
+  printf ("\n  %s\n", e->text);
+  pallet_aws_client_free (c);
+}
+
+static void
+test_ca_bundle (void)
+{
+  struct pallet_aws_client *c = client (cert, 0);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (id, "Account"), "333333333333");
+  json_decref (id);
+  pallet_aws_client_free (c);
+  /* A bundle that does not exist is an error, not a silent fallback. */
+  c = client ("/nonexistent/ca.pem", 0);
+  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "TLSVerificationFailed");
+  pallet_aws_client_free (c);
+}
+
+static void
+test_insecure (void)
+{
+  struct pallet_aws_client *c = client (NULL, 1);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  json_decref (id);
+  pallet_aws_client_free (c);
+}
+
+static int
+rm_cb (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void) sb; (void) flag; (void) ftw;
+  return remove (p);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 4) {
+    fprintf (stderr, "usage: %s PYTHON3 TLS_SERVER_SCRIPT OPENSSL\n", argv[0]);
+    return 2;
+  }
+  python = argv[1];
+  server = argv[2];
+  openssl = argv[3];
+  if (!mkdtemp (dir))
+    return 1;
+  snprintf (cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf (key, sizeof key, "%s/key.pem", dir);
+  char *gen[] = {
+    (char *) openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1", NULL
+  };
+  int ok = run (gen) == 0 && start_server () == 0;
+  if (!ok)
+    fprintf (stderr, "FAIL: cannot make a certificate with %s or start %s\n", openssl, server);
+  unsigned fails = 1;
+  if (ok) {
+    CU_initialize_registry ();
+    CU_pSuite s = CU_add_suite ("tls", NULL, NULL);
+    CU_add_test (s, "verification on by default", test_verify_default);
+    CU_add_test (s, "CA bundle", test_ca_bundle);
+    CU_add_test (s, "insecure only when asked", test_insecure);
+    CU_basic_set_mode (CU_BRM_VERBOSE);
+    CU_basic_run_tests ();
+    fails = CU_get_number_of_failures ();
+    CU_cleanup_registry ();
+  }
+  if (srv_pid > 0) {
+    kill (srv_pid, SIGTERM);
+    waitpid (srv_pid, NULL, 0);
+  }
+  nftw (dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+  return fails ? 1 : 0;
+}
