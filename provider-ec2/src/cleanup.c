@@ -26,7 +26,7 @@ static void
 removed (struct sweep *w, const char *kind, const char *id, const char *region, const char *how)
 {
   ec2_emit_item (w->s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", kind,
-                                  "id", id, "region", region, "result", how));
+                                  "id", id, "region", region, "action", how));
   pallet_log (w->call, PALLET_LOG_INFO, "cleanup %s: %s %s %s", w->vm, kind, id, how);
 }
 
@@ -38,7 +38,7 @@ delete_snapshot (struct sweep *w, struct pallet_aws_client *c, const char *id)
   if (pallet_aws_ec2_delete_snapshot (c, id) == 0)
     removed (w, "snapshot", id, pallet_aws_region (c), "deleted");
   else if (not_found (c, "InvalidSnapshot.NotFound"))
-    removed (w, "snapshot", id, pallet_aws_region (c), "already gone");
+    removed (w, "snapshot", id, pallet_aws_region (c), "already-gone");
   else if (not_found (c, "IncorrectState") || not_found (c, "InvalidSnapshot.InUse"))
     w->pending = 1;
   else {
@@ -54,7 +54,7 @@ delete_volume (struct sweep *w, struct pallet_aws_client *c, const char *id)
   if (pallet_aws_ec2_delete_volume (c, id) == 0)
     removed (w, "volume", id, pallet_aws_region (c), "deleted");
   else if (not_found (c, "InvalidVolume.NotFound"))
-    removed (w, "volume", id, pallet_aws_region (c), "already gone");
+    removed (w, "volume", id, pallet_aws_region (c), "already-gone");
   else if (not_found (c, "IncorrectState") || not_found (c, "VolumeInUse"))
     w->pending = 1;      /* still creating: try again shortly */
   else
@@ -178,7 +178,7 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
         st = ec2_aws_fail (s, s->src, "starting the source instance again");
         goto out;
       }
-      removed (&w, "instance", in.vm_id, s->region, "started again");
+      removed (&w, "instance", in.vm_id, s->region, "started");
       json_object_set_new (state, "restarted", json_true ());
     }
     else if (!strcmp (name, "stopping"))

@@ -25,10 +25,13 @@ finding (struct findings *f, const char *severity, const char *code, const char 
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
+  /* Forklift's condition categories: Critical blocks the plan. */
+  const char *category = !strcmp (severity, "error") ? "Critical"
+                         : !strcmp (severity, "warning") ? "Warn" : "Advisory";
   if (!strcmp (severity, "error"))
     f->errors++;
   ec2_emit_item (f->s, json_pack ("{s:s,s:s,s:s,s:s}", "vm", f->vm,
-                                  "severity", severity, "code", code, "message", msg));
+                                  "category", category, "type", code, "message", msg));
   pallet_log (f->s->call, !strcmp (severity, "error") ? PALLET_LOG_ERROR : PALLET_LOG_INFO,
               "validate %s: %s: %s", f->vm, code, msg);
 }
@@ -237,13 +240,15 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "sourceAccount", json_string (src_acct));
   if (*in.migration_uid)
     json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
-  st = f.errors ? PALLET_E_INVALID : PALLET_OK;
-  if (f.errors)
+  st = PALLET_OK;
+ out:
+  if (st == PALLET_OK && f.errors) {
     pallet_error (call, PALLET_E_INVALID, "validate %s: %d rule%s failed; see the findings",
                   f.vm, f.errors, f.errors == 1 ? "" : "s");
-  else
+    st = PALLET_E_INVALID;
+  }
+  else if (st == PALLET_OK)
     ec2_emit_state (s, state);
- out:
   json_decref (inst);
   json_decref (vols);
   json_decref (state);
