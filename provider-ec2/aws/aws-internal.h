@@ -143,6 +143,7 @@ struct pallet_aws_resp {
   char checksum_alg[32];
   char error_type[128];       /* x-amzn-ErrorType */
   char content_type[128];
+  char date[64];              /* Date, for clock-skew correction */
 };
 
 struct pallet_aws_client {
@@ -155,6 +156,7 @@ struct pallet_aws_client {
   char *err_strings[7];              /* owned strings of err */
   int max_attempts;
   long backoff_base_ms, backoff_max_ms;
+  long clock_offset;          /* seconds added to time() when signing */
 };
 
 /* A request as the transport sees it. */

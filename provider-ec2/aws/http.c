@@ -208,7 +208,7 @@ header_cb (char *p, size_t size, size_t n, void *ud)
     const char *sp = memchr (p, ' ', len);
     r->status = sp ? strtol (sp + 1, NULL, 10) : 0;
     r->request_id[0] = r->checksum[0] = r->checksum_alg[0] = '\0';
-    r->error_type[0] = r->content_type[0] = '\0';
+    r->error_type[0] = r->content_type[0] = r->date[0] = '\0';
     return len;
   }
   const char *colon = memchr (p, ':', len);
@@ -226,6 +226,7 @@ header_cb (char *p, size_t size, size_t n, void *ud)
   else H ("x-amz-checksum-algorithm", checksum_alg);
   else H ("x-amzn-errortype", error_type);
   else H ("content-type", content_type);
+  else H ("date", date);
 #undef H
   return len;
 }
@@ -282,6 +283,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
     c->cfg.max_response_bytes = PALLET_AWS_DEFAULT_MAX_RESPONSE;
   c->quota.tokens = c->quota.max = PALLET_AWS_RETRY_QUOTA_INITIAL;
   c->quota.disabled = cfg->no_retry_quota != 0;
+  c->clock_offset = cfg->clock_skew_s;
 
   c->curl = curl_easy_init ();
   if (!c->curl) {
@@ -438,6 +440,19 @@ parse_error_body (struct pallet_aws_resp *r, char **code, char **message)
   }
 }
 
+static bool
+is_skew_error (const char *code)
+{
+  static const char *const codes[] = {
+    "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture", "InvalidSignatureException",
+    "SignatureDoesNotMatch", "AuthFailure", NULL
+  };
+  for (size_t i = 0; codes[i]; i++)
+    if (strcmp (code, codes[i]) == 0)
+      return true;
+  return false;
+}
+
 int
 pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
                  struct pallet_aws_resp *resp)
@@ -449,6 +464,7 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
   const char *base;
   int taken_total = 0;
   int ret = -1;
+  bool skew_fixed = false;
   char errbuf[CURL_ERROR_SIZE];
 
   clear_error (c);
@@ -481,7 +497,7 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
     }
     /* Sign this attempt. */
     char amz_date[17];
-    time_t t = time (NULL);
+    time_t t = time (NULL) + c->clock_offset;
     struct tm tm;
     gmtime_r (&t, &tm);
     strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
@@ -637,6 +653,19 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
       pallet_aws_quota_release (&c->quota, taken_total);
       ret = 0;
       goto out;
+    }
+    /* Refused for clock skew: learn the offset from Date, retry once. */
+    if (!skew_fixed && is_skew_error (ccode) && resp->date[0] && attempt < c->max_attempts) {
+      time_t server = curl_getdate (resp->date, NULL);
+      long off = server > 0 ? (long) (server - time (NULL)) : 0;
+      if (server > 0 && (off - c->clock_offset > 240 || c->clock_offset - off > 240)) {
+        pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
+                        "service's (%s); signing with the service's time from now on; fix "
+                        "this machine's clock (NTP)", svc, req->action, -off, ccode);
+        c->clock_offset = off;
+        skew_fixed = true;
+        continue;
+      }
     }
     if (kind == PALLET_AWS_NO_RETRY || attempt == c->max_attempts) {
       pallet_aws_set_error (c, fstatus, status, attempt, req->svc, req->action, ccode, cmsg,

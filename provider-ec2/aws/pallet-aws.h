@@ -84,6 +84,10 @@ struct pallet_aws_config {
   long backoff_base_ms;
   long backoff_max_ms;
   int no_retry_quota;          /* disable the SDK retry token bucket */
+  /* Seconds added to the local clock when signing.  Normally 0: the
+   * client learns the offset from the service's Date header when a
+   * request is refused for clock skew, and retries once. */
+  long clock_skew_s;
   pallet_aws_log_fn log;
   void *log_opaque;
   pallet_aws_cancel_fn cancelled;

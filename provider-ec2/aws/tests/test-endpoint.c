@@ -745,6 +745,32 @@ test_bad_credentials (void)
 }
 
 static void
+test_clock_skew (void)
+{
+  /* An hour slow: refused once (RequestExpired), corrected from the
+   * service's Date header, then fine for later calls too. */
+  struct pallet_aws_config cfg = {
+    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
+    .endpoint_url = url, .clock_skew_s = -3600, .log = log_cb,
+  };
+  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  size_t before = logbuf.len;
+  reset_calls ();
+  struct seen s;
+  seen_init (&s);
+  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (calls ("DescribeRegions"), 2);
+  CU_ASSERT_PTR_NOT_NULL (strstr (logbuf.data + before, "local clock is"));
+  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (calls ("DescribeRegions"), 3);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  json_decref (id);
+  seen_free (&s);
+  pallet_aws_client_free (c);
+}
+
+static void
 test_session_token_and_no_secrets_logged (void)
 {
   /* A session token is sent (signed); the endpoint ignores its value. */
@@ -805,6 +831,7 @@ main (int argc, char **argv)
   CU_add_test (s, "5xx, resets, timeouts", test_5xx_resets_timeouts);
   CU_add_test (s, "cancel during backoff", test_cancel);
   CU_add_test (s, "bad credentials", test_bad_credentials);
+  CU_add_test (s, "clock skew corrected", test_clock_skew);
   CU_add_test (s, "session token; no secrets in the debug log",
                test_session_token_and_no_secrets_logged);
   CU_basic_set_mode (CU_BRM_VERBOSE);
