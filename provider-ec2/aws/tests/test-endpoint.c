@@ -505,17 +505,20 @@ test_ebs (void)
                                                       buf, 524288, &len), 0);
   CU_ASSERT_TRUE (buf[0] == 7 && buf[4095] == 7 && buf[4096] == 0);
 
-  /* A too-small buffer is a clear error, not an overflow. */
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
-                                                      buf, 1000, &len), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "limit"));
-
   /* One bad checksum is retried; bad every time is a permanent error. */
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum_count\": 1}}");
   reset_calls ();
   CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 524288, &len), 0);
-  CU_ASSERT_EQUAL (calls ("GetSnapshotBlock"), 2);
+  int gsb = calls ("GetSnapshotBlock");
+  if (gsb != 2) {
+    json_t *all = control ("GET", "/_pallet/calls?action=GetSnapshotBlock", NULL);
+    char *dump = json_dumps (all, JSON_COMPACT);
+    fprintf (stderr, "GetSnapshotBlock calls: %s\n", dump);
+    free (dump);
+    json_decref (all);
+  }
+  CU_ASSERT_EQUAL (gsb, 2);
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum\": 1.0}}");
   CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 524288, &len), -1);
@@ -524,6 +527,12 @@ test_ebs (void)
   CU_ASSERT_EQUAL (e->status, PALLET_E_FAILED);
   CU_ASSERT_EQUAL (e->attempts, 5);
   set_faults ("{}");
+
+  /* A too-small buffer is a clear error, not an overflow (last: the
+   * aborted transfer is logged by the server a little later). */
+  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
+                                                      buf, 1000, &len), -1);
+  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "limit"));
 
   /* Changed blocks between the two: block 3 only. */
   json_t *changed = json_array ();
@@ -646,6 +655,7 @@ test_5xx_resets_timeouts (void)
   printf ("  timeout: %s\n", pallet_aws_errmsg (c));
   seen_free (&s);
   set_faults ("{}");
+  sleep (2);    /* let the server finish the abandoned slow calls */
   pallet_aws_client_free (c);
 }
 
@@ -758,11 +768,11 @@ test_clock_skew (void)
   reset_calls ();
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
-  CU_ASSERT_EQUAL (calls ("DescribeRegions"), 2);
+  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (calls ("DescribeAvailabilityZones"), 2);
   CU_ASSERT_PTR_NOT_NULL (strstr (logbuf.data + before, "local clock is"));
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
-  CU_ASSERT_EQUAL (calls ("DescribeRegions"), 3);
+  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (calls ("DescribeAvailabilityZones"), 3);
   json_t *id = NULL;
   CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
   json_decref (id);
