@@ -44,6 +44,8 @@ static const char usage_text[] =
   "  --normalized FILE      the plan as normalized plan JSON\n"
   "  --plan NAME            which Plan of the files (when several)\n"
   "  --state-dir DIR        default ./.pallet-state/<plan name>\n"
+  "  --output-dir DIR       build_vm's manifests, one dir per VM\n"
+  "                         (default <state dir>/manifests)\n"
   "  --max-in-flight N      VMs migrated at once (default 1)\n"
   "  --max-attempts N       retryable errors per step before failing (default 5)\n"
   "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
@@ -78,7 +80,7 @@ static const char *verb_help[][2] = {
     "QUERY}.  The host applies QUERY itself\nunless the provider has the "
     "inventory_query capability.\n" },
   { "migrate", "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
-    "[--config FILE]\n       [--state-dir DIR] [--max-in-flight N] "
+    "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
     "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
     "[-o json]\nRuns validate, prepare_source, transfer, convert, build_vm, "
     "cleanup per VM.\nProgress is kept in the state dir after every call; "
@@ -95,7 +97,7 @@ static const char *verb_help[][2] = {
 };
 
 struct opts {
-  const char *provider, *config, *normalized, *plan, *state_dir;
+  const char *provider, *config, *normalized, *plan, *state_dir, *output_dir;
   const char *output, *query, *dump;
   unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms;
   int help;
@@ -356,6 +358,7 @@ fill_mopts (const struct opts *o, struct pallet_migrate_options *mo,
 {
   memset (mo, 0, sizeof *mo);
   mo->state_dir = o->state_dir;
+  mo->output_dir = o->output_dir;
   mo->max_in_flight = o->max_in_flight;
   mo->max_attempts = o->max_attempts;
   mo->backoff_ms = o->backoff_ms;
@@ -732,7 +735,7 @@ cmd_version (void)
 enum {
   OPT_PROVIDER = 256, OPT_CONFIG, OPT_NORMALIZED, OPT_PLAN, OPT_STATE_DIR,
   OPT_MAX_IN_FLIGHT, OPT_MAX_ATTEMPTS, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_DUMP,
-  OPT_DEBUG, OPT_VERSION,
+  OPT_DEBUG, OPT_VERSION, OPT_OUTPUT_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -741,6 +744,7 @@ static const struct option long_opts[] = {
   { "normalized", required_argument, NULL, OPT_NORMALIZED },
   { "plan", required_argument, NULL, OPT_PLAN },
   { "state-dir", required_argument, NULL, OPT_STATE_DIR },
+  { "output-dir", required_argument, NULL, OPT_OUTPUT_DIR },
   { "max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT },
   { "max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS },
   { "backoff-ms", required_argument, NULL, OPT_BACKOFF },
@@ -769,6 +773,7 @@ main (int argc, char **argv)
     case OPT_NORMALIZED: o.normalized = optarg; break;
     case OPT_PLAN: o.plan = optarg; break;
     case OPT_STATE_DIR: o.state_dir = optarg; break;
+    case OPT_OUTPUT_DIR: o.output_dir = optarg; break;
     case OPT_DUMP: o.dump = optarg; break;
     case 'o': o.output = optarg; break;
     case 'q': o.query = optarg; break;

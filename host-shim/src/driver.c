@@ -29,6 +29,7 @@ struct driver {
   const char *plan_name;
   char *state_dir;
   char *work_dir;
+  char *output_dir;             /* build_vm manifests, one dir per VM */
   char *uid;                    /* migrationUID */
   char *marker;                 /* cancel marker path */
   struct pallet_migrate_options o;
@@ -250,6 +251,46 @@ set_error (json_t *doc, const char *key, int status, const char *msg)
   json_object_set_new (doc, key, e ? e : json_null ());
 }
 
+/* Writes build_vm's items (Kubernetes manifests) as
+ * <output dir>/<vm>/NN-<kind>-<name>.json, atomically, so that
+ * `kubectl apply -f DIR` creates them in order.  JSON is YAML. */
+static int
+write_manifests (struct vmrun *v, char **items, size_t n)
+{
+  char *dir = NULL;
+  const char *key = v->id ? v->id : v->name;
+  if (asprintf (&dir, "%s/%s", v->d->output_dir, key ? key : "vm") < 0)
+    return -1;
+  int r = pallet__mkdirs (dir);
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    json_t *m = json_loads (items[i], 0, NULL);
+    const char *kind = json_string_value (json_object_get (m, "kind"));
+    const char *name = json_string_value (json_object_get (json_object_get (m, "metadata"), "name"));
+    char *path = NULL;
+    /* Names are DNS-1123 from the provider, but never trust a path part. */
+    char safe[128];
+    snprintf (safe, sizeof safe, "%s-%s", kind ? kind : "object", name ? name : "unnamed");
+    for (char *c = safe; *c; c++)
+      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+            || *c == '-' || *c == '.'))
+        *c = '_';
+    if (!m || asprintf (&path, "%s/%02zu-%s.json", dir, i, safe) < 0)
+      r = -1;
+    else
+      r = pallet__write_json_file (path, m);
+    free (path);
+    json_decref (m);
+  }
+  if (r != 0)
+    pallet__log (PALLET_LOG_ERROR, "cannot write the manifests of %s into %s: %s; "
+                 "check that the directory is writable (--output-dir)",
+                 key ? key : "a VM", dir, strerror (errno));
+  else
+    event (v, "manifests", "build_vm", dir, NULL);
+  free (dir);
+  return r;
+}
+
 /* The reconcile loop of one op of one VM. */
 static int
 run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
@@ -291,6 +332,13 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
     if (r.skipped && !rollback)
       add_to_list (v->doc, "skipped", name);
     int status = r.status;
+    if (op == PALLET_OP_BUILD_VM && status == PALLET_OK && r.n_items > 0
+        && write_manifests (v, r.items, r.n_items) != 0) {
+      pallet_call_result_free (&r);
+      set_error (v->doc, k->error, PALLET_E_IO, "cannot write the VM's manifests");
+      save (v);
+      return STEP_IOERR;
+    }
     int outcome = -1;
     unsigned wait = 0;
     switch (status) {
@@ -700,6 +748,8 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   char *pj_path = NULL;
   if (d.state_dir == NULL
       || asprintf (&d.work_dir, "%s/work", d.state_dir) < 0
+      || (d.o.output_dir ? (d.output_dir = strdup (d.o.output_dir)) == NULL
+          : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
       || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
       || (d.marker = pallet__cancel_marker (d.state_dir)) == NULL)
     goto out;
@@ -821,6 +871,7 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   free (d.marker);
   free (d.uid);
   free (d.work_dir);
+  free (d.output_dir);
   free (d.state_dir);
   json_decref (d.plan);
   return ret;

@@ -248,6 +248,12 @@ ec2_describe_instance (struct ec2 *s, const char *id, const char *name, json_t *
   pallet_aws_params_free (p);
   if (r < 0) {
     const struct pallet_aws_error *e = pallet_aws_last_error (s->src);
+    if (e && e->code && strcmp (e->code, "InvalidInstanceID.Malformed") == 0) {
+      pallet_error (s->call, PALLET_E_INVALID,
+                    "instance id %s is malformed (%s); use the form i-0123456789abcdef0",
+                    id, e->message);
+      return PALLET_E_INVALID;
+    }
     if (e && e->code && strncmp (e->code, "InvalidInstanceID", 17) == 0) {
       pallet_error (s->call, PALLET_E_NOT_FOUND,
                     "instance %s not found in region %s (%s); check the plan's vm id and the provider's region",

@@ -167,6 +167,9 @@ struct pallet_migrate_options {
   unsigned backoff_max_ms;    /* backoff cap; 0 means 30000 */
   int output;                 /* enum pallet_output */
   int progress;               /* draw progress bars (stderr is a TTY) */
+  /* Where build_vm's manifests go, one sub-directory per VM; NULL:
+   * <state dir>/manifests.  Added in libpallet-host 0.1. */
+  const char *output_dir;
 };
 
 /* The default state dir of a plan: ./.pallet-state/<name> (malloc'd). */

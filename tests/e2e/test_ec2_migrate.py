@@ -1,0 +1,231 @@
+"""End to end: `pallet migrate` with provider-ec2 against the local endpoint."""
+
+import json
+import os
+import signal
+import time
+import unittest
+
+from ec2_harness import EC2E2E, SOURCE, TARGET, PLAN_UID
+
+KMS = "arn:aws:kms:us-east-1:111111111111:key/0f1e2d3c-src"
+TARGET_KMS = "arn:aws:kms:us-east-1:222222222222:key/9a8b7c6d-tgt"
+
+
+def three_volume_instance(iid, name):
+    return {"id": iid, "name": name, "type": "m5.large", "az": "us-east-1a",
+            "state": "running", "tags": {"tier": "web"},
+            "volumes": [
+                {"device": "/dev/xvda", "sizeGiB": 8, "type": "gp3", "iops": 3000,
+                 "throughput": 125},
+                {"device": "/dev/sdf", "sizeGiB": 20, "type": "io2", "iops": 5000},
+                {"device": "/dev/sdg", "sizeGiB": 10, "type": "gp3", "iops": 4000,
+                 "throughput": 250, "encrypted": True, "kmsKeyId": KMS}]}
+
+
+SEED = {"instances": [three_volume_instance("i-0e2e000000000000a", "web-a"),
+                      three_volume_instance("i-0e2e000000000000b", "web-b")]}
+VMS = ["i-0e2e000000000000a", "i-0e2e000000000000b"]
+
+
+class SameAccount(EC2E2E):
+    def test_two_instances_three_volumes(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS)
+        sd = os.path.join(self.tmp, "state")
+        self.pallet("migrate", plan, "--state-dir", sd, "--max-in-flight", "2", check=0)
+        st = self.ep.state()
+        vols = [v for v in st["volumes"] if v["tags"].get("forklift.konveyor.io/plan") == PLAN_UID]
+        self.assertEqual(len(vols), 6, "one new volume per source volume")
+        by_orig = {}
+        for v in vols:
+            self.assertEqual(v["az"], "us-east-1b", "re-created in target-az")
+            self.assertEqual(v["state"], "available")
+            with open(os.path.join(sd, "plan.json")) as f:
+                uid = json.load(f)["migrationUID"]
+            self.assertEqual(v["tags"]["forklift.konveyor.io/migration"], uid)
+            by_orig[v["tags"]["forklift.konveyor.io/original-volume"]] = v
+        src = {v["id"]: v for v in st["volumes"] if v.get("attachment")}
+        for orig, new in by_orig.items():
+            o = src[orig]
+            self.assertEqual((new["type"], new["size"], new["iops"], new["throughput"],
+                              new["encrypted"], new["kmsKeyId"]),
+                             (o["type"], o["size"], o["iops"], o["throughput"],
+                              o["encrypted"], o["kmsKeyId"]), "volume %s kept its shape" % orig)
+        io2 = [v for v in vols if v["type"] == "io2"]
+        self.assertTrue(io2 and all(v["iops"] == 5000 for v in io2), "io2 keeps its IOPS")
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
+        mut = self.print_counts("same account", 2, 6)
+        self.assertLessEqual(sum(mut.values()), 2 * 2 + 2 * 6)
+        self.assertEqual(mut.get("CreateSnapshots"), 2, "one crash-consistent CreateSnapshots per VM")
+        for i in st["instances"]:
+            self.assertEqual(i["state"], "stopped", "cold migration leaves the source stopped")
+        self.assert_schema_valid(self.manifests(sd))
+
+    def test_rerun_of_finished_plan_makes_nothing(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1])
+        sd = os.path.join(self.tmp, "state")
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        before = self.counts()
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        after = self.counts()
+        for a in ("CreateSnapshots", "CreateVolume", "StopInstances", "DeleteSnapshot"):
+            self.assertEqual(before[a], after[a], "a finished VM is not migrated again (%s)" % a)
+
+
+class Validation(EC2E2E):
+    def seed_store(self):
+        return {"instances": [{"id": "i-0e2e00000000000d1", "name": "store", "type": "m5d.large",
+                               "volumes": [{"sizeGiB": 8, "type": "gp3"}]}]}
+
+    def test_instance_store_is_a_warning_by_default(self):
+        self.start(self.seed_store())
+        plan = self.write_plan(["i-0e2e00000000000d1"])
+        r = self.pallet("validate", plan, "-o", "json", check=0)
+        self.assertIn("InstanceStoreNotMigrated", r.stdout + r.stderr)
+        self.assertIn("75 GB of instance store", r.stdout + r.stderr)
+
+    def test_instance_store_error_when_plan_says_so(self):
+        self.start(self.seed_store())
+        plan = self.write_plan(["i-0e2e00000000000d1"], settings={"instance-store": "error"})
+        r = self.pallet("validate", plan, "-o", "json", check=1)
+        self.assertIn("InstanceStoreNotMigrated", r.stdout + r.stderr)
+
+    def test_unmapped_storage_and_network(self):
+        self.start(SEED)
+        path = self.write_plan(VMS[:1], storage=("gp3",))
+        r = self.pallet("validate", path, "-o", "json", check=1)
+        self.assertIn("StorageNotMapped", r.stdout + r.stderr)
+        self.assertIn("type io2", r.stdout + r.stderr)
+        self.assertEqual(self.counts().get("StopInstances", 0), 0, "validate changes nothing")
+
+    def test_missing_instance(self):
+        self.start(SEED)
+        path = self.write_plan(["i-0e2e0000000000404"])
+        r = self.pallet("validate", path, "-o", "json", check=1)
+        self.assertIn("InstanceNotFound", r.stdout + r.stderr)
+
+    def test_bad_credentials_name_the_key_not_the_secret(self):
+        self.start(SEED)
+        path = self.write_plan(VMS[:1], secret_extra={"secretAccessKey": "wrong-secret-value-123"})
+        r = self.pallet("validate", path, "--debug", check=1)
+        text = r.stdout + r.stderr
+        self.assertIn(SOURCE["key"], text)
+        self.assertIn("us-east-1", text)
+        self.assertNotIn("wrong-secret-value-123", text)
+
+
+class Failures(EC2E2E):
+    def test_snapshot_error_fails_vm_and_leaves_nothing(self):
+        seed = {"instances": [three_volume_instance("i-0e2e00000000000f1", "bad")]}
+        seed["instances"][0]["volumes"][1]["snapshotError"] = "Internal error (injected)"
+        self.start(seed)
+        plan = self.write_plan(["i-0e2e00000000000f1"])
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=1)
+        self.assertIn("Internal error (injected)", r.stdout + r.stderr)
+        self.assertEqual(self.tagged("snapshots"), [], "no plan-tagged snapshot left")
+        self.assertEqual(self.tagged("volumes"), [], "no plan-tagged volume left")
+        self.ep.wait(lambda: self.ep.state()["instances"][0]["state"] == "running", 30,
+                     "the source running again after the rollback")
+        print("\n[snapshot error] plan-tagged snapshots: 0, volumes: 0; instance running")
+
+    def test_cancel_during_snapshots_rolls_back(self):
+        self.ep_args = ("--stop-delay", "0.2", "--snapshot-delay", "30", "--volume-delay", "0.2")
+        self.start({"instances": [three_volume_instance("i-0e2e00000000000c1", "cancel-me")]})
+        plan = self.write_plan(["i-0e2e00000000000c1"])
+        sd = os.path.join(self.tmp, "state")
+        p = self.spawn("migrate", plan, "--state-dir", sd)
+        self.wait_call("CreateSnapshots")
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 4, "exit code 4 = cancelled\n" + out + err)
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted by the rollback")
+        self.assertEqual(self.tagged("volumes"), [])
+        self.ep.wait(lambda: self.ep.state()["instances"][0]["state"] == "running", 30,
+                     "the instance running again")
+
+
+class Crashes(EC2E2E):
+    """kill -9 at each step boundary and in the middle of each wait; a rerun
+    completes and nothing is duplicated."""
+    points = [("StopInstances", 1), ("CreateSnapshots", 1), ("DescribeSnapshots", 2),
+              ("CreateVolume", 1), ("CreateVolume", 3), ("DescribeVolumes", 3),
+              ("DeleteSnapshot", 1)]
+
+    def test_kill9_at_each_step_then_rerun(self):
+        for action, n in self.points:
+            with self.subTest(kill_after=(action, n)):
+                self.setUp()
+                try:
+                    self.one_crash(action, n)
+                finally:
+                    self.tearDown()
+
+    def one_crash(self, action, n):
+        self.start({"instances": [three_volume_instance("i-0e2e00000000000c9", "crash")]})
+        plan = self.write_plan(["i-0e2e00000000000c9"])
+        sd = os.path.join(self.tmp, "state")
+        p = self.spawn("migrate", plan, "--state-dir", sd)
+        self.wait_call(action, n)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        c = self.counts()
+        vols = self.tagged("volumes")
+        print("\n[kill -9 after %s #%d] CreateSnapshots=%d CreateVolume=%d volumes=%d snapshots=%d"
+              % (action, n, c["CreateSnapshots"], c["CreateVolume"], len(vols),
+                 len(self.tagged("snapshots"))))
+        self.assertEqual(c["CreateSnapshots"], 1, "snapshots taken once")
+        self.assertEqual(len(vols), 3, "exactly one new volume per source volume")
+        self.assertEqual(len({v["tags"]["forklift.konveyor.io/original-volume"] for v in vols}), 3)
+        self.assertEqual(self.tagged("snapshots"), [])
+        self.assertEqual(c["StopInstances"], 1)
+
+
+class CrossAccountAndRegion(EC2E2E):
+    def test_cross_account(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1], secret_extra={
+            "targetAccessKeyId": TARGET["key"], "targetSecretAccessKey": TARGET["secret"]},
+            settings={"target-kms-key-id": TARGET_KMS})
+        sd = os.path.join(self.tmp, "state")
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        vols = self.tagged("volumes")
+        self.assertEqual(len(vols), 3)
+        for v in vols:
+            self.assertEqual(v["account"], TARGET["id"], "volumes made in the target account")
+        enc = [v for v in vols if v["encrypted"]]
+        self.assertEqual([v["kmsKeyId"] for v in enc], [TARGET_KMS])
+        c = self.counts()
+        self.assertEqual(c["ModifySnapshotAttribute"], 3, "each snapshot shared once")
+        self.assertEqual(self.tagged("snapshots"), [])
+        self.print_counts("cross account", 1, 3)
+
+    def test_cross_account_same_account_refused(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1], secret_extra={
+            "targetAccessKeyId": SOURCE["key"], "targetSecretAccessKey": SOURCE["secret"]})
+        r = self.pallet("validate", plan, check=1)
+        self.assertIn("TargetAccountIsSource", r.stdout + r.stderr)
+
+    def test_cross_region(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1], settings={"target-region": "us-west-2",
+                                                  "target-az": "us-west-2a",
+                                                  "target-kms-key-id": "arn:aws:kms:us-west-2:111111111111:key/w"})
+        sd = os.path.join(self.tmp, "state")
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        vols = self.tagged("volumes")
+        self.assertEqual(len(vols), 3)
+        for v in vols:
+            self.assertEqual((v["region"], v["az"]), ("us-west-2", "us-west-2a"))
+        self.assertEqual(self.counts()["CopySnapshot"], 3)
+        self.assertEqual(self.tagged("snapshots"), [], "copies and originals deleted")
+        self.print_counts("cross region", 1, 3)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
