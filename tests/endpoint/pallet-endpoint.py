@@ -9,6 +9,7 @@ signer.  See README.md next to this file for flags, seed format and the
 
 import argparse
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -37,6 +38,8 @@ EC2_STATUS = {"AuthFailure": 401, "SignatureDoesNotMatch": 403, "UnauthorizedOpe
               "RequestLimitExceeded": 503, "InternalError": 500, "ServiceUnavailable": 503,
               "DryRunOperation": 412, "RequestExpired": 400}
 FAULT_KINDS = ("reset", "throttle", "error", "bad_checksum")
+XML = "text/xml;charset=UTF-8"
+PAGE_RID = b"00000000-pallet-page-cache-requestid"
 
 
 # ------------------------------------------------------------------ faults
@@ -241,6 +244,7 @@ class App:
             self.faults.set({k: r})
         self.log = CallLog(args.call_log)
         self.skew = args.max_clock_skew
+        self.page_cache = {}
 
     # -------------------------------------------------------------- AWS
 
@@ -368,7 +372,7 @@ class App:
             raise ApiError(badsig[0], "Date in Credential scope does not match YYYYMMDD "
                            "from ISO-8601 version of date from HTTP", 403)
         try:
-            ts = time.mktime(time.strptime(amz, "%Y%m%dT%H%M%SZ")) - time.timezone
+            ts = calendar.timegm(time.strptime(amz, "%Y%m%dT%H%M%SZ"))
         except ValueError:
             raise ApiError(badsig[0], "X-Amz-Date %r is not in the form YYYYMMDD'T'HHMMSS'Z'"
                            % amz, 403)
@@ -425,13 +429,26 @@ class App:
             data["ClientToken"] = token
         with self.world.lock:
             self.world.tick()
+            if op.name == "DescribeInstances" and not data.get("DryRun"):
+                # Whole pages are cached until any instance changes.
+                key = (account["id"], region, json.dumps(data, sort_keys=True, default=str))
+                hit = self.page_cache.get(key)
+                if hit and hit[0] == self.world.instances_version:
+                    return 200, hit[1].replace(PAGE_RID, rid.encode(), 1), XML, {}
             ctx = pallet_ec2.Ctx(self.world, account["id"], region, rid, op)
             if data.get("DryRun"):
                 raise ApiError("DryRunOperation",
                                "Request would have succeeded, but DryRun flag is set.", 412)
             out = fn(ctx, data)
-            body = proto.ec2_response(op, out, rid, ctx.fragments)
-        return 200, body, "text/xml;charset=UTF-8", {}
+            if op.name == "DescribeInstances":
+                body = proto.ec2_response(op, out, PAGE_RID.decode(), ctx.fragments)
+                if len(self.page_cache) > 4096:
+                    self.page_cache.clear()
+                self.page_cache[key] = (self.world.instances_version, body)
+                body = body.replace(PAGE_RID, rid.encode(), 1)
+            else:
+                body = proto.ec2_response(op, out, rid, ctx.fragments)
+        return 200, body, XML, {}
 
     # -------------------------------------------------------------- EBS
 
@@ -509,8 +526,6 @@ class App:
         first = None
         if action == "ListChangedBlocks" and q.get("firstSnapshotId"):
             first = self.ebs_snapshot(account, region, q["firstSnapshotId"])
-            if first["size"] != snap["size"] and False:
-                pass
         if action == "ListSnapshotBlocks":
             idx = [i for i in w.snapshot_blocks(snap) if i >= start]
         else:
@@ -671,6 +686,10 @@ def main(argv=None):
             f.write("%d\n" % port)
         os.replace(tmp, args.port_file)
     print("PORT=%d" % port, flush=True)
+    # Load the service models and render instances now, not on first use.
+    threading.Thread(target=lambda: ([proto.service_model(n) for n in ("ec2", "sts", "ebs")],
+                                     pallet_ec2.prerender(app.world)),
+                     daemon=True).start()
     try:
         srv.serve_forever(poll_interval=0.2)
     finally:

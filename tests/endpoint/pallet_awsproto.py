@@ -12,6 +12,7 @@ import datetime
 import hmac
 import hashlib
 import re
+import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -28,12 +29,16 @@ _loader = botocore.loaders.Loader()
 _models = {}
 
 
+_models_lock = threading.Lock()
+
+
 def service_model(name):
     """botocore.model.ServiceModel for ec2, ebs or sts (cached)."""
-    if name not in _models:
-        _models[name] = botocore.model.ServiceModel(
-            _loader.load_service_model(name, "service-2"), name)
-    return _models[name]
+    with _models_lock:
+        if name not in _models:
+            _models[name] = botocore.model.ServiceModel(
+                _loader.load_service_model(name, "service-2"), name)
+        return _models[name]
 
 
 class ApiError(Exception):
@@ -147,15 +152,11 @@ def parse_query(service, params):
     if op.input_shape is not None:
         data = _parse(op.input_shape, params, "", used, ec2)
     # Tell the caller which parameter it got wrong; AWS does the same.
-    unknown = sorted(k for k in params if k not in used and not _consumed(k, used))
+    unknown = sorted(k for k in params if k not in used)
     if unknown:
         raise ApiError("UnknownParameter",
                        "The parameter %s is not recognized" % unknown[0])
     return op, data
-
-
-def _consumed(key, used):
-    return key in used
 
 
 # ---------------------------------------------------------------- responses
@@ -325,7 +326,8 @@ def form_params(raw_query, body, content_type):
     params = {}
     for k, v in urllib.parse.parse_qsl(raw_query, keep_blank_values=True):
         params[k] = v
-    if body and "x-www-form-urlencoded" in (content_type or ""):
+    # A POST without Content-Type is read as a form, as EC2 does.
+    if body and (not content_type or "x-www-form-urlencoded" in content_type):
         for k, v in urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
                                            keep_blank_values=True):
             params[k] = v

@@ -9,7 +9,7 @@ import re
 import time
 
 from pallet_awsproto import ApiError, ec2_fragment
-from pallet_world import (INSTANCE_TYPES, STATE_CODES, VOLUME_SIZES, GIB,
+from pallet_world import (INSTANCE_TYPES, STATE_CODES, VOLUME_SIZES,
                           tags_list, wildcard_re, gmt)
 
 
@@ -380,20 +380,37 @@ def DescribeInstances(ctx, data):
     objs = apply_filters(objs, data.get("Filters"), instance_filters(w), "DescribeInstances")
     page, nt = paginate(ctx, data, objs, 5, 1000, True, "InstanceIds")
     shape = ctx.op.output_shape.members["Reservations"].member
-    frags = []
-    for i in page:
-        c = i.get("_frag")
-        if c is None or c[0] != i["version"]:
-            r = {"ReservationId": i["reservation"], "OwnerId": i["account"], "Groups": [],
-                 "Instances": [render_instance(w, i)]}
-            c = (i["version"], ec2_fragment(shape, "item", r))
-            i["_frag"] = c
-        frags.append(c[1])
-    ctx.fragments = ("reservationSet", frags)
+    ctx.fragments = ("reservationSet", [instance_fragment(w, shape, i) for i in page])
     out = {"Reservations": []}
     if nt:
         out["NextToken"] = nt
     return out
+
+
+def instance_fragment(w, shape, i):
+    """The instance's <item> of reservationSet, rendered once per change."""
+    c = i.get("_frag")
+    if c is None or c[0] != i["version"]:
+        r = {"ReservationId": i["reservation"], "OwnerId": i["account"], "Groups": [],
+             "Instances": [render_instance(w, i)]}
+        c = (i["version"], ec2_fragment(shape, "item", r))
+        i["_frag"] = c
+    return c[1]
+
+
+def prerender(w, chunk=200):
+    """Render every instance's fragment in the background, a chunk at a
+    time under the lock, so the first DescribeInstances pages are fast."""
+    from pallet_awsproto import service_model
+    shape = service_model("ec2").operation_model("DescribeInstances").output_shape \
+        .members["Reservations"].member
+    with w.lock:
+        ids = list(w.instances)
+    for n in range(0, len(ids), chunk):
+        with w.lock:
+            for iid in ids[n:n + chunk]:
+                if iid in w.instances:
+                    instance_fragment(w, shape, w.instances[iid])
 
 
 def render_type(name):

@@ -3,13 +3,10 @@ snapshots and the block data behind them.  All methods run under
 World.lock; times are time.time() seconds."""
 
 import base64
-import fnmatch
 import hashlib
 import hmac
-import json
 import os
 import re
-import shutil
 import threading
 import time
 import heapq
@@ -163,6 +160,7 @@ class World:
         self.timers = []
         self.secret = os.urandom(32)
         self.ip_next = {}
+        self.instances_version = 0
         for a in DEFAULT_ACCOUNTS:
             self.add_account(a)
         for r in DEFAULT_REGIONS:
@@ -318,6 +316,7 @@ class World:
         if inst["id"] in self.instances:
             raise ValueError("seed: duplicate instance id %s" % inst["id"])
         self.instances[inst["id"]] = inst
+        self.instances_version += 1
         nics = spec.get("networkInterfaces") or [{}]
         for idx, nic in enumerate(nics):
             sub_az = nic.get("az", az)
@@ -357,6 +356,7 @@ class World:
 
     def touch(self, inst):
         inst["version"] += 1
+        self.instances_version += 1
 
     def _volume(self, acct, region, az, size, vtype, iops, throughput, encrypted,
                 kms, snap, tags, vid=None):

@@ -3,7 +3,6 @@
 unsigned requests are rejected with each service's own error envelope."""
 
 import datetime
-import time
 import unittest
 import urllib.error
 import urllib.request

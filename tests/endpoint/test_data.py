@@ -5,12 +5,11 @@ match, unlisted blocks are zero in the image, warm-migration deltas."""
 import base64
 import hashlib
 import os
-import time
 import unittest
 
 import botocore.exceptions
 
-from endpoint_fixture import EndpointTest, SOURCE, TARGET, BLOCK, MIB
+from endpoint_fixture import EndpointTest, SOURCE, TARGET, BLOCK
 
 
 class DataTest(EndpointTest):
