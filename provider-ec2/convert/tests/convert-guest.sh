@@ -15,13 +15,17 @@ export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 work=$(mktemp -d /var/tmp/pallet-convert-guest.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 step () { echo "convert-guest: [$(date +%T)] $*"; }
-t=$(date +%s); elapsed () { local n; n=$(date +%s); echo $((n - t)); t=$n; }
+t=$(date +%s); lap=0
+# Seconds since the last call, in $lap (not $(...): t must change here).
+lap () { local n; n=$(date +%s); lap=$((n - t)); t=$n; }
 
 img=$("$guestdir/build-guest.sh")
-step "guest image $img ready in $(elapsed)s: $(du -m "$img" | cut -f1) MiB allocated, $(( $(stat -c %s "$img") >> 20 )) MiB virtual"
+lap
+step "guest image $img ready in ${lap}s: $(du -m "$img" | cut -f1) MiB allocated, $(( $(stat -c %s "$img") >> 20 )) MiB virtual"
 
 json=$("$tool" inspect --tcg --format raw "$img")
-step "inspected in $(elapsed)s: $json"
+lap
+step "inspected in ${lap}s: $json"
 "$py" - "$json" <<'PY'
 import json, sys
 j = json.loads(sys.argv[1])
@@ -33,11 +37,12 @@ if bad or not (j.get("root") or "").startswith("/dev/"):
 PY
 
 cp --sparse=always "$img" "$work/disk.img"
-elapsed >/dev/null
+lap
 rc=0
 "$tool" convert --tcg --timeout 1000 --log "$work/v2v.log" "$work/disk.img" \
   >"$work/result.json" || rc=$?
-step "converted in $(elapsed)s (exit $rc): $(cat "$work/result.json")"
+lap
+step "converted in ${lap}s (exit $rc): $(cat "$work/result.json")"
 [ "$rc" -eq 0 ] || { tail -n 40 "$work/v2v.log" >&2; echo "FAIL: conversion failed" >&2; exit 1; }
 "$py" - "$work/result.json" <<'PY'
 import json, sys
@@ -53,11 +58,13 @@ cmp -s "$img" "$work/disk.img" && { echo "FAIL: the converted disk is unchanged"
 # What virt-v2v leaves behind in a converted Debian guest.
 # (one appliance launch: virt-ls lists both directories, one after another)
 files=$(virt-ls --format=raw -a "$work/disk.img" /boot /usr/lib/virt-sysprep)
-step "checked the converted guest in $(elapsed)s"
+lap
+step "checked the converted guest in ${lap}s"
 grep -q '^initrd\.img-.*\.pre-v2v$' <<<"$files" || { echo "FAIL: no initrd .pre-v2v in /boot: $files" >&2; exit 1; }
 grep -q '^firstboot\.sh$' <<<"$files" || { echo "FAIL: no firstboot.sh installed: $files" >&2; exit 1; }
 
 "$guestdir/boot-check.sh" "$work/disk.img" --timeout 600 --log "$work/serial.log"
-step "booted in $(elapsed)s"
+lap
+step "booted in ${lap}s"
 step "converted image: $(du -m "$work/disk.img" | cut -f1) MiB allocated"
 echo PASS
