@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CUnit/CUnit.h>
+#include <CUnit/TestRun.h>
+
 #include "conformance.h"
 
 extern char **environ;
@@ -256,6 +259,18 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
   else if (WIFSIGNALED (status))
     r = bad_end ("crash", "killed by signal %d, %s", WTERMSIG (status),
                  strsignal (WTERMSIG (status)));
+  else if (WEXITSTATUS (status) != 0 && text
+           && (r = json_loads (text, 0, &err)) != NULL) {
+    /* The call returned, but valgrind (or a sanitizer) found errors in the
+     * child at its exit: judge the report, and fail the running check. */
+    CU_pTest t = CU_get_current_test ();
+    pc_fail (t && t->pName ? t->pName : "load",
+             "a provider call leaves no memory errors or leaks behind "
+             "(valgrind, ASan)", __FILE__, __LINE__,
+             "a child process exited with status %d after reporting its "
+             "call; valgrind or a sanitizer found errors in it: see its "
+             "log above", WEXITSTATUS (status));
+  }
   else if (WEXITSTATUS (status) != 0)
     r = bad_end ("crash", "the process exited with status %d during the call",
                  WEXITSTATUS (status));

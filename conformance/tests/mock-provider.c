@@ -27,9 +27,9 @@
 
 #include <pallet/provider.h>
 
-#define COPY_STEPS 6
-#define COPY_STEP_MS 40
-#define CANCEL_BOUND_MS 150
+#define COPY_STEPS 15
+#define COPY_STEP_MS 20
+#define CANCEL_BOUND_MS 200
 
 struct mock {
   char *cloud;                /* the resource file, or NULL */
