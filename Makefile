@@ -43,6 +43,11 @@ bench: deps
 	$(MAKE) build
 	./bench/run.sh $(BUILD)
 
+# Long libFuzzer runs (FUZZ_SECONDS per target, default 600); the ctest
+# fuzz-smoke test is the short one.
+fuzz:
+	./tests/fuzz/run.sh -o build-fuzz -t $${FUZZ_SECONDS:-600}
+
 install: build
 	cmake --install $(BUILD)
 
