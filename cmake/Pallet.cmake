@@ -42,5 +42,7 @@ function(pallet_add_provider)
   add_test(NAME ${target}-exports-one-symbol
            COMMAND ${PROJECT_SOURCE_DIR}/abi/check-exports.sh $<TARGET_FILE:${target}>)
   set_tests_properties(${target}-exports-one-symbol PROPERTIES LABELS "abi")
-  install(TARGETS ${target} LIBRARY DESTINATION ${PALLET_PROVIDER_DIR})
+  # Relative, so --prefix at install time (and DESTDIR) is honoured; the
+  # compiled-in lookup dir stays the full PALLET_PROVIDER_DIR.
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/pallet/providers)
 endfunction()
