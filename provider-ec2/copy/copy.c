@@ -15,8 +15,8 @@
 #include <unistd.h>
 #include "pallet-ebs-copy.h"
 
-#define JOURNAL_SYNC_BLOCKS 512     /* and at least every ~2 s */
-#define JOURNAL_SYNC_NS 2000000000LL
+#define JOURNAL_SYNC_BLOCKS 256     /* and at least every ~1 s */
+#define JOURNAL_SYNC_NS 1000000000LL
 
 /* ---- Zeroing ---- */
 
@@ -100,7 +100,7 @@ struct copy {
   /* token bucket (GCRA): the time the next request may start */
   pthread_mutex_t rate_lock;
   int64_t rate_next_ns, rate_step_ns, rate_burst_ns;
-  int64_t last_sync_ns;
+  _Atomic int64_t last_sync_ns;
 };
 
 static int64_t
@@ -200,7 +200,9 @@ static void
 maybe_sync (struct copy *c, int force)
 {
   int64_t t = now_ns ();
-  if (!force && atomic_load (&c->since_sync) < JOURNAL_SYNC_BLOCKS
+  uint64_t every = c->o->journal_sync_blocks > 0 ? (uint64_t) c->o->journal_sync_blocks
+    : JOURNAL_SYNC_BLOCKS;
+  if (!force && atomic_load (&c->since_sync) < every
       && t - c->last_sync_ns < JOURNAL_SYNC_NS)
     return;
   atomic_store (&c->since_sync, 0);

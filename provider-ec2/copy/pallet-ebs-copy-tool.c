@@ -13,7 +13,7 @@ usage (FILE *f)
 {
   fprintf (f, "usage: pallet-ebs-copy --snapshot SNAP [--prev SNAP] --target PATH\n"
               "         [--journal PATH] [--workers N] [--max-rps R] [--target-is-zero]\n"
-              "         [--keep-journal] [--max-attempts N] [--backoff-base-ms MS]\n"
+              "         [--keep-journal] [--journal-sync-blocks N] [--max-attempts N] [--backoff-base-ms MS]\n"
               "         [--progress] [--verbose]\n");
 }
 
@@ -39,6 +39,7 @@ main (int argc, char **argv)
     { "snapshot", 1, 0, 's' }, { "prev", 1, 0, 'p' }, { "target", 1, 0, 't' },
     { "journal", 1, 0, 'j' }, { "workers", 1, 0, 'w' }, { "max-rps", 1, 0, 'r' },
     { "target-is-zero", 0, 0, 'z' }, { "keep-journal", 0, 0, 'k' },
+    { "journal-sync-blocks", 1, 0, 'J' },
     { "max-attempts", 1, 0, 'a' }, { "backoff-base-ms", 1, 0, 'b' },
     { "progress", 0, 0, 'P' }, { "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' },
     { 0, 0, 0, 0 } };
@@ -55,6 +56,7 @@ main (int argc, char **argv)
     case 'r': o.max_rps = atof (optarg); break;
     case 'z': o.target_is_zero = 1; break;
     case 'k': o.keep_journal = 1; break;
+    case 'J': o.journal_sync_blocks = atoi (optarg); break;
     case 'a': cfg.max_attempts = atoi (optarg); break;
     case 'b': cfg.backoff_base_ms = atol (optarg); break;
     case 'P': o.progress = progress; break;

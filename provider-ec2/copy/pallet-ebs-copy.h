@@ -39,6 +39,7 @@ struct pallet_ebs_copy_opts {
   double max_rps;                       /* GetSnapshotBlock/s, 0: 950 */
   int target_is_zero;                   /* the caller knows the target reads as zeros */
   int keep_journal;                     /* keep it after success */
+  int journal_sync_blocks;              /* sync the journal every N blocks (0: 256) and ~1 s */
   pallet_ebs_copy_progress_fn progress; /* called from the calling thread */
   pallet_aws_cancel_fn cancelled;       /* polled from the calling thread, ~100 ms */
   pallet_aws_log_fn log;                /* calling thread only */
