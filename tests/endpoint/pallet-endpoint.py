@@ -74,7 +74,7 @@ class Faults:
             _, r = self.rule(service, action)
             if not r:
                 return {}
-            hit = {"latency_ms": float(r.get("latency_ms", 0))}
+            hit = {"latency_ms": float(r.get("latency_ms", 0)), "code": r.get("code")}
             for kind in FAULT_KINDS:
                 n = r.get(kind + "_count", 0)
                 if n > 0:
@@ -194,7 +194,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         app = self.server.app
-        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return self.send(400, b"bad Content-Length\n", "text/plain")
         body = self.rfile.read(n) if n > 0 else b""
         path, _, query = self.path.partition("?")
         if path.startswith("/_pallet/") or path == "/_pallet":
@@ -213,7 +217,11 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as e:
             status, out = e.status, {"error": e.code, "message": e.message}
         except (ValueError, KeyError, TypeError) as e:
-            status, out = 400, {"error": "BadRequest", "message": str(e)}
+            status, out = 400, {"error": "BadRequest", "message": "%s: %s" % (
+                type(e).__name__, e)}
+        except Exception as e:  # never die on a bad control call
+            status, out = 500, {"error": "InternalError", "message": "%s: %s" % (
+                type(e).__name__, e)}
         self.send(status, json.dumps(out, default=list).encode() + b"\n", "application/json")
 
 
@@ -281,7 +289,9 @@ class App:
                 return
             if hit.get("throttle"):
                 entry["fault"] = "throttle"
-                raise self.throttle_error(service)
+                err = self.throttle_error(service)
+                err.code = hit.get("code") or err.code
+                raise err
             if hit.get("error"):
                 entry["fault"] = "error"
                 raise ApiError({"ec2": "InternalError", "sts": "InternalFailure",

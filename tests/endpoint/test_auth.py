@@ -115,6 +115,34 @@ class AuthTest(EndpointTest):
         st, _, out = raw(self.ep.url + "/", body=body, headers=h)
         self.assertEqual(st, 403, out)
 
+    def test_get_query_string_form(self):
+        # EC2 also takes the parameters in a signed GET query string.
+        url = self.ep.url + "/?Action=DescribeRegions&RegionName.1=us-west-2&Version=2016-11-15"
+        req = AWSRequest(method="GET", url=url)
+        SigV4Auth(Credentials(SOURCE["key"], SOURCE["secret"]), "ec2", "us-east-1").add_auth(req)
+        st, _, out = raw(url, method="GET", headers=dict(req.headers.items()))
+        self.assertEqual(st, 200, out)
+        ns = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
+        names = [e.text for e in ET.fromstring(out).iter(ns + "regionName")]
+        self.assertEqual(names, ["us-west-2"])
+        # A value changed after signing: rejected.
+        bad = url.replace("us-west-2", "us-east-1")
+        st, _, out = raw(bad, method="GET", headers=dict(req.headers.items()))
+        self.assertEqual(st, 403, out)
+
+    def test_control_bad_input(self):
+        base = self.ep.url + "/_pallet/"
+        st, _, out = raw(base + "faults", body=b"{not json")
+        self.assertEqual(st, 400, out)
+        st, _, out = raw(base + "volumes/vol-0123456789abcdef0/write", body=b"{}")
+        self.assertEqual(st, 404, out)
+        st, _, out = raw(base + "nope", method="GET")
+        self.assertEqual(st, 404, out)
+        st, _, out = raw(self.ep.url + "/", body=b"\xff\x00garbage",
+                         headers={"Authorization": "AWS4-HMAC-SHA256 nonsense"})
+        self.assertIn(st, (401, 403))
+        self.assertEqual(self.ep.control("GET", "health"), {"ok": True})
+
     def test_unsigned_and_expired(self):
         st, _, out = raw(self.ep.url + "/", body=b"Action=DescribeRegions&Version=2016-11-15",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -42,6 +42,11 @@ class FaultTest(EndpointTest):
         # Counts are used up: the next calls pass.
         self.ep.client("ec2").describe_volumes()
         self.ep.client("sts").get_caller_identity()
+        self.ep.control("POST", "faults", {"faults": {"ebs:ListSnapshotBlocks": {
+            "throttle_count": 1, "code": "RequestThrottledException"}}})
+        r = self.code(self.ep.client("ebs").list_snapshot_blocks,
+                      SnapshotId="snap-0123456789abcdef0")
+        self.assertEqual(r["Error"]["Code"], "RequestThrottledException")
         calls = self.ep.calls()
         self.assertEqual(calls["counts"]["outcome"].get("RequestLimitExceeded"), 1)
         self.assertEqual(calls["counts"]["outcome"].get("Throttling"), 1)
