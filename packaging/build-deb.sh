@@ -4,10 +4,10 @@
 #   packaging/build-deb.sh OUTDIR [SCRATCH]
 #
 # dpkg-buildpackage wants debian/ at the source root; ours lives in
-# packaging/debian.  So: copy the source tree (the files git tracks, as
-# they are in the working tree; PALLET_DEB_SOURCE=head takes the committed
-# HEAD instead) into SCRATCH/src, put packaging/debian at its root, build
-# there, and move the .debs and .buildinfo/.changes into OUTDIR.
+# packaging/debian.  So: copy the source tree (the committed HEAD, or with
+# PALLET_PKG_SOURCE=worktree the tracked files as they are now: see
+# export-source.sh) into SCRATCH/src, put packaging/debian at its root,
+# build there, and move the .debs and .buildinfo/.changes into OUTDIR.
 # Tests do not run in the package build (nocheck); CI runs them on its own
 # build with ctest.
 set -eu
@@ -24,17 +24,9 @@ done
 
 rm -rf "$scratch"; mkdir -p "$scratch/src"; scratch=$(cd "$scratch" && pwd)
 src=$scratch/src
-if [ "${PALLET_DEB_SOURCE:-worktree}" = head ]; then
-  git -C "$top" archive --format=tar HEAD | tar -x -C "$src"
-else
-  # Tracked files only (not build dirs or colleagues' untracked work);
-  # a tracked file deleted in the working tree is skipped.
-  (cd "$top" && git ls-files -z --cached | xargs -0 sh -c \
-     'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done; exit 0' sh |
-   tar -c --null -T - -f -) | tar -x -C "$src"
-fi
+"$here/export-source.sh" "$top" "$src"
 [ -f "$src/packaging/debian/control" ] ||
-  { echo "build-deb: $src/packaging/debian/control missing: is packaging/debian tracked by git?" >&2; exit 1; }
+  { echo "build-deb: $src/packaging/debian/control missing: is packaging/debian committed (or PALLET_PKG_SOURCE=worktree and tracked)?" >&2; exit 1; }
 rm -rf "$src/debian"
 cp -a "$src/packaging/debian" "$src/debian"
 
