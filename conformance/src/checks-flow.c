@@ -85,6 +85,8 @@ twice_hook (enum pc_op op, json_t *r1, const char *input, void *arg)
 void
 pc_check_idempotency (void)
 {
+  if (!pc_session_ok ("idempotency"))
+    return;
   char *uid = pc_new_uid ("idem", 0);
   json_t *state = json_object (), *r;
   if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps,
@@ -122,6 +124,8 @@ pending_hook (enum pc_op op, json_t *r, const char *input, void *arg)
 void
 pc_check_pending (void)
 {
+  if (!pc_session_ok ("pending"))
+    return;
   char *uid = pc_new_uid ("pending", 0);
   json_t *state = json_object (), *r;
   unsigned seen = 0;
@@ -192,6 +196,8 @@ cancel_hook (enum pc_op op, json_t *real, const char *input, void *arg)
 void
 pc_check_cancel (void)
 {
+  if (!pc_session_ok ("cancel"))
+    return;
   char *uid = pc_new_uid ("cancel", 0);
   json_t *state = json_object (), *r;
   if (pc.vt.cancel_bound_ms == 0) {
@@ -253,6 +259,8 @@ pc_check_cleanup (void)
              "cleanup is NULL: nothing to check");
     return;
   }
+  if (!pc_session_ok ("cleanup"))
+    return;
   base = pc_baseline ("cleanup");
   uid = pc_new_uid ("cleanup", 99);
   st = json_object ();
@@ -375,6 +383,8 @@ outputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
 void
 pc_check_outputs (void)
 {
+  if (!pc_session_ok ("outputs"))
+    return;
   char *uid = pc_new_uid ("outputs", 0);
   json_t *state = json_object (), *r;
   unsigned n = 0;

@@ -250,11 +250,12 @@ pc_check_bad_input (void)
   struct bad sets[3][16];
   size_t nsets[3] = { 0, 0, 0 };
   bool built[3] = { false, false, false };
+  bool session = pc_op_present (PC_OP_OPEN) && pc_session_ok ("bad-input");
   for (int op = 0; op < PC_OP_COUNT; op++) {
     int set = op == PC_OP_OPEN ? 0 : op == PC_OP_INVENTORY ? 1 : 2;
     struct bad *b = sets[set];
     size_t n;
-    if (!pc_op_present (op))
+    if (!pc_op_present (op) || (op != PC_OP_OPEN && !session))
       continue;
     if (!built[set]) {
       nsets[set] = bad_inputs (op, b, false);
@@ -410,12 +411,14 @@ pc_check_leaks (void)
     PC_FAIL ("leaks", "the provider has ops to call", "open or close is NULL");
     return;
   }
-  leak_one (PC_OP_OPEN, "the fixture's config (open/close cycles)",
-            pc.fx.config_text);
+  bool session = pc_session_ok ("leaks");
+  if (session)
+    leak_one (PC_OP_OPEN, "the fixture's config (open/close cycles)",
+              pc.fx.config_text);
   for (int op = 0; op < PC_OP_COUNT; op++) {
     struct bad b[16];
     size_t n;
-    if (!pc_op_present (op))
+    if (!pc_op_present (op) || (op != PC_OP_OPEN && !session))
       continue;
     n = bad_inputs (op, b, true);
     for (size_t i = 0; i < n; i++)
@@ -424,6 +427,8 @@ pc_check_leaks (void)
     free_bad (b, n);
   }
   /* Good calls that change nothing in the world. */
+  if (!session)
+    return;
   if (pc_op_present (PC_OP_VALIDATE)) {
     char *in = pc_vm_input (pc_vm (0), NULL, "conformance-leaks");
     leak_one (PC_OP_VALIDATE, "a valid input", in);

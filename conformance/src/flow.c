@@ -157,3 +157,25 @@ pc_baseline (const char *check)
   }
   return c;
 }
+
+bool
+pc_session_ok (const char *check)
+{
+  static int cached = -1;
+  static char why[1024];
+  if (cached < 0) {
+    struct pc_req rq = { .op = PC_OP_OPEN, .input = pc.fx.config_text };
+    json_t *r = pc_invoke (&rq);
+    char *d;
+    cached = json_is_true (json_object_get (r, "opened"));
+    d = pc_describe (r);
+    snprintf (why, sizeof why, "%s", d ? d : "?");
+    free (d);
+    json_decref (r);
+  }
+  if (!cached)
+    PC_FAIL (check, "open accepts the fixture's config", "with the fixture's "
+             "config %s; this check's op calls need a session: pass --fixture "
+             "with a config the provider accepts", why);
+  return cached;
+}

@@ -34,6 +34,10 @@ bool pc_step_done (const char *check, const char *rule, enum pc_op op,
 bool pc_run_pipeline (const char *check, const json_t *vm, json_t **state,
                       const char *uid, size_t upto, pc_hook hook, void *arg);
 
+/* Whether open() accepts the fixture's config (probed once); if not,
+ * records one failure of check. */
+bool pc_session_ok (const char *check);
+
 /* The counter now (NULL without count_command; a failure is recorded
  * when it does not work). */
 json_t *pc_baseline (const char *check);

@@ -511,7 +511,7 @@ main (int argc, char **argv)
     printf ("  -- %s\n", checks[i].proves);
   }
   printf ("pallet-conformance: %u of %u checks passed%s\n", run - failed, run,
-          failed ? "; the provider breaks the contract" : "");
+          failed ? "; the provider breaks the contract (or the fixture does not fit it)" : "");
   rc = failed || CU_get_number_of_failures () ? 1 : 0;
   CU_cleanup_registry ();
   pc_schemas_free ();
