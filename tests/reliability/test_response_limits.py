@@ -1,0 +1,68 @@
+"""Oversized and endless endpoint responses are bounded: `pallet validate`
+against a server that answers 200 MiB, or a chunked body that never ends,
+fails with a clear error (naming the size limit) within bounded memory.
+pallet's own peak RSS comes from os.wait4 on its pid."""
+
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+from rel_common import EC2E2E, HERE, fleet, plan_yaml
+
+PY = "/usr/bin/python3"
+# The AWS layer caps a response body at 64 MiB (PALLET_AWS_DEFAULT_MAX_RESPONSE);
+# buffer growth by doubling can briefly hold ~2x that.  Anything near the
+# 200 MiB sent, or growing without end, fails this.
+MAX_RSS_MIB = 180
+
+
+class ResponseLimits(EC2E2E):
+    def big(self, mode):
+        self.srv = subprocess.Popen([PY, os.path.join(HERE, "big_server.py"), mode],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self.stop_big)
+        return int(self.srv.stdout.readline().split("=")[1])
+
+    def stop_big(self):
+        self.srv.terminate()
+        self.srv.wait()
+        self.srv.stdout.close()
+        self.srv.stderr.close()
+
+    def one(self, mode):
+        port = self.big(mode)
+        plan = os.path.join(self.tmp, "plan-%s.yaml" % mode)
+        with open(plan, "w") as f:
+            # Subnet ids are never reached: the first AWS call already fails.
+            f.write(plan_yaml(port, ["i-0b16000000000000a"], ["subnet-0123456789abcdef0"],
+                              ("gp3",), settings={"max-attempts": "2"}))
+        t = time.monotonic()
+        p = self.spawn("validate", plan)
+        out, err = p.stdout.read(), p.stderr.read()     # small: messages only
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stdout.close()
+        p.stderr.close()
+        secs = time.monotonic() - t
+        rss = ru.ru_maxrss                                # KiB
+        text = out + err
+        print("\n[%s] exit %d in %.1fs, pallet max RSS %.1f MiB\n  %s"
+              % (mode, p.returncode, secs, rss / 1024,
+                 "\n  ".join(l[:400] for l in text.splitlines()[-3:])))
+        self.assertNotEqual(p.returncode, 0, "a bad endpoint is an error")
+        self.assertRegex(text, r"(?i)(too large|larger than|exceed|limit)", text)
+        self.assertNotIn("Traceback", text)
+        self.assertLess(rss / 1024, MAX_RSS_MIB, "pallet's memory stayed bounded")
+        return rss
+
+    def test_oversized_200mib(self):
+        self.one("huge")
+
+    def test_endless_chunked(self):
+        self.one("endless")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
