@@ -249,7 +249,17 @@ do_block (struct copy *c, struct pallet_aws_client *cl, unsigned char *buf, cons
     r = c->fresh ? 0 : pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
     atomic_fetch_add (&c->zeroed, 1);
   } else {
-    r = 0;
+    /* Keep the target as sparse as the source: a zero tail (4 KiB
+     * granules) is not written, and punched unless the target is fresh. */
+    size_t end = len;
+    while (end > 0 && buf[end - 1] == 0)
+      end--;
+    end = (end + 4095) & ~(size_t) 4095;
+    if (end < len) {
+      r = c->fresh ? 0 : pallet_ebs_copy_zero (c->fd, c->is_blockdev, off + end, len - end);
+      len = end;
+    } else
+      r = 0;
     for (size_t w = 0; w < len && r == 0;) {
       ssize_t n = pwrite (c->fd, buf + w, len - w, (off_t) (off + w));
       if (n < 0 && errno == EINTR)
