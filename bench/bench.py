@@ -396,6 +396,118 @@ def make_image(path, size, data_bytes, extents=48):
         json.dump(want, f)
 
 
+def curl_ceiling(ep, snap, cfgs, nblocks, data):
+    """The same blocks fetched by len(cfgs) parallel curl processes."""
+    ep.control("POST", "calls/reset")
+    e0 = proc_cpu(ep.proc.pid)
+    t0 = time.monotonic()
+    procs = []
+    for path in cfgs:
+        argv = ["curl", "--silent", "--show-error", "--fail", "--aws-sigv4",
+                "aws:amz:us-east-1:ebs", "--user", "%s:%s" % (SOURCE["key"], SOURCE["secret"]),
+                "--write-out", "%{http_code}\\n", "--config", path]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    cpu, codes, errs = 0.0, [], []
+    for p in procs:
+        out = p.stdout.read().decode()
+        errs.append(p.stderr.read().decode())
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu += ru.ru_utime + ru.ru_stime
+        codes += out.split()
+        p.stdout.close()
+        p.stderr.close()
+    wall = time.monotonic() - t0
+    ecpu = proc_cpu(ep.proc.pid) - e0
+    ok = codes.count("200")
+    if ok != nblocks:
+        raise Failure("curl fetched %d of %d blocks (codes %s; %s)"
+                      % (ok, nblocks, sorted(set(codes)), "".join(errs)[:500]))
+    got = sum(1 for c in ep.calls()["calls"]
+              if c["action"] == "GetSnapshotBlock" and c["outcome"] == "ok")
+    if got != nblocks:
+        raise Failure("the endpoint logged %d GetSnapshotBlock, expected %d" % (got, nblocks))
+    return {"wall_s": wall, "mib_s": data / MIB / wall, "curl_cpu_s_per_gib": cpu / (data / GIB),
+            "endpoint_cpu_s": ecpu, "endpoint_cpu_s_per_gib": ecpu / (data / GIB)}
+
+
+def same_data(img, out, size):
+    """Every data extent of img reads the same in out, and out holds no
+    data where img has a hole (checked by SEEK_DATA on out)."""
+    with open(img, "rb") as a, open(out, "rb") as b:
+        fa, fb = a.fileno(), b.fileno()
+        off = 0
+        while off < size:
+            try:
+                d = os.lseek(fa, off, os.SEEK_DATA)
+            except OSError:
+                break
+            h = os.lseek(fa, d, os.SEEK_HOLE)
+            pos = d
+            while pos < h:
+                n = min(8 * MIB, h - pos)
+                if os.pread(fa, n, pos) != os.pread(fb, n, pos):
+                    return "data differs near offset %d" % pos
+                pos += n
+            off = h
+        # Anything allocated in out outside img's extents must read zero.
+        off = 0
+        while off < size:
+            try:
+                d = os.lseek(fb, off, os.SEEK_DATA)
+            except OSError:
+                break
+            h = os.lseek(fb, d, os.SEEK_HOLE)
+            try:
+                da = os.lseek(fa, d, os.SEEK_DATA)
+            except OSError:
+                da = size
+            if da > d:
+                n = min(h, da) - d
+                if os.pread(fb, min(n, 8 * MIB), d).strip(b"\0"):
+                    return "non-zero data in a hole near offset %d" % d
+            off = h
+    return None
+
+
+def pallet_copy(ep, tool, snap, img, size, data, work, nblocks, verify):
+    out = os.path.join(work, "pallet-copy-out.raw")
+    if os.path.exists(out):
+        os.unlink(out)
+    with open(out, "wb") as f:
+        f.truncate(size)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=SOURCE["key"], AWS_SECRET_ACCESS_KEY=SOURCE["secret"],
+               AWS_REGION="us-east-1", AWS_ENDPOINT_URL=ep.url, AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    ep.control("POST", "calls/reset")
+    try:
+        with tempfile.TemporaryFile() as so:
+            rc, wall, cpu, rss, err = run_timed(
+                [tool, "--snapshot", snap, "--target", out, "--target-is-zero",
+                 "--journal", out + ".journal"], env=env, stdout=so)
+            so.seek(0)
+            text = so.read().decode(errors="replace")
+        if rc != 0:
+            raise Failure("pallet-ebs-copy exited %d: %s %s" % (rc, text, err[-1000:]))
+        r = json.loads(text)
+        if r.get("blocksFetched") != nblocks:
+            raise Failure("pallet-ebs-copy fetched %s blocks, expected %d: %s"
+                          % (r.get("blocksFetched"), nblocks, text))
+        calls = ep.calls()["calls"]
+        gets = sum(1 for c in calls if c["action"] == "GetSnapshotBlock")
+        bad = verify and same_data(img, out, size)
+        if bad:
+            raise Failure("pallet-ebs-copy's output differs from the image: %s" % bad)
+    finally:
+        for f in (out, out + ".journal"):
+            if os.path.exists(f):
+                os.unlink(f)
+    return {"wall_s": wall, "mib_s": data / MIB / wall, "cpu_s_per_gib": cpu / (data / GIB),
+            "maxrss_kib": rss, "get_snapshot_block_calls": gets, "verified": bool(verify),
+            "tool_result": r}
+
+
 def bench_copy(ctx):
     size, data = (2 * GIB, 192 * MIB) if ctx.quick else (16 * GIB, 1536 * MIB)
     nproc = 4
@@ -432,8 +544,7 @@ def bench_copy(ctx):
                           % (len(blocks), snap, data // BLOCK))
         res["blocks"] = len(blocks)
 
-        # The ceiling: the same blocks, signed by curl, nproc processes.
-        cfgs = []
+        urls = []
         for p in range(nproc):
             path = os.path.join(tmp, "curl-%d.cfg" % p)
             with open(path, "w") as f:
@@ -441,54 +552,38 @@ def bench_copy(ctx):
                     f.write('url = "%s/snapshots/%s/blocks/%d?blockToken=%s"\n'
                             'output = "/dev/null"\n'
                             % (ep.url, snap, idx, urllib.parse.quote(tok, safe="-_.~")))
-            cfgs.append(path)
-        ep.control("POST", "calls/reset")
-        e0 = proc_cpu(ep.proc.pid)
-        t0 = time.monotonic()
-        procs = []
-        for path in cfgs:
-            argv = ["curl", "--silent", "--show-error", "--fail", "--aws-sigv4",
-                    "aws:amz:us-east-1:ebs", "--user", "%s:%s" % (SOURCE["key"], SOURCE["secret"]),
-                    "--write-out", "%{http_code}\\n", "--config", path]
-            procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        cpu, codes, errs = 0.0, [], []
-        for p in procs:
-            out = p.stdout.read().decode()
-            errs.append(p.stderr.read().decode())
-            _, status, ru = os.wait4(p.pid, 0)
-            p.returncode = os.waitstatus_to_exitcode(status)
-            cpu += ru.ru_utime + ru.ru_stime
-            codes += out.split()
-        wall = time.monotonic() - t0
-        ecpu = proc_cpu(ep.proc.pid) - e0
-        for p in procs:
-            p.stdout.close()
-            p.stderr.close()
-        ok = codes.count("200")
-        if ok != len(blocks):
-            raise Failure("curl fetched %d of %d blocks (codes %s; %s)"
-                          % (ok, len(blocks), sorted(set(codes)), "".join(errs)[:500]))
-        got = sum(1 for c in ep.calls()["calls"]
-                  if c["action"] == "GetSnapshotBlock" and c["outcome"] == "ok")
-        if got != len(blocks):
-            raise Failure("the endpoint logged %d GetSnapshotBlock, expected %d"
-                          % (got, len(blocks)))
-        res["ceiling"] = {"wall_s": wall, "mib_s": data / MIB / wall,
-                          "curl_cpu_s_per_gib": cpu / (data / GIB),
-                          "endpoint_cpu_s": ecpu, "endpoint_cpu_s_per_gib": ecpu / (data / GIB)}
+            urls.append(path)
+        tool = os.path.join(ctx.build, "provider-ec2", "copy", "pallet-ebs-copy")
+        rounds = 1 if ctx.quick else 2
+        ceil, pal = [], []
+        # Interleaved rounds: ceiling, pallet, ceiling, pallet.
+        for k in range(rounds):
+            log("copy: round %d/%d: endpoint ceiling (%d curls)" % (k + 1, rounds, nproc))
+            ceil.append(curl_ceiling(ep, snap, urls, len(blocks), data))
+            if os.access(tool, os.X_OK):
+                log("copy: round %d/%d: pallet-ebs-copy" % (k + 1, rounds))
+                pal.append(pallet_copy(ep, tool, snap, img, size, data, work, len(blocks),
+                                       verify=(k == 0)))
     finally:
         ep.stop()
-
-    # pallet's EBS direct copy.
-    lib = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(ctx.build, "provider-ec2"))
-           for f in fs if f.startswith("libpallet_ebs_copy")]
-    res["pallet"] = {"status": NOT_AVAILABLE,
-                     "why": ("copy mode not available (no provider-ec2/copy, no "
-                             "pallet_ebs_copy in this build)" if not lib else
-                             "copy mode present (%s) but bench/ has no driver for it yet"
-                             % lib[0])}
-    res["ratio"] = None
-    res["met"] = None
+    res["ceiling"] = {"rounds": ceil,
+                      "mib_s": statistics.median(c["mib_s"] for c in ceil),
+                      "curl_cpu_s_per_gib": statistics.median(c["curl_cpu_s_per_gib"]
+                                                              for c in ceil),
+                      "endpoint_cpu_s_per_gib": statistics.median(c["endpoint_cpu_s_per_gib"]
+                                                                  for c in ceil)}
+    if pal:
+        mibs = statistics.median(p["mib_s"] for p in pal)
+        res["pallet"] = {"status": "measured", "tool": tool, "rounds": pal, "mib_s": mibs,
+                         "cpu_s_per_gib": statistics.median(p["cpu_s_per_gib"] for p in pal),
+                         "maxrss_mib": max(p["maxrss_kib"] for p in pal) / 1024.0}
+        res["ratio"] = mibs / res["ceiling"]["mib_s"]
+        res["met"] = res["ratio"] >= 0.9
+    else:
+        res["pallet"] = {"status": NOT_AVAILABLE,
+                         "why": "copy mode not available (%s not built)" % tool}
+        res["ratio"] = None
+        res["met"] = None
 
     # nbdcopy file to file, for reference.
     out = os.path.join(work, "nbdcopy-out.raw")
@@ -622,10 +717,21 @@ def table(res):
                      fmt(r["ratio"], "%.0f") + "x faster", ">= 50x", verdict(r["met"])))
     r = res.get("4_copy")
     if r and "error" not in r:
-        rows.append(("4 copy %.0f GiB, %.1f GiB data" % (r["image_gib"], r["data_gib"]),
-                     r["pallet"]["status"], "ceiling %.0f MiB/s" % r[
-                         "ceiling"]["mib_s"], "-", ">= 0.9", "n/a"))
-        notes.append("4: pallet: %s: %s" % (r["pallet"]["status"], r["pallet"]["why"]))
+        if r["pallet"]["status"] == NOT_AVAILABLE:
+            rows.append(("4 copy %.0f GiB, %.1f GiB data" % (r["image_gib"], r["data_gib"]),
+                         r["pallet"]["status"], "ceiling %.0f MiB/s" % r[
+                             "ceiling"]["mib_s"], "-", ">= 0.9", "n/a"))
+            notes.append("4: pallet: %s: %s" % (r["pallet"]["status"], r["pallet"]["why"]))
+        else:
+            rows.append(("4 copy %.0f GiB, %.1f GiB data" % (r["image_gib"], r["data_gib"]),
+                         "pallet %.0f MiB/s" % r["pallet"]["mib_s"],
+                         "ceiling %.0f MiB/s" % r["ceiling"]["mib_s"],
+                         fmt(r["ratio"]) + "x", ">= 0.9", verdict(r["met"])))
+            rows.append(("  pallet CPU per GiB", "%.2f CPU-s/GiB" % r["pallet"]["cpu_s_per_gib"],
+                         "", "", "", "RSS %.0f MiB" % r["pallet"]["maxrss_mib"]))
+            notes.append("4: pallet-ebs-copy (default workers, --target-is-zero) into a sparse "
+                         "file; output compared with the image; %d rounds interleaved with "
+                         "the ceiling, medians" % len(r["pallet"]["rounds"]))
         rows.append(("  endpoint ceiling (%d curls)" % r["curl_processes"],
                      "%.0f MiB/s" % r["ceiling"]["mib_s"],
                      "curl %.2f CPU-s/GiB" % r["ceiling"]["curl_cpu_s_per_gib"],
