@@ -25,6 +25,8 @@ step "1. build the .debs"
 rm -rf "$work/debs" "$work/root" "$work/oot" "$work/cmake"
 "$src/packaging/build-deb.sh" "$work/debs" "$work/scratch"
 tbuild=$(( $(date +%s) - t0 ))
+# The source the packages were built from (build-deb.sh's copy).
+pkgsrc=$work/scratch/src
 # Exactly the five packages (plus their -dbgsym).
 got=$(for d in "$work"/debs/*.deb; do dpkg-deb -f "$d" Package; done | grep -v -- '-dbgsym$' | sort | tr '\n' ' ')
 want="libpallet-host1 pallet pallet-conformance pallet-dev pallet-provider-ec2 "
@@ -55,9 +57,9 @@ inc=$(pkg-config --variable=includedir pallet-provider) || fail "pkg-config cann
 [ "$(cd "$inc" && pwd -P)" = "$(cd "$root/usr/include" && pwd -P)" ] ||
   fail "pallet-provider.pc is not relocatable: includedir=$inc, expected $root/usr/include"
 echo "pallet-provider: $(pkg-config --cflags --libs pallet-provider)"
-# The example pallet-dev ships is examples/provider-null as it is here.
+# The example pallet-dev ships is examples/provider-null.
 for f in null.c Makefile.standalone; do
-  cmp "$src/examples/provider-null/$f" "$root/usr/share/doc/pallet-dev/examples/$f" ||
+  cmp "$pkgsrc/examples/provider-null/$f" "$root/usr/share/doc/pallet-dev/examples/$f" ||
     fail "pallet-dev's examples/$f differs from examples/provider-null/$f"
 done
 mkdir -p "$work/oot"
@@ -88,16 +90,16 @@ grep -qx "path=$so" "$work/oot/dump.txt" && grep -qx "name=null" "$work/oot/dump
 tail -n 5 "$work/oot/conformance.txt"
 
 step "3b. out-of-tree build with find_package(Pallet)"
-cmake -S "$src/packaging/tests/find-package" -B "$work/cmake" \
+cmake -S "$pkgsrc/packaging/tests/find-package" -B "$work/cmake" \
       -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
-      -DPALLET_NULL_SOURCE="$src/examples/provider-null/null.c" > "$work/cmake.log" 2>&1 || {
+      -DPALLET_NULL_SOURCE="$pkgsrc/examples/provider-null/null.c" > "$work/cmake.log" 2>&1 || {
   cat "$work/cmake.log"; fail "find_package(Pallet) project does not configure"; }
 grep -q "Pallet_DIR=$libdir/cmake/Pallet" "$work/cmake.log" || {
   cat "$work/cmake.log"; fail "find_package(Pallet) did not find the unpacked package"; }
 cmake --build "$work/cmake" || fail "find_package(Pallet) project does not build"
 
 step "4b. the CMake-built provider: one export, loaded by a Pallet::host program, conformance"
-"$src/abi/check-exports.sh" "$work/cmake/pallet-provider-null.so" ||
+"$pkgsrc/abi/check-exports.sh" "$work/cmake/pallet-provider-null.so" ||
   fail "the find_package(Pallet) provider exports more than pallet_provider_entry"
 "$work/cmake/host-load" "$work/cmake/pallet-provider-null.so" | grep -qx "name=null" ||
   fail "host-load (Pallet::host) could not load the CMake-built provider"
