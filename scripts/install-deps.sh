@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config git
  libguestfs-dev libguestfs-tools guestfs-tools virt-v2v qemu-utils qemu-system-x86 ovmf
  nbdkit libnbd-bin debootstrap fdisk dosfstools e2fsprogs grub-pc-bin
  python3 python3-botocore python3-yaml python3-jsonschema awscli valgrind clang libclang-rt-14-dev
- dpkg-dev debhelper rpm file binutils curl ca-certificates openssl groff-base"
+ dpkg-dev debhelper rpm cpio file binutils curl ca-certificates openssl groff-base"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
