@@ -1,6 +1,7 @@
 /* build_vm: the KubeVirt VirtualMachine, and a pre-bound PV and PVC per
  * volume, from the state the earlier steps recorded.  Pure: no AWS calls. */
 #include <stdlib.h>
+#include <string.h>
 #include "ec2.h"
 #include "pallet-ec2-manifest.h"
 
@@ -21,6 +22,8 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_E_INVALID;
     goto out;
   }
+  if (!strcmp (ec2_str (in.state, "transferMode"), "copy"))
+    opts.copy_mode = 1;         /* PVCs of the mapped class, no PVs */
   st = pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
   if (st != PALLET_OK) {
     pallet_error (call, st, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
@@ -29,6 +32,13 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   }
   size_t i;
   json_t *m;
+  if (opts.copy_mode) {
+    /* The copy Pod that fills the PVCs in a cluster (local mode has the
+     * raw files already). */
+    json_t *pod = ec2_copy_pod (s, &in, manifests);
+    if (pod)
+      json_array_append_new (manifests, pod);
+  }
   json_array_foreach (notes, i, m)
     pallet_log (call, PALLET_LOG_INFO, "build_vm %s: %s", in.vm_id, json_string_value (m));
   json_array_foreach (manifests, i, m) {

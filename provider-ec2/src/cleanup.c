@@ -159,6 +159,8 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     delete_snapshot (&w, s->tgt, json_string_value (v));
   json_array_foreach (src_snaps, i, v)
     delete_snapshot (&w, s->src, json_string_value (v));
+  if (rollback)                 /* copy mode: partial or unwanted raw files */
+    ec2_copy_remove_files (s, w.vm, vols);
   if (w.failed) {
     st = w.failed;
     goto out;

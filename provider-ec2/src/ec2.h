@@ -99,6 +99,16 @@ pallet_transfer_fn ec2_transfer;
 pallet_build_vm_fn ec2_build_vm;
 pallet_cleanup_fn ec2_cleanup;
 
+/* Copy transfer mode (copy_mode.c).  1: copy, 0: zero-copy, -1: bad
+ * transfer-mode setting; *why says what decided. */
+int ec2_copy_mode_wanted (struct ec2 *s, const json_t *plan, const char **why);
+/* Copies the completed snapshots into raw files; sets state.transferred. */
+int ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols);
+/* Removes the volumes' localPath files (and journals); emits cleanup items. */
+void ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols);
+/* The copy Pod for cluster mode (new reference). */
+json_t *ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests);
+
 /* JSON helpers. */
 const char *ec2_str (const json_t *o, const char *key);       /* "" if missing */
 long long ec2_int (const json_t *o, const char *key, long long def);

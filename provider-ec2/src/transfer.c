@@ -321,6 +321,14 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
+  const char *why = "";
+  int copy_mode = ec2_copy_mode_wanted (s, in.plan, &why);
+  if (copy_mode < 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer %s: setting transfer-mode must be \"copy\" or \"zero-copy\"", in.vm_id);
+    st = PALLET_E_INVALID;
+    goto out;
+  }
   if (pallet_cancelled (call)) {
     pallet_error (call, PALLET_E_CANCELLED, "transfer %s: cancelled", in.vm_id);
     st = PALLET_E_CANCELLED;
@@ -359,6 +367,15 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if (!done) {
     pallet_retry_after (call, poll_ms (state, "snapshotPolls"));
     st = PALLET_PENDING;
+    goto save;
+  }
+
+  /* Copy mode: read the snapshots through the EBS direct APIs instead of
+   * re-creating EBS volumes (no sharing or copying needed either). */
+  if (copy_mode) {
+    if (!*ec2_str (state, "transferMode"))
+      pallet_log (call, PALLET_LOG_INFO, "transfer %s: copy mode (%s)", in.vm_id, why);
+    st = ec2_copy_volumes (s, &in, state, vols);
     goto save;
   }
 

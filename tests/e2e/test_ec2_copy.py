@@ -27,9 +27,12 @@ GIB = 1 << 30
 
 
 def sparse_image(path, size, data_bytes, seed):
-    """size-byte sparse file with data_bytes of random data in scattered
-    512 KiB blocks (some partial).  Returns the data block indexes."""
+    """size-byte sparse file with data_bytes of random-looking data in
+    scattered 512 KiB blocks (some partial).  Each block is a random slice
+    of a random pool stamped with its own index, so a misplaced block
+    shows.  Returns the data block indexes."""
     rnd = random.Random(seed)
+    pool = rnd.randbytes(2 * BLOCK)
     nblk = size // BLOCK
     idx = sorted(rnd.sample(range(nblk), data_bytes // BLOCK))
     with open(path, "wb") as f:
@@ -37,7 +40,8 @@ def sparse_image(path, size, data_bytes, seed):
         for k, b in enumerate(idx):
             f.seek(b * BLOCK)
             n = BLOCK if k % 7 else BLOCK // 3        # some blocks only partly written
-            f.write(rnd.randbytes(n))
+            off = rnd.randrange(0, BLOCK)
+            f.write(b.to_bytes(8, "little") + pool[off:off + n - 8])
     return idx
 
 
@@ -306,6 +310,93 @@ class WarmDeltas(CopyBase):
                      r["seconds"]))
             self.assertGreaterEqual(r["blocksZeroed"], 1, "zeroed blocks were not zeroed")
             prev = cur
+
+
+
+
+from ec2_harness import EC2E2E, PLAN_UID  # noqa: E402
+
+
+class ProviderCopyMode(EC2E2E):
+    """pallet migrate with provider-ec2 in copy mode (setting transfer-mode:
+    copy): raw files per volume, no EBS volumes, snapshots deleted,
+    manifests (PVCs, VM, copy Pod) valid; a failed copy leaves no files."""
+
+    def seed(self):
+        self.img0 = os.path.join(self.tmp, "root.raw")
+        self.img1 = os.path.join(self.tmp, "data.raw")
+        sparse_image(self.img0, GIB, 24 * MIB, 11)
+        sparse_image(self.img1, 2 * GIB, 8 * MIB, 12)
+        return {"instances": [{
+            "id": "i-0c0b000000000000a", "name": "copy-a", "type": "m5.large",
+            "az": "us-east-1a", "state": "running",
+            "volumes": [{"device": "/dev/xvda", "sizeGiB": 1, "type": "gp3",
+                         "image": self.img0},
+                        {"device": "/dev/sdf", "sizeGiB": 2, "type": "gp3",
+                         "image": self.img1}]}]}
+
+    def test_copy_to_local_files(self):
+        self.start(self.seed())
+        disks = os.path.join(self.tmp, "disks")
+        plan = self.write_plan(["i-0c0b000000000000a"],
+                               settings={"transfer-mode": "copy", "copy-target-dir": disks})
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        files = sorted(os.listdir(disks))
+        self.assertEqual(files, ["copy-a-disk-0.raw", "copy-a-disk-1.raw"], r.stderr)
+        self.assertTrue(same(self.img0, os.path.join(disks, files[0])))
+        self.assertTrue(same(self.img1, os.path.join(disks, files[1])))
+        c = self.counts()
+        self.assertEqual(c["CreateVolume"], 0, "copy mode makes no EBS volumes")
+        self.assertGreater(c["GetSnapshotBlock"], 0)
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
+        ms = self.manifests(sd)
+        self.assert_schema_valid(ms)
+        kinds = []
+        for p in ms:
+            with open(p) as f:
+                txt = f.read()
+            for doc in txt.split("\n---"):
+                doc = doc.strip().lstrip("-").strip()
+                if not doc:
+                    continue
+                try:
+                    kinds.append(json.loads(doc)["kind"])
+                except ValueError:
+                    import re
+                    m = re.search(r"^kind:\s*(\S+)", doc, re.M)
+                    kinds.append(m.group(1) if m else "?")
+        self.assertNotIn("PersistentVolume", kinds)
+        self.assertEqual(kinds.count("PersistentVolumeClaim"), 2, kinds)
+        self.assertIn("Pod", kinds)
+        self.assertIn("VirtualMachine", kinds)
+        state_txt = ""
+        for root, _, fs in os.walk(sd):
+            for f in fs:
+                if f.endswith(".json"):
+                    with open(os.path.join(root, f)) as fh:
+                        state_txt += fh.read()
+        self.assertIn("copiedBytes", state_txt)
+        self.assertIn("localPath", state_txt)
+        self.assertNotIn(SOURCE["secret"], state_txt)
+        print("\nprovider copy mode: %d GetSnapshotBlock, manifests %s" %
+              (c["GetSnapshotBlock"], sorted(set(kinds))))
+
+    def test_failed_copy_removes_partial_files(self):
+        self.start(self.seed())
+        self.ep.control("POST", "faults",
+                        {"faults": {"ebs:GetSnapshotBlock": {"bad_checksum": 1.0}}})
+        disks = os.path.join(self.tmp, "disks")
+        plan = self.write_plan(["i-0c0b000000000000a"],
+                               settings={"transfer-mode": "copy", "copy-target-dir": disks,
+                                         "max-attempts": "2"})
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ChecksumMismatch", r.stdout + r.stderr)
+        left = os.listdir(disks) if os.path.isdir(disks) else []
+        self.assertEqual(left, [], "partial files removed after the failure")
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after the failure")
 
 
 if __name__ == "__main__":
