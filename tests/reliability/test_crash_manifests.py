@@ -5,6 +5,7 @@ byte-identical to those of an uninterrupted run of the same plan against an
 identical endpoint, modulo two values that are new by design on each
 independent run (see normalise()); and nothing may be duplicated."""
 
+import difflib
 import os
 import signal
 import unittest
@@ -88,8 +89,13 @@ class CrashManifests(EC2E2E):
                     self.assertEqual(self.tagged("snapshots"), [])
                     self.assertEqual(sorted(got), sorted(reference), "same manifest files")
                     for rel in reference:
-                        self.assertEqual(got[rel], reference[rel],
-                                         "%s differs from the uninterrupted run" % rel)
+                        if got[rel] != reference[rel]:
+                            diff = difflib.unified_diff(
+                                reference[rel].decode().splitlines(),
+                                got[rel].decode().splitlines(), "uninterrupted/" + rel,
+                                "killed+rerun/" + rel, lineterm="", n=1)
+                            self.fail("%s differs from the uninterrupted run:\n%s"
+                                      % (rel, "\n".join(diff)))
                 finally:
                     self.tearDown()
 

@@ -31,13 +31,20 @@ class ResponseLimits(EC2E2E):
         self.srv.stdout.close()
         self.srv.stderr.close()
 
-    def one(self, mode):
+    def one(self, mode, ec2_only=False):
         port = self.big(mode)
-        plan = os.path.join(self.tmp, "plan-%s.yaml" % mode)
-        with open(plan, "w") as f:
-            # Subnet ids are never reached: the first AWS call already fails.
-            f.write(plan_yaml(port, ["i-0b16000000000000a"], ["subnet-0123456789abcdef0"],
-                              ("gp3",), settings={"max-attempts": "2"}))
+        if ec2_only:
+            # STS from the real endpoint, EC2 (DescribeInstances...) from the
+            # big server: the XML path, not only the first call.
+            self.start({"instances": fleet(1, prefix="i-0b16")})
+            plan = self.write_plan([fleet(1, prefix="i-0b16")[0]["id"]], settings={
+                "max-attempts": "2", "ec2-endpoint": "http://127.0.0.1:%d" % port})
+        else:
+            plan = os.path.join(self.tmp, "plan-%s.yaml" % mode)
+            with open(plan, "w") as f:
+                # Subnet ids are never reached: the first AWS call already fails.
+                f.write(plan_yaml(port, ["i-0b16000000000000a"], ["subnet-0123456789abcdef0"],
+                                  ("gp3",), settings={"max-attempts": "2"}))
         t = time.monotonic()
         p = self.spawn("validate", plan)
         out, err = p.stdout.read(), p.stderr.read()     # small: messages only
@@ -55,6 +62,8 @@ class ResponseLimits(EC2E2E):
         self.assertRegex(text, r"(?i)(too large|larger than|exceed|limit)", text)
         self.assertNotIn("Traceback", text)
         self.assertLess(rss / 1024, MAX_RSS_MIB, "pallet's memory stayed bounded")
+        if ec2_only:
+            self.assertRegex(text, r"ec2 Describe", "the EC2 call hit the limit")
         return rss
 
     def test_oversized_200mib(self):
@@ -62,6 +71,9 @@ class ResponseLimits(EC2E2E):
 
     def test_endless_chunked(self):
         self.one("endless")
+
+    def test_endless_ec2_describe(self):
+        self.one("endless", ec2_only=True)
 
 
 if __name__ == "__main__":
