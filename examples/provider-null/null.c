@@ -64,6 +64,14 @@ null_open (struct pallet_call *call, const char *config_json)
     json_decref (config);
     return NULL;
   }
+  json_t *settings = json_object_get (config, "settings");
+  if (settings && !json_is_object (settings)) {
+    pallet_error (call, PALLET_E_INVALID, "config.settings must be an "
+                  "object, not a %s: pass {\"settings\": {...}}",
+                  json_is_string (settings) ? "string" : "non-object");
+    json_decref (config);
+    return NULL;
+  }
   struct null_handle *h = calloc (1, sizeof *h);
   if (h == NULL) {
     json_decref (config);
@@ -154,13 +162,45 @@ status_code (const char *name)
   return PALLET_E_FAILED;
 }
 
+/* The host's per-VM input: {plan: {}, vm: {}, state: {}?, options: {}?}.
+ * Returns the parsed input, or NULL after reporting what is wrong. */
+static json_t *
+parse_input (struct pallet_call *call, const char *input_json, const char *op)
+{
+  json_error_t err;
+  json_t *in = json_loads (input_json, 0, &err);
+  const char *bad = NULL;
+  if (!json_is_object (in))
+    bad = "the input is not a JSON object";
+  else if (!json_is_object (json_object_get (in, "plan")))
+    bad = "input.plan must be an object";
+  else if (!json_is_object (json_object_get (in, "vm")))
+    bad = "input.vm must be an object";
+  else if (json_object_get (in, "state")
+           && !json_is_object (json_object_get (in, "state"))
+           && !json_is_null (json_object_get (in, "state")))
+    bad = "input.state must be an object";
+  else if (json_object_get (in, "options")
+           && !json_is_object (json_object_get (in, "options")))
+    bad = "input.options must be an object";
+  if (bad) {
+    pallet_error (call, PALLET_E_INVALID, "%s: %s: pass {\"plan\": {...}, "
+                  "\"vm\": {\"id\": ...}, \"state\": {...}}", op, bad);
+    json_decref (in);
+    return NULL;
+  }
+  return in;
+}
+
 /* Every per-VM op: the same simulated reconcile step. */
 static int
 step (void *handle, struct pallet_call *call, const char *input_json,
       const char *op)
 {
   struct null_handle *h = handle;
-  json_t *in = json_loads (input_json, 0, NULL);
+  json_t *in = parse_input (call, input_json, op);
+  if (in == NULL)
+    return PALLET_E_INVALID;
   json_t *opts = json_object_get (in, "options");
   json_t *jvm = json_object_get (in, "vm");
   const char *vm = json_string_value (json_object_get (jvm, "id"));
@@ -260,7 +300,9 @@ static int
 null_validate (void *h, struct pallet_call *call, const char *input_json)
 {
   struct null_handle *nh = h;
-  json_t *in = json_loads (input_json, 0, NULL);
+  json_t *in = parse_input (call, input_json, "validate");
+  if (in == NULL)
+    return PALLET_E_INVALID;
   json_t *jvm = json_object_get (in, "vm");
   const char *id = json_string_value (json_object_get (jvm, "id"));
   if (id == NULL)
@@ -269,8 +311,8 @@ null_validate (void *h, struct pallet_call *call, const char *input_json)
     && find_vm (nh, id) == NULL;
   if (missing) {
     pallet_emit (call, PALLET_EMIT_ITEM,
-                 "{\"severity\":\"error\",\"field\":\"vm.id\","
-                 "\"message\":\"no such VM in the source\"}");
+                 "{\"category\":\"Critical\",\"type\":\"VMNotFound\","
+                 "\"field\":\"vm.id\",\"message\":\"no such VM in the source\"}");
     pallet_error (call, PALLET_E_NOT_FOUND, "VM %s is not in the source: "
                   "list it in settings.vms", id ? id : "(no id)");
     json_decref (in);
@@ -286,6 +328,13 @@ null_inventory (void *handle, struct pallet_call *call, const char *input_json)
   struct null_handle *h = handle;
   json_t *in = json_loads (input_json, 0, NULL);
   const char *kind = json_string_value (json_object_get (in, "kind"));
+  json_t *query = json_object_get (in, "query");
+  if (query && !json_is_string (query) && !json_is_null (query)) {
+    pallet_error (call, PALLET_E_INVALID, "inventory: input.query must be a "
+                  "string such as \"where powerState = 'On'\"");
+    json_decref (in);
+    return PALLET_E_INVALID;
+  }
   int ok = kind && (strcmp (kind, "instances") == 0 || strcmp (kind, "vms") == 0);
   if (!ok) {
     pallet_error (call, PALLET_E_UNSUPPORTED, "inventory kind '%s' is not "

@@ -65,7 +65,7 @@ test_pending_then_ok (void)
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.state);
   /* Feed the state back, as the driver does. */
   char next[4096];
-  snprintf (next, sizeof next, "{\"vm\":{\"id\":\"vm-1\"},\"state\":%s,"
+  snprintf (next, sizeof next, "{\"plan\":{},\"vm\":{\"id\":\"vm-1\"},\"state\":%s,"
             "\"options\":{}}", r.state);
   pallet_call_result_free (&r);
   CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", next, &r),
