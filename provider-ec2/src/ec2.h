@@ -96,6 +96,7 @@ pallet_validate_fn ec2_validate;
 pallet_inventory_fn ec2_inventory;
 pallet_prepare_source_fn ec2_prepare_source;
 pallet_transfer_fn ec2_transfer;
+pallet_convert_fn ec2_convert;
 pallet_build_vm_fn ec2_build_vm;
 pallet_cleanup_fn ec2_cleanup;
 

@@ -636,12 +636,14 @@ PALLET_PROVIDER_DEFINE (ec2_provider,
   .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
   .cancel_bound_ms = 2000,
   .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_ZERO_COPY
-                  | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION,
+                  | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION
+                  | PALLET_CAP_GUEST_CONVERSION,
   .open = ec2_open,
   .close = ec2_close,
   .validate = ec2_validate,
   .inventory = ec2_inventory,
   .prepare_source = ec2_prepare_source,
   .transfer = ec2_transfer,
+  .convert = ec2_convert,
   .build_vm = ec2_build_vm,
   .cleanup = ec2_cleanup);

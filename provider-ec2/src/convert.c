@@ -1,0 +1,146 @@
+/* convert: inspect and convert the guest in place with virt-v2v-in-place,
+ * when its disks are local (copy mode to raw files).  Zero-copy volumes
+ * live in the cluster; their conversion belongs to a conversion pod there,
+ * so this op records that and leaves them alone. */
+#include <stdlib.h>
+#include <string.h>
+#include "ec2.h"
+#include "pallet-convert.h"
+
+struct conv_ctx {
+  struct pallet_call *call;
+  const char *vm;
+};
+
+static void
+on_step (void *opaque, const char *step, double elapsed, int index)
+{
+  struct conv_ctx *c = opaque;
+  pallet_log (c->call, PALLET_LOG_INFO, "convert %s: [%6.1f] %s", c->vm, elapsed, step);
+  /* virt-v2v-in-place prints about a dozen steps. */
+  pallet_progress (c->call, c->vm, "convert", (uint64_t) index + 1, 12, "steps");
+}
+
+static void
+on_line (void *opaque, int stream, const char *line)
+{
+  struct conv_ctx *c = opaque;
+  pallet_log (c->call, PALLET_LOG_DEBUG, "convert %s: %s: %s", c->vm,
+              stream == 1 ? "out" : "err", line);
+}
+
+static int
+on_cancel (void *opaque)
+{
+  struct conv_ctx *c = opaque;
+  return pallet_cancelled (c->call);
+}
+
+static int
+status_of (enum pallet_convert_error e)
+{
+  switch (e) {
+  case PALLET_CONVERT_OK: return PALLET_OK;
+  case PALLET_CONVERT_E_INVALID: return PALLET_E_INVALID;
+  case PALLET_CONVERT_E_UNSUPPORTED: case PALLET_CONVERT_E_NO_OS:
+  case PALLET_CONVERT_E_MULTIBOOT: return PALLET_E_UNSUPPORTED;
+  case PALLET_CONVERT_E_TIMEOUT: return PALLET_E_TIMEOUT;
+  case PALLET_CONVERT_E_CANCELLED: return PALLET_E_CANCELLED;
+  case PALLET_CONVERT_E_NOMEM: return PALLET_E_NOMEM;
+  case PALLET_CONVERT_E_IO: case PALLET_CONVERT_E_DISK:
+  case PALLET_CONVERT_E_HOST_SPACE: case PALLET_CONVERT_E_TOOL: return PALLET_E_IO;
+  case PALLET_CONVERT_E_GUEST_SPACE: case PALLET_CONVERT_E_FAILED: return PALLET_E_FAILED;
+  }
+  return PALLET_E_FAILED;
+}
+
+int
+ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "convert", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  json_t *state = json_deep_copy (in.state);
+  json_t *vols = json_object_get (state, "volumes");
+  const char **disks = calloc (json_array_size (vols) + 1, sizeof *disks);
+  size_t n = 0, i;
+  json_t *v;
+  int st = PALLET_OK;
+  char *json = NULL, *msg = NULL;
+  /* Disks in disk-index order: the boot disk first, as the guest sees them. */
+  for (long long want = 0; disks && want < (long long) json_array_size (vols); want++)
+    json_array_foreach (vols, i, v)
+      if (ec2_int (v, "diskIndex", -1) == want && *ec2_str (v, "localPath"))
+        disks[n++] = ec2_str (v, "localPath");
+  if (!disks) {
+    pallet_error (call, PALLET_E_NOMEM, "convert: out of memory");
+    st = PALLET_E_NOMEM;
+    goto out;
+  }
+  if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
+    json_object_set_new (state, "conversion", json_string ("skipped: the plan sets skipGuestConversion"));
+    goto done;
+  }
+  if (n == 0 || n != json_array_size (vols)) {
+    /* Zero-copy: the disks are EBS volumes, reachable only in the cluster. */
+    json_object_set_new (state, "conversion",
+                         json_string ("not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
+    pallet_log (call, PALLET_LOG_WARNING,
+                "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
+                in.vm_id);
+    goto done;
+  }
+  const char *setting_tcg = json_string_value (json_object_get (json_object_get (s->config, "_settings"), "force-tcg"));
+  const char *env_tcg = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
+  int force_tcg = (setting_tcg && !strcmp (setting_tcg, "true")) || (env_tcg && strstr (env_tcg, "force_tcg"));
+  if (!json_object_get (state, "inspection")) {
+    struct pallet_convert_inspect_options io = { force_tcg, "raw" };
+    enum pallet_convert_error e = pallet_convert_inspect (disks, n, &io, &json, &msg);
+    if (e != PALLET_CONVERT_OK) {
+      st = status_of (e);
+      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id, msg ? msg : pallet_convert_error_name (e));
+      goto out;
+    }
+    json_t *insp = json_loads (json, 0, NULL);
+    if (insp)
+      json_object_set_new (state, "inspection", insp);
+  }
+  struct conv_ctx cc = { call, in.vm_id };
+  const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
+  struct pallet_convert_options co = { 0 };
+  co.force_tcg = force_tcg;
+  co.timeout_seconds = 3600;
+  co.disk_format = "raw";
+  co.work_dir = work;
+  co.guest_name = in.vm_id;
+  co.progress = on_step;
+  co.line = on_line;
+  co.cancel = on_cancel;
+  co.opaque = &cc;
+  struct pallet_convert_result r;
+  enum pallet_convert_error e = pallet_convert_run (disks, n, &co, &r);
+  json_t *warnings = json_array ();
+  for (size_t k = 0; k < r.nwarnings; k++)
+    json_array_append_new (warnings, json_string (r.warnings[k]));
+  json_object_set_new (state, "conversionWarnings", warnings);
+  json_object_set_new (state, "conversionSeconds", json_real (r.elapsed));
+  if (e != PALLET_CONVERT_OK) {
+    st = status_of (e);
+    pallet_error (call, st, "convert %s: %s", in.vm_id, r.message ? r.message : pallet_convert_error_name (e));
+    pallet_convert_result_free (&r);
+    goto out;
+  }
+  pallet_convert_result_free (&r);
+  json_object_set_new (state, "conversion", json_string ("converted with virt-v2v-in-place"));
+ done:
+  ec2_emit_state (s, state);
+ out:
+  free (json);
+  free (msg);
+  free (disks);
+  json_decref (state);
+  ec2_input_free (&in);
+  return st;
+}
