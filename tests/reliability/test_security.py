@@ -146,6 +146,17 @@ class Secrets(EC2E2E):
             r = self.pallet("--debug", *args)
             outs += [(" ".join(args[:1]) + " stdout", r.stdout),
                      (" ".join(args[:1]) + " stderr", r.stderr)]
+        # inventory with a provider config JSON holding the secrets.
+        prov = [d for d in docs if d["kind"] == "Provider"][0]
+        cfg = os.path.join(self.tmp, "config.json")
+        with open(cfg, "w") as f:
+            json.dump({"provider": prov, "settings": prov["spec"]["settings"],
+                       "secret": dict(secret["stringData"], sessionToken=TOKEN,
+                                      password=PASSWORD)}, f)
+        r = self.pallet("--debug", "inventory", "instances", "--provider", "ec2",
+                        "--config", cfg, "-o", "json", check=0)
+        self.assertIn(vms[0]["id"], r.stdout)
+        outs += [("inventory stdout", r.stdout), ("inventory stderr", r.stderr)]
         # A failing run too: an unknown instance, still with --debug.
         bad = plan.replace("plan.yaml", "plan-bad.yaml")
         with open(bad, "w") as f:
