@@ -20,7 +20,17 @@ pallet_aws_service_name (enum pallet_aws_service svc)
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once (void) { curl_global_init (CURL_GLOBAL_DEFAULT); }
+static int curl_inited;
+static void curl_init_once (void) { curl_inited = curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK; }
+
+/* The provider is dlclose'd: give back what curl_global_init took, or it is
+ * lost with the unloaded module (and LeakSanitizer rightly says so). */
+__attribute__((destructor)) static void
+curl_fini (void)
+{
+  if (curl_inited)
+    curl_global_cleanup ();
+}
 
 void
 pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
