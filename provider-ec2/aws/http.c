@@ -608,7 +608,7 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
       pallet_aws_set_error (c, PALLET_E_FAILED, status, attempt, req->svc, req->action,
                             "ResponseTooLarge", NULL, resp->request_id,
                             "AWS %s %s in region %s: the response is larger than the %zu-byte "
-                            "limit; raise max_response_bytes or narrow the request (filters, "
+                            "limit; raise the provider setting max-response-bytes or narrow the request (filters, "
                             "MaxResults)", svc, req->action, c->r.region,
                             resp->sink && status / 100 == 2 ? resp->sink_size : resp->cap);
       goto out;

@@ -61,13 +61,23 @@ delete_volume (struct sweep *w, struct pallet_aws_client *c, const char *id)
     w->failed = ec2_aws_fail (w->s, c, "deleting a volume");
 }
 
+/* A volume names the snapshot it came from, and a snapshot its volume:
+ * take each kind's own id. */
 static int
-collect_id (void *opaque, json_t *item, const json_t *ctx)
+collect_snapshot_id (void *opaque, json_t *item, const json_t *ctx)
 {
   (void) ctx;
   const char *id = json_string_value (json_object_get (item, "snapshotId"));
-  if (!id)
-    id = json_string_value (json_object_get (item, "volumeId"));
+  if (id)
+    json_array_append_new ((json_t *) opaque, json_string (id));
+  return 0;
+}
+
+static int
+collect_volume_id (void *opaque, json_t *item, const json_t *ctx)
+{
+  (void) ctx;
+  const char *id = json_string_value (json_object_get (item, "volumeId"));
   if (id)
     json_array_append_new ((json_t *) opaque, json_string (id));
   return 0;
@@ -86,8 +96,8 @@ tagged (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in,
     pallet_aws_params_add (p, "Owner.1", "self");
   pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
   pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
-  int r = snapshots ? pallet_aws_ec2_describe_snapshots (c, p, collect_id, ids)
-                    : pallet_aws_ec2_describe_volumes (c, p, collect_id, ids);
+  int r = snapshots ? pallet_aws_ec2_describe_snapshots (c, p, collect_snapshot_id, ids)
+                    : pallet_aws_ec2_describe_volumes (c, p, collect_volume_id, ids);
   pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, c, snapshots ? "looking for this migration's snapshots"
@@ -169,6 +179,8 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
   /* Start the source again if we stopped a running instance. */
   if (rollback && in.vm_id && !strcmp (ec2_str (state, "powerState"), "On")
       && ec2_bool (state, "stopRequested") && !ec2_bool (state, "restarted")) {
+    /* stopRequested is also set by prepare_source when it finds the
+     * instance stopping after it was On (a crash hid our StopInstances). */
     json_t *inst = NULL;
     if ((st = ec2_describe_instance (s, in.vm_id, NULL, &inst)) != PALLET_OK)
       goto out;

@@ -245,7 +245,8 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
     r = pallet_aws_ec2_describe_volumes (s->src, NULL, volume_item, &v);
   else if (!strcmp (kind, "volume-types")) {
     for (size_t i = 0; i < sizeof volume_types / sizeof volume_types[0]; i++)
-      if (ec2_emit_item (s, json_pack ("{s:s,s:s,s:b,s:b}", "name", volume_types[i].name,
+      if (ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:b,s:b}", "id", volume_types[i].name,
+                                       "name", volume_types[i].name,
                                        "description", volume_types[i].description,
                                        "iopsConfigurable", volume_types[i].iops,
                                        "throughputConfigurable", volume_types[i].throughput)) < 0)

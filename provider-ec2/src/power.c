@@ -39,10 +39,18 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   if ((st = ec2_describe_instance (s, in.vm_id, NULL, &inst)) != PALLET_OK)
     goto out;
   const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
-  /* The first look decides what cleanup restores and what runStrategy the
-   * VM gets; later looks only see our own stop. */
-  if (!json_object_get (state, "powerState"))
-    json_object_set_new (state, "powerState", json_string (ec2_power_state (name)));
+  /* What cleanup restores and what runStrategy the VM gets: the power state
+   * validate saw, before anything was stopped.  A crash after StopInstances
+   * but before this state was saved must not turn "On" into "Off". */
+  if (!json_object_get (state, "powerState")) {
+    const char *seen = ec2_str (json_object_get (state, "instance"), "powerState");
+    json_object_set_new (state, "powerState",
+                         json_string (*seen ? seen : ec2_power_state (name)));
+  }
+  /* Stopping or stopped after being On: that was our StopInstances. */
+  if (!strcmp (ec2_str (state, "powerState"), "On")
+      && (!strcmp (name, "stopping") || !strcmp (name, "stopped")))
+    json_object_set_new (state, "stopRequested", json_true ());
   if (!strcmp (name, "stopped")) {
     json_object_set_new (state, "stopped", json_true ());
     pallet_progress (call, in.vm_id, "prepare_source", 1, 1, "steps");

@@ -412,8 +412,11 @@ ec2_add_tags (struct pallet_aws_params *p, const char *resource_type,
   struct pallet_aws_tag tags[12];
   size_t n = 0;
   const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
+  /* AWS tag values hold at most 256 characters. */
+  char vm_name[257];
+  snprintf (vm_name, sizeof vm_name, "%s", *name ? name : (in->vm_name ? in->vm_name : in->vm_id));
   tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_ID, in->vm_id };
-  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_NAME, *name ? name : (in->vm_name ? in->vm_name : in->vm_id) };
+  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_NAME, vm_name };
   tags[n++] = (struct pallet_aws_tag) { EC2_TAG_PLAN, in->plan_uid };
   tags[n++] = (struct pallet_aws_tag) { EC2_TAG_MIGRATION, in->migration_uid };
   for (size_t i = 0; i < nextra && n < 12; i++)
@@ -540,6 +543,8 @@ ec2_open (struct pallet_call *call, const char *config_json)
     s->src_cfg.ca_bundle = v;
   if ((v = setting (merged, secret, "max-attempts")))
     s->src_cfg.max_attempts = atoi (v);
+  if ((v = setting (merged, secret, "max-response-bytes")))
+    s->src_cfg.max_response_bytes = (size_t) strtoull (v, NULL, 10);
   if ((v = setting (merged, secret, "insecureSkipVerify")) && !strcmp (v, "true"))
     s->src_cfg.insecure = 1;
   const char *ca_pem = ec2_str (secret, "ca.crt");

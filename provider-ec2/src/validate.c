@@ -87,12 +87,20 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   /* Credentials (STS), source then target. */
   const char *src_acct, *tgt_acct;
   if ((st = ec2_source_account (s, &src_acct)) != PALLET_OK) {
-    finding (&f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
+    /* Only an auth failure is about the credentials; TLS, timeouts and
+     * throttling are reported as what they are (the error says which). */
+    if (st == PALLET_E_AUTH)
+      finding (&f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
+    else
+      finding (&f, "error", "SourceUnreachable", "STS GetCallerIdentity with the source credentials failed: see the error");
     goto out;
   }
   if (s->cross_account) {
     if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK) {
-      finding (&f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
+      if (st == PALLET_E_AUTH)
+        finding (&f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
+      else
+        finding (&f, "error", "TargetUnreachable", "STS GetCallerIdentity with the target credentials failed: see the error");
       goto out;
     }
     if (!strcmp (src_acct, tgt_acct))
