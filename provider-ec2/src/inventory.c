@@ -219,6 +219,13 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   json_error_t jerr;
   json_t *in = input_json ? json_loads (input_json, 0, &jerr) : NULL;
   const char *kind = json_string_value (json_object_get (in, "kind"));
+  json_t *query = json_object_get (in, "query");
+  if (query && !json_is_string (query) && !json_is_null (query)) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 inventory: input.query must be a string such as \"where powerState = 'On'\"");
+    json_decref (in);
+    return PALLET_E_INVALID;
+  }
   if (!kind) {
     pallet_error (call, PALLET_E_INVALID,
                   "ec2 inventory: the input needs {\"kind\": ...}; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots");
