@@ -83,6 +83,9 @@ json_t *ec2_instance_facts (const json_t *inst, const json_t *itype);
 /* "On", "Off" or "Unknown" from an EC2 state name. */
 const char *ec2_power_state (const char *state_name);
 
+/* The next poll interval of a wait, counted in state[counter]. */
+uint32_t ec2_poll_ms (json_t *state, const char *counter);
+
 /* Deterministic ClientToken (<= 64 chars) from the migration and a key, so a
  * re-run of the same step after a crash is the same request to AWS. */
 void ec2_client_token (const char *migration_uid, const char *key, char out[65]);

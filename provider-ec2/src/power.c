@@ -4,17 +4,6 @@
 #include <string.h>
 #include "ec2.h"
 
-static uint32_t
-poll_interval (json_t *state, const char *counter)
-{
-  long long n = ec2_int (state, counter, 0);
-  json_object_set_new (state, counter, json_integer (n + 1));
-  uint32_t ms = EC2_POLL_MIN_MS;
-  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
-    ms = ms * 3 / 2;
-  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
-}
-
 int
 ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -74,7 +63,7 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
     pallet_log (call, PALLET_LOG_INFO, "prepare_source %s: StopInstances sent", in.vm_id);
   }
   pallet_progress (call, in.vm_id, "prepare_source", 0, 1, "steps");
-  pallet_retry_after (call, poll_interval (state, "stopPolls"));
+  pallet_retry_after (call, ec2_poll_ms (state, "stopPolls"));
   ec2_emit_state (s, state);
   st = PALLET_PENDING;
  out:

@@ -382,6 +382,19 @@ ec2_instance_facts (const json_t *inst, const json_t *itype)
   return f;
 }
 
+uint32_t
+ec2_poll_ms (json_t *state, const char *counter)
+{
+  /* 2 s, then half as long again each poll, up to 30 s: the count lives
+   * in the state, so a resumed wait does not start from the bottom. */
+  long long n = ec2_int (state, counter, 0);
+  json_object_set_new (state, counter, json_integer (n + 1));
+  uint32_t ms = EC2_POLL_MIN_MS;
+  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
+    ms = ms * 3 / 2;
+  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
+}
+
 void
 ec2_client_token (const char *migration_uid, const char *key, char out[65])
 {

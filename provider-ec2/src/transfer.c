@@ -10,17 +10,6 @@
 #include <string.h>
 #include "ec2.h"
 
-static uint32_t
-poll_ms (json_t *state, const char *counter)
-{
-  long long n = ec2_int (state, counter, 0);
-  json_object_set_new (state, counter, json_integer (n + 1));
-  uint32_t ms = EC2_POLL_MIN_MS;
-  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
-    ms = ms * 3 / 2;
-  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
-}
-
 static json_t *
 volume_by_source (json_t *vols, const char *source_volume_id)
 {
@@ -365,7 +354,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
                             "waiting for snapshots", &done)) != PALLET_OK)
     goto save;
   if (!done) {
-    pallet_retry_after (call, poll_ms (state, "snapshotPolls"));
+    pallet_retry_after (call, ec2_poll_ms (state, "snapshotPolls"));
     st = PALLET_PENDING;
     goto save;
   }
@@ -391,7 +380,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
                               "copying snapshots", &done)) != PALLET_OK)
       goto save;
     if (!done) {
-      pallet_retry_after (call, poll_ms (state, "copyPolls"));
+      pallet_retry_after (call, ec2_poll_ms (state, "copyPolls"));
       st = PALLET_PENDING;
       goto save;
     }
@@ -410,7 +399,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if ((st = wait_volumes (s, &in, vols, &done)) != PALLET_OK)
     goto save;
   if (!done) {
-    pallet_retry_after (call, poll_ms (state, "volumePolls"));
+    pallet_retry_after (call, ec2_poll_ms (state, "volumePolls"));
     st = PALLET_PENDING;
     goto save;
   }
