@@ -27,7 +27,7 @@ PLAN_UID = "5a1d0000-0000-4000-8000-0000000000e2"
 
 
 def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, plan_name="e2e",
-              power=None):
+              power=None, skip_conversion=False):
     settings = dict({"target-az": "us-east-1b"}, **(settings or {}))
     secret = dict({"region": "us-east-1", "accessKeyId": SOURCE["key"],
                    "secretAccessKey": SOURCE["secret"]}, **(secret_extra or {}))
@@ -58,7 +58,8 @@ def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, pla
                                "storage": {"name": "sto", "namespace": "mtv"}},
                        "targetNamespace": "vms", "type": "cold",
                        "vms": [{"id": v} for v in vms]},
-                      **({"targetPowerState": power} if power else {}))},
+                      **({"targetPowerState": power} if power else {}),
+                      **({"skipGuestConversion": True} if skip_conversion else {}))},
     ]
     # JSON is YAML: one document per line keeps it readable and exact.
     return "".join("---\n" + json.dumps(d) + "\n" for d in docs)
