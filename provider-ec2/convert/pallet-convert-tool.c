@@ -6,6 +6,11 @@
  *                               [--format FMT] [--work-dir DIR]
  *                               [--libvirtxml] [--verbose] DISK...
  *   pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...
+ *   pallet-convert-tool verify [--tcg] [--format FMT] DISK...
+ *   pallet-convert-tool pod OUT.json|- --name N --namespace NS [--image I]
+ *                       [--zone Z] [--vm-id ID] [--plan-uid U]
+ *                       [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]
+ *                       CLAIM...
  *
  * inspect prints the inspection JSON; convert prints progress on stderr and
  * the result JSON on stdout.  The exit status is the pallet_convert_error
@@ -16,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "pallet-convert.h"
 
@@ -58,7 +65,12 @@ usage (void)
            "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
            "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
            "                 [--verbose] [--log FILE] DISK...\n"
-           "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n");
+           "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
+           "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
+           "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
+           "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
+           "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
+           "                 CLAIM...\n");
   return PALLET_CONVERT_E_INVALID;
 }
 
@@ -74,9 +86,19 @@ main (int argc, char *argv[])
     { "libvirtxml", no_argument, NULL, 'x' },
     { "verbose", no_argument, NULL, 'v' },
     { "log", required_argument, NULL, 'l' },
+    { "name", required_argument, NULL, 'N' },
+    { "namespace", required_argument, NULL, 'n' },
+    { "image", required_argument, NULL, 'i' },
+    { "zone", required_argument, NULL, 'z' },
+    { "vm-id", required_argument, NULL, 'I' },
+    { "plan-uid", required_argument, NULL, 'P' },
+    { "migration-uid", required_argument, NULL, 'M' },
+    { "cpu", required_argument, NULL, 'c' },
+    { "memory", required_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 }
   };
   struct pallet_convert_options o = { 0 };
+  struct pallet_convert_pod_options po = { 0 };
   const char *cmd, *xml_out = NULL, *log_path = NULL;
   FILE *log = NULL;
   int c, rc;
@@ -85,7 +107,7 @@ main (int argc, char *argv[])
     return usage ();
   cmd = argv[1];
   optind = 2;
-  if (strcmp (cmd, "domain-xml") == 0) {
+  if (strcmp (cmd, "domain-xml") == 0 || strcmp (cmd, "pod") == 0) {
     if (argc < 3)
       return usage ();
     xml_out = argv[2];
@@ -109,6 +131,15 @@ main (int argc, char *argv[])
     case 'x': o.use_libvirtxml = 1; break;
     case 'v': o.verbose = 1; break;
     case 'l': log_path = optarg; break;
+    case 'N': po.name = optarg; break;
+    case 'n': po.namespace_ = optarg; break;
+    case 'i': po.image = optarg; break;
+    case 'z': po.zone = optarg; break;
+    case 'I': po.vm_id = optarg; break;
+    case 'P': po.plan_uid = optarg; break;
+    case 'M': po.migration_uid = optarg; break;
+    case 'c': po.cpu_request = optarg; break;
+    case 'm': po.memory_request = optarg; break;
     default: return usage ();
     }
   }
@@ -121,6 +152,32 @@ main (int argc, char *argv[])
     if (pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks,
                                          o.disk_format) == -1) {
       perror (xml_out);
+      return PALLET_CONVERT_E_IO;
+    }
+    return 0;
+  }
+  if (strcmp (cmd, "pod") == 0) {
+    char *err = NULL;
+    json_t *pod;
+    int r;
+
+    po.claims = disks;
+    po.nclaims = ndisks;
+    po.force_tcg = o.force_tcg;
+    pod = pallet_convert_pod_manifest (&po, &err);
+    if (pod == NULL) {
+      fprintf (stderr, "pallet-convert-tool: %s\n", err ? err : "out of memory");
+      free (err);
+      return PALLET_CONVERT_E_INVALID;
+    }
+    if (strcmp (xml_out, "-") == 0)
+      r = json_dumpf (pod, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
+    else
+      r = json_dump_file (pod, xml_out, JSON_INDENT (2) | JSON_SORT_KEYS);
+    json_decref (pod);
+    if (r != 0) {
+      fprintf (stderr, "pallet-convert-tool: cannot write the pod manifest "
+               "to %s; check the path and free space\n", xml_out);
       return PALLET_CONVERT_E_IO;
     }
     return 0;

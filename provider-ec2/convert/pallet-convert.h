@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -115,6 +117,55 @@ void pallet_convert_result_free (struct pallet_convert_result *result);
 /* The result as a JSON object text: { "ok", "error", "message",
  * "warnings": [...], "exitStatus", "steps", "elapsed" }.  NULL on ENOMEM. */
 char *pallet_convert_result_to_json (const struct pallet_convert_result *r);
+
+/* ---- Post-conversion verification ----------------------------------- */
+
+struct pallet_convert_verify_options {
+  int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
+  const char *disk_format;  /* NULL: "raw" */
+};
+
+/* Checks, read-only, that the converted guest on DISKS can boot on KVM:
+ *   kernel-virtio-blk / kernel-virtio-net: the newest installed kernel has
+ *     the module (a file under /lib/modules/KVER/ or modules.builtin);
+ *   initramfs-virtio-blk / initramfs-virtio-net: its initramfs carries
+ *     them (listed by the guest's own lsinitramfs in the appliance);
+ *   fstab-device-names / grub-device-names: /etc/fstab, /boot/grub/grub.cfg
+ *     and /etc/default/grub name no /dev/xvd* or /dev/nvme* device.
+ * Sets *JSON to { "ok": bool, "kernel": "KVER"|null, "checks": [ { "name",
+ * "ok", "detail" } ... ] } and returns PALLET_CONVERT_OK when the guest
+ * could be examined (look at "ok" for the verdict).  When a check fails,
+ * *MESSAGE (if MESSAGE is not NULL) names the first failed check and the
+ * fix; otherwise it is set to NULL.  On an error (no OS, unreadable disk)
+ * returns its class, *JSON is NULL and *MESSAGE says why. */
+enum pallet_convert_error
+pallet_convert_verify (const char *const *disks, size_t ndisks,
+                       const struct pallet_convert_verify_options *opts,
+                       char **json, char **message);
+
+/* ---- Cluster mode: the conversion Pod -------------------------------- */
+
+#define PALLET_CONVERT_DEFAULT_IMAGE "quay.io/kubev2v/forklift-virt-v2v:latest"
+#define PALLET_CONVERT_POD_MAX_DISKS 64
+
+struct pallet_convert_pod_options {
+  const char *name;          /* Pod name, DNS-1123 (caller sanitises) */
+  const char *namespace_;    /* target namespace */
+  const char *image;         /* NULL: PALLET_CONVERT_DEFAULT_IMAGE */
+  const char *const *claims; /* PVC names in disk order (boot disk first) */
+  size_t nclaims;
+  const char *zone;          /* nodeSelector topology.kubernetes.io/zone; NULL: none */
+  const char *vm_id;         /* label forklift.konveyor.io/vm-id (may be NULL) */
+  const char *plan_uid, *migration_uid; /* labels (may be NULL) */
+  const char *cpu_request, *memory_request; /* NULL: defaults, e.g. "1", "2Gi" */
+  int force_tcg;             /* env LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
+};
+
+/* Returns a new Pod manifest (json_t *) or NULL with *err set (caller frees).
+ * The Pod runs "virt-v2v-in-place -v -x -i disk -if raw --root first
+ * /dev/block0 ..." (no shell) on the claims attached as block devices
+ * /dev/block0..N-1 in order, carries no credentials, and never restarts. */
+json_t *pallet_convert_pod_manifest (const struct pallet_convert_pod_options *o, char **err);
 
 /* ---- Building blocks (exposed for tests and other providers) --------- */
 
