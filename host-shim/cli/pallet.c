@@ -28,6 +28,7 @@ static const char usage_text[] =
   "  migrate PLAN...                  migrate every VM of the plan (resumes)\n"
   "  status PLAN|NAME                 show the state dir of a plan\n"
   "  cancel PLAN|NAME                 ask a running migrate to stop and roll back\n"
+  "  cutover PLAN|NAME [--at TIME]    cut a warm migration over (now, or at TIME)\n"
   "  cleanup PLAN...                  run cleanup for every VM that has state\n"
   "  version                          print versions\n"
   "\n"
@@ -50,6 +51,7 @@ static const char usage_text[] =
   "  --max-attempts N       retryable errors per step before failing (default 5)\n"
   "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
   "                         (defaults 500 and 30000)\n"
+  "  --at TIME              cutover: when, as RFC 3339 (2026-11-25T02:00:00Z)\n"
   "  -o, --output FORMAT    text (default), json (JSON lines), table, yaml\n"
   "  -q, --query QUERY      inventory filter: [where EXPR] [order by F] [limit N]\n"
   "  -v, --verbose          info messages;  --debug  debug messages\n"
@@ -90,6 +92,13 @@ static const char *verb_help[][2] = {
     "failed.\n" },
   { "cancel", "Usage: pallet cancel PLAN|NAME [--state-dir DIR]\n"
     "Writes the cancel marker that a running `pallet migrate` polls.\n" },
+  { "cutover", "Usage: pallet cutover PLAN|NAME [--state-dir DIR] [--at TIME]\n"
+    "Writes the cutover marker that `pallet migrate` polls.  VMs of a warm plan\n"
+    "then stop their precopy rounds: the source is stopped, the last delta is\n"
+    "copied, and the migration goes on to convert and build_vm.  With --at,\n"
+    "the cutover comes at TIME (RFC 3339, e.g. 2026-11-25T02:00:00Z).  A run\n"
+    "started later (a resume) honours the marker too; migrate removes it when\n"
+    "it ends.\n" },
   { "cleanup", "Usage: pallet cleanup PLAN... | --normalized FILE "
     "[--provider P] [--config FILE] [--state-dir DIR]\nRuns cleanup for every "
     "VM with a state file: a rollback unless the VM succeeded.\n" },
@@ -98,7 +107,7 @@ static const char *verb_help[][2] = {
 
 struct opts {
   const char *provider, *config, *normalized, *plan, *state_dir, *output_dir;
-  const char *output, *query, *dump;
+  const char *output, *query, *dump, *at;
   unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms;
   int help;
 };
@@ -498,6 +507,29 @@ cmd_cancel (const struct opts *o, int argc, char **argv)
   return r == PALLET_OK ? 0 : PALLET_EXIT_INPUT;
 }
 
+static int
+cmd_cutover (const struct opts *o, int argc, char **argv)
+{
+  int64_t t;
+  if (o->at && pallet_parse_time (o->at, &t) != 0) {
+    fprintf (stderr, "pallet: --at '%s': not an RFC 3339 time; write it as "
+             "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00\n", o->at);
+    return PALLET_EXIT_USAGE;
+  }
+  char *dir = state_dir_for (o, argc, argv);
+  if (dir == NULL)
+    return PALLET_EXIT_USAGE;
+  int r = pallet_request_cutover (dir, o->at);
+  if (r != PALLET_OK)
+    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
+  else if (o->at)
+    printf ("cutover requested in %s at %s\n", dir, o->at);
+  else
+    printf ("cutover requested in %s\n", dir);
+  free (dir);
+  return r == PALLET_OK ? 0 : PALLET_EXIT_INPUT;
+}
+
 /* --- inventory output ----------------------------------------------------- */
 
 static int
@@ -735,7 +767,7 @@ cmd_version (void)
 enum {
   OPT_PROVIDER = 256, OPT_CONFIG, OPT_NORMALIZED, OPT_PLAN, OPT_STATE_DIR,
   OPT_MAX_IN_FLIGHT, OPT_MAX_ATTEMPTS, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_DUMP,
-  OPT_DEBUG, OPT_VERSION, OPT_OUTPUT_DIR,
+  OPT_DEBUG, OPT_VERSION, OPT_OUTPUT_DIR, OPT_AT,
 };
 
 static const struct option long_opts[] = {
@@ -750,6 +782,7 @@ static const struct option long_opts[] = {
   { "backoff-ms", required_argument, NULL, OPT_BACKOFF },
   { "backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX },
   { "dump", required_argument, NULL, OPT_DUMP },
+  { "at", required_argument, NULL, OPT_AT },
   { "output", required_argument, NULL, 'o' },
   { "query", required_argument, NULL, 'q' },
   { "verbose", no_argument, NULL, 'v' },
@@ -775,6 +808,7 @@ main (int argc, char **argv)
     case OPT_STATE_DIR: o.state_dir = optarg; break;
     case OPT_OUTPUT_DIR: o.output_dir = optarg; break;
     case OPT_DUMP: o.dump = optarg; break;
+    case OPT_AT: o.at = optarg; break;
     case 'o': o.output = optarg; break;
     case 'q': o.query = optarg; break;
     case 'v':
@@ -839,6 +873,8 @@ main (int argc, char **argv)
     return cmd_status (&o, nargs, args);
   if (strcmp (verb, "cancel") == 0)
     return cmd_cancel (&o, nargs, args);
+  if (strcmp (verb, "cutover") == 0)
+    return cmd_cutover (&o, nargs, args);
   if (strcmp (verb, "version") == 0)
     return cmd_version ();
   return usage_error ("unknown verb '%s'", verb);

@@ -113,6 +113,32 @@ files_of (const json_t *set)
   return s;
 }
 
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
+static int
+is_rfc3339 (const char *t)
+{
+  int Y, M, D, h, m, sec, n = 0;
+  if (sscanf (t, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &m,
+              &sec, &n) != 6 || n != 19 || M < 1 || M > 12 || D < 1
+      || D > 31 || h > 23 || m > 59 || sec > 60)
+    return 0;
+  t += n;
+  if (*t == '.')
+    {
+      if (t[1] < '0' || t[1] > '9')
+        return 0;
+      for (t++; *t >= '0' && *t <= '9'; t++)
+        ;
+    }
+  if (*t == 'Z' || *t == 'z')
+    return t[1] == '\0';
+  if (*t != '+' && *t != '-')
+    return 0;
+  int oh, om, k = 0;
+  return sscanf (t + 1, "%2d:%2d%n", &oh, &om, &k) == 2 && k == 5
+    && t[6] == '\0' && oh <= 23 && om <= 59;
+}
+
 /* ---- typed getters ---- */
 
 enum want { W_STRING, W_MAP, W_SEQ, W_BOOL };
@@ -704,6 +730,52 @@ secret_values (char **errmsg, const json_t *entry)
   return NULL;
 }
 
+/* The cutover time of a warm plan: spec.cutover of a Forklift Migration
+ * whose spec.plan names the Plan.  *out = NULL when none has one. */
+static int
+migration_cutover (char **errmsg, const json_t *set, const char *plan_name,
+                   const char *plan_ns, const char **out)
+{
+  const json_t *res = json_object_get (set, "resources"), *entry;
+  size_t i;
+
+  *out = NULL;
+  json_array_foreach (res, i, entry)
+    {
+      const json_t *obj = obj_of (entry), *spec, *ref, *name, *ns, *cut;
+      const char *mns;
+
+      if (!json_is_string (json_object_get (obj, "kind"))
+          || strcmp (str_at (obj, "kind", NULL), "Migration") != 0)
+        continue;
+      spec = json_object_get (obj, "spec");
+      ref = json_object_get (spec, "plan");
+      name = json_object_get (ref, "name");
+      ns = json_object_get (ref, "namespace");
+      mns = ns_of (obj) ? ns_of (obj) : "default";
+      if (!json_is_string (name) || strcmp (json_string_value (name),
+                                            plan_name) != 0)
+        continue;
+      if (strcmp (json_is_string (ns) ? json_string_value (ns) : mns,
+                  plan_ns) != 0)
+        continue;
+      if (get (errmsg, entry, spec, "spec", "cutover", W_STRING, 0, &cut)
+          == -1)
+        return -1;
+      if (!cut)
+        continue;
+      if (!is_rfc3339 (json_string_value (cut)))
+        {
+          err_at (errmsg, entry, "spec.cutover", "'%.60s' is not an RFC 3339 "
+                  "time; write it as 2026-11-25T02:00:00Z",
+                  json_string_value (cut));
+          return -1;
+        }
+      *out = json_string_value (cut);
+    }
+  return 0;
+}
+
 /* The host cluster as a destination. */
 static json_t *
 host_provider (void)
@@ -802,7 +874,7 @@ pallet_plan_normalize (const json_t *set, const char *plan_name,
     "cold", "warm", "live", "conversion", NULL
   };
   const json_t *entry, *obj, *md, *spec, *v, *warm, *skip, *providers, *maps;
-  const char *type, *ps, *ns, *name;
+  const char *type, *ps, *ns, *name, *cutover;
   json_t *vms = NULL, *nmap = NULL, *smap = NULL, *src = NULL, *dst = NULL;
   json_t *uid = NULL, *out = NULL;
 
@@ -842,6 +914,8 @@ pallet_plan_normalize (const json_t *set, const char *plan_name,
     }
   if (!type)
     type = warm && json_is_true (warm) ? "warm" : "cold";
+  if (migration_cutover (errmsg, set, name, ns, &cutover) == -1)
+    return NULL;
   if (!(vms = normalize_vms (errmsg, entry, spec)))
     goto fail;
   if (get (errmsg, entry, spec, "spec", "provider", W_MAP, 1,
@@ -870,6 +944,12 @@ pallet_plan_normalize (const json_t *set, const char *plan_name,
                    "skipGuestConversion", skip && json_is_true (skip),
                    "spec", json_deep_copy (spec), "vms", vms, "networkMap", nmap,
                    "storageMap", smap, "source", src, "destination", dst);
+  if (out && json_object_set_new (out, "cutover", cutover
+                                  ? json_string (cutover) : json_null ()))
+    {
+      json_decref (out);
+      out = NULL;
+    }
   /* json_pack "o" steals even on failure. */
   uid = vms = nmap = smap = src = dst = NULL;
   if (!out)

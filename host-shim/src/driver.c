@@ -1,7 +1,9 @@
 /* The driver: runs a plan VM by VM through the ops, persisting progress. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,8 @@ struct driver {
   char *output_dir;             /* build_vm manifests, one dir per VM */
   char *uid;                    /* migrationUID */
   char *marker;                 /* cancel marker path */
+  char *cutover_marker;         /* `pallet cutover` writes it */
+  int64_t plan_cutover;         /* the plan's cutover time, or -1 */
   struct pallet_migrate_options o;
   int mode;
   struct pallet_session *shared;
@@ -146,15 +150,39 @@ cancelled_for (int rollback)
   return rollback ? pallet__cancel_level >= 2 : pallet__cancel_level >= 1;
 }
 
-/* Sleeps ms, waking early on cancel. */
-static void
-nap (unsigned ms, int rollback)
+/* Is the cutover of a warm migration due?  At the plan's cutover time,
+ * or once `pallet cutover` wrote its marker (at its --at time, if any). */
+static int
+cutover_due (const struct driver *d)
 {
+  time_t now = time (NULL);
+  if (d->plan_cutover >= 0 && (int64_t) now >= d->plan_cutover)
+    return 1;
+  if (d->cutover_marker == NULL || access (d->cutover_marker, F_OK) != 0)
+    return 0;
+  json_t *j = json_load_file (d->cutover_marker, 0, NULL);
+  const char *at = json_string_value (json_object_get (j, "at"));
+  int64_t t;
+  /* An unreadable marker (mid-write) counts as "now": it was asked for. */
+  int due = at == NULL || pallet_parse_time (at, &t) != 0 || (int64_t) now >= t;
+  json_decref (j);
+  return due;
+}
+
+/* Sleeps ms, waking early on cancel, and when the cutover becomes due (a
+ * warm VM waiting out its precopy interval reacts at once). */
+static void
+nap (struct driver *d, unsigned ms, int rollback)
+{
+  int cut = rollback || cutover_due (d);
+  unsigned n = 0;
   while (ms > 0 && !cancelled_for (rollback)) {
     unsigned chunk = ms < 20 ? ms : 20;
     struct timespec ts = { 0, (long) chunk * 1000000L };
     nanosleep (&ts, NULL);
     ms -= chunk;
+    if (!cut && ++n % 4 == 0 && cutover_due (d))
+      break;
   }
 }
 
@@ -216,7 +244,7 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
 {
   json_t *state = json_object_get (v->doc, "state");
   json_t *empty = json_object ();
-  json_t *in = json_pack ("{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O}}",
+  json_t *in = json_pack ("{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O,s:b}}",
                           "plan", v->d->plan, "vm", v->vm,
                           "state", json_is_object (state) ? state : empty,
                           "options",
@@ -227,7 +255,8 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
                           "attempt", (int) attempt,
                           "succeeded",
                           json_object_get (v->doc, "succeeded")
-                          ? json_object_get (v->doc, "succeeded") : json_false ());
+                          ? json_object_get (v->doc, "succeeded") : json_false (),
+                          "cutover", !rollback && cutover_due (v->d));
   char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   json_decref (empty);
@@ -291,6 +320,76 @@ write_manifests (struct vmrun *v, char **items, size_t n)
   return r;
 }
 
+/* Warm migration: the rounds the provider reports in state.warm. */
+static json_int_t
+warm_rounds (json_t *doc)
+{
+  json_t *w = json_object_get (json_object_get (doc, "state"), "warm");
+  return json_integer_value (json_object_get (w, "rounds"));
+}
+
+/* One line per finished precopy round. */
+static void
+warm_round_event (struct vmrun *v, json_int_t *seen)
+{
+  json_int_t n = warm_rounds (v->doc);
+  if (n <= *seen)
+    return;
+  *seen = n;
+  json_t *w = json_object_get (json_object_get (v->doc, "state"), "warm");
+  json_t *bytes = json_array_get (json_object_get (w, "bytesPerRound"),
+                                  (size_t) (n - 1));
+  char msg[160];
+  snprintf (msg, sizeof msg, "round %lld done (%s): %lld bytes copied; next "
+            "round in %lld ms unless cut over", (long long) (n - 1),
+            n == 1 ? "full copy" : "delta",
+            (long long) json_integer_value (bytes),
+            (long long) json_integer_value (json_object_get (v->doc,
+                                                             "retryAfterMs")));
+  event (v, "precopy", "transfer", "precopy", msg);
+}
+
+/* After a warm transfer: the downtime, from the stop of the source to the
+ * end of the last delta. */
+static void
+warm_downtime_event (struct vmrun *v)
+{
+  json_t *w = json_object_get (json_object_get (v->doc, "state"), "warm");
+  json_t *dt = json_object_get (w, "downtimeSeconds");
+  if (!json_is_number (dt))
+    return;
+  struct driver *d = v->d;
+  double secs = json_number_value (dt);
+  json_int_t rounds = json_integer_value (json_object_get (w, "rounds"));
+  pthread_mutex_lock (&d->mu);
+  if (d->o.output == PALLET_OUTPUT_JSON) {
+    json_t *j = json_pack ("{s:s,s:s,s:s,s:s,s:f,s:I,s:O?,s:O?}",
+                           "event", "downtime", "vm", v->id, "name", v->name,
+                           "step", "transfer", "downtimeSeconds", secs,
+                           "rounds", rounds,
+                           "stoppedAt", json_object_get (w, "stoppedAt"),
+                           "lastDeltaDoneAt",
+                           json_object_get (w, "lastDeltaDoneAt"));
+    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
+    if (s)
+      printf ("%s\n", s);
+    free (s);
+    json_decref (j);
+  }
+  else {
+    clear_bar (d);
+    printf ("%s: transfer: downtime %.3f s (source stopped at %s, last delta "
+            "done at %s; %lld rounds)\n", v->name, secs,
+            json_string_value (json_object_get (w, "stoppedAt"))
+            ? json_string_value (json_object_get (w, "stoppedAt")) : "-",
+            json_string_value (json_object_get (w, "lastDeltaDoneAt"))
+            ? json_string_value (json_object_get (w, "lastDeltaDoneAt")) : "-",
+            (long long) rounds);
+  }
+  fflush (stdout);
+  pthread_mutex_unlock (&d->mu);
+}
+
 /* The reconcile loop of one op of one VM. */
 static int
 run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
@@ -299,6 +398,7 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
   const char *name = pallet_op_name (op);
   unsigned attempts = (unsigned) json_integer_value (json_object_get (v->doc, k->attempts));
   unsigned errors = (unsigned) json_integer_value (json_object_get (v->doc, k->errors));
+  json_int_t rounds_seen = warm_rounds (v->doc);
   for (;;) {
     if (cancelled_for (rollback))
       return STEP_CANCELLED;
@@ -383,7 +483,9 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
       return STEP_IOERR;
     if (outcome >= 0)
       return outcome;
-    nap (wait, rollback);
+    if (op == PALLET_OP_TRANSFER && status == PALLET_PENDING && !rollback)
+      warm_round_event (v, &rounds_seen);
+    nap (d, wait, rollback);
   }
 }
 
@@ -509,6 +611,8 @@ migrate_vm (struct vmrun *v)
       stamp (v->doc, key);
       if (op == PALLET_OP_BUILD_VM)
         json_object_set_new (v->doc, "succeeded", json_true ());
+      if (op == PALLET_OP_TRANSFER)
+        warm_downtime_event (v);
       if (save (v) != 0)
         return VM_IOERR;
       event (v, "step", name,
@@ -686,6 +790,18 @@ check_plan (json_t *plan)
                       "case letters, digits, '-' and '.'", name);
       return -1;
     }
+  json_t *cut = json_object_get (plan, "cutover");
+  int64_t t;
+  if (cut && !json_is_null (cut)
+      && (!json_is_string (cut)
+          || pallet_parse_time (json_string_value (cut), &t) != 0)) {
+    pallet__seterr ("plan %s: \"cutover\" must be an RFC 3339 time such as "
+                    "2026-11-25T02:00:00Z (or null), not %s%s%s", name,
+                    json_is_string (cut) ? "'" : "a non-string",
+                    json_is_string (cut) ? json_string_value (cut) : "",
+                    json_is_string (cut) ? "'" : "");
+    return -1;
+  }
   json_t *vms = json_object_get (plan, "vms");
   if (!json_is_array (vms) || json_array_size (vms) == 0) {
     pallet__seterr ("plan %s: \"vms\" must be a non-empty array of "
@@ -715,7 +831,8 @@ static int
 run (struct pallet_module *m, const char *config, const char *plan_json,
      const struct pallet_migrate_options *opts, int mode)
 {
-  struct driver d = { .m = m, .config = config, .mode = mode };
+  struct driver d = { .m = m, .config = config, .mode = mode,
+                      .plan_cutover = -1 };
   if (opts)
     d.o = *opts;
   if (d.o.max_in_flight == 0)
@@ -740,6 +857,9 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     return PALLET_EXIT_INPUT;
   }
   d.plan_name = json_string_value (json_object_get (d.plan, "name"));
+  if (json_is_string (json_object_get (d.plan, "cutover")))
+    pallet_parse_time (json_string_value (json_object_get (d.plan, "cutover")),
+                       &d.plan_cutover);
   d.n_vms = json_array_size (json_object_get (d.plan, "vms"));
   d.state_dir = d.o.state_dir ? strdup (d.o.state_dir)
     : pallet_default_state_dir (d.plan_name);
@@ -751,7 +871,8 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
       || (d.o.output_dir ? (d.output_dir = strdup (d.o.output_dir)) == NULL
           : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
       || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
-      || (d.marker = pallet__cancel_marker (d.state_dir)) == NULL)
+      || (d.marker = pallet__cancel_marker (d.state_dir)) == NULL
+      || asprintf (&d.cutover_marker, "%s/cutover", d.state_dir) < 0)
     goto out;
   if (mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
     pallet__log (PALLET_LOG_ERROR, "state dir %s has no plan.json: nothing "
@@ -770,7 +891,9 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     ret = lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
     goto out;
   }
-  /* A marker left from an earlier run must not cancel this one. */
+  /* A marker left from an earlier run must not cancel this one.  A
+   * cutover marker stays: `pallet cutover` may come while no migrate runs
+   * (after a crash), and the resumed run must honour it. */
   unlink (d.marker);
 
   /* One migrationUID per plan run, kept across resumes. */
@@ -836,6 +959,10 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   pthread_mutex_destroy (&d.mu);
 
   unlink (d.marker);
+  /* The cutover was for this run's warm VMs: they are done or rolled back
+   * (a rolled-back VM starts its precopy afresh next time). */
+  if (mode == MODE_MIGRATE)
+    unlink (d.cutover_marker);
   if (d.n_ioerr)
     ret = PALLET_EXIT_INPUT;
   else if (d.n_open_failed && d.n_ok + d.n_failed + d.n_cancelled == 0)
@@ -869,6 +996,7 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   json_decref (pj);
   free (pj_path);
   free (d.marker);
+  free (d.cutover_marker);
   free (d.uid);
   free (d.work_dir);
   free (d.output_dir);
@@ -955,4 +1083,81 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
   pallet_session_close (s);
   json_decref (plan);
   return failed ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_OK;
+}
+
+/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 't' and ' ' also
+ * separate date and time, 'z' is 'Z'. */
+int
+pallet_parse_time (const char *text, int64_t *out)
+{
+  int Y, M, D, h, m, sec, n = 0;
+  if (text == NULL
+      || sscanf (text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &m,
+                 &sec, &n) != 6 || n != 19)
+    return -1;
+  const char *p = text + n;
+  if (*p == '.') {
+    p++;
+    if (*p < '0' || *p > '9')
+      return -1;
+    while (*p >= '0' && *p <= '9')
+      p++;
+  }
+  long off = 0;
+  if (*p == 'Z' || *p == 'z')
+    p++;
+  else if (*p == '+' || *p == '-') {
+    int oh, om, k = 0;
+    if (sscanf (p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5
+        || oh > 23 || om > 59)
+      return -1;
+    off = (oh * 60L + om) * 60L * (*p == '-' ? -1 : 1);
+    p += 6;
+  }
+  else
+    return -1;
+  if (*p != '\0' || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59
+      || sec > 60 || Y < 1970)
+    return -1;
+  static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+  int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+  if (D > mdays[M - 1] || (M == 2 && D == 29 && !leap))
+    return -1;
+  struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
+                   .tm_hour = h, .tm_min = m, .tm_sec = sec > 59 ? 59 : sec };
+  time_t t = timegm (&tm);
+  if (t == (time_t) -1)
+    return -1;
+  *out = (int64_t) t - off;
+  return 0;
+}
+
+int
+pallet_request_cutover (const char *state_dir, const char *at)
+{
+  struct stat st;
+  int64_t t;
+  if (at && pallet_parse_time (at, &t) != 0) {
+    pallet__seterr ("cutover time '%s' is not an RFC 3339 time: write it as "
+                    "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00", at);
+    return PALLET_E_INVALID;
+  }
+  if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
+    pallet__seterr ("state dir %s does not exist: nothing to cut over (start "
+                    "the warm migration with `pallet migrate` first, or pass "
+                    "--state-dir if it used another one)", state_dir);
+    return PALLET_E_NOT_FOUND;
+  }
+  char *p = NULL, *now = pallet__now_iso ();
+  json_t *j = json_object ();
+  if (j && now)
+    json_object_set_new (j, "requested", json_string (now));
+  if (j && at)
+    json_object_set_new (j, "at", json_string (at));
+  int r = j && now && asprintf (&p, "%s/cutover", state_dir) >= 0
+    ? pallet__write_json_file (p, j) : -1;
+  free (p);
+  free (now);
+  json_decref (j);
+  return r == 0 ? PALLET_OK : PALLET_E_IO;
 }

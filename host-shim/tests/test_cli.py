@@ -429,7 +429,7 @@ def case_usage(c):
     for code in ("0  ", "1  ", "2  ", "3  ", "4  ", "5  "):
         check(code in p.stdout.split("Exit status:")[1], "exit code %r undocumented" % code)
     for verb in ("providers", "validate", "inventory", "migrate", "status",
-                 "cancel", "cleanup", "version"):
+                 "cancel", "cutover", "cleanup", "version"):
         p = c.run(verb, "--help", expect=0)
         check("Usage: pallet " + verb in p.stdout, verb + " --help")
     c.run("version", expect=0)
@@ -550,6 +550,50 @@ def case_thread_models(c):
                   "%s: one handle was used by two calls at once" % prov)
 
 
+def case_cutover(c):
+    """`pallet cutover` writes its marker (0600); a driver napping out a long
+    PENDING retry-after wakes when it appears (not for a future --at); the
+    marker is gone after the run; the plan's "cutover" is checked."""
+    c.run("cutover", "--state-dir", os.path.join(c.dir, "nope"), expect=5)
+    p = c.run("cutover", "--state-dir", c.dir, "--at", "tomorrow", expect=2)
+    check("RFC 3339" in p.stderr, "bad --at message: %r" % p.stderr)
+    plan = c.plan(1)
+    with open(plan) as f:
+        bad = json.load(f)
+    bad["cutover"] = "soon"
+    badp = os.path.join(c.dir, "bad-cutover.json")
+    with open(badp, "w") as f:
+        json.dump(bad, f)
+    p = c.run("migrate", "--normalized", badp, "--provider", "null", "--config",
+              c.config(1), "--state-dir", os.path.join(c.dir, "s2"), expect=5)
+    check("\"cutover\"" in p.stderr and "RFC 3339" in p.stderr, "bad plan cutover: %r" % p.stderr)
+    # One PENDING with a 60 s retry-after: only the cutover marker ends it early.
+    cfg = c.config(1, pending={"transfer": 1}, retry_after_ms=60000)
+    t0 = time.time()
+    proc = c.spawn(plan, cfg)
+    c.wait_for(lambda ls: sum(1 for l in ls if l[1] == "transfer") >= 1, "the transfer")
+    marker = os.path.join(c.state, "cutover")
+    c.run("cutover", "--state-dir", c.state, "--at", "2999-01-01T00:00:00Z", expect=0)
+    check(stat.S_IMODE(os.stat(marker).st_mode) == 0o600, "marker mode %o" % os.stat(marker).st_mode)
+    with open(marker) as f:
+        m = json.load(f)
+    check(m.get("at") == "2999-01-01T00:00:00Z" and m.get("requested"), "marker %r" % m)
+    time.sleep(0.6)
+    n = sum(1 for l in c.lines() if l[1] == "transfer")
+    check(n == 1, "a future --at woke the driver (%d transfer calls)" % n)
+    t1 = time.time()
+    c.run("cutover", "--state-dir", c.state, expect=0)
+    c.wait_for(lambda ls: sum(1 for l in ls if l[1] == "transfer") >= 2,
+               "the transfer after the cutover", timeout=5)
+    woke = time.time() - t1
+    print("driver woke %.3f s after `pallet cutover`" % woke)
+    check(woke < 2.0, "woke after %.2f s" % woke)
+    rc, out, err = finish(proc)
+    check(rc == 0, "exit %d" % rc)
+    check(time.time() - t0 < 30, "the 60 s nap was not cut short")
+    check(not os.path.exists(marker), "cutover marker left behind")
+
+
 CASES = {
     "thread-models": case_thread_models,
     "tty-progress": case_tty_progress,
@@ -560,7 +604,7 @@ CASES = {
     "abi-violation": case_abi_violation, "cleanup": case_cleanup,
     "validate": case_validate, "inventory": case_inventory,
     "providers": case_providers, "usage": case_usage, "status": case_status,
-    "state-mode": case_state_mode,
+    "state-mode": case_state_mode, "cutover": case_cutover,
 }
 
 if __name__ == "__main__":

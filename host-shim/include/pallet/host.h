@@ -198,6 +198,17 @@ int pallet_validate_plan (struct pallet_module *m, const char *config_json,
  * polls.  PALLET_OK or PALLET_E_IO. */
 int pallet_request_cancel (const char *state_dir);
 
+/* Writes the cutover marker (<state dir>/cutover, mode 0600, atomically)
+ * that a running or later pallet_migrate() on state_dir polls: warm VMs get
+ * options.cutover = true from then on (from the time at, an RFC 3339 text,
+ * when it is not NULL).  PALLET_OK, PALLET_E_INVALID (bad at),
+ * PALLET_E_NOT_FOUND (no state dir) or PALLET_E_IO.  Added in 0.1. */
+int pallet_request_cutover (const char *state_dir, const char *at);
+
+/* Parses an RFC 3339 time (2026-11-25T02:00:00Z, fractions and +HH:MM
+ * offsets allowed) into seconds since the epoch.  0, or -1 if malformed. */
+int pallet_parse_time (const char *text, int64_t *out);
+
 /* A malloc'd JSON text: {"plan": <plan.json of the dir>, "vms": [<each VM
  * state file>]}, or NULL (pallet_last_error) if the dir has no state. */
 char *pallet_state_read (const char *state_dir);

@@ -818,6 +818,85 @@ test_hostile_yaml (void)
   json_decref (set);
 }
 
+/* A Forklift Migration's spec.cutover becomes the plan's "cutover". */
+#define MIGRATION(plan, extra)                                          \
+  "---\n"                                                               \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
+  "kind: Migration\n"                                                   \
+  "metadata: {name: m1, namespace: openshift-mtv}\n"                    \
+  "spec:\n"                                                             \
+  "  plan: {name: " plan ", namespace: openshift-mtv}\n"                \
+  extra
+
+static json_t *
+normalize_text (const char *text)
+{
+  char *err = NULL;
+  json_t *set = pallet_plan_read_buffer ("plan.yaml", text, strlen (text),
+                                         &err);
+  json_t *plan = set ? pallet_plan_normalize (set, NULL, &err) : NULL;
+  if (!plan)
+    fprintf (stderr, "\n  %s\n", err ? err : "?");
+  free (err);
+  json_decref (set);
+  return plan;
+}
+
+static void
+test_migration_cutover (void)
+{
+  static const char none[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+    PLAN ("p1", "  type: warm\n", VMS_OK);
+  json_t *plan = normalize_text (none);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
+  CU_ASSERT (json_is_null (SEQ (plan, "cutover")));
+  json_decref (plan);
+
+  static const char with[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+    PLAN ("p1", "  type: warm\n", VMS_OK)
+    MIGRATION ("p1", "  cutover: \"2026-11-25T02:00:00Z\"\n");
+  plan = normalize_text (with);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
+  CHECK_STR (plan, "cutover", "2026-11-25T02:00:00Z");
+  json_decref (plan);
+
+  /* Another plan's Migration does not count. */
+  static const char other[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+    PLAN ("p1", "  type: warm\n", VMS_OK)
+    MIGRATION ("p2", "  cutover: \"2026-11-25T02:00:00Z\"\n");
+  plan = normalize_text (other);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
+  CU_ASSERT (json_is_null (SEQ (plan, "cutover")));
+  json_decref (plan);
+
+  /* Offsets and fractions are RFC 3339 too. */
+  static const char offs[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+    PLAN ("p1", "  type: warm\n", VMS_OK)
+    MIGRATION ("p1", "  cutover: \"2026-11-25T03:00:00.5+01:00\"\n");
+  plan = normalize_text (offs);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
+  CHECK_STR (plan, "cutover", "2026-11-25T03:00:00.5+01:00");
+  json_decref (plan);
+
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+                PLAN ("p1", "  type: warm\n", VMS_OK)
+                MIGRATION ("p1", "  cutover: tomorrow\n"),
+                "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
+                "'tomorrow' is not an RFC 3339 time; write it as "
+                "2026-11-25T02:00:00Z");
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+                PLAN ("p1", "  type: warm\n", VMS_OK)
+                MIGRATION ("p1", "  cutover: \"2026-13-25T02:00:00Z\"\n"),
+                "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
+                "'2026-13-25T02:00:00Z' is not an RFC 3339 time; write it as "
+                "2026-11-25T02:00:00Z");
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+                PLAN ("p1", "  type: warm\n", VMS_OK)
+                MIGRATION ("p1", "  cutover: 12\n"),
+                "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
+                "expected a string, got an integer");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -841,6 +920,7 @@ main (int argc, char **argv)
   CU_add_test (s, "yaml_scalars", test_yaml_scalars);
   CU_add_test (s, "read_errors", test_read_errors);
   CU_add_test (s, "hostile_yaml", test_hostile_yaml);
+  CU_add_test (s, "migration_cutover", test_migration_cutover);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   failed = CU_get_number_of_failures () + CU_get_number_of_suites_failed ();
