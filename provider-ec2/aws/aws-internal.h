@@ -122,7 +122,7 @@ char *pallet_aws_ini_get (const char *file, const char *section, const char *key
 struct pallet_aws_resolved {
   char *access_key_id, *secret_access_key, *session_token;
   char *region;
-  char *endpoint[3];
+  char *endpoint[PALLET_AWS_NSERVICES];
   char *cred_source;
 };
 int pallet_aws_resolve (const struct pallet_aws_config *cfg,
@@ -170,6 +170,7 @@ struct pallet_aws_request {
   const char *body;
   size_t body_len;
   const char *accept;         /* or NULL */
+  const char *target;         /* X-Amz-Target (JSON protocols), signed; or NULL */
   /* optional binary sink for 200 bodies (GetSnapshotBlock) */
   void *sink;
   size_t sink_size;

@@ -113,13 +113,14 @@ set_err (char **errmsg, const char *fmt, const char *a, const char *b)
     snprintf (*errmsg, l, fmt, a ? a : "", b ? b : "");
 }
 
-static const char *const svc_upper[3] = { "EC2", "STS", "EBS" };
-static const char *const svc_lower[3] = { "ec2", "sts", "ebs" };
+static const char *const svc_upper[PALLET_AWS_NSERVICES] = { "EC2", "STS", "EBS", "KMS" };
+static const char *const svc_lower[PALLET_AWS_NSERVICES] = { "ec2", "sts", "ebs", "kms" };
 
 static char *
 resolve_endpoint (const struct pallet_aws_config *cfg, int svc, const char *region)
 {
-  const char *own[3] = { cfg->ec2_endpoint, cfg->sts_endpoint, cfg->ebs_endpoint };
+  const char *own[PALLET_AWS_NSERVICES] = { cfg->ec2_endpoint, cfg->sts_endpoint,
+                                            cfg->ebs_endpoint, cfg->kms_endpoint };
   char envname[64];
   snprintf (envname, sizeof envname, "AWS_ENDPOINT_URL_%s", svc_upper[svc]);
   const char *e = own[svc] && *own[svc] ? own[svc]
@@ -250,7 +251,7 @@ pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resol
                "region setting%s", r->region, NULL);
       goto fail;
     }
-  for (int s = 0; s < 3; s++) {
+  for (int s = 0; s < PALLET_AWS_NSERVICES; s++) {
     r->endpoint[s] = resolve_endpoint (cfg, s, r->region);
     if (!r->endpoint[s])
       goto oom;
@@ -291,7 +292,7 @@ pallet_aws_resolved_free (struct pallet_aws_resolved *r)
   free_secret (&r->secret_access_key);
   free_secret (&r->session_token);
   free (r->region);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < PALLET_AWS_NSERVICES; i++)
     free (r->endpoint[i]);
   free (r->cred_source);
   memset (r, 0, sizeof *r);

@@ -11,12 +11,12 @@
 #include <openssl/crypto.h>
 #include "aws-internal.h"
 
-static const char *const svc_names[3] = { "ec2", "sts", "ebs" };
+static const char *const svc_names[PALLET_AWS_NSERVICES] = { "ec2", "sts", "ebs", "kms" };
 
 const char *
 pallet_aws_service_name (enum pallet_aws_service svc)
 {
-  return (unsigned) svc < 3 ? svc_names[svc] : "aws";
+  return (unsigned) svc < PALLET_AWS_NSERVICES ? svc_names[svc] : "aws";
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -114,7 +114,7 @@ pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status,
                            "accessKeyId and secretAccessKey are right and the key is active, "
                            "that the sessionToken (if any) has not expired, that the region "
                            "is right and that this machine's clock is correct",
-                           c->err.service, c->err.region, c->r.endpoint[svc < 3 ? svc : 0],
+                           c->err.service, c->err.region, c->r.endpoint[svc < PALLET_AWS_NSERVICES ? svc : 0],
                            c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.action,
                            c->err.code, c->err.message[0] ? c->err.message : "(no message)",
                            c->err.request_id[0] ? c->err.request_id : "unknown");
@@ -166,7 +166,7 @@ const char *pallet_aws_credentials_source (const struct pallet_aws_client *c) { 
 const char *
 pallet_aws_endpoint (const struct pallet_aws_client *c, enum pallet_aws_service svc)
 {
-  return (unsigned) svc < 3 ? c->r.endpoint[svc] : NULL;
+  return (unsigned) svc < PALLET_AWS_NSERVICES ? c->r.endpoint[svc] : NULL;
 }
 
 /* ---- curl callbacks ---- */
@@ -271,6 +271,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   c->cfg.access_key_id = c->cfg.secret_access_key = c->cfg.session_token = NULL;
   c->cfg.profile = c->cfg.region = c->cfg.endpoint_url = NULL;
   c->cfg.ec2_endpoint = c->cfg.ebs_endpoint = c->cfg.sts_endpoint = c->cfg.ca_bundle = NULL;
+  c->cfg.kms_endpoint = NULL;
   if (pallet_aws_resolve (cfg, &c->r, errmsg) < 0) {
     free (c);
     return NULL;
@@ -511,11 +512,13 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
     struct tm tm;
     gmtime_r (&t, &tm);
     strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-    struct pallet_aws_hdr sh[3];
+    struct pallet_aws_hdr sh[4];
     size_t nsh = 0;
     sh[nsh++] = (struct pallet_aws_hdr) { "host", host };
     if (req->content_type)
       sh[nsh++] = (struct pallet_aws_hdr) { "content-type", req->content_type };
+    if (req->target)
+      sh[nsh++] = (struct pallet_aws_hdr) { "x-amz-target", req->target };
     struct pallet_aws_sigv4_in in = {
       .method = req->method, .path = path.data, .query = req->query,
       .headers = sh, .nheaders = nsh, .payload_hash = payload_hash,
@@ -546,6 +549,8 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
       ADDH ("Content-Type: %s", req->content_type);
     if (req->accept)
       ADDH ("Accept: %s", req->accept);
+    if (req->target)
+      ADDH ("X-Amz-Target: %s", req->target);
     ADDH ("Authorization: %s", sig.authorization);
     ADDH ("Expect:");
 #undef ADDH

@@ -43,7 +43,9 @@ enum pallet_aws_service {
   PALLET_AWS_EC2 = 0,
   PALLET_AWS_STS = 1,
   PALLET_AWS_EBS = 2,
+  PALLET_AWS_KMS = 3,
 };
+#define PALLET_AWS_NSERVICES 4
 
 /* level is an enum pallet_log_level.  msg never contains secrets. */
 typedef void (*pallet_aws_log_fn) (void *opaque, int level, const char *msg);
@@ -64,12 +66,13 @@ struct pallet_aws_config {
   const char *region;
   /* Endpoints ("https://host[:port]").  Per service: the config's
    * service-specific one, the config's endpoint_url,
-   * AWS_ENDPOINT_URL_{EC2,EBS,STS}, AWS_ENDPOINT_URL, then
+   * AWS_ENDPOINT_URL_{EC2,EBS,STS,KMS}, AWS_ENDPOINT_URL, then
    * https://SERVICE.REGION.amazonaws.com. */
   const char *endpoint_url;
   const char *ec2_endpoint;
   const char *ebs_endpoint;
   const char *sts_endpoint;
+  const char *kms_endpoint;
   /* TLS: verification is always on unless insecure is set. */
   const char *ca_bundle;       /* CA file (PEM) */
   int insecure;
@@ -247,6 +250,15 @@ int pallet_aws_ec2_modify_snapshot_permission (struct pallet_aws_client *c,
 /* ---- STS ---- */
 /* *result {"Account","Arn","UserId"}; caller json_decref's. */
 int pallet_aws_sts_get_caller_identity (struct pallet_aws_client *c, json_t **result);
+
+/* ---- KMS (JSON 1.1 protocol, X-Amz-Target TrentService.*) ---- */
+/* DescribeKey: *metadata (if metadata) the KeyMetadata object as the
+ * service sends it (KeyId, Arn, KeyState, Enabled, KeyUsage, KeySpec,
+ * AWSAccountId ...); caller json_decref's.  key_id: a key id, key ARN,
+ * alias name ("alias/x") or alias ARN.  A missing key fails with code
+ * "NotFoundException" (status PALLET_E_NOT_FOUND). */
+int pallet_aws_kms_describe_key (struct pallet_aws_client *c, const char *key_id,
+                                 json_t **metadata);
 
 /* ---- EBS direct APIs ---- */
 /* cb gets each {"BlockIndex":n,"BlockToken":"..."}; *info (if info) the

@@ -27,6 +27,7 @@ struct vol {
   json_int_t size_gib, index;
   int boot;
   const char *storage_class;
+  const char *pvc_given;        /* existing_pvcs: the claim's name */
   char *pvc_name, *pv_name, *disk_name;
 };
 
@@ -472,6 +473,17 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
   v->boot = json_is_true (b);
   v->target_id = jstr_ne (j, "targetVolumeId");
   v->target_az = jstr_ne (j, "targetAZ");
+  if (c->opts.existing_pvcs) {
+    /* The claim exists; its storage is not ours to name. */
+    v->pvc_given = jstr_ne (j, "pvcName");
+    if (v->pvc_given == NULL || !pallet_ec2_is_dns1123_subdomain (v->pvc_given))
+      return fail (c, PALLET_E_INVALID, "volume %s: pvcName %s: a "
+                   "conversion-only plan needs the existing PVC of each "
+                   "disk; run validate, which finds them", v->src_id,
+                   v->pvc_given ? "is not a valid PVC name" : "is missing");
+    v->target_az = NULL;
+    return PALLET_OK;
+  }
   if (!c->opts.copy_mode) {
     if (v->target_id == NULL || !pallet_ec2_is_label_value (v->target_id))
       return fail (c, PALLET_E_INVALID, "volume %s: targetVolumeId %s: "
@@ -590,11 +602,12 @@ check_volumes (struct ctx *c)
   for (i = 0; i < c->nvols; i++) {
     struct vol *v = &c->vols[i];
 
-    v->pvc_name = pvc_name (c->vm_name, v->index);
+    v->pvc_name = v->pvc_given ? strdup (v->pvc_given)
+                               : pvc_name (c->vm_name, v->index);
     if (asprintf (&v->disk_name, "disk-%" JSON_INTEGER_FORMAT,
                   v->index) == -1)
       v->disk_name = NULL;
-    if (!c->opts.copy_mode) {
+    if (!c->opts.copy_mode && !c->opts.existing_pvcs) {
       /* PVs are cluster-wide: the EBS volume id is unique, the PVC
        * name is not. */
       char *raw;
@@ -1266,9 +1279,9 @@ build_all (struct ctx *c, json_t *out)
       || (r = firmware (c, &uefi)) || (r = run_strategy (c, &strategy)))
     return r;
 
-  for (i = 0; !c->opts.copy_mode && i < c->nvols; i++)
+  for (i = 0; !c->opts.copy_mode && !c->opts.existing_pvcs && i < c->nvols; i++)
     push (c, out, build_pv (c, &c->vols[i]));
-  for (i = 0; i < c->nvols; i++)
+  for (i = 0; !c->opts.existing_pvcs && i < c->nvols; i++)
     push (c, out, build_pvc (c, &c->vols[i]));
   push (c, out, build_vm (c, strategy, uefi));
   return PALLET_OK;
@@ -1320,4 +1333,153 @@ pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
   else
     json_decref (c.notes);
   return PALLET_OK;
+}
+
+/* ---- conversion-only plans: existing PVCs ----------------------------- */
+
+static const char *
+label_of (const json_t *pvc, const char *key)
+{
+  return jstr (json_object_get (json_object_get (pvc, "metadata"), "labels"), key);
+}
+
+static const char *
+ann_of (const json_t *pvc, const char *key)
+{
+  return jstr_ne (json_object_get (json_object_get (pvc, "metadata"),
+                                   "annotations"), key);
+}
+
+/* "a, b, c" of the names in arr (strings), for messages. */
+static char *
+name_list (const json_t *arr)
+{
+  size_t i, n = 1;
+  const json_t *v;
+  char *s;
+
+  json_array_foreach (arr, i, v)
+    n += strlen (json_string_value (v)) + 2;
+  if ((s = malloc (n + 8)) == NULL)
+    return NULL;
+  *s = '\0';
+  json_array_foreach (arr, i, v) {
+    if (i)
+      strcat (s, ", ");
+    strcat (s, json_string_value (v));
+  }
+  if (json_array_size (arr) == 0)
+    strcpy (s, "none");
+  return s;
+}
+
+int
+pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
+                            const char *ns, json_t *volumes,
+                            const char **code, char **errmsg)
+{
+  struct ctx c = { .errmsg = errmsg };
+  json_t *names = json_array (), *want = json_array (), *pick = json_array ();
+  const json_t *p, *v;
+  size_t i, j, nvol = json_array_size (volumes);
+  int r = PALLET_OK;
+
+  *code = NULL;
+  if (errmsg)
+    *errmsg = NULL;
+  if (names == NULL || want == NULL || pick == NULL) {
+    r = fail (&c, PALLET_E_NOMEM, "out of memory");
+    goto out;
+  }
+  json_array_foreach (volumes, i, v)
+    json_array_append_new (want, json_string (jstr (v, "sourceVolumeId")
+                                              ? jstr (v, "sourceVolumeId")
+                                              : "?"));
+  /* This VM's disk claims, each once. */
+  json_array_foreach (pvcs, i, p) {
+    const char *name = jstr_ne (json_object_get (p, "metadata"), "name");
+    const char *pns = jstr_ne (json_object_get (p, "metadata"), "namespace");
+    const char *a = label_of (p, "vmID"), *b = label_of (p, "vmUUID");
+    int dup = 0;
+
+    if (name == NULL || ann_of (p, FK "disk-source") == NULL
+        || (ns && pns && strcmp (ns, pns) != 0)
+        || !((a && strcmp (a, vm_id) == 0) || (b && strcmp (b, vm_id) == 0)))
+      continue;
+    json_array_foreach (names, j, v)
+      dup |= strcmp (json_string_value (v), name) == 0;
+    if (dup)
+      continue;
+    json_array_append_new (names, json_string (name));
+    json_array_append (pick, (json_t *) p);
+  }
+  if (json_array_size (pick) != nvol) {
+    char *f = name_list (names), *w = name_list (want);
+    *code = "ConversionPVCCountMismatch";
+    r = fail (&c, PALLET_E_INVALID, "instance %s has %zu EBS volume%s (%s) "
+              "but %zu PVC%s in namespace %s %s labelled vmID=%s (or vmUUID) "
+              "with a forklift.konveyor.io/disk-source annotation (%s); "
+              "make exactly one PVC per volume, labelled and annotated so "
+              "(disk-source = the volume id)", vm_id, nvol,
+              nvol == 1 ? "" : "s", w ? w : "?", json_array_size (pick),
+              json_array_size (pick) == 1 ? "" : "s", ns ? ns : "(target)",
+              json_array_size (pick) == 1 ? "is" : "are", vm_id, f ? f : "?");
+    free (f);
+    free (w);
+    goto out;
+  }
+  json_array_foreach (volumes, i, v)
+    json_object_del ((json_t *) v, "pvcName");
+  json_array_foreach (pick, i, p) {
+    const char *name = json_string_value (json_array_get (names, i));
+    const char *src = ann_of (p, FK "disk-source");
+    const char *idx = ann_of (p, FK "disk-index");
+    const json_t *spec = json_object_get (p, "spec");
+    json_t *vol = NULL;
+    char *end = NULL;
+
+    json_array_foreach (volumes, j, v)
+      if (jstr (v, "sourceVolumeId") && strcmp (jstr (v, "sourceVolumeId"), src) == 0)
+        vol = (json_t *) v;
+    if (vol == NULL && idx) {
+      long n = strtol (idx, &end, 10);
+      json_array_foreach (volumes, j, v)
+        if (end && *end == '\0' && end != idx
+            && json_integer_value (json_object_get (v, "diskIndex")) == n)
+          vol = (json_t *) v;
+    }
+    if (vol == NULL) {
+      *code = "ConversionPVCUnmatched";
+      r = fail (&c, PALLET_E_INVALID, "PVC %s/%s: its disk-source \"%s\" is "
+                "not a volume of instance %s%s%s%s and no disk-index "
+                "annotation names one of its disks 0..%zu; set "
+                "forklift.konveyor.io/disk-source to the EBS volume id "
+                "the PVC holds", ns ? ns : "", name, src, vm_id,
+                idx ? " (disk-index \"" : "", idx ? idx : "",
+                idx ? "\")" : "", nvol ? nvol - 1 : 0);
+      goto out;
+    }
+    if (jstr (vol, "pvcName")) {
+      *code = "ConversionPVCDuplicate";
+      r = fail (&c, PALLET_E_INVALID, "PVCs %s and %s both hold disk %"
+                JSON_INTEGER_FORMAT " (volume %s) of instance %s; keep one PVC "
+                "per disk (fix their disk-source annotations)",
+                jstr (vol, "pvcName"), name,
+                json_integer_value (json_object_get (vol, "diskIndex")),
+                jstr (vol, "sourceVolumeId"), vm_id);
+      goto out;
+    }
+    json_object_set_new (vol, "pvcName", json_string (name));
+    json_object_set_new (vol, "pvcVolumeMode",
+                         json_string (jstr_ne (spec, "volumeMode")
+                                      ? jstr (spec, "volumeMode") : "Filesystem"));
+    if (jstr_ne (spec, "storageClassName"))
+      json_object_set_new (vol, "pvcStorageClass",
+                           json_string (jstr (spec, "storageClassName")));
+  }
+ out:
+  json_decref (names);
+  json_decref (want);
+  json_decref (pick);
+  return r;
 }

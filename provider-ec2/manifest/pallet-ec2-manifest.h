@@ -39,6 +39,10 @@ struct pallet_ec2_manifest_opts {
    * when the state has no migrationUID; if both are set they must match.
    * Borrowed: must outlive the build call. */
   const char *migration_uid;
+  /* Conversion-only plans: the PVCs exist already (someone else made
+   * them).  Each volume names its claim in "pvcName"; no PV or PVC is
+   * emitted, and no storage class, targetVolumeId or targetAZ is needed. */
+  int existing_pvcs;
 };
 
 /* Fills *opts from the per-VM op's "options" object (may be NULL):
@@ -101,6 +105,24 @@ int pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
                                 const struct pallet_ec2_manifest_opts *opts,
                                 json_t **manifests, json_t **notes,
                                 char **errmsg);
+
+/* Conversion-only plans: picks, from pvcs (an array of
+ * PersistentVolumeClaim objects, e.g. a List's items), the claims of
+ * instance vm_id: labelled vmID=<vm_id> or vmUUID=<vm_id> and annotated
+ * forklift.konveyor.io/disk-source (duplicates by name count once).  Each
+ * is matched to one of volumes (the validate state's records, each with
+ * sourceVolumeId and diskIndex): the volume whose id is the disk-source
+ * value, else the one whose diskIndex is the PVC's
+ * forklift.konveyor.io/disk-index annotation.  On PALLET_OK every volume
+ * got "pvcName", "pvcVolumeMode" and "pvcStorageClass" (when known), so
+ * the disk order is the volumes' diskIndex order.  Otherwise returns
+ * PALLET_E_INVALID (or PALLET_E_NOMEM), *code a stable finding code
+ * (static string: "ConversionPVCCountMismatch",
+ * "ConversionPVCUnmatched", "ConversionPVCDuplicate") and *errmsg
+ * (malloc'd) names the PVCs found, the ones expected and the fix. */
+int pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
+                                const char *ns, json_t *volumes,
+                                const char **code, char **errmsg);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pallet_awsproto as proto  # noqa: E402
 import pallet_ec2  # noqa: E402
+import pallet_kms  # noqa: E402
+from pallet_kube import Kube  # noqa: E402
 from pallet_awsproto import ApiError  # noqa: E402
 from pallet_world import World, BLOCK, GIB, read_block  # noqa: E402
 
@@ -203,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path.startswith("/_pallet/") or path == "/_pallet":
             return self.control(path, query, body)
+        if path.startswith("/api/") or path == "/api":
+            return app.handle_kube(self, path, query)
         app.handle_aws(self, path, query, body)
 
     # -------------------------------------------------------------- control
@@ -240,7 +244,8 @@ class App:
         self.world = World(self.state_dir, delays)
         if args.seed:
             with open(args.seed) as f:
-                self.world.seed(json.load(f))
+                self.seed_spec = json.load(f)
+            self.world.seed(self.seed_spec)
             if delays:
                 self.world.delays.update(delays)
         if args.synthetic_instances:
@@ -250,9 +255,36 @@ class App:
         for f in args.fault or []:
             k, r = parse_fault_flag(f)
             self.faults.set({k: r})
+        self.kube = Kube()
+        if args.seed:
+            self.kube.seed(self.seed_spec.get("kube", {}))
         self.log = CallLog(args.call_log)
         self.skew = args.max_clock_skew
         self.page_cache = {}
+
+    # -------------------------------------------------------------- Kubernetes
+
+    def handle_kube(self, h, path, query):
+        t0 = time.time()
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+        entry = {"time": round(t0, 3), "requestId": str(uuid.uuid4()), "service": "kube",
+                 "action": "GetPersistentVolumeClaim" if path.count("/") > 5
+                 else "ListPersistentVolumeClaims", "account": None, "region": None,
+                 "status": None, "outcome": None, "fault": None}
+        try:
+            status, out = self.kube.handle(h.command, path, q, headers)
+        except Exception as e:  # never crash on bad input
+            status, out = 500, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                "message": "pallet-endpoint bug: %s" % e,
+                                "reason": "InternalError", "code": 500}
+        entry.update(status=status, outcome="ok" if status == 200 else out.get("reason"))
+        entry["latencyMs"] = round((time.time() - t0) * 1000, 2)
+        self.log.add(entry)
+        try:
+            h.send(status, json.dumps(out).encode(), "application/json")
+        except OSError:
+            pass
 
     # -------------------------------------------------------------- AWS
 
@@ -273,11 +305,13 @@ class App:
             entry["action"] = params.get("Action")
         elif service == "ebs":
             entry["action"] = self.ebs_action(h.command, path)
+        elif service == "kms":
+            entry["action"] = headers.get("x-amz-target", "").partition(".")[2] or None
         try:
-            if service not in ("ec2", "sts", "ebs"):
+            if service not in ("ec2", "sts", "ebs", "kms"):
                 raise ApiError("UnknownService",
                                "Service %r in the credential scope is not served here; "
-                               "use ec2, ebs or sts" % service, 400)
+                               "use ec2, ebs, sts or kms" % service, 400)
             account = self.authenticate(service, auth, h.command, h.path, headers, body)
             entry["account"] = account["id"]
             hit = self.faults.draw(service, entry["action"] or "")
@@ -295,11 +329,18 @@ class App:
             if hit.get("error"):
                 entry["fault"] = "error"
                 raise ApiError({"ec2": "InternalError", "sts": "InternalFailure",
-                                "ebs": "InternalServerException"}[service],
+                                "ebs": "InternalServerException",
+                                "kms": "KMSInternalException"}[service],
                                "An internal error has occurred (injected fault)", 500)
             if service == "ebs":
                 status, out_body, ctype, extra = self.ebs(account, auth["region"], h.command,
                                                           path, query, rid, hit)
+            elif service == "kms":
+                with self.world.lock:
+                    status, out_body, ctype, extra = pallet_kms.handle(
+                        self.world.kms, account["id"], auth["region"],
+                        headers.get("x-amz-target"), body)
+                extra["x-amzn-RequestId"] = rid
             else:
                 status, out_body, ctype, extra = self.query_api(service, account,
                                                                 auth["region"], params, rid)
@@ -350,6 +391,8 @@ class App:
             return ApiError("RequestLimitExceeded", "Request limit exceeded.", 503)
         if service == "sts":
             return ApiError("Throttling", "Rate exceeded", 400)
+        if service == "kms":
+            return ApiError("ThrottlingException", "Rate exceeded", 400)
         return ApiError("ThrottlingException", "Rate exceeded", 400,
                         reason="ACCOUNT_THROTTLED")
 
@@ -359,8 +402,11 @@ class App:
                    "sts": ("InvalidClientTokenId", "The security token included in the "
                            "request is invalid.", 403),
                    "ebs": ("UnrecognizedClientException", "The security token included "
-                           "in the request is invalid.", 403)}[service]
-        badsig = ("InvalidSignatureException" if service == "ebs" else "SignatureDoesNotMatch",
+                           "in the request is invalid.", 403),
+                   "kms": ("UnrecognizedClientException", "The security token included "
+                           "in the request is invalid.", 400)}[service]
+        badsig = ("InvalidSignatureException" if service in ("ebs", "kms")
+                  else "SignatureDoesNotMatch",
                   "The request signature we calculated does not match the signature you "
                   "provided. Check your AWS Secret Access Key and signing method. Consult "
                   "the service documentation for details.", 403)
@@ -401,6 +447,8 @@ class App:
         return account
 
     def error_body(self, service, e, rid):
+        if service == "kms":
+            return pallet_kms.error_body(e, rid)
         if service == "ebs":
             status = e.status
             body = {"message": e.message}
@@ -590,6 +638,17 @@ class App:
                 self.faults.rng.seed(req["seed"])
             self.faults.set(req.get("faults", {}), replace=bool(req.get("replace")))
             return 200, {"faults": self.faults.rules}
+        if p == ["kms", "keys"] and method == "POST":
+            with w.lock:
+                keys = [w.kms.add(k) for k in req.get("keys", [])]
+                return 200, {"keys": [dict(k, arn=w.kms.arn(k)) for k in keys]}
+        if p == ["kube", "pvcs"] and method == "POST":
+            n = self.kube.set_pvcs(req.get("pvcs", []), bool(req.get("replace")),
+                                   req.get("namespace"))
+            return 200, {"pvcs": n}
+        if p == ["kube", "tokens"] and method == "POST":
+            self.kube.set_tokens(req.get("tokens", []), bool(req.get("replace")))
+            return 200, {"ok": True}
         if p == ["delays"] and method == "POST":
             with w.lock:
                 for k, v in req.items():

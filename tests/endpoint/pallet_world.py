@@ -12,6 +12,7 @@ import time
 import heapq
 
 from pallet_awsproto import ApiError
+from pallet_kms import Kms
 
 GIB = 1 << 30
 BLOCK = 524288
@@ -161,6 +162,7 @@ class World:
         self.secret = os.urandom(32)
         self.ip_next = {}
         self.instances_version = 0
+        self.kms = Kms(self)
         for a in DEFAULT_ACCOUNTS:
             self.add_account(a)
         for r in DEFAULT_REGIONS:
@@ -245,6 +247,10 @@ class World:
             self.add_region(r)
         if "delays" in spec:
             self.delays.update(spec["delays"])
+        # Keys first: a volume's key that is not listed is made Enabled.
+        for k in spec.get("kmsKeys", []):
+            acct, region = self._acct_region(k) if not k.get("arn") else (None, None)
+            self.kms.add(k, acct, region)
         for inst in spec.get("instances", []):
             self.seed_instance(inst)
         for v in spec.get("volumes", []):
@@ -370,6 +376,8 @@ class World:
         if encrypted and not kms:
             kms = "arn:aws:kms:%s:%s:key/00000000-0000-0000-0000-%s" % (
                 region, acct, "0" * 12)
+        if encrypted:
+            self.kms.ensure(kms)
         vol = {"id": vid or self.new_id("vol"), "account": acct, "region": region, "az": az,
                "size": size, "type": vtype, "iops": iops, "throughput": throughput,
                "encrypted": encrypted, "kms": kms if encrypted else None,
@@ -487,6 +495,7 @@ class World:
                          "tags": v["tags"], "data": v["data"],
                          "attachment": v["attachment"]} for v in self.volumes.values()],
             "snapshots": snaps,
+            "kmsKeys": self.kms.dump(),
         }
 
     def progress(self, s):
