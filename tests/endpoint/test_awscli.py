@@ -395,6 +395,38 @@ class AwsCliTest(EndpointTest):
             SnapshotId=sid, BlockIndex=3, BlockToken=blocks["Blocks"][1]["BlockToken"])
         self.assertEqual(old["BlockData"].read(), raw[3 * BLOCK:4 * BLOCK])
 
+    def test_10_kms_describe_key(self):
+        """KMS (JSON 1.1, X-Amz-Target) through the real CLI: seeded keys,
+        aliases, states, cross-account denial, other region, missing key."""
+        self.ep.control("POST", "kms/keys", {"keys": [
+            {"account": SOURCE["id"], "region": "us-east-1", "id": "cli-enabled",
+             "aliases": ["alias/cli"], "description": "aws cli proof"},
+            {"account": SOURCE["id"], "region": "us-east-1", "id": "cli-disabled",
+             "state": "Disabled"},
+            {"account": SOURCE["id"], "region": "us-east-1", "id": "cli-shared",
+             "sharedWith": [TARGET["id"]]}]})
+        arn = "arn:aws:kms:us-east-1:%s:key/cli-enabled" % SOURCE["id"]
+        for kid in ("cli-enabled", arn, "alias/cli",
+                    "arn:aws:kms:us-east-1:%s:alias/cli" % SOURCE["id"]):
+            md = self.ep.aws("kms", "describe-key", "--key-id", kid)["KeyMetadata"]
+            self.assertEqual((md["KeyId"], md["Arn"], md["KeyState"], md["Enabled"]),
+                             ("cli-enabled", arn, "Enabled", True), kid)
+            self.assertEqual((md["KeyUsage"], md["KeySpec"], md["AWSAccountId"]),
+                             ("ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", SOURCE["id"]))
+            self.assertEqual(md["Description"], "aws cli proof")
+        md = self.ep.aws("kms", "describe-key", "--key-id", "cli-disabled")["KeyMetadata"]
+        self.assertEqual((md["KeyState"], md["Enabled"]), ("Disabled", False))
+        shared = "arn:aws:kms:us-east-1:%s:key/cli-shared" % SOURCE["id"]
+        md = self.ep.aws("kms", "describe-key", "--key-id", shared, who=TARGET)["KeyMetadata"]
+        self.assertEqual(md["AWSAccountId"], SOURCE["id"], "shared with the target account")
+        self.assertIn("AccessDeniedException", self.err("kms", "describe-key", "--key-id", arn,
+                                                        who=TARGET))
+        self.assertIn("NotFoundException", self.err("kms", "describe-key", "--key-id", "nope"))
+        self.assertIn("NotFoundException", self.err("kms", "describe-key", "--key-id", arn,
+                                                    region="us-west-2"))
+        calls = self.ep.calls(service="kms")
+        self.assertGreaterEqual(calls["counts"]["action"]["DescribeKey"], 9)
+
     def test_09_pagination(self):
         # Enough volumes and snapshots for several pages of 5.
         made = []
