@@ -1,5 +1,7 @@
 /* build_vm: the KubeVirt VirtualMachine, and a pre-bound PV and PVC per
- * volume, from the state the earlier steps recorded.  Pure: no AWS calls. */
+ * volume (none for conversion-only plans: the PVCs exist), and the
+ * conversion Pod when the guest is to be converted in the cluster, from
+ * the state the earlier steps recorded.  Pure: no AWS calls. */
 #include <stdlib.h>
 #include <string.h>
 #include "ec2.h"
@@ -24,6 +26,8 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   }
   if (!strcmp (ec2_str (in.state, "transferMode"), "copy"))
     opts.copy_mode = 1;         /* PVCs of the mapped class, no PVs */
+  if (ec2_plan_is_conversion (in.plan))
+    opts.existing_pvcs = 1;     /* someone else made the PVCs */
   st = pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
   if (st != PALLET_OK) {
     pallet_error (call, st, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
@@ -38,6 +42,26 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     json_t *pod = ec2_copy_pod (s, &in, manifests);
     if (pod)
       json_array_append_new (manifests, pod);
+  }
+  /* Guest conversion left to the cluster: the conversion Pod goes just
+   * before the VirtualMachine, so `kubectl apply -f DIR` (file order)
+   * creates it first. */
+  char *perr = NULL;
+  json_t *pod = ec2_conversion_pod (s, &in, manifests, &perr);
+  if (perr) {
+    pallet_error (call, PALLET_E_INVALID, "build_vm %s: conversion Pod: %s",
+                  in.vm_id ? in.vm_id : in.vm_name, perr);
+    free (perr);
+    json_decref (pod);
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  if (pod) {
+    size_t at = json_array_size (manifests);
+    json_array_foreach (manifests, i, m)
+      if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
+        at = i;
+    json_array_insert_new (manifests, at, pod);
   }
   json_array_foreach (notes, i, m)
     pallet_log (call, PALLET_LOG_INFO, "build_vm %s: %s", in.vm_id, json_string_value (m));

@@ -128,6 +128,17 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     return PALLET_E_INVALID;
   json_t *state = json_deep_copy (in.state);
   json_t *vols = json_object_get (state, "volumes");
+  if (ec2_plan_is_conversion (in.plan)) {
+    /* Nothing was made in AWS, and the PVCs are not ours: never delete. */
+    json_object_set_new (state, "cleaned", json_true ());
+    pallet_log (call, PALLET_LOG_INFO,
+                "cleanup %s: conversion-only plan: nothing to delete in AWS; the PVCs are kept",
+                in.vm_id ? in.vm_id : in.vm_name);
+    ec2_emit_state (s, state);
+    json_decref (state);
+    ec2_input_free (&in);
+    return PALLET_OK;
+  }
   struct sweep w = { s, call, in.vm_id ? in.vm_id : in.vm_name, 0, 0 };
   int rollback = in.rollback || !in.succeeded;
   json_t *src_snaps = json_array (), *tgt_snaps = json_array (), *tgt_vols = json_array ();

@@ -39,6 +39,16 @@ struct ec2 {
   struct pallet_aws_client *src;  /* source account, source region */
   struct pallet_aws_client *tgt;  /* target account, target region; may == src */
   json_t *itypes;                 /* instance type -> facts, cached */
+  /* Conversion-only plans: where the existing PVCs are listed. */
+  const char *kube_api_url;       /* setting kube-api-url, or NULL */
+  const char *kube_token;         /* Secret kubeToken (never logged), or NULL */
+  char *kube_ca_file;             /* temp file with the Secret's kube-ca.crt, or NULL */
+  int kube_insecure;              /* setting kube-insecure-skip-verify */
+  const char *pvc_list_file;      /* setting pvc-list-file, or NULL */
+  /* The cluster-mode conversion Pod. */
+  const char *conversion_image;   /* setting conversion-image, or NULL (default) */
+  const char *conversion_cpu, *conversion_memory;
+  int force_tcg;                  /* setting force-tcg */
 };
 
 /* Per-call setup: remembers call for the AWS callbacks. */
@@ -112,6 +122,23 @@ int ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, 
 void ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols);
 /* The copy Pod for cluster mode (new reference). */
 json_t *ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests);
+
+/* Conversion-only plans (conversion.c). */
+int ec2_plan_is_conversion (const json_t *plan);
+/* Lists the PVCs of the target namespace (Kubernetes API or
+ * pvc-list-file) into items.  Returns a pallet status; on error *msg
+ * (malloc'd) names the setting, the problem and the fix. */
+int ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items,
+                   char **msg);
+/* The ops' entries: conversion-only plans skip what touches AWS, other
+ * plans go to ec2_prepare_source, ec2_transfer and ec2_convert. */
+pallet_prepare_source_fn ec2_prepare_source_entry;
+pallet_transfer_fn ec2_transfer_entry;
+pallet_convert_fn ec2_convert_entry;
+/* The conversion Pod for build_vm (new reference), or NULL when there is
+ * none to run (conversion done locally or skipped).  *err on failure. */
+json_t *ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in,
+                            const json_t *manifests, char **err);
 
 /* JSON helpers. */
 const char *ec2_str (const json_t *o, const char *key);       /* "" if missing */

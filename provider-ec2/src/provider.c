@@ -552,6 +552,8 @@ ec2_open (struct pallet_call *call, const char *config_json)
     s->src_cfg.ebs_endpoint = v;
   if ((v = setting (merged, secret, "sts-endpoint")))
     s->src_cfg.sts_endpoint = v;
+  if ((v = setting (merged, secret, "kms-endpoint")))
+    s->src_cfg.kms_endpoint = v;
   if ((v = setting (merged, secret, "ca-bundle")))
     s->src_cfg.ca_bundle = v;
   if ((v = setting (merged, secret, "max-attempts")))
@@ -620,6 +622,33 @@ ec2_open (struct pallet_call *call, const char *config_json)
                   "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"", s->instance_store);
     goto fail;
   }
+  /* Conversion-only plans: the Kubernetes API that lists the PVCs.  The
+   * token comes from the Secret only, never from settings. */
+  s->kube_api_url = setting (merged, NULL, "kube-api-url");
+  s->kube_token = setting (NULL, secret, "kubeToken");
+  s->pvc_list_file = setting (merged, NULL, "pvc-list-file");
+  if ((v = setting (merged, NULL, "kube-insecure-skip-verify")))
+    s->kube_insecure = !strcmp (v, "true");
+  const char *kube_ca = ec2_str (secret, "kube-ca.crt");
+  if (*kube_ca) {
+    char tmpl[] = "/tmp/pallet-ec2-kube-ca-XXXXXX";
+    int fd = mkstemp (tmpl);
+    if (fd < 0 || write (fd, kube_ca, strlen (kube_ca)) != (ssize_t) strlen (kube_ca)) {
+      if (fd >= 0) {
+        close (fd);
+        unlink (tmpl);
+      }
+      pallet_error (call, PALLET_E_IO, "ec2 open: cannot write the Secret's kube-ca.crt to a temp file: %s", strerror (errno));
+      goto fail;
+    }
+    close (fd);
+    s->kube_ca_file = strdup (tmpl);
+  }
+  s->conversion_image = setting (merged, NULL, "conversion-image");
+  s->conversion_cpu = setting (merged, NULL, "conversion-cpu-request");
+  s->conversion_memory = setting (merged, NULL, "conversion-memory-request");
+  if ((v = setting (merged, NULL, "force-tcg")))
+    s->force_tcg = !strcmp (v, "true");
   s->call = NULL;
   return s;
  fail:
@@ -639,6 +668,10 @@ ec2_close (void *handle)
   if (s->ca_file) {
     unlink (s->ca_file);
     free (s->ca_file);
+  }
+  if (s->kube_ca_file) {
+    unlink (s->kube_ca_file);
+    free (s->kube_ca_file);
   }
   free (s->source_account);
   free (s->target_account);
@@ -660,8 +693,8 @@ PALLET_PROVIDER_DEFINE (ec2_provider,
   .close = ec2_close,
   .validate = ec2_validate,
   .inventory = ec2_inventory,
-  .prepare_source = ec2_prepare_source,
-  .transfer = ec2_transfer,
-  .convert = ec2_convert,
+  .prepare_source = ec2_prepare_source_entry,
+  .transfer = ec2_transfer_entry,
+  .convert = ec2_convert_entry,
   .build_vm = ec2_build_vm,
   .cleanup = ec2_cleanup);

@@ -72,6 +72,163 @@ zone_exists (struct ec2 *s, struct pallet_aws_client *c, const char *zone, int *
   return r < 0 ? ec2_aws_fail (s, c, "describing availability zones") : PALLET_OK;
 }
 
+/* ---- KMS: can the target use the key its volumes will be encrypted with? ---- */
+
+/* "arn:aws:kms:REGION:ACCOUNT:key/.." or alias ARN: region and account. */
+static int
+kms_arn_parts (const char *key, char region[64], char account[32])
+{
+  if (strncmp (key, "arn:", 4) != 0)
+    return 0;
+  const char *p = strchr (key + 4, ':');          /* after the partition */
+  if (!p || strncmp (p + 1, "kms:", 4) != 0)
+    return 0;
+  p += 5;
+  size_t n = strcspn (p, ":");
+  if (n == 0 || n >= 64 || p[n] != ':')
+    return 0;
+  snprintf (region, 64, "%.*s", (int) n, p);
+  p += n + 1;
+  n = strcspn (p, ":");
+  if (n == 0 || n >= 32 || p[n] != ':')
+    return 0;
+  snprintf (account, 32, "%.*s", (int) n, p);
+  return 1;
+}
+
+/* One key, with the target credentials in the target region.  Returns a
+ * pallet status only for errors that are not findings (network ...). */
+static int
+kms_check_key (struct findings *f, const char *key, const char *vid)
+{
+  struct ec2 *s = f->s;
+  char region[64], account[32];
+  const char *tgt_acct = NULL;
+  int st;
+  if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK)
+    return st;
+  if (kms_arn_parts (key, region, account)) {
+    if (strcmp (region, s->target_region)) {
+      finding (f, "error", "KMSKeyWrongRegion",
+               "volume %s would be encrypted with KMS key %s, which is in region %s, not in the target region %s; KMS keys are regional: set target-kms-key-id to a key in %s",
+               vid, key, region, s->target_region, s->target_region);
+      return PALLET_OK;
+    }
+    if (strcmp (account, tgt_acct))
+      finding (f, "warning", "KMSKeyOtherAccount",
+               "KMS key %s belongs to account %s, not the target account %s; its key policy must let %s use it (kms:DescribeKey, CreateGrant, Decrypt, GenerateDataKeyWithoutPlaintext, ReEncrypt*)",
+               key, account, tgt_acct, tgt_acct);
+  }
+  json_t *md = NULL;
+  if (pallet_aws_kms_describe_key (s->tgt, key, &md) < 0) {
+    const struct pallet_aws_error *e = pallet_aws_last_error (s->tgt);
+    const char *code = e && e->code ? e->code : "";
+    if (!strcmp (code, "NotFoundException"))
+      finding (f, "error", "KMSKeyNotFound",
+               "volume %s would be encrypted with KMS key %s, which does not exist in account %s region %s (kms:DescribeKey: %s); create it there or set target-kms-key-id to a key that exists",
+               vid, key, tgt_acct, s->target_region, e->message);
+    else if (!strcmp (code, "AccessDeniedException") || (e && e->status == PALLET_E_AUTH))
+      finding (f, "error", "KMSKeyAccessDenied",
+               "the target credentials may not use KMS key %s (kms:DescribeKey: %s: %s); grant them kms:DescribeKey, kms:CreateGrant, kms:Decrypt and kms:GenerateDataKeyWithoutPlaintext on the key (IAM policy and key policy)",
+               key, code, e ? e->message : "");
+    else if (e && PALLET_STATUS_IS_RETRYABLE (e->status))
+      return ec2_aws_fail (s, s->tgt, "checking the target KMS key (kms:DescribeKey)");
+    else
+      finding (f, "error", "KMSKeyCheckFailed", "checking KMS key %s failed: %s", key,
+               pallet_aws_errmsg (s->tgt));
+    return PALLET_OK;
+  }
+  const char *state = ec2_str (md, "KeyState"), *arn = ec2_str (md, "Arn");
+  const char *usage = ec2_str (md, "KeyUsage");
+  const char *spec = *ec2_str (md, "KeySpec") ? ec2_str (md, "KeySpec")
+                                               : ec2_str (md, "CustomerMasterKeySpec");
+  if (!strcmp (state, "Disabled"))
+    finding (f, "error", "KMSKeyDisabled",
+             "KMS key %s (for volume %s) is disabled in the target; enable it (aws kms enable-key --key-id %s) or set target-kms-key-id to an enabled key",
+             *arn ? arn : key, vid, *arn ? arn : key);
+  else if (strcmp (state, "Enabled"))
+    finding (f, "error", "KMSKeyNotUsable",
+             "KMS key %s (for volume %s) is in state %s, not Enabled, so EBS cannot use it; pick an enabled key with target-kms-key-id",
+             *arn ? arn : key, vid, *state ? state : "(none)");
+  else if ((*usage && strcmp (usage, "ENCRYPT_DECRYPT")) || (*spec && strcmp (spec, "SYMMETRIC_DEFAULT")))
+    finding (f, "error", "KMSKeyNotUsable",
+             "KMS key %s (for volume %s) is a %s %s key; EBS needs a symmetric ENCRYPT_DECRYPT key: set target-kms-key-id to one",
+             *arn ? arn : key, vid, spec, usage);
+  else if (kms_arn_parts (arn, region, account) && strcmp (region, s->target_region))
+    finding (f, "error", "KMSKeyWrongRegion",
+             "KMS key %s (for volume %s) resolves to %s, in region %s, not the target region %s; set target-kms-key-id to a key in %s",
+             key, vid, arn, region, s->target_region, s->target_region);
+  json_decref (md);
+  return PALLET_OK;
+}
+
+/* Each distinct key the target volumes will use, checked once. */
+static int
+kms_check (struct findings *f, const json_t *records)
+{
+  struct ec2 *s = f->s;
+  json_t *seen = json_object ();
+  size_t i;
+  json_t *r;
+  int st = PALLET_OK;
+  json_array_foreach (records, i, r) {
+    if (!ec2_bool (r, "encrypted"))
+      continue;
+    const char *key = s->target_kms_key;
+    if (!key && !s->cross_account && !s->cross_region)
+      key = ec2_str (r, "kmsKeyId");   /* same account and region: the source key */
+    if (!key || !*key || json_object_get (seen, key))
+      continue;
+    json_object_set_new (seen, key, json_true ());
+    if ((st = kms_check_key (f, key, ec2_str (r, "sourceVolumeId"))) != PALLET_OK)
+      break;
+  }
+  json_decref (seen);
+  return st;
+}
+
+/* ---- conversion-only plans: the existing PVCs ---- */
+
+static int
+conversion_pvcs (struct findings *f, const struct ec2_input *in, json_t *records)
+{
+  struct ec2 *s = f->s;
+  const char *ns = ec2_str (in->plan, "targetNamespace");
+  json_t *items = json_array ();
+  char *msg = NULL;
+  int st = ec2_list_pvcs (s, ns, in->vm_id, items, &msg);
+  if (st == PALLET_E_TRANSIENT || st == PALLET_E_TIMEOUT) {
+    pallet_error (s->call, st, "validate %s: %s", in->vm_id, msg ? msg : "listing PVCs failed");
+    free (msg);
+    json_decref (items);
+    return st;
+  }
+  if (st != PALLET_OK) {
+    finding (f, "error", st == PALLET_E_AUTH ? "KubeCredentialsRejected"
+             : !s->kube_api_url && !s->pvc_list_file ? "ConversionPVCSourceMissing"
+             : "ConversionPVCListFailed", "%s", msg ? msg : "listing PVCs failed");
+    free (msg);
+    json_decref (items);
+    return PALLET_OK;
+  }
+  const char *code = NULL;
+  char *err = NULL;
+  if (pallet_ec2_conversion_pvcs (items, in->vm_id, ns, records, &code, &err) != PALLET_OK)
+    finding (f, "error", code ? code : "ConversionPVCInvalid", "%s", err ? err : "out of memory");
+  else if (!json_is_true (json_object_get (in->plan, "skipGuestConversion"))) {
+    size_t i;
+    json_t *r;
+    json_array_foreach (records, i, r)
+      if (strcmp (ec2_str (r, "pvcVolumeMode"), "Block"))
+        finding (f, "error", "ConversionPVCNotBlock",
+                 "PVC %s/%s (disk %lld) has volumeMode %s; the conversion Pod attaches disks as block devices: use volumeMode: Block PVCs, or set skipGuestConversion",
+                 ns, ec2_str (r, "pvcName"), ec2_int (r, "diskIndex", 0), ec2_str (r, "pvcVolumeMode"));
+  }
+  free (err);
+  json_decref (items);
+  return PALLET_OK;
+}
+
 int
 ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -113,7 +270,10 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   int exists = 0;
   if ((st = zone_exists (s, s->tgt, *s->target_az ? s->target_az : "*", &exists)) != PALLET_OK)
     goto out;
-  if (!*s->target_az)
+  int conversion = ec2_plan_is_conversion (in.plan);
+  if (!*s->target_az && conversion)
+    ;                           /* the PVCs are wherever they are */
+  else if (!*s->target_az)
     finding (&f, "error", "TargetZoneMissing",
              "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
   else if (!exists)
@@ -202,6 +362,8 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
     if (*ec2_str (vol, "kmsKeyId"))
       json_object_set_new (rec, "kmsKeyId", json_string (ec2_str (vol, "kmsKeyId")));
     json_array_append_new (records, rec);
+    if (conversion)
+      continue;                 /* nothing is created in AWS or in storage */
     if (!map_covers (json_object_get (in.plan, "storageMap"), vtype))
       finding (&f, "error", "StorageNotMapped",
                "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
@@ -211,6 +373,23 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
                "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
                vid, *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
                s->cross_account ? "cross-account" : "cross-region");
+  }
+  if (conversion && json_array_size (records) > 0) {
+    if ((st = conversion_pvcs (&f, &in, records)) != PALLET_OK) {
+      json_decref (records);
+      goto out;
+    }
+    json_object_set_new (state, "conversionOnly", json_true ());
+    if (*s->target_az)
+      json_object_set_new (state, "targetAZ", json_string (s->target_az));
+  }
+  else if (!conversion) {
+    const char *why = "";
+    if (ec2_copy_mode_wanted (s, in.plan, &why) == 0
+        && (st = kms_check (&f, records)) != PALLET_OK) {
+      json_decref (records);
+      goto out;
+    }
   }
   json_object_set_new (state, "volumes", records);
 

@@ -23,7 +23,12 @@ def three_volume_instance(iid, name):
                  "throughput": 250, "encrypted": True, "kmsKeyId": KMS}]}
 
 
-SEED = {"instances": [three_volume_instance("i-0e2e000000000000a", "web-a"),
+WEST_KMS = "arn:aws:kms:us-west-2:111111111111:key/w"
+# The target keys exist (validate checks them with kms:DescribeKey); the
+# source key exists because a volume uses it.
+KEYS = [{"arn": TARGET_KMS}, {"arn": WEST_KMS}]
+SEED = {"kmsKeys": KEYS,
+        "instances": [three_volume_instance("i-0e2e000000000000a", "web-a"),
                       three_volume_instance("i-0e2e000000000000b", "web-b")]}
 VMS = ["i-0e2e000000000000a", "i-0e2e000000000000b"]
 
@@ -61,6 +66,29 @@ class SameAccount(EC2E2E):
         for i in st["instances"]:
             self.assertEqual(i["state"], "stopped", "cold migration leaves the source stopped")
         self.assert_schema_valid(self.manifests(sd))
+        self.assert_conversion_pods(sd)
+
+    def assert_conversion_pods(self, sd):
+        """Zero-copy: the guest is converted in the cluster, by a Pod applied
+        before the VM, on the VM's own PVCs in disk order."""
+        by_vm = {}
+        for p in self.manifests(sd):
+            with open(p) as f:
+                by_vm.setdefault(os.path.dirname(p), []).append((os.path.basename(p), json.load(f)))
+        self.assertEqual(len(by_vm), 2)
+        for ms in by_vm.values():
+            kinds = [m["kind"] for _, m in ms]
+            self.assertEqual(kinds.count("Pod"), 1, "one conversion Pod per VM: %s" % kinds)
+            self.assertEqual(kinds[-2:], ["Pod", "VirtualMachine"], "the Pod just before the VM")
+            vm, pod = ms[-1][1], ms[-2][1]
+            claims = [v["persistentVolumeClaim"]["claimName"]
+                      for v in vm["spec"]["template"]["spec"]["volumes"]]
+            byname = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+                      for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+            devs = [(d["devicePath"], byname[d["name"]])
+                    for d in pod["spec"]["containers"][0]["volumeDevices"]]
+            self.assertEqual(devs, [("/dev/block%d" % i, c) for i, c in enumerate(claims)])
+            self.assertEqual(len(claims), 3)
 
     def test_rerun_of_finished_plan_makes_nothing(self):
         self.start(SEED)
@@ -114,6 +142,54 @@ class Validation(EC2E2E):
         self.assertIn(SOURCE["key"], text)
         self.assertIn("us-east-1", text)
         self.assertNotIn("wrong-secret-value-123", text)
+
+
+class Kms(EC2E2E):
+    """validate asks KMS (DescribeKey, target credentials and region) about
+    the key each encrypted target volume will use."""
+
+    def test_good_key_passes(self):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1])
+        self.pallet("validate", plan, check=0)
+        self.assertEqual(self.counts()["DescribeKey"], 1, "the source key, checked once")
+
+    def test_disabled_key(self):
+        seed = dict(SEED, kmsKeys=KEYS + [{"arn": KMS, "state": "Disabled"}])
+        self.start(seed)
+        r = self.pallet("validate", self.write_plan(VMS[:1]), check=1)
+        self.assertIn("KMSKeyDisabled", r.stdout + r.stderr)
+        self.assertIn(KMS, r.stdout + r.stderr)
+
+    def test_pending_deletion_key(self):
+        seed = dict(SEED, kmsKeys=KEYS + [{"arn": KMS, "state": "PendingDeletion"}])
+        self.start(seed)
+        r = self.pallet("validate", self.write_plan(VMS[:1]), check=1)
+        self.assertIn("KMSKeyNotUsable", r.stdout + r.stderr)
+        self.assertIn("PendingDeletion", r.stdout + r.stderr)
+
+    def test_missing_key(self):
+        self.start(SEED)
+        missing = "arn:aws:kms:us-east-1:111111111111:key/does-not-exist"
+        r = self.pallet("validate", self.write_plan(VMS[:1], settings={
+            "target-kms-key-id": missing}), check=1)
+        self.assertIn("KMSKeyNotFound", r.stdout + r.stderr)
+        self.assertIn(missing, r.stdout + r.stderr)
+
+    def test_key_in_another_region(self):
+        self.start(SEED)
+        r = self.pallet("validate", self.write_plan(VMS[:1], settings={
+            "target-kms-key-id": WEST_KMS}), check=1)
+        self.assertIn("KMSKeyWrongRegion", r.stdout + r.stderr)
+
+    def test_cross_account_key_not_shared(self):
+        seed = dict(SEED, kmsKeys=KEYS + [{"arn": "arn:aws:kms:us-east-1:111111111111:key/s"}])
+        self.start(seed)
+        r = self.pallet("validate", self.write_plan(VMS[:1], secret_extra={
+            "targetAccessKeyId": TARGET["key"], "targetSecretAccessKey": TARGET["secret"]},
+            settings={"target-kms-key-id": "arn:aws:kms:us-east-1:111111111111:key/s"}), check=1)
+        self.assertIn("KMSKeyOtherAccount", r.stdout + r.stderr)
+        self.assertIn("KMSKeyAccessDenied", r.stdout + r.stderr)
 
 
 class Failures(EC2E2E):
@@ -215,7 +291,7 @@ class CrossAccountAndRegion(EC2E2E):
         self.start(SEED)
         plan = self.write_plan(VMS[:1], settings={"target-region": "us-west-2",
                                                   "target-az": "us-west-2a",
-                                                  "target-kms-key-id": "arn:aws:kms:us-west-2:111111111111:key/w"})
+                                                  "target-kms-key-id": WEST_KMS})
         sd = os.path.join(self.tmp, "state")
         self.pallet("migrate", plan, "--state-dir", sd, check=0)
         vols = self.tagged("volumes")

@@ -1,0 +1,223 @@
+/* Conversion-only plans (plan type "conversion"): the disks are PVCs
+ * someone else made.  validate finds them (Kubernetes API or a saved
+ * `kubectl get pvc -o json`), prepare_source and transfer touch nothing,
+ * convert records that the conversion runs in the cluster, build_vm
+ * references the existing PVCs.  Also the cluster-mode conversion Pod. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ec2.h"
+#include "pallet-kube.h"
+#include "pallet-convert.h"
+
+int
+ec2_plan_is_conversion (const json_t *plan)
+{
+  return !strcmp (ec2_str (plan, "type"), "conversion");
+}
+
+static int
+list_file (struct ec2 *s, const char *ns, json_t *items, char **msg)
+{
+  (void) s;
+  json_error_t jerr;
+  json_t *doc = json_load_file (s->pvc_list_file, JSON_REJECT_DUPLICATES, &jerr);
+  if (!doc) {
+    if (asprintf (msg, "setting pvc-list-file: cannot read %s as JSON (%s, line %d); "
+                  "write it with kubectl get pvc -n %s -o json > FILE",
+                  s->pvc_list_file, jerr.text, jerr.line, ns) < 0)
+      *msg = NULL;
+    return PALLET_E_INVALID;
+  }
+  char *err = NULL;
+  int r = pallet_kube_list_items (doc, items, NULL, &err);
+  json_decref (doc);
+  if (r < 0) {
+    if (asprintf (msg, "setting pvc-list-file %s: %s", s->pvc_list_file,
+                  err ? err : "not a List") < 0)
+      *msg = NULL;
+    free (err);
+    return PALLET_E_INVALID;
+  }
+  return PALLET_OK;
+}
+
+int
+ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, char **msg)
+{
+  *msg = NULL;
+  if (s->pvc_list_file)
+    return list_file (s, ns, items, msg);
+  if (!s->kube_api_url) {
+    if (asprintf (msg, "a conversion-only plan converts existing PVCs, and the provider "
+                  "has no way to list them: set kube-api-url (with the Secret's kubeToken "
+                  "and kube-ca.crt), or pvc-list-file") < 0)
+      *msg = NULL;
+    return PALLET_E_INVALID;
+  }
+  struct pallet_kube_config kc = {
+    .api_url = s->kube_api_url, .token = s->kube_token, .ca_file = s->kube_ca_file,
+    .insecure = s->kube_insecure,
+  };
+  char *err = NULL;
+  struct pallet_kube *k = pallet_kube_new (&kc, &err);
+  if (!k) {
+    *msg = err;
+    return PALLET_E_INVALID;
+  }
+  if (s->kube_insecure)
+    pallet_log (s->call, PALLET_LOG_WARNING,
+                "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
+  char path[512], sel[256];
+  snprintf (path, sizeof path, "/api/v1/namespaces/%s/persistentvolumeclaims", ns);
+  /* A selector cannot OR two keys: one list per label. */
+  static const char *const keys[] = { "vmID", "vmUUID" };
+  int st = PALLET_OK;
+  for (size_t i = 0; i < 2 && st == PALLET_OK; i++) {
+    snprintf (sel, sizeof sel, "%s=%s", keys[i], vm_id);
+    st = pallet_kube_list (k, path, sel, 500, items, msg);
+  }
+  pallet_kube_free (k);
+  return st;
+}
+
+/* ---- the ops that skip ---- */
+
+static int
+skip_op (struct ec2 *s, struct pallet_call *call, struct ec2_input *in, const char *op,
+         const char *key, const char *why)
+{
+  json_t *state = json_deep_copy (in->state);
+  json_object_set_new (state, key, json_string (why));
+  int r = ec2_emit_state (s, state);
+  json_decref (state);
+  json_t *res = json_pack ("{s:b,s:s}", "skipped", 1, "reason", why);
+  char *t = res ? json_dumps (res, JSON_COMPACT) : NULL;
+  json_decref (res);
+  if (t)
+    pallet_emit (call, PALLET_EMIT_RESULT, t);
+  free (t);
+  pallet_log (call, PALLET_LOG_INFO, "%s %s: skipped: %s", op,
+              in->vm_id ? in->vm_id : in->vm_name, why);
+  ec2_input_free (in);
+  return r < 0 ? PALLET_E_ABI : PALLET_OK;
+}
+
+int
+ec2_prepare_source_entry (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "prepare_source", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  if (!ec2_plan_is_conversion (in.plan)) {
+    ec2_input_free (&in);
+    return ec2_prepare_source (handle, call, input_json);
+  }
+  return skip_op (s, call, &in, "prepare_source", "prepareSource",
+                  "skipped: conversion-only plan; the source instance is left as it is");
+}
+
+int
+ec2_transfer_entry (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "transfer", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  if (!ec2_plan_is_conversion (in.plan)) {
+    ec2_input_free (&in);
+    return ec2_transfer (handle, call, input_json);
+  }
+  return skip_op (s, call, &in, "transfer", "transfer",
+                  "skipped: conversion-only plan; the disks are the existing PVCs");
+}
+
+int
+ec2_convert_entry (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "convert", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  if (!ec2_plan_is_conversion (in.plan)) {
+    ec2_input_free (&in);
+    return ec2_convert (handle, call, input_json);
+  }
+  if (json_is_true (json_object_get (in.plan, "skipGuestConversion")))
+    return skip_op (s, call, &in, "convert", "conversion",
+                    "skipped: the plan sets skipGuestConversion");
+  return skip_op (s, call, &in, "convert", "conversion",
+                  "not run here: conversion-only plan; the conversion Pod converts the "
+                  "existing PVCs in the cluster");
+}
+
+/* ---- the conversion Pod ---- */
+
+/* Pod name: <vm>-v2v, the VM part cut so it stays a DNS-1123 label. */
+static void
+pod_name (const char *vm, char out[64])
+{
+  size_t n = strlen (vm);
+  if (n > 63 - 4)
+    n = 63 - 4;
+  while (n > 0 && vm[n - 1] == '-')
+    n--;
+  snprintf (out, 64, "%.*s-v2v", (int) n, vm);
+}
+
+json_t *
+ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests,
+                    char **err)
+{
+  *err = NULL;
+  const char *conv = ec2_str (in->state, "conversion");
+  /* Only where convert said the disks were not local. */
+  if (json_is_true (json_object_get (in->plan, "skipGuestConversion"))
+      || strncmp (conv, "not run here", 12) != 0)
+    return NULL;
+  const json_t *vm = NULL, *m;
+  size_t i;
+  json_array_foreach (manifests, i, m)
+    if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
+      vm = m;
+  if (!vm) {
+    *err = strdup ("no VirtualMachine manifest to take the disks from");
+    return NULL;
+  }
+  /* The VM's volumes are in disk order already (disk-0 first). */
+  const json_t *vols = json_object_get (json_object_get (json_object_get (
+    json_object_get (vm, "spec"), "template"), "spec"), "volumes");
+  const char **claims = calloc (json_array_size (vols) + 1, sizeof *claims);
+  size_t n = 0;
+  const json_t *v;
+  if (!claims) {
+    *err = strdup ("out of memory");
+    return NULL;
+  }
+  json_array_foreach (vols, i, v) {
+    const char *c = ec2_str (json_object_get (v, "persistentVolumeClaim"), "claimName");
+    if (*c)
+      claims[n++] = c;
+  }
+  const json_t *md = json_object_get (vm, "metadata");
+  char name[64];
+  pod_name (ec2_str (md, "name"), name);
+  const json_t *spec = json_object_get (in->plan, "spec");
+  const char *zone = *s->target_az && !json_is_true (json_object_get (spec, "skipZoneNodeSelector"))
+    ? s->target_az : NULL;
+  struct pallet_convert_pod_options o = {
+    .name = name, .namespace_ = ec2_str (md, "namespace"), .image = s->conversion_image,
+    .claims = claims, .nclaims = n, .zone = zone, .vm_id = in->vm_id,
+    .plan_uid = *in->plan_uid ? in->plan_uid : NULL,
+    .migration_uid = *in->migration_uid ? in->migration_uid : NULL,
+    .cpu_request = s->conversion_cpu, .memory_request = s->conversion_memory,
+    .force_tcg = s->force_tcg,
+  };
+  json_t *pod = pallet_convert_pod_manifest (&o, err);
+  free (claims);
+  return pod;
+}
