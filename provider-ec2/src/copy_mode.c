@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "ec2.h"
 #include "pallet-ebs-copy.h"
+#include "warm.h"
 
 static const char *
 setting (struct ec2 *s, const char *key)
@@ -116,12 +117,13 @@ vm_file_name (const struct ec2_input *in, char *out, size_t n)
     out[0] = '_';
 }
 
-int
-ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+/* The directory of the raw files (recorded in the state). */
+static int
+target_dir (struct ec2 *s, const struct ec2_input *in, json_t *state, char *dbuf, size_t n,
+            const char **out)
 {
   struct pallet_call *call = s->call;
   const char *dir = setting (s, "copy-target-dir");
-  char dbuf[4096];
   if (!dir || !*dir) {
     const char *work = call->host->get_param (call, "work.dir");
     if (!work || !*work) {
@@ -130,7 +132,7 @@ ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json
                     "setting copy-target-dir to where the raw disk files should go", in->vm_id);
       return PALLET_E_INVALID;
     }
-    snprintf (dbuf, sizeof dbuf, "%s/disks", work);
+    snprintf (dbuf, n, "%s/disks", work);
     dir = dbuf;
   }
   int r = mkdirs (dir);
@@ -142,46 +144,82 @@ ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json
   }
   json_object_set_new (state, "transferMode", json_string ("copy"));
   json_object_set_new (state, "copyTargetDir", json_string (dir));
-  size_t i;
-  json_t *v;
-  char vmname[128];
-  vm_file_name (in, vmname, sizeof vmname);
-  json_array_foreach (vols, i, v) {
-    if (ec2_bool (v, "copied"))
-      continue;
-    char path[4200];
+  *out = dir;
+  return PALLET_OK;
+}
+
+int
+ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *v, size_t i,
+              const char *snap, const char *prev, const char *step,
+              struct pallet_ebs_copy_result *res)
+{
+  struct pallet_call *call = s->call;
+  char path[4200];
+  if (!*ec2_str (v, "localPath")) {
+    char dbuf[4096], vmname[128];
+    const char *dir;
+    int st = target_dir (s, in, state, dbuf, sizeof dbuf, &dir);
+    if (st != PALLET_OK)
+      return st;
+    vm_file_name (in, vmname, sizeof vmname);
     snprintf (path, sizeof path, "%s/%s-disk-%zu.raw", dir, vmname, i);
     /* Recorded first: a failed or cancelled copy leaves a file cleanup removes. */
     json_object_set_new (v, "localPath", json_string (path));
-    struct pallet_aws_config cfg = s->src_cfg;
-    cfg.log = NULL;               /* the workers' threads must not call the host */
-    cfg.cancelled = NULL;
-    struct cctx cc = { s, in->vm_id, "" };
-    snprintf (cc.step, sizeof cc.step, "copy disk %zu", i);
-    const char *w = setting (s, "copy-workers"), *rps = setting (s, "copy-max-rps");
-    struct pallet_ebs_copy_opts o = {
-      .aws = &cfg, .snapshot_id = ec2_str (v, "snapshotId"), .target = path,
-      .workers = w ? atoi (w) : 0, .max_rps = rps ? atof (rps) : 0,
-      .progress = c_progress, .cancelled = c_cancelled, .log = c_log, .opaque = &cc,
-    };
+  }
+  else
+    snprintf (path, sizeof path, "%s", ec2_str (v, "localPath"));
+  struct pallet_aws_config cfg = s->src_cfg;
+  cfg.log = NULL;               /* the workers' threads must not call the host */
+  cfg.cancelled = NULL;
+  struct cctx cc = { s, in->vm_id, "" };
+  snprintf (cc.step, sizeof cc.step, "%s", step);
+  const char *w = setting (s, "copy-workers"), *rps = setting (s, "copy-max-rps");
+  struct pallet_ebs_copy_opts o = {
+    .aws = &cfg, .snapshot_id = snap, .prev_snapshot_id = prev, .target = path,
+    .workers = w ? atoi (w) : 0, .max_rps = rps ? atof (rps) : 0,
+    .progress = c_progress, .cancelled = c_cancelled, .log = c_log, .opaque = &cc,
+  };
+  char *err = NULL;
+  if (pallet_ebs_copy (&o, res, &err) < 0) {
+    int st = res->status != PALLET_OK ? res->status : PALLET_E_FAILED;
+    pallet_error (call, st, "transfer %s: volume %s: %s", in->vm_id,
+                  ec2_str (v, "sourceVolumeId"), err ? err : "copy failed");
+    free (err);
+    return st;
+  }
+  pallet_log (call, PALLET_LOG_INFO, "transfer %s: volume %s -> %s: %s%s%s%s: %llu of %llu "
+              "bytes written in %.1f s", in->vm_id, ec2_str (v, "sourceVolumeId"), path,
+              prev ? "delta " : "full copy of ", snap, prev ? " since " : "", prev ? prev : "",
+              (unsigned long long) res->bytes_written, (unsigned long long) res->volume_bytes,
+              res->seconds);
+  return PALLET_OK;
+}
+
+int
+ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+{
+  struct pallet_call *call = s->call;
+  char dbuf[4096];
+  const char *dir;
+  int st = target_dir (s, in, state, dbuf, sizeof dbuf, &dir);
+  if (st != PALLET_OK)
+    return st;
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    if (ec2_bool (v, "copied"))
+      continue;
+    char step[64];
+    snprintf (step, sizeof step, "copy disk %zu", i);
     struct pallet_ebs_copy_result res;
-    char *err = NULL;
-    if (pallet_ebs_copy (&o, &res, &err) < 0) {
-      int st = res.status != PALLET_OK ? res.status : PALLET_E_FAILED;
-      pallet_error (call, st, "transfer %s: volume %s: %s", in->vm_id,
-                    ec2_str (v, "sourceVolumeId"), err ? err : "copy failed");
-      free (err);
+    if ((st = ec2_copy_one (s, in, state, v, i, ec2_str (v, "snapshotId"), NULL, step, &res))
+        != PALLET_OK)
       return st;
-    }
     json_object_set_new (v, "copied", json_true ());
     json_object_set_new (v, "copiedBytes", json_integer ((json_int_t) res.bytes_written));
     json_object_set_new (v, "volumeBytes", json_integer ((json_int_t) res.volume_bytes));
     json_object_set_new (v, "blocksFetched", json_integer ((json_int_t) res.blocks_fetched));
     json_object_set_new (v, "copySeconds", json_real (res.seconds));
-    pallet_log (call, PALLET_LOG_INFO, "transfer %s: volume %s -> %s: %llu of %llu bytes "
-                "copied in %.1f s", in->vm_id, ec2_str (v, "sourceVolumeId"), path,
-                (unsigned long long) res.bytes_written, (unsigned long long) res.volume_bytes,
-                res.seconds);
     if (i + 1 < json_array_size (vols)) {
       pallet_retry_after (call, 0);
       return PALLET_PENDING;

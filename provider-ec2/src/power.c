@@ -1,8 +1,10 @@
 /* prepare_source: record the power state, stop the instance, wait until it
  * is stopped.  One StopInstances per migration: the state says whether it
- * was sent. */
+ * was sent.  A warm migration only records the power state: the source runs
+ * on until the cutover (warm.c stops it). */
 #include <string.h>
 #include "ec2.h"
+#include "warm.h"
 
 int
 ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_json)
@@ -35,6 +37,19 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
     const char *seen = ec2_str (json_object_get (state, "instance"), "powerState");
     json_object_set_new (state, "powerState",
                          json_string (*seen ? seen : ec2_power_state (name)));
+  }
+  if (ec2_plan_is_warm (in.plan)) {
+    if (!strcmp (name, "terminated") || !strcmp (name, "shutting-down")) {
+      pallet_error (call, PALLET_E_CONFLICT, "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
+      st = PALLET_E_CONFLICT;
+    }
+    else {
+      pallet_log (call, PALLET_LOG_INFO, "prepare_source %s: warm migration: the instance stays %s "
+                  "until the cutover", in.vm_id, name);
+      pallet_progress (call, in.vm_id, "prepare_source", 1, 1, "steps");
+    }
+    ec2_emit_state (s, state);
+    goto out;
   }
   /* Stopping or stopped after being On: that was our StopInstances. */
   if (!strcmp (ec2_str (state, "powerState"), "On")

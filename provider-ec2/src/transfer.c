@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ec2.h"
+#include "warm.h"
 
 static json_t *
 volume_by_source (json_t *vols, const char *source_volume_id)
@@ -21,40 +22,53 @@ volume_by_source (json_t *vols, const char *source_volume_id)
   return NULL;
 }
 
+struct found {
+  json_t *vols;
+  const char *id_key;
+};
+
 static int
 add_found_snapshot (void *opaque, json_t *snap, const json_t *ctx)
 {
   (void) ctx;
-  json_t *vols = opaque;
-  json_t *v = volume_by_source (vols, ec2_str (snap, "volumeId"));
-  if (v && !*ec2_str (v, "snapshotId"))
-    json_object_set_new (v, "snapshotId", json_string (ec2_str (snap, "snapshotId")));
+  struct found *f = opaque;
+  json_t *v = volume_by_source (f->vols, ec2_str (snap, "volumeId"));
+  if (v && !*ec2_str (v, f->id_key))
+    json_object_set_new (v, f->id_key, json_string (ec2_str (snap, "snapshotId")));
   return 0;
 }
 
 /* Snapshots of this migration that exist already (a crash after
- * CreateSnapshots, before the state was saved). */
-static int
-find_own_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+ * CreateSnapshots, before the state was saved).  round: only those of
+ * that warm round (tag EC2_TAG_ROUND); NULL: any. */
+int
+ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols,
+                    const char *id_key, const char *round)
 {
   struct pallet_aws_params *p = pallet_aws_params_new ();
-  const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id };
+  const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id }, *rnd[] = { round };
+  struct found f = { vols, id_key };
   pallet_aws_params_add (p, "Owner.1", "self");
   pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
   pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
-  int r = pallet_aws_ec2_describe_snapshots (s->src, p, add_found_snapshot, vols);
+  if (round)
+    pallet_aws_params_add_filter (p, "tag:" EC2_TAG_ROUND, rnd, 1);
+  int r = pallet_aws_ec2_describe_snapshots (s->src, p, add_found_snapshot, &f);
   pallet_aws_params_free (p);
   return r < 0 ? ec2_aws_fail (s, s->src, "looking for this migration's snapshots") : PALLET_OK;
 }
 
-static int
-create_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+int
+ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols,
+                      const char *id_key, const char *round)
 {
   char desc[256];
   const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
-  snprintf (desc, sizeof desc, "Pallet migration snapshot for VM %.100s (%s)", *name ? name : in->vm_id, in->vm_id);
+  snprintf (desc, sizeof desc, "Pallet migration snapshot%s%s for VM %.100s (%s)",
+            round ? ", warm round " : "", round ? round : "", *name ? name : in->vm_id, in->vm_id);
   struct pallet_aws_params *p = pallet_aws_params_new ();
-  ec2_add_tags (p, "snapshot", in, NULL, 0);
+  struct pallet_aws_tag extra[] = { { EC2_TAG_ROUND, round } };
+  ec2_add_tags (p, "snapshot", in, extra, round ? 1 : 0);
   json_t *res = NULL;
   int r = pallet_aws_ec2_create_snapshots (s->src, in->vm_id, desc, p, &res);
   pallet_aws_params_free (p);
@@ -62,8 +76,9 @@ create_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
     return ec2_aws_fail (s, s->src, "creating the instance's snapshots (CreateSnapshots)");
   size_t i;
   json_t *snap;
+  struct found f = { vols, id_key };
   json_array_foreach (json_object_get (res, "snapshotSet"), i, snap)
-    add_found_snapshot (vols, snap, NULL);
+    add_found_snapshot (&f, snap, NULL);
   json_decref (res);
   return PALLET_OK;
 }
@@ -102,8 +117,8 @@ note_snapshot (void *opaque, json_t *snap, const json_t *ctx)
 }
 
 /* One DescribeSnapshots for all of the VM's snapshots (or copies). */
-static int
-wait_snapshots (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
+int
+ec2_snapshots_wait (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
                 const char *id_key, const char *state_key, const char *what, int *done)
 {
   struct snapwait w = { vols, id_key, state_key, 0, 0, 0, 0, "" };
@@ -304,12 +319,6 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_E_INVALID;
     goto out;
   }
-  if (!ec2_bool (state, "stopped")) {
-    pallet_error (call, PALLET_E_CONFLICT, "transfer %s: the instance is not known to be stopped; run prepare_source first", in.vm_id);
-    st = PALLET_E_CONFLICT;
-    goto out;
-  }
-  json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
   const char *why = "";
   int copy_mode = ec2_copy_mode_wanted (s, in.plan, &why);
   if (copy_mode < 0) {
@@ -318,9 +327,27 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_E_INVALID;
     goto out;
   }
+  int warm = ec2_plan_is_warm (in.plan);
+  if (warm && !copy_mode) {
+    pallet_error (call, PALLET_E_INVALID, "transfer %s: " EC2_WARM_NEEDS_COPY " (decided by %s)",
+                  in.vm_id, why);
+    st = PALLET_E_INVALID;
+    goto out;
+  }
+  if (!warm && !ec2_bool (state, "stopped")) {
+    pallet_error (call, PALLET_E_CONFLICT, "transfer %s: the instance is not known to be stopped; run prepare_source first", in.vm_id);
+    st = PALLET_E_CONFLICT;
+    goto out;
+  }
+  json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
   if (pallet_cancelled (call)) {
     pallet_error (call, PALLET_E_CANCELLED, "transfer %s: cancelled", in.vm_id);
     st = PALLET_E_CANCELLED;
+    goto save;
+  }
+  /* Warm: precopy rounds while the source runs, then the cutover. */
+  if (warm) {
+    st = ec2_warm_transfer (s, &in, state, vols);
     goto save;
   }
 
@@ -332,12 +359,12 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if (missing) {
     /* A crash after CreateSnapshots leaves snapshots the saved state does
      * not know: look for this migration's own before taking new ones. */
-    if ((st = find_own_snapshots (s, &in, vols)) != PALLET_OK)
+    if ((st = ec2_snapshots_find (s, &in, vols, "snapshotId", NULL)) != PALLET_OK)
       goto save;
     size_t found = 0;
     json_array_foreach (vols, i, v)
       found += *ec2_str (v, "snapshotId") != 0;
-    if (found == 0 && (st = create_snapshots (s, &in, vols)) != PALLET_OK)
+    if (found == 0 && (st = ec2_snapshots_create (s, &in, vols, "snapshotId", NULL)) != PALLET_OK)
       goto save;
     missing = 0;
     json_array_foreach (vols, i, v)
@@ -350,7 +377,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
       goto save;
     }
   }
-  if ((st = wait_snapshots (s, s->src, &in, vols, "snapshotId", "snapshotState",
+  if ((st = ec2_snapshots_wait (s, s->src, &in, vols, "snapshotId", "snapshotState",
                             "waiting for snapshots", &done)) != PALLET_OK)
     goto save;
   if (!done) {
@@ -376,7 +403,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if (s->cross_region) {
     if ((st = copy_snapshots (s, &in, vols)) != PALLET_OK)
       goto save;
-    if ((st = wait_snapshots (s, s->tgt, &in, vols, "copySnapshotId", "copyState",
+    if ((st = ec2_snapshots_wait (s, s->tgt, &in, vols, "copySnapshotId", "copyState",
                               "copying snapshots", &done)) != PALLET_OK)
       goto save;
     if (!done) {

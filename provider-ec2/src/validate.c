@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ec2.h"
+#include "warm.h"
 #include "pallet-ec2-manifest.h"
 
 struct findings {
@@ -420,9 +421,14 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
 
   /* Migration type. */
   const char *ptype = ec2_str (in.plan, "type");
-  if (*ptype && strcmp (ptype, "cold") && strcmp (ptype, "conversion"))
+  const char *why = "";
+  if (!strcmp (ptype, "warm")) {
+    if (ec2_copy_mode_wanted (s, in.plan, &why) != 1)
+      finding (&f, "error", "WarmNeedsCopyMode", "%s", EC2_WARM_NEEDS_COPY);
+  }
+  else if (*ptype && strcmp (ptype, "cold") && strcmp (ptype, "conversion"))
     finding (&f, "error", "MigrationTypeNotSupported",
-             "plan type %s is not supported by provider ec2 in zero-copy mode; use type: cold", ptype);
+             "plan type %s is not supported by provider ec2; use type: cold or warm", ptype);
 
   json_object_set_new (state, "sourceAccount", json_string (src_acct));
   if (*in.migration_uid)
