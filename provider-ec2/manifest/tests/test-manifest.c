@@ -1251,6 +1251,182 @@ test_bad_input_types (void)
   json_decref (obj);
 }
 
+/* ---- conversion-only plans: existing PVCs ---- */
+
+#define DS "forklift.konveyor.io/disk-source"
+#define CASE3_ID "i-0a1b2c3d4e5f60002"
+
+static json_t *
+pvc (const char *name, const char *ns, const char *label, const char *id,
+     const char *src, const char *index, const char *mode)
+{
+  json_t *p = json_pack ("{s:{s:s, s:s, s:{s:s}, s:{}}, s:{s:s, s:s}}",
+                         "metadata", "name", name, "namespace", ns,
+                         "labels", label, id, "annotations",
+                         "spec", "volumeMode", mode, "storageClassName", "ceph");
+  json_t *ann = jget (p, "metadata>annotations");
+
+  if (src)
+    json_object_set_new (ann, DS, json_string (src));
+  if (index)
+    json_object_set_new (ann, "forklift.konveyor.io/disk-index", json_string (index));
+  return p;
+}
+
+/* case-uefi-3vol: disk 0 vol-..010, 1 vol-..011, 2 vol-..012.  One PVC by
+ * disk-source, one by vmUUID, one by disk-index; decoys: no disk-source,
+ * another VM, another namespace, the same PVC listed twice. */
+static json_t *
+good_pvcs (void)
+{
+  json_t *a = json_array ();
+
+  json_array_append_new (a, pvc ("c-root", "vms", "vmID", CASE3_ID,
+                                 "vol-0src0000000000010", NULL, "Block"));
+  json_array_append_new (a, pvc ("a-data", "vms", "vmUUID", CASE3_ID,
+                                 "vol-0src0000000000011", NULL, "Block"));
+  json_array_append_new (a, pvc ("b-logs", "vms", "vmID", CASE3_ID,
+                                 "imported/logs.img", "2", "Filesystem"));
+  json_array_append_new (a, pvc ("scratch", "vms", "vmID", CASE3_ID, NULL, NULL, "Block"));
+  json_array_append_new (a, pvc ("other", "vms", "vmID", "i-0other", "vol-0src0000000000010",
+                                 NULL, "Block"));
+  json_array_append_new (a, pvc ("elsewhere", "prod", "vmID", CASE3_ID,
+                                 "vol-0src0000000000012", NULL, "Block"));
+  json_array_append_new (a, pvc ("c-root", "vms", "vmID", CASE3_ID,
+                                 "vol-0src0000000000010", NULL, "Block"));
+  return a;
+}
+
+static json_t *
+vol_by_index (json_t *state, json_int_t idx)
+{
+  size_t i;
+  json_t *v;
+
+  json_array_foreach (json_object_get (state, "volumes"), i, v)
+    if (json_integer_value (json_object_get (v, "diskIndex")) == idx)
+      return v;
+  return NULL;
+}
+
+static void
+test_existing_pvcs (void)
+{
+  struct built b;
+  struct pallet_ec2_manifest_opts o;
+  json_t *pvcs = good_pvcs (), *vm;
+  const char *code = NULL;
+  char *err = NULL;
+  static const char *const want[] = { "c-root", "a-data", "b-logs" };
+
+  load_case ("case-uefi-3vol.json", &b, &o);
+  CU_ASSERT_EQUAL_FATAL (pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
+                                                     json_object_get (b.state, "volumes"),
+                                                     &code, &err), 0);
+  CU_ASSERT_PTR_NULL (code);
+  CU_ASSERT_PTR_NULL (err);
+  for (json_int_t i = 0; i < 3; i++)
+    ASSERT_STR (vol_by_index (b.state, i), "pvcName", want[i]);
+  ASSERT_STR (vol_by_index (b.state, 2), "pvcVolumeMode", "Filesystem");
+  ASSERT_STR (vol_by_index (b.state, 0), "pvcStorageClass", "ceph");
+  /* Only the claims: no PV, no PVC, the VM on the given names. */
+  o.existing_pvcs = 1;
+  build (&b, &o);
+  CU_ASSERT_EQUAL_FATAL (b.rc, 0);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolume"), 0);
+  CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolumeClaim"), 0);
+  CU_ASSERT_EQUAL (json_array_size (b.manifests), 1);
+  vm = vm_of (&b);
+  for (int i = 0; i < 3; i++) {
+    char path[128];
+    snprintf (path, sizeof path, T "volumes>%d>persistentVolumeClaim>claimName", i);
+    ASSERT_STR (vm, path, want[i]);
+  }
+  ASSERT_STR (vm, D "devices>disks>0>serial", "vol-0src0000000000010");
+  CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
+  queue_manifests ("existing-pvcs", b.manifests);
+  json_decref (pvcs);
+  built_free (&b);
+}
+
+/* Runs the matcher on case-uefi-3vol with pvcs (stolen); returns its
+ * status and sets *code, *err (caller frees err). */
+static int
+match (json_t *pvcs, const char **code, char **err)
+{
+  struct built b;
+  struct pallet_ec2_manifest_opts o;
+  int r;
+
+  load_case ("case-uefi-3vol.json", &b, &o);
+  r = pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
+                                  json_object_get (b.state, "volumes"), code, err);
+  json_decref (pvcs);
+  built_free (&b);
+  return r;
+}
+
+static void
+test_existing_pvcs_errors (void)
+{
+  const char *code;
+  char *err;
+  json_t *p;
+  struct built b;
+  struct pallet_ec2_manifest_opts o;
+
+  /* One PVC short: counted, named, with the fix. */
+  p = good_pvcs ();
+  json_array_remove (p, 1);
+  CU_ASSERT_EQUAL (match (p, &code, &err), 2 /* PALLET_E_INVALID */);
+  CU_ASSERT_STRING_EQUAL (code, "ConversionPVCCountMismatch");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (err);
+  CU_ASSERT_PTR_NOT_NULL (strstr (err, "has 3 EBS volumes"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (err, "but 2 PVCs"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (err, "(c-root, b-logs)"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (err, "vol-0src0000000000011"));
+  free (err);
+
+  /* A disk-source that is no volume, and no disk-index. */
+  p = good_pvcs ();
+  json_object_set_new (jget (json_array_get (p, 1), "metadata>annotations"), DS,
+                       json_string ("vol-0nope"));
+  CU_ASSERT_EQUAL (match (p, &code, &err), 2);
+  CU_ASSERT_STRING_EQUAL (code, "ConversionPVCUnmatched");
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "a-data"));
+  free (err);
+
+  /* A disk-index out of range is no match either. */
+  p = good_pvcs ();
+  json_object_set_new (jget (json_array_get (p, 2), "metadata>annotations"),
+                       "forklift.konveyor.io/disk-index", json_string ("7"));
+  CU_ASSERT_EQUAL (match (p, &code, &err), 2);
+  CU_ASSERT_STRING_EQUAL (code, "ConversionPVCUnmatched");
+  free (err);
+
+  /* Two PVCs for one disk. */
+  p = good_pvcs ();
+  json_object_set_new (jget (json_array_get (p, 2), "metadata>annotations"), DS,
+                       json_string ("vol-0src0000000000011"));
+  CU_ASSERT_EQUAL (match (p, &code, &err), 2);
+  CU_ASSERT_STRING_EQUAL (code, "ConversionPVCDuplicate");
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "a-data") && strstr (err, "b-logs"));
+  free (err);
+
+  /* Not a list of objects: no crash, a count mismatch. */
+  CU_ASSERT_EQUAL (match (json_pack ("[s,i,{}]", "x", 1), &code, &err), 2);
+  CU_ASSERT_STRING_EQUAL (code, "ConversionPVCCountMismatch");
+  free (err);
+
+  /* build_vm with existing PVCs but no pvcName recorded. */
+  load_case ("case-uefi-3vol.json", &b, &o);
+  o.existing_pvcs = 1;
+  build (&b, &o);
+  CU_ASSERT_EQUAL (b.rc, 2);
+  CU_ASSERT_PTR_NOT_NULL (b.err && strstr (b.err, "pvcName"));
+  built_free (&b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1288,6 +1464,8 @@ main (int argc, char **argv)
   CU_add_test (s, "more errors", test_more_errors);
   CU_add_test (s, "every field, every type", test_every_field_every_type);
   CU_add_test (s, "options from JSON", test_options_json);
+  CU_add_test (s, "conversion-only: existing PVCs", test_existing_pvcs);
+  CU_add_test (s, "conversion-only: PVC errors", test_existing_pvcs_errors);
   CU_add_test (s, "queued manifests pass validate.py --strict",
                test_queued_manifests_validate);
   CU_add_test (s, "bad input types", test_bad_input_types);
