@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <CUnit/Basic.h>
 #include "aws-internal.h"
+#include "pallet-kube.h"
 
 extern char **environ;
 
@@ -119,6 +120,72 @@ test_insecure (void)
   pallet_aws_client_free (c);
 }
 
+/* ---- the Kubernetes reader over TLS ---- */
+
+static int
+kube_list (const char *ca, int insecure, const char *token, json_t *items, char **err)
+{
+  struct pallet_kube_config kc = { .api_url = url, .token = token, .ca_file = ca,
+                                   .insecure = insecure };
+  struct pallet_kube *k = pallet_kube_new (&kc, err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (k);
+  int st = pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
+                             "vmID=i-1", 1, items, err);
+  pallet_kube_free (k);
+  return st;
+}
+
+static void
+test_kube_tls (void)
+{
+  json_t *items = json_array ();
+  char *err = NULL;
+  /* Verified by default: names kube-ca.crt. */
+  CU_ASSERT_EQUAL (kube_list (NULL, 0, "kube-tls-token", items, &err), PALLET_E_FAILED);
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kube-ca.crt"));
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "TLS verification"));
+  free (err);
+  err = NULL;
+  /* The CA: two pages, followed through continue. */
+  CU_ASSERT_EQUAL (kube_list (cert, 0, "kube-tls-token", items, &err), PALLET_OK);
+  CU_ASSERT_PTR_NULL (err);
+  CU_ASSERT_EQUAL (json_array_size (items), 2);
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_object_get (
+    json_array_get (items, 1), "metadata"), "name")), "pvc-1");
+  json_array_clear (items);
+  CU_ASSERT_EQUAL (kube_list (NULL, 1, "kube-tls-token", items, &err), PALLET_OK);
+  CU_ASSERT_EQUAL (json_array_size (items), 2);
+  /* A wrong token: AUTH, names kubeToken, never shows the token. */
+  CU_ASSERT_EQUAL (kube_list (cert, 0, "wrong-token-5f5f", items, &err), PALLET_E_AUTH);
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kubeToken"));
+  CU_ASSERT_PTR_NULL (err && strstr (err, "wrong-token-5f5f") ? "leak" : NULL);
+  printf ("\n  %s\n", err ? err : "");
+  free (err);
+  err = NULL;
+  CU_ASSERT_EQUAL (kube_list (cert, 0, NULL, items, &err), PALLET_E_AUTH);
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "has no kubeToken"));
+  free (err);
+  err = NULL;
+  /* Bad config is refused before any request. */
+  struct pallet_kube_config bad = { .api_url = "ftp://x", .token = "t" };
+  CU_ASSERT_PTR_NULL (pallet_kube_new (&bad, &err));
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kube-api-url"));
+  free (err);
+  err = NULL;
+  struct pallet_kube_config nl = { .api_url = url, .token = "a\nb" };
+  CU_ASSERT_PTR_NULL (pallet_kube_new (&nl, &err));
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "line break"));
+  free (err);
+  /* A List document is checked. */
+  json_t *doc = json_pack ("{s:[i]}", "items", 1);
+  err = NULL;
+  CU_ASSERT_EQUAL (pallet_kube_list_items (doc, items, NULL, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL (err);
+  free (err);
+  json_decref (doc);
+  json_decref (items);
+}
+
 static int
 rm_cb (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -155,6 +222,7 @@ main (int argc, char **argv)
     CU_add_test (s, "verification on by default", test_verify_default);
     CU_add_test (s, "CA bundle", test_ca_bundle);
     CU_add_test (s, "insecure only when asked", test_insecure);
+    CU_add_test (s, "Kubernetes reader: TLS, paging, token", test_kube_tls);
     CU_basic_set_mode (CU_BRM_VERBOSE);
     CU_basic_run_tests ();
     fails = CU_get_number_of_failures ();

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
-"""A tiny HTTPS server for pallet-aws-tls: answers every request with a fixed
-STS GetCallerIdentity response.  Usage: tls-server.py CERT KEY; prints PORT=N."""
+"""A tiny HTTPS server for pallet-aws-tls: answers every POST with a fixed
+STS GetCallerIdentity response, and GETs (the Kubernetes reader) with a
+PVC list in pages of one, for the bearer token "kube-tls-token" only.
+Usage: tls-server.py CERT KEY; prints PORT=N."""
+import json
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,6 +29,28 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
         self.wfile.write(BODY)
+
+
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Bearer kube-tls-token":
+            return self.reply(401, {"kind": "Status", "status": "Failure", "code": 401,
+                                    "reason": "Unauthorized", "message": "Unauthorized"})
+        page = 1 if "continue=p2" in self.path else 0
+        out = {"kind": "PersistentVolumeClaimList", "apiVersion": "v1",
+               "metadata": {"continue": "p2"} if page == 0 else {},
+               "items": [{"metadata": {"name": "pvc-%d" % page, "namespace": "vms",
+                                       "labels": {"vmID": "i-1"}}}]}
+        if "labelSelector=vmID%3Di-1" not in self.path:
+            out["items"] = []
+        self.reply(200, out)
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 srv = HTTPServer(("127.0.0.1", 0), H)
