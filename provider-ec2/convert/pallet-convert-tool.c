@@ -182,6 +182,27 @@ main (int argc, char *argv[])
     }
     return 0;
   }
+  if (strcmp (cmd, "verify") == 0) {
+    struct pallet_convert_verify_options vo = {
+      .force_tcg = o.force_tcg, .disk_format = o.disk_format
+    };
+    char *json = NULL, *msg = NULL;
+    rc = pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
+    if (json)
+      printf ("%s\n", json);
+    if (msg)
+      fprintf (stderr, "pallet-convert-tool: %s%s\n",
+               rc == PALLET_CONVERT_OK ? "" : "error: ", msg);
+    else if (rc != PALLET_CONVERT_OK)
+      fprintf (stderr, "pallet-convert-tool: error (%s)\n",
+               pallet_convert_error_name (rc));
+    /* A guest that fails a check: exit 11 (failed), like a conversion. */
+    if (rc == PALLET_CONVERT_OK && msg)
+      rc = PALLET_CONVERT_E_FAILED;
+    free (json);
+    free (msg);
+    return rc;
+  }
   if (strcmp (cmd, "inspect") == 0) {
     struct pallet_convert_inspect_options io = {
       .force_tcg = o.force_tcg, .disk_format = o.disk_format

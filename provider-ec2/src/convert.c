@@ -1,11 +1,25 @@
 /* convert: inspect and convert the guest in place with virt-v2v-in-place,
- * when its disks are local (copy mode to raw files).  Zero-copy volumes
- * live in the cluster; their conversion belongs to a conversion pod there,
- * so this op records that and leaves them alone. */
+ * when its disks are local (copy mode to raw files), then verify the
+ * result (pallet_convert_verify) and keep the report in the state as
+ * "verification".  Zero-copy volumes live in the cluster; their conversion
+ * belongs to a conversion pod there, so this op records that and leaves
+ * them alone. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "ec2.h"
 #include "pallet-convert.h"
+
+/* state.conversion once the disks hold the converted guest. */
+#define CONVERTED "converted with virt-v2v-in-place"
+
+static double
+now_seconds (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 struct conv_ctx {
   struct pallet_call *call;
@@ -52,6 +66,52 @@ status_of (enum pallet_convert_error e)
   case PALLET_CONVERT_E_GUEST_SPACE: case PALLET_CONVERT_E_FAILED: return PALLET_E_FAILED;
   }
   return PALLET_E_FAILED;
+}
+
+/* Post-conversion verification of the converted DISKS: the report goes
+ * into STATE as "verification"; a failed check fails the op with the
+ * check's name, what it found and the fix. */
+static int
+verify_guest (struct pallet_call *call, const char *vm, const char **disks,
+              size_t n, int force_tcg, json_t *state)
+{
+  struct pallet_convert_verify_options vo = { force_tcg, "raw" };
+  char *json = NULL, *msg = NULL;
+  double t0 = now_seconds ();
+  json_t *report;
+  int st = PALLET_OK;
+
+  pallet_log (call, PALLET_LOG_INFO, "convert %s: verifying the converted guest "
+              "(virtio drivers, initramfs, device names)", vm);
+  enum pallet_convert_error e = pallet_convert_verify (disks, n, &vo, &json, &msg);
+  json_object_set_new (state, "verificationSeconds", json_real (now_seconds () - t0));
+  if (e != PALLET_CONVERT_OK) {
+    st = status_of (e);
+    pallet_error (call, st, "convert %s: the guest was converted but could not be "
+                  "verified: %s", vm, msg ? msg : pallet_convert_error_name (e));
+    goto out;
+  }
+  report = json_loads (json, 0, NULL);
+  if (report == NULL) {
+    st = PALLET_E_NOMEM;
+    pallet_error (call, st, "convert %s: out of memory", vm);
+    goto out;
+  }
+  json_object_set_new (state, "verification", report);
+  if (!json_is_true (json_object_get (report, "ok"))) {
+    st = PALLET_E_FAILED;
+    pallet_error (call, st, "convert %s: post-conversion verification failed "
+                  "(state.verification has every check): %s", vm,
+                  msg ? msg : "a check failed");
+    goto out;
+  }
+  pallet_log (call, PALLET_LOG_INFO, "convert %s: verified: kernel %s has virtio_blk "
+              "and virtio_net in its initramfs; no Xen/NVMe device names", vm,
+              ec2_str (report, "kernel"));
+ out:
+  free (json);
+  free (msg);
+  return st;
 }
 
 int
@@ -107,6 +167,10 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     if (insp)
       json_object_set_new (state, "inspection", insp);
   }
+  /* Converted before (a retry after a failed or cancelled verification):
+   * converting again would stack a second conversion on the first. */
+  if (!strcmp (ec2_str (state, "conversion"), CONVERTED))
+    goto verify;
   struct conv_ctx cc = { call, in.vm_id };
   const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
   struct pallet_convert_options co = { 0 };
@@ -133,7 +197,20 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   pallet_convert_result_free (&r);
-  json_object_set_new (state, "conversion", json_string ("converted with virt-v2v-in-place"));
+  json_object_set_new (state, "conversion", json_string (CONVERTED));
+  /* The disks are changed now: say so even if what follows fails. */
+  ec2_emit_state (s, state);
+ verify:
+  if (pallet_cancelled (call)) {
+    st = PALLET_E_CANCELLED;
+    pallet_error (call, st, "convert %s: cancelled after the conversion, before "
+                  "its verification; run the op again to verify", in.vm_id);
+    goto out;
+  }
+  json_object_del (state, "verification");
+  st = verify_guest (call, in.vm_id, disks, n, force_tcg, state);
+  ec2_emit_state (s, state);
+  goto out;
  done:
   ec2_emit_state (s, state);
  out:

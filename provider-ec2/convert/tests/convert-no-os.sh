@@ -1,7 +1,7 @@
 #!/bin/bash
-# A blank disk (an empty ext4 filesystem, no OS): inspection and conversion
-# both report "no operating system found", naming the disk, and the disk is
-# byte-identical afterwards.
+# A blank disk (an empty ext4 filesystem, no OS): inspection, conversion
+# and verification all report "no operating system found", naming the
+# disk, and the disk is byte-identical afterwards.
 set -euo pipefail
 tool=$1
 py=/usr/bin/python3
@@ -38,6 +38,16 @@ if r["ok"] or r["error"] != "no-os" or "no operating system found" not in m \
    or sys.argv[2] not in m or "fix: " not in m:
     sys.exit("FAIL: want a no-os error naming the disk with a fix: %r" % r)
 PY
+t2=$(date +%s)
+
+rc=0
+"$tool" verify --tcg "$work/blank.img" >"$work/verify.json" 2>"$work/verify.err" || rc=$?
+cat "$work/verify.err"
+[ "$rc" -eq 2 ] || { echo "FAIL: verify exit $rc, want 2 (no-os)" >&2; exit 1; }
+[ ! -s "$work/verify.json" ] || { echo "FAIL: verify printed a report for a disk without an OS" >&2; exit 1; }
+grep -q "no operating system found" "$work/verify.err" &&
+grep -qF "$work/blank.img" "$work/verify.err" ||
+  { echo "FAIL: verify message does not say 'no operating system found' for the disk" >&2; exit 1; }
 cmp "$work/orig.img" "$work/blank.img" || { echo "FAIL: the disk was modified" >&2; exit 1; }
-echo "inspect $((t1 - t0))s, convert $(( $(date +%s) - t1 ))s; disk byte-identical"
+echo "inspect $((t1 - t0))s, convert $((t2 - t1))s, verify $(( $(date +%s) - t2 ))s; disk byte-identical"
 echo PASS
