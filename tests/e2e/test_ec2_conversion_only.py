@@ -126,6 +126,33 @@ class ConversionOnly(EC2E2E):
         self.assertEqual(self.ep.state()["instances"][0]["state"], "running",
                          "the source instance is left alone")
         self.assertNotIn(TOKEN, self.all_text(r, sd), "the token is never written or printed")
+        doc = self.vm_doc(sd)
+        self.assertEqual(doc["status"], "succeeded")
+        for step in ("prepare_source", "transfer"):
+            self.assertTrue(doc["results"][step]["skipped"], "%s recorded as skipped" % step)
+            self.assertIn("conversion-only", doc["results"][step]["reason"])
+        st = doc["state"]
+        self.assertTrue(st["prepareSource"].startswith("skipped"))
+        self.assertTrue(st["transfer"].startswith("skipped"))
+        self.assertTrue(st["conversion"].startswith("not run here"))
+        self.assertTrue(st["cleaned"])
+        self.assertNotIn("stopRequested", st)
+        self.assertEqual([v["pvcName"] for v in sorted(st["volumes"], key=lambda v: v["diskIndex"])],
+                         ORDER)
+
+    def vm_doc(self, sd):
+        docs = []
+        for root, _, files in os.walk(sd):
+            if "manifests" in root:
+                continue
+            for f in files:
+                if f.endswith(".json") and f != "plan.json":
+                    with open(os.path.join(root, f)) as fh:
+                        d = json.load(fh)
+                    if isinstance(d, dict) and "completed" in d:
+                        docs.append(d)
+        self.assertEqual(len(docs), 1, "one VM state document")
+        return docs[0]
 
     def test_pvc_list_file(self):
         self.start(seed([]))
