@@ -307,6 +307,49 @@ class Warm(EC2E2E):
         print("\nkill -9 in round 1, resumed: %d rounds, downtime %.3f s"
               % (w["rounds"], dt["downtimeSeconds"]))
 
+    def rolled_back(self, rc, out, err):
+        self.assertEqual(rc, 4, "cancel exit %d\n%s\n%s" % (rc, out, err))
+        self.assertEqual(self.tagged("snapshots"), [], "every round's snapshot deleted")
+        left = os.listdir(self.disks) if os.path.isdir(self.disks) else []
+        self.assertEqual(left, [], "the copied files removed")
+
+    def test_cancel_during_precopy_keeps_source_running(self):
+        self.begin(interval="3600", power="on")
+        proc = self.spawn("migrate", self.plan, "--state-dir", self.sd, "-o", "json")
+        self.wait_rounds(1, proc)
+        t0 = time.time()
+        self.pallet("cancel", "--state-dir", self.sd, check=0)
+        rc, out, err = self.finish(proc, timeout=60)
+        print("\ncancel in the precopy interval: exit after %.2f s" % (time.time() - t0))
+        self.rolled_back(rc, out, err)
+        c = self.counts()
+        self.assertEqual((c["StopInstances"], c["StartInstances"]), (0, 0),
+                         "the source was never stopped, so it is not started")
+        inst = [i for i in self.ep.state()["instances"] if i["id"] == IID][0]
+        self.assertEqual(inst["state"], "running")
+
+    def test_cancel_during_final_delta_restarts_source(self):
+        self.begin(interval="3600", power="on")
+        proc = self.spawn("migrate", self.plan, "--state-dir", self.sd, "-o", "json")
+        self.wait_rounds(1, proc)
+        for _ in range(5):
+            self.write_round()
+        self.ep.control("POST", "faults", {"faults": {"ebs:GetSnapshotBlock": {"latency_ms": 150}}})
+        before = self.gets_total()
+        self.pallet("cutover", "--state-dir", self.sd, check=0)
+        self.ep.wait(lambda: self.counts()["StopInstances"] == 1
+                     and self.gets_total() >= before + 4, 60, "the final delta copying")
+        t0 = time.time()
+        self.pallet("cancel", "--state-dir", self.sd, check=0)
+        rc, out, err = self.finish(proc, timeout=60)
+        print("\ncancel during the final delta: exit after %.2f s" % (time.time() - t0))
+        self.ep.control("DELETE", "faults")
+        self.rolled_back(rc, out, err)
+        self.assertEqual(self.counts()["StartInstances"], 1, "the source the cutover stopped "
+                         "is started again")
+        self.ep.wait(lambda: [i for i in self.ep.state()["instances"]
+                              if i["id"] == IID][0]["state"] == "running", 30, "running again")
+
 
 class WarmValidation(EC2E2E):
     def test_warm_needs_copy_mode(self):
