@@ -61,6 +61,21 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     json_array_foreach (manifests, i, m)
       if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
         at = i;
+    /* The VM must not boot from a disk virt-v2v is still rewriting: it
+     * stays Halted, and says what to run once the Pod has succeeded. */
+    json_t *vm = json_array_get (manifests, at);
+    json_t *spec = json_object_get (vm, "spec");
+    const char *want = ec2_str (spec, "runStrategy");
+    if (vm && *want && strcmp (want, "Halted")) {
+      json_t *ann = json_object_get (json_object_get (vm, "metadata"), "annotations");
+      if (json_is_object (ann))
+        json_object_set_new (ann, "forklift.konveyor.io/run-strategy-after-conversion",
+                             json_string (want));
+      json_object_set_new (spec, "runStrategy", json_string ("Halted"));
+      pallet_log (call, PALLET_LOG_INFO,
+                  "build_vm %s: the VM is Halted until its conversion Pod has succeeded; then set runStrategy %s (virtctl start)",
+                  in.vm_id ? in.vm_id : in.vm_name, want);
+    }
     json_array_insert_new (manifests, at, pod);
   }
   json_array_foreach (notes, i, m)

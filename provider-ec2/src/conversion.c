@@ -89,6 +89,10 @@ skip_op (struct ec2 *s, struct pallet_call *call, struct ec2_input *in, const ch
 {
   json_t *state = json_deep_copy (in->state);
   json_object_set_new (state, key, json_string (why));
+  /* runStrategy "auto" follows the power state validate saw. */
+  const char *seen = ec2_str (json_object_get (state, "instance"), "powerState");
+  if (!strcmp (key, "prepareSource") && !json_object_get (state, "powerState") && *seen)
+    json_object_set_new (state, "powerState", json_string (seen));
   int r = ec2_emit_state (s, state);
   json_decref (state);
   json_t *res = json_pack ("{s:b,s:s}", "skipped", 1, "reason", why);

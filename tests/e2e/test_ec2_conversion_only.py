@@ -107,6 +107,10 @@ class ConversionOnly(EC2E2E):
         disks = vm["spec"]["template"]["spec"]["domain"]["devices"]["disks"]
         self.assertEqual([d.get("serial") for d in disks], VOLS)
         self.assertEqual(disks[0].get("bootOrder"), 1)
+        # Not booted while virt-v2v rewrites its disks; the wanted state is kept.
+        self.assertEqual(vm["spec"]["runStrategy"], "Halted")
+        self.assertEqual(vm["metadata"]["annotations"][
+            "forklift.konveyor.io/run-strategy-after-conversion"], "Always")
         pod = [m for _, m in ms if m["kind"] == "Pod"][0]
         ctr = pod["spec"]["containers"][0]
         byname = {v["name"]: v["persistentVolumeClaim"]["claimName"]
