@@ -5,19 +5,22 @@
 #                             [--log FILE] [--bus virtio|ide]
 #
 # Boots IMAGE (raw or qcow2, detected) with qemu-system-x86_64 -accel tcg,
-# -nographic, the serial console to a log file and the disk on virtio,
-# with snapshot=on so the image itself is never written.  Succeeds when the
-# serial console shows REGEX (default: the PALLET-BOOT-OK marker that
-# build-guest.sh's pallet-boot-ok.service prints; use --expect 'login:' for
-# a login prompt).  Fails on timeout (default 400 s), a kernel panic, an
-# initramfs shell, or QEMU exiting.  Prints the matching line on success and
-# the tail of the serial log on failure.
+# -nographic, the serial console to a log file, the disk on virtio-blk
+# (virtio-blk-pci; --bus ide for an unconverted guest) and one virtio-net
+# NIC on user-mode networking with restrict=on (DHCP from QEMU, no way out
+# of the host), as KubeVirt would give it; snapshot=on, so the image itself
+# is never written.  Succeeds when the serial console shows REGEX (default:
+# the PALLET-BOOT-OK marker that build-guest.sh's pallet-boot-ok.service
+# prints once multi-user.target runs, or a "login:" prompt).  Fails on
+# timeout (default 400 s), a kernel panic, an initramfs shell, or QEMU
+# exiting.  Prints the matching line on success and the tail of the serial
+# console on failure.
 set -euo pipefail
 
 die () { echo "boot-check: error: $*" >&2; exit 2; }
 usage () { die "usage: $0 IMAGE [--uefi] [--timeout SECS] [--expect REGEX] [--log FILE] [--bus virtio|ide]"; }
 
-image=""; uefi=0; timeout=400; expect='PALLET-BOOT-OK'; log=""; bus=virtio
+image=""; uefi=0; timeout=400; expect='PALLET-BOOT-OK|login:'; log=""; bus=virtio
 while [ $# -gt 0 ]; do
   case "$1" in
     --uefi) uefi=1 ;;
@@ -61,10 +64,18 @@ if [ "$uefi" -eq 1 ]; then
       -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
 fi
 
+if [ "$bus" = virtio ]; then
+  disk=(-drive "file=$image,format=$format,if=none,id=d0,snapshot=on"
+        -device virtio-blk-pci,drive=d0,bootindex=0)
+else
+  disk=(-drive "file=$image,format=$format,if=ide,snapshot=on")
+fi
+
 start=$(date +%s)
 qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -monitor none \
-  -serial "file:$log" "${fw[@]}" -nic none \
-  -drive "file=$image,format=$format,if=$bus,snapshot=on" \
+  -serial "file:$log" "${fw[@]}" \
+  -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0 \
+  "${disk[@]}" \
   </dev/null >"$work/qemu.out" 2>&1 &
 qpid=$!
 
