@@ -25,6 +25,8 @@ struct pc_fixture {
   unsigned call_timeout_s;    /* a call taking longer is a hang */
   unsigned max_pending;       /* PENDING calls per step before giving up */
   unsigned max_retry_ms;      /* longest retry-after honoured as-is */
+  bool live_backend;          /* idempotency: the backend moves on between
+                                 two calls (see checks-flow.c) */
 };
 
 struct pc_ctx {

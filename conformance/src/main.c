@@ -124,7 +124,8 @@ static const char default_plan[] =
 
 static const char *const fixture_keys[] = {
   "config", "plan", "vms", "count_command", "inventory_kinds", "cancel_at",
-  "call_timeout_s", "max_pending", "max_retry_ms", "comment", NULL
+  "call_timeout_s", "max_pending", "max_retry_ms", "live_backend", "comment",
+  NULL
 };
 
 static int
@@ -185,7 +186,8 @@ load_fixture (const char *file)
     if (fixture_keys[i] == NULL) {
       fixture_error (file, "unknown key \"%s\"; the keys are config, plan, "
                      "vms, count_command, inventory_kinds, cancel_at, "
-                     "call_timeout_s, max_pending, max_retry_ms", key);
+                     "call_timeout_s, max_pending, max_retry_ms, "
+                     "live_backend", key);
       json_decref (fx);
       return -1;
     }
@@ -256,6 +258,12 @@ load_fixture (const char *file)
     }
     pc.fx.cancel_at_ms = (long) json_integer_value (v);
   }
+  v = json_object_get (fx, "live_backend");
+  if (v && !json_is_boolean (v)) {
+    fixture_error (file, "\"live_backend\" must be true or false");
+    goto fail;
+  }
+  pc.fx.live_backend = json_is_true (v);
   if (get_uint (fx, file, "call_timeout_s", &pc.fx.call_timeout_s, 1, 86400)
       || get_uint (fx, file, "max_pending", &pc.fx.max_pending, 1, 100000)
       || get_uint (fx, file, "max_retry_ms", &pc.fx.max_retry_ms, 0, 3600000))

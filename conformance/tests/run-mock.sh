@@ -1,20 +1,22 @@
 #!/bin/sh
-# run-mock.sh [--wrap CMD] [--no-fixture] [--only CHECK] SUITE PROVIDER EXPECT [RULE]
+# run-mock.sh [--wrap CMD] [--no-fixture] [--live] [--only CHECK] SUITE PROVIDER EXPECT [RULE]
 # Runs pallet-conformance against PROVIDER with a fixture whose "cloud" is
 # a temporary file.  EXPECT is "none" (every check must pass, exit 0) or
 # the one check that must fail (exit 1, that check FAIL, every other check
 # PASS, and a FAIL line of that check naming a rule that contains RULE).
+# --live: the fixture says "live_backend": true.
 set -u
-wrap="" fixture=1 only=""
+wrap="" fixture=1 only="" live=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --wrap) wrap=$2; shift 2 ;;
     --no-fixture) fixture=0; shift ;;
+    --live) live=true; shift ;;
     --only) only=$2; shift 2 ;;
     *) break ;;
   esac
 done
-[ $# -ge 3 ] || { echo "usage: $0 [--wrap CMD] [--no-fixture] [--only C] SUITE PROVIDER EXPECT [RULE]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 [--wrap CMD] [--no-fixture] [--live] [--only C] SUITE PROVIDER EXPECT [RULE]" >&2; exit 2; }
 suite=$1 provider=$2 expect=$3 rule=${4:-}
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
@@ -36,7 +38,8 @@ cat >"$tmp/fixture.json" <<JSON
   },
   "count_command": ["cat", "$cloud"],
   "inventory_kinds": ["instances"],
-  "cancel_at": 0
+  "cancel_at": 0,
+  "live_backend": $live
 }
 JSON
 set -- "$provider"
