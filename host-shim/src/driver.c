@@ -339,13 +339,14 @@ warm_round_event (struct vmrun *v, json_int_t *seen)
   json_t *w = json_object_get (json_object_get (v->doc, "state"), "warm");
   json_t *bytes = json_array_get (json_object_get (w, "bytesPerRound"),
                                   (size_t) (n - 1));
-  char msg[160];
-  snprintf (msg, sizeof msg, "round %lld done (%s): %lld bytes copied; next "
-            "round in %lld ms unless cut over", (long long) (n - 1),
-            n == 1 ? "full copy" : "delta",
+  const char *next = json_string_value (json_object_get (w, "nextRoundAt"));
+  int final = json_is_true (json_object_get (w, "done"));
+  char msg[200];
+  snprintf (msg, sizeof msg, "round %lld done (%s): %lld bytes copied%s%s%s",
+            (long long) (n - 1), n == 1 ? "full copy" : final ? "final delta" : "delta",
             (long long) json_integer_value (bytes),
-            (long long) json_integer_value (json_object_get (v->doc,
-                                                             "retryAfterMs")));
+            final || !next ? "" : "; next round at ", final || !next ? "" : next,
+            final || !next ? "" : " unless cut over");
   event (v, "precopy", "transfer", "precopy", msg);
 }
 

@@ -258,6 +258,9 @@ class Warm(EC2E2E):
         self.assertEqual(c["GetSnapshotBlock"], sum(d["blocksFetched"] for d in detail),
                          "no block fetched twice")
         self.assertLessEqual(max_snaps, 2 * 2, "earlier rounds' snapshots deleted as we go")
+        pre = [e["message"] for e in self.events(out) if e.get("event") == "precopy"]
+        self.assertEqual(len(pre), 5, pre)
+        self.assertIn("final delta", pre[-1])
         print("downtime %.3f s (stopped at %s, last delta done at %s)"
               % (dt["downtimeSeconds"], dt["stoppedAt"], dt["lastDeltaDoneAt"]))
 
