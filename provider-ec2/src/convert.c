@@ -6,12 +6,32 @@
  * them alone. */
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include "ec2.h"
 #include "pallet-convert.h"
 
 /* state.conversion once the disks hold the converted guest. */
 #define CONVERTED "converted with virt-v2v-in-place"
+
+/* "PATH@MTIME" of each disk: tells a retry whether the disks it finds are
+ * still the ones this op converted (a new transfer rewrites them). */
+static json_t *
+disks_stamp (const char **disks, size_t n)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; a && i < n; i++) {
+    struct stat sb;
+    char buf[4200];
+    if (stat (disks[i], &sb) != 0)
+      sb.st_mtim.tv_sec = sb.st_mtim.tv_nsec = 0;
+    snprintf (buf, sizeof buf, "%s@%lld.%09ld", disks[i],
+              (long long) sb.st_mtim.tv_sec, (long) sb.st_mtim.tv_nsec);
+    json_array_append_new (a, json_string (buf));
+  }
+  return a;
+}
 
 static double
 now_seconds (void)
@@ -169,7 +189,10 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   }
   /* Converted before (a retry after a failed or cancelled verification):
    * converting again would stack a second conversion on the first. */
-  if (!strcmp (ec2_str (state, "conversion"), CONVERTED))
+  json_t *stamp = disks_stamp (disks, n);
+  int same = stamp && json_equal (stamp, json_object_get (state, "convertedDisks"));
+  json_decref (stamp);
+  if (!strcmp (ec2_str (state, "conversion"), CONVERTED) && same)
     goto verify;
   struct conv_ctx cc = { call, in.vm_id };
   const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
@@ -198,6 +221,7 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   }
   pallet_convert_result_free (&r);
   json_object_set_new (state, "conversion", json_string (CONVERTED));
+  json_object_set_new (state, "convertedDisks", disks_stamp (disks, n));
   /* The disks are changed now: say so even if what follows fails. */
   ec2_emit_state (s, state);
  verify:
