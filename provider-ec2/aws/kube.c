@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <pallet/provider.h>
@@ -13,6 +14,7 @@
 #define KUBE_DEFAULT_TIMEOUT_MS 60000
 #define KUBE_DEFAULT_MAX (64u << 20)
 #define KUBE_MAX_PAGES 10000
+#define KUBE_ATTEMPTS 3
 
 struct pallet_kube {
   CURL *curl;
@@ -298,7 +300,18 @@ pallet_kube_list (struct pallet_kube *k, const char *path, const char *label_sel
       break;
     }
     json_t *doc = NULL;
-    st = one_page (k, url, &doc, errmsg);
+    /* A dropped connection or a busy API server: try the page again. */
+    for (int attempt = 1; attempt <= KUBE_ATTEMPTS; attempt++) {
+      st = one_page (k, url, &doc, errmsg);
+      if ((st != PALLET_E_TRANSIENT && st != PALLET_E_TIMEOUT) || attempt == KUBE_ATTEMPTS)
+        break;
+      if (errmsg) {
+        free (*errmsg);
+        *errmsg = NULL;
+      }
+      struct timespec ts = { 0, 250000000L * attempt };
+      nanosleep (&ts, NULL);
+    }
     free (url);
     if (st != PALLET_OK)
       break;
