@@ -9,6 +9,7 @@
 #include "ec2.h"
 #include "pallet-kube.h"
 #include "pallet-convert.h"
+#include "pallet-ec2-manifest.h"
 
 int
 ec2_plan_is_conversion (const json_t *plan)
@@ -68,6 +69,12 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
   if (s->kube_insecure)
     pallet_log (s->call, PALLET_LOG_WARNING,
                 "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
+  if (!pallet_ec2_is_dns1123_label (ns)) {
+    if (asprintf (msg, "plan targetNamespace \"%.80s\" is not a namespace name; set the "
+                  "Plan's spec.targetNamespace to the namespace of the PVCs", ns) < 0)
+      *msg = NULL;
+    return PALLET_E_INVALID;
+  }
   char path[512], sel[256];
   snprintf (path, sizeof path, "/api/v1/namespaces/%s/persistentvolumeclaims", ns);
   /* A selector cannot OR two keys: one list per label. */

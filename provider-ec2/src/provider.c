@@ -627,8 +627,7 @@ ec2_open (struct pallet_call *call, const char *config_json)
   s->kube_api_url = setting (merged, NULL, "kube-api-url");
   s->kube_token = setting (NULL, secret, "kubeToken");
   s->pvc_list_file = setting (merged, NULL, "pvc-list-file");
-  if ((v = setting (merged, NULL, "kube-insecure-skip-verify")))
-    s->kube_insecure = !strcmp (v, "true");
+  s->kube_insecure = ec2_bool (merged, "kube-insecure-skip-verify");   /* "true" or true */
   const char *kube_ca = ec2_str (secret, "kube-ca.crt");
   if (*kube_ca) {
     char tmpl[] = "/tmp/pallet-ec2-kube-ca-XXXXXX";
@@ -647,8 +646,7 @@ ec2_open (struct pallet_call *call, const char *config_json)
   s->conversion_image = setting (merged, NULL, "conversion-image");
   s->conversion_cpu = setting (merged, NULL, "conversion-cpu-request");
   s->conversion_memory = setting (merged, NULL, "conversion-memory-request");
-  if ((v = setting (merged, NULL, "force-tcg")))
-    s->force_tcg = !strcmp (v, "true");
+  s->force_tcg = ec2_bool (merged, "force-tcg");
   s->call = NULL;
   return s;
  fail:
