@@ -86,7 +86,9 @@ static const char *verb_help[][2] = {
     "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
     "[-o json]\nRuns validate, prepare_source, transfer, convert, build_vm, "
     "cleanup per VM.\nProgress is kept in the state dir after every call; "
-    "run it again to resume.\n" },
+    "run it again to resume.\nA warm plan's transfer copies in rounds while "
+    "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
+    "the downtime is printed.\n" },
   { "status", "Usage: pallet status PLAN|NAME [--state-dir DIR] [-o table|json]\n"
     "Shows each VM's step, status, attempts and error.  Exit 1 if a VM "
     "failed.\n" },
