@@ -489,6 +489,21 @@ cmd_status (const struct opts *o, int argc, char **argv)
             name ? name : jstr (vm, "id"), jstr (v, "step"), status,
             (long long) json_integer_value (json_object_get (v, "attempts")),
             json_is_string (err) ? json_string_value (err) : "");
+    /* A warm migration: its rounds, and the downtime once cut over. */
+    json_t *w = json_object_get (json_object_get (v, "state"), "warm");
+    if (json_is_object (w)) {
+      json_t *dt = json_object_get (w, "downtimeSeconds");
+      json_t *next = json_object_get (w, "nextRoundAt");
+      printf ("  warm: %lld round(s) done", (long long) json_integer_value
+              (json_object_get (w, "rounds")));
+      if (json_is_number (dt))
+        printf (", downtime %.3f s", json_number_value (dt));
+      else if (json_is_true (json_object_get (w, "cutover")))
+        printf (", cutting over");
+      else if (json_is_string (next))
+        printf (", next round at %s", json_string_value (next));
+      printf ("\n");
+    }
   }
   json_decref (j);
   return failed ? PALLET_EXIT_VM_FAILED : 0;

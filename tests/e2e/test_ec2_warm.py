@@ -258,6 +258,8 @@ class Warm(EC2E2E):
         self.assertEqual(c["GetSnapshotBlock"], sum(d["blocksFetched"] for d in detail),
                          "no block fetched twice")
         self.assertLessEqual(max_snaps, 2 * 2, "earlier rounds' snapshots deleted as we go")
+        st = self.pallet("status", "--state-dir", self.sd, check=0)
+        self.assertIn("warm: 5 round(s) done, downtime %.3f s" % w["downtimeSeconds"], st.stdout)
         pre = [e["message"] for e in self.events(out) if e.get("event") == "precopy"]
         self.assertEqual(len(pre), 5, pre)
         self.assertIn("final delta", pre[-1])
