@@ -1,8 +1,11 @@
 #!/bin/bash
 # The one full conversion in the suite: build (or reuse) the cached
-# EC2-shaped Debian 12 guest, inspect it (debian 12 x86_64 BIOS), convert a
-# copy in place through pallet_convert (virt-v2v-in-place, TCG), check the
-# conversion really changed the guest, then boot the result on virtio.
+# EC2-shaped Debian 12 guest, inspect it (debian 12 x86_64 BIOS), check the
+# post-conversion verification refuses it as it is (its initramfs has no
+# virtio_net), convert a copy in place through pallet_convert
+# (virt-v2v-in-place, TCG), check the conversion really changed the guest,
+# verify it (pallet_convert_verify: every check passes), then boot the
+# result on virtio-blk + virtio-net.  Prints "stage NAME: SECONDS s" lines.
 set -euo pipefail
 tool=$1
 guestdir=$2
@@ -15,16 +18,17 @@ export LIBGUESTFS_BACKEND_SETTINGS=force_tcg
 work=$(mktemp -d /var/tmp/pallet-convert-guest.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 step () { echo "convert-guest: [$(date +%T)] $*"; }
-t=$(date +%s); lap=0
+t=$(date +%s.%N); lap=0
 # Seconds since the last call, in $lap (not $(...): t must change here).
-lap () { local n; n=$(date +%s); lap=$((n - t)); t=$n; }
+lap () { local n; n=$(date +%s.%N); lap=$("$py" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t" "$n"); t=$n; }
+stage () { echo "stage $1: $lap s"; }
 
 img=$("$guestdir/build-guest.sh")
-lap
+lap; stage guest
 step "guest image $img ready in ${lap}s: $(du -m "$img" | cut -f1) MiB allocated, $(( $(stat -c %s "$img") >> 20 )) MiB virtual"
 
 json=$("$tool" inspect --tcg --format raw "$img")
-lap
+lap; stage inspect
 step "inspected in ${lap}s: $json"
 "$py" - "$json" <<'PY'
 import json, sys
@@ -36,12 +40,28 @@ if bad or not (j.get("root") or "").startswith("/dev/"):
     sys.exit("FAIL: inspection mismatch (got, want): %r root=%r" % (bad, j.get("root")))
 PY
 
+# The unconverted guest fails verification: the check can fail.
+rc=0
+"$tool" verify --tcg "$img" >"$work/verify-orig.json" 2>"$work/verify-orig.err" || rc=$?
+lap; stage verify-original
+step "verification of the unconverted guest (exit $rc): $(cat "$work/verify-orig.err")"
+[ "$rc" -eq 11 ] || { cat "$work/verify-orig.json" >&2; echo "FAIL: verify of the unconverted guest exited $rc, want 11" >&2; exit 1; }
+"$py" - "$work/verify-orig.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = sorted(c["name"] for c in r["checks"] if not c["ok"])
+if r["ok"] or bad != ["initramfs-virtio-net"]:
+    sys.exit("FAIL: want only initramfs-virtio-net to fail before conversion: %r" % r)
+PY
+grep -q 'check initramfs-virtio-net failed: .* does not carry virtio_net .*; fix: ' "$work/verify-orig.err" ||
+  { echo "FAIL: the message does not name the failed check and the fix" >&2; exit 1; }
+
 cp --sparse=always "$img" "$work/disk.img"
 lap
 rc=0
 "$tool" convert --tcg --timeout 1000 --log "$work/v2v.log" "$work/disk.img" \
   >"$work/result.json" || rc=$?
-lap
+lap; stage convert
 step "converted in ${lap}s (exit $rc): $(cat "$work/result.json")"
 [ "$rc" -eq 0 ] || { tail -n 40 "$work/v2v.log" >&2; echo "FAIL: conversion failed" >&2; exit 1; }
 "$py" - "$work/result.json" <<'PY'
@@ -58,13 +78,31 @@ cmp -s "$img" "$work/disk.img" && { echo "FAIL: the converted disk is unchanged"
 # What virt-v2v leaves behind in a converted Debian guest.
 # (one appliance launch: virt-ls lists both directories, one after another)
 files=$(virt-ls --format=raw -a "$work/disk.img" /boot /usr/lib/virt-sysprep)
-lap
+lap; stage check-files
 step "checked the converted guest in ${lap}s"
 grep -q '^initrd\.img-.*\.pre-v2v$' <<<"$files" || { echo "FAIL: no initrd .pre-v2v in /boot: $files" >&2; exit 1; }
 grep -q '^firstboot\.sh$' <<<"$files" || { echo "FAIL: no firstboot.sh installed: $files" >&2; exit 1; }
 
+rc=0
+"$tool" verify --tcg "$work/disk.img" >"$work/verify.json" 2>"$work/verify.err" || rc=$?
+lap; stage verify
+step "verification (exit $rc): $(cat "$work/verify.json") $(cat "$work/verify.err")"
+[ "$rc" -eq 0 ] || { echo "FAIL: the converted guest failed verification" >&2; exit 1; }
+"$py" - "$work/verify.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+names = [c["name"] for c in r["checks"]]
+want = ["kernel-virtio-blk", "kernel-virtio-net", "initramfs-virtio-blk",
+        "initramfs-virtio-net", "fstab-device-names", "grub-device-names"]
+if not r["ok"] or names != want or not all(c["ok"] for c in r["checks"]) \
+   or not (r["kernel"] or "").endswith("-cloud-amd64"):
+    sys.exit("FAIL: verification report: %r" % r)
+if "lsinitramfs" not in r["checks"][3]["detail"]:
+    sys.exit("FAIL: the initramfs was not listed by the guest's lsinitramfs: %r" % r["checks"][3])
+PY
+
 "$guestdir/boot-check.sh" "$work/disk.img" --timeout 600 --log "$work/serial.log"
-lap
+lap; stage boot
 step "booted in ${lap}s"
 step "converted image: $(du -m "$work/disk.img" | cut -f1) MiB allocated"
 echo PASS
