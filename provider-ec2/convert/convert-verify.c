@@ -259,12 +259,13 @@ check_kernel (struct verify *v, const char *kver)
   initrd = find_initramfs (g, kver);
   if (initrd)
     initrd_files = list_initramfs (g, initrd, &how);
+  char fix[512];
+  snprintf (fix, sizeof fix, "add the module to /etc/initramfs-tools/modules "
+            "(dracut: add_drivers+= in /etc/dracut.conf.d/) and rebuild the "
+            "initramfs (update-initramfs -u -k %s, or dracut -f --kver %s), "
+            "or run the conversion again", kver, kver);
   for (size_t m = 0; m < NMODULES; m++) {
     char name[64];
-    static const char fix[] =
-      "add the module to /etc/initramfs-tools/modules (dracut: add_drivers+= "
-      "in /etc/dracut.conf.d/) and rebuild the initramfs (update-initramfs "
-      "-u -k KVER, or dracut -f), or run the conversion again";
 
     snprintf (name, sizeof name, "initramfs-%s", modules[m]);
     name[strlen ("initramfs-virtio")] = '-';
@@ -273,7 +274,7 @@ check_kernel (struct verify *v, const char *kver)
                  "the initramfs need not carry it", kver, modules[m]);
     else if (initrd == NULL)
       add_check (v, name, 0, "rebuild the initramfs in the guest "
-                 "(update-initramfs -c -k KVER, or dracut -f) and convert "
+                 "(update-initramfs -c -k <kernel>, or dracut -f) and convert "
                  "again", "kernel %s has no initramfs in /boot (looked for "
                  "initrd.img-%s, initramfs-%s.img, initrd-%s)", kver, kver,
                  kver, kver);

@@ -1,0 +1,208 @@
+/* The provider's convert op runs the post-conversion verification: loads
+ * pallet-provider-ec2.so through its entry point with a small host, and
+ * calls convert on a state that says the disk was already converted (so
+ * only the verification runs) with the UNconverted test guest:
+ *   - cancelled before the verification: PALLET_E_CANCELLED, no appliance;
+ *   - then: PALLET_E_FAILED naming initramfs-virtio-net and the fix, and
+ *     the emitted state carries verification {ok: false, 6 checks};
+ *   - with a stale convertedDisks stamp the op would convert again: not
+ *     run here (a full conversion), but the stamp is what it compares.
+ *
+ *   convert-op-verify PROVIDER.so DISK.img
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "pallet/provider.h"
+
+static int cancel_flag, last_code, failures;
+static char *last_error, *last_state;
+
+static void
+h_log (struct pallet_call *call, int level, const char *fmt, ...)
+{
+  va_list ap;
+  (void) call;
+  if (level > PALLET_LOG_INFO)
+    return;
+  va_start (ap, fmt);
+  fputs ("  log: ", stderr);
+  vfprintf (stderr, fmt, ap);
+  fputc ('\n', stderr);
+  va_end (ap);
+}
+
+static void
+h_progress (struct pallet_call *call, const char *vm, const char *step,
+            uint64_t done, uint64_t total, const char *unit)
+{
+  (void) call; (void) vm; (void) step; (void) done; (void) total; (void) unit;
+}
+
+static int
+h_cancelled (struct pallet_call *call)
+{
+  (void) call;
+  return cancel_flag;
+}
+
+static void
+h_error (struct pallet_call *call, int code, const char *fmt, ...)
+{
+  va_list ap;
+  (void) call;
+  free (last_error);
+  va_start (ap, fmt);
+  if (vasprintf (&last_error, fmt, ap) < 0)
+    last_error = NULL;
+  va_end (ap);
+  last_code = code;
+}
+
+static int
+h_emit (struct pallet_call *call, int kind, const char *json)
+{
+  (void) call;
+  if (kind == PALLET_EMIT_STATE) {
+    free (last_state);
+    last_state = strdup (json);
+  }
+  return 0;
+}
+
+static void
+h_retry_after (struct pallet_call *call, uint32_t ms)
+{
+  (void) call; (void) ms;
+}
+
+static const char *
+h_get_param (struct pallet_call *call, const char *key)
+{
+  (void) call; (void) key;
+  return NULL;
+}
+
+static const struct pallet_host host = {
+  .abi_major = PALLET_ABI_MAJOR, .abi_minor = PALLET_ABI_MINOR,
+  .struct_size = sizeof (struct pallet_host),
+  .log = h_log, .progress = h_progress, .cancelled = h_cancelled,
+  .error = h_error, .emit = h_emit, .retry_after = h_retry_after,
+  .get_param = h_get_param,
+};
+
+#define EXPECT(cond, ...) \
+  do { if (!(cond)) { fprintf (stderr, "FAIL: " __VA_ARGS__); \
+                      fputc ('\n', stderr); failures++; } } while (0)
+
+static char *
+make_input (const char *disk)
+{
+  struct stat sb;
+  char stamp[4200];
+  json_t *in;
+  char *s;
+
+  if (stat (disk, &sb) != 0)
+    return NULL;
+  snprintf (stamp, sizeof stamp, "%s@%lld.%09ld", disk,
+            (long long) sb.st_mtim.tv_sec, (long) sb.st_mtim.tv_nsec);
+  in = json_pack ("{s:{s:s, s:s, s:s}, s:{s:s}, s:{s:[{s:i, s:s}], s:{s:s},"
+                  " s:s, s:[s]}, s:{s:b}}",
+                  "plan", "name", "op-verify", "uid", "u-1", "type", "cold",
+                  "vm", "id", "i-0abc",
+                  "state", "volumes", "diskIndex", 0, "localPath", disk,
+                  "inspection", "type", "linux",
+                  "conversion", "converted with virt-v2v-in-place",
+                  "convertedDisks", stamp,
+                  "options", "cancelled", 0);
+  s = in ? json_dumps (in, JSON_COMPACT) : NULL;
+  json_decref (in);
+  return s;
+}
+
+int
+main (int argc, char *argv[])
+{
+  static const char config[] =
+    "{\"provider\":{\"spec\":{\"type\":\"ec2\",\"settings\":"
+    "{\"region\":\"us-east-1\",\"force-tcg\":\"true\"}}},"
+    /* AWS's documentation example key: open needs one; no AWS call is made. */
+    "\"secret\":{\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"}}";
+  struct pallet_call call = { &host, NULL };
+  pallet_provider_entry_fn *entry;
+  const struct pallet_provider *p;
+  void *dl, *h;
+  char *input;
+  int st;
+
+  if (argc != 3) {
+    fprintf (stderr, "usage: %s PROVIDER.so DISK.img\n", argv[0]);
+    return 2;
+  }
+  if ((dl = dlopen (argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL
+      || (entry = (pallet_provider_entry_fn *) dlsym (dl, PALLET_PROVIDER_ENTRY_SYMBOL)) == NULL
+      || (p = entry (PALLET_ABI_MAJOR, &host)) == NULL || p->convert == NULL) {
+    fprintf (stderr, "FAIL: cannot load %s: %s\n", argv[1], dlerror ());
+    return 1;
+  }
+  if ((h = p->open (&call, config)) == NULL) {
+    fprintf (stderr, "FAIL: open: %s\n", last_error ? last_error : "?");
+    return 1;
+  }
+  if ((input = make_input (argv[2])) == NULL) {
+    fprintf (stderr, "FAIL: cannot stat %s\n", argv[2]);
+    return 1;
+  }
+
+  /* Cancelled before the verification: no appliance, CANCELLED. */
+  cancel_flag = 1;
+  st = p->convert (h, &call, input);
+  EXPECT (st == PALLET_E_CANCELLED, "cancelled: status %d, want %d", st, PALLET_E_CANCELLED);
+  EXPECT (last_error && strstr (last_error, "before its verification"),
+          "cancelled: message %s", last_error ? last_error : "(none)");
+
+  /* The unconverted guest fails verification; the op fails, naming it. */
+  cancel_flag = 0;
+  free (last_state);
+  last_state = NULL;
+  st = p->convert (h, &call, input);
+  fprintf (stderr, "convert: status %d: %s\n", st, last_error ? last_error : "");
+  EXPECT (st == PALLET_E_FAILED, "status %d, want PALLET_E_FAILED", st);
+  EXPECT (last_code == PALLET_E_FAILED, "error code %d", last_code);
+  EXPECT (last_error && strstr (last_error, "post-conversion verification failed")
+          && strstr (last_error, "check initramfs-virtio-net failed")
+          && strstr (last_error, argv[2]) && strstr (last_error, "fix: "),
+          "message does not name the check, the disk and the fix: %s",
+          last_error ? last_error : "(none)");
+  {
+    json_t *state = last_state ? json_loads (last_state, 0, NULL) : NULL;
+    json_t *ver = json_object_get (state, "verification");
+    EXPECT (state != NULL, "no state emitted");
+    EXPECT (json_is_false (json_object_get (ver, "ok")), "state.verification.ok is not false");
+    EXPECT (json_array_size (json_object_get (ver, "checks")) == 6,
+            "state.verification has %zu checks", json_array_size (json_object_get (ver, "checks")));
+    EXPECT (json_is_string (json_object_get (ver, "kernel")), "no kernel in the report");
+    EXPECT (json_is_number (json_object_get (state, "verificationSeconds")), "no verificationSeconds");
+    EXPECT (strcmp (json_string_value (json_object_get (state, "conversion")),
+                    "converted with virt-v2v-in-place") == 0,
+            "state.conversion changed");
+    char *d = ver ? json_dumps (ver, JSON_COMPACT) : NULL;
+    printf ("state.verification: %s\n", d ? d : "(none)");
+    free (d);
+    json_decref (state);
+  }
+  p->close (h);
+  free (input);
+  free (last_error);
+  free (last_state);
+  if (failures == 0)
+    printf ("PASS\n");
+  return failures ? 1 : 0;
+}
