@@ -699,10 +699,12 @@ class App:
                 w.write_volume(v, off, data=base64.b64decode(wr["data"]))
             elif "zero" in wr:
                 w.write_volume(v, off, zero=int(wr["zero"]))
+            elif "discard" in wr:
+                w.discard_volume(v, off, int(wr["discard"]))
             elif "fill" in wr:
                 w.write_volume(v, off, data=bytes([int(wr["fill"]) & 255]) * int(wr["length"]))
             else:
-                raise ValueError("each write needs data (base64), zero (length) or fill+length")
+                raise ValueError("each write needs data (base64), zero (length), discard (length, whole blocks) or fill+length")
         out = {"volumeId": v["id"], "dirtyBlocks": sorted(v["dirty"])}
         if req.get("snapshot"):
             sn = req["snapshot"] if isinstance(req["snapshot"], dict) else {}

@@ -3,6 +3,8 @@ snapshots and the block data behind them.  All methods run under
 World.lock; times are time.time() seconds."""
 
 import base64
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
 import os
@@ -77,6 +79,13 @@ def wildcard_re(pattern):
 
 def tags_list(tags):
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+# fallocate(2) flags, for the control API's discard (no os.* wrapper).
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 
 
 def data_extents(path, limit):
@@ -423,6 +432,36 @@ class World:
             os.close(fd)
         if length:
             vol["dirty"].update(range(offset // BLOCK, (offset + length - 1) // BLOCK + 1))
+
+    def discard_volume(self, vol, offset, length):
+        """Control-API discard (what a guest's fstrim does): whole blocks
+        become unallocated, so a later snapshot does not hold them and
+        ListChangedBlocks lists them without a SecondBlockToken."""
+        size = vol["size"] * GIB
+        if offset < 0 or length <= 0 or offset % BLOCK or length % BLOCK \
+                or offset + length > size:
+            raise ApiError("InvalidParameterValue",
+                           "discard of %d bytes at %d on volume %s: give whole %d-byte "
+                           "blocks inside the volume (%d bytes)"
+                           % (length, offset, vol["id"], BLOCK, size))
+        if not vol["owned"]:
+            path = os.path.join(self.state_dir, "%s-%d.raw" % (vol["id"], self.next_seq()))
+            sparse_copy(vol["data"], path, size)
+            vol["data"] = path
+            vol["owned"] = True
+        fd = os.open(vol["data"], os.O_WRONLY)
+        try:
+            if os.fstat(fd).st_size < size:
+                os.truncate(fd, size)
+            r = _libc.fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE,
+                                ctypes.c_int64(offset), ctypes.c_int64(length))
+            if r != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, "fallocate(PUNCH_HOLE) on %s: %s"
+                              % (vol["data"], os.strerror(err)))
+        finally:
+            os.close(fd)
+        vol["dirty"].update(range(offset // BLOCK, (offset + length - 1) // BLOCK + 1))
 
     def snapshot_blocks(self, snap):
         if snap.get("blocks") is None:
