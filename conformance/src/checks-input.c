@@ -351,12 +351,19 @@ leak_call (void *arg)
 }
 
 /* Runs one repetition on a thread of its own (see above); in this thread
- * if no thread can be made. */
+ * if no thread can be made.  Only mallinfo2() needs it: memcheck and ASan
+ * replace malloc (no tcache), and under memcheck a thread per call makes
+ * the quick leak checks many times slower. */
 static void
 leak_call_on_thread (struct leak_job *j)
 {
   pthread_t t;
-  if (pthread_create (&t, NULL, leak_call, j) == 0)
+#ifdef PC_ASAN
+  bool own_thread = false;
+#else
+  bool own_thread = !RUNNING_ON_VALGRIND;
+#endif
+  if (own_thread && pthread_create (&t, NULL, leak_call, j) == 0)
     pthread_join (t, NULL);
   else
     leak_call (j);
