@@ -684,7 +684,8 @@ PALLET_PROVIDER_DEFINE (ec2_provider,
   .description = "AWS EC2 -> KubeVirt: EBS snapshots re-created as volumes in the cluster's zone",
   .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
   .cancel_bound_ms = 2000,
-  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_ZERO_COPY
+  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_WARM_MIGRATION
+                  | PALLET_CAP_ZERO_COPY | PALLET_CAP_COPY
                   | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION
                   | PALLET_CAP_GUEST_CONVERSION,
   .open = ec2_open,

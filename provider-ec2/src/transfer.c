@@ -83,6 +83,41 @@ ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols,
   return PALLET_OK;
 }
 
+/* Forklift tags each snapshot with the volume it is of.  One
+ * CreateSnapshots tags all of an instance's snapshots alike, so that tag
+ * costs a CreateTags per snapshot: done only when the setting
+ * tag-snapshot-volumes is "true" (each snapshot's VolumeId names its
+ * volume anyway).  CreateTags is idempotent; a rerun repeats only the
+ * snapshots not yet marked in the state. */
+static int
+tag_snapshot_volumes (struct ec2 *s, json_t *vols, const char *id_key)
+{
+  json_t *set = json_object_get (json_object_get (s->config, "_settings"), "tag-snapshot-volumes");
+  const char *val = json_is_string (set) ? json_string_value (set) : NULL;
+  if (!json_is_true (set) && !(val && !strcmp (val, "true"))) {
+    if (set && !json_is_false (set) && !(val && (!strcmp (val, "false") || !*val))) {
+      pallet_error (s->call, PALLET_E_INVALID,
+                    "setting tag-snapshot-volumes: expected \"true\" or \"false\"; fix "
+                    "spec.settings.tag-snapshot-volumes of the Provider");
+      return PALLET_E_INVALID;
+    }
+    return PALLET_OK;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    const char *snap = ec2_str (v, id_key);
+    if (!*snap || ec2_bool (v, "snapshotVolumeTagged"))
+      continue;
+    const char *res[] = { snap };
+    struct pallet_aws_tag tag[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
+    if (pallet_aws_ec2_create_tags (s->src, res, 1, tag, 1) < 0)
+      return ec2_aws_fail (s, s->src, "tagging a snapshot with its volume (CreateTags)");
+    json_object_set_new (v, "snapshotVolumeTagged", json_true ());
+  }
+  return PALLET_OK;
+}
+
 struct snapwait {
   json_t *vols;
   const char *id_key, *state_key;
@@ -377,6 +412,8 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
       goto save;
     }
   }
+  if ((st = tag_snapshot_volumes (s, vols, "snapshotId")) != PALLET_OK)
+    goto save;
   if ((st = ec2_snapshots_wait (s, s->src, &in, vols, "snapshotId", "snapshotState",
                             "waiting for snapshots", &done)) != PALLET_OK)
     goto save;

@@ -261,6 +261,48 @@ class Crashes(EC2E2E):
         self.assertEqual(c["StopInstances"], 1)
 
 
+class SnapshotVolumeTag(EC2E2E):
+    """Forklift's per-volume snapshot tag, opt-in (one CreateTags per
+    snapshot on top of the 2+2V budget)."""
+
+    def test_tag_snapshot_volumes(self):
+        iid = "i-0e2e0000000000071"
+        self.start({"kmsKeys": KEYS, "instances": [three_volume_instance(iid, "tagged")]})
+        # Slow CreateVolume down so the snapshots can be looked at before
+        # the migration deletes them.
+        self.ep.control("POST", "faults", {"faults": {"ec2:CreateVolume": {"latency_ms": 3000}}})
+        plan = self.write_plan([iid], settings={"tag-snapshot-volumes": "true"})
+        sd = os.path.join(self.tmp, "state")
+        p = self.spawn("migrate", plan, "--state-dir", sd)
+        self.wait_call("CreateTags", 3)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        snaps = self.tagged("snapshots")
+        src = {v["id"] for v in self.ep.state()["volumes"]
+               if (v.get("attachment") or {}).get("instance") == iid}
+        self.assertEqual(len(snaps), 3)
+        for sn in snaps:
+            self.assertEqual(sn["tags"].get("forklift.konveyor.io/volume"), sn["volumeId"],
+                             "snapshot %s is tagged with its own volume" % sn["id"])
+        self.assertEqual({sn["volumeId"] for sn in snaps}, src)
+        self.ep.control("DELETE", "faults")
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        c = self.counts()
+        print("\n[tag-snapshot-volumes] CreateSnapshots=%d CreateTags=%d"
+              % (c["CreateSnapshots"], c["CreateTags"]))
+        self.assertEqual(c["CreateSnapshots"], 1)
+        self.assertLessEqual(c["CreateTags"], 6, "a rerun tags at most the snapshots again")
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
+
+    def test_bad_value(self):
+        iid = "i-0e2e0000000000072"
+        self.start({"kmsKeys": KEYS, "instances": [three_volume_instance(iid, "tagged")]})
+        plan = self.write_plan([iid], settings={"tag-snapshot-volumes": "yes"})
+        r = self.pallet("migrate", plan, "--state-dir", os.path.join(self.tmp, "s"), check=1)
+        self.assertIn("tag-snapshot-volumes", r.stdout + r.stderr)
+        self.assertEqual(self.tagged("snapshots"), [], "rolled back")
+
+
 class CrossAccountAndRegion(EC2E2E):
     def test_cross_account(self):
         self.start(SEED)
