@@ -71,10 +71,11 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
       if (json_is_object (ann))
         json_object_set_new (ann, "forklift.konveyor.io/run-strategy-after-conversion",
                              json_string (want));
-      json_object_set_new (spec, "runStrategy", json_string ("Halted"));
       pallet_log (call, PALLET_LOG_INFO,
                   "build_vm %s: the VM is Halted until its conversion Pod has succeeded; then set runStrategy %s (virtctl start)",
                   in.vm_id ? in.vm_id : in.vm_name, want);
+      /* Last: this frees the string want points into. */
+      json_object_set_new (spec, "runStrategy", json_string ("Halted"));
     }
     json_array_insert_new (manifests, at, pod);
   }
