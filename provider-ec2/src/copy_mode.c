@@ -252,7 +252,8 @@ ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols)
 
 /* Cluster mode: a Pod (validate.py covers Pod, not batch/v1 Job) that runs
  * pallet-ebs-copy once per disk, each container with its PVC attached as a
- * raw block device.  Credentials come from the plan's source Secret by
+ * raw block device and its journal on an emptyDir.  Credentials come
+ * from the plan's source Secret by
  * secretKeyRef, never inline.  Settings: copy-image. */
 json_t *
 ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests)
@@ -300,16 +301,23 @@ ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests
                                                "valueFrom", "secretKeyRef", "name", secret_name,
                                                "key", keys[e][1]));
     }
+    char journal[96];
+    snprintf (journal, sizeof journal, "/var/lib/pallet/%s.journal", vname);
     json_array_append_new (containers, json_pack (
-      "{s:s,s:s,s:[s,s,s,s,s],s:o,s:[{s:s,s:s}]}",
+      "{s:s,s:s,s:[s,s,s,s,s,s,s],s:o,s:[{s:s,s:s}],s:[{s:s,s:s}]}",
       "name", cname, "image", image,
       "command", "pallet-ebs-copy", "--snapshot", snap, "--target", dev,
+      "--journal", journal,
       "env", env,
-      "volumeDevices", "name", vname, "devicePath", dev));
+      "volumeDevices", "name", vname, "devicePath", dev,
+      "volumeMounts", "name", "copy-journal", "mountPath", "/var/lib/pallet"));
     json_array_append_new (volumes, json_pack ("{s:s,s:{s:s}}", "name", vname,
                                                "persistentVolumeClaim", "claimName",
                                                ec2_str (md, "name")));
   }
+  /* The journals live as long as the Pod: a restarted container
+   * (restartPolicy OnFailure) copies only the blocks not yet done. */
+  json_array_append_new (volumes, json_pack ("{s:s,s:{}}", "name", "copy-journal", "emptyDir"));
   char name[64];
   snprintf (name, sizeof name, "%.54s-ebs-copy", vm_name && *vm_name ? vm_name : "vm");
   return json_pack ("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:o,s:o}}",

@@ -372,6 +372,20 @@ class ProviderCopyMode(EC2E2E):
         self.assertEqual(kinds.count("PersistentVolumeClaim"), 2, kinds)
         self.assertIn("Pod", kinds)
         self.assertIn("VirtualMachine", kinds)
+        # The copy Pod keeps each disk's journal on an emptyDir, so a
+        # restarted container resumes instead of starting over.
+        pods = []
+        for path in self.manifests(sd):
+            if "-Pod-" in os.path.basename(path) and path.endswith(".json"):
+                with open(path) as fh:
+                    pods.append(json.load(fh))
+        copy = [p for p in pods if p["metadata"]["name"].endswith("-ebs-copy")]
+        self.assertEqual(len(copy), 1, [p["metadata"]["name"] for p in pods])
+        self.assertIn({"name": "copy-journal", "emptyDir": {}}, copy[0]["spec"]["volumes"])
+        for ctr in copy[0]["spec"]["containers"]:
+            self.assertIn("--journal", ctr["command"])
+            self.assertEqual(ctr["volumeMounts"], [{"name": "copy-journal",
+                                                    "mountPath": "/var/lib/pallet"}])
         state_txt = ""
         for root, _, fs in os.walk(sd):
             for f in fs:
