@@ -295,6 +295,14 @@ class App:
         entry = {"time": round(t0, 3), "requestId": rid, "service": None, "action": None,
                  "account": None, "region": None, "status": None, "outcome": None,
                  "fault": None}
+        logged = False
+
+        def log_entry():
+            # Before the response goes out: a client that reads the call
+            # log right after its call must find the call in it.
+            entry["latencyMs"] = round((time.time() - t0) * 1000, 2)
+            self.log.add(entry)
+            return True
         auth = proto.parse_authorization(headers.get("authorization"))
         service = auth["service"] if auth else self.guess_service(path, body)
         entry["service"] = service
@@ -345,10 +353,12 @@ class App:
                 status, out_body, ctype, extra = self.query_api(service, account,
                                                                 auth["region"], params, rid)
             entry.update(status=status, outcome="ok")
+            logged = log_entry()
             h.send(status, out_body, ctype, extra)
         except ApiError as e:
             entry.update(status=e.status, outcome=e.code)
             status, out_body, ctype, extra = self.error_body(service, e, rid)
+            logged = log_entry()
             h.send(status, out_body, ctype, extra)
         except (BrokenPipeError, ConnectionResetError):
             entry.update(outcome="client-gone")
@@ -365,8 +375,8 @@ class App:
                 import traceback
                 traceback.print_exc()
         finally:
-            entry["latencyMs"] = round((time.time() - t0) * 1000, 2)
-            self.log.add(entry)
+            if not logged:
+                log_entry()
 
     @staticmethod
     def guess_service(path, body):
