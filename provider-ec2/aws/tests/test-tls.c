@@ -87,7 +87,10 @@ test_verify_default (void)
   CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
   const struct pallet_aws_error *e = pallet_aws_last_error (c);
   CU_ASSERT_STRING_EQUAL (e->code, "TLSVerificationFailed");
-  CU_ASSERT_EQUAL (e->attempts, 1);                 /* not retried */
+  /* Not retried: a retried TLS failure would use all 3 attempts.  (On a
+   * loaded machine, under valgrind, the first attempt can meet a transient
+   * error before the handshake; the TLS failure must still end the loop.) */
+  CU_ASSERT (e->attempts >= 1 && e->attempts < 3);
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "ca_bundle"));
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, url));
   printf ("\n  %s\n", e->text);
