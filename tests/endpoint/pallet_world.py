@@ -405,6 +405,14 @@ class World:
 
     # ------------------------------------------------------------ data
 
+    def _own_data(self, vol):
+        """Copy-on-write: a volume shares its snapshot's file until written."""
+        if not vol["owned"]:
+            path = os.path.join(self.state_dir, "%s-%d.raw" % (vol["id"], self.next_seq()))
+            sparse_copy(vol["data"], path, vol["size"] * GIB)
+            vol["data"] = path
+            vol["owned"] = True
+
     def write_volume(self, vol, offset, data=None, zero=0):
         """Control-API write: copy-on-write the backing file, then write."""
         size = vol["size"] * GIB
@@ -413,11 +421,7 @@ class World:
             raise ApiError("InvalidParameterValue",
                            "write of %d bytes at %d is outside volume %s (%d bytes)"
                            % (length, offset, vol["id"], size))
-        if not vol["owned"]:
-            path = os.path.join(self.state_dir, "%s-%d.raw" % (vol["id"], self.next_seq()))
-            sparse_copy(vol["data"], path, size)
-            vol["data"] = path
-            vol["owned"] = True
+        self._own_data(vol)
         fd = os.open(vol["data"], os.O_WRONLY)
         try:
             if data is not None:
@@ -444,11 +448,7 @@ class World:
                            "discard of %d bytes at %d on volume %s: give whole %d-byte "
                            "blocks inside the volume (%d bytes)"
                            % (length, offset, vol["id"], BLOCK, size))
-        if not vol["owned"]:
-            path = os.path.join(self.state_dir, "%s-%d.raw" % (vol["id"], self.next_seq()))
-            sparse_copy(vol["data"], path, size)
-            vol["data"] = path
-            vol["owned"] = True
+        self._own_data(vol)
         fd = os.open(vol["data"], os.O_WRONLY)
         try:
             if os.fstat(fd).st_size < size:
