@@ -15,34 +15,6 @@
 
 #define ESP_GPT_TYPE "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 
-static void
-free_strings (char **v)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; v[i]; i++)
-    free (v[i]);
-  free (v);
-}
-
-/* Sets *MESSAGE from a printf format; keeps ERR.  ENOMEM leaves it NULL. */
-static enum pallet_convert_error
-fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
-static enum pallet_convert_error
-fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (message) {
-    va_start (ap, fmt);
-    if (vasprintf (message, fmt, ap) < 0)
-      *message = NULL;
-    va_end (ap);
-  }
-  return err;
-}
-
 /* A string field, JSON null when libguestfs says "unknown" or fails. */
 static int
 set_str (json_t *obj, const char *key, char *value)
@@ -85,7 +57,7 @@ find_esp (guestfs_h *g, const char *root)
     free (pt);
     free (dev);
   }
-  free_strings (parts);
+  pallet_convert_free_strings (parts);
   if (esp)
     return esp;
 
@@ -98,7 +70,7 @@ find_esp (guestfs_h *g, const char *root)
       free (fs);
     }
   }
-  free_strings (mps);
+  pallet_convert_free_strings (mps);
   return esp;
 }
 
@@ -158,12 +130,12 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   if (message)
     *message = NULL;
   if (json == NULL || disks == NULL || ndisks == 0)
-    return fail (message, PALLET_CONVERT_E_INVALID,
+    return pallet_convert_fail (message, PALLET_CONVERT_E_INVALID,
                  "inspect: no disks given; fix: pass the guest's disk paths");
   *json = NULL;
   for (size_t i = 0; i < ndisks; i++) {
     if (disks[i] == NULL || access (disks[i], R_OK) != 0)
-      return fail (message, PALLET_CONVERT_E_DISK,
+      return pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
                    "inspecting %s: cannot open disk: %s; fix: check the path "
                    "exists and is readable", disks[i] ? disks[i] : "(null)",
                    disks[i] ? strerror (errno) : "no path");
@@ -174,7 +146,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
 
   g = guestfs_create ();
   if (g == NULL) {
-    err = fail (message, PALLET_CONVERT_E_TOOL,
+    err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
                 "inspecting %s: cannot create a libguestfs handle; fix: "
                 "install libguestfs (scripts/install-deps.sh)", who);
     goto out;
@@ -184,7 +156,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
     char *settings[] = { (char *) "force_tcg", NULL };
     if (guestfs_set_backend (g, "direct") == -1 ||
         guestfs_set_backend_settings (g, settings) == -1) {
-      err = fail (message, PALLET_CONVERT_E_TOOL,
+      err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
                   "inspecting %s: cannot select the direct TCG backend: %s",
                   who, guestfs_last_error (g));
       goto out;
@@ -201,7 +173,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
       r = guestfs_add_drive_opts (g, disks[i],
                                   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
     if (r == -1) {
-      err = fail (message, PALLET_CONVERT_E_DISK,
+      err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
                   "inspecting %s: cannot open disk: %s; fix: check the path "
                   "and format", disks[i], guestfs_last_error (g));
       goto out;
@@ -210,7 +182,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   if (guestfs_launch (g) == -1) {
     const char *e = guestfs_last_error (g);
     int disk = e && (strstr (e, "Could not open") || strstr (e, "lock"));
-    err = fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
+    err = pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
                 "inspecting %s: cannot start the libguestfs appliance: %s; "
                 "fix: %s", who, e ? e : "unknown error",
                 disk ? "check the disks are readable images and no VM has "
@@ -220,14 +192,14 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   }
   roots = guestfs_inspect_os (g);
   if (roots == NULL) {
-    err = fail (message, PALLET_CONVERT_E_FAILED,
+    err = pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
                 "inspecting %s: inspection failed: %s; fix: check the disks "
                 "belong to one guest and are not corrupt", who,
                 guestfs_last_error (g));
     goto out;
   }
   if (roots[0] == NULL) {
-    err = fail (message, PALLET_CONVERT_E_NO_OS,
+    err = pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
                 "inspecting %s: no operating system found; fix: pass the "
                 "VM's boot (root) volume: these disks hold no installed OS "
                 "(a blank or data-only volume?)", who);
@@ -246,7 +218,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
     err = PALLET_CONVERT_E_NOMEM;
 
  out:
-  free_strings (roots);
+  pallet_convert_free_strings (roots);
   if (g) {
     guestfs_shutdown (g);
     guestfs_close (g);

@@ -4,6 +4,7 @@
  * Pure functions (no I/O), so the unit tests feed them real captured logs.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,5 +314,29 @@ pallet_convert_map_error (const char *error_text,
   }
   free (who);
   free (said);
+  return err;
+}
+
+void
+pallet_convert_free_strings (char **v)
+{
+  if (v == NULL)
+    return;
+  for (size_t i = 0; v[i]; i++)
+    free (v[i]);
+  free (v);
+}
+
+enum pallet_convert_error
+pallet_convert_fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (message) {
+    va_start (ap, fmt);
+    if (vasprintf (message, fmt, ap) < 0)
+      *message = NULL;
+    va_end (ap);
+  }
   return err;
 }

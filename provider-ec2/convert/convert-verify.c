@@ -39,33 +39,6 @@ struct verify {
   int nomem;
 };
 
-static void
-free_strings (char **v)
-{
-  if (v == NULL)
-    return;
-  for (size_t i = 0; v[i]; i++)
-    free (v[i]);
-  free (v);
-}
-
-static enum pallet_convert_error
-fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
-static enum pallet_convert_error
-fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
-{
-  va_list ap;
-
-  if (message) {
-    va_start (ap, fmt);
-    if (vasprintf (message, fmt, ap) < 0)
-      *message = NULL;
-    va_end (ap);
-  }
-  return err;
-}
-
 /* Appends one check; the first failure's detail and fix are kept for the
  * caller's message. */
 static void
@@ -158,7 +131,7 @@ newest_kernel (guestfs_h *g)
   if (best == NULL)
     best = best_any;
   r = best ? strdup (best) : NULL;
-  free_strings (dirs);
+  pallet_convert_free_strings (dirs);
   return r;
 }
 
@@ -290,9 +263,9 @@ check_kernel (struct verify *v, const char *kver)
                  initrd, modules[m], how);
   }
   free (initrd);
-  free_strings (initrd_files);
-  free_strings (files);
-  free_strings (builtin);
+  pallet_convert_free_strings (initrd_files);
+  pallet_convert_free_strings (files);
+  pallet_convert_free_strings (builtin);
 }
 
 /* Appends "FILE line N: TEXT" for each uncommented line of FILE naming a
@@ -328,7 +301,7 @@ scan_file (struct verify *v, const char *file, char **found, int *nfiles)
       n++;
     }
   }
-  free_strings (lines);
+  pallet_convert_free_strings (lines);
   return n;
 }
 
@@ -397,7 +370,7 @@ mount_guest (guestfs_h *g, const char *root)
     /* A missing /boot shows up as a failed check, with the reason. */
     if (strcmp (mps[i], "/") != 0)
       (void) guestfs_mount_ro (g, mps[i + 1], mps[i]);
-  free_strings (mps);
+  pallet_convert_free_strings (mps);
   return 0;
 }
 
@@ -410,7 +383,7 @@ open_guest (const char *const *disks, size_t ndisks,
   const char *fmt = opts && opts->disk_format ? opts->disk_format : "raw";
 
   if (g == NULL) {
-    *err = fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot create "
+    *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot create "
                  "a libguestfs handle; fix: install libguestfs "
                  "(scripts/install-deps.sh)", who);
     return NULL;
@@ -420,7 +393,7 @@ open_guest (const char *const *disks, size_t ndisks,
     char *settings[] = { (char *) "force_tcg", NULL };
     if (guestfs_set_backend (g, "direct") == -1
         || guestfs_set_backend_settings (g, settings) == -1) {
-      *err = fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot "
+      *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot "
                    "select the direct TCG backend: %s; fix: check libguestfs",
                    who, guestfs_last_error (g));
       goto bad;
@@ -429,13 +402,13 @@ open_guest (const char *const *disks, size_t ndisks,
   for (size_t i = 0; i < ndisks; i++)
     if (guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt, -1) == -1) {
-      *err = fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
+      *err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
                    "disk: %s; fix: check the path and format (%s)", disks[i],
                    guestfs_last_error (g), fmt);
       goto bad;
     }
   if (guestfs_launch (g) == -1) {
-    *err = fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot start "
+    *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot start "
                  "the libguestfs appliance: %s; fix: run libguestfs-test-tool; "
                  "on hosts without KVM set force_tcg", who,
                  guestfs_last_error (g));
@@ -460,12 +433,12 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
   if (message)
     *message = NULL;
   if (json == NULL || disks == NULL || ndisks == 0)
-    return fail (message, PALLET_CONVERT_E_INVALID, "verify: no disks given; "
+    return pallet_convert_fail (message, PALLET_CONVERT_E_INVALID, "verify: no disks given; "
                  "fix: pass the converted guest's disk paths");
   *json = NULL;
   for (size_t i = 0; i < ndisks; i++)
     if (disks[i] == NULL || access (disks[i], R_OK) != 0)
-      return fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
+      return pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
                    "disk: %s; fix: check the path exists and is readable",
                    disks[i] ? disks[i] : "(null)",
                    disks[i] ? strerror (errno) : "no path");
@@ -476,7 +449,7 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
 
   roots = guestfs_inspect_os (v.g);
   if (roots == NULL || roots[0] == NULL) {
-    err = fail (message, roots ? PALLET_CONVERT_E_NO_OS : PALLET_CONVERT_E_FAILED,
+    err = pallet_convert_fail (message, roots ? PALLET_CONVERT_E_NO_OS : PALLET_CONVERT_E_FAILED,
                 "verifying %s: %s%s; fix: pass the converted VM's disks, boot "
                 "disk first", who, roots ? "no operating system found"
                 : "inspection failed: ",
@@ -484,7 +457,7 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
     goto out;
   }
   if (mount_guest (v.g, roots[0]) == -1) {
-    err = fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot mount "
+    err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot mount "
                 "the root filesystem %s: %s; fix: check the disk is not "
                 "corrupt (e2fsck/xfs_repair on a copy)", who, roots[0],
                 guestfs_last_error (v.g));
@@ -510,14 +483,14 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
   goto out;
 
  nomem:
-  err = fail (message, PALLET_CONVERT_E_NOMEM, "verifying %s: out of memory",
+  err = pallet_convert_fail (message, PALLET_CONVERT_E_NOMEM, "verifying %s: out of memory",
               who);
  out:
   json_decref (report);
   json_decref (v.checks);
   free (v.first_fail);
   free (kver);
-  free_strings (roots);
+  pallet_convert_free_strings (roots);
   if (v.g) {
     guestfs_shutdown (v.g);
     guestfs_close (v.g);
