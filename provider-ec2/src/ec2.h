@@ -95,6 +95,8 @@ const char *ec2_power_state (const char *state_name);
 
 /* The next poll interval of a wait, counted in state[counter]. */
 uint32_t ec2_poll_ms (json_t *state, const char *counter);
+/* The same from MIN_MS (warm waits start faster: at cutover it is downtime). */
+uint32_t ec2_poll_ms_from (json_t *state, const char *counter, uint32_t min_ms);
 
 /* Deterministic ClientToken (<= 64 chars) from the migration and a key, so a
  * re-run of the same step after a crash is the same request to AWS. */

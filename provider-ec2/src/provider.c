@@ -383,16 +383,22 @@ ec2_instance_facts (const json_t *inst, const json_t *itype)
 }
 
 uint32_t
-ec2_poll_ms (json_t *state, const char *counter)
+ec2_poll_ms_from (json_t *state, const char *counter, uint32_t min_ms)
 {
-  /* 2 s, then half as long again each poll, up to 30 s: the count lives
-   * in the state, so a resumed wait does not start from the bottom. */
+  /* min_ms, then half as long again each poll, up to 30 s: the count
+   * lives in the state, so a resumed wait does not start from the bottom. */
   long long n = ec2_int (state, counter, 0);
   json_object_set_new (state, counter, json_integer (n + 1));
-  uint32_t ms = EC2_POLL_MIN_MS;
+  uint32_t ms = min_ms;
   for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
     ms = ms * 3 / 2;
   return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
+}
+
+uint32_t
+ec2_poll_ms (json_t *state, const char *counter)
+{
+  return ec2_poll_ms_from (state, counter, EC2_POLL_MIN_MS);
 }
 
 void

@@ -63,12 +63,7 @@ iso (double t)
 static uint32_t
 warm_poll_ms (json_t *w, const char *counter)
 {
-  long long n = ec2_int (w, counter, 0);
-  json_object_set_new (w, counter, json_integer (n + 1));
-  uint32_t ms = WARM_POLL_MIN_MS;
-  for (long long i = 0; i < n && ms < EC2_POLL_MAX_MS; i++)
-    ms = ms * 3 / 2;
-  return ms > EC2_POLL_MAX_MS ? EC2_POLL_MAX_MS : ms;
+  return ec2_poll_ms_from (w, counter, WARM_POLL_MIN_MS);
 }
 
 /* Setting precopy-interval: seconds, a string or a number. */
