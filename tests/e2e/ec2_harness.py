@@ -18,8 +18,8 @@ from endpoint_fixture import Endpoint, SOURCE, TARGET  # noqa: E402
 BUILD = os.environ.get("PALLET_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
 PALLET = os.environ.get("PALLET_BIN", os.path.join(BUILD, "host-shim", "pallet"))
 PROVIDERS = os.environ.get("PALLET_PROVIDER_PATH", os.path.join(BUILD, "providers"))
-SHARED = os.environ.get("PALLET_SHARED_DIR", os.path.join(HERE, "..", "..", "..", "shared"))
-VALIDATE = os.path.join(SHARED, "schemas", "validate.py")
+VALIDATE = os.environ.get("PALLET_LINT_MANIFESTS",
+                          os.path.join(HERE, "..", "..", "host-shim", "lint", "pallet-lint-manifests"))
 MUTATING = ("StopInstances", "StartInstances", "CreateSnapshots", "CreateSnapshot",
             "CopySnapshot", "CreateVolume", "DeleteSnapshot", "DeleteVolume", "CreateTags",
             "ModifySnapshotAttribute")
@@ -167,5 +167,5 @@ class EC2E2E(unittest.TestCase):
         for p in paths:
             r = subprocess.run(["/usr/bin/python3", VALIDATE, "--strict", p],
                                capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, "%s failed validate.py --strict:\n%s%s"
+            self.assertEqual(r.returncode, 0, "%s failed pallet-lint-manifests --strict:\n%s%s"
                              % (p, r.stdout, r.stderr))

@@ -12,9 +12,9 @@
 # No loop device and no mount of the image: mkfs.ext4 -d fills the root
 # filesystem straight from the rootfs directory at the partition's offset,
 # and the boot sector is written with dd (what grub-install would do).
-# See /work/shared/reference/guest-lab.md for the recipe and its timings.
 #
-# The image is cached, keyed by a hash of this script and packages.list, in
+# The image is cached, keyed by a hash of this script (less this leading
+# comment block, so editing it does not rebuild) and packages.list, in
 #   $PALLET_GUEST_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/pallet/guest)
 # Environment: PALLET_GUEST_MIRROR overrides the Debian mirror.
 # Needs root (debootstrap, chroot, bind mounts in a private mount namespace).
@@ -46,7 +46,7 @@ for tool in debootstrap mkfs.ext4 sfdisk unshare flock sha256sum chroot truncate
 done
 [ -r "$pkglist" ] || die "package list '$pkglist' missing; restore it from git"
 
-key=$(cat "$self" "$pkglist" | sha256sum | cut -c1-16)
+key=$({ sed -n '/^[^#]/,$p' "$self"; cat "$pkglist"; } | sha256sum | cut -c1-16)
 img="$cache/debian12-ec2-$key.img"
 
 if [ "$force" -eq 0 ] && [ -s "$img" ]; then

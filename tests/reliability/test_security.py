@@ -207,7 +207,7 @@ HOSTILE = [
 class HostileNames(EC2E2E):
     """Instance Name tags and other tags with shell metacharacters,
     newlines, 300 characters and non-ASCII text migrate; manifests pass
-    validate.py --strict, names are DNS-1123 labels, files stay inside the
+    pallet-lint-manifests --strict, names are DNS-1123 labels, files stay inside the
     manifests directory, nothing is executed, and JSON is correct."""
 
     def test_hostile_names(self):
