@@ -5,7 +5,6 @@ set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${DEMO_OUT:-$PWD/demo-out}
-LINT=$TOP/host-shim/lint/pallet-lint-manifests
 PY=/usr/bin/python3
 PALLET=$BUILD/host-shim/pallet
 export PALLET_PROVIDER_PATH=$BUILD/providers
@@ -65,7 +64,7 @@ sed -e "s|@PORT@|$PORT|; s|@SUBNET@|$SUBNET|; s|@OUT@|$OUT|; s|@SKIP@|$SKIP|" \
 "$PALLET" migrate "$OUT/plan.yaml" -v --state-dir "$OUT/state" --output-dir "$OUT/manifests"
 
 say "4/5 manifests against the upstream KubeVirt and Kubernetes schemas"
-"$LINT" --strict "$OUT/manifests" | sed "s|$OUT/||"
+"$PALLET" lint-manifests --strict "$OUT/manifests" | sed "s|$OUT/||"
 
 say "5/5 summary"
 "$PY" - "$OUT" "$t0" <<'PY'

@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "pallet/host.h"
+#include "cli-verbs.h"
 #ifdef HAVE_PALLET_PLAN
 #include "pallet-plan.h"
 #endif
@@ -31,6 +32,8 @@ static const char usage_text[] =
   "  cutover PLAN|NAME [--at TIME]    cut a warm migration over (now, or at TIME)\n"
   "  cleanup PLAN...                  run cleanup for every VM that has state\n"
   "  version                          print versions\n"
+  "  lint-manifests [--strict] DIR|FILE...\n"
+  "                                   check manifests against the bundled schemas\n"
   "\n"
   "PLAN... are Forklift Plan/NetworkMap/StorageMap/Provider/Secret YAML or\n"
   "JSON files (see --plan to pick one Plan), or use --normalized FILE to pass\n"
@@ -814,6 +817,9 @@ main (int argc, char **argv)
 {
   struct opts o = { 0 };
   int want_version = 0;
+  /* Verbs with options of their own (cli-verbs.h). */
+  if (argc > 1 && strcmp (argv[1], "lint-manifests") == 0)
+    return cli_lint_manifests (argc - 1, argv + 1);
   /* Options may come before or after the verb (getopt permutes). */
   int c;
   while ((c = getopt_long (argc, argv, "o:q:vh", long_opts, NULL)) != -1) {
