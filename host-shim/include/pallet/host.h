@@ -45,10 +45,76 @@ const char *pallet_last_error (void);
 
 /* --- logging ------------------------------------------------------------ */
 
-/* Messages at or below level are printed on stderr.  Default WARNING;
- * -v is INFO, --debug is DEBUG. */
+/* Log lines at or below level are reported (as PALLET_EVENT_LOG events);
+ * the rest are dropped before they are formatted.  Default WARNING; the
+ * CLI's -v is INFO, --debug is DEBUG.  Set it before starting threads. */
 void pallet_set_log_level (int level);
 int pallet_get_log_level (void);
+
+/* --- events -------------------------------------------------------------- */
+
+/* The library never prints.  What it has to say -- log lines, progress,
+ * step changes, findings, inventory items, results -- it reports as
+ * events to a callback the caller gives it: in the options of
+ * pallet_migrate(), pallet_cleanup_plan(), pallet_validate_plan() and
+ * pallet_inventory(), or process-wide with pallet_set_event_handler() for
+ * what happens outside them (loader warnings, pallet_session_call()).
+ * Rendering (text, JSON lines, YAML, progress bars) is the caller's. */
+enum pallet_event_type {
+  PALLET_EVENT_LOG = 1,       /* a log line: level, message (vm, step) */
+  PALLET_EVENT_PROGRESS = 2,  /* a provider's progress: vm, step, done,
+                                 total, unit */
+  PALLET_EVENT_STEP = 3,      /* a VM's step or state changed: vm, name,
+                                 what, step, status, message */
+  PALLET_EVENT_FINDING = 4,   /* validate: one finding of vm (json) */
+  PALLET_EVENT_ITEM = 5,      /* inventory: one item (json) */
+  PALLET_EVENT_RESULT = 6     /* validate: one VM's verdict (what
+                                 "validated", code a pallet_status);
+                                 migrate/cleanup: the plan's summary (what
+                                 "summary", code an enum pallet_exit) */
+};
+
+/* One event.  Every pointer in it is owned by the library and valid only
+ * until the callback returns: copy what you keep.  Fields that do not
+ * apply to the type are NULL / 0.  Events may gain fields at the end:
+ * read a field only if its offset is below struct_size. */
+struct pallet_event {
+  uint64_t struct_size;       /* sizeof (struct pallet_event) of the library */
+  int type;                   /* enum pallet_event_type */
+  int level;                  /* LOG: PALLET_LOG_ERROR..PALLET_LOG_DEBUG */
+  /* The event's name, the "event" member of json: STEP events are
+   * "step", "retry", "resume", "restart", "skip", "failed", "done",
+   * "cancelled", "rollback", "cleanup", "manifests", "precopy",
+   * "downtime"; the others "log", "progress", "finding", "item",
+   * "validated", "summary". */
+  const char *what;
+  const char *vm;             /* the VM's id (its key in the plan), or NULL */
+  const char *name;           /* the VM's display name, or NULL */
+  const char *step;           /* op name ("transfer"), or NULL */
+  const char *status;         /* STEP: "started", "done", "skipped",
+                                 "failed", a status name...; RESULT:
+                                 validated's status name */
+  const char *message;        /* LOG: the line; else an explanation, or NULL */
+  int code;                   /* RESULT: see enum pallet_event_type */
+  uint64_t done, total;       /* PROGRESS: total 0 means unknown */
+  const char *unit;           /* PROGRESS: "bytes", ... (never NULL there) */
+  /* The whole event as one JSON object -- exactly what `pallet ... -o
+   * json` prints as a line -- or, for ITEM, the item itself.  NULL only
+   * for LOG. */
+  const char *json;
+};
+
+/* The library calls it from its own threads, never two at once for one
+ * options struct (nor for the process-wide handler): no locking needed
+ * inside, but do not call back into the run that reports. */
+typedef void (pallet_event_fn) (const struct pallet_event *ev, void *opaque);
+
+/* The process-wide handler for events outside a call that has its own
+ * (NULL: such events are dropped).  Set it before starting threads. */
+void pallet_set_event_handler (pallet_event_fn *fn, void *opaque);
+
+/* "error", "warning", "info", "debug". */
+const char *pallet_log_level_name (int level);
 
 /* --- providers ---------------------------------------------------------- */
 
@@ -136,7 +202,9 @@ void pallet_session_close (struct pallet_session *s);
  * if the provider did not), checks every emitted text is JSON and that
  * PENDING came with a retry-after (else PALLET_E_ABI), and applies the
  * defaults of NULL optional ops.  vm labels log lines and progress (may
- * be NULL).  Returns r->status. */
+ * be NULL); they go to the pallet_set_event_handler() handler.  The host
+ * services a provider gets may be called from any thread while the op
+ * runs (each call has its own lock).  Returns r->status. */
 int pallet_session_call (struct pallet_session *s, int op, const char *vm,
                          const char *input_json,
                          struct pallet_call_result *r);
@@ -154,31 +222,40 @@ void pallet_install_signal_handlers (void);
 
 /* --- the driver --------------------------------------------------------- */
 
-enum pallet_output {
-  PALLET_OUTPUT_TEXT = 0,     /* human lines; progress bars on a TTY */
-  PALLET_OUTPUT_JSON = 1      /* one JSON object per line on stdout */
-};
-
+/* Options of pallet_migrate(), pallet_cleanup_plan() and
+ * pallet_validate_plan().  Versioned like providers: the caller sets
+ * struct_size = sizeof (struct pallet_migrate_options) (the INIT macro or
+ * pallet_migrate_options_init() do), the library reads only the fields
+ * that struct_size covers and takes the rest as 0, so a program built
+ * against an older, smaller struct keeps working.  Pointers are borrowed
+ * for the duration of the call. */
 struct pallet_migrate_options {
+  uint64_t struct_size;       /* first, always */
   const char *state_dir;      /* NULL: ./.pallet-state/<plan name> */
   unsigned max_in_flight;     /* VMs at once; 0 means 1 */
   unsigned max_attempts;      /* retryable errors per step; 0 means 5 */
   unsigned backoff_ms;        /* first backoff; 0 means 500 */
   unsigned backoff_max_ms;    /* backoff cap; 0 means 30000 */
-  int output;                 /* enum pallet_output */
-  int progress;               /* draw progress bars (stderr is a TTY) */
   /* Where build_vm's manifests go, one sub-directory per VM; NULL:
-   * <state dir>/manifests.  Added in libpallet-host 0.1. */
+   * <state dir>/manifests. */
   const char *output_dir;
+  pallet_event_fn *on_event;  /* NULL: events dropped */
+  void *opaque;               /* passed to on_event */
 };
+
+#define PALLET_MIGRATE_OPTIONS_INIT \
+  { .struct_size = sizeof (struct pallet_migrate_options) }
+/* Zeroes o and sets its struct_size. */
+void pallet_migrate_options_init (struct pallet_migrate_options *o);
 
 /* The default state dir of a plan: ./.pallet-state/<name> (malloc'd). */
 char *pallet_default_state_dir (const char *plan_name);
 
 /* Runs every VM of the normalized plan through validate, prepare_source,
  * transfer, convert, build_vm and cleanup, persisting each VM's progress
- * in the state dir, resuming where a previous run stopped.  Returns an
- * enum pallet_exit. */
+ * in the state dir, resuming where a previous run stopped.  Reports STEP,
+ * PROGRESS and LOG events while it runs and one RESULT ("summary") at the
+ * end.  Returns an enum pallet_exit.  opts may be NULL (all defaults). */
 int pallet_migrate (struct pallet_module *m, const char *config_json,
                     const char *plan_json,
                     const struct pallet_migrate_options *opts);
@@ -188,8 +265,9 @@ int pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
                          const char *plan_json,
                          const struct pallet_migrate_options *opts);
 
-/* Validates the plan (the validate op for every VM); findings are printed.
- * enum pallet_exit. */
+/* Validates the plan (the validate op for every VM): per VM, one FINDING
+ * event per finding, then one RESULT event ("validated").  enum
+ * pallet_exit. */
 int pallet_validate_plan (struct pallet_module *m, const char *config_json,
                           const char *plan_json,
                           const struct pallet_migrate_options *opts);
@@ -212,6 +290,35 @@ int pallet_parse_time (const char *text, int64_t *out);
 /* A malloc'd JSON text: {"plan": <plan.json of the dir>, "vms": [<each VM
  * state file>]}, or NULL (pallet_last_error) if the dir has no state. */
 char *pallet_state_read (const char *state_dir);
+
+/* --- inventory ----------------------------------------------------------- */
+
+/* Options of pallet_inventory(); versioned like pallet_migrate_options. */
+struct pallet_inventory_options {
+  uint64_t struct_size;       /* first, always */
+  const char *kind;           /* "instances", ...: the provider's kinds */
+  const char *query;          /* [where E] [order by F] [limit N]; NULL or
+                                 "": everything (sent as absent) */
+  pallet_event_fn *on_event;  /* ITEM events, and LOG / PROGRESS */
+  void *opaque;
+};
+
+#define PALLET_INVENTORY_OPTIONS_INIT \
+  { .struct_size = sizeof (struct pallet_inventory_options) }
+void pallet_inventory_options_init (struct pallet_inventory_options *o);
+
+/* Lists the source objects of one kind: calls the provider's inventory
+ * op and reports each item that matches the query as one ITEM event.
+ * The query is applied by the host unless the provider declares
+ * PALLET_CAP_INVENTORY_QUERY (then it is pushed down whole).  Items
+ * stream: without "order by" each is reported as the provider emits it,
+ * and nothing is kept; with "order by ... limit N" the host keeps the N
+ * first in a bounded heap; with "order by" and no limit it keeps the
+ * matching items until the call ends.  Returns PALLET_OK, PALLET_E_INVALID
+ * (bad query or options: nothing was called), or the provider's status;
+ * pallet_last_error() says why. */
+int pallet_inventory (struct pallet_session *s,
+                      const struct pallet_inventory_options *opts);
 
 /* Library version, "0.1.0". */
 const char *pallet_host_version (void);
