@@ -7,15 +7,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <yaml.h>
 
 #include "pallet/host.h"
 #include "cli-verbs.h"
+#include "render.h"
 #ifdef HAVE_PALLET_PLAN
 #include "pallet-plan.h"
-#endif
-#ifdef HAVE_PALLET_QUERY
-#include "pallet-query.h"
 #endif
 
 static const char usage_text[] =
@@ -55,7 +52,9 @@ static const char usage_text[] =
   "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
   "                         (defaults 500 and 30000)\n"
   "  --at TIME              cutover: when, as RFC 3339 (2026-11-25T02:00:00Z)\n"
-  "  -o, --output FORMAT    text (default), json (JSON lines), table, yaml\n"
+  "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
+  "                         a TTY), json (JSON lines; inventory: one array),\n"
+  "                         yaml (one document per event), table (inventory)\n"
   "  -q, --query QUERY      inventory filter: [where EXPR] [order by F] [limit N]\n"
   "  -v, --verbose          info messages;  --debug  debug messages\n"
   "  -h, --help             this help (also `pallet VERB --help`)\n"
@@ -366,37 +365,15 @@ cmd_providers (const struct opts *o, int argc, char **argv)
   return rc;
 }
 
-static void
-fill_mopts (const struct opts *o, struct pallet_migrate_options *mo,
-            int *bad)
-{
-  memset (mo, 0, sizeof *mo);
-  mo->state_dir = o->state_dir;
-  mo->output_dir = o->output_dir;
-  mo->max_in_flight = o->max_in_flight;
-  mo->max_attempts = o->max_attempts;
-  mo->backoff_ms = o->backoff_ms;
-  mo->backoff_max_ms = o->backoff_max_ms;
-  mo->output = PALLET_OUTPUT_TEXT;
-  *bad = 0;
-  if (o->output && strcmp (o->output, "json") == 0)
-    mo->output = PALLET_OUTPUT_JSON;
-  else if (o->output && strcmp (o->output, "text") != 0
-           && strcmp (o->output, "table") != 0)
-    *bad = 1;
-  mo->progress = mo->output == PALLET_OUTPUT_TEXT && isatty (STDERR_FILENO);
-}
-
 enum { RUN_MIGRATE, RUN_CLEANUP, RUN_VALIDATE };
 
 static int
 cmd_run (const struct opts *o, int argc, char **argv, int what)
 {
-  struct pallet_migrate_options mo;
-  int bad;
-  fill_mopts (o, &mo, &bad);
-  if (bad)
-    return usage_error ("-o '%s': expected text or json", o->output);
+  int fmt = CLI_TEXT;
+  if (o->output && cli_format_parse (o->output, 1 << CLI_TEXT | 1 << CLI_TABLE
+                                     | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
+    return usage_error ("-o '%s': expected text, json or yaml", o->output);
   struct loaded l = { 0 };
   int rc = load_plan (o, argv, argc, &l);
   if (rc) {
@@ -408,11 +385,27 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
     loaded_free (&l);
     return PALLET_EXIT_LOAD;
   }
+  struct cli_render r;
+  cli_render_init (&r, fmt == CLI_TABLE ? CLI_TEXT : fmt,
+                   fmt != CLI_JSON && fmt != CLI_YAML && isatty (STDERR_FILENO));
+  struct pallet_migrate_options mo = PALLET_MIGRATE_OPTIONS_INIT;
+  mo.state_dir = o->state_dir;
+  mo.output_dir = o->output_dir;
+  mo.max_in_flight = o->max_in_flight;
+  mo.max_attempts = o->max_attempts;
+  mo.backoff_ms = o->backoff_ms;
+  mo.backoff_max_ms = o->backoff_max_ms;
+  mo.on_event = cli_render_event;
+  mo.opaque = &r;
   if (what == RUN_MIGRATE || what == RUN_CLEANUP)
     pallet_install_signal_handlers ();
   rc = what == RUN_MIGRATE ? pallet_migrate (m, l.config, l.plan, &mo)
     : what == RUN_CLEANUP ? pallet_cleanup_plan (m, l.config, l.plan, &mo)
     : pallet_validate_plan (m, l.config, l.plan, &mo);
+  if (cli_render_finish (&r) != 0 && rc == 0) {
+    fprintf (stderr, "pallet: cannot write the output: %s\n", strerror (errno));
+    rc = PALLET_EXIT_INPUT;
+  }
   pallet_module_free (m);
   loaded_free (&l);
   return rc;
@@ -550,139 +543,7 @@ cmd_cutover (const struct opts *o, int argc, char **argv)
   return r == PALLET_OK ? 0 : PALLET_EXIT_INPUT;
 }
 
-/* --- inventory output ----------------------------------------------------- */
-
-static int
-yaml_emit_json (yaml_emitter_t *e, json_t *j)
-{
-  yaml_event_t ev;
-  char buf[64];
-  const char *s = NULL;
-  yaml_scalar_style_t style = YAML_PLAIN_SCALAR_STYLE;
-  switch (json_typeof (j)) {
-  case JSON_OBJECT: {
-    yaml_mapping_start_event_initialize (&ev, NULL, NULL, 1,
-                                         YAML_BLOCK_MAPPING_STYLE);
-    if (!yaml_emitter_emit (e, &ev))
-      return -1;
-    const char *k;
-    json_t *val;
-    json_object_foreach (j, k, val) {
-      yaml_scalar_event_initialize (&ev, NULL, NULL, (yaml_char_t *) k, -1,
-                                    1, 1, YAML_ANY_SCALAR_STYLE);
-      if (!yaml_emitter_emit (e, &ev) || yaml_emit_json (e, val) != 0)
-        return -1;
-    }
-    yaml_mapping_end_event_initialize (&ev);
-    return yaml_emitter_emit (e, &ev) ? 0 : -1;
-  }
-  case JSON_ARRAY: {
-    yaml_sequence_start_event_initialize (&ev, NULL, NULL, 1,
-                                          YAML_BLOCK_SEQUENCE_STYLE);
-    if (!yaml_emitter_emit (e, &ev))
-      return -1;
-    size_t i;
-    json_t *val;
-    json_array_foreach (j, i, val)
-      if (yaml_emit_json (e, val) != 0)
-        return -1;
-    yaml_sequence_end_event_initialize (&ev);
-    return yaml_emitter_emit (e, &ev) ? 0 : -1;
-  }
-  case JSON_STRING:
-    s = json_string_value (j);
-    /* Quote strings so "true" or "12" stay strings. */
-    style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    break;
-  case JSON_INTEGER:
-    snprintf (buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value (j));
-    s = buf;
-    break;
-  case JSON_REAL:
-    snprintf (buf, sizeof buf, "%.17g", json_real_value (j));
-    s = buf;
-    break;
-  case JSON_TRUE: s = "true"; break;
-  case JSON_FALSE: s = "false"; break;
-  case JSON_NULL: s = "null"; break;
-  }
-  yaml_scalar_event_initialize (&ev, NULL, NULL, (yaml_char_t *) s, -1,
-                                style == YAML_PLAIN_SCALAR_STYLE, 1, style);
-  return yaml_emitter_emit (e, &ev) ? 0 : -1;
-}
-
-static int
-yaml_write_cb (void *data, unsigned char *buf, size_t size)
-{
-  return fwrite (buf, 1, size, data) == size;
-}
-
-static int
-print_yaml (json_t *arr)
-{
-  yaml_emitter_t e;
-  yaml_event_t ev;
-  if (!yaml_emitter_initialize (&e))
-    return -1;
-  yaml_emitter_set_output (&e, yaml_write_cb, stdout);
-  yaml_emitter_set_unicode (&e, 1);
-  int ok = 1;
-  yaml_stream_start_event_initialize (&ev, YAML_UTF8_ENCODING);
-  ok = ok && yaml_emitter_emit (&e, &ev);
-  yaml_document_start_event_initialize (&ev, NULL, NULL, NULL, 1);
-  ok = ok && yaml_emitter_emit (&e, &ev);
-  ok = ok && yaml_emit_json (&e, arr) == 0;
-  yaml_document_end_event_initialize (&ev, 1);
-  ok = ok && yaml_emitter_emit (&e, &ev);
-  yaml_stream_end_event_initialize (&ev);
-  ok = ok && yaml_emitter_emit (&e, &ev);
-  yaml_emitter_delete (&e);
-  return ok ? 0 : -1;
-}
-
-static void
-print_table (json_t *arr)
-{
-  /* Columns: the scalar fields of the first item, in its order. */
-  json_t *first = json_array_get (arr, 0);
-  const char *cols[8];
-  int ncols = 0;
-  const char *k;
-  json_t *val;
-  json_object_foreach (first, k, val)
-    if (ncols < 8 && !json_is_object (val) && !json_is_array (val))
-      cols[ncols++] = k;
-  if (ncols == 0) {
-    size_t i;
-    json_array_foreach (arr, i, val) {
-      char *s = json_dumps (val, JSON_COMPACT | JSON_ENCODE_ANY);
-      printf ("%s\n", s ? s : "");
-      free (s);
-    }
-    return;
-  }
-  for (int c = 0; c < ncols; c++) {
-    char up[64];
-    size_t n = 0;
-    for (const char *p = cols[c]; *p && n < sizeof up - 1; p++)
-      up[n++] = (*p >= 'a' && *p <= 'z') ? (char) (*p - 32) : *p;
-    up[n] = '\0';
-    printf ("%-22s", up);
-  }
-  printf ("\n");
-  size_t i;
-  json_t *item;
-  json_array_foreach (arr, i, item) {
-    for (int c = 0; c < ncols; c++) {
-      json_t *f = json_object_get (item, cols[c]);
-      char *s = json_is_string (f) ? strdup (json_string_value (f))
-        : f ? json_dumps (f, JSON_ENCODE_ANY) : strdup ("");
-      printf ("%-22s", s ? s : "");
-      free (s);
-    }
-    printf ("\n");
-  }
-}
+/* --- inventory ------------------------------------------------------------ */
 
 static int
 cmd_inventory (const struct opts *o, int argc, char **argv)
@@ -693,23 +554,11 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
   if (o->provider == NULL || o->config == NULL)
     return usage_error ("%s", "inventory: --provider and --config are "
                         "required");
-  const char *fmt = o->output ? o->output : "table";
-  if (strcmp (fmt, "table") && strcmp (fmt, "json") && strcmp (fmt, "yaml"))
-    return usage_error ("-o '%s': expected table, json or yaml", fmt);
+  int fmt = CLI_TABLE;
+  if (o->output && cli_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON
+                                     | 1 << CLI_YAML, &fmt))
+    return usage_error ("-o '%s': expected table, json or yaml", o->output);
   int rc = 0;
-#ifdef HAVE_PALLET_QUERY
-  char *qerr = NULL;
-  struct pallet_query *q = pallet_query_compile (o->query, &qerr);
-  if (q == NULL) {
-    fprintf (stderr, "pallet: %s\n", qerr ? qerr : "bad query");
-    free (qerr);
-    return PALLET_EXIT_USAGE;
-  }
-#else
-  if (o->query && *o->query)
-    return usage_error ("-q '%s': this build has no query support",
-                        o->query);
-#endif
   char *config = load_config (o->config);
   struct pallet_module *m = config ? load_provider (o->provider) : NULL;
   struct pallet_session *s = m ? pallet_session_open (m, config, NULL) : NULL;
@@ -720,59 +569,33 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
       : m == NULL ? PALLET_EXIT_LOAD : PALLET_EXIT_INPUT;
     goto out;
   }
-  json_t *in = json_pack ("{s:s,s:s?}", "kind", argv[0], "query", o->query);
-  char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
-  json_decref (in);
-  struct pallet_call_result r;
-  pallet_session_call (s, PALLET_OP_INVENTORY, NULL, input, &r);
-  free (input);
-  if (r.status != PALLET_OK) {
-    fprintf (stderr, "pallet: inventory %s: %s\n", argv[0],
-             r.error ? r.error : pallet_strerror (r.status));
-    rc = r.status == PALLET_E_ABI ? PALLET_EXIT_LOAD : PALLET_EXIT_VM_FAILED;
-    pallet_call_result_free (&r);
-    goto out;
+  struct cli_render r;
+  cli_render_init (&r, fmt, 0);
+  cli_render_items_begin (&r);
+  struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
+  io.kind = argv[0];
+  io.query = o->query;
+  io.on_event = cli_render_item;
+  io.opaque = &r;
+  int status = pallet_inventory (s, &io);
+  int out_failed = cli_render_finish (&r) != 0;
+  if (status != PALLET_OK) {
+    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
+    /* A bad query is the command line's fault. */
+    rc = status == PALLET_E_INVALID && strncmp (pallet_last_error (), "query",
+                                                5) == 0
+      ? PALLET_EXIT_USAGE
+      : status == PALLET_E_ABI ? PALLET_EXIT_LOAD : PALLET_EXIT_VM_FAILED;
   }
-  json_t *items = json_array ();
-  for (size_t i = 0; i < r.n_items; i++)
-    json_array_append_new (items, json_loads (r.items[i], JSON_DECODE_ANY,
-                                              NULL));
-  pallet_call_result_free (&r);
-#ifdef HAVE_PALLET_QUERY
-  /* A provider that pushes queries down has already filtered. */
-  if (!(pallet_module_vtable (m)->capabilities & PALLET_CAP_INVENTORY_QUERY)) {
-    json_t *f = pallet_query_apply (q, items, &qerr);
-    json_decref (items);
-    items = f;
-    if (items == NULL) {
-      fprintf (stderr, "pallet: %s\n", qerr ? qerr : "query failed");
-      free (qerr);
-      rc = PALLET_EXIT_USAGE;
-      goto out;
-    }
+  else if (out_failed) {
+    fprintf (stderr, "pallet: cannot write the inventory: %s\n",
+             strerror (errno));
+    rc = PALLET_EXIT_INPUT;
   }
-#endif
-  if (strcmp (fmt, "json") == 0) {
-    char *t = json_dumps (items, JSON_INDENT (2));
-    printf ("%s\n", t ? t : "[]");
-    free (t);
-  }
-  else if (strcmp (fmt, "yaml") == 0) {
-    if (print_yaml (items) != 0) {
-      fprintf (stderr, "pallet: cannot write the inventory as YAML\n");
-      rc = PALLET_EXIT_INPUT;
-    }
-  }
-  else
-    print_table (items);
-  json_decref (items);
  out:
   pallet_session_close (s);
   pallet_module_free (m);
   free (config);
-#ifdef HAVE_PALLET_QUERY
-  pallet_query_free (q);
-#endif
   return rc;
 }
 
@@ -817,6 +640,10 @@ main (int argc, char **argv)
 {
   struct opts o = { 0 };
   int want_version = 0;
+  /* Log lines outside a run (the loader's, say) go to stderr. */
+  static struct cli_render log_r;
+  cli_render_init (&log_r, CLI_TEXT, 0);
+  pallet_set_event_handler (cli_render_log, &log_r);
   /* Verbs with options of their own (cli-verbs.h). */
   if (argc > 1 && strcmp (argv[1], "lint-manifests") == 0)
     return cli_lint_manifests (argc - 1, argv + 1);

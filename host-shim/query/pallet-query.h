@@ -47,6 +47,14 @@ json_t *pallet_query_apply (const struct pallet_query *q, const json_t *array,
 /* The limit clause, or -1 without one. */
 long long pallet_query_limit (const struct pallet_query *q);
 
+/* 1 if the query has an order by clause. */
+int pallet_query_has_order (const struct pallet_query *q);
+
+/* The order by keys' verdict on two items: <0 if a sorts first, >0 if b
+ * does, 0 if the keys tie (the caller breaks ties, e.g. by input order). */
+int pallet_query_compare (const struct pallet_query *q, const json_t *a,
+                          const json_t *b);
+
 /* 1 if the query has a where clause. */
 int pallet_query_has_where (const struct pallet_query *q);
 

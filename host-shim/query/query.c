@@ -1259,16 +1259,20 @@ struct sort_ent {
   size_t index;
 };
 
-static int
-cmp_ents (const void *x, const void *y, void *arg)
+int
+pallet_query_has_order (const struct pallet_query *q)
 {
-  const struct pallet_query *q = arg;
-  const struct sort_ent *a = x, *b = y;
+  return q && q->nkeys > 0;
+}
 
-  for (size_t i = 0; i < q->nkeys; ++i)
+int
+pallet_query_compare (const struct pallet_query *q, const json_t *a,
+                      const json_t *b)
+{
+  for (size_t i = 0; q && i < q->nkeys; ++i)
     {
-      const json_t *va = resolve (&q->keys[i].field, a->item);
-      const json_t *vb = resolve (&q->keys[i].field, b->item);
+      const json_t *va = resolve (&q->keys[i].field, a);
+      const json_t *vb = resolve (&q->keys[i].field, b);
       int ra = rank (va), rb = rank (vb), r;
 
       if (ra != rb)
@@ -1282,6 +1286,16 @@ cmp_ents (const void *x, const void *y, void *arg)
       if (r)
         return q->keys[i].desc ? -r : r;
     }
+  return 0;
+}
+
+static int
+cmp_ents (const void *x, const void *y, void *arg)
+{
+  const struct sort_ent *a = x, *b = y;
+  int r = pallet_query_compare (arg, a->item, b->item);
+  if (r)
+    return r;
   /* Stable: fall back to the input order. */
   return a->index < b->index ? -1 : a->index > b->index;
 }

@@ -1,4 +1,7 @@
-/* The host services table and the one wrapper every op call goes through. */
+/* The host services table and the one wrapper every op call goes through.
+ * Providers may call the services from any thread while an op runs, so
+ * everything a service changes in the call's result is under the call's
+ * own lock. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +11,7 @@
 
 #include "internal.h"
 
-volatile sig_atomic_t pallet__cancel_level;
+_Atomic int Pallet_cancel_level;
 
 /* What the host keeps about one op call; pub is what the provider sees. */
 struct call_ctx {
@@ -20,6 +23,10 @@ struct call_ctx {
   int error_set;
   char *violation;              /* first contract breach seen */
   int rollback;
+  Pallet_item_fn *item;         /* stream items instead of collecting */
+  void *item_opaque;
+  size_t items_cap;
+  pthread_mutex_t mu;           /* r, error_set, violation, items_cap */
 };
 
 static struct call_ctx *
@@ -46,11 +53,13 @@ host_log (struct pallet_call *call, int level, const char *fmt, ...)
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
   if (c == NULL) {
-    pallet__log (level, "%s", buf);
+    Pallet_log (level, "%s", buf);
     return;
   }
-  pallet__log (level, "provider %s: %s%s%s: %s", provider_name (c), c->op,
-               c->vm ? " " : "", c->vm ? c->vm : "", buf);
+  char line[4400];
+  snprintf (line, sizeof line, "provider %s: %s%s%s: %s", provider_name (c),
+            c->op, c->vm ? " " : "", c->vm ? c->vm : "", buf);
+  Pallet_log_line (c->s ? c->s->sink : NULL, level, c->vm, c->op, line);
 }
 
 static void
@@ -66,18 +75,22 @@ host_progress (struct pallet_call *call, const char *vm, const char *step,
     step = c->op;
   if (unit == NULL)
     unit = "";
-  if (c->s && c->s->progress)
-    c->s->progress (c->s->progress_opaque, vm, step, done, total, unit);
-  else
-    pallet__log (PALLET_LOG_DEBUG, "progress %s %s: %llu/%llu %s", vm, step,
-                 (unsigned long long) done, (unsigned long long) total, unit);
+  struct pallet_event ev = { .type = PALLET_EVENT_PROGRESS, .vm = vm,
+                             .step = step, .done = done, .total = total,
+                             .unit = unit };
+  json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:I,s:s}", "event", "progress",
+                         "vm", vm, "step", step, "done", (json_int_t) done,
+                         "total", (json_int_t) total, "unit", unit);
+  if (j)
+    Pallet_sink_emit (c->s ? c->s->sink : NULL, &ev, j);
+  json_decref (j);
 }
 
 static int
 host_cancelled (struct pallet_call *call)
 {
   struct call_ctx *c = ctx_of (call);
-  int level = pallet__cancel_level;
+  int level = Pallet_cancel_level;
   if (c && c->rollback)
     return level >= 2;
   return level >= 1;
@@ -98,10 +111,12 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
   if (asprintf (&msg, "provider %s: %s%s%s: %s", provider_name (c), c->op,
                 c->vm ? " " : "", c->vm ? c->vm : "", buf) < 0)
     return;
+  pthread_mutex_lock (&c->mu);
   free (c->r->error);
   c->r->error = msg;
   c->error_set = 1;
-  pallet__log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
+  pthread_mutex_unlock (&c->mu);
+  Pallet_log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
 }
 
 static void
@@ -111,17 +126,56 @@ violation (struct call_ctx *c, const char *fmt, ...)
 static void
 violation (struct call_ctx *c, const char *fmt, ...)
 {
-  if (c->violation)
-    return;
-  char buf[2048];
+  char buf[2048], *msg;
   va_list ap;
   va_start (ap, fmt);
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
-  if (asprintf (&c->violation, "provider %s: %s%s%s broke the ABI contract: "
-                "%s", provider_name (c), c->op, c->vm ? " " : "",
+  if (asprintf (&msg, "provider %s: %s%s%s broke the ABI contract: %s",
+                provider_name (c), c->op, c->vm ? " " : "",
                 c->vm ? c->vm : "", buf) < 0)
-    c->violation = NULL;
+    return;
+  pthread_mutex_lock (&c->mu);
+  if (c->violation == NULL) {
+    c->violation = msg;
+    msg = NULL;
+  }
+  pthread_mutex_unlock (&c->mu);
+  free (msg);
+}
+
+/* Appends to r->items with a doubling capacity (under c->mu). */
+static int
+append_item (struct call_ctx *c, const char *text)
+{
+  struct pallet_call_result *r = c->r;
+  if (r->n_items == c->items_cap) {
+    size_t cap = c->items_cap ? c->items_cap * 2 : 16;
+    char **items = realloc (r->items, cap * sizeof *items);
+    if (items == NULL)
+      return -1;
+    r->items = items;
+    c->items_cap = cap;
+  }
+  char *copy = strdup (text);
+  if (copy == NULL)
+    return -1;
+  r->items[r->n_items++] = copy;
+  return 0;
+}
+
+/* Replaces *slot with a copy of text (under c->mu). */
+static int
+replace (struct call_ctx *c, char **slot, const char *text)
+{
+  char *copy = strdup (text);
+  if (copy == NULL)
+    return -1;
+  pthread_mutex_lock (&c->mu);
+  free (*slot);
+  *slot = copy;
+  pthread_mutex_unlock (&c->mu);
+  return 0;
 }
 
 static int
@@ -141,39 +195,30 @@ host_emit (struct pallet_call *call, int kind, const char *text)
                "build it with a JSON library", err.line, err.column, err.text);
     return -1;
   }
-  int is_object = json_is_object (j);
-  json_decref (j);
-  char *copy;
+  int rc = 0;
   switch (kind) {
   case PALLET_EMIT_STATE:
-    if (!is_object) {
+    if (!json_is_object (j)) {
       violation (c, "emit(PALLET_EMIT_STATE) must be a JSON object");
-      return -1;
+      rc = -1;
     }
-    if ((copy = strdup (text)) == NULL)
-      return -1;
-    free (c->r->state);
-    c->r->state = copy;
-    return 0;
-  case PALLET_EMIT_ITEM: {
-    char **items = realloc (c->r->items, (c->r->n_items + 1) * sizeof *items);
-    if (items == NULL)
-      return -1;
-    c->r->items = items;
-    if ((copy = strdup (text)) == NULL)
-      return -1;
-    items[c->r->n_items++] = copy;
-    return 0;
-  }
+    else
+      rc = replace (c, &c->r->state, text);
+    break;
+  case PALLET_EMIT_ITEM:
+    pthread_mutex_lock (&c->mu);
+    rc = c->item ? c->item (c->item_opaque, text, j) : append_item (c, text);
+    pthread_mutex_unlock (&c->mu);
+    break;
   case PALLET_EMIT_RESULT:
-    if ((copy = strdup (text)) == NULL)
-      return -1;
-    free (c->r->result);
-    c->r->result = copy;
-    return 0;
+    rc = replace (c, &c->r->result, text);
+    break;
+  default:
+    violation (c, "emit() kind %d is not a PALLET_EMIT_* value", kind);
+    rc = -1;
   }
-  violation (c, "emit() kind %d is not a PALLET_EMIT_* value", kind);
-  return -1;
+  json_decref (j);
+  return rc;
 }
 
 static void
@@ -182,8 +227,10 @@ host_retry_after (struct pallet_call *call, uint32_t ms)
   struct call_ctx *c = ctx_of (call);
   if (c == NULL)
     return;
+  pthread_mutex_lock (&c->mu);
   c->r->retry_after_ms = ms;
   c->r->has_retry_after = 1;
+  pthread_mutex_unlock (&c->mu);
 }
 
 static const char *
@@ -205,7 +252,7 @@ host_get_param (struct pallet_call *call, const char *key)
   return NULL;
 }
 
-const struct pallet_host pallet__host = {
+const struct pallet_host Pallet_host = {
   .abi_major = PALLET_ABI_MAJOR,
   .abi_minor = PALLET_ABI_MINOR,
   .struct_size = sizeof (struct pallet_host),
@@ -276,7 +323,7 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
 {
   struct pallet_session *s = calloc (1, sizeof *s);
   if (s == NULL) {
-    pallet__seterr ("out of memory");
+    Pallet_seterr ("out of memory");
     return NULL;
   }
   s->m = m;
@@ -286,22 +333,24 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
   if (p && p->work_dir)
     s->work_dir = strdup (p->work_dir);
   if (m->vt.open == NULL) {
-    pallet__seterr ("provider %s has no .open callback", m->path);
+    Pallet_seterr ("provider %s has no .open callback", m->path);
     pallet_session_close (s);
     return NULL;
   }
   struct pallet_call_result r = { 0 };
-  struct call_ctx c = { .pub = { .host = &pallet__host }, .s = s,
+  struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s,
                         .op = "open", .r = &r };
   c.pub._host_private = &c;
+  pthread_mutex_init (&c.mu, NULL);
   lock (s);
   s->handle = m->vt.open (&c.pub, config_json ? config_json : "{}");
   unlock (s);
+  pthread_mutex_destroy (&c.mu);
   if (s->handle == NULL) {
     if (r.error)
-      pallet__seterr ("%s", r.error);
+      Pallet_seterr ("%s", r.error);
     else
-      pallet__seterr ("provider %s: open failed without an error message; "
+      Pallet_seterr ("provider %s: open failed without an error message; "
                       "check the provider config", m->vt.name);
   }
   free (c.violation);
@@ -345,10 +394,13 @@ op_fn (const struct pallet_provider *v, int op)
 }
 
 int
-pallet__session_call_ex (struct pallet_session *s, int op, const char *vm,
-                         const char *input, int rollback,
-                         struct pallet_call_result *r)
+Pallet_session_call_ex (struct pallet_session *s, int op, const char *vm,
+                        const char *input, const struct Pallet_call_opts *co,
+                        struct pallet_call_result *r)
 {
+  static const struct Pallet_call_opts none = { 0 };
+  if (co == NULL)
+    co = &none;
   memset (r, 0, sizeof *r);
   const char *name = pallet_op_name (op);
   if (name == NULL) {
@@ -375,12 +427,17 @@ pallet__session_call_ex (struct pallet_session *s, int op, const char *vm,
       return r->status;
     }
   }
-  struct call_ctx c = { .pub = { .host = &pallet__host }, .s = s, .op = name,
-                        .vm = vm, .r = r, .rollback = rollback };
+  struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s, .op = name,
+                        .vm = vm, .r = r, .rollback = co->rollback,
+                        .item = co->item, .item_opaque = co->item_opaque };
   c.pub._host_private = &c;
+  pthread_mutex_init (&c.mu, NULL);
   lock (s);
   int status = fn (s->handle, &c.pub, input ? input : "{}");
   unlock (s);
+  /* The op has returned: threads it started may no longer call in, so
+   * the result is ours alone from here. */
+  pthread_mutex_destroy (&c.mu);
 
   if (status < 0 || status >= PALLET_E_LAST)
     violation (&c, "returned %d, which is not a pallet_status; return "
@@ -413,26 +470,29 @@ int
 pallet_session_call (struct pallet_session *s, int op, const char *vm,
                      const char *input_json, struct pallet_call_result *r)
 {
-  return pallet__session_call_ex (s, op, vm, input_json, 0, r);
+  return Pallet_session_call_ex (s, op, vm, input_json, NULL, r);
 }
 
 void
 pallet_cancel (void)
 {
-  if (pallet__cancel_level < 2)
-    pallet__cancel_level++;
+  int level = atomic_load (&Pallet_cancel_level);
+  while (level < 2
+         && !atomic_compare_exchange_weak (&Pallet_cancel_level, &level,
+                                           level + 1))
+    ;
 }
 
 int
 pallet_cancel_requested (void)
 {
-  return pallet__cancel_level > 0;
+  return Pallet_cancel_level > 0;
 }
 
 void
 pallet_cancel_reset (void)
 {
-  pallet__cancel_level = 0;
+  Pallet_cancel_level = 0;
 }
 
 static void

@@ -22,6 +22,8 @@ static const int migrate_steps[] = {
 };
 
 static const char *vm_key (json_t *vm);
+struct driver;
+static void summary (struct driver *d, int ret);
 static const char *vm_label (json_t *vm);
 
 struct driver {
@@ -39,11 +41,11 @@ struct driver {
   struct pallet_migrate_options o;
   int mode;
   struct pallet_session *shared;
-  pthread_mutex_t mu;           /* next, counters, output */
+  struct Pallet_sink *sink;     /* the caller's on_event */
+  pthread_mutex_t mu;           /* next, counters */
   size_t next, n_vms;
   int n_ok, n_failed, n_cancelled, n_ioerr, n_open_failed;
-  volatile int done;
-  int bar_drawn;
+  atomic_int done;
 };
 
 /* Keys of one phase of a VM's state file. */
@@ -64,82 +66,37 @@ struct vmrun {
   json_t *doc;
 };
 
-/* --- output -------------------------------------------------------------- */
+/* --- events ------------------------------------------------------------- */
 
+/* Reports a STEP event of v; j, when given, carries extra members. */
 static void
-clear_bar (struct driver *d)
+event_json (struct vmrun *v, const char *what, const char *step,
+            const char *status, const char *msg, json_t *extra)
 {
-  if (d->bar_drawn) {
-    fputs ("\r\033[K", stderr);
-    d->bar_drawn = 0;
-  }
+  json_t *j = json_pack ("{s:s,s:s,s:s}", "event", what, "vm", v->id,
+                         "name", v->name);
+  if (j == NULL)
+    return;
+  if (step)
+    json_object_set_new (j, "step", json_string (step));
+  if (status)
+    json_object_set_new (j, "status", json_string (status));
+  if (msg)
+    json_object_set_new (j, "message", json_string (msg));
+  if (extra)
+    json_object_update (j, extra);
+  struct pallet_event ev = { .type = PALLET_EVENT_STEP, .what = what,
+                             .vm = v->id, .name = v->name, .step = step,
+                             .status = status, .message = msg };
+  Pallet_sink_emit (v->d->sink, &ev, j);
+  json_decref (j);
 }
 
 static void
 event (struct vmrun *v, const char *what, const char *step,
        const char *status, const char *msg)
 {
-  struct driver *d = v->d;
-  pthread_mutex_lock (&d->mu);
-  if (d->o.output == PALLET_OUTPUT_JSON) {
-    json_t *j = json_pack ("{s:s,s:s,s:s}", "event", what, "vm", v->id,
-                           "name", v->name);
-    if (j) {
-      if (step)
-        json_object_set_new (j, "step", json_string (step));
-      if (status)
-        json_object_set_new (j, "status", json_string (status));
-      if (msg)
-        json_object_set_new (j, "message", json_string (msg));
-      char *s = json_dumps (j, JSON_COMPACT);
-      if (s)
-        printf ("%s\n", s);
-      free (s);
-      json_decref (j);
-    }
-  }
-  else {
-    clear_bar (d);
-    printf ("%s: %s%s%s%s%s\n", v->name, step ? step : "",
-            step ? ": " : "", status ? status : what,
-            msg ? ": " : "", msg ? msg : "");
-  }
-  fflush (stdout);
-  pthread_mutex_unlock (&d->mu);
-}
-
-static void
-on_progress (void *opaque, const char *vm, const char *step, uint64_t done,
-             uint64_t total, const char *unit)
-{
-  struct driver *d = opaque;
-  pthread_mutex_lock (&d->mu);
-  if (d->o.output == PALLET_OUTPUT_JSON) {
-    json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:I,s:s}", "event", "progress",
-                           "vm", vm, "step", step, "done", (json_int_t) done,
-                           "total", (json_int_t) total, "unit", unit);
-    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
-    if (s)
-      printf ("%s\n", s);
-    fflush (stdout);
-    free (s);
-    json_decref (j);
-  }
-  else if (d->o.progress) {
-    int pct = total ? (int) (done * 100 / total) : 0;
-    if (pct > 100)
-      pct = 100;
-    char bar[31];
-    int fill = pct * 30 / 100;
-    for (int i = 0; i < 30; i++)
-      bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    fprintf (stderr, "\r\033[K%-20.20s %-14.14s [%s] %3d%% %llu/%llu %s",
-             vm, step, bar, pct, (unsigned long long) done,
-             (unsigned long long) total, unit);
-    d->bar_drawn = 1;
-  }
-  pthread_mutex_unlock (&d->mu);
+  event_json (v, what, step, status, msg, NULL);
 }
 
 /* --- helpers -------------------------------------------------------------- */
@@ -147,7 +104,7 @@ on_progress (void *opaque, const char *vm, const char *step, uint64_t done,
 static int
 cancelled_for (int rollback)
 {
-  return rollback ? pallet__cancel_level >= 2 : pallet__cancel_level >= 1;
+  return rollback ? Pallet_cancel_level >= 2 : Pallet_cancel_level >= 1;
 }
 
 /* Is the cutover of a warm migration due?  At the plan's cutover time,
@@ -200,7 +157,7 @@ stamp (json_t *doc, const char *key)
     ts = json_object ();
     json_object_set_new (doc, "timestamps", ts);
   }
-  char *now = pallet__now_iso ();
+  char *now = Pallet_now_iso ();
   set_str (ts, key, now);
   free (now);
 }
@@ -209,8 +166,8 @@ static int
 save (struct vmrun *v)
 {
   stamp (v->doc, "updated");
-  if (pallet__write_json_file (v->path, v->doc) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+  if (Pallet_write_json_file (v->path, v->doc) != 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     return -1;
   }
   return 0;
@@ -249,7 +206,7 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
                           "state", json_is_object (state) ? state : empty,
                           "options",
                           "migrationUID", v->d->uid,
-                          "cancelled", pallet__cancel_level > 0,
+                          "cancelled", Pallet_cancel_level > 0,
                           "rollback", rollback,
                           "step", step,
                           "attempt", (int) attempt,
@@ -290,7 +247,7 @@ write_manifests (struct vmrun *v, char **items, size_t n)
   const char *key = v->id ? v->id : v->name;
   if (asprintf (&dir, "%s/%s", v->d->output_dir, key ? key : "vm") < 0)
     return -1;
-  int r = pallet__mkdirs (dir);
+  int r = Pallet_mkdirs (dir);
   for (size_t i = 0; r == 0 && i < n; i++) {
     json_t *m = json_loads (items[i], 0, NULL);
     const char *kind = json_string_value (json_object_get (m, "kind"));
@@ -306,12 +263,12 @@ write_manifests (struct vmrun *v, char **items, size_t n)
     if (!m || asprintf (&path, "%s/%02zu-%s.json", dir, i, safe) < 0)
       r = -1;
     else
-      r = pallet__write_json_file (path, m);
+      r = Pallet_write_json_file (path, m);
     free (path);
     json_decref (m);
   }
   if (r != 0)
-    pallet__log (PALLET_LOG_ERROR, "cannot write the manifests of %s into %s: %s; "
+    Pallet_log (PALLET_LOG_ERROR, "cannot write the manifests of %s into %s: %s; "
                  "check that the directory is writable (--output-dir)",
                  key ? key : "a VM", dir, strerror (errno));
   else
@@ -359,36 +316,21 @@ warm_downtime_event (struct vmrun *v)
   json_t *dt = json_object_get (w, "downtimeSeconds");
   if (!json_is_number (dt))
     return;
-  struct driver *d = v->d;
   double secs = json_number_value (dt);
   json_int_t rounds = json_integer_value (json_object_get (w, "rounds"));
-  pthread_mutex_lock (&d->mu);
-  if (d->o.output == PALLET_OUTPUT_JSON) {
-    json_t *j = json_pack ("{s:s,s:s,s:s,s:s,s:f,s:I,s:O?,s:O?}",
-                           "event", "downtime", "vm", v->id, "name", v->name,
-                           "step", "transfer", "downtimeSeconds", secs,
-                           "rounds", rounds,
-                           "stoppedAt", json_object_get (w, "stoppedAt"),
-                           "lastDeltaDoneAt",
-                           json_object_get (w, "lastDeltaDoneAt"));
-    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
-    if (s)
-      printf ("%s\n", s);
-    free (s);
-    json_decref (j);
-  }
-  else {
-    clear_bar (d);
-    printf ("%s: transfer: downtime %.3f s (source stopped at %s, last delta "
-            "done at %s; %lld rounds)\n", v->name, secs,
-            json_string_value (json_object_get (w, "stoppedAt"))
-            ? json_string_value (json_object_get (w, "stoppedAt")) : "-",
-            json_string_value (json_object_get (w, "lastDeltaDoneAt"))
-            ? json_string_value (json_object_get (w, "lastDeltaDoneAt")) : "-",
-            (long long) rounds);
-  }
-  fflush (stdout);
-  pthread_mutex_unlock (&d->mu);
+  const char *stopped = json_string_value (json_object_get (w, "stoppedAt"));
+  const char *last = json_string_value (json_object_get (w, "lastDeltaDoneAt"));
+  char msg[300];
+  snprintf (msg, sizeof msg, "downtime %.3f s (source stopped at %s, last "
+            "delta done at %s; %lld rounds)", secs, stopped ? stopped : "-",
+            last ? last : "-", (long long) rounds);
+  json_t *x = json_pack ("{s:f,s:I,s:O?,s:O?}", "downtimeSeconds", secs,
+                         "rounds", rounds,
+                         "stoppedAt", json_object_get (w, "stoppedAt"),
+                         "lastDeltaDoneAt",
+                         json_object_get (w, "lastDeltaDoneAt"));
+  event_json (v, "downtime", "transfer", NULL, msg, x);
+  json_decref (x);
 }
 
 /* The reconcile loop of one op of one VM. */
@@ -409,7 +351,8 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
       return STEP_FAILED;
     }
     struct pallet_call_result r;
-    pallet__session_call_ex (v->s, op, v->name, input, rollback, &r);
+    struct Pallet_call_opts co = { .rollback = rollback };
+    Pallet_session_call_ex (v->s, op, v->name, input, &co, &r);
     free (input);
     attempts++;
     json_object_set_new (v->doc, k->attempts, json_integer (attempts));
@@ -541,9 +484,9 @@ static int
 migrate_vm (struct vmrun *v)
 {
   json_t *doc = access (v->path, F_OK) == 0
-    ? pallet__read_json_file (v->path) : NULL;
+    ? Pallet_read_json_file (v->path) : NULL;
   if (doc == NULL && access (v->path, F_OK) == 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s; remove the file to restart the VM",
+    Pallet_log (PALLET_LOG_ERROR, "%s; remove the file to restart the VM",
                  pallet_last_error ());
     return VM_IOERR;
   }
@@ -568,7 +511,7 @@ migrate_vm (struct vmrun *v)
       if (!json_is_true (json_object_get (doc, "rolledBack"))) {
         /* A crash during rollback: finish it before anything else. */
         if (rollback_vm (v) != 0)
-          return pallet__cancel_level ? VM_CANCELLED : VM_FAILED;
+          return Pallet_cancel_level ? VM_CANCELLED : VM_FAILED;
         return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
       }
       /* Failed and rolled back earlier: start this VM again. */
@@ -658,9 +601,9 @@ cleanup_vm (struct vmrun *v)
 {
   if (access (v->path, F_OK) != 0)
     return VM_SKIPPED;
-  v->doc = pallet__read_json_file (v->path);
+  v->doc = Pallet_read_json_file (v->path);
   if (v->doc == NULL) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     return VM_IOERR;
   }
   const char *status = json_string_value (json_object_get (v->doc, "status"));
@@ -680,7 +623,7 @@ cleanup_vm (struct vmrun *v)
   json_object_set_new (v->doc, "rollbackAttempts", json_integer (0));
   json_object_set_new (v->doc, "rollbackErrors", json_integer (0));
   if (rollback_vm (v) != 0)
-    return pallet__cancel_level >= 2 ? VM_CANCELLED : VM_FAILED;
+    return Pallet_cancel_level >= 2 ? VM_CANCELLED : VM_FAILED;
   return VM_OK;
 }
 
@@ -690,6 +633,7 @@ static void *
 worker (void *arg)
 {
   struct driver *d = arg;
+  Pallet_sink_set_current (d->sink);
   struct pallet_session *s = d->shared;
   if (s == NULL) {
     struct pallet_session_params p = { d->state_dir, d->work_dir };
@@ -697,19 +641,18 @@ worker (void *arg)
     if (s == NULL) {
       pthread_mutex_lock (&d->mu);
       d->n_open_failed++;
-      pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+      Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
       pthread_mutex_unlock (&d->mu);
       return NULL;
     }
-    s->progress = on_progress;
-    s->progress_opaque = d;
+    s->sink = d->sink;
   }
   for (;;) {
     pthread_mutex_lock (&d->mu);
     size_t i = d->next;
     int stop = i >= d->n_vms
-      || (d->mode == MODE_MIGRATE ? pallet__cancel_level >= 1
-          : pallet__cancel_level >= 2);
+      || (d->mode == MODE_MIGRATE ? Pallet_cancel_level >= 1
+          : Pallet_cancel_level >= 2);
     if (!stop)
       d->next++;
     pthread_mutex_unlock (&d->mu);
@@ -719,7 +662,7 @@ worker (void *arg)
     v.vm = json_array_get (json_object_get (d->plan, "vms"), i);
     v.id = vm_key (v.vm);
     v.name = vm_label (v.vm);
-    v.path = pallet__vm_state_path (d->state_dir, v.id);
+    v.path = Pallet_vm_state_path (d->state_dir, v.id);
     int rc = v.path == NULL ? VM_IOERR
       : d->mode == MODE_MIGRATE ? migrate_vm (&v) : cleanup_vm (&v);
     json_decref (v.doc);
@@ -743,11 +686,12 @@ static void *
 monitor (void *arg)
 {
   struct driver *d = arg;
+  Pallet_sink_set_current (d->sink);
   while (!d->done) {
-    if (pallet__cancel_level == 0 && access (d->marker, F_OK) == 0) {
-      pallet__log (PALLET_LOG_WARNING, "cancel requested by %s; rolling back "
+    if (Pallet_cancel_level == 0 && access (d->marker, F_OK) == 0) {
+      Pallet_log (PALLET_LOG_WARNING, "cancel requested by %s; rolling back "
                    "VMs in flight", d->marker);
-      pallet__cancel_level = 1;
+      Pallet_cancel_level = 1;
     }
     struct timespec ts = { 0, 50 * 1000000L };
     nanosleep (&ts, NULL);
@@ -780,14 +724,14 @@ check_plan (json_t *plan)
 {
   const char *name = json_string_value (json_object_get (plan, "name"));
   if (name == NULL || *name == '\0') {
-    pallet__seterr ("plan: no \"name\": a normalized plan needs a name "
+    Pallet_seterr ("plan: no \"name\": a normalized plan needs a name "
                     "(the Plan's metadata.name)");
     return -1;
   }
   for (const char *p = name; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'
           || *p == '.') || (p == name && *p == '.')) {
-      pallet__seterr ("plan name '%s' is not a Kubernetes name: use lower "
+      Pallet_seterr ("plan name '%s' is not a Kubernetes name: use lower "
                       "case letters, digits, '-' and '.'", name);
       return -1;
     }
@@ -796,7 +740,7 @@ check_plan (json_t *plan)
   if (cut && !json_is_null (cut)
       && (!json_is_string (cut)
           || pallet_parse_time (json_string_value (cut), &t) != 0)) {
-    pallet__seterr ("plan %s: \"cutover\" must be an RFC 3339 time such as "
+    Pallet_seterr ("plan %s: \"cutover\" must be an RFC 3339 time such as "
                     "2026-11-25T02:00:00Z (or null), not %s%s%s", name,
                     json_is_string (cut) ? "'" : "a non-string",
                     json_is_string (cut) ? json_string_value (cut) : "",
@@ -805,7 +749,7 @@ check_plan (json_t *plan)
   }
   json_t *vms = json_object_get (plan, "vms");
   if (!json_is_array (vms) || json_array_size (vms) == 0) {
-    pallet__seterr ("plan %s: \"vms\" must be a non-empty array of "
+    Pallet_seterr ("plan %s: \"vms\" must be a non-empty array of "
                     "{\"id\", \"name\"} objects", name);
     return -1;
   }
@@ -814,13 +758,13 @@ check_plan (json_t *plan)
   json_array_foreach (vms, i, vm) {
     const char *id = json_is_object (vm) ? vm_key (vm) : NULL;
     if (id == NULL || *id == '\0') {
-      pallet__seterr ("plan %s: vms[%zu] has neither an \"id\" nor a "
+      Pallet_seterr ("plan %s: vms[%zu] has neither an \"id\" nor a "
                       "\"name\" string: give every VM its source id", name, i);
       return -1;
     }
     json_array_foreach (vms, j, other)
       if (j < i && strcmp (vm_key (other), id) == 0) {
-        pallet__seterr ("plan %s: VM id '%s' is listed twice: list each VM "
+        Pallet_seterr ("plan %s: VM id '%s' is listed twice: list each VM "
                         "once", name, id);
         return -1;
       }
@@ -829,13 +773,12 @@ check_plan (json_t *plan)
 }
 
 static int
-run (struct pallet_module *m, const char *config, const char *plan_json,
-     const struct pallet_migrate_options *opts, int mode)
+run_plan (struct pallet_module *m, const char *config, const char *plan_json,
+          const struct pallet_migrate_options *opts, struct Pallet_sink *sink,
+          int mode)
 {
   struct driver d = { .m = m, .config = config, .mode = mode,
-                      .plan_cutover = -1 };
-  if (opts)
-    d.o = *opts;
+                      .plan_cutover = -1, .sink = sink, .o = *opts };
   if (d.o.max_in_flight == 0)
     d.o.max_in_flight = 1;
   if (d.o.max_attempts == 0)
@@ -847,13 +790,13 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   json_error_t err;
   d.plan = json_loads (plan_json ? plan_json : "", 0, &err);
   if (d.plan == NULL || !json_is_object (d.plan)) {
-    pallet__log (PALLET_LOG_ERROR, "plan: not a JSON object (line %d: %s): "
+    Pallet_log (PALLET_LOG_ERROR, "plan: not a JSON object (line %d: %s): "
                  "pass a normalized plan", err.line, err.text);
     json_decref (d.plan);
     return PALLET_EXIT_INPUT;
   }
   if (check_plan (d.plan) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     json_decref (d.plan);
     return PALLET_EXIT_INPUT;
   }
@@ -872,23 +815,23 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
       || (d.o.output_dir ? (d.output_dir = strdup (d.o.output_dir)) == NULL
           : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
       || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
-      || (d.marker = pallet__cancel_marker (d.state_dir)) == NULL
+      || (d.marker = Pallet_cancel_marker (d.state_dir)) == NULL
       || asprintf (&d.cutover_marker, "%s/cutover", d.state_dir) < 0)
     goto out;
   if (mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "state dir %s has no plan.json: nothing "
+    Pallet_log (PALLET_LOG_ERROR, "state dir %s has no plan.json: nothing "
                  "to clean up (pass --state-dir if the migration used "
                  "another one)", d.state_dir);
     goto out;
   }
-  if (pallet__mkdirs (d.state_dir) != 0 || pallet__mkdirs (d.work_dir) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "state dir %s: cannot create: %s; pass a "
+  if (Pallet_mkdirs (d.state_dir) != 0 || Pallet_mkdirs (d.work_dir) != 0) {
+    Pallet_log (PALLET_LOG_ERROR, "state dir %s: cannot create: %s; pass a "
                  "writable --state-dir", d.state_dir, strerror (errno));
     goto out;
   }
-  lockfd = pallet__lock_dir (d.state_dir);
+  lockfd = Pallet_lock_dir (d.state_dir);
   if (lockfd < 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     ret = lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
     goto out;
   }
@@ -898,16 +841,16 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   unlink (d.marker);
 
   /* One migrationUID per plan run, kept across resumes. */
-  pj = access (pj_path, F_OK) == 0 ? pallet__read_json_file (pj_path) : NULL;
+  pj = access (pj_path, F_OK) == 0 ? Pallet_read_json_file (pj_path) : NULL;
   if (pj == NULL && access (pj_path, F_OK) == 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s; remove it to start afresh",
+    Pallet_log (PALLET_LOG_ERROR, "%s; remove it to start afresh",
                  pallet_last_error ());
     goto out;
   }
   const char *uid = json_string_value (json_object_get (pj, "migrationUID"));
-  d.uid = uid ? strdup (uid) : pallet__uuid4 ();
+  d.uid = uid ? strdup (uid) : Pallet_uuid4 ();
   if (pj == NULL) {
-    char *now = pallet__now_iso ();
+    char *now = Pallet_now_iso ();
     pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d.plan_name,
                     "migrationUID", d.uid ? d.uid : "",
                     "planUID", json_object_get (d.plan, "uid"),
@@ -920,8 +863,8 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     json_object_set_new (pj, "vms", json_integer ((json_int_t) d.n_vms));
     stamp (pj, "lastRun");
   }
-  if (d.uid == NULL || pj == NULL || pallet__write_json_file (pj_path, pj) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+  if (d.uid == NULL || pj == NULL || Pallet_write_json_file (pj_path, pj) != 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     goto out;
   }
 
@@ -931,12 +874,11 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     struct pallet_session_params p = { d.state_dir, d.work_dir };
     d.shared = pallet_session_open (m, config, &p);
     if (d.shared == NULL) {
-      pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+      Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
       pthread_mutex_destroy (&d.mu);
       goto out;
     }
-    d.shared->progress = on_progress;
-    d.shared->progress_opaque = &d;
+    d.shared->sink = d.sink;
   }
   unsigned n = d.o.max_in_flight;
   if (n > d.n_vms)
@@ -956,7 +898,6 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     pthread_join (mon, NULL);
   free (th);
   pallet_session_close (d.shared);
-  clear_bar (&d);
   pthread_mutex_destroy (&d.mu);
 
   unlink (d.marker);
@@ -968,28 +909,13 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
     ret = PALLET_EXIT_INPUT;
   else if (d.n_open_failed && d.n_ok + d.n_failed + d.n_cancelled == 0)
     ret = PALLET_EXIT_INPUT;
-  else if (pallet__cancel_level || d.n_cancelled)
+  else if (Pallet_cancel_level || d.n_cancelled)
     ret = PALLET_EXIT_CANCELLED;
   else if (d.n_failed || d.n_open_failed)
     ret = PALLET_EXIT_VM_FAILED;
   else
     ret = PALLET_EXIT_OK;
-  if (d.o.output == PALLET_OUTPUT_JSON) {
-    json_t *j = json_pack ("{s:s,s:s,s:i,s:i,s:i,s:I,s:i}", "event", "summary",
-                           "plan", d.plan_name, "succeeded", d.n_ok,
-                           "failed", d.n_failed, "cancelled", d.n_cancelled,
-                           "vms", (json_int_t) d.n_vms, "exit", ret);
-    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
-    if (s)
-      printf ("%s\n", s);
-    free (s);
-    json_decref (j);
-  }
-  else
-    printf ("plan %s: %d succeeded, %d failed, %d cancelled of %zu VMs "
-            "(state in %s)\n", d.plan_name, d.n_ok, d.n_failed,
-            d.n_cancelled, d.n_vms, d.state_dir);
-  fflush (stdout);
+  summary (&d, ret);
 
  out:
   if (lockfd >= 0)
@@ -1004,6 +930,45 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
   free (d.state_dir);
   json_decref (d.plan);
   return ret;
+}
+
+/* The RESULT event that ends a migrate or cleanup run. */
+static void
+summary (struct driver *d, int ret)
+{
+  char msg[512];
+  snprintf (msg, sizeof msg, "plan %s: %d succeeded, %d failed, %d cancelled "
+            "of %zu VMs (state in %s)", d->plan_name, d->n_ok, d->n_failed,
+            d->n_cancelled, d->n_vms, d->state_dir);
+  json_t *j = json_pack ("{s:s,s:s,s:i,s:i,s:i,s:I,s:i,s:s}", "event",
+                         "summary", "plan", d->plan_name, "succeeded", d->n_ok,
+                         "failed", d->n_failed, "cancelled", d->n_cancelled,
+                         "vms", (json_int_t) d->n_vms, "exit", ret,
+                         "stateDir", d->state_dir);
+  struct pallet_event ev = { .type = PALLET_EVENT_RESULT, .what = "summary",
+                             .code = ret, .message = msg };
+  if (j)
+    Pallet_sink_emit (d->sink, &ev, j);
+  json_decref (j);
+}
+
+/* Copies the caller's options and routes this thread's log lines to its
+ * callback for the run. */
+static int
+run (struct pallet_module *m, const char *config, const char *plan_json,
+     const struct pallet_migrate_options *opts, int mode)
+{
+  struct pallet_migrate_options o;
+  struct Pallet_sink sink;
+  if (Pallet_options_copy (&o, sizeof o, opts, "pallet_migrate_options") != 0)
+    return PALLET_EXIT_USAGE;
+  Pallet_sink_init (&sink, o.on_event, o.opaque);
+  struct Pallet_sink *outer = Pallet_sink_current ();
+  Pallet_sink_set_current (&sink);
+  int rc = run_plan (m, config, plan_json, &o, &sink, mode);
+  Pallet_sink_set_current (outer);
+  Pallet_sink_destroy (&sink);
+  return rc;
 }
 
 int
@@ -1022,68 +987,92 @@ pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
   return run (m, config_json, plan_json, opts, MODE_CLEANUP);
 }
 
-int
-pallet_validate_plan (struct pallet_module *m, const char *config_json,
-                      const char *plan_json,
-                      const struct pallet_migrate_options *opts)
+/* Reports the findings of one VM, then its verdict. */
+static void
+validate_events (struct Pallet_sink *k, const char *id, const char *name,
+                 const struct pallet_call_result *r)
+{
+  json_t *res = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:[]}", "event", "validated",
+                           "vm", id, "name", name, "status",
+                           pallet_status_name (r->status), "message",
+                           r->error ? r->error : "", "findings");
+  for (size_t k2 = 0; res && k2 < r->n_items; k2++) {
+    json_t *f = json_loads (r->items[k2], JSON_DECODE_ANY, NULL);
+    struct pallet_event ev = { .type = PALLET_EVENT_FINDING, .what = "finding",
+                               .vm = id, .name = name };
+    /* The event's json is the finding itself, like an ITEM's. */
+    if (f)
+      Pallet_sink_emit (k, &ev, f);
+    json_array_append (json_object_get (res, "findings"), f);
+    json_decref (f);
+  }
+  struct pallet_event ev = { .type = PALLET_EVENT_RESULT, .what = "validated",
+                             .vm = id, .name = name,
+                             .status = pallet_status_name (r->status),
+                             .message = r->error, .code = r->status };
+  if (res)
+    Pallet_sink_emit (k, &ev, res);
+  json_decref (res);
+}
+
+static int
+validate_plan (struct pallet_module *m, const char *config_json,
+               const char *plan_json, struct Pallet_sink *k)
 {
   json_error_t err;
   json_t *plan = json_loads (plan_json ? plan_json : "", 0, &err);
   if (plan == NULL || !json_is_object (plan) || check_plan (plan) != 0) {
-    pallet__log (PALLET_LOG_ERROR, "%s", plan && json_is_object (plan)
-                 ? pallet_last_error ()
-                 : "plan: not a JSON object: pass a normalized plan");
+    Pallet_log (PALLET_LOG_ERROR, "%s", plan && json_is_object (plan)
+                ? pallet_last_error ()
+                : "plan: not a JSON object: pass a normalized plan");
     json_decref (plan);
     return PALLET_EXIT_INPUT;
   }
-  int json_out = opts && opts->output == PALLET_OUTPUT_JSON;
   struct pallet_session *s = pallet_session_open (m, config_json, NULL);
   if (s == NULL) {
-    pallet__log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
     json_decref (plan);
     return PALLET_EXIT_INPUT;
   }
+  s->sink = k;
   int failed = 0;
   size_t i;
   json_t *vm;
   json_array_foreach (json_object_get (plan, "vms"), i, vm) {
-    const char *id = vm_key (vm);
-    const char *name = vm_label (vm);
     json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan,
                             "vm", vm, "state", "options", "cancelled", 0,
                             "rollback", 0, "step", "validate");
     char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
     json_decref (in);
     struct pallet_call_result r;
-    pallet_session_call (s, PALLET_OP_VALIDATE, name, input, &r);
+    pallet_session_call (s, PALLET_OP_VALIDATE, vm_label (vm), input, &r);
     free (input);
     if (r.status != PALLET_OK)
       failed++;
-    if (json_out) {
-      json_t *j = json_pack ("{s:s,s:s,s:s,s:[]}", "vm", id, "status",
-                             pallet_status_name (r.status), "message",
-                             r.error ? r.error : "", "findings");
-      for (size_t k = 0; j && k < r.n_items; k++)
-        json_array_append_new (json_object_get (j, "findings"),
-                               json_loads (r.items[k], JSON_DECODE_ANY, NULL));
-      char *t = j ? json_dumps (j, JSON_COMPACT) : NULL;
-      if (t)
-        printf ("%s\n", t);
-      free (t);
-      json_decref (j);
-    }
-    else {
-      printf ("%s: %s%s%s\n", name,
-              r.status == PALLET_OK ? "valid" : pallet_status_name (r.status),
-              r.error ? ": " : "", r.error ? r.error : "");
-      for (size_t k = 0; k < r.n_items; k++)
-        printf ("  finding: %s\n", r.items[k]);
-    }
+    validate_events (k, vm_key (vm), vm_label (vm), &r);
     pallet_call_result_free (&r);
   }
   pallet_session_close (s);
   json_decref (plan);
   return failed ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_OK;
+}
+
+int
+pallet_validate_plan (struct pallet_module *m, const char *config_json,
+                      const char *plan_json,
+                      const struct pallet_migrate_options *opts)
+{
+  struct pallet_migrate_options o;
+  struct Pallet_sink sink;
+  if (Pallet_options_copy (&o, sizeof o, opts, "pallet_migrate_options") != 0)
+    return PALLET_EXIT_USAGE;
+  Pallet_sink_init (&sink, o.on_event, o.opaque);
+  struct Pallet_sink *outer = Pallet_sink_current ();
+  Pallet_sink_set_current (&sink);
+  int rc = validate_plan (m, config_json, plan_json, &sink);
+  Pallet_sink_set_current (outer);
+  Pallet_sink_destroy (&sink);
+  return rc;
 }
 
 /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 't' and ' ' also
@@ -1139,24 +1128,24 @@ pallet_request_cutover (const char *state_dir, const char *at)
   struct stat st;
   int64_t t;
   if (at && pallet_parse_time (at, &t) != 0) {
-    pallet__seterr ("cutover time '%s' is not an RFC 3339 time: write it as "
+    Pallet_seterr ("cutover time '%s' is not an RFC 3339 time: write it as "
                     "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00", at);
     return PALLET_E_INVALID;
   }
   if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
-    pallet__seterr ("state dir %s does not exist: nothing to cut over (start "
+    Pallet_seterr ("state dir %s does not exist: nothing to cut over (start "
                     "the warm migration with `pallet migrate` first, or pass "
                     "--state-dir if it used another one)", state_dir);
     return PALLET_E_NOT_FOUND;
   }
-  char *p = NULL, *now = pallet__now_iso ();
+  char *p = NULL, *now = Pallet_now_iso ();
   json_t *j = json_object ();
   if (j && now)
     json_object_set_new (j, "requested", json_string (now));
   if (j && at)
     json_object_set_new (j, "at", json_string (at));
   int r = j && now && asprintf (&p, "%s/cutover", state_dir) >= 0
-    ? pallet__write_json_file (p, j) : -1;
+    ? Pallet_write_json_file (p, j) : -1;
   free (p);
   free (now);
   json_decref (j);

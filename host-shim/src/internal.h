@@ -1,10 +1,14 @@
-/* libpallet-host internals shared between its source files. */
+/* libpallet-host internals shared between its source files.  Public names
+ * are pallet_*, shared internals Pallet_* (curl's curl_/Curl_ tiers). */
 #ifndef PALLET_HOST_INTERNAL_H
 #define PALLET_HOST_INTERNAL_H
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <stdatomic.h>
+
+#include <jansson.h>
 
 #include "pallet/host.h"
 
@@ -19,41 +23,86 @@ struct pallet_module {
 };
 
 /* Sets the thread's last error (printf style). */
-PALLET_HIDDEN void pallet__seterr (const char *fmt, ...)
+PALLET_HIDDEN void Pallet_seterr (const char *fmt, ...)
   __attribute__((format (printf, 1, 2)));
 
 /* Copies min(struct_size, sizeof dst) of src into a zeroed dst. */
-PALLET_HIDDEN void pallet__vtable_copy (struct pallet_provider *dst,
-                                        const void *src, uint64_t struct_size);
+PALLET_HIDDEN void Pallet_vtable_copy (struct pallet_provider *dst,
+                                       const void *src, uint64_t struct_size);
 
 /* The host services table handed to every provider. */
-PALLET_HIDDEN extern const struct pallet_host pallet__host;
+PALLET_HIDDEN extern const struct pallet_host Pallet_host;
 
 /* Cancellation: 0 none, 1 cancel, 2 cancel even rollbacks. */
-PALLET_HIDDEN extern volatile sig_atomic_t pallet__cancel_level;
+/* Atomic: signal handlers, the cancel-marker monitor and provider threads
+ * touch it at once (a lock-free atomic int is async-signal-safe). */
+PALLET_HIDDEN extern _Atomic int Pallet_cancel_level;
 
-/* Host log line (not tied to a call). */
-PALLET_HIDDEN void pallet__log (int level, const char *fmt, ...)
+/* --- events (events.c) --------------------------------------------------- */
+
+/* Where one run's events go: the caller's callback behind a lock, so the
+ * callback is never entered twice at once. */
+struct Pallet_sink {
+  pallet_event_fn *fn;
+  void *opaque;
+  pthread_mutex_t mu;
+};
+
+PALLET_HIDDEN void Pallet_sink_init (struct Pallet_sink *k,
+                                     pallet_event_fn *fn, void *opaque);
+PALLET_HIDDEN void Pallet_sink_destroy (struct Pallet_sink *k);
+/* Fills ev->struct_size, and ev->json from j when j is not NULL (ev->what
+ * from j's "event" when unset), then calls the sink under its lock.  k
+ * NULL: the process-wide handler. */
+PALLET_HIDDEN void Pallet_sink_emit (struct Pallet_sink *k,
+                                     struct pallet_event *ev, json_t *j);
+
+/* The sink of the run on this thread (driver and inventory set it on
+ * their threads), so host log lines reach the run's caller. */
+PALLET_HIDDEN void Pallet_sink_set_current (struct Pallet_sink *k);
+PALLET_HIDDEN struct Pallet_sink *Pallet_sink_current (void);
+
+/* Host log line: to the current sink, else the process-wide handler. */
+PALLET_HIDDEN void Pallet_log (int level, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
+/* Reports an already formatted line (level already checked). */
+PALLET_HIDDEN void Pallet_log_line (struct Pallet_sink *k, int level,
+                                    const char *vm, const char *step,
+                                    const char *line);
 
-/* Progress sink for the driver: set by pallet_migrate. */
-typedef void (pallet__progress_fn) (void *opaque, const char *vm,
-                                    const char *step, uint64_t done,
-                                    uint64_t total, const char *unit);
+/* Reads a caller's versioned options struct into a zeroed copy of ours.
+ * -1 (error set) if its struct_size is too small to hold struct_size
+ * itself, or larger than ours with non-zero bytes past our end. */
+PALLET_HIDDEN int Pallet_options_copy (void *dst, size_t dst_size,
+                                       const void *src, const char *what);
+
+/* --- sessions and calls (call.c) ---------------------------------------- */
+
+/* Called under the call's lock for each PALLET_EMIT_ITEM when set: the
+ * item is then not collected in the result.  text is the provider's,
+ * j its parse (borrowed).  Non-zero: the host refuses the emit. */
+typedef int (Pallet_item_fn) (void *opaque, const char *text, json_t *j);
+
 struct pallet_session {
   struct pallet_module *m;
   void *handle;
   char *state_dir;
   char *work_dir;
-  pallet__progress_fn *progress;
-  void *progress_opaque;
+  struct Pallet_sink *sink;       /* progress and log lines; NULL: global */
   pthread_mutex_t lock;           /* SERIALIZE_PER_HANDLE */
 };
 
-/* Per-call flag: this call is a rollback cleanup (cancel level 2 only). */
-PALLET_HIDDEN int pallet__session_call_ex (struct pallet_session *s, int op,
-                                           const char *vm, const char *input,
-                                           int rollback,
-                                           struct pallet_call_result *r);
+/* What one call adds to pallet_session_call: a rollback flag (cancel
+ * level 2 only stops it) and an item stream. */
+struct Pallet_call_opts {
+  int rollback;
+  Pallet_item_fn *item;
+  void *item_opaque;
+};
+
+PALLET_HIDDEN int Pallet_session_call_ex (struct pallet_session *s, int op,
+                                          const char *vm, const char *input,
+                                          const struct Pallet_call_opts *co,
+                                          struct pallet_call_result *r);
 
 #endif

@@ -14,7 +14,7 @@
 #define SUFFIX ".so"
 
 void
-pallet__vtable_copy (struct pallet_provider *dst, const void *src,
+Pallet_vtable_copy (struct pallet_provider *dst, const void *src,
                      uint64_t struct_size)
 {
   size_t n = struct_size < sizeof *dst ? (size_t) struct_size : sizeof *dst;
@@ -53,12 +53,12 @@ char *
 pallet_provider_find (const char *name_or_path)
 {
   if (name_or_path == NULL || *name_or_path == '\0') {
-    pallet__seterr ("no provider given: pass --provider NAME or PATH");
+    Pallet_seterr ("no provider given: pass --provider NAME or PATH");
     return NULL;
   }
   if (strchr (name_or_path, '/')) {
     if (access (name_or_path, F_OK) != 0) {
-      pallet__seterr ("provider %s: file not found: check the path, or pass "
+      Pallet_seterr ("provider %s: file not found: check the path, or pass "
                       "a provider NAME to search $PALLET_PROVIDER_PATH",
                       name_or_path);
       return NULL;
@@ -66,14 +66,14 @@ pallet_provider_find (const char *name_or_path)
     return strdup (name_or_path);
   }
   if (!valid_name (name_or_path)) {
-    pallet__seterr ("provider name '%s' is not valid: a NAME matches "
+    Pallet_seterr ("provider name '%s' is not valid: a NAME matches "
                     "[a-z0-9-]+; give a PATH with a '/' to load a file",
                     name_or_path);
     return NULL;
   }
   char *sp = search_path ();
   if (sp == NULL) {
-    pallet__seterr ("out of memory");
+    Pallet_seterr ("out of memory");
     return NULL;
   }
   char *save = NULL;
@@ -90,7 +90,7 @@ pallet_provider_find (const char *name_or_path)
   }
   free (sp);
   sp = search_path ();
-  pallet__seterr ("provider '%s' not found: no " PREFIX "%s" SUFFIX
+  Pallet_seterr ("provider '%s' not found: no " PREFIX "%s" SUFFIX
                   " in %s; set PALLET_PROVIDER_PATH to the directory that "
                   "holds it, or pass a PATH",
                   name_or_path, name_or_path, sp ? sp : "(search path)");
@@ -197,19 +197,19 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   struct pallet_module *m = calloc (1, sizeof *m);
   if (m == NULL) {
     free (path);
-    pallet__seterr ("out of memory");
+    Pallet_seterr ("out of memory");
     return PALLET_E_NOMEM;
   }
   m->path = path;
 
   struct stat st;
   if (stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
-    pallet__seterr ("provider %s: not a regular file: pass the path of a "
+    Pallet_seterr ("provider %s: not a regular file: pass the path of a "
                     "pallet-provider-NAME.so", path);
     return fail (m, PALLET_E_NOT_FOUND);
   }
   if (!looks_like_elf (path)) {
-    pallet__seterr ("provider %s: not a shared object (no ELF header): "
+    Pallet_seterr ("provider %s: not a shared object (no ELF header): "
                     "build it with pallet_add_provider() or check the path",
                     path);
     return fail (m, PALLET_E_IO);
@@ -217,7 +217,7 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   m->dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   if (m->dl == NULL) {
     const char *e = dlerror ();
-    pallet__seterr ("provider %s: cannot be loaded as a shared object: %s; "
+    Pallet_seterr ("provider %s: cannot be loaded as a shared object: %s; "
                     "check it was linked with -shared and that its "
                     "libraries are installed", path, e ? e : "dlopen failed");
     return fail (m, PALLET_E_IO);
@@ -225,16 +225,16 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   dlerror ();
   void *sym = dlsym (m->dl, PALLET_PROVIDER_ENTRY_SYMBOL);
   if (sym == NULL) {
-    pallet__seterr ("provider %s: no '%s' symbol: a provider must define "
+    Pallet_seterr ("provider %s: no '%s' symbol: a provider must define "
                     "its vtable with PALLET_PROVIDER_DEFINE()",
                     path, PALLET_PROVIDER_ENTRY_SYMBOL);
     return fail (m, PALLET_E_ABI);
   }
   pallet_provider_entry_fn *entry;
   *(void **) &entry = sym;
-  const struct pallet_provider *p = entry (PALLET_ABI_MAJOR, &pallet__host);
+  const struct pallet_provider *p = entry (PALLET_ABI_MAJOR, &Pallet_host);
   if (p == NULL) {
-    pallet__seterr ("provider %s: %s() returned NULL for host ABI major %d: "
+    Pallet_seterr ("provider %s: %s() returned NULL for host ABI major %d: "
                     "the provider was probably built for another ABI major; "
                     "rebuild it against this pallet's <pallet/provider.h>",
                     path, PALLET_PROVIDER_ENTRY_SYMBOL, PALLET_ABI_MAJOR);
@@ -242,7 +242,7 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   }
   /* The three header fields are pinned at 0, 4, 8 in every major. */
   if (p->abi_major != PALLET_ABI_MAJOR) {
-    pallet__seterr ("provider %s: built for ABI major %u but this host "
+    Pallet_seterr ("provider %s: built for ABI major %u but this host "
                     "speaks major %d: rebuild the provider against this "
                     "pallet's <pallet/provider.h>",
                     path, (unsigned) p->abi_major, PALLET_ABI_MAJOR);
@@ -250,7 +250,7 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   }
   const uint64_t header = offsetof (struct pallet_provider, name);
   if (p->struct_size < header) {
-    pallet__seterr ("provider %s: struct_size %llu is smaller than the "
+    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
                     "%llu bytes of the ABI header fields: define the "
                     "vtable with PALLET_PROVIDER_DEFINE(), which stamps it",
                     path, (unsigned long long) p->struct_size,
@@ -258,10 +258,10 @@ pallet_module_load (const char *name_or_path, unsigned flags,
     return fail (m, PALLET_E_ABI);
   }
   m->declared_size = p->struct_size;
-  pallet__vtable_copy (&m->vt, p, p->struct_size);
+  Pallet_vtable_copy (&m->vt, p, p->struct_size);
 
   if (!valid_name (m->vt.name)) {
-    pallet__seterr ("provider %s: name %s%s%s is not valid: it must match "
+    Pallet_seterr ("provider %s: name %s%s%s is not valid: it must match "
                     "[a-z0-9-]+ (at most 64 characters), e.g. \"ec2\"",
                     path, m->vt.name ? "'" : "",
                     m->vt.name ? m->vt.name : "(missing)",
@@ -273,7 +273,7 @@ pallet_module_load (const char *name_or_path, unsigned flags,
       void *fp;
       memcpy (&fp, (const char *) &m->vt + required_ops[i].off, sizeof fp);
       if (fp == NULL) {
-        pallet__seterr ("provider %s must have a .%s callback: set .%s in "
+        Pallet_seterr ("provider %s must have a .%s callback: set .%s in "
                         "PALLET_PROVIDER_DEFINE() (required ops: open, "
                         "close, validate, inventory, transfer, cleanup)",
                         path, required_ops[i].name, required_ops[i].name);
@@ -283,7 +283,7 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   }
   if (m->vt.thread_model < PALLET_THREAD_MODEL_SERIALIZE_ALL
       || m->vt.thread_model > PALLET_THREAD_MODEL_PARALLEL) {
-    pallet__log (PALLET_LOG_WARNING, "provider %s: unknown thread_model %d; "
+    Pallet_log (PALLET_LOG_WARNING, "provider %s: unknown thread_model %d; "
                  "using SERIALIZE_ALL", path, m->vt.thread_model);
     m->vt.thread_model = PALLET_THREAD_MODEL_SERIALIZE_ALL;
   }

@@ -25,7 +25,7 @@ pallet_default_state_dir (const char *plan_name)
 
 /* mkdir -p with mode 0700: the dir holds state that may name resources. */
 int
-pallet__mkdirs (const char *dir)
+Pallet_mkdirs (const char *dir)
 {
   char *d = strdup (dir);
   if (d == NULL)
@@ -67,11 +67,11 @@ fsync_dir (const char *path)
 }
 
 int
-pallet__write_json_file (const char *path, const json_t *j)
+Pallet_write_json_file (const char *path, const json_t *j)
 {
   char *text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS);
   if (text == NULL) {
-    pallet__seterr ("state file %s: cannot serialize (out of memory)", path);
+    Pallet_seterr ("state file %s: cannot serialize (out of memory)", path);
     return -1;
   }
   char *tmp;
@@ -105,7 +105,7 @@ pallet__write_json_file (const char *path, const json_t *j)
   if (ok && fsync_dir (path) != 0)
     ok = 0;
   if (!ok) {
-    pallet__seterr ("state file %s: cannot write: %s; check the state dir "
+    Pallet_seterr ("state file %s: cannot write: %s; check the state dir "
                     "is writable and the disk is not full", path,
                     strerror (errno));
     unlink (tmp);
@@ -116,18 +116,18 @@ pallet__write_json_file (const char *path, const json_t *j)
 }
 
 json_t *
-pallet__read_json_file (const char *path)
+Pallet_read_json_file (const char *path)
 {
   json_error_t err;
   json_t *j = json_load_file (path, 0, &err);
   if (j == NULL)
-    pallet__seterr ("%s: not readable JSON (line %d: %s)", path, err.line,
+    Pallet_seterr ("%s: not readable JSON (line %d: %s)", path, err.line,
                     err.text);
   return j;
 }
 
 char *
-pallet__now_iso (void)
+Pallet_now_iso (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_REALTIME, &ts);
@@ -141,7 +141,7 @@ pallet__now_iso (void)
 }
 
 char *
-pallet__uuid4 (void)
+Pallet_uuid4 (void)
 {
   unsigned char b[16];
   int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -164,7 +164,7 @@ pallet__uuid4 (void)
 
 /* vm-<safe id>-<fnv32 of id>.json: ids may hold any character. */
 char *
-pallet__vm_state_path (const char *dir, const char *id)
+Pallet_vm_state_path (const char *dir, const char *id)
 {
   uint32_t h = 2166136261u;
   char safe[65];
@@ -186,7 +186,7 @@ pallet__vm_state_path (const char *dir, const char *id)
 }
 
 int
-pallet__lock_dir (const char *dir)
+Pallet_lock_dir (const char *dir)
 {
   char *p;
   if (asprintf (&p, "%s/lock", dir) < 0)
@@ -194,12 +194,12 @@ pallet__lock_dir (const char *dir)
   int fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   free (p);
   if (fd < 0) {
-    pallet__seterr ("state dir %s: cannot create its lock file: %s", dir,
+    Pallet_seterr ("state dir %s: cannot create its lock file: %s", dir,
                     strerror (errno));
     return -1;
   }
   if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
-    pallet__seterr ("state dir %s is in use by another pallet process: "
+    Pallet_seterr ("state dir %s is in use by another pallet process: "
                     "wait for it, or stop it with `pallet cancel`", dir);
     close (fd);
     return -2;
@@ -208,7 +208,7 @@ pallet__lock_dir (const char *dir)
 }
 
 char *
-pallet__cancel_marker (const char *dir)
+Pallet_cancel_marker (const char *dir)
 {
   char *p;
   if (asprintf (&p, "%s/cancel", dir) < 0)
@@ -221,17 +221,17 @@ pallet_request_cancel (const char *state_dir)
 {
   struct stat st;
   if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
-    pallet__seterr ("state dir %s does not exist: nothing to cancel (pass "
+    Pallet_seterr ("state dir %s does not exist: nothing to cancel (pass "
                     "--state-dir if the migration used another one)",
                     state_dir);
     return PALLET_E_NOT_FOUND;
   }
-  char *p = pallet__cancel_marker (state_dir);
+  char *p = Pallet_cancel_marker (state_dir);
   json_t *j = json_pack ("{s:s}", "requested", "");
-  char *now = pallet__now_iso ();
+  char *now = Pallet_now_iso ();
   if (j && now)
     json_object_set_new (j, "requested", json_string (now));
-  int r = p && j ? pallet__write_json_file (p, j) : -1;
+  int r = p && j ? Pallet_write_json_file (p, j) : -1;
   free (now);
   json_decref (j);
   free (p);
@@ -247,11 +247,11 @@ is_vm_file (const struct dirent *e)
 }
 
 json_t *
-pallet__state_load_all (const char *dir)
+Pallet_state_load_all (const char *dir)
 {
   struct stat st;
   if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
-    pallet__seterr ("state dir %s does not exist: run `pallet migrate` "
+    Pallet_seterr ("state dir %s does not exist: run `pallet migrate` "
                     "first, or pass --state-dir", dir);
     return NULL;
   }
@@ -261,7 +261,7 @@ pallet__state_load_all (const char *dir)
     json_decref (out);
     return NULL;
   }
-  json_t *plan = access (pp, F_OK) == 0 ? pallet__read_json_file (pp) : NULL;
+  json_t *plan = access (pp, F_OK) == 0 ? Pallet_read_json_file (pp) : NULL;
   free (pp);
   json_object_set_new (out, "plan", plan ? plan : json_null ());
   json_t *vms = json_array ();
@@ -271,7 +271,7 @@ pallet__state_load_all (const char *dir)
   for (int i = 0; i < n; i++) {
     char *f;
     if (asprintf (&f, "%s/%s", dir, ents[i]->d_name) >= 0) {
-      json_t *v = pallet__read_json_file (f);
+      json_t *v = Pallet_read_json_file (f);
       if (v)
         json_array_append_new (vms, v);
       free (f);
@@ -286,7 +286,7 @@ pallet__state_load_all (const char *dir)
 char *
 pallet_state_read (const char *state_dir)
 {
-  json_t *j = pallet__state_load_all (state_dir);
+  json_t *j = Pallet_state_load_all (state_dir);
   if (j == NULL)
     return NULL;
   char *s = json_dumps (j, JSON_COMPACT);

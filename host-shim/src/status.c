@@ -74,7 +74,7 @@ pallet_status_from_name (const char *name)
 static _Thread_local char last_error[2048];
 
 void
-pallet__seterr (const char *fmt, ...)
+Pallet_seterr (const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -100,31 +100,6 @@ int
 pallet_get_log_level (void)
 {
   return log_level;
-}
-
-static const char *
-level_name (int level)
-{
-  switch (level) {
-  case PALLET_LOG_ERROR: return "error";
-  case PALLET_LOG_WARNING: return "warning";
-  case PALLET_LOG_INFO: return "info";
-  default: return "debug";
-  }
-}
-
-void
-pallet__log (int level, const char *fmt, ...)
-{
-  if (level > log_level)
-    return;
-  char buf[4096];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  /* One fprintf per line so threads do not interleave inside a line. */
-  fprintf (stderr, "pallet: %s: %s\n", level_name (level), buf);
 }
 
 const char *
