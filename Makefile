@@ -1,13 +1,14 @@
 # Thin wrapper over CMake.  `make check` and `make demo` install what they need.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
 # Most tests wait on sleeps, subprocesses and loopback I/O: run a few more
 # than there are cores.
 CTEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build check check-fast check-asan demo bench fuzz install clean
+.PHONY: all deps configure build check check-fast check-asan check-tsan demo bench fuzz install clean
 
 all: build
 
@@ -28,6 +29,7 @@ check: deps
 	$(MAKE) build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS)
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
 
 check-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE 'slow|valgrind'
@@ -53,6 +55,17 @@ check-asan:
 	PALLET_NO_DLCLOSE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(CTEST_JOBS) -LE 'valgrind|endpoint|no-c|noasan'
 
+# ThreadSanitizer over the threaded tests (label tsan): the host's services
+# called from provider threads, and the driver's thread models.  Only what
+# they run is built, so it stays short.
+TSAN_TARGETS = pallet pallet-provider-stress pallet-provider-null \
+  pallet-provider-null-serial pallet-provider-null-parallel
+check-tsan:
+	cmake -S . -B $(BUILD_TSAN) -DPALLET_TSAN=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target $(TSAN_TARGETS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(BUILD_TSAN) --output-on-failure -j $(CTEST_JOBS) -L tsan
+
 demo: deps
 	$(MAKE) build
 	./scripts/demo.sh $(BUILD)
@@ -70,4 +83,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -395,6 +395,21 @@ def case_inventory(c):
           "-q", "where cpus >", expect=2)
     c.run("inventory", "disks", "--provider", "null", "--config", cfg, expect=1)
     c.run("inventory", "instances", "--provider", "null", expect=2)
+    # No -q (and -q ''): "query" is absent, never null.  The stress
+    # provider fails on a null query, as one written from the op page would.
+    scfg = os.path.join(c.dir, "stress.json")
+    with open(scfg, "w") as f:
+        json.dump({"settings": {"threads": 2, "items": 3}}, f)
+    for q in ([], ["-q", ""]):
+        p = c.run("inventory", "things", "--provider", "stress", "--config", scfg,
+                  "-o", "json", *q, expect=0)
+        check(len(json.loads(p.stdout)) == 6, "stress items %r" % p.stdout)
+    p = c.run("inventory", "things", "--provider", "stress", "--config", scfg,
+              "-q", "where n > 5", "-o", "json", expect=0)
+    check(p.stdout.strip() == "[]", "empty result is not an empty array: %r" % p.stdout)
+    p = c.run("inventory", "things", "--provider", "stress", "--config", scfg,
+              "-q", "where n > 5", "-o", "yaml", expect=0)
+    check(yaml.safe_load(p.stdout) == [], "empty YAML result %r" % p.stdout)
 
 
 def case_providers(c):
