@@ -31,6 +31,7 @@ static const char usage_text[] =
   "  version                          print versions\n"
   "  lint-manifests [--strict] DIR|FILE...\n"
   "                                   check manifests against the bundled schemas\n"
+  "  doctor [--deep] [-o json]        can conversions run on this host?\n"
   "\n"
   "PLAN... are Forklift Plan/NetworkMap/StorageMap/Provider/Secret YAML or\n"
   "JSON files (see --plan to pick one Plan), or use --normalized FILE to pass\n"
@@ -647,6 +648,8 @@ main (int argc, char **argv)
   /* Verbs with options of their own (cli-verbs.h). */
   if (argc > 1 && strcmp (argv[1], "lint-manifests") == 0)
     return cli_lint_manifests (argc - 1, argv + 1);
+  if (argc > 1 && strcmp (argv[1], "doctor") == 0)
+    return cli_doctor (argc - 1, argv + 1);
   /* Options may come before or after the verb (getopt permutes). */
   int c;
   while ((c = getopt_long (argc, argv, "o:q:vh", long_opts, NULL)) != -1) {
