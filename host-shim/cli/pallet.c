@@ -78,7 +78,7 @@ static const char *verb_help[][2] = {
     ".\n--dump prints key=value lines: abi_major, abi_minor, struct_size, "
     "name,\nversion, thread_model, cancel_bound_ms, capabilities, has_<op>.\n" },
   { "validate", "Usage: pallet validate PLAN... | --normalized FILE "
-    "[--provider P] [--config FILE] [-o json]\nCalls validate for every VM "
+    "[--provider P] [--config FILE] [-o text|json|yaml]\nCalls validate for every VM "
     "and prints findings.  Exit 1 if any VM is invalid.\n" },
   { "inventory", "Usage: pallet inventory KIND [-q QUERY] [-o table|json|yaml] "
     "--provider P --config FILE\nCalls inventory {\"kind\": KIND, \"query\": "
@@ -87,7 +87,7 @@ static const char *verb_help[][2] = {
   { "migrate", "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
     "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
     "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
-    "[-o json]\nRuns validate, prepare_source, transfer, convert, build_vm, "
+    "[-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
     "cleanup per VM.\nProgress is kept in the state dir after every call; "
     "run it again to resume.\nA warm plan's transfer copies in rounds while "
     "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
