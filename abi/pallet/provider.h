@@ -16,43 +16,69 @@
  *    ignored.
  *  - Status codes are never renumbered; a retired code becomes
  *    PALLET_E_OBSOLETE<n>.
+ *
+ * ABI 1.1 (each addition is marked Added-in: ABI 1.1): the X-macro lists
+ * PALLET_STATUS_LIST, PALLET_OP_LIST and PALLET_CAP_LIST; extern "C" in
+ * PALLET_PROVIDER_DEFINE; the load, unload and settings slots;
+ * PALLET_HANDLE_NOT_NEEDED; pallet_fail().  A 1.0 provider binary loads
+ * unchanged: the new slots lie past its struct_size and read as NULL.
  */
 #ifndef PALLET_PROVIDER_H
 #define PALLET_PROVIDER_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define PALLET_ABI_MAJOR 1
-#define PALLET_ABI_MINOR 0
+#define PALLET_ABI_MINOR 1
 
 /* The one symbol a provider exports. */
 #define PALLET_PROVIDER_ENTRY_SYMBOL "pallet_provider_entry"
 
 /* Status codes.  Never renumbered.  Keep docs/status-codes.md in step:
- * a test checks that the docs and this enum list the same names. */
+ * a test checks that the docs and this list name the same codes.
+ *
+ * Added-in: ABI 1.1: the list itself.  X (NAME, number, description)
+ * once per code; the enum, the host's pallet_strerror() and
+ * pallet_status_name() and the tools' tables are all generated from it,
+ * so a new code is added here only, before PALLET_E_LAST. */
+#define PALLET_STATUS_LIST(X)                                               \
+  X (OK, 0, "success")                                                      \
+  X (PENDING, 1, "in progress; call again after the retry-after")           \
+  X (E_INVALID, 2, "bad input (JSON, plan or config)")                      \
+  X (E_UNSUPPORTED, 3, "operation or feature not supported")                \
+  X (E_NOT_FOUND, 4, "a named object does not exist")                       \
+  X (E_AUTH, 5, "credentials rejected or not permitted")                    \
+  X (E_TRANSIENT, 6, "transient failure (throttling, network, 5xx)")        \
+  X (E_TIMEOUT, 7, "a wait ran out of time")                                \
+  X (E_FAILED, 8, "the operation failed")                                   \
+  X (E_CANCELLED, 9, "cancelled")                                           \
+  X (E_NOMEM, 10, "out of memory")                                          \
+  X (E_IO, 11, "local I/O error")                                           \
+  X (E_CONFLICT, 12, "state conflicts with the world")                      \
+  X (E_ABI, 13, "ABI mismatch or provider contract broken")
+
+/* PALLET_OK = 0, PALLET_PENDING = 1, ... as in the list above:
+ *   OK          step done; new state emitted
+ *   PENDING     progress made or waiting; call again after the emitted
+ *               retry-after
+ *   E_INVALID   bad input (JSON, plan, config): permanent
+ *   E_UNSUPPORTED, E_NOT_FOUND, E_AUTH, E_FAILED, E_CONFLICT: permanent
+ *   E_TRANSIENT (throttling, network, 5xx), E_TIMEOUT: retryable
+ *   E_CANCELLED the host asked to cancel
+ *   E_ABI       ABI mismatch or contract broken (host) */
+#define PALLET__STATUS_ENUM(name, num, text) PALLET_##name = num,
 enum pallet_status {
-  PALLET_OK = 0,              /* step done; new state emitted */
-  PALLET_PENDING = 1,         /* progress made or waiting; call again after
-                                 the emitted retry-after */
-  PALLET_E_INVALID = 2,       /* bad input (JSON, plan, config): permanent */
-  PALLET_E_UNSUPPORTED = 3,   /* op or feature not supported: permanent */
-  PALLET_E_NOT_FOUND = 4,     /* a named object does not exist: permanent */
-  PALLET_E_AUTH = 5,          /* credentials rejected or not permitted */
-  PALLET_E_TRANSIENT = 6,     /* throttling, network, 5xx: retryable */
-  PALLET_E_TIMEOUT = 7,       /* a wait ran out of time: retryable */
-  PALLET_E_FAILED = 8,        /* the operation failed: permanent */
-  PALLET_E_CANCELLED = 9,     /* the host asked to cancel */
-  PALLET_E_NOMEM = 10,        /* out of memory */
-  PALLET_E_IO = 11,           /* local I/O error (disk, file, process) */
-  PALLET_E_CONFLICT = 12,     /* state conflicts with the world: permanent */
-  PALLET_E_ABI = 13,          /* ABI mismatch or contract broken (host) */
+  PALLET_STATUS_LIST (PALLET__STATUS_ENUM)
   PALLET_E_LAST = 14          /* one past the last code; not a status */
 };
+#undef PALLET__STATUS_ENUM
 
 /* Retryable codes: the host may call the same op again, with backoff. */
 #define PALLET_STATUS_IS_RETRYABLE(s) \
@@ -75,6 +101,30 @@ enum pallet_thread_model {
 #define PALLET_CAP_CROSS_REGION     (UINT64_C(1) << 5)
 #define PALLET_CAP_GUEST_CONVERSION (UINT64_C(1) << 6)
 #define PALLET_CAP_INVENTORY_QUERY  (UINT64_C(1) << 7) /* pushes queries down */
+
+/* Added-in: ABI 1.1.  X (NAME, "name") once per capability bit, in bit
+ * order: the name is what `pallet providers --dump` prints. */
+#define PALLET_CAP_LIST(X)                                                  \
+  X (COLD_MIGRATION, "cold_migration")                                      \
+  X (WARM_MIGRATION, "warm_migration")                                      \
+  X (ZERO_COPY, "zero_copy")                                                \
+  X (COPY, "copy")                                                          \
+  X (CROSS_ACCOUNT, "cross_account")                                        \
+  X (CROSS_REGION, "cross_region")                                          \
+  X (GUEST_CONVERSION, "guest_conversion")                                  \
+  X (INVENTORY_QUERY, "inventory_query")
+
+/* Added-in: ABI 1.1.  X (name, NAME) once per op the host calls with a
+ * struct pallet_call and input JSON, in the order of the host's
+ * enum pallet_op (PALLET_OP_VALIDATE = 0, ...). */
+#define PALLET_OP_LIST(X)                                                   \
+  X (validate, VALIDATE)                                                    \
+  X (inventory, INVENTORY)                                                  \
+  X (prepare_source, PREPARE_SOURCE)                                        \
+  X (transfer, TRANSFER)                                                    \
+  X (convert, CONVERT)                                                      \
+  X (build_vm, BUILD_VM)                                                    \
+  X (cleanup, CLEANUP)
 
 /* Log levels for host->log. */
 enum pallet_log_level {
@@ -100,6 +150,17 @@ enum pallet_emit_kind {
 #define PALLET_PRINTF(fmt, args)
 #define PALLET_EXPORT
 #endif
+
+/* Added-in: ABI 1.1.  What open() may return when the provider keeps no
+ * per-session data (nbdkit's NBDKIT_HANDLE_NOT_NEEDED): any non-NULL
+ * pointer means success, and this one is never dereferenced.  close() and
+ * the ops receive it back unchanged. */
+#define PALLET_HANDLE_NOT_NEEDED ((void *) &pallet_handle_not_needed_)
+static const char pallet_handle_not_needed_
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((unused))
+#endif
+  = 0;
 
 /* One op call.  The host creates it, passes it to exactly one op call and
  * destroys it afterwards: never keep it past the call.  Providers reach the
@@ -159,6 +220,15 @@ struct pallet_host {
  */
 typedef void *(pallet_open_fn) (struct pallet_call *call, const char *config_json);
 typedef void (pallet_close_fn) (void *handle);
+/* Added-in: ABI 1.1.  load() runs once per load of the shared object,
+ * after the host accepted the vtable and before any open(); unload() once,
+ * after the last close() and just before dlclose().  They are for
+ * process-wide setup and teardown (curl_global_init/curl_global_cleanup).
+ * load() returns PALLET_OK, or a status: the host then refuses the
+ * provider, naming load() and the status, and does not call unload(). */
+typedef int (pallet_load_fn) (void);
+typedef void (pallet_unload_fn) (void);
+
 typedef int (pallet_validate_fn) (void *handle, struct pallet_call *call,
                                   const char *input_json);
 typedef int (pallet_inventory_fn) (void *handle, struct pallet_call *call,
@@ -173,6 +243,28 @@ typedef int (pallet_build_vm_fn) (void *handle, struct pallet_call *call,
                                   const char *input_json);
 typedef int (pallet_cleanup_fn) (void *handle, struct pallet_call *call,
                                  const char *input_json);
+
+/* Added-in: ABI 1.1.  The type of a described setting (struct
+ * pallet_setting).  The host checks a setting's JSON value against it. */
+enum pallet_setting_type {
+  PALLET_SETTING_STRING = 0,  /* a JSON string */
+  PALLET_SETTING_BOOL = 1,    /* true/false, or the string "true"/"false" */
+  PALLET_SETTING_INT = 2,     /* an integer, or a string of decimal digits */
+  PALLET_SETTING_JSON = 3     /* any JSON value (objects, arrays ...) */
+};
+
+/* Added-in: ABI 1.1.  One setting the provider reads from config.settings
+ * or config.provider.spec.settings (a Forklift Provider's spec.settings).
+ * A provider lists all of them in .settings, ended by an entry whose name
+ * is NULL; the host then refuses any other setting, suggesting the nearest
+ * valid name, and `pallet providers --dump` prints the list.  This layout
+ * never changes within major 1: a richer description gets a new slot. */
+struct pallet_setting {
+  const char *name;           /* [A-Za-z0-9._-]+, e.g. "target-az" */
+  int type;                   /* enum pallet_setting_type */
+  const char *default_value;  /* as text; NULL: none (unset means unset) */
+  const char *help;           /* one line: what it does, what values */
+};
 
 /* The vtable.  Required: open, close, validate, inventory, transfer, cleanup.
  * Optional, with the host's default when NULL:
@@ -201,8 +293,19 @@ struct pallet_provider {
   pallet_convert_fn *convert;
   pallet_build_vm_fn *build_vm;
   pallet_cleanup_fn *cleanup;
-  /* Added in ABI 1.1: append here. */
+
+  /* Added in ABI 1.1 */
+  pallet_load_fn *load;        /* Added-in: ABI 1.1; optional */
+  pallet_unload_fn *unload;    /* Added-in: ABI 1.1; optional */
+  /* Added-in: ABI 1.1; optional.  NULL: the settings are not described
+   * and the host checks none (as for every 1.0 provider). */
+  const struct pallet_setting *settings;
+  /* Added in ABI 1.2: append here. */
 };
+
+/* Added-in: ABI 1.1.  The size of the ABI 1.0 vtable: the host refuses a
+ * provider whose struct_size is smaller. */
+#define PALLET_PROVIDER_SIZE_1_0 offsetof (struct pallet_provider, load)
 
 /* The entry point.  Returns NULL if host_abi_major is not the provider's. */
 typedef const struct pallet_provider *(pallet_provider_entry_fn)
@@ -214,7 +317,15 @@ typedef const struct pallet_provider *(pallet_provider_entry_fn)
  *     .name = "null", .version = "1.0", .open = null_open, ...);
  *
  * It stamps abi_major, abi_minor and struct_size from this header, so
- * authors never write them. */
+ * authors never write them.  Added-in: ABI 1.1: the entry point has C
+ * linkage in C++ too (extern "C"), so a provider written in C++ exports the
+ * unmangled symbol.  (C++ needs g++ 8 or clang 6 for designated
+ * initializers in this order; C++20 makes them standard.) */
+#ifdef __cplusplus
+#define PALLET__EXTERN_C extern "C"
+#else
+#define PALLET__EXTERN_C
+#endif
 #define PALLET_PROVIDER_DEFINE(var, ...)                                    \
   static const struct pallet_provider var = {                               \
     .abi_major = PALLET_ABI_MAJOR,                                          \
@@ -222,10 +333,10 @@ typedef const struct pallet_provider *(pallet_provider_entry_fn)
     .struct_size = sizeof (struct pallet_provider),                         \
     __VA_ARGS__                                                             \
   };                                                                        \
-  PALLET_EXPORT const struct pallet_provider *                              \
+  PALLET__EXTERN_C PALLET_EXPORT const struct pallet_provider *             \
   pallet_provider_entry (uint32_t host_abi_major,                           \
                          const struct pallet_host *host);                   \
-  PALLET_EXPORT const struct pallet_provider *                              \
+  PALLET__EXTERN_C PALLET_EXPORT const struct pallet_provider *             \
   pallet_provider_entry (uint32_t host_abi_major,                           \
                          const struct pallet_host *host)                    \
   {                                                                         \
@@ -248,6 +359,27 @@ typedef const struct pallet_provider *(pallet_provider_entry_fn)
 #define pallet_progress(call, vm, step, done, total, unit) \
   ((call)->host->progress ((call), (vm), (step), (done), (total), (unit)))
 
+/* Added-in: ABI 1.1.  Records the error message (host->error with code)
+ * and returns code, so the two cannot disagree:
+ *   return pallet_fail (call, PALLET_E_NOT_FOUND, "instance %s: ...", id);
+ * The host reports an op whose returned status is not the code it gave
+ * host->error as a provider bug.  Messages are cut at 4 KiB, as the
+ * host's own. */
+static inline int
+pallet_fail (struct pallet_call *call, int code, const char *fmt, ...)
+  PALLET_PRINTF (3, 4);
+static inline int
+pallet_fail (struct pallet_call *call, int code, const char *fmt, ...)
+{
+  char msg[4096];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  call->host->error (call, code, "%s", msg);
+  return code;
+}
+
 /* Layout pinned: these never change within major 1. */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert (offsetof (struct pallet_provider, abi_major) == 0, "abi_major");
@@ -266,7 +398,11 @@ _Static_assert (offsetof (struct pallet_provider, open) == 56, "open");
 _Static_assert (offsetof (struct pallet_provider, validate) == 72, "validate");
 _Static_assert (offsetof (struct pallet_provider, transfer) == 96, "transfer");
 _Static_assert (offsetof (struct pallet_provider, cleanup) == 120, "cleanup");
-_Static_assert (sizeof (struct pallet_provider) == 128, "ABI 1.0 vtable size");
+_Static_assert (offsetof (struct pallet_provider, load) == 128, "ABI 1.0 vtable size");
+_Static_assert (offsetof (struct pallet_provider, unload) == 136, "unload");
+_Static_assert (offsetof (struct pallet_provider, settings) == 144, "settings");
+_Static_assert (sizeof (struct pallet_provider) == 152, "ABI 1.1 vtable size");
+_Static_assert (sizeof (struct pallet_setting) == 32, "setting layout");
 _Static_assert (offsetof (struct pallet_host, log) == 16, "host log");
 _Static_assert (offsetof (struct pallet_host, emit) == 48, "host emit");
 _Static_assert (offsetof (struct pallet_host, get_param) == 64, "host get_param");

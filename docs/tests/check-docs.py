@@ -36,7 +36,7 @@ RETRYABLE = {"PALLET_PENDING", "PALLET_E_TRANSIENT", "PALLET_E_TIMEOUT"}
 def strip_comments_keep_added_in(text):
     """Replaces each comment by a marker if it is an 'Added in ABI' one."""
     def repl(m):
-        a = re.search(r"Added in ABI (\d+\.\d+)", m.group(0))
+        a = re.search(r"Added(?: in|-in:) ABI (\d+\.\d+)", m.group(0))
         return " @ADDED_IN(%s)@ " % a.group(1) if a else " "
     return re.sub(r"/\*.*?\*/", repl, text, flags=re.S)
 
@@ -87,13 +87,14 @@ def parse_header(path):
     EMITTING_OPS = set(re.findall(
         r"typedef[^;]*?\(pallet_(\w+)_fn\)\s*\([^;]*struct pallet_call", text))
     host = [(n, g) for n, fp, g in members(struct_body(text, "pallet_host"))]
-    m = re.search(r"enum pallet_status\s*\{(.*?)\};", text, re.S)
+    # The codes are the X (NAME, number, text) entries of
+    # PALLET_STATUS_LIST, which generates enum pallet_status.
+    m = re.search(r"#define PALLET_STATUS_LIST\(X\)(.*?[^\\])\n", text, re.S)
     if not m:
-        raise SystemExit("FAIL: header: no enum pallet_status")
+        raise SystemExit("FAIL: header: no PALLET_STATUS_LIST")
     status = {}
-    for name, num in re.findall(r"(PALLET_\w+)\s*=\s*(\d+)", m.group(1)):
-        if name != "PALLET_E_LAST":
-            status[name] = int(num)
+    for name, num in re.findall(r"\bX \((\w+), (\d+),", m.group(1)):
+        status["PALLET_" + name] = int(num)
     if not ops or not host or not status:
         raise SystemExit("FAIL: header: found no ops, host members or status")
     for n, g in ops + host:
@@ -424,12 +425,12 @@ def self_test(header, docs):
         h = os.path.join(tmp, "provider.h")
         with open(header, encoding="utf-8") as f:
             t = f.read()
-        marker = "  pallet_cleanup_fn *cleanup;\n  /* Added in ABI 1.1: append here. */\n"
+        marker = "  /* Added in ABI 1.2: append here. */\n"
         if marker not in t:
             raise SystemExit("FAIL: self-test: the header's vtable tail changed; "
                              "update the self-test")
         with open(h, "w", encoding="utf-8") as f:
-            f.write(t.replace(marker, marker + "  pallet_cleanup_fn *resize;\n"))
+            f.write(t.replace(marker, marker + "  /* Added in ABI 1.2 */\n  pallet_cleanup_fn *resize;\n"))
         errs = check(h, docs)[1]
     print("self-test: %-20s -> %s" % ("new op in header", "caught: " + errs[0]
                                       if errs else "NOT CAUGHT"))
