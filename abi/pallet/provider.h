@@ -326,13 +326,26 @@ typedef const struct pallet_provider *(pallet_provider_entry_fn)
 #else
 #define PALLET__EXTERN_C
 #endif
+/* C++ (unlike C) warns under -Wextra about slots a designated initializer
+ * leaves out; leaving optional slots out is the point. */
+#if defined(__cplusplus) && (defined(__GNUC__) || defined(__clang__))
+#define PALLET__CXX_INIT_BEGIN                                              \
+  _Pragma ("GCC diagnostic push")                                           \
+  _Pragma ("GCC diagnostic ignored \"-Wmissing-field-initializers\"")
+#define PALLET__CXX_INIT_END _Pragma ("GCC diagnostic pop")
+#else
+#define PALLET__CXX_INIT_BEGIN
+#define PALLET__CXX_INIT_END
+#endif
 #define PALLET_PROVIDER_DEFINE(var, ...)                                    \
+  PALLET__CXX_INIT_BEGIN                                                    \
   static const struct pallet_provider var = {                               \
     .abi_major = PALLET_ABI_MAJOR,                                          \
     .abi_minor = PALLET_ABI_MINOR,                                          \
     .struct_size = sizeof (struct pallet_provider),                         \
     __VA_ARGS__                                                             \
   };                                                                        \
+  PALLET__CXX_INIT_END                                                      \
   PALLET__EXTERN_C PALLET_EXPORT const struct pallet_provider *             \
   pallet_provider_entry (uint32_t host_abi_major,                           \
                          const struct pallet_host *host);                   \

@@ -64,11 +64,9 @@ pc_op_per_vm (enum pc_op op)
   return op != PC_OP_OPEN && op != PC_OP_INVENTORY;
 }
 
+#define STATUS_NAME(name, num, text) [num] = "PALLET_" #name,
 static const char *const status_names[PALLET_E_LAST] = {
-  "PALLET_OK", "PALLET_PENDING", "PALLET_E_INVALID", "PALLET_E_UNSUPPORTED",
-  "PALLET_E_NOT_FOUND", "PALLET_E_AUTH", "PALLET_E_TRANSIENT",
-  "PALLET_E_TIMEOUT", "PALLET_E_FAILED", "PALLET_E_CANCELLED",
-  "PALLET_E_NOMEM", "PALLET_E_IO", "PALLET_E_CONFLICT", "PALLET_E_ABI",
+  PALLET_STATUS_LIST (STATUS_NAME)
 };
 
 const char *

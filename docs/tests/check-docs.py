@@ -381,6 +381,11 @@ def self_test(header, docs):
             d = os.path.join(tmp, "docs")
             shutil.copytree(docs, d, ignore=shutil.ignore_patterns(
                 "tests", "*.txt"))
+            # The guide links into sibling directories of docs/.
+            for sib in ("examples", "conformance"):
+                real = os.path.join(os.path.dirname(os.path.abspath(docs)), sib)
+                if os.path.isdir(real):
+                    os.symlink(real, os.path.join(tmp, sib))
             if check(header, d)[1]:
                 raise SystemExit("FAIL: self-test: the unbroken copy fails")
             mutate(d)

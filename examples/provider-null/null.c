@@ -1,4 +1,6 @@
-/* pallet-provider-null: a provider that simulates a source.
+/* pallet-provider-null: a provider that simulates a source: the host's
+ * and the CLI's test double (and the demo's source).  The example to learn
+ * from is examples/provider-hello.
  *
  * Its config ({"settings": {...}}, or the settings object alone) says:
  *   "vms":            [{"id", "name", ...}]   the source's VMs (inventory,
@@ -152,12 +154,13 @@ emit_state (struct pallet_call *call, json_t *state)
 static int
 status_code (const char *name)
 {
-  static const char *names[] = {
-    "OK", "PENDING", "INVALID", "UNSUPPORTED", "NOT_FOUND", "AUTH",
-    "TRANSIENT", "TIMEOUT", "FAILED", "CANCELLED", "NOMEM", "IO", "CONFLICT",
-  };
+  /* "INVALID" or "E_INVALID" for PALLET_E_INVALID. */
+#define STATUS_NAME(sym, num, text) [num] = #sym,
+  static const char *const names[] = { PALLET_STATUS_LIST (STATUS_NAME) };
+#undef STATUS_NAME
   for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
-    if (strcmp (name, names[i]) == 0)
+    if (strcmp (name, names[i]) == 0
+        || (strncmp (names[i], "E_", 2) == 0 && strcmp (name, names[i] + 2) == 0))
       return (int) i;
   return PALLET_E_FAILED;
 }
@@ -387,6 +390,30 @@ null_cleanup (void *h, struct pallet_call *c, const char *in)
   return step (h, c, in, "cleanup");
 }
 
+/* What the host checks config.settings and spec.settings against. */
+static const struct pallet_setting null_settings[] = {
+  { "vms", PALLET_SETTING_JSON, NULL,
+    "[{\"id\", \"name\", ...}]: the source's VMs; absent: any VM" },
+  { "pending", PALLET_SETTING_JSON, "0",
+    "N or {\"op\": N}: return PENDING N times per op" },
+  { "retry_after_ms", PALLET_SETTING_INT, "10", "the retry-after of PENDING" },
+  { "delay_ms", PALLET_SETTING_JSON, "0",
+    "N or {\"op\": N}: milliseconds of work per call, polling cancel" },
+  { "transient", PALLET_SETTING_JSON, NULL,
+    "{\"op\": N}: return E_TRANSIENT N times per op first" },
+  { "fail_at", PALLET_SETTING_STRING, NULL, "the op that fails" },
+  { "fail_vm", PALLET_SETTING_STRING, NULL,
+    "the VM id whose fail_at op fails; absent: every VM" },
+  { "fail_code", PALLET_SETTING_STRING, "FAILED",
+    "the status of fail_at: FAILED, AUTH, NOT_FOUND ..." },
+  { "count_file", PALLET_SETTING_STRING, NULL,
+    "append one line \"VMID OP STATUS [rollback]\" per call" },
+  { "misbehave", PALLET_SETTING_JSON, NULL,
+    "{\"op\": \"silent-error\" | \"pending-no-retry\" | \"bad-json\"}: "
+    "break the contract on purpose" },
+  { NULL, 0, NULL, NULL }
+};
+
 PALLET_PROVIDER_DEFINE (null_provider,
   .name = NULL_NAME,
   .version = "1.0.0",
@@ -402,4 +429,5 @@ PALLET_PROVIDER_DEFINE (null_provider,
   .transfer = null_transfer,
   .convert = null_convert,
   .build_vm = null_build_vm,
-  .cleanup = null_cleanup);
+  .cleanup = null_cleanup,
+  .settings = null_settings);

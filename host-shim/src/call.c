@@ -21,6 +21,7 @@ struct call_ctx {
   const char *vm;
   struct pallet_call_result *r;
   int error_set;
+  int error_code;               /* host->error's code, for the ABI 1.1 check */
   char *violation;              /* first contract breach seen */
   int rollback;
   Pallet_item_fn *item;         /* stream items instead of collecting */
@@ -115,6 +116,7 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
   free (c->r->error);
   c->r->error = msg;
   c->error_set = 1;
+  c->error_code = code;
   pthread_mutex_unlock (&c->mu);
   Pallet_log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
 }
@@ -265,10 +267,8 @@ const struct pallet_host Pallet_host = {
   .get_param = host_get_param,
 };
 
-static const char *op_names[PALLET_OP_LAST] = {
-  "validate", "inventory", "prepare_source", "transfer", "convert",
-  "build_vm", "cleanup",
-};
+#define OP_NAME(name, NAME) [PALLET_OP_##NAME] = #name,
+static const char *op_names[PALLET_OP_LAST] = { PALLET_OP_LIST (OP_NAME) };
 
 const char *
 pallet_op_name (int op)
@@ -321,6 +321,8 @@ struct pallet_session *
 pallet_session_open (struct pallet_module *m, const char *config_json,
                      const struct pallet_session_params *p)
 {
+  if (Pallet_settings_check (m, config_json) != PALLET_OK)
+    return NULL;
   struct pallet_session *s = calloc (1, sizeof *s);
   if (s == NULL) {
     Pallet_seterr ("out of memory");
@@ -463,6 +465,9 @@ Pallet_session_call_ex (struct pallet_session *s, int op, const char *vm,
                   pallet_strerror (status)) < 0)
       r->error = NULL;
   }
+  else
+    Pallet_error_code_check (s->m->vt.name, name, vm, status, c.error_code,
+                             &r->error);
   return r->status;
 }
 

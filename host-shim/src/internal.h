@@ -105,4 +105,17 @@ PALLET_HIDDEN int Pallet_session_call_ex (struct pallet_session *s, int op,
                                           const struct Pallet_call_opts *co,
                                           struct pallet_call_result *r);
 
+/* The ABI 1.1 check that host->error's code (recorded, -1 if none) is the
+ * error status the op returned.  If not, logs a warning and appends a
+ * "provider bug" note to *message (malloc'd, replaced). */
+PALLET_HIDDEN void Pallet_error_code_check (const char *provider,
+                                            const char *op, const char *vm,
+                                            int returned, int recorded,
+                                            char **message);
+
+/* The ABI 1.1 settings check: PALLET_OK, or PALLET_E_INVALID with the
+ * thread's last error naming the setting (and the nearest valid one). */
+PALLET_HIDDEN int Pallet_settings_check (const struct pallet_module *m,
+                                         const char *config_json);
+
 #endif

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "internal.h"
 
 #define PREFIX "pallet-provider-"
@@ -177,6 +179,44 @@ static const struct {
   { offsetof (struct pallet_provider, cleanup), "cleanup" },
 };
 
+static const char *
+setting_type_name (int type)
+{
+  switch (type) {
+  case PALLET_SETTING_STRING: return "string";
+  case PALLET_SETTING_BOOL: return "bool";
+  case PALLET_SETTING_INT: return "int";
+  case PALLET_SETTING_JSON: return "json";
+  }
+  return NULL;
+}
+
+/* A described setting has a name, a known type and help; at most 1024
+ * entries, so a table without its { NULL } end is caught, not overrun
+ * far. */
+static int
+check_settings_table (const struct pallet_module *m)
+{
+  const struct pallet_setting *t = m->vt.settings;
+  for (size_t i = 0; t; i++) {
+    if (i == 1024) {
+      Pallet_seterr ("provider %s: .settings has no end: finish the array "
+                      "with { NULL }", m->path);
+      return -1;
+    }
+    if (t[i].name == NULL)
+      return 0;
+    if (*t[i].name == '\0' || setting_type_name (t[i].type) == NULL
+        || t[i].help == NULL) {
+      Pallet_seterr ("provider %s: .settings[%zu] ('%s') needs a name, a "
+                      "PALLET_SETTING_* type and a help line", m->path, i,
+                      t[i].name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static int
 fail (struct pallet_module *m, int status)
 {
@@ -259,6 +299,19 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   }
   m->declared_size = p->struct_size;
   Pallet_vtable_copy (&m->vt, p, p->struct_size);
+  /* Every 1.x vtable holds at least the 1.0 slots; a smaller one was not
+   * made by PALLET_PROVIDER_DEFINE.  The lenient load (for --dump) still
+   * shows what it has. */
+  if (!(flags & PALLET_LOAD_LENIENT)
+      && p->struct_size < PALLET_PROVIDER_SIZE_1_0) {
+    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
+                    "%llu bytes of the ABI 1.0 vtable: define the vtable "
+                    "with PALLET_PROVIDER_DEFINE(), which stamps it, and "
+                    "rebuild against this pallet's <pallet/provider.h>",
+                    path, (unsigned long long) p->struct_size,
+                    (unsigned long long) PALLET_PROVIDER_SIZE_1_0);
+    return fail (m, PALLET_E_ABI);
+  }
 
   if (!valid_name (m->vt.name)) {
     Pallet_seterr ("provider %s: name %s%s%s is not valid: it must match "
@@ -287,6 +340,19 @@ pallet_module_load (const char *name_or_path, unsigned flags,
                  "using SERIALIZE_ALL", path, m->vt.thread_model);
     m->vt.thread_model = PALLET_THREAD_MODEL_SERIALIZE_ALL;
   }
+  if (!(flags & PALLET_LOAD_LENIENT) && check_settings_table (m) != 0)
+    return fail (m, PALLET_E_ABI);
+  if (m->vt.load) {
+    int r = m->vt.load ();
+    if (r != PALLET_OK) {
+      Pallet_seterr ("provider %s: load() returned %s (%s): the provider "
+                      "could not set up its process-wide state; see its "
+                      "log, or check the libraries it needs", path,
+                      pallet_status_name (r), pallet_strerror (r));
+      return fail (m, r > PALLET_PENDING && r < PALLET_E_LAST
+                   ? r : PALLET_E_ABI);
+    }
+  }
   pthread_mutex_init (&m->serialize, NULL);
   *out = m;
   return PALLET_OK;
@@ -298,6 +364,8 @@ pallet_module_free (struct pallet_module *m)
   if (m == NULL)
     return;
   pthread_mutex_destroy (&m->serialize);
+  if (m->vt.unload)
+    m->vt.unload ();
   /* Under valgrind/ASan keep symbols for leak reports. */
   if (getenv ("PALLET_NO_DLCLOSE") == NULL)
     dlclose (m->dl);
@@ -334,14 +402,150 @@ thread_model_name (int tm)
   return "unknown";
 }
 
+/* Edit distance (Levenshtein), for "did you mean"; names are short. */
+static size_t
+edit_distance (const char *a, const char *b)
+{
+  size_t la = strlen (a), lb = strlen (b);
+  if (la > 64 || lb > 64)
+    return (size_t) -1;
+  size_t row[65];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static const struct pallet_setting *
+setting_find (const struct pallet_setting *t, const char *name,
+              const char **nearest)
+{
+  size_t best = (size_t) -1;
+  *nearest = NULL;
+  for (; t->name; t++) {
+    if (strcmp (t->name, name) == 0)
+      return t;
+    size_t d = edit_distance (name, t->name);
+    if (d < best) {
+      best = d;
+      *nearest = t->name;
+    }
+  }
+  /* A suggestion only when it is plausibly the same word. */
+  if (best > 3 || best * 2 > strlen (name))
+    *nearest = NULL;
+  return NULL;
+}
+
+static int
+setting_value_ok (int type, const json_t *v)
+{
+  const char *s = json_string_value (v);
+  switch (type) {
+  case PALLET_SETTING_STRING:
+    return s != NULL;
+  case PALLET_SETTING_BOOL:
+    return json_is_boolean (v)
+      || (s && (strcmp (s, "true") == 0 || strcmp (s, "false") == 0));
+  case PALLET_SETTING_INT:
+    if (json_is_integer (v))
+      return 1;
+    if (s == NULL || *s == '\0')
+      return 0;
+    for (s += *s == '-'; *s; s++)
+      if (*s < '0' || *s > '9')
+        return 0;
+    return 1;
+  }
+  return 1;
+}
+
+static int
+settings_object_check (const struct pallet_module *m, const json_t *obj,
+                       const char *where)
+{
+  const char *key;
+  json_t *v;
+  json_object_foreach ((json_t *) obj, key, v) {
+    const char *near;
+    const struct pallet_setting *st = setting_find (m->vt.settings, key,
+                                                    &near);
+    if (st == NULL) {
+      Pallet_seterr ("unknown setting '%s' for provider %s%s%s%s (in %s; "
+                      "`pallet providers --dump %s` lists its settings)",
+                      key, m->vt.name, near ? "; did you mean '" : "",
+                      near ? near : "", near ? "'?" : "", where, m->vt.name);
+      return PALLET_E_INVALID;
+    }
+    if (!setting_value_ok (st->type, v)) {
+      Pallet_seterr ("setting '%s' for provider %s (in %s) must be a %s: "
+                      "%s", key, m->vt.name, where,
+                      setting_type_name (st->type), st->help);
+      return PALLET_E_INVALID;
+    }
+  }
+  return PALLET_OK;
+}
+
+int
+Pallet_settings_check (const struct pallet_module *m,
+                        const char *config_json)
+{
+  if (m == NULL || m->vt.settings == NULL || config_json == NULL)
+    return PALLET_OK;
+  /* Not JSON, or not an object: open() reports that in its own words. */
+  json_t *cfg = json_loads (config_json, 0, NULL);
+  if (!json_is_object (cfg)) {
+    json_decref (cfg);
+    return PALLET_OK;
+  }
+  int r = PALLET_OK;
+  const json_t *set = json_object_get (cfg, "settings");
+  const json_t *spec = json_object_get (json_object_get (cfg, "provider"),
+                                        "spec");
+  if (json_is_object (set))
+    r = settings_object_check (m, set, "config.settings");
+  if (r == PALLET_OK && json_is_object (json_object_get (spec, "settings")))
+    r = settings_object_check (m, json_object_get (spec, "settings"),
+                               "the Provider's spec.settings");
+  json_decref (cfg);
+  return r;
+}
+
+static void
+dump_settings (const struct pallet_provider *v, FILE *fp)
+{
+  fprintf (fp, "settings=%s\n", v->settings ? "described" : "undescribed");
+  const struct pallet_setting *t = v->settings;
+  for (size_t i = 0; t && t->name && i < 1024; t++, i++) {
+    const char *type = setting_type_name (t->type);
+    fprintf (fp, "setting.%s.type=%s\n", t->name, type ? type : "unknown");
+    fprintf (fp, "setting.%s.default=%s\n", t->name,
+             t->default_value ? t->default_value : "");
+    fprintf (fp, "setting.%s.help=%s\n", t->name, t->help ? t->help : "");
+  }
+}
+
 void
 pallet_module_dump (const struct pallet_module *m, FILE *fp)
 {
   const struct pallet_provider *v = &m->vt;
-  static const char *caps[] = {
-    "cold_migration", "warm_migration", "zero_copy", "copy",
-    "cross_account", "cross_region", "guest_conversion", "inventory_query",
-  };
+#define CAP_NAME(NAME, name) name,
+  static const char *caps[] = { PALLET_CAP_LIST (CAP_NAME) };
+#undef CAP_NAME
   fprintf (fp, "path=%s\n", m->path);
   fprintf (fp, "abi_major=%u\n", (unsigned) v->abi_major);
   fprintf (fp, "abi_minor=%u\n", (unsigned) v->abi_minor);
@@ -370,4 +574,7 @@ pallet_module_dump (const struct pallet_module *m, FILE *fp)
   fprintf (fp, "has_convert=%d\n", v->convert != NULL);
   fprintf (fp, "has_build_vm=%d\n", v->build_vm != NULL);
   fprintf (fp, "has_cleanup=%d\n", v->cleanup != NULL);
+  fprintf (fp, "has_load=%d\n", v->load != NULL);
+  fprintf (fp, "has_unload=%d\n", v->unload != NULL);
+  dump_settings (v, fp);
 }

@@ -1,58 +1,37 @@
 /* Status codes, last-error buffer and logging. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "internal.h"
 
-/* A switch with no default: -Wswitch flags a code added to the enum
- * but not here. */
+/* Generated from PALLET_STATUS_LIST, the header's one list of codes. */
+#define STATUS_TEXT(name, num, text) [num] = text,
+#define STATUS_NAME(name, num, text) [num] = "PALLET_" #name,
+static const char *const status_text[PALLET_E_LAST] = {
+  PALLET_STATUS_LIST (STATUS_TEXT)
+};
+static const char *const status_names[PALLET_E_LAST] = {
+  PALLET_STATUS_LIST (STATUS_NAME)
+};
+
 const char *
 pallet_strerror (int status)
 {
-  switch ((enum pallet_status) status) {
-  case PALLET_OK: return "success";
-  case PALLET_PENDING: return "in progress; call again after the retry-after";
-  case PALLET_E_INVALID: return "bad input (JSON, plan or config)";
-  case PALLET_E_UNSUPPORTED: return "operation or feature not supported";
-  case PALLET_E_NOT_FOUND: return "a named object does not exist";
-  case PALLET_E_AUTH: return "credentials rejected or not permitted";
-  case PALLET_E_TRANSIENT: return "transient failure (throttling, network, 5xx)";
-  case PALLET_E_TIMEOUT: return "a wait ran out of time";
-  case PALLET_E_FAILED: return "the operation failed";
-  case PALLET_E_CANCELLED: return "cancelled";
-  case PALLET_E_NOMEM: return "out of memory";
-  case PALLET_E_IO: return "local I/O error";
-  case PALLET_E_CONFLICT: return "state conflicts with the world";
-  case PALLET_E_ABI: return "ABI mismatch or provider contract broken";
-  case PALLET_E_LAST: break;
-  }
-  return "unknown status code";
+  if (status < 0 || status >= PALLET_E_LAST || status_text[status] == NULL)
+    return "unknown status code";
+  return status_text[status];
 }
 
 const char *
 pallet_status_name (int status)
 {
-  switch ((enum pallet_status) status) {
-  case PALLET_OK: return "PALLET_OK";
-  case PALLET_PENDING: return "PALLET_PENDING";
-  case PALLET_E_INVALID: return "PALLET_E_INVALID";
-  case PALLET_E_UNSUPPORTED: return "PALLET_E_UNSUPPORTED";
-  case PALLET_E_NOT_FOUND: return "PALLET_E_NOT_FOUND";
-  case PALLET_E_AUTH: return "PALLET_E_AUTH";
-  case PALLET_E_TRANSIENT: return "PALLET_E_TRANSIENT";
-  case PALLET_E_TIMEOUT: return "PALLET_E_TIMEOUT";
-  case PALLET_E_FAILED: return "PALLET_E_FAILED";
-  case PALLET_E_CANCELLED: return "PALLET_E_CANCELLED";
-  case PALLET_E_NOMEM: return "PALLET_E_NOMEM";
-  case PALLET_E_IO: return "PALLET_E_IO";
-  case PALLET_E_CONFLICT: return "PALLET_E_CONFLICT";
-  case PALLET_E_ABI: return "PALLET_E_ABI";
-  case PALLET_E_LAST: break;
-  }
-  return "PALLET_E_UNKNOWN";
+  if (status < 0 || status >= PALLET_E_LAST || status_names[status] == NULL)
+    return "PALLET_E_UNKNOWN";
+  return status_names[status];
 }
 
 int
@@ -100,6 +79,28 @@ int
 pallet_get_log_level (void)
 {
   return log_level;
+}
+
+void
+Pallet_error_code_check (const char *provider, const char *op,
+                          const char *vm, int returned, int recorded,
+                          char **message)
+{
+  if (recorded < 0 || returned == recorded || returned == PALLET_OK
+      || returned == PALLET_PENDING || *message == NULL)
+    return;
+  char *msg;
+  if (asprintf (&msg, "%s (provider bug: host->error was given %s but the "
+                "op returned %s; return the code you report, e.g. with "
+                "pallet_fail())", *message, pallet_status_name (recorded),
+                pallet_status_name (returned)) < 0)
+    return;
+  Pallet_log (PALLET_LOG_WARNING, "provider %s: %s%s%s: host->error was "
+               "given %s but the op returned %s", provider, op,
+               vm ? " " : "", vm ? vm : "", pallet_status_name (recorded),
+               pallet_status_name (returned));
+  free (*message);
+  *message = msg;
 }
 
 const char *

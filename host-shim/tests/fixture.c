@@ -89,6 +89,78 @@ static const struct pallet_provider vt = {
   .abi_major = 1, .abi_minor = 0,
   .struct_size = offsetof (struct pallet_provider, convert),
   .name = "oldminor", OPS_1_0 };
+# elif defined(FIXTURE_HOOKS)
+/* ABI 1.1: load/unload hooks (logged to $PALLET_FIXTURE_HOOK_LOG), a
+ * settings description, and ops whose two error channels agree
+ * (transfer, with pallet_fail) or disagree (validate). */
+#include <stdlib.h>
+static void
+hook_log (const char *what)
+{
+  const char *path = getenv ("PALLET_FIXTURE_HOOK_LOG");
+  FILE *fp = path ? fopen (path, "a") : NULL;
+  if (fp) {
+    fprintf (fp, "%s\n", what);
+    fclose (fp);
+  }
+}
+static int
+fx_load (void)
+{
+  hook_log ("load");
+  return getenv ("PALLET_FIXTURE_LOAD_FAILS") ? PALLET_E_NOMEM : PALLET_OK;
+}
+static void
+fx_unload (void)
+{
+  hook_log ("unload");
+}
+static void *
+fx_open_nothing (struct pallet_call *call, const char *config)
+{
+  (void) call;
+  (void) config;
+  return PALLET_HANDLE_NOT_NEEDED;
+}
+static int
+fx_mismatch (void *h, struct pallet_call *call, const char *in)
+{
+  (void) in;
+  if (h != PALLET_HANDLE_NOT_NEEDED)
+    return pallet_fail (call, PALLET_E_ABI, "handle changed");
+  pallet_error (call, PALLET_E_INVALID, "vm.id is missing");
+  return PALLET_E_FAILED;
+}
+static int
+fx_agree (void *h, struct pallet_call *call, const char *in)
+{
+  (void) h;
+  (void) in;
+  return pallet_fail (call, PALLET_E_NOT_FOUND, "instance %s: not found",
+                      "i-1");
+}
+static const struct pallet_setting fx_settings[] = {
+  { "target-az", PALLET_SETTING_STRING, NULL, "the zone" },
+  { "target-region", PALLET_SETTING_STRING, NULL, "the region" },
+  { "max-attempts", PALLET_SETTING_INT, "5", "attempts per request" },
+  { "dry-run", PALLET_SETTING_BOOL, "false", "validate only" },
+  { "vms", PALLET_SETTING_JSON, NULL, "the VMs" },
+  { NULL, 0, NULL, NULL }
+};
+static const struct pallet_provider vt = {
+  .abi_major = 1, .abi_minor = 1, .struct_size = sizeof vt,
+  .name = "hooks", .open = fx_open_nothing, .close = fx_close,
+  .validate = fx_mismatch, .inventory = fx_op, .transfer = fx_agree,
+  .cleanup = fx_op, .load = fx_load, .unload = fx_unload,
+  .settings = fx_settings };
+# elif defined(FIXTURE_BAD_SETTINGS)
+static const struct pallet_setting fx_settings[] = {
+  { "region", PALLET_SETTING_STRING, NULL, NULL },
+  { NULL, 0, NULL, NULL }
+};
+static const struct pallet_provider vt = {
+  .abi_major = 1, .abi_minor = 1, .struct_size = sizeof vt,
+  .name = "badsettings", OPS_1_0, .settings = fx_settings };
 # elif defined(FIXTURE_NEW_MINOR)
 /* Built against a newer minor: a larger vtable with slots the host does
  * not know; they must be ignored. */

@@ -120,9 +120,13 @@ test_bad_name (void)
 static void
 test_old_minor (void)
 {
-  /* Strictly, the missing .cleanup (past struct_size) is refused ... */
-  expect_fail (fx ("old-minor.so"), PALLET_E_ABI,
-               "must have a .cleanup callback", NULL);
+  /* Strictly, a vtable smaller than ABI 1.0's is refused, naming both
+   * sizes ... */
+  char want[64];
+  snprintf (want, sizeof want, "%zu bytes of the ABI 1.0 vtable",
+            (size_t) PALLET_PROVIDER_SIZE_1_0);
+  expect_fail (fx ("old-minor.so"), PALLET_E_ABI, "old-minor.so",
+               "struct_size 104", want, "PALLET_PROVIDER_DEFINE", NULL);
   /* ... and leniently, every slot past struct_size reads as NULL although
    * the fixture's static vtable sets them. */
   struct pallet_module *m = NULL;
@@ -170,6 +174,185 @@ test_new_minor (void)
   CU_ASSERT_EQUAL (v->struct_size, pallet_module_struct_size (m));
   CU_ASSERT_TRUE (pallet_module_struct_size (m) > sizeof (struct pallet_provider));
   CU_ASSERT_PTR_NOT_NULL (v->cleanup);
+  pallet_module_free (m);
+}
+
+static char hook_log[4096];
+
+static char *
+read_hook_log (void)
+{
+  static char buf[256];
+  FILE *fp = fopen (hook_log, "r");
+  size_t n = fp ? fread (buf, 1, sizeof buf - 1, fp) : 0;
+  buf[n] = '\0';
+  if (fp)
+    fclose (fp);
+  return buf;
+}
+
+static void
+test_load_unload (void)
+{
+  snprintf (hook_log, sizeof hook_log, "%s/hooks.log", fixdir);
+  remove (hook_log);
+  setenv ("PALLET_FIXTURE_HOOK_LOG", hook_log, 1);
+  struct pallet_module *m = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_module_load (fx ("hooks.so"), 0, &m),
+                         PALLET_OK);
+  CU_ASSERT_STRING_EQUAL (read_hook_log (), "load\n");
+  struct pallet_session *s = pallet_session_open (m, "{}", NULL);
+  CU_ASSERT_PTR_NOT_NULL (s);
+  pallet_session_close (s);
+  CU_ASSERT_STRING_EQUAL (read_hook_log (), "load\n");
+  pallet_module_free (m);
+  CU_ASSERT_STRING_EQUAL (read_hook_log (), "load\nunload\n");
+
+  /* A failing load() refuses the provider, and unload() is not called. */
+  remove (hook_log);
+  setenv ("PALLET_FIXTURE_LOAD_FAILS", "1", 1);
+  expect_fail (fx ("hooks.so"), PALLET_E_NOMEM, "hooks.so",
+               "load() returned PALLET_E_NOMEM", NULL);
+  unsetenv ("PALLET_FIXTURE_LOAD_FAILS");
+  CU_ASSERT_STRING_EQUAL (read_hook_log (), "load\n");
+  unsetenv ("PALLET_FIXTURE_HOOK_LOG");
+}
+
+/* Opens a session of the hooks fixture with config; NULL expected when
+ * want is non-NULL, and the error must hold want. */
+static void
+expect_settings (struct pallet_module *m, const char *config,
+                 const char *want)
+{
+  struct pallet_session *s = pallet_session_open (m, config, NULL);
+  if (want == NULL) {
+    CU_ASSERT_PTR_NOT_NULL (s);
+    if (s == NULL)
+      fprintf (stderr, "\n%s refused: %s\n", config, pallet_last_error ());
+  }
+  else {
+    CU_ASSERT_PTR_NULL (s);
+    if (strstr (pallet_last_error (), want) == NULL)
+      fprintf (stderr, "\nmessage \"%s\" lacks \"%s\"\n",
+               pallet_last_error (), want);
+    CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), want));
+  }
+  pallet_session_close (s);
+}
+
+static void
+test_settings (void)
+{
+  struct pallet_module *m = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_module_load (fx ("hooks.so"), 0, &m),
+                         PALLET_OK);
+  expect_settings (m, "{}", NULL);
+  expect_settings (m, "not json", NULL);      /* open() reports that */
+  expect_settings (m, "{\"settings\": {\"target-az\": \"a\", "
+                   "\"max-attempts\": \"7\", \"dry-run\": true, "
+                   "\"vms\": [1]}, \"secret\": {\"anything\": \"x\"}}", NULL);
+  expect_settings (m, "{\"settings\": {\"max-attempts\": 7, "
+                   "\"dry-run\": \"false\"}}", NULL);
+  expect_settings (m, "{\"settings\": {\"taget-az\": \"a\"}}",
+                   "unknown setting 'taget-az' for provider hooks; did you "
+                   "mean 'target-az'?");
+  expect_settings (m, "{\"provider\": {\"spec\": {\"settings\": "
+                   "{\"target-regoin\": \"a\"}}}}",
+                   "did you mean 'target-region'? (in the Provider's "
+                   "spec.settings");
+  /* Nothing near: no suggestion, but where to look. */
+  expect_settings (m, "{\"settings\": {\"colour\": \"blue\"}}",
+                   "unknown setting 'colour' for provider hooks (in "
+                   "config.settings; `pallet providers --dump hooks`");
+  expect_settings (m, "{\"settings\": {\"max-attempts\": \"many\"}}",
+                   "setting 'max-attempts' for provider hooks (in "
+                   "config.settings) must be a int");
+  expect_settings (m, "{\"settings\": {\"dry-run\": 1}}",
+                   "must be a bool");
+  expect_settings (m, "{\"settings\": {\"target-az\": 1}}",
+                   "must be a string: the zone");
+
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream (&buf, &len);
+  pallet_module_dump (m, fp);
+  fclose (fp);
+  CU_ASSERT_PTR_NOT_NULL (strstr (buf, "\nhas_load=1\nhas_unload=1\n"
+                                  "settings=described\n"
+                                  "setting.target-az.type=string\n"
+                                  "setting.target-az.default=\n"
+                                  "setting.target-az.help=the zone\n"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (buf, "\nsetting.max-attempts.type=int\n"
+                                  "setting.max-attempts.default=5\n"));
+  free (buf);
+  pallet_module_free (m);
+
+  /* A description without help is refused at load. */
+  expect_fail (fx ("bad-settings.so"), PALLET_E_ABI, "bad-settings.so",
+               ".settings[0] ('region') needs a name, a PALLET_SETTING_* "
+               "type and a help line", NULL);
+}
+
+static void
+test_error_code_agreement (void)
+{
+  struct pallet_module *m = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_module_load (fx ("hooks.so"), 0, &m),
+                         PALLET_OK);
+  struct pallet_session *s = pallet_session_open (m, "{}", NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  struct pallet_call_result r;
+  /* error(INVALID) then return FAILED: the status stands, the message
+   * says whose bug it is. */
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_VALIDATE, "vm-1", "{}",
+                                        &r), PALLET_E_FAILED);
+  CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "vm.id is missing"));
+  CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "provider bug: "
+                          "host->error was given PALLET_E_INVALID but the op "
+                          "returned PALLET_E_FAILED"));
+  pallet_call_result_free (&r);
+  /* pallet_fail: one code on both channels, no note. */
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "vm-1", "{}",
+                                        &r), PALLET_E_NOT_FOUND);
+  CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "instance i-1: not "
+                                             "found"));
+  CU_ASSERT_PTR_NULL (r.error ? strstr (r.error, "provider bug") : NULL);
+  pallet_call_result_free (&r);
+  pallet_session_close (s);
+  pallet_module_free (m);
+}
+
+static void
+test_old_providers_by_name (void)
+{
+  /* Built by abi/tests: from the frozen 1.0 header, and in C++. */
+  setenv ("PALLET_PROVIDER_PATH", provdir, 1);
+  struct pallet_module *m = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_module_load ("abi10", 0, &m), PALLET_OK);
+  const struct pallet_provider *v = pallet_module_vtable (m);
+  CU_ASSERT_EQUAL (v->abi_minor, 0);
+  CU_ASSERT_EQUAL (pallet_module_struct_size (m), PALLET_PROVIDER_SIZE_1_0);
+  CU_ASSERT_PTR_NULL (v->load);
+  CU_ASSERT_PTR_NULL (v->unload);
+  CU_ASSERT_PTR_NULL (v->settings);
+  /* Undescribed: any setting reaches open(). */
+  struct pallet_session *s =
+    pallet_session_open (m, "{\"settings\": {\"anything\": 1}}", NULL);
+  CU_ASSERT_PTR_NOT_NULL (s);
+  struct pallet_call_result r;
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "vm-1",
+                                        "{\"plan\": {}, \"vm\": {\"id\": "
+                                        "\"vm-1\"}, \"state\": {}}", &r),
+                   PALLET_OK);
+  CU_ASSERT_PTR_NOT_NULL (r.state && strstr (r.state, "transferred"));
+  pallet_call_result_free (&r);
+  pallet_session_close (s);
+  pallet_module_free (m);
+
+  m = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_module_load ("cxx", 0, &m), PALLET_OK);
+  CU_ASSERT_STRING_EQUAL (pallet_module_vtable (m)->name, "cxx");
+  CU_ASSERT_PTR_NOT_NULL (pallet_module_vtable (m)->settings);
   pallet_module_free (m);
 }
 
@@ -225,10 +408,15 @@ main (int argc, char **argv)
   CU_add_test (s, "old minor reads missing ops as NULL", test_old_minor);
   CU_add_test (s, "new minor extra slots ignored", test_new_minor);
   CU_add_test (s, "null provider by name", test_null_provider_by_name);
+  CU_add_test (s, "load and unload hooks", test_load_unload);
+  CU_add_test (s, "settings checked against the description", test_settings);
+  CU_add_test (s, "error code and returned status agree",
+               test_error_code_agreement);
+  CU_add_test (s, "ABI 1.0 and C++ providers load", test_old_providers_by_name);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned failed = CU_get_number_of_failures ();
   unsigned run = CU_get_number_of_tests_run ();
   CU_cleanup_registry ();
-  return failed == 0 && run == 13 ? 0 : 1;
+  return failed == 0 && run == 17 ? 0 : 1;
 }

@@ -417,11 +417,13 @@ def case_providers(c):
     check(any(l.split()[0] == "null" for l in p.stdout.splitlines()), "null not listed")
     p = c.run("providers", "--dump", "null", expect=0)
     kv = dict(l.split("=", 1) for l in p.stdout.splitlines())
-    for k, v in {"abi_major": "1", "abi_minor": "0", "struct_size": "128",
+    for k, v in {"abi_major": "1", "abi_minor": "1", "struct_size": "152",
                  "name": "null", "version": "1.0.0",
                  "thread_model": "serialize_per_handle", "cancel_bound_ms": "100",
                  "capabilities": "cold_migration,copy", "has_transfer": "1",
-                 "has_cleanup": "1"}.items():
+                 "has_cleanup": "1", "settings": "described",
+                 "setting.retry_after_ms.type": "int",
+                 "setting.retry_after_ms.default": "10"}.items():
         check(kv.get(k) == v, "dump %s=%r, want %r" % (k, kv.get(k), v))
     old = os.path.join(FIXTURES, "old-minor.so")
     p = c.run("providers", "--dump", old, expect=3)
@@ -429,7 +431,8 @@ def case_providers(c):
     check(kv["struct_size"] == "104" and kv["has_transfer"] == "1"
           and kv["has_convert"] == "0" and kv["has_build_vm"] == "0"
           and kv["has_cleanup"] == "0", "old minor dump %r" % kv)
-    check(".cleanup callback" in p.stderr, "old minor error")
+    check("struct_size 104" in p.stderr and "ABI 1.0 vtable" in p.stderr,
+          "old minor error")
     p = c.run("providers", "--dump", os.path.join(FIXTURES, "major2.so"), expect=3)
     check("major 2" in p.stderr and "major2.so" in p.stderr, "major error")
     p = c.run("migrate", "--normalized", c.plan(1), "--provider",

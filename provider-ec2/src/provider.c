@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include "ec2.h"
 
@@ -684,6 +685,82 @@ ec2_close (void *handle)
   free (s);
 }
 
+/* Every setting ec2 reads from config.settings or the Provider's
+ * spec.settings (ABI 1.1): the host refuses any other. */
+static const struct pallet_setting ec2_settings[] = {
+  { "region", PALLET_SETTING_STRING, NULL,
+    "the source region (else AWS_REGION, ~/.aws)" },
+  { "target-az", PALLET_SETTING_STRING, NULL,
+    "the zone the new volumes are created in: the worker nodes' zone" },
+  { "target-region", PALLET_SETTING_STRING, NULL,
+    "the cluster's region, when it is not the source region" },
+  { "target-kms-key-id", PALLET_SETTING_STRING, NULL,
+    "the KMS key for volumes created in the target (encrypted volumes)" },
+  { "instance-store", PALLET_SETTING_STRING, "warn",
+    "warn or error: what validate does with instance-store volumes" },
+  { "tag-snapshot-volumes", PALLET_SETTING_JSON, "false",
+    "true or false: also tag each source snapshot with forklift.konveyor.io/volume" },
+  { "transfer-mode", PALLET_SETTING_STRING, NULL,
+    "copy or zero-copy; unset: copy unless the StorageMap's classes are EBS" },
+  { "copy-target-dir", PALLET_SETTING_STRING, NULL,
+    "copy mode: the directory of the raw disk files (default WORK_DIR/disks)" },
+  { "copy-workers", PALLET_SETTING_STRING, "8",
+    "copy mode: parallel block fetches per volume (a number, as a string)" },
+  { "copy-max-rps", PALLET_SETTING_STRING, "950",
+    "copy mode: GetSnapshotBlock requests per second (a number, as a string)" },
+  { "copy-image", PALLET_SETTING_STRING, NULL,
+    "the image of the cluster copy Pod" },
+  { "precopy-interval", PALLET_SETTING_JSON, NULL,
+    "warm plans: minutes between precopy rounds (a number or a string)" },
+  { "endpoint-url", PALLET_SETTING_STRING, NULL,
+    "one endpoint for every AWS service" },
+  { "ec2-endpoint", PALLET_SETTING_STRING, NULL,
+    "the EC2 endpoint" },
+  { "ebs-endpoint", PALLET_SETTING_STRING, NULL,
+    "the EBS direct APIs endpoint" },
+  { "sts-endpoint", PALLET_SETTING_STRING, NULL,
+    "the STS endpoint" },
+  { "kms-endpoint", PALLET_SETTING_STRING, NULL,
+    "the KMS endpoint" },
+  { "ca-bundle", PALLET_SETTING_STRING, NULL,
+    "a PEM file of CAs to trust (the Secret's ca.crt works too)" },
+  { "insecureSkipVerify", PALLET_SETTING_STRING, NULL,
+    "\"true\" turns TLS verification off (test endpoints only)" },
+  { "max-attempts", PALLET_SETTING_STRING, "5",
+    "attempts per AWS request, throttling and 5xx included (a number, as a string)" },
+  { "max-response-bytes", PALLET_SETTING_STRING, NULL,
+    "the largest AWS response body accepted (a number, as a string)" },
+  { "kube-api-url", PALLET_SETTING_STRING, NULL,
+    "conversion-only plans: the cluster's API server URL" },
+  { "kube-insecure-skip-verify", PALLET_SETTING_BOOL, "false",
+    "true turns TLS verification of the API server off (test clusters only)" },
+  { "pvc-list-file", PALLET_SETTING_STRING, NULL,
+    "conversion-only plans, offline: a file holding kubectl get pvc -o json" },
+  { "conversion-image", PALLET_SETTING_STRING, "quay.io/kubev2v/forklift-virt-v2v:latest",
+    "the image of the conversion Pod" },
+  { "conversion-cpu-request", PALLET_SETTING_STRING, "1",
+    "the conversion Pod's CPU request" },
+  { "conversion-memory-request", PALLET_SETTING_STRING, "2Gi",
+    "the conversion Pod's memory request" },
+  { "force-tcg", PALLET_SETTING_BOOL, "false",
+    "true runs libguestfs under TCG (no KVM)" },
+  { NULL, 0, NULL, NULL }
+};
+
+/* libcurl's process-wide state, once per load (ABI 1.1 load/unload);
+ * curl_global_init counts, so the aws library's own lazy init pairs up. */
+static int
+ec2_load (void)
+{
+  return curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK ? PALLET_OK : PALLET_E_NOMEM;
+}
+
+static void
+ec2_unload (void)
+{
+  curl_global_cleanup ();
+}
+
 PALLET_PROVIDER_DEFINE (ec2_provider,
   .name = "ec2",
   .version = "0.1.0",
@@ -702,4 +779,7 @@ PALLET_PROVIDER_DEFINE (ec2_provider,
   .transfer = ec2_transfer_entry,
   .convert = ec2_convert_entry,
   .build_vm = ec2_build_vm,
-  .cleanup = ec2_cleanup);
+  .cleanup = ec2_cleanup,
+  .load = ec2_load,
+  .unload = ec2_unload,
+  .settings = ec2_settings);
