@@ -3,7 +3,7 @@
 #ifndef PALLET_CLI_VERBS_H
 #define PALLET_CLI_VERBS_H
 
-int cli_lint_manifests (int argc, char **argv);
-int cli_doctor (int argc, char **argv);
+int Pallet_cli_lint_manifests (int argc, char **argv);
+int Pallet_cli_doctor (int argc, char **argv);
 
 #endif

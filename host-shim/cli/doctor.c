@@ -479,7 +479,7 @@ static const char doctor_help[] =
   "Exit status: 0 no FAIL (WARNs allowed), 1 at least one FAIL, 2 usage error.\n";
 
 int
-cli_doctor (int argc, char **argv)
+Pallet_cli_doctor (int argc, char **argv)
 {
   static const struct option opts[] = {
     { "deep", no_argument, NULL, 'd' }, { "output", required_argument, NULL, 'o' },

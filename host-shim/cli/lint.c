@@ -64,7 +64,7 @@ validator_path (void)
 }
 
 int
-cli_lint_manifests (int argc, char **argv)
+Pallet_cli_lint_manifests (int argc, char **argv)
 {
   for (int i = 1; i < argc; i++) {
     if (strcmp (argv[i], "--") == 0)

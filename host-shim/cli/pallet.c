@@ -372,7 +372,7 @@ static int
 cmd_run (const struct opts *o, int argc, char **argv, int what)
 {
   int fmt = CLI_TEXT;
-  if (o->output && cli_format_parse (o->output, 1 << CLI_TEXT | 1 << CLI_TABLE
+  if (o->output && Pallet_format_parse (o->output, 1 << CLI_TEXT | 1 << CLI_TABLE
                                      | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
     return usage_error ("-o '%s': expected text, json or yaml", o->output);
   struct loaded l = { 0 };
@@ -387,7 +387,7 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
     return PALLET_EXIT_LOAD;
   }
   struct cli_render r;
-  cli_render_init (&r, fmt == CLI_TABLE ? CLI_TEXT : fmt,
+  Pallet_render_init (&r, fmt == CLI_TABLE ? CLI_TEXT : fmt,
                    fmt != CLI_JSON && fmt != CLI_YAML && isatty (STDERR_FILENO));
   struct pallet_migrate_options mo = PALLET_MIGRATE_OPTIONS_INIT;
   mo.state_dir = o->state_dir;
@@ -396,14 +396,14 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
   mo.max_attempts = o->max_attempts;
   mo.backoff_ms = o->backoff_ms;
   mo.backoff_max_ms = o->backoff_max_ms;
-  mo.on_event = cli_render_event;
+  mo.on_event = Pallet_render_event;
   mo.opaque = &r;
   if (what == RUN_MIGRATE || what == RUN_CLEANUP)
     pallet_install_signal_handlers ();
   rc = what == RUN_MIGRATE ? pallet_migrate (m, l.config, l.plan, &mo)
     : what == RUN_CLEANUP ? pallet_cleanup_plan (m, l.config, l.plan, &mo)
     : pallet_validate_plan (m, l.config, l.plan, &mo);
-  if (cli_render_finish (&r) != 0 && rc == 0) {
+  if (Pallet_render_finish (&r) != 0 && rc == 0) {
     fprintf (stderr, "pallet: cannot write the output: %s\n", strerror (errno));
     rc = PALLET_EXIT_INPUT;
   }
@@ -556,7 +556,7 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
     return usage_error ("%s", "inventory: --provider and --config are "
                         "required");
   int fmt = CLI_TABLE;
-  if (o->output && cli_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON
+  if (o->output && Pallet_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON
                                      | 1 << CLI_YAML, &fmt))
     return usage_error ("-o '%s': expected table, json or yaml", o->output);
   int rc = 0;
@@ -571,15 +571,15 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
     goto out;
   }
   struct cli_render r;
-  cli_render_init (&r, fmt, 0);
-  cli_render_items_begin (&r);
+  Pallet_render_init (&r, fmt, 0);
+  Pallet_render_items_begin (&r);
   struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
   io.kind = argv[0];
   io.query = o->query;
-  io.on_event = cli_render_item;
+  io.on_event = Pallet_render_item;
   io.opaque = &r;
   int status = pallet_inventory (s, &io);
-  int out_failed = cli_render_finish (&r) != 0;
+  int out_failed = Pallet_render_finish (&r) != 0;
   if (status != PALLET_OK) {
     fprintf (stderr, "pallet: %s\n", pallet_last_error ());
     /* A bad query is the command line's fault. */
@@ -643,13 +643,13 @@ main (int argc, char **argv)
   int want_version = 0;
   /* Log lines outside a run (the loader's, say) go to stderr. */
   static struct cli_render log_r;
-  cli_render_init (&log_r, CLI_TEXT, 0);
-  pallet_set_event_handler (cli_render_log, &log_r);
+  Pallet_render_init (&log_r, CLI_TEXT, 0);
+  pallet_set_event_handler (Pallet_render_log, &log_r);
   /* Verbs with options of their own (cli-verbs.h). */
   if (argc > 1 && strcmp (argv[1], "lint-manifests") == 0)
-    return cli_lint_manifests (argc - 1, argv + 1);
+    return Pallet_cli_lint_manifests (argc - 1, argv + 1);
   if (argc > 1 && strcmp (argv[1], "doctor") == 0)
-    return cli_doctor (argc - 1, argv + 1);
+    return Pallet_cli_doctor (argc - 1, argv + 1);
   /* Options may come before or after the verb (getopt permutes). */
   int c;
   while ((c = getopt_long (argc, argv, "o:q:vh", long_opts, NULL)) != -1) {

@@ -11,7 +11,7 @@
 static const char *format_names[] = { "text", "json", "yaml", "table" };
 
 int
-cli_format_parse (const char *fmt, int allowed, int *out)
+Pallet_format_parse (const char *fmt, int allowed, int *out)
 {
   for (int i = 0; i < 4; i++)
     if (strcmp (fmt, format_names[i]) == 0 && (allowed & (1 << i))) {
@@ -22,7 +22,7 @@ cli_format_parse (const char *fmt, int allowed, int *out)
 }
 
 void
-cli_render_init (struct cli_render *r, int format, int tty)
+Pallet_render_init (struct cli_render *r, int format, int tty)
 {
   memset (r, 0, sizeof *r);
   r->format = format;
@@ -135,7 +135,7 @@ yaml_document (struct cli_render *r, json_t *j)
 }
 
 int
-cli_render_finish (struct cli_render *r)
+Pallet_render_finish (struct cli_render *r)
 {
   yaml_event_t ev;
   if (r->format == CLI_JSON && r->inventory)
@@ -263,7 +263,7 @@ log_line (struct cli_render *r, const struct pallet_event *ev)
 }
 
 void
-cli_render_log (const struct pallet_event *ev, void *opaque)
+Pallet_render_log (const struct pallet_event *ev, void *opaque)
 {
   struct cli_render *r = opaque;
   if (ev->type != PALLET_EVENT_LOG)
@@ -343,7 +343,7 @@ text_event (struct cli_render *r, const struct pallet_event *ev)
 }
 
 void
-cli_render_event (const struct pallet_event *ev, void *opaque)
+Pallet_render_event (const struct pallet_event *ev, void *opaque)
 {
   struct cli_render *r = opaque;
   pthread_mutex_lock (&r->mu);
@@ -370,7 +370,7 @@ cli_render_event (const struct pallet_event *ev, void *opaque)
 /* --- inventory -------------------------------------------------------------- */
 
 void
-cli_render_items_begin (struct cli_render *r)
+Pallet_render_items_begin (struct cli_render *r)
 {
   yaml_event_t ev;
   r->inventory = 1;
@@ -449,12 +449,12 @@ table_row (struct cli_render *r, json_t *item, const char *text)
 }
 
 void
-cli_render_item (const struct pallet_event *ev, void *opaque)
+Pallet_render_item (const struct pallet_event *ev, void *opaque)
 {
   struct cli_render *r = opaque;
   if (ev->type == PALLET_EVENT_LOG || ev->type == PALLET_EVENT_PROGRESS) {
     if (ev->type == PALLET_EVENT_LOG)
-      cli_render_log (ev, opaque);
+      Pallet_render_log (ev, opaque);
     return;
   }
   if (ev->type != PALLET_EVENT_ITEM)

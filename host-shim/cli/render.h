@@ -39,19 +39,19 @@ struct cli_render {
 
 /* Parses "-o FORMAT": 0, or -1 if fmt is none of allowed (a mask of
  * 1 << enum cli_format). */
-int cli_format_parse (const char *fmt, int allowed, int *out);
+int Pallet_format_parse (const char *fmt, int allowed, int *out);
 
-void cli_render_init (struct cli_render *r, int format, int tty);
+void Pallet_render_init (struct cli_render *r, int format, int tty);
 /* Ends open documents; 0, or -1 if writing failed. */
-int cli_render_finish (struct cli_render *r);
+int Pallet_render_finish (struct cli_render *r);
 
 /* migrate, cleanup, validate. */
-pallet_event_fn cli_render_event;
+pallet_event_fn Pallet_render_event;
 /* The process-wide handler: log lines on stderr. */
-pallet_event_fn cli_render_log;
+pallet_event_fn Pallet_render_log;
 /* inventory: items as a table, a JSON array or a YAML sequence. */
-pallet_event_fn cli_render_item;
+pallet_event_fn Pallet_render_item;
 /* Starts the inventory output (the YAML sequence). */
-void cli_render_items_begin (struct cli_render *r);
+void Pallet_render_items_begin (struct cli_render *r);
 
 #endif

@@ -5,10 +5,10 @@
 #include <jansson.h>
 
 /* Sets *errmsg (if errmsg and not already set) to a formatted message. */
-void plan_set_error (char **errmsg, const char *fmt, ...)
+void Pallet_plan_set_error (char **errmsg, const char *fmt, ...)
   __attribute__((format (printf, 2, 3)));
 
 /* "a mapping", "a sequence", "a string", ... in YAML's words. */
-const char *plan_type_name (const json_t *v);
+const char *Pallet_plan_type_name (const json_t *v);
 
 #endif

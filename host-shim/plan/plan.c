@@ -18,7 +18,7 @@
 #define FORKLIFT_API "forklift.konveyor.io/v1beta1"
 
 const char *
-plan_type_name (const json_t *v)
+Pallet_plan_type_name (const json_t *v)
 {
   switch (v ? json_typeof (v) : JSON_NULL)
     {
@@ -85,7 +85,7 @@ err_at (char **errmsg, const json_t *entry, const char *path,
     msg = NULL;
   va_end (ap);
   loc = where (entry);
-  plan_set_error (errmsg, "%s: %s%s%s", loc ? loc : "plan", path ? path : "",
+  Pallet_plan_set_error (errmsg, "%s: %s%s%s", loc ? loc : "plan", path ? path : "",
                   path && *path ? ": " : "", msg ? msg : "out of memory");
   free (loc);
   free (msg);
@@ -182,7 +182,7 @@ get (char **errmsg, const json_t *entry, const json_t *obj, const char *path,
   if (!fits (v, w))
     {
       err_at (errmsg, entry, full, "expected %s, got %s", want_names[w],
-              plan_type_name (v));
+              Pallet_plan_type_name (v));
       return -1;
     }
   *out = v;
@@ -249,7 +249,7 @@ check_envelopes (const json_t *set, char **errmsg)
         {
           err_at (errmsg, entry, "kind", kind ? "expected a string, got %s"
                   : "required field is missing%s; every Kubernetes object "
-                  "has a kind", kind ? plan_type_name (kind) : "");
+                  "has a kind", kind ? Pallet_plan_type_name (kind) : "");
           return -1;
         }
       for (k = 0; kinds[k]; ++k)
@@ -389,17 +389,17 @@ choose_plan (const json_t *set, const char *plan_name, char **errmsg)
     return found;
   files = files_of (set);
   if (count == 0)
-    plan_set_error (errmsg, "plan: no Plan (apiVersion %s, kind Plan) in "
+    Pallet_plan_set_error (errmsg, "plan: no Plan (apiVersion %s, kind Plan) in "
                     "%s; add one", FORKLIFT_API, files ? files : "the files");
   else if (!plan_name)
-    plan_set_error (errmsg, "plan: %s hold %d Plans (%s); choose one by "
+    Pallet_plan_set_error (errmsg, "plan: %s hold %d Plans (%s); choose one by "
                     "name", files ? files : "the files", count, names);
   else if (matches == 0)
-    plan_set_error (errmsg, "plan: no Plan named \"%s\" in %s (found: %s); "
+    Pallet_plan_set_error (errmsg, "plan: no Plan named \"%s\" in %s (found: %s); "
                     "check the name", plan_name, files ? files : "the files",
                     names);
   else
-    plan_set_error (errmsg, "plan: %d Plans named \"%s\" in %s (%s); choose "
+    Pallet_plan_set_error (errmsg, "plan: %d Plans named \"%s\" in %s (%s); choose "
                     "one as namespace/name", matches, plan_name,
                     files ? files : "the files", names);
   free (files);
@@ -464,7 +464,7 @@ normalize_vms (char **errmsg, const json_t *entry, const json_t *spec)
       if (!json_is_object (vm))
         {
           err_at (errmsg, entry, path, "expected a mapping with an id or a "
-                  "name, got %s", plan_type_name (vm));
+                  "name, got %s", Pallet_plan_type_name (vm));
           goto fail;
         }
       if (get (errmsg, entry, vm, path, "id", W_STRING, 0, &id) == -1
@@ -504,7 +504,7 @@ normalize_vms (char **errmsg, const json_t *entry, const json_t *spec)
           || json_object_set_new (copy, "index", json_integer ((json_int_t) i))
           || json_array_append_new (out, copy))
         {
-          plan_set_error (errmsg, "plan: out of memory");
+          Pallet_plan_set_error (errmsg, "plan: out of memory");
           goto fail;
         }
     }
@@ -616,7 +616,7 @@ normalize_map (char **errmsg, const json_t *set, const json_t *plan_entry,
       if (!json_is_object (item))
         {
           err_at (errmsg, map_entry, p, "expected a mapping with source and "
-                  "destination, got %s", plan_type_name (item));
+                  "destination, got %s", Pallet_plan_type_name (item));
           return NULL;
         }
       if (check (errmsg, map_entry, item, p) == -1)
@@ -653,7 +653,7 @@ secret_values (char **errmsg, const json_t *entry)
       if (!json_is_string (v))
         {
           err_at (errmsg, entry, path, "expected a base64 string, got %s",
-                  plan_type_name (v));
+                  Pallet_plan_type_name (v));
           goto fail;
         }
       /* Base64 wrapped over lines (base64 without -w0) is accepted. */
@@ -716,7 +716,7 @@ secret_values (char **errmsg, const json_t *entry)
       if (!json_is_string (v))
         {
           err_at (errmsg, entry, path, "expected a string, got %s",
-                  plan_type_name (v));
+                  Pallet_plan_type_name (v));
           goto fail;
         }
       if (json_object_set (out, key, (json_t *) v) == -1)
@@ -725,7 +725,7 @@ secret_values (char **errmsg, const json_t *entry)
   return out;
 
  fail:
-  plan_set_error (errmsg, "plan: out of memory");
+  Pallet_plan_set_error (errmsg, "plan: out of memory");
   json_decref (out);
   return NULL;
 }
@@ -848,7 +848,7 @@ normalize_provider (char **errmsg, const json_t *set, const json_t *plan_entry,
                               ? str_at (v, "namespace", NULL) : sns);
       if (!secret_ref)
         {
-          plan_set_error (errmsg, "plan: out of memory");
+          Pallet_plan_set_error (errmsg, "plan: out of memory");
           return NULL;
         }
     }
@@ -862,7 +862,7 @@ normalize_provider (char **errmsg, const json_t *set, const json_t *plan_entry,
                    "secretRef", secret_ref ? secret_ref : json_null (),
                    "host", 0);
   if (!out)
-    plan_set_error (errmsg, "plan: out of memory");
+    Pallet_plan_set_error (errmsg, "plan: out of memory");
   return out;
 }
 
@@ -882,7 +882,7 @@ pallet_plan_normalize (const json_t *set, const char *plan_name,
     *errmsg = NULL;
   if (!json_is_array (json_object_get (set, "resources")))
     {
-      plan_set_error (errmsg, "plan: not a resource set; read the files "
+      Pallet_plan_set_error (errmsg, "plan: not a resource set; read the files "
                       "with pallet_plan_read");
       return NULL;
     }
@@ -957,7 +957,7 @@ pallet_plan_normalize (const json_t *set, const char *plan_name,
   return out;
 
  oom:
-  plan_set_error (errmsg, "plan: out of memory");
+  Pallet_plan_set_error (errmsg, "plan: out of memory");
  fail:
   json_decref (uid);
   json_decref (vms);
@@ -994,7 +994,7 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
     *errmsg = NULL;
   if (!which || (strcmp (which, "source") && strcmp (which, "destination")))
     {
-      plan_set_error (errmsg, "plan: provider config: which is \"%s\"; use "
+      Pallet_plan_set_error (errmsg, "plan: provider config: which is \"%s\"; use "
                       "\"source\" or \"destination\"", which ? which : "");
       return NULL;
     }
@@ -1002,7 +1002,7 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
   name = str_at (p, "name", NULL);
   if (!json_is_object (p) || !name)
     {
-      plan_set_error (errmsg, "plan: provider config: the plan has no %s "
+      Pallet_plan_set_error (errmsg, "plan: provider config: the plan has no %s "
                       "provider; pass a plan from pallet_plan_normalize",
                       which);
       return NULL;
@@ -1016,7 +1016,7 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
   pentry = find (set, "Provider", name, ns, &ambiguous);
   if (!pentry || ambiguous)
     {
-      plan_set_error (errmsg, "plan: provider config: Provider \"%s\" is %s "
+      Pallet_plan_set_error (errmsg, "plan: provider config: Provider \"%s\" is %s "
                       "in the resource set; pass the set the plan was "
                       "normalized from", name,
                       ambiguous ? "ambiguous" : "missing");
@@ -1032,7 +1032,7 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
                                    &ambiguous);
       if (!sentry || ambiguous)
         {
-          plan_set_error (errmsg, "plan: provider config: Secret \"%s\" of "
+          Pallet_plan_set_error (errmsg, "plan: provider config: Secret \"%s\" of "
                           "Provider \"%s\" is %s in the resource set; pass "
                           "the set the plan was normalized from",
                           str_at (sref, "name", NULL), name,
@@ -1055,7 +1055,7 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
     {
       json_decref (provider);
       json_decref (secret);
-      plan_set_error (errmsg, "plan: out of memory");
+      Pallet_plan_set_error (errmsg, "plan: out of memory");
       return NULL;
     }
   /* Deep copies: the caller may change the config freely. */
@@ -1066,6 +1066,6 @@ pallet_plan_provider_config (const json_t *set, const json_t *plan,
                            json_is_object (settings)
                            ? json_deep_copy (settings) : json_object ());
   if (!out)
-    plan_set_error (errmsg, "plan: out of memory");
+    Pallet_plan_set_error (errmsg, "plan: out of memory");
   return out;
 }

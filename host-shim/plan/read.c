@@ -24,7 +24,7 @@
 #define MAX_FILE_SIZE (64 * 1024 * 1024)
 
 void
-plan_set_error (char **errmsg, const char *fmt, ...)
+Pallet_plan_set_error (char **errmsg, const char *fmt, ...)
 {
   va_list ap;
   char *msg = NULL;
@@ -185,7 +185,7 @@ yerror (struct yconv *c, const yaml_mark_t *m, const char *fmt, ...)
   if (vasprintf (&msg, fmt, ap) < 0)
     msg = NULL;
   va_end (ap);
-  plan_set_error (c->errmsg, "%s: line %zu column %zu: %s", c->name,
+  Pallet_plan_set_error (c->errmsg, "%s: line %zu column %zu: %s", c->name,
                   m->line + 1, m->column + 1, msg ? msg : "out of memory");
   free (msg);
 }
@@ -430,7 +430,7 @@ yaml_documents (const char *name, const char *text, size_t len,
     {
       json_decref (docs);
       json_decref (c.anchors);
-      plan_set_error (errmsg, "%s: out of memory", name);
+      Pallet_plan_set_error (errmsg, "%s: out of memory", name);
       return NULL;
     }
   yaml_parser_set_input_string (&parser, (const unsigned char *) text, len);
@@ -439,14 +439,14 @@ yaml_documents (const char *name, const char *text, size_t len,
       if (!yaml_parser_parse (&parser, &e))
         {
           if (parser.context)
-            plan_set_error (errmsg, "%s: line %zu column %zu: %s %s "
+            Pallet_plan_set_error (errmsg, "%s: line %zu column %zu: %s %s "
                             "(line %zu column %zu); fix the YAML syntax",
                             name, parser.problem_mark.line + 1,
                             parser.problem_mark.column + 1, parser.problem,
                             parser.context, parser.context_mark.line + 1,
                             parser.context_mark.column + 1);
           else
-            plan_set_error (errmsg, "%s: line %zu column %zu: %s; fix the "
+            Pallet_plan_set_error (errmsg, "%s: line %zu column %zu: %s; fix the "
                             "YAML syntax", name,
                             parser.problem_mark.line + 1,
                             parser.problem_mark.column + 1,
@@ -489,7 +489,7 @@ yaml_documents (const char *name, const char *text, size_t len,
       yaml_event_delete (&e);
     }
   if (r != 0)
-    plan_set_error (errmsg, "%s: out of memory", name);
+    Pallet_plan_set_error (errmsg, "%s: out of memory", name);
   yconv_reset (&c);
   json_decref (c.anchors);
   yaml_parser_delete (&parser);
@@ -513,7 +513,7 @@ json_documents (const char *name, const char *text, size_t len,
 
   if (!docs)
     {
-      plan_set_error (errmsg, "%s: out of memory", name);
+      Pallet_plan_set_error (errmsg, "%s: out of memory", name);
       return NULL;
     }
   for (;;)
@@ -537,7 +537,7 @@ json_documents (const char *name, const char *text, size_t len,
       if (!v)
         {
           int l = err.line > 0 ? err.line : 1;
-          plan_set_error (errmsg, "%s: line %zu column %zu: %s; fix the "
+          Pallet_plan_set_error (errmsg, "%s: line %zu column %zu: %s; fix the "
                           "JSON syntax", name, line + (size_t) l - 1,
                           (l == 1 ? col - 1 : 0)
                           + (size_t) (err.column > 0 ? err.column : 1),
@@ -547,7 +547,7 @@ json_documents (const char *name, const char *text, size_t len,
         }
       if (json_array_append_new (docs, v) == -1)
         {
-          plan_set_error (errmsg, "%s: out of memory", name);
+          Pallet_plan_set_error (errmsg, "%s: out of memory", name);
           json_decref (docs);
           return NULL;
         }
@@ -593,16 +593,16 @@ add_resource (json_t *set, const char *name, size_t doc, const char *path,
 
   if (!json_is_object (obj))
     {
-      plan_set_error (errmsg, "%s: document %zu%s%s: expected a mapping (a "
+      Pallet_plan_set_error (errmsg, "%s: document %zu%s%s: expected a mapping (a "
                       "Kubernetes object with apiVersion and kind), got %s",
-                      name, doc, *path ? " " : "", path, plan_type_name (obj));
+                      name, doc, *path ? " " : "", path, Pallet_plan_type_name (obj));
       return -1;
     }
   e = json_pack ("{s:s, s:I, s:s, s:O}", "file", name, "document",
                  (json_int_t) doc, "path", path, "object", obj);
   if (!e || json_array_append_new (json_object_get (set, "resources"), e))
     {
-      plan_set_error (errmsg, "%s: out of memory", name);
+      Pallet_plan_set_error (errmsg, "%s: out of memory", name);
       return -1;
     }
   return 0;
@@ -619,7 +619,7 @@ read_text (json_t *set, const char *name, const char *text, size_t len,
 
   if (json_array_append_new (files, json_string (name)) == -1)
     {
-      plan_set_error (errmsg, "%s: file name is not valid UTF-8; rename it",
+      Pallet_plan_set_error (errmsg, "%s: file name is not valid UTF-8; rename it",
                       name);
       return -1;
     }
@@ -669,7 +669,7 @@ pallet_plan_read_buffer (const char *name, const char *text, size_t len,
     *errmsg = NULL;
   if (!set)
     {
-      plan_set_error (errmsg, "plan: out of memory");
+      Pallet_plan_set_error (errmsg, "plan: out of memory");
       return NULL;
     }
   if (read_text (set, name ? name : "(buffer)", text ? text : "",
@@ -691,7 +691,7 @@ slurp (const char *path, size_t *len, char **errmsg)
 
   if (!fp)
     {
-      plan_set_error (errmsg, "%s: cannot open: %s; check the path", path,
+      Pallet_plan_set_error (errmsg, "%s: cannot open: %s; check the path", path,
                       strerror (errno));
       return NULL;
     }
@@ -702,7 +702,7 @@ slurp (const char *path, size_t *len, char **errmsg)
           char *nb;
           if (cap >= MAX_FILE_SIZE)
             {
-              plan_set_error (errmsg, "%s: larger than %d MiB; split it",
+              Pallet_plan_set_error (errmsg, "%s: larger than %d MiB; split it",
                               path, MAX_FILE_SIZE >> 20);
               goto fail;
             }
@@ -710,7 +710,7 @@ slurp (const char *path, size_t *len, char **errmsg)
           nb = realloc (buf, cap + 1);
           if (!nb)
             {
-              plan_set_error (errmsg, "%s: out of memory", path);
+              Pallet_plan_set_error (errmsg, "%s: out of memory", path);
               goto fail;
             }
           buf = nb;
@@ -722,7 +722,7 @@ slurp (const char *path, size_t *len, char **errmsg)
     }
   if (ferror (fp))
     {
-      plan_set_error (errmsg, "%s: read error: %s", path, strerror (errno));
+      Pallet_plan_set_error (errmsg, "%s: read error: %s", path, strerror (errno));
       goto fail;
     }
   if (fp != stdin)
@@ -747,14 +747,14 @@ pallet_plan_read (const char *const *paths, size_t n, char **errmsg)
     *errmsg = NULL;
   if (!paths || n == 0)
     {
-      plan_set_error (errmsg, "plan: no input files; name at least one "
+      Pallet_plan_set_error (errmsg, "plan: no input files; name at least one "
                       "Forklift YAML or JSON file");
       return NULL;
     }
   set = new_set ();
   if (!set)
     {
-      plan_set_error (errmsg, "plan: out of memory");
+      Pallet_plan_set_error (errmsg, "plan: out of memory");
       return NULL;
     }
   for (size_t i = 0; i < n; ++i)
