@@ -46,9 +46,16 @@ for f in usr/include/pallet/provider.h usr/include/pallet/host.h usr/bin/pallet 
          usr/lib/$ma/pkgconfig/pallet-provider.pc usr/lib/$ma/pkgconfig/pallet-host.pc \
          usr/lib/$ma/cmake/Pallet/PalletConfig.cmake usr/lib/$ma/libpallet-host.so \
          usr/lib/$ma/libpallet-host.so.1 usr/lib/$ma/pallet/providers/pallet-provider-ec2.so \
-         usr/share/man/man1/pallet.1.gz; do
+         usr/share/man/man1/pallet.1.gz usr/libexec/pallet/pallet-lint-manifests \
+         usr/share/pallet/kubernetes-schemas/kubevirt.json \
+         usr/share/pallet/kubernetes-schemas/LICENSE; do
   [ -e "$root/$f" ] || fail "$f is in no package"
 done
+# The packaged validator works with the packaged schemas.
+/usr/bin/python3 "$root/usr/libexec/pallet/pallet-lint-manifests" --strict \
+  --schema-dir "$root/usr/share/pallet/kubernetes-schemas" \
+  "$src/host-shim/lint/tests/examples/vm.yaml" ||
+  fail "the packaged pallet-lint-manifests rejects host-shim/lint/tests/examples/vm.yaml"
 # The -dev symlink resolves to the runtime library's SONAME.
 [ "$(readlink "$libdir/libpallet-host.so")" = libpallet-host.so.1 ] ||
   fail "libpallet-host.so should point at libpallet-host.so.1, points at $(readlink "$libdir/libpallet-host.so")"

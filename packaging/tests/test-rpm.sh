@@ -54,7 +54,8 @@ for f in usr/bin/pallet usr/bin/pallet-conformance usr/include/pallet/provider.h
          usr/include/pallet/host.h usr/$lib/libpallet-host.so.1 usr/$lib/libpallet-host.so \
          usr/$lib/pkgconfig/pallet-provider.pc usr/$lib/cmake/Pallet/PalletConfig.cmake \
          usr/$lib/pallet/providers/pallet-provider-ec2.so usr/share/pallet/pallet-provider.map \
-         usr/share/pallet/schemas/result.schema.json; do
+         usr/share/pallet/schemas/result.schema.json usr/libexec/pallet/pallet-lint-manifests \
+         usr/share/pallet/kubernetes-schemas/core-v1.json; do
   [ -e "$work/root/$f" ] || fail "$f is in no RPM"
 done
 # The unpacked CLI looks providers up in the RPM's libdir.
