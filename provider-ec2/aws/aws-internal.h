@@ -15,6 +15,8 @@ struct pallet_aws_buf {
   int oom;
 };
 void pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n);
+/* Room for more bytes and a NUL past len (sets oom if there is none). */
+void pallet_aws_buf_reserve (struct pallet_aws_buf *b, size_t more);
 void pallet_aws_buf_puts (struct pallet_aws_buf *b, const char *s);
 void pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...) PALLET_PRINTF (2, 3);
 /* Returns the NUL-terminated string (owned by b) or NULL if OOM. */
@@ -36,6 +38,8 @@ struct pallet_aws_hdr {
   const char *value;      /* raw; may contain folded lines */
 };
 
+struct pallet_aws_sigv4_key;
+
 struct pallet_aws_sigv4_in {
   const char *method;
   const char *path;       /* unencoded path, "/" if empty */
@@ -51,6 +55,11 @@ struct pallet_aws_sigv4_in {
   long expires;           /* presign: X-Amz-Expires */
   bool omit_session_token;/* token added after signing, unsigned */
   bool add_content_sha256;/* sign an x-amz-content-sha256 header */
+  /* Where the signing key of the last request is kept, so the next one of
+   * the same day, region, service and secret skips deriving it; or NULL.
+   * One per client: not for concurrent use.  Added by the signer, freed
+   * with pallet_aws_sigv4_key_free. */
+  struct pallet_aws_sigv4_key **key_cache;
 };
 
 struct pallet_aws_sigv4_out {
@@ -66,6 +75,7 @@ struct pallet_aws_sigv4_out {
 int pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in,
                            struct pallet_aws_sigv4_out *out);
 void pallet_aws_sigv4_out_free (struct pallet_aws_sigv4_out *out);
+void pallet_aws_sigv4_key_free (struct pallet_aws_sigv4_key *k);
 /* Canonical URI of a raw path (encoded once). */
 char *pallet_aws_sigv4_canonical_uri (const char *path, bool normalize);
 /* Canonical query of a raw query string (decoded then re-encoded, sorted). */
@@ -157,6 +167,7 @@ struct pallet_aws_client {
   int max_attempts;
   long backoff_base_ms, backoff_max_ms;
   long clock_offset;          /* seconds added to time() when signing */
+  struct pallet_aws_sigv4_key *key_cache;   /* the last signing key */
 };
 
 /* A request as the transport sees it. */

@@ -355,6 +355,7 @@ pallet_aws_client_free (struct pallet_aws_client *c)
     curl_easy_cleanup (c->curl);
   clear_error (c);
   pallet_aws_resolved_free (&c->r);
+  pallet_aws_sigv4_key_free (c->key_cache);
   free (c->ca_bundle);
   free (c);
 }
@@ -464,253 +465,330 @@ is_skew_error (const char *code)
   return false;
 }
 
+/* One request as it is sent: the parts fixed for every attempt (Host, the
+ * encoded path and URL, the payload hash) and the last attempt's outcome. */
+struct send {
+  struct pallet_aws_client *c;
+  const struct pallet_aws_request *req;
+  const char *svc, *ep;
+  char host[512];
+  struct pallet_aws_buf path, url;
+  char payload_hash[65];
+  int attempt;
+  /* the attempt's outcome */
+  CURLcode cc;
+  long status, elapsed;
+  char errbuf[CURL_ERROR_SIZE];
+  char code[64], msg[256];
+  enum pallet_aws_retry_kind kind;
+  int fstatus;
+};
+
+/* The URL (base + path, encoded once, slashes kept) and the payload hash. */
+static int
+build_request (struct send *x)
+{
+  struct pallet_aws_client *c = x->c;
+  const struct pallet_aws_request *req = x->req;
+  const char *base;
+  split_endpoint (x->ep, x->host, sizeof x->host, &base);
+  pallet_aws_buf_puts (&x->path, base);
+  pallet_aws_buf_puts (&x->path, req->path);
+  const char *scheme_end = strstr (x->ep, "://");
+  pallet_aws_buf_printf (&x->url, "%.*s", (int) (scheme_end ? scheme_end - x->ep + 3 : 0), x->ep);
+  pallet_aws_buf_puts (&x->url, x->host);
+  if (x->path.data)
+    pallet_aws_uri_encode (&x->url, x->path.data, x->path.len, true);
+  if (req->query && *req->query)
+    pallet_aws_buf_printf (&x->url, "?%s", req->query);
+  if (!pallet_aws_buf_str (&x->path) || !pallet_aws_buf_str (&x->url)) {
+    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, req->svc, req->action, NULL, NULL, NULL,
+                          "out of memory building an AWS request");
+    return -1;
+  }
+  pallet_aws_sha256_hex (req->body ? req->body : "", req->body ? req->body_len : 0,
+                         x->payload_hash);
+  return 0;
+}
+
+/* Signs this attempt (at the current, skew-corrected time) and returns its
+ * header list, or NULL with the client error set. */
+static struct curl_slist *
+sign_request (struct send *x)
+{
+  struct pallet_aws_client *c = x->c;
+  const struct pallet_aws_request *req = x->req;
+  char amz_date[17];
+  time_t t = time (NULL) + c->clock_offset;
+  struct tm tm;
+  gmtime_r (&t, &tm);
+  strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
+  struct pallet_aws_hdr sh[4];
+  size_t nsh = 0;
+  sh[nsh++] = (struct pallet_aws_hdr) { "host", x->host };
+  if (req->content_type)
+    sh[nsh++] = (struct pallet_aws_hdr) { "content-type", req->content_type };
+  if (req->target)
+    sh[nsh++] = (struct pallet_aws_hdr) { "x-amz-target", req->target };
+  struct pallet_aws_sigv4_in in = {
+    .method = req->method, .path = x->path.data, .query = req->query,
+    .headers = sh, .nheaders = nsh, .payload_hash = x->payload_hash,
+    .access_key_id = c->r.access_key_id, .secret_access_key = c->r.secret_access_key,
+    .session_token = c->r.session_token, .region = c->r.region, .service = x->svc,
+    .amz_date = amz_date, .normalize_path = true, .key_cache = &c->key_cache,
+  };
+  struct pallet_aws_sigv4_out sig;
+  if (pallet_aws_sigv4_sign (&in, &sig) < 0) {
+    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
+                          NULL, "cannot sign the AWS %s %s request (out of memory)",
+                          x->svc, req->action);
+    return NULL;
+  }
+  struct curl_slist *hl = NULL, *tmp;
+  struct pallet_aws_buf hb = { 0 };
+  bool hl_ok = true;
+#define ADDH(...) do { \
+    hb.len = 0; pallet_aws_buf_printf (&hb, __VA_ARGS__); \
+    tmp = pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
+    if (tmp) hl = tmp; else hl_ok = false; \
+  } while (0)
+  ADDH ("Host: %s", x->host);
+  ADDH ("X-Amz-Date: %s", amz_date);
+  if (c->r.session_token)
+    ADDH ("X-Amz-Security-Token: %s", c->r.session_token);
+  if (req->content_type)
+    ADDH ("Content-Type: %s", req->content_type);
+  if (req->accept)
+    ADDH ("Accept: %s", req->accept);
+  if (req->target)
+    ADDH ("X-Amz-Target: %s", req->target);
+  ADDH ("Authorization: %s", sig.authorization);
+  ADDH ("Expect:");
+#undef ADDH
+  if (hb.data)
+    OPENSSL_cleanse (hb.data, hb.cap);
+  pallet_aws_buf_free (&hb);
+  pallet_aws_sigv4_out_free (&sig);
+  if (!hl_ok) {
+    curl_slist_free_all (hl);
+    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
+                          NULL, "out of memory building AWS request headers");
+    return NULL;
+  }
+  return hl;
+}
+
+/* One HTTP exchange into a fresh resp; sets x->cc, status and elapsed. */
+static void
+perform_request (struct send *x, struct curl_slist *hl, struct pallet_aws_resp *resp)
+{
+  struct pallet_aws_client *c = x->c;
+  const struct pallet_aws_request *req = x->req;
+  CURL *h = c->curl;
+  pallet_aws_buf_free (&resp->body);
+  memset (resp, 0, sizeof *resp);
+  resp->cap = c->cfg.max_response_bytes;
+  resp->sink = req->sink;
+  resp->sink_size = req->sink_size;
+
+  curl_easy_setopt (h, CURLOPT_URL, x->url.data);
+  curl_easy_setopt (h, CURLOPT_HTTPHEADER, hl);
+  if (strcmp (req->method, "POST") == 0) {
+    curl_easy_setopt (h, CURLOPT_POST, 1L);
+    curl_easy_setopt (h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE,
+                      (curl_off_t) (req->body ? req->body_len : 0));
+  }
+  else
+    curl_easy_setopt (h, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt (h, CURLOPT_WRITEDATA, resp);
+  curl_easy_setopt (h, CURLOPT_HEADERDATA, resp);
+  x->errbuf[0] = '\0';
+  curl_easy_setopt (h, CURLOPT_ERRORBUFFER, x->errbuf);
+
+  long t0 = now_ms ();
+  x->cc = curl_easy_perform (h);
+  x->elapsed = now_ms () - t0;
+  curl_easy_setopt (h, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt (h, CURLOPT_ERRORBUFFER, NULL);
+  x->status = 0;
+  curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &x->status);
+  if (x->cc != CURLE_OK && !resp->too_large)
+    x->status = 0;              /* a reset mid-body is no response */
+  resp->status = x->status;
+}
+
+/* What the attempt's outcome means: 1 success, 0 a failure (x->kind says
+ * whether it may be retried, x->fstatus its status), -1 a final failure
+ * with the client error set. */
+static int
+classify_response (struct send *x, struct pallet_aws_resp *resp)
+{
+  struct pallet_aws_client *c = x->c;
+  const struct pallet_aws_request *req = x->req;
+  long status = x->status;
+  x->code[0] = x->msg[0] = '\0';
+  x->kind = PALLET_AWS_NO_RETRY;
+  x->fstatus = PALLET_E_FAILED;
+
+  if (x->cc == CURLE_ABORTED_BY_CALLBACK) {
+    pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x->attempt, req->svc, req->action,
+                          "Cancelled", "cancelled during the transfer", NULL, NULL);
+    return -1;
+  }
+  if (resp->too_large) {
+    pallet_aws_set_error (c, PALLET_E_FAILED, status, x->attempt, req->svc, req->action,
+                          "ResponseTooLarge", NULL, resp->request_id,
+                          "AWS %s %s in region %s: the response is larger than the %zu-byte "
+                          "limit; raise the provider setting max-response-bytes or narrow the "
+                          "request (filters, MaxResults)", x->svc, req->action, c->r.region,
+                          resp->sink && status / 100 == 2 ? resp->sink_size : resp->cap);
+    return -1;
+  }
+  if (x->cc != CURLE_OK) {
+    CURLcode cc = x->cc;
+    x->kind = pallet_aws_classify (cc, 0, NULL);
+    snprintf (x->code, sizeof x->code, "%s",
+              cc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "NetworkError");
+    snprintf (x->msg, sizeof x->msg, "%s (%s)",
+              x->errbuf[0] ? x->errbuf : curl_easy_strerror (cc), x->ep);
+    x->fstatus = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT
+      : x->kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
+    if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
+        || cc == CURLE_SSL_CERTPROBLEM) {
+      pallet_aws_set_error (c, PALLET_E_FAILED, 0, x->attempt, req->svc, req->action,
+                            "TLSVerificationFailed", x->msg, NULL,
+                            "AWS %s endpoint %s failed TLS verification: %s; fix the "
+                            "endpoint URL or give the CA that signed its certificate "
+                            "(ca_bundle, the Secret's ca.crt); insecure skips the check "
+                            "and is not recommended", x->svc, x->ep, x->msg);
+      return -1;
+    }
+  }
+  else if (status < 200 || status >= 300) {
+    char *code = NULL, *message = NULL;
+    parse_error_body (resp, &code, &message);
+    x->kind = pallet_aws_classify (CURLE_OK, status, code);
+    snprintf (x->code, sizeof x->code, "%s", code ? code : "");
+    snprintf (x->msg, sizeof x->msg, "%s", message ? message : "");
+    if (!code && !message)
+      snprintf (x->msg, sizeof x->msg, "HTTP %ld with no AWS error in the body", status);
+    x->fstatus = pallet_aws_status_of_code (code, status);
+    free (code);
+    free (message);
+  }
+  else if (req->check) {
+    int r = req->check (c, resp, req->check_opaque, x->code, sizeof x->code, x->msg,
+                        sizeof x->msg);
+    if (r != 0)                 /* r > 0: retryable, permanent once attempts run out */
+      x->kind = r > 0 ? PALLET_AWS_RETRY_TRANSIENT : PALLET_AWS_NO_RETRY;
+  }
+
+  pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
+                  "%ld ms, %zu bytes", x->svc, req->action, x->attempt, c->max_attempts,
+                  x->cc == CURLE_OK ? "HTTP " : "no response, curl ",
+                  x->cc == CURLE_OK ? status : (long) x->cc,
+                  resp->request_id[0] ? resp->request_id : "-", x->code[0] ? " code " : "",
+                  x->code, x->elapsed,
+                  resp->sink && status / 100 == 2 ? resp->sink_len : resp->body.len);
+  return x->cc == CURLE_OK && status >= 200 && status < 300 && !x->code[0] ? 1 : 0;
+}
+
+/* Refused for clock skew: learns the offset from the response's Date, so
+ * the next attempt signs with the service's time.  true if it did. */
+static bool
+fix_clock_skew (struct send *x, struct pallet_aws_resp *resp)
+{
+  struct pallet_aws_client *c = x->c;
+  if (!is_skew_error (x->code) || !resp->date[0] || x->attempt >= c->max_attempts)
+    return false;
+  time_t server = curl_getdate (resp->date, NULL);
+  long off = server > 0 ? (long) (server - time (NULL)) : 0;
+  if (server <= 0 || (off - c->clock_offset <= 240 && c->clock_offset - off <= 240))
+    return false;
+  pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
+                  "service's (%s); signing with the service's time from now on; fix "
+                  "this machine's clock (NTP)", x->svc, x->req->action, -off, x->code);
+  c->clock_offset = off;
+  return true;
+}
+
+/* After a failed attempt: 0 to try again (after the backoff), -1 with the
+ * client error set when it is final, out of quota or cancelled. */
+static int
+backoff (struct send *x, struct pallet_aws_resp *resp, int *taken_total)
+{
+  struct pallet_aws_client *c = x->c;
+  const struct pallet_aws_request *req = x->req;
+  if (x->kind == PALLET_AWS_NO_RETRY || x->attempt == c->max_attempts) {
+    pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
+                          x->msg, resp->request_id, NULL);
+    return -1;
+  }
+  int taken;
+  if (!pallet_aws_quota_acquire (&c->quota, x->kind, &taken)) {
+    pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
+                          x->msg, resp->request_id, NULL);
+    pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
+                    "not retrying", x->svc, req->action);
+    return -1;
+  }
+  *taken_total += taken;
+  long delay = pallet_aws_backoff_ms (x->attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
+                                      pallet_aws_random ());
+  pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", x->svc, req->action,
+                  delay, x->code[0] ? x->code : "error");
+  if (!sleep_ms (c, delay)) {
+    pallet_aws_set_error (c, PALLET_E_CANCELLED, x->status, x->attempt, req->svc, req->action,
+                          "Cancelled", "cancelled while waiting to retry", resp->request_id,
+                          NULL);
+    return -1;
+  }
+  return 0;
+}
+
 int
 pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
                  struct pallet_aws_resp *resp)
 {
-  CURL *h = c->curl;
-  const char *svc = pallet_aws_service_name (req->svc);
-  const char *ep = c->r.endpoint[req->svc];
-  char host[512];
-  const char *base;
-  int taken_total = 0;
-  int ret = -1;
+  struct send x = { .c = c, .req = req, .svc = pallet_aws_service_name (req->svc),
+                    .ep = c->r.endpoint[req->svc] };
+  int taken_total = 0, ret = -1;
   bool skew_fixed = false;
-  char errbuf[CURL_ERROR_SIZE];
 
   clear_error (c);
-  split_endpoint (ep, host, sizeof host, &base);
-
-  /* URL path: base + path, encoded once (slashes kept). */
-  struct pallet_aws_buf path = { 0 }, url = { 0 };
-  pallet_aws_buf_puts (&path, base);
-  pallet_aws_buf_puts (&path, req->path);
-  pallet_aws_buf_printf (&url, "%.*s", (int) (strstr (ep, "://") ? strstr (ep, "://") - ep + 3 : 0), ep);
-  pallet_aws_buf_puts (&url, host);
-  if (path.data)
-    pallet_aws_uri_encode (&url, path.data, path.len, true);
-  if (req->query && *req->query)
-    pallet_aws_buf_printf (&url, "?%s", req->query);
-  if (!pallet_aws_buf_str (&path) || !pallet_aws_buf_str (&url)) {
-    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, req->svc, req->action, NULL, NULL, NULL,
-                          "out of memory building an AWS request");
+  if (build_request (&x) < 0)
     goto out;
-  }
-  char payload_hash[65];
-  pallet_aws_sha256_hex (req->body ? req->body : "", req->body ? req->body_len : 0,
-                         payload_hash);
-
-  for (int attempt = 1; attempt <= c->max_attempts; attempt++) {
+  for (x.attempt = 1; x.attempt <= c->max_attempts; x.attempt++) {
     if (cancelled (c)) {
-      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, attempt - 1, req->svc, req->action,
+      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x.attempt - 1, req->svc, req->action,
                             "Cancelled", "cancelled before the request was sent", NULL, NULL);
       goto out;
     }
-    /* Sign this attempt. */
-    char amz_date[17];
-    time_t t = time (NULL) + c->clock_offset;
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-    struct pallet_aws_hdr sh[4];
-    size_t nsh = 0;
-    sh[nsh++] = (struct pallet_aws_hdr) { "host", host };
-    if (req->content_type)
-      sh[nsh++] = (struct pallet_aws_hdr) { "content-type", req->content_type };
-    if (req->target)
-      sh[nsh++] = (struct pallet_aws_hdr) { "x-amz-target", req->target };
-    struct pallet_aws_sigv4_in in = {
-      .method = req->method, .path = path.data, .query = req->query,
-      .headers = sh, .nheaders = nsh, .payload_hash = payload_hash,
-      .access_key_id = c->r.access_key_id, .secret_access_key = c->r.secret_access_key,
-      .session_token = c->r.session_token, .region = c->r.region, .service = svc,
-      .amz_date = amz_date, .normalize_path = true,
-    };
-    struct pallet_aws_sigv4_out sig;
-    if (pallet_aws_sigv4_sign (&in, &sig) < 0) {
-      pallet_aws_set_error (c, PALLET_E_NOMEM, 0, attempt, req->svc, req->action, NULL, NULL,
-                            NULL, "cannot sign the AWS %s %s request (out of memory)",
-                            svc, req->action);
+    struct curl_slist *hl = sign_request (&x);
+    if (!hl)
       goto out;
-    }
-    struct curl_slist *hl = NULL, *tmp;
-    struct pallet_aws_buf hb = { 0 };
-    bool hl_ok = true;
-#define ADDH(...) do { \
-      hb.len = 0; pallet_aws_buf_printf (&hb, __VA_ARGS__); \
-      tmp = pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
-      if (tmp) hl = tmp; else hl_ok = false; \
-    } while (0)
-    ADDH ("Host: %s", host);
-    ADDH ("X-Amz-Date: %s", amz_date);
-    if (c->r.session_token)
-      ADDH ("X-Amz-Security-Token: %s", c->r.session_token);
-    if (req->content_type)
-      ADDH ("Content-Type: %s", req->content_type);
-    if (req->accept)
-      ADDH ("Accept: %s", req->accept);
-    if (req->target)
-      ADDH ("X-Amz-Target: %s", req->target);
-    ADDH ("Authorization: %s", sig.authorization);
-    ADDH ("Expect:");
-#undef ADDH
-    if (hb.data)
-      OPENSSL_cleanse (hb.data, hb.cap);
-    pallet_aws_buf_free (&hb);
-    pallet_aws_sigv4_out_free (&sig);
-    if (!hl_ok) {
-      curl_slist_free_all (hl);
-      pallet_aws_set_error (c, PALLET_E_NOMEM, 0, attempt, req->svc, req->action, NULL, NULL,
-                            NULL, "out of memory building AWS request headers");
-      goto out;
-    }
-
-    /* Reset the response. */
-    pallet_aws_buf_free (&resp->body);
-    memset (resp, 0, sizeof *resp);
-    resp->cap = c->cfg.max_response_bytes;
-    resp->sink = req->sink;
-    resp->sink_size = req->sink_size;
-
-    curl_easy_setopt (h, CURLOPT_URL, url.data);
-    curl_easy_setopt (h, CURLOPT_HTTPHEADER, hl);
-    if (strcmp (req->method, "POST") == 0) {
-      curl_easy_setopt (h, CURLOPT_POST, 1L);
-      curl_easy_setopt (h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-      curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE,
-                        (curl_off_t) (req->body ? req->body_len : 0));
-    }
-    else
-      curl_easy_setopt (h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt (h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt (h, CURLOPT_HEADERDATA, resp);
-    errbuf[0] = '\0';
-    curl_easy_setopt (h, CURLOPT_ERRORBUFFER, errbuf);
-
-    long t0 = now_ms ();
-    CURLcode cc = curl_easy_perform (h);
-    long elapsed = now_ms () - t0;
-    curl_easy_setopt (h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt (h, CURLOPT_ERRORBUFFER, NULL);
+    perform_request (&x, hl, resp);
     curl_slist_free_all (hl);
-    long status = 0;
-    curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &status);
-    if (cc != CURLE_OK && !resp->too_large)
-      status = 0;               /* a reset mid-body is no response */
-    resp->status = status;
-
-    char *code = NULL, *message = NULL;
-    char ccode[64] = "", cmsg[256] = "";
-    enum pallet_aws_retry_kind kind = PALLET_AWS_NO_RETRY;
-    int fstatus = PALLET_E_FAILED;
-
-    if (cc == CURLE_ABORTED_BY_CALLBACK) {
-      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, attempt, req->svc, req->action,
-                            "Cancelled", "cancelled during the transfer", NULL, NULL);
+    int r = classify_response (&x, resp);
+    if (r < 0)
       goto out;
-    }
-    if (resp->too_large) {
-      pallet_aws_set_error (c, PALLET_E_FAILED, status, attempt, req->svc, req->action,
-                            "ResponseTooLarge", NULL, resp->request_id,
-                            "AWS %s %s in region %s: the response is larger than the %zu-byte "
-                            "limit; raise the provider setting max-response-bytes or narrow the request (filters, "
-                            "MaxResults)", svc, req->action, c->r.region,
-                            resp->sink && status / 100 == 2 ? resp->sink_size : resp->cap);
-      goto out;
-    }
-    if (cc != CURLE_OK) {
-      kind = pallet_aws_classify (cc, 0, NULL);
-      snprintf (ccode, sizeof ccode, "%s",
-                cc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "NetworkError");
-      snprintf (cmsg, sizeof cmsg, "%s (%s)", errbuf[0] ? errbuf : curl_easy_strerror (cc),
-                ep);
-      fstatus = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT
-        : kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
-      if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
-          || cc == CURLE_SSL_CERTPROBLEM) {
-        pallet_aws_set_error (c, PALLET_E_FAILED, 0, attempt, req->svc, req->action,
-                              "TLSVerificationFailed", cmsg, NULL,
-                              "AWS %s endpoint %s failed TLS verification: %s; fix the "
-                              "endpoint URL or give the CA that signed its certificate "
-                              "(ca_bundle, the Secret's ca.crt); insecure skips the check "
-                              "and is not recommended", svc, ep, cmsg);
-        goto out;
-      }
-    }
-    else if (status < 200 || status >= 300) {
-      parse_error_body (resp, &code, &message);
-      kind = pallet_aws_classify (CURLE_OK, status, code);
-      snprintf (ccode, sizeof ccode, "%s", code ? code : "");
-      snprintf (cmsg, sizeof cmsg, "%s", message ? message : "");
-      if (!code && !message)
-        snprintf (cmsg, sizeof cmsg, "HTTP %ld with no AWS error in the body", status);
-      fstatus = pallet_aws_status_of_code (code, status);
-    }
-    else if (req->check) {
-      int r = req->check (c, resp, req->check_opaque, ccode, sizeof ccode, cmsg, sizeof cmsg);
-      if (r != 0) {
-        /* r > 0: retryable, but permanent once the attempts run out */
-        kind = r > 0 ? PALLET_AWS_RETRY_TRANSIENT : PALLET_AWS_NO_RETRY;
-        fstatus = PALLET_E_FAILED;
-      }
-    }
-    free (code);
-    free (message);
-
-    pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
-                    "%ld ms, %zu bytes", svc, req->action, attempt, c->max_attempts,
-                    cc == CURLE_OK ? "HTTP " : "no response, curl ", cc == CURLE_OK ? status
-                    : (long) cc, resp->request_id[0] ? resp->request_id : "-",
-                    ccode[0] ? " code " : "", ccode, elapsed,
-                    resp->sink && status / 100 == 2 ? resp->sink_len : resp->body.len);
-
-    if (cc == CURLE_OK && status >= 200 && status < 300 && !ccode[0]) {
+    if (r > 0) {
       pallet_aws_quota_release (&c->quota, taken_total);
       ret = 0;
       goto out;
     }
-    /* Refused for clock skew: learn the offset from Date, retry once. */
-    if (!skew_fixed && is_skew_error (ccode) && resp->date[0] && attempt < c->max_attempts) {
-      time_t server = curl_getdate (resp->date, NULL);
-      long off = server > 0 ? (long) (server - time (NULL)) : 0;
-      if (server > 0 && (off - c->clock_offset > 240 || c->clock_offset - off > 240)) {
-        pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
-                        "service's (%s); signing with the service's time from now on; fix "
-                        "this machine's clock (NTP)", svc, req->action, -off, ccode);
-        c->clock_offset = off;
-        skew_fixed = true;
-        continue;
-      }
+    if (!skew_fixed && fix_clock_skew (&x, resp)) {
+      skew_fixed = true;
+      continue;
     }
-    if (kind == PALLET_AWS_NO_RETRY || attempt == c->max_attempts) {
-      pallet_aws_set_error (c, fstatus, status, attempt, req->svc, req->action, ccode, cmsg,
-                            resp->request_id, NULL);
+    if (backoff (&x, resp, &taken_total) < 0)
       goto out;
-    }
-    int taken;
-    if (!pallet_aws_quota_acquire (&c->quota, kind, &taken)) {
-      pallet_aws_set_error (c, fstatus, status, attempt, req->svc, req->action, ccode, cmsg,
-                            resp->request_id, NULL);
-      pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
-                      "not retrying", svc, req->action);
-      goto out;
-    }
-    taken_total += taken;
-    long delay = pallet_aws_backoff_ms (attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
-                                        pallet_aws_random ());
-    pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", svc, req->action,
-                    delay, ccode[0] ? ccode : "error");
-    if (!sleep_ms (c, delay)) {
-      pallet_aws_set_error (c, PALLET_E_CANCELLED, status, attempt, req->svc, req->action,
-                            "Cancelled", "cancelled while waiting to retry", resp->request_id,
-                            NULL);
-      goto out;
-    }
   }
  out:
   if (ret < 0)
     pallet_aws_buf_free (&resp->body);
-  pallet_aws_buf_free (&path);
-  pallet_aws_buf_free (&url);
+  pallet_aws_buf_free (&x.path);
+  pallet_aws_buf_free (&x.url);
   return ret;
 }

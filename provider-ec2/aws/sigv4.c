@@ -1,13 +1,20 @@
 /* AWS Signature Version 4: header signing and query (presigned) signing.
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
- */
+ *
+ * Signing is on the copy path's hot loop (one GetSnapshotBlock per 512 KiB
+ * block), so a signature costs one SHA-256 of the canonical request and one
+ * HMAC: the signing key is derived once per day, region, service and secret
+ * (struct pallet_aws_sigv4_key), with the HMAC's two pads already hashed. */
+/* SHA256_CTX is deprecated in OpenSSL 3 but kept through 3.x: a plain
+ * struct, copied by assignment, where an EVP context costs a provider
+ * dispatch and an allocation per copy, more than hashing a request. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include "aws-internal.h"
 
 static char *
@@ -22,26 +29,41 @@ buf_steal (struct pallet_aws_buf *b)
   return s;
 }
 
-char *
-pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
+/* ---- the canonical URI ---- */
+
+/* Whether RFC 3986 5.2.4 changes path: a "." or ".." segment, or an empty
+ * one other than a trailing slash. */
+static bool
+needs_normalizing (const char *path)
 {
-  struct pallet_aws_buf b = { 0 };
-  if (!path || !*path)
-    path = "/";
-  if (!normalize) {
-    pallet_aws_uri_encode (&b, path, strlen (path), true);
-    return buf_steal (&b);
+  for (const char *p = path; *p; p++) {
+    if (*p != '/')
+      continue;
+    if (p[1] == '/')
+      return true;
+    if (p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3]))))
+      return true;
   }
-  /* Remove "." and ".." segments and empty segments (RFC 3986 5.2.4). */
+  return path[0] != '/';
+}
+
+static void
+normalize_path (struct pallet_aws_buf *b, const char *path)
+{
   size_t n = strlen (path);
-  const char **seg = calloc (n + 1, sizeof *seg);
-  size_t *seglen = calloc (n + 1, sizeof *seglen);
-  size_t nseg = 0;
-  if (!seg || !seglen) {
-    free (seg);
-    free (seglen);
-    return NULL;
+  const char *seg[64];
+  size_t seglen[64];
+  const char **segv = seg;
+  size_t *lenv = seglen;
+  if (n + 1 > 64) {
+    segv = calloc (n + 1, sizeof *segv);
+    lenv = calloc (n + 1, sizeof *lenv);
+    if (!segv || !lenv) {
+      b->oom = 1;
+      goto out;
+    }
   }
+  size_t nseg = 0;
   const char *p = path;
   while (*p) {
     while (*p == '/')
@@ -57,19 +79,42 @@ pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
         nseg--;
       continue;
     }
-    seg[nseg] = s;
-    seglen[nseg++] = l;
+    segv[nseg] = s;
+    lenv[nseg++] = l;
   }
   for (size_t i = 0; i < nseg; i++) {
-    pallet_aws_buf_add (&b, "/", 1);
-    pallet_aws_uri_encode (&b, seg[i], seglen[i], false);
+    pallet_aws_buf_add (b, "/", 1);
+    pallet_aws_uri_encode (b, segv[i], lenv[i], false);
   }
   if (nseg == 0 || path[n - 1] == '/')
-    pallet_aws_buf_add (&b, "/", 1);
-  free (seg);
-  free (seglen);
+    pallet_aws_buf_add (b, "/", 1);
+ out:
+  if (segv != seg) {
+    free (segv);
+    free (lenv);
+  }
+}
+
+static void
+canonical_uri (struct pallet_aws_buf *b, const char *path, bool normalize)
+{
+  if (!path || !*path)
+    path = "/";
+  if (normalize && needs_normalizing (path))
+    normalize_path (b, path);
+  else
+    pallet_aws_uri_encode (b, path, strlen (path), true);
+}
+
+char *
+pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
+{
+  struct pallet_aws_buf b = { 0 };
+  canonical_uri (&b, path, normalize);
   return buf_steal (&b);
 }
+
+/* ---- the canonical query ---- */
 
 static int
 hexval (int c)
@@ -80,31 +125,37 @@ hexval (int c)
   return -1;
 }
 
-/* Percent-decodes s[0..n) then re-encodes it the canonical way. */
+/* Percent-decodes s[0..n) and re-encodes it the canonical way, then a NUL
+ * (so the pieces in an arena compare as strings). */
 static void
-reencode (struct pallet_aws_buf *out, const char *s, size_t n)
+reencode (struct pallet_aws_buf *out, const char *s, size_t n, bool nul)
 {
-  char *tmp = malloc (n + 1);
-  if (!tmp) {
-    out->oom = 1;
+  static const char hexd[] = "0123456789ABCDEF";
+  pallet_aws_buf_reserve (out, 3 * n + 1);
+  if (out->oom)
     return;
-  }
-  size_t j = 0;
+  char *o = out->data + out->len;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n
-        && hexval (s[i + 1]) >= 0 && hexval (s[i + 2]) >= 0) {
-      tmp[j++] = (char) (hexval (s[i + 1]) * 16 + hexval (s[i + 2]));
+    unsigned char ch = (unsigned char) s[i];
+    if (ch == '%' && i + 2 < n && hexval (s[i + 1]) >= 0 && hexval (s[i + 2]) >= 0) {
+      ch = (unsigned char) (hexval (s[i + 1]) * 16 + hexval (s[i + 2]));
       i += 2;
     }
-    else
-      tmp[j++] = s[i];
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+        || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+      *o++ = (char) ch;
+    else {
+      *o++ = '%';
+      *o++ = hexd[ch >> 4];
+      *o++ = hexd[ch & 15];
+    }
   }
-  pallet_aws_uri_encode (out, tmp, j, false);
-  free (tmp);
+  *o = '\0';
+  out->len = (size_t) (o - out->data) + nul;
 }
 
 struct qpair {
-  char *key, *value;
+  const char *key, *value;
 };
 
 static int
@@ -115,81 +166,86 @@ qpair_cmp (const void *a, const void *b)
   return r ? r : strcmp (x->value, y->value);
 }
 
-/* Splits a raw query into canonical (encoded) pairs; extra pairs
- * (already canonical) appended.  Returns the sorted joined string. */
-static char *
-canonical_query_with (const char *query, const struct qpair *extra, size_t nextra)
+/* Appends the canonical form of a raw query, with extra pairs (already
+ * canonical), sorted, to out. */
+static void
+canonical_query (struct pallet_aws_buf *out, const char *query, const struct qpair *extra,
+                 size_t nextra)
 {
   size_t cap = nextra + 1;
   for (const char *q = query; q && *q; q++)
     if (*q == '&')
       cap++;
-  struct qpair *v = calloc (cap + 1, sizeof *v);
+  if (cap == 1 && query && *query) {    /* one pair, nothing to sort */
+    const char *eq = strchr (query, '=');
+    size_t l = strlen (query), kl = eq ? (size_t) (eq - query) : l;
+    reencode (out, query, kl, false);
+    pallet_aws_buf_add (out, "=", 1);
+    reencode (out, eq ? eq + 1 : "", eq ? l - kl - 1 : 0, false);
+    return;
+  }
+  struct qpair stack[16], *v = cap <= 16 ? stack : calloc (cap, sizeof *v);
+  struct pallet_aws_buf arena = { 0 };
+  size_t off[2 * 16], *offv = cap <= 16 ? off : calloc (2 * cap, sizeof *offv);
   size_t nv = 0;
-  char *result = NULL;
-  if (!v)
-    return NULL;
-  const char *p = query;
-  while (p && *p) {
+  pallet_aws_buf_reserve (&arena, query ? 3 * strlen (query) + 2 * cap : 0);
+  if (!v || !offv) {
+    out->oom = 1;
+    goto out;
+  }
+  for (const char *p = query; p && *p;) {
     const char *e = strchr (p, '&');
     size_t l = e ? (size_t) (e - p) : strlen (p);
     if (l > 0) {
       const char *eq = memchr (p, '=', l);
       size_t kl = eq ? (size_t) (eq - p) : l;
-      struct pallet_aws_buf kb = { 0 }, vb = { 0 };
-      reencode (&kb, p, kl);
-      if (eq)
-        reencode (&vb, eq + 1, l - kl - 1);
-      v[nv].key = buf_steal (&kb);
-      pallet_aws_buf_add (&vb, "", 0);
-      v[nv].value = buf_steal (&vb);
-      if (!v[nv].key || !v[nv].value) {
-        free (v[nv].key);
-        free (v[nv].value);
-        goto out;
-      }
+      offv[2 * nv] = arena.len;
+      reencode (&arena, p, kl, true);
+      offv[2 * nv + 1] = arena.len;
+      reencode (&arena, eq ? eq + 1 : "", eq ? l - kl - 1 : 0, true);
       nv++;
     }
     p = e ? e + 1 : p + l;
   }
-  for (size_t i = 0; i < nextra; i++) {
-    v[nv].key = strdup (extra[i].key);
-    v[nv].value = strdup (extra[i].value);
-    nv++;
-    if (!v[nv - 1].key || !v[nv - 1].value)
-      goto out;
+  if (arena.oom) {
+    out->oom = 1;
+    goto out;
   }
+  for (size_t i = 0; i < nv; i++)     /* the arena no longer moves */
+    v[i] = (struct qpair) { arena.data + offv[2 * i], arena.data + offv[2 * i + 1] };
+  for (size_t i = 0; i < nextra; i++)
+    v[nv++] = extra[i];
   qsort (v, nv, sizeof *v, qpair_cmp);
-  struct pallet_aws_buf b = { 0 };
-  pallet_aws_buf_add (&b, "", 0);
   for (size_t i = 0; i < nv; i++) {
     if (i)
-      pallet_aws_buf_add (&b, "&", 1);
-    pallet_aws_buf_puts (&b, v[i].key);
-    pallet_aws_buf_add (&b, "=", 1);
-    pallet_aws_buf_puts (&b, v[i].value);
+      pallet_aws_buf_add (out, "&", 1);
+    pallet_aws_buf_puts (out, v[i].key);
+    pallet_aws_buf_add (out, "=", 1);
+    pallet_aws_buf_puts (out, v[i].value);
   }
-  result = buf_steal (&b);
  out:
-  for (size_t i = 0; i < nv; i++) {
-    free (v[i].key);
-    free (v[i].value);
-  }
-  free (v);
-  return result;
+  if (v != stack)
+    free (v);
+  if (offv != off)
+    free (offv);
+  pallet_aws_buf_free (&arena);
 }
 
 char *
 pallet_aws_sigv4_canonical_query (const char *query)
 {
-  return canonical_query_with (query, NULL, 0);
+  struct pallet_aws_buf b = { 0 };
+  pallet_aws_buf_add (&b, "", 0);
+  canonical_query (&b, query, NULL, 0);
+  return buf_steal (&b);
 }
 
-/* A canonical header: lower-case name, trimmed value with runs of
- * whitespace (folded lines included) collapsed to one space. */
+/* ---- the canonical headers ---- */
+
+/* A header to sign: lower-case name and trimmed value (runs of whitespace,
+ * folded lines included, collapsed to one space), in an arena. */
 struct chdr {
-  char *name;
-  struct pallet_aws_buf value;
+  const char *name, *value;
   size_t order;
 };
 
@@ -204,44 +260,320 @@ chdr_cmp (const void *a, const void *b)
 }
 
 static void
+add_lower (struct pallet_aws_buf *b, const char *s)
+{
+  size_t n = strlen (s);
+  pallet_aws_buf_reserve (b, n + 1);
+  if (b->oom)
+    return;
+  char *o = b->data + b->len;
+  for (size_t i = 0; i < n; i++)
+    o[i] = (char) tolower ((unsigned char) s[i]);
+  o[n] = '\0';
+  b->len += n + 1;
+}
+
+static void
 add_trimmed (struct pallet_aws_buf *b, const char *v)
 {
+  size_t n = strlen (v);
+  pallet_aws_buf_reserve (b, n + 1);
+  if (b->oom)
+    return;
+  char *o = b->data + b->len;
   bool space = false, any = false;
-  pallet_aws_buf_add (b, "", 0);
   for (; *v; v++) {
     if (isspace ((unsigned char) *v)) {
       space = any;
       continue;
     }
     if (space)
-      pallet_aws_buf_add (b, " ", 1);
-    pallet_aws_buf_add (b, v, 1);
+      *o++ = ' ';
+    *o++ = *v;
     space = false;
     any = true;
   }
+  *o++ = '\0';
+  b->len = (size_t) (o - b->data);
+}
+
+struct headers {
+  struct chdr stack[16], *h;
+  size_t n;
+  struct pallet_aws_buf arena;
+  char *signed_names;             /* "host;x-amz-date" */
+};
+
+static void
+headers_free (struct headers *hs)
+{
+  if (hs->h != hs->stack)
+    free (hs->h);
+  pallet_aws_buf_free (&hs->arena);
+  free (hs->signed_names);
+}
+
+/* The request's headers plus, in header mode, the ones signing adds;
+ * sorted by name (a name given twice keeps the request's order). */
+static int
+headers_collect (const struct pallet_aws_sigv4_in *in, bool sign_token, struct headers *hs)
+{
+  struct pallet_aws_hdr added[3];
+  size_t nadded = 0;
+  if (!in->presign) {
+    added[nadded++] = (struct pallet_aws_hdr) { "x-amz-date", in->amz_date };
+    if (sign_token)
+      added[nadded++] = (struct pallet_aws_hdr) { "x-amz-security-token", in->session_token };
+    if (in->add_content_sha256)
+      added[nadded++] = (struct pallet_aws_hdr) { "x-amz-content-sha256", in->payload_hash };
+  }
+  size_t total = in->nheaders + nadded;
+  hs->h = total <= 16 ? hs->stack : calloc (total, sizeof *hs->h);
+  if (!hs->h)
+    return -1;
+  size_t off[2 * 16], *offv = total <= 16 ? off : calloc (2 * total, sizeof *offv);
+  if (!offv)
+    return -1;
+  for (size_t i = 0; i < total; i++) {
+    const struct pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i]
+      : &added[i - in->nheaders];
+    offv[2 * i] = hs->arena.len;
+    add_lower (&hs->arena, x->name);
+    offv[2 * i + 1] = hs->arena.len;
+    add_trimmed (&hs->arena, x->value);
+  }
+  if (!hs->arena.oom)
+    for (size_t i = 0; i < total; i++)
+      hs->h[i] = (struct chdr) { hs->arena.data + offv[2 * i],
+                                 hs->arena.data + offv[2 * i + 1], i };
+  if (offv != off)
+    free (offv);
+  if (hs->arena.oom)
+    return -1;
+  hs->n = total;
+  qsort (hs->h, hs->n, sizeof *hs->h, chdr_cmp);
+
+  struct pallet_aws_buf sb = { 0 };
+  pallet_aws_buf_add (&sb, "", 0);
+  for (size_t i = 0; i < hs->n; i++) {
+    if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
+      continue;
+    if (i)
+      pallet_aws_buf_add (&sb, ";", 1);
+    pallet_aws_buf_puts (&sb, hs->h[i].name);
+  }
+  hs->signed_names = buf_steal (&sb);
+  return hs->signed_names ? 0 : -1;
+}
+
+/* "name:value\n" per name; a name given twice has its values joined with
+ * ',' in the request's order. */
+static void
+headers_canonical (const struct headers *hs, struct pallet_aws_buf *b)
+{
+  for (size_t i = 0; i < hs->n; i++) {
+    if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
+      pallet_aws_buf_add (b, ",", 1);
+    else {
+      if (i > 0)
+        pallet_aws_buf_add (b, "\n", 1);
+      pallet_aws_buf_puts (b, hs->h[i].name);
+      pallet_aws_buf_add (b, ":", 1);
+    }
+    pallet_aws_buf_puts (b, hs->h[i].value);
+  }
+  if (hs->n > 0)
+    pallet_aws_buf_add (b, "\n", 1);
+}
+
+/* ---- the signing key ---- */
+
+struct pallet_aws_sigv4_key {
+  char *date, *region, *service, *secret;     /* what the key was derived from */
+  SHA256_CTX inner, outer;       /* SHA-256 after (key ^ ipad), (key ^ opad) */
+};
+
+static void
+hmac_pads (const unsigned char *key, size_t keylen, SHA256_CTX *inner, SHA256_CTX *outer)
+{
+  unsigned char k[SHA256_CBLOCK] = { 0 }, pad[SHA256_CBLOCK];
+  if (keylen > SHA256_CBLOCK) {
+    SHA256_CTX c;
+    SHA256_Init (&c);
+    SHA256_Update (&c, key, keylen);
+    SHA256_Final (k, &c);
+  }
+  else
+    memcpy (k, key, keylen);
+  for (size_t i = 0; i < sizeof pad; i++)
+    pad[i] = k[i] ^ 0x36;
+  SHA256_Init (inner);
+  SHA256_Update (inner, pad, sizeof pad);
+  for (size_t i = 0; i < sizeof pad; i++)
+    pad[i] = k[i] ^ 0x5c;
+  SHA256_Init (outer);
+  SHA256_Update (outer, pad, sizeof pad);
+  OPENSSL_cleanse (k, sizeof k);
+  OPENSSL_cleanse (pad, sizeof pad);
+}
+
+/* HMAC-SHA256 of data under the key whose pads are inner and outer. */
+static void
+hmac_with (const SHA256_CTX *inner, const SHA256_CTX *outer, const void *data, size_t n,
+           unsigned char out[32])
+{
+  SHA256_CTX c = *inner;
+  unsigned char ih[32];
+  SHA256_Update (&c, data, n);
+  SHA256_Final (ih, &c);
+  c = *outer;
+  SHA256_Update (&c, ih, sizeof ih);
+  SHA256_Final (out, &c);
+  OPENSSL_cleanse (&c, sizeof c);
+}
+
+static void
+hmac (const unsigned char *key, size_t keylen, const char *data, unsigned char out[32])
+{
+  SHA256_CTX inner, outer;
+  hmac_pads (key, keylen, &inner, &outer);
+  hmac_with (&inner, &outer, data, strlen (data), out);
+  OPENSSL_cleanse (&inner, sizeof inner);
+  OPENSSL_cleanse (&outer, sizeof outer);
+}
+
+static void
+free_secret (char *s)
+{
+  if (s) {
+    OPENSSL_cleanse (s, strlen (s));
+    free (s);
+  }
+}
+
+void
+pallet_aws_sigv4_key_free (struct pallet_aws_sigv4_key *k)
+{
+  if (!k)
+    return;
+  free (k->date);
+  free (k->region);
+  free (k->service);
+  free_secret (k->secret);
+  OPENSSL_cleanse (k, sizeof *k);
+  free (k);
 }
 
 static bool
-hmac (const void *key, size_t keylen, const char *data, unsigned char out[32])
+key_is_for (const struct pallet_aws_sigv4_key *k, const char *date, const char *region,
+            const char *service, const char *secret)
 {
-  unsigned int len = 32;
-  return HMAC (EVP_sha256 (), key, (int) keylen, (const unsigned char *) data,
-               strlen (data), out, &len) != NULL;
+  return k && strcmp (k->date, date) == 0 && strcmp (k->region, region) == 0
+    && strcmp (k->service, service) == 0 && strcmp (k->secret, secret) == 0;
+}
+
+/* The HMAC chain from "AWS4" + secret over date, region, service and
+ * "aws4_request"; NULL when out of memory. */
+static struct pallet_aws_sigv4_key *
+key_derive (const char *date, const char *region, const char *service, const char *secret)
+{
+  struct pallet_aws_sigv4_key *k = calloc (1, sizeof *k);
+  size_t sl = strlen (secret);
+  unsigned char *aws4 = malloc (sl + 4);
+  if (!k || !aws4 || !(k->date = strdup (date)) || !(k->region = strdup (region))
+      || !(k->service = strdup (service)) || !(k->secret = strdup (secret))) {
+    free (aws4);
+    pallet_aws_sigv4_key_free (k);
+    return NULL;
+  }
+  unsigned char k1[32], k2[32], k3[32], k4[32];
+  memcpy (aws4, "AWS4", 4);
+  memcpy (aws4 + 4, secret, sl);
+  hmac (aws4, sl + 4, date, k1);
+  hmac (k1, 32, region, k2);
+  hmac (k2, 32, service, k3);
+  hmac (k3, 32, "aws4_request", k4);
+  hmac_pads (k4, 32, &k->inner, &k->outer);
+  OPENSSL_cleanse (aws4, sl + 4);
+  free (aws4);
+  OPENSSL_cleanse (k1, 32);
+  OPENSSL_cleanse (k2, 32);
+  OPENSSL_cleanse (k3, 32);
+  OPENSSL_cleanse (k4, 32);
+  return k;
+}
+
+/* The signing key for this request: the cached one if it is for the same
+ * day, region, service and secret, else a new one (kept in the cache when
+ * there is one, and then owned by it). */
+static struct pallet_aws_sigv4_key *
+signing_key (const struct pallet_aws_sigv4_in *in, const char *date)
+{
+  struct pallet_aws_sigv4_key **cache = in->key_cache;
+  if (cache && key_is_for (*cache, date, in->region, in->service, in->secret_access_key))
+    return *cache;
+  struct pallet_aws_sigv4_key *k = key_derive (date, in->region, in->service,
+                                               in->secret_access_key);
+  if (k && cache) {
+    pallet_aws_sigv4_key_free (*cache);
+    *cache = k;
+  }
+  return k;
+}
+
+/* ---- signing ---- */
+
+/* Query signing: the X-Amz-* parameters, encoded, in params; their strings
+ * are in arena at offs (credential, signed headers, token, expires). */
+static int
+presign_params (const struct pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
+                bool token, bool sign_token, struct pallet_aws_buf *arena,
+                struct qpair params[6], size_t *nparams, size_t offs[4])
+{
+  struct pallet_aws_buf cred = { 0 };
+  pallet_aws_buf_printf (&cred, "%s/%s", in->access_key_id, scope);
+  if (!pallet_aws_buf_str (&cred)) {
+    pallet_aws_buf_free (&cred);
+    return -1;
+  }
+  offs[0] = arena->len;
+  pallet_aws_uri_encode (arena, cred.data, cred.len, false);
+  pallet_aws_buf_add (arena, "", 1);
+  pallet_aws_buf_free (&cred);
+  offs[1] = arena->len;
+  pallet_aws_uri_encode (arena, signed_names, strlen (signed_names), false);
+  pallet_aws_buf_add (arena, "", 1);
+  offs[2] = arena->len;
+  if (token)
+    pallet_aws_uri_encode (arena, in->session_token, strlen (in->session_token), false);
+  pallet_aws_buf_add (arena, "", 1);
+  offs[3] = arena->len;
+  pallet_aws_buf_printf (arena, "%ld", in->expires);
+  pallet_aws_buf_add (arena, "", 1);
+  if (arena->oom)
+    return -1;
+  const char *a = arena->data;
+  size_t n = 0;
+  params[n++] = (struct qpair) { "X-Amz-Algorithm", "AWS4-HMAC-SHA256" };
+  params[n++] = (struct qpair) { "X-Amz-Credential", a + offs[0] };
+  params[n++] = (struct qpair) { "X-Amz-Date", in->amz_date };
+  params[n++] = (struct qpair) { "X-Amz-Expires", a + offs[3] };
+  if (sign_token)
+    params[n++] = (struct qpair) { "X-Amz-Security-Token", a + offs[2] };
+  params[n++] = (struct qpair) { "X-Amz-SignedHeaders", a + offs[1] };
+  *nparams = n;
+  return 0;
 }
 
 int
 pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_sigv4_out *out)
 {
   int ret = -1;
-  char date[9];
-  struct chdr *h = NULL;
-  size_t nh = 0;
-  char *curi = NULL, *cquery = NULL, *scope = NULL, *signed_headers = NULL;
-  struct pallet_aws_buf b = { 0 };
-  struct qpair extra[6];
-  size_t nextra = 0;
-  char *cred_enc = NULL, *sh_enc = NULL, *tok_enc = NULL;
-  char expires[32];
+  char date[9], scope[256];
+  struct headers hs = { 0 };
+  struct pallet_aws_buf b = { 0 }, arena = { 0 };
+  struct qpair params[6];
+  size_t nparams = 0, offs[4] = { 0 };
 
   memset (out, 0, sizeof *out);
   if (!in->amz_date || strlen (in->amz_date) != 16)
@@ -250,166 +582,87 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
   date[8] = '\0';
   bool token = in->session_token && *in->session_token;
   bool sign_token = token && !in->omit_session_token;
-
-  /* Headers to sign: the request's, plus what we add in header mode. */
-  size_t cap = in->nheaders + 3;
-  h = calloc (cap, sizeof *h);
-  if (!h)
+  size_t rl = strlen (in->region), svl = strlen (in->service);
+  if (8 + 1 + rl + 1 + svl + sizeof "/aws4_request" > sizeof scope)
+    return -1;
+  char *sp = scope;
+  memcpy (sp, date, 8);
+  sp[8] = '/';
+  memcpy (sp += 9, in->region, rl);
+  *(sp += rl) = '/';
+  memcpy (sp + 1, in->service, svl);
+  memcpy (sp + 1 + svl, "/aws4_request", sizeof "/aws4_request");
+  pallet_aws_buf_reserve (&hs.arena, 256);
+  if (headers_collect (in, sign_token, &hs) < 0)
     goto out;
-  for (size_t i = 0; i < in->nheaders + 3; i++) {
-    const char *name = NULL, *value = NULL;
-    if (i < in->nheaders) {
-      name = in->headers[i].name;
-      value = in->headers[i].value;
-    }
-    else if (in->presign)
-      break;
-    else if (i == in->nheaders) {
-      name = "x-amz-date";
-      value = in->amz_date;
-    }
-    else if (i == in->nheaders + 1) {
-      if (!sign_token)
-        continue;
-      name = "x-amz-security-token";
-      value = in->session_token;
-    }
-    else {
-      if (!in->add_content_sha256)
-        continue;
-      name = "x-amz-content-sha256";
-      value = in->payload_hash;
-    }
-    h[nh].name = strdup (name);
-    if (!h[nh].name)
-      goto out;
-    for (char *p = h[nh].name; *p; p++)
-      *p = (char) tolower ((unsigned char) *p);
-    add_trimmed (&h[nh].value, value);
-    h[nh].order = nh;
-    nh++;
-  }
-  qsort (h, nh, sizeof *h, chdr_cmp);
-  /* Merge duplicates: values joined with ',' in request order. */
-  size_t m = 0;
-  for (size_t i = 0; i < nh; i++) {
-    if (m > 0 && strcmp (h[m - 1].name, h[i].name) == 0) {
-      pallet_aws_buf_add (&h[m - 1].value, ",", 1);
-      pallet_aws_buf_add (&h[m - 1].value, h[i].value.data, h[i].value.len);
-      free (h[i].name);
-      pallet_aws_buf_free (&h[i].value);
-      continue;
-    }
-    h[m++] = h[i];
-  }
-  nh = m;
-
-  struct pallet_aws_buf shb = { 0 };
-  pallet_aws_buf_add (&shb, "", 0);
-  for (size_t i = 0; i < nh; i++) {
-    if (i)
-      pallet_aws_buf_add (&shb, ";", 1);
-    pallet_aws_buf_puts (&shb, h[i].name);
-  }
-  signed_headers = buf_steal (&shb);
-  {
-    struct pallet_aws_buf sb = { 0 };
-    pallet_aws_buf_printf (&sb, "%s/%s/%s/aws4_request", date, in->region, in->service);
-    scope = buf_steal (&sb);
-  }
-  if (!signed_headers || !scope)
-    goto out;
-
-  if (in->presign) {
-    struct pallet_aws_buf cb = { 0 }, sb2 = { 0 }, tb = { 0 };
-    struct pallet_aws_buf cred = { 0 };
-    pallet_aws_buf_printf (&cred, "%s/%s", in->access_key_id, scope);
-    if (!pallet_aws_buf_str (&cred)) {
-      pallet_aws_buf_free (&cred);
-      goto out;
-    }
-    pallet_aws_uri_encode (&cb, cred.data, cred.len, false);
-    pallet_aws_buf_free (&cred);
-    pallet_aws_uri_encode (&sb2, signed_headers, strlen (signed_headers), false);
-    cred_enc = buf_steal (&cb);
-    sh_enc = buf_steal (&sb2);
-    if (token) {
-      pallet_aws_uri_encode (&tb, in->session_token, strlen (in->session_token), false);
-      tok_enc = buf_steal (&tb);
-      if (!tok_enc)
-        goto out;
-    }
-    if (!cred_enc || !sh_enc)
-      goto out;
-    snprintf (expires, sizeof expires, "%ld", in->expires);
-    extra[nextra++] = (struct qpair) { (char *) "X-Amz-Algorithm", (char *) "AWS4-HMAC-SHA256" };
-    extra[nextra++] = (struct qpair) { (char *) "X-Amz-Credential", cred_enc };
-    extra[nextra++] = (struct qpair) { (char *) "X-Amz-Date", (char *) in->amz_date };
-    extra[nextra++] = (struct qpair) { (char *) "X-Amz-Expires", expires };
-    if (sign_token)
-      extra[nextra++] = (struct qpair) { (char *) "X-Amz-Security-Token", tok_enc };
-    extra[nextra++] = (struct qpair) { (char *) "X-Amz-SignedHeaders", sh_enc };
-  }
-
-  curi = pallet_aws_sigv4_canonical_uri (in->path, in->normalize_path);
-  cquery = canonical_query_with (in->query, extra, nextra);
-  if (!curi || !cquery)
+  if (in->presign && presign_params (in, scope, hs.signed_names, token, sign_token, &arena,
+                                     params, &nparams, offs) < 0)
     goto out;
 
   /* Canonical request. */
-  pallet_aws_buf_printf (&b, "%s\n%s\n%s\n", in->method, curi, cquery);
-  for (size_t i = 0; i < nh; i++)
-    pallet_aws_buf_printf (&b, "%s:%s\n", h[i].name, h[i].value.data ? h[i].value.data : "");
-  pallet_aws_buf_printf (&b, "\n%s\n%s", signed_headers, in->payload_hash);
+  pallet_aws_buf_reserve (&b, 512);
+  pallet_aws_buf_puts (&b, in->method);
+  pallet_aws_buf_add (&b, "\n", 1);
+  canonical_uri (&b, in->path, in->normalize_path);
+  pallet_aws_buf_add (&b, "\n", 1);
+  canonical_query (&b, in->query, params, nparams);
+  pallet_aws_buf_add (&b, "\n", 1);
+  headers_canonical (&hs, &b);
+  pallet_aws_buf_add (&b, "\n", 1);
+  pallet_aws_buf_puts (&b, hs.signed_names);
+  pallet_aws_buf_add (&b, "\n", 1);
+  pallet_aws_buf_puts (&b, in->payload_hash);
   out->canonical_request = buf_steal (&b);
   if (!out->canonical_request)
     goto out;
 
+  unsigned char md[32];
   char creq_hash[65];
-  pallet_aws_sha256_hex (out->canonical_request, strlen (out->canonical_request), creq_hash);
-  pallet_aws_buf_printf (&b, "AWS4-HMAC-SHA256\n%s\n%s\n%s", in->amz_date, scope, creq_hash);
+  SHA256_CTX sc;
+  SHA256_Init (&sc);   /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
+  SHA256_Update (&sc, out->canonical_request, strlen (out->canonical_request));
+  SHA256_Final (md, &sc);
+  pallet_aws_hex (md, 32, creq_hash);
+  pallet_aws_buf_reserve (&b, 256);
+  pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256\n");
+  pallet_aws_buf_puts (&b, in->amz_date);
+  pallet_aws_buf_add (&b, "\n", 1);
+  pallet_aws_buf_puts (&b, scope);
+  pallet_aws_buf_add (&b, "\n", 1);
+  pallet_aws_buf_add (&b, creq_hash, 64);
   out->string_to_sign = buf_steal (&b);
   if (!out->string_to_sign)
     goto out;
 
-  /* Signing key: HMAC chain from "AWS4" + secret. */
-  {
-    size_t sl = strlen (in->secret_access_key);
-    char *k = malloc (sl + 5);
-    unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
-    if (!k)
-      goto out;
-    memcpy (k, "AWS4", 4);
-    memcpy (k + 4, in->secret_access_key, sl + 1);
-    bool ok = hmac (k, sl + 4, date, k1) && hmac (k1, 32, in->region, k2)
-      && hmac (k2, 32, in->service, k3) && hmac (k3, 32, "aws4_request", k4)
-      && hmac (k4, 32, out->string_to_sign, sig);
-    OPENSSL_cleanse (k, sl + 4);
-    free (k);
-    OPENSSL_cleanse (k1, 32);
-    OPENSSL_cleanse (k2, 32);
-    OPENSSL_cleanse (k3, 32);
-    OPENSSL_cleanse (k4, 32);
-    if (!ok)
-      goto out;
-    pallet_aws_hex (sig, 32, out->signature);
-  }
+  struct pallet_aws_sigv4_key *key = signing_key (in, date);
+  if (!key)
+    goto out;
+  hmac_with (&key->inner, &key->outer, out->string_to_sign, strlen (out->string_to_sign), md);
+  if (!in->key_cache)
+    pallet_aws_sigv4_key_free (key);
+  pallet_aws_hex (md, 32, out->signature);
 
   if (in->presign) {
+    const char *a = arena.data;
     pallet_aws_buf_printf (&b, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
                            "&X-Amz-Date=%s&X-Amz-SignedHeaders=%s&X-Amz-Expires=%ld",
-                           cred_enc, in->amz_date, sh_enc, in->expires);
+                           a + offs[0], in->amz_date, a + offs[1], in->expires);
     if (token)
-      pallet_aws_buf_printf (&b, "&X-Amz-Security-Token=%s", tok_enc);
+      pallet_aws_buf_printf (&b, "&X-Amz-Security-Token=%s", a + offs[2]);
     pallet_aws_buf_printf (&b, "&X-Amz-Signature=%s", out->signature);
     out->presign_query = buf_steal (&b);
     if (!out->presign_query)
       goto out;
   }
   else {
-    pallet_aws_buf_printf (&b, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, "
-                           "Signature=%s", in->access_key_id, scope, signed_headers,
-                           out->signature);
+    pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256 Credential=");
+    pallet_aws_buf_puts (&b, in->access_key_id);
+    pallet_aws_buf_add (&b, "/", 1);
+    pallet_aws_buf_puts (&b, scope);
+    pallet_aws_buf_puts (&b, ", SignedHeaders=");
+    pallet_aws_buf_puts (&b, hs.signed_names);
+    pallet_aws_buf_puts (&b, ", Signature=");
+    pallet_aws_buf_puts (&b, out->signature);
     out->authorization = buf_steal (&b);
     if (!out->authorization)
       goto out;
@@ -417,18 +670,8 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
   ret = 0;
 
  out:
-  for (size_t i = 0; i < nh; i++) {
-    free (h[i].name);
-    pallet_aws_buf_free (&h[i].value);
-  }
-  free (h);
-  free (curi);
-  free (cquery);
-  free (scope);
-  free (signed_headers);
-  free (cred_enc);
-  free (sh_enc);
-  free (tok_enc);
+  headers_free (&hs);
+  pallet_aws_buf_free (&arena);
   pallet_aws_buf_free (&b);
   if (ret < 0)
     pallet_aws_sigv4_out_free (out);

@@ -6,8 +6,8 @@
 #include <openssl/rand.h>
 #include "aws-internal.h"
 
-static void
-buf_reserve (struct pallet_aws_buf *b, size_t more)
+void
+pallet_aws_buf_reserve (struct pallet_aws_buf *b, size_t more)
 {
   if (b->oom)
     return;
@@ -28,7 +28,7 @@ buf_reserve (struct pallet_aws_buf *b, size_t more)
 void
 pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n)
 {
-  buf_reserve (b, n);
+  pallet_aws_buf_reserve (b, n);
   if (b->oom)
     return;
   memcpy (b->data + b->len, s, n);
@@ -53,7 +53,7 @@ pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
     b->oom = 1;
     return;
   }
-  buf_reserve (b, (size_t) n);
+  pallet_aws_buf_reserve (b, (size_t) n);
   if (b->oom)
     return;
   va_start (ap, fmt);
@@ -65,7 +65,7 @@ pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
 const char *
 pallet_aws_buf_str (struct pallet_aws_buf *b)
 {
-  buf_reserve (b, 0);
+  pallet_aws_buf_reserve (b, 0);
   if (b->oom)
     return NULL;
   b->data[b->len] = '\0';
@@ -79,20 +79,40 @@ pallet_aws_buf_free (struct pallet_aws_buf *b)
   memset (b, 0, sizeof *b);
 }
 
+/* RFC 3986 unreserved characters, by byte. */
+static const unsigned char unreserved[256] = {
+  ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+  ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+  ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+  ['Y'] = 1, ['Z'] = 1,
+  ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+  ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+  ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+  ['y'] = 1, ['z'] = 1,
+  ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+  ['8'] = 1, ['9'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1, ['~'] = 1,
+};
+
 void
 pallet_aws_uri_encode (struct pallet_aws_buf *b, const char *s, size_t n, bool keep_slash)
 {
   static const char hexd[] = "0123456789ABCDEF";
+  pallet_aws_buf_reserve (b, 3 * n);
+  if (b->oom)
+    return;
+  char *o = b->data + b->len;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char) s[i];
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
-        || ch == '-' || ch == '_' || ch == '.' || ch == '~' || (keep_slash && ch == '/'))
-      pallet_aws_buf_add (b, (const char *) &ch, 1);
+    if (unreserved[ch] || (keep_slash && ch == '/'))
+      *o++ = (char) ch;
     else {
-      char e[3] = { '%', hexd[ch >> 4], hexd[ch & 15] };
-      pallet_aws_buf_add (b, e, 3);
+      *o++ = '%';
+      *o++ = hexd[ch >> 4];
+      *o++ = hexd[ch & 15];
     }
   }
+  b->len = (size_t) (o - b->data);
+  b->data[b->len] = '\0';
 }
 
 void

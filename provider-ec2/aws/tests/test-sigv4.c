@@ -12,6 +12,7 @@
 
 static const char *vector_dir;
 static int expected_count = 38;
+static struct pallet_aws_sigv4_key *shared_key;   /* the vectors' key cache */
 
 static char *
 slurp (const char *dir, const char *name, size_t *len)
@@ -175,6 +176,17 @@ run_case (const char *dir)
       ok = 0;
       continue;
     }
+    /* The same signature through the key cache, shared by every vector: a
+     * hit when day, region, service and secret repeat, a new key if not. */
+    struct pallet_aws_sigv4_in cin = in;
+    struct pallet_aws_sigv4_out cout;
+    cin.key_cache = &shared_key;
+    if (pallet_aws_sigv4_sign (&cin, &cout) < 0 || strcmp (cout.signature, out.signature)) {
+      fprintf (stderr, "  %s: %s signing with the key cache gave another signature\n", dir,
+               pre);
+      ok = 0;
+    }
+    pallet_aws_sigv4_out_free (&cout);
     snprintf (f, sizeof f, "%s-canonical-request.txt", pre);
     ok &= check_eq (dir, f, out.canonical_request);
     snprintf (f, sizeof f, "%s-string-to-sign.txt", pre);
@@ -271,6 +283,8 @@ test_all_vectors (void)
     }
     free (names[i]);
   }
+  pallet_aws_sigv4_key_free (shared_key);
+  shared_key = NULL;
   printf ("\nsigv4 vectors: %d passed, %d failed\n", passed, failed);
   CU_ASSERT_EQUAL (failed, 0);
   CU_ASSERT_EQUAL (passed, expected_count);
@@ -308,6 +322,46 @@ test_canonical_bits (void)
   CU_ASSERT_EQUAL (pallet_aws_sigv4_sign (&in, &out), -1);
 }
 
+/* A cached key is used only for its own day, region, service and secret. */
+static void
+test_key_cache (void)
+{
+  struct pallet_aws_hdr h[] = { { "Host", "ebs.us-east-1.amazonaws.com" } };
+  struct pallet_aws_sigv4_in in = {
+    .method = "GET", .path = "/snapshots/snap-1/blocks/0", .query = "blockToken=T",
+    .headers = h, .nheaders = 1,
+    .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    .access_key_id = "AKID", .secret_access_key = "SECRET", .region = "us-east-1",
+    .service = "ebs", .amz_date = "20150830T123600Z", .normalize_path = true,
+  };
+  struct { const char *secret, *region, *service, *date; } v[] = {
+    { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
+    { "SECRET", "us-east-1", "ebs", "20150830T235959Z" },   /* same day: a hit */
+    { "OTHER", "us-east-1", "ebs", "20150830T235959Z" },
+    { "OTHER", "eu-west-1", "ebs", "20150830T235959Z" },
+    { "OTHER", "eu-west-1", "ec2", "20150830T235959Z" },
+    { "OTHER", "eu-west-1", "ec2", "20150831T000000Z" },
+    { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
+  };
+  struct pallet_aws_sigv4_key *cache = NULL;
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    in.secret_access_key = v[i].secret;
+    in.region = v[i].region;
+    in.service = v[i].service;
+    in.amz_date = v[i].date;
+    struct pallet_aws_sigv4_out plain, cached;
+    in.key_cache = NULL;
+    CU_ASSERT_EQUAL_FATAL (pallet_aws_sigv4_sign (&in, &plain), 0);
+    in.key_cache = &cache;
+    CU_ASSERT_EQUAL_FATAL (pallet_aws_sigv4_sign (&in, &cached), 0);
+    CU_ASSERT_PTR_NOT_NULL (cache);
+    CU_ASSERT_STRING_EQUAL (plain.signature, cached.signature);
+    pallet_aws_sigv4_out_free (&plain);
+    pallet_aws_sigv4_out_free (&cached);
+  }
+  pallet_aws_sigv4_key_free (cache);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -322,6 +376,7 @@ main (int argc, char **argv)
   CU_pSuite s = CU_add_suite ("sigv4", NULL, NULL);
   CU_add_test (s, "all vectors", test_all_vectors);
   CU_add_test (s, "canonical pieces", test_canonical_bits);
+  CU_add_test (s, "signing key cache", test_key_cache);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned fails = CU_get_number_of_failures ();
