@@ -271,7 +271,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   c->cfg.access_key_id = c->cfg.secret_access_key = c->cfg.session_token = NULL;
   c->cfg.profile = c->cfg.region = c->cfg.endpoint_url = NULL;
   c->cfg.ec2_endpoint = c->cfg.ebs_endpoint = c->cfg.sts_endpoint = c->cfg.ca_bundle = NULL;
-  c->cfg.kms_endpoint = NULL;
+  c->cfg.kms_endpoint = c->cfg.ca_pem = NULL;
   if (pallet_aws_resolve (cfg, &c->r, errmsg) < 0) {
     free (c);
     return NULL;
@@ -320,6 +320,17 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
   if (c->ca_bundle)
     curl_easy_setopt (h, CURLOPT_CAINFO, c->ca_bundle);
+  else if (cfg->ca_pem && *cfg->ca_pem) {
+    /* curl copies the PEM: no file to write, none left behind on a crash. */
+    struct curl_blob ca = { (void *) cfg->ca_pem, strlen (cfg->ca_pem), CURL_BLOB_COPY };
+    if (curl_easy_setopt (h, CURLOPT_CAINFO_BLOB, &ca) != CURLE_OK) {
+      if (errmsg)
+        *errmsg = strdup ("this libcurl cannot take CA certificates from memory "
+                          "(CURLOPT_CAINFO_BLOB); give the CA as a file (ca-bundle)");
+      pallet_aws_client_free (c);
+      return NULL;
+    }
+  }
   curl_easy_setopt (h, CURLOPT_USERAGENT, "pallet-aws/0.1");
   curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt (h, CURLOPT_HEADERFUNCTION, header_cb);

@@ -114,6 +114,15 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
   if (k->ca_file)
     curl_easy_setopt (h, CURLOPT_CAINFO, k->ca_file);
+  else if (cfg->ca_pem && *cfg->ca_pem) {
+    struct curl_blob ca = { (void *) cfg->ca_pem, strlen (cfg->ca_pem), CURL_BLOB_COPY };
+    if (curl_easy_setopt (h, CURLOPT_CAINFO_BLOB, &ca) != CURLE_OK) {
+      set_err (errmsg, "this libcurl cannot take CA certificates from memory "
+               "(CURLOPT_CAINFO_BLOB) for the Kubernetes API client");
+      pallet_kube_free (k);
+      return NULL;
+    }
+  }
   curl_easy_setopt (h, CURLOPT_USERAGENT, "pallet-kube/0.1");
   curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
   return k;

@@ -75,6 +75,7 @@ struct pallet_aws_config {
   const char *kms_endpoint;
   /* TLS: verification is always on unless insecure is set. */
   const char *ca_bundle;       /* CA file (PEM) */
+  const char *ca_pem;          /* CAs (PEM) in memory, instead of ca_bundle */
   int insecure;
   /* Timeouts; 0 = default. */
   long connect_timeout_ms;

@@ -15,6 +15,7 @@ struct pallet_kube_config {
   const char *api_url;        /* "https://api.cluster:6443" (http:// allowed for tests) */
   const char *token;          /* bearer token, or NULL */
   const char *ca_file;        /* PEM CA bundle file, or NULL: system CAs */
+  const char *ca_pem;         /* PEM CAs in memory (instead of ca_file), or NULL */
   int insecure;               /* skip TLS verification */
   long timeout_ms;            /* 0: 60 s per request */
   size_t max_response_bytes;  /* 0: 64 MiB per page */

@@ -431,6 +431,275 @@ cleanup_work (char *const *overlays, size_t n, const char *xml,
     rmdir (dir);
 }
 
+/* One conversion: its inputs and what it made so far (freed by job_end). */
+struct job {
+  const char *const *disks;
+  size_t ndisks;
+  const struct pallet_convert_options *o;
+  struct pallet_convert_result *res;
+  const char *fmt, *prog, *qimg, *base;
+  char **abs, **overlays;
+  char *dir, *xml, *who;
+  char **envp;
+  struct run r;
+  int keep_work;
+};
+
+/* The arguments, the tools and the work directory's name. */
+static int
+job_start (struct job *j)
+{
+  struct pallet_convert_result *res = j->res;
+  if (j->disks == NULL || j->ndisks == 0 || j->ndisks > 26) {
+    set_message (res, PALLET_CONVERT_E_INVALID,
+                 "convert: %zu disks given; fix: pass 1 to 26 disk paths", j->ndisks);
+    return -1;
+  }
+  for (size_t i = 0; i < j->ndisks; i++)
+    if (j->disks[i] == NULL) {
+      set_message (res, PALLET_CONVERT_E_INVALID,
+                   "convert: disk %zu is NULL; fix: pass a path", i);
+      return -1;
+    }
+  if (j->base == NULL || *j->base == '\0')
+    j->base = "/var/tmp";
+  j->who = pallet_convert_join_disks (j->disks, j->ndisks);
+  j->abs = calloc (j->ndisks, sizeof *j->abs);
+  j->overlays = calloc (j->ndisks, sizeof *j->overlays);
+  j->envp = child_env (j->o->force_tcg);
+  if (j->who == NULL || j->abs == NULL || j->overlays == NULL || j->envp == NULL
+      || asprintf (&j->dir, "%s/pallet-convert-XXXXXX", j->base) < 0) {
+    j->dir = NULL;
+    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+    return -1;
+  }
+  if (!can_run (j->prog) || !can_run (j->qimg)) {
+    set_message (res, PALLET_CONVERT_E_TOOL,
+                 "converting %s: cannot run %s: not found or not executable; "
+                 "fix: install virt-v2v and qemu-utils "
+                 "(scripts/install-deps.sh)", j->who,
+                 can_run (j->prog) ? j->qimg : j->prog);
+    return -1;
+  }
+  return 0;
+}
+
+/* Checks the disks up front (clearer than qemu's words for it), makes the
+ * work directory and the overlays: they take every write, and the disks
+ * stay untouched until the commit. */
+static int
+make_overlays (struct job *j)
+{
+  struct pallet_convert_result *res = j->res;
+  for (size_t i = 0; i < j->ndisks; i++) {
+    struct stat st;
+    j->abs[i] = realpath (j->disks[i], NULL);
+    if (j->abs[i] == NULL || access (j->abs[i], R_OK | W_OK) != 0
+        || stat (j->abs[i], &st) != 0) {
+      set_message (res, PALLET_CONVERT_E_DISK,
+                   "converting %s: cannot open disk %s: %s; fix: check the "
+                   "path exists and is readable and writable", j->who, j->disks[i],
+                   strerror (errno));
+      return -1;
+    }
+    if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+      set_message (res, PALLET_CONVERT_E_DISK,
+                   "converting %s: disk %s is not a file or block device; "
+                   "fix: pass a disk image", j->who, j->disks[i]);
+      return -1;
+    }
+  }
+  if (mkdtemp (j->dir) == NULL) {
+    set_message (res, PALLET_CONVERT_E_IO,
+                 "converting %s: cannot create a work directory in %s: %s; "
+                 "fix: set work_dir (or TMPDIR) to a writable directory",
+                 j->who, j->base, strerror (errno));
+    free (j->dir);
+    j->dir = NULL;
+    return -1;
+  }
+  for (size_t i = 0; i < j->ndisks; i++) {
+    if (asprintf (&j->overlays[i], "%s/overlay-%zu.qcow2", j->dir, i) < 0) {
+      j->overlays[i] = NULL;
+      set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+      return -1;
+    }
+    const char *cargv[] = { j->qimg, "create", "-q", "-f", "qcow2", "-b", j->abs[i],
+                            "-F", j->fmt, j->overlays[i], NULL };
+    if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i],
+                  "creating the qcow2 overlay") == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* virt-v2v-in-place's command line: one disk directly, several (or
+ * use_libvirtxml) through a domain XML in the work directory. */
+static int
+v2v_argv (struct job *j, const char *argv[16])
+{
+  const struct pallet_convert_options *o = j->o;
+  size_t a = 0;
+  argv[a++] = j->prog;
+  if (o->verbose) {
+    argv[a++] = "-v";
+    argv[a++] = "-x";
+  }
+  if (j->ndisks == 1 && !o->use_libvirtxml) {
+    argv[a++] = "-i";
+    argv[a++] = "disk";
+    argv[a++] = "-if";
+    argv[a++] = "qcow2";
+    argv[a++] = j->overlays[0];
+  }
+  else {
+    if (asprintf (&j->xml, "%s/domain.xml", j->dir) < 0) {
+      j->xml = NULL;
+      set_message (j->res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+      return -1;
+    }
+    if (pallet_convert_write_domain_xml (j->xml, o->guest_name,
+                                         (const char *const *) j->overlays,
+                                         j->ndisks, "qcow2") == -1) {
+      set_message (j->res, PALLET_CONVERT_E_IO,
+                   "converting %s: cannot write %s: %s; fix: check the work "
+                   "directory is writable and has space", j->who, j->xml,
+                   strerror (errno));
+      return -1;
+    }
+    argv[a++] = "-i";
+    argv[a++] = "libvirtxml";
+    argv[a++] = j->xml;
+  }
+  if (o->root) {
+    argv[a++] = "--root";
+    argv[a++] = o->root;
+  }
+  argv[a] = NULL;
+  return 0;
+}
+
+/* A virt-v2v that did not exit 0: the error its output names. */
+static void
+v2v_failed (struct job *j, int status)
+{
+  struct pallet_convert_result *res = j->res;
+  const char *text = j->r.errtext.s ? j->r.errtext.s : j->r.tail.s;
+  char *msg = NULL;
+  enum pallet_convert_error e = pallet_convert_map_error (text, j->disks, j->ndisks, &msg);
+  res->error = e;
+  res->message = msg;
+  if (msg && !WIFEXITED (status)) {
+    char *m2 = NULL;
+    if (asprintf (&m2, "%s (killed by signal %d)", msg,
+                  WIFSIGNALED (status) ? WTERMSIG (status) : 0) >= 0) {
+      free (msg);
+      res->message = m2;
+    }
+  }
+  if (res->message == NULL && e != PALLET_CONVERT_E_NOMEM)
+    res->error = PALLET_CONVERT_E_NOMEM;
+}
+
+/* Runs virt-v2v-in-place on the overlays, within the timeout. */
+static int
+run_v2v (struct job *j, double t0)
+{
+  const struct pallet_convert_options *o = j->o;
+  struct pallet_convert_result *res = j->res;
+  const char *argv[16];
+  int status, spawn_errno = 0;
+  if (v2v_argv (j, argv) < 0)
+    return -1;
+  run_reset (&j->r);
+  j->r.parse_v2v = 1;
+  double deadline = o->timeout_seconds ? t0 + o->timeout_seconds : 0;
+  enum outcome oc = run_child (&j->r, (char *const *) argv, j->envp, deadline, &status,
+                               &spawn_errno);
+  if (WIFEXITED (status))
+    res->exit_status = WEXITSTATUS (status);
+  if (j->r.nomem) {
+    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
+    return -1;
+  }
+  const char *step = j->r.last_step ? j->r.last_step : "start-up";
+  switch (oc) {
+  case SPAWN_FAILED:
+    set_message (res, PALLET_CONVERT_E_TOOL,
+                 "converting %s: cannot run %s: %s; fix: install virt-v2v "
+                 "(scripts/install-deps.sh)", j->who, j->prog, strerror (spawn_errno));
+    return -1;
+  case SYS_FAILED:
+    set_message (res, PALLET_CONVERT_E_IO, "converting %s: %s: %s; fix: retry",
+                 j->who, j->prog, strerror (spawn_errno ? spawn_errno : EIO));
+    return -1;
+  case CANCELLED:
+    set_message (res, PALLET_CONVERT_E_CANCELLED,
+                 "converting %s: cancelled during '%s'; the disks are "
+                 "unchanged; fix: start the conversion again when wanted", j->who, step);
+    return -1;
+  case TIMED_OUT:
+    set_message (res, PALLET_CONVERT_E_TIMEOUT,
+                 "converting %s: timed out after %u s during '%s'; the disks "
+                 "are unchanged; fix: raise the timeout (a conversion under "
+                 "TCG takes 3-10 minutes) or use a host with KVM", j->who,
+                 o->timeout_seconds, step);
+    return -1;
+  case RAN:
+    break;
+  }
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+    v2v_failed (j, status);
+    return -1;
+  }
+  return 0;
+}
+
+/* Success: folds the overlays into the disks.  A failed commit keeps the
+ * work directory and says how to finish by hand. */
+static int
+commit_overlays (struct job *j)
+{
+  struct pallet_convert_result *res = j->res;
+  for (size_t i = 0; i < j->ndisks; i++) {
+    const char *cargv[] = { j->qimg, "commit", "-q", "-f", "qcow2", j->overlays[i], NULL };
+    if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i],
+                  "committing the converted overlay") == -1) {
+      char *m2 = NULL;
+      j->keep_work = 1;
+      if (asprintf (&m2, "%s; disk %s may be partly written (disks before "
+                    "it are converted); the overlays are kept in %s: run "
+                    "'qemu-img commit' on %s and the ones after it",
+                    res->message ? res->message : "commit failed", j->disks[i],
+                    j->dir, j->overlays[i]) >= 0) {
+        free (res->message);
+        res->message = m2;
+      }
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void
+job_end (struct job *j)
+{
+  if (j->dir && !j->keep_work)
+    cleanup_work (j->overlays, j->ndisks, j->xml, j->dir);
+  for (size_t i = 0; j->abs && i < j->ndisks; i++)
+    free (j->abs[i]);
+  for (size_t i = 0; j->overlays && i < j->ndisks; i++)
+    free (j->overlays[i]);
+  free (j->abs);
+  free (j->overlays);
+  free (j->envp);
+  free (j->xml);
+  free (j->dir);
+  free (j->who);
+  free (j->r.last_step);
+  run_reset (&j->r);
+}
+
 enum pallet_convert_error
 pallet_convert_run (const char *const *disks, size_t ndisks,
                     const struct pallet_convert_options *opts,
@@ -438,231 +707,24 @@ pallet_convert_run (const char *const *disks, size_t ndisks,
 {
   static const struct pallet_convert_options defaults;
   const struct pallet_convert_options *o = opts ? opts : &defaults;
-  const char *fmt = o->disk_format ? o->disk_format : "raw";
-  const char *prog = o->program ? o->program : "virt-v2v-in-place";
-  const char *qimg = o->qemu_img ? o->qemu_img : "qemu-img";
-  const char *base = o->work_dir ? o->work_dir : getenv ("TMPDIR");
-  char **abs = NULL, **overlays = NULL;
-  char *dir = NULL, *xml = NULL, *who = NULL;
-  char **envp = NULL;
-  const char *argv[16];
-  struct run r = { .opts = o, .res = res };
-  double t0 = now (), deadline;
-  int status, spawn_errno = 0, keep_work = 0;
-  enum outcome oc;
-  size_t a = 0;
+  double t0 = now ();
 
   if (res == NULL)
     return PALLET_CONVERT_E_INVALID;
   memset (res, 0, sizeof *res);
   res->exit_status = -1;
-  if (disks == NULL || ndisks == 0 || ndisks > 26) {
-    set_message (res, PALLET_CONVERT_E_INVALID,
-                 "convert: %zu disks given; fix: pass 1 to 26 disk paths", ndisks);
-    goto out;
-  }
-  for (size_t i = 0; i < ndisks; i++)
-    if (disks[i] == NULL) {
-      set_message (res, PALLET_CONVERT_E_INVALID,
-                   "convert: disk %zu is NULL; fix: pass a path", i);
-      goto out;
-    }
-  if (base == NULL || *base == '\0')
-    base = "/var/tmp";
-  who = pallet_convert_join_disks (disks, ndisks);
-  abs = calloc (ndisks, sizeof *abs);
-  overlays = calloc (ndisks, sizeof *overlays);
-  envp = child_env (o->force_tcg);
-  if (who == NULL || abs == NULL || overlays == NULL || envp == NULL
-      || asprintf (&dir, "%s/pallet-convert-XXXXXX", base) < 0) {
-    dir = NULL;
-    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
-    goto out;
-  }
-
-  if (!can_run (prog) || !can_run (qimg)) {
-    set_message (res, PALLET_CONVERT_E_TOOL,
-                 "converting %s: cannot run %s: not found or not executable; "
-                 "fix: install virt-v2v and qemu-utils "
-                 "(scripts/install-deps.sh)", who,
-                 can_run (prog) ? qimg : prog);
-    goto out;
-  }
-
-  /* Check the disks up front: clearer than qemu's words for it. */
-  for (size_t i = 0; i < ndisks; i++) {
-    struct stat st;
-    abs[i] = realpath (disks[i], NULL);
-    if (abs[i] == NULL || access (abs[i], R_OK | W_OK) != 0
-        || stat (abs[i], &st) != 0) {
-      set_message (res, PALLET_CONVERT_E_DISK,
-                   "converting %s: cannot open disk %s: %s; fix: check the "
-                   "path exists and is readable and writable", who, disks[i],
-                   strerror (errno));
-      goto out;
-    }
-    if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
-      set_message (res, PALLET_CONVERT_E_DISK,
-                   "converting %s: disk %s is not a file or block device; "
-                   "fix: pass a disk image", who, disks[i]);
-      goto out;
-    }
-  }
-  if (mkdtemp (dir) == NULL) {
-    set_message (res, PALLET_CONVERT_E_IO,
-                 "converting %s: cannot create a work directory in %s: %s; "
-                 "fix: set work_dir (or TMPDIR) to a writable directory",
-                 who, base, strerror (errno));
-    free (dir);
-    dir = NULL;
-    goto out;
-  }
-
-  /* The overlays take every write; the disks stay untouched until the
-   * commit below. */
-  for (size_t i = 0; i < ndisks; i++) {
-    if (asprintf (&overlays[i], "%s/overlay-%zu.qcow2", dir, i) < 0) {
-      overlays[i] = NULL;
-      set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
-      goto out;
-    }
-    const char *cargv[] = { qimg, "create", "-q", "-f", "qcow2", "-b", abs[i],
-                            "-F", fmt, overlays[i], NULL };
-    if (qemu_img (&r, (char *const *) cargv, envp, disks[i],
-                  "creating the qcow2 overlay") == -1)
-      goto out;
-  }
-
-  argv[a++] = prog;
-  if (o->verbose) {
-    argv[a++] = "-v";
-    argv[a++] = "-x";
-  }
-  if (ndisks == 1 && !o->use_libvirtxml) {
-    argv[a++] = "-i";
-    argv[a++] = "disk";
-    argv[a++] = "-if";
-    argv[a++] = "qcow2";
-    argv[a++] = overlays[0];
-  }
-  else {
-    if (asprintf (&xml, "%s/domain.xml", dir) < 0) {
-      xml = NULL;
-      set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
-      goto out;
-    }
-    if (pallet_convert_write_domain_xml (xml, o->guest_name,
-                                         (const char *const *) overlays,
-                                         ndisks, "qcow2") == -1) {
-      set_message (res, PALLET_CONVERT_E_IO,
-                   "converting %s: cannot write %s: %s; fix: check the work "
-                   "directory is writable and has space", who, xml,
-                   strerror (errno));
-      goto out;
-    }
-    argv[a++] = "-i";
-    argv[a++] = "libvirtxml";
-    argv[a++] = xml;
-  }
-  if (o->root) {
-    argv[a++] = "--root";
-    argv[a++] = o->root;
-  }
-  argv[a] = NULL;
-
-  run_reset (&r);
-  r.parse_v2v = 1;
-  deadline = o->timeout_seconds ? t0 + o->timeout_seconds : 0;
-  oc = run_child (&r, (char *const *) argv, envp, deadline, &status,
-                  &spawn_errno);
-  if (WIFEXITED (status))
-    res->exit_status = WEXITSTATUS (status);
-  if (r.nomem) {
-    set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
-    goto out;
-  }
-  switch (oc) {
-  case SPAWN_FAILED:
-    set_message (res, PALLET_CONVERT_E_TOOL,
-                 "converting %s: cannot run %s: %s; fix: install virt-v2v "
-                 "(scripts/install-deps.sh)", who, prog, strerror (spawn_errno));
-    goto out;
-  case SYS_FAILED:
-    set_message (res, PALLET_CONVERT_E_IO, "converting %s: %s: %s; fix: retry",
-                 who, prog, strerror (spawn_errno ? spawn_errno : EIO));
-    goto out;
-  case CANCELLED:
-    set_message (res, PALLET_CONVERT_E_CANCELLED,
-                 "converting %s: cancelled during '%s'; the disks are "
-                 "unchanged; fix: start the conversion again when wanted",
-                 who, r.last_step ? r.last_step : "start-up");
-    goto out;
-  case TIMED_OUT:
-    set_message (res, PALLET_CONVERT_E_TIMEOUT,
-                 "converting %s: timed out after %u s during '%s'; the disks "
-                 "are unchanged; fix: raise the timeout (a conversion under "
-                 "TCG takes 3-10 minutes) or use a host with KVM", who,
-                 o->timeout_seconds, r.last_step ? r.last_step : "start-up");
-    goto out;
-  case RAN:
-    break;
-  }
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-    const char *text = r.errtext.s ? r.errtext.s : r.tail.s;
-    char *msg = NULL;
-    enum pallet_convert_error e = pallet_convert_map_error (text, disks, ndisks,
-                                                            &msg);
-    res->error = e;
-    res->message = msg;
-    if (msg && !WIFEXITED (status)) {
-      char *m2 = NULL;
-      if (asprintf (&m2, "%s (killed by signal %d)", msg,
-                    WIFSIGNALED (status) ? WTERMSIG (status) : 0) >= 0) {
-        free (msg);
-        res->message = m2;
-      }
-    }
-    if (res->message == NULL && e != PALLET_CONVERT_E_NOMEM)
-      res->error = PALLET_CONVERT_E_NOMEM;
-    goto out;
-  }
-
-  /* Success: fold the overlays into the disks. */
-  for (size_t i = 0; i < ndisks; i++) {
-    const char *cargv[] = { qimg, "commit", "-q", "-f", "qcow2", overlays[i],
-                            NULL };
-    if (qemu_img (&r, (char *const *) cargv, envp, disks[i],
-                  "committing the converted overlay") == -1) {
-      char *m2 = NULL;
-      keep_work = 1;
-      if (asprintf (&m2, "%s; disk %s may be partly written (disks before "
-                    "it are converted); the overlays are kept in %s: run "
-                    "'qemu-img commit' on %s and the ones after it",
-                    res->message ? res->message : "commit failed", disks[i],
-                    dir, overlays[i]) >= 0) {
-        free (res->message);
-        res->message = m2;
-      }
-      goto out;
-    }
-  }
-  res->error = PALLET_CONVERT_OK;
-
- out:
-  if (dir && !keep_work)
-    cleanup_work (overlays, ndisks, xml, dir);
-  for (size_t i = 0; abs && i < ndisks; i++)
-    free (abs[i]);
-  for (size_t i = 0; overlays && i < ndisks; i++)
-    free (overlays[i]);
-  free (abs);
-  free (overlays);
-  free (envp);
-  free (xml);
-  free (dir);
-  free (who);
-  free (r.last_step);
-  run_reset (&r);
+  struct job j = {
+    .disks = disks, .ndisks = ndisks, .o = o, .res = res,
+    .fmt = o->disk_format ? o->disk_format : "raw",
+    .prog = o->program ? o->program : "virt-v2v-in-place",
+    .qimg = o->qemu_img ? o->qemu_img : "qemu-img",
+    .base = o->work_dir ? o->work_dir : getenv ("TMPDIR"),
+    .r = { .opts = o, .res = res },
+  };
+  if (job_start (&j) == 0 && make_overlays (&j) == 0 && run_v2v (&j, t0) == 0
+      && commit_overlays (&j) == 0)
+    res->error = PALLET_CONVERT_OK;
+  job_end (&j);
   res->elapsed = now () - t0;
   return res->error;
 }

@@ -57,7 +57,7 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
     return PALLET_E_INVALID;
   }
   struct pallet_kube_config kc = {
-    .api_url = s->kube_api_url, .token = s->kube_token, .ca_file = s->kube_ca_file,
+    .api_url = s->kube_api_url, .token = s->kube_token, .ca_pem = s->kube_ca_pem,
     .insecure = s->kube_insecure,
   };
   char *err = NULL;

@@ -34,7 +34,6 @@ struct ec2 {
   int cross_region;
   char *source_account;           /* from STS, lazily */
   char *target_account;
-  char *ca_file;                  /* temp file holding the secret's ca.crt, or NULL */
   struct pallet_aws_config src_cfg, tgt_cfg;
   struct pallet_aws_client *src;  /* source account, source region */
   struct pallet_aws_client *tgt;  /* target account, target region; may == src */
@@ -42,7 +41,7 @@ struct ec2 {
   /* Conversion-only plans: where the existing PVCs are listed. */
   const char *kube_api_url;       /* setting kube-api-url, or NULL */
   const char *kube_token;         /* Secret kubeToken (never logged), or NULL */
-  char *kube_ca_file;             /* temp file with the Secret's kube-ca.crt, or NULL */
+  const char *kube_ca_pem;        /* the Secret's kube-ca.crt (PEM), or NULL */
   int kube_insecure;              /* setting kube-insecure-skip-verify */
   const char *pvc_list_file;      /* setting pvc-list-file, or NULL */
   /* The cluster-mode conversion Pod. */

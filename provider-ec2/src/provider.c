@@ -1,6 +1,8 @@
 /* provider-ec2: AWS EC2 -> KubeVirt.  The vtable, the session, and the
  * helpers every op shares. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,8 +474,11 @@ is_aws_url (const char *url)
 
 static void ec2_close (void *handle);
 
-static void *
-ec2_open (struct pallet_call *call, const char *config_json)
+/* The config as open() gets it; NULL (reported) unless it is an object
+ * whose parts are objects.  Its "_settings" is spec.settings overlaid with
+ * config.settings: our own settings win over the Provider's. */
+static json_t *
+parse_config (struct pallet_call *call, const char *config_json)
 {
   json_error_t jerr;
   json_t *cfg = config_json ? json_loads (config_json, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -491,8 +496,7 @@ ec2_open (struct pallet_call *call, const char *config_json)
   json_t *provider = json_object_get (cfg, "provider");
   json_t *secret = json_object_get (cfg, "secret");
   json_t *extra = json_object_get (cfg, "settings");
-  json_t *spec = json_object_get (provider, "spec");
-  json_t *settings = json_object_get (spec, "settings");
+  json_t *settings = json_object_get (json_object_get (provider, "spec"), "settings");
   if ((provider && !json_is_object (provider)) || (secret && !json_is_object (secret))
       || (extra && !json_is_object (extra)) || (settings && !json_is_object (settings))) {
     pallet_error (call, PALLET_E_INVALID,
@@ -500,14 +504,182 @@ ec2_open (struct pallet_call *call, const char *config_json)
     json_decref (cfg);
     return NULL;
   }
-  /* Our own settings win over the Provider's spec.settings. */
   json_t *merged = json_object ();
   if (settings)
     json_object_update (merged, settings);
   if (extra)
     json_object_update (merged, extra);
   json_object_set_new (cfg, "_settings", merged);
+  return cfg;
+}
 
+/* The Provider's type and the Secret's key pairs. */
+static int
+check_provider_and_secret (struct pallet_call *call, const json_t *spec, const json_t *secret)
+{
+  const char *type = ec2_str (spec, "type");
+  if (*type && strcmp (type, "ec2") != 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: Provider spec.type is \"%s\"; this provider handles type \"ec2\"", type);
+    return -1;
+  }
+  const char *sak = ec2_str (secret, "secretAccessKey"), *akid = ec2_str (secret, "accessKeyId");
+  if ((*sak != 0) != (*akid != 0)) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: the Secret has %s but not %s; give both accessKeyId and secretAccessKey, or neither to use the environment or ~/.aws",
+                  *akid ? "accessKeyId" : "secretAccessKey", *akid ? "secretAccessKey" : "accessKeyId");
+    return -1;
+  }
+  const char *tak = ec2_str (secret, "targetAccessKeyId"), *tsk = ec2_str (secret, "targetSecretAccessKey");
+  if ((*tak != 0) != (*tsk != 0)) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: the Secret has only one of targetAccessKeyId and targetSecretAccessKey; give both for a cross-account migration, or neither");
+    return -1;
+  }
+  return 0;
+}
+
+/* Settings of the AWS clients, from the settings or the Secret. */
+enum setting_type { SET_STRING, SET_INT, SET_SIZE, SET_TRUE };
+static const struct {
+  const char *name;
+  enum setting_type type;
+  size_t offset;                /* in struct pallet_aws_config */
+} aws_settings[] = {
+  { "region", SET_STRING, offsetof (struct pallet_aws_config, region) },
+  { "endpoint-url", SET_STRING, offsetof (struct pallet_aws_config, endpoint_url) },
+  { "ec2-endpoint", SET_STRING, offsetof (struct pallet_aws_config, ec2_endpoint) },
+  { "ebs-endpoint", SET_STRING, offsetof (struct pallet_aws_config, ebs_endpoint) },
+  { "sts-endpoint", SET_STRING, offsetof (struct pallet_aws_config, sts_endpoint) },
+  { "kms-endpoint", SET_STRING, offsetof (struct pallet_aws_config, kms_endpoint) },
+  { "ca-bundle", SET_STRING, offsetof (struct pallet_aws_config, ca_bundle) },
+  { "max-attempts", SET_INT, offsetof (struct pallet_aws_config, max_attempts) },
+  { "max-response-bytes", SET_SIZE, offsetof (struct pallet_aws_config, max_response_bytes) },
+  { "insecureSkipVerify", SET_TRUE, offsetof (struct pallet_aws_config, insecure) },
+};
+
+/* Settings kept as strings in the session: from the settings, and the
+ * Secret too where from_secret is set. */
+static const struct {
+  const char *name;
+  bool from_secret;
+  size_t offset;                /* of a const char * in struct ec2 */
+  const char *dflt;
+} session_settings[] = {
+  { "target-az", true, offsetof (struct ec2, target_az), "" },
+  { "target-kms-key-id", true, offsetof (struct ec2, target_kms_key), NULL },
+  { "instance-store", true, offsetof (struct ec2, instance_store), "warn" },
+  /* Conversion-only plans: the Kubernetes API that lists the PVCs. */
+  { "kube-api-url", false, offsetof (struct ec2, kube_api_url), NULL },
+  { "pvc-list-file", false, offsetof (struct ec2, pvc_list_file), NULL },
+  /* The cluster-mode conversion Pod. */
+  { "conversion-image", false, offsetof (struct ec2, conversion_image), NULL },
+  { "conversion-cpu-request", false, offsetof (struct ec2, conversion_cpu), NULL },
+  { "conversion-memory-request", false, offsetof (struct ec2, conversion_memory), NULL },
+};
+
+static void
+apply_aws_settings (struct pallet_aws_config *cfg, const json_t *merged, const json_t *secret)
+{
+  for (size_t i = 0; i < sizeof aws_settings / sizeof aws_settings[0]; i++) {
+    const char *v = setting (merged, secret, aws_settings[i].name);
+    void *field = (char *) cfg + aws_settings[i].offset;
+    if (!v)
+      continue;
+    switch (aws_settings[i].type) {
+    case SET_STRING: *(const char **) field = v; break;
+    case SET_INT: *(int *) field = atoi (v); break;
+    case SET_SIZE: *(size_t *) field = (size_t) strtoull (v, NULL, 10); break;
+    case SET_TRUE: if (strcmp (v, "true") == 0) *(int *) field = 1; break;
+    }
+  }
+}
+
+/* The source client and, for another account or region, the target's. */
+static int
+open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
+              const json_t *merged, const json_t *secret)
+{
+  s->src_cfg.log = aws_log;
+  s->src_cfg.log_opaque = s;
+  s->src_cfg.cancelled = aws_cancelled;
+  s->src_cfg.cancel_opaque = s;
+  pallet_aws_config_from_secret (&s->src_cfg, secret);
+  const char *url = ec2_str (spec, "url");
+  if (*url && !is_aws_url (url))
+    s->src_cfg.endpoint_url = url;      /* a non-AWS endpoint serves every service */
+  apply_aws_settings (&s->src_cfg, merged, secret);
+  const char *ca_pem = ec2_str (secret, "ca.crt");
+  if (*ca_pem && !s->src_cfg.ca_bundle)
+    s->src_cfg.ca_pem = ca_pem;
+  char *err = NULL;
+  s->src = pallet_aws_client_new (&s->src_cfg, &err);
+  if (!s->src) {
+    pallet_error (call, PALLET_E_INVALID, "ec2 open: source AWS client: %s", err ? err : "failed");
+    free (err);
+    return -1;
+  }
+  s->region = pallet_aws_region (s->src);
+
+  s->tgt_cfg = s->src_cfg;
+  const char *tak = ec2_str (secret, "targetAccessKeyId");
+  const char *tregion = setting (merged, secret, "target-region");
+  s->cross_account = *tak != 0;
+  s->cross_region = tregion && strcmp (tregion, s->region) != 0;
+  if (s->cross_account) {
+    const char *tst = ec2_str (secret, "targetSessionToken");
+    s->tgt_cfg.access_key_id = tak;
+    s->tgt_cfg.secret_access_key = ec2_str (secret, "targetSecretAccessKey");
+    s->tgt_cfg.session_token = *tst ? tst : NULL;
+    s->tgt_cfg.profile = NULL;
+  }
+  if (s->cross_region)
+    s->tgt_cfg.region = tregion;
+  s->tgt = s->src;
+  if (s->cross_account || s->cross_region) {
+    s->tgt = pallet_aws_client_new (&s->tgt_cfg, &err);
+    if (!s->tgt) {
+      pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s", err ? err : "failed");
+      free (err);
+      return -1;
+    }
+  }
+  s->target_region = pallet_aws_region (s->tgt);
+  return 0;
+}
+
+static int
+open_settings (struct ec2 *s, struct pallet_call *call, const json_t *merged,
+               const json_t *secret)
+{
+  for (size_t i = 0; i < sizeof session_settings / sizeof session_settings[0]; i++) {
+    const char *v = setting (merged, session_settings[i].from_secret ? secret : NULL,
+                             session_settings[i].name);
+    *(const char **) ((char *) s + session_settings[i].offset) = v ? v : session_settings[i].dflt;
+  }
+  if (strcmp (s->instance_store, "warn") && strcmp (s->instance_store, "error")) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"", s->instance_store);
+    return -1;
+  }
+  /* The token comes from the Secret only, never from settings. */
+  s->kube_token = setting (NULL, secret, "kubeToken");
+  s->kube_insecure = ec2_bool (merged, "kube-insecure-skip-verify");   /* "true" or true */
+  const char *kube_ca = ec2_str (secret, "kube-ca.crt");
+  s->kube_ca_pem = *kube_ca ? kube_ca : NULL;
+  s->force_tcg = ec2_bool (merged, "force-tcg");
+  return 0;
+}
+
+static void *
+ec2_open (struct pallet_call *call, const char *config_json)
+{
+  json_t *cfg = parse_config (call, config_json);
+  if (!cfg)
+    return NULL;
+  json_t *secret = json_object_get (cfg, "secret");
+  json_t *spec = json_object_get (json_object_get (cfg, "provider"), "spec");
+  json_t *merged = json_object_get (cfg, "_settings");
   struct ec2 *s = calloc (1, sizeof *s);
   if (!s) {
     json_decref (cfg);
@@ -517,148 +689,14 @@ ec2_open (struct pallet_call *call, const char *config_json)
   s->call = call;
   s->config = cfg;
   s->itypes = json_object ();
-
-  const char *type = ec2_str (spec, "type");
-  if (*type && strcmp (type, "ec2") != 0) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: Provider spec.type is \"%s\"; this provider handles type \"ec2\"", type);
-    goto fail;
+  if (check_provider_and_secret (call, spec, secret) != 0
+      || open_clients (s, call, spec, merged, secret) < 0
+      || open_settings (s, call, merged, secret) != 0) {
+    ec2_close (s);
+    return NULL;
   }
-  const char *sak = ec2_str (secret, "secretAccessKey"), *akid = ec2_str (secret, "accessKeyId");
-  if ((*sak != 0) != (*akid != 0)) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: the Secret has %s but not %s; give both accessKeyId and secretAccessKey, or neither to use the environment or ~/.aws",
-                  *akid ? "accessKeyId" : "secretAccessKey", *akid ? "secretAccessKey" : "accessKeyId");
-    goto fail;
-  }
-  const char *tak = ec2_str (secret, "targetAccessKeyId"), *tsk = ec2_str (secret, "targetSecretAccessKey");
-  if ((*tak != 0) != (*tsk != 0)) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: the Secret has only one of targetAccessKeyId and targetSecretAccessKey; give both for a cross-account migration, or neither");
-    goto fail;
-  }
-
-  /* Source client. */
-  s->src_cfg.log = aws_log;
-  s->src_cfg.log_opaque = s;
-  s->src_cfg.cancelled = aws_cancelled;
-  s->src_cfg.cancel_opaque = s;
-  pallet_aws_config_from_secret (&s->src_cfg, secret);
-  const char *region = setting (merged, secret, "region");
-  if (region)
-    s->src_cfg.region = region;
-  const char *url = ec2_str (spec, "url");
-  if (*url && !is_aws_url (url))
-    s->src_cfg.endpoint_url = url;      /* a non-AWS endpoint serves every service */
-  const char *v;
-  if ((v = setting (merged, secret, "endpoint-url")))
-    s->src_cfg.endpoint_url = v;
-  if ((v = setting (merged, secret, "ec2-endpoint")))
-    s->src_cfg.ec2_endpoint = v;
-  if ((v = setting (merged, secret, "ebs-endpoint")))
-    s->src_cfg.ebs_endpoint = v;
-  if ((v = setting (merged, secret, "sts-endpoint")))
-    s->src_cfg.sts_endpoint = v;
-  if ((v = setting (merged, secret, "kms-endpoint")))
-    s->src_cfg.kms_endpoint = v;
-  if ((v = setting (merged, secret, "ca-bundle")))
-    s->src_cfg.ca_bundle = v;
-  if ((v = setting (merged, secret, "max-attempts")))
-    s->src_cfg.max_attempts = atoi (v);
-  if ((v = setting (merged, secret, "max-response-bytes")))
-    s->src_cfg.max_response_bytes = (size_t) strtoull (v, NULL, 10);
-  if ((v = setting (merged, secret, "insecureSkipVerify")) && !strcmp (v, "true"))
-    s->src_cfg.insecure = 1;
-  const char *ca_pem = ec2_str (secret, "ca.crt");
-  if (*ca_pem && !s->src_cfg.ca_bundle) {
-    /* libcurl wants a file; keep the secret's CA in a private temp file. */
-    char tmpl[] = "/tmp/pallet-ec2-ca-XXXXXX";
-    int fd = mkstemp (tmpl);
-    if (fd < 0 || write (fd, ca_pem, strlen (ca_pem)) != (ssize_t) strlen (ca_pem)) {
-      if (fd >= 0)
-        close (fd);
-      pallet_error (call, PALLET_E_IO, "ec2 open: cannot write the Secret's ca.crt to a temp file: %s", strerror (errno));
-      goto fail;
-    }
-    close (fd);
-    s->ca_file = strdup (tmpl);
-    s->src_cfg.ca_bundle = s->ca_file;
-  }
-  char *err = NULL;
-  s->src = pallet_aws_client_new (&s->src_cfg, &err);
-  if (!s->src) {
-    pallet_error (call, PALLET_E_INVALID, "ec2 open: source AWS client: %s", err ? err : "failed");
-    free (err);
-    goto fail;
-  }
-  s->region = pallet_aws_region (s->src);
-
-  /* Target: other credentials and/or another region. */
-  s->tgt_cfg = s->src_cfg;
-  const char *tregion = setting (merged, secret, "target-region");
-  s->cross_account = *tak != 0;
-  s->cross_region = tregion && strcmp (tregion, s->region) != 0;
-  if (s->cross_account) {
-    s->tgt_cfg.access_key_id = tak;
-    s->tgt_cfg.secret_access_key = tsk;
-    s->tgt_cfg.session_token = *ec2_str (secret, "targetSessionToken") ? ec2_str (secret, "targetSessionToken") : NULL;
-    s->tgt_cfg.profile = NULL;
-  }
-  if (s->cross_region)
-    s->tgt_cfg.region = tregion;
-  if (s->cross_account || s->cross_region) {
-    s->tgt = pallet_aws_client_new (&s->tgt_cfg, &err);
-    if (!s->tgt) {
-      pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s", err ? err : "failed");
-      free (err);
-      goto fail;
-    }
-  }
-  else
-    s->tgt = s->src;
-  s->target_region = pallet_aws_region (s->tgt);
-  s->target_az = setting (merged, secret, "target-az");
-  if (!s->target_az)
-    s->target_az = "";
-  s->target_kms_key = setting (merged, secret, "target-kms-key-id");
-  s->instance_store = setting (merged, secret, "instance-store");
-  if (!s->instance_store)
-    s->instance_store = "warn";
-  if (strcmp (s->instance_store, "warn") && strcmp (s->instance_store, "error")) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"", s->instance_store);
-    goto fail;
-  }
-  /* Conversion-only plans: the Kubernetes API that lists the PVCs.  The
-   * token comes from the Secret only, never from settings. */
-  s->kube_api_url = setting (merged, NULL, "kube-api-url");
-  s->kube_token = setting (NULL, secret, "kubeToken");
-  s->pvc_list_file = setting (merged, NULL, "pvc-list-file");
-  s->kube_insecure = ec2_bool (merged, "kube-insecure-skip-verify");   /* "true" or true */
-  const char *kube_ca = ec2_str (secret, "kube-ca.crt");
-  if (*kube_ca) {
-    char tmpl[] = "/tmp/pallet-ec2-kube-ca-XXXXXX";
-    int fd = mkstemp (tmpl);
-    if (fd < 0 || write (fd, kube_ca, strlen (kube_ca)) != (ssize_t) strlen (kube_ca)) {
-      if (fd >= 0) {
-        close (fd);
-        unlink (tmpl);
-      }
-      pallet_error (call, PALLET_E_IO, "ec2 open: cannot write the Secret's kube-ca.crt to a temp file: %s", strerror (errno));
-      goto fail;
-    }
-    close (fd);
-    s->kube_ca_file = strdup (tmpl);
-  }
-  s->conversion_image = setting (merged, NULL, "conversion-image");
-  s->conversion_cpu = setting (merged, NULL, "conversion-cpu-request");
-  s->conversion_memory = setting (merged, NULL, "conversion-memory-request");
-  s->force_tcg = ec2_bool (merged, "force-tcg");
   s->call = NULL;
   return s;
- fail:
-  ec2_close (s);
-  return NULL;
 }
 
 static void
@@ -670,14 +708,6 @@ ec2_close (void *handle)
   if (s->tgt && s->tgt != s->src)
     pallet_aws_client_free (s->tgt);
   pallet_aws_client_free (s->src);
-  if (s->ca_file) {
-    unlink (s->ca_file);
-    free (s->ca_file);
-  }
-  if (s->kube_ca_file) {
-    unlink (s->kube_ca_file);
-    free (s->kube_ca_file);
-  }
   free (s->source_account);
   free (s->target_account);
   json_decref (s->itypes);

@@ -230,6 +230,202 @@ conversion_pvcs (struct findings *f, const struct ec2_input *in, json_t *records
   return PALLET_OK;
 }
 
+/* Credentials (STS), source then target: *src_acct, or a finding and the
+ * status that stops validation. */
+static int
+check_accounts (struct findings *f, const char **src_acct)
+{
+  struct ec2 *s = f->s;
+  const char *tgt_acct;
+  int st;
+  if ((st = ec2_source_account (s, src_acct)) != PALLET_OK) {
+    /* Only an auth failure is about the credentials; TLS, timeouts and
+     * throttling are reported as what they are (the error says which). */
+    if (st == PALLET_E_AUTH)
+      finding (f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
+    else
+      finding (f, "error", "SourceUnreachable", "STS GetCallerIdentity with the source credentials failed: see the error");
+    return st;
+  }
+  if (!s->cross_account)
+    return PALLET_OK;
+  if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK) {
+    if (st == PALLET_E_AUTH)
+      finding (f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
+    else
+      finding (f, "error", "TargetUnreachable", "STS GetCallerIdentity with the target credentials failed: see the error");
+    return st;
+  }
+  if (!strcmp (*src_acct, tgt_acct))
+    finding (f, "error", "TargetAccountIsSource",
+             "the target credentials belong to the source account %s; drop targetAccessKeyId/targetSecretAccessKey for a same-account migration",
+             *src_acct);
+  return PALLET_OK;
+}
+
+/* Region and target zone. */
+static int
+check_zone (struct findings *f, int conversion)
+{
+  struct ec2 *s = f->s;
+  int exists = 0, st;
+  if ((st = zone_exists (s, s->tgt, *s->target_az ? s->target_az : "*", &exists)) != PALLET_OK)
+    return st;
+  if (!*s->target_az && conversion)
+    ;                           /* the PVCs are wherever they are */
+  else if (!*s->target_az)
+    finding (f, "error", "TargetZoneMissing",
+             "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
+  else if (!exists)
+    finding (f, "error", "TargetZoneNotFound",
+             "target-az %s is not a zone of region %s; pick one listed by aws ec2 describe-availability-zones --region %s",
+             s->target_az, s->target_region, s->target_region);
+  return PALLET_OK;
+}
+
+/* The EBS volumes of the block devices, appended to vols. */
+static int
+describe_volumes (struct ec2 *s, const json_t *bdms, json_t *vols)
+{
+  if (json_array_size (bdms) == 0)
+    return PALLET_OK;
+  struct pallet_aws_params *p = pallet_aws_params_new ();
+  size_t i;
+  json_t *b;
+  int n = 0;
+  json_array_foreach (bdms, i, b) {
+    if (!*ec2_str (b, "volumeId"))
+      continue;
+    char key[32];
+    snprintf (key, sizeof key, "VolumeId.%d", ++n);
+    pallet_aws_params_add (p, key, ec2_str (b, "volumeId"));
+  }
+  int r = pallet_aws_ec2_describe_volumes (s->src, p, collect_all, vols);
+  pallet_aws_params_free (p);
+  return r < 0 ? ec2_aws_fail (s, s->src, "describing the instance's volumes") : PALLET_OK;
+}
+
+/* Volume records in BlockDeviceMapping order (disk index = position), with
+ * the storage findings of a plan that creates volumes. */
+static json_t *
+volume_records (struct findings *f, const struct ec2_input *in, const json_t *facts,
+                const json_t *vols, int conversion)
+{
+  struct ec2 *s = f->s;
+  json_t *records = json_array ();
+  size_t i;
+  json_t *b;
+  const char *root = ec2_str (facts, "rootDeviceName");
+  json_array_foreach (json_object_get (facts, "blockDevices"), i, b) {
+    const char *vid = ec2_str (b, "volumeId");
+    size_t j;
+    json_t *v, *vol = NULL;
+    json_array_foreach (vols, j, v)
+      if (!strcmp (ec2_str (v, "volumeId"), vid))
+        vol = v;
+    if (!vol)
+      continue;
+    const char *vtype = ec2_str (vol, "volumeType");
+    json_t *rec = json_pack ("{s:s,s:s,s:I,s:s,s:b,s:I,s:b}",
+      "sourceVolumeId", vid, "deviceName", ec2_str (b, "deviceName"),
+      "sizeGiB", (json_int_t) ec2_int (vol, "size", 0), "volumeType", vtype,
+      "encrypted", ec2_bool (vol, "encrypted"),
+      "diskIndex", (json_int_t) json_array_size (records),
+      "boot", !strcmp (ec2_str (b, "deviceName"), root));
+    long long iops = ec2_int (vol, "iops", 0), tput = ec2_int (vol, "throughput", 0);
+    if (iops > 0)
+      json_object_set_new (rec, "iops", json_integer (iops));
+    if (tput > 0)
+      json_object_set_new (rec, "throughput", json_integer (tput));
+    if (*ec2_str (vol, "kmsKeyId"))
+      json_object_set_new (rec, "kmsKeyId", json_string (ec2_str (vol, "kmsKeyId")));
+    json_array_append_new (records, rec);
+    if (conversion)
+      continue;                 /* nothing is created in AWS or in storage */
+    if (!map_covers (json_object_get (in->plan, "storageMap"), vtype))
+      finding (f, "error", "StorageNotMapped",
+               "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
+               vid, vtype, vtype);
+    if (ec2_bool (vol, "encrypted") && (s->cross_account || s->cross_region) && !s->target_kms_key)
+      finding (f, "error", "EncryptedVolumeNeedsTargetKey",
+               "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
+               vid, *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
+               s->cross_account ? "cross-account" : "cross-region");
+  }
+  return records;
+}
+
+/* What the records need beyond AWS: the existing PVCs of a conversion-only
+ * plan, or the KMS keys of a snapshot-mode one. */
+static int
+check_records (struct findings *f, struct ec2_input *in, json_t *state, json_t *records,
+               int conversion)
+{
+  struct ec2 *s = f->s;
+  int st = PALLET_OK;
+  if (conversion && json_array_size (records) > 0) {
+    if ((st = conversion_pvcs (f, in, records)) != PALLET_OK)
+      return st;
+    json_object_set_new (state, "conversionOnly", json_true ());
+    if (*s->target_az)
+      json_object_set_new (state, "targetAZ", json_string (s->target_az));
+  }
+  else if (!conversion) {
+    const char *why = "";
+    if (ec2_copy_mode_wanted (s, in->plan, &why) == 0)
+      st = kms_check (f, records);
+  }
+  return st;
+}
+
+/* Networks: every ENI's subnet must be mapped. */
+static void
+check_networks (struct findings *f, const struct ec2_input *in, const json_t *facts)
+{
+  size_t i;
+  json_t *nic;
+  json_array_foreach (json_object_get (facts, "networkInterfaces"), i, nic) {
+    const char *subnet = ec2_str (nic, "subnetId");
+    if (*subnet && !map_covers (json_object_get (in->plan, "networkMap"), subnet))
+      finding (f, "error", "NetworkNotMapped",
+               "network interface %s is on subnet %s, which the NetworkMap does not map; add a map entry with source.id: %s",
+               ec2_str (nic, "networkInterfaceId"), subnet, subnet);
+  }
+}
+
+static void
+check_target_name (struct findings *f, const struct ec2_input *in, json_t *state)
+{
+  char *name = NULL, *err = NULL;
+  json_t *notes = json_array ();
+  if (pallet_ec2_vm_name (in->plan, in->vm, state, notes, &name, &err) != PALLET_OK)
+    finding (f, "error", "TargetNameInvalid", "%s", err ? err : "no valid target name");
+  else {
+    size_t i;
+    json_t *note;
+    json_array_foreach (notes, i, note)
+      finding (f, "info", "TargetNameSanitised", "%s", json_string_value (note));
+    json_object_set_new (state, "targetName", json_string (name));
+  }
+  free (name);
+  free (err);
+  json_decref (notes);
+}
+
+static void
+check_migration_type (struct findings *f, const struct ec2_input *in)
+{
+  const char *ptype = ec2_str (in->plan, "type");
+  const char *why = "";
+  if (!strcmp (ptype, "warm")) {
+    if (ec2_copy_mode_wanted (f->s, in->plan, &why) != 1)
+      finding (f, "error", "WarmNeedsCopyMode", "%s", EC2_WARM_NEEDS_COPY);
+  }
+  else if (*ptype && strcmp (ptype, "cold") && strcmp (ptype, "conversion"))
+    finding (f, "error", "MigrationTypeNotSupported",
+             "plan type %s is not supported by provider ec2; use type: cold or warm", ptype);
+}
+
 int
 ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -241,46 +437,11 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   struct findings f = { s, in.vm_id ? in.vm_id : in.vm_name, 0 };
   int st;
   json_t *inst = NULL, *vols = NULL, *state = json_deep_copy (in.state);
-
-  /* Credentials (STS), source then target. */
-  const char *src_acct, *tgt_acct;
-  if ((st = ec2_source_account (s, &src_acct)) != PALLET_OK) {
-    /* Only an auth failure is about the credentials; TLS, timeouts and
-     * throttling are reported as what they are (the error says which). */
-    if (st == PALLET_E_AUTH)
-      finding (&f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
-    else
-      finding (&f, "error", "SourceUnreachable", "STS GetCallerIdentity with the source credentials failed: see the error");
-    goto out;
-  }
-  if (s->cross_account) {
-    if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK) {
-      if (st == PALLET_E_AUTH)
-        finding (&f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
-      else
-        finding (&f, "error", "TargetUnreachable", "STS GetCallerIdentity with the target credentials failed: see the error");
-      goto out;
-    }
-    if (!strcmp (src_acct, tgt_acct))
-      finding (&f, "error", "TargetAccountIsSource",
-               "the target credentials belong to the source account %s; drop targetAccessKeyId/targetSecretAccessKey for a same-account migration",
-               src_acct);
-  }
-
-  /* Region and target zone. */
-  int exists = 0;
-  if ((st = zone_exists (s, s->tgt, *s->target_az ? s->target_az : "*", &exists)) != PALLET_OK)
-    goto out;
+  const char *src_acct;
   int conversion = ec2_plan_is_conversion (in.plan);
-  if (!*s->target_az && conversion)
-    ;                           /* the PVCs are wherever they are */
-  else if (!*s->target_az)
-    finding (&f, "error", "TargetZoneMissing",
-             "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
-  else if (!exists)
-    finding (&f, "error", "TargetZoneNotFound",
-             "target-az %s is not a zone of region %s; pick one listed by aws ec2 describe-availability-zones --region %s",
-             s->target_az, s->target_region, s->target_region);
+  if ((st = check_accounts (&f, &src_acct)) != PALLET_OK
+      || (st = check_zone (&f, conversion)) != PALLET_OK)
+    goto out;
 
   /* The instance. */
   st = ec2_describe_instance (s, in.vm_id, in.vm_name, &inst);
@@ -315,120 +476,17 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   if (json_array_size (bdms) == 0)
     finding (&f, "error", "NoEBSVolumes", "instance %s has no EBS volumes; there is nothing to migrate", in.vm_id);
   vols = json_array ();
-  if (json_array_size (bdms) > 0) {
-    struct pallet_aws_params *p = pallet_aws_params_new ();
-    size_t i;
-    json_t *b;
-    int n = 0;
-    json_array_foreach (bdms, i, b) {
-      if (!*ec2_str (b, "volumeId"))
-        continue;
-      char key[32];
-      snprintf (key, sizeof key, "VolumeId.%d", ++n);
-      pallet_aws_params_add (p, key, ec2_str (b, "volumeId"));
-    }
-    int r = pallet_aws_ec2_describe_volumes (s->src, p, collect_all, vols);
-    pallet_aws_params_free (p);
-    if (r < 0) {
-      st = ec2_aws_fail (s, s->src, "describing the instance's volumes");
-      goto out;
-    }
-  }
-  /* Volume records in BlockDeviceMapping order: disk index = position. */
-  json_t *records = json_array ();
-  size_t i;
-  json_t *b;
-  const char *root = ec2_str (facts, "rootDeviceName");
-  json_array_foreach (bdms, i, b) {
-    const char *vid = ec2_str (b, "volumeId");
-    size_t j;
-    json_t *v, *vol = NULL;
-    json_array_foreach (vols, j, v)
-      if (!strcmp (ec2_str (v, "volumeId"), vid))
-        vol = v;
-    if (!vol)
-      continue;
-    const char *vtype = ec2_str (vol, "volumeType");
-    json_t *rec = json_pack ("{s:s,s:s,s:I,s:s,s:b,s:I,s:b}",
-      "sourceVolumeId", vid, "deviceName", ec2_str (b, "deviceName"),
-      "sizeGiB", (json_int_t) ec2_int (vol, "size", 0), "volumeType", vtype,
-      "encrypted", ec2_bool (vol, "encrypted"),
-      "diskIndex", (json_int_t) json_array_size (records),
-      "boot", !strcmp (ec2_str (b, "deviceName"), root));
-    long long iops = ec2_int (vol, "iops", 0), tput = ec2_int (vol, "throughput", 0);
-    if (iops > 0)
-      json_object_set_new (rec, "iops", json_integer (iops));
-    if (tput > 0)
-      json_object_set_new (rec, "throughput", json_integer (tput));
-    if (*ec2_str (vol, "kmsKeyId"))
-      json_object_set_new (rec, "kmsKeyId", json_string (ec2_str (vol, "kmsKeyId")));
-    json_array_append_new (records, rec);
-    if (conversion)
-      continue;                 /* nothing is created in AWS or in storage */
-    if (!map_covers (json_object_get (in.plan, "storageMap"), vtype))
-      finding (&f, "error", "StorageNotMapped",
-               "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
-               vid, vtype, vtype);
-    if (ec2_bool (vol, "encrypted") && (s->cross_account || s->cross_region) && !s->target_kms_key)
-      finding (&f, "error", "EncryptedVolumeNeedsTargetKey",
-               "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
-               vid, *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
-               s->cross_account ? "cross-account" : "cross-region");
-  }
-  if (conversion && json_array_size (records) > 0) {
-    if ((st = conversion_pvcs (&f, &in, records)) != PALLET_OK) {
-      json_decref (records);
-      goto out;
-    }
-    json_object_set_new (state, "conversionOnly", json_true ());
-    if (*s->target_az)
-      json_object_set_new (state, "targetAZ", json_string (s->target_az));
-  }
-  else if (!conversion) {
-    const char *why = "";
-    if (ec2_copy_mode_wanted (s, in.plan, &why) == 0
-        && (st = kms_check (&f, records)) != PALLET_OK) {
-      json_decref (records);
-      goto out;
-    }
+  if ((st = describe_volumes (s, bdms, vols)) != PALLET_OK)
+    goto out;
+  json_t *records = volume_records (&f, &in, facts, vols, conversion);
+  if ((st = check_records (&f, &in, state, records, conversion)) != PALLET_OK) {
+    json_decref (records);
+    goto out;
   }
   json_object_set_new (state, "volumes", records);
-
-  /* Networks: every ENI's subnet must be mapped. */
-  json_t *nic;
-  json_array_foreach (json_object_get (facts, "networkInterfaces"), i, nic) {
-    const char *subnet = ec2_str (nic, "subnetId");
-    if (*subnet && !map_covers (json_object_get (in.plan, "networkMap"), subnet))
-      finding (&f, "error", "NetworkNotMapped",
-               "network interface %s is on subnet %s, which the NetworkMap does not map; add a map entry with source.id: %s",
-               ec2_str (nic, "networkInterfaceId"), subnet, subnet);
-  }
-
-  /* The target name. */
-  char *name = NULL, *err = NULL;
-  json_t *notes = json_array ();
-  if (pallet_ec2_vm_name (in.plan, in.vm, state, notes, &name, &err) != PALLET_OK)
-    finding (&f, "error", "TargetNameInvalid", "%s", err ? err : "no valid target name");
-  else {
-    json_t *note;
-    json_array_foreach (notes, i, note)
-      finding (&f, "info", "TargetNameSanitised", "%s", json_string_value (note));
-    json_object_set_new (state, "targetName", json_string (name));
-  }
-  free (name);
-  free (err);
-  json_decref (notes);
-
-  /* Migration type. */
-  const char *ptype = ec2_str (in.plan, "type");
-  const char *why = "";
-  if (!strcmp (ptype, "warm")) {
-    if (ec2_copy_mode_wanted (s, in.plan, &why) != 1)
-      finding (&f, "error", "WarmNeedsCopyMode", "%s", EC2_WARM_NEEDS_COPY);
-  }
-  else if (*ptype && strcmp (ptype, "cold") && strcmp (ptype, "conversion"))
-    finding (&f, "error", "MigrationTypeNotSupported",
-             "plan type %s is not supported by provider ec2; use type: cold or warm", ptype);
+  check_networks (&f, &in, facts);
+  check_target_name (&f, &in, state);
+  check_migration_type (&f, &in);
 
   json_object_set_new (state, "sourceAccount", json_string (src_acct));
   if (*in.migration_uid)

@@ -113,6 +113,46 @@ test_ca_bundle (void)
   pallet_aws_client_free (c);
 }
 
+static char *
+read_pem (const char *file)
+{
+  FILE *f = fopen (file, "r");
+  char *pem = f ? calloc (1, 65536) : NULL;
+  if (pem)
+    fread (pem, 1, 65535, f);
+  if (f)
+    fclose (f);
+  return pem;
+}
+
+/* The Secret's ca.crt: the PEM in memory (CURLOPT_CAINFO_BLOB, no temp
+ * file); a PEM that is not this server's CA still fails verification. */
+static void
+test_ca_pem (void)
+{
+  char *pem = read_pem (cert);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (pem);
+  struct pallet_aws_config cfg = {
+    .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
+    .endpoint_url = url, .ca_pem = pem, .max_attempts = 3, .backoff_base_ms = 1,
+  };
+  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (id, "Account"), "333333333333");
+  json_decref (id);
+  pallet_aws_client_free (c);
+  /* Another CA: the certificate's first line kept, its body changed. */
+  char *body = strchr (pem, '\n');
+  CU_ASSERT_PTR_NOT_NULL_FATAL (body);
+  body[10] = body[10] == 'A' ? 'B' : 'A';
+  c = pallet_aws_client_new (&cfg, NULL);
+  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "TLSVerificationFailed");
+  pallet_aws_client_free (c);
+  free (pem);
+}
+
 static void
 test_insecure (void)
 {
@@ -155,6 +195,17 @@ test_kube_tls (void)
   CU_ASSERT_EQUAL (json_array_size (items), 2);
   CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_object_get (
     json_array_get (items, 1), "metadata"), "name")), "pvc-1");
+  json_array_clear (items);
+  /* The Secret's kube-ca.crt in memory. */
+  char *pem = read_pem (cert);
+  struct pallet_kube_config kc = { .api_url = url, .token = "kube-tls-token", .ca_pem = pem };
+  struct pallet_kube *k = pallet_kube_new (&kc, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (k);
+  CU_ASSERT_EQUAL (pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
+                                     "vmID=i-1", 1, items, &err), PALLET_OK);
+  CU_ASSERT_EQUAL (json_array_size (items), 2);
+  pallet_kube_free (k);
+  free (pem);
   json_array_clear (items);
   CU_ASSERT_EQUAL (kube_list (NULL, 1, "kube-tls-token", items, &err), PALLET_OK);
   CU_ASSERT_EQUAL (json_array_size (items), 2);
@@ -224,6 +275,7 @@ main (int argc, char **argv)
     CU_pSuite s = CU_add_suite ("tls", NULL, NULL);
     CU_add_test (s, "verification on by default", test_verify_default);
     CU_add_test (s, "CA bundle", test_ca_bundle);
+    CU_add_test (s, "CA in memory", test_ca_pem);
     CU_add_test (s, "insecure only when asked", test_insecure);
     CU_add_test (s, "Kubernetes reader: TLS, paging, token", test_kube_tls);
     CU_basic_set_mode (CU_BRM_VERBOSE);
