@@ -5,7 +5,7 @@
  * REQUESTS.tsv: one request a line, tab-separated:
  *   method host path query service region amz-date access-key secret-key
  * (query already percent-encoded; empty body).  Each of REPS rounds signs
- * every request (pallet_aws_sigv4_sign + free, header mode, with one
+ * every request (Pallet_aws_sigv4_sign + free, header mode, with one
  * signing-key cache as an AWS client has), the work behind one
  * Authorization header.  The last round's signatures are
  * written to SIGNATURES.out, one a line, so the caller can check they
@@ -115,25 +115,25 @@ main (int argc, char *argv[])
   }
   /* The signing key cache, as each AWS client keeps one: derived on the
    * first request, reused while the day, region, service and secret hold. */
-  struct pallet_aws_sigv4_key *key = NULL;
+  struct Pallet_aws_sigv4_key *key = NULL;
   for (long k = 0; k < reps; k++) {
     double w0 = clock_s (CLOCK_MONOTONIC), c0 = clock_s (CLOCK_PROCESS_CPUTIME_ID);
     for (size_t i = 0; i < n; i++) {
       const char **f = rq[i].f;
-      struct pallet_aws_hdr hdr = { "host", f[1] };
-      struct pallet_aws_sigv4_in in = {
+      struct Pallet_aws_hdr hdr = { "host", f[1] };
+      struct Pallet_aws_sigv4_in in = {
         .method = f[0], .path = f[2], .query = *f[3] ? f[3] : NULL,
         .headers = &hdr, .nheaders = 1, .payload_hash = EMPTY_SHA256,
         .access_key_id = f[7], .secret_access_key = f[8],
         .service = f[4], .region = f[5], .amz_date = f[6], .key_cache = &key,
       };
-      struct pallet_aws_sigv4_out out;
-      if (pallet_aws_sigv4_sign (&in, &out) != 0) {
+      struct Pallet_aws_sigv4_out out;
+      if (Pallet_aws_sigv4_sign (&in, &out) != 0) {
         fprintf (stderr, "pallet-bench-sigv4: request %zu: signing failed\n", i + 1);
         return 1;
       }
       memcpy (sig[i], out.signature, sizeof sig[i]);
-      pallet_aws_sigv4_out_free (&out);
+      Pallet_aws_sigv4_out_free (&out);
     }
     cpu[k] = clock_s (CLOCK_PROCESS_CPUTIME_ID) - c0;
     wall[k] = clock_s (CLOCK_MONOTONIC) - w0;
@@ -155,7 +155,7 @@ main (int argc, char *argv[])
   printf ("{\"requests\": %zu, \"reps\": %ld, \"wall_s_median\": %.6f, "
           "\"cpu_s_median\": %.6f, \"wall_s_min\": %.6f}\n",
           n, reps, wall[reps / 2], cpu[reps / 2], wall[0]);
-  pallet_aws_sigv4_key_free (key);
+  Pallet_aws_sigv4_key_free (key);
   for (size_t i = 0; i < n; i++)
     free (rq[i].line);
   free (rq);

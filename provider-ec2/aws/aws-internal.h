@@ -9,42 +9,42 @@
 #include "pallet-aws.h"
 
 /* ---- small string buffer ---- */
-struct pallet_aws_buf {
+struct Pallet_aws_buf {
   char *data;
   size_t len, cap;
   int oom;
 };
-void pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n);
+void Pallet_aws_buf_add (struct Pallet_aws_buf *b, const char *s, size_t n);
 /* Room for more bytes and a NUL past len (sets oom if there is none). */
-void pallet_aws_buf_reserve (struct pallet_aws_buf *b, size_t more);
-void pallet_aws_buf_puts (struct pallet_aws_buf *b, const char *s);
-void pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...) PALLET_PRINTF (2, 3);
+void Pallet_aws_buf_reserve (struct Pallet_aws_buf *b, size_t more);
+void Pallet_aws_buf_puts (struct Pallet_aws_buf *b, const char *s);
+void Pallet_aws_buf_printf (struct Pallet_aws_buf *b, const char *fmt, ...) PALLET_PRINTF (2, 3);
 /* Returns the NUL-terminated string (owned by b) or NULL if OOM. */
-const char *pallet_aws_buf_str (struct pallet_aws_buf *b);
-void pallet_aws_buf_free (struct pallet_aws_buf *b);
+const char *Pallet_aws_buf_str (struct Pallet_aws_buf *b);
+void Pallet_aws_buf_free (struct Pallet_aws_buf *b);
 
 /* RFC 3986 percent-encoding; slash kept if keep_slash. */
-void pallet_aws_uri_encode (struct pallet_aws_buf *b, const char *s, size_t n, bool keep_slash);
-void pallet_aws_hex (const unsigned char *in, size_t n, char *out);
+void Pallet_aws_uri_encode (struct Pallet_aws_buf *b, const char *s, size_t n, bool keep_slash);
+void Pallet_aws_hex (const unsigned char *in, size_t n, char *out);
 /* hex SHA-256 of data into out[65]. */
-void pallet_aws_sha256_hex (const void *data, size_t n, char out[65]);
+void Pallet_aws_sha256_hex (const void *data, size_t n, char out[65]);
 
 /* Appends extra's pairs to p. */
-int pallet_aws_params_append (struct pallet_aws_params *p, const struct pallet_aws_params *extra);
+int Pallet_aws_params_append (struct Pallet_aws_params *p, const struct Pallet_aws_params *extra);
 
 /* ---- SigV4 ---- */
-struct pallet_aws_hdr {
+struct Pallet_aws_hdr {
   const char *name;
   const char *value;      /* raw; may contain folded lines */
 };
 
-struct pallet_aws_sigv4_key;
+struct Pallet_aws_sigv4_key;
 
-struct pallet_aws_sigv4_in {
+struct Pallet_aws_sigv4_in {
   const char *method;
   const char *path;       /* unencoded path, "/" if empty */
   const char *query;      /* raw query string without '?', or NULL */
-  const struct pallet_aws_hdr *headers;   /* must include host */
+  const struct Pallet_aws_hdr *headers;   /* must include host */
   size_t nheaders;
   const char *payload_hash;               /* hex SHA-256 of the body */
   const char *access_key_id, *secret_access_key, *session_token;
@@ -58,11 +58,11 @@ struct pallet_aws_sigv4_in {
   /* Where the signing key of the last request is kept, so the next one of
    * the same day, region, service and secret skips deriving it; or NULL.
    * One per client: not for concurrent use.  Added by the signer, freed
-   * with pallet_aws_sigv4_key_free. */
-  struct pallet_aws_sigv4_key **key_cache;
+   * with Pallet_aws_sigv4_key_free. */
+  struct Pallet_aws_sigv4_key **key_cache;
 };
 
-struct pallet_aws_sigv4_out {
+struct Pallet_aws_sigv4_out {
   char *canonical_request;
   char *string_to_sign;
   char signature[65];
@@ -72,77 +72,77 @@ struct pallet_aws_sigv4_out {
   char *presign_query;
 };
 
-int pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in,
-                           struct pallet_aws_sigv4_out *out);
-void pallet_aws_sigv4_out_free (struct pallet_aws_sigv4_out *out);
-void pallet_aws_sigv4_key_free (struct pallet_aws_sigv4_key *k);
+int Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in,
+                           struct Pallet_aws_sigv4_out *out);
+void Pallet_aws_sigv4_out_free (struct Pallet_aws_sigv4_out *out);
+void Pallet_aws_sigv4_key_free (struct Pallet_aws_sigv4_key *k);
 /* Canonical URI of a raw path (encoded once). */
-char *pallet_aws_sigv4_canonical_uri (const char *path, bool normalize);
+char *Pallet_aws_sigv4_canonical_uri (const char *path, bool normalize);
 /* Canonical query of a raw query string (decoded then re-encoded, sorted). */
-char *pallet_aws_sigv4_canonical_query (const char *query);
+char *Pallet_aws_sigv4_canonical_query (const char *query);
 
 /* ---- XML streaming conversion ---- */
 /* Converts the document in buf.  Items at item_path (relative to the root
  * element) go to cb; the rest is returned in *rest (root's children as an
  * object) and the root element's local name in root_name (if not NULL,
  * size >= 64).  Returns 0, or -1 with a message in err. */
-int pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
-                            pallet_aws_item_fn cb, void *opaque, json_t **rest,
+int Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
+                            Pallet_aws_item_fn cb, void *opaque, json_t **rest,
                             char *root_name, char *err, size_t errlen,
                             int *cb_stopped);
 
 /* Error envelope of EC2 (<Response><Errors><Error>..) or STS
  * (<ErrorResponse><Error>..).  Returns 0 if found; out strings malloc'd. */
-int pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message,
+int Pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message,
                           char **request_id);
 
 /* ---- retries ---- */
-enum pallet_aws_retry_kind {
+enum Pallet_aws_retry_kind {
   PALLET_AWS_NO_RETRY = 0,
   PALLET_AWS_RETRY_THROTTLE = 1,
   PALLET_AWS_RETRY_TRANSIENT = 2,
   PALLET_AWS_RETRY_TIMEOUT = 3,
 };
-bool pallet_aws_is_throttle_code (const char *code);
-bool pallet_aws_is_transient_code (const char *code);
-bool pallet_aws_is_auth_code (const char *code);
+bool Pallet_aws_is_throttle_code (const char *code);
+bool Pallet_aws_is_transient_code (const char *code);
+bool Pallet_aws_is_auth_code (const char *code);
 /* Classifies one attempt: curl result, HTTP status, AWS code. */
-enum pallet_aws_retry_kind pallet_aws_classify (CURLcode cc, long http_status,
+enum Pallet_aws_retry_kind Pallet_aws_classify (CURLcode cc, long http_status,
                                                 const char *code);
 /* Full-jitter delay in ms: rnd in [0,1) * min(base * 2^attempt, max),
  * attempt counted from 0. */
-long pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd);
+long Pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd);
 /* The SDK's retry quota. */
-struct pallet_aws_quota { int tokens; int max; bool disabled; };
+struct Pallet_aws_quota { int tokens; int max; bool disabled; };
 #define PALLET_AWS_RETRY_COST 5
 #define PALLET_AWS_TIMEOUT_COST 10
 /* Takes the cost of a retry; false if the bucket is empty. */
-bool pallet_aws_quota_acquire (struct pallet_aws_quota *q, enum pallet_aws_retry_kind k,
+bool Pallet_aws_quota_acquire (struct Pallet_aws_quota *q, enum Pallet_aws_retry_kind k,
                                int *taken);
-void pallet_aws_quota_release (struct pallet_aws_quota *q, int taken);
+void Pallet_aws_quota_release (struct Pallet_aws_quota *q, int taken);
 /* pallet_status of a final AWS error code. */
-int pallet_aws_status_of_code (const char *code, long http_status);
+int Pallet_aws_status_of_code (const char *code, long http_status);
 
 /* ---- INI files and credential / region / endpoint resolution ---- */
 /* Value of key in [section] of file; malloc'd or NULL.  *found_section set
  * to true if the section exists. */
-char *pallet_aws_ini_get (const char *file, const char *section, const char *key,
+char *Pallet_aws_ini_get (const char *file, const char *section, const char *key,
                           bool *found_section);
 
-struct pallet_aws_resolved {
+struct Pallet_aws_resolved {
   char *access_key_id, *secret_access_key, *session_token;
   char *region;
   char *endpoint[PALLET_AWS_NSERVICES];
   char *cred_source;
 };
-int pallet_aws_resolve (const struct pallet_aws_config *cfg,
-                        struct pallet_aws_resolved *r, char **errmsg);
-void pallet_aws_resolved_free (struct pallet_aws_resolved *r);
+int Pallet_aws_resolve (const struct Pallet_aws_config *cfg,
+                        struct Pallet_aws_resolved *r, char **errmsg);
+void Pallet_aws_resolved_free (struct Pallet_aws_resolved *r);
 
 /* ---- the client and one HTTP exchange ---- */
-struct pallet_aws_resp {
+struct Pallet_aws_resp {
   long status;
-  struct pallet_aws_buf body;
+  struct Pallet_aws_buf body;
   size_t cap;                 /* size limit for body */
   bool too_large;
   /* binary sink: a 200 body goes here instead of body */
@@ -156,23 +156,23 @@ struct pallet_aws_resp {
   char date[64];              /* Date, for clock-skew correction */
 };
 
-struct pallet_aws_client {
+struct Pallet_aws_client {
   CURL *curl;
-  struct pallet_aws_config cfg;      /* copy; strings below */
-  struct pallet_aws_resolved r;
+  struct Pallet_aws_config cfg;      /* copy; strings below */
+  struct Pallet_aws_resolved r;
   char *ca_bundle;
-  struct pallet_aws_quota quota;
-  struct pallet_aws_error err;
+  struct Pallet_aws_quota quota;
+  struct Pallet_aws_error err;
   char *err_strings[7];              /* owned strings of err */
   int max_attempts;
   long backoff_base_ms, backoff_max_ms;
   long clock_offset;          /* seconds added to time() when signing */
-  struct pallet_aws_sigv4_key *key_cache;   /* the last signing key */
+  struct Pallet_aws_sigv4_key *key_cache;   /* the last signing key */
 };
 
 /* A request as the transport sees it. */
-struct pallet_aws_request {
-  enum pallet_aws_service svc;
+struct Pallet_aws_request {
+  enum Pallet_aws_service svc;
   const char *action;         /* for logs and errors */
   const char *method;         /* GET, POST */
   const char *path;           /* raw path ("/" for Query) */
@@ -187,25 +187,25 @@ struct pallet_aws_request {
   size_t sink_size;
   /* called on a 2xx response; returns 0 ok, 1 retryable failure
    * (e.g. checksum), -1 permanent; may set code/message in the client err. */
-  int (*check) (struct pallet_aws_client *c, struct pallet_aws_resp *resp, void *opaque,
+  int (*check) (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque,
                 char *code, size_t codelen, char *msg, size_t msglen);
   void *check_opaque;
 };
 
 /* Sends req with retries.  On success 0 and *resp holds the final response
  * (caller frees resp->body).  On failure -1 with the client error set. */
-int pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
-                     struct pallet_aws_resp *resp);
+int Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *req,
+                     struct Pallet_aws_resp *resp);
 
-void pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
+void Pallet_aws_log (struct Pallet_aws_client *c, int level, const char *fmt, ...)
   PALLET_PRINTF (3, 4);
 /* Sets the client error.  code/message/request_id may be NULL. */
-void pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status,
-                           int attempts, enum pallet_aws_service svc, const char *action,
+void Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status,
+                           int attempts, enum Pallet_aws_service svc, const char *action,
                            const char *code, const char *message, const char *request_id,
                            const char *fmt, ...) PALLET_PRINTF (10, 11);
-const char *pallet_aws_service_name (enum pallet_aws_service svc);
+const char *Pallet_aws_service_name (enum Pallet_aws_service svc);
 /* Random double in [0,1). */
-double pallet_aws_random (void);
+double Pallet_aws_random (void);
 
 #endif

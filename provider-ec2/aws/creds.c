@@ -21,7 +21,7 @@ trim (char *s)
 }
 
 char *
-pallet_aws_ini_get (const char *file, const char *section, const char *key,
+Pallet_aws_ini_get (const char *file, const char *section, const char *key,
                     bool *found_section)
 {
   if (found_section)
@@ -117,7 +117,7 @@ static const char *const svc_upper[PALLET_AWS_NSERVICES] = { "EC2", "STS", "EBS"
 static const char *const svc_lower[PALLET_AWS_NSERVICES] = { "ec2", "sts", "ebs", "kms" };
 
 static char *
-resolve_endpoint (const struct pallet_aws_config *cfg, int svc, const char *region)
+resolve_endpoint (const struct Pallet_aws_config *cfg, int svc, const char *region)
 {
   const char *own[PALLET_AWS_NSERVICES] = { cfg->ec2_endpoint, cfg->sts_endpoint,
                                             cfg->ebs_endpoint, cfg->kms_endpoint };
@@ -145,7 +145,7 @@ resolve_endpoint (const struct pallet_aws_config *cfg, int svc, const char *regi
 }
 
 int
-pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resolved *r,
+Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
                     char **errmsg)
 {
   memset (r, 0, sizeof *r);
@@ -196,11 +196,11 @@ pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resol
     bool any_section = false;
     for (int i = 0; i < 2 && !r->access_key_id; i++) {
       bool found = false;
-      char *k = pallet_aws_ini_get (files[i], sections[i], "aws_access_key_id", &found);
+      char *k = Pallet_aws_ini_get (files[i], sections[i], "aws_access_key_id", &found);
       any_section |= found;
       if (!k)
         continue;
-      char *s = pallet_aws_ini_get (files[i], sections[i], "aws_secret_access_key", NULL);
+      char *s = Pallet_aws_ini_get (files[i], sections[i], "aws_secret_access_key", NULL);
       if (!s) {
         set_err (errmsg, "AWS credentials: profile \"%s\" in %s has aws_access_key_id but "
                  "no aws_secret_access_key; add it", profile, files[i]);
@@ -209,7 +209,7 @@ pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resol
       }
       r->access_key_id = k;
       r->secret_access_key = s;
-      r->session_token = pallet_aws_ini_get (files[i], sections[i], "aws_session_token", NULL);
+      r->session_token = Pallet_aws_ini_get (files[i], sections[i], "aws_session_token", NULL);
       size_t l = strlen (profile) + 16;
       r->cred_source = malloc (l);
       if (r->cred_source)
@@ -239,7 +239,7 @@ pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resol
   else if (env ("AWS_DEFAULT_REGION"))
     r->region = strdup (env ("AWS_DEFAULT_REGION"));
   else
-    r->region = pallet_aws_ini_get (conf_file, conf_section, "region", NULL);
+    r->region = Pallet_aws_ini_get (conf_file, conf_section, "region", NULL);
   if (!r->region || !*r->region) {
     set_err (errmsg, "no AWS region: set region in the provider Secret, or AWS_REGION, or "
              "region in profile \"%s\" of %s", profile, conf_file ? conf_file : "~/.aws/config");
@@ -271,7 +271,7 @@ pallet_aws_resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resol
  fail:
   free (cred_file);
   free (conf_file);
-  pallet_aws_resolved_free (r);
+  Pallet_aws_resolved_free (r);
   return -1;
 }
 
@@ -286,7 +286,7 @@ free_secret (char **s)
 }
 
 void
-pallet_aws_resolved_free (struct pallet_aws_resolved *r)
+Pallet_aws_resolved_free (struct Pallet_aws_resolved *r)
 {
   free (r->access_key_id);
   free_secret (&r->secret_access_key);
@@ -299,7 +299,7 @@ pallet_aws_resolved_free (struct pallet_aws_resolved *r)
 }
 
 void
-pallet_aws_config_from_secret (struct pallet_aws_config *cfg, const json_t *secret)
+Pallet_aws_config_from_secret (struct Pallet_aws_config *cfg, const json_t *secret)
 {
   const char *v;
   if ((v = json_string_value (json_object_get (secret, "accessKeyId"))) && *v)

@@ -11,11 +11,11 @@
 #define EBS_MAX_RESULTS 10000
 
 static int
-bad_id (struct pallet_aws_client *c, const char *action, const char *what, const char *v)
+bad_id (struct Pallet_aws_client *c, const char *action, const char *what, const char *v)
 {
   if (v && *v && strspn (v, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen (v))
     return 0;
-  pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, action, "InvalidParameter", NULL, NULL,
+  Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, action, "InvalidParameter", NULL, NULL,
                         "AWS ebs %s: %s \"%s\" is not a snapshot id (snap-...); pass a valid "
                         "one", action, what, v ? v : "");
   return -1;
@@ -23,37 +23,37 @@ bad_id (struct pallet_aws_client *c, const char *action, const char *what, const
 
 /* One listing (ListSnapshotBlocks / ListChangedBlocks), all pages. */
 static int
-list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
+list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
              const char *first_snapshot_id, int64_t start, const char *array_key,
-             pallet_aws_item_fn cb, void *opaque, json_t **info)
+             Pallet_aws_item_fn cb, void *opaque, json_t **info)
 {
   char *token = NULL;
   int ret = -1;
   if (info)
     *info = NULL;
   for (int page = 1;; page++) {
-    struct pallet_aws_params *q = pallet_aws_params_new ();
+    struct Pallet_aws_params *q = Pallet_aws_params_new ();
     int bad = q ? 0 : -1;
     if (first_snapshot_id)
-      bad |= pallet_aws_params_add (q, "firstSnapshotId", first_snapshot_id);
-    bad |= pallet_aws_params_addf (q, "maxResults", "%d", EBS_MAX_RESULTS);
+      bad |= Pallet_aws_params_add (q, "firstSnapshotId", first_snapshot_id);
+    bad |= Pallet_aws_params_addf (q, "maxResults", "%d", EBS_MAX_RESULTS);
     if (token)
-      bad |= pallet_aws_params_add (q, "pageToken", token);
+      bad |= Pallet_aws_params_add (q, "pageToken", token);
     if (start >= 0)
-      bad |= pallet_aws_params_addf (q, "startingBlockIndex", "%lld", (long long) start);
-    char *query = bad ? NULL : pallet_aws_params_encode (q);
-    pallet_aws_params_free (q);
+      bad |= Pallet_aws_params_addf (q, "startingBlockIndex", "%lld", (long long) start);
+    char *query = bad ? NULL : Pallet_aws_params_encode (q);
+    Pallet_aws_params_free (q);
     if (!query) {
-      pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, EBS, action, NULL, NULL, NULL,
+      Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, EBS, action, NULL, NULL, NULL,
                             "out of memory building an AWS ebs %s request", action);
       goto out;
     }
-    struct pallet_aws_request req = {
+    struct Pallet_aws_request req = {
       .svc = EBS, .action = action, .method = "GET", .path = path, .query = query,
       .accept = "application/json",
     };
-    struct pallet_aws_resp resp = { 0 };
-    int r = pallet_aws_send (c, &req, &resp);
+    struct Pallet_aws_resp resp = { 0 };
+    int r = Pallet_aws_send (c, &req, &resp);
     free (query);
     if (r < 0)
       goto out;
@@ -61,7 +61,7 @@ list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
     json_t *j = json_loadb (resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
     json_t *arr = json_object_get (j, array_key);
     if (!json_is_object (j) || (arr && !json_is_array (arr))) {
-      pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, EBS, action,
+      Pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, EBS, action,
                             "MalformedResponse", jerr.text, resp.request_id,
                             "AWS ebs %s in region %s returned a response that is not the "
                             "expected JSON (%s; request id %s); check that the endpoint %s "
@@ -70,10 +70,10 @@ list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
                             resp.request_id[0] ? resp.request_id : "unknown",
                             c->r.endpoint[EBS]);
       json_decref (j);
-      pallet_aws_buf_free (&resp.body);
+      Pallet_aws_buf_free (&resp.body);
       goto out;
     }
-    pallet_aws_buf_free (&resp.body);
+    Pallet_aws_buf_free (&resp.body);
     if (info && !*info)
       *info = json_pack ("{s:O?, s:O?, s:O?}", "VolumeSize", json_object_get (j, "VolumeSize"),
                          "BlockSize", json_object_get (j, "BlockSize"),
@@ -83,7 +83,7 @@ list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
     json_array_foreach (arr, i, item) {
       if (cb && cb (opaque, item, j)) {
         json_decref (j);
-        pallet_aws_set_error (c, PALLET_E_CANCELLED, 200, 1, EBS, action, "Aborted",
+        Pallet_aws_set_error (c, PALLET_E_CANCELLED, 200, 1, EBS, action, "Aborted",
                               "the item callback stopped the listing", NULL,
                               "AWS ebs %s: the listing was stopped by the caller", action);
         goto out;
@@ -92,7 +92,7 @@ list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
     const char *next = json_string_value (json_object_get (j, "NextToken"));
     if (next && token && strcmp (next, token) == 0) {
       json_decref (j);
-      pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, EBS, action, "PaginationLoop", NULL,
+      Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, EBS, action, "PaginationLoop", NULL,
                             NULL, "AWS ebs %s returned the same NextToken twice (page %d); "
                             "the endpoint's pagination is broken", action, page);
       goto out;
@@ -114,8 +114,8 @@ list_blocks (struct pallet_aws_client *c, const char *action, const char *path,
 }
 
 int
-pallet_aws_ebs_list_snapshot_blocks (struct pallet_aws_client *c, const char *snapshot_id,
-                                     int64_t starting_block_index, pallet_aws_item_fn cb,
+Pallet_aws_ebs_list_snapshot_blocks (struct Pallet_aws_client *c, const char *snapshot_id,
+                                     int64_t starting_block_index, Pallet_aws_item_fn cb,
                                      void *opaque, json_t **info)
 {
   if (bad_id (c, "ListSnapshotBlocks", "the snapshot id", snapshot_id) < 0)
@@ -127,9 +127,9 @@ pallet_aws_ebs_list_snapshot_blocks (struct pallet_aws_client *c, const char *sn
 }
 
 int
-pallet_aws_ebs_list_changed_blocks (struct pallet_aws_client *c, const char *first_snapshot_id,
+Pallet_aws_ebs_list_changed_blocks (struct Pallet_aws_client *c, const char *first_snapshot_id,
                                     const char *second_snapshot_id,
-                                    int64_t starting_block_index, pallet_aws_item_fn cb,
+                                    int64_t starting_block_index, Pallet_aws_item_fn cb,
                                     void *opaque, json_t **info)
 {
   if (bad_id (c, "ListChangedBlocks", "the second snapshot id", second_snapshot_id) < 0
@@ -144,7 +144,7 @@ pallet_aws_ebs_list_changed_blocks (struct pallet_aws_client *c, const char *fir
 
 /* Verifies x-amz-Checksum (base64 SHA-256 of the block). */
 static int
-check_block (struct pallet_aws_client *c, struct pallet_aws_resp *resp, void *opaque,
+check_block (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque,
              char *code, size_t codelen, char *msg, size_t msglen)
 {
   (void) c;
@@ -176,7 +176,7 @@ check_block (struct pallet_aws_client *c, struct pallet_aws_resp *resp, void *op
 }
 
 int
-pallet_aws_ebs_get_snapshot_block (struct pallet_aws_client *c, const char *snapshot_id,
+Pallet_aws_ebs_get_snapshot_block (struct Pallet_aws_client *c, const char *snapshot_id,
                                    int64_t block_index, const char *block_token, void *buf,
                                    size_t bufsize, size_t *len)
 {
@@ -185,7 +185,7 @@ pallet_aws_ebs_get_snapshot_block (struct pallet_aws_client *c, const char *snap
   if (bad_id (c, "GetSnapshotBlock", "the snapshot id", snapshot_id) < 0)
     return -1;
   if (block_index < 0 || !block_token || !*block_token || !buf) {
-    pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, "GetSnapshotBlock",
+    Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, "GetSnapshotBlock",
                           "InvalidParameter", NULL, NULL,
                           "AWS ebs GetSnapshotBlock: a block index >= 0, a block token and a "
                           "buffer are needed; pass them from ListSnapshotBlocks");
@@ -194,24 +194,24 @@ pallet_aws_ebs_get_snapshot_block (struct pallet_aws_client *c, const char *snap
   char path[256];
   snprintf (path, sizeof path, "/snapshots/%s/blocks/%lld", snapshot_id,
             (long long) block_index);
-  struct pallet_aws_params *q = pallet_aws_params_new ();
-  char *query = q && pallet_aws_params_add (q, "blockToken", block_token) == 0
-    ? pallet_aws_params_encode (q) : NULL;
-  pallet_aws_params_free (q);
+  struct Pallet_aws_params *q = Pallet_aws_params_new ();
+  char *query = q && Pallet_aws_params_add (q, "blockToken", block_token) == 0
+    ? Pallet_aws_params_encode (q) : NULL;
+  Pallet_aws_params_free (q);
   if (!query) {
-    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, EBS, "GetSnapshotBlock", NULL, NULL, NULL,
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, EBS, "GetSnapshotBlock", NULL, NULL, NULL,
                           "out of memory building an AWS ebs GetSnapshotBlock request");
     return -1;
   }
-  struct pallet_aws_request req = {
+  struct Pallet_aws_request req = {
     .svc = EBS, .action = "GetSnapshotBlock", .method = "GET", .path = path, .query = query,
     .sink = buf, .sink_size = bufsize, .check = check_block,
   };
-  struct pallet_aws_resp resp = { 0 };
-  int r = pallet_aws_send (c, &req, &resp);
+  struct Pallet_aws_resp resp = { 0 };
+  int r = Pallet_aws_send (c, &req, &resp);
   free (query);
   if (r == 0 && len)
     *len = resp.sink_len;
-  pallet_aws_buf_free (&resp.body);
+  Pallet_aws_buf_free (&resp.body);
   return r;
 }

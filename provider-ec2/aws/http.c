@@ -14,7 +14,7 @@
 static const char *const svc_names[PALLET_AWS_NSERVICES] = { "ec2", "sts", "ebs", "kms" };
 
 const char *
-pallet_aws_service_name (enum pallet_aws_service svc)
+Pallet_aws_service_name (enum Pallet_aws_service svc)
 {
   return (unsigned) svc < PALLET_AWS_NSERVICES ? svc_names[svc] : "aws";
 }
@@ -33,7 +33,7 @@ curl_fini (void)
 }
 
 void
-pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
+Pallet_aws_log (struct Pallet_aws_client *c, int level, const char *fmt, ...)
 {
   if (!c || !c->cfg.log)
     return;
@@ -46,7 +46,7 @@ pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
 }
 
 static void
-clear_error (struct pallet_aws_client *c)
+clear_error (struct Pallet_aws_client *c)
 {
   for (size_t i = 0; i < sizeof c->err_strings / sizeof c->err_strings[0]; i++) {
     free (c->err_strings[i]);
@@ -59,7 +59,7 @@ clear_error (struct pallet_aws_client *c)
 }
 
 static const char *
-keep (struct pallet_aws_client *c, int slot, const char *s)
+keep (struct Pallet_aws_client *c, int slot, const char *s)
 {
   c->err_strings[slot] = strdup (s ? s : "");
   return c->err_strings[slot] ? c->err_strings[slot] : "";
@@ -84,32 +84,32 @@ hint (int status)
 }
 
 void
-pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status, int attempts,
-                      enum pallet_aws_service svc, const char *action, const char *code,
+Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status, int attempts,
+                      enum Pallet_aws_service svc, const char *action, const char *code,
                       const char *message, const char *request_id, const char *fmt, ...)
 {
   clear_error (c);
   c->err.status = status;
   c->err.http_status = http_status;
   c->err.attempts = attempts;
-  c->err.service = pallet_aws_service_name (svc);
+  c->err.service = Pallet_aws_service_name (svc);
   c->err.action = keep (c, 0, action);
   c->err.code = keep (c, 1, code);
   c->err.message = keep (c, 2, message);
   c->err.request_id = keep (c, 3, request_id);
   c->err.region = keep (c, 4, c->r.region);
 
-  struct pallet_aws_buf b = { 0 };
+  struct Pallet_aws_buf b = { 0 };
   if (fmt) {
     va_list ap;
     char tmp[1024];
     va_start (ap, fmt);
     vsnprintf (tmp, sizeof tmp, fmt, ap);
     va_end (ap);
-    pallet_aws_buf_puts (&b, tmp);
+    Pallet_aws_buf_puts (&b, tmp);
   }
-  else if (status == PALLET_E_AUTH && pallet_aws_is_auth_code (code)) {
-    pallet_aws_buf_printf (&b, "AWS %s (region %s, endpoint %s) rejected the credentials of "
+  else if (status == PALLET_E_AUTH && Pallet_aws_is_auth_code (code)) {
+    Pallet_aws_buf_printf (&b, "AWS %s (region %s, endpoint %s) rejected the credentials of "
                            "access key id %s on %s: %s: %s (request id %s); check that "
                            "accessKeyId and secretAccessKey are right and the key is active, "
                            "that the sessionToken (if any) has not expired, that the region "
@@ -120,7 +120,7 @@ pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status,
                            c->err.request_id[0] ? c->err.request_id : "unknown");
   }
   else if (status == PALLET_E_AUTH) {
-    pallet_aws_buf_printf (&b, "AWS %s %s in region %s was denied for access key id %s: "
+    Pallet_aws_buf_printf (&b, "AWS %s %s in region %s was denied for access key id %s: "
                            "%s: %s (request id %s); grant the IAM permission %s:%s to this "
                            "identity", c->err.service, c->err.action, c->err.region,
                            c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.code,
@@ -128,43 +128,43 @@ pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status,
                            c->err.service, c->err.action);
   }
   else {
-    pallet_aws_buf_printf (&b, "AWS %s %s in region %s failed", c->err.service, c->err.action,
+    Pallet_aws_buf_printf (&b, "AWS %s %s in region %s failed", c->err.service, c->err.action,
                            c->err.region);
     if (attempts > 1)
-      pallet_aws_buf_printf (&b, " after %d attempts", attempts);
-    pallet_aws_buf_printf (&b, ": %s%s%s", c->err.code, c->err.code[0] ? ": " : "",
+      Pallet_aws_buf_printf (&b, " after %d attempts", attempts);
+    Pallet_aws_buf_printf (&b, ": %s%s%s", c->err.code, c->err.code[0] ? ": " : "",
                            c->err.message[0] ? c->err.message : "(no message)");
     if (http_status)
-      pallet_aws_buf_printf (&b, " (HTTP %ld", http_status);
+      Pallet_aws_buf_printf (&b, " (HTTP %ld", http_status);
     else
-      pallet_aws_buf_printf (&b, " (no HTTP response");
-    pallet_aws_buf_printf (&b, ", request id %s); %s",
+      Pallet_aws_buf_printf (&b, " (no HTTP response");
+    Pallet_aws_buf_printf (&b, ", request id %s); %s",
                            c->err.request_id[0] ? c->err.request_id : "unknown", hint (status));
   }
-  const char *t = pallet_aws_buf_str (&b);
+  const char *t = Pallet_aws_buf_str (&b);
   c->err.text = keep (c, 5, t ? t : "out of memory formatting an AWS error");
-  pallet_aws_buf_free (&b);
-  pallet_aws_log (c, PALLET_LOG_DEBUG, "error: %s", c->err.text);
+  Pallet_aws_buf_free (&b);
+  Pallet_aws_log (c, PALLET_LOG_DEBUG, "error: %s", c->err.text);
 }
 
-const struct pallet_aws_error *
-pallet_aws_last_error (const struct pallet_aws_client *c)
+const struct Pallet_aws_error *
+Pallet_aws_last_error (const struct Pallet_aws_client *c)
 {
   return &c->err;
 }
 
 const char *
-pallet_aws_errmsg (const struct pallet_aws_client *c)
+Pallet_aws_errmsg (const struct Pallet_aws_client *c)
 {
   return c->err.text && c->err.text[0] ? c->err.text : "no error";
 }
 
-const char *pallet_aws_region (const struct pallet_aws_client *c) { return c->r.region; }
-const char *pallet_aws_access_key_id (const struct pallet_aws_client *c) { return c->r.access_key_id; }
-const char *pallet_aws_credentials_source (const struct pallet_aws_client *c) { return c->r.cred_source; }
+const char *Pallet_aws_region (const struct Pallet_aws_client *c) { return c->r.region; }
+const char *Pallet_aws_access_key_id (const struct Pallet_aws_client *c) { return c->r.access_key_id; }
+const char *Pallet_aws_credentials_source (const struct Pallet_aws_client *c) { return c->r.cred_source; }
 
 const char *
-pallet_aws_endpoint (const struct pallet_aws_client *c, enum pallet_aws_service svc)
+Pallet_aws_endpoint (const struct Pallet_aws_client *c, enum Pallet_aws_service svc)
 {
   return (unsigned) svc < PALLET_AWS_NSERVICES ? c->r.endpoint[svc] : NULL;
 }
@@ -174,7 +174,7 @@ pallet_aws_endpoint (const struct pallet_aws_client *c, enum pallet_aws_service 
 static size_t
 write_cb (char *p, size_t size, size_t n, void *ud)
 {
-  struct pallet_aws_resp *r = ud;
+  struct Pallet_aws_resp *r = ud;
   size_t len = size * n;
   if (r->sink && r->status >= 200 && r->status < 300) {
     if (r->sink_len + len > r->sink_size) {
@@ -189,7 +189,7 @@ write_cb (char *p, size_t size, size_t n, void *ud)
     r->too_large = true;
     return 0;
   }
-  pallet_aws_buf_add (&r->body, p, len);
+  Pallet_aws_buf_add (&r->body, p, len);
   return r->body.oom ? 0 : len;
 }
 
@@ -211,7 +211,7 @@ copy_header (char *dst, size_t dstlen, const char *v, size_t l)
 static size_t
 header_cb (char *p, size_t size, size_t n, void *ud)
 {
-  struct pallet_aws_resp *r = ud;
+  struct Pallet_aws_resp *r = ud;
   size_t len = size * n;
   if (len > 5 && strncmp (p, "HTTP/", 5) == 0) {
     /* A new response (after a 1xx): forget the previous headers. */
@@ -245,22 +245,22 @@ static int
 progress_cb (void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d)
 {
   (void) a; (void) b; (void) c2; (void) d;
-  struct pallet_aws_client *c = ud;
+  struct Pallet_aws_client *c = ud;
   return c->cfg.cancelled && c->cfg.cancelled (c->cfg.cancel_opaque) ? 1 : 0;
 }
 
 /* ---- client lifecycle ---- */
 
-struct pallet_aws_client *
-pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
+struct Pallet_aws_client *
+Pallet_aws_client_new (const struct Pallet_aws_config *cfg, char **errmsg)
 {
-  static const struct pallet_aws_config empty;
+  static const struct Pallet_aws_config empty;
   if (!cfg)
     cfg = &empty;
   if (errmsg)
     *errmsg = NULL;
   pthread_once (&curl_once, curl_init_once);
-  struct pallet_aws_client *c = calloc (1, sizeof *c);
+  struct Pallet_aws_client *c = calloc (1, sizeof *c);
   if (!c) {
     if (errmsg)
       *errmsg = strdup ("out of memory creating the AWS client");
@@ -272,7 +272,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   c->cfg.profile = c->cfg.region = c->cfg.endpoint_url = NULL;
   c->cfg.ec2_endpoint = c->cfg.ebs_endpoint = c->cfg.sts_endpoint = c->cfg.ca_bundle = NULL;
   c->cfg.kms_endpoint = c->cfg.ca_pem = NULL;
-  if (pallet_aws_resolve (cfg, &c->r, errmsg) < 0) {
+  if (Pallet_aws_resolve (cfg, &c->r, errmsg) < 0) {
     free (c);
     return NULL;
   }
@@ -300,7 +300,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   if (!c->curl) {
     if (errmsg)
       *errmsg = strdup ("cannot create a libcurl handle for the AWS client");
-    pallet_aws_client_free (c);
+    Pallet_aws_client_free (c);
     return NULL;
   }
   CURL *h = c->curl;
@@ -327,7 +327,7 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
       if (errmsg)
         *errmsg = strdup ("this libcurl cannot take CA certificates from memory "
                           "(CURLOPT_CAINFO_BLOB); give the CA as a file (ca-bundle)");
-      pallet_aws_client_free (c);
+      Pallet_aws_client_free (c);
       return NULL;
     }
   }
@@ -338,8 +338,8 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_XFERINFODATA, c);
   curl_easy_setopt (h, CURLOPT_NOPROGRESS, 0L);
   if (cfg->insecure)
-    pallet_aws_log (c, PALLET_LOG_WARNING, "TLS certificate verification is OFF (insecure)");
-  pallet_aws_log (c, PALLET_LOG_DEBUG, "AWS client: region %s, credentials from %s "
+    Pallet_aws_log (c, PALLET_LOG_WARNING, "TLS certificate verification is OFF (insecure)");
+  Pallet_aws_log (c, PALLET_LOG_DEBUG, "AWS client: region %s, credentials from %s "
                   "(access key id %s), ec2 %s, ebs %s, sts %s, max attempts %d",
                   c->r.region, c->r.cred_source, c->r.access_key_id, c->r.endpoint[0],
                   c->r.endpoint[2], c->r.endpoint[1], c->max_attempts);
@@ -347,8 +347,8 @@ pallet_aws_client_new (const struct pallet_aws_config *cfg, char **errmsg)
 }
 
 void
-pallet_aws_client_set_callbacks (struct pallet_aws_client *c, pallet_aws_log_fn log,
-                                 void *log_opaque, pallet_aws_cancel_fn cancelled,
+Pallet_aws_client_set_callbacks (struct Pallet_aws_client *c, Pallet_aws_log_fn log,
+                                 void *log_opaque, Pallet_aws_cancel_fn cancelled,
                                  void *cancel_opaque)
 {
   c->cfg.log = log;
@@ -358,15 +358,15 @@ pallet_aws_client_set_callbacks (struct pallet_aws_client *c, pallet_aws_log_fn 
 }
 
 void
-pallet_aws_client_free (struct pallet_aws_client *c)
+Pallet_aws_client_free (struct Pallet_aws_client *c)
 {
   if (!c)
     return;
   if (c->curl)
     curl_easy_cleanup (c->curl);
   clear_error (c);
-  pallet_aws_resolved_free (&c->r);
-  pallet_aws_sigv4_key_free (c->key_cache);
+  Pallet_aws_resolved_free (&c->r);
+  Pallet_aws_sigv4_key_free (c->key_cache);
   free (c->ca_bundle);
   free (c);
 }
@@ -382,14 +382,14 @@ now_ms (void)
 }
 
 static bool
-cancelled (struct pallet_aws_client *c)
+cancelled (struct Pallet_aws_client *c)
 {
   return c->cfg.cancelled && c->cfg.cancelled (c->cfg.cancel_opaque);
 }
 
 /* Sleeps ms, polling the cancel callback.  false if cancelled. */
 static bool
-sleep_ms (struct pallet_aws_client *c, long ms)
+sleep_ms (struct Pallet_aws_client *c, long ms)
 {
   long end = now_ms () + ms;
   for (;;) {
@@ -423,7 +423,7 @@ split_endpoint (const char *ep, char *host, size_t hostlen, const char **base)
 
 /* AWS error code/message from an error body (XML or JSON). */
 static void
-parse_error_body (struct pallet_aws_resp *r, char **code, char **message)
+parse_error_body (struct Pallet_aws_resp *r, char **code, char **message)
 {
   char *rid = NULL;
   *code = *message = NULL;
@@ -431,7 +431,7 @@ parse_error_body (struct pallet_aws_resp *r, char **code, char **message)
   size_t bl = r->body.len;
   size_t skip = strspn (b, " \t\r\n");
   if (bl > skip && b[skip] == '<') {
-    if (pallet_aws_xml_error (b, bl, code, message, &rid) == 0) {
+    if (Pallet_aws_xml_error (b, bl, code, message, &rid) == 0) {
       /* The body's request id is authoritative for Query errors. */
       if (rid && *rid)
         snprintf (r->request_id, sizeof r->request_id, "%s", rid);
@@ -479,11 +479,11 @@ is_skew_error (const char *code)
 /* One request as it is sent: the parts fixed for every attempt (Host, the
  * encoded path and URL, the payload hash) and the last attempt's outcome. */
 struct send {
-  struct pallet_aws_client *c;
-  const struct pallet_aws_request *req;
+  struct Pallet_aws_client *c;
+  const struct Pallet_aws_request *req;
   const char *svc, *ep;
   char host[512];
-  struct pallet_aws_buf path, url;
+  struct Pallet_aws_buf path, url;
   char payload_hash[65];
   int attempt;
   /* the attempt's outcome */
@@ -491,7 +491,7 @@ struct send {
   long status, elapsed;
   char errbuf[CURL_ERROR_SIZE];
   char code[64], msg[256];
-  enum pallet_aws_retry_kind kind;
+  enum Pallet_aws_retry_kind kind;
   int fstatus;
 };
 
@@ -499,25 +499,25 @@ struct send {
 static int
 build_request (struct send *x)
 {
-  struct pallet_aws_client *c = x->c;
-  const struct pallet_aws_request *req = x->req;
+  struct Pallet_aws_client *c = x->c;
+  const struct Pallet_aws_request *req = x->req;
   const char *base;
   split_endpoint (x->ep, x->host, sizeof x->host, &base);
-  pallet_aws_buf_puts (&x->path, base);
-  pallet_aws_buf_puts (&x->path, req->path);
+  Pallet_aws_buf_puts (&x->path, base);
+  Pallet_aws_buf_puts (&x->path, req->path);
   const char *scheme_end = strstr (x->ep, "://");
-  pallet_aws_buf_printf (&x->url, "%.*s", (int) (scheme_end ? scheme_end - x->ep + 3 : 0), x->ep);
-  pallet_aws_buf_puts (&x->url, x->host);
+  Pallet_aws_buf_printf (&x->url, "%.*s", (int) (scheme_end ? scheme_end - x->ep + 3 : 0), x->ep);
+  Pallet_aws_buf_puts (&x->url, x->host);
   if (x->path.data)
-    pallet_aws_uri_encode (&x->url, x->path.data, x->path.len, true);
+    Pallet_aws_uri_encode (&x->url, x->path.data, x->path.len, true);
   if (req->query && *req->query)
-    pallet_aws_buf_printf (&x->url, "?%s", req->query);
-  if (!pallet_aws_buf_str (&x->path) || !pallet_aws_buf_str (&x->url)) {
-    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, req->svc, req->action, NULL, NULL, NULL,
+    Pallet_aws_buf_printf (&x->url, "?%s", req->query);
+  if (!Pallet_aws_buf_str (&x->path) || !Pallet_aws_buf_str (&x->url)) {
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, req->svc, req->action, NULL, NULL, NULL,
                           "out of memory building an AWS request");
     return -1;
   }
-  pallet_aws_sha256_hex (req->body ? req->body : "", req->body ? req->body_len : 0,
+  Pallet_aws_sha256_hex (req->body ? req->body : "", req->body ? req->body_len : 0,
                          x->payload_hash);
   return 0;
 }
@@ -527,40 +527,40 @@ build_request (struct send *x)
 static struct curl_slist *
 sign_request (struct send *x)
 {
-  struct pallet_aws_client *c = x->c;
-  const struct pallet_aws_request *req = x->req;
+  struct Pallet_aws_client *c = x->c;
+  const struct Pallet_aws_request *req = x->req;
   char amz_date[17];
   time_t t = time (NULL) + c->clock_offset;
   struct tm tm;
   gmtime_r (&t, &tm);
   strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-  struct pallet_aws_hdr sh[4];
+  struct Pallet_aws_hdr sh[4];
   size_t nsh = 0;
-  sh[nsh++] = (struct pallet_aws_hdr) { "host", x->host };
+  sh[nsh++] = (struct Pallet_aws_hdr) { "host", x->host };
   if (req->content_type)
-    sh[nsh++] = (struct pallet_aws_hdr) { "content-type", req->content_type };
+    sh[nsh++] = (struct Pallet_aws_hdr) { "content-type", req->content_type };
   if (req->target)
-    sh[nsh++] = (struct pallet_aws_hdr) { "x-amz-target", req->target };
-  struct pallet_aws_sigv4_in in = {
+    sh[nsh++] = (struct Pallet_aws_hdr) { "x-amz-target", req->target };
+  struct Pallet_aws_sigv4_in in = {
     .method = req->method, .path = x->path.data, .query = req->query,
     .headers = sh, .nheaders = nsh, .payload_hash = x->payload_hash,
     .access_key_id = c->r.access_key_id, .secret_access_key = c->r.secret_access_key,
     .session_token = c->r.session_token, .region = c->r.region, .service = x->svc,
     .amz_date = amz_date, .normalize_path = true, .key_cache = &c->key_cache,
   };
-  struct pallet_aws_sigv4_out sig;
-  if (pallet_aws_sigv4_sign (&in, &sig) < 0) {
-    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
+  struct Pallet_aws_sigv4_out sig;
+  if (Pallet_aws_sigv4_sign (&in, &sig) < 0) {
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
                           NULL, "cannot sign the AWS %s %s request (out of memory)",
                           x->svc, req->action);
     return NULL;
   }
   struct curl_slist *hl = NULL, *tmp;
-  struct pallet_aws_buf hb = { 0 };
+  struct Pallet_aws_buf hb = { 0 };
   bool hl_ok = true;
 #define ADDH(...) do { \
-    hb.len = 0; pallet_aws_buf_printf (&hb, __VA_ARGS__); \
-    tmp = pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
+    hb.len = 0; Pallet_aws_buf_printf (&hb, __VA_ARGS__); \
+    tmp = Pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
     if (tmp) hl = tmp; else hl_ok = false; \
   } while (0)
   ADDH ("Host: %s", x->host);
@@ -578,11 +578,11 @@ sign_request (struct send *x)
 #undef ADDH
   if (hb.data)
     OPENSSL_cleanse (hb.data, hb.cap);
-  pallet_aws_buf_free (&hb);
-  pallet_aws_sigv4_out_free (&sig);
+  Pallet_aws_buf_free (&hb);
+  Pallet_aws_sigv4_out_free (&sig);
   if (!hl_ok) {
     curl_slist_free_all (hl);
-    pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
                           NULL, "out of memory building AWS request headers");
     return NULL;
   }
@@ -591,12 +591,12 @@ sign_request (struct send *x)
 
 /* One HTTP exchange into a fresh resp; sets x->cc, status and elapsed. */
 static void
-perform_request (struct send *x, struct curl_slist *hl, struct pallet_aws_resp *resp)
+perform_request (struct send *x, struct curl_slist *hl, struct Pallet_aws_resp *resp)
 {
-  struct pallet_aws_client *c = x->c;
-  const struct pallet_aws_request *req = x->req;
+  struct Pallet_aws_client *c = x->c;
+  const struct Pallet_aws_request *req = x->req;
   CURL *h = c->curl;
-  pallet_aws_buf_free (&resp->body);
+  Pallet_aws_buf_free (&resp->body);
   memset (resp, 0, sizeof *resp);
   resp->cap = c->cfg.max_response_bytes;
   resp->sink = req->sink;
@@ -633,22 +633,22 @@ perform_request (struct send *x, struct curl_slist *hl, struct pallet_aws_resp *
  * whether it may be retried, x->fstatus its status), -1 a final failure
  * with the client error set. */
 static int
-classify_response (struct send *x, struct pallet_aws_resp *resp)
+classify_response (struct send *x, struct Pallet_aws_resp *resp)
 {
-  struct pallet_aws_client *c = x->c;
-  const struct pallet_aws_request *req = x->req;
+  struct Pallet_aws_client *c = x->c;
+  const struct Pallet_aws_request *req = x->req;
   long status = x->status;
   x->code[0] = x->msg[0] = '\0';
   x->kind = PALLET_AWS_NO_RETRY;
   x->fstatus = PALLET_E_FAILED;
 
   if (x->cc == CURLE_ABORTED_BY_CALLBACK) {
-    pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x->attempt, req->svc, req->action,
+    Pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x->attempt, req->svc, req->action,
                           "Cancelled", "cancelled during the transfer", NULL, NULL);
     return -1;
   }
   if (resp->too_large) {
-    pallet_aws_set_error (c, PALLET_E_FAILED, status, x->attempt, req->svc, req->action,
+    Pallet_aws_set_error (c, PALLET_E_FAILED, status, x->attempt, req->svc, req->action,
                           "ResponseTooLarge", NULL, resp->request_id,
                           "AWS %s %s in region %s: the response is larger than the %zu-byte "
                           "limit; raise the provider setting max-response-bytes or narrow the "
@@ -658,7 +658,7 @@ classify_response (struct send *x, struct pallet_aws_resp *resp)
   }
   if (x->cc != CURLE_OK) {
     CURLcode cc = x->cc;
-    x->kind = pallet_aws_classify (cc, 0, NULL);
+    x->kind = Pallet_aws_classify (cc, 0, NULL);
     snprintf (x->code, sizeof x->code, "%s",
               cc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "NetworkError");
     snprintf (x->msg, sizeof x->msg, "%s (%s)",
@@ -667,7 +667,7 @@ classify_response (struct send *x, struct pallet_aws_resp *resp)
       : x->kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
     if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
         || cc == CURLE_SSL_CERTPROBLEM) {
-      pallet_aws_set_error (c, PALLET_E_FAILED, 0, x->attempt, req->svc, req->action,
+      Pallet_aws_set_error (c, PALLET_E_FAILED, 0, x->attempt, req->svc, req->action,
                             "TLSVerificationFailed", x->msg, NULL,
                             "AWS %s endpoint %s failed TLS verification: %s; fix the "
                             "endpoint URL or give the CA that signed its certificate "
@@ -679,12 +679,12 @@ classify_response (struct send *x, struct pallet_aws_resp *resp)
   else if (status < 200 || status >= 300) {
     char *code = NULL, *message = NULL;
     parse_error_body (resp, &code, &message);
-    x->kind = pallet_aws_classify (CURLE_OK, status, code);
+    x->kind = Pallet_aws_classify (CURLE_OK, status, code);
     snprintf (x->code, sizeof x->code, "%s", code ? code : "");
     snprintf (x->msg, sizeof x->msg, "%s", message ? message : "");
     if (!code && !message)
       snprintf (x->msg, sizeof x->msg, "HTTP %ld with no AWS error in the body", status);
-    x->fstatus = pallet_aws_status_of_code (code, status);
+    x->fstatus = Pallet_aws_status_of_code (code, status);
     free (code);
     free (message);
   }
@@ -695,7 +695,7 @@ classify_response (struct send *x, struct pallet_aws_resp *resp)
       x->kind = r > 0 ? PALLET_AWS_RETRY_TRANSIENT : PALLET_AWS_NO_RETRY;
   }
 
-  pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
+  Pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
                   "%ld ms, %zu bytes", x->svc, req->action, x->attempt, c->max_attempts,
                   x->cc == CURLE_OK ? "HTTP " : "no response, curl ",
                   x->cc == CURLE_OK ? status : (long) x->cc,
@@ -708,16 +708,16 @@ classify_response (struct send *x, struct pallet_aws_resp *resp)
 /* Refused for clock skew: learns the offset from the response's Date, so
  * the next attempt signs with the service's time.  true if it did. */
 static bool
-fix_clock_skew (struct send *x, struct pallet_aws_resp *resp)
+fix_clock_skew (struct send *x, struct Pallet_aws_resp *resp)
 {
-  struct pallet_aws_client *c = x->c;
+  struct Pallet_aws_client *c = x->c;
   if (!is_skew_error (x->code) || !resp->date[0] || x->attempt >= c->max_attempts)
     return false;
   time_t server = curl_getdate (resp->date, NULL);
   long off = server > 0 ? (long) (server - time (NULL)) : 0;
   if (server <= 0 || (off - c->clock_offset <= 240 && c->clock_offset - off <= 240))
     return false;
-  pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
+  Pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
                   "service's (%s); signing with the service's time from now on; fix "
                   "this machine's clock (NTP)", x->svc, x->req->action, -off, x->code);
   c->clock_offset = off;
@@ -727,30 +727,30 @@ fix_clock_skew (struct send *x, struct pallet_aws_resp *resp)
 /* After a failed attempt: 0 to try again (after the backoff), -1 with the
  * client error set when it is final, out of quota or cancelled. */
 static int
-backoff (struct send *x, struct pallet_aws_resp *resp, int *taken_total)
+backoff (struct send *x, struct Pallet_aws_resp *resp, int *taken_total)
 {
-  struct pallet_aws_client *c = x->c;
-  const struct pallet_aws_request *req = x->req;
+  struct Pallet_aws_client *c = x->c;
+  const struct Pallet_aws_request *req = x->req;
   if (x->kind == PALLET_AWS_NO_RETRY || x->attempt == c->max_attempts) {
-    pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
+    Pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
                           x->msg, resp->request_id, NULL);
     return -1;
   }
   int taken;
-  if (!pallet_aws_quota_acquire (&c->quota, x->kind, &taken)) {
-    pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
+  if (!Pallet_aws_quota_acquire (&c->quota, x->kind, &taken)) {
+    Pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
                           x->msg, resp->request_id, NULL);
-    pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
+    Pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
                     "not retrying", x->svc, req->action);
     return -1;
   }
   *taken_total += taken;
-  long delay = pallet_aws_backoff_ms (x->attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
-                                      pallet_aws_random ());
-  pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", x->svc, req->action,
+  long delay = Pallet_aws_backoff_ms (x->attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
+                                      Pallet_aws_random ());
+  Pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", x->svc, req->action,
                   delay, x->code[0] ? x->code : "error");
   if (!sleep_ms (c, delay)) {
-    pallet_aws_set_error (c, PALLET_E_CANCELLED, x->status, x->attempt, req->svc, req->action,
+    Pallet_aws_set_error (c, PALLET_E_CANCELLED, x->status, x->attempt, req->svc, req->action,
                           "Cancelled", "cancelled while waiting to retry", resp->request_id,
                           NULL);
     return -1;
@@ -759,10 +759,10 @@ backoff (struct send *x, struct pallet_aws_resp *resp, int *taken_total)
 }
 
 int
-pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
-                 struct pallet_aws_resp *resp)
+Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *req,
+                 struct Pallet_aws_resp *resp)
 {
-  struct send x = { .c = c, .req = req, .svc = pallet_aws_service_name (req->svc),
+  struct send x = { .c = c, .req = req, .svc = Pallet_aws_service_name (req->svc),
                     .ep = c->r.endpoint[req->svc] };
   int taken_total = 0, ret = -1;
   bool skew_fixed = false;
@@ -772,7 +772,7 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
     goto out;
   for (x.attempt = 1; x.attempt <= c->max_attempts; x.attempt++) {
     if (cancelled (c)) {
-      pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x.attempt - 1, req->svc, req->action,
+      Pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x.attempt - 1, req->svc, req->action,
                             "Cancelled", "cancelled before the request was sent", NULL, NULL);
       goto out;
     }
@@ -785,7 +785,7 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
     if (r < 0)
       goto out;
     if (r > 0) {
-      pallet_aws_quota_release (&c->quota, taken_total);
+      Pallet_aws_quota_release (&c->quota, taken_total);
       ret = 0;
       goto out;
     }
@@ -798,8 +798,8 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
   }
  out:
   if (ret < 0)
-    pallet_aws_buf_free (&resp->body);
-  pallet_aws_buf_free (&x.path);
-  pallet_aws_buf_free (&x.url);
+    Pallet_aws_buf_free (&resp->body);
+  Pallet_aws_buf_free (&x.path);
+  Pallet_aws_buf_free (&x.url);
   return ret;
 }

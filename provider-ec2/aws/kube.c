@@ -16,7 +16,7 @@
 #define KUBE_MAX_PAGES 10000
 #define KUBE_ATTEMPTS 3
 
-struct pallet_kube {
+struct Pallet_kube {
   CURL *curl;
   char *url;        /* without trailing '/' */
   char *auth;       /* "Authorization: Bearer ..." or NULL; wiped at free */
@@ -61,8 +61,8 @@ write_cb (char *p, size_t size, size_t n, void *ud)
   return len;
 }
 
-struct pallet_kube *
-pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
+struct Pallet_kube *
+Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
 {
   if (errmsg)
     *errmsg = NULL;
@@ -74,7 +74,7 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
              u ? u : "");
     return NULL;
   }
-  struct pallet_kube *k = calloc (1, sizeof *k);
+  struct Pallet_kube *k = calloc (1, sizeof *k);
   if (!k)
     goto oom;
   k->url = strdup (u);
@@ -86,7 +86,7 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
     if (strpbrk (cfg->token, "\r\n")) {
       set_err (errmsg, "the Secret's kubeToken contains a line break; store the bearer "
                "token alone (no trailing newline)");
-      pallet_kube_free (k);
+      Pallet_kube_free (k);
       return NULL;
     }
     if (asprintf (&k->auth, "Authorization: Bearer %s", cfg->token) < 0) {
@@ -100,7 +100,7 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
   k->curl = curl_easy_init ();
   if (!k->curl) {
     set_err (errmsg, "cannot create a libcurl handle for the Kubernetes API client");
-    pallet_kube_free (k);
+    Pallet_kube_free (k);
     return NULL;
   }
   CURL *h = k->curl;
@@ -119,7 +119,7 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
     if (curl_easy_setopt (h, CURLOPT_CAINFO_BLOB, &ca) != CURLE_OK) {
       set_err (errmsg, "this libcurl cannot take CA certificates from memory "
                "(CURLOPT_CAINFO_BLOB) for the Kubernetes API client");
-      pallet_kube_free (k);
+      Pallet_kube_free (k);
       return NULL;
     }
   }
@@ -128,12 +128,12 @@ pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg)
   return k;
  oom:
   set_err (errmsg, "out of memory creating the Kubernetes API client");
-  pallet_kube_free (k);
+  Pallet_kube_free (k);
   return NULL;
 }
 
 void
-pallet_kube_free (struct pallet_kube *k)
+Pallet_kube_free (struct Pallet_kube *k)
 {
   if (!k)
     return;
@@ -149,7 +149,7 @@ pallet_kube_free (struct pallet_kube *k)
 }
 
 int
-pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, char **errmsg)
+Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, char **errmsg)
 {
   if (next)
     *next = NULL;
@@ -184,7 +184,7 @@ status_message (const json_t *j)
 }
 
 static int
-one_page (struct pallet_kube *k, const char *url, json_t **doc, char **errmsg)
+one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
 {
   struct body b = { NULL, 0, k->max, 0 };
   struct curl_slist *hl = NULL, *t;
@@ -286,7 +286,7 @@ one_page (struct pallet_kube *k, const char *url, json_t **doc, char **errmsg)
 }
 
 int
-pallet_kube_list (struct pallet_kube *k, const char *path, const char *label_selector,
+Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_selector,
                   int limit, json_t *items, char **errmsg)
 {
   if (errmsg)
@@ -326,7 +326,7 @@ pallet_kube_list (struct pallet_kube *k, const char *path, const char *label_sel
       break;
     const char *next = NULL;
     char *perr = NULL;
-    if (pallet_kube_list_items (doc, items, &next, &perr) < 0) {
+    if (Pallet_kube_list_items (doc, items, &next, &perr) < 0) {
       set_err (errmsg, "Kubernetes API %s%s: %s", k->url, path, perr ? perr : "bad list");
       free (perr);
       json_decref (doc);

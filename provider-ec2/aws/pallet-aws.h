@@ -6,10 +6,10 @@
  * exported from that .so.
  *
  * Threads: a client owns one CURL easy handle and is NOT thread-safe.
- * Use one client per thread (pallet_aws_client_new is cheap).
+ * Use one client per thread (Pallet_aws_client_new is cheap).
  *
  * Errors: every call returns 0 on success or -1 on failure; the failure is
- * described by pallet_aws_last_error() / pallet_aws_errmsg() until the
+ * described by Pallet_aws_last_error() / Pallet_aws_errmsg() until the
  * next call on the same client.
  *
  * XML -> JSON: element names are kept exactly as on the wire (camelCase:
@@ -39,7 +39,7 @@
 #define PALLET_AWS_DEFAULT_MAX_RESPONSE (64u << 20)
 #define PALLET_AWS_RETRY_QUOTA_INITIAL 500       /* SDK token bucket */
 
-enum pallet_aws_service {
+enum Pallet_aws_service {
   PALLET_AWS_EC2 = 0,
   PALLET_AWS_STS = 1,
   PALLET_AWS_EBS = 2,
@@ -48,13 +48,13 @@ enum pallet_aws_service {
 #define PALLET_AWS_NSERVICES 4
 
 /* level is an enum pallet_log_level.  msg never contains secrets. */
-typedef void (*pallet_aws_log_fn) (void *opaque, int level, const char *msg);
+typedef void (*Pallet_aws_log_fn) (void *opaque, int level, const char *msg);
 /* Non-zero: stop (polled during backoff sleeps and transfers). */
-typedef int (*pallet_aws_cancel_fn) (void *opaque);
+typedef int (*Pallet_aws_cancel_fn) (void *opaque);
 
 /* All fields optional (zero/NULL = default or environment).  Strings are
- * copied by pallet_aws_client_new. */
-struct pallet_aws_config {
+ * copied by Pallet_aws_client_new. */
+struct Pallet_aws_config {
   /* Credentials: explicit, else env AWS_ACCESS_KEY_ID/..., else the
    * profile (profile, AWS_PROFILE, "default") in ~/.aws/credentials and
    * ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE). */
@@ -92,19 +92,19 @@ struct pallet_aws_config {
    * client learns the offset from the service's Date header when a
    * request is refused for clock skew, and retries once. */
   long clock_skew_s;
-  pallet_aws_log_fn log;
+  Pallet_aws_log_fn log;
   void *log_opaque;
-  pallet_aws_cancel_fn cancelled;
+  Pallet_aws_cancel_fn cancelled;
   void *cancel_opaque;
 };
 
 /* Fills the credential/region fields of *cfg from a Forklift EC2 Secret
  * object (accessKeyId, secretAccessKey, sessionToken, region).  The
  * strings stay owned by secret. */
-void pallet_aws_config_from_secret (struct pallet_aws_config *cfg,
+void Pallet_aws_config_from_secret (struct Pallet_aws_config *cfg,
                                     const json_t *secret);
 
-struct pallet_aws_error {
+struct Pallet_aws_error {
   int status;             /* enum pallet_status */
   long http_status;       /* 0: no HTTP response */
   int attempts;
@@ -117,49 +117,49 @@ struct pallet_aws_error {
   const char *text;       /* full message: thing, problem, fix */
 };
 
-struct pallet_aws_client;
+struct Pallet_aws_client;
 
 /* NULL on failure with *errmsg (malloc'd, caller frees) if errmsg. */
-struct pallet_aws_client *pallet_aws_client_new (const struct pallet_aws_config *cfg,
+struct Pallet_aws_client *Pallet_aws_client_new (const struct Pallet_aws_config *cfg,
                                                  char **errmsg);
-void pallet_aws_client_free (struct pallet_aws_client *c);
+void Pallet_aws_client_free (struct Pallet_aws_client *c);
 /* Replaces the log and cancel callbacks (e.g. per provider op call, whose
  * struct pallet_call changes each time).  NULL fn disables it. */
-void pallet_aws_client_set_callbacks (struct pallet_aws_client *c,
-                                      pallet_aws_log_fn log, void *log_opaque,
-                                      pallet_aws_cancel_fn cancelled, void *cancel_opaque);
-const struct pallet_aws_error *pallet_aws_last_error (const struct pallet_aws_client *c);
-const char *pallet_aws_errmsg (const struct pallet_aws_client *c);
-const char *pallet_aws_region (const struct pallet_aws_client *c);
-const char *pallet_aws_access_key_id (const struct pallet_aws_client *c);
+void Pallet_aws_client_set_callbacks (struct Pallet_aws_client *c,
+                                      Pallet_aws_log_fn log, void *log_opaque,
+                                      Pallet_aws_cancel_fn cancelled, void *cancel_opaque);
+const struct Pallet_aws_error *Pallet_aws_last_error (const struct Pallet_aws_client *c);
+const char *Pallet_aws_errmsg (const struct Pallet_aws_client *c);
+const char *Pallet_aws_region (const struct Pallet_aws_client *c);
+const char *Pallet_aws_access_key_id (const struct Pallet_aws_client *c);
 /* "https://ec2.us-east-1.amazonaws.com" etc. */
-const char *pallet_aws_endpoint (const struct pallet_aws_client *c,
-                                 enum pallet_aws_service svc);
+const char *Pallet_aws_endpoint (const struct Pallet_aws_client *c,
+                                 enum Pallet_aws_service svc);
 /* Where the credentials came from: "config", "env", "profile:NAME". */
-const char *pallet_aws_credentials_source (const struct pallet_aws_client *c);
+const char *Pallet_aws_credentials_source (const struct Pallet_aws_client *c);
 
 /* ---- Query parameters (ordered key/value list) ---- */
-struct pallet_aws_params;
-struct pallet_aws_params *pallet_aws_params_new (void);
-void pallet_aws_params_free (struct pallet_aws_params *p);
-struct pallet_aws_params *pallet_aws_params_copy (const struct pallet_aws_params *p);
-int pallet_aws_params_add (struct pallet_aws_params *p, const char *key, const char *value);
-int pallet_aws_params_addf (struct pallet_aws_params *p, const char *key,
+struct Pallet_aws_params;
+struct Pallet_aws_params *Pallet_aws_params_new (void);
+void Pallet_aws_params_free (struct Pallet_aws_params *p);
+struct Pallet_aws_params *Pallet_aws_params_copy (const struct Pallet_aws_params *p);
+int Pallet_aws_params_add (struct Pallet_aws_params *p, const char *key, const char *value);
+int Pallet_aws_params_addf (struct Pallet_aws_params *p, const char *key,
                             const char *fmt, ...) PALLET_PRINTF (3, 4);
 /* prefix.1=v[0] .. prefix.n=v[n-1], e.g. "InstanceId". */
-int pallet_aws_params_add_list (struct pallet_aws_params *p, const char *prefix,
+int Pallet_aws_params_add_list (struct Pallet_aws_params *p, const char *prefix,
                                 const char *const *values, size_t n);
 /* Filter.N.Name=name, Filter.N.Value.M=values[M-1]; N counts per params. */
-int pallet_aws_params_add_filter (struct pallet_aws_params *p, const char *name,
+int Pallet_aws_params_add_filter (struct Pallet_aws_params *p, const char *name,
                                   const char *const *values, size_t n);
-struct pallet_aws_tag { const char *key; const char *value; };
+struct Pallet_aws_tag { const char *key; const char *value; };
 /* TagSpecification.N.ResourceType + .Tag.M.Key/.Value. */
-int pallet_aws_params_add_tag_spec (struct pallet_aws_params *p, const char *resource_type,
-                                    const struct pallet_aws_tag *tags, size_t n);
-size_t pallet_aws_params_count (const struct pallet_aws_params *p);
-const char *pallet_aws_params_get (const struct pallet_aws_params *p, const char *key);
+int Pallet_aws_params_add_tag_spec (struct Pallet_aws_params *p, const char *resource_type,
+                                    const struct Pallet_aws_tag *tags, size_t n);
+size_t Pallet_aws_params_count (const struct Pallet_aws_params *p);
+const char *Pallet_aws_params_get (const struct Pallet_aws_params *p, const char *key);
 /* "Action=..&Version=..&k=v.." form body (RFC 3986 encoded); malloc'd. */
-char *pallet_aws_params_encode (const struct pallet_aws_params *p);
+char *Pallet_aws_params_encode (const struct Pallet_aws_params *p);
 
 /* ---- Generic Query API (EC2, STS) ---- */
 
@@ -168,89 +168,89 @@ char *pallet_aws_params_encode (const struct pallet_aws_params *p);
  * (for DescribeInstances: the reservation: reservationId, ownerId...).
  * Return 0 to go on, non-zero to stop (the call then fails with
  * PALLET_E_CANCELLED and code "Aborted"). */
-typedef int (*pallet_aws_item_fn) (void *opaque, json_t *item, const json_t *context);
+typedef int (*Pallet_aws_item_fn) (void *opaque, json_t *item, const json_t *context);
 
 /* One request (with retries).  item_path (e.g. "reservationSet/item/
  * instancesSet/item", relative to the response root) names the items to
  * stream to cb; NULL streams nothing.  *result (if result) receives the
  * rest of the response as JSON (root element's children). */
-int pallet_aws_query (struct pallet_aws_client *c, enum pallet_aws_service svc,
-                      const char *action, const struct pallet_aws_params *params,
-                      const char *item_path, pallet_aws_item_fn cb, void *opaque,
+int Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
+                      const char *action, const struct Pallet_aws_params *params,
+                      const char *item_path, Pallet_aws_item_fn cb, void *opaque,
                       json_t **result);
 /* Follows nextToken.  max_results > 0 adds MaxResults unless a key
  * starting with no_max_if_prefix (e.g. "InstanceId.") is present. */
-int pallet_aws_query_paged (struct pallet_aws_client *c, enum pallet_aws_service svc,
-                            const char *action, const struct pallet_aws_params *params,
+int Pallet_aws_query_paged (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
+                            const char *action, const struct Pallet_aws_params *params,
                             int max_results, const char *no_max_if_prefix,
-                            const char *item_path, pallet_aws_item_fn cb, void *opaque);
+                            const char *item_path, Pallet_aws_item_fn cb, void *opaque);
 
 /* ---- EC2 actions.  params may be NULL (filters, ids, extra fields). ---- */
 /* One item per instance; context = its reservation. */
-int pallet_aws_ec2_describe_instances (struct pallet_aws_client *c,
-                                       const struct pallet_aws_params *params,
-                                       pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_instance_types (struct pallet_aws_client *c,
-                                            const struct pallet_aws_params *params,
-                                            pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_volumes (struct pallet_aws_client *c,
-                                     const struct pallet_aws_params *params,
-                                     pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_instances (struct Pallet_aws_client *c,
+                                       const struct Pallet_aws_params *params,
+                                       Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_instance_types (struct Pallet_aws_client *c,
+                                            const struct Pallet_aws_params *params,
+                                            Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_volumes (struct Pallet_aws_client *c,
+                                     const struct Pallet_aws_params *params,
+                                     Pallet_aws_item_fn cb, void *opaque);
 /* Add OwnerId.1=self yourself if you want only your own snapshots. */
-int pallet_aws_ec2_describe_snapshots (struct pallet_aws_client *c,
-                                       const struct pallet_aws_params *params,
-                                       pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_subnets (struct pallet_aws_client *c,
-                                     const struct pallet_aws_params *params,
-                                     pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_vpcs (struct pallet_aws_client *c,
-                                  const struct pallet_aws_params *params,
-                                  pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_availability_zones (struct pallet_aws_client *c,
-                                                const struct pallet_aws_params *params,
-                                                pallet_aws_item_fn cb, void *opaque);
-int pallet_aws_ec2_describe_regions (struct pallet_aws_client *c,
-                                     const struct pallet_aws_params *params,
-                                     pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_snapshots (struct Pallet_aws_client *c,
+                                       const struct Pallet_aws_params *params,
+                                       Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_subnets (struct Pallet_aws_client *c,
+                                     const struct Pallet_aws_params *params,
+                                     Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_vpcs (struct Pallet_aws_client *c,
+                                  const struct Pallet_aws_params *params,
+                                  Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_availability_zones (struct Pallet_aws_client *c,
+                                                const struct Pallet_aws_params *params,
+                                                Pallet_aws_item_fn cb, void *opaque);
+int Pallet_aws_ec2_describe_regions (struct Pallet_aws_client *c,
+                                     const struct Pallet_aws_params *params,
+                                     Pallet_aws_item_fn cb, void *opaque);
 /* *result: the response object (e.g. {"instancesSet":[...]}); caller
  * json_decref's.  result may be NULL. */
-int pallet_aws_ec2_stop_instances (struct pallet_aws_client *c, const char *const *ids,
+int Pallet_aws_ec2_stop_instances (struct Pallet_aws_client *c, const char *const *ids,
                                    size_t n, int force, json_t **result);
-int pallet_aws_ec2_start_instances (struct pallet_aws_client *c, const char *const *ids,
+int Pallet_aws_ec2_start_instances (struct Pallet_aws_client *c, const char *const *ids,
                                     size_t n, json_t **result);
 /* extra: e.g. a TagSpecification (resource type "snapshot"). */
-int pallet_aws_ec2_create_snapshot (struct pallet_aws_client *c, const char *volume_id,
+int Pallet_aws_ec2_create_snapshot (struct Pallet_aws_client *c, const char *volume_id,
                                     const char *description,
-                                    const struct pallet_aws_params *extra, json_t **result);
+                                    const struct Pallet_aws_params *extra, json_t **result);
 /* InstanceSpecification.InstanceId; *result {"snapshotSet":[...]}. */
-int pallet_aws_ec2_create_snapshots (struct pallet_aws_client *c, const char *instance_id,
+int Pallet_aws_ec2_create_snapshots (struct Pallet_aws_client *c, const char *instance_id,
                                      const char *description,
-                                     const struct pallet_aws_params *extra, json_t **result);
+                                     const struct Pallet_aws_params *extra, json_t **result);
 /* client_token NULL: a random one (same for every retry of this call);
  * pass a stored one to make a re-run idempotent. */
-int pallet_aws_ec2_copy_snapshot (struct pallet_aws_client *c, const char *source_region,
+int Pallet_aws_ec2_copy_snapshot (struct Pallet_aws_client *c, const char *source_region,
                                   const char *source_snapshot_id, const char *description,
                                   const char *client_token,
-                                  const struct pallet_aws_params *extra, json_t **result);
+                                  const struct Pallet_aws_params *extra, json_t **result);
 /* volume_type may be NULL; extra for Size, Iops, Encrypted, tags... */
-int pallet_aws_ec2_create_volume (struct pallet_aws_client *c, const char *snapshot_id,
+int Pallet_aws_ec2_create_volume (struct Pallet_aws_client *c, const char *snapshot_id,
                                   const char *availability_zone, const char *volume_type,
                                   const char *client_token,
-                                  const struct pallet_aws_params *extra, json_t **result);
-int pallet_aws_ec2_delete_snapshot (struct pallet_aws_client *c, const char *snapshot_id);
-int pallet_aws_ec2_delete_volume (struct pallet_aws_client *c, const char *volume_id);
-int pallet_aws_ec2_create_tags (struct pallet_aws_client *c, const char *const *resources,
-                                size_t nres, const struct pallet_aws_tag *tags, size_t ntags);
+                                  const struct Pallet_aws_params *extra, json_t **result);
+int Pallet_aws_ec2_delete_snapshot (struct Pallet_aws_client *c, const char *snapshot_id);
+int Pallet_aws_ec2_delete_volume (struct Pallet_aws_client *c, const char *volume_id);
+int Pallet_aws_ec2_create_tags (struct Pallet_aws_client *c, const char *const *resources,
+                                size_t nres, const struct Pallet_aws_tag *tags, size_t ntags);
 /* createVolumePermission Add (remove=0) or Remove of account user_id.
  * legacy=0: CreateVolumePermission.Add.1.UserId; legacy=1:
  * OperationType=add&UserId.1. */
-int pallet_aws_ec2_modify_snapshot_permission (struct pallet_aws_client *c,
+int Pallet_aws_ec2_modify_snapshot_permission (struct Pallet_aws_client *c,
                                                const char *snapshot_id, const char *user_id,
                                                int remove, int legacy);
 
 /* ---- STS ---- */
 /* *result {"Account","Arn","UserId"}; caller json_decref's. */
-int pallet_aws_sts_get_caller_identity (struct pallet_aws_client *c, json_t **result);
+int Pallet_aws_sts_get_caller_identity (struct Pallet_aws_client *c, json_t **result);
 
 /* ---- KMS (JSON 1.1 protocol, X-Amz-Target TrentService.*) ---- */
 /* DescribeKey: *metadata (if metadata) the KeyMetadata object as the
@@ -258,35 +258,35 @@ int pallet_aws_sts_get_caller_identity (struct pallet_aws_client *c, json_t **re
  * AWSAccountId ...); caller json_decref's.  key_id: a key id, key ARN,
  * alias name ("alias/x") or alias ARN.  A missing key fails with code
  * "NotFoundException" (status PALLET_E_NOT_FOUND). */
-int pallet_aws_kms_describe_key (struct pallet_aws_client *c, const char *key_id,
+int Pallet_aws_kms_describe_key (struct Pallet_aws_client *c, const char *key_id,
                                  json_t **metadata);
 
 /* ---- EBS direct APIs ---- */
 /* cb gets each {"BlockIndex":n,"BlockToken":"..."}; *info (if info) the
  * first page's {"VolumeSize","BlockSize","ExpiryTime"} (numbers as JSON
  * numbers, as the service sends them).  starting_block_index < 0: none. */
-int pallet_aws_ebs_list_snapshot_blocks (struct pallet_aws_client *c, const char *snapshot_id,
+int Pallet_aws_ebs_list_snapshot_blocks (struct Pallet_aws_client *c, const char *snapshot_id,
                                          int64_t starting_block_index,
-                                         pallet_aws_item_fn cb, void *opaque, json_t **info);
+                                         Pallet_aws_item_fn cb, void *opaque, json_t **info);
 /* first_snapshot_id may be NULL (all written blocks of second).  cb gets
  * {"BlockIndex","FirstBlockToken"?,"SecondBlockToken"?}. */
-int pallet_aws_ebs_list_changed_blocks (struct pallet_aws_client *c,
+int Pallet_aws_ebs_list_changed_blocks (struct Pallet_aws_client *c,
                                         const char *first_snapshot_id,
                                         const char *second_snapshot_id,
                                         int64_t starting_block_index,
-                                        pallet_aws_item_fn cb, void *opaque, json_t **info);
+                                        Pallet_aws_item_fn cb, void *opaque, json_t **info);
 /* Reads one block into buf (bufsize >= the block size, 512 KiB).  The
  * SHA-256 x-amz-Checksum is verified; a mismatch is retried like a
  * transient error, then fails with code "ChecksumMismatch". */
-int pallet_aws_ebs_get_snapshot_block (struct pallet_aws_client *c, const char *snapshot_id,
+int Pallet_aws_ebs_get_snapshot_block (struct Pallet_aws_client *c, const char *snapshot_id,
                                        int64_t block_index, const char *block_token,
                                        void *buf, size_t bufsize, size_t *len);
 
 /* ---- Helpers ---- */
 /* Random RFC 4122 v4 UUID into out[37]. */
-void pallet_aws_uuid (char out[37]);
+void Pallet_aws_uuid (char out[37]);
 /* json string/number at key as long long; def if missing or bad. */
-long long pallet_aws_json_int (const json_t *obj, const char *key, long long def);
-const char *pallet_aws_json_str (const json_t *obj, const char *key);
+long long Pallet_aws_json_int (const json_t *obj, const char *key, long long def);
+const char *Pallet_aws_json_str (const json_t *obj, const char *key);
 
 #endif /* PALLET_AWS_H */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-struct pallet_kube_config {
+struct Pallet_kube_config {
   const char *api_url;        /* "https://api.cluster:6443" (http:// allowed for tests) */
   const char *token;          /* bearer token, or NULL */
   const char *ca_file;        /* PEM CA bundle file, or NULL: system CAs */
@@ -21,24 +21,24 @@ struct pallet_kube_config {
   size_t max_response_bytes;  /* 0: 64 MiB per page */
 };
 
-struct pallet_kube;
+struct Pallet_kube;
 
 /* NULL with *errmsg (malloc'd) on bad config or out of memory. */
-struct pallet_kube *pallet_kube_new (const struct pallet_kube_config *cfg, char **errmsg);
-void pallet_kube_free (struct pallet_kube *k);
+struct Pallet_kube *Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg);
+void Pallet_kube_free (struct Pallet_kube *k);
 
 /* GETs path (e.g. "/api/v1/namespaces/NS/persistentvolumeclaims") with
  * ?labelSelector=..&limit=.. and follows metadata.continue; appends every
  * item (object) to items.  Returns a pallet_status; on error *errmsg
  * (malloc'd) names the URL, the problem and the fix. */
-int pallet_kube_list (struct pallet_kube *k, const char *path, const char *label_selector,
+int Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_selector,
                       int limit, json_t *items, char **errmsg);
 
 /* Appends the items of a List document (the JSON of `kubectl get ... -o
  * json`, or one page of the API) to items; *next (if next) is its
  * metadata.continue or NULL (borrowed from doc).  Returns 0, or -1 with
  * *errmsg (malloc'd) when doc is not a List of objects. */
-int pallet_kube_list_items (const json_t *doc, json_t *items, const char **next,
+int Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next,
                             char **errmsg);
 
 #endif

@@ -36,12 +36,12 @@ in_list (const char *const *list, const char *code)
   return false;
 }
 
-bool pallet_aws_is_throttle_code (const char *code) { return in_list (throttle_codes, code); }
-bool pallet_aws_is_transient_code (const char *code) { return in_list (transient_codes, code); }
-bool pallet_aws_is_auth_code (const char *code) { return in_list (auth_codes, code); }
+bool Pallet_aws_is_throttle_code (const char *code) { return in_list (throttle_codes, code); }
+bool Pallet_aws_is_transient_code (const char *code) { return in_list (transient_codes, code); }
+bool Pallet_aws_is_auth_code (const char *code) { return in_list (auth_codes, code); }
 
-enum pallet_aws_retry_kind
-pallet_aws_classify (CURLcode cc, long http_status, const char *code)
+enum Pallet_aws_retry_kind
+Pallet_aws_classify (CURLcode cc, long http_status, const char *code)
 {
   switch (cc) {
   case CURLE_OK:
@@ -62,9 +62,9 @@ pallet_aws_classify (CURLcode cc, long http_status, const char *code)
   default:
     return PALLET_AWS_NO_RETRY;     /* TLS verification, bad URL, too large... */
   }
-  if (pallet_aws_is_throttle_code (code) || http_status == 429)
+  if (Pallet_aws_is_throttle_code (code) || http_status == 429)
     return PALLET_AWS_RETRY_THROTTLE;
-  if (pallet_aws_is_transient_code (code))
+  if (Pallet_aws_is_transient_code (code))
     return PALLET_AWS_RETRY_TRANSIENT;
   if (http_status == 500 || http_status == 502 || http_status == 503 || http_status == 504)
     return PALLET_AWS_RETRY_TRANSIENT;
@@ -72,7 +72,7 @@ pallet_aws_classify (CURLcode cc, long http_status, const char *code)
 }
 
 long
-pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd)
+Pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd)
 {
   if (attempt < 0)
     attempt = 0;
@@ -89,7 +89,7 @@ pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd)
 }
 
 bool
-pallet_aws_quota_acquire (struct pallet_aws_quota *q, enum pallet_aws_retry_kind k, int *taken)
+Pallet_aws_quota_acquire (struct Pallet_aws_quota *q, enum Pallet_aws_retry_kind k, int *taken)
 {
   *taken = 0;
   if (q->disabled)
@@ -104,7 +104,7 @@ pallet_aws_quota_acquire (struct pallet_aws_quota *q, enum pallet_aws_retry_kind
 
 /* On success: give back what the retries took, or 1 token if none. */
 void
-pallet_aws_quota_release (struct pallet_aws_quota *q, int taken)
+Pallet_aws_quota_release (struct Pallet_aws_quota *q, int taken)
 {
   if (q->disabled)
     return;
@@ -114,13 +114,13 @@ pallet_aws_quota_release (struct pallet_aws_quota *q, int taken)
 }
 
 int
-pallet_aws_status_of_code (const char *code, long http_status)
+Pallet_aws_status_of_code (const char *code, long http_status)
 {
   if (code && *code) {
-    if (pallet_aws_is_auth_code (code) || strcmp (code, "UnauthorizedOperation") == 0
+    if (Pallet_aws_is_auth_code (code) || strcmp (code, "UnauthorizedOperation") == 0
         || strcmp (code, "AccessDenied") == 0 || strcmp (code, "AccessDeniedException") == 0)
       return PALLET_E_AUTH;
-    if (pallet_aws_is_throttle_code (code) || pallet_aws_is_transient_code (code))
+    if (Pallet_aws_is_throttle_code (code) || Pallet_aws_is_transient_code (code))
       return PALLET_E_TRANSIENT;
     size_t l = strlen (code);
     if ((l >= 8 && strcmp (code + l - 8, "NotFound") == 0)

@@ -4,7 +4,7 @@
  * Signing is on the copy path's hot loop (one GetSnapshotBlock per 512 KiB
  * block), so a signature costs one SHA-256 of the canonical request and one
  * HMAC: the signing key is derived once per day, region, service and secret
- * (struct pallet_aws_sigv4_key), with the HMAC's two pads already hashed. */
+ * (struct Pallet_aws_sigv4_key), with the HMAC's two pads already hashed. */
 /* SHA256_CTX is deprecated in OpenSSL 3 but kept through 3.x: a plain
  * struct, copied by assignment, where an EVP context costs a provider
  * dispatch and an allocation per copy, more than hashing a request. */
@@ -18,10 +18,10 @@
 #include "aws-internal.h"
 
 static char *
-buf_steal (struct pallet_aws_buf *b)
+buf_steal (struct Pallet_aws_buf *b)
 {
-  if (!pallet_aws_buf_str (b)) {
-    pallet_aws_buf_free (b);
+  if (!Pallet_aws_buf_str (b)) {
+    Pallet_aws_buf_free (b);
     return NULL;
   }
   char *s = b->data;
@@ -48,7 +48,7 @@ needs_normalizing (const char *path)
 }
 
 static void
-normalize_path (struct pallet_aws_buf *b, const char *path)
+normalize_path (struct Pallet_aws_buf *b, const char *path)
 {
   size_t n = strlen (path);
   const char *seg[64];
@@ -83,11 +83,11 @@ normalize_path (struct pallet_aws_buf *b, const char *path)
     lenv[nseg++] = l;
   }
   for (size_t i = 0; i < nseg; i++) {
-    pallet_aws_buf_add (b, "/", 1);
-    pallet_aws_uri_encode (b, segv[i], lenv[i], false);
+    Pallet_aws_buf_add (b, "/", 1);
+    Pallet_aws_uri_encode (b, segv[i], lenv[i], false);
   }
   if (nseg == 0 || path[n - 1] == '/')
-    pallet_aws_buf_add (b, "/", 1);
+    Pallet_aws_buf_add (b, "/", 1);
  out:
   if (segv != seg) {
     free (segv);
@@ -96,20 +96,20 @@ normalize_path (struct pallet_aws_buf *b, const char *path)
 }
 
 static void
-canonical_uri (struct pallet_aws_buf *b, const char *path, bool normalize)
+canonical_uri (struct Pallet_aws_buf *b, const char *path, bool normalize)
 {
   if (!path || !*path)
     path = "/";
   if (normalize && needs_normalizing (path))
     normalize_path (b, path);
   else
-    pallet_aws_uri_encode (b, path, strlen (path), true);
+    Pallet_aws_uri_encode (b, path, strlen (path), true);
 }
 
 char *
-pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
+Pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
 {
-  struct pallet_aws_buf b = { 0 };
+  struct Pallet_aws_buf b = { 0 };
   canonical_uri (&b, path, normalize);
   return buf_steal (&b);
 }
@@ -128,10 +128,10 @@ hexval (int c)
 /* Percent-decodes s[0..n) and re-encodes it the canonical way, then a NUL
  * (so the pieces in an arena compare as strings). */
 static void
-reencode (struct pallet_aws_buf *out, const char *s, size_t n, bool nul)
+reencode (struct Pallet_aws_buf *out, const char *s, size_t n, bool nul)
 {
   static const char hexd[] = "0123456789ABCDEF";
-  pallet_aws_buf_reserve (out, 3 * n + 1);
+  Pallet_aws_buf_reserve (out, 3 * n + 1);
   if (out->oom)
     return;
   char *o = out->data + out->len;
@@ -169,7 +169,7 @@ qpair_cmp (const void *a, const void *b)
 /* Appends the canonical form of a raw query, with extra pairs (already
  * canonical), sorted, to out. */
 static void
-canonical_query (struct pallet_aws_buf *out, const char *query, const struct qpair *extra,
+canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpair *extra,
                  size_t nextra)
 {
   size_t cap = nextra + 1;
@@ -180,15 +180,15 @@ canonical_query (struct pallet_aws_buf *out, const char *query, const struct qpa
     const char *eq = strchr (query, '=');
     size_t l = strlen (query), kl = eq ? (size_t) (eq - query) : l;
     reencode (out, query, kl, false);
-    pallet_aws_buf_add (out, "=", 1);
+    Pallet_aws_buf_add (out, "=", 1);
     reencode (out, eq ? eq + 1 : "", eq ? l - kl - 1 : 0, false);
     return;
   }
   struct qpair stack[16], *v = cap <= 16 ? stack : calloc (cap, sizeof *v);
-  struct pallet_aws_buf arena = { 0 };
+  struct Pallet_aws_buf arena = { 0 };
   size_t off[2 * 16], *offv = cap <= 16 ? off : calloc (2 * cap, sizeof *offv);
   size_t nv = 0;
-  pallet_aws_buf_reserve (&arena, query ? 3 * strlen (query) + 2 * cap : 0);
+  Pallet_aws_buf_reserve (&arena, query ? 3 * strlen (query) + 2 * cap : 0);
   if (!v || !offv) {
     out->oom = 1;
     goto out;
@@ -218,24 +218,24 @@ canonical_query (struct pallet_aws_buf *out, const char *query, const struct qpa
   qsort (v, nv, sizeof *v, qpair_cmp);
   for (size_t i = 0; i < nv; i++) {
     if (i)
-      pallet_aws_buf_add (out, "&", 1);
-    pallet_aws_buf_puts (out, v[i].key);
-    pallet_aws_buf_add (out, "=", 1);
-    pallet_aws_buf_puts (out, v[i].value);
+      Pallet_aws_buf_add (out, "&", 1);
+    Pallet_aws_buf_puts (out, v[i].key);
+    Pallet_aws_buf_add (out, "=", 1);
+    Pallet_aws_buf_puts (out, v[i].value);
   }
  out:
   if (v != stack)
     free (v);
   if (offv != off)
     free (offv);
-  pallet_aws_buf_free (&arena);
+  Pallet_aws_buf_free (&arena);
 }
 
 char *
-pallet_aws_sigv4_canonical_query (const char *query)
+Pallet_aws_sigv4_canonical_query (const char *query)
 {
-  struct pallet_aws_buf b = { 0 };
-  pallet_aws_buf_add (&b, "", 0);
+  struct Pallet_aws_buf b = { 0 };
+  Pallet_aws_buf_add (&b, "", 0);
   canonical_query (&b, query, NULL, 0);
   return buf_steal (&b);
 }
@@ -260,10 +260,10 @@ chdr_cmp (const void *a, const void *b)
 }
 
 static void
-add_lower (struct pallet_aws_buf *b, const char *s)
+add_lower (struct Pallet_aws_buf *b, const char *s)
 {
   size_t n = strlen (s);
-  pallet_aws_buf_reserve (b, n + 1);
+  Pallet_aws_buf_reserve (b, n + 1);
   if (b->oom)
     return;
   char *o = b->data + b->len;
@@ -274,10 +274,10 @@ add_lower (struct pallet_aws_buf *b, const char *s)
 }
 
 static void
-add_trimmed (struct pallet_aws_buf *b, const char *v)
+add_trimmed (struct Pallet_aws_buf *b, const char *v)
 {
   size_t n = strlen (v);
-  pallet_aws_buf_reserve (b, n + 1);
+  Pallet_aws_buf_reserve (b, n + 1);
   if (b->oom)
     return;
   char *o = b->data + b->len;
@@ -300,7 +300,7 @@ add_trimmed (struct pallet_aws_buf *b, const char *v)
 struct headers {
   struct chdr stack[16], *h;
   size_t n;
-  struct pallet_aws_buf arena;
+  struct Pallet_aws_buf arena;
   char *signed_names;             /* "host;x-amz-date" */
 };
 
@@ -309,23 +309,23 @@ headers_free (struct headers *hs)
 {
   if (hs->h != hs->stack)
     free (hs->h);
-  pallet_aws_buf_free (&hs->arena);
+  Pallet_aws_buf_free (&hs->arena);
   free (hs->signed_names);
 }
 
 /* The request's headers plus, in header mode, the ones signing adds;
  * sorted by name (a name given twice keeps the request's order). */
 static int
-headers_collect (const struct pallet_aws_sigv4_in *in, bool sign_token, struct headers *hs)
+headers_collect (const struct Pallet_aws_sigv4_in *in, bool sign_token, struct headers *hs)
 {
-  struct pallet_aws_hdr added[3];
+  struct Pallet_aws_hdr added[3];
   size_t nadded = 0;
   if (!in->presign) {
-    added[nadded++] = (struct pallet_aws_hdr) { "x-amz-date", in->amz_date };
+    added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-date", in->amz_date };
     if (sign_token)
-      added[nadded++] = (struct pallet_aws_hdr) { "x-amz-security-token", in->session_token };
+      added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-security-token", in->session_token };
     if (in->add_content_sha256)
-      added[nadded++] = (struct pallet_aws_hdr) { "x-amz-content-sha256", in->payload_hash };
+      added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-content-sha256", in->payload_hash };
   }
   size_t total = in->nheaders + nadded;
   hs->h = total <= 16 ? hs->stack : calloc (total, sizeof *hs->h);
@@ -335,7 +335,7 @@ headers_collect (const struct pallet_aws_sigv4_in *in, bool sign_token, struct h
   if (!offv)
     return -1;
   for (size_t i = 0; i < total; i++) {
-    const struct pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i]
+    const struct Pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i]
       : &added[i - in->nheaders];
     offv[2 * i] = hs->arena.len;
     add_lower (&hs->arena, x->name);
@@ -353,14 +353,14 @@ headers_collect (const struct pallet_aws_sigv4_in *in, bool sign_token, struct h
   hs->n = total;
   qsort (hs->h, hs->n, sizeof *hs->h, chdr_cmp);
 
-  struct pallet_aws_buf sb = { 0 };
-  pallet_aws_buf_add (&sb, "", 0);
+  struct Pallet_aws_buf sb = { 0 };
+  Pallet_aws_buf_add (&sb, "", 0);
   for (size_t i = 0; i < hs->n; i++) {
     if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
       continue;
     if (i)
-      pallet_aws_buf_add (&sb, ";", 1);
-    pallet_aws_buf_puts (&sb, hs->h[i].name);
+      Pallet_aws_buf_add (&sb, ";", 1);
+    Pallet_aws_buf_puts (&sb, hs->h[i].name);
   }
   hs->signed_names = buf_steal (&sb);
   return hs->signed_names ? 0 : -1;
@@ -369,26 +369,26 @@ headers_collect (const struct pallet_aws_sigv4_in *in, bool sign_token, struct h
 /* "name:value\n" per name; a name given twice has its values joined with
  * ',' in the request's order. */
 static void
-headers_canonical (const struct headers *hs, struct pallet_aws_buf *b)
+headers_canonical (const struct headers *hs, struct Pallet_aws_buf *b)
 {
   for (size_t i = 0; i < hs->n; i++) {
     if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
-      pallet_aws_buf_add (b, ",", 1);
+      Pallet_aws_buf_add (b, ",", 1);
     else {
       if (i > 0)
-        pallet_aws_buf_add (b, "\n", 1);
-      pallet_aws_buf_puts (b, hs->h[i].name);
-      pallet_aws_buf_add (b, ":", 1);
+        Pallet_aws_buf_add (b, "\n", 1);
+      Pallet_aws_buf_puts (b, hs->h[i].name);
+      Pallet_aws_buf_add (b, ":", 1);
     }
-    pallet_aws_buf_puts (b, hs->h[i].value);
+    Pallet_aws_buf_puts (b, hs->h[i].value);
   }
   if (hs->n > 0)
-    pallet_aws_buf_add (b, "\n", 1);
+    Pallet_aws_buf_add (b, "\n", 1);
 }
 
 /* ---- the signing key ---- */
 
-struct pallet_aws_sigv4_key {
+struct Pallet_aws_sigv4_key {
   char *date, *region, *service, *secret;     /* what the key was derived from */
   SHA256_CTX inner, outer;       /* SHA-256 after (key ^ ipad), (key ^ opad) */
 };
@@ -452,7 +452,7 @@ free_secret (char *s)
 }
 
 void
-pallet_aws_sigv4_key_free (struct pallet_aws_sigv4_key *k)
+Pallet_aws_sigv4_key_free (struct Pallet_aws_sigv4_key *k)
 {
   if (!k)
     return;
@@ -465,7 +465,7 @@ pallet_aws_sigv4_key_free (struct pallet_aws_sigv4_key *k)
 }
 
 static bool
-key_is_for (const struct pallet_aws_sigv4_key *k, const char *date, const char *region,
+key_is_for (const struct Pallet_aws_sigv4_key *k, const char *date, const char *region,
             const char *service, const char *secret)
 {
   return k && strcmp (k->date, date) == 0 && strcmp (k->region, region) == 0
@@ -474,16 +474,16 @@ key_is_for (const struct pallet_aws_sigv4_key *k, const char *date, const char *
 
 /* The HMAC chain from "AWS4" + secret over date, region, service and
  * "aws4_request"; NULL when out of memory. */
-static struct pallet_aws_sigv4_key *
+static struct Pallet_aws_sigv4_key *
 key_derive (const char *date, const char *region, const char *service, const char *secret)
 {
-  struct pallet_aws_sigv4_key *k = calloc (1, sizeof *k);
+  struct Pallet_aws_sigv4_key *k = calloc (1, sizeof *k);
   size_t sl = strlen (secret);
   unsigned char *aws4 = malloc (sl + 4);
   if (!k || !aws4 || !(k->date = strdup (date)) || !(k->region = strdup (region))
       || !(k->service = strdup (service)) || !(k->secret = strdup (secret))) {
     free (aws4);
-    pallet_aws_sigv4_key_free (k);
+    Pallet_aws_sigv4_key_free (k);
     return NULL;
   }
   unsigned char k1[32], k2[32], k3[32], k4[32];
@@ -506,16 +506,16 @@ key_derive (const char *date, const char *region, const char *service, const cha
 /* The signing key for this request: the cached one if it is for the same
  * day, region, service and secret, else a new one (kept in the cache when
  * there is one, and then owned by it). */
-static struct pallet_aws_sigv4_key *
-signing_key (const struct pallet_aws_sigv4_in *in, const char *date)
+static struct Pallet_aws_sigv4_key *
+signing_key (const struct Pallet_aws_sigv4_in *in, const char *date)
 {
-  struct pallet_aws_sigv4_key **cache = in->key_cache;
+  struct Pallet_aws_sigv4_key **cache = in->key_cache;
   if (cache && key_is_for (*cache, date, in->region, in->service, in->secret_access_key))
     return *cache;
-  struct pallet_aws_sigv4_key *k = key_derive (date, in->region, in->service,
+  struct Pallet_aws_sigv4_key *k = key_derive (date, in->region, in->service,
                                                in->secret_access_key);
   if (k && cache) {
-    pallet_aws_sigv4_key_free (*cache);
+    Pallet_aws_sigv4_key_free (*cache);
     *cache = k;
   }
   return k;
@@ -526,30 +526,30 @@ signing_key (const struct pallet_aws_sigv4_in *in, const char *date)
 /* Query signing: the X-Amz-* parameters, encoded, in params; their strings
  * are in arena at offs (credential, signed headers, token, expires). */
 static int
-presign_params (const struct pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
-                bool token, bool sign_token, struct pallet_aws_buf *arena,
+presign_params (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
+                bool token, bool sign_token, struct Pallet_aws_buf *arena,
                 struct qpair params[6], size_t *nparams, size_t offs[4])
 {
-  struct pallet_aws_buf cred = { 0 };
-  pallet_aws_buf_printf (&cred, "%s/%s", in->access_key_id, scope);
-  if (!pallet_aws_buf_str (&cred)) {
-    pallet_aws_buf_free (&cred);
+  struct Pallet_aws_buf cred = { 0 };
+  Pallet_aws_buf_printf (&cred, "%s/%s", in->access_key_id, scope);
+  if (!Pallet_aws_buf_str (&cred)) {
+    Pallet_aws_buf_free (&cred);
     return -1;
   }
   offs[0] = arena->len;
-  pallet_aws_uri_encode (arena, cred.data, cred.len, false);
-  pallet_aws_buf_add (arena, "", 1);
-  pallet_aws_buf_free (&cred);
+  Pallet_aws_uri_encode (arena, cred.data, cred.len, false);
+  Pallet_aws_buf_add (arena, "", 1);
+  Pallet_aws_buf_free (&cred);
   offs[1] = arena->len;
-  pallet_aws_uri_encode (arena, signed_names, strlen (signed_names), false);
-  pallet_aws_buf_add (arena, "", 1);
+  Pallet_aws_uri_encode (arena, signed_names, strlen (signed_names), false);
+  Pallet_aws_buf_add (arena, "", 1);
   offs[2] = arena->len;
   if (token)
-    pallet_aws_uri_encode (arena, in->session_token, strlen (in->session_token), false);
-  pallet_aws_buf_add (arena, "", 1);
+    Pallet_aws_uri_encode (arena, in->session_token, strlen (in->session_token), false);
+  Pallet_aws_buf_add (arena, "", 1);
   offs[3] = arena->len;
-  pallet_aws_buf_printf (arena, "%ld", in->expires);
-  pallet_aws_buf_add (arena, "", 1);
+  Pallet_aws_buf_printf (arena, "%ld", in->expires);
+  Pallet_aws_buf_add (arena, "", 1);
   if (arena->oom)
     return -1;
   const char *a = arena->data;
@@ -566,12 +566,12 @@ presign_params (const struct pallet_aws_sigv4_in *in, const char *scope, const c
 }
 
 int
-pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_sigv4_out *out)
+Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_sigv4_out *out)
 {
   int ret = -1;
   char date[9], scope[256];
   struct headers hs = { 0 };
-  struct pallet_aws_buf b = { 0 }, arena = { 0 };
+  struct Pallet_aws_buf b = { 0 }, arena = { 0 };
   struct qpair params[6];
   size_t nparams = 0, offs[4] = { 0 };
 
@@ -592,7 +592,7 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
   *(sp += rl) = '/';
   memcpy (sp + 1, in->service, svl);
   memcpy (sp + 1 + svl, "/aws4_request", sizeof "/aws4_request");
-  pallet_aws_buf_reserve (&hs.arena, 256);
+  Pallet_aws_buf_reserve (&hs.arena, 256);
   if (headers_collect (in, sign_token, &hs) < 0)
     goto out;
   if (in->presign && presign_params (in, scope, hs.signed_names, token, sign_token, &arena,
@@ -600,18 +600,18 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
     goto out;
 
   /* Canonical request. */
-  pallet_aws_buf_reserve (&b, 512);
-  pallet_aws_buf_puts (&b, in->method);
-  pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_reserve (&b, 512);
+  Pallet_aws_buf_puts (&b, in->method);
+  Pallet_aws_buf_add (&b, "\n", 1);
   canonical_uri (&b, in->path, in->normalize_path);
-  pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_add (&b, "\n", 1);
   canonical_query (&b, in->query, params, nparams);
-  pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_add (&b, "\n", 1);
   headers_canonical (&hs, &b);
-  pallet_aws_buf_add (&b, "\n", 1);
-  pallet_aws_buf_puts (&b, hs.signed_names);
-  pallet_aws_buf_add (&b, "\n", 1);
-  pallet_aws_buf_puts (&b, in->payload_hash);
+  Pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_puts (&b, hs.signed_names);
+  Pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_puts (&b, in->payload_hash);
   out->canonical_request = buf_steal (&b);
   if (!out->canonical_request)
     goto out;
@@ -622,47 +622,47 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
   SHA256_Init (&sc);   /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
   SHA256_Update (&sc, out->canonical_request, strlen (out->canonical_request));
   SHA256_Final (md, &sc);
-  pallet_aws_hex (md, 32, creq_hash);
-  pallet_aws_buf_reserve (&b, 256);
-  pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256\n");
-  pallet_aws_buf_puts (&b, in->amz_date);
-  pallet_aws_buf_add (&b, "\n", 1);
-  pallet_aws_buf_puts (&b, scope);
-  pallet_aws_buf_add (&b, "\n", 1);
-  pallet_aws_buf_add (&b, creq_hash, 64);
+  Pallet_aws_hex (md, 32, creq_hash);
+  Pallet_aws_buf_reserve (&b, 256);
+  Pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256\n");
+  Pallet_aws_buf_puts (&b, in->amz_date);
+  Pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_puts (&b, scope);
+  Pallet_aws_buf_add (&b, "\n", 1);
+  Pallet_aws_buf_add (&b, creq_hash, 64);
   out->string_to_sign = buf_steal (&b);
   if (!out->string_to_sign)
     goto out;
 
-  struct pallet_aws_sigv4_key *key = signing_key (in, date);
+  struct Pallet_aws_sigv4_key *key = signing_key (in, date);
   if (!key)
     goto out;
   hmac_with (&key->inner, &key->outer, out->string_to_sign, strlen (out->string_to_sign), md);
   if (!in->key_cache)
-    pallet_aws_sigv4_key_free (key);
-  pallet_aws_hex (md, 32, out->signature);
+    Pallet_aws_sigv4_key_free (key);
+  Pallet_aws_hex (md, 32, out->signature);
 
   if (in->presign) {
     const char *a = arena.data;
-    pallet_aws_buf_printf (&b, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
+    Pallet_aws_buf_printf (&b, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
                            "&X-Amz-Date=%s&X-Amz-SignedHeaders=%s&X-Amz-Expires=%ld",
                            a + offs[0], in->amz_date, a + offs[1], in->expires);
     if (token)
-      pallet_aws_buf_printf (&b, "&X-Amz-Security-Token=%s", a + offs[2]);
-    pallet_aws_buf_printf (&b, "&X-Amz-Signature=%s", out->signature);
+      Pallet_aws_buf_printf (&b, "&X-Amz-Security-Token=%s", a + offs[2]);
+    Pallet_aws_buf_printf (&b, "&X-Amz-Signature=%s", out->signature);
     out->presign_query = buf_steal (&b);
     if (!out->presign_query)
       goto out;
   }
   else {
-    pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256 Credential=");
-    pallet_aws_buf_puts (&b, in->access_key_id);
-    pallet_aws_buf_add (&b, "/", 1);
-    pallet_aws_buf_puts (&b, scope);
-    pallet_aws_buf_puts (&b, ", SignedHeaders=");
-    pallet_aws_buf_puts (&b, hs.signed_names);
-    pallet_aws_buf_puts (&b, ", Signature=");
-    pallet_aws_buf_puts (&b, out->signature);
+    Pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256 Credential=");
+    Pallet_aws_buf_puts (&b, in->access_key_id);
+    Pallet_aws_buf_add (&b, "/", 1);
+    Pallet_aws_buf_puts (&b, scope);
+    Pallet_aws_buf_puts (&b, ", SignedHeaders=");
+    Pallet_aws_buf_puts (&b, hs.signed_names);
+    Pallet_aws_buf_puts (&b, ", Signature=");
+    Pallet_aws_buf_puts (&b, out->signature);
     out->authorization = buf_steal (&b);
     if (!out->authorization)
       goto out;
@@ -671,15 +671,15 @@ pallet_aws_sigv4_sign (const struct pallet_aws_sigv4_in *in, struct pallet_aws_s
 
  out:
   headers_free (&hs);
-  pallet_aws_buf_free (&arena);
-  pallet_aws_buf_free (&b);
+  Pallet_aws_buf_free (&arena);
+  Pallet_aws_buf_free (&b);
   if (ret < 0)
-    pallet_aws_sigv4_out_free (out);
+    Pallet_aws_sigv4_out_free (out);
   return ret;
 }
 
 void
-pallet_aws_sigv4_out_free (struct pallet_aws_sigv4_out *out)
+Pallet_aws_sigv4_out_free (struct Pallet_aws_sigv4_out *out)
 {
   free (out->canonical_request);
   free (out->string_to_sign);

@@ -7,7 +7,7 @@
 #include "aws-internal.h"
 
 void
-pallet_aws_buf_reserve (struct pallet_aws_buf *b, size_t more)
+Pallet_aws_buf_reserve (struct Pallet_aws_buf *b, size_t more)
 {
   if (b->oom)
     return;
@@ -26,9 +26,9 @@ pallet_aws_buf_reserve (struct pallet_aws_buf *b, size_t more)
 }
 
 void
-pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n)
+Pallet_aws_buf_add (struct Pallet_aws_buf *b, const char *s, size_t n)
 {
-  pallet_aws_buf_reserve (b, n);
+  Pallet_aws_buf_reserve (b, n);
   if (b->oom)
     return;
   memcpy (b->data + b->len, s, n);
@@ -37,13 +37,13 @@ pallet_aws_buf_add (struct pallet_aws_buf *b, const char *s, size_t n)
 }
 
 void
-pallet_aws_buf_puts (struct pallet_aws_buf *b, const char *s)
+Pallet_aws_buf_puts (struct Pallet_aws_buf *b, const char *s)
 {
-  pallet_aws_buf_add (b, s, strlen (s));
+  Pallet_aws_buf_add (b, s, strlen (s));
 }
 
 void
-pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
+Pallet_aws_buf_printf (struct Pallet_aws_buf *b, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
@@ -53,7 +53,7 @@ pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
     b->oom = 1;
     return;
   }
-  pallet_aws_buf_reserve (b, (size_t) n);
+  Pallet_aws_buf_reserve (b, (size_t) n);
   if (b->oom)
     return;
   va_start (ap, fmt);
@@ -63,9 +63,9 @@ pallet_aws_buf_printf (struct pallet_aws_buf *b, const char *fmt, ...)
 }
 
 const char *
-pallet_aws_buf_str (struct pallet_aws_buf *b)
+Pallet_aws_buf_str (struct Pallet_aws_buf *b)
 {
-  pallet_aws_buf_reserve (b, 0);
+  Pallet_aws_buf_reserve (b, 0);
   if (b->oom)
     return NULL;
   b->data[b->len] = '\0';
@@ -73,7 +73,7 @@ pallet_aws_buf_str (struct pallet_aws_buf *b)
 }
 
 void
-pallet_aws_buf_free (struct pallet_aws_buf *b)
+Pallet_aws_buf_free (struct Pallet_aws_buf *b)
 {
   free (b->data);
   memset (b, 0, sizeof *b);
@@ -94,10 +94,10 @@ static const unsigned char unreserved[256] = {
 };
 
 void
-pallet_aws_uri_encode (struct pallet_aws_buf *b, const char *s, size_t n, bool keep_slash)
+Pallet_aws_uri_encode (struct Pallet_aws_buf *b, const char *s, size_t n, bool keep_slash)
 {
   static const char hexd[] = "0123456789ABCDEF";
-  pallet_aws_buf_reserve (b, 3 * n);
+  Pallet_aws_buf_reserve (b, 3 * n);
   if (b->oom)
     return;
   char *o = b->data + b->len;
@@ -116,7 +116,7 @@ pallet_aws_uri_encode (struct pallet_aws_buf *b, const char *s, size_t n, bool k
 }
 
 void
-pallet_aws_hex (const unsigned char *in, size_t n, char *out)
+Pallet_aws_hex (const unsigned char *in, size_t n, char *out)
 {
   static const char hexd[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
@@ -127,17 +127,17 @@ pallet_aws_hex (const unsigned char *in, size_t n, char *out)
 }
 
 void
-pallet_aws_sha256_hex (const void *data, size_t n, char out[65])
+Pallet_aws_sha256_hex (const void *data, size_t n, char out[65])
 {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   if (!EVP_Digest (data, n, md, &mdlen, EVP_sha256 (), NULL))
     mdlen = 0;
-  pallet_aws_hex (md, mdlen, out);
+  Pallet_aws_hex (md, mdlen, out);
 }
 
 double
-pallet_aws_random (void)
+Pallet_aws_random (void)
 {
   uint64_t r = 0;
   if (RAND_bytes ((unsigned char *) &r, sizeof r) != 1)
@@ -146,7 +146,7 @@ pallet_aws_random (void)
 }
 
 void
-pallet_aws_uuid (char out[37])
+Pallet_aws_uuid (char out[37])
 {
   unsigned char u[16];
   if (RAND_bytes (u, sizeof u) != 1)
@@ -161,7 +161,7 @@ pallet_aws_uuid (char out[37])
 }
 
 long long
-pallet_aws_json_int (const json_t *obj, const char *key, long long def)
+Pallet_aws_json_int (const json_t *obj, const char *key, long long def)
 {
   json_t *v = json_object_get (obj, key);
   if (json_is_integer (v))
@@ -177,7 +177,7 @@ pallet_aws_json_int (const json_t *obj, const char *key, long long def)
 }
 
 const char *
-pallet_aws_json_str (const json_t *obj, const char *key)
+Pallet_aws_json_str (const json_t *obj, const char *key)
 {
   return json_string_value (json_object_get (obj, key));
 }

@@ -19,7 +19,7 @@ struct conv {
   xmlTextReaderPtr r;
   const char *item_path;
   size_t item_path_len;
-  pallet_aws_item_fn cb;
+  Pallet_aws_item_fn cb;
   void *opaque;
   char path[MAX_PATH];
   size_t pathlen;
@@ -143,10 +143,10 @@ element (struct conv *cv, const char *name, json_t *parent)
 
   int depth = xmlTextReaderDepth (cv->r);
   json_t *container = NULL;
-  struct pallet_aws_buf text = { 0 };
+  struct Pallet_aws_buf text = { 0 };
   int rc;
 
-  pallet_aws_buf_add (&text, "", 0);
+  Pallet_aws_buf_add (&text, "", 0);
   while ((rc = xmlTextReaderRead (cv->r)) == 1) {
     int type = xmlTextReaderNodeType (cv->r);
     if (type == XML_READER_TYPE_END_ELEMENT && xmlTextReaderDepth (cv->r) == depth)
@@ -156,7 +156,7 @@ element (struct conv *cv, const char *name, json_t *parent)
         || type == XML_READER_TYPE_WHITESPACE) {
       const xmlChar *v = xmlTextReaderConstValue (cv->r);
       if (v && !container)
-        pallet_aws_buf_puts (&text, (const char *) v);
+        Pallet_aws_buf_puts (&text, (const char *) v);
       continue;
     }
     if (type != XML_READER_TYPE_ELEMENT)
@@ -210,7 +210,7 @@ element (struct conv *cv, const char *name, json_t *parent)
     goto fail;
   }
   if (container) {
-    pallet_aws_buf_free (&text);
+    Pallet_aws_buf_free (&text);
     return container;
   }
   if (text.oom)
@@ -223,20 +223,20 @@ element (struct conv *cv, const char *name, json_t *parent)
     s = json_stringn (text.data, text.len);
   if (!s)
     conv_error (cv, "XML text is not valid UTF-8");
-  pallet_aws_buf_free (&text);
+  Pallet_aws_buf_free (&text);
   return s;
 
  fail:
   if (!cv->err || !cv->err[0])
     conv_error (cv, "out of memory converting XML");
   json_decref (container);
-  pallet_aws_buf_free (&text);
+  Pallet_aws_buf_free (&text);
   return NULL;
 }
 
 int
-pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
-                        pallet_aws_item_fn cb, void *opaque, json_t **rest,
+Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
+                        Pallet_aws_item_fn cb, void *opaque, json_t **rest,
                         char *root_name, char *err, size_t errlen, int *cb_stopped)
 {
   struct conv cv = {
@@ -311,14 +311,14 @@ dup_str (const json_t *v)
 }
 
 int
-pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message,
+Pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message,
                       char **request_id)
 {
   json_t *rest = NULL;
   char root[64];
   char err[128];
   *code = *message = *request_id = NULL;
-  if (pallet_aws_xml_convert (buf, len, NULL, NULL, NULL, &rest, root, err, sizeof err,
+  if (Pallet_aws_xml_convert (buf, len, NULL, NULL, NULL, &rest, root, err, sizeof err,
                               NULL) < 0)
     return -1;
   json_t *e = NULL, *rid = NULL;

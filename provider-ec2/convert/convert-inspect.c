@@ -57,7 +57,7 @@ find_esp (guestfs_h *g, const char *root)
     free (pt);
     free (dev);
   }
-  pallet_convert_free_strings (parts);
+  Pallet_convert_free_strings (parts);
   if (esp)
     return esp;
 
@@ -70,7 +70,7 @@ find_esp (guestfs_h *g, const char *root)
       free (fs);
     }
   }
-  pallet_convert_free_strings (mps);
+  Pallet_convert_free_strings (mps);
   return esp;
 }
 
@@ -116,12 +116,12 @@ describe_root (guestfs_h *g, const char *root, size_t nroots,
   return o;
 }
 
-enum pallet_convert_error
-pallet_convert_inspect (const char *const *disks, size_t ndisks,
-                        const struct pallet_convert_inspect_options *opts,
+enum Pallet_convert_error
+Pallet_convert_inspect (const char *const *disks, size_t ndisks,
+                        const struct Pallet_convert_inspect_options *opts,
                         char **json, char **message)
 {
-  enum pallet_convert_error err = PALLET_CONVERT_OK;
+  enum Pallet_convert_error err = PALLET_CONVERT_OK;
   guestfs_h *g = NULL;
   char **roots = NULL;
   char *who = NULL;
@@ -130,23 +130,23 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   if (message)
     *message = NULL;
   if (json == NULL || disks == NULL || ndisks == 0)
-    return pallet_convert_fail (message, PALLET_CONVERT_E_INVALID,
+    return Pallet_convert_fail (message, PALLET_CONVERT_E_INVALID,
                  "inspect: no disks given; fix: pass the guest's disk paths");
   *json = NULL;
   for (size_t i = 0; i < ndisks; i++) {
     if (disks[i] == NULL || access (disks[i], R_OK) != 0)
-      return pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
+      return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
                    "inspecting %s: cannot open disk: %s; fix: check the path "
                    "exists and is readable", disks[i] ? disks[i] : "(null)",
                    disks[i] ? strerror (errno) : "no path");
   }
-  who = pallet_convert_join_disks (disks, ndisks);
+  who = Pallet_convert_join_disks (disks, ndisks);
   if (who == NULL)
     return PALLET_CONVERT_E_NOMEM;
 
   g = guestfs_create ();
   if (g == NULL) {
-    err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
+    err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
                 "inspecting %s: cannot create a libguestfs handle; fix: "
                 "install libguestfs (scripts/install-deps.sh)", who);
     goto out;
@@ -156,7 +156,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
     char *settings[] = { (char *) "force_tcg", NULL };
     if (guestfs_set_backend (g, "direct") == -1 ||
         guestfs_set_backend_settings (g, settings) == -1) {
-      err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
+      err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
                   "inspecting %s: cannot select the direct TCG backend: %s",
                   who, guestfs_last_error (g));
       goto out;
@@ -173,7 +173,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
       r = guestfs_add_drive_opts (g, disks[i],
                                   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
     if (r == -1) {
-      err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
+      err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
                   "inspecting %s: cannot open disk: %s; fix: check the path "
                   "and format", disks[i], guestfs_last_error (g));
       goto out;
@@ -182,7 +182,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   if (guestfs_launch (g) == -1) {
     const char *e = guestfs_last_error (g);
     int disk = e && (strstr (e, "Could not open") || strstr (e, "lock"));
-    err = pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
+    err = Pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
                 "inspecting %s: cannot start the libguestfs appliance: %s; "
                 "fix: %s", who, e ? e : "unknown error",
                 disk ? "check the disks are readable images and no VM has "
@@ -192,14 +192,14 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
   }
   roots = guestfs_inspect_os (g);
   if (roots == NULL) {
-    err = pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
+    err = Pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
                 "inspecting %s: inspection failed: %s; fix: check the disks "
                 "belong to one guest and are not corrupt", who,
                 guestfs_last_error (g));
     goto out;
   }
   if (roots[0] == NULL) {
-    err = pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
+    err = Pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
                 "inspecting %s: no operating system found; fix: pass the "
                 "VM's boot (root) volume: these disks hold no installed OS "
                 "(a blank or data-only volume?)", who);
@@ -218,7 +218,7 @@ pallet_convert_inspect (const char *const *disks, size_t ndisks,
     err = PALLET_CONVERT_E_NOMEM;
 
  out:
-  pallet_convert_free_strings (roots);
+  Pallet_convert_free_strings (roots);
   if (g) {
     guestfs_shutdown (g);
     guestfs_close (g);

@@ -13,7 +13,7 @@
 #include "convert-internal.h"
 
 const char *
-pallet_convert_error_name (enum pallet_convert_error err)
+Pallet_convert_error_name (enum Pallet_convert_error err)
 {
   switch (err) {
   case PALLET_CONVERT_OK: return "ok";
@@ -37,7 +37,7 @@ pallet_convert_error_name (enum pallet_convert_error err)
 /* "[  23.3] Inspecting the source".  Parsed by hand rather than strtod
  * so the caller's locale (decimal comma) cannot change the answer. */
 int
-pallet_convert_parse_step (const char *line, double *elapsed,
+Pallet_convert_parse_step (const char *line, double *elapsed,
                            const char **text)
 {
   const char *p = line;
@@ -95,19 +95,19 @@ parse_tagged (const char *line, const char *kind)
 }
 
 const char *
-pallet_convert_parse_warning (const char *line)
+Pallet_convert_parse_warning (const char *line)
 {
   return parse_tagged (line, "warning");
 }
 
 const char *
-pallet_convert_parse_error (const char *line)
+Pallet_convert_parse_error (const char *line)
 {
   return parse_tagged (line, "error");
 }
 
 char *
-pallet_convert_join_disks (const char *const *disks, size_t ndisks)
+Pallet_convert_join_disks (const char *const *disks, size_t ndisks)
 {
   char *buf = NULL;
   size_t len = 0;
@@ -129,7 +129,7 @@ pallet_convert_join_disks (const char *const *disks, size_t ndisks)
 }
 
 char *
-pallet_convert_condense (const char *text, size_t max)
+Pallet_convert_condense (const char *text, size_t max)
 {
   size_t n = strlen (text), o = 0;
   char *out = malloc (n + 4);
@@ -158,7 +158,7 @@ pallet_convert_condense (const char *text, size_t max)
  * tests/fixtures), first match wins. */
 static const struct rule {
   const char *needle;
-  enum pallet_convert_error err;
+  enum Pallet_convert_error err;
   const char *problem;
   const char *fix;
 } rules[] = {
@@ -242,7 +242,7 @@ first_paragraph (const char *text)
 
   while (*text == '\n')
     text++;
-  start = pallet_convert_parse_error (text);
+  start = Pallet_convert_parse_error (text);
   if (start == NULL)
     start = text;
   end = strstr (start, "\n\n");
@@ -261,18 +261,18 @@ first_paragraph (const char *text)
       para = p2;
     }
   }
-  out = pallet_convert_condense (para, 400);
+  out = Pallet_convert_condense (para, 400);
   free (para);
   return out;
 }
 
-enum pallet_convert_error
-pallet_convert_map_error (const char *error_text,
+enum Pallet_convert_error
+Pallet_convert_map_error (const char *error_text,
                           const char *const *disks, size_t ndisks,
                           char **message)
 {
   const struct rule *r = NULL;
-  enum pallet_convert_error err = PALLET_CONVERT_E_FAILED;
+  enum Pallet_convert_error err = PALLET_CONVERT_E_FAILED;
   char *who, *said = NULL;
   int n;
 
@@ -289,7 +289,7 @@ pallet_convert_map_error (const char *error_text,
     return err;
 
   *message = NULL;
-  who = pallet_convert_join_disks (disks, ndisks);
+  who = Pallet_convert_join_disks (disks, ndisks);
   if (error_text)
     said = first_paragraph (error_text);
   if (who == NULL || (error_text && said == NULL)) {
@@ -318,7 +318,7 @@ pallet_convert_map_error (const char *error_text,
 }
 
 void
-pallet_convert_free_strings (char **v)
+Pallet_convert_free_strings (char **v)
 {
   if (v == NULL)
     return;
@@ -327,8 +327,8 @@ pallet_convert_free_strings (char **v)
   free (v);
 }
 
-enum pallet_convert_error
-pallet_convert_fail (char **message, enum pallet_convert_error err, const char *fmt, ...)
+enum Pallet_convert_error
+Pallet_convert_fail (char **message, enum Pallet_convert_error err, const char *fmt, ...)
 {
   va_list ap;
 

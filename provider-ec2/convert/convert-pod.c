@@ -118,7 +118,7 @@ is_image (const char *s)
 }
 
 static char *
-check_options (const struct pallet_convert_pod_options *o)
+check_options (const struct Pallet_convert_pod_options *o)
 {
   char *m = NULL;
   int r = 0;
@@ -126,7 +126,7 @@ check_options (const struct pallet_convert_pod_options *o)
 #define BAD(...) do { r = asprintf (&m, __VA_ARGS__); goto out; } while (0)
   if (o == NULL)
     BAD ("conversion pod: no options were given; pass a filled "
-         "struct pallet_convert_pod_options");
+         "struct Pallet_convert_pod_options");
   if (!is_dns1123 (o->name, 253, 1))
     BAD ("conversion pod: the name \"%s\" is not a DNS-1123 subdomain; use "
          "at most 253 lowercase letters, digits, '-' and '.', starting and "
@@ -197,7 +197,7 @@ env_var (const char *name, const char *value)
 }
 
 static json_t *
-build_labels (const struct pallet_convert_pod_options *o)
+build_labels (const struct Pallet_convert_pod_options *o)
 {
   json_t *l = json_pack ("{s:s}", "app", "pallet-convert");
 
@@ -216,7 +216,7 @@ build_labels (const struct pallet_convert_pod_options *o)
 
 /* command, volumeDevices and volumes, one entry per claim. */
 static int
-add_disks (const struct pallet_convert_pod_options *o, json_t *cmd,
+add_disks (const struct Pallet_convert_pod_options *o, json_t *cmd,
            json_t *devs, json_t *vols)
 {
   for (size_t i = 0; i < o->nclaims; i++) {
@@ -238,7 +238,7 @@ add_disks (const struct pallet_convert_pod_options *o, json_t *cmd,
 }
 
 json_t *
-pallet_convert_pod_manifest (const struct pallet_convert_pod_options *o,
+Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
                              char **err)
 {
   const char *memory, *cpu;

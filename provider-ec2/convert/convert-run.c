@@ -72,8 +72,8 @@ text_add (struct text *t, const char *line, size_t max, int keep_tail)
 /* ---- one child process's output --------------------------------------- */
 
 struct run {
-  const struct pallet_convert_options *opts;
-  struct pallet_convert_result *res;
+  const struct Pallet_convert_options *opts;
+  struct Pallet_convert_result *res;
   struct text tail;          /* last stderr lines */
   struct text errtext;       /* from the first "error:" line on */
   char *last_step;
@@ -89,7 +89,7 @@ struct linebuf {
 static void
 on_line (struct run *r, int stream, char *line)
 {
-  const struct pallet_convert_options *o = r->opts;
+  const struct Pallet_convert_options *o = r->opts;
   const char *text;
   double secs;
 
@@ -97,13 +97,13 @@ on_line (struct run *r, int stream, char *line)
     o->line (o->opaque, stream, line);
   if (stream == 2 && text_add (&r->tail, line, TAIL_MAX, 1) == -1)
     r->nomem = 1;
-  if (pallet_convert_parse_error (line) || r->errtext.len > 0) {
+  if (Pallet_convert_parse_error (line) || r->errtext.len > 0) {
     if (text_add (&r->errtext, line, ERRTEXT_MAX, 0) == -1)
       r->nomem = 1;
   }
   if (!r->parse_v2v)
     return;
-  if (pallet_convert_parse_step (line, &secs, &text)) {
+  if (Pallet_convert_parse_step (line, &secs, &text)) {
     char *copy = strdup (text);
     if (copy == NULL) {
       r->nomem = 1;
@@ -115,7 +115,7 @@ on_line (struct run *r, int stream, char *line)
       o->progress (o->opaque, text, secs, r->res->steps);
     r->res->steps++;
   }
-  else if ((text = pallet_convert_parse_warning (line)) != NULL) {
+  else if ((text = Pallet_convert_parse_warning (line)) != NULL) {
     char **w = realloc (r->res->warnings,
                         (r->res->nwarnings + 1) * sizeof *w);
     char *copy = strdup (text);
@@ -215,7 +215,7 @@ static enum outcome
 run_child (struct run *r, char *const *argv, char *const *envp,
            double deadline, int *status, int *spawn_errno)
 {
-  const struct pallet_convert_options *o = r->opts;
+  const struct Pallet_convert_options *o = r->opts;
   int out[2] = { -1, -1 }, err[2] = { -1, -1 };
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
@@ -357,10 +357,10 @@ can_run (const char *prog)
 }
 
 static void
-set_message (struct pallet_convert_result *res, enum pallet_convert_error e,
+set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e,
              const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 static void
-set_message (struct pallet_convert_result *res, enum pallet_convert_error e,
+set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e,
              const char *fmt, ...)
 {
   va_list ap;
@@ -404,9 +404,9 @@ qemu_img (struct run *r, char *const *argv, char *const *envp,
     return -1;
   }
   if (oc != RAN || !WIFEXITED (status) || WEXITSTATUS (status) != 0) {
-    char *said = pallet_convert_condense (r->tail.s ? r->tail.s : "", 400);
-    enum pallet_convert_error e =
-      pallet_convert_map_error (r->tail.s, NULL, 0, NULL);
+    char *said = Pallet_convert_condense (r->tail.s ? r->tail.s : "", 400);
+    enum Pallet_convert_error e =
+      Pallet_convert_map_error (r->tail.s, NULL, 0, NULL);
     if (e == PALLET_CONVERT_E_FAILED)
       e = PALLET_CONVERT_E_IO;
     set_message (r->res, e, "%s for %s failed: %s; fix: check the disk is "
@@ -435,8 +435,8 @@ cleanup_work (char *const *overlays, size_t n, const char *xml,
 struct job {
   const char *const *disks;
   size_t ndisks;
-  const struct pallet_convert_options *o;
-  struct pallet_convert_result *res;
+  const struct Pallet_convert_options *o;
+  struct Pallet_convert_result *res;
   const char *fmt, *prog, *qimg, *base;
   char **abs, **overlays;
   char *dir, *xml, *who;
@@ -449,7 +449,7 @@ struct job {
 static int
 job_start (struct job *j)
 {
-  struct pallet_convert_result *res = j->res;
+  struct Pallet_convert_result *res = j->res;
   if (j->disks == NULL || j->ndisks == 0 || j->ndisks > 26) {
     set_message (res, PALLET_CONVERT_E_INVALID,
                  "convert: %zu disks given; fix: pass 1 to 26 disk paths", j->ndisks);
@@ -463,7 +463,7 @@ job_start (struct job *j)
     }
   if (j->base == NULL || *j->base == '\0')
     j->base = "/var/tmp";
-  j->who = pallet_convert_join_disks (j->disks, j->ndisks);
+  j->who = Pallet_convert_join_disks (j->disks, j->ndisks);
   j->abs = calloc (j->ndisks, sizeof *j->abs);
   j->overlays = calloc (j->ndisks, sizeof *j->overlays);
   j->envp = child_env (j->o->force_tcg);
@@ -490,7 +490,7 @@ job_start (struct job *j)
 static int
 make_overlays (struct job *j)
 {
-  struct pallet_convert_result *res = j->res;
+  struct Pallet_convert_result *res = j->res;
   for (size_t i = 0; i < j->ndisks; i++) {
     struct stat st;
     j->abs[i] = realpath (j->disks[i], NULL);
@@ -538,7 +538,7 @@ make_overlays (struct job *j)
 static int
 v2v_argv (struct job *j, const char *argv[16])
 {
-  const struct pallet_convert_options *o = j->o;
+  const struct Pallet_convert_options *o = j->o;
   size_t a = 0;
   argv[a++] = j->prog;
   if (o->verbose) {
@@ -558,7 +558,7 @@ v2v_argv (struct job *j, const char *argv[16])
       set_message (j->res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
       return -1;
     }
-    if (pallet_convert_write_domain_xml (j->xml, o->guest_name,
+    if (Pallet_convert_write_domain_xml (j->xml, o->guest_name,
                                          (const char *const *) j->overlays,
                                          j->ndisks, "qcow2") == -1) {
       set_message (j->res, PALLET_CONVERT_E_IO,
@@ -583,10 +583,10 @@ v2v_argv (struct job *j, const char *argv[16])
 static void
 v2v_failed (struct job *j, int status)
 {
-  struct pallet_convert_result *res = j->res;
+  struct Pallet_convert_result *res = j->res;
   const char *text = j->r.errtext.s ? j->r.errtext.s : j->r.tail.s;
   char *msg = NULL;
-  enum pallet_convert_error e = pallet_convert_map_error (text, j->disks, j->ndisks, &msg);
+  enum Pallet_convert_error e = Pallet_convert_map_error (text, j->disks, j->ndisks, &msg);
   res->error = e;
   res->message = msg;
   if (msg && !WIFEXITED (status)) {
@@ -605,8 +605,8 @@ v2v_failed (struct job *j, int status)
 static int
 run_v2v (struct job *j, double t0)
 {
-  const struct pallet_convert_options *o = j->o;
-  struct pallet_convert_result *res = j->res;
+  const struct Pallet_convert_options *o = j->o;
+  struct Pallet_convert_result *res = j->res;
   const char *argv[16];
   int status, spawn_errno = 0;
   if (v2v_argv (j, argv) < 0)
@@ -660,7 +660,7 @@ run_v2v (struct job *j, double t0)
 static int
 commit_overlays (struct job *j)
 {
-  struct pallet_convert_result *res = j->res;
+  struct Pallet_convert_result *res = j->res;
   for (size_t i = 0; i < j->ndisks; i++) {
     const char *cargv[] = { j->qimg, "commit", "-q", "-f", "qcow2", j->overlays[i], NULL };
     if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i],
@@ -700,13 +700,13 @@ job_end (struct job *j)
   run_reset (&j->r);
 }
 
-enum pallet_convert_error
-pallet_convert_run (const char *const *disks, size_t ndisks,
-                    const struct pallet_convert_options *opts,
-                    struct pallet_convert_result *res)
+enum Pallet_convert_error
+Pallet_convert_run (const char *const *disks, size_t ndisks,
+                    const struct Pallet_convert_options *opts,
+                    struct Pallet_convert_result *res)
 {
-  static const struct pallet_convert_options defaults;
-  const struct pallet_convert_options *o = opts ? opts : &defaults;
+  static const struct Pallet_convert_options defaults;
+  const struct Pallet_convert_options *o = opts ? opts : &defaults;
   double t0 = now ();
 
   if (res == NULL)
@@ -730,7 +730,7 @@ pallet_convert_run (const char *const *disks, size_t ndisks,
 }
 
 void
-pallet_convert_result_free (struct pallet_convert_result *res)
+Pallet_convert_result_free (struct Pallet_convert_result *res)
 {
   if (res == NULL)
     return;
@@ -744,7 +744,7 @@ pallet_convert_result_free (struct pallet_convert_result *res)
 }
 
 char *
-pallet_convert_result_to_json (const struct pallet_convert_result *res)
+Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
 {
   json_t *o, *w;
   char *s = NULL;
@@ -763,7 +763,7 @@ pallet_convert_result_to_json (const struct pallet_convert_result *res)
     e |= json_array_append_new (w, json_string (res->warnings[i]));
   e |= json_object_set_new (o, "ok", json_boolean (res->error == PALLET_CONVERT_OK));
   e |= json_object_set_new (o, "error",
-                            json_string (pallet_convert_error_name (res->error)));
+                            json_string (Pallet_convert_error_name (res->error)));
   e |= json_object_set_new (o, "message", res->message
                             ? json_string (res->message) : json_null ());
   e |= json_object_set_new (o, "warnings", w);

@@ -131,7 +131,7 @@ newest_kernel (guestfs_h *g)
   if (best == NULL)
     best = best_any;
   r = best ? strdup (best) : NULL;
-  pallet_convert_free_strings (dirs);
+  Pallet_convert_free_strings (dirs);
   return r;
 }
 
@@ -263,9 +263,9 @@ check_kernel (struct verify *v, const char *kver)
                  initrd, modules[m], how);
   }
   free (initrd);
-  pallet_convert_free_strings (initrd_files);
-  pallet_convert_free_strings (files);
-  pallet_convert_free_strings (builtin);
+  Pallet_convert_free_strings (initrd_files);
+  Pallet_convert_free_strings (files);
+  Pallet_convert_free_strings (builtin);
 }
 
 /* Appends "FILE line N: TEXT" for each uncommented line of FILE naming a
@@ -289,7 +289,7 @@ scan_file (struct verify *v, const char *file, char **found, int *nfiles)
     for (size_t b = 0; b < sizeof bad_devices / sizeof bad_devices[0]; b++)
       bad |= strstr (p, bad_devices[b]) != NULL;
     if (bad) {
-      char *text = pallet_convert_condense (p, 120), *s = NULL;
+      char *text = Pallet_convert_condense (p, 120), *s = NULL;
 
       if (text && n < 5
           && asprintf (&s, "%s%s%s line %zu: %s", *found ? *found : "",
@@ -301,7 +301,7 @@ scan_file (struct verify *v, const char *file, char **found, int *nfiles)
       n++;
     }
   }
-  pallet_convert_free_strings (lines);
+  Pallet_convert_free_strings (lines);
   return n;
 }
 
@@ -370,20 +370,20 @@ mount_guest (guestfs_h *g, const char *root)
     /* A missing /boot shows up as a failed check, with the reason. */
     if (strcmp (mps[i], "/") != 0)
       (void) guestfs_mount_ro (g, mps[i + 1], mps[i]);
-  pallet_convert_free_strings (mps);
+  Pallet_convert_free_strings (mps);
   return 0;
 }
 
 static guestfs_h *
 open_guest (const char *const *disks, size_t ndisks,
-            const struct pallet_convert_verify_options *opts,
-            const char *who, char **message, enum pallet_convert_error *err)
+            const struct Pallet_convert_verify_options *opts,
+            const char *who, char **message, enum Pallet_convert_error *err)
 {
   guestfs_h *g = guestfs_create ();
   const char *fmt = opts && opts->disk_format ? opts->disk_format : "raw";
 
   if (g == NULL) {
-    *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot create "
+    *err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot create "
                  "a libguestfs handle; fix: install libguestfs "
                  "(scripts/install-deps.sh)", who);
     return NULL;
@@ -393,7 +393,7 @@ open_guest (const char *const *disks, size_t ndisks,
     char *settings[] = { (char *) "force_tcg", NULL };
     if (guestfs_set_backend (g, "direct") == -1
         || guestfs_set_backend_settings (g, settings) == -1) {
-      *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot "
+      *err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot "
                    "select the direct TCG backend: %s; fix: check libguestfs",
                    who, guestfs_last_error (g));
       goto bad;
@@ -402,13 +402,13 @@ open_guest (const char *const *disks, size_t ndisks,
   for (size_t i = 0; i < ndisks; i++)
     if (guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
                                 GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt, -1) == -1) {
-      *err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
+      *err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
                    "disk: %s; fix: check the path and format (%s)", disks[i],
                    guestfs_last_error (g), fmt);
       goto bad;
     }
   if (guestfs_launch (g) == -1) {
-    *err = pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot start "
+    *err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL, "verifying %s: cannot start "
                  "the libguestfs appliance: %s; fix: run libguestfs-test-tool; "
                  "on hosts without KVM set force_tcg", who,
                  guestfs_last_error (g));
@@ -420,12 +420,12 @@ open_guest (const char *const *disks, size_t ndisks,
   return NULL;
 }
 
-enum pallet_convert_error
-pallet_convert_verify (const char *const *disks, size_t ndisks,
-                       const struct pallet_convert_verify_options *opts,
+enum Pallet_convert_error
+Pallet_convert_verify (const char *const *disks, size_t ndisks,
+                       const struct Pallet_convert_verify_options *opts,
                        char **json, char **message)
 {
-  enum pallet_convert_error err = PALLET_CONVERT_OK;
+  enum Pallet_convert_error err = PALLET_CONVERT_OK;
   struct verify v = { 0 };
   char **roots = NULL, *kver = NULL, *who = NULL;
   json_t *report = NULL;
@@ -433,23 +433,23 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
   if (message)
     *message = NULL;
   if (json == NULL || disks == NULL || ndisks == 0)
-    return pallet_convert_fail (message, PALLET_CONVERT_E_INVALID, "verify: no disks given; "
+    return Pallet_convert_fail (message, PALLET_CONVERT_E_INVALID, "verify: no disks given; "
                  "fix: pass the converted guest's disk paths");
   *json = NULL;
   for (size_t i = 0; i < ndisks; i++)
     if (disks[i] == NULL || access (disks[i], R_OK) != 0)
-      return pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
+      return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot open "
                    "disk: %s; fix: check the path exists and is readable",
                    disks[i] ? disks[i] : "(null)",
                    disks[i] ? strerror (errno) : "no path");
-  if ((who = pallet_convert_join_disks (disks, ndisks)) == NULL)
+  if ((who = Pallet_convert_join_disks (disks, ndisks)) == NULL)
     return PALLET_CONVERT_E_NOMEM;
   if ((v.g = open_guest (disks, ndisks, opts, who, message, &err)) == NULL)
     goto out;
 
   roots = guestfs_inspect_os (v.g);
   if (roots == NULL || roots[0] == NULL) {
-    err = pallet_convert_fail (message, roots ? PALLET_CONVERT_E_NO_OS : PALLET_CONVERT_E_FAILED,
+    err = Pallet_convert_fail (message, roots ? PALLET_CONVERT_E_NO_OS : PALLET_CONVERT_E_FAILED,
                 "verifying %s: %s%s; fix: pass the converted VM's disks, boot "
                 "disk first", who, roots ? "no operating system found"
                 : "inspection failed: ",
@@ -457,7 +457,7 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
     goto out;
   }
   if (mount_guest (v.g, roots[0]) == -1) {
-    err = pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot mount "
+    err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK, "verifying %s: cannot mount "
                 "the root filesystem %s: %s; fix: check the disk is not "
                 "corrupt (e2fsck/xfs_repair on a copy)", who, roots[0],
                 guestfs_last_error (v.g));
@@ -483,14 +483,14 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
   goto out;
 
  nomem:
-  err = pallet_convert_fail (message, PALLET_CONVERT_E_NOMEM, "verifying %s: out of memory",
+  err = Pallet_convert_fail (message, PALLET_CONVERT_E_NOMEM, "verifying %s: out of memory",
               who);
  out:
   json_decref (report);
   json_decref (v.checks);
   free (v.first_fail);
   free (kver);
-  pallet_convert_free_strings (roots);
+  Pallet_convert_free_strings (roots);
   if (v.g) {
     guestfs_shutdown (v.g);
     guestfs_close (v.g);

@@ -11,7 +11,7 @@
 #define W(call) do { if ((call) < 0) goto fail; } while (0)
 
 int
-pallet_convert_write_domain_xml (const char *path, const char *name,
+Pallet_convert_write_domain_xml (const char *path, const char *name,
                                  const char *const *disks, size_t ndisks,
                                  const char *format)
 {

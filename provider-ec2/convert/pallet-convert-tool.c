@@ -13,7 +13,7 @@
  *                       CLAIM...
  *
  * inspect prints the inspection JSON; convert prints progress on stderr and
- * the result JSON on stdout.  The exit status is the pallet_convert_error
+ * the result JSON on stdout.  The exit status is the Pallet_convert_error
  * (0 = success).  SIGINT/SIGTERM cancel a conversion cleanly.
  */
 #include <getopt.h>
@@ -97,8 +97,8 @@ main (int argc, char *argv[])
     { "memory", required_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 }
   };
-  struct pallet_convert_options o = { 0 };
-  struct pallet_convert_pod_options po = { 0 };
+  struct Pallet_convert_options o = { 0 };
+  struct Pallet_convert_pod_options po = { 0 };
   const char *cmd, *xml_out = NULL, *log_path = NULL;
   FILE *log = NULL;
   int c, rc;
@@ -149,7 +149,7 @@ main (int argc, char *argv[])
   size_t ndisks = (size_t) (argc - optind);
 
   if (strcmp (cmd, "domain-xml") == 0) {
-    if (pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks,
+    if (Pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks,
                                          o.disk_format) == -1) {
       perror (xml_out);
       return PALLET_CONVERT_E_IO;
@@ -164,7 +164,7 @@ main (int argc, char *argv[])
     po.claims = disks;
     po.nclaims = ndisks;
     po.force_tcg = o.force_tcg;
-    pod = pallet_convert_pod_manifest (&po, &err);
+    pod = Pallet_convert_pod_manifest (&po, &err);
     if (pod == NULL) {
       fprintf (stderr, "pallet-convert-tool: %s\n", err ? err : "out of memory");
       free (err);
@@ -183,11 +183,11 @@ main (int argc, char *argv[])
     return 0;
   }
   if (strcmp (cmd, "verify") == 0) {
-    struct pallet_convert_verify_options vo = {
+    struct Pallet_convert_verify_options vo = {
       .force_tcg = o.force_tcg, .disk_format = o.disk_format
     };
     char *json = NULL, *msg = NULL;
-    rc = pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
+    rc = Pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
     if (json)
       printf ("%s\n", json);
     if (msg)
@@ -195,7 +195,7 @@ main (int argc, char *argv[])
                rc == PALLET_CONVERT_OK ? "" : "error: ", msg);
     else if (rc != PALLET_CONVERT_OK)
       fprintf (stderr, "pallet-convert-tool: error (%s)\n",
-               pallet_convert_error_name (rc));
+               Pallet_convert_error_name (rc));
     /* A guest that fails a check: exit 11 (failed), like a conversion. */
     if (rc == PALLET_CONVERT_OK && msg)
       rc = PALLET_CONVERT_E_FAILED;
@@ -204,23 +204,23 @@ main (int argc, char *argv[])
     return rc;
   }
   if (strcmp (cmd, "inspect") == 0) {
-    struct pallet_convert_inspect_options io = {
+    struct Pallet_convert_inspect_options io = {
       .force_tcg = o.force_tcg, .disk_format = o.disk_format
     };
     char *json = NULL, *msg = NULL;
-    rc = pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
+    rc = Pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
     if (rc == PALLET_CONVERT_OK)
       printf ("%s\n", json);
     else
       fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
-               pallet_convert_error_name (rc), msg ? msg : "out of memory");
+               Pallet_convert_error_name (rc), msg ? msg : "out of memory");
     free (json);
     free (msg);
     return rc;
   }
   if (strcmp (cmd, "convert") == 0) {
     struct sigaction sa = { .sa_handler = on_signal };
-    struct pallet_convert_result res;
+    struct Pallet_convert_result res;
     char *json;
 
     sigaction (SIGINT, &sa, NULL);
@@ -233,20 +233,20 @@ main (int argc, char *argv[])
     o.cancel = cancel_cb;
     o.line = line_cb;
     o.opaque = log;
-    rc = pallet_convert_run (disks, ndisks, &o, &res);
+    rc = Pallet_convert_run (disks, ndisks, &o, &res);
     if (log)
       fclose (log);
     for (size_t i = 0; i < res.nwarnings; i++)
       fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
     if (rc != PALLET_CONVERT_OK)
       fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
-               pallet_convert_error_name (rc),
+               Pallet_convert_error_name (rc),
                res.message ? res.message : "out of memory");
-    json = pallet_convert_result_to_json (&res);
+    json = Pallet_convert_result_to_json (&res);
     if (json)
       printf ("%s\n", json);
     free (json);
-    pallet_convert_result_free (&res);
+    Pallet_convert_result_free (&res);
     return rc;
   }
   return usage ();

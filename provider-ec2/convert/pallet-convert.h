@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 /* Outcome classes.  Stable numbers: tools print them. */
-enum pallet_convert_error {
+enum Pallet_convert_error {
   PALLET_CONVERT_OK = 0,
   PALLET_CONVERT_E_INVALID = 1,     /* bad arguments or options */
   PALLET_CONVERT_E_NO_OS = 2,       /* no operating system found */
@@ -42,11 +42,11 @@ enum pallet_convert_error {
 };
 
 /* Short stable name of an error class, e.g. "no-os". */
-const char *pallet_convert_error_name (enum pallet_convert_error err);
+const char *Pallet_convert_error_name (enum Pallet_convert_error err);
 
 /* ---- Inspection ------------------------------------------------------ */
 
-struct pallet_convert_inspect_options {
+struct Pallet_convert_inspect_options {
   int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
   const char *disk_format;  /* "raw", "qcow2"...; NULL: let libguestfs probe */
 };
@@ -60,23 +60,23 @@ struct pallet_convert_inspect_options {
  *     "esp": "/dev/sda1"|null, "rootCount": 1, "disks": [ ... ] }
  * Fields libguestfs cannot tell are null.  OPTS may be NULL.  On failure
  * returns the error class and sets *MESSAGE (when MESSAGE is not NULL). */
-enum pallet_convert_error
-pallet_convert_inspect (const char *const *disks, size_t ndisks,
-                        const struct pallet_convert_inspect_options *opts,
+enum Pallet_convert_error
+Pallet_convert_inspect (const char *const *disks, size_t ndisks,
+                        const struct Pallet_convert_inspect_options *opts,
                         char **json, char **message);
 
 /* ---- Conversion ------------------------------------------------------ */
 
 /* A "[  23.3] Inspecting the source" step began.  INDEX counts from 0. */
-typedef void (*pallet_convert_progress_fn) (void *opaque, const char *step,
+typedef void (*Pallet_convert_progress_fn) (void *opaque, const char *step,
                                             double elapsed, int index);
 /* Every output line, STREAM 1 = stdout, 2 = stderr (for logs). */
-typedef void (*pallet_convert_line_fn) (void *opaque, int stream,
+typedef void (*Pallet_convert_line_fn) (void *opaque, int stream,
                                         const char *line);
 /* Polled a few times a second; nonzero cancels the conversion. */
-typedef int (*pallet_convert_cancel_fn) (void *opaque);
+typedef int (*Pallet_convert_cancel_fn) (void *opaque);
 
-struct pallet_convert_options {
+struct Pallet_convert_options {
   int force_tcg;             /* LIBGUESTFS_BACKEND=direct,
                                 LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
   int verbose;               /* pass -v -x to virt-v2v-in-place */
@@ -89,14 +89,14 @@ struct pallet_convert_options {
                                 (always used for more than one disk) */
   const char *program;       /* NULL: "virt-v2v-in-place" (looked up in PATH) */
   const char *qemu_img;      /* NULL: "qemu-img" */
-  pallet_convert_progress_fn progress;
-  pallet_convert_line_fn line;
-  pallet_convert_cancel_fn cancel;
+  Pallet_convert_progress_fn progress;
+  Pallet_convert_line_fn line;
+  Pallet_convert_cancel_fn cancel;
   void *opaque;              /* passed to the callbacks */
 };
 
-struct pallet_convert_result {
-  enum pallet_convert_error error;
+struct Pallet_convert_result {
+  enum Pallet_convert_error error;
   char *message;       /* NULL on success */
   char **warnings;     /* "virt-v2v-in-place: warning: " text, prefix cut */
   size_t nwarnings;
@@ -106,21 +106,21 @@ struct pallet_convert_result {
 };
 
 /* Converts the guest on DISKS in place.  Fills *RESULT (always; free it
- * with pallet_convert_result_free) and returns RESULT->error. */
-enum pallet_convert_error
-pallet_convert_run (const char *const *disks, size_t ndisks,
-                    const struct pallet_convert_options *opts,
-                    struct pallet_convert_result *result);
+ * with Pallet_convert_result_free) and returns RESULT->error. */
+enum Pallet_convert_error
+Pallet_convert_run (const char *const *disks, size_t ndisks,
+                    const struct Pallet_convert_options *opts,
+                    struct Pallet_convert_result *result);
 
-void pallet_convert_result_free (struct pallet_convert_result *result);
+void Pallet_convert_result_free (struct Pallet_convert_result *result);
 
 /* The result as a JSON object text: { "ok", "error", "message",
  * "warnings": [...], "exitStatus", "steps", "elapsed" }.  NULL on ENOMEM. */
-char *pallet_convert_result_to_json (const struct pallet_convert_result *r);
+char *Pallet_convert_result_to_json (const struct Pallet_convert_result *r);
 
 /* ---- Post-conversion verification ----------------------------------- */
 
-struct pallet_convert_verify_options {
+struct Pallet_convert_verify_options {
   int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
   const char *disk_format;  /* NULL: "raw" */
 };
@@ -138,9 +138,9 @@ struct pallet_convert_verify_options {
  * *MESSAGE (if MESSAGE is not NULL) names the first failed check and the
  * fix; otherwise it is set to NULL.  On an error (no OS, unreadable disk)
  * returns its class, *JSON is NULL and *MESSAGE says why. */
-enum pallet_convert_error
-pallet_convert_verify (const char *const *disks, size_t ndisks,
-                       const struct pallet_convert_verify_options *opts,
+enum Pallet_convert_error
+Pallet_convert_verify (const char *const *disks, size_t ndisks,
+                       const struct Pallet_convert_verify_options *opts,
                        char **json, char **message);
 
 /* ---- Cluster mode: the conversion Pod -------------------------------- */
@@ -148,7 +148,7 @@ pallet_convert_verify (const char *const *disks, size_t ndisks,
 #define PALLET_CONVERT_DEFAULT_IMAGE "quay.io/kubev2v/forklift-virt-v2v:latest"
 #define PALLET_CONVERT_POD_MAX_DISKS 64
 
-struct pallet_convert_pod_options {
+struct Pallet_convert_pod_options {
   const char *name;          /* Pod name, DNS-1123 (caller sanitises) */
   const char *namespace_;    /* target namespace */
   const char *image;         /* NULL: PALLET_CONVERT_DEFAULT_IMAGE */
@@ -165,34 +165,34 @@ struct pallet_convert_pod_options {
  * The Pod runs "virt-v2v-in-place -v -x -i disk -if raw --root first
  * /dev/block0 ..." (no shell) on the claims attached as block devices
  * /dev/block0..N-1 in order, carries no credentials, and never restarts. */
-json_t *pallet_convert_pod_manifest (const struct pallet_convert_pod_options *o, char **err);
+json_t *Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o, char **err);
 
 /* ---- Building blocks (exposed for tests and other providers) --------- */
 
 /* If LINE is a progress line "[  23.3] Text", sets *ELAPSED and *TEXT (a
  * pointer into LINE) and returns 1; else returns 0. */
-int pallet_convert_parse_step (const char *line, double *elapsed,
+int Pallet_convert_parse_step (const char *line, double *elapsed,
                                const char **text);
 
 /* If LINE is "PROG: warning: text" (PROG any virt-v2v tool), returns a
  * pointer to text; else NULL. */
-const char *pallet_convert_parse_warning (const char *line);
+const char *Pallet_convert_parse_warning (const char *line);
 
 /* If LINE is "PROG: error: text", returns a pointer to text; else NULL. */
-const char *pallet_convert_parse_error (const char *line);
+const char *Pallet_convert_parse_error (const char *line);
 
 /* Maps virt-v2v's error text (the "error:" message and the lines after
  * it; may be NULL) and exit status to an error class and sets *MESSAGE to
  * a message naming DISKS and the fix. */
-enum pallet_convert_error
-pallet_convert_map_error (const char *error_text,
+enum Pallet_convert_error
+Pallet_convert_map_error (const char *error_text,
                           const char *const *disks, size_t ndisks,
                           char **message);
 
 /* Writes a minimal libvirt domain XML for -i libvirtxml: one file disk per
  * DISKS[i] (format FORMAT, target vda, vdb, ... on virtio).  Returns 0 or
  * -1 with errno set. */
-int pallet_convert_write_domain_xml (const char *path, const char *name,
+int Pallet_convert_write_domain_xml (const char *path, const char *name,
                                      const char *const *disks, size_t ndisks,
                                      const char *format);
 

@@ -1,4 +1,4 @@
-/* pallet_ebs_copy: list, then N workers GetSnapshotBlock + pwrite. */
+/* Pallet_ebs_copy: list, then N workers GetSnapshotBlock + pwrite. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -21,7 +21,7 @@
 /* ---- Zeroing ---- */
 
 int
-pallet_ebs_copy_gaps (const uint64_t *idx, size_t n, uint64_t total,
+Pallet_ebs_copy_gaps (const uint64_t *idx, size_t n, uint64_t total,
                       int (*fn) (void *, uint64_t, uint64_t), void *opaque)
 {
   uint64_t next = 0;
@@ -59,7 +59,7 @@ write_zeros (int fd, uint64_t off, uint64_t len)
 }
 
 int
-pallet_ebs_copy_zero (int fd, int is_blockdev, uint64_t off, uint64_t len)
+Pallet_ebs_copy_zero (int fd, int is_blockdev, uint64_t off, uint64_t len)
 {
   if (len == 0)
     return 0;
@@ -84,13 +84,13 @@ struct blk {
 };
 
 struct copy {
-  const struct pallet_ebs_copy_opts *o;
+  const struct Pallet_ebs_copy_opts *o;
   struct blk *blks;
   size_t nblks, cap;
   uint32_t block_size;
   uint64_t volume_bytes;
   int fd, is_blockdev, fresh;
-  struct pallet_ebs_journal *j;
+  struct Pallet_ebs_journal *j;
   pthread_mutex_t lock;
   size_t next;                  /* next blks[] to hand out */
   char *err;                    /* first error */
@@ -207,20 +207,20 @@ maybe_sync (struct copy *c, int force)
     return;
   atomic_store (&c->since_sync, 0);
   c->last_sync_ns = t;
-  if (pallet_ebs_journal_sync (c->j, c->fd) < 0)
+  if (Pallet_ebs_journal_sync (c->j, c->fd) < 0)
     set_err (c, PALLET_E_IO, "writing the copy journal of %s failed: %s; check the space "
              "and permissions of the journal's directory", c->o->target, strerror (errno));
 }
 
 static int
-do_block (struct copy *c, struct pallet_aws_client *cl, unsigned char *buf, const struct blk *b)
+do_block (struct copy *c, struct Pallet_aws_client *cl, unsigned char *buf, const struct blk *b)
 {
   uint64_t off = b->index * c->block_size;
   uint64_t len = c->block_size;
   if (off + len > c->volume_bytes)
     len = c->volume_bytes - off;
   if (!b->token) {
-    int r = pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
+    int r = Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
     if (r < 0) {
       set_err (c, PALLET_E_IO, "zeroing block %llu of %s failed: %s", (unsigned long long) b->index,
                c->o->target, strerror (-r));
@@ -231,14 +231,14 @@ do_block (struct copy *c, struct pallet_aws_client *cl, unsigned char *buf, cons
   }
   rate_wait (c);
   size_t got = 0;
-  if (pallet_aws_ebs_get_snapshot_block (cl, c->o->snapshot_id, (int64_t) b->index, b->token,
+  if (Pallet_aws_ebs_get_snapshot_block (cl, c->o->snapshot_id, (int64_t) b->index, b->token,
                                          buf, c->block_size, &got) < 0) {
-    const struct pallet_aws_error *e = pallet_aws_last_error (cl);
+    const struct Pallet_aws_error *e = Pallet_aws_last_error (cl);
     if (atomic_load (&c->stop) && e->status == PALLET_E_CANCELLED)
       return -1;
     set_err (c, e->status, "copying block %llu of snapshot %s to %s failed after %d attempt(s): "
              "%s", (unsigned long long) b->index, c->o->snapshot_id, c->o->target,
-             e->attempts, pallet_aws_errmsg (cl));
+             e->attempts, Pallet_aws_errmsg (cl));
     return -1;
   }
   atomic_fetch_add (&c->fetched, 1);
@@ -246,7 +246,7 @@ do_block (struct copy *c, struct pallet_aws_client *cl, unsigned char *buf, cons
     memset (buf + got, 0, len - got);
   int r;
   if (all_zero (buf, len)) {
-    r = c->fresh ? 0 : pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
+    r = c->fresh ? 0 : Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
     atomic_fetch_add (&c->zeroed, 1);
   } else {
     /* Keep the target as sparse as the source: a zero tail (4 KiB
@@ -256,7 +256,7 @@ do_block (struct copy *c, struct pallet_aws_client *cl, unsigned char *buf, cons
       end--;
     end = (end + 4095) & ~(size_t) 4095;
     if (end < len) {
-      r = c->fresh ? 0 : pallet_ebs_copy_zero (c->fd, c->is_blockdev, off + end, len - end);
+      r = c->fresh ? 0 : Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off + end, len - end);
       len = end;
     } else
       r = 0;
@@ -293,14 +293,14 @@ worker_main (void *arg)
   struct worker *w = arg;
   struct copy *c = w->c;
   char *em = NULL;
-  struct pallet_aws_client *cl = pallet_aws_client_new (c->o->aws, &em);
+  struct Pallet_aws_client *cl = Pallet_aws_client_new (c->o->aws, &em);
   unsigned char *buf = malloc (c->block_size);
   if (!cl || !buf) {
     set_err (c, PALLET_E_FAILED, "creating an AWS client for the copy of snapshot %s failed: %s",
              c->o->snapshot_id, em ? em : "out of memory");
     goto out;
   }
-  pallet_aws_client_set_callbacks (cl, NULL, NULL, worker_cancelled, c);
+  Pallet_aws_client_set_callbacks (cl, NULL, NULL, worker_cancelled, c);
   while (!atomic_load (&c->stop)) {
     pthread_mutex_lock (&c->lock);
     size_t i = c->next < c->nblks ? c->next++ : c->nblks;
@@ -308,11 +308,11 @@ worker_main (void *arg)
     if (i >= c->nblks)
       break;
     const struct blk *b = &c->blks[i];
-    if (pallet_ebs_journal_test (c->j, b->index))
+    if (Pallet_ebs_journal_test (c->j, b->index))
       continue;
     if (do_block (c, cl, buf, b) < 0)
       break;
-    pallet_ebs_journal_set (c->j, b->index);
+    Pallet_ebs_journal_set (c->j, b->index);
     atomic_fetch_add (&c->done_bytes, c->block_size);
     atomic_fetch_add (&c->since_sync, 1);
     maybe_sync (c, 0);
@@ -320,12 +320,12 @@ worker_main (void *arg)
  out:
   free (buf);
   free (em);
-  pallet_aws_client_free (cl);
+  Pallet_aws_client_free (cl);
   return NULL;
 }
 
 static void
-logf_ (const struct pallet_ebs_copy_opts *o, int level, const char *fmt, ...)
+logf_ (const struct Pallet_ebs_copy_opts *o, int level, const char *fmt, ...)
 {
   if (!o->log)
     return;
@@ -344,7 +344,7 @@ zero_gap (void *opaque, uint64_t start, uint64_t count)
   uint64_t off = start * c->block_size, len = count * c->block_size;
   if (off + len > c->volume_bytes)
     len = c->volume_bytes - off;
-  int r = pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
+  int r = Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
   if (r < 0) {
     set_err (c, PALLET_E_IO, "zeroing blocks %llu..%llu of %s (not in snapshot %s) failed: %s",
              (unsigned long long) start, (unsigned long long) (start + count - 1),
@@ -419,10 +419,10 @@ open_target (struct copy *c)
 }
 
 int
-pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_result *res,
+Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_result *res,
                  char **errmsg)
 {
-  struct pallet_ebs_copy_result dummy;
+  struct Pallet_ebs_copy_result dummy;
   if (!res)
     res = &dummy;
   memset (res, 0, sizeof *res);
@@ -437,16 +437,16 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
   if (nw > PALLET_EBS_COPY_MAX_WORKERS)
     nw = PALLET_EBS_COPY_MAX_WORKERS;
   char *jpath = NULL;
-  struct pallet_aws_client *lc = NULL;
+  struct Pallet_aws_client *lc = NULL;
   json_t *info = NULL;
 
   if (!o->aws || !o->snapshot_id || !*o->snapshot_id || !o->target || !*o->target) {
-    set_err (&c, PALLET_E_INVALID, "pallet_ebs_copy: a snapshot id, a target and an AWS "
+    set_err (&c, PALLET_E_INVALID, "Pallet_ebs_copy: a snapshot id, a target and an AWS "
              "configuration are required");
     goto out;
   }
   char *em = NULL;
-  lc = pallet_aws_client_new (o->aws, &em);
+  lc = Pallet_aws_client_new (o->aws, &em);
   if (!lc) {
     set_err (&c, PALLET_E_FAILED, "creating an AWS client to list snapshot %s failed: %s",
              o->snapshot_id, em ? em : "out of memory");
@@ -454,20 +454,20 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
     goto out;
   }
   if (o->cancelled)
-    pallet_aws_client_set_callbacks (lc, NULL, NULL, o->cancelled, o->opaque);
+    Pallet_aws_client_set_callbacks (lc, NULL, NULL, o->cancelled, o->opaque);
 
   /* 1. The block list (all pages; tokens live 7 days). */
   int r = o->prev_snapshot_id
-    ? pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
+    ? Pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
                                           on_block, &c, &info)
-    : pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, &c, &info);
+    : Pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, &c, &info);
   if (r < 0) {
-    set_err (&c, pallet_aws_last_error (lc)->status, "listing the blocks of snapshot %s "
-             "failed: %s", o->snapshot_id, pallet_aws_errmsg (lc));
+    set_err (&c, Pallet_aws_last_error (lc)->status, "listing the blocks of snapshot %s "
+             "failed: %s", o->snapshot_id, Pallet_aws_errmsg (lc));
     goto out;
   }
-  long long vs = pallet_aws_json_int (info, "VolumeSize", 0);
-  long long bs = pallet_aws_json_int (info, "BlockSize", PALLET_EBS_BLOCK_SIZE);
+  long long vs = Pallet_aws_json_int (info, "VolumeSize", 0);
+  long long bs = Pallet_aws_json_int (info, "BlockSize", PALLET_EBS_BLOCK_SIZE);
   if (vs <= 0 || bs <= 0 || bs > (64 << 20) || bs % 512) {
     set_err (&c, PALLET_E_FAILED, "snapshot %s: the EBS listing gave VolumeSize %lld GiB and "
              "BlockSize %lld; the endpoint's answer is not usable", o->snapshot_id, vs, bs);
@@ -499,7 +499,7 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
   else if (asprintf (&jpath, "%s.journal", o->target) < 0)
     jpath = NULL;
   int resumed = 0;
-  c.j = jpath ? pallet_ebs_journal_open (jpath, o->snapshot_id, o->prev_snapshot_id, nblocks,
+  c.j = jpath ? Pallet_ebs_journal_open (jpath, o->snapshot_id, o->prev_snapshot_id, nblocks,
                                          c.block_size, &resumed) : NULL;
   if (!c.j) {
     set_err (&c, PALLET_E_IO, "the copy journal %s cannot be opened: %s; check its directory",
@@ -512,12 +512,12 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
     c.fresh = 1;
   res->blocks_skipped = 0;
   for (size_t i = 0; i < c.nblks; i++)
-    if (pallet_ebs_journal_test (c.j, c.blks[i].index))
+    if (Pallet_ebs_journal_test (c.j, c.blks[i].index))
       res->blocks_skipped++;
   atomic_store (&c.done_bytes, res->blocks_skipped * c.block_size);
 
   /* 3. Unlisted blocks read as zero (full copy only): never stale data. */
-  if (!o->prev_snapshot_id && !pallet_ebs_journal_zeroed (c.j)) {
+  if (!o->prev_snapshot_id && !Pallet_ebs_journal_zeroed (c.j)) {
     if (!c.fresh) {
       uint64_t *idx = malloc ((c.nblks + 1) * sizeof *idx);
       if (!idx) {
@@ -526,14 +526,14 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
       }
       for (size_t i = 0; i < c.nblks; i++)
         idx[i] = c.blks[i].index;
-      int runs = pallet_ebs_copy_gaps (idx, c.nblks, nblocks, zero_gap, &c);
+      int runs = Pallet_ebs_copy_gaps (idx, c.nblks, nblocks, zero_gap, &c);
       free (idx);
       if (runs < 0)
         goto out;
       res->ranges_zeroed = (uint64_t) runs;
     }
-    pallet_ebs_journal_set_zeroed (c.j);
-    if (pallet_ebs_journal_sync (c.j, c.fd) < 0) {
+    Pallet_ebs_journal_set_zeroed (c.j);
+    if (Pallet_ebs_journal_sync (c.j, c.fd) < 0) {
       set_err (&c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
       goto out;
     }
@@ -580,7 +580,7 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
     if (ws[i].started)
       pthread_join (ws[i].tid, NULL);
   /* Whatever finished is durable in the journal, error or not. */
-  if (pallet_ebs_journal_sync (c.j, c.fd) < 0 && !c.err)
+  if (Pallet_ebs_journal_sync (c.j, c.fd) < 0 && !c.err)
     set_err (&c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
   if (!c.err && o->progress)
     o->progress (o->opaque, atomic_load (&c.done_bytes), total);
@@ -593,9 +593,9 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
   res->status = c.err ? c.err_status : PALLET_OK;
   if (c.j) {
     if (!c.err && !o->keep_journal)
-      pallet_ebs_journal_remove (c.j);
+      Pallet_ebs_journal_remove (c.j);
     else
-      pallet_ebs_journal_close (c.j);
+      Pallet_ebs_journal_close (c.j);
   }
   if (c.fd >= 0 && close (c.fd) < 0 && !c.err)
     set_err (&c, PALLET_E_IO, "closing %s failed: %s", o->target, strerror (errno));
@@ -605,7 +605,7 @@ pallet_ebs_copy (const struct pallet_ebs_copy_opts *o, struct pallet_ebs_copy_re
   free (ws);
   free (jpath);
   json_decref (info);
-  pallet_aws_client_free (lc);
+  Pallet_aws_client_free (lc);
   pthread_mutex_destroy (&c.lock);
   pthread_mutex_destroy (&c.rate_lock);
   int ret = c.err ? -1 : 0;

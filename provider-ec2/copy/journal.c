@@ -22,7 +22,7 @@ struct j_header {
   char prev[J_IDLEN];
 };
 
-struct pallet_ebs_journal {
+struct Pallet_ebs_journal {
   char *path;
   int fd;
   pthread_mutex_t lock;
@@ -45,12 +45,12 @@ fill_header (struct j_header *h, const char *snap, const char *prev, uint64_t nb
   strncpy (h->prev, prev ? prev : "", J_IDLEN - 1);
 }
 
-struct pallet_ebs_journal *
-pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
+struct Pallet_ebs_journal *
+Pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
                          uint64_t nblocks, uint32_t block_size, int *resumed)
 {
   *resumed = 0;
-  struct pallet_ebs_journal *j = calloc (1, sizeof *j);
+  struct Pallet_ebs_journal *j = calloc (1, sizeof *j);
   if (!j)
     return NULL;
   j->bytes = (nblocks + 7) / 8;
@@ -83,7 +83,7 @@ pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
     }
   }
   memset (j->map, 0, j->bytes);
-  if (ftruncate (j->fd, 0) < 0 || pallet_ebs_journal_sync (j, -1) < 0)
+  if (ftruncate (j->fd, 0) < 0 || Pallet_ebs_journal_sync (j, -1) < 0)
     goto fail_locks;
   return j;
  fail_locks:
@@ -108,7 +108,7 @@ pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
 }
 
 int
-pallet_ebs_journal_test (const struct pallet_ebs_journal *j, uint64_t b)
+Pallet_ebs_journal_test (const struct Pallet_ebs_journal *j, uint64_t b)
 {
   if (b >= j->hdr.nblocks)
     return 0;
@@ -119,7 +119,7 @@ pallet_ebs_journal_test (const struct pallet_ebs_journal *j, uint64_t b)
 }
 
 void
-pallet_ebs_journal_set (struct pallet_ebs_journal *j, uint64_t b)
+Pallet_ebs_journal_set (struct Pallet_ebs_journal *j, uint64_t b)
 {
   if (b >= j->hdr.nblocks)
     return;
@@ -129,7 +129,7 @@ pallet_ebs_journal_set (struct pallet_ebs_journal *j, uint64_t b)
 }
 
 uint64_t
-pallet_ebs_journal_count (const struct pallet_ebs_journal *j)
+Pallet_ebs_journal_count (const struct Pallet_ebs_journal *j)
 {
   uint64_t n = 0;
   pthread_mutex_lock ((pthread_mutex_t *) &j->lock);
@@ -140,13 +140,13 @@ pallet_ebs_journal_count (const struct pallet_ebs_journal *j)
 }
 
 int
-pallet_ebs_journal_zeroed (const struct pallet_ebs_journal *j)
+Pallet_ebs_journal_zeroed (const struct Pallet_ebs_journal *j)
 {
   return (int) (j->hdr.flags & 1);
 }
 
 void
-pallet_ebs_journal_set_zeroed (struct pallet_ebs_journal *j)
+Pallet_ebs_journal_set_zeroed (struct Pallet_ebs_journal *j)
 {
   pthread_mutex_lock (&j->lock);
   j->hdr.flags |= 1;
@@ -171,7 +171,7 @@ write_all (int fd, const void *buf, size_t len, off_t off)
 }
 
 int
-pallet_ebs_journal_sync (struct pallet_ebs_journal *j, int data_fd)
+Pallet_ebs_journal_sync (struct Pallet_ebs_journal *j, int data_fd)
 {
   pthread_mutex_lock (&j->sync_lock);
   unsigned char hdr[J_HDR] = { 0 };
@@ -196,7 +196,7 @@ pallet_ebs_journal_sync (struct pallet_ebs_journal *j, int data_fd)
 }
 
 void
-pallet_ebs_journal_close (struct pallet_ebs_journal *j)
+Pallet_ebs_journal_close (struct Pallet_ebs_journal *j)
 {
   if (!j)
     return;
@@ -210,9 +210,9 @@ pallet_ebs_journal_close (struct pallet_ebs_journal *j)
 }
 
 void
-pallet_ebs_journal_remove (struct pallet_ebs_journal *j)
+Pallet_ebs_journal_remove (struct Pallet_ebs_journal *j)
 {
   if (j)
     unlink (j->path);
-  pallet_ebs_journal_close (j);
+  Pallet_ebs_journal_close (j);
 }

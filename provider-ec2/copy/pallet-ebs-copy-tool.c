@@ -43,8 +43,8 @@ main (int argc, char **argv)
     { "max-attempts", 1, 0, 'a' }, { "backoff-base-ms", 1, 0, 'b' },
     { "progress", 0, 0, 'P' }, { "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' },
     { 0, 0, 0, 0 } };
-  struct pallet_aws_config cfg = { 0 };
-  struct pallet_ebs_copy_opts o = { .aws = &cfg };
+  struct Pallet_aws_config cfg = { 0 };
+  struct Pallet_ebs_copy_opts o = { .aws = &cfg };
   int ch;
   while ((ch = getopt_long (argc, argv, "h", lo, NULL)) != -1) {
     switch (ch) {
@@ -69,9 +69,9 @@ main (int argc, char **argv)
     usage (stderr);
     return 2;
   }
-  struct pallet_ebs_copy_result r;
+  struct Pallet_ebs_copy_result r;
   char *err = NULL;
-  int rc = pallet_ebs_copy (&o, &r, &err);
+  int rc = Pallet_ebs_copy (&o, &r, &err);
   json_t *j = json_pack ("{s:s, s:s?, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
                          "snapshot", o.snapshot_id, "prev", o.prev_snapshot_id,
                          "target", o.target,

@@ -21,7 +21,7 @@ is_alnum (unsigned char c)
 }
 
 int
-pallet_ec2_is_dns1123_label (const char *s)
+Pallet_ec2_is_dns1123_label (const char *s)
 {
   size_t i, n;
 
@@ -37,7 +37,7 @@ pallet_ec2_is_dns1123_label (const char *s)
 }
 
 int
-pallet_ec2_is_label_value (const char *s)
+Pallet_ec2_is_label_value (const char *s)
 {
   size_t i, n;
 
@@ -55,7 +55,7 @@ pallet_ec2_is_label_value (const char *s)
 }
 
 int
-pallet_ec2_is_dns1123_subdomain (const char *s)
+Pallet_ec2_is_dns1123_subdomain (const char *s)
 {
   size_t i, n;
 
@@ -71,7 +71,7 @@ pallet_ec2_is_dns1123_subdomain (const char *s)
 }
 
 int
-pallet_ec2_is_label_key (const char *s)
+Pallet_ec2_is_label_key (const char *s)
 {
   const char *slash, *name;
   char *prefix;
@@ -81,14 +81,14 @@ pallet_ec2_is_label_key (const char *s)
     return 0;
   slash = strchr (s, '/');
   name = slash ? slash + 1 : s;
-  if (*name == '\0' || !pallet_ec2_is_label_value (name))
+  if (*name == '\0' || !Pallet_ec2_is_label_value (name))
     return 0;
   if (slash == NULL)
     return 1;
   prefix = strndup (s, slash - s);
   if (prefix == NULL)
     return 0;
-  ok = pallet_ec2_is_dns1123_subdomain (prefix);
+  ok = Pallet_ec2_is_dns1123_subdomain (prefix);
   free (prefix);
   return ok;
 }
@@ -138,7 +138,7 @@ is_taken (const char *s, const char *const *taken, size_t ntaken)
 }
 
 int
-pallet_ec2_dns1123_label (const char *in, const char *seed,
+Pallet_ec2_dns1123_label (const char *in, const char *seed,
                           const char *const *taken, size_t ntaken,
                           size_t maxlen, char **out, int *changed)
 {

@@ -40,7 +40,7 @@ struct nic {
 
 struct ctx {
   const json_t *plan, *vm, *state, *spec, *inst;
-  struct pallet_ec2_manifest_opts opts;
+  struct Pallet_ec2_manifest_opts opts;
   json_t *notes;
   char **errmsg;
   int oom;
@@ -145,8 +145,8 @@ gib (json_int_t n)
 /* ---- options ---------------------------------------------------------- */
 
 int
-pallet_ec2_manifest_opts_from_json (const json_t *options,
-                                    struct pallet_ec2_manifest_opts *opts,
+Pallet_ec2_manifest_opts_from_json (const json_t *options,
+                                    struct Pallet_ec2_manifest_opts *opts,
                                     char **errmsg)
 {
   const json_t *v;
@@ -251,7 +251,7 @@ same_vm (const json_t *e, const json_t *vm, const char *id)
 }
 
 int
-pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
+Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
                     const json_t *state, json_t *notes,
                     char **name, char **errmsg)
 {
@@ -299,12 +299,12 @@ pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
       on = jstr_ne (other, "name");
     if (on == NULL)
       continue;
-    if (pallet_ec2_dns1123_label (on, oid, NULL, 0,
+    if (Pallet_ec2_dns1123_label (on, oid, NULL, 0,
                                   PALLET_EC2_DNS1123_LABEL_MAX, &o,
                                   NULL) == 0)
       taken[ntaken++] = o;
   }
-  r = pallet_ec2_dns1123_label (want, id, taken, ntaken,
+  r = Pallet_ec2_dns1123_label (want, id, taken, ntaken,
                                 PALLET_EC2_DNS1123_LABEL_MAX, name, &changed);
   for (i = 0; i < ntaken; i++)
     free ((char *) taken[i]);
@@ -337,7 +337,7 @@ check_plan (struct ctx *c)
   const json_t *v;
 
   c->ns = jstr_ne (c->plan, "targetNamespace");
-  if (c->ns == NULL || !pallet_ec2_is_dns1123_label (c->ns))
+  if (c->ns == NULL || !Pallet_ec2_is_dns1123_label (c->ns))
     return fail (c, PALLET_E_INVALID, "plan.targetNamespace %s%s%s: must "
                  "be a namespace name (DNS-1123 label); set the Plan's "
                  "spec.targetNamespace",
@@ -348,7 +348,7 @@ check_plan (struct ctx *c)
   if (c->plan_name == NULL)
     return fail (c, PALLET_E_INVALID, "plan.name is missing: the "
                  "normalized plan must carry the Plan's metadata.name");
-  if (c->plan_uid == NULL || !pallet_ec2_is_label_value (c->plan_uid))
+  if (c->plan_uid == NULL || !Pallet_ec2_is_label_value (c->plan_uid))
     return fail (c, PALLET_E_INVALID, "plan.uid %s: it becomes the "
                  "\"plan\" label; the normalized plan must carry the "
                  "Plan's metadata.uid",
@@ -362,7 +362,7 @@ check_plan (struct ctx *c)
                  c->mig_uid, c->opts.migration_uid);
   if (c->mig_uid == NULL && c->opts.migration_uid && *c->opts.migration_uid)
     c->mig_uid = c->opts.migration_uid;
-  if (c->mig_uid == NULL || !pallet_ec2_is_label_value (c->mig_uid))
+  if (c->mig_uid == NULL || !Pallet_ec2_is_label_value (c->mig_uid))
     return fail (c, PALLET_E_INVALID, "state.migrationUID %s: it becomes "
                  "the \"migration\" label; record the migration's uid in "
                  "the VM state (or pass options.migrationUID)",
@@ -391,7 +391,7 @@ check_instance (struct ctx *c)
                  "the instance facts (DescribeInstances, "
                  "DescribeInstanceTypes) in the VM state before build_vm");
   c->vm_id = jstr_ne (c->inst, "instanceId");
-  if (c->vm_id == NULL || !pallet_ec2_is_label_value (c->vm_id))
+  if (c->vm_id == NULL || !Pallet_ec2_is_label_value (c->vm_id))
     return fail (c, PALLET_E_INVALID, "state.instance.instanceId %s: "
                  "record the EC2 instance id (i-...)",
                  c->vm_id ? "is not a valid instance id" : "is missing");
@@ -448,7 +448,7 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
     return fail (c, PALLET_E_INVALID, "state.volumes[%zu]: expected an "
                  "object", i);
   v->src_id = jstr_ne (j, "sourceVolumeId");
-  if (v->src_id == NULL || !pallet_ec2_is_label_value (v->src_id))
+  if (v->src_id == NULL || !Pallet_ec2_is_label_value (v->src_id))
     return fail (c, PALLET_E_INVALID, "state.volumes[%zu].sourceVolumeId "
                  "%s: record the source EBS volume id (vol-...)", i,
                  v->src_id ? "is not a valid volume id" : "is missing");
@@ -476,7 +476,7 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
   if (c->opts.existing_pvcs) {
     /* The claim exists; its storage is not ours to name. */
     v->pvc_given = jstr_ne (j, "pvcName");
-    if (v->pvc_given == NULL || !pallet_ec2_is_dns1123_subdomain (v->pvc_given))
+    if (v->pvc_given == NULL || !Pallet_ec2_is_dns1123_subdomain (v->pvc_given))
       return fail (c, PALLET_E_INVALID, "volume %s: pvcName %s: a "
                    "conversion-only plan needs the existing PVC of each "
                    "disk; run validate, which finds them", v->src_id,
@@ -485,12 +485,12 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
     return PALLET_OK;
   }
   if (!c->opts.copy_mode) {
-    if (v->target_id == NULL || !pallet_ec2_is_label_value (v->target_id))
+    if (v->target_id == NULL || !Pallet_ec2_is_label_value (v->target_id))
       return fail (c, PALLET_E_INVALID, "volume %s: targetVolumeId %s: "
                    "the new EBS volume must be created (transfer) before "
                    "build_vm", v->src_id,
                    v->target_id ? "is not a valid volume id" : "is missing");
-    if (v->target_az == NULL || !pallet_ec2_is_label_value (v->target_az))
+    if (v->target_az == NULL || !Pallet_ec2_is_label_value (v->target_az))
       return fail (c, PALLET_E_INVALID, "volume %s: targetAZ %s: record "
                    "the availability zone of the new volume %s", v->src_id,
                    v->target_az ? "is not a valid zone name" : "is missing",
@@ -502,7 +502,7 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
                  "is not mapped to a storage class: add a StorageMap entry "
                  "with source.name \"%s\" and destination.storageClass",
                  v->src_id, v->type, v->type);
-  if (!pallet_ec2_is_dns1123_subdomain (v->storage_class))
+  if (!Pallet_ec2_is_dns1123_subdomain (v->storage_class))
     return fail (c, PALLET_E_INVALID, "StorageMap entry for volume type "
                  "\"%s\": destination.storageClass \"%s\" is not a valid "
                  "storage class name (DNS-1123 subdomain)", v->type,
@@ -575,7 +575,7 @@ check_volumes (struct ctx *c)
                      v->target_az, saz);
     }
   }
-  if (saz && !pallet_ec2_is_label_value (saz))
+  if (saz && !Pallet_ec2_is_label_value (saz))
     return fail (c, PALLET_E_INVALID, "state.targetAZ \"%s\" is not a "
                  "valid availability zone name", saz);
   c->target_az = saz;
@@ -614,7 +614,7 @@ check_volumes (struct ctx *c)
       if (asprintf (&raw, "pv-%s", v->target_id) == -1)
         raw = NULL;
       if (raw) {
-        if (pallet_ec2_dns1123_label (raw, NULL, NULL, 0,
+        if (Pallet_ec2_dns1123_label (raw, NULL, NULL, 0,
                                       PALLET_EC2_DNS1123_LABEL_MAX,
                                       &v->pv_name, NULL) == -1)
           v->pv_name = NULL;
@@ -751,12 +751,12 @@ check_nics (struct ctx *c)
       const char *nad = jstr_ne (n->map_dest, "name");
       const char *nadns = jstr_ne (n->map_dest, "namespace");
 
-      if (nad == NULL || !pallet_ec2_is_dns1123_subdomain (nad))
+      if (nad == NULL || !Pallet_ec2_is_dns1123_subdomain (nad))
         return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
                      "a multus destination needs the "
                      "NetworkAttachmentDefinition name in destination.name "
                      "(%s)", n->subnet, nad ? "not a valid name" : "missing");
-      if (nadns && !pallet_ec2_is_dns1123_label (nadns))
+      if (nadns && !Pallet_ec2_is_dns1123_label (nadns))
         return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
                      "destination.namespace \"%s\" is not a valid namespace "
                      "name", n->subnet, nadns);
@@ -1121,11 +1121,11 @@ check_spec (struct ctx *c)
       if (!json_is_string (v))
         return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: expected a "
                      "string value", maps[i], k);
-      if (!pallet_ec2_is_label_key (k))
+      if (!Pallet_ec2_is_label_key (k))
         return fail (c, PALLET_E_INVALID, "plan.spec.%s: \"%s\" is not a "
                      "valid label key ([prefix/]name, name up to 63 "
                      "characters of [A-Za-z0-9._-])", maps[i], k);
-      if (!pallet_ec2_is_label_value (json_string_value (v)))
+      if (!Pallet_ec2_is_label_value (json_string_value (v)))
         return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: \"%s\" is not "
                      "a valid label value (up to 63 characters of "
                      "[A-Za-z0-9._-])", maps[i], k, json_string_value (v));
@@ -1272,7 +1272,7 @@ build_all (struct ctx *c, json_t *out)
 
   if ((r = check_plan (c)) || (r = check_instance (c)))
     return r;
-  if ((r = pallet_ec2_vm_name (c->plan, c->vm, c->state, c->notes,
+  if ((r = Pallet_ec2_vm_name (c->plan, c->vm, c->state, c->notes,
                                &c->vm_name, c->errmsg)))
     return r;
   if ((r = check_volumes (c)) || (r = check_nics (c)) || (r = check_spec (c))
@@ -1288,9 +1288,9 @@ build_all (struct ctx *c, json_t *out)
 }
 
 int
-pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
+Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
                             const json_t *state,
-                            const struct pallet_ec2_manifest_opts *opts,
+                            const struct Pallet_ec2_manifest_opts *opts,
                             json_t **manifests, json_t **notes,
                             char **errmsg)
 {
@@ -1374,7 +1374,7 @@ name_list (const json_t *arr)
 }
 
 int
-pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
+Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
                             const char *ns, json_t *volumes,
                             const char **code, char **errmsg)
 {

@@ -25,7 +25,7 @@ extern "C" {
 #define PALLET_EC2_DNS1123_LABEL_MAX 63
 
 /* Options not carried by the plan. */
-struct pallet_ec2_manifest_opts {
+struct Pallet_ec2_manifest_opts {
   /* Copy mode: the disks are copied into new PVCs from the StorageMap's
    * storage class, so no PersistentVolume is made and the PVCs are not
    * pre-bound (no volumeName).  Volumes need no targetVolumeId/targetAZ. */
@@ -49,8 +49,8 @@ struct pallet_ec2_manifest_opts {
  *   "copyMode": bool, "podBinding": "masquerade"|"l2bridge",
  *   "secureBoot": bool, "migrationUID": string (borrowed from options).
  * Returns 0, or -1 with *errmsg (malloc'd) naming the bad key. */
-int pallet_ec2_manifest_opts_from_json (const json_t *options,
-                                        struct pallet_ec2_manifest_opts *opts,
+int Pallet_ec2_manifest_opts_from_json (const json_t *options,
+                                        struct Pallet_ec2_manifest_opts *opts,
                                         char **errmsg);
 
 /* Makes a DNS-1123 label from any string: lower-case, [a-z0-9-], runs of
@@ -64,24 +64,24 @@ int pallet_ec2_manifest_opts_from_json (const json_t *options,
  *
  * *out is malloc'd.  *changed (may be NULL) is set non-zero when *out is
  * not exactly in.  Returns 0, or -1 on bad arguments or out of memory. */
-int pallet_ec2_dns1123_label (const char *in, const char *seed,
+int Pallet_ec2_dns1123_label (const char *in, const char *seed,
                               const char *const *taken, size_t ntaken,
                               size_t maxlen, char **out, int *changed);
 
 /* Non-zero if s is a valid DNS-1123 label (1-63 chars, [a-z0-9-], starts
  * and ends alphanumeric). */
-int pallet_ec2_is_dns1123_label (const char *s);
+int Pallet_ec2_is_dns1123_label (const char *s);
 
 /* Non-zero if s is a valid DNS-1123 subdomain (1-253 chars, [a-z0-9.-],
  * starts and ends alphanumeric): storage class, NAD and PV names. */
-int pallet_ec2_is_dns1123_subdomain (const char *s);
+int Pallet_ec2_is_dns1123_subdomain (const char *s);
 
 /* Non-zero if s is a valid Kubernetes label key ([prefix/]name). */
-int pallet_ec2_is_label_key (const char *s);
+int Pallet_ec2_is_label_key (const char *s);
 
 /* Non-zero if s is a valid Kubernetes label value (0-63 chars,
  * [A-Za-z0-9._-], starts and ends alphanumeric when non-empty). */
-int pallet_ec2_is_label_value (const char *s);
+int Pallet_ec2_is_label_value (const char *s);
 
 /* The target VM name: vm.targetName, else the instance's Name (state
  * instance.name or tags.Name), else the instance id, each made a DNS-1123
@@ -89,7 +89,7 @@ int pallet_ec2_is_label_value (const char *s);
  * Appends a note (string) to notes (an array, may be NULL) when the name
  * was changed.  Returns a pallet_status code (0 = PALLET_OK) and sets
  * *name (malloc'd), or an error with *errmsg (malloc'd). */
-int pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
+int Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
                         const json_t *state, json_t *notes,
                         char **name, char **errmsg);
 
@@ -100,9 +100,9 @@ int pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
  * Otherwise returns a pallet_status error code (PALLET_E_INVALID for bad
  * or incomplete input, PALLET_E_NOMEM) and *errmsg (malloc'd) names the
  * thing, the problem and the fix. */
-int pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
+int Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
                                 const json_t *state,
-                                const struct pallet_ec2_manifest_opts *opts,
+                                const struct Pallet_ec2_manifest_opts *opts,
                                 json_t **manifests, json_t **notes,
                                 char **errmsg);
 
@@ -120,7 +120,7 @@ int pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
  * (static string: "ConversionPVCCountMismatch",
  * "ConversionPVCUnmatched", "ConversionPVCDuplicate") and *errmsg
  * (malloc'd) names the PVCs found, the ones expected and the fix. */
-int pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
+int Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
                                 const char *ns, json_t *volumes,
                                 const char **code, char **errmsg);
 

@@ -15,11 +15,11 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   ec2_begin (s, call);
   if (ec2_input_parse (s, "build_vm", input_json, &in) < 0)
     return PALLET_E_INVALID;
-  struct pallet_ec2_manifest_opts opts;
+  struct Pallet_ec2_manifest_opts opts;
   char *err = NULL;
   json_t *manifests = NULL, *notes = NULL;
   int st;
-  if (pallet_ec2_manifest_opts_from_json (in.options, &opts, &err) < 0) {
+  if (Pallet_ec2_manifest_opts_from_json (in.options, &opts, &err) < 0) {
     pallet_error (call, PALLET_E_INVALID, "build_vm: %s", err ? err : "bad options");
     st = PALLET_E_INVALID;
     goto out;
@@ -28,7 +28,7 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     opts.copy_mode = 1;         /* PVCs of the mapped class, no PVs */
   if (ec2_plan_is_conversion (in.plan))
     opts.existing_pvcs = 1;     /* someone else made the PVCs */
-  st = pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
+  st = Pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
   if (st != PALLET_OK) {
     pallet_error (call, st, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
                   err ? err : "cannot build the manifests");

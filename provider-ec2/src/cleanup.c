@@ -16,9 +16,9 @@ struct sweep {
 };
 
 static int
-not_found (struct pallet_aws_client *c, const char *prefix)
+not_found (struct Pallet_aws_client *c, const char *prefix)
 {
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   return e && e->code && strncmp (e->code, prefix, strlen (prefix)) == 0;
 }
 
@@ -31,14 +31,14 @@ removed (struct sweep *w, const char *kind, const char *id, const char *region, 
 }
 
 static void
-delete_snapshot (struct sweep *w, struct pallet_aws_client *c, const char *id)
+delete_snapshot (struct sweep *w, struct Pallet_aws_client *c, const char *id)
 {
   if (!id || !*id)
     return;
-  if (pallet_aws_ec2_delete_snapshot (c, id) == 0)
-    removed (w, "snapshot", id, pallet_aws_region (c), "deleted");
+  if (Pallet_aws_ec2_delete_snapshot (c, id) == 0)
+    removed (w, "snapshot", id, Pallet_aws_region (c), "deleted");
   else if (not_found (c, "InvalidSnapshot.NotFound"))
-    removed (w, "snapshot", id, pallet_aws_region (c), "already-gone");
+    removed (w, "snapshot", id, Pallet_aws_region (c), "already-gone");
   else if (not_found (c, "IncorrectState") || not_found (c, "InvalidSnapshot.InUse"))
     w->pending = 1;
   else {
@@ -47,14 +47,14 @@ delete_snapshot (struct sweep *w, struct pallet_aws_client *c, const char *id)
 }
 
 static void
-delete_volume (struct sweep *w, struct pallet_aws_client *c, const char *id)
+delete_volume (struct sweep *w, struct Pallet_aws_client *c, const char *id)
 {
   if (!id || !*id)
     return;
-  if (pallet_aws_ec2_delete_volume (c, id) == 0)
-    removed (w, "volume", id, pallet_aws_region (c), "deleted");
+  if (Pallet_aws_ec2_delete_volume (c, id) == 0)
+    removed (w, "volume", id, Pallet_aws_region (c), "deleted");
   else if (not_found (c, "InvalidVolume.NotFound"))
-    removed (w, "volume", id, pallet_aws_region (c), "already-gone");
+    removed (w, "volume", id, Pallet_aws_region (c), "already-gone");
   else if (not_found (c, "IncorrectState") || not_found (c, "VolumeInUse"))
     w->pending = 1;      /* still creating: try again shortly */
   else
@@ -85,20 +85,20 @@ collect_volume_id (void *opaque, json_t *item, const json_t *ctx)
 
 /* This migration's resources of a kind, by tag. */
 static int
-tagged (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in,
+tagged (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in,
         int snapshots, json_t *ids)
 {
   if (!*in->migration_uid || !in->vm_id)
     return 0;
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id };
   if (snapshots)
-    pallet_aws_params_add (p, "Owner.1", "self");
-  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
-  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
-  int r = snapshots ? pallet_aws_ec2_describe_snapshots (c, p, collect_snapshot_id, ids)
-                    : pallet_aws_ec2_describe_volumes (c, p, collect_volume_id, ids);
-  pallet_aws_params_free (p);
+    Pallet_aws_params_add (p, "Owner.1", "self");
+  Pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
+  Pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
+  int r = snapshots ? Pallet_aws_ec2_describe_snapshots (c, p, collect_snapshot_id, ids)
+                    : Pallet_aws_ec2_describe_volumes (c, p, collect_volume_id, ids);
+  Pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, c, snapshots ? "looking for this migration's snapshots"
                                          : "looking for this migration's volumes");
@@ -198,7 +198,7 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
     if (!strcmp (name, "stopped")) {
       const char *ids[] = { in.vm_id };
-      if (pallet_aws_ec2_start_instances (s->src, ids, 1, NULL) < 0) {
+      if (Pallet_aws_ec2_start_instances (s->src, ids, 1, NULL) < 0) {
         json_decref (inst);
         st = ec2_aws_fail (s, s->src, "starting the source instance again");
         goto out;

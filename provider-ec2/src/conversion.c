@@ -31,7 +31,7 @@ list_file (struct ec2 *s, const char *ns, json_t *items, char **msg)
     return PALLET_E_INVALID;
   }
   char *err = NULL;
-  int r = pallet_kube_list_items (doc, items, NULL, &err);
+  int r = Pallet_kube_list_items (doc, items, NULL, &err);
   json_decref (doc);
   if (r < 0) {
     if (asprintf (msg, "setting pvc-list-file %s: %s", s->pvc_list_file,
@@ -56,12 +56,12 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
       *msg = NULL;
     return PALLET_E_INVALID;
   }
-  struct pallet_kube_config kc = {
+  struct Pallet_kube_config kc = {
     .api_url = s->kube_api_url, .token = s->kube_token, .ca_pem = s->kube_ca_pem,
     .insecure = s->kube_insecure,
   };
   char *err = NULL;
-  struct pallet_kube *k = pallet_kube_new (&kc, &err);
+  struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
   if (!k) {
     *msg = err;
     return PALLET_E_INVALID;
@@ -69,7 +69,7 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
   if (s->kube_insecure)
     pallet_log (s->call, PALLET_LOG_WARNING,
                 "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
-  if (!pallet_ec2_is_dns1123_label (ns)) {
+  if (!Pallet_ec2_is_dns1123_label (ns)) {
     if (asprintf (msg, "plan targetNamespace \"%.80s\" is not a namespace name; set the "
                   "Plan's spec.targetNamespace to the namespace of the PVCs", ns) < 0)
       *msg = NULL;
@@ -82,9 +82,9 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
   int st = PALLET_OK;
   for (size_t i = 0; i < 2 && st == PALLET_OK; i++) {
     snprintf (sel, sizeof sel, "%s=%s", keys[i], vm_id);
-    st = pallet_kube_list (k, path, sel, 500, items, msg);
+    st = Pallet_kube_list (k, path, sel, 500, items, msg);
   }
-  pallet_kube_free (k);
+  Pallet_kube_free (k);
   return st;
 }
 
@@ -220,7 +220,7 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
   const json_t *spec = json_object_get (in->plan, "spec");
   const char *zone = *s->target_az && !json_is_true (json_object_get (spec, "skipZoneNodeSelector"))
     ? s->target_az : NULL;
-  struct pallet_convert_pod_options o = {
+  struct Pallet_convert_pod_options o = {
     .name = name, .namespace_ = ec2_str (md, "namespace"), .image = s->conversion_image,
     .claims = claims, .nclaims = n, .zone = zone, .vm_id = in->vm_id,
     .plan_uid = *in->plan_uid ? in->plan_uid : NULL,
@@ -228,7 +228,7 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
     .cpu_request = s->conversion_cpu, .memory_request = s->conversion_memory,
     .force_tcg = s->force_tcg,
   };
-  json_t *pod = pallet_convert_pod_manifest (&o, err);
+  json_t *pod = Pallet_convert_pod_manifest (&o, err);
   free (claims);
   return pod;
 }

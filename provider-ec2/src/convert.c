@@ -1,6 +1,6 @@
 /* convert: inspect and convert the guest in place with virt-v2v-in-place,
  * when its disks are local (copy mode to raw files), then verify the
- * result (pallet_convert_verify) and keep the report in the state as
+ * result (Pallet_convert_verify) and keep the report in the state as
  * "verification".  Zero-copy volumes live in the cluster; their conversion
  * belongs to a conversion pod there, so this op records that and leaves
  * them alone. */
@@ -71,7 +71,7 @@ on_cancel (void *opaque)
 }
 
 static int
-status_of (enum pallet_convert_error e)
+status_of (enum Pallet_convert_error e)
 {
   switch (e) {
   case PALLET_CONVERT_OK: return PALLET_OK;
@@ -95,7 +95,7 @@ static int
 verify_guest (struct pallet_call *call, const char *vm, const char **disks,
               size_t n, int force_tcg, json_t *state)
 {
-  struct pallet_convert_verify_options vo = { force_tcg, "raw" };
+  struct Pallet_convert_verify_options vo = { force_tcg, "raw" };
   char *json = NULL, *msg = NULL;
   double t0 = now_seconds ();
   json_t *report;
@@ -103,12 +103,12 @@ verify_guest (struct pallet_call *call, const char *vm, const char **disks,
 
   pallet_log (call, PALLET_LOG_INFO, "convert %s: verifying the converted guest "
               "(virtio drivers, initramfs, device names)", vm);
-  enum pallet_convert_error e = pallet_convert_verify (disks, n, &vo, &json, &msg);
+  enum Pallet_convert_error e = Pallet_convert_verify (disks, n, &vo, &json, &msg);
   json_object_set_new (state, "verificationSeconds", json_real (now_seconds () - t0));
   if (e != PALLET_CONVERT_OK) {
     st = status_of (e);
     pallet_error (call, st, "convert %s: the guest was converted but could not be "
-                  "verified: %s", vm, msg ? msg : pallet_convert_error_name (e));
+                  "verified: %s", vm, msg ? msg : Pallet_convert_error_name (e));
     goto out;
   }
   report = json_loads (json, 0, NULL);
@@ -176,11 +176,11 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   const char *env_tcg = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
   int force_tcg = (setting_tcg && !strcmp (setting_tcg, "true")) || (env_tcg && strstr (env_tcg, "force_tcg"));
   if (!json_object_get (state, "inspection")) {
-    struct pallet_convert_inspect_options io = { force_tcg, "raw" };
-    enum pallet_convert_error e = pallet_convert_inspect (disks, n, &io, &json, &msg);
+    struct Pallet_convert_inspect_options io = { force_tcg, "raw" };
+    enum Pallet_convert_error e = Pallet_convert_inspect (disks, n, &io, &json, &msg);
     if (e != PALLET_CONVERT_OK) {
       st = status_of (e);
-      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id, msg ? msg : pallet_convert_error_name (e));
+      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id, msg ? msg : Pallet_convert_error_name (e));
       goto out;
     }
     json_t *insp = json_loads (json, 0, NULL);
@@ -196,7 +196,7 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     goto verify;
   struct conv_ctx cc = { call, in.vm_id };
   const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
-  struct pallet_convert_options co = { 0 };
+  struct Pallet_convert_options co = { 0 };
   co.force_tcg = force_tcg;
   co.timeout_seconds = 3600;
   co.disk_format = "raw";
@@ -206,8 +206,8 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   co.line = on_line;
   co.cancel = on_cancel;
   co.opaque = &cc;
-  struct pallet_convert_result r;
-  enum pallet_convert_error e = pallet_convert_run (disks, n, &co, &r);
+  struct Pallet_convert_result r;
+  enum Pallet_convert_error e = Pallet_convert_run (disks, n, &co, &r);
   json_t *warnings = json_array ();
   for (size_t k = 0; k < r.nwarnings; k++)
     json_array_append_new (warnings, json_string (r.warnings[k]));
@@ -215,11 +215,11 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "conversionSeconds", json_real (r.elapsed));
   if (e != PALLET_CONVERT_OK) {
     st = status_of (e);
-    pallet_error (call, st, "convert %s: %s", in.vm_id, r.message ? r.message : pallet_convert_error_name (e));
-    pallet_convert_result_free (&r);
+    pallet_error (call, st, "convert %s: %s", in.vm_id, r.message ? r.message : Pallet_convert_error_name (e));
+    Pallet_convert_result_free (&r);
     goto out;
   }
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
   json_object_set_new (state, "conversion", json_string (CONVERTED));
   json_object_set_new (state, "convertedDisks", disks_stamp (disks, n));
   /* The disks are changed now: say so even if what follows fails. */

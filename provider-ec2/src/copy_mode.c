@@ -1,6 +1,6 @@
 /* Copy transfer mode: after the snapshots complete (the zero-copy path's
  * step 1), each volume's snapshot is copied through the EBS direct APIs
- * (pallet_ebs_copy) into a sparse raw file, instead of re-creating EBS
+ * (Pallet_ebs_copy) into a sparse raw file, instead of re-creating EBS
  * volumes.  One volume per call (PENDING in between); the copy itself runs
  * inside the call and polls cancel every 100 ms.
  *
@@ -151,7 +151,7 @@ target_dir (struct ec2 *s, const struct ec2_input *in, json_t *state, char *dbuf
 int
 ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *v, size_t i,
               const char *snap, const char *prev, const char *step,
-              struct pallet_ebs_copy_result *res)
+              struct Pallet_ebs_copy_result *res)
 {
   struct pallet_call *call = s->call;
   char path[4200];
@@ -168,19 +168,19 @@ ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *
   }
   else
     snprintf (path, sizeof path, "%s", ec2_str (v, "localPath"));
-  struct pallet_aws_config cfg = s->src_cfg;
+  struct Pallet_aws_config cfg = s->src_cfg;
   cfg.log = NULL;               /* the workers' threads must not call the host */
   cfg.cancelled = NULL;
   struct cctx cc = { s, in->vm_id, "" };
   snprintf (cc.step, sizeof cc.step, "%s", step);
   const char *w = setting (s, "copy-workers"), *rps = setting (s, "copy-max-rps");
-  struct pallet_ebs_copy_opts o = {
+  struct Pallet_ebs_copy_opts o = {
     .aws = &cfg, .snapshot_id = snap, .prev_snapshot_id = prev, .target = path,
     .workers = w ? atoi (w) : 0, .max_rps = rps ? atof (rps) : 0,
     .progress = c_progress, .cancelled = c_cancelled, .log = c_log, .opaque = &cc,
   };
   char *err = NULL;
-  if (pallet_ebs_copy (&o, res, &err) < 0) {
+  if (Pallet_ebs_copy (&o, res, &err) < 0) {
     int st = res->status != PALLET_OK ? res->status : PALLET_E_FAILED;
     pallet_error (call, st, "transfer %s: volume %s: %s", in->vm_id,
                   ec2_str (v, "sourceVolumeId"), err ? err : "copy failed");
@@ -211,7 +211,7 @@ ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json
       continue;
     char step[64];
     snprintf (step, sizeof step, "copy disk %zu", i);
-    struct pallet_ebs_copy_result res;
+    struct Pallet_ebs_copy_result res;
     if ((st = ec2_copy_one (s, in, state, v, i, ec2_str (v, "snapshotId"), NULL, step, &res))
         != PALLET_OK)
       return st;
@@ -288,8 +288,8 @@ ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests
     snprintf (dev, sizeof dev, "/dev/pallet-disk-%zu", k);
     k++;
     json_t *env = json_pack ("[{s:s,s:s}]", "name", "AWS_REGION", "value",
-                             pallet_aws_region (s->src));
-    const char *ep = pallet_aws_endpoint (s->src, PALLET_AWS_EBS);
+                             Pallet_aws_region (s->src));
+    const char *ep = Pallet_aws_endpoint (s->src, PALLET_AWS_EBS);
     if (ep && !strstr (ep, ".amazonaws.com"))
       json_array_append_new (env, json_pack ("{s:s,s:s}", "name", "AWS_ENDPOINT_URL_EBS",
                                              "value", ep));

@@ -34,9 +34,9 @@ struct ec2 {
   int cross_region;
   char *source_account;           /* from STS, lazily */
   char *target_account;
-  struct pallet_aws_config src_cfg, tgt_cfg;
-  struct pallet_aws_client *src;  /* source account, source region */
-  struct pallet_aws_client *tgt;  /* target account, target region; may == src */
+  struct Pallet_aws_config src_cfg, tgt_cfg;
+  struct Pallet_aws_client *src;  /* source account, source region */
+  struct Pallet_aws_client *tgt;  /* target account, target region; may == src */
   json_t *itypes;                 /* instance type -> facts, cached */
   /* Conversion-only plans: where the existing PVCs are listed. */
   const char *kube_api_url;       /* setting kube-api-url, or NULL */
@@ -55,7 +55,7 @@ void ec2_begin (struct ec2 *s, struct pallet_call *call);
 
 /* Reports the last AWS error of client c through host->error and returns
  * its status. */
-int ec2_aws_fail (struct ec2 *s, struct pallet_aws_client *c, const char *what);
+int ec2_aws_fail (struct ec2 *s, struct Pallet_aws_client *c, const char *what);
 
 /* Parses the per-VM op input; on error reports and returns non-zero. */
 struct ec2_input {
@@ -102,8 +102,8 @@ uint32_t ec2_poll_ms_from (json_t *state, const char *counter, uint32_t min_ms);
 void ec2_client_token (const char *migration_uid, const char *key, char out[65]);
 
 /* Tag spec with the plan's identity tags plus extra. */
-int ec2_add_tags (struct pallet_aws_params *p, const char *resource_type,
-                  const struct ec2_input *in, const struct pallet_aws_tag *extra, size_t nextra);
+int ec2_add_tags (struct Pallet_aws_params *p, const char *resource_type,
+                  const struct ec2_input *in, const struct Pallet_aws_tag *extra, size_t nextra);
 
 /* The ops. */
 pallet_validate_fn ec2_validate;

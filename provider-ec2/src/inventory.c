@@ -8,7 +8,7 @@
 
 struct inv {
   struct ec2 *s;
-  struct pallet_aws_client *aux;  /* a second connection for look-ups made
+  struct Pallet_aws_client *aux;  /* a second connection for look-ups made
                                      while a page is being streamed */
   json_t *volumes;                /* volume id -> disk facts */
   int failed;
@@ -85,7 +85,7 @@ instance_item (void *opaque, json_t *inst, const json_t *ctx)
   const json_t *itype = json_object_get (s->itypes, type);
   if (!itype) {
     /* Look the type up on the second connection: this one is mid-page. */
-    struct pallet_aws_client *keep = s->src;
+    struct Pallet_aws_client *keep = s->src;
     s->src = v->aux;
     int st = ec2_instance_type (s, type, &itype);
     s->src = keep;
@@ -236,7 +236,7 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   int r = 0, st = PALLET_OK;
   if (!strcmp (kind, "instances")) {
     char *err = NULL;
-    v.aux = pallet_aws_client_new (&s->src_cfg, &err);
+    v.aux = Pallet_aws_client_new (&s->src_cfg, &err);
     if (!v.aux) {
       pallet_error (call, PALLET_E_FAILED, "ec2 inventory: %s", err ? err : "cannot make an AWS client");
       free (err);
@@ -244,12 +244,12 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
       return PALLET_E_FAILED;
     }
     v.volumes = json_object ();
-    r = pallet_aws_ec2_describe_volumes (s->src, NULL, remember_volume, &v);
+    r = Pallet_aws_ec2_describe_volumes (s->src, NULL, remember_volume, &v);
     if (r == 0)
-      r = pallet_aws_ec2_describe_instances (s->src, NULL, instance_item, &v);
+      r = Pallet_aws_ec2_describe_instances (s->src, NULL, instance_item, &v);
   }
   else if (!strcmp (kind, "volumes"))
-    r = pallet_aws_ec2_describe_volumes (s->src, NULL, volume_item, &v);
+    r = Pallet_aws_ec2_describe_volumes (s->src, NULL, volume_item, &v);
   else if (!strcmp (kind, "volume-types")) {
     for (size_t i = 0; i < sizeof volume_types / sizeof volume_types[0]; i++)
       if (ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:b,s:b}", "id", volume_types[i].name,
@@ -260,17 +260,17 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
         st = PALLET_E_ABI;
   }
   else if (!strcmp (kind, "networks")) {
-    r = pallet_aws_ec2_describe_vpcs (s->src, NULL, vpc_item, &v);
+    r = Pallet_aws_ec2_describe_vpcs (s->src, NULL, vpc_item, &v);
     if (r == 0)
-      r = pallet_aws_ec2_describe_subnets (s->src, NULL, subnet_item, &v);
+      r = Pallet_aws_ec2_describe_subnets (s->src, NULL, subnet_item, &v);
   }
   else if (!strcmp (kind, "availability-zones"))
-    r = pallet_aws_ec2_describe_availability_zones (s->src, NULL, zone_item, &v);
+    r = Pallet_aws_ec2_describe_availability_zones (s->src, NULL, zone_item, &v);
   else if (!strcmp (kind, "snapshots")) {
-    struct pallet_aws_params *p = pallet_aws_params_new ();
-    pallet_aws_params_add (p, "Owner.1", "self");
-    r = pallet_aws_ec2_describe_snapshots (s->src, p, snapshot_item, &v);
-    pallet_aws_params_free (p);
+    struct Pallet_aws_params *p = Pallet_aws_params_new ();
+    Pallet_aws_params_add (p, "Owner.1", "self");
+    r = Pallet_aws_ec2_describe_snapshots (s->src, p, snapshot_item, &v);
+    Pallet_aws_params_free (p);
   }
   else {
     pallet_error (call, PALLET_E_INVALID,
@@ -283,7 +283,7 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   else if (r < 0)
     st = ec2_aws_fail (s, s->src, "listing the inventory");
   if (v.aux)
-    pallet_aws_client_free (v.aux);
+    Pallet_aws_client_free (v.aux);
   json_decref (v.volumes);
   json_decref (in);
   return st;

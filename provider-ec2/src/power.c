@@ -69,7 +69,7 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   }
   if ((!strcmp (name, "running") || !strcmp (name, "pending")) && !ec2_bool (state, "stopRequested")) {
     const char *ids[] = { in.vm_id };
-    if (pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
+    if (Pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
       st = ec2_aws_fail (s, s->src, "stopping the instance");
       ec2_emit_state (s, state);
       goto out;

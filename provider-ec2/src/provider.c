@@ -23,7 +23,7 @@ ec2_str (const json_t *o, const char *key)
 long long
 ec2_int (const json_t *o, const char *key, long long def)
 {
-  return pallet_aws_json_int (o, key, def);
+  return Pallet_aws_json_int (o, key, def);
 }
 
 int
@@ -59,11 +59,11 @@ ec2_begin (struct ec2 *s, struct pallet_call *call)
 }
 
 int
-ec2_aws_fail (struct ec2 *s, struct pallet_aws_client *c, const char *what)
+ec2_aws_fail (struct ec2 *s, struct Pallet_aws_client *c, const char *what)
 {
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   int st = e && e->status ? e->status : PALLET_E_FAILED;
-  pallet_error (s->call, st, "%s: %s", what, pallet_aws_errmsg (c));
+  pallet_error (s->call, st, "%s: %s", what, Pallet_aws_errmsg (c));
   return st;
 }
 
@@ -189,12 +189,12 @@ ec2_input_free (struct ec2_input *in)
 /* ---- Accounts, instances, instance types ---- */
 
 static int
-account_of (struct ec2 *s, struct pallet_aws_client *c, char **cache, const char **out,
+account_of (struct ec2 *s, struct Pallet_aws_client *c, char **cache, const char **out,
             const char *which)
 {
   if (!*cache) {
     json_t *id = NULL;
-    if (pallet_aws_sts_get_caller_identity (c, &id) < 0) {
+    if (Pallet_aws_sts_get_caller_identity (c, &id) < 0) {
       char what[96];
       snprintf (what, sizeof what, "checking the %s credentials with STS GetCallerIdentity", which);
       return ec2_aws_fail (s, c, what);
@@ -238,19 +238,19 @@ int
 ec2_describe_instance (struct ec2 *s, const char *id, const char *name, json_t **out)
 {
   *out = NULL;
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   if (!p)
     return PALLET_E_NOMEM;
   if (id)
-    pallet_aws_params_add (p, "InstanceId.1", id);
+    Pallet_aws_params_add (p, "InstanceId.1", id);
   else {
     const char *v[] = { name };
-    pallet_aws_params_add_filter (p, "tag:Name", v, 1);
+    Pallet_aws_params_add_filter (p, "tag:Name", v, 1);
   }
-  int r = pallet_aws_ec2_describe_instances (s->src, p, collect_one, out);
-  pallet_aws_params_free (p);
+  int r = Pallet_aws_ec2_describe_instances (s->src, p, collect_one, out);
+  Pallet_aws_params_free (p);
   if (r < 0) {
-    const struct pallet_aws_error *e = pallet_aws_last_error (s->src);
+    const struct Pallet_aws_error *e = Pallet_aws_last_error (s->src);
     if (e && e->code && strcmp (e->code, "InvalidInstanceID.Malformed") == 0) {
       pallet_error (s->call, PALLET_E_INVALID,
                     "instance id %s is malformed (%s); use the form i-0123456789abcdef0",
@@ -283,12 +283,12 @@ ec2_instance_type (struct ec2 *s, const char *type, const json_t **out)
     return PALLET_OK;
   }
   json_t *it = NULL;
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   if (!p)
     return PALLET_E_NOMEM;
-  pallet_aws_params_add (p, "InstanceType.1", type);
-  int r = pallet_aws_ec2_describe_instance_types (s->src, p, collect_one, &it);
-  pallet_aws_params_free (p);
+  Pallet_aws_params_add (p, "InstanceType.1", type);
+  int r = Pallet_aws_ec2_describe_instance_types (s->src, p, collect_one, &it);
+  Pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, s->src, "describing the instance type");
   if (!it) {
@@ -423,27 +423,27 @@ ec2_client_token (const char *migration_uid, const char *key, char out[65])
     out[64] = '\0';
   }
   else
-    pallet_aws_uuid (out);   /* still unique, only not stable across crashes */
+    Pallet_aws_uuid (out);   /* still unique, only not stable across crashes */
   EVP_MD_CTX_free (ctx);
 }
 
 int
-ec2_add_tags (struct pallet_aws_params *p, const char *resource_type,
-              const struct ec2_input *in, const struct pallet_aws_tag *extra, size_t nextra)
+ec2_add_tags (struct Pallet_aws_params *p, const char *resource_type,
+              const struct ec2_input *in, const struct Pallet_aws_tag *extra, size_t nextra)
 {
-  struct pallet_aws_tag tags[12];
+  struct Pallet_aws_tag tags[12];
   size_t n = 0;
   const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
   /* AWS tag values hold at most 256 characters. */
   char vm_name[257];
   snprintf (vm_name, sizeof vm_name, "%s", *name ? name : (in->vm_name ? in->vm_name : in->vm_id));
-  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_ID, in->vm_id };
-  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_VM_NAME, vm_name };
-  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_PLAN, in->plan_uid };
-  tags[n++] = (struct pallet_aws_tag) { EC2_TAG_MIGRATION, in->migration_uid };
+  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_VM_ID, in->vm_id };
+  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_VM_NAME, vm_name };
+  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_PLAN, in->plan_uid };
+  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_MIGRATION, in->migration_uid };
   for (size_t i = 0; i < nextra && n < 12; i++)
     tags[n++] = extra[i];
-  return pallet_aws_params_add_tag_spec (p, resource_type, tags, n);
+  return Pallet_aws_params_add_tag_spec (p, resource_type, tags, n);
 }
 
 /* ---- open / close ---- */
@@ -544,18 +544,18 @@ enum setting_type { SET_STRING, SET_INT, SET_SIZE, SET_TRUE };
 static const struct {
   const char *name;
   enum setting_type type;
-  size_t offset;                /* in struct pallet_aws_config */
+  size_t offset;                /* in struct Pallet_aws_config */
 } aws_settings[] = {
-  { "region", SET_STRING, offsetof (struct pallet_aws_config, region) },
-  { "endpoint-url", SET_STRING, offsetof (struct pallet_aws_config, endpoint_url) },
-  { "ec2-endpoint", SET_STRING, offsetof (struct pallet_aws_config, ec2_endpoint) },
-  { "ebs-endpoint", SET_STRING, offsetof (struct pallet_aws_config, ebs_endpoint) },
-  { "sts-endpoint", SET_STRING, offsetof (struct pallet_aws_config, sts_endpoint) },
-  { "kms-endpoint", SET_STRING, offsetof (struct pallet_aws_config, kms_endpoint) },
-  { "ca-bundle", SET_STRING, offsetof (struct pallet_aws_config, ca_bundle) },
-  { "max-attempts", SET_INT, offsetof (struct pallet_aws_config, max_attempts) },
-  { "max-response-bytes", SET_SIZE, offsetof (struct pallet_aws_config, max_response_bytes) },
-  { "insecureSkipVerify", SET_TRUE, offsetof (struct pallet_aws_config, insecure) },
+  { "region", SET_STRING, offsetof (struct Pallet_aws_config, region) },
+  { "endpoint-url", SET_STRING, offsetof (struct Pallet_aws_config, endpoint_url) },
+  { "ec2-endpoint", SET_STRING, offsetof (struct Pallet_aws_config, ec2_endpoint) },
+  { "ebs-endpoint", SET_STRING, offsetof (struct Pallet_aws_config, ebs_endpoint) },
+  { "sts-endpoint", SET_STRING, offsetof (struct Pallet_aws_config, sts_endpoint) },
+  { "kms-endpoint", SET_STRING, offsetof (struct Pallet_aws_config, kms_endpoint) },
+  { "ca-bundle", SET_STRING, offsetof (struct Pallet_aws_config, ca_bundle) },
+  { "max-attempts", SET_INT, offsetof (struct Pallet_aws_config, max_attempts) },
+  { "max-response-bytes", SET_SIZE, offsetof (struct Pallet_aws_config, max_response_bytes) },
+  { "insecureSkipVerify", SET_TRUE, offsetof (struct Pallet_aws_config, insecure) },
 };
 
 /* Settings kept as strings in the session: from the settings, and the
@@ -579,7 +579,7 @@ static const struct {
 };
 
 static void
-apply_aws_settings (struct pallet_aws_config *cfg, const json_t *merged, const json_t *secret)
+apply_aws_settings (struct Pallet_aws_config *cfg, const json_t *merged, const json_t *secret)
 {
   for (size_t i = 0; i < sizeof aws_settings / sizeof aws_settings[0]; i++) {
     const char *v = setting (merged, secret, aws_settings[i].name);
@@ -604,7 +604,7 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
   s->src_cfg.log_opaque = s;
   s->src_cfg.cancelled = aws_cancelled;
   s->src_cfg.cancel_opaque = s;
-  pallet_aws_config_from_secret (&s->src_cfg, secret);
+  Pallet_aws_config_from_secret (&s->src_cfg, secret);
   const char *url = ec2_str (spec, "url");
   if (*url && !is_aws_url (url))
     s->src_cfg.endpoint_url = url;      /* a non-AWS endpoint serves every service */
@@ -613,13 +613,13 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
   if (*ca_pem && !s->src_cfg.ca_bundle)
     s->src_cfg.ca_pem = ca_pem;
   char *err = NULL;
-  s->src = pallet_aws_client_new (&s->src_cfg, &err);
+  s->src = Pallet_aws_client_new (&s->src_cfg, &err);
   if (!s->src) {
     pallet_error (call, PALLET_E_INVALID, "ec2 open: source AWS client: %s", err ? err : "failed");
     free (err);
     return -1;
   }
-  s->region = pallet_aws_region (s->src);
+  s->region = Pallet_aws_region (s->src);
 
   s->tgt_cfg = s->src_cfg;
   const char *tak = ec2_str (secret, "targetAccessKeyId");
@@ -637,14 +637,14 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
     s->tgt_cfg.region = tregion;
   s->tgt = s->src;
   if (s->cross_account || s->cross_region) {
-    s->tgt = pallet_aws_client_new (&s->tgt_cfg, &err);
+    s->tgt = Pallet_aws_client_new (&s->tgt_cfg, &err);
     if (!s->tgt) {
       pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s", err ? err : "failed");
       free (err);
       return -1;
     }
   }
-  s->target_region = pallet_aws_region (s->tgt);
+  s->target_region = Pallet_aws_region (s->tgt);
   return 0;
 }
 
@@ -706,8 +706,8 @@ ec2_close (void *handle)
   if (!s)
     return;
   if (s->tgt && s->tgt != s->src)
-    pallet_aws_client_free (s->tgt);
-  pallet_aws_client_free (s->src);
+    Pallet_aws_client_free (s->tgt);
+  Pallet_aws_client_free (s->src);
   free (s->source_account);
   free (s->target_account);
   json_decref (s->itypes);

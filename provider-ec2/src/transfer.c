@@ -45,16 +45,16 @@ int
 ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols,
                     const char *id_key, const char *round)
 {
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id }, *rnd[] = { round };
   struct found f = { vols, id_key };
-  pallet_aws_params_add (p, "Owner.1", "self");
-  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
-  pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
+  Pallet_aws_params_add (p, "Owner.1", "self");
+  Pallet_aws_params_add_filter (p, "tag:" EC2_TAG_MIGRATION, mig, 1);
+  Pallet_aws_params_add_filter (p, "tag:" EC2_TAG_VM_ID, vm, 1);
   if (round)
-    pallet_aws_params_add_filter (p, "tag:" EC2_TAG_ROUND, rnd, 1);
-  int r = pallet_aws_ec2_describe_snapshots (s->src, p, add_found_snapshot, &f);
-  pallet_aws_params_free (p);
+    Pallet_aws_params_add_filter (p, "tag:" EC2_TAG_ROUND, rnd, 1);
+  int r = Pallet_aws_ec2_describe_snapshots (s->src, p, add_found_snapshot, &f);
+  Pallet_aws_params_free (p);
   return r < 0 ? ec2_aws_fail (s, s->src, "looking for this migration's snapshots") : PALLET_OK;
 }
 
@@ -66,12 +66,12 @@ ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols,
   const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
   snprintf (desc, sizeof desc, "Pallet migration snapshot%s%s for VM %.100s (%s)",
             round ? ", warm round " : "", round ? round : "", *name ? name : in->vm_id, in->vm_id);
-  struct pallet_aws_params *p = pallet_aws_params_new ();
-  struct pallet_aws_tag extra[] = { { EC2_TAG_ROUND, round } };
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
+  struct Pallet_aws_tag extra[] = { { EC2_TAG_ROUND, round } };
   ec2_add_tags (p, "snapshot", in, extra, round ? 1 : 0);
   json_t *res = NULL;
-  int r = pallet_aws_ec2_create_snapshots (s->src, in->vm_id, desc, p, &res);
-  pallet_aws_params_free (p);
+  int r = Pallet_aws_ec2_create_snapshots (s->src, in->vm_id, desc, p, &res);
+  Pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, s->src, "creating the instance's snapshots (CreateSnapshots)");
   size_t i;
@@ -110,8 +110,8 @@ tag_snapshot_volumes (struct ec2 *s, json_t *vols, const char *id_key)
     if (!*snap || ec2_bool (v, "snapshotVolumeTagged"))
       continue;
     const char *res[] = { snap };
-    struct pallet_aws_tag tag[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
-    if (pallet_aws_ec2_create_tags (s->src, res, 1, tag, 1) < 0)
+    struct Pallet_aws_tag tag[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
+    if (Pallet_aws_ec2_create_tags (s->src, res, 1, tag, 1) < 0)
       return ec2_aws_fail (s, s->src, "tagging a snapshot with its volume (CreateTags)");
     json_object_set_new (v, "snapshotVolumeTagged", json_true ());
   }
@@ -153,11 +153,11 @@ note_snapshot (void *opaque, json_t *snap, const json_t *ctx)
 
 /* One DescribeSnapshots for all of the VM's snapshots (or copies). */
 int
-ec2_snapshots_wait (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
+ec2_snapshots_wait (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
                 const char *id_key, const char *state_key, const char *what, int *done)
 {
   struct snapwait w = { vols, id_key, state_key, 0, 0, 0, 0, "" };
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   size_t i;
   json_t *v;
   json_array_foreach (vols, i, v) {
@@ -165,16 +165,16 @@ ec2_snapshots_wait (struct ec2 *s, struct pallet_aws_client *c, const struct ec2
       continue;
     char key[32];
     snprintf (key, sizeof key, "SnapshotId.%d", ++w.total);
-    pallet_aws_params_add (p, key, ec2_str (v, id_key));
+    Pallet_aws_params_add (p, key, ec2_str (v, id_key));
   }
   *done = 0;
   if (w.total == 0) {
-    pallet_aws_params_free (p);
+    Pallet_aws_params_free (p);
     *done = 1;
     return PALLET_OK;
   }
-  int r = pallet_aws_ec2_describe_snapshots (c, p, note_snapshot, &w);
-  pallet_aws_params_free (p);
+  int r = Pallet_aws_ec2_describe_snapshots (c, p, note_snapshot, &w);
+  Pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, c, what);
   if (w.errors) {
@@ -198,7 +198,7 @@ share_snapshots (struct ec2 *s, json_t *vols)
   json_array_foreach (vols, i, v) {
     if (ec2_bool (v, "shared"))
       continue;
-    if (pallet_aws_ec2_modify_snapshot_permission (s->src, ec2_str (v, "snapshotId"), target, 0, 0) < 0)
+    if (Pallet_aws_ec2_modify_snapshot_permission (s->src, ec2_str (v, "snapshotId"), target, 0, 0) < 0)
       return ec2_aws_fail (s, s->src, "sharing a snapshot with the target account");
     json_object_set_new (v, "shared", json_true ());
     json_object_set_new (v, "sharedWith", json_string (target));
@@ -217,17 +217,17 @@ copy_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
     char token[65], desc[200];
     ec2_client_token (in->migration_uid, ec2_str (v, "snapshotId"), token);
     snprintf (desc, sizeof desc, "Pallet copy of %s for VM %s", ec2_str (v, "snapshotId"), in->vm_id);
-    struct pallet_aws_params *p = pallet_aws_params_new ();
-    struct pallet_aws_tag extra[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
+    struct Pallet_aws_params *p = Pallet_aws_params_new ();
+    struct Pallet_aws_tag extra[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
     ec2_add_tags (p, "snapshot", in, extra, 1);
     if (ec2_bool (v, "encrypted")) {
-      pallet_aws_params_add (p, "Encrypted", "true");
+      Pallet_aws_params_add (p, "Encrypted", "true");
       if (s->target_kms_key)
-        pallet_aws_params_add (p, "KmsKeyId", s->target_kms_key);
+        Pallet_aws_params_add (p, "KmsKeyId", s->target_kms_key);
     }
     json_t *res = NULL;
-    int r = pallet_aws_ec2_copy_snapshot (s->tgt, s->region, ec2_str (v, "snapshotId"), desc, token, p, &res);
-    pallet_aws_params_free (p);
+    int r = Pallet_aws_ec2_copy_snapshot (s->tgt, s->region, ec2_str (v, "snapshotId"), desc, token, p, &res);
+    Pallet_aws_params_free (p);
     if (r < 0)
       return ec2_aws_fail (s, s->tgt, "copying a snapshot to the target region (CopySnapshot)");
     json_object_set_new (v, "copySnapshotId", json_string (ec2_str (res, "snapshotId")));
@@ -248,25 +248,25 @@ create_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols)
     const char *type = ec2_str (v, "volumeType");
     char token[65];
     ec2_client_token (in->migration_uid, ec2_str (v, "sourceVolumeId"), token);
-    struct pallet_aws_params *p = pallet_aws_params_new ();
-    pallet_aws_params_addf (p, "Size", "%lld", ec2_int (v, "sizeGiB", 0));
+    struct Pallet_aws_params *p = Pallet_aws_params_new ();
+    Pallet_aws_params_addf (p, "Size", "%lld", ec2_int (v, "sizeGiB", 0));
     /* io1/io2 need their IOPS; gp3 keeps custom IOPS and throughput. */
     if ((!strcmp (type, "io1") || !strcmp (type, "io2") || !strcmp (type, "gp3")) && ec2_int (v, "iops", 0) > 0)
-      pallet_aws_params_addf (p, "Iops", "%lld", ec2_int (v, "iops", 0));
+      Pallet_aws_params_addf (p, "Iops", "%lld", ec2_int (v, "iops", 0));
     if (!strcmp (type, "gp3") && ec2_int (v, "throughput", 0) > 0)
-      pallet_aws_params_addf (p, "Throughput", "%lld", ec2_int (v, "throughput", 0));
+      Pallet_aws_params_addf (p, "Throughput", "%lld", ec2_int (v, "throughput", 0));
     if (ec2_bool (v, "encrypted")) {
-      pallet_aws_params_add (p, "Encrypted", "true");
+      Pallet_aws_params_add (p, "Encrypted", "true");
       const char *key = (s->cross_account || s->cross_region) ? s->target_kms_key : ec2_str (v, "kmsKeyId");
       if (key && *key)
-        pallet_aws_params_add (p, "KmsKeyId", key);
+        Pallet_aws_params_add (p, "KmsKeyId", key);
     }
-    struct pallet_aws_tag extra[] = { { EC2_TAG_ORIG_VOLUME, ec2_str (v, "sourceVolumeId") },
+    struct Pallet_aws_tag extra[] = { { EC2_TAG_ORIG_VOLUME, ec2_str (v, "sourceVolumeId") },
                                       { EC2_TAG_SNAPSHOT, snap } };
     ec2_add_tags (p, "volume", in, extra, 2);
     json_t *res = NULL;
-    int r = pallet_aws_ec2_create_volume (s->tgt, snap, s->target_az, type, token, p, &res);
-    pallet_aws_params_free (p);
+    int r = Pallet_aws_ec2_create_volume (s->tgt, snap, s->target_az, type, token, p, &res);
+    Pallet_aws_params_free (p);
     if (r < 0)
       return ec2_aws_fail (s, s->tgt, "creating a volume from a snapshot (CreateVolume)");
     json_object_set_new (v, "targetVolumeId", json_string (ec2_str (res, "volumeId")));
@@ -309,16 +309,16 @@ static int
 wait_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols, int *done)
 {
   struct volwait w = { vols, 0, 0, 0, "" };
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   size_t i;
   json_t *v;
   json_array_foreach (vols, i, v) {
     char key[32];
     snprintf (key, sizeof key, "VolumeId.%d", ++w.total);
-    pallet_aws_params_add (p, key, ec2_str (v, "targetVolumeId"));
+    Pallet_aws_params_add (p, key, ec2_str (v, "targetVolumeId"));
   }
-  int r = pallet_aws_ec2_describe_volumes (s->tgt, p, note_volume, &w);
-  pallet_aws_params_free (p);
+  int r = Pallet_aws_ec2_describe_volumes (s->tgt, p, note_volume, &w);
+  Pallet_aws_params_free (p);
   if (r < 0)
     return ec2_aws_fail (s, s->tgt, "waiting for the new volumes");
   if (w.errors) {

@@ -60,14 +60,14 @@ map_covers (const json_t *map, const char *id)
 }
 
 static int
-zone_exists (struct ec2 *s, struct pallet_aws_client *c, const char *zone, int *exists)
+zone_exists (struct ec2 *s, struct Pallet_aws_client *c, const char *zone, int *exists)
 {
   json_t *zones = json_array ();
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *v[] = { zone };
-  pallet_aws_params_add_filter (p, "zone-name", v, 1);
-  int r = pallet_aws_ec2_describe_availability_zones (c, p, collect_all, zones);
-  pallet_aws_params_free (p);
+  Pallet_aws_params_add_filter (p, "zone-name", v, 1);
+  int r = Pallet_aws_ec2_describe_availability_zones (c, p, collect_all, zones);
+  Pallet_aws_params_free (p);
   *exists = json_array_size (zones) > 0;
   json_decref (zones);
   return r < 0 ? ec2_aws_fail (s, c, "describing availability zones") : PALLET_OK;
@@ -121,8 +121,8 @@ kms_check_key (struct findings *f, const char *key, const char *vid)
                key, account, tgt_acct, tgt_acct);
   }
   json_t *md = NULL;
-  if (pallet_aws_kms_describe_key (s->tgt, key, &md) < 0) {
-    const struct pallet_aws_error *e = pallet_aws_last_error (s->tgt);
+  if (Pallet_aws_kms_describe_key (s->tgt, key, &md) < 0) {
+    const struct Pallet_aws_error *e = Pallet_aws_last_error (s->tgt);
     const char *code = e && e->code ? e->code : "";
     if (!strcmp (code, "NotFoundException"))
       finding (f, "error", "KMSKeyNotFound",
@@ -136,7 +136,7 @@ kms_check_key (struct findings *f, const char *key, const char *vid)
       return ec2_aws_fail (s, s->tgt, "checking the target KMS key (kms:DescribeKey)");
     else
       finding (f, "error", "KMSKeyCheckFailed", "checking KMS key %s failed: %s", key,
-               pallet_aws_errmsg (s->tgt));
+               Pallet_aws_errmsg (s->tgt));
     return PALLET_OK;
   }
   const char *state = ec2_str (md, "KeyState"), *arn = ec2_str (md, "Arn");
@@ -214,7 +214,7 @@ conversion_pvcs (struct findings *f, const struct ec2_input *in, json_t *records
   }
   const char *code = NULL;
   char *err = NULL;
-  if (pallet_ec2_conversion_pvcs (items, in->vm_id, ns, records, &code, &err) != PALLET_OK)
+  if (Pallet_ec2_conversion_pvcs (items, in->vm_id, ns, records, &code, &err) != PALLET_OK)
     finding (f, "error", code ? code : "ConversionPVCInvalid", "%s", err ? err : "out of memory");
   else if (!json_is_true (json_object_get (in->plan, "skipGuestConversion"))) {
     size_t i;
@@ -289,7 +289,7 @@ describe_volumes (struct ec2 *s, const json_t *bdms, json_t *vols)
 {
   if (json_array_size (bdms) == 0)
     return PALLET_OK;
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   size_t i;
   json_t *b;
   int n = 0;
@@ -298,10 +298,10 @@ describe_volumes (struct ec2 *s, const json_t *bdms, json_t *vols)
       continue;
     char key[32];
     snprintf (key, sizeof key, "VolumeId.%d", ++n);
-    pallet_aws_params_add (p, key, ec2_str (b, "volumeId"));
+    Pallet_aws_params_add (p, key, ec2_str (b, "volumeId"));
   }
-  int r = pallet_aws_ec2_describe_volumes (s->src, p, collect_all, vols);
-  pallet_aws_params_free (p);
+  int r = Pallet_aws_ec2_describe_volumes (s->src, p, collect_all, vols);
+  Pallet_aws_params_free (p);
   return r < 0 ? ec2_aws_fail (s, s->src, "describing the instance's volumes") : PALLET_OK;
 }
 
@@ -398,7 +398,7 @@ check_target_name (struct findings *f, const struct ec2_input *in, json_t *state
 {
   char *name = NULL, *err = NULL;
   json_t *notes = json_array ();
-  if (pallet_ec2_vm_name (in->plan, in->vm, state, notes, &name, &err) != PALLET_OK)
+  if (Pallet_ec2_vm_name (in->plan, in->vm, state, notes, &name, &err) != PALLET_OK)
     finding (f, "error", "TargetNameInvalid", "%s", err ? err : "no valid target name");
   else {
     size_t i;

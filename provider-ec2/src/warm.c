@@ -89,9 +89,9 @@ precopy_interval (struct ec2 *s, const struct ec2_input *in, double *out)
 }
 
 static int
-snapshot_gone (struct pallet_aws_client *c)
+snapshot_gone (struct Pallet_aws_client *c)
 {
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   return e && e->code && !strcmp (e->code, "InvalidSnapshot.NotFound");
 }
 
@@ -103,7 +103,7 @@ delete_obsolete (struct ec2 *s, const struct ec2_input *in, json_t *w)
   json_t *list = json_object_get (w, "obsoleteSnapshots");
   while (json_array_size (list) > 0) {
     const char *id = json_string_value (json_array_get (list, 0));
-    if (id && *id && pallet_aws_ec2_delete_snapshot (s->src, id) < 0 && !snapshot_gone (s->src))
+    if (id && *id && Pallet_aws_ec2_delete_snapshot (s->src, id) < 0 && !snapshot_gone (s->src))
       return ec2_aws_fail (s, s->src, "deleting the snapshot of an earlier warm round");
     if (id && *id) {
       ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", in->vm_id, "kind", "snapshot",
@@ -152,7 +152,7 @@ warm_stop (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *w)
   if ((!strcmp (name, "running") || !strcmp (name, "pending"))
       && !ec2_bool (state, "stopRequested")) {
     const char *ids[] = { in->vm_id };
-    if (pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
+    if (Pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
       json_decref (inst);
       return ec2_aws_fail (s, s->src, "stopping the instance for the warm cutover");
     }
@@ -366,7 +366,7 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
                     "`pallet cleanup` and start again", in->vm_id, ec2_str (v, "sourceVolumeId"));
       return PALLET_E_CONFLICT;
     }
-    struct pallet_ebs_copy_result res;
+    struct Pallet_ebs_copy_result res;
     memset (&res, 0, sizeof res);
     if ((st = ec2_copy_one (s, in, state, v, i, ec2_str (v, "roundSnapshotId"), prev, step,
                             &res)) != PALLET_OK)

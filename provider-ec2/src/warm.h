@@ -24,7 +24,7 @@ int ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols,
 int ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols,
                           const char *id_key, const char *round);
 /* One DescribeSnapshots for vols[].<id_key>; *done once all completed. */
-int ec2_snapshots_wait (struct ec2 *s, struct pallet_aws_client *c, const struct ec2_input *in,
+int ec2_snapshots_wait (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in,
                         json_t *vols, const char *id_key, const char *state_key,
                         const char *what, int *done);
 
@@ -33,7 +33,7 @@ int ec2_snapshots_wait (struct ec2 *s, struct pallet_aws_client *c, const struct
  * step labels the progress.  Returns a pallet status (error reported). */
 int ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *v,
                   size_t i, const char *snap, const char *prev, const char *step,
-                  struct pallet_ebs_copy_result *res);
+                  struct Pallet_ebs_copy_result *res);
 
 /* The warm transfer: precopy rounds, then (options.cutover) the stop, the
  * final delta and state.transferred.  Emits nothing itself: the caller

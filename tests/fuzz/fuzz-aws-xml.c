@@ -1,5 +1,5 @@
-/* libFuzzer target: EC2/STS XML responses -> JSON (pallet_aws_xml_convert)
- * and the error envelope parser (pallet_aws_xml_error), as the transport
+/* libFuzzer target: EC2/STS XML responses -> JSON (Pallet_aws_xml_convert)
+ * and the error envelope parser (Pallet_aws_xml_error), as the transport
  * feeds them a response body. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,14 +34,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char root[64], err[256];
   size_t n = 0;
   int stopped = 0;
-  if (pallet_aws_xml_convert (buf, len, path, path ? count_cb : NULL, &n, &rest, root, err,
+  if (Pallet_aws_xml_convert (buf, len, path, path ? count_cb : NULL, &n, &rest, root, err,
                               sizeof err, &stopped) == 0) {
     char *s = json_dumps (rest, JSON_COMPACT);
     free (s);
   }
   json_decref (rest);
   char *code = NULL, *msg = NULL, *rid = NULL;
-  pallet_aws_xml_error (buf, len, &code, &msg, &rid);
+  Pallet_aws_xml_error (buf, len, &code, &msg, &rid);
   free (code);
   free (msg);
   free (rid);

@@ -1,6 +1,6 @@
 /* libFuzzer target: the EBS direct JSON responses (ListSnapshotBlocks,
  * ListChangedBlocks pages) through ebs.c's real parsing and pagination.
- * The transport is replaced at link time: pallet_aws_send below returns
+ * The transport is replaced at link time: Pallet_aws_send below returns
  * the fuzz input's pages (split on NUL bytes) one per call, so ebs.c is
  * compiled unchanged and without http.c. */
 #include <stdint.h>
@@ -14,8 +14,8 @@ static const char *cur, *end;
 static int calls;
 
 int
-pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *req,
-                 struct pallet_aws_resp *resp)
+Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *req,
+                 struct Pallet_aws_resp *resp)
 {
   (void) c;
   (void) req;
@@ -23,21 +23,21 @@ pallet_aws_send (struct pallet_aws_client *c, const struct pallet_aws_request *r
   /* Bound the pagination: a real endpoint cannot loop forever either, the
    * provider's own NextToken-loop check is what we want to hit. */
   if (++calls > 64 || cur >= end) {
-    pallet_aws_buf_puts (&resp->body, "{}");
+    Pallet_aws_buf_puts (&resp->body, "{}");
     resp->status = 200;
     return 0;
   }
   const char *nul = memchr (cur, '\0', (size_t) (end - cur));
   size_t n = nul ? (size_t) (nul - cur) : (size_t) (end - cur);
-  pallet_aws_buf_add (&resp->body, cur, n);
+  Pallet_aws_buf_add (&resp->body, cur, n);
   cur += n + (nul ? 1 : 0);
   resp->status = 200;
   return 0;
 }
 
 void
-pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status, int attempts,
-                      enum pallet_aws_service svc, const char *action, const char *code,
+Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status, int attempts,
+                      enum Pallet_aws_service svc, const char *action, const char *code,
                       const char *message, const char *request_id, const char *fmt, ...)
 {
   (void) c; (void) status; (void) http_status; (void) attempts; (void) svc;
@@ -51,7 +51,7 @@ pallet_aws_set_error (struct pallet_aws_client *c, int status, long http_status,
 }
 
 void
-pallet_aws_log (struct pallet_aws_client *c, int level, const char *fmt, ...)
+Pallet_aws_log (struct Pallet_aws_client *c, int level, const char *fmt, ...)
 {
   (void) c; (void) level; (void) fmt;
 }
@@ -76,7 +76,7 @@ block_cb (void *opaque, json_t *item, const json_t *context)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  struct pallet_aws_client c;
+  struct Pallet_aws_client c;
   memset (&c, 0, sizeof c);
   c.r.region = (char *) "us-east-1";
   c.r.endpoint[PALLET_AWS_EBS] = (char *) "http://127.0.0.1:1";
@@ -87,10 +87,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t n = 0;
     json_t *info = NULL;
     if (which == 0)
-      pallet_aws_ebs_list_snapshot_blocks (&c, "snap-0123456789abcdef0", -1, block_cb, &n,
+      Pallet_aws_ebs_list_snapshot_blocks (&c, "snap-0123456789abcdef0", -1, block_cb, &n,
                                            &info);
     else
-      pallet_aws_ebs_list_changed_blocks (&c, "snap-0123456789abcdef0",
+      Pallet_aws_ebs_list_changed_blocks (&c, "snap-0123456789abcdef0",
                                           "snap-0123456789abcdef1", 0, block_cb, &n, &info);
     json_decref (info);
   }
@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 }
 
 const char *
-pallet_aws_service_name (enum pallet_aws_service svc)
+Pallet_aws_service_name (enum Pallet_aws_service svc)
 {
   return svc == PALLET_AWS_EBS ? "ebs" : svc == PALLET_AWS_STS ? "sts" : "ec2";
 }

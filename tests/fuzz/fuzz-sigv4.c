@@ -29,7 +29,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   const char *method = nl > 0 ? line[0] : "GET";
   const char *path = nl > 1 ? line[1] : "/";
   const char *query = nl > 2 ? line[2] : NULL;
-  struct pallet_aws_hdr h[MAXH + 1];
+  struct Pallet_aws_hdr h[MAXH + 1];
   size_t nh = 0;
   h[nh].name = "host";
   h[nh++].value = "example.amazonaws.com";
@@ -41,12 +41,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     h[nh].name = line[i];
     h[nh++].value = c + 1;
   }
-  char *u = pallet_aws_sigv4_canonical_uri (path, size & 1);
+  char *u = Pallet_aws_sigv4_canonical_uri (path, size & 1);
   free (u);
-  char *q = pallet_aws_sigv4_canonical_query (query ? query : "");
+  char *q = Pallet_aws_sigv4_canonical_query (query ? query : "");
   free (q);
   for (int mode = 0; mode < 4; mode++) {
-    struct pallet_aws_sigv4_in in = {
+    struct Pallet_aws_sigv4_in in = {
       .method = method, .path = path, .query = query, .headers = h, .nheaders = nh,
       .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
       .access_key_id = "AKIDEXAMPLE",
@@ -56,10 +56,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       .normalize_path = mode & 1, .presign = mode == 3, .expires = 300,
       .add_content_sha256 = mode == 2,
     };
-    struct pallet_aws_sigv4_out out;
+    struct Pallet_aws_sigv4_out out;
     memset (&out, 0, sizeof out);
-    pallet_aws_sigv4_sign (&in, &out);
-    pallet_aws_sigv4_out_free (&out);
+    Pallet_aws_sigv4_sign (&in, &out);
+    Pallet_aws_sigv4_out_free (&out);
   }
   free (s);
   return 0;

@@ -43,23 +43,23 @@ reset (void)
 }
 
 static int
-resolve (const struct pallet_aws_config *cfg, struct pallet_aws_resolved *r, char **err)
+resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r, char **err)
 {
   *err = NULL;
-  return pallet_aws_resolve (cfg, r, err);
+  return Pallet_aws_resolve (cfg, r, err);
 }
 
 static void
 test_explicit_and_env (void)
 {
-  struct pallet_aws_resolved r;
+  struct Pallet_aws_resolved r;
   char *err;
   reset ();
   setenv ("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
   setenv ("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
   setenv ("AWS_SESSION_TOKEN", "envtoken", 1);
   setenv ("AWS_REGION", "eu-west-1", 1);
-  struct pallet_aws_config cfg = { .access_key_id = "AKIDCFG", .secret_access_key = "cfgsecret",
+  struct Pallet_aws_config cfg = { .access_key_id = "AKIDCFG", .secret_access_key = "cfgsecret",
                                    .region = "us-west-2" };
   CU_ASSERT_EQUAL_FATAL (resolve (&cfg, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDCFG");
@@ -67,18 +67,18 @@ test_explicit_and_env (void)
   CU_ASSERT_PTR_NULL (r.session_token);       /* not mixed with the env's */
   CU_ASSERT_STRING_EQUAL (r.region, "us-west-2");
   CU_ASSERT_STRING_EQUAL (r.cred_source, "config");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
-  struct pallet_aws_config none = { 0 };
+  struct Pallet_aws_config none = { 0 };
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDENV");
   CU_ASSERT_STRING_EQUAL (r.session_token, "envtoken");
   CU_ASSERT_STRING_EQUAL (r.region, "eu-west-1");
   CU_ASSERT_STRING_EQUAL (r.cred_source, "env");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   /* Only one half: an error naming both fields, never the secret. */
-  struct pallet_aws_config half = { .secret_access_key = "onlysecret" };
+  struct Pallet_aws_config half = { .secret_access_key = "onlysecret" };
   CU_ASSERT_EQUAL (resolve (&half, &r, &err), -1);
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);
   CU_ASSERT_PTR_NOT_NULL (strstr (err, "accessKeyId"));
@@ -94,22 +94,22 @@ test_explicit_and_env (void)
   json_t *secret = json_pack ("{s:s,s:s,s:s,s:s}", "accessKeyId", "AKIDSEC",
                               "secretAccessKey", "s3cr3t", "sessionToken", "tok",
                               "region", "ap-south-1");
-  struct pallet_aws_config fc = { 0 };
-  pallet_aws_config_from_secret (&fc, secret);
+  struct Pallet_aws_config fc = { 0 };
+  Pallet_aws_config_from_secret (&fc, secret);
   CU_ASSERT_EQUAL_FATAL (resolve (&fc, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDSEC");
   CU_ASSERT_STRING_EQUAL (r.session_token, "tok");
   CU_ASSERT_STRING_EQUAL (r.region, "ap-south-1");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
   json_decref (secret);
 }
 
 static void
 test_profiles (void)
 {
-  struct pallet_aws_resolved r;
+  struct Pallet_aws_resolved r;
   char *err;
-  struct pallet_aws_config none = { 0 };
+  struct Pallet_aws_config none = { 0 };
   reset ();
   write_file (".aws/credentials",
               "# comment\n"
@@ -139,34 +139,34 @@ test_profiles (void)
   CU_ASSERT_STRING_EQUAL (r.secret_access_key, "defaultsecret");
   CU_ASSERT_STRING_EQUAL (r.region, "us-east-2");
   CU_ASSERT_STRING_EQUAL (r.cred_source, "profile:default");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   setenv ("AWS_PROFILE", "other", 1);
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDOTHER");
   CU_ASSERT_STRING_EQUAL (r.session_token, "othertoken");
   CU_ASSERT_STRING_EQUAL (r.region, "eu-north-1");    /* the last one wins */
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   /* Region order: config, AWS_REGION, AWS_DEFAULT_REGION, profile. */
   setenv ("AWS_DEFAULT_REGION", "ap-east-1", 1);
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.region, "ap-east-1");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
   setenv ("AWS_REGION", "me-south-1", 1);
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.region, "me-south-1");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
   unsetenv ("AWS_REGION");
   unsetenv ("AWS_DEFAULT_REGION");
 
   /* The profile named in the config wins over AWS_PROFILE. */
-  struct pallet_aws_config p = { .profile = "cfgonly" };
+  struct Pallet_aws_config p = { .profile = "cfgonly" };
   CU_ASSERT_EQUAL_FATAL (resolve (&p, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDCFGONLY");
   CU_ASSERT_STRING_EQUAL (r.region, "sa-east-1");
   CU_ASSERT_STRING_EQUAL (r.cred_source, "profile:cfgonly");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   /* AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE move the files. */
   write_file ("alt-creds", "[other]\naws_access_key_id=AKIDALT\naws_secret_access_key=alt\n");
@@ -179,7 +179,7 @@ test_profiles (void)
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDALT");
   CU_ASSERT_STRING_EQUAL (r.region, "af-south-1");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   /* Missing profile and missing credentials: errors that say what to do. */
   setenv ("AWS_PROFILE", "nosuch", 1);
@@ -196,7 +196,7 @@ test_profiles (void)
   CU_ASSERT_EQUAL (resolve (&none, &r, &err), -1);
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "no AWS region"));
   free (err);
-  struct pallet_aws_config badr = { .region = "us-east-1/../x" };
+  struct Pallet_aws_config badr = { .region = "us-east-1/../x" };
   CU_ASSERT_EQUAL (resolve (&badr, &r, &err), -1);
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "not a region name"));
   free (err);
@@ -205,21 +205,21 @@ test_profiles (void)
 static void
 test_endpoints (void)
 {
-  struct pallet_aws_resolved r;
+  struct Pallet_aws_resolved r;
   char *err;
   reset ();
   setenv ("AWS_ACCESS_KEY_ID", "A", 1);
   setenv ("AWS_SECRET_ACCESS_KEY", "B", 1);
-  struct pallet_aws_config cfg = { .region = "us-east-1" };
+  struct Pallet_aws_config cfg = { .region = "us-east-1" };
   CU_ASSERT_EQUAL_FATAL (resolve (&cfg, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://ec2.us-east-1.amazonaws.com");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "https://ebs.us-east-1.amazonaws.com");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_STS], "https://sts.us-east-1.amazonaws.com");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
   cfg.region = "cn-north-1";
   CU_ASSERT_EQUAL_FATAL (resolve (&cfg, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://ec2.cn-north-1.amazonaws.com.cn");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   setenv ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/", 1);
   setenv ("AWS_ENDPOINT_URL_EBS", "http://127.0.0.1:9001", 1);
@@ -227,7 +227,7 @@ test_endpoints (void)
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "http://127.0.0.1:9000");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_STS], "http://127.0.0.1:9000");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "http://127.0.0.1:9001");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   /* The config beats the environment; its per-service one beats its own
    * general one. */
@@ -237,7 +237,7 @@ test_endpoints (void)
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://all.example");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "https://all.example");
   CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_STS], "https://sts.example");
-  pallet_aws_resolved_free (&r);
+  Pallet_aws_resolved_free (&r);
 
   cfg.ec2_endpoint = "ftp://x";
   CU_ASSERT_EQUAL (resolve (&cfg, &r, &err), -1);
@@ -248,24 +248,24 @@ test_endpoints (void)
   unsetenv ("AWS_ENDPOINT_URL");
   unsetenv ("AWS_ENDPOINT_URL_EBS");
   setenv ("AWS_MAX_ATTEMPTS", "7", 1);
-  struct pallet_aws_config cc = { .region = "eu-central-1", .access_key_id = "AKIDCLIENT",
+  struct Pallet_aws_config cc = { .region = "eu-central-1", .access_key_id = "AKIDCLIENT",
                                   .secret_access_key = "clientsecret" };
-  struct pallet_aws_client *c = pallet_aws_client_new (&cc, &err);
+  struct Pallet_aws_client *c = Pallet_aws_client_new (&cc, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (c);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_region (c), "eu-central-1");
-  CU_ASSERT_STRING_EQUAL (pallet_aws_access_key_id (c), "AKIDCLIENT");
-  CU_ASSERT_STRING_EQUAL (pallet_aws_credentials_source (c), "config");
-  CU_ASSERT_STRING_EQUAL (pallet_aws_endpoint (c, PALLET_AWS_EBS), "https://ebs.eu-central-1.amazonaws.com");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_region (c), "eu-central-1");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_access_key_id (c), "AKIDCLIENT");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_credentials_source (c), "config");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_endpoint (c, PALLET_AWS_EBS), "https://ebs.eu-central-1.amazonaws.com");
   CU_ASSERT_EQUAL (c->max_attempts, 7);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_errmsg (c), "no error");
-  pallet_aws_client_free (c);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_errmsg (c), "no error");
+  Pallet_aws_client_free (c);
   unsetenv ("AWS_MAX_ATTEMPTS");
-  c = pallet_aws_client_new (&cc, &err);
+  c = Pallet_aws_client_new (&cc, &err);
   CU_ASSERT_EQUAL (c->max_attempts, PALLET_AWS_DEFAULT_MAX_ATTEMPTS);
-  pallet_aws_client_free (c);
-  struct pallet_aws_config nocred = { .region = "x" };
+  Pallet_aws_client_free (c);
+  struct Pallet_aws_config nocred = { .region = "x" };
   unsetenv ("AWS_ACCESS_KEY_ID");
-  CU_ASSERT_PTR_NULL (pallet_aws_client_new (&nocred, &err));
+  CU_ASSERT_PTR_NULL (Pallet_aws_client_new (&nocred, &err));
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
 }
@@ -278,24 +278,24 @@ test_ini (void)
   char path[512];
   snprintf (path, sizeof path, "%s/t.ini", home);
   bool found;
-  char *v = pallet_aws_ini_get (path, "a", "k", &found);
+  char *v = Pallet_aws_ini_get (path, "a", "k", &found);
   CU_ASSERT_TRUE (found);
   CU_ASSERT_STRING_EQUAL (v, "1");
   free (v);
-  v = pallet_aws_ini_get (path, "a", "j", NULL);    /* a section split in two */
+  v = Pallet_aws_ini_get (path, "a", "j", NULL);    /* a section split in two */
   CU_ASSERT_STRING_EQUAL (v, "3");
   free (v);
-  v = pallet_aws_ini_get (path, "b", "k", NULL);
+  v = Pallet_aws_ini_get (path, "b", "k", NULL);
   CU_ASSERT_STRING_EQUAL (v, "two words");
   free (v);
-  v = pallet_aws_ini_get (path, "profile c", "k", NULL);
+  v = Pallet_aws_ini_get (path, "profile c", "k", NULL);
   CU_ASSERT_STRING_EQUAL (v, "4");
   free (v);
-  CU_ASSERT_PTR_NULL (pallet_aws_ini_get (path, "c", "k", &found));
+  CU_ASSERT_PTR_NULL (Pallet_aws_ini_get (path, "c", "k", &found));
   CU_ASSERT_FALSE (found);
-  CU_ASSERT_PTR_NULL (pallet_aws_ini_get (path, "a", "missing", NULL));
-  CU_ASSERT_PTR_NULL (pallet_aws_ini_get ("/nonexistent/file", "a", "k", NULL));
-  CU_ASSERT_PTR_NULL (pallet_aws_ini_get (NULL, "a", "k", NULL));
+  CU_ASSERT_PTR_NULL (Pallet_aws_ini_get (path, "a", "missing", NULL));
+  CU_ASSERT_PTR_NULL (Pallet_aws_ini_get ("/nonexistent/file", "a", "k", NULL));
+  CU_ASSERT_PTR_NULL (Pallet_aws_ini_get (NULL, "a", "k", NULL));
 }
 
 static int

@@ -29,13 +29,13 @@ extern char **environ;
 static const char *python, *script;
 static pid_t ep_pid;
 static char url[64];
-static struct pallet_aws_buf logbuf;   /* every log line of the run */
+static struct Pallet_aws_buf logbuf;   /* every log line of the run */
 
 static void
 log_cb (void *opaque, int level, const char *msg)
 {
   (void) opaque;
-  pallet_aws_buf_printf (&logbuf, "%d %s\n", level, msg);
+  Pallet_aws_buf_printf (&logbuf, "%d %s\n", level, msg);
   if (getenv ("PALLET_AWS_TEST_VERBOSE"))
     fprintf (stderr, "[%d] %s\n", level, msg);
 }
@@ -100,7 +100,7 @@ stop_endpoint (void)
 static size_t
 ctl_write (char *p, size_t s, size_t n, void *ud)
 {
-  pallet_aws_buf_add (ud, p, s * n);
+  Pallet_aws_buf_add (ud, p, s * n);
   return s * n;
 }
 
@@ -108,7 +108,7 @@ static json_t *
 control (const char *method, const char *path, const char *body)
 {
   CURL *h = curl_easy_init ();
-  struct pallet_aws_buf out = { 0 };
+  struct Pallet_aws_buf out = { 0 };
   char u[512];
   snprintf (u, sizeof u, "%s%s", url, path);
   curl_easy_setopt (h, CURLOPT_URL, u);
@@ -120,7 +120,7 @@ control (const char *method, const char *path, const char *body)
   CURLcode cc = curl_easy_perform (h);
   curl_easy_cleanup (h);
   json_t *j = cc == CURLE_OK && out.data ? json_loadb (out.data, out.len, 0, NULL) : NULL;
-  pallet_aws_buf_free (&out);
+  Pallet_aws_buf_free (&out);
   return j;
 }
 
@@ -149,25 +149,25 @@ reset_calls (void)
   json_decref (control ("POST", "/_pallet/calls/reset", "{}"));
 }
 
-static struct pallet_aws_client *
+static struct Pallet_aws_client *
 client_with (const char *key, const char *secret, const char *token, int max_attempts,
              long timeout_ms)
 {
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = key, .secret_access_key = secret, .session_token = token,
     .region = "us-east-1", .endpoint_url = url, .max_attempts = max_attempts,
     .backoff_base_ms = 5, .backoff_max_ms = 50, .timeout_ms = timeout_ms,
     .log = log_cb,
   };
   char *err = NULL;
-  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, &err);
+  struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, &err);
   if (!c)
     fprintf (stderr, "client: %s\n", err);
   free (err);
   return c;
 }
 
-static struct pallet_aws_client *
+static struct Pallet_aws_client *
 src (void)
 {
   return client_with (SRC_KEY, SRC_SECRET, NULL, 5, 0);
@@ -184,14 +184,14 @@ seen_cb (void *opaque, json_t *item, const json_t *ctx)
 {
   struct seen *s = opaque;
   (void) ctx;
-  const char *id = pallet_aws_json_str (item, "instanceId");
-  if (!id) id = pallet_aws_json_str (item, "snapshotId");
-  if (!id) id = pallet_aws_json_str (item, "volumeId");
-  if (!id) id = pallet_aws_json_str (item, "subnetId");
-  if (!id) id = pallet_aws_json_str (item, "vpcId");
-  if (!id) id = pallet_aws_json_str (item, "zoneName");
-  if (!id) id = pallet_aws_json_str (item, "regionName");
-  if (!id) id = pallet_aws_json_str (item, "instanceType");
+  const char *id = Pallet_aws_json_str (item, "instanceId");
+  if (!id) id = Pallet_aws_json_str (item, "snapshotId");
+  if (!id) id = Pallet_aws_json_str (item, "volumeId");
+  if (!id) id = Pallet_aws_json_str (item, "subnetId");
+  if (!id) id = Pallet_aws_json_str (item, "vpcId");
+  if (!id) id = Pallet_aws_json_str (item, "zoneName");
+  if (!id) id = Pallet_aws_json_str (item, "regionName");
+  if (!id) id = Pallet_aws_json_str (item, "instanceType");
   if (id)
     json_object_set_new (s->ids, id, json_true ());
   if (!s->first)
@@ -220,25 +220,25 @@ seen_free (struct seen *s)
 static void
 test_sts (void)
 {
-  struct pallet_aws_client *c = src ();
+  struct Pallet_aws_client *c = src ();
   CU_ASSERT_PTR_NOT_NULL_FATAL (c);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (id, "Account"), "111111111111");
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_json_str (id, "Arn"), "arn:aws:iam::111111111111:"));
-  CU_ASSERT_PTR_NOT_NULL (pallet_aws_json_str (id, "UserId"));
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (id, "Account"), "111111111111");
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_json_str (id, "Arn"), "arn:aws:iam::111111111111:"));
+  CU_ASSERT_PTR_NOT_NULL (Pallet_aws_json_str (id, "UserId"));
   json_decref (id);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_pagination (void)
 {
-  struct pallet_aws_client *c = src ();
+  struct Pallet_aws_client *c = src ();
   struct seen s;
   seen_init (&s);
   reset_calls ();
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, NINST);
   CU_ASSERT_EQUAL (json_object_size (s.ids), NINST);      /* no duplicates */
   CU_ASSERT_EQUAL (calls ("DescribeInstances"), 3);       /* 1000 + 1000 + 500 */
@@ -246,206 +246,206 @@ test_pagination (void)
   seen_free (&s);
 
   /* Filters narrow it: group g3 is a tenth; state filter with two values. */
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *g[] = { "g3" };
   const char *st[] = { "running", "stopped" };
-  pallet_aws_params_add_filter (p, "tag:group", g, 1);
-  pallet_aws_params_add_filter (p, "instance-state-name", st, 2);
+  Pallet_aws_params_add_filter (p, "tag:group", g, 1);
+  Pallet_aws_params_add_filter (p, "instance-state-name", st, 2);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, NINST / 10);
   seen_free (&s);
-  pallet_aws_params_free (p);
+  Pallet_aws_params_free (p);
 
   /* Volumes page by 500. */
   seen_init (&s);
   reset_calls ();
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_volumes (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_volumes (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, NINST);
   CU_ASSERT_EQUAL (calls ("DescribeVolumes"), NINST / 500);
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_describe_others (void)
 {
-  struct pallet_aws_client *c = src ();
+  struct Pallet_aws_client *c = src ();
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instance_types (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instance_types (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_TRUE (s.n >= 10);
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.ids, "m5.large"));
   seen_free (&s);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_TRUE (s.n >= 1);
   seen_free (&s);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_TRUE (s.n >= 1);
   seen_free (&s);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.ids, "us-east-1a"));
   seen_free (&s);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.ids, "us-west-2"));
   seen_free (&s);
 
   /* The response-size cap: a clear error, not a truncated parse. */
-  struct pallet_aws_config small = {
+  struct Pallet_aws_config small = {
     .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
     .endpoint_url = url, .max_response_bytes = 4096, .log = log_cb,
   };
-  struct pallet_aws_client *sc = pallet_aws_client_new (&small, NULL);
+  struct Pallet_aws_client *sc = Pallet_aws_client_new (&small, NULL);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (sc, NULL, seen_cb, &s), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (sc, NULL, seen_cb, &s), -1);
   CU_ASSERT_EQUAL (s.n, 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (sc)->code, "ResponseTooLarge");
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (sc), "4096-byte limit"));
-  CU_ASSERT_EQUAL (pallet_aws_last_error (sc)->attempts, 1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (sc)->code, "ResponseTooLarge");
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (sc), "4096-byte limit"));
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (sc)->attempts, 1);
   seen_free (&s);
-  pallet_aws_client_free (sc);
+  Pallet_aws_client_free (sc);
 
   /* A missing instance: NotFound with the AWS code and a request id. */
-  struct pallet_aws_params *p = pallet_aws_params_new ();
-  pallet_aws_params_add (p, "InstanceId.1", "i-0123456789abcdef0");
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
+  Pallet_aws_params_add (p, "InstanceId.1", "i-0123456789abcdef0");
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), -1);
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), -1);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_EQUAL (e->status, PALLET_E_NOT_FOUND);
   CU_ASSERT_STRING_EQUAL (e->code, "InvalidInstanceID.NotFound");
   CU_ASSERT_TRUE (strlen (e->request_id) > 0);
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, e->request_id));
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "DescribeInstances"));
   seen_free (&s);
-  pallet_aws_params_free (p);
-  pallet_aws_client_free (c);
+  Pallet_aws_params_free (p);
+  Pallet_aws_client_free (c);
 }
 
 /* First instance's id and root volume. */
 static void
-first_instance (struct pallet_aws_client *c, char *iid, char *vid, char *az)
+first_instance (struct Pallet_aws_client *c, char *iid, char *vid, char *az)
 {
   struct seen s;
   seen_init (&s);
-  struct pallet_aws_params *p = pallet_aws_params_new ();
+  struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *n[] = { "synthetic-00001" };
-  pallet_aws_params_add_filter (p, "tag:Name", n, 1);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), 0);
+  Pallet_aws_params_add_filter (p, "tag:Name", n, 1);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, p, seen_cb, &s), 0);
   CU_ASSERT_EQUAL_FATAL (s.n, 1);
-  snprintf (iid, 32, "%s", pallet_aws_json_str (s.first, "instanceId"));
+  snprintf (iid, 32, "%s", Pallet_aws_json_str (s.first, "instanceId"));
   json_t *bdm = json_array_get (json_object_get (s.first, "blockDeviceMapping"), 0);
-  snprintf (vid, 32, "%s", pallet_aws_json_str (json_object_get (bdm, "ebs"), "volumeId"));
-  snprintf (az, 32, "%s", pallet_aws_json_str (json_object_get (s.first, "placement"),
+  snprintf (vid, 32, "%s", Pallet_aws_json_str (json_object_get (bdm, "ebs"), "volumeId"));
+  snprintf (az, 32, "%s", Pallet_aws_json_str (json_object_get (s.first, "placement"),
                                                "availabilityZone"));
   seen_free (&s);
-  pallet_aws_params_free (p);
+  Pallet_aws_params_free (p);
 }
 
 static void
 test_lifecycle (void)
 {
-  struct pallet_aws_client *c = src ();
-  struct pallet_aws_client *t = client_with (TGT_KEY, TGT_SECRET, NULL, 5, 0);
+  struct Pallet_aws_client *c = src ();
+  struct Pallet_aws_client *t = client_with (TGT_KEY, TGT_SECRET, NULL, 5, 0);
   char iid[32], vid[32], az[32];
   first_instance (c, iid, vid, az);
   const char *ids[] = { iid };
   json_t *r = NULL;
 
-  CU_ASSERT_EQUAL (pallet_aws_ec2_stop_instances (c, ids, 1, 0, &r), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_stop_instances (c, ids, 1, 0, &r), 0);
   json_t *chg = json_array_get (json_object_get (r, "instancesSet"), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (chg, "instanceId"), iid);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (chg, "instanceId"), iid);
   CU_ASSERT_PTR_NOT_NULL (json_object_get (chg, "currentState"));
   json_decref (r);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_start_instances (c, ids, 1, &r), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_start_instances (c, ids, 1, &r), 0);
   json_decref (r);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_stop_instances (c, ids, 1, 1, NULL), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_stop_instances (c, ids, 1, 1, NULL), 0);
 
   /* CreateSnapshot with tags at creation, found again by tag filter. */
-  struct pallet_aws_params *tags = pallet_aws_params_new ();
-  struct pallet_aws_tag tg[] = { { "forklift.konveyor.io/vmID", iid }, { "Name", "pallet test" } };
-  pallet_aws_params_add_tag_spec (tags, "snapshot", tg, 2);
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_ec2_create_snapshot (c, vid, "Forklift migration snapshot",
+  struct Pallet_aws_params *tags = Pallet_aws_params_new ();
+  struct Pallet_aws_tag tg[] = { { "forklift.konveyor.io/vmID", iid }, { "Name", "pallet test" } };
+  Pallet_aws_params_add_tag_spec (tags, "snapshot", tg, 2);
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_ec2_create_snapshot (c, vid, "Forklift migration snapshot",
                                                          tags, &r), 0);
   char sid[32];
-  snprintf (sid, sizeof sid, "%s", pallet_aws_json_str (r, "snapshotId"));
+  snprintf (sid, sizeof sid, "%s", Pallet_aws_json_str (r, "snapshotId"));
   CU_ASSERT_EQUAL (strncmp (sid, "snap-", 5), 0);
   json_decref (r);
-  struct pallet_aws_params *f = pallet_aws_params_new ();
+  struct Pallet_aws_params *f = Pallet_aws_params_new ();
   const char *iv[] = { iid };
-  pallet_aws_params_add_filter (f, "tag:forklift.konveyor.io/vmID", iv, 1);
+  Pallet_aws_params_add_filter (f, "tag:forklift.konveyor.io/vmID", iv, 1);
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_snapshots (c, f, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_snapshots (c, f, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, 1);
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.ids, sid));
   seen_free (&s);
-  pallet_aws_params_free (f);
+  Pallet_aws_params_free (f);
 
   /* CreateSnapshots (multi-volume). */
-  CU_ASSERT_EQUAL (pallet_aws_ec2_create_snapshots (c, iid, "multi", tags, &r), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_create_snapshots (c, iid, "multi", tags, &r), 0);
   CU_ASSERT_TRUE (json_array_size (json_object_get (r, "snapshotSet")) >= 1);
   json_decref (r);
-  pallet_aws_params_free (tags);
+  Pallet_aws_params_free (tags);
 
   /* CreateTags. */
-  struct pallet_aws_tag more[] = { { "pallet", "yes" } };
+  struct Pallet_aws_tag more[] = { { "pallet", "yes" } };
   const char *res[] = { sid };
-  CU_ASSERT_EQUAL (pallet_aws_ec2_create_tags (c, res, 1, more, 1), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_create_tags (c, res, 1, more, 1), 0);
 
   /* Share with the target account in both wire forms; the target sees it. */
-  CU_ASSERT_EQUAL (pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 0, 0), 0);
-  struct pallet_aws_params *byid = pallet_aws_params_new ();
-  pallet_aws_params_add (byid, "SnapshotId.1", sid);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 0, 0), 0);
+  struct Pallet_aws_params *byid = Pallet_aws_params_new ();
+  Pallet_aws_params_add (byid, "SnapshotId.1", sid);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, 1);
   seen_free (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 1, 1), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 1, 1), 0);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), -1);
   seen_free (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 0, 1), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_modify_snapshot_permission (c, sid, "222222222222", 0, 1), 0);
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_snapshots (t, byid, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, 1);
   seen_free (&s);
 
   /* CreateVolume in the target with a ClientToken: the same token twice is
    * one volume. */
   char token[37];
-  pallet_aws_uuid (token);
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_ec2_create_volume (t, sid, az, "gp3", token, NULL, &r), 0);
+  Pallet_aws_uuid (token);
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_ec2_create_volume (t, sid, az, "gp3", token, NULL, &r), 0);
   char nv[32];
-  snprintf (nv, sizeof nv, "%s", pallet_aws_json_str (r, "volumeId"));
+  snprintf (nv, sizeof nv, "%s", Pallet_aws_json_str (r, "volumeId"));
   json_decref (r);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_create_volume (t, sid, az, "gp3", token, NULL, &r), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (r, "volumeId"), nv);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_create_volume (t, sid, az, "gp3", token, NULL, &r), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (r, "volumeId"), nv);
   json_decref (r);
 
   /* CopySnapshot (in-region) with a ClientToken, idempotent too. */
-  pallet_aws_uuid (token);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_copy_snapshot (c, "us-east-1", sid, "copy", token, NULL, &r), 0);
+  Pallet_aws_uuid (token);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_copy_snapshot (c, "us-east-1", sid, "copy", token, NULL, &r), 0);
   char cs[32];
-  snprintf (cs, sizeof cs, "%s", pallet_aws_json_str (r, "snapshotId"));
+  snprintf (cs, sizeof cs, "%s", Pallet_aws_json_str (r, "snapshotId"));
   json_decref (r);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_copy_snapshot (c, "us-east-1", sid, "copy", token, NULL, &r), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (r, "snapshotId"), cs);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_copy_snapshot (c, "us-east-1", sid, "copy", token, NULL, &r), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (r, "snapshotId"), cs);
   json_decref (r);
 
   /* Cleanup; a second delete is NotFound. */
-  CU_ASSERT_EQUAL (pallet_aws_ec2_delete_volume (t, nv), 0);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_delete_snapshot (c, cs), 0);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_delete_snapshot (c, cs), -1);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_NOT_FOUND);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_delete_volume (c, ""), -1);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_INVALID);
-  pallet_aws_params_free (byid);
-  pallet_aws_client_free (t);
-  pallet_aws_client_free (c);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_delete_volume (t, nv), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_delete_snapshot (c, cs), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_delete_snapshot (c, cs), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_NOT_FOUND);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_delete_volume (c, ""), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_INVALID);
+  Pallet_aws_params_free (byid);
+  Pallet_aws_client_free (t);
+  Pallet_aws_client_free (c);
 }
 
 struct blocks {
@@ -463,7 +463,7 @@ block_cb (void *opaque, json_t *item, const json_t *ctx)
 static void
 test_ebs (void)
 {
-  struct pallet_aws_client *c = src ();
+  struct Pallet_aws_client *c = src ();
   char iid[32], vid[32], az[32];
   first_instance (c, iid, vid, az);
   /* Two snapshots: blocks 0 and 3 written, then block 3 changed. */
@@ -475,40 +475,40 @@ test_ebs (void)
   snprintf (body, sizeof body, "{\"writes\": [{\"offset\": %d, \"fill\": 9, \"length\": 100}],"
             " \"snapshot\": true}", 3 * 524288 + 10);
   json_t *r2 = control ("POST", path, body);
-  const char *s1 = pallet_aws_json_str (r1, "snapshotId");
-  const char *s2 = pallet_aws_json_str (r2, "snapshotId");
+  const char *s1 = Pallet_aws_json_str (r1, "snapshotId");
+  const char *s2 = Pallet_aws_json_str (r2, "snapshotId");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s1);
   CU_ASSERT_PTR_NOT_NULL_FATAL (s2);
 
   struct blocks b = { json_array () };
   json_t *info = NULL;
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_ebs_list_snapshot_blocks (c, s1, -1, block_cb, &b, &info), 0);
-  CU_ASSERT_EQUAL (pallet_aws_json_int (info, "BlockSize", 0), 524288);
-  CU_ASSERT_TRUE (pallet_aws_json_int (info, "VolumeSize", 0) >= 8);
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_ebs_list_snapshot_blocks (c, s1, -1, block_cb, &b, &info), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_json_int (info, "BlockSize", 0), 524288);
+  CU_ASSERT_TRUE (Pallet_aws_json_int (info, "VolumeSize", 0) >= 8);
   json_t *blk0 = NULL, *blk3 = NULL;
   size_t i;
   json_t *it;
   json_array_foreach (b.list, i, it) {
-    if (pallet_aws_json_int (it, "BlockIndex", -1) == 0) blk0 = it;
-    if (pallet_aws_json_int (it, "BlockIndex", -1) == 3) blk3 = it;
+    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 0) blk0 = it;
+    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 3) blk3 = it;
   }
   CU_ASSERT_PTR_NOT_NULL_FATAL (blk0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (blk3);
 
   unsigned char *buf = malloc (524288);
   size_t len = 0;
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 524288, &len), 0);
   CU_ASSERT_EQUAL (len, 524288);
   CU_ASSERT_TRUE (buf[0] == 171 && buf[524287] == 171);
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 3, pallet_aws_json_str (blk3, "BlockToken"),
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 3, Pallet_aws_json_str (blk3, "BlockToken"),
                                                       buf, 524288, &len), 0);
   CU_ASSERT_TRUE (buf[0] == 7 && buf[4095] == 7 && buf[4096] == 0);
 
   /* One bad checksum is retried; bad every time is a permanent error. */
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum_count\": 1}}");
   reset_calls ();
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 524288, &len), 0);
   int gsb = calls ("GetSnapshotBlock");
   if (gsb != 2) {
@@ -520,9 +520,9 @@ test_ebs (void)
   }
   CU_ASSERT_EQUAL (gsb, 2);
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum\": 1.0}}");
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 524288, &len), -1);
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_STRING_EQUAL (e->code, "ChecksumMismatch");
   CU_ASSERT_EQUAL (e->status, PALLET_E_FAILED);
   CU_ASSERT_EQUAL (e->attempts, 5);
@@ -530,58 +530,58 @@ test_ebs (void)
 
   /* A too-small buffer is a clear error, not an overflow (last: the
    * aborted transfer is logged by the server a little later). */
-  CU_ASSERT_EQUAL (pallet_aws_ebs_get_snapshot_block (c, s1, 0, pallet_aws_json_str (blk0, "BlockToken"),
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
                                                       buf, 1000, &len), -1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "limit"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "limit"));
 
   /* Changed blocks between the two: block 3 only. */
   json_t *changed = json_array ();
   struct blocks cb2 = { changed };
-  CU_ASSERT_EQUAL (pallet_aws_ebs_list_changed_blocks (c, s1, s2, -1, block_cb, &cb2, NULL), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_changed_blocks (c, s1, s2, -1, block_cb, &cb2, NULL), 0);
   CU_ASSERT_EQUAL (json_array_size (changed), 1);
-  CU_ASSERT_EQUAL (pallet_aws_json_int (json_array_get (changed, 0), "BlockIndex", -1), 3);
-  CU_ASSERT_PTR_NOT_NULL (pallet_aws_json_str (json_array_get (changed, 0), "SecondBlockToken"));
+  CU_ASSERT_EQUAL (Pallet_aws_json_int (json_array_get (changed, 0), "BlockIndex", -1), 3);
+  CU_ASSERT_PTR_NOT_NULL (Pallet_aws_json_str (json_array_get (changed, 0), "SecondBlockToken"));
 
   /* Unknown snapshot: NotFound from the JSON error. */
-  CU_ASSERT_EQUAL (pallet_aws_ebs_list_snapshot_blocks (c, "snap-0000000000000dead", -1, block_cb,
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0000000000000dead", -1, block_cb,
                                                         &b, NULL), -1);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_NOT_FOUND);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "ResourceNotFoundException");
-  CU_ASSERT_EQUAL (pallet_aws_ebs_list_snapshot_blocks (c, "../x", -1, block_cb, &b, NULL), -1);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_NOT_FOUND);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "ResourceNotFoundException");
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "../x", -1, block_cb, &b, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_INVALID);
   free (buf);
   json_decref (changed);
   json_decref (b.list);
   json_decref (info);
   json_decref (r1);
   json_decref (r2);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_throttling (void)
 {
   /* Half the calls throttled: the listing still completes. */
-  struct pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, NULL, 10, 0);
+  struct Pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, NULL, 10, 0);
   set_faults ("{\"ec2:DescribeInstances\": {\"throttle\": 0.5}}");
   reset_calls ();
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_instances (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, NINST);
   CU_ASSERT_EQUAL (json_object_size (s.ids), NINST);
   int total = calls ("DescribeInstances");
   printf ("\n  50%% throttling: %d DescribeInstances calls for 3 pages\n", total);
   CU_ASSERT_TRUE (total > 3);
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 
   /* Always throttled: a clear error after max attempts, with the id. */
   c = client_with (SRC_KEY, SRC_SECRET, NULL, 4, 0);
   set_faults ("{\"ec2:DescribeVolumes\": {\"throttle\": 1.0}}");
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_volumes (c, NULL, seen_cb, &s), -1);
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_volumes (c, NULL, seen_cb, &s), -1);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_STRING_EQUAL (e->code, "RequestLimitExceeded");
   CU_ASSERT_EQUAL (e->status, PALLET_E_TRANSIENT);
   CU_ASSERT_EQUAL (e->attempts, 4);
@@ -600,63 +600,63 @@ test_throttling (void)
   set_faults ("{\"sts:GetCallerIdentity\": {\"throttle_count\": 2}, "
               "\"ebs:ListSnapshotBlocks\": {\"throttle_count\": 2}}");
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
   json_decref (id);
   set_faults ("{}");
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_5xx_resets_timeouts (void)
 {
-  struct pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, NULL, 4, 0);
+  struct Pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, NULL, 4, 0);
   struct seen s;
   /* Two 500s then success. */
   set_faults ("{\"ec2:DescribeVpcs\": {\"error_count\": 2}}");
   reset_calls ();
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (calls ("DescribeVpcs"), 3);
   seen_free (&s);
   /* Always 500. */
   set_faults ("{\"ec2:DescribeVpcs\": {\"error\": 1.0}}");
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "InternalError");
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->http_status, 500);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->attempts, 4);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "InternalError");
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->http_status, 500);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->attempts, 4);
   seen_free (&s);
 
   /* Connection resets: two, then success; always, then NetworkError. */
   set_faults ("{\"ec2:DescribeSubnets\": {\"reset_count\": 2}}");
   reset_calls ();
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_TRUE (s.n >= 1);
   seen_free (&s);
   set_faults ("{\"ec2:DescribeSubnets\": {\"reset\": 1.0}}");
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "NetworkError");
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_TRANSIENT);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->attempts, 4);
-  printf ("\n  resets: %s\n", pallet_aws_errmsg (c));
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_subnets (c, NULL, seen_cb, &s), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "NetworkError");
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_TRANSIENT);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->attempts, 4);
+  printf ("\n  resets: %s\n", Pallet_aws_errmsg (c));
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 
   /* Slow answers past the timeout. */
   c = client_with (SRC_KEY, SRC_SECRET, NULL, 2, 300);
   set_faults ("{\"ec2:DescribeRegions\": {\"latency_ms\": 1500}}");
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "RequestTimeout");
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_TIMEOUT);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->attempts, 2);
-  printf ("  timeout: %s\n", pallet_aws_errmsg (c));
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "RequestTimeout");
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_TIMEOUT);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->attempts, 2);
+  printf ("  timeout: %s\n", Pallet_aws_errmsg (c));
   seen_free (&s);
   set_faults ("{}");
   sleep (2);    /* let the server finish the abandoned slow calls */
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static struct timespec cancel_start;
@@ -674,43 +674,43 @@ cancel_cb (void *opaque)
 static void
 test_cancel (void)
 {
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
     .endpoint_url = url, .max_attempts = 5, .backoff_base_ms = 60000,
     .backoff_max_ms = 60000, .log = log_cb, .cancelled = cancel_cb,
   };
   cfg.cancelled = NULL;
-  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
   /* Installed later, as a provider does per op call. */
-  pallet_aws_client_set_callbacks (c, log_cb, NULL, cancel_cb, NULL);
+  Pallet_aws_client_set_callbacks (c, log_cb, NULL, cancel_cb, NULL);
   set_faults ("{\"ec2:DescribeVpcs\": {\"throttle\": 1.0}}");
   /* Cancelled while sleeping a (up to) 60 s backoff: returns soon. */
   struct seen s;
   seen_init (&s);
   reset_calls ();
-  pallet_aws_random ();
+  Pallet_aws_random ();
   time_t t0 = time (NULL);
   clock_gettime (CLOCK_MONOTONIC, &cancel_start);
-  int r = pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s);
+  int r = Pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s);
   CU_ASSERT_EQUAL (r, -1);
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_CANCELLED);
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_CANCELLED);
   CU_ASSERT_TRUE (time (NULL) - t0 < 5);
   CU_ASSERT_TRUE (calls ("DescribeVpcs") >= 1);
-  printf ("\n  cancel: %s\n", pallet_aws_errmsg (c));
+  printf ("\n  cancel: %s\n", Pallet_aws_errmsg (c));
   seen_free (&s);
   set_faults ("{}");
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_bad_credentials (void)
 {
   /* A wrong secret: SignatureDoesNotMatch; an unknown key: per service. */
-  struct pallet_aws_client *c = client_with (SRC_KEY, "wrong-secret-PLANTED", NULL, 3, 0);
+  struct Pallet_aws_client *c = client_with (SRC_KEY, "wrong-secret-PLANTED", NULL, 3, 0);
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), -1);
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_regions (c, NULL, seen_cb, &s), -1);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_EQUAL (e->status, PALLET_E_AUTH);
   CU_ASSERT_STRING_EQUAL (e->code, "SignatureDoesNotMatch");
   CU_ASSERT_EQUAL (e->attempts, 1);                    /* not retried */
@@ -721,37 +721,37 @@ test_bad_credentials (void)
   CU_ASSERT_PTR_NULL (strstr (e->text, "wrong-secret"));
   printf ("\n  bad secret: %s\n", e->text);
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 
   c = client_with ("AKIAUNKNOWNKEY000000", "x", NULL, 3, 0);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "InvalidClientTokenId");
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->service, "sts");
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "AKIAUNKNOWNKEY000000"));
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "InvalidClientTokenId");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->service, "sts");
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "AKIAUNKNOWNKEY000000"));
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "AuthFailure");
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_AUTH);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_vpcs (c, NULL, seen_cb, &s), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "AuthFailure");
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_AUTH);
   seen_free (&s);
   struct blocks b = { json_array () };
-  CU_ASSERT_EQUAL (pallet_aws_ebs_list_snapshot_blocks (c, "snap-0123", -1, block_cb, &b, NULL), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "UnrecognizedClientException");
-  CU_ASSERT_EQUAL (pallet_aws_last_error (c)->status, PALLET_E_AUTH);
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "ebs"));
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0123", -1, block_cb, &b, NULL), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "UnrecognizedClientException");
+  CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_AUTH);
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "ebs"));
   json_decref (b.list);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 
   /* Nothing listening: a network error naming the endpoint. */
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
     .endpoint_url = "http://127.0.0.1:1", .max_attempts = 2, .backoff_base_ms = 1,
   };
-  c = pallet_aws_client_new (&cfg, NULL);
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "NetworkError");
-  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_aws_errmsg (c), "127.0.0.1:1"));
-  pallet_aws_client_free (c);
+  c = Pallet_aws_client_new (&cfg, NULL);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "NetworkError");
+  CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "127.0.0.1:1"));
+  Pallet_aws_client_free (c);
 }
 
 static void
@@ -759,42 +759,42 @@ test_clock_skew (void)
 {
   /* An hour slow: refused once (RequestExpired), corrected from the
    * service's Date header, then fine for later calls too. */
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
     .endpoint_url = url, .clock_skew_s = -3600, .log = log_cb,
   };
-  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
   size_t before = logbuf.len;
   reset_calls ();
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (calls ("DescribeAvailabilityZones"), 2);
   CU_ASSERT_PTR_NOT_NULL (strstr (logbuf.data + before, "local clock is"));
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (calls ("DescribeAvailabilityZones"), 3);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
   json_decref (id);
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_session_token_and_no_secrets_logged (void)
 {
   /* A session token is sent (signed); the endpoint ignores its value. */
-  struct pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, PLANTED_TOKEN, 3, 0);
+  struct Pallet_aws_client *c = client_with (SRC_KEY, SRC_SECRET, PLANTED_TOKEN, 3, 0);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
   json_decref (id);
   struct seen s;
   seen_init (&s);
-  CU_ASSERT_EQUAL (pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_availability_zones (c, NULL, seen_cb, &s), 0);
   seen_free (&s);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 
-  const char *log = pallet_aws_buf_str (&logbuf);
+  const char *log = Pallet_aws_buf_str (&logbuf);
   CU_ASSERT_PTR_NOT_NULL_FATAL (log);
   /* The run did log at debug level: actions, attempts, request ids. */
   CU_ASSERT_PTR_NOT_NULL (strstr (log, "3 ec2 DescribeInstances attempt 1/"));
@@ -849,7 +849,7 @@ main (int argc, char **argv)
   unsigned fails = CU_get_number_of_failures ();
   CU_cleanup_registry ();
   stop_endpoint ();
-  pallet_aws_buf_free (&logbuf);
+  Pallet_aws_buf_free (&logbuf);
   curl_global_cleanup ();
   return fails ? 1 : 0;
 }

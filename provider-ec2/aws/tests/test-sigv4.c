@@ -1,6 +1,6 @@
 /* Runs every SigV4 test vector directory (aws-c-auth layout: context.json,
  * request.txt, {header,query}-{canonical-request,string-to-sign,signature,
- * signed-request}.txt) through pallet_aws_sigv4_sign.
+ * signed-request}.txt) through Pallet_aws_sigv4_sign.
  * Usage: test-sigv4 VECTOR_DIR [EXPECTED_COUNT] */
 #include <dirent.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 
 static const char *vector_dir;
 static int expected_count = 38;
-static struct pallet_aws_sigv4_key *shared_key;   /* the vectors' key cache */
+static struct Pallet_aws_sigv4_key *shared_key;   /* the vectors' key cache */
 
 static char *
 slurp (const char *dir, const char *name, size_t *len)
@@ -22,12 +22,12 @@ slurp (const char *dir, const char *name, size_t *len)
   FILE *f = fopen (path, "rb");
   if (!f)
     return NULL;
-  struct pallet_aws_buf b = { 0 };
+  struct Pallet_aws_buf b = { 0 };
   char tmp[4096];
   size_t n;
-  pallet_aws_buf_add (&b, "", 0);
+  Pallet_aws_buf_add (&b, "", 0);
   while ((n = fread (tmp, 1, sizeof tmp, f)) > 0)
-    pallet_aws_buf_add (&b, tmp, n);
+    Pallet_aws_buf_add (&b, tmp, n);
   fclose (f);
   if (len)
     *len = b.len;
@@ -36,7 +36,7 @@ slurp (const char *dir, const char *name, size_t *len)
 
 struct rawhdr {
   char *name;
-  struct pallet_aws_buf value;
+  struct Pallet_aws_buf value;
 };
 
 struct req {
@@ -56,7 +56,7 @@ req_free (struct req *r)
   free (r->line);
   for (size_t i = 0; i < r->nh; i++) {
     free (r->h[i].name);
-    pallet_aws_buf_free (&r->h[i].value);
+    Pallet_aws_buf_free (&r->h[i].value);
   }
   free (r->body);
 }
@@ -92,16 +92,16 @@ parse_req (char *text, size_t len, struct req *r)
       break;
     }
     if ((*p == ' ' || *p == '\t') && r->nh > 0) {
-      pallet_aws_buf_add (&r->h[r->nh - 1].value, "\n", 1);
-      pallet_aws_buf_add (&r->h[r->nh - 1].value, p, l);
+      Pallet_aws_buf_add (&r->h[r->nh - 1].value, "\n", 1);
+      Pallet_aws_buf_add (&r->h[r->nh - 1].value, p, l);
     }
     else {
       char *colon = memchr (p, ':', l);
       if (!colon || r->nh >= 32)
         return -1;
       r->h[r->nh].name = strndup (p, (size_t) (colon - p));
-      pallet_aws_buf_add (&r->h[r->nh].value, "", 0);
-      pallet_aws_buf_add (&r->h[r->nh].value, colon + 1, l - (size_t) (colon - p) - 1);
+      Pallet_aws_buf_add (&r->h[r->nh].value, "", 0);
+      Pallet_aws_buf_add (&r->h[r->nh].value, colon + 1, l - (size_t) (colon - p) - 1);
       r->nh++;
     }
     p = e ? e + 1 : end;
@@ -144,13 +144,13 @@ run_case (const char *dir)
   for (size_t i = 0, j = 0; ts && ts[i] && j < 16; i++)
     if (ts[i] != '-' && ts[i] != ':')
       amz_date[j++] = ts[i];
-  struct pallet_aws_hdr hdrs[32];
+  struct Pallet_aws_hdr hdrs[32];
   for (size_t i = 0; i < r.nh; i++)
-    hdrs[i] = (struct pallet_aws_hdr) { r.h[i].name, r.h[i].value.data };
+    hdrs[i] = (struct Pallet_aws_hdr) { r.h[i].name, r.h[i].value.data };
   char payload[65];
-  pallet_aws_sha256_hex (r.body, r.body_len, payload);
+  Pallet_aws_sha256_hex (r.body, r.body_len, payload);
 
-  struct pallet_aws_sigv4_in in = {
+  struct Pallet_aws_sigv4_in in = {
     .method = r.method, .path = r.path, .query = r.query,
     .headers = hdrs, .nheaders = r.nh, .payload_hash = payload,
     .access_key_id = json_string_value (json_object_get (cred, "access_key_id")),
@@ -169,24 +169,24 @@ run_case (const char *dir)
   for (int mode = 0; mode < 2; mode++) {
     const char *pre = mode ? "query" : "header";
     char f[64];
-    struct pallet_aws_sigv4_out out;
+    struct Pallet_aws_sigv4_out out;
     in.presign = mode == 1;
-    if (pallet_aws_sigv4_sign (&in, &out) < 0) {
+    if (Pallet_aws_sigv4_sign (&in, &out) < 0) {
       fprintf (stderr, "  %s: %s signing failed\n", dir, pre);
       ok = 0;
       continue;
     }
     /* The same signature through the key cache, shared by every vector: a
      * hit when day, region, service and secret repeat, a new key if not. */
-    struct pallet_aws_sigv4_in cin = in;
-    struct pallet_aws_sigv4_out cout;
+    struct Pallet_aws_sigv4_in cin = in;
+    struct Pallet_aws_sigv4_out cout;
     cin.key_cache = &shared_key;
-    if (pallet_aws_sigv4_sign (&cin, &cout) < 0 || strcmp (cout.signature, out.signature)) {
+    if (Pallet_aws_sigv4_sign (&cin, &cout) < 0 || strcmp (cout.signature, out.signature)) {
       fprintf (stderr, "  %s: %s signing with the key cache gave another signature\n", dir,
                pre);
       ok = 0;
     }
-    pallet_aws_sigv4_out_free (&cout);
+    Pallet_aws_sigv4_out_free (&cout);
     snprintf (f, sizeof f, "%s-canonical-request.txt", pre);
     ok &= check_eq (dir, f, out.canonical_request);
     snprintf (f, sizeof f, "%s-string-to-sign.txt", pre);
@@ -195,31 +195,31 @@ run_case (const char *dir)
     ok &= check_eq (dir, f, out.signature);
 
     /* The signed request, as the vectors print it. */
-    struct pallet_aws_buf s = { 0 };
+    struct Pallet_aws_buf s = { 0 };
     if (mode == 0) {
-      pallet_aws_buf_printf (&s, "%s\n", r.line);
+      Pallet_aws_buf_printf (&s, "%s\n", r.line);
       for (size_t i = 0; i < r.nh; i++)
-        pallet_aws_buf_printf (&s, "%s:%s\n", r.h[i].name, r.h[i].value.data);
+        Pallet_aws_buf_printf (&s, "%s:%s\n", r.h[i].name, r.h[i].value.data);
       if (in.session_token)
-        pallet_aws_buf_printf (&s, "X-Amz-Security-Token:%s\n", in.session_token);
-      pallet_aws_buf_printf (&s, "X-Amz-Date:%s\n", amz_date);
+        Pallet_aws_buf_printf (&s, "X-Amz-Security-Token:%s\n", in.session_token);
+      Pallet_aws_buf_printf (&s, "X-Amz-Date:%s\n", amz_date);
       if (in.add_content_sha256)
-        pallet_aws_buf_printf (&s, "x-amz-content-sha256:%s\n", payload);
-      pallet_aws_buf_printf (&s, "Authorization:%s\n", out.authorization);
+        Pallet_aws_buf_printf (&s, "x-amz-content-sha256:%s\n", payload);
+      Pallet_aws_buf_printf (&s, "Authorization:%s\n", out.authorization);
     }
     else {
-      pallet_aws_buf_printf (&s, "%s %s%s%s%s%s HTTP/1.1\n", r.method, r.path,
+      Pallet_aws_buf_printf (&s, "%s %s%s%s%s%s HTTP/1.1\n", r.method, r.path,
                              "?", r.query ? r.query : "", r.query ? "&" : "",
                              out.presign_query);
       for (size_t i = 0; i < r.nh; i++)
-        pallet_aws_buf_printf (&s, "%s:%s\n", r.h[i].name, r.h[i].value.data);
+        Pallet_aws_buf_printf (&s, "%s:%s\n", r.h[i].name, r.h[i].value.data);
     }
-    pallet_aws_buf_printf (&s, "\n");
-    pallet_aws_buf_add (&s, r.body, r.body_len);
+    Pallet_aws_buf_printf (&s, "\n");
+    Pallet_aws_buf_add (&s, r.body, r.body_len);
     snprintf (f, sizeof f, "%s-signed-request.txt", pre);
-    ok &= check_eq (dir, f, pallet_aws_buf_str (&s));
-    pallet_aws_buf_free (&s);
-    pallet_aws_sigv4_out_free (&out);
+    ok &= check_eq (dir, f, Pallet_aws_buf_str (&s));
+    Pallet_aws_buf_free (&s);
+    Pallet_aws_sigv4_out_free (&out);
   }
 
  out:
@@ -283,7 +283,7 @@ test_all_vectors (void)
     }
     free (names[i]);
   }
-  pallet_aws_sigv4_key_free (shared_key);
+  Pallet_aws_sigv4_key_free (shared_key);
   shared_key = NULL;
   printf ("\nsigv4 vectors: %d passed, %d failed\n", passed, failed);
   CU_ASSERT_EQUAL (failed, 0);
@@ -293,41 +293,41 @@ test_all_vectors (void)
 static void
 test_canonical_bits (void)
 {
-  char *s = pallet_aws_sigv4_canonical_query ("b=2&a=%7e&a=1&c");
+  char *s = Pallet_aws_sigv4_canonical_query ("b=2&a=%7e&a=1&c");
   CU_ASSERT_STRING_EQUAL (s, "a=1&a=~&b=2&c=");
   free (s);
-  s = pallet_aws_sigv4_canonical_uri ("/a/./b/../c//d/", true);
+  s = Pallet_aws_sigv4_canonical_uri ("/a/./b/../c//d/", true);
   CU_ASSERT_STRING_EQUAL (s, "/a/c/d/");
   free (s);
-  s = pallet_aws_sigv4_canonical_uri ("", true);
+  s = Pallet_aws_sigv4_canonical_uri ("", true);
   CU_ASSERT_STRING_EQUAL (s, "/");
   free (s);
   /* A session token is signed in header mode; a bad date is refused. */
-  struct pallet_aws_hdr h[] = { { "Host", "ec2.us-east-1.amazonaws.com" } };
-  struct pallet_aws_sigv4_in in = {
+  struct Pallet_aws_hdr h[] = { { "Host", "ec2.us-east-1.amazonaws.com" } };
+  struct Pallet_aws_sigv4_in in = {
     .method = "POST", .path = "/", .headers = h, .nheaders = 1,
     .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     .access_key_id = "AKID", .secret_access_key = "SECRET", .session_token = "TOKEN",
     .region = "us-east-1", .service = "ec2", .amz_date = "20150830T123600Z",
     .normalize_path = true,
   };
-  struct pallet_aws_sigv4_out out;
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_sigv4_sign (&in, &out), 0);
+  struct Pallet_aws_sigv4_out out;
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_sigv4_sign (&in, &out), 0);
   CU_ASSERT_PTR_NOT_NULL (strstr (out.canonical_request, "x-amz-security-token:TOKEN\n"));
   CU_ASSERT_PTR_NOT_NULL (strstr (out.authorization,
                                   "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
   CU_ASSERT_PTR_NULL (strstr (out.authorization, "SECRET"));
-  pallet_aws_sigv4_out_free (&out);
+  Pallet_aws_sigv4_out_free (&out);
   in.amz_date = "2015";
-  CU_ASSERT_EQUAL (pallet_aws_sigv4_sign (&in, &out), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_sigv4_sign (&in, &out), -1);
 }
 
 /* A cached key is used only for its own day, region, service and secret. */
 static void
 test_key_cache (void)
 {
-  struct pallet_aws_hdr h[] = { { "Host", "ebs.us-east-1.amazonaws.com" } };
-  struct pallet_aws_sigv4_in in = {
+  struct Pallet_aws_hdr h[] = { { "Host", "ebs.us-east-1.amazonaws.com" } };
+  struct Pallet_aws_sigv4_in in = {
     .method = "GET", .path = "/snapshots/snap-1/blocks/0", .query = "blockToken=T",
     .headers = h, .nheaders = 1,
     .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -343,23 +343,23 @@ test_key_cache (void)
     { "OTHER", "eu-west-1", "ec2", "20150831T000000Z" },
     { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
   };
-  struct pallet_aws_sigv4_key *cache = NULL;
+  struct Pallet_aws_sigv4_key *cache = NULL;
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     in.secret_access_key = v[i].secret;
     in.region = v[i].region;
     in.service = v[i].service;
     in.amz_date = v[i].date;
-    struct pallet_aws_sigv4_out plain, cached;
+    struct Pallet_aws_sigv4_out plain, cached;
     in.key_cache = NULL;
-    CU_ASSERT_EQUAL_FATAL (pallet_aws_sigv4_sign (&in, &plain), 0);
+    CU_ASSERT_EQUAL_FATAL (Pallet_aws_sigv4_sign (&in, &plain), 0);
     in.key_cache = &cache;
-    CU_ASSERT_EQUAL_FATAL (pallet_aws_sigv4_sign (&in, &cached), 0);
+    CU_ASSERT_EQUAL_FATAL (Pallet_aws_sigv4_sign (&in, &cached), 0);
     CU_ASSERT_PTR_NOT_NULL (cache);
     CU_ASSERT_STRING_EQUAL (plain.signature, cached.signature);
-    pallet_aws_sigv4_out_free (&plain);
-    pallet_aws_sigv4_out_free (&cached);
+    Pallet_aws_sigv4_out_free (&plain);
+    Pallet_aws_sigv4_out_free (&cached);
   }
-  pallet_aws_sigv4_key_free (cache);
+  Pallet_aws_sigv4_key_free (cache);
 }
 
 int

@@ -68,24 +68,24 @@ start_server (void)
   return 0;
 }
 
-static struct pallet_aws_client *
+static struct Pallet_aws_client *
 client (const char *ca, int insecure)
 {
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
     .endpoint_url = url, .ca_bundle = ca, .insecure = insecure, .max_attempts = 3,
     .backoff_base_ms = 1,
   };
-  return pallet_aws_client_new (&cfg, NULL);
+  return Pallet_aws_client_new (&cfg, NULL);
 }
 
 static void
 test_verify_default (void)
 {
-  struct pallet_aws_client *c = client (NULL, 0);
+  struct Pallet_aws_client *c = client (NULL, 0);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
-  const struct pallet_aws_error *e = pallet_aws_last_error (c);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
+  const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_STRING_EQUAL (e->code, "TLSVerificationFailed");
   /* Not retried: a retried TLS failure would use all 3 attempts.  (On a
    * loaded machine, under valgrind, the first attempt can meet a transient
@@ -94,23 +94,23 @@ test_verify_default (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "ca_bundle"));
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, url));
   printf ("\n  %s\n", e->text);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 static void
 test_ca_bundle (void)
 {
-  struct pallet_aws_client *c = client (cert, 0);
+  struct Pallet_aws_client *c = client (cert, 0);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (id, "Account"), "333333333333");
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (id, "Account"), "333333333333");
   json_decref (id);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
   /* A bundle that does not exist is an error, not a silent fallback. */
   c = client ("/nonexistent/ca.pem", 0);
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "TLSVerificationFailed");
-  pallet_aws_client_free (c);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "TLSVerificationFailed");
+  Pallet_aws_client_free (c);
 }
 
 static char *
@@ -132,35 +132,35 @@ test_ca_pem (void)
 {
   char *pem = read_pem (cert);
   CU_ASSERT_PTR_NOT_NULL_FATAL (pem);
-  struct pallet_aws_config cfg = {
+  struct Pallet_aws_config cfg = {
     .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
     .endpoint_url = url, .ca_pem = pem, .max_attempts = 3, .backoff_base_ms = 1,
   };
-  struct pallet_aws_client *c = pallet_aws_client_new (&cfg, NULL);
+  struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL_FATAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_json_str (id, "Account"), "333333333333");
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_json_str (id, "Account"), "333333333333");
   json_decref (id);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
   /* Another CA: the certificate's first line kept, its body changed. */
   char *body = strchr (pem, '\n');
   CU_ASSERT_PTR_NOT_NULL_FATAL (body);
   body[10] = body[10] == 'A' ? 'B' : 'A';
-  c = pallet_aws_client_new (&cfg, NULL);
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), -1);
-  CU_ASSERT_STRING_EQUAL (pallet_aws_last_error (c)->code, "TLSVerificationFailed");
-  pallet_aws_client_free (c);
+  c = Pallet_aws_client_new (&cfg, NULL);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "TLSVerificationFailed");
+  Pallet_aws_client_free (c);
   free (pem);
 }
 
 static void
 test_insecure (void)
 {
-  struct pallet_aws_client *c = client (NULL, 1);
+  struct Pallet_aws_client *c = client (NULL, 1);
   json_t *id = NULL;
-  CU_ASSERT_EQUAL (pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
   json_decref (id);
-  pallet_aws_client_free (c);
+  Pallet_aws_client_free (c);
 }
 
 /* ---- the Kubernetes reader over TLS ---- */
@@ -168,13 +168,13 @@ test_insecure (void)
 static int
 kube_list (const char *ca, int insecure, const char *token, json_t *items, char **err)
 {
-  struct pallet_kube_config kc = { .api_url = url, .token = token, .ca_file = ca,
+  struct Pallet_kube_config kc = { .api_url = url, .token = token, .ca_file = ca,
                                    .insecure = insecure };
-  struct pallet_kube *k = pallet_kube_new (&kc, err);
+  struct Pallet_kube *k = Pallet_kube_new (&kc, err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (k);
-  int st = pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
+  int st = Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
                              "vmID=i-1", 1, items, err);
-  pallet_kube_free (k);
+  Pallet_kube_free (k);
   return st;
 }
 
@@ -198,13 +198,13 @@ test_kube_tls (void)
   json_array_clear (items);
   /* The Secret's kube-ca.crt in memory. */
   char *pem = read_pem (cert);
-  struct pallet_kube_config kc = { .api_url = url, .token = "kube-tls-token", .ca_pem = pem };
-  struct pallet_kube *k = pallet_kube_new (&kc, &err);
+  struct Pallet_kube_config kc = { .api_url = url, .token = "kube-tls-token", .ca_pem = pem };
+  struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (k);
-  CU_ASSERT_EQUAL (pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
+  CU_ASSERT_EQUAL (Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
                                      "vmID=i-1", 1, items, &err), PALLET_OK);
   CU_ASSERT_EQUAL (json_array_size (items), 2);
-  pallet_kube_free (k);
+  Pallet_kube_free (k);
   free (pem);
   json_array_clear (items);
   CU_ASSERT_EQUAL (kube_list (NULL, 1, "kube-tls-token", items, &err), PALLET_OK);
@@ -221,19 +221,19 @@ test_kube_tls (void)
   free (err);
   err = NULL;
   /* Bad config is refused before any request. */
-  struct pallet_kube_config bad = { .api_url = "ftp://x", .token = "t" };
-  CU_ASSERT_PTR_NULL (pallet_kube_new (&bad, &err));
+  struct Pallet_kube_config bad = { .api_url = "ftp://x", .token = "t" };
+  CU_ASSERT_PTR_NULL (Pallet_kube_new (&bad, &err));
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kube-api-url"));
   free (err);
   err = NULL;
-  struct pallet_kube_config nl = { .api_url = url, .token = "a\nb" };
-  CU_ASSERT_PTR_NULL (pallet_kube_new (&nl, &err));
+  struct Pallet_kube_config nl = { .api_url = url, .token = "a\nb" };
+  CU_ASSERT_PTR_NULL (Pallet_kube_new (&nl, &err));
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "line break"));
   free (err);
   /* A List document is checked. */
   json_t *doc = json_pack ("{s:[i]}", "items", 1);
   err = NULL;
-  CU_ASSERT_EQUAL (pallet_kube_list_items (doc, items, NULL, &err), -1);
+  CU_ASSERT_EQUAL (Pallet_kube_list_items (doc, items, NULL, &err), -1);
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
   json_decref (doc);

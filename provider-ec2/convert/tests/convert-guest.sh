@@ -4,7 +4,7 @@
 # post-conversion verification refuses it as it is (its initramfs has no
 # virtio_net), convert a copy in place through pallet_convert
 # (virt-v2v-in-place, TCG), check the conversion really changed the guest,
-# verify it (pallet_convert_verify: every check passes), then boot the
+# verify it (Pallet_convert_verify: every check passes), then boot the
 # result on virtio-blk + virtio-net.  Prints "stage NAME: SECONDS s" lines.
 set -euo pipefail
 tool=$1

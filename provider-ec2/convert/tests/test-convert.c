@@ -83,7 +83,7 @@ test_steps_real_log (void)
        line = strtok_r (NULL, "\n", &save)) {
     double secs;
     const char *text, *w;
-    if (pallet_convert_parse_step (line, &secs, &text)) {
+    if (Pallet_convert_parse_step (line, &secs, &text)) {
       CU_ASSERT_TRUE (nsteps < NSTEPS);
       if (nsteps < NSTEPS)
         CU_ASSERT_STRING_EQUAL (text, real_steps[nsteps]);
@@ -92,14 +92,14 @@ test_steps_real_log (void)
       if (strcmp (text, "Inspecting the source") == 0)
         inspect_at = secs;
       nsteps++;
-      CU_ASSERT_PTR_NULL (pallet_convert_parse_warning (line));
+      CU_ASSERT_PTR_NULL (Pallet_convert_parse_warning (line));
     }
-    else if ((w = pallet_convert_parse_warning (line)) != NULL) {
+    else if ((w = Pallet_convert_parse_warning (line)) != NULL) {
       CU_ASSERT_STRING_EQUAL (w, "could not determine a way to update the "
                               "configuration of Grub2");
       nwarn++;
     }
-    CU_ASSERT_PTR_NULL (pallet_convert_parse_error (line));
+    CU_ASSERT_PTR_NULL (Pallet_convert_parse_error (line));
   }
   CU_ASSERT_EQUAL (nsteps, NSTEPS);
   CU_ASSERT_EQUAL (nwarn, 1);
@@ -114,31 +114,31 @@ test_step_edges (void)
   double s = -1;
   const char *t = NULL;
 
-  CU_ASSERT_TRUE (pallet_convert_parse_step ("[   0.0] Setting up", &s, &t));
+  CU_ASSERT_TRUE (Pallet_convert_parse_step ("[   0.0] Setting up", &s, &t));
   CU_ASSERT_DOUBLE_EQUAL (s, 0.0, 1e-9);
   CU_ASSERT_STRING_EQUAL (t, "Setting up");
-  CU_ASSERT_TRUE (pallet_convert_parse_step ("[1234.25] Copying disk 1/1", &s, &t));
+  CU_ASSERT_TRUE (Pallet_convert_parse_step ("[1234.25] Copying disk 1/1", &s, &t));
   CU_ASSERT_DOUBLE_EQUAL (s, 1234.25, 1e-9);
   CU_ASSERT_STRING_EQUAL (t, "Copying disk 1/1");
-  CU_ASSERT_TRUE (pallet_convert_parse_step ("[  7] x", &s, &t));
+  CU_ASSERT_TRUE (Pallet_convert_parse_step ("[  7] x", &s, &t));
   CU_ASSERT_DOUBLE_EQUAL (s, 7.0, 1e-9);
-  CU_ASSERT_FALSE (pallet_convert_parse_step (NULL, &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[abc] x", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[ 1.5]x", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[ 1.] x", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[ 1.5]   ", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[ ] x", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step ("[99999999999] x", &s, &t));
-  CU_ASSERT_FALSE (pallet_convert_parse_step (" [ 1.5] x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step (NULL, &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[abc] x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[ 1.5]x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[ 1.] x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[ 1.5]   ", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[ ] x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step ("[99999999999] x", &s, &t));
+  CU_ASSERT_FALSE (Pallet_convert_parse_step (" [ 1.5] x", &s, &t));
 
-  CU_ASSERT_STRING_EQUAL (pallet_convert_parse_warning ("virt-v2v: warning: w"), "w");
-  CU_ASSERT_PTR_NULL (pallet_convert_parse_warning ("virt v2v: warning: w"));
-  CU_ASSERT_PTR_NULL (pallet_convert_parse_warning (": warning: w"));
-  CU_ASSERT_PTR_NULL (pallet_convert_parse_warning ("virt-v2v: warning:w"));
-  CU_ASSERT_PTR_NULL (pallet_convert_parse_warning (NULL));
-  CU_ASSERT_STRING_EQUAL (pallet_convert_parse_error ("libguestfs: error: e"), "e");
-  CU_ASSERT_PTR_NULL (pallet_convert_parse_error ("virt-v2v: warning: e"));
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_parse_warning ("virt-v2v: warning: w"), "w");
+  CU_ASSERT_PTR_NULL (Pallet_convert_parse_warning ("virt v2v: warning: w"));
+  CU_ASSERT_PTR_NULL (Pallet_convert_parse_warning (": warning: w"));
+  CU_ASSERT_PTR_NULL (Pallet_convert_parse_warning ("virt-v2v: warning:w"));
+  CU_ASSERT_PTR_NULL (Pallet_convert_parse_warning (NULL));
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_parse_error ("libguestfs: error: e"), "e");
+  CU_ASSERT_PTR_NULL (Pallet_convert_parse_error ("virt-v2v: warning: e"));
 }
 
 /* ---- error mapping ---------------------------------------------------- */
@@ -151,7 +151,7 @@ test_noos_real_log (void)
   char *msg = NULL;
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);
-  CU_ASSERT_EQUAL (pallet_convert_map_error (err, disks, 1, &msg),
+  CU_ASSERT_EQUAL (Pallet_convert_map_error (err, disks, 1, &msg),
                    PALLET_CONVERT_E_NO_OS);
   CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
   CU_ASSERT_PTR_NOT_NULL (strstr (msg, "/srv/vol-0abc/blank.img"));
@@ -167,7 +167,7 @@ test_noos_real_log (void)
 static void
 test_map_classes (void)
 {
-  static const struct { const char *text; enum pallet_convert_error want; } cases[] = {
+  static const struct { const char *text; enum Pallet_convert_error want; } cases[] = {
     { "virt-v2v-in-place: error: not enough free space for conversion on "
       "filesystem '/'.  10 bytes free < 20 bytes needed", PALLET_CONVERT_E_GUEST_SPACE },
     { "virt-v2v: error: not enough free inodes for conversion on filesystem "
@@ -190,42 +190,42 @@ test_map_classes (void)
 
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *msg = NULL;
-    enum pallet_convert_error e = pallet_convert_map_error (cases[i].text, disks, 2, &msg);
+    enum Pallet_convert_error e = Pallet_convert_map_error (cases[i].text, disks, 2, &msg);
     if (e != cases[i].want)
       fprintf (stderr, "case %zu: got %s want %s\n", i,
-               pallet_convert_error_name (e), pallet_convert_error_name (cases[i].want));
+               Pallet_convert_error_name (e), Pallet_convert_error_name (cases[i].want));
     CU_ASSERT_EQUAL (e, cases[i].want);
     CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "a.img and b.img"));
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "fix: "));
     free (msg);
     /* Classification alone, without a message. */
-    CU_ASSERT_EQUAL (pallet_convert_map_error (cases[i].text, disks, 1, NULL),
+    CU_ASSERT_EQUAL (Pallet_convert_map_error (cases[i].text, disks, 1, NULL),
                      cases[i].want);
   }
   {
     char *msg = NULL;
-    CU_ASSERT_EQUAL (pallet_convert_map_error (NULL, disks, 3, &msg),
+    CU_ASSERT_EQUAL (Pallet_convert_map_error (NULL, disks, 3, &msg),
                      PALLET_CONVERT_E_FAILED);
     CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "a.img, b.img and c.img"));
     free (msg);
   }
-  CU_ASSERT_STRING_EQUAL (pallet_convert_error_name (PALLET_CONVERT_E_NO_OS), "no-os");
-  CU_ASSERT_STRING_EQUAL (pallet_convert_error_name ((enum pallet_convert_error) 99),
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name (PALLET_CONVERT_E_NO_OS), "no-os");
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name ((enum Pallet_convert_error) 99),
                           "unknown");
 }
 
 static void
 test_condense (void)
 {
-  char *s = pallet_convert_condense ("  a\n\n b\t c  ", 100);
+  char *s = Pallet_convert_condense ("  a\n\n b\t c  ", 100);
   CU_ASSERT_STRING_EQUAL (s, "a b c");
   free (s);
-  s = pallet_convert_condense ("abcdefghij", 7);
+  s = Pallet_convert_condense ("abcdefghij", 7);
   CU_ASSERT_STRING_EQUAL (s, "abcd...");
   free (s);
-  s = pallet_convert_join_disks (NULL, 0);
+  s = Pallet_convert_join_disks (NULL, 0);
   CU_ASSERT_STRING_EQUAL (s, "(no disks)");
   free (s);
 }
@@ -257,7 +257,7 @@ test_domain_xml (void)
   xmlDocPtr doc;
 
   snprintf (path, sizeof path, "%s/domain.xml", tmpdir);
-  CU_ASSERT_EQUAL_FATAL (pallet_convert_write_domain_xml (path, "vm<&>", disks, 2,
+  CU_ASSERT_EQUAL_FATAL (Pallet_convert_write_domain_xml (path, "vm<&>", disks, 2,
                                                           "qcow2"), 0);
   doc = xmlReadFile (path, NULL, XML_PARSE_NONET);
   CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
@@ -283,7 +283,7 @@ test_domain_xml (void)
   unlink (path);
 
   errno = 0;
-  CU_ASSERT_EQUAL (pallet_convert_write_domain_xml (path, NULL, disks, 0, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_convert_write_domain_xml (path, NULL, disks, 0, NULL), -1);
   CU_ASSERT_EQUAL (errno, EINVAL);
 }
 
@@ -388,7 +388,7 @@ on_cancel (void *opaque)
 }
 
 static void
-setup_opts (struct pallet_convert_options *o, struct seen *s, char *work,
+setup_opts (struct Pallet_convert_options *o, struct seen *s, char *work,
             size_t wlen)
 {
   memset (o, 0, sizeof *o);
@@ -407,8 +407,8 @@ setup_opts (struct pallet_convert_options *o, struct seen *s, char *work,
 static void
 test_run_ok_commits (void)
 {
-  struct pallet_convert_options o;
-  struct pallet_convert_result r;
+  struct Pallet_convert_options o;
+  struct Pallet_convert_result r;
   struct seen s;
   char work[4096], disk[4096];
   const char *disks[1] = { disk };
@@ -418,7 +418,7 @@ test_run_ok_commits (void)
   setup_opts (&o, &s, work, sizeof work);
   make_disk (disk, sizeof disk, "ok.img");
   setenv ("FAKE_V2V_MODE", "ok", 1);
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_OK);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_OK);
   CU_ASSERT_PTR_NULL (r.message);
   CU_ASSERT_EQUAL (r.exit_status, 0);
   CU_ASSERT_EQUAL (r.steps, (int) NSTEPS);
@@ -432,7 +432,7 @@ test_run_ok_commits (void)
   CU_ASSERT_EQUAL (disk_state (disk), 2);   /* converted data committed */
   CU_ASSERT_TRUE (dir_is_empty (work));     /* overlays removed */
 
-  json = pallet_convert_result_to_json (&r);
+  json = Pallet_convert_result_to_json (&r);
   CU_ASSERT_PTR_NOT_NULL_FATAL (json);
   j = json_loads (json, 0, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL (j);
@@ -442,14 +442,14 @@ test_run_ok_commits (void)
   CU_ASSERT_EQUAL (json_integer_value (json_object_get (j, "steps")), (json_int_t) NSTEPS);
   json_decref (j);
   free (json);
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 }
 
 static void
 test_run_noos_leaves_disk (void)
 {
-  struct pallet_convert_options o;
-  struct pallet_convert_result r;
+  struct Pallet_convert_options o;
+  struct Pallet_convert_result r;
   struct seen s;
   char work[4096], disk[4096];
   const char *disks[1] = { disk };
@@ -457,7 +457,7 @@ test_run_noos_leaves_disk (void)
   setup_opts (&o, &s, work, sizeof work);
   make_disk (disk, sizeof disk, "noos.img");
   setenv ("FAKE_V2V_MODE", "noos", 1);
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_NO_OS);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_NO_OS);
   CU_ASSERT_EQUAL (r.exit_status, 1);
   CU_ASSERT_EQUAL (r.steps, 3);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
@@ -465,7 +465,7 @@ test_run_noos_leaves_disk (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, "no operating system found"));
   CU_ASSERT_EQUAL (disk_state (disk), 1);   /* byte-identical */
   CU_ASSERT_TRUE (dir_is_empty (work));
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 }
 
 static int
@@ -485,10 +485,10 @@ process_gone (pid_t pid)
 }
 
 static void
-run_hang (int timeout, int cancel_after, enum pallet_convert_error want)
+run_hang (int timeout, int cancel_after, enum Pallet_convert_error want)
 {
-  struct pallet_convert_options o;
-  struct pallet_convert_result r;
+  struct Pallet_convert_options o;
+  struct Pallet_convert_result r;
   struct seen s;
   char work[4096], disk[4096], pidfile[4096], *pidtext;
   const char *disks[1] = { disk };
@@ -502,7 +502,7 @@ run_hang (int timeout, int cancel_after, enum pallet_convert_error want)
   setenv ("FAKE_V2V_PIDFILE", pidfile, 1);
   o.timeout_seconds = (unsigned) timeout;
   s.cancel_after = cancel_after;
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), want);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), want);
   CU_ASSERT_TRUE (r.elapsed < 30);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, disk));
@@ -518,7 +518,7 @@ run_hang (int timeout, int cancel_after, enum pallet_convert_error want)
     usleep (100000);
   CU_ASSERT_TRUE (process_gone (child));
   free (pidtext);
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 }
 
 static void
@@ -536,8 +536,8 @@ test_run_cancel_kills_group (void)
 static void
 test_run_two_disks_libvirtxml (void)
 {
-  struct pallet_convert_options o;
-  struct pallet_convert_result r;
+  struct Pallet_convert_options o;
+  struct Pallet_convert_result r;
   struct seen s;
   char work[4096], d1[4096], d2[4096], xml[4096], *v;
   const char *disks[2] = { d1, d2 };
@@ -549,7 +549,7 @@ test_run_two_disks_libvirtxml (void)
   snprintf (xml, sizeof xml, "%s/seen.xml", tmpdir);
   setenv ("FAKE_V2V_MODE", "xml", 1);
   setenv ("FAKE_V2V_XML_COPY", xml, 1);
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 2, &o, &r), PALLET_CONVERT_OK);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 2, &o, &r), PALLET_CONVERT_OK);
   CU_ASSERT_EQUAL (disk_state (d1), 2);
   CU_ASSERT_EQUAL (disk_state (d2), 2);
   CU_ASSERT_TRUE (dir_is_empty (work));
@@ -559,48 +559,48 @@ test_run_two_disks_libvirtxml (void)
   CU_ASSERT_STRING_EQUAL (v, "2");
   free (v);
   xmlFreeDoc (doc);
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 }
 
 static void
 test_run_bad_inputs (void)
 {
-  struct pallet_convert_options o;
-  struct pallet_convert_result r;
+  struct Pallet_convert_options o;
+  struct Pallet_convert_result r;
   struct seen s;
   char work[4096], disk[4096], missing[4096];
   const char *disks[1] = { missing };
 
   setup_opts (&o, &s, work, sizeof work);
   snprintf (missing, sizeof missing, "%s/no-such-disk.img", tmpdir);
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_DISK);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_DISK);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, missing));
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, "fix: "));
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 
-  CU_ASSERT_EQUAL (pallet_convert_run (NULL, 0, &o, &r), PALLET_CONVERT_E_INVALID);
-  pallet_convert_result_free (&r);
+  CU_ASSERT_EQUAL (Pallet_convert_run (NULL, 0, &o, &r), PALLET_CONVERT_E_INVALID);
+  Pallet_convert_result_free (&r);
 
   make_disk (disk, sizeof disk, "tool.img");
   disks[0] = disk;
   o.program = "/nonexistent/virt-v2v-in-place";
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_TOOL);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_TOOL);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, "install virt-v2v"));
   CU_ASSERT_EQUAL (disk_state (disk), 1);
   CU_ASSERT_TRUE (dir_is_empty (work));
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 
   /* A disk in the wrong format: qemu-img refuses to make the overlay. */
   o.program = fake;
   o.disk_format = "qcow2";
-  CU_ASSERT_EQUAL (pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_DISK);
+  CU_ASSERT_EQUAL (Pallet_convert_run (disks, 1, &o, &r), PALLET_CONVERT_E_DISK);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, disk));
   CU_ASSERT_EQUAL (disk_state (disk), 1);
   CU_ASSERT_TRUE (dir_is_empty (work));
-  pallet_convert_result_free (&r);
+  Pallet_convert_result_free (&r);
 }
 
 static void

@@ -1,4 +1,4 @@
-/* Unit tests for pallet_convert_pod_manifest: the Pod's shape (command,
+/* Unit tests for Pallet_convert_pod_manifest: the Pod's shape (command,
  * block devices in disk order, node selector, labels, resources, no
  * credentials) and the argument checks. */
 #include <stdio.h>
@@ -12,10 +12,10 @@
 
 static const char *const claims3[] = { "vm-boot", "vm-data-1", "vm-data.2" };
 
-static struct pallet_convert_pod_options
+static struct Pallet_convert_pod_options
 base_options (void)
 {
-  struct pallet_convert_pod_options o = {
+  struct Pallet_convert_pod_options o = {
     .name = "pallet-convert-i-0abc", .namespace_ = "target-ns",
     .claims = claims3, .nclaims = 3, .zone = "us-east-1a",
     .vm_id = "i-0123456789abcdef0",
@@ -103,13 +103,13 @@ nz (const char *s)
 static void
 test_shape (void)
 {
-  struct pallet_convert_pod_options o = base_options ();
+  struct Pallet_convert_pod_options o = base_options ();
   static const char *const argv[] = {
     "virt-v2v-in-place", "-v", "-x", "-i", "disk", "-if", "raw",
     "--root", "first", "/dev/block0", "/dev/block1", "/dev/block2",
   };
   char *err = (char *) "untouched";
-  json_t *pod = pallet_convert_pod_manifest (&o, &err), *cmd, *devs, *vols;
+  json_t *pod = Pallet_convert_pod_manifest (&o, &err), *cmd, *devs, *vols;
   char key[128];
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (pod);
@@ -176,13 +176,13 @@ test_shape (void)
 static void
 test_kvm_and_options (void)
 {
-  struct pallet_convert_pod_options o = {
+  struct Pallet_convert_pod_options o = {
     .name = "conv", .namespace_ = "ns", .image = "registry.local/v2v@sha256:0123",
     .claims = claims3, .nclaims = 1, .cpu_request = "500m",
     .memory_request = "3.5Gi",
   };
   char *err = NULL;
-  json_t *pod = pallet_convert_pod_manifest (&o, &err), *sel, *labels;
+  json_t *pod = Pallet_convert_pod_manifest (&o, &err), *sel, *labels;
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (pod);
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.image"), o.image);
@@ -200,7 +200,7 @@ test_kvm_and_options (void)
 
   /* tcg and no zone: no nodeSelector at all. */
   o.force_tcg = 1;
-  pod = pallet_convert_pod_manifest (&o, &err);
+  pod = Pallet_convert_pod_manifest (&o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (pod);
   CU_ASSERT_PTR_NULL (jpath (pod, "spec.nodeSelector"));
   CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "spec.containers.0.resources.limits"), "devices.kubevirt.io/kvm"));
@@ -209,10 +209,10 @@ test_kvm_and_options (void)
 
 /* One bad field at a time: NULL, and a message naming the value. */
 static void
-expect_error (const struct pallet_convert_pod_options *o, const char *needle)
+expect_error (const struct Pallet_convert_pod_options *o, const char *needle)
 {
   char *err = NULL;
-  json_t *pod = pallet_convert_pod_manifest (o, &err);
+  json_t *pod = Pallet_convert_pod_manifest (o, &err);
 
   CU_ASSERT_PTR_NULL (pod);
   json_decref (pod);
@@ -222,13 +222,13 @@ expect_error (const struct pallet_convert_pod_options *o, const char *needle)
   CU_ASSERT_PTR_NOT_NULL (strstr (err, needle));
   free (err);
   /* err may be NULL too. */
-  CU_ASSERT_PTR_NULL (pallet_convert_pod_manifest (o, NULL));
+  CU_ASSERT_PTR_NULL (Pallet_convert_pod_manifest (o, NULL));
 }
 
 static void
 test_errors (void)
 {
-  struct pallet_convert_pod_options o;
+  struct Pallet_convert_pod_options o;
   const char *many[PALLET_CONVERT_POD_MAX_DISKS + 1];
   char names[PALLET_CONVERT_POD_MAX_DISKS + 1][16];
   const char *dup[] = { "a", "b", "a" };
@@ -237,7 +237,7 @@ test_errors (void)
   char long_label[80];
   char *err = NULL;
 
-  CU_ASSERT_PTR_NULL (pallet_convert_pod_manifest (NULL, &err));
+  CU_ASSERT_PTR_NULL (Pallet_convert_pod_manifest (NULL, &err));
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "no options"));
   free (err);
 
@@ -257,7 +257,7 @@ test_errors (void)
   o = base_options (); o.claims = many; o.nclaims = PALLET_CONVERT_POD_MAX_DISKS + 1;
   expect_error (&o, "65 PersistentVolumeClaims");
   o.nclaims = PALLET_CONVERT_POD_MAX_DISKS;       /* the limit itself is fine */
-  json_decref (pallet_convert_pod_manifest (&o, &err));
+  json_decref (Pallet_convert_pod_manifest (&o, &err));
   CU_ASSERT_PTR_NULL (err);
   o = base_options (); o.claims = dup; o.nclaims = 3; expect_error (&o, "\"a\" is given twice");
   o = base_options (); o.claims = badc; o.nclaims = 2; expect_error (&o, "claim 1, \"Bad_Claim\"");
@@ -275,7 +275,7 @@ test_errors (void)
   o = base_options (); o.memory_request = ""; expect_error (&o, "memory request");
   /* Empty optional labels are just left out. */
   o = base_options (); o.vm_id = ""; o.plan_uid = NULL;
-  json_t *pod = pallet_convert_pod_manifest (&o, &err);
+  json_t *pod = Pallet_convert_pod_manifest (&o, &err);
   CU_ASSERT_PTR_NOT_NULL (pod);
   CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "metadata.labels"), "forklift.konveyor.io/vm-id"));
   CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "metadata.labels"), "plan"));

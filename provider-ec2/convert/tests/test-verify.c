@@ -1,4 +1,4 @@
-/* Unit tests for pallet_convert_verify on real small disk images, built
+/* Unit tests for Pallet_convert_verify on real small disk images, built
  * here with libguestfs (one appliance launch for all of them):
  *
  *   clean.img  two kernels (the newer by version order, 6.1.0-10, has
@@ -178,16 +178,16 @@ detail (json_t *report, const char *name)
 }
 
 static json_t *
-run_verify (const char *disk, enum pallet_convert_error want, char **msg)
+run_verify (const char *disk, enum Pallet_convert_error want, char **msg)
 {
-  struct pallet_convert_verify_options o = { .force_tcg = force_tcg };
+  struct Pallet_convert_verify_options o = { .force_tcg = force_tcg };
   const char *disks[] = { disk };
   char *json = NULL;
   json_t *report = NULL;
-  enum pallet_convert_error e = pallet_convert_verify (disks, 1, &o, &json, msg);
+  enum Pallet_convert_error e = Pallet_convert_verify (disks, 1, &o, &json, msg);
 
   if (e != want)
-    fprintf (stderr, "\nverify %s: %s (%s)\n", disk, pallet_convert_error_name (e),
+    fprintf (stderr, "\nverify %s: %s (%s)\n", disk, Pallet_convert_error_name (e),
              *msg ? *msg : "no message");
   CU_ASSERT_EQUAL (e, want);
   if (json) {
@@ -265,12 +265,12 @@ test_bad_args (void)
   char *msg = NULL, *json = (char *) "x";
   const char *missing[] = { "/nonexistent/disk.img" };
 
-  CU_ASSERT_EQUAL (pallet_convert_verify (NULL, 0, NULL, &json, &msg),
+  CU_ASSERT_EQUAL (Pallet_convert_verify (NULL, 0, NULL, &json, &msg),
                    PALLET_CONVERT_E_INVALID);
   CU_ASSERT_PTR_NOT_NULL (msg && strstr (msg, "no disks"));
   free (msg);
   msg = NULL;
-  CU_ASSERT_EQUAL (pallet_convert_verify (missing, 1, NULL, &json, &msg),
+  CU_ASSERT_EQUAL (Pallet_convert_verify (missing, 1, NULL, &json, &msg),
                    PALLET_CONVERT_E_DISK);
   CU_ASSERT_PTR_NULL (json);
   CU_ASSERT_PTR_NOT_NULL (msg && strstr (msg, "/nonexistent/disk.img"));

@@ -16,10 +16,10 @@ clean (const char *in, const char *seed, int *changed)
 {
   char *out = NULL;
 
-  CU_ASSERT_EQUAL_FATAL (pallet_ec2_dns1123_label (in, seed, NULL, 0, MAXL,
+  CU_ASSERT_EQUAL_FATAL (Pallet_ec2_dns1123_label (in, seed, NULL, 0, MAXL,
                                                    &out, changed), 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (out);
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (out));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (out));
   return out;
 }
 
@@ -113,16 +113,16 @@ test_collision_hash_suffix (void)
   char *a = NULL, *b = NULL, *a2 = NULL;
   int changed = 0;
 
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
                                              &a, &changed), 0);
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label ("web", "i-2", taken, 2, MAXL,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("web", "i-2", taken, 2, MAXL,
                                              &b, NULL), 0);
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
                                              &a2, NULL), 0);
   CU_ASSERT_EQUAL (changed, 1);
   CU_ASSERT_EQUAL (strncmp (a, "web-", 4), 0);
   CU_ASSERT_EQUAL (strlen (a), 10);
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (a));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (a));
   CU_ASSERT_STRING_NOT_EQUAL (a, b);
   CU_ASSERT_STRING_EQUAL (a, a2);
   CU_ASSERT_STRING_NOT_EQUAL (a, "web");
@@ -140,10 +140,10 @@ test_collision_at_max_length (void)
   memset (in, 'z', 63);
   in[63] = '\0';
   taken[0] = in;
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label (in, "seed", taken, 1, MAXL,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (in, "seed", taken, 1, MAXL,
                                              &out, NULL), 0);
   CU_ASSERT_EQUAL (strlen (out), 63);
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (out));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (out));
   CU_ASSERT_STRING_NOT_EQUAL (out, in);
   free (out);
 }
@@ -153,34 +153,34 @@ test_bad_arguments (void)
 {
   char *out = (char *) 1;
 
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label (NULL, NULL, NULL, 0, MAXL,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (NULL, NULL, NULL, 0, MAXL,
                                              &out, NULL), -1);
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 64,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 64,
                                              &out, NULL), -1);
-  CU_ASSERT_EQUAL (pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 3,
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 3,
                                              &out, NULL), -1);
 }
 
 static void
 test_predicates (void)
 {
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label ("a"));
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label ("0-a"));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label (""));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label ("-a"));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label ("a-"));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label ("A"));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label ("a.b"));
-  CU_ASSERT_FALSE (pallet_ec2_is_dns1123_label (NULL));
-  CU_ASSERT_TRUE (pallet_ec2_is_label_value (""));
-  CU_ASSERT_TRUE (pallet_ec2_is_label_value ("i-0abc_D.1"));
-  CU_ASSERT_FALSE (pallet_ec2_is_label_value ("a b"));
-  CU_ASSERT_FALSE (pallet_ec2_is_label_value ("-a"));
-  CU_ASSERT_FALSE (pallet_ec2_is_label_value
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label ("a"));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label ("0-a"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label (""));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label ("-a"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label ("a-"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label ("A"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label ("a.b"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_dns1123_label (NULL));
+  CU_ASSERT_TRUE (Pallet_ec2_is_label_value (""));
+  CU_ASSERT_TRUE (Pallet_ec2_is_label_value ("i-0abc_D.1"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_label_value ("a b"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_label_value ("-a"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_label_value
                    ("0123456789012345678901234567890123456789012345678901234567890123"));
 }
 
-/* pallet_ec2_vm_name on a plan built from text. */
+/* Pallet_ec2_vm_name on a plan built from text. */
 static char *
 vm_name (const char *plan_text, const char *vm_text, const char *state_text,
          json_t *notes)
@@ -193,7 +193,7 @@ vm_name (const char *plan_text, const char *vm_text, const char *state_text,
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
   CU_ASSERT_PTR_NOT_NULL_FATAL (state);
-  CU_ASSERT_EQUAL (pallet_ec2_vm_name (plan, vm, state, notes, &name, &err),
+  CU_ASSERT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, notes, &name, &err),
                    0);
   CU_ASSERT_PTR_NULL (err);
   free (err);
@@ -296,7 +296,7 @@ test_vm_name_missing_id (void)
   json_t *plan = json_object (), *vm = json_object (), *state = json_object ();
   char *name = NULL, *err = NULL;
 
-  CU_ASSERT_NOT_EQUAL (pallet_ec2_vm_name (plan, vm, state, NULL, &name,
+  CU_ASSERT_NOT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, NULL, &name,
                                            &err), 0);
   CU_ASSERT_PTR_NULL (name);
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);

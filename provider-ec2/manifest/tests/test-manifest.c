@@ -218,7 +218,7 @@ built_free (struct built *b)
 /* Loads a case (plan.json patched by the case's planPatch) without
  * building it, so error tests can break it first. */
 static void
-load_case (const char *name, struct built *b, struct pallet_ec2_manifest_opts *o)
+load_case (const char *name, struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   json_t *c = load (name), *patch;
   char *err = NULL;
@@ -232,16 +232,16 @@ load_case (const char *name, struct built *b, struct pallet_ec2_manifest_opts *o
     CU_ASSERT_EQUAL (json_object_update_recursive (b->plan, patch), 0);
   b->vm = json_incref (json_object_get (c, "vm"));
   b->state = json_incref (json_object_get (c, "state"));
-  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json
+  CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json
                    (json_object_get (c, "options"), o, &err), 0);
   free (err);
   json_decref (c);
 }
 
 static void
-build (struct built *b, const struct pallet_ec2_manifest_opts *o)
+build (struct built *b, const struct Pallet_ec2_manifest_opts *o)
 {
-  b->rc = pallet_ec2_build_manifests (b->plan, b->vm, b->state, o,
+  b->rc = Pallet_ec2_build_manifests (b->plan, b->vm, b->state, o,
                                       &b->manifests, &b->notes, &b->err);
 }
 
@@ -249,7 +249,7 @@ build (struct built *b, const struct pallet_ec2_manifest_opts *o)
 static void
 build_ok (const char *name, struct built *b)
 {
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
 
   load_case (name, b, &o);
   build (b, &o);
@@ -482,9 +482,9 @@ test_hostile_name (void)
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
   name = sget (vm, "metadata>name");
   pvc = sget (nth (b.manifests, "PersistentVolumeClaim", 0), "metadata>name");
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (name));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (name));
   CU_ASSERT_EQUAL (strlen (name), 63);
-  CU_ASSERT_TRUE (pallet_ec2_is_dns1123_label (pvc));
+  CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (pvc));
   CU_ASSERT_EQUAL (strncmp (name, "prod-rm-rf-reboot-id-echo-pwned-t-xxx", 37), 0);
   CU_ASSERT_EQUAL (strlen (pvc), 63);
   CU_ASSERT_EQUAL (strcmp (pvc + 63 - 7, "-disk-0"), 0);
@@ -560,11 +560,11 @@ test_validator_catches_errors (void)
 
 /* Builds case-bios-1vol after mutate(); expects failure naming want. */
 static void
-expect_error (void (*mutate) (struct built *, struct pallet_ec2_manifest_opts *),
+expect_error (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *),
               const char *want)
 {
   struct built b;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
 
   load_case ("case-bios-1vol.json", &b, &o);
   mutate (&b, &o);
@@ -591,7 +591,7 @@ vol0 (struct built *b)
 }
 
 static void
-m_unmapped_subnet (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_unmapped_subnet (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_array_get (json_object_get (inst (b),
@@ -600,21 +600,21 @@ m_unmapped_subnet (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_unmapped_type (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_unmapped_type (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (vol0 (b), "volumeType", json_string ("st1"));
 }
 
 static void
-m_no_vcpus (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_vcpus (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_del (inst (b), "vcpus");
 }
 
 static void
-m_two_pod_networks (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_two_pod_networks (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_array_append_new (json_object_get (inst (b), "networkInterfaces"),
@@ -626,14 +626,14 @@ m_two_pod_networks (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_no_migration_uid (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_migration_uid (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_del (b->state, "migrationUID");
 }
 
 static void
-m_zone_conflict (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_zone_conflict (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_object_get (b->plan, "spec"), "targetNodeSelector",
@@ -642,7 +642,7 @@ m_zone_conflict (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_split_zones (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_split_zones (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   json_t *v = json_deep_copy (vol0 (b));
 
@@ -656,35 +656,35 @@ m_split_zones (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_bad_power (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_power (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->plan, "targetPowerState", json_string ("sometimes"));
 }
 
 static void
-m_no_target_volume (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_target_volume (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_del (vol0 (b), "targetVolumeId");
 }
 
 static void
-m_secure_boot_bios (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_secure_boot_bios (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) b;
   o->secure_boot = 1;
 }
 
 static void
-m_no_namespace (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_namespace (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->plan, "targetNamespace", json_string ("Bad NS"));
 }
 
 static void
-m_duplicate_index (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_duplicate_index (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_split_zones (b, o);
   json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
@@ -692,7 +692,7 @@ m_duplicate_index (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_bad_mac (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_mac (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_array_get (json_object_get (inst (b),
@@ -701,21 +701,21 @@ m_bad_mac (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_wrong_state (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_wrong_state (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->vm, "id", json_string ("i-other"));
 }
 
 static void
-m_no_volumes (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_volumes (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_array_clear (json_object_get (b->state, "volumes"));
 }
 
 static void
-m_bad_boot_mode (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_boot_mode (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (inst (b), "bootMode", json_string ("coreboot"));
@@ -755,11 +755,11 @@ test_errors (void)
 /* ---- variants of case-bios-1vol that must build and validate ---------- */
 
 static void
-variant (void (*mutate) (struct built *, struct pallet_ec2_manifest_opts *),
+variant (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *),
          struct built *b)
 {
   static int nvariant;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
   char label[32];
 
   load_case ("case-bios-1vol.json", b, &o);
@@ -795,14 +795,14 @@ has_note (struct built *b, const char *want)
 }
 
 static void
-m_uefi_pref_unknown (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_uefi_pref_unknown (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (inst (b), "bootMode", json_string ("uefi-preferred"));
 }
 
 static void
-m_uefi_pref_bios_only (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_uefi_pref_bios_only (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_uefi_pref_unknown (b, o);
   json_object_set_new (inst (b), "supportedBootModes",
@@ -810,14 +810,14 @@ m_uefi_pref_bios_only (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_current_uefi (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_current_uefi (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_uefi_pref_bios_only (b, o);
   json_object_set_new (inst (b), "currentBootMode", json_string ("uefi"));
 }
 
 static void
-m_inspect_bios (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_inspect_bios (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (inst (b), "bootMode", json_string ("uefi"));
@@ -853,21 +853,21 @@ test_firmware_variants (void)
 }
 
 static void
-m_power_unset_off (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_power_unset_off (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->state, "powerState", json_string ("Off"));
 }
 
 static void
-m_power_unknown (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_power_unknown (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_del (b->state, "powerState");
 }
 
 static void
-m_power_spec_on (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_power_spec_on (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_power_unset_off (b, o);
   json_object_set_new (json_object_get (b->plan, "spec"), "targetPowerState",
@@ -875,7 +875,7 @@ m_power_spec_on (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_power_auto_on (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_power_auto_on (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->plan, "targetPowerState", json_string ("auto"));
@@ -906,7 +906,7 @@ test_power_variants (void)
 }
 
 static void
-m_bad_target_name (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_target_name (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (b->vm, "targetName", json_string ("My VM!\n"));
@@ -914,7 +914,7 @@ m_bad_target_name (struct built *b, struct pallet_ec2_manifest_opts *o)
 
 /* Two volumes, none marked boot: the root device decides. */
 static void
-m_root_device (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_root_device (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_split_zones (b, o);
   json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
@@ -926,14 +926,14 @@ m_root_device (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_no_root_match (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_no_root_match (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_root_device (b, o);
   json_object_set_new (inst (b), "rootDeviceName", json_string ("/dev/nope"));
 }
 
 static void
-m_uid_from_opts (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_uid_from_opts (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   json_object_del (b->state, "migrationUID");
   o->migration_uid = "opts-uid-1";
@@ -972,14 +972,14 @@ test_naming_and_boot (void)
 }
 
 static void
-m_uid_conflict (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_uid_conflict (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) b;
   o->migration_uid = "another-migration";
 }
 
 static void
-m_bad_label_key (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_label_key (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_object_get (b->plan, "spec"), "targetLabels",
@@ -987,7 +987,7 @@ m_bad_label_key (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_bad_label_value (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_label_value (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_object_get (b->plan, "spec"), "targetLabels",
@@ -995,7 +995,7 @@ m_bad_label_value (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_bad_storage_class (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_storage_class (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_object_get (json_array_get
@@ -1005,7 +1005,7 @@ m_bad_storage_class (struct built *b, struct pallet_ec2_manifest_opts *o)
 }
 
 static void
-m_bad_nad (struct built *b, struct pallet_ec2_manifest_opts *o)
+m_bad_nad (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_array_get (json_object_get (inst (b),
@@ -1021,7 +1021,7 @@ static void
 test_more_errors (void)
 {
   struct built b;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
 
   expect_error (m_uid_conflict, "state.migrationUID "
                 "\"77aa88bb-0000-4000-8000-000000000001\" is not the current "
@@ -1145,7 +1145,7 @@ test_every_field_every_type (void)
 
   for (c = 0; c < 2; c++) {
     struct built base;
-    struct pallet_ec2_manifest_opts o;
+    struct Pallet_ec2_manifest_opts o;
 
     load_case (cases[c], &base, &o);
     for (which = 0; which < 3; which++) {
@@ -1213,17 +1213,17 @@ test_every_field_every_type (void)
 static void
 test_options_json (void)
 {
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
   json_t *j = json_pack ("{s:b, s:s}", "copyMode", 1, "podBinding",
                          "l2bridge");
   char *err = NULL;
 
-  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json (j, &o, &err), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json (j, &o, &err), 0);
   CU_ASSERT_EQUAL (o.copy_mode, 1);
   CU_ASSERT_EQUAL (o.pod_l2bridge, 1);
   CU_ASSERT_EQUAL (o.secure_boot, 0);
   json_object_set_new (j, "podBinding", json_string ("passt"));
-  CU_ASSERT_EQUAL (pallet_ec2_manifest_opts_from_json (j, &o, &err), -1);
+  CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json (j, &o, &err), -1);
   CU_ASSERT_PTR_NOT_NULL (err);
   if (err)
     CU_ASSERT_PTR_NOT_NULL (strstr (err, "options.podBinding"));
@@ -1237,13 +1237,13 @@ test_bad_input_types (void)
   json_t *arr = json_array (), *obj = json_object (), *ms = NULL;
   char *err = NULL;
 
-  CU_ASSERT_EQUAL (pallet_ec2_build_manifests (arr, obj, obj, NULL, &ms, NULL,
+  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (arr, obj, obj, NULL, &ms, NULL,
                                                &err), 2);
   CU_ASSERT_PTR_NULL (ms);
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
   err = NULL;
-  CU_ASSERT_EQUAL (pallet_ec2_build_manifests (obj, obj, obj, NULL, &ms, NULL,
+  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (obj, obj, obj, NULL, &ms, NULL,
                                                &err), 2);
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
@@ -1313,14 +1313,14 @@ static void
 test_existing_pvcs (void)
 {
   struct built b;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
   json_t *pvcs = good_pvcs (), *vm;
   const char *code = NULL;
   char *err = NULL;
   static const char *const want[] = { "c-root", "a-data", "b-logs" };
 
   load_case ("case-uefi-3vol.json", &b, &o);
-  CU_ASSERT_EQUAL_FATAL (pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
+  CU_ASSERT_EQUAL_FATAL (Pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
                                                      json_object_get (b.state, "volumes"),
                                                      &code, &err), 0);
   CU_ASSERT_PTR_NULL (code);
@@ -1355,11 +1355,11 @@ static int
 match (json_t *pvcs, const char **code, char **err)
 {
   struct built b;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
   int r;
 
   load_case ("case-uefi-3vol.json", &b, &o);
-  r = pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
+  r = Pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
                                   json_object_get (b.state, "volumes"), code, err);
   json_decref (pvcs);
   built_free (&b);
@@ -1373,7 +1373,7 @@ test_existing_pvcs_errors (void)
   char *err;
   json_t *p;
   struct built b;
-  struct pallet_ec2_manifest_opts o;
+  struct Pallet_ec2_manifest_opts o;
 
   /* One PVC short: counted, named, with the fix. */
   p = good_pvcs ();
