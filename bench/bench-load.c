@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-bench-load: the cost of loading a provider.
  *
  *   pallet-bench-load PROVIDER.so [N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-bench-sigv4: time pallet's SigV4 signer on a list of requests.
  *
  *   pallet-bench-sigv4 REQUESTS.tsv SIGNATURES.out REPS

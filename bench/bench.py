@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pallet benchmarks: every figure is a ratio of two things measured side by
 side in this run.  Called by bench/run.sh; see bench/README.md.
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh: pallet's benchmarks (`make bench`).  See bench/README.md.
 #
 #   bench/run.sh BUILD_DIR [--quick] [--slow] [--only 2,3]

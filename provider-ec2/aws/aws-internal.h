@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_aws internals shared by the .c files and the unit tests. */
 #ifndef PALLET_AWS_INTERNAL_H
 #define PALLET_AWS_INTERNAL_H
@@ -35,26 +36,26 @@ int Pallet_aws_params_append (struct Pallet_aws_params *p, const struct Pallet_a
 /* ---- SigV4 ---- */
 struct Pallet_aws_hdr {
   const char *name;
-  const char *value;      /* raw; may contain folded lines */
+  const char *value; /* raw; may contain folded lines */
 };
 
 struct Pallet_aws_sigv4_key;
 
 struct Pallet_aws_sigv4_in {
   const char *method;
-  const char *path;       /* unencoded path, "/" if empty */
-  const char *query;      /* raw query string without '?', or NULL */
-  const struct Pallet_aws_hdr *headers;   /* must include host */
+  const char *path;                     /* unencoded path, "/" if empty */
+  const char *query;                    /* raw query string without '?', or NULL */
+  const struct Pallet_aws_hdr *headers; /* must include host */
   size_t nheaders;
-  const char *payload_hash;               /* hex SHA-256 of the body */
+  const char *payload_hash; /* hex SHA-256 of the body */
   const char *access_key_id, *secret_access_key, *session_token;
   const char *region, *service;
-  const char *amz_date;   /* YYYYMMDDTHHMMSSZ */
-  bool normalize_path;    /* remove dot segments and "//" */
-  bool presign;           /* query signing */
-  long expires;           /* presign: X-Amz-Expires */
-  bool omit_session_token;/* token added after signing, unsigned */
-  bool add_content_sha256;/* sign an x-amz-content-sha256 header */
+  const char *amz_date;    /* YYYYMMDDTHHMMSSZ */
+  bool normalize_path;     /* remove dot segments and "//" */
+  bool presign;            /* query signing */
+  long expires;            /* presign: X-Amz-Expires */
+  bool omit_session_token; /* token added after signing, unsigned */
+  bool add_content_sha256; /* sign an x-amz-content-sha256 header */
   /* Where the signing key of the last request is kept, so the next one of
    * the same day, region, service and secret skips deriving it; or NULL.
    * One per client: not for concurrent use.  Added by the signer, freed
@@ -66,14 +67,13 @@ struct Pallet_aws_sigv4_out {
   char *canonical_request;
   char *string_to_sign;
   char signature[65];
-  char *authorization;    /* header mode: the Authorization value */
+  char *authorization; /* header mode: the Authorization value */
   /* presign: what to append to the query, in the order AWS tools use:
    * X-Amz-Algorithm..X-Amz-Signature (already encoded). */
   char *presign_query;
 };
 
-int Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in,
-                           struct Pallet_aws_sigv4_out *out);
+int Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_sigv4_out *out);
 void Pallet_aws_sigv4_out_free (struct Pallet_aws_sigv4_out *out);
 void Pallet_aws_sigv4_key_free (struct Pallet_aws_sigv4_key *k);
 /* Canonical URI of a raw path (encoded once). */
@@ -87,9 +87,8 @@ char *Pallet_aws_sigv4_canonical_query (const char *query);
  * object) and the root element's local name in root_name (if not NULL,
  * size >= 64).  Returns 0, or -1 with a message in err. */
 int Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
-                            Pallet_aws_item_fn cb, void *opaque, json_t **rest,
-                            char *root_name, char *err, size_t errlen,
-                            int *cb_stopped);
+                            Pallet_aws_item_fn cb, void *opaque, json_t **rest, char *root_name,
+                            char *err, size_t errlen, int *cb_stopped);
 
 /* Error envelope of EC2 (<Response><Errors><Error>..) or STS
  * (<ErrorResponse><Error>..).  Returns 0 if found; out strings malloc'd. */
@@ -107,14 +106,17 @@ bool Pallet_aws_is_throttle_code (const char *code);
 bool Pallet_aws_is_transient_code (const char *code);
 bool Pallet_aws_is_auth_code (const char *code);
 /* Classifies one attempt: curl result, HTTP status, AWS code. */
-enum Pallet_aws_retry_kind Pallet_aws_classify (CURLcode cc, long http_status,
-                                                const char *code);
+enum Pallet_aws_retry_kind Pallet_aws_classify (CURLcode cc, long http_status, const char *code);
 /* Full-jitter delay in ms: rnd in [0,1) * min(base * 2^attempt, max),
  * attempt counted from 0. */
 long Pallet_aws_backoff_ms (int attempt, long base_ms, long max_ms, double rnd);
 /* The SDK's retry quota. */
-struct Pallet_aws_quota { int tokens; int max; bool disabled; };
-#define PALLET_AWS_RETRY_COST 5
+struct Pallet_aws_quota {
+  int tokens;
+  int max;
+  bool disabled;
+};
+#define PALLET_AWS_RETRY_COST   5
 #define PALLET_AWS_TIMEOUT_COST 10
 /* Takes the cost of a retry; false if the bucket is empty. */
 bool Pallet_aws_quota_acquire (struct Pallet_aws_quota *q, enum Pallet_aws_retry_kind k,
@@ -135,15 +137,15 @@ struct Pallet_aws_resolved {
   char *endpoint[PALLET_AWS_NSERVICES];
   char *cred_source;
 };
-int Pallet_aws_resolve (const struct Pallet_aws_config *cfg,
-                        struct Pallet_aws_resolved *r, char **errmsg);
+int Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
+                        char **errmsg);
 void Pallet_aws_resolved_free (struct Pallet_aws_resolved *r);
 
 /* ---- the client and one HTTP exchange ---- */
 struct Pallet_aws_resp {
   long status;
   struct Pallet_aws_buf body;
-  size_t cap;                 /* size limit for body */
+  size_t cap; /* size limit for body */
   bool too_large;
   /* binary sink: a 200 body goes here instead of body */
   unsigned char *sink;
@@ -151,44 +153,44 @@ struct Pallet_aws_resp {
   char request_id[128];
   char checksum[128];
   char checksum_alg[32];
-  char error_type[128];       /* x-amzn-ErrorType */
+  char error_type[128]; /* x-amzn-ErrorType */
   char content_type[128];
-  char date[64];              /* Date, for clock-skew correction */
+  char date[64]; /* Date, for clock-skew correction */
 };
 
 struct Pallet_aws_client {
   CURL *curl;
-  struct Pallet_aws_config cfg;      /* copy; strings below */
+  struct Pallet_aws_config cfg; /* copy; strings below */
   struct Pallet_aws_resolved r;
   char *ca_bundle;
   struct Pallet_aws_quota quota;
   struct Pallet_aws_error err;
-  char *err_strings[7];              /* owned strings of err */
+  char *err_strings[7]; /* owned strings of err */
   int max_attempts;
   long backoff_base_ms, backoff_max_ms;
-  long clock_offset;          /* seconds added to time() when signing */
-  struct Pallet_aws_sigv4_key *key_cache;   /* the last signing key */
+  long clock_offset;                      /* seconds added to time() when signing */
+  struct Pallet_aws_sigv4_key *key_cache; /* the last signing key */
 };
 
 /* A request as the transport sees it. */
 struct Pallet_aws_request {
   enum Pallet_aws_service svc;
-  const char *action;         /* for logs and errors */
-  const char *method;         /* GET, POST */
-  const char *path;           /* raw path ("/" for Query) */
-  const char *query;          /* encoded query, or NULL */
-  const char *content_type;   /* or NULL */
+  const char *action;       /* for logs and errors */
+  const char *method;       /* GET, POST */
+  const char *path;         /* raw path ("/" for Query) */
+  const char *query;        /* encoded query, or NULL */
+  const char *content_type; /* or NULL */
   const char *body;
   size_t body_len;
-  const char *accept;         /* or NULL */
-  const char *target;         /* X-Amz-Target (JSON protocols), signed; or NULL */
+  const char *accept; /* or NULL */
+  const char *target; /* X-Amz-Target (JSON protocols), signed; or NULL */
   /* optional binary sink for 200 bodies (GetSnapshotBlock) */
   void *sink;
   size_t sink_size;
   /* called on a 2xx response; returns 0 ok, 1 retryable failure
    * (e.g. checksum), -1 permanent; may set code/message in the client err. */
-  int (*check) (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque,
-                char *code, size_t codelen, char *msg, size_t msglen);
+  int (*check) (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque, char *code,
+                size_t codelen, char *msg, size_t msglen);
   void *check_opaque;
 };
 
@@ -198,12 +200,12 @@ int Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_reques
                      struct Pallet_aws_resp *resp);
 
 void Pallet_aws_log (struct Pallet_aws_client *c, int level, const char *fmt, ...)
-  PALLET_PRINTF (3, 4);
+    PALLET_PRINTF (3, 4);
 /* Sets the client error.  code/message/request_id may be NULL. */
-void Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status,
-                           int attempts, enum Pallet_aws_service svc, const char *action,
-                           const char *code, const char *message, const char *request_id,
-                           const char *fmt, ...) PALLET_PRINTF (10, 11);
+void Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status, int attempts,
+                           enum Pallet_aws_service svc, const char *action, const char *code,
+                           const char *message, const char *request_id, const char *fmt, ...)
+    PALLET_PRINTF (10, 11);
 const char *Pallet_aws_service_name (enum Pallet_aws_service svc);
 /* Random double in [0,1). */
 double Pallet_aws_random (void);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Credentials, region and endpoint resolution, as the AWS CLI/SDKs do it
  * (minus IMDS, SSO and credential_process, which a migration tool does
  * not need).  The shared files are INI; the reader here is deliberately
@@ -21,8 +22,7 @@ trim (char *s)
 }
 
 char *
-Pallet_aws_ini_get (const char *file, const char *section, const char *key,
-                    bool *found_section)
+Pallet_aws_ini_get (const char *file, const char *section, const char *key, bool *found_section)
 {
   if (found_section)
     *found_section = false;
@@ -56,12 +56,12 @@ Pallet_aws_ini_get (const char *file, const char *section, const char *key,
       continue;
     }
     if (!in_section || isspace ((unsigned char) line[0]))
-      continue;                 /* nested sub-properties are not needed */
+      continue; /* nested sub-properties are not needed */
     char *eq = strchr (s, '=');
     if (!eq)
       continue;
     *eq = '\0';
-    if (strcmp (trim (s), key) == 0) {   /* the last one wins, as in botocore */
+    if (strcmp (trim (s), key) == 0) { /* the last one wins, as in botocore */
       free (result);
       result = strdup (trim (eq + 1));
     }
@@ -119,17 +119,18 @@ static const char *const svc_lower[PALLET_AWS_NSERVICES] = { "ec2", "sts", "ebs"
 static char *
 resolve_endpoint (const struct Pallet_aws_config *cfg, int svc, const char *region)
 {
-  const char *own[PALLET_AWS_NSERVICES] = { cfg->ec2_endpoint, cfg->sts_endpoint,
-                                            cfg->ebs_endpoint, cfg->kms_endpoint };
+  const char *own[PALLET_AWS_NSERVICES] = { cfg->ec2_endpoint, cfg->sts_endpoint, cfg->ebs_endpoint,
+                                            cfg->kms_endpoint };
   char envname[64];
   snprintf (envname, sizeof envname, "AWS_ENDPOINT_URL_%s", svc_upper[svc]);
-  const char *e = own[svc] && *own[svc] ? own[svc]
-    : cfg->endpoint_url && *cfg->endpoint_url ? cfg->endpoint_url
-    : env (envname) ? env (envname) : env ("AWS_ENDPOINT_URL");
+  const char *e = own[svc] && *own[svc]                     ? own[svc]
+                  : cfg->endpoint_url && *cfg->endpoint_url ? cfg->endpoint_url
+                  : env (envname)                           ? env (envname)
+                                                            : env ("AWS_ENDPOINT_URL");
   char *s;
   if (e) {
     s = strdup (e);
-    if (s) {   /* "https://host/" -> "https://host" */
+    if (s) { /* "https://host/" -> "https://host" */
       size_t l = strlen (s);
       while (l > 0 && s[l - 1] == '/')
         s[--l] = '\0';
@@ -152,7 +153,8 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   if (errmsg)
     *errmsg = NULL;
   const char *profile = cfg->profile && *cfg->profile ? cfg->profile
-    : env ("AWS_PROFILE") ? env ("AWS_PROFILE") : "default";
+                        : env ("AWS_PROFILE")         ? env ("AWS_PROFILE")
+                                                      : "default";
   char *cred_file = home_file ("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
   char *conf_file = home_file ("AWS_CONFIG_FILE", ".aws/config");
   char conf_section[300];
@@ -165,7 +167,8 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
 
   /* 1. explicit configuration (the Forklift Secret) */
   if (have_cfg_key != have_cfg_secret) {
-    set_err (errmsg, "AWS credentials: only one of accessKeyId and secretAccessKey is set; "
+    set_err (errmsg,
+             "AWS credentials: only one of accessKeyId and secretAccessKey is set; "
              "provide both in the provider Secret, or neither to use the environment%s%s",
              NULL, NULL);
     goto fail;
@@ -179,7 +182,8 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   /* 2. environment */
   else if (env ("AWS_ACCESS_KEY_ID") || env ("AWS_SECRET_ACCESS_KEY")) {
     if (!env ("AWS_ACCESS_KEY_ID") || !env ("AWS_SECRET_ACCESS_KEY")) {
-      set_err (errmsg, "AWS credentials: only one of AWS_ACCESS_KEY_ID and "
+      set_err (errmsg,
+               "AWS credentials: only one of AWS_ACCESS_KEY_ID and "
                "AWS_SECRET_ACCESS_KEY is set in the environment; set both or unset both%s%s",
                NULL, NULL);
       goto fail;
@@ -202,8 +206,10 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
         continue;
       char *s = Pallet_aws_ini_get (files[i], sections[i], "aws_secret_access_key", NULL);
       if (!s) {
-        set_err (errmsg, "AWS credentials: profile \"%s\" in %s has aws_access_key_id but "
-                 "no aws_secret_access_key; add it", profile, files[i]);
+        set_err (errmsg,
+                 "AWS credentials: profile \"%s\" in %s has aws_access_key_id but "
+                 "no aws_secret_access_key; add it",
+                 profile, files[i]);
         free (k);
         goto fail;
       }
@@ -217,14 +223,16 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
     }
     if (!r->access_key_id) {
       if (!any_section && strcmp (profile, "default") != 0)
-        set_err (errmsg, "AWS credentials: profile \"%s\" not found in %s or the AWS config "
-                 "file; fix AWS_PROFILE or add the profile", profile,
-                 cred_file ? cred_file : "~/.aws/credentials");
+        set_err (errmsg,
+                 "AWS credentials: profile \"%s\" not found in %s or the AWS config "
+                 "file; fix AWS_PROFILE or add the profile",
+                 profile, cred_file ? cred_file : "~/.aws/credentials");
       else
-        set_err (errmsg, "no AWS credentials found: set accessKeyId and secretAccessKey in "
+        set_err (errmsg,
+                 "no AWS credentials found: set accessKeyId and secretAccessKey in "
                  "the provider Secret, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or "
-                 "profile \"%s\" in %s", profile,
-                 cred_file ? cred_file : "~/.aws/credentials");
+                 "profile \"%s\" in %s",
+                 profile, cred_file ? cred_file : "~/.aws/credentials");
       goto fail;
     }
   }
@@ -241,14 +249,18 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   else
     r->region = Pallet_aws_ini_get (conf_file, conf_section, "region", NULL);
   if (!r->region || !*r->region) {
-    set_err (errmsg, "no AWS region: set region in the provider Secret, or AWS_REGION, or "
-             "region in profile \"%s\" of %s", profile, conf_file ? conf_file : "~/.aws/config");
+    set_err (errmsg,
+             "no AWS region: set region in the provider Secret, or AWS_REGION, or "
+             "region in profile \"%s\" of %s",
+             profile, conf_file ? conf_file : "~/.aws/config");
     goto fail;
   }
   for (const char *p = r->region; *p; p++)
     if (!(isalnum ((unsigned char) *p) || *p == '-')) {
-      set_err (errmsg, "AWS region \"%s\" is not a region name (like us-east-1); fix the "
-               "region setting%s", r->region, NULL);
+      set_err (errmsg,
+               "AWS region \"%s\" is not a region name (like us-east-1); fix the "
+               "region setting%s",
+               r->region, NULL);
       goto fail;
     }
   for (int s = 0; s < PALLET_AWS_NSERVICES; s++) {
@@ -257,8 +269,10 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
       goto oom;
     if (strncmp (r->endpoint[s], "https://", 8) != 0
         && strncmp (r->endpoint[s], "http://", 7) != 0) {
-      set_err (errmsg, "AWS endpoint \"%s\" must start with https:// or http://; fix the "
-               "endpoint setting or AWS_ENDPOINT_URL%s", r->endpoint[s], NULL);
+      set_err (errmsg,
+               "AWS endpoint \"%s\" must start with https:// or http://; fix the "
+               "endpoint setting or AWS_ENDPOINT_URL%s",
+               r->endpoint[s], NULL);
       goto fail;
     }
   }
@@ -266,9 +280,9 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   free (conf_file);
   return 0;
 
- oom:
+oom:
   set_err (errmsg, "out of memory resolving AWS credentials%s%s", NULL, NULL);
- fail:
+fail:
   free (cred_file);
   free (conf_file);
   Pallet_aws_resolved_free (r);

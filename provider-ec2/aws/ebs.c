@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EBS direct APIs (REST/JSON, signing name "ebs"):
  * ListSnapshotBlocks, ListChangedBlocks, GetSnapshotBlock. */
 #include <stdio.h>
@@ -7,7 +8,7 @@
 #include <openssl/evp.h>
 #include "aws-internal.h"
 
-#define EBS PALLET_AWS_EBS
+#define EBS             PALLET_AWS_EBS
 #define EBS_MAX_RESULTS 10000
 
 static int
@@ -17,7 +18,8 @@ bad_id (struct Pallet_aws_client *c, const char *action, const char *what, const
     return 0;
   Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, action, "InvalidParameter", NULL, NULL,
                         "AWS ebs %s: %s \"%s\" is not a snapshot id (snap-...); pass a valid "
-                        "one", action, what, v ? v : "");
+                        "one",
+                        action, what, v ? v : "");
   return -1;
 }
 
@@ -49,7 +51,11 @@ list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
       goto out;
     }
     struct Pallet_aws_request req = {
-      .svc = EBS, .action = action, .method = "GET", .path = path, .query = query,
+      .svc = EBS,
+      .action = action,
+      .method = "GET",
+      .path = path,
+      .query = query,
       .accept = "application/json",
     };
     struct Pallet_aws_resp resp = { 0 };
@@ -61,14 +67,13 @@ list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
     json_t *j = json_loadb (resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
     json_t *arr = json_object_get (j, array_key);
     if (!json_is_object (j) || (arr && !json_is_array (arr))) {
-      Pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, EBS, action,
-                            "MalformedResponse", jerr.text, resp.request_id,
+      Pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, EBS, action, "MalformedResponse",
+                            jerr.text, resp.request_id,
                             "AWS ebs %s in region %s returned a response that is not the "
                             "expected JSON (%s; request id %s); check that the endpoint %s "
-                            "is an AWS EBS endpoint", action, c->r.region,
-                            j ? "wrong shape" : jerr.text,
-                            resp.request_id[0] ? resp.request_id : "unknown",
-                            c->r.endpoint[EBS]);
+                            "is an AWS EBS endpoint",
+                            action, c->r.region, j ? "wrong shape" : jerr.text,
+                            resp.request_id[0] ? resp.request_id : "unknown", c->r.endpoint[EBS]);
       json_decref (j);
       Pallet_aws_buf_free (&resp.body);
       goto out;
@@ -76,8 +81,8 @@ list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
     Pallet_aws_buf_free (&resp.body);
     if (info && !*info)
       *info = json_pack ("{s:O?, s:O?, s:O?}", "VolumeSize", json_object_get (j, "VolumeSize"),
-                         "BlockSize", json_object_get (j, "BlockSize"),
-                         "ExpiryTime", json_object_get (j, "ExpiryTime"));
+                         "BlockSize", json_object_get (j, "BlockSize"), "ExpiryTime",
+                         json_object_get (j, "ExpiryTime"));
     size_t i;
     json_t *item;
     json_array_foreach (arr, i, item) {
@@ -92,9 +97,10 @@ list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
     const char *next = json_string_value (json_object_get (j, "NextToken"));
     if (next && token && strcmp (next, token) == 0) {
       json_decref (j);
-      Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, EBS, action, "PaginationLoop", NULL,
-                            NULL, "AWS ebs %s returned the same NextToken twice (page %d); "
-                            "the endpoint's pagination is broken", action, page);
+      Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, EBS, action, "PaginationLoop", NULL, NULL,
+                            "AWS ebs %s returned the same NextToken twice (page %d); "
+                            "the endpoint's pagination is broken",
+                            action, page);
       goto out;
     }
     free (token);
@@ -104,7 +110,7 @@ list_blocks (struct Pallet_aws_client *c, const char *action, const char *path,
       break;
   }
   ret = 0;
- out:
+out:
   free (token);
   if (ret < 0 && info) {
     json_decref (*info);
@@ -122,15 +128,14 @@ Pallet_aws_ebs_list_snapshot_blocks (struct Pallet_aws_client *c, const char *sn
     return -1;
   char path[256];
   snprintf (path, sizeof path, "/snapshots/%s/blocks", snapshot_id);
-  return list_blocks (c, "ListSnapshotBlocks", path, NULL, starting_block_index, "Blocks",
-                      cb, opaque, info);
+  return list_blocks (c, "ListSnapshotBlocks", path, NULL, starting_block_index, "Blocks", cb,
+                      opaque, info);
 }
 
 int
 Pallet_aws_ebs_list_changed_blocks (struct Pallet_aws_client *c, const char *first_snapshot_id,
-                                    const char *second_snapshot_id,
-                                    int64_t starting_block_index, Pallet_aws_item_fn cb,
-                                    void *opaque, json_t **info)
+                                    const char *second_snapshot_id, int64_t starting_block_index,
+                                    Pallet_aws_item_fn cb, void *opaque, json_t **info)
 {
   if (bad_id (c, "ListChangedBlocks", "the second snapshot id", second_snapshot_id) < 0
       || (first_snapshot_id
@@ -144,15 +149,14 @@ Pallet_aws_ebs_list_changed_blocks (struct Pallet_aws_client *c, const char *fir
 
 /* Verifies x-amz-Checksum (base64 SHA-256 of the block). */
 static int
-check_block (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque,
-             char *code, size_t codelen, char *msg, size_t msglen)
+check_block (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque, char *code,
+             size_t codelen, char *msg, size_t msglen)
 {
   (void) c;
   (void) opaque;
   if (resp->checksum_alg[0] && strcasecmp (resp->checksum_alg, "SHA256") != 0) {
     snprintf (code, codelen, "UnsupportedChecksumAlgorithm");
-    snprintf (msg, msglen, "the block's checksum algorithm is %s, not SHA256",
-              resp->checksum_alg);
+    snprintf (msg, msglen, "the block's checksum algorithm is %s, not SHA256", resp->checksum_alg);
     return -1;
   }
   if (!resp->checksum[0]) {
@@ -185,18 +189,18 @@ Pallet_aws_ebs_get_snapshot_block (struct Pallet_aws_client *c, const char *snap
   if (bad_id (c, "GetSnapshotBlock", "the snapshot id", snapshot_id) < 0)
     return -1;
   if (block_index < 0 || !block_token || !*block_token || !buf) {
-    Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, "GetSnapshotBlock",
-                          "InvalidParameter", NULL, NULL,
+    Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EBS, "GetSnapshotBlock", "InvalidParameter",
+                          NULL, NULL,
                           "AWS ebs GetSnapshotBlock: a block index >= 0, a block token and a "
                           "buffer are needed; pass them from ListSnapshotBlocks");
     return -1;
   }
   char path[256];
-  snprintf (path, sizeof path, "/snapshots/%s/blocks/%lld", snapshot_id,
-            (long long) block_index);
+  snprintf (path, sizeof path, "/snapshots/%s/blocks/%lld", snapshot_id, (long long) block_index);
   struct Pallet_aws_params *q = Pallet_aws_params_new ();
   char *query = q && Pallet_aws_params_add (q, "blockToken", block_token) == 0
-    ? Pallet_aws_params_encode (q) : NULL;
+                    ? Pallet_aws_params_encode (q)
+                    : NULL;
   Pallet_aws_params_free (q);
   if (!query) {
     Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, EBS, "GetSnapshotBlock", NULL, NULL, NULL,
@@ -204,8 +208,14 @@ Pallet_aws_ebs_get_snapshot_block (struct Pallet_aws_client *c, const char *snap
     return -1;
   }
   struct Pallet_aws_request req = {
-    .svc = EBS, .action = "GetSnapshotBlock", .method = "GET", .path = path, .query = query,
-    .sink = buf, .sink_size = bufsize, .check = check_block,
+    .svc = EBS,
+    .action = "GetSnapshotBlock",
+    .method = "GET",
+    .path = path,
+    .query = query,
+    .sink = buf,
+    .sink_size = bufsize,
+    .check = check_block,
   };
   struct Pallet_aws_resp resp = { 0 };
   int r = Pallet_aws_send (c, &req, &resp);

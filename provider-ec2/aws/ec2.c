@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EC2 and STS actions: thin wrappers that fill the Query parameters the
  * botocore model names and pick the list to stream. */
 #include <stdio.h>
@@ -9,8 +10,8 @@
 
 int
 Pallet_aws_ec2_describe_instances (struct Pallet_aws_client *c,
-                                   const struct Pallet_aws_params *params,
-                                   Pallet_aws_item_fn cb, void *opaque)
+                                   const struct Pallet_aws_params *params, Pallet_aws_item_fn cb,
+                                   void *opaque)
 {
   /* MaxResults cannot be combined with InstanceId.N. */
   return Pallet_aws_query_paged (c, EC2, "DescribeInstances", params, 1000, "InstanceId.",
@@ -28,8 +29,8 @@ Pallet_aws_ec2_describe_instance_types (struct Pallet_aws_client *c,
 
 int
 Pallet_aws_ec2_describe_volumes (struct Pallet_aws_client *c,
-                                 const struct Pallet_aws_params *params,
-                                 Pallet_aws_item_fn cb, void *opaque)
+                                 const struct Pallet_aws_params *params, Pallet_aws_item_fn cb,
+                                 void *opaque)
 {
   return Pallet_aws_query_paged (c, EC2, "DescribeVolumes", params, 500, "VolumeId.",
                                  "volumeSet/item", cb, opaque);
@@ -37,8 +38,8 @@ Pallet_aws_ec2_describe_volumes (struct Pallet_aws_client *c,
 
 int
 Pallet_aws_ec2_describe_snapshots (struct Pallet_aws_client *c,
-                                   const struct Pallet_aws_params *params,
-                                   Pallet_aws_item_fn cb, void *opaque)
+                                   const struct Pallet_aws_params *params, Pallet_aws_item_fn cb,
+                                   void *opaque)
 {
   return Pallet_aws_query_paged (c, EC2, "DescribeSnapshots", params, 1000, "SnapshotId.",
                                  "snapshotSet/item", cb, opaque);
@@ -46,20 +47,19 @@ Pallet_aws_ec2_describe_snapshots (struct Pallet_aws_client *c,
 
 int
 Pallet_aws_ec2_describe_subnets (struct Pallet_aws_client *c,
-                                 const struct Pallet_aws_params *params,
-                                 Pallet_aws_item_fn cb, void *opaque)
+                                 const struct Pallet_aws_params *params, Pallet_aws_item_fn cb,
+                                 void *opaque)
 {
   return Pallet_aws_query_paged (c, EC2, "DescribeSubnets", params, 1000, "SubnetId.",
                                  "subnetSet/item", cb, opaque);
 }
 
 int
-Pallet_aws_ec2_describe_vpcs (struct Pallet_aws_client *c,
-                              const struct Pallet_aws_params *params,
+Pallet_aws_ec2_describe_vpcs (struct Pallet_aws_client *c, const struct Pallet_aws_params *params,
                               Pallet_aws_item_fn cb, void *opaque)
 {
-  return Pallet_aws_query_paged (c, EC2, "DescribeVpcs", params, 1000, "VpcId.",
-                                 "vpcSet/item", cb, opaque);
+  return Pallet_aws_query_paged (c, EC2, "DescribeVpcs", params, 1000, "VpcId.", "vpcSet/item", cb,
+                                 opaque);
 }
 
 int
@@ -67,17 +67,16 @@ Pallet_aws_ec2_describe_availability_zones (struct Pallet_aws_client *c,
                                             const struct Pallet_aws_params *params,
                                             Pallet_aws_item_fn cb, void *opaque)
 {
-  return Pallet_aws_query (c, EC2, "DescribeAvailabilityZones", params,
-                           "availabilityZoneInfo/item", cb, opaque, NULL);
+  return Pallet_aws_query (c, EC2, "DescribeAvailabilityZones", params, "availabilityZoneInfo/item",
+                           cb, opaque, NULL);
 }
 
 int
 Pallet_aws_ec2_describe_regions (struct Pallet_aws_client *c,
-                                 const struct Pallet_aws_params *params,
-                                 Pallet_aws_item_fn cb, void *opaque)
+                                 const struct Pallet_aws_params *params, Pallet_aws_item_fn cb,
+                                 void *opaque)
 {
-  return Pallet_aws_query (c, EC2, "DescribeRegions", params, "regionInfo/item", cb, opaque,
-                           NULL);
+  return Pallet_aws_query (c, EC2, "DescribeRegions", params, "regionInfo/item", cb, opaque, NULL);
 }
 
 /* Runs action with p (freed here) and an out-of-memory check. */
@@ -103,8 +102,8 @@ need (struct Pallet_aws_client *c, const char *action, const char *what, const c
 {
   if (v && *v)
     return 0;
-  Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EC2, action, "MissingParameter", NULL,
-                        NULL, "AWS ec2 %s: %s is empty; pass a value", action, what);
+  Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EC2, action, "MissingParameter", NULL, NULL,
+                        "AWS ec2 %s: %s is empty; pass a value", action, what);
   return -1;
 }
 
@@ -233,12 +232,12 @@ Pallet_aws_ec2_delete_volume (struct Pallet_aws_client *c, const char *volume_id
 }
 
 int
-Pallet_aws_ec2_create_tags (struct Pallet_aws_client *c, const char *const *resources,
-                            size_t nres, const struct Pallet_aws_tag *tags, size_t ntags)
+Pallet_aws_ec2_create_tags (struct Pallet_aws_client *c, const char *const *resources, size_t nres,
+                            const struct Pallet_aws_tag *tags, size_t ntags)
 {
   if (nres == 0) {
-    Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EC2, "CreateTags", "MissingParameter",
-                          NULL, NULL, "AWS ec2 CreateTags: no resource ids; pass at least one");
+    Pallet_aws_set_error (c, PALLET_E_INVALID, 0, 0, EC2, "CreateTags", "MissingParameter", NULL,
+                          NULL, "AWS ec2 CreateTags: no resource ids; pass at least one");
     return -1;
   }
   struct Pallet_aws_params *p = Pallet_aws_params_new ();
@@ -254,9 +253,8 @@ Pallet_aws_ec2_create_tags (struct Pallet_aws_client *c, const char *const *reso
 }
 
 int
-Pallet_aws_ec2_modify_snapshot_permission (struct Pallet_aws_client *c,
-                                           const char *snapshot_id, const char *user_id,
-                                           int remove, int legacy)
+Pallet_aws_ec2_modify_snapshot_permission (struct Pallet_aws_client *c, const char *snapshot_id,
+                                           const char *user_id, int remove, int legacy)
 {
   if (need (c, "ModifySnapshotAttribute", "the snapshot id", snapshot_id) < 0
       || need (c, "ModifySnapshotAttribute", "the account id", user_id) < 0)
@@ -269,8 +267,10 @@ Pallet_aws_ec2_modify_snapshot_permission (struct Pallet_aws_client *c,
     bad |= Pallet_aws_params_add (p, "UserId.1", user_id);
   }
   else
-    bad |= Pallet_aws_params_add (p, remove ? "CreateVolumePermission.Remove.1.UserId"
-                                  : "CreateVolumePermission.Add.1.UserId", user_id);
+    bad |= Pallet_aws_params_add (p,
+                                  remove ? "CreateVolumePermission.Remove.1.UserId"
+                                         : "CreateVolumePermission.Add.1.UserId",
+                                  user_id);
   return run (c, EC2, "ModifySnapshotAttribute", p, bad, NULL);
 }
 
@@ -279,8 +279,7 @@ Pallet_aws_sts_get_caller_identity (struct Pallet_aws_client *c, json_t **result
 {
   json_t *rest = NULL;
   *result = NULL;
-  if (Pallet_aws_query (c, PALLET_AWS_STS, "GetCallerIdentity", NULL, NULL, NULL, NULL,
-                        &rest) < 0)
+  if (Pallet_aws_query (c, PALLET_AWS_STS, "GetCallerIdentity", NULL, NULL, NULL, NULL, &rest) < 0)
     return -1;
   json_t *r = json_object_get (rest, "GetCallerIdentityResult");
   const char *account = Pallet_aws_json_str (r, "Account");
@@ -289,13 +288,12 @@ Pallet_aws_sts_get_caller_identity (struct Pallet_aws_client *c, json_t **result
     Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, PALLET_AWS_STS, "GetCallerIdentity",
                           "MalformedResponse", NULL, NULL,
                           "AWS sts GetCallerIdentity in region %s returned no Account; check "
-                          "that the STS endpoint %s is an AWS endpoint", c->r.region,
-                          c->r.endpoint[PALLET_AWS_STS]);
+                          "that the STS endpoint %s is an AWS endpoint",
+                          c->r.region, c->r.endpoint[PALLET_AWS_STS]);
     return -1;
   }
-  *result = json_pack ("{s:s, s:s?, s:s?}", "Account", account,
-                       "Arn", Pallet_aws_json_str (r, "Arn"),
-                       "UserId", Pallet_aws_json_str (r, "UserId"));
+  *result = json_pack ("{s:s, s:s?, s:s?}", "Account", account, "Arn",
+                       Pallet_aws_json_str (r, "Arn"), "UserId", Pallet_aws_json_str (r, "UserId"));
   json_decref (rest);
   return *result ? 0 : -1;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The client: one CURL easy handle (connections are reused), SigV4 on
  * every attempt, retries with full-jitter backoff and the SDK retry quota,
  * errors that name the service, action, region and request id. */
@@ -21,11 +22,15 @@ Pallet_aws_service_name (enum Pallet_aws_service svc)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_inited;
-static void curl_init_once (void) { curl_inited = curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK; }
+static void
+curl_init_once (void)
+{
+  curl_inited = curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
 
 /* The provider is dlclose'd: give back what curl_global_init took, or it is
  * lost with the unloaded module (and LeakSanitizer rightly says so). */
-__attribute__((destructor)) static void
+__attribute__ ((destructor)) static void
 curl_fini (void)
 {
   if (curl_inited)
@@ -72,12 +77,15 @@ hint (int status)
   switch (status) {
   case PALLET_E_NOT_FOUND: return "check that the resource exists in this account and region";
   case PALLET_E_INVALID: return "check the request's parameters";
-  case PALLET_E_TRANSIENT: return "the service is throttling or unavailable; retry later "
-                                  "or lower the concurrency";
-  case PALLET_E_TIMEOUT: return "check network access to the endpoint (proxy, firewall) "
-                                "or raise the timeout";
-  case PALLET_E_CONFLICT: return "the resource is in a state that does not allow this; "
-                                 "wait for it or check who else changes it";
+  case PALLET_E_TRANSIENT:
+    return "the service is throttling or unavailable; retry later "
+           "or lower the concurrency";
+  case PALLET_E_TIMEOUT:
+    return "check network access to the endpoint (proxy, firewall) "
+           "or raise the timeout";
+  case PALLET_E_CONFLICT:
+    return "the resource is in a state that does not allow this; "
+           "wait for it or check who else changes it";
   case PALLET_E_CANCELLED: return "the operation was cancelled; run it again to resume";
   default: return "see the AWS message above";
   }
@@ -109,20 +117,24 @@ Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status,
     Pallet_aws_buf_puts (&b, tmp);
   }
   else if (status == PALLET_E_AUTH && Pallet_aws_is_auth_code (code)) {
-    Pallet_aws_buf_printf (&b, "AWS %s (region %s, endpoint %s) rejected the credentials of "
+    Pallet_aws_buf_printf (&b,
+                           "AWS %s (region %s, endpoint %s) rejected the credentials of "
                            "access key id %s on %s: %s: %s (request id %s); check that "
                            "accessKeyId and secretAccessKey are right and the key is active, "
                            "that the sessionToken (if any) has not expired, that the region "
                            "is right and that this machine's clock is correct",
-                           c->err.service, c->err.region, c->r.endpoint[svc < PALLET_AWS_NSERVICES ? svc : 0],
+                           c->err.service, c->err.region,
+                           c->r.endpoint[svc < PALLET_AWS_NSERVICES ? svc : 0],
                            c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.action,
                            c->err.code, c->err.message[0] ? c->err.message : "(no message)",
                            c->err.request_id[0] ? c->err.request_id : "unknown");
   }
   else if (status == PALLET_E_AUTH) {
-    Pallet_aws_buf_printf (&b, "AWS %s %s in region %s was denied for access key id %s: "
+    Pallet_aws_buf_printf (&b,
+                           "AWS %s %s in region %s was denied for access key id %s: "
                            "%s: %s (request id %s); grant the IAM permission %s:%s to this "
-                           "identity", c->err.service, c->err.action, c->err.region,
+                           "identity",
+                           c->err.service, c->err.action, c->err.region,
                            c->r.access_key_id ? c->r.access_key_id : "(none)", c->err.code,
                            c->err.message, c->err.request_id[0] ? c->err.request_id : "unknown",
                            c->err.service, c->err.action);
@@ -159,9 +171,21 @@ Pallet_aws_errmsg (const struct Pallet_aws_client *c)
   return c->err.text && c->err.text[0] ? c->err.text : "no error";
 }
 
-const char *Pallet_aws_region (const struct Pallet_aws_client *c) { return c->r.region; }
-const char *Pallet_aws_access_key_id (const struct Pallet_aws_client *c) { return c->r.access_key_id; }
-const char *Pallet_aws_credentials_source (const struct Pallet_aws_client *c) { return c->r.cred_source; }
+const char *
+Pallet_aws_region (const struct Pallet_aws_client *c)
+{
+  return c->r.region;
+}
+const char *
+Pallet_aws_access_key_id (const struct Pallet_aws_client *c)
+{
+  return c->r.access_key_id;
+}
+const char *
+Pallet_aws_credentials_source (const struct Pallet_aws_client *c)
+{
+  return c->r.cred_source;
+}
 
 const char *
 Pallet_aws_endpoint (const struct Pallet_aws_client *c, enum Pallet_aws_service svc)
@@ -227,9 +251,9 @@ header_cb (char *p, size_t size, size_t n, void *ud)
   size_t nl = (size_t) (colon - p);
   const char *v = colon + 1;
   size_t vl = len - nl - 1;
-#define H(name, field) \
+#define H(name, field)                                       \
   if (nl == strlen (name) && strncasecmp (p, name, nl) == 0) \
-    copy_header (r->field, sizeof r->field, v, vl)
+  copy_header (r->field, sizeof r->field, v, vl)
   H ("x-amzn-requestid", request_id);
   else H ("x-amz-request-id", request_id);
   else H ("x-amz-checksum", checksum);
@@ -244,7 +268,10 @@ header_cb (char *p, size_t size, size_t n, void *ud)
 static int
 progress_cb (void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d)
 {
-  (void) a; (void) b; (void) c2; (void) d;
+  (void) a;
+  (void) b;
+  (void) c2;
+  (void) d;
   struct Pallet_aws_client *c = ud;
   return c->cfg.cancelled && c->cfg.cancelled (c->cfg.cancel_opaque) ? 1 : 0;
 }
@@ -286,10 +313,10 @@ Pallet_aws_client_new (const struct Pallet_aws_config *cfg, char **errmsg)
     c->max_attempts = atoi (ma);
   if (c->max_attempts <= 0)
     c->max_attempts = PALLET_AWS_DEFAULT_MAX_ATTEMPTS;
-  c->backoff_base_ms = cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms
-    : PALLET_AWS_DEFAULT_BACKOFF_BASE_MS;
-  c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms
-    : PALLET_AWS_DEFAULT_BACKOFF_MAX_MS;
+  c->backoff_base_ms =
+      cfg->backoff_base_ms > 0 ? cfg->backoff_base_ms : PALLET_AWS_DEFAULT_BACKOFF_BASE_MS;
+  c->backoff_max_ms =
+      cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : PALLET_AWS_DEFAULT_BACKOFF_MAX_MS;
   if (c->cfg.max_response_bytes == 0)
     c->cfg.max_response_bytes = PALLET_AWS_DEFAULT_MAX_RESPONSE;
   c->quota.tokens = c->quota.max = PALLET_AWS_RETRY_QUOTA_INITIAL;
@@ -308,14 +335,17 @@ Pallet_aws_client_new (const struct Pallet_aws_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt (h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms > 0
-                    ? cfg->connect_timeout_ms : (long) PALLET_AWS_DEFAULT_CONNECT_TIMEOUT_MS);
-  curl_easy_setopt (h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0
-                    ? cfg->timeout_ms : (long) PALLET_AWS_DEFAULT_TIMEOUT_MS);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit > 0
-                    ? cfg->low_speed_limit : (long) PALLET_AWS_DEFAULT_LOW_SPEED_LIMIT);
-  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time_s > 0
-                    ? cfg->low_speed_time_s : (long) PALLET_AWS_DEFAULT_LOW_SPEED_TIME_S);
+  curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS,
+                    cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+                                                : (long) PALLET_AWS_DEFAULT_CONNECT_TIMEOUT_MS);
+  curl_easy_setopt (h, CURLOPT_TIMEOUT_MS,
+                    cfg->timeout_ms > 0 ? cfg->timeout_ms : (long) PALLET_AWS_DEFAULT_TIMEOUT_MS);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_LIMIT,
+                    cfg->low_speed_limit > 0 ? cfg->low_speed_limit
+                                             : (long) PALLET_AWS_DEFAULT_LOW_SPEED_LIMIT);
+  curl_easy_setopt (h, CURLOPT_LOW_SPEED_TIME,
+                    cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s
+                                              : (long) PALLET_AWS_DEFAULT_LOW_SPEED_TIME_S);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
   if (c->ca_bundle)
@@ -339,7 +369,8 @@ Pallet_aws_client_new (const struct Pallet_aws_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_NOPROGRESS, 0L);
   if (cfg->insecure)
     Pallet_aws_log (c, PALLET_LOG_WARNING, "TLS certificate verification is OFF (insecure)");
-  Pallet_aws_log (c, PALLET_LOG_DEBUG, "AWS client: region %s, credentials from %s "
+  Pallet_aws_log (c, PALLET_LOG_DEBUG,
+                  "AWS client: region %s, credentials from %s "
                   "(access key id %s), ec2 %s, ebs %s, sts %s, max attempts %d",
                   c->r.region, c->r.cred_source, c->r.access_key_id, c->r.endpoint[0],
                   c->r.endpoint[2], c->r.endpoint[1], c->max_attempts);
@@ -439,7 +470,7 @@ parse_error_body (struct Pallet_aws_resp *r, char **code, char **message)
     }
     return;
   }
-  if (r->error_type[0]) {   /* "ValidationException:http://..." */
+  if (r->error_type[0]) { /* "ValidationException:http://..." */
     size_t l = strcspn (r->error_type, ":");
     *code = strndup (r->error_type, l);
   }
@@ -466,10 +497,13 @@ parse_error_body (struct Pallet_aws_resp *r, char **code, char **message)
 static bool
 is_skew_error (const char *code)
 {
-  static const char *const codes[] = {
-    "RequestTimeTooSkewed", "RequestExpired", "RequestInTheFuture", "InvalidSignatureException",
-    "SignatureDoesNotMatch", "AuthFailure", NULL
-  };
+  static const char *const codes[] = { "RequestTimeTooSkewed",
+                                       "RequestExpired",
+                                       "RequestInTheFuture",
+                                       "InvalidSignatureException",
+                                       "SignatureDoesNotMatch",
+                                       "AuthFailure",
+                                       NULL };
   for (size_t i = 0; codes[i]; i++)
     if (strcmp (code, codes[i]) == 0)
       return true;
@@ -536,32 +570,45 @@ sign_request (struct send *x)
   strftime (amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
   struct Pallet_aws_hdr sh[4];
   size_t nsh = 0;
-  sh[nsh++] = (struct Pallet_aws_hdr) { "host", x->host };
+  sh[nsh++] = (struct Pallet_aws_hdr){ "host", x->host };
   if (req->content_type)
-    sh[nsh++] = (struct Pallet_aws_hdr) { "content-type", req->content_type };
+    sh[nsh++] = (struct Pallet_aws_hdr){ "content-type", req->content_type };
   if (req->target)
-    sh[nsh++] = (struct Pallet_aws_hdr) { "x-amz-target", req->target };
+    sh[nsh++] = (struct Pallet_aws_hdr){ "x-amz-target", req->target };
   struct Pallet_aws_sigv4_in in = {
-    .method = req->method, .path = x->path.data, .query = req->query,
-    .headers = sh, .nheaders = nsh, .payload_hash = x->payload_hash,
-    .access_key_id = c->r.access_key_id, .secret_access_key = c->r.secret_access_key,
-    .session_token = c->r.session_token, .region = c->r.region, .service = x->svc,
-    .amz_date = amz_date, .normalize_path = true, .key_cache = &c->key_cache,
+    .method = req->method,
+    .path = x->path.data,
+    .query = req->query,
+    .headers = sh,
+    .nheaders = nsh,
+    .payload_hash = x->payload_hash,
+    .access_key_id = c->r.access_key_id,
+    .secret_access_key = c->r.secret_access_key,
+    .session_token = c->r.session_token,
+    .region = c->r.region,
+    .service = x->svc,
+    .amz_date = amz_date,
+    .normalize_path = true,
+    .key_cache = &c->key_cache,
   };
   struct Pallet_aws_sigv4_out sig;
   if (Pallet_aws_sigv4_sign (&in, &sig) < 0) {
-    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
-                          NULL, "cannot sign the AWS %s %s request (out of memory)",
-                          x->svc, req->action);
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL, NULL,
+                          "cannot sign the AWS %s %s request (out of memory)", x->svc, req->action);
     return NULL;
   }
   struct curl_slist *hl = NULL, *tmp;
   struct Pallet_aws_buf hb = { 0 };
   bool hl_ok = true;
-#define ADDH(...) do { \
-    hb.len = 0; Pallet_aws_buf_printf (&hb, __VA_ARGS__); \
+#define ADDH(...)                                                            \
+  do {                                                                       \
+    hb.len = 0;                                                              \
+    Pallet_aws_buf_printf (&hb, __VA_ARGS__);                                \
     tmp = Pallet_aws_buf_str (&hb) ? curl_slist_append (hl, hb.data) : NULL; \
-    if (tmp) hl = tmp; else hl_ok = false; \
+    if (tmp)                                                                 \
+      hl = tmp;                                                              \
+    else                                                                     \
+      hl_ok = false;                                                         \
   } while (0)
   ADDH ("Host: %s", x->host);
   ADDH ("X-Amz-Date: %s", amz_date);
@@ -582,8 +629,8 @@ sign_request (struct send *x)
   Pallet_aws_sigv4_out_free (&sig);
   if (!hl_ok) {
     curl_slist_free_all (hl);
-    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL,
-                          NULL, "out of memory building AWS request headers");
+    Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, x->attempt, req->svc, req->action, NULL, NULL, NULL,
+                          "out of memory building AWS request headers");
     return NULL;
   }
   return hl;
@@ -607,8 +654,7 @@ perform_request (struct send *x, struct curl_slist *hl, struct Pallet_aws_resp *
   if (strcmp (req->method, "POST") == 0) {
     curl_easy_setopt (h, CURLOPT_POST, 1L);
     curl_easy_setopt (h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-    curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE,
-                      (curl_off_t) (req->body ? req->body_len : 0));
+    curl_easy_setopt (h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (req->body ? req->body_len : 0));
   }
   else
     curl_easy_setopt (h, CURLOPT_HTTPGET, 1L);
@@ -625,7 +671,7 @@ perform_request (struct send *x, struct curl_slist *hl, struct Pallet_aws_resp *
   x->status = 0;
   curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &x->status);
   if (x->cc != CURLE_OK && !resp->too_large)
-    x->status = 0;              /* a reset mid-body is no response */
+    x->status = 0; /* a reset mid-body is no response */
   resp->status = x->status;
 }
 
@@ -643,8 +689,8 @@ classify_response (struct send *x, struct Pallet_aws_resp *resp)
   x->fstatus = PALLET_E_FAILED;
 
   if (x->cc == CURLE_ABORTED_BY_CALLBACK) {
-    Pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x->attempt, req->svc, req->action,
-                          "Cancelled", "cancelled during the transfer", NULL, NULL);
+    Pallet_aws_set_error (c, PALLET_E_CANCELLED, 0, x->attempt, req->svc, req->action, "Cancelled",
+                          "cancelled during the transfer", NULL, NULL);
     return -1;
   }
   if (resp->too_large) {
@@ -652,7 +698,8 @@ classify_response (struct send *x, struct Pallet_aws_resp *resp)
                           "ResponseTooLarge", NULL, resp->request_id,
                           "AWS %s %s in region %s: the response is larger than the %zu-byte "
                           "limit; raise the provider setting max-response-bytes or narrow the "
-                          "request (filters, MaxResults)", x->svc, req->action, c->r.region,
+                          "request (filters, MaxResults)",
+                          x->svc, req->action, c->r.region,
                           resp->sink && status / 100 == 2 ? resp->sink_size : resp->cap);
     return -1;
   }
@@ -661,10 +708,11 @@ classify_response (struct send *x, struct Pallet_aws_resp *resp)
     x->kind = Pallet_aws_classify (cc, 0, NULL);
     snprintf (x->code, sizeof x->code, "%s",
               cc == CURLE_OPERATION_TIMEDOUT ? "RequestTimeout" : "NetworkError");
-    snprintf (x->msg, sizeof x->msg, "%s (%s)",
-              x->errbuf[0] ? x->errbuf : curl_easy_strerror (cc), x->ep);
-    x->fstatus = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT
-      : x->kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT : PALLET_E_FAILED;
+    snprintf (x->msg, sizeof x->msg, "%s (%s)", x->errbuf[0] ? x->errbuf : curl_easy_strerror (cc),
+              x->ep);
+    x->fstatus = cc == CURLE_OPERATION_TIMEDOUT   ? PALLET_E_TIMEOUT
+                 : x->kind != PALLET_AWS_NO_RETRY ? PALLET_E_TRANSIENT
+                                                  : PALLET_E_FAILED;
     if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
         || cc == CURLE_SSL_CERTPROBLEM) {
       Pallet_aws_set_error (c, PALLET_E_FAILED, 0, x->attempt, req->svc, req->action,
@@ -672,7 +720,8 @@ classify_response (struct send *x, struct Pallet_aws_resp *resp)
                             "AWS %s endpoint %s failed TLS verification: %s; fix the "
                             "endpoint URL or give the CA that signed its certificate "
                             "(ca_bundle, the Secret's ca.crt); insecure skips the check "
-                            "and is not recommended", x->svc, x->ep, x->msg);
+                            "and is not recommended",
+                            x->svc, x->ep, x->msg);
       return -1;
     }
   }
@@ -689,19 +738,19 @@ classify_response (struct send *x, struct Pallet_aws_resp *resp)
     free (message);
   }
   else if (req->check) {
-    int r = req->check (c, resp, req->check_opaque, x->code, sizeof x->code, x->msg,
-                        sizeof x->msg);
-    if (r != 0)                 /* r > 0: retryable, permanent once attempts run out */
+    int r = req->check (c, resp, req->check_opaque, x->code, sizeof x->code, x->msg, sizeof x->msg);
+    if (r != 0) /* r > 0: retryable, permanent once attempts run out */
       x->kind = r > 0 ? PALLET_AWS_RETRY_TRANSIENT : PALLET_AWS_NO_RETRY;
   }
 
-  Pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
-                  "%ld ms, %zu bytes", x->svc, req->action, x->attempt, c->max_attempts,
+  Pallet_aws_log (c, PALLET_LOG_DEBUG,
+                  "%s %s attempt %d/%d: %s%ld request-id %s%s%s "
+                  "%ld ms, %zu bytes",
+                  x->svc, req->action, x->attempt, c->max_attempts,
                   x->cc == CURLE_OK ? "HTTP " : "no response, curl ",
                   x->cc == CURLE_OK ? status : (long) x->cc,
-                  resp->request_id[0] ? resp->request_id : "-", x->code[0] ? " code " : "",
-                  x->code, x->elapsed,
-                  resp->sink && status / 100 == 2 ? resp->sink_len : resp->body.len);
+                  resp->request_id[0] ? resp->request_id : "-", x->code[0] ? " code " : "", x->code,
+                  x->elapsed, resp->sink && status / 100 == 2 ? resp->sink_len : resp->body.len);
   return x->cc == CURLE_OK && status >= 200 && status < 300 && !x->code[0] ? 1 : 0;
 }
 
@@ -717,9 +766,11 @@ fix_clock_skew (struct send *x, struct Pallet_aws_resp *resp)
   long off = server > 0 ? (long) (server - time (NULL)) : 0;
   if (server <= 0 || (off - c->clock_offset <= 240 && c->clock_offset - off <= 240))
     return false;
-  Pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the local clock is %ld s off the "
+  Pallet_aws_log (c, PALLET_LOG_WARNING,
+                  "%s %s: the local clock is %ld s off the "
                   "service's (%s); signing with the service's time from now on; fix "
-                  "this machine's clock (NTP)", x->svc, x->req->action, -off, x->code);
+                  "this machine's clock (NTP)",
+                  x->svc, x->req->action, -off, x->code);
   c->clock_offset = off;
   return true;
 }
@@ -740,19 +791,20 @@ backoff (struct send *x, struct Pallet_aws_resp *resp, int *taken_total)
   if (!Pallet_aws_quota_acquire (&c->quota, x->kind, &taken)) {
     Pallet_aws_set_error (c, x->fstatus, x->status, x->attempt, req->svc, req->action, x->code,
                           x->msg, resp->request_id, NULL);
-    Pallet_aws_log (c, PALLET_LOG_WARNING, "%s %s: the client's retry quota is used up; "
-                    "not retrying", x->svc, req->action);
+    Pallet_aws_log (c, PALLET_LOG_WARNING,
+                    "%s %s: the client's retry quota is used up; "
+                    "not retrying",
+                    x->svc, req->action);
     return -1;
   }
   *taken_total += taken;
   long delay = Pallet_aws_backoff_ms (x->attempt - 1, c->backoff_base_ms, c->backoff_max_ms,
                                       Pallet_aws_random ());
-  Pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", x->svc, req->action,
-                  delay, x->code[0] ? x->code : "error");
+  Pallet_aws_log (c, PALLET_LOG_DEBUG, "%s %s: retrying in %ld ms (%s)", x->svc, req->action, delay,
+                  x->code[0] ? x->code : "error");
   if (!sleep_ms (c, delay)) {
     Pallet_aws_set_error (c, PALLET_E_CANCELLED, x->status, x->attempt, req->svc, req->action,
-                          "Cancelled", "cancelled while waiting to retry", resp->request_id,
-                          NULL);
+                          "Cancelled", "cancelled while waiting to retry", resp->request_id, NULL);
     return -1;
   }
   return 0;
@@ -762,8 +814,9 @@ int
 Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *req,
                  struct Pallet_aws_resp *resp)
 {
-  struct send x = { .c = c, .req = req, .svc = Pallet_aws_service_name (req->svc),
-                    .ep = c->r.endpoint[req->svc] };
+  struct send x = {
+    .c = c, .req = req, .svc = Pallet_aws_service_name (req->svc), .ep = c->r.endpoint[req->svc]
+  };
   int taken_total = 0, ret = -1;
   bool skew_fixed = false;
 
@@ -796,7 +849,7 @@ Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *r
     if (backoff (&x, resp, &taken_total) < 0)
       goto out;
   }
- out:
+out:
   if (ret < 0)
     Pallet_aws_buf_free (&resp->body);
   Pallet_aws_buf_free (&x.path);

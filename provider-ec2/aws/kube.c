@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A tiny Kubernetes API reader: GET lists with bearer-token auth, paged
  * with limit/continue, parsed by jansson (the same parser reads a saved
  * `kubectl get -o json` file). */
@@ -12,14 +13,14 @@
 #include "pallet-kube.h"
 
 #define KUBE_DEFAULT_TIMEOUT_MS 60000
-#define KUBE_DEFAULT_MAX (64u << 20)
-#define KUBE_MAX_PAGES 10000
-#define KUBE_ATTEMPTS 3
+#define KUBE_DEFAULT_MAX        (64u << 20)
+#define KUBE_MAX_PAGES          10000
+#define KUBE_ATTEMPTS           3
 
 struct Pallet_kube {
   CURL *curl;
-  char *url;        /* without trailing '/' */
-  char *auth;       /* "Authorization: Bearer ..." or NULL; wiped at free */
+  char *url;  /* without trailing '/' */
+  char *auth; /* "Authorization: Bearer ..." or NULL; wiped at free */
   char *ca_file;
   size_t max;
 };
@@ -68,7 +69,8 @@ Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
     *errmsg = NULL;
   const char *u = cfg ? cfg->api_url : NULL;
   if (!u || (strncmp (u, "https://", 8) && strncmp (u, "http://", 7))) {
-    set_err (errmsg, "setting kube-api-url \"%s\" is not an https:// URL; set it to the "
+    set_err (errmsg,
+             "setting kube-api-url \"%s\" is not an https:// URL; set it to the "
              "cluster's API server, e.g. https://api.cluster.example:6443 "
              "(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')",
              u ? u : "");
@@ -85,7 +87,7 @@ Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
   if (cfg->token && *cfg->token) {
     if (strpbrk (cfg->token, "\r\n")) {
       set_err (errmsg, "the Secret's kubeToken contains a line break; store the bearer "
-               "token alone (no trailing newline)");
+                       "token alone (no trailing newline)");
       Pallet_kube_free (k);
       return NULL;
     }
@@ -106,10 +108,10 @@ Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
   CURL *h = k->curl;
   curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);   /* never send the token elsewhere */
+  curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L); /* never send the token elsewhere */
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  curl_easy_setopt (h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0 ? cfg->timeout_ms
-                    : (long) KUBE_DEFAULT_TIMEOUT_MS);
+  curl_easy_setopt (h, CURLOPT_TIMEOUT_MS,
+                    cfg->timeout_ms > 0 ? cfg->timeout_ms : (long) KUBE_DEFAULT_TIMEOUT_MS);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
   if (k->ca_file)
@@ -118,7 +120,7 @@ Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
     struct curl_blob ca = { (void *) cfg->ca_pem, strlen (cfg->ca_pem), CURL_BLOB_COPY };
     if (curl_easy_setopt (h, CURLOPT_CAINFO_BLOB, &ca) != CURLE_OK) {
       set_err (errmsg, "this libcurl cannot take CA certificates from memory "
-               "(CURLOPT_CAINFO_BLOB) for the Kubernetes API client");
+                       "(CURLOPT_CAINFO_BLOB) for the Kubernetes API client");
       Pallet_kube_free (k);
       return NULL;
     }
@@ -126,7 +128,7 @@ Pallet_kube_new (const struct Pallet_kube_config *cfg, char **errmsg)
   curl_easy_setopt (h, CURLOPT_USERAGENT, "pallet-kube/0.1");
   curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, write_cb);
   return k;
- oom:
+oom:
   set_err (errmsg, "out of memory creating the Kubernetes API client");
   Pallet_kube_free (k);
   return NULL;
@@ -156,7 +158,7 @@ Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, cha
   const json_t *arr = json_object_get (doc, "items");
   if (!json_is_object (doc) || !json_is_array (arr)) {
     set_err (errmsg, "not a Kubernetes List: expected an object with an \"items\" array "
-             "(the output of kubectl get ... -o json)");
+                     "(the output of kubectl get ... -o json)");
     return -1;
   }
   size_t i;
@@ -168,8 +170,8 @@ Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, cha
     }
     json_array_append (items, it);
   }
-  const char *c = json_string_value (json_object_get (json_object_get (doc, "metadata"),
-                                                      "continue"));
+  const char *c =
+      json_string_value (json_object_get (json_object_get (doc, "metadata"), "continue"));
   if (next && c && *c)
     *next = c;
   return 0;
@@ -220,51 +222,61 @@ one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
   curl_easy_getinfo (k->curl, CURLINFO_RESPONSE_CODE, &status);
   json_t *j = b.data ? json_loadb (b.data, b.len, 0, NULL) : NULL;
   if (b.too_large) {
-    set_err (errmsg, "Kubernetes API %s: a page is larger than %zu bytes; lower the page "
-             "size or raise max-response-bytes", k->url, k->max);
+    set_err (errmsg,
+             "Kubernetes API %s: a page is larger than %zu bytes; lower the page "
+             "size or raise max-response-bytes",
+             k->url, k->max);
     st = PALLET_E_FAILED;
   }
   else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
            || cc == CURLE_SSL_CERTPROBLEM) {
-    set_err (errmsg, "Kubernetes API %s failed TLS verification (%s); put the cluster's CA "
+    set_err (errmsg,
+             "Kubernetes API %s failed TLS verification (%s); put the cluster's CA "
              "(PEM) in the Secret's kube-ca.crt, or set kube-insecure-skip-verify: true "
-             "(not recommended)", k->url, errbuf[0] ? errbuf : curl_easy_strerror (cc));
+             "(not recommended)",
+             k->url, errbuf[0] ? errbuf : curl_easy_strerror (cc));
     st = PALLET_E_FAILED;
   }
   else if (cc != CURLE_OK) {
-    set_err (errmsg, "Kubernetes API %s is unreachable: %s; check kube-api-url and the "
-             "network path to the API server", k->url,
-             errbuf[0] ? errbuf : curl_easy_strerror (cc));
+    set_err (errmsg,
+             "Kubernetes API %s is unreachable: %s; check kube-api-url and the "
+             "network path to the API server",
+             k->url, errbuf[0] ? errbuf : curl_easy_strerror (cc));
     st = cc == CURLE_OPERATION_TIMEDOUT ? PALLET_E_TIMEOUT : PALLET_E_TRANSIENT;
   }
   else if (status == 401) {
-    set_err (errmsg, "Kubernetes API %s rejected the bearer token (HTTP 401 %s); %s",
-             k->url, *status_message (j) ? status_message (j) : "Unauthorized",
+    set_err (errmsg, "Kubernetes API %s rejected the bearer token (HTTP 401 %s); %s", k->url,
+             *status_message (j) ? status_message (j) : "Unauthorized",
              k->auth ? "set the Secret's kubeToken to a valid token of a service account "
-             "that may list persistentvolumeclaims in the target namespace"
-             : "the Secret has no kubeToken: add a bearer token of a service account that "
-             "may list persistentvolumeclaims in the target namespace");
+                       "that may list persistentvolumeclaims in the target namespace"
+                     : "the Secret has no kubeToken: add a bearer token of a service account that "
+                       "may list persistentvolumeclaims in the target namespace");
     st = PALLET_E_AUTH;
   }
   else if (status == 403) {
-    set_err (errmsg, "Kubernetes API %s: forbidden (HTTP 403: %s); give the kubeToken's "
+    set_err (errmsg,
+             "Kubernetes API %s: forbidden (HTTP 403: %s); give the kubeToken's "
              "service account get/list on persistentvolumeclaims in the target namespace",
              k->url, status_message (j));
     st = PALLET_E_AUTH;
   }
   else if (status == 404) {
-    set_err (errmsg, "Kubernetes API %s: not found (HTTP 404: %s); check kube-api-url and "
-             "that the plan's targetNamespace exists", k->url, status_message (j));
+    set_err (errmsg,
+             "Kubernetes API %s: not found (HTTP 404: %s); check kube-api-url and "
+             "that the plan's targetNamespace exists",
+             k->url, status_message (j));
     st = PALLET_E_NOT_FOUND;
   }
   else if (status == 410) {
-    set_err (errmsg, "Kubernetes API %s: the list's continue token expired (HTTP 410); "
-             "run the step again", k->url);
+    set_err (errmsg,
+             "Kubernetes API %s: the list's continue token expired (HTTP 410); "
+             "run the step again",
+             k->url);
     st = PALLET_E_TRANSIENT;
   }
   else if (status == 429 || status >= 500) {
-    set_err (errmsg, "Kubernetes API %s answered HTTP %ld (%s); retry later", k->url,
-             status, status_message (j));
+    set_err (errmsg, "Kubernetes API %s answered HTTP %ld (%s); retry later", k->url, status,
+             status_message (j));
     st = PALLET_E_TRANSIENT;
   }
   else if (status < 200 || status >= 300) {
@@ -273,8 +285,10 @@ one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
     st = PALLET_E_FAILED;
   }
   else if (!j) {
-    set_err (errmsg, "Kubernetes API %s returned a body that is not JSON; check that "
-             "kube-api-url is the API server", k->url);
+    set_err (errmsg,
+             "Kubernetes API %s returned a body that is not JSON; check that "
+             "kube-api-url is the API server",
+             k->url);
     st = PALLET_E_FAILED;
   }
   free (b.data);
@@ -286,8 +300,8 @@ one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
 }
 
 int
-Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_selector,
-                  int limit, json_t *items, char **errmsg)
+Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_selector, int limit,
+                  json_t *items, char **errmsg)
 {
   if (errmsg)
     *errmsg = NULL;
@@ -298,8 +312,9 @@ Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_sel
     char *ce = cont ? curl_easy_escape (k->curl, cont, 0) : NULL;
     char *url = NULL;
     if (asprintf (&url, "%s%s?limit=%d%s%s%s%s", k->url, path, limit > 0 ? limit : 500,
-                  sel ? "&labelSelector=" : "", sel ? sel : "",
-                  ce ? "&continue=" : "", ce ? ce : "") < 0)
+                  sel ? "&labelSelector=" : "", sel ? sel : "", ce ? "&continue=" : "",
+                  ce ? ce : "")
+        < 0)
       url = NULL;
     curl_free (sel);
     curl_free (ce);
@@ -334,8 +349,7 @@ Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label_sel
       break;
     }
     if (next && cont && !strcmp (next, cont)) {
-      set_err (errmsg, "Kubernetes API %s%s returned the same continue token twice", k->url,
-               path);
+      set_err (errmsg, "Kubernetes API %s%s returned the same continue token twice", k->url, path);
       json_decref (doc);
       st = PALLET_E_FAILED;
       break;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_kube: a tiny Kubernetes API reader (GET of lists, with paging)
  * over libcurl, for the EC2 provider's conversion-only plans (PVCs made
  * by someone else).  Part of the pallet_aws static library.
@@ -12,13 +13,13 @@
 #include <jansson.h>
 
 struct Pallet_kube_config {
-  const char *api_url;        /* "https://api.cluster:6443" (http:// allowed for tests) */
-  const char *token;          /* bearer token, or NULL */
-  const char *ca_file;        /* PEM CA bundle file, or NULL: system CAs */
-  const char *ca_pem;         /* PEM CAs in memory (instead of ca_file), or NULL */
-  int insecure;               /* skip TLS verification */
-  long timeout_ms;            /* 0: 60 s per request */
-  size_t max_response_bytes;  /* 0: 64 MiB per page */
+  const char *api_url;       /* "https://api.cluster:6443" (http:// allowed for tests) */
+  const char *token;         /* bearer token, or NULL */
+  const char *ca_file;       /* PEM CA bundle file, or NULL: system CAs */
+  const char *ca_pem;        /* PEM CAs in memory (instead of ca_file), or NULL */
+  int insecure;              /* skip TLS verification */
+  long timeout_ms;           /* 0: 60 s per request */
+  size_t max_response_bytes; /* 0: 64 MiB per page */
 };
 
 struct Pallet_kube;
@@ -38,7 +39,6 @@ int Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label
  * json`, or one page of the API) to items; *next (if next) is its
  * metadata.continue or NULL (borrowed from doc).  Returns 0, or -1 with
  * *errmsg (malloc'd) when doc is not a List of objects. */
-int Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next,
-                            char **errmsg);
+int Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, char **errmsg);
 
 #endif

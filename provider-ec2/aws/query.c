@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Query protocol (EC2, STS): a parameter list, a form-encoded POST,
  * an XML response streamed into JSON, and NextToken pagination. */
 #include <stdio.h>
@@ -12,8 +13,8 @@ struct param {
 struct Pallet_aws_params {
   struct param *v;
   size_t n, cap;
-  int nfilter;      /* Filter.N counter */
-  int ntagspec;     /* TagSpecification.N counter */
+  int nfilter;  /* Filter.N counter */
+  int ntagspec; /* TagSpecification.N counter */
 };
 
 struct Pallet_aws_params *
@@ -54,7 +55,7 @@ Pallet_aws_params_add (struct Pallet_aws_params *p, const char *key, const char 
     free (val);
     return -1;
   }
-  p->v[p->n++] = (struct param) { k, val };
+  p->v[p->n++] = (struct param){ k, val };
   return 0;
 }
 
@@ -205,10 +206,9 @@ Pallet_aws_params_encode (const struct Pallet_aws_params *p)
 }
 
 int
-Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
-                  const char *action, const struct Pallet_aws_params *params,
-                  const char *item_path, Pallet_aws_item_fn cb, void *opaque,
-                  json_t **result)
+Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc, const char *action,
+                  const struct Pallet_aws_params *params, const char *item_path,
+                  Pallet_aws_item_fn cb, void *opaque, json_t **result)
 {
   struct Pallet_aws_buf body = { 0 };
   struct Pallet_aws_resp resp = { 0 };
@@ -221,8 +221,7 @@ Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
     return -1;
   }
   Pallet_aws_buf_printf (&body, "Action=%s&Version=%s", action,
-                         svc == PALLET_AWS_STS ? PALLET_AWS_STS_VERSION
-                         : PALLET_AWS_EC2_VERSION);
+                         svc == PALLET_AWS_STS ? PALLET_AWS_STS_VERSION : PALLET_AWS_EC2_VERSION);
   encode_into (&body, params);
   if (!Pallet_aws_buf_str (&body)) {
     Pallet_aws_set_error (c, PALLET_E_NOMEM, 0, 0, svc, action, NULL, NULL, NULL,
@@ -230,9 +229,13 @@ Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
     goto out;
   }
   struct Pallet_aws_request req = {
-    .svc = svc, .action = action, .method = "POST", .path = "/",
+    .svc = svc,
+    .action = action,
+    .method = "POST",
+    .path = "/",
     .content_type = "application/x-www-form-urlencoded; charset=utf-8",
-    .body = body.data, .body_len = body.len,
+    .body = body.data,
+    .body_len = body.len,
   };
   if (Pallet_aws_send (c, &req, &resp) < 0)
     goto out;
@@ -240,22 +243,22 @@ Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
   char err[256];
   int stopped = 0;
   json_t *rest = NULL;
-  if (Pallet_aws_xml_convert (resp.body.data ? resp.body.data : "", resp.body.len, item_path,
-                              cb, opaque, &rest, NULL, err, sizeof err, &stopped) < 0) {
+  if (Pallet_aws_xml_convert (resp.body.data ? resp.body.data : "", resp.body.len, item_path, cb,
+                              opaque, &rest, NULL, err, sizeof err, &stopped)
+      < 0) {
     if (stopped)
       Pallet_aws_set_error (c, PALLET_E_CANCELLED, resp.status, 1, svc, action, "Aborted",
                             "the item callback stopped the listing", resp.request_id,
                             "AWS %s %s: the listing was stopped by the caller",
                             Pallet_aws_service_name (svc), action);
     else
-      Pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, svc, action,
-                            "MalformedResponse", err, resp.request_id,
+      Pallet_aws_set_error (c, PALLET_E_FAILED, resp.status, 1, svc, action, "MalformedResponse",
+                            err, resp.request_id,
                             "AWS %s %s in region %s returned a response that cannot be read "
                             "(%s; request id %s); check that the endpoint %s is an AWS "
                             "endpoint and no proxy rewrites it",
                             Pallet_aws_service_name (svc), action, c->r.region, err,
-                            resp.request_id[0] ? resp.request_id : "unknown",
-                            c->r.endpoint[svc]);
+                            resp.request_id[0] ? resp.request_id : "unknown", c->r.endpoint[svc]);
     goto out;
   }
   if (result)
@@ -263,7 +266,7 @@ Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
   else
     json_decref (rest);
   ret = 0;
- out:
+out:
   Pallet_aws_buf_free (&body);
   Pallet_aws_buf_free (&resp.body);
   return ret;
@@ -271,16 +274,15 @@ Pallet_aws_query (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
 
 int
 Pallet_aws_query_paged (struct Pallet_aws_client *c, enum Pallet_aws_service svc,
-                        const char *action, const struct Pallet_aws_params *params,
-                        int max_results, const char *no_max_if_prefix,
-                        const char *item_path, Pallet_aws_item_fn cb, void *opaque)
+                        const char *action, const struct Pallet_aws_params *params, int max_results,
+                        const char *no_max_if_prefix, const char *item_path, Pallet_aws_item_fn cb,
+                        void *opaque)
 {
   char *token = NULL;
   int ret = -1;
   int page = 0;
-  bool add_max = max_results > 0
-    && !(no_max_if_prefix && has_prefix_key (params, no_max_if_prefix))
-    && !Pallet_aws_params_get (params, "MaxResults");
+  bool add_max = max_results > 0 && !(no_max_if_prefix && has_prefix_key (params, no_max_if_prefix))
+                 && !Pallet_aws_params_get (params, "MaxResults");
   do {
     struct Pallet_aws_params *p = Pallet_aws_params_copy (params);
     json_t *rest = NULL;
@@ -305,8 +307,8 @@ Pallet_aws_query_paged (struct Pallet_aws_client *c, enum Pallet_aws_service svc
       next = json_string_value (json_object_get (rest, "NextToken"));
     if (next && token && strcmp (next, token) == 0) {
       json_decref (rest);
-      Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, svc, action, "PaginationLoop", NULL,
-                            NULL, "AWS %s %s returned the same NextToken twice (page %d); "
+      Pallet_aws_set_error (c, PALLET_E_FAILED, 200, 1, svc, action, "PaginationLoop", NULL, NULL,
+                            "AWS %s %s returned the same NextToken twice (page %d); "
                             "the endpoint's pagination is broken",
                             Pallet_aws_service_name (svc), action, page);
       goto out;
@@ -318,7 +320,7 @@ Pallet_aws_query_paged (struct Pallet_aws_client *c, enum Pallet_aws_service svc
                     action, page, token ? ", more to come" : "");
   } while (token);
   ret = 0;
- out:
+out:
   free (token);
   return ret;
 }

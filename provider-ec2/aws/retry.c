@@ -1,29 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Retry classification and backoff, after the AWS SDKs' "standard" mode:
  * https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
  */
 #include <string.h>
 #include "aws-internal.h"
 
-static const char *const throttle_codes[] = {
-  "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-  "TooManyRequestsException", "ProvisionedThroughputExceededException",
-  "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-  "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-  "EC2ThrottledException", NULL
-};
+static const char *const throttle_codes[] = { "Throttling",
+                                              "ThrottlingException",
+                                              "ThrottledException",
+                                              "RequestThrottledException",
+                                              "TooManyRequestsException",
+                                              "ProvisionedThroughputExceededException",
+                                              "TransactionInProgressException",
+                                              "RequestLimitExceeded",
+                                              "BandwidthLimitExceeded",
+                                              "LimitExceededException",
+                                              "RequestThrottled",
+                                              "SlowDown",
+                                              "PriorRequestNotComplete",
+                                              "EC2ThrottledException",
+                                              NULL };
 
-static const char *const transient_codes[] = {
-  "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
-  "InternalServerError", "InternalServerException", "ServiceUnavailable",
-  "ServiceUnavailableException", "Unavailable", "IDPCommunicationError", NULL
-};
+static const char *const transient_codes[] = { "RequestTimeout",
+                                               "RequestTimeoutException",
+                                               "InternalError",
+                                               "InternalFailure",
+                                               "InternalServerError",
+                                               "InternalServerException",
+                                               "ServiceUnavailable",
+                                               "ServiceUnavailableException",
+                                               "Unavailable",
+                                               "IDPCommunicationError",
+                                               NULL };
 
-static const char *const auth_codes[] = {
-  "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
-  "UnrecognizedClientException", "IncompleteSignature", "MissingAuthenticationToken",
-  "InvalidAccessKeyId", "ExpiredToken", "ExpiredTokenException", "RequestExpired",
-  "OptInRequired", "AuthFailure.ServiceLinkedRoleCreationNotPermitted", NULL
-};
+static const char *const auth_codes[] = { "AuthFailure",
+                                          "InvalidClientTokenId",
+                                          "SignatureDoesNotMatch",
+                                          "UnrecognizedClientException",
+                                          "IncompleteSignature",
+                                          "MissingAuthenticationToken",
+                                          "InvalidAccessKeyId",
+                                          "ExpiredToken",
+                                          "ExpiredTokenException",
+                                          "RequestExpired",
+                                          "OptInRequired",
+                                          "AuthFailure.ServiceLinkedRoleCreationNotPermitted",
+                                          NULL };
 
 static bool
 in_list (const char *const *list, const char *code)
@@ -36,18 +58,28 @@ in_list (const char *const *list, const char *code)
   return false;
 }
 
-bool Pallet_aws_is_throttle_code (const char *code) { return in_list (throttle_codes, code); }
-bool Pallet_aws_is_transient_code (const char *code) { return in_list (transient_codes, code); }
-bool Pallet_aws_is_auth_code (const char *code) { return in_list (auth_codes, code); }
+bool
+Pallet_aws_is_throttle_code (const char *code)
+{
+  return in_list (throttle_codes, code);
+}
+bool
+Pallet_aws_is_transient_code (const char *code)
+{
+  return in_list (transient_codes, code);
+}
+bool
+Pallet_aws_is_auth_code (const char *code)
+{
+  return in_list (auth_codes, code);
+}
 
 enum Pallet_aws_retry_kind
 Pallet_aws_classify (CURLcode cc, long http_status, const char *code)
 {
   switch (cc) {
-  case CURLE_OK:
-    break;
-  case CURLE_OPERATION_TIMEDOUT:
-    return PALLET_AWS_RETRY_TIMEOUT;
+  case CURLE_OK: break;
+  case CURLE_OPERATION_TIMEDOUT: return PALLET_AWS_RETRY_TIMEOUT;
   case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_COULDNT_RESOLVE_PROXY:
   case CURLE_COULDNT_CONNECT:
@@ -57,10 +89,9 @@ Pallet_aws_classify (CURLcode cc, long http_status, const char *code)
   case CURLE_PARTIAL_FILE:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
-  case CURLE_SSL_CONNECT_ERROR:   /* a reset during the handshake */
+  case CURLE_SSL_CONNECT_ERROR: /* a reset during the handshake */
     return PALLET_AWS_RETRY_TRANSIENT;
-  default:
-    return PALLET_AWS_NO_RETRY;     /* TLS verification, bad URL, too large... */
+  default: return PALLET_AWS_NO_RETRY; /* TLS verification, bad URL, too large... */
   }
   if (Pallet_aws_is_throttle_code (code) || http_status == 429)
     return PALLET_AWS_RETRY_THROTTLE;
@@ -126,8 +157,7 @@ Pallet_aws_status_of_code (const char *code, long http_status)
     if ((l >= 8 && strcmp (code + l - 8, "NotFound") == 0)
         || strcmp (code, "ResourceNotFoundException") == 0)
       return PALLET_E_NOT_FOUND;
-    if (strcmp (code, "IdempotentParameterMismatch") == 0
-        || strcmp (code, "ConflictException") == 0
+    if (strcmp (code, "IdempotentParameterMismatch") == 0 || strcmp (code, "ConflictException") == 0
         || strstr (code, "IncorrectState") || strstr (code, "InvalidState")
         || strcmp (code, "IncorrectInstanceState") == 0)
       return PALLET_E_CONFLICT;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* AWS Signature Version 4: header signing and query (presigned) signing.
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
  *
@@ -88,7 +89,7 @@ normalize_path (struct Pallet_aws_buf *b, const char *path)
   }
   if (nseg == 0 || path[n - 1] == '/')
     Pallet_aws_buf_add (b, "/", 1);
- out:
+out:
   if (segv != seg) {
     free (segv);
     free (lenv);
@@ -119,9 +120,12 @@ Pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
 static int
 hexval (int c)
 {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -176,7 +180,7 @@ canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpa
   for (const char *q = query; q && *q; q++)
     if (*q == '&')
       cap++;
-  if (cap == 1 && query && *query) {    /* one pair, nothing to sort */
+  if (cap == 1 && query && *query) { /* one pair, nothing to sort */
     const char *eq = strchr (query, '=');
     size_t l = strlen (query), kl = eq ? (size_t) (eq - query) : l;
     reencode (out, query, kl, false);
@@ -211,8 +215,8 @@ canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpa
     out->oom = 1;
     goto out;
   }
-  for (size_t i = 0; i < nv; i++)     /* the arena no longer moves */
-    v[i] = (struct qpair) { arena.data + offv[2 * i], arena.data + offv[2 * i + 1] };
+  for (size_t i = 0; i < nv; i++) /* the arena no longer moves */
+    v[i] = (struct qpair){ arena.data + offv[2 * i], arena.data + offv[2 * i + 1] };
   for (size_t i = 0; i < nextra; i++)
     v[nv++] = extra[i];
   qsort (v, nv, sizeof *v, qpair_cmp);
@@ -223,7 +227,7 @@ canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpa
     Pallet_aws_buf_add (out, "=", 1);
     Pallet_aws_buf_puts (out, v[i].value);
   }
- out:
+out:
   if (v != stack)
     free (v);
   if (offv != off)
@@ -301,7 +305,7 @@ struct headers {
   struct chdr stack[16], *h;
   size_t n;
   struct Pallet_aws_buf arena;
-  char *signed_names;             /* "host;x-amz-date" */
+  char *signed_names; /* "host;x-amz-date" */
 };
 
 static void
@@ -321,11 +325,11 @@ headers_collect (const struct Pallet_aws_sigv4_in *in, bool sign_token, struct h
   struct Pallet_aws_hdr added[3];
   size_t nadded = 0;
   if (!in->presign) {
-    added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-date", in->amz_date };
+    added[nadded++] = (struct Pallet_aws_hdr){ "x-amz-date", in->amz_date };
     if (sign_token)
-      added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-security-token", in->session_token };
+      added[nadded++] = (struct Pallet_aws_hdr){ "x-amz-security-token", in->session_token };
     if (in->add_content_sha256)
-      added[nadded++] = (struct Pallet_aws_hdr) { "x-amz-content-sha256", in->payload_hash };
+      added[nadded++] = (struct Pallet_aws_hdr){ "x-amz-content-sha256", in->payload_hash };
   }
   size_t total = in->nheaders + nadded;
   hs->h = total <= 16 ? hs->stack : calloc (total, sizeof *hs->h);
@@ -335,8 +339,7 @@ headers_collect (const struct Pallet_aws_sigv4_in *in, bool sign_token, struct h
   if (!offv)
     return -1;
   for (size_t i = 0; i < total; i++) {
-    const struct Pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i]
-      : &added[i - in->nheaders];
+    const struct Pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i] : &added[i - in->nheaders];
     offv[2 * i] = hs->arena.len;
     add_lower (&hs->arena, x->name);
     offv[2 * i + 1] = hs->arena.len;
@@ -344,8 +347,7 @@ headers_collect (const struct Pallet_aws_sigv4_in *in, bool sign_token, struct h
   }
   if (!hs->arena.oom)
     for (size_t i = 0; i < total; i++)
-      hs->h[i] = (struct chdr) { hs->arena.data + offv[2 * i],
-                                 hs->arena.data + offv[2 * i + 1], i };
+      hs->h[i] = (struct chdr){ hs->arena.data + offv[2 * i], hs->arena.data + offv[2 * i + 1], i };
   if (offv != off)
     free (offv);
   if (hs->arena.oom)
@@ -389,8 +391,8 @@ headers_canonical (const struct headers *hs, struct Pallet_aws_buf *b)
 /* ---- the signing key ---- */
 
 struct Pallet_aws_sigv4_key {
-  char *date, *region, *service, *secret;     /* what the key was derived from */
-  SHA256_CTX inner, outer;       /* SHA-256 after (key ^ ipad), (key ^ opad) */
+  char *date, *region, *service, *secret; /* what the key was derived from */
+  SHA256_CTX inner, outer;                /* SHA-256 after (key ^ ipad), (key ^ opad) */
 };
 
 static void
@@ -469,7 +471,7 @@ key_is_for (const struct Pallet_aws_sigv4_key *k, const char *date, const char *
             const char *service, const char *secret)
 {
   return k && strcmp (k->date, date) == 0 && strcmp (k->region, region) == 0
-    && strcmp (k->service, service) == 0 && strcmp (k->secret, secret) == 0;
+         && strcmp (k->service, service) == 0 && strcmp (k->secret, secret) == 0;
 }
 
 /* The HMAC chain from "AWS4" + secret over date, region, service and
@@ -512,8 +514,8 @@ signing_key (const struct Pallet_aws_sigv4_in *in, const char *date)
   struct Pallet_aws_sigv4_key **cache = in->key_cache;
   if (cache && key_is_for (*cache, date, in->region, in->service, in->secret_access_key))
     return *cache;
-  struct Pallet_aws_sigv4_key *k = key_derive (date, in->region, in->service,
-                                               in->secret_access_key);
+  struct Pallet_aws_sigv4_key *k =
+      key_derive (date, in->region, in->service, in->secret_access_key);
   if (k && cache) {
     Pallet_aws_sigv4_key_free (*cache);
     *cache = k;
@@ -527,8 +529,8 @@ signing_key (const struct Pallet_aws_sigv4_in *in, const char *date)
  * are in arena at offs (credential, signed headers, token, expires). */
 static int
 presign_params (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
-                bool token, bool sign_token, struct Pallet_aws_buf *arena,
-                struct qpair params[6], size_t *nparams, size_t offs[4])
+                bool token, bool sign_token, struct Pallet_aws_buf *arena, struct qpair params[6],
+                size_t *nparams, size_t offs[4])
 {
   struct Pallet_aws_buf cred = { 0 };
   Pallet_aws_buf_printf (&cred, "%s/%s", in->access_key_id, scope);
@@ -554,13 +556,13 @@ presign_params (const struct Pallet_aws_sigv4_in *in, const char *scope, const c
     return -1;
   const char *a = arena->data;
   size_t n = 0;
-  params[n++] = (struct qpair) { "X-Amz-Algorithm", "AWS4-HMAC-SHA256" };
-  params[n++] = (struct qpair) { "X-Amz-Credential", a + offs[0] };
-  params[n++] = (struct qpair) { "X-Amz-Date", in->amz_date };
-  params[n++] = (struct qpair) { "X-Amz-Expires", a + offs[3] };
+  params[n++] = (struct qpair){ "X-Amz-Algorithm", "AWS4-HMAC-SHA256" };
+  params[n++] = (struct qpair){ "X-Amz-Credential", a + offs[0] };
+  params[n++] = (struct qpair){ "X-Amz-Date", in->amz_date };
+  params[n++] = (struct qpair){ "X-Amz-Expires", a + offs[3] };
   if (sign_token)
-    params[n++] = (struct qpair) { "X-Amz-Security-Token", a + offs[2] };
-  params[n++] = (struct qpair) { "X-Amz-SignedHeaders", a + offs[1] };
+    params[n++] = (struct qpair){ "X-Amz-Security-Token", a + offs[2] };
+  params[n++] = (struct qpair){ "X-Amz-SignedHeaders", a + offs[1] };
   *nparams = n;
   return 0;
 }
@@ -595,8 +597,10 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   Pallet_aws_buf_reserve (&hs.arena, 256);
   if (headers_collect (in, sign_token, &hs) < 0)
     goto out;
-  if (in->presign && presign_params (in, scope, hs.signed_names, token, sign_token, &arena,
-                                     params, &nparams, offs) < 0)
+  if (in->presign
+      && presign_params (in, scope, hs.signed_names, token, sign_token, &arena, params, &nparams,
+                         offs)
+             < 0)
     goto out;
 
   /* Canonical request. */
@@ -619,7 +623,7 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   unsigned char md[32];
   char creq_hash[65];
   SHA256_CTX sc;
-  SHA256_Init (&sc);   /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
+  SHA256_Init (&sc); /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
   SHA256_Update (&sc, out->canonical_request, strlen (out->canonical_request));
   SHA256_Final (md, &sc);
   Pallet_aws_hex (md, 32, creq_hash);
@@ -644,7 +648,8 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
 
   if (in->presign) {
     const char *a = arena.data;
-    Pallet_aws_buf_printf (&b, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
+    Pallet_aws_buf_printf (&b,
+                           "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
                            "&X-Amz-Date=%s&X-Amz-SignedHeaders=%s&X-Amz-Expires=%ld",
                            a + offs[0], in->amz_date, a + offs[1], in->expires);
     if (token)
@@ -669,7 +674,7 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   }
   ret = 0;
 
- out:
+out:
   headers_free (&hs);
   Pallet_aws_buf_free (&arena);
   Pallet_aws_buf_free (&b);

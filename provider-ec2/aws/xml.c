@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EC2/STS XML -> jansson, streamed with xmlTextReader.
  *
  * The Query protocol's shapes (botocore "ec2" and "query" protocols): a
@@ -13,7 +14,7 @@
 #include "aws-internal.h"
 
 #define MAX_DEPTH 64
-#define MAX_PATH 1024
+#define MAX_PATH  1024
 
 struct conv {
   xmlTextReaderPtr r;
@@ -93,17 +94,16 @@ is_list_item (const char *name)
 static bool
 is_context_item (struct conv *cv, const char *name)
 {
-  return cv->item_path && is_list_item (name)
-    && cv->pathlen < cv->item_path_len
-    && strncmp (cv->item_path, cv->path, cv->pathlen) == 0
-    && cv->item_path[cv->pathlen] == '/';
+  return cv->item_path && is_list_item (name) && cv->pathlen < cv->item_path_len
+         && strncmp (cv->item_path, cv->path, cv->pathlen) == 0
+         && cv->item_path[cv->pathlen] == '/';
 }
 
 static bool
 at_item_path (struct conv *cv)
 {
   return cv->item_path && cv->pathlen == cv->item_path_len
-    && memcmp (cv->path, cv->item_path, cv->pathlen) == 0;
+         && memcmp (cv->path, cv->item_path, cv->pathlen) == 0;
 }
 
 static bool
@@ -152,8 +152,7 @@ element (struct conv *cv, const char *name, json_t *parent)
     if (type == XML_READER_TYPE_END_ELEMENT && xmlTextReaderDepth (cv->r) == depth)
       break;
     if (type == XML_READER_TYPE_TEXT || type == XML_READER_TYPE_CDATA
-        || type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE
-        || type == XML_READER_TYPE_WHITESPACE) {
+        || type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE || type == XML_READER_TYPE_WHITESPACE) {
       const xmlChar *v = xmlTextReaderConstValue (cv->r);
       if (v && !container)
         Pallet_aws_buf_puts (&text, (const char *) v);
@@ -201,7 +200,7 @@ element (struct conv *cv, const char *name, json_t *parent)
     else if (json_is_array (container))
       json_array_append_new (container, child);
     else if (json_object_get (container, child_name))
-      json_decref (child);      /* a repeated element: the first one wins */
+      json_decref (child); /* a repeated element: the first one wins */
     else
       json_object_set_new (container, child_name, child);
   }
@@ -226,7 +225,7 @@ element (struct conv *cv, const char *name, json_t *parent)
   Pallet_aws_buf_free (&text);
   return s;
 
- fail:
+fail:
   if (!cv->err || !cv->err[0])
     conv_error (cv, "out of memory converting XML");
   json_decref (container);
@@ -235,13 +234,17 @@ element (struct conv *cv, const char *name, json_t *parent)
 }
 
 int
-Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
-                        Pallet_aws_item_fn cb, void *opaque, json_t **rest,
-                        char *root_name, char *err, size_t errlen, int *cb_stopped)
+Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path, Pallet_aws_item_fn cb,
+                        void *opaque, json_t **rest, char *root_name, char *err, size_t errlen,
+                        int *cb_stopped)
 {
   struct conv cv = {
-    .item_path = item_path, .item_path_len = item_path ? strlen (item_path) : 0,
-    .cb = cb, .opaque = opaque, .err = err, .errlen = errlen,
+    .item_path = item_path,
+    .item_path_len = item_path ? strlen (item_path) : 0,
+    .cb = cb,
+    .opaque = opaque,
+    .err = err,
+    .errlen = errlen,
   };
   json_t *root = NULL;
   int ret = -1;
@@ -295,7 +298,7 @@ Pallet_aws_xml_convert (const char *buf, size_t len, const char *item_path,
     root = NULL;
   }
   ret = 0;
- out:
+out:
   if (cb_stopped)
     *cb_stopped = cv.stopped;
   json_decref (root);
@@ -311,28 +314,26 @@ dup_str (const json_t *v)
 }
 
 int
-Pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message,
-                      char **request_id)
+Pallet_aws_xml_error (const char *buf, size_t len, char **code, char **message, char **request_id)
 {
   json_t *rest = NULL;
   char root[64];
   char err[128];
   *code = *message = *request_id = NULL;
-  if (Pallet_aws_xml_convert (buf, len, NULL, NULL, NULL, &rest, root, err, sizeof err,
-                              NULL) < 0)
+  if (Pallet_aws_xml_convert (buf, len, NULL, NULL, NULL, &rest, root, err, sizeof err, NULL) < 0)
     return -1;
   json_t *e = NULL, *rid = NULL;
-  if (strcmp (root, "Response") == 0) {          /* EC2 */
+  if (strcmp (root, "Response") == 0) { /* EC2 */
     e = json_object_get (json_object_get (rest, "Errors"), "Error");
     rid = json_object_get (rest, "RequestID");
     if (!rid)
       rid = json_object_get (rest, "RequestId");
   }
-  else if (strcmp (root, "ErrorResponse") == 0) {   /* STS, query protocol */
+  else if (strcmp (root, "ErrorResponse") == 0) { /* STS, query protocol */
     e = json_object_get (rest, "Error");
     rid = json_object_get (rest, "RequestId");
   }
-  else if (strcmp (root, "Error") == 0) {        /* S3-style */
+  else if (strcmp (root, "Error") == 0) { /* S3-style */
     e = rest;
     rid = json_object_get (rest, "RequestId");
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Read-only guest inspection with the libguestfs C API. */
 #include <errno.h>
 #include <stdarg.h>
@@ -75,8 +76,8 @@ find_esp (guestfs_h *g, const char *root)
 }
 
 static json_t *
-describe_root (guestfs_h *g, const char *root, size_t nroots,
-               const char *const *disks, size_t ndisks)
+describe_root (guestfs_h *g, const char *root, size_t nroots, const char *const *disks,
+               size_t ndisks)
 {
   json_t *o = json_object (), *jd = json_array ();
   char *esp;
@@ -90,17 +91,14 @@ describe_root (guestfs_h *g, const char *root, size_t nroots,
   e |= set_str (o, "type", guestfs_inspect_get_type (g, root));
   e |= set_str (o, "distro", guestfs_inspect_get_distro (g, root));
   e |= set_str (o, "productName", guestfs_inspect_get_product_name (g, root));
-  e |= json_object_set_new (o, "major",
-                            json_integer (guestfs_inspect_get_major_version (g, root)));
-  e |= json_object_set_new (o, "minor",
-                            json_integer (guestfs_inspect_get_minor_version (g, root)));
+  e |= json_object_set_new (o, "major", json_integer (guestfs_inspect_get_major_version (g, root)));
+  e |= json_object_set_new (o, "minor", json_integer (guestfs_inspect_get_minor_version (g, root)));
   e |= set_str (o, "arch", guestfs_inspect_get_arch (g, root));
   e |= json_object_set_new (o, "root", json_string (root));
   e |= set_str (o, "hostname", guestfs_inspect_get_hostname (g, root));
   e |= set_str (o, "osinfo", guestfs_inspect_get_osinfo (g, root));
   e |= set_str (o, "packageFormat", guestfs_inspect_get_package_format (g, root));
-  e |= set_str (o, "packageManagement",
-                guestfs_inspect_get_package_management (g, root));
+  e |= set_str (o, "packageManagement", guestfs_inspect_get_package_management (g, root));
   esp = find_esp (g, root);
   e |= json_object_set_new (o, "firmware", json_string (esp ? "uefi" : "bios"));
   e |= json_object_set_new (o, "esp", esp ? json_string (esp) : json_null ());
@@ -118,8 +116,8 @@ describe_root (guestfs_h *g, const char *root, size_t nroots,
 
 enum Pallet_convert_error
 Pallet_convert_inspect (const char *const *disks, size_t ndisks,
-                        const struct Pallet_convert_inspect_options *opts,
-                        char **json, char **message)
+                        const struct Pallet_convert_inspect_options *opts, char **json,
+                        char **message)
 {
   enum Pallet_convert_error err = PALLET_CONVERT_OK;
   guestfs_h *g = NULL;
@@ -131,14 +129,15 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
     *message = NULL;
   if (json == NULL || disks == NULL || ndisks == 0)
     return Pallet_convert_fail (message, PALLET_CONVERT_E_INVALID,
-                 "inspect: no disks given; fix: pass the guest's disk paths");
+                                "inspect: no disks given; fix: pass the guest's disk paths");
   *json = NULL;
   for (size_t i = 0; i < ndisks; i++) {
     if (disks[i] == NULL || access (disks[i], R_OK) != 0)
       return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
-                   "inspecting %s: cannot open disk: %s; fix: check the path "
-                   "exists and is readable", disks[i] ? disks[i] : "(null)",
-                   disks[i] ? strerror (errno) : "no path");
+                                  "inspecting %s: cannot open disk: %s; fix: check the path "
+                                  "exists and is readable",
+                                  disks[i] ? disks[i] : "(null)",
+                                  disks[i] ? strerror (errno) : "no path");
   }
   who = Pallet_convert_join_disks (disks, ndisks);
   if (who == NULL)
@@ -147,35 +146,34 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
   g = guestfs_create ();
   if (g == NULL) {
     err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
-                "inspecting %s: cannot create a libguestfs handle; fix: "
-                "install libguestfs (scripts/install-deps.sh)", who);
+                               "inspecting %s: cannot create a libguestfs handle; fix: "
+                               "install libguestfs (scripts/install-deps.sh)",
+                               who);
     goto out;
   }
   guestfs_set_error_handler (g, NULL, NULL);
   if (opts && opts->force_tcg) {
     char *settings[] = { (char *) "force_tcg", NULL };
-    if (guestfs_set_backend (g, "direct") == -1 ||
-        guestfs_set_backend_settings (g, settings) == -1) {
+    if (guestfs_set_backend (g, "direct") == -1
+        || guestfs_set_backend_settings (g, settings) == -1) {
       err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
-                  "inspecting %s: cannot select the direct TCG backend: %s",
-                  who, guestfs_last_error (g));
+                                 "inspecting %s: cannot select the direct TCG backend: %s", who,
+                                 guestfs_last_error (g));
       goto out;
     }
   }
   for (size_t i = 0; i < ndisks; i++) {
     int r;
     if (opts && opts->disk_format)
-      r = guestfs_add_drive_opts (g, disks[i],
-                                  GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-                                  GUESTFS_ADD_DRIVE_OPTS_FORMAT, opts->disk_format,
-                                  -1);
+      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                  GUESTFS_ADD_DRIVE_OPTS_FORMAT, opts->disk_format, -1);
     else
-      r = guestfs_add_drive_opts (g, disks[i],
-                                  GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
+      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
     if (r == -1) {
       err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
-                  "inspecting %s: cannot open disk: %s; fix: check the path "
-                  "and format", disks[i], guestfs_last_error (g));
+                                 "inspecting %s: cannot open disk: %s; fix: check the path "
+                                 "and format",
+                                 disks[i], guestfs_last_error (g));
       goto out;
     }
   }
@@ -183,26 +181,29 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
     const char *e = guestfs_last_error (g);
     int disk = e && (strstr (e, "Could not open") || strstr (e, "lock"));
     err = Pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
-                "inspecting %s: cannot start the libguestfs appliance: %s; "
-                "fix: %s", who, e ? e : "unknown error",
-                disk ? "check the disks are readable images and no VM has "
-                "them open" : "run libguestfs-test-tool; on hosts without "
-                "KVM set force_tcg");
+                               "inspecting %s: cannot start the libguestfs appliance: %s; "
+                               "fix: %s",
+                               who, e ? e : "unknown error",
+                               disk ? "check the disks are readable images and no VM has "
+                                      "them open"
+                                    : "run libguestfs-test-tool; on hosts without "
+                                      "KVM set force_tcg");
     goto out;
   }
   roots = guestfs_inspect_os (g);
   if (roots == NULL) {
     err = Pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
-                "inspecting %s: inspection failed: %s; fix: check the disks "
-                "belong to one guest and are not corrupt", who,
-                guestfs_last_error (g));
+                               "inspecting %s: inspection failed: %s; fix: check the disks "
+                               "belong to one guest and are not corrupt",
+                               who, guestfs_last_error (g));
     goto out;
   }
   if (roots[0] == NULL) {
     err = Pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
-                "inspecting %s: no operating system found; fix: pass the "
-                "VM's boot (root) volume: these disks hold no installed OS "
-                "(a blank or data-only volume?)", who);
+                               "inspecting %s: no operating system found; fix: pass the "
+                               "VM's boot (root) volume: these disks hold no installed OS "
+                               "(a blank or data-only volume?)",
+                               who);
     goto out;
   }
   {
@@ -217,7 +218,7 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
   if (*json == NULL)
     err = PALLET_CONVERT_E_NOMEM;
 
- out:
+out:
   Pallet_convert_free_strings (roots);
   if (g) {
     guestfs_shutdown (g);

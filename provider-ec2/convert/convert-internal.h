@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal helpers shared by the pallet_convert sources. */
 #ifndef PALLET_CONVERT_INTERNAL_H
 #define PALLET_CONVERT_INTERNAL_H
@@ -20,6 +21,6 @@ void Pallet_convert_free_strings (char **v);
  * *MESSAGE NULL. */
 enum Pallet_convert_error Pallet_convert_fail (char **message, enum Pallet_convert_error err,
                                                const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+    __attribute__ ((format (printf, 3, 4)));
 
 #endif

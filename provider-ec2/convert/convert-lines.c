@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* virt-v2v output lines: progress steps, warnings, errors, and the mapping
  * of virt-v2v's error messages to error classes and fixes.
  *
@@ -37,8 +38,7 @@ Pallet_convert_error_name (enum Pallet_convert_error err)
 /* "[  23.3] Inspecting the source".  Parsed by hand rather than strtod
  * so the caller's locale (decimal comma) cannot change the answer. */
 int
-Pallet_convert_parse_step (const char *line, double *elapsed,
-                           const char **text)
+Pallet_convert_parse_step (const char *line, double *elapsed, const char **text)
 {
   const char *p = line;
   double secs = 0, scale = 0.1;
@@ -166,8 +166,7 @@ static const struct rule {
     "no operating system found",
     "pass the VM's boot (root) volume: these disks hold no installed OS "
     "(a blank or data-only volume, or a snapshot of the wrong instance?)" },
-  { "No root device found", PALLET_CONVERT_E_NO_OS,
-    "no operating system found",
+  { "No root device found", PALLET_CONVERT_E_NO_OS, "no operating system found",
     "pass the VM's boot (root) volume: these disks hold no installed OS "
     "(a blank or data-only volume, or a snapshot of the wrong instance?)" },
   { "not an installed operating system", PALLET_CONVERT_E_NO_OS,
@@ -181,8 +180,7 @@ static const struct rule {
     "not enough free space inside the guest",
     "free space on that guest filesystem (virt-v2v writes a new initramfs "
     "there) or grow it, then take a new snapshot and retry" },
-  { "inodes available", PALLET_CONVERT_E_GUEST_SPACE,
-    "not enough free inodes inside the guest",
+  { "inodes available", PALLET_CONVERT_E_GUEST_SPACE, "not enough free inodes inside the guest",
     "delete files on that guest filesystem, then take a new snapshot "
     "and retry" },
   { "insufficient free space in the conversion server", PALLET_CONVERT_E_HOST_SPACE,
@@ -193,14 +191,11 @@ static const struct rule {
     "not enough free space on the conversion host",
     "free space in $TMPDIR, or point TMPDIR and LIBGUESTFS_CACHEDIR at a "
     "directory with a few GiB free" },
-  { "No space left on device", PALLET_CONVERT_E_HOST_SPACE,
-    "the conversion host ran out of space",
+  { "No space left on device", PALLET_CONVERT_E_HOST_SPACE, "the conversion host ran out of space",
     "free space where the overlays and $TMPDIR live (work_dir), then retry" },
-  { "unable to convert this guest type", PALLET_CONVERT_E_UNSUPPORTED,
-    "unsupported guest",
+  { "unable to convert this guest type", PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
     "convert this guest by hand or migrate it with skipGuestConversion: true" },
-  { "is not supported", PALLET_CONVERT_E_UNSUPPORTED,
-    "unsupported guest",
+  { "is not supported", PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
     "convert this guest by hand or migrate it with skipGuestConversion: true" },
   { "inspection of the package database failed", PALLET_CONVERT_E_UNSUPPORTED,
     "unsupported guest (its package database cannot be read)",
@@ -217,18 +212,14 @@ static const struct rule {
   { "Failed to get \"write\" lock", PALLET_CONVERT_E_DISK,
     "cannot open disk: another process holds it",
     "stop the process (a running VM?) that has the disk open, then retry" },
-  { "Could not open", PALLET_CONVERT_E_DISK,
-    "cannot open disk",
+  { "Could not open", PALLET_CONVERT_E_DISK, "cannot open disk",
     "check the path exists, is a readable and writable disk image in the "
     "stated format, and no other process holds it open" },
-  { "Permission denied", PALLET_CONVERT_E_DISK,
-    "cannot open disk: permission denied",
+  { "Permission denied", PALLET_CONVERT_E_DISK, "cannot open disk: permission denied",
     "make the disk readable and writable by this user (and by qemu)" },
-  { "No such file or directory", PALLET_CONVERT_E_DISK,
-    "cannot open disk: no such file",
+  { "No such file or directory", PALLET_CONVERT_E_DISK, "cannot open disk: no such file",
     "check the disk path; it must be a local file or block device" },
-  { "unsupported file format", PALLET_CONVERT_E_DISK,
-    "cannot open disk: unsupported file format",
+  { "unsupported file format", PALLET_CONVERT_E_DISK, "cannot open disk: unsupported file format",
     "pass the disk's real format (disk_format: raw or qcow2)" },
 };
 
@@ -255,8 +246,7 @@ first_paragraph (const char *text)
   if ((e = strstr (end, "No root device found")) != NULL && e != start) {
     char *p2;
     const char *nl = strchr (e, '\n');
-    if (asprintf (&p2, "%s %.*s", para,
-                  (int) (nl ? (size_t) (nl - e) : strlen (e)), e) >= 0) {
+    if (asprintf (&p2, "%s %.*s", para, (int) (nl ? (size_t) (nl - e) : strlen (e)), e) >= 0) {
       free (para);
       para = p2;
     }
@@ -267,8 +257,7 @@ first_paragraph (const char *text)
 }
 
 enum Pallet_convert_error
-Pallet_convert_map_error (const char *error_text,
-                          const char *const *disks, size_t ndisks,
+Pallet_convert_map_error (const char *error_text, const char *const *disks, size_t ndisks,
                           char **message)
 {
   const struct rule *r = NULL;
@@ -298,16 +287,20 @@ Pallet_convert_map_error (const char *error_text,
     return PALLET_CONVERT_E_NOMEM;
   }
   if (r)
-    n = asprintf (message, "converting %s: %s (virt-v2v-in-place said: %s); fix: %s",
-                  who, r->problem, said ? said : "", r->fix);
+    n = asprintf (message, "converting %s: %s (virt-v2v-in-place said: %s); fix: %s", who,
+                  r->problem, said ? said : "", r->fix);
   else if (said)
-    n = asprintf (message, "converting %s: virt-v2v-in-place failed (%s); fix: "
+    n = asprintf (message,
+                  "converting %s: virt-v2v-in-place failed (%s); fix: "
                   "rerun with verbose on (-v -x) and read the libguestfs log "
-                  "for the cause", who, said);
+                  "for the cause",
+                  who, said);
   else
-    n = asprintf (message, "converting %s: virt-v2v-in-place failed without an "
+    n = asprintf (message,
+                  "converting %s: virt-v2v-in-place failed without an "
                   "error message; fix: rerun with verbose on (-v -x) and read "
-                  "the log", who);
+                  "the log",
+                  who);
   if (n < 0) {
     *message = NULL;
     err = PALLET_CONVERT_E_NOMEM;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Cluster mode: the Pod that runs virt-v2v-in-place on a VM's PVCs.
  *
  * Shaped after Forklift's conversion pod in in-place mode (EC2): block
@@ -18,14 +19,12 @@
 
 #include "pallet-convert.h"
 
-#define DEFAULT_CPU "1"
+#define DEFAULT_CPU    "1"
 #define DEFAULT_MEMORY "2Gi"
-#define TMP_SIZE "2Gi"         /* virt-v2v wants 1 GiB free in TMPDIR */
-#define QEMU_UID 107           /* the qemu user of Forklift's image */
+#define TMP_SIZE       "2Gi" /* virt-v2v wants 1 GiB free in TMPDIR */
+#define QEMU_UID       107   /* the qemu user of Forklift's image */
 
-static json_t *
-pod_fail (char **err, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
+static json_t *pod_fail (char **err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 static json_t *
 pod_fail (char **err, const char *fmt, ...)
 {
@@ -123,50 +122,57 @@ check_options (const struct Pallet_convert_pod_options *o)
   char *m = NULL;
   int r = 0;
 
-#define BAD(...) do { r = asprintf (&m, __VA_ARGS__); goto out; } while (0)
+#define BAD(...)                    \
+  do {                              \
+    r = asprintf (&m, __VA_ARGS__); \
+    goto out;                       \
+  } while (0)
   if (o == NULL)
     BAD ("conversion pod: no options were given; pass a filled "
          "struct Pallet_convert_pod_options");
   if (!is_dns1123 (o->name, 253, 1))
     BAD ("conversion pod: the name \"%s\" is not a DNS-1123 subdomain; use "
          "at most 253 lowercase letters, digits, '-' and '.', starting and "
-         "ending with a letter or digit", o->name ? o->name : "(null)");
+         "ending with a letter or digit",
+         o->name ? o->name : "(null)");
   if (!is_dns1123 (o->namespace_, 63, 0))
     BAD ("conversion pod %s: the namespace \"%s\" is not a DNS-1123 label; "
-         "use at most 63 lowercase letters, digits and '-'", o->name,
-         o->namespace_ ? o->namespace_ : "(null)");
+         "use at most 63 lowercase letters, digits and '-'",
+         o->name, o->namespace_ ? o->namespace_ : "(null)");
   if (o->image && !is_image (o->image))
     BAD ("conversion pod %s: the image \"%s\" is not an image reference "
          "(empty, too long, or has spaces or control characters); give a "
-         "reference like %s, or NULL for that default", o->name, o->image,
-         PALLET_CONVERT_DEFAULT_IMAGE);
+         "reference like %s, or NULL for that default",
+         o->name, o->image, PALLET_CONVERT_DEFAULT_IMAGE);
   if (o->nclaims == 0 || o->claims == NULL)
     BAD ("conversion pod %s: no PersistentVolumeClaims were given; pass the "
-         "VM's disk PVCs in disk order, boot disk first", o->name);
+         "VM's disk PVCs in disk order, boot disk first",
+         o->name);
   if (o->nclaims > PALLET_CONVERT_POD_MAX_DISKS)
     BAD ("conversion pod %s: %zu PersistentVolumeClaims are more than the "
          "%d disks one conversion takes; convert a VM with at most %d disks",
-         o->name, o->nclaims, PALLET_CONVERT_POD_MAX_DISKS,
-         PALLET_CONVERT_POD_MAX_DISKS);
+         o->name, o->nclaims, PALLET_CONVERT_POD_MAX_DISKS, PALLET_CONVERT_POD_MAX_DISKS);
   for (size_t i = 0; i < o->nclaims; i++) {
     if (!is_dns1123 (o->claims[i], 253, 1))
       BAD ("conversion pod %s: claim %zu, \"%s\", is not a valid "
            "PersistentVolumeClaim name (DNS-1123 subdomain); pass the PVC's "
-           "metadata.name", o->name, i,
-           o->claims[i] ? o->claims[i] : "(null)");
+           "metadata.name",
+           o->name, i, o->claims[i] ? o->claims[i] : "(null)");
     for (size_t j = 0; j < i; j++)
       if (strcmp (o->claims[i], o->claims[j]) == 0)
         BAD ("conversion pod %s: the PersistentVolumeClaim \"%s\" is given "
-             "twice (disks %zu and %zu); pass each disk's PVC once", o->name,
-             o->claims[i], j, i);
+             "twice (disks %zu and %zu); pass each disk's PVC once",
+             o->name, o->claims[i], j, i);
   }
   if (o->zone && !is_label_value (o->zone))
     BAD ("conversion pod %s: the zone \"%s\" is not a valid label value for "
          "topology.kubernetes.io/zone; pass the zone name (e.g. us-east-1a) "
-         "or NULL for no node selector", o->name, o->zone);
+         "or NULL for no node selector",
+         o->name, o->zone);
   {
     const char *const lv[][2] = {
-      { "vm_id", o->vm_id }, { "plan_uid", o->plan_uid },
+      { "vm_id", o->vm_id },
+      { "plan_uid", o->plan_uid },
       { "migration_uid", o->migration_uid },
     };
     for (size_t i = 0; i < 3; i++)
@@ -177,15 +183,15 @@ check_options (const struct Pallet_convert_pod_options *o)
   }
   if (o->cpu_request && !is_quantity (o->cpu_request))
     BAD ("conversion pod %s: the CPU request \"%s\" is not a positive "
-         "quantity; use e.g. \"1\" or \"500m\", or NULL for %s", o->name,
-         o->cpu_request, DEFAULT_CPU);
+         "quantity; use e.g. \"1\" or \"500m\", or NULL for %s",
+         o->name, o->cpu_request, DEFAULT_CPU);
   if (o->memory_request && !is_quantity (o->memory_request))
     BAD ("conversion pod %s: the memory request \"%s\" is not a positive "
-         "quantity; use e.g. \"2Gi\", or NULL for %s", o->name,
-         o->memory_request, DEFAULT_MEMORY);
+         "quantity; use e.g. \"2Gi\", or NULL for %s",
+         o->name, o->memory_request, DEFAULT_MEMORY);
   return NULL;
 #undef BAD
- out:
+out:
   return r < 0 ? strdup ("conversion pod: out of memory") : m;
 }
 
@@ -216,8 +222,7 @@ build_labels (const struct Pallet_convert_pod_options *o)
 
 /* command, volumeDevices and volumes, one entry per claim. */
 static int
-add_disks (const struct Pallet_convert_pod_options *o, json_t *cmd,
-           json_t *devs, json_t *vols)
+add_disks (const struct Pallet_convert_pod_options *o, json_t *cmd, json_t *devs, json_t *vols)
 {
   for (size_t i = 0; i < o->nclaims; i++) {
     char vol[32], path[32];
@@ -225,21 +230,19 @@ add_disks (const struct Pallet_convert_pod_options *o, json_t *cmd,
     snprintf (vol, sizeof vol, "disk%zu", i);
     snprintf (path, sizeof path, "/dev/block%zu", i);
     if (json_array_append_new (cmd, json_string (path)) < 0
-        || json_array_append_new (devs, json_pack ("{s:s, s:s}", "name", vol,
-                                                   "devicePath", path)) < 0
-        || json_array_append_new (vols, json_pack ("{s:s, s:{s:s}}",
-                                                   "name", vol,
-                                                   "persistentVolumeClaim",
-                                                   "claimName",
-                                                   o->claims[i])) < 0)
+        || json_array_append_new (devs, json_pack ("{s:s, s:s}", "name", vol, "devicePath", path))
+               < 0
+        || json_array_append_new (vols,
+                                  json_pack ("{s:s, s:{s:s}}", "name", vol, "persistentVolumeClaim",
+                                             "claimName", o->claims[i]))
+               < 0)
       return -1;
   }
   return 0;
 }
 
 json_t *
-Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
-                             char **err)
+Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o, char **err)
 {
   const char *memory, *cpu;
   json_t *pod, *cmd, *env, *devs, *vols, *limits, *sel, *ctr, *labels;
@@ -257,8 +260,8 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
   cpu = o->cpu_request ? o->cpu_request : DEFAULT_CPU;
   memory = o->memory_request ? o->memory_request : DEFAULT_MEMORY;
 
-  cmd = json_pack ("[s,s,s,s,s,s,s,s,s]", "virt-v2v-in-place", "-v", "-x",
-                   "-i", "disk", "-if", "raw", "--root", "first");
+  cmd = json_pack ("[s,s,s,s,s,s,s,s,s]", "virt-v2v-in-place", "-v", "-x", "-i", "disk", "-if",
+                   "raw", "--root", "first");
   env = json_array ();
   devs = json_array ();
   vols = json_array ();
@@ -273,8 +276,7 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
 
   json_array_append_new (env, env_var ("LIBGUESTFS_BACKEND", "direct"));
   if (o->force_tcg)
-    json_array_append_new (env, env_var ("LIBGUESTFS_BACKEND_SETTINGS",
-                                         "force_tcg"));
+    json_array_append_new (env, env_var ("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg"));
   else {
     /* KVM, as Forklift requests it: the device plugin's resource on a
      * node KubeVirt can schedule on. */
@@ -284,45 +286,32 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
   json_array_append_new (env, env_var ("TMPDIR", "/var/tmp"));
   json_array_append_new (env, env_var ("HOME", "/var/tmp"));
   json_array_append_new (env, env_var ("LC_ALL", "C"));
-  json_array_append_new (vols, json_pack ("{s:s, s:{s:s}}", "name", "tmp",
-                                          "emptyDir", "sizeLimit", TMP_SIZE));
+  json_array_append_new (
+      vols, json_pack ("{s:s, s:{s:s}}", "name", "tmp", "emptyDir", "sizeLimit", TMP_SIZE));
   if (o->zone)
-    json_object_set_new (sel, "topology.kubernetes.io/zone",
-                         json_string (o->zone));
+    json_object_set_new (sel, "topology.kubernetes.io/zone", json_string (o->zone));
 
   ctr = json_pack ("{s:s, s:s, s:o, s:o, s:{s:{s:s, s:s}, s:o},"
                    " s:o, s:[{s:s, s:s}],"
                    " s:{s:b, s:b, s:b, s:{s:[s]}}}",
-                   "name", "virt-v2v",
-                   "image", o->image ? o->image : PALLET_CONVERT_DEFAULT_IMAGE,
-                   "command", cmd, "env", env,
-                   "resources", "requests", "cpu", cpu, "memory", memory,
-                   "limits", limits,
-                   "volumeDevices", devs,
-                   "volumeMounts", "name", "tmp", "mountPath", "/var/tmp",
-                   "securityContext", "allowPrivilegeEscalation", 0,
-                   "privileged", 0, "runAsNonRoot", 1,
-                   "capabilities", "drop", "ALL");
-  cmd = env = devs = limits = NULL;     /* "o" took them, even on error */
+                   "name", "virt-v2v", "image", o->image ? o->image : PALLET_CONVERT_DEFAULT_IMAGE,
+                   "command", cmd, "env", env, "resources", "requests", "cpu", cpu, "memory",
+                   memory, "limits", limits, "volumeDevices", devs, "volumeMounts", "name", "tmp",
+                   "mountPath", "/var/tmp", "securityContext", "allowPrivilegeEscalation", 0,
+                   "privileged", 0, "runAsNonRoot", 1, "capabilities", "drop", "ALL");
+  cmd = env = devs = limits = NULL; /* "o" took them, even on error */
   if (ctr == NULL)
     goto nomem2;
 
   pod = json_pack ("{s:s, s:s, s:{s:s, s:s, s:o},"
                    " s:{s:s, s:b, s:b, s:o, s:[o], s:o,"
                    " s:{s:b, s:i, s:i, s:i, s:{s:s}}}}",
-                   "apiVersion", "v1", "kind", "Pod",
-                   "metadata", "name", o->name, "namespace", o->namespace_,
-                   "labels", labels,
-                   "spec", "restartPolicy", "Never",
+                   "apiVersion", "v1", "kind", "Pod", "metadata", "name", o->name, "namespace",
+                   o->namespace_, "labels", labels, "spec", "restartPolicy", "Never",
                    /* No credentials of any kind in the pod. */
-                   "automountServiceAccountToken", 0,
-                   "enableServiceLinks", 0,
-                   "nodeSelector", sel,
-                   "containers", ctr,
-                   "volumes", vols,
-                   "securityContext", "runAsNonRoot", 1,
-                   "runAsUser", QEMU_UID, "runAsGroup", QEMU_UID,
-                   "fsGroup", QEMU_UID,
+                   "automountServiceAccountToken", 0, "enableServiceLinks", 0, "nodeSelector", sel,
+                   "containers", ctr, "volumes", vols, "securityContext", "runAsNonRoot", 1,
+                   "runAsUser", QEMU_UID, "runAsGroup", QEMU_UID, "fsGroup", QEMU_UID,
                    "seccompProfile", "type", "RuntimeDefault");
   if (pod == NULL)
     return pod_fail (err, "conversion pod %s: out of memory", o->name);
@@ -330,15 +319,14 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
     json_object_del (json_object_get (pod, "spec"), "nodeSelector");
   return pod;
 
- nomem:
+nomem:
   json_decref (cmd);
   json_decref (env);
   json_decref (devs);
   json_decref (limits);
- nomem2:
+nomem2:
   json_decref (vols);
   json_decref (sel);
   json_decref (labels);
-  return pod_fail (err, "conversion pod %s: out of memory",
-                   o->name ? o->name : "");
+  return pod_fail (err, "conversion pod %s: out of memory", o->name ? o->name : "");
 }

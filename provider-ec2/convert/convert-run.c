@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* In-place conversion: qcow2 overlays, virt-v2v-in-place in its own process
  * group with its output streamed and parsed, then qemu-img commit. */
 #include <errno.h>
@@ -22,11 +23,11 @@
 
 extern char **environ;
 
-#define MAX_LINE 65536          /* longer lines are cut, never dropped */
-#define TAIL_MAX 4096           /* bytes of stderr kept for error messages */
-#define ERRTEXT_MAX 8192        /* bytes kept from the first "error:" line on */
-#define TERM_GRACE_MS 5000      /* SIGTERM -> SIGKILL */
-#define DRAIN_GRACE_MS 2000     /* after exit, wait this long for pipe EOF */
+#define MAX_LINE       65536 /* longer lines are cut, never dropped */
+#define TAIL_MAX       4096  /* bytes of stderr kept for error messages */
+#define ERRTEXT_MAX    8192  /* bytes kept from the first "error:" line on */
+#define TERM_GRACE_MS  5000  /* SIGTERM -> SIGKILL */
+#define DRAIN_GRACE_MS 2000  /* after exit, wait this long for pipe EOF */
 
 static double
 now (void)
@@ -74,10 +75,10 @@ text_add (struct text *t, const char *line, size_t max, int keep_tail)
 struct run {
   const struct Pallet_convert_options *opts;
   struct Pallet_convert_result *res;
-  struct text tail;          /* last stderr lines */
-  struct text errtext;       /* from the first "error:" line on */
+  struct text tail;    /* last stderr lines */
+  struct text errtext; /* from the first "error:" line on */
   char *last_step;
-  int parse_v2v;             /* parse steps/warnings (not for qemu-img) */
+  int parse_v2v; /* parse steps/warnings (not for qemu-img) */
   int nomem;
 };
 
@@ -116,8 +117,7 @@ on_line (struct run *r, int stream, char *line)
     r->res->steps++;
   }
   else if ((text = Pallet_convert_parse_warning (line)) != NULL) {
-    char **w = realloc (r->res->warnings,
-                        (r->res->nwarnings + 1) * sizeof *w);
+    char **w = realloc (r->res->warnings, (r->res->nwarnings + 1) * sizeof *w);
     char *copy = strdup (text);
     if (w == NULL || copy == NULL) {
       free (copy);
@@ -133,8 +133,7 @@ on_line (struct run *r, int stream, char *line)
 
 /* Splits DATA into lines on \n (and \r, which progress bars use). */
 static void
-feed (struct run *r, int stream, struct linebuf *lb, const char *data,
-      size_t n)
+feed (struct run *r, int stream, struct linebuf *lb, const char *data, size_t n)
 {
   for (size_t i = 0; i < n; i++) {
     char c = data[i];
@@ -160,8 +159,7 @@ static char **
 child_env (int force_tcg)
 {
   static const char *const drop[] = {
-    "LC_ALL=", "LANG=", "LANGUAGE=", "LIBGUESTFS_BACKEND=",
-    "LIBGUESTFS_BACKEND_SETTINGS=", NULL
+    "LC_ALL=", "LANG=", "LANGUAGE=", "LIBGUESTFS_BACKEND=", "LIBGUESTFS_BACKEND_SETTINGS=", NULL
   };
   size_t n = 0, o = 0;
   char **env;
@@ -197,7 +195,7 @@ kill_group (pid_t pid, int *status)
   kill (-pid, SIGTERM);
   while (now () < until) {
     if (waitpid (pid, status, WNOHANG) == pid) {
-      kill (-pid, SIGKILL);      /* stragglers (the appliance's qemu) */
+      kill (-pid, SIGKILL); /* stragglers (the appliance's qemu) */
       return;
     }
     poll (NULL, 0, 100);
@@ -212,8 +210,8 @@ enum outcome { RAN, CANCELLED, TIMED_OUT, SPAWN_FAILED, SYS_FAILED };
 /* Runs ARGV in a new process group, streaming its output into R.
  * DEADLINE is a now() time, 0 for none.  Sets *STATUS (waitpid). */
 static enum outcome
-run_child (struct run *r, char *const *argv, char *const *envp,
-           double deadline, int *status, int *spawn_errno)
+run_child (struct run *r, char *const *argv, char *const *envp, double deadline, int *status,
+           int *spawn_errno)
 {
   const struct Pallet_convert_options *o = r->opts;
   int out[2] = { -1, -1 }, err[2] = { -1, -1 };
@@ -249,9 +247,9 @@ run_child (struct run *r, char *const *argv, char *const *envp,
   sigaddset (&defs, SIGCHLD);
   posix_spawnattr_setsigmask (&attr, &mask);
   posix_spawnattr_setsigdefault (&attr, &defs);
-  posix_spawnattr_setpgroup (&attr, 0);   /* its own group: killable whole */
-  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
-                            | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup (&attr, 0); /* its own group: killable whole */
+  posix_spawnattr_setflags (&attr,
+                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   rc = posix_spawnp (&pid, argv[0], &fa, &attr, argv, envp);
   posix_spawn_file_actions_destroy (&fa);
   posix_spawnattr_destroy (&attr);
@@ -275,7 +273,7 @@ run_child (struct run *r, char *const *argv, char *const *envp,
     if (exited && (pfd[0].fd < 0 && pfd[1].fd < 0))
       break;
     if (exited && now () - exited_at > DRAIN_GRACE_MS / 1000.0) {
-      kill (-pid, SIGKILL);     /* something in its group holds the pipes */
+      kill (-pid, SIGKILL); /* something in its group holds the pipes */
       break;
     }
     if (!exited && o && o->cancel && o->cancel (o->opaque)) {
@@ -314,11 +312,11 @@ run_child (struct run *r, char *const *argv, char *const *envp,
   if (!exited && oc == RAN)
     while (waitpid (pid, status, 0) == -1 && errno == EINTR)
       ;
-  for (int i = 0; i < 2; i++)     /* a last line without a newline */
+  for (int i = 0; i < 2; i++) /* a last line without a newline */
     if (lb[i].len > 0)
       feed (r, i + 1, &lb[i], "\n", 1);
 
- close_pipes:
+close_pipes:
   for (int i = 0; i < 2; i++) {
     if (out[i] >= 0)
       close (out[i]);
@@ -346,8 +344,8 @@ can_run (const char *prog)
     path = "/usr/local/bin:/usr/bin:/bin";
   while (*path) {
     size_t n = strcspn (path, ":");
-    if (snprintf (buf, sizeof buf, "%.*s/%s", (int) n, n ? path : ".", prog)
-        < (int) sizeof buf && access (buf, X_OK) == 0)
+    if (snprintf (buf, sizeof buf, "%.*s/%s", (int) n, n ? path : ".", prog) < (int) sizeof buf
+        && access (buf, X_OK) == 0)
       return 1;
     path += n;
     if (*path == ':')
@@ -356,12 +354,10 @@ can_run (const char *prog)
   return 0;
 }
 
+static void set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e,
+                         const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 static void
-set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e,
-             const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-static void
-set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e,
-             const char *fmt, ...)
+set_message (struct Pallet_convert_result *res, enum Pallet_convert_error e, const char *fmt, ...)
 {
   va_list ap;
 
@@ -387,8 +383,7 @@ run_reset (struct run *r)
 
 /* Runs qemu-img with ARGV; on failure sets RES from its stderr. */
 static int
-qemu_img (struct run *r, char *const *argv, char *const *envp,
-          const char *disk, const char *what)
+qemu_img (struct run *r, char *const *argv, char *const *envp, const char *disk, const char *what)
 {
   int status, spawn_errno = 0;
   enum outcome oc;
@@ -399,19 +394,20 @@ qemu_img (struct run *r, char *const *argv, char *const *envp,
   if (oc == SPAWN_FAILED) {
     set_message (r->res, PALLET_CONVERT_E_TOOL,
                  "%s for %s: cannot run %s: %s; fix: install qemu-utils "
-                 "(scripts/install-deps.sh)", what, disk, argv[0],
-                 strerror (spawn_errno));
+                 "(scripts/install-deps.sh)",
+                 what, disk, argv[0], strerror (spawn_errno));
     return -1;
   }
   if (oc != RAN || !WIFEXITED (status) || WEXITSTATUS (status) != 0) {
     char *said = Pallet_convert_condense (r->tail.s ? r->tail.s : "", 400);
-    enum Pallet_convert_error e =
-      Pallet_convert_map_error (r->tail.s, NULL, 0, NULL);
+    enum Pallet_convert_error e = Pallet_convert_map_error (r->tail.s, NULL, 0, NULL);
     if (e == PALLET_CONVERT_E_FAILED)
       e = PALLET_CONVERT_E_IO;
-    set_message (r->res, e, "%s for %s failed: %s; fix: check the disk is "
+    set_message (r->res, e,
+                 "%s for %s failed: %s; fix: check the disk is "
                  "readable, in the stated format, and that the work "
-                 "directory has space", what, disk, said ? said : "");
+                 "directory has space",
+                 what, disk, said ? said : "");
     free (said);
     return -1;
   }
@@ -419,8 +415,7 @@ qemu_img (struct run *r, char *const *argv, char *const *envp,
 }
 
 static void
-cleanup_work (char *const *overlays, size_t n, const char *xml,
-              const char *dir)
+cleanup_work (char *const *overlays, size_t n, const char *xml, const char *dir)
 {
   for (size_t i = 0; i < n; i++)
     if (overlays[i])
@@ -457,8 +452,7 @@ job_start (struct job *j)
   }
   for (size_t i = 0; i < j->ndisks; i++)
     if (j->disks[i] == NULL) {
-      set_message (res, PALLET_CONVERT_E_INVALID,
-                   "convert: disk %zu is NULL; fix: pass a path", i);
+      set_message (res, PALLET_CONVERT_E_INVALID, "convert: disk %zu is NULL; fix: pass a path", i);
       return -1;
     }
   if (j->base == NULL || *j->base == '\0')
@@ -477,8 +471,8 @@ job_start (struct job *j)
     set_message (res, PALLET_CONVERT_E_TOOL,
                  "converting %s: cannot run %s: not found or not executable; "
                  "fix: install virt-v2v and qemu-utils "
-                 "(scripts/install-deps.sh)", j->who,
-                 can_run (j->prog) ? j->qimg : j->prog);
+                 "(scripts/install-deps.sh)",
+                 j->who, can_run (j->prog) ? j->qimg : j->prog);
     return -1;
   }
   return 0;
@@ -494,18 +488,18 @@ make_overlays (struct job *j)
   for (size_t i = 0; i < j->ndisks; i++) {
     struct stat st;
     j->abs[i] = realpath (j->disks[i], NULL);
-    if (j->abs[i] == NULL || access (j->abs[i], R_OK | W_OK) != 0
-        || stat (j->abs[i], &st) != 0) {
+    if (j->abs[i] == NULL || access (j->abs[i], R_OK | W_OK) != 0 || stat (j->abs[i], &st) != 0) {
       set_message (res, PALLET_CONVERT_E_DISK,
                    "converting %s: cannot open disk %s: %s; fix: check the "
-                   "path exists and is readable and writable", j->who, j->disks[i],
-                   strerror (errno));
+                   "path exists and is readable and writable",
+                   j->who, j->disks[i], strerror (errno));
       return -1;
     }
     if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
       set_message (res, PALLET_CONVERT_E_DISK,
                    "converting %s: disk %s is not a file or block device; "
-                   "fix: pass a disk image", j->who, j->disks[i]);
+                   "fix: pass a disk image",
+                   j->who, j->disks[i]);
       return -1;
     }
   }
@@ -524,10 +518,10 @@ make_overlays (struct job *j)
       set_message (res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
       return -1;
     }
-    const char *cargv[] = { j->qimg, "create", "-q", "-f", "qcow2", "-b", j->abs[i],
-                            "-F", j->fmt, j->overlays[i], NULL };
-    if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i],
-                  "creating the qcow2 overlay") == -1)
+    const char *cargv[] = { j->qimg,   "create", "-q",   "-f",           "qcow2", "-b",
+                            j->abs[i], "-F",     j->fmt, j->overlays[i], NULL };
+    if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i], "creating the qcow2 overlay")
+        == -1)
       return -1;
   }
   return 0;
@@ -558,13 +552,13 @@ v2v_argv (struct job *j, const char *argv[16])
       set_message (j->res, PALLET_CONVERT_E_NOMEM, "convert: out of memory");
       return -1;
     }
-    if (Pallet_convert_write_domain_xml (j->xml, o->guest_name,
-                                         (const char *const *) j->overlays,
-                                         j->ndisks, "qcow2") == -1) {
+    if (Pallet_convert_write_domain_xml (j->xml, o->guest_name, (const char *const *) j->overlays,
+                                         j->ndisks, "qcow2")
+        == -1) {
       set_message (j->res, PALLET_CONVERT_E_IO,
                    "converting %s: cannot write %s: %s; fix: check the work "
-                   "directory is writable and has space", j->who, j->xml,
-                   strerror (errno));
+                   "directory is writable and has space",
+                   j->who, j->xml, strerror (errno));
       return -1;
     }
     argv[a++] = "-i";
@@ -592,7 +586,8 @@ v2v_failed (struct job *j, int status)
   if (msg && !WIFEXITED (status)) {
     char *m2 = NULL;
     if (asprintf (&m2, "%s (killed by signal %d)", msg,
-                  WIFSIGNALED (status) ? WTERMSIG (status) : 0) >= 0) {
+                  WIFSIGNALED (status) ? WTERMSIG (status) : 0)
+        >= 0) {
       free (msg);
       res->message = m2;
     }
@@ -614,8 +609,8 @@ run_v2v (struct job *j, double t0)
   run_reset (&j->r);
   j->r.parse_v2v = 1;
   double deadline = o->timeout_seconds ? t0 + o->timeout_seconds : 0;
-  enum outcome oc = run_child (&j->r, (char *const *) argv, j->envp, deadline, &status,
-                               &spawn_errno);
+  enum outcome oc =
+      run_child (&j->r, (char *const *) argv, j->envp, deadline, &status, &spawn_errno);
   if (WIFEXITED (status))
     res->exit_status = WEXITSTATUS (status);
   if (j->r.nomem) {
@@ -627,26 +622,27 @@ run_v2v (struct job *j, double t0)
   case SPAWN_FAILED:
     set_message (res, PALLET_CONVERT_E_TOOL,
                  "converting %s: cannot run %s: %s; fix: install virt-v2v "
-                 "(scripts/install-deps.sh)", j->who, j->prog, strerror (spawn_errno));
+                 "(scripts/install-deps.sh)",
+                 j->who, j->prog, strerror (spawn_errno));
     return -1;
   case SYS_FAILED:
-    set_message (res, PALLET_CONVERT_E_IO, "converting %s: %s: %s; fix: retry",
-                 j->who, j->prog, strerror (spawn_errno ? spawn_errno : EIO));
+    set_message (res, PALLET_CONVERT_E_IO, "converting %s: %s: %s; fix: retry", j->who, j->prog,
+                 strerror (spawn_errno ? spawn_errno : EIO));
     return -1;
   case CANCELLED:
     set_message (res, PALLET_CONVERT_E_CANCELLED,
                  "converting %s: cancelled during '%s'; the disks are "
-                 "unchanged; fix: start the conversion again when wanted", j->who, step);
+                 "unchanged; fix: start the conversion again when wanted",
+                 j->who, step);
     return -1;
   case TIMED_OUT:
     set_message (res, PALLET_CONVERT_E_TIMEOUT,
                  "converting %s: timed out after %u s during '%s'; the disks "
                  "are unchanged; fix: raise the timeout (a conversion under "
-                 "TCG takes 3-10 minutes) or use a host with KVM", j->who,
-                 o->timeout_seconds, step);
+                 "TCG takes 3-10 minutes) or use a host with KVM",
+                 j->who, o->timeout_seconds, step);
     return -1;
-  case RAN:
-    break;
+  case RAN: break;
   }
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
     v2v_failed (j, status);
@@ -664,14 +660,17 @@ commit_overlays (struct job *j)
   for (size_t i = 0; i < j->ndisks; i++) {
     const char *cargv[] = { j->qimg, "commit", "-q", "-f", "qcow2", j->overlays[i], NULL };
     if (qemu_img (&j->r, (char *const *) cargv, j->envp, j->disks[i],
-                  "committing the converted overlay") == -1) {
+                  "committing the converted overlay")
+        == -1) {
       char *m2 = NULL;
       j->keep_work = 1;
-      if (asprintf (&m2, "%s; disk %s may be partly written (disks before "
+      if (asprintf (&m2,
+                    "%s; disk %s may be partly written (disks before "
                     "it are converted); the overlays are kept in %s: run "
                     "'qemu-img commit' on %s and the ones after it",
-                    res->message ? res->message : "commit failed", j->disks[i],
-                    j->dir, j->overlays[i]) >= 0) {
+                    res->message ? res->message : "commit failed", j->disks[i], j->dir,
+                    j->overlays[i])
+          >= 0) {
         free (res->message);
         res->message = m2;
       }
@@ -702,8 +701,7 @@ job_end (struct job *j)
 
 enum Pallet_convert_error
 Pallet_convert_run (const char *const *disks, size_t ndisks,
-                    const struct Pallet_convert_options *opts,
-                    struct Pallet_convert_result *res)
+                    const struct Pallet_convert_options *opts, struct Pallet_convert_result *res)
 {
   static const struct Pallet_convert_options defaults;
   const struct Pallet_convert_options *o = opts ? opts : &defaults;
@@ -714,7 +712,10 @@ Pallet_convert_run (const char *const *disks, size_t ndisks,
   memset (res, 0, sizeof *res);
   res->exit_status = -1;
   struct job j = {
-    .disks = disks, .ndisks = ndisks, .o = o, .res = res,
+    .disks = disks,
+    .ndisks = ndisks,
+    .o = o,
+    .res = res,
     .fmt = o->disk_format ? o->disk_format : "raw",
     .prog = o->program ? o->program : "virt-v2v-in-place",
     .qimg = o->qemu_img ? o->qemu_img : "qemu-img",
@@ -762,10 +763,8 @@ Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
   for (size_t i = 0; i < res->nwarnings; i++)
     e |= json_array_append_new (w, json_string (res->warnings[i]));
   e |= json_object_set_new (o, "ok", json_boolean (res->error == PALLET_CONVERT_OK));
-  e |= json_object_set_new (o, "error",
-                            json_string (Pallet_convert_error_name (res->error)));
-  e |= json_object_set_new (o, "message", res->message
-                            ? json_string (res->message) : json_null ());
+  e |= json_object_set_new (o, "error", json_string (Pallet_convert_error_name (res->error)));
+  e |= json_object_set_new (o, "message", res->message ? json_string (res->message) : json_null ());
   e |= json_object_set_new (o, "warnings", w);
   e |= json_object_set_new (o, "exitStatus", json_integer (res->exit_status));
   e |= json_object_set_new (o, "steps", json_integer (res->steps));

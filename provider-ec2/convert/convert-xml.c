@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A minimal libvirt domain XML for virt-v2v-in-place -i libvirtxml (the
  * only way 2.2.0 takes a guest with more than one disk).  Written with
  * libxml2's xmlTextWriter so paths are escaped properly. */
@@ -8,12 +9,15 @@
 
 #include "pallet-convert.h"
 
-#define W(call) do { if ((call) < 0) goto fail; } while (0)
+#define W(call)     \
+  do {              \
+    if ((call) < 0) \
+      goto fail;    \
+  } while (0)
 
 int
-Pallet_convert_write_domain_xml (const char *path, const char *name,
-                                 const char *const *disks, size_t ndisks,
-                                 const char *format)
+Pallet_convert_write_domain_xml (const char *path, const char *name, const char *const *disks,
+                                 size_t ndisks, const char *format)
 {
   xmlTextWriterPtr w;
   char dev[8];
@@ -44,12 +48,12 @@ Pallet_convert_write_domain_xml (const char *path, const char *name,
   W (xmlTextWriterWriteElement (w, BAD_CAST "type", BAD_CAST "hvm"));
   W (xmlTextWriterStartElement (w, BAD_CAST "boot"));
   W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST "hd"));
-  W (xmlTextWriterEndElement (w));           /* boot */
-  W (xmlTextWriterEndElement (w));           /* os */
+  W (xmlTextWriterEndElement (w)); /* boot */
+  W (xmlTextWriterEndElement (w)); /* os */
   W (xmlTextWriterStartElement (w, BAD_CAST "features"));
   W (xmlTextWriterWriteElement (w, BAD_CAST "acpi", NULL));
   W (xmlTextWriterWriteElement (w, BAD_CAST "apic", NULL));
-  W (xmlTextWriterEndElement (w));           /* features */
+  W (xmlTextWriterEndElement (w)); /* features */
   W (xmlTextWriterStartElement (w, BAD_CAST "devices"));
   for (size_t i = 0; i < ndisks; i++) {
     snprintf (dev, sizeof dev, "vd%c", (char) ('a' + i));
@@ -67,15 +71,15 @@ Pallet_convert_write_domain_xml (const char *path, const char *name,
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "dev", BAD_CAST dev));
     W (xmlTextWriterWriteAttribute (w, BAD_CAST "bus", BAD_CAST "virtio"));
     W (xmlTextWriterEndElement (w));
-    W (xmlTextWriterEndElement (w));         /* disk */
+    W (xmlTextWriterEndElement (w)); /* disk */
   }
-  W (xmlTextWriterEndElement (w));           /* devices */
-  W (xmlTextWriterEndElement (w));           /* domain */
+  W (xmlTextWriterEndElement (w)); /* devices */
+  W (xmlTextWriterEndElement (w)); /* domain */
   W (xmlTextWriterEndDocument (w));
   xmlFreeTextWriter (w);
   return 0;
 
- fail:
+fail:
   xmlFreeTextWriter (w);
   errno = EIO;
   return -1;

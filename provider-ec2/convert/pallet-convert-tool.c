@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-convert-tool: command-line front end to libpallet_convert, used by
  * the integration tests and handy by hand.
  *
@@ -46,8 +47,7 @@ static void
 progress_cb (void *opaque, const char *step, double elapsed, int index)
 {
   (void) opaque;
-  fprintf (stderr, "pallet-convert-tool: step %d at %.1fs: %s\n",
-           index + 1, elapsed, step);
+  fprintf (stderr, "pallet-convert-tool: step %d at %.1fs: %s\n", index + 1, elapsed, step);
 }
 
 static void
@@ -60,43 +60,40 @@ line_cb (void *opaque, int stream, const char *line)
 static int
 usage (void)
 {
-  fprintf (stderr,
-           "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
-           "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
-           "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
-           "                 [--verbose] [--log FILE] DISK...\n"
-           "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
-           "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
-           "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
-           "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
-           "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
-           "                 CLAIM...\n");
+  fprintf (stderr, "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
+                   "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
+                   "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
+                   "                 [--verbose] [--log FILE] DISK...\n"
+                   "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
+                   "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
+                   "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
+                   "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
+                   "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
+                   "                 CLAIM...\n");
   return PALLET_CONVERT_E_INVALID;
 }
 
 int
 main (int argc, char *argv[])
 {
-  static const struct option longopts[] = {
-    { "tcg", no_argument, NULL, 't' },
-    { "timeout", required_argument, NULL, 'T' },
-    { "root", required_argument, NULL, 'r' },
-    { "format", required_argument, NULL, 'f' },
-    { "work-dir", required_argument, NULL, 'w' },
-    { "libvirtxml", no_argument, NULL, 'x' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "log", required_argument, NULL, 'l' },
-    { "name", required_argument, NULL, 'N' },
-    { "namespace", required_argument, NULL, 'n' },
-    { "image", required_argument, NULL, 'i' },
-    { "zone", required_argument, NULL, 'z' },
-    { "vm-id", required_argument, NULL, 'I' },
-    { "plan-uid", required_argument, NULL, 'P' },
-    { "migration-uid", required_argument, NULL, 'M' },
-    { "cpu", required_argument, NULL, 'c' },
-    { "memory", required_argument, NULL, 'm' },
-    { NULL, 0, NULL, 0 }
-  };
+  static const struct option longopts[] = { { "tcg", no_argument, NULL, 't' },
+                                            { "timeout", required_argument, NULL, 'T' },
+                                            { "root", required_argument, NULL, 'r' },
+                                            { "format", required_argument, NULL, 'f' },
+                                            { "work-dir", required_argument, NULL, 'w' },
+                                            { "libvirtxml", no_argument, NULL, 'x' },
+                                            { "verbose", no_argument, NULL, 'v' },
+                                            { "log", required_argument, NULL, 'l' },
+                                            { "name", required_argument, NULL, 'N' },
+                                            { "namespace", required_argument, NULL, 'n' },
+                                            { "image", required_argument, NULL, 'i' },
+                                            { "zone", required_argument, NULL, 'z' },
+                                            { "vm-id", required_argument, NULL, 'I' },
+                                            { "plan-uid", required_argument, NULL, 'P' },
+                                            { "migration-uid", required_argument, NULL, 'M' },
+                                            { "cpu", required_argument, NULL, 'c' },
+                                            { "memory", required_argument, NULL, 'm' },
+                                            { NULL, 0, NULL, 0 } };
   struct Pallet_convert_options o = { 0 };
   struct Pallet_convert_pod_options po = { 0 };
   const char *cmd, *xml_out = NULL, *log_path = NULL;
@@ -120,8 +117,10 @@ main (int argc, char *argv[])
     case 'T':
       o.timeout_seconds = (unsigned) strtoul (optarg, &end, 10);
       if (*optarg == '\0' || *end != '\0') {
-        fprintf (stderr, "pallet-convert-tool: --timeout '%s' is not a number "
-                 "of seconds\n", optarg);
+        fprintf (stderr,
+                 "pallet-convert-tool: --timeout '%s' is not a number "
+                 "of seconds\n",
+                 optarg);
         return PALLET_CONVERT_E_INVALID;
       }
       break;
@@ -149,8 +148,8 @@ main (int argc, char *argv[])
   size_t ndisks = (size_t) (argc - optind);
 
   if (strcmp (cmd, "domain-xml") == 0) {
-    if (Pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks,
-                                         o.disk_format) == -1) {
+    if (Pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks, o.disk_format)
+        == -1) {
       perror (xml_out);
       return PALLET_CONVERT_E_IO;
     }
@@ -176,16 +175,17 @@ main (int argc, char *argv[])
       r = json_dump_file (pod, xml_out, JSON_INDENT (2) | JSON_SORT_KEYS);
     json_decref (pod);
     if (r != 0) {
-      fprintf (stderr, "pallet-convert-tool: cannot write the pod manifest "
-               "to %s; check the path and free space\n", xml_out);
+      fprintf (stderr,
+               "pallet-convert-tool: cannot write the pod manifest "
+               "to %s; check the path and free space\n",
+               xml_out);
       return PALLET_CONVERT_E_IO;
     }
     return 0;
   }
   if (strcmp (cmd, "verify") == 0) {
-    struct Pallet_convert_verify_options vo = {
-      .force_tcg = o.force_tcg, .disk_format = o.disk_format
-    };
+    struct Pallet_convert_verify_options vo = { .force_tcg = o.force_tcg,
+                                                .disk_format = o.disk_format };
     char *json = NULL, *msg = NULL;
     rc = Pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
     if (json)
@@ -194,8 +194,7 @@ main (int argc, char *argv[])
       fprintf (stderr, "pallet-convert-tool: %s%s\n",
                rc == PALLET_CONVERT_OK ? "" : "error: ", msg);
     else if (rc != PALLET_CONVERT_OK)
-      fprintf (stderr, "pallet-convert-tool: error (%s)\n",
-               Pallet_convert_error_name (rc));
+      fprintf (stderr, "pallet-convert-tool: error (%s)\n", Pallet_convert_error_name (rc));
     /* A guest that fails a check: exit 11 (failed), like a conversion. */
     if (rc == PALLET_CONVERT_OK && msg)
       rc = PALLET_CONVERT_E_FAILED;
@@ -204,16 +203,15 @@ main (int argc, char *argv[])
     return rc;
   }
   if (strcmp (cmd, "inspect") == 0) {
-    struct Pallet_convert_inspect_options io = {
-      .force_tcg = o.force_tcg, .disk_format = o.disk_format
-    };
+    struct Pallet_convert_inspect_options io = { .force_tcg = o.force_tcg,
+                                                 .disk_format = o.disk_format };
     char *json = NULL, *msg = NULL;
     rc = Pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
     if (rc == PALLET_CONVERT_OK)
       printf ("%s\n", json);
     else
-      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
-               Pallet_convert_error_name (rc), msg ? msg : "out of memory");
+      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
+               msg ? msg : "out of memory");
     free (json);
     free (msg);
     return rc;
@@ -239,8 +237,7 @@ main (int argc, char *argv[])
     for (size_t i = 0; i < res.nwarnings; i++)
       fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
     if (rc != PALLET_CONVERT_OK)
-      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n",
-               Pallet_convert_error_name (rc),
+      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
                res.message ? res.message : "out of memory");
     json = Pallet_convert_result_to_json (&res);
     if (json)

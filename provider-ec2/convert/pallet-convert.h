@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-convert: inspect a guest's disks and convert them in place to run
  * on KVM with virt-v2v-in-place.  A static library (pallet_convert) shared
  * by the providers.
@@ -36,8 +37,8 @@ enum Pallet_convert_error {
   PALLET_CONVERT_E_TOOL = 8,        /* virt-v2v-in-place/qemu-img missing */
   PALLET_CONVERT_E_TIMEOUT = 9,
   PALLET_CONVERT_E_CANCELLED = 10,
-  PALLET_CONVERT_E_FAILED = 11,     /* any other conversion failure */
-  PALLET_CONVERT_E_IO = 12,         /* local I/O (overlay, commit, pipes) */
+  PALLET_CONVERT_E_FAILED = 11, /* any other conversion failure */
+  PALLET_CONVERT_E_IO = 12,     /* local I/O (overlay, commit, pipes) */
   PALLET_CONVERT_E_NOMEM = 13
 };
 
@@ -47,8 +48,8 @@ const char *Pallet_convert_error_name (enum Pallet_convert_error err);
 /* ---- Inspection ------------------------------------------------------ */
 
 struct Pallet_convert_inspect_options {
-  int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
-  const char *disk_format;  /* "raw", "qcow2"...; NULL: let libguestfs probe */
+  int force_tcg;           /* backend "direct" with force_tcg (no KVM) */
+  const char *disk_format; /* "raw", "qcow2"...; NULL: let libguestfs probe */
 };
 
 /* Inspects DISKS (NDISKS paths, all of one guest) read-only and sets
@@ -60,57 +61,54 @@ struct Pallet_convert_inspect_options {
  *     "esp": "/dev/sda1"|null, "rootCount": 1, "disks": [ ... ] }
  * Fields libguestfs cannot tell are null.  OPTS may be NULL.  On failure
  * returns the error class and sets *MESSAGE (when MESSAGE is not NULL). */
-enum Pallet_convert_error
-Pallet_convert_inspect (const char *const *disks, size_t ndisks,
-                        const struct Pallet_convert_inspect_options *opts,
-                        char **json, char **message);
+enum Pallet_convert_error Pallet_convert_inspect (const char *const *disks, size_t ndisks,
+                                                  const struct Pallet_convert_inspect_options *opts,
+                                                  char **json, char **message);
 
 /* ---- Conversion ------------------------------------------------------ */
 
 /* A "[  23.3] Inspecting the source" step began.  INDEX counts from 0. */
-typedef void (*Pallet_convert_progress_fn) (void *opaque, const char *step,
-                                            double elapsed, int index);
+typedef void (*Pallet_convert_progress_fn) (void *opaque, const char *step, double elapsed,
+                                            int index);
 /* Every output line, STREAM 1 = stdout, 2 = stderr (for logs). */
-typedef void (*Pallet_convert_line_fn) (void *opaque, int stream,
-                                        const char *line);
+typedef void (*Pallet_convert_line_fn) (void *opaque, int stream, const char *line);
 /* Polled a few times a second; nonzero cancels the conversion. */
 typedef int (*Pallet_convert_cancel_fn) (void *opaque);
 
 struct Pallet_convert_options {
-  int force_tcg;             /* LIBGUESTFS_BACKEND=direct,
+  int force_tcg;            /* LIBGUESTFS_BACKEND=direct,
                                 LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
-  int verbose;               /* pass -v -x to virt-v2v-in-place */
-  unsigned timeout_seconds;  /* 0: no timeout */
-  const char *root;          /* --root value (e.g. "first"); NULL: default */
-  const char *disk_format;   /* format of the disks; NULL: "raw" */
-  const char *work_dir;      /* where overlays go; NULL: $TMPDIR or /var/tmp */
-  const char *guest_name;    /* libvirt XML domain name; NULL: "pallet-guest" */
-  int use_libvirtxml;        /* use -i libvirtxml even for one disk
+  int verbose;              /* pass -v -x to virt-v2v-in-place */
+  unsigned timeout_seconds; /* 0: no timeout */
+  const char *root;         /* --root value (e.g. "first"); NULL: default */
+  const char *disk_format;  /* format of the disks; NULL: "raw" */
+  const char *work_dir;     /* where overlays go; NULL: $TMPDIR or /var/tmp */
+  const char *guest_name;   /* libvirt XML domain name; NULL: "pallet-guest" */
+  int use_libvirtxml;       /* use -i libvirtxml even for one disk
                                 (always used for more than one disk) */
-  const char *program;       /* NULL: "virt-v2v-in-place" (looked up in PATH) */
-  const char *qemu_img;      /* NULL: "qemu-img" */
+  const char *program;      /* NULL: "virt-v2v-in-place" (looked up in PATH) */
+  const char *qemu_img;     /* NULL: "qemu-img" */
   Pallet_convert_progress_fn progress;
   Pallet_convert_line_fn line;
   Pallet_convert_cancel_fn cancel;
-  void *opaque;              /* passed to the callbacks */
+  void *opaque; /* passed to the callbacks */
 };
 
 struct Pallet_convert_result {
   enum Pallet_convert_error error;
-  char *message;       /* NULL on success */
-  char **warnings;     /* "virt-v2v-in-place: warning: " text, prefix cut */
+  char *message;   /* NULL on success */
+  char **warnings; /* "virt-v2v-in-place: warning: " text, prefix cut */
   size_t nwarnings;
-  int exit_status;     /* virt-v2v-in-place's exit status; -1 if none */
-  int steps;           /* progress steps seen */
-  double elapsed;      /* wall seconds of the whole call */
+  int exit_status; /* virt-v2v-in-place's exit status; -1 if none */
+  int steps;       /* progress steps seen */
+  double elapsed;  /* wall seconds of the whole call */
 };
 
 /* Converts the guest on DISKS in place.  Fills *RESULT (always; free it
  * with Pallet_convert_result_free) and returns RESULT->error. */
-enum Pallet_convert_error
-Pallet_convert_run (const char *const *disks, size_t ndisks,
-                    const struct Pallet_convert_options *opts,
-                    struct Pallet_convert_result *result);
+enum Pallet_convert_error Pallet_convert_run (const char *const *disks, size_t ndisks,
+                                              const struct Pallet_convert_options *opts,
+                                              struct Pallet_convert_result *result);
 
 void Pallet_convert_result_free (struct Pallet_convert_result *result);
 
@@ -121,8 +119,8 @@ char *Pallet_convert_result_to_json (const struct Pallet_convert_result *r);
 /* ---- Post-conversion verification ----------------------------------- */
 
 struct Pallet_convert_verify_options {
-  int force_tcg;            /* backend "direct" with force_tcg (no KVM) */
-  const char *disk_format;  /* NULL: "raw" */
+  int force_tcg;           /* backend "direct" with force_tcg (no KVM) */
+  const char *disk_format; /* NULL: "raw" */
 };
 
 /* Checks, read-only, that the converted guest on DISKS can boot on KVM:
@@ -138,10 +136,9 @@ struct Pallet_convert_verify_options {
  * *MESSAGE (if MESSAGE is not NULL) names the first failed check and the
  * fix; otherwise it is set to NULL.  On an error (no OS, unreadable disk)
  * returns its class, *JSON is NULL and *MESSAGE says why. */
-enum Pallet_convert_error
-Pallet_convert_verify (const char *const *disks, size_t ndisks,
-                       const struct Pallet_convert_verify_options *opts,
-                       char **json, char **message);
+enum Pallet_convert_error Pallet_convert_verify (const char *const *disks, size_t ndisks,
+                                                 const struct Pallet_convert_verify_options *opts,
+                                                 char **json, char **message);
 
 /* ---- Cluster mode: the conversion Pod -------------------------------- */
 
@@ -154,11 +151,11 @@ struct Pallet_convert_pod_options {
   const char *image;         /* NULL: PALLET_CONVERT_DEFAULT_IMAGE */
   const char *const *claims; /* PVC names in disk order (boot disk first) */
   size_t nclaims;
-  const char *zone;          /* nodeSelector topology.kubernetes.io/zone; NULL: none */
-  const char *vm_id;         /* label forklift.konveyor.io/vm-id (may be NULL) */
+  const char *zone;                     /* nodeSelector topology.kubernetes.io/zone; NULL: none */
+  const char *vm_id;                    /* label forklift.konveyor.io/vm-id (may be NULL) */
   const char *plan_uid, *migration_uid; /* labels (may be NULL) */
   const char *cpu_request, *memory_request; /* NULL: defaults, e.g. "1", "2Gi" */
-  int force_tcg;             /* env LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
+  int force_tcg;                            /* env LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
 };
 
 /* Returns a new Pod manifest (json_t *) or NULL with *err set (caller frees).
@@ -171,8 +168,7 @@ json_t *Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o,
 
 /* If LINE is a progress line "[  23.3] Text", sets *ELAPSED and *TEXT (a
  * pointer into LINE) and returns 1; else returns 0. */
-int Pallet_convert_parse_step (const char *line, double *elapsed,
-                               const char **text);
+int Pallet_convert_parse_step (const char *line, double *elapsed, const char **text);
 
 /* If LINE is "PROG: warning: text" (PROG any virt-v2v tool), returns a
  * pointer to text; else NULL. */
@@ -184,17 +180,15 @@ const char *Pallet_convert_parse_error (const char *line);
 /* Maps virt-v2v's error text (the "error:" message and the lines after
  * it; may be NULL) and exit status to an error class and sets *MESSAGE to
  * a message naming DISKS and the fix. */
-enum Pallet_convert_error
-Pallet_convert_map_error (const char *error_text,
-                          const char *const *disks, size_t ndisks,
-                          char **message);
+enum Pallet_convert_error Pallet_convert_map_error (const char *error_text,
+                                                    const char *const *disks, size_t ndisks,
+                                                    char **message);
 
 /* Writes a minimal libvirt domain XML for -i libvirtxml: one file disk per
  * DISKS[i] (format FORMAT, target vda, vdb, ... on virtio).  Returns 0 or
  * -1 with errno set. */
-int Pallet_convert_write_domain_xml (const char *path, const char *name,
-                                     const char *const *disks, size_t ndisks,
-                                     const char *format);
+int Pallet_convert_write_domain_xml (const char *path, const char *name, const char *const *disks,
+                                     size_t ndisks, const char *format);
 
 #ifdef __cplusplus
 }

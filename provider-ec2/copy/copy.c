@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pallet_ebs_copy: list, then N workers GetSnapshotBlock + pwrite. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,8 @@
 #include <unistd.h>
 #include "pallet-ebs-copy.h"
 
-#define JOURNAL_SYNC_BLOCKS 256     /* and at least every ~1 s */
-#define JOURNAL_SYNC_NS 1000000000LL
+#define JOURNAL_SYNC_BLOCKS 256 /* and at least every ~1 s */
+#define JOURNAL_SYNC_NS     1000000000LL
 
 /* ---- Zeroing ---- */
 
@@ -80,7 +81,7 @@ Pallet_ebs_copy_zero (int fd, int is_blockdev, uint64_t off, uint64_t len)
 
 struct blk {
   uint64_t index;
-  char *token;                  /* NULL: zero this block (delta, no SecondBlockToken) */
+  char *token; /* NULL: zero this block (delta, no SecondBlockToken) */
 };
 
 struct copy {
@@ -92,8 +93,8 @@ struct copy {
   int fd, is_blockdev, fresh;
   struct Pallet_ebs_journal *j;
   pthread_mutex_t lock;
-  size_t next;                  /* next blks[] to hand out */
-  char *err;                    /* first error */
+  size_t next; /* next blks[] to hand out */
+  char *err;   /* first error */
   int err_status;
   atomic_int stop;
   atomic_uint_fast64_t done_bytes, fetched, zeroed, written, since_sync;
@@ -145,7 +146,7 @@ add_blk (struct copy *c, uint64_t index, const char *token)
   char *t = token ? strdup (token) : NULL;
   if (token && !t)
     return -1;
-  c->blks[c->nblks++] = (struct blk) { index, t };
+  c->blks[c->nblks++] = (struct blk){ index, t };
   return 0;
 }
 
@@ -178,7 +179,8 @@ rate_wait (struct copy *c)
   c->rate_next_ns += c->rate_step_ns;
   pthread_mutex_unlock (&c->rate_lock);
   if (at > now) {
-    struct timespec ts = { (time_t) ((at - now) / 1000000000LL), (long) ((at - now) % 1000000000LL) };
+    struct timespec ts = { (time_t) ((at - now) / 1000000000LL),
+                           (long) ((at - now) % 1000000000LL) };
     nanosleep (&ts, NULL);
   }
 }
@@ -200,16 +202,17 @@ static void
 maybe_sync (struct copy *c, int force)
 {
   int64_t t = now_ns ();
-  uint64_t every = c->o->journal_sync_blocks > 0 ? (uint64_t) c->o->journal_sync_blocks
-    : JOURNAL_SYNC_BLOCKS;
-  if (!force && atomic_load (&c->since_sync) < every
-      && t - c->last_sync_ns < JOURNAL_SYNC_NS)
+  uint64_t every =
+      c->o->journal_sync_blocks > 0 ? (uint64_t) c->o->journal_sync_blocks : JOURNAL_SYNC_BLOCKS;
+  if (!force && atomic_load (&c->since_sync) < every && t - c->last_sync_ns < JOURNAL_SYNC_NS)
     return;
   atomic_store (&c->since_sync, 0);
   c->last_sync_ns = t;
   if (Pallet_ebs_journal_sync (c->j, c->fd) < 0)
-    set_err (c, PALLET_E_IO, "writing the copy journal of %s failed: %s; check the space "
-             "and permissions of the journal's directory", c->o->target, strerror (errno));
+    set_err (c, PALLET_E_IO,
+             "writing the copy journal of %s failed: %s; check the space "
+             "and permissions of the journal's directory",
+             c->o->target, strerror (errno));
 }
 
 static int
@@ -231,14 +234,17 @@ do_block (struct copy *c, struct Pallet_aws_client *cl, unsigned char *buf, cons
   }
   rate_wait (c);
   size_t got = 0;
-  if (Pallet_aws_ebs_get_snapshot_block (cl, c->o->snapshot_id, (int64_t) b->index, b->token,
-                                         buf, c->block_size, &got) < 0) {
+  if (Pallet_aws_ebs_get_snapshot_block (cl, c->o->snapshot_id, (int64_t) b->index, b->token, buf,
+                                         c->block_size, &got)
+      < 0) {
     const struct Pallet_aws_error *e = Pallet_aws_last_error (cl);
     if (atomic_load (&c->stop) && e->status == PALLET_E_CANCELLED)
       return -1;
-    set_err (c, e->status, "copying block %llu of snapshot %s to %s failed after %d attempt(s): "
-             "%s", (unsigned long long) b->index, c->o->snapshot_id, c->o->target,
-             e->attempts, Pallet_aws_errmsg (cl));
+    set_err (c, e->status,
+             "copying block %llu of snapshot %s to %s failed after %d attempt(s): "
+             "%s",
+             (unsigned long long) b->index, c->o->snapshot_id, c->o->target, e->attempts,
+             Pallet_aws_errmsg (cl));
     return -1;
   }
   atomic_fetch_add (&c->fetched, 1);
@@ -248,7 +254,8 @@ do_block (struct copy *c, struct Pallet_aws_client *cl, unsigned char *buf, cons
   if (all_zero (buf, len)) {
     r = c->fresh ? 0 : Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
     atomic_fetch_add (&c->zeroed, 1);
-  } else {
+  }
+  else {
     /* Keep the target as sparse as the source: a zero tail (4 KiB
      * granules) is not written, and punched unless the target is fresh. */
     size_t end = len;
@@ -258,7 +265,8 @@ do_block (struct copy *c, struct Pallet_aws_client *cl, unsigned char *buf, cons
     if (end < len) {
       r = c->fresh ? 0 : Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off + end, len - end);
       len = end;
-    } else
+    }
+    else
       r = 0;
     for (size_t w = 0; w < len && r == 0;) {
       ssize_t n = pwrite (c->fd, buf + w, len - w, (off_t) (off + w));
@@ -273,9 +281,10 @@ do_block (struct copy *c, struct Pallet_aws_client *cl, unsigned char *buf, cons
       atomic_fetch_add (&c->written, len);
   }
   if (r < 0) {
-    set_err (c, PALLET_E_IO, "writing block %llu (offset %llu) to %s failed: %s; check the "
-             "target's space and health", (unsigned long long) b->index,
-             (unsigned long long) off, c->o->target, strerror (-r));
+    set_err (c, PALLET_E_IO,
+             "writing block %llu (offset %llu) to %s failed: %s; check the "
+             "target's space and health",
+             (unsigned long long) b->index, (unsigned long long) off, c->o->target, strerror (-r));
     return -1;
   }
   return 0;
@@ -317,7 +326,7 @@ worker_main (void *arg)
     atomic_fetch_add (&c->since_sync, 1);
     maybe_sync (c, 0);
   }
- out:
+out:
   free (buf);
   free (em);
   Pallet_aws_client_free (cl);
@@ -347,8 +356,8 @@ zero_gap (void *opaque, uint64_t start, uint64_t count)
   int r = Pallet_ebs_copy_zero (c->fd, c->is_blockdev, off, len);
   if (r < 0) {
     set_err (c, PALLET_E_IO, "zeroing blocks %llu..%llu of %s (not in snapshot %s) failed: %s",
-             (unsigned long long) start, (unsigned long long) (start + count - 1),
-             c->o->target, c->o->snapshot_id, strerror (-r));
+             (unsigned long long) start, (unsigned long long) (start + count - 1), c->o->target,
+             c->o->snapshot_id, strerror (-r));
     return 1;
   }
   return 0;
@@ -370,8 +379,10 @@ open_target (struct copy *c)
   int exists = stat (t, &st) == 0;
   c->fd = open (t, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (c->fd < 0) {
-    set_err (c, PALLET_E_IO, "the copy target %s cannot be opened for writing: %s; check the "
-             "path and its permissions", t, strerror (errno));
+    set_err (c, PALLET_E_IO,
+             "the copy target %s cannot be opened for writing: %s; check the "
+             "path and its permissions",
+             t, strerror (errno));
     return -1;
   }
   if (fstat (c->fd, &st) < 0) {
@@ -382,35 +393,40 @@ open_target (struct copy *c)
     c->is_blockdev = 1;
     uint64_t sz = 0;
     if (ioctl (c->fd, BLKGETSIZE64, &sz) < 0 || sz < c->volume_bytes) {
-      set_err (c, PALLET_E_INVALID, "the block device %s holds %llu bytes but snapshot %s needs "
-               "%llu; give a device (PVC) at least as large as the volume", t,
-               (unsigned long long) sz, c->o->snapshot_id, (unsigned long long) c->volume_bytes);
+      set_err (c, PALLET_E_INVALID,
+               "the block device %s holds %llu bytes but snapshot %s needs "
+               "%llu; give a device (PVC) at least as large as the volume",
+               t, (unsigned long long) sz, c->o->snapshot_id, (unsigned long long) c->volume_bytes);
       return -1;
     }
     return 0;
   }
   if (!S_ISREG (st.st_mode)) {
-    set_err (c, PALLET_E_INVALID, "the copy target %s is neither a regular file nor a block "
-             "device; pass a raw file path or a block device", t);
+    set_err (c, PALLET_E_INVALID,
+             "the copy target %s is neither a regular file nor a block "
+             "device; pass a raw file path or a block device",
+             t);
     return -1;
   }
   if (c->o->prev_snapshot_id && (uint64_t) st.st_size != c->volume_bytes) {
-    set_err (c, PALLET_E_INVALID, "a delta copy (%s -> %s) needs the target %s to hold the copy "
+    set_err (c, PALLET_E_INVALID,
+             "a delta copy (%s -> %s) needs the target %s to hold the copy "
              "of %s (%llu bytes), but it is %llu bytes; run the full copy first",
              c->o->prev_snapshot_id, c->o->snapshot_id, t, c->o->prev_snapshot_id,
              (unsigned long long) c->volume_bytes, (unsigned long long) st.st_size);
     return -1;
   }
   if ((uint64_t) st.st_size > c->volume_bytes) {
-    set_err (c, PALLET_E_INVALID, "the copy target %s is %llu bytes, larger than snapshot %s "
-             "(%llu bytes); remove it or pass another path", t, (unsigned long long) st.st_size,
-             c->o->snapshot_id, (unsigned long long) c->volume_bytes);
+    set_err (c, PALLET_E_INVALID,
+             "the copy target %s is %llu bytes, larger than snapshot %s "
+             "(%llu bytes); remove it or pass another path",
+             t, (unsigned long long) st.st_size, c->o->snapshot_id,
+             (unsigned long long) c->volume_bytes);
     return -1;
   }
   if (!exists || st.st_size == 0)
     c->fresh = 1;
-  if ((uint64_t) st.st_size < c->volume_bytes
-      && ftruncate (c->fd, (off_t) c->volume_bytes) < 0) {
+  if ((uint64_t) st.st_size < c->volume_bytes && ftruncate (c->fd, (off_t) c->volume_bytes) < 0) {
     set_err (c, PALLET_E_IO, "sizing %s to %llu bytes failed: %s; check the free space", t,
              (unsigned long long) c->volume_bytes, strerror (errno));
     return -1;
@@ -441,7 +457,8 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
   json_t *info = NULL;
 
   if (!o->aws || !o->snapshot_id || !*o->snapshot_id || !o->target || !*o->target) {
-    set_err (&c, PALLET_E_INVALID, "Pallet_ebs_copy: a snapshot id, a target and an AWS "
+    set_err (&c, PALLET_E_INVALID,
+             "Pallet_ebs_copy: a snapshot id, a target and an AWS "
              "configuration are required");
     goto out;
   }
@@ -458,19 +475,23 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
 
   /* 1. The block list (all pages; tokens live 7 days). */
   int r = o->prev_snapshot_id
-    ? Pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
-                                          on_block, &c, &info)
-    : Pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, &c, &info);
+              ? Pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
+                                                    on_block, &c, &info)
+              : Pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, &c, &info);
   if (r < 0) {
-    set_err (&c, Pallet_aws_last_error (lc)->status, "listing the blocks of snapshot %s "
-             "failed: %s", o->snapshot_id, Pallet_aws_errmsg (lc));
+    set_err (&c, Pallet_aws_last_error (lc)->status,
+             "listing the blocks of snapshot %s "
+             "failed: %s",
+             o->snapshot_id, Pallet_aws_errmsg (lc));
     goto out;
   }
   long long vs = Pallet_aws_json_int (info, "VolumeSize", 0);
   long long bs = Pallet_aws_json_int (info, "BlockSize", PALLET_EBS_BLOCK_SIZE);
   if (vs <= 0 || bs <= 0 || bs > (64 << 20) || bs % 512) {
-    set_err (&c, PALLET_E_FAILED, "snapshot %s: the EBS listing gave VolumeSize %lld GiB and "
-             "BlockSize %lld; the endpoint's answer is not usable", o->snapshot_id, vs, bs);
+    set_err (&c, PALLET_E_FAILED,
+             "snapshot %s: the EBS listing gave VolumeSize %lld GiB and "
+             "BlockSize %lld; the endpoint's answer is not usable",
+             o->snapshot_id, vs, bs);
     goto out;
   }
   c.block_size = (uint32_t) bs;
@@ -479,9 +500,10 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
   qsort (c.blks, c.nblks, sizeof *c.blks, cmp_blk);
   for (size_t i = 0; i < c.nblks; i++)
     if (c.blks[i].index >= nblocks || (i && c.blks[i].index == c.blks[i - 1].index)) {
-      set_err (&c, PALLET_E_FAILED, "snapshot %s: the listing has block %llu twice or beyond "
-               "the volume (%llu blocks); the endpoint's answer is not usable", o->snapshot_id,
-               (unsigned long long) c.blks[i].index, (unsigned long long) nblocks);
+      set_err (&c, PALLET_E_FAILED,
+               "snapshot %s: the listing has block %llu twice or beyond "
+               "the volume (%llu blocks); the endpoint's answer is not usable",
+               o->snapshot_id, (unsigned long long) c.blks[i].index, (unsigned long long) nblocks);
       goto out;
     }
   res->volume_bytes = c.volume_bytes;
@@ -500,14 +522,15 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
     jpath = NULL;
   int resumed = 0;
   c.j = jpath ? Pallet_ebs_journal_open (jpath, o->snapshot_id, o->prev_snapshot_id, nblocks,
-                                         c.block_size, &resumed) : NULL;
+                                         c.block_size, &resumed)
+              : NULL;
   if (!c.j) {
     set_err (&c, PALLET_E_IO, "the copy journal %s cannot be opened: %s; check its directory",
              jpath ? jpath : "(none)", strerror (errno));
     goto out;
   }
   if (resumed)
-    c.fresh = 0;                /* earlier runs wrote to it */
+    c.fresh = 0; /* earlier runs wrote to it */
   if (o->target_is_zero && !resumed)
     c.fresh = 1;
   res->blocks_skipped = 0;
@@ -566,8 +589,10 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
     if (done || atomic_load (&c.stop))
       break;
     if (o->cancelled && o->cancelled (o->opaque)) {
-      set_err (&c, PALLET_E_CANCELLED, "the copy of snapshot %s to %s was cancelled; rerun to "
-               "continue from the journal", o->snapshot_id, o->target);
+      set_err (&c, PALLET_E_CANCELLED,
+               "the copy of snapshot %s to %s was cancelled; rerun to "
+               "continue from the journal",
+               o->snapshot_id, o->target);
       break;
     }
     if (o->progress)
@@ -585,7 +610,7 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
   if (!c.err && o->progress)
     o->progress (o->opaque, atomic_load (&c.done_bytes), total);
 
- out:
+out:
   res->blocks_fetched = atomic_load (&c.fetched);
   res->blocks_zeroed = atomic_load (&c.zeroed);
   res->bytes_written = atomic_load (&c.written);

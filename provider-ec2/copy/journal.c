@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The copy journal: a header naming the copy, then a bitmap of the blocks
  * done.  Small (1 bit per 512 KiB: 32 KiB per TiB), rewritten whole. */
 #include <errno.h>
@@ -9,7 +10,7 @@
 #include "pallet-ebs-copy.h"
 
 #define J_MAGIC "PALLETJ1"
-#define J_HDR 256
+#define J_HDR   256
 #define J_IDLEN 96
 
 struct j_header {
@@ -17,7 +18,7 @@ struct j_header {
   uint32_t version;
   uint32_t block_size;
   uint64_t nblocks;
-  uint64_t flags;               /* bit 0: unlisted ranges zeroed */
+  uint64_t flags; /* bit 0: unlisted ranges zeroed */
   char snap[J_IDLEN];
   char prev[J_IDLEN];
 };
@@ -26,9 +27,9 @@ struct Pallet_ebs_journal {
   char *path;
   int fd;
   pthread_mutex_t lock;
-  pthread_mutex_t sync_lock;    /* one writer at a time */
+  pthread_mutex_t sync_lock; /* one writer at a time */
   struct j_header hdr;
-  size_t bytes;                 /* bitmap size */
+  size_t bytes; /* bitmap size */
   unsigned char *map, *copy;
 };
 
@@ -46,8 +47,8 @@ fill_header (struct j_header *h, const char *snap, const char *prev, uint64_t nb
 }
 
 struct Pallet_ebs_journal *
-Pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
-                         uint64_t nblocks, uint32_t block_size, int *resumed)
+Pallet_ebs_journal_open (const char *path, const char *snap, const char *prev, uint64_t nblocks,
+                         uint32_t block_size, int *resumed)
 {
   *resumed = 0;
   struct Pallet_ebs_journal *j = calloc (1, sizeof *j);
@@ -86,24 +87,22 @@ Pallet_ebs_journal_open (const char *path, const char *snap, const char *prev,
   if (ftruncate (j->fd, 0) < 0 || Pallet_ebs_journal_sync (j, -1) < 0)
     goto fail_locks;
   return j;
- fail_locks:
-  {
-    int e = errno;
-    pthread_mutex_destroy (&j->lock);
-    pthread_mutex_destroy (&j->sync_lock);
-    errno = e;
-  }
- fail:
-  {
-    int e = errno;
-    if (j->fd >= 0)
-      close (j->fd);
-    free (j->map);
-    free (j->copy);
-    free (j->path);
-    free (j);
-    errno = e;
-  }
+fail_locks : {
+  int e = errno;
+  pthread_mutex_destroy (&j->lock);
+  pthread_mutex_destroy (&j->sync_lock);
+  errno = e;
+}
+fail : {
+  int e = errno;
+  if (j->fd >= 0)
+    close (j->fd);
+  free (j->map);
+  free (j->copy);
+  free (j->path);
+  free (j);
+  errno = e;
+}
   return NULL;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pallet_ebs_copy: copy an EBS snapshot (or the delta between two
  * snapshots of one lineage) through the EBS direct APIs into a sparse raw
  * file or a block device.  Static, -fPIC, internal to provider-ec2.
@@ -22,9 +23,9 @@
 #include "pallet-aws.h"
 
 #define PALLET_EBS_COPY_DEFAULT_WORKERS 8
-#define PALLET_EBS_COPY_MAX_WORKERS 256
-#define PALLET_EBS_COPY_DEFAULT_RPS 950    /* per-snapshot limit is 1,000/s */
-#define PALLET_EBS_BLOCK_SIZE 524288
+#define PALLET_EBS_COPY_MAX_WORKERS     256
+#define PALLET_EBS_COPY_DEFAULT_RPS     950 /* per-snapshot limit is 1,000/s */
+#define PALLET_EBS_BLOCK_SIZE           524288
 
 /* done/total in bytes of blocks to fetch (journal-skipped ones count as done). */
 typedef void (*Pallet_ebs_copy_progress_fn) (void *opaque, uint64_t done, uint64_t total);
@@ -49,19 +50,19 @@ struct Pallet_ebs_copy_opts {
 struct Pallet_ebs_copy_result {
   uint64_t volume_bytes;
   uint32_t block_size;
-  uint64_t blocks_listed;     /* listed by the List call (full) or changed (delta) */
-  uint64_t blocks_fetched;    /* GetSnapshotBlock calls that succeeded in this run */
-  uint64_t blocks_skipped;    /* already done according to the journal */
-  uint64_t blocks_zeroed;     /* delta blocks without SecondBlockToken, all-zero blocks */
-  uint64_t ranges_zeroed;     /* unlisted ranges punched/zeroed (full copy) */
-  uint64_t bytes_written;     /* data bytes pwritten */
+  uint64_t blocks_listed;  /* listed by the List call (full) or changed (delta) */
+  uint64_t blocks_fetched; /* GetSnapshotBlock calls that succeeded in this run */
+  uint64_t blocks_skipped; /* already done according to the journal */
+  uint64_t blocks_zeroed;  /* delta blocks without SecondBlockToken, all-zero blocks */
+  uint64_t ranges_zeroed;  /* unlisted ranges punched/zeroed (full copy) */
+  uint64_t bytes_written;  /* data bytes pwritten */
   double seconds;
-  int status;                 /* enum pallet_status */
+  int status; /* enum pallet_status */
 };
 
 /* 0 on success, -1 with *errmsg (malloc'd; thing, problem, fix). */
-int Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *opts,
-                     struct Pallet_ebs_copy_result *res, char **errmsg);
+int Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *opts, struct Pallet_ebs_copy_result *res,
+                     char **errmsg);
 
 /* ---- Exposed for unit tests ---- */
 
@@ -69,8 +70,7 @@ int Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *opts,
  * [0, total) that is not in the ascending, unique list idx[0..n).
  * Returns the number of runs, or -1 if fn returned non-zero. */
 int Pallet_ebs_copy_gaps (const uint64_t *idx, size_t n, uint64_t total,
-                          int (*fn) (void *opaque, uint64_t start, uint64_t count),
-                          void *opaque);
+                          int (*fn) (void *opaque, uint64_t start, uint64_t count), void *opaque);
 
 /* Makes [off, off+len) read as zeros on fd: PUNCH_HOLE for files (writes
  * zeros if the filesystem cannot punch), BLKZEROOUT for block devices.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* DNS-1123 labels and Kubernetes label values. */
 
 #include <stdio.h>
@@ -115,10 +116,9 @@ short_hash (const char *text, unsigned salt, char out[7])
 
   if (ctx == NULL)
     return -1;
-  ok = EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
-    && EVP_DigestUpdate (ctx, text, strlen (text))
-    && (salt == 0 || EVP_DigestUpdate (ctx, &salt, sizeof salt))
-    && EVP_DigestFinal_ex (ctx, md, &mdlen);
+  ok = EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) && EVP_DigestUpdate (ctx, text, strlen (text))
+       && (salt == 0 || EVP_DigestUpdate (ctx, &salt, sizeof salt))
+       && EVP_DigestFinal_ex (ctx, md, &mdlen);
   EVP_MD_CTX_free (ctx);
   if (!ok || mdlen < 3)
     return -1;
@@ -138,16 +138,14 @@ is_taken (const char *s, const char *const *taken, size_t ntaken)
 }
 
 int
-Pallet_ec2_dns1123_label (const char *in, const char *seed,
-                          const char *const *taken, size_t ntaken,
+Pallet_ec2_dns1123_label (const char *in, const char *seed, const char *const *taken, size_t ntaken,
                           size_t maxlen, char **out, int *changed)
 {
   size_t n, i, j, baselen;
   char *base, *res;
   unsigned salt;
 
-  if (in == NULL || out == NULL || maxlen < 16
-      || maxlen > PALLET_EC2_DNS1123_LABEL_MAX)
+  if (in == NULL || out == NULL || maxlen < 16 || maxlen > PALLET_EC2_DNS1123_LABEL_MAX)
     return -1;
   *out = NULL;
   n = strlen (in);
@@ -164,7 +162,7 @@ Pallet_ec2_dns1123_label (const char *in, const char *seed,
     if (!is_lower_alnum (c))
       c = '-';
     if (c == '-' && (j == 0 || base[j - 1] == '-'))
-      continue;                 /* leading or repeated dash */
+      continue; /* leading or repeated dash */
     base[j++] = c;
   }
   base[j] = '\0';

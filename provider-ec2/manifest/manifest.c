@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EC2 build_vm manifests: VirtualMachine, PersistentVolumes, PVCs.
  *
  * Pure functions of (plan, vm, state, options).  See README.md for the
@@ -16,10 +17,10 @@
 
 #include "pallet-ec2-manifest.h"
 
-#define ZONE_KEY "topology.kubernetes.io/zone"
-#define EBS_ZONE_KEY "topology.ebs.csi.aws.com/zone"
+#define ZONE_KEY       "topology.kubernetes.io/zone"
+#define EBS_ZONE_KEY   "topology.ebs.csi.aws.com/zone"
 #define EBS_CSI_DRIVER "ebs.csi.aws.com"
-#define FK "forklift.konveyor.io/"
+#define FK             "forklift.konveyor.io/"
 
 struct vol {
   const json_t *j;
@@ -27,7 +28,7 @@ struct vol {
   json_int_t size_gib, index;
   int boot;
   const char *storage_class;
-  const char *pvc_given;        /* existing_pvcs: the claim's name */
+  const char *pvc_given; /* existing_pvcs: the claim's name */
   char *pvc_name, *pv_name, *disk_name;
 };
 
@@ -54,8 +55,7 @@ struct ctx {
   int compat;
 };
 
-static int fail (struct ctx *c, int code, const char *fmt, ...)
-  PALLET_PRINTF (3, 4);
+static int fail (struct ctx *c, int code, const char *fmt, ...) PALLET_PRINTF (3, 4);
 
 static int
 fail (struct ctx *c, int code, const char *fmt, ...)
@@ -145,8 +145,7 @@ gib (json_int_t n)
 /* ---- options ---------------------------------------------------------- */
 
 int
-Pallet_ec2_manifest_opts_from_json (const json_t *options,
-                                    struct Pallet_ec2_manifest_opts *opts,
+Pallet_ec2_manifest_opts_from_json (const json_t *options, struct Pallet_ec2_manifest_opts *opts,
                                     char **errmsg)
 {
   const json_t *v;
@@ -157,29 +156,34 @@ Pallet_ec2_manifest_opts_from_json (const json_t *options,
   if (options == NULL || json_is_null (options))
     return 0;
   if (!json_is_object (options)) {
-    if (errmsg && asprintf (errmsg, "options: expected a JSON object; "
-                            "pass {} when there are none") == -1)
+    if (errmsg
+        && asprintf (errmsg, "options: expected a JSON object; "
+                             "pass {} when there are none")
+               == -1)
       *errmsg = NULL;
     return -1;
   }
-#define BOOL_OPT(key, field)                                            \
-  if ((v = json_object_get (options, key)) != NULL) {                   \
-    if (!json_is_boolean (v)) {                                         \
-      if (errmsg && asprintf (errmsg, "options." key ": expected true " \
-                              "or false") == -1)                        \
-        *errmsg = NULL;                                                 \
-      return -1;                                                        \
-    }                                                                   \
-    opts->field = json_is_true (v);                                     \
+#define BOOL_OPT(key, field)                                     \
+  if ((v = json_object_get (options, key)) != NULL) {            \
+    if (!json_is_boolean (v)) {                                  \
+      if (errmsg                                                 \
+          && asprintf (errmsg, "options." key ": expected true " \
+                               "or false")                       \
+                 == -1)                                          \
+        *errmsg = NULL;                                          \
+      return -1;                                                 \
+    }                                                            \
+    opts->field = json_is_true (v);                              \
   }
   BOOL_OPT ("copyMode", copy_mode);
   BOOL_OPT ("secureBoot", secure_boot);
 #undef BOOL_OPT
-  if ((v = json_object_get (options, "migrationUID")) != NULL
-      && !json_is_null (v)) {
+  if ((v = json_object_get (options, "migrationUID")) != NULL && !json_is_null (v)) {
     if (!json_is_string (v)) {
-      if (errmsg && asprintf (errmsg, "options.migrationUID: expected a "
-                              "string") == -1)
+      if (errmsg
+          && asprintf (errmsg, "options.migrationUID: expected a "
+                               "string")
+                 == -1)
         *errmsg = NULL;
       return -1;
     }
@@ -191,8 +195,10 @@ Pallet_ec2_manifest_opts_from_json (const json_t *options,
     if (s && strcmp (s, "l2bridge") == 0)
       opts->pod_l2bridge = 1;
     else if (!(s && strcmp (s, "masquerade") == 0)) {
-      if (errmsg && asprintf (errmsg, "options.podBinding: expected "
-                              "\"masquerade\" or \"l2bridge\"") == -1)
+      if (errmsg
+          && asprintf (errmsg, "options.podBinding: expected "
+                               "\"masquerade\" or \"l2bridge\"")
+                 == -1)
         *errmsg = NULL;
       return -1;
     }
@@ -207,8 +213,7 @@ static int
 has_alnum (const char *s)
 {
   for (; *s; s++)
-    if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
-        || (*s >= '0' && *s <= '9'))
+    if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))
       return 1;
   return 0;
 }
@@ -251,8 +256,7 @@ same_vm (const json_t *e, const json_t *vm, const char *id)
 }
 
 int
-Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
-                    const json_t *state, json_t *notes,
+Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, json_t *notes,
                     char **name, char **errmsg)
 {
   struct ctx c = { .notes = notes, .errmsg = errmsg };
@@ -270,7 +274,8 @@ Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
   if (id == NULL)
     id = jstr_ne (vm, "id");
   if (id == NULL)
-    return fail (&c, PALLET_E_INVALID, "state.instance.instanceId is "
+    return fail (&c, PALLET_E_INVALID,
+                 "state.instance.instanceId is "
                  "missing: record the EC2 instance id (i-...) in the VM "
                  "state before build_vm");
 
@@ -299,20 +304,19 @@ Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
       on = jstr_ne (other, "name");
     if (on == NULL)
       continue;
-    if (Pallet_ec2_dns1123_label (on, oid, NULL, 0,
-                                  PALLET_EC2_DNS1123_LABEL_MAX, &o,
-                                  NULL) == 0)
+    if (Pallet_ec2_dns1123_label (on, oid, NULL, 0, PALLET_EC2_DNS1123_LABEL_MAX, &o, NULL) == 0)
       taken[ntaken++] = o;
   }
-  r = Pallet_ec2_dns1123_label (want, id, taken, ntaken,
-                                PALLET_EC2_DNS1123_LABEL_MAX, name, &changed);
+  r = Pallet_ec2_dns1123_label (want, id, taken, ntaken, PALLET_EC2_DNS1123_LABEL_MAX, name,
+                                &changed);
   for (i = 0; i < ntaken; i++)
     free ((char *) taken[i]);
   free (taken);
   if (r == -1)
     return fail (&c, PALLET_E_NOMEM, "out of memory making a VM name");
   if (changed)
-    note (&c, "VM %s: %s \"%s\" is not a DNS-1123 label (or clashes with "
+    note (&c,
+          "VM %s: %s \"%s\" is not a DNS-1123 label (or clashes with "
           "another VM of the plan); the target VM is named \"%s\"",
           id, what, want, *name);
   return c.oom ? PALLET_E_NOMEM : PALLET_OK;
@@ -338,32 +342,36 @@ check_plan (struct ctx *c)
 
   c->ns = jstr_ne (c->plan, "targetNamespace");
   if (c->ns == NULL || !Pallet_ec2_is_dns1123_label (c->ns))
-    return fail (c, PALLET_E_INVALID, "plan.targetNamespace %s%s%s: must "
+    return fail (c, PALLET_E_INVALID,
+                 "plan.targetNamespace %s%s%s: must "
                  "be a namespace name (DNS-1123 label); set the Plan's "
                  "spec.targetNamespace",
-                 c->ns ? "\"" : "is missing", c->ns ? c->ns : "",
-                 c->ns ? "\" is not valid" : "");
+                 c->ns ? "\"" : "is missing", c->ns ? c->ns : "", c->ns ? "\" is not valid" : "");
   c->plan_name = jstr_ne (c->plan, "name");
   c->plan_uid = jstr_ne (c->plan, "uid");
   if (c->plan_name == NULL)
-    return fail (c, PALLET_E_INVALID, "plan.name is missing: the "
+    return fail (c, PALLET_E_INVALID,
+                 "plan.name is missing: the "
                  "normalized plan must carry the Plan's metadata.name");
   if (c->plan_uid == NULL || !Pallet_ec2_is_label_value (c->plan_uid))
-    return fail (c, PALLET_E_INVALID, "plan.uid %s: it becomes the "
+    return fail (c, PALLET_E_INVALID,
+                 "plan.uid %s: it becomes the "
                  "\"plan\" label; the normalized plan must carry the "
                  "Plan's metadata.uid",
                  c->plan_uid ? "is not a valid label value" : "is missing");
   c->mig_uid = jstr_ne (c->state, "migrationUID");
   if (c->mig_uid && c->opts.migration_uid && *c->opts.migration_uid
       && strcmp (c->mig_uid, c->opts.migration_uid) != 0)
-    return fail (c, PALLET_E_CONFLICT, "state.migrationUID \"%s\" is not "
+    return fail (c, PALLET_E_CONFLICT,
+                 "state.migrationUID \"%s\" is not "
                  "the current migration \"%s\": the state was left by "
                  "another migration; start this VM from an empty state",
                  c->mig_uid, c->opts.migration_uid);
   if (c->mig_uid == NULL && c->opts.migration_uid && *c->opts.migration_uid)
     c->mig_uid = c->opts.migration_uid;
   if (c->mig_uid == NULL || !Pallet_ec2_is_label_value (c->mig_uid))
-    return fail (c, PALLET_E_INVALID, "state.migrationUID %s: it becomes "
+    return fail (c, PALLET_E_INVALID,
+                 "state.migrationUID %s: it becomes "
                  "the \"migration\" label; record the migration's uid in "
                  "the VM state (or pass options.migrationUID)",
                  c->mig_uid ? "is not a valid label value" : "is missing");
@@ -374,8 +382,8 @@ check_plan (struct ctx *c)
   /* Like Forklift: compatibility devices only matter when no conversion
    * installs virtio drivers. */
   c->compat = json_is_true (v)
-    && (json_is_true (json_object_get (c->plan, "skipGuestConversion"))
-        || json_is_true (json_object_get (c->spec, "skipGuestConversion")));
+              && (json_is_true (json_object_get (c->plan, "skipGuestConversion"))
+                  || json_is_true (json_object_get (c->spec, "skipGuestConversion")));
   return PALLET_OK;
 }
 
@@ -387,28 +395,33 @@ check_instance (struct ctx *c)
 
   c->inst = json_object_get (c->state, "instance");
   if (!json_is_object (c->inst))
-    return fail (c, PALLET_E_INVALID, "state.instance is missing: record "
+    return fail (c, PALLET_E_INVALID,
+                 "state.instance is missing: record "
                  "the instance facts (DescribeInstances, "
                  "DescribeInstanceTypes) in the VM state before build_vm");
   c->vm_id = jstr_ne (c->inst, "instanceId");
   if (c->vm_id == NULL || !Pallet_ec2_is_label_value (c->vm_id))
-    return fail (c, PALLET_E_INVALID, "state.instance.instanceId %s: "
+    return fail (c, PALLET_E_INVALID,
+                 "state.instance.instanceId %s: "
                  "record the EC2 instance id (i-...)",
                  c->vm_id ? "is not a valid instance id" : "is missing");
   if (vmid && strcmp (vmid, c->vm_id) != 0)
-    return fail (c, PALLET_E_INVALID, "vm.id \"%s\" and "
+    return fail (c, PALLET_E_INVALID,
+                 "vm.id \"%s\" and "
                  "state.instance.instanceId \"%s\" differ: the state "
                  "belongs to another VM; pass this VM's own state",
                  vmid, c->vm_id);
   if (get_int (c->inst, "vcpus", &n) == -1 || n <= 0 || n > 4096
       || get_int (c->inst, "memoryMiB", &n) == -1 || n <= 0)
-    return fail (c, PALLET_E_INVALID, "instance %s: instance type facts "
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: instance type facts "
                  "for \"%s\" are missing or invalid: record "
                  "DescribeInstanceTypes' VCpuInfo.DefaultVCpus as "
                  "state.instance.vcpus and MemoryInfo.SizeInMiB as "
                  "state.instance.memoryMiB (positive integers)",
-                 c->vm_id, jstr_ne (c->inst, "instanceType")
-                 ? jstr (c->inst, "instanceType") : "(unknown type)");
+                 c->vm_id,
+                 jstr_ne (c->inst, "instanceType") ? jstr (c->inst, "instanceType")
+                                                   : "(unknown type)");
   return PALLET_OK;
 }
 
@@ -445,31 +458,40 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
 
   v->j = j;
   if (!json_is_object (j))
-    return fail (c, PALLET_E_INVALID, "state.volumes[%zu]: expected an "
-                 "object", i);
+    return fail (c, PALLET_E_INVALID,
+                 "state.volumes[%zu]: expected an "
+                 "object",
+                 i);
   v->src_id = jstr_ne (j, "sourceVolumeId");
   if (v->src_id == NULL || !Pallet_ec2_is_label_value (v->src_id))
-    return fail (c, PALLET_E_INVALID, "state.volumes[%zu].sourceVolumeId "
-                 "%s: record the source EBS volume id (vol-...)", i,
-                 v->src_id ? "is not a valid volume id" : "is missing");
+    return fail (c, PALLET_E_INVALID,
+                 "state.volumes[%zu].sourceVolumeId "
+                 "%s: record the source EBS volume id (vol-...)",
+                 i, v->src_id ? "is not a valid volume id" : "is missing");
   v->dev = jstr_ne (j, "deviceName");
   v->type = jstr_ne (j, "volumeType");
   if (v->type == NULL)
-    return fail (c, PALLET_E_INVALID, "volume %s: volumeType is missing: "
-                 "record the EBS volume type (gp3, io2, ...)", v->src_id);
+    return fail (c, PALLET_E_INVALID,
+                 "volume %s: volumeType is missing: "
+                 "record the EBS volume type (gp3, io2, ...)",
+                 v->src_id);
   if (get_int (j, "sizeGiB", &v->size_gib) == -1 || v->size_gib <= 0)
-    return fail (c, PALLET_E_INVALID, "volume %s: sizeGiB is missing or "
+    return fail (c, PALLET_E_INVALID,
+                 "volume %s: sizeGiB is missing or "
                  "not a positive integer: record the EBS volume's Size",
                  v->src_id);
-  if (get_int (j, "diskIndex", &v->index) == -1 || v->index < 0
-      || v->index > 9999)
-    return fail (c, PALLET_E_INVALID, "volume %s: diskIndex is missing or "
+  if (get_int (j, "diskIndex", &v->index) == -1 || v->index < 0 || v->index > 9999)
+    return fail (c, PALLET_E_INVALID,
+                 "volume %s: diskIndex is missing or "
                  "not an integer in 0..9999: record its position in the "
-                 "instance's block device mappings", v->src_id);
+                 "instance's block device mappings",
+                 v->src_id);
   b = json_object_get (j, "boot");
   if (b != NULL && !json_is_boolean (b))
-    return fail (c, PALLET_E_INVALID, "volume %s: boot must be true or "
-                 "false", v->src_id);
+    return fail (c, PALLET_E_INVALID,
+                 "volume %s: boot must be true or "
+                 "false",
+                 v->src_id);
   v->boot = json_is_true (b);
   v->target_id = jstr_ne (j, "targetVolumeId");
   v->target_az = jstr_ne (j, "targetAZ");
@@ -477,36 +499,41 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
     /* The claim exists; its storage is not ours to name. */
     v->pvc_given = jstr_ne (j, "pvcName");
     if (v->pvc_given == NULL || !Pallet_ec2_is_dns1123_subdomain (v->pvc_given))
-      return fail (c, PALLET_E_INVALID, "volume %s: pvcName %s: a "
+      return fail (c, PALLET_E_INVALID,
+                   "volume %s: pvcName %s: a "
                    "conversion-only plan needs the existing PVC of each "
-                   "disk; run validate, which finds them", v->src_id,
-                   v->pvc_given ? "is not a valid PVC name" : "is missing");
+                   "disk; run validate, which finds them",
+                   v->src_id, v->pvc_given ? "is not a valid PVC name" : "is missing");
     v->target_az = NULL;
     return PALLET_OK;
   }
   if (!c->opts.copy_mode) {
     if (v->target_id == NULL || !Pallet_ec2_is_label_value (v->target_id))
-      return fail (c, PALLET_E_INVALID, "volume %s: targetVolumeId %s: "
+      return fail (c, PALLET_E_INVALID,
+                   "volume %s: targetVolumeId %s: "
                    "the new EBS volume must be created (transfer) before "
-                   "build_vm", v->src_id,
-                   v->target_id ? "is not a valid volume id" : "is missing");
+                   "build_vm",
+                   v->src_id, v->target_id ? "is not a valid volume id" : "is missing");
     if (v->target_az == NULL || !Pallet_ec2_is_label_value (v->target_az))
-      return fail (c, PALLET_E_INVALID, "volume %s: targetAZ %s: record "
-                   "the availability zone of the new volume %s", v->src_id,
-                   v->target_az ? "is not a valid zone name" : "is missing",
+      return fail (c, PALLET_E_INVALID,
+                   "volume %s: targetAZ %s: record "
+                   "the availability zone of the new volume %s",
+                   v->src_id, v->target_az ? "is not a valid zone name" : "is missing",
                    v->target_id);
   }
   v->storage_class = storage_class_for (c, v->type);
   if (v->storage_class == NULL)
-    return fail (c, PALLET_E_INVALID, "volume %s: EBS volume type \"%s\" "
+    return fail (c, PALLET_E_INVALID,
+                 "volume %s: EBS volume type \"%s\" "
                  "is not mapped to a storage class: add a StorageMap entry "
                  "with source.name \"%s\" and destination.storageClass",
                  v->src_id, v->type, v->type);
   if (!Pallet_ec2_is_dns1123_subdomain (v->storage_class))
-    return fail (c, PALLET_E_INVALID, "StorageMap entry for volume type "
+    return fail (c, PALLET_E_INVALID,
+                 "StorageMap entry for volume type "
                  "\"%s\": destination.storageClass \"%s\" is not a valid "
-                 "storage class name (DNS-1123 subdomain)", v->type,
-                 v->storage_class);
+                 "storage class name (DNS-1123 subdomain)",
+                 v->type, v->storage_class);
   return PALLET_OK;
 }
 
@@ -538,9 +565,11 @@ check_volumes (struct ctx *c)
   int r;
 
   if (!json_is_array (arr) || json_array_size (arr) == 0)
-    return fail (c, PALLET_E_INVALID, "instance %s: state.volumes is "
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: state.volumes is "
                  "missing or empty: the instance has no EBS volumes to "
-                 "build a VM from; run transfer first", c->vm_id);
+                 "build a VM from; run transfer first",
+                 c->vm_id);
   c->nvols = json_array_size (arr);
   c->vols = calloc (c->nvols, sizeof *c->vols);
   if (c->vols == NULL)
@@ -555,13 +584,16 @@ check_volumes (struct ctx *c)
 
     for (j = i + 1; j < c->nvols; j++) {
       if (v->index == c->vols[j].index)
-        return fail (c, PALLET_E_INVALID, "volumes %s and %s both have "
+        return fail (c, PALLET_E_INVALID,
+                     "volumes %s and %s both have "
                      "diskIndex %" JSON_INTEGER_FORMAT ": disk indices "
-                     "must be unique", v->src_id, c->vols[j].src_id,
-                     v->index);
+                     "must be unique",
+                     v->src_id, c->vols[j].src_id, v->index);
       if (strcmp (v->src_id, c->vols[j].src_id) == 0)
-        return fail (c, PALLET_E_INVALID, "volume %s is listed twice in "
-                     "state.volumes", v->src_id);
+        return fail (c, PALLET_E_INVALID,
+                     "volume %s is listed twice in "
+                     "state.volumes",
+                     v->src_id);
     }
     nboot += v->boot;
     /* One zone for all: the VM's pod must be able to attach every disk. */
@@ -569,20 +601,25 @@ check_volumes (struct ctx *c)
       if (saz == NULL)
         saz = v->target_az;
       else if (strcmp (saz, v->target_az) != 0)
-        return fail (c, PALLET_E_INVALID, "volume %s is in zone %s but "
+        return fail (c, PALLET_E_INVALID,
+                     "volume %s is in zone %s but "
                      "the VM's other volumes are in %s: create all target "
-                     "volumes in one availability zone", v->src_id,
-                     v->target_az, saz);
+                     "volumes in one availability zone",
+                     v->src_id, v->target_az, saz);
     }
   }
   if (saz && !Pallet_ec2_is_label_value (saz))
-    return fail (c, PALLET_E_INVALID, "state.targetAZ \"%s\" is not a "
-                 "valid availability zone name", saz);
+    return fail (c, PALLET_E_INVALID,
+                 "state.targetAZ \"%s\" is not a "
+                 "valid availability zone name",
+                 saz);
   c->target_az = saz;
 
   if (nboot > 1)
-    return fail (c, PALLET_E_INVALID, "instance %s: %zu volumes are marked "
-                 "boot: mark only the root volume", c->vm_id, nboot);
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: %zu volumes are marked "
+                 "boot: mark only the root volume",
+                 c->vm_id, nboot);
   if (nboot == 0) {
     /* The root device, not the first mapping (upstream gap 8.2.10). */
     for (i = 0; root && i < c->nvols; i++)
@@ -592,20 +629,18 @@ check_volumes (struct ctx *c)
       }
     if (i == c->nvols || root == NULL) {
       c->vols[0].boot = 1;
-      note (c, "VM %s: no volume is marked boot and none matches the root "
-            "device %s; booting from disk index %" JSON_INTEGER_FORMAT
-            " (%s)", c->vm_id, root ? root : "(unknown)",
-            c->vols[0].index, c->vols[0].src_id);
+      note (c,
+            "VM %s: no volume is marked boot and none matches the root "
+            "device %s; booting from disk index %" JSON_INTEGER_FORMAT " (%s)",
+            c->vm_id, root ? root : "(unknown)", c->vols[0].index, c->vols[0].src_id);
     }
   }
 
   for (i = 0; i < c->nvols; i++) {
     struct vol *v = &c->vols[i];
 
-    v->pvc_name = v->pvc_given ? strdup (v->pvc_given)
-                               : pvc_name (c->vm_name, v->index);
-    if (asprintf (&v->disk_name, "disk-%" JSON_INTEGER_FORMAT,
-                  v->index) == -1)
+    v->pvc_name = v->pvc_given ? strdup (v->pvc_given) : pvc_name (c->vm_name, v->index);
+    if (asprintf (&v->disk_name, "disk-%" JSON_INTEGER_FORMAT, v->index) == -1)
       v->disk_name = NULL;
     if (!c->opts.copy_mode && !c->opts.existing_pvcs) {
       /* PVs are cluster-wide: the EBS volume id is unique, the PVC
@@ -614,9 +649,9 @@ check_volumes (struct ctx *c)
       if (asprintf (&raw, "pv-%s", v->target_id) == -1)
         raw = NULL;
       if (raw) {
-        if (Pallet_ec2_dns1123_label (raw, NULL, NULL, 0,
-                                      PALLET_EC2_DNS1123_LABEL_MAX,
-                                      &v->pv_name, NULL) == -1)
+        if (Pallet_ec2_dns1123_label (raw, NULL, NULL, 0, PALLET_EC2_DNS1123_LABEL_MAX, &v->pv_name,
+                                      NULL)
+            == -1)
           v->pv_name = NULL;
         free (raw);
       }
@@ -654,8 +689,7 @@ is_mac (const char *s)
       if (ch != ':')
         return 0;
     }
-    else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')
-               || (ch >= 'A' && ch <= 'F')))
+    else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')))
       return 0;
   }
   return 1;
@@ -685,7 +719,8 @@ check_nics (struct ctx *c)
   int npod = 0;
 
   if (arr != NULL && !json_is_array (arr))
-    return fail (c, PALLET_E_INVALID, "state.instance.networkInterfaces: "
+    return fail (c, PALLET_E_INVALID,
+                 "state.instance.networkInterfaces: "
                  "expected an array");
   c->nnics = json_array_size (arr);
   if (c->nnics == 0)
@@ -702,28 +737,35 @@ check_nics (struct ctx *c)
     n->mac = jstr_ne (e, "macAddress");
     n->subnet = jstr_ne (e, "subnetId");
     if (get_int (e, "deviceIndex", &n->devidx) == -1 || n->devidx < 0)
-      return fail (c, PALLET_E_INVALID, "instance %s: network interface %s "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: network interface %s "
                    "has no deviceIndex: record Attachment.DeviceIndex",
                    c->vm_id, n->eni);
     if (json_object_get (e, "networkCardIndex") != NULL
         && (get_int (e, "networkCardIndex", &n->card) == -1 || n->card < 0))
-      return fail (c, PALLET_E_INVALID, "instance %s: network interface %s: "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: network interface %s: "
                    "networkCardIndex must be a non-negative integer",
                    c->vm_id, n->eni);
     if (n->mac == NULL || !is_mac (n->mac))
-      return fail (c, PALLET_E_INVALID, "instance %s: network interface %s "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: network interface %s "
                    "has %s MAC address: record its MacAddress "
-                   "(xx:xx:xx:xx:xx:xx)", c->vm_id, n->eni,
-                   n->mac ? "an invalid" : "no");
+                   "(xx:xx:xx:xx:xx:xx)",
+                   c->vm_id, n->eni, n->mac ? "an invalid" : "no");
     if (n->subnet == NULL)
-      return fail (c, PALLET_E_INVALID, "instance %s: network interface %s "
-                   "has no subnetId: record its SubnetId", c->vm_id, n->eni);
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: network interface %s "
+                   "has no subnetId: record its SubnetId",
+                   c->vm_id, n->eni);
     n->map_dest = network_dest_for (c, n->subnet);
     if (n->map_dest == NULL)
-      return fail (c, PALLET_E_INVALID, "instance %s: subnet %s (network "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: subnet %s (network "
                    "interface %s) is not mapped: add a NetworkMap entry "
                    "with source.id \"%s\" and a pod, multus or ignored "
-                   "destination", c->vm_id, n->subnet, n->eni, n->subnet);
+                   "destination",
+                   c->vm_id, n->subnet, n->eni, n->subnet);
   }
   qsort (c->nics, c->nnics, sizeof *c->nics, cmp_nic);
   for (i = 0; i < c->nnics; i++) {
@@ -731,35 +773,42 @@ check_nics (struct ctx *c)
     const char *type = jstr (n->map_dest, "type");
 
     if (i > 0 && cmp_nic (n, n - 1) == 0)
-      return fail (c, PALLET_E_INVALID, "instance %s: network interfaces "
-                   "%s and %s have the same device index %"
-                   JSON_INTEGER_FORMAT, c->vm_id, n[-1].eni, n->eni,
-                   n->devidx);
-    if (type == NULL || (strcmp (type, "pod") != 0
-                         && strcmp (type, "multus") != 0
-                         && strcmp (type, "ignored") != 0))
-      return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: network interfaces "
+                   "%s and %s have the same device index %" JSON_INTEGER_FORMAT,
+                   c->vm_id, n[-1].eni, n->eni, n->devidx);
+    if (type == NULL
+        || (strcmp (type, "pod") != 0 && strcmp (type, "multus") != 0
+            && strcmp (type, "ignored") != 0))
+      return fail (c, PALLET_E_INVALID,
+                   "NetworkMap entry for subnet %s: "
                    "destination.type %s%s%s is not one of pod, multus, "
-                   "ignored", n->subnet, type ? "\"" : "(missing)",
-                   type ? type : "", type ? "\"" : "");
+                   "ignored",
+                   n->subnet, type ? "\"" : "(missing)", type ? type : "", type ? "\"" : "");
     if (strcmp (type, "pod") == 0 && ++npod > 1)
-      return fail (c, PALLET_E_INVALID, "instance %s: more than one network "
+      return fail (c, PALLET_E_INVALID,
+                   "instance %s: more than one network "
                    "interface (subnets %s ...) maps to the pod network; a "
                    "VM has one pod network: map the other subnets to "
-                   "multus or ignored", c->vm_id, n->subnet);
+                   "multus or ignored",
+                   c->vm_id, n->subnet);
     if (strcmp (type, "multus") == 0) {
       const char *nad = jstr_ne (n->map_dest, "name");
       const char *nadns = jstr_ne (n->map_dest, "namespace");
 
       if (nad == NULL || !Pallet_ec2_is_dns1123_subdomain (nad))
-        return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
+        return fail (c, PALLET_E_INVALID,
+                     "NetworkMap entry for subnet %s: "
                      "a multus destination needs the "
                      "NetworkAttachmentDefinition name in destination.name "
-                     "(%s)", n->subnet, nad ? "not a valid name" : "missing");
+                     "(%s)",
+                     n->subnet, nad ? "not a valid name" : "missing");
       if (nadns && !Pallet_ec2_is_dns1123_label (nadns))
-        return fail (c, PALLET_E_INVALID, "NetworkMap entry for subnet %s: "
+        return fail (c, PALLET_E_INVALID,
+                     "NetworkMap entry for subnet %s: "
                      "destination.namespace \"%s\" is not a valid namespace "
-                     "name", n->subnet, nadns);
+                     "name",
+                     n->subnet, nadns);
     }
     if (asprintf (&n->name, "net-%zu", i) == -1) {
       n->name = NULL;
@@ -798,12 +847,13 @@ firmware (struct ctx *c, int *uefi)
 
   if (fw) {
     if (strcmp (fw, "uefi") != 0 && strcmp (fw, "bios") != 0)
-      return fail (c, PALLET_E_INVALID, "state.inspection.firmware \"%s\" "
-                   "is not \"bios\" or \"uefi\"", fw);
+      return fail (c, PALLET_E_INVALID,
+                   "state.inspection.firmware \"%s\" "
+                   "is not \"bios\" or \"uefi\"",
+                   fw);
     *uefi = strcmp (fw, "uefi") == 0;
   }
-  else if (cur && (strcmp (cur, "uefi") == 0
-                   || strcmp (cur, "legacy-bios") == 0))
+  else if (cur && (strcmp (cur, "uefi") == 0 || strcmp (cur, "legacy-bios") == 0))
     *uefi = strcmp (cur, "uefi") == 0;
   else if (bm == NULL || strcmp (bm, "legacy-bios") == 0)
     *uefi = 0;
@@ -814,23 +864,30 @@ firmware (struct ctx *c, int *uefi)
       *uefi = contains_str (sup, "uefi");
     else {
       *uefi = 0;
-      note (c, "VM %s: boot mode uefi-preferred and the instance type's "
+      note (c,
+            "VM %s: boot mode uefi-preferred and the instance type's "
             "supported boot modes are unknown; using BIOS (record "
-            "currentBootMode or supportedBootModes to decide)", c->vm_id);
+            "currentBootMode or supportedBootModes to decide)",
+            c->vm_id);
     }
   }
   else
-    return fail (c, PALLET_E_INVALID, "instance %s: bootMode \"%s\" is not "
-                 "uefi, legacy-bios or uefi-preferred", c->vm_id, bm);
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: bootMode \"%s\" is not "
+                 "uefi, legacy-bios or uefi-preferred",
+                 c->vm_id, bm);
   if (fw && bm && cur == NULL
-      && ((strcmp (bm, "uefi") == 0 && !*uefi)
-          || (strcmp (bm, "legacy-bios") == 0 && *uefi)))
-    note (c, "VM %s: inspection found %s firmware although the instance "
-          "boot mode is %s; using %s", c->vm_id, fw, bm, fw);
+      && ((strcmp (bm, "uefi") == 0 && !*uefi) || (strcmp (bm, "legacy-bios") == 0 && *uefi)))
+    note (c,
+          "VM %s: inspection found %s firmware although the instance "
+          "boot mode is %s; using %s",
+          c->vm_id, fw, bm, fw);
   if (c->opts.secure_boot && !*uefi)
-    return fail (c, PALLET_E_INVALID, "VM %s: Secure Boot was asked for "
+    return fail (c, PALLET_E_INVALID,
+                 "VM %s: Secure Boot was asked for "
                  "but the guest boots with BIOS; drop the secureBoot "
-                 "option", c->vm_id);
+                 "option",
+                 c->vm_id);
   return PALLET_OK;
 }
 
@@ -844,11 +901,13 @@ run_strategy (struct ctx *c, const char **out)
     tps = json_object_get (c->spec, "targetPowerState");
   t = json_string_value (tps);
   if (tps != NULL && !json_is_null (tps)
-      && (t == NULL || (strcmp (t, "on") != 0 && strcmp (t, "off") != 0
-                        && strcmp (t, "auto") != 0 && *t != '\0')))
-    return fail (c, PALLET_E_INVALID, "plan.targetPowerState %s%s%s is not "
-                 "on, off or auto", t ? "\"" : "", t ? t : "(not a string)",
-                 t ? "\"" : "");
+      && (t == NULL
+          || (strcmp (t, "on") != 0 && strcmp (t, "off") != 0 && strcmp (t, "auto") != 0
+              && *t != '\0')))
+    return fail (c, PALLET_E_INVALID,
+                 "plan.targetPowerState %s%s%s is not "
+                 "on, off or auto",
+                 t ? "\"" : "", t ? t : "(not a string)", t ? "\"" : "");
   if (t && strcmp (t, "on") == 0) {
     *out = "Always";
     return PALLET_OK;
@@ -863,10 +922,11 @@ run_strategy (struct ctx *c, const char **out)
     *out = "Always";
   else {
     *out = "Halted";
-    if (p == NULL || (strcasecmp (p, "off") != 0
-                      && strcasecmp (p, "stopped") != 0))
-      note (c, "VM %s: the source power state was not recorded (%s); the "
-            "target VM is left Halted", c->vm_id, p ? p : "missing");
+    if (p == NULL || (strcasecmp (p, "off") != 0 && strcasecmp (p, "stopped") != 0))
+      note (c,
+            "VM %s: the source power state was not recorded (%s); the "
+            "target VM is left Halted",
+            c->vm_id, p ? p : "missing");
   }
   return PALLET_OK;
 }
@@ -904,8 +964,10 @@ merge_string_map (struct ctx *c, json_t *dst, const char *key, int quiet)
     if (have == NULL)
       set (c, dst, k, json_copy ((json_t *) v));
     else if (!quiet && strcmp (have, json_string_value (v)) != 0)
-      note (c, "VM %s: plan.spec.%s.%s is set by the migration and was "
-            "not overridden", c->vm_id, key, k);
+      note (c,
+            "VM %s: plan.spec.%s.%s is set by the migration and was "
+            "not overridden",
+            c->vm_id, key, k);
   }
 }
 
@@ -923,8 +985,8 @@ access_modes (void)
 static json_t *
 zone_term (const char *key, const char *az)
 {
-  return json_pack ("{s:[{s:s, s:s, s:[s]}]}", "matchExpressions",
-                    "key", key, "operator", "In", "values", az);
+  return json_pack ("{s:[{s:s, s:s, s:[s]}]}", "matchExpressions", "key", key, "operator", "In",
+                    "values", az);
 }
 
 static json_t *
@@ -953,21 +1015,19 @@ build_pv (struct ctx *c, const struct vol *v)
   set_str (c, spec, "persistentVolumeReclaimPolicy", "Retain");
   set_str (c, spec, "storageClassName", v->storage_class);
   /* Block mode: no fsType, the guest owns the partition table. */
-  set (c, spec, "csi", json_pack ("{s:s, s:s}", "driver", EBS_CSI_DRIVER,
-                                  "volumeHandle", v->target_id));
+  set (c, spec, "csi",
+       json_pack ("{s:s, s:s}", "driver", EBS_CSI_DRIVER, "volumeHandle", v->target_id));
   /* Pin to the volume's zone even when the plan skips the VM's zone
    * selector (upstream gap 8.2.11).  Two terms (OR): nodes labelled by
    * Kubernetes or only by older EBS CSI drivers. */
   terms = json_array ();
   push (c, terms, zone_term (ZONE_KEY, v->target_az));
   push (c, terms, zone_term (EBS_ZONE_KEY, v->target_az));
-  set (c, spec, "nodeAffinity",
-       json_pack ("{s:{s:o}}", "required", "nodeSelectorTerms", terms));
+  set (c, spec, "nodeAffinity", json_pack ("{s:{s:o}}", "required", "nodeSelectorTerms", terms));
   /* Pre-bound to its claim so no other PVC can take the disk. */
   set (c, spec, "claimRef",
-       json_pack ("{s:s, s:s, s:s, s:s}", "apiVersion", "v1",
-                  "kind", "PersistentVolumeClaim", "namespace", c->ns,
-                  "name", v->pvc_name));
+       json_pack ("{s:s, s:s, s:s, s:s}", "apiVersion", "v1", "kind", "PersistentVolumeClaim",
+                  "namespace", c->ns, "name", v->pvc_name));
   set (c, pv, "spec", spec);
   return pv;
 }
@@ -999,8 +1059,7 @@ build_pvc (struct ctx *c, const struct vol *v)
   set (c, spec, "accessModes", access_modes ());
   set_str (c, spec, "volumeMode", "Block");
   set_str (c, spec, "storageClassName", v->storage_class);
-  set (c, spec, "resources",
-       json_pack ("{s:{s:o}}", "requests", "storage", gib (v->size_gib)));
+  set (c, spec, "resources", json_pack ("{s:{s:o}}", "requests", "storage", gib (v->size_gib)));
   if (!c->opts.copy_mode)
     set_str (c, spec, "volumeName", v->pv_name);
   set (c, pvc, "spec", spec);
@@ -1029,9 +1088,9 @@ build_devices_and_networks (struct ctx *c, json_t *tspec)
     if (v->boot)
       set (c, d, "bootOrder", json_integer (1));
     push (c, disks, d);
-    push (c, vols, json_pack ("{s:s, s:{s:s}}", "name", v->disk_name,
-                              "persistentVolumeClaim", "claimName",
-                              v->pvc_name));
+    push (c, vols,
+          json_pack ("{s:s, s:{s:s}}", "name", v->disk_name, "persistentVolumeClaim", "claimName",
+                     v->pvc_name));
   }
 
   for (i = 0; i < c->nnics; i++) {
@@ -1044,11 +1103,9 @@ build_devices_and_networks (struct ctx *c, json_t *tspec)
     if (strcmp (type, "ignored") == 0)
       continue;
     for (k = 0; k < 17; k++)
-      mac[k] = (n->mac[k] >= 'A' && n->mac[k] <= 'F')
-        ? n->mac[k] - 'A' + 'a' : n->mac[k];
+      mac[k] = (n->mac[k] >= 'A' && n->mac[k] <= 'F') ? n->mac[k] - 'A' + 'a' : n->mac[k];
     mac[17] = '\0';
-    itf = json_pack ("{s:s, s:s, s:s}", "name", n->name, "model", model,
-                     "macAddress", mac);
+    itf = json_pack ("{s:s, s:s, s:s}", "name", n->name, "model", model, "macAddress", mac);
     net = json_pack ("{s:s}", "name", n->name);
     if (strcmp (type, "pod") == 0) {
       if (c->opts.pod_l2bridge)
@@ -1061,8 +1118,7 @@ build_devices_and_networks (struct ctx *c, json_t *tspec)
       const char *nadns = jstr_ne (n->map_dest, "namespace");
       char *nn;
 
-      if (asprintf (&nn, "%s/%s", nadns ? nadns : c->ns,
-                    jstr (n->map_dest, "name")) == -1) {
+      if (asprintf (&nn, "%s/%s", nadns ? nadns : c->ns, jstr (n->map_dest, "name")) == -1) {
         c->oom = 1;
         nn = NULL;
       }
@@ -1075,26 +1131,26 @@ build_devices_and_networks (struct ctx *c, json_t *tspec)
   }
   if (c->nnics == 0) {
     /* No ENI recorded: give the guest the pod network, like Forklift. */
-    json_t *itf = json_pack ("{s:s, s:s}", "name", "default", "model",
-                             model);
+    json_t *itf = json_pack ("{s:s, s:s}", "name", "default", "model", model);
     if (c->opts.pod_l2bridge)
       set (c, itf, "binding", json_pack ("{s:s}", "name", "l2bridge"));
     else
       set (c, itf, "masquerade", json_object ());
     push (c, ifs, itf);
     push (c, nets, json_pack ("{s:s, s:{}}", "name", "default", "pod"));
-    note (c, "VM %s: no network interfaces recorded; using the pod network",
-          c->vm_id);
+    note (c, "VM %s: no network interfaces recorded; using the pod network", c->vm_id);
   }
   if (json_array_size (nets) == 0)
-    note (c, "VM %s: every network interface is ignored; the VM has no "
-          "network", c->vm_id);
+    note (c,
+          "VM %s: every network interface is ignored; the VM has no "
+          "network",
+          c->vm_id);
 
   set (c, dev, "disks", disks);
   set (c, dev, "interfaces", ifs);
   set (c, dev, "inputs",
-       json_pack ("[{s:s, s:s, s:s}]", "name", "tablet", "type", "tablet",
-                  "bus", c->compat ? "usb" : "virtio"));
+       json_pack ("[{s:s, s:s, s:s}]", "name", "tablet", "type", "tablet", "bus",
+                  c->compat ? "usb" : "virtio"));
   set (c, tspec, "networks", nets);
   set (c, tspec, "volumes", vols);
   return dev;
@@ -1115,40 +1171,54 @@ check_spec (struct ctx *c)
     if (m == NULL || json_is_null (m))
       continue;
     if (!json_is_object (m))
-      return fail (c, PALLET_E_INVALID, "plan.spec.%s: expected an object "
-                   "of strings", maps[i]);
+      return fail (c, PALLET_E_INVALID,
+                   "plan.spec.%s: expected an object "
+                   "of strings",
+                   maps[i]);
     json_object_foreach ((json_t *) m, k, v) {
       if (!json_is_string (v))
-        return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: expected a "
-                     "string value", maps[i], k);
+        return fail (c, PALLET_E_INVALID,
+                     "plan.spec.%s.%s: expected a "
+                     "string value",
+                     maps[i], k);
       if (!Pallet_ec2_is_label_key (k))
-        return fail (c, PALLET_E_INVALID, "plan.spec.%s: \"%s\" is not a "
+        return fail (c, PALLET_E_INVALID,
+                     "plan.spec.%s: \"%s\" is not a "
                      "valid label key ([prefix/]name, name up to 63 "
-                     "characters of [A-Za-z0-9._-])", maps[i], k);
+                     "characters of [A-Za-z0-9._-])",
+                     maps[i], k);
       if (!Pallet_ec2_is_label_value (json_string_value (v)))
-        return fail (c, PALLET_E_INVALID, "plan.spec.%s.%s: \"%s\" is not "
+        return fail (c, PALLET_E_INVALID,
+                     "plan.spec.%s.%s: \"%s\" is not "
                      "a valid label value (up to 63 characters of "
-                     "[A-Za-z0-9._-])", maps[i], k, json_string_value (v));
+                     "[A-Za-z0-9._-])",
+                     maps[i], k, json_string_value (v));
     }
   }
   have = jstr (json_object_get (c->spec, "targetNodeSelector"), ZONE_KEY);
   if (have && c->target_az && strcmp (have, c->target_az) != 0)
-    return fail (c, PALLET_E_INVALID, "plan.spec.targetNodeSelector puts "
+    return fail (c, PALLET_E_INVALID,
+                 "plan.spec.targetNodeSelector puts "
                  "VM %s in zone %s but its volumes are in %s: an EBS volume "
                  "attaches only in its own zone; drop the zone from "
-                 "targetNodeSelector", c->vm_id, have, c->target_az);
+                 "targetNodeSelector",
+                 c->vm_id, have, c->target_az);
   aff = json_object_get (c->spec, "targetAffinity");
   if (aff && !json_is_null (aff) && !json_is_object (aff))
-    return fail (c, PALLET_E_INVALID, "plan.spec.targetAffinity: expected "
+    return fail (c, PALLET_E_INVALID,
+                 "plan.spec.targetAffinity: expected "
                  "an object (a core/v1 Affinity)");
   /* Copied as written; check its outline so a typo fails here rather
    * than at the API server.  The API server checks the rest. */
   json_object_foreach ((json_t *) aff, k, v)
     if ((strcmp (k, "nodeAffinity") != 0 && strcmp (k, "podAffinity") != 0
-         && strcmp (k, "podAntiAffinity") != 0) || !json_is_object (v))
-      return fail (c, PALLET_E_INVALID, "plan.spec.targetAffinity.%s: "
+         && strcmp (k, "podAntiAffinity") != 0)
+        || !json_is_object (v))
+      return fail (c, PALLET_E_INVALID,
+                   "plan.spec.targetAffinity.%s: "
                    "expected one of nodeAffinity, podAffinity, "
-                   "podAntiAffinity, each an object", k);
+                   "podAntiAffinity, each an object",
+                   k);
   return PALLET_OK;
 }
 
@@ -1157,8 +1227,7 @@ node_selector (struct ctx *c, json_t *tspec)
 {
   json_t *ns = json_object ();
 
-  if (c->target_az
-      && !json_is_true (json_object_get (c->spec, "skipZoneNodeSelector")))
+  if (c->target_az && !json_is_true (json_object_get (c->spec, "skipZoneNodeSelector")))
     set_str (c, ns, ZONE_KEY, c->target_az);
   merge_string_map (c, ns, "targetNodeSelector", 0);
   if (json_object_size (ns) > 0)
@@ -1214,15 +1283,15 @@ build_vm (struct ctx *c, const char *strategy, int uefi)
 
   /* Topology from DescribeInstanceTypes, never from the size suffix
    * (upstream gap 8.2.8). */
-  set (c, dom, "cpu", json_pack ("{s:I, s:I, s:I}", "sockets", (json_int_t) 1,
-                                 "cores", vcpus, "threads", (json_int_t) 1));
+  set (c, dom, "cpu",
+       json_pack ("{s:I, s:I, s:I}", "sockets", (json_int_t) 1, "cores", vcpus, "threads",
+                  (json_int_t) 1));
   snprintf (mem, sizeof mem, "%" JSON_INTEGER_FORMAT "Mi", mib);
   set (c, dom, "memory", json_pack ("{s:s}", "guest", mem));
   set (c, dom, "resources", json_pack ("{s:{s:s}}", "requests", "memory", mem));
   set_str (c, fw, "serial", c->vm_id);
   if (uefi)
-    set (c, fw, "bootloader",
-         json_pack ("{s:{s:b}}", "efi", "secureBoot", c->opts.secure_boot));
+    set (c, fw, "bootloader", json_pack ("{s:{s:b}}", "efi", "secureBoot", c->opts.secure_boot));
   else
     set (c, fw, "bootloader", json_pack ("{s:{}}", "bios"));
   set (c, dom, "firmware", fw);
@@ -1272,8 +1341,7 @@ build_all (struct ctx *c, json_t *out)
 
   if ((r = check_plan (c)) || (r = check_instance (c)))
     return r;
-  if ((r = Pallet_ec2_vm_name (c->plan, c->vm, c->state, c->notes,
-                               &c->vm_name, c->errmsg)))
+  if ((r = Pallet_ec2_vm_name (c->plan, c->vm, c->state, c->notes, &c->vm_name, c->errmsg)))
     return r;
   if ((r = check_volumes (c)) || (r = check_nics (c)) || (r = check_spec (c))
       || (r = firmware (c, &uefi)) || (r = run_strategy (c, &strategy)))
@@ -1288,11 +1356,9 @@ build_all (struct ctx *c, json_t *out)
 }
 
 int
-Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
-                            const json_t *state,
-                            const struct Pallet_ec2_manifest_opts *opts,
-                            json_t **manifests, json_t **notes,
-                            char **errmsg)
+Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm, const json_t *state,
+                            const struct Pallet_ec2_manifest_opts *opts, json_t **manifests,
+                            json_t **notes, char **errmsg)
 {
   struct ctx c = { .plan = plan, .vm = vm, .state = state, .errmsg = errmsg };
   json_t *out;
@@ -1307,9 +1373,9 @@ Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
     *notes = NULL;
   if (opts)
     c.opts = *opts;
-  if (!json_is_object (plan) || !json_is_object (vm)
-      || !json_is_object (state))
-    return fail (&c, PALLET_E_INVALID, "build_vm input: plan, vm and state "
+  if (!json_is_object (plan) || !json_is_object (vm) || !json_is_object (state))
+    return fail (&c, PALLET_E_INVALID,
+                 "build_vm input: plan, vm and state "
                  "must all be JSON objects");
   out = json_array ();
   c.notes = json_array ();
@@ -1346,8 +1412,7 @@ label_of (const json_t *pvc, const char *key)
 static const char *
 ann_of (const json_t *pvc, const char *key)
 {
-  return jstr_ne (json_object_get (json_object_get (pvc, "metadata"),
-                                   "annotations"), key);
+  return jstr_ne (json_object_get (json_object_get (pvc, "metadata"), "annotations"), key);
 }
 
 /* "a, b, c" of the names in arr (strings), for messages. */
@@ -1374,8 +1439,7 @@ name_list (const json_t *arr)
 }
 
 int
-Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
-                            const char *ns, json_t *volumes,
+Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *ns, json_t *volumes,
                             const char **code, char **errmsg)
 {
   struct ctx c = { .errmsg = errmsg };
@@ -1392,9 +1456,8 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
     goto out;
   }
   json_array_foreach (volumes, i, v)
-    json_array_append_new (want, json_string (jstr (v, "sourceVolumeId")
-                                              ? jstr (v, "sourceVolumeId")
-                                              : "?"));
+    json_array_append_new (
+        want, json_string (jstr (v, "sourceVolumeId") ? jstr (v, "sourceVolumeId") : "?"));
   /* This VM's disk claims, each once. */
   json_array_foreach (pvcs, i, p) {
     const char *name = jstr_ne (json_object_get (p, "metadata"), "name");
@@ -1402,8 +1465,7 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
     const char *a = label_of (p, "vmID"), *b = label_of (p, "vmUUID");
     int dup = 0;
 
-    if (name == NULL || ann_of (p, FK "disk-source") == NULL
-        || (ns && pns && strcmp (ns, pns) != 0)
+    if (name == NULL || ann_of (p, FK "disk-source") == NULL || (ns && pns && strcmp (ns, pns) != 0)
         || !((a && strcmp (a, vm_id) == 0) || (b && strcmp (b, vm_id) == 0)))
       continue;
     json_array_foreach (names, j, v)
@@ -1416,12 +1478,13 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
   if (json_array_size (pick) != nvol) {
     char *f = name_list (names), *w = name_list (want);
     *code = "ConversionPVCCountMismatch";
-    r = fail (&c, PALLET_E_INVALID, "instance %s has %zu EBS volume%s (%s) "
+    r = fail (&c, PALLET_E_INVALID,
+              "instance %s has %zu EBS volume%s (%s) "
               "but %zu PVC%s in namespace %s %s labelled vmID=%s (or vmUUID) "
               "with a forklift.konveyor.io/disk-source annotation (%s); "
               "make exactly one PVC per volume, labelled and annotated so "
-              "(disk-source = the volume id)", vm_id, nvol,
-              nvol == 1 ? "" : "s", w ? w : "?", json_array_size (pick),
+              "(disk-source = the volume id)",
+              vm_id, nvol, nvol == 1 ? "" : "s", w ? w : "?", json_array_size (pick),
               json_array_size (pick) == 1 ? "" : "s", ns ? ns : "(target)",
               json_array_size (pick) == 1 ? "is" : "are", vm_id, f ? f : "?");
     free (f);
@@ -1450,19 +1513,21 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
     }
     if (vol == NULL) {
       *code = "ConversionPVCUnmatched";
-      r = fail (&c, PALLET_E_INVALID, "PVC %s/%s: its disk-source \"%s\" is "
+      r = fail (&c, PALLET_E_INVALID,
+                "PVC %s/%s: its disk-source \"%s\" is "
                 "not a volume of instance %s%s%s%s and no disk-index "
                 "annotation names one of its disks 0..%zu; set "
                 "forklift.konveyor.io/disk-source to the EBS volume id "
-                "the PVC holds", ns ? ns : "", name, src, vm_id,
-                idx ? " (disk-index \"" : "", idx ? idx : "",
+                "the PVC holds",
+                ns ? ns : "", name, src, vm_id, idx ? " (disk-index \"" : "", idx ? idx : "",
                 idx ? "\")" : "", nvol ? nvol - 1 : 0);
       goto out;
     }
     if (jstr (vol, "pvcName")) {
       *code = "ConversionPVCDuplicate";
-      r = fail (&c, PALLET_E_INVALID, "PVCs %s and %s both hold disk %"
-                JSON_INTEGER_FORMAT " (volume %s) of instance %s; keep one PVC "
+      r = fail (&c, PALLET_E_INVALID,
+                "PVCs %s and %s both hold disk %" JSON_INTEGER_FORMAT
+                " (volume %s) of instance %s; keep one PVC "
                 "per disk (fix their disk-source annotations)",
                 jstr (vol, "pvcName"), name,
                 json_integer_value (json_object_get (vol, "diskIndex")),
@@ -1470,14 +1535,13 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
       goto out;
     }
     json_object_set_new (vol, "pvcName", json_string (name));
-    json_object_set_new (vol, "pvcVolumeMode",
-                         json_string (jstr_ne (spec, "volumeMode")
-                                      ? jstr (spec, "volumeMode") : "Filesystem"));
+    json_object_set_new (
+        vol, "pvcVolumeMode",
+        json_string (jstr_ne (spec, "volumeMode") ? jstr (spec, "volumeMode") : "Filesystem"));
     if (jstr_ne (spec, "storageClassName"))
-      json_object_set_new (vol, "pvcStorageClass",
-                           json_string (jstr (spec, "storageClassName")));
+      json_object_set_new (vol, "pvcStorageClass", json_string (jstr (spec, "storageClassName")));
   }
- out:
+out:
   json_decref (names);
   json_decref (want);
   json_decref (pick);

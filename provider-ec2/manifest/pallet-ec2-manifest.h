@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-ec2-manifest: the pure (no network) part of the EC2 provider's
  * build_vm.  Turns the normalized plan, one VM entry and that VM's state
  * into Kubernetes manifests: one KubeVirt VirtualMachine, plus one
@@ -50,8 +51,7 @@ struct Pallet_ec2_manifest_opts {
  *   "secureBoot": bool, "migrationUID": string (borrowed from options).
  * Returns 0, or -1 with *errmsg (malloc'd) naming the bad key. */
 int Pallet_ec2_manifest_opts_from_json (const json_t *options,
-                                        struct Pallet_ec2_manifest_opts *opts,
-                                        char **errmsg);
+                                        struct Pallet_ec2_manifest_opts *opts, char **errmsg);
 
 /* Makes a DNS-1123 label from any string: lower-case, [a-z0-9-], runs of
  * other bytes (including non-ASCII and control characters) become one '-',
@@ -64,9 +64,8 @@ int Pallet_ec2_manifest_opts_from_json (const json_t *options,
  *
  * *out is malloc'd.  *changed (may be NULL) is set non-zero when *out is
  * not exactly in.  Returns 0, or -1 on bad arguments or out of memory. */
-int Pallet_ec2_dns1123_label (const char *in, const char *seed,
-                              const char *const *taken, size_t ntaken,
-                              size_t maxlen, char **out, int *changed);
+int Pallet_ec2_dns1123_label (const char *in, const char *seed, const char *const *taken,
+                              size_t ntaken, size_t maxlen, char **out, int *changed);
 
 /* Non-zero if s is a valid DNS-1123 label (1-63 chars, [a-z0-9-], starts
  * and ends alphanumeric). */
@@ -89,8 +88,7 @@ int Pallet_ec2_is_label_value (const char *s);
  * Appends a note (string) to notes (an array, may be NULL) when the name
  * was changed.  Returns a pallet_status code (0 = PALLET_OK) and sets
  * *name (malloc'd), or an error with *errmsg (malloc'd). */
-int Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
-                        const json_t *state, json_t *notes,
+int Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, json_t *notes,
                         char **name, char **errmsg);
 
 /* Builds the manifests.  On PALLET_OK (0), *manifests is a new array in
@@ -100,11 +98,9 @@ int Pallet_ec2_vm_name (const json_t *plan, const json_t *vm,
  * Otherwise returns a pallet_status error code (PALLET_E_INVALID for bad
  * or incomplete input, PALLET_E_NOMEM) and *errmsg (malloc'd) names the
  * thing, the problem and the fix. */
-int Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
-                                const json_t *state,
-                                const struct Pallet_ec2_manifest_opts *opts,
-                                json_t **manifests, json_t **notes,
-                                char **errmsg);
+int Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm, const json_t *state,
+                                const struct Pallet_ec2_manifest_opts *opts, json_t **manifests,
+                                json_t **notes, char **errmsg);
 
 /* Conversion-only plans: picks, from pvcs (an array of
  * PersistentVolumeClaim objects, e.g. a List's items), the claims of
@@ -120,9 +116,8 @@ int Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm,
  * (static string: "ConversionPVCCountMismatch",
  * "ConversionPVCUnmatched", "ConversionPVCDuplicate") and *errmsg
  * (malloc'd) names the PVCs found, the ones expected and the fix. */
-int Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id,
-                                const char *ns, json_t *volumes,
-                                const char **code, char **errmsg);
+int Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *ns,
+                                json_t *volumes, const char **code, char **errmsg);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* build_vm: the KubeVirt VirtualMachine, and a pre-bound PV and PVC per
  * volume (none for conversion-only plans: the PVCs exist), and the
  * conversion Pod when the guest is to be converted in the cluster, from
@@ -25,9 +26,9 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   if (!strcmp (ec2_str (in.state, "transferMode"), "copy"))
-    opts.copy_mode = 1;         /* PVCs of the mapped class, no PVs */
+    opts.copy_mode = 1; /* PVCs of the mapped class, no PVs */
   if (ec2_plan_is_conversion (in.plan))
-    opts.existing_pvcs = 1;     /* someone else made the PVCs */
+    opts.existing_pvcs = 1; /* someone else made the PVCs */
   st = Pallet_ec2_build_manifests (in.plan, in.vm, in.state, &opts, &manifests, &notes, &err);
   if (st != PALLET_OK) {
     pallet_error (call, st, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
@@ -71,9 +72,10 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
       if (json_is_object (ann))
         json_object_set_new (ann, "forklift.konveyor.io/run-strategy-after-conversion",
                              json_string (want));
-      pallet_log (call, PALLET_LOG_INFO,
-                  "build_vm %s: the VM is Halted until its conversion Pod has succeeded; then set runStrategy %s (virtctl start)",
-                  in.vm_id ? in.vm_id : in.vm_name, want);
+      pallet_log (
+          call, PALLET_LOG_INFO,
+          "build_vm %s: the VM is Halted until its conversion Pod has succeeded; then set runStrategy %s (virtctl start)",
+          in.vm_id ? in.vm_id : in.vm_name, want);
       /* Last: this frees the string want points into. */
       json_object_set_new (spec, "runStrategy", json_string ("Halted"));
     }
@@ -92,7 +94,7 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "manifests", json_integer ((json_int_t) json_array_size (manifests)));
   ec2_emit_state (s, state);
   json_decref (state);
- out:
+out:
   free (err);
   json_decref (manifests);
   json_decref (notes);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cleanup: after success, delete the snapshots (and their copies); after a
  * failure or cancel, also delete the new volumes and start the instance
  * again if it was running.  Resources are found from the state and, for
@@ -25,8 +26,8 @@ not_found (struct Pallet_aws_client *c, const char *prefix)
 static void
 removed (struct sweep *w, const char *kind, const char *id, const char *region, const char *how)
 {
-  ec2_emit_item (w->s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", kind,
-                                  "id", id, "region", region, "action", how));
+  ec2_emit_item (w->s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", kind, "id", id,
+                                  "region", region, "action", how));
   pallet_log (w->call, PALLET_LOG_INFO, "cleanup %s: %s %s %s", w->vm, kind, id, how);
 }
 
@@ -56,7 +57,7 @@ delete_volume (struct sweep *w, struct Pallet_aws_client *c, const char *id)
   else if (not_found (c, "InvalidVolume.NotFound"))
     removed (w, "volume", id, Pallet_aws_region (c), "already-gone");
   else if (not_found (c, "IncorrectState") || not_found (c, "VolumeInUse"))
-    w->pending = 1;      /* still creating: try again shortly */
+    w->pending = 1; /* still creating: try again shortly */
   else
     w->failed = ec2_aws_fail (w->s, c, "deleting a volume");
 }
@@ -85,8 +86,8 @@ collect_volume_id (void *opaque, json_t *item, const json_t *ctx)
 
 /* This migration's resources of a kind, by tag. */
 static int
-tagged (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in,
-        int snapshots, json_t *ids)
+tagged (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in, int snapshots,
+        json_t *ids)
 {
   if (!*in->migration_uid || !in->vm_id)
     return 0;
@@ -100,8 +101,9 @@ tagged (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in,
                     : Pallet_aws_ec2_describe_volumes (c, p, collect_volume_id, ids);
   Pallet_aws_params_free (p);
   if (r < 0)
-    return ec2_aws_fail (s, c, snapshots ? "looking for this migration's snapshots"
-                                         : "looking for this migration's volumes");
+    return ec2_aws_fail (s, c,
+                         snapshots ? "looking for this migration's snapshots"
+                                   : "looking for this migration's volumes");
   return 0;
 }
 
@@ -180,7 +182,7 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     delete_snapshot (&w, s->tgt, json_string_value (v));
   json_array_foreach (src_snaps, i, v)
     delete_snapshot (&w, s->src, json_string_value (v));
-  if (rollback)                 /* copy mode: partial or unwanted raw files */
+  if (rollback) /* copy mode: partial or unwanted raw files */
     ec2_copy_remove_files (s, w.vm, vols);
   if (w.failed) {
     st = w.failed;
@@ -225,7 +227,7 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     }
     json_object_set_new (state, "cleaned", json_true ());
   }
- out:
+out:
   ec2_emit_state (s, state);
   json_decref (found);
   json_decref (src_snaps);

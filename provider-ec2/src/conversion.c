@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Conversion-only plans (plan type "conversion"): the disks are PVCs
  * someone else made.  validate finds them (Kubernetes API or a saved
  * `kubectl get pvc -o json`), prepare_source and transfer touch nothing,
@@ -24,9 +25,11 @@ list_file (struct ec2 *s, const char *ns, json_t *items, char **msg)
   json_error_t jerr;
   json_t *doc = json_load_file (s->pvc_list_file, JSON_REJECT_DUPLICATES, &jerr);
   if (!doc) {
-    if (asprintf (msg, "setting pvc-list-file: cannot read %s as JSON (%s, line %d); "
+    if (asprintf (msg,
+                  "setting pvc-list-file: cannot read %s as JSON (%s, line %d); "
                   "write it with kubectl get pvc -n %s -o json > FILE",
-                  s->pvc_list_file, jerr.text, jerr.line, ns) < 0)
+                  s->pvc_list_file, jerr.text, jerr.line, ns)
+        < 0)
       *msg = NULL;
     return PALLET_E_INVALID;
   }
@@ -34,8 +37,8 @@ list_file (struct ec2 *s, const char *ns, json_t *items, char **msg)
   int r = Pallet_kube_list_items (doc, items, NULL, &err);
   json_decref (doc);
   if (r < 0) {
-    if (asprintf (msg, "setting pvc-list-file %s: %s", s->pvc_list_file,
-                  err ? err : "not a List") < 0)
+    if (asprintf (msg, "setting pvc-list-file %s: %s", s->pvc_list_file, err ? err : "not a List")
+        < 0)
       *msg = NULL;
     free (err);
     return PALLET_E_INVALID;
@@ -51,13 +54,16 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
     return list_file (s, ns, items, msg);
   if (!s->kube_api_url) {
     if (asprintf (msg, "a conversion-only plan converts existing PVCs, and the provider "
-                  "has no way to list them: set kube-api-url (with the Secret's kubeToken "
-                  "and kube-ca.crt), or pvc-list-file") < 0)
+                       "has no way to list them: set kube-api-url (with the Secret's kubeToken "
+                       "and kube-ca.crt), or pvc-list-file")
+        < 0)
       *msg = NULL;
     return PALLET_E_INVALID;
   }
   struct Pallet_kube_config kc = {
-    .api_url = s->kube_api_url, .token = s->kube_token, .ca_pem = s->kube_ca_pem,
+    .api_url = s->kube_api_url,
+    .token = s->kube_token,
+    .ca_pem = s->kube_ca_pem,
     .insecure = s->kube_insecure,
   };
   char *err = NULL;
@@ -67,11 +73,15 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
     return PALLET_E_INVALID;
   }
   if (s->kube_insecure)
-    pallet_log (s->call, PALLET_LOG_WARNING,
-                "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
+    pallet_log (
+        s->call, PALLET_LOG_WARNING,
+        "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
   if (!Pallet_ec2_is_dns1123_label (ns)) {
-    if (asprintf (msg, "plan targetNamespace \"%.80s\" is not a namespace name; set the "
-                  "Plan's spec.targetNamespace to the namespace of the PVCs", ns) < 0)
+    if (asprintf (msg,
+                  "plan targetNamespace \"%.80s\" is not a namespace name; set the "
+                  "Plan's spec.targetNamespace to the namespace of the PVCs",
+                  ns)
+        < 0)
       *msg = NULL;
     return PALLET_E_INVALID;
   }
@@ -108,8 +118,8 @@ skip_op (struct ec2 *s, struct pallet_call *call, struct ec2_input *in, const ch
   if (t)
     pallet_emit (call, PALLET_EMIT_RESULT, t);
   free (t);
-  pallet_log (call, PALLET_LOG_INFO, "%s %s: skipped: %s", op,
-              in->vm_id ? in->vm_id : in->vm_name, why);
+  pallet_log (call, PALLET_LOG_INFO, "%s %s: skipped: %s", op, in->vm_id ? in->vm_id : in->vm_name,
+              why);
   ec2_input_free (in);
   return r < 0 ? PALLET_E_ABI : PALLET_OK;
 }
@@ -181,8 +191,7 @@ pod_name (const char *vm, char out[64])
 }
 
 json_t *
-ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests,
-                    char **err)
+ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests, char **err)
 {
   *err = NULL;
   const char *conv = ec2_str (in->state, "conversion");
@@ -200,8 +209,9 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
     return NULL;
   }
   /* The VM's volumes are in disk order already (disk-0 first). */
-  const json_t *vols = json_object_get (json_object_get (json_object_get (
-    json_object_get (vm, "spec"), "template"), "spec"), "volumes");
+  const json_t *vols = json_object_get (
+      json_object_get (json_object_get (json_object_get (vm, "spec"), "template"), "spec"),
+      "volumes");
   const char **claims = calloc (json_array_size (vols) + 1, sizeof *claims);
   size_t n = 0;
   const json_t *v;
@@ -219,13 +229,20 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
   pod_name (ec2_str (md, "name"), name);
   const json_t *spec = json_object_get (in->plan, "spec");
   const char *zone = *s->target_az && !json_is_true (json_object_get (spec, "skipZoneNodeSelector"))
-    ? s->target_az : NULL;
+                         ? s->target_az
+                         : NULL;
   struct Pallet_convert_pod_options o = {
-    .name = name, .namespace_ = ec2_str (md, "namespace"), .image = s->conversion_image,
-    .claims = claims, .nclaims = n, .zone = zone, .vm_id = in->vm_id,
+    .name = name,
+    .namespace_ = ec2_str (md, "namespace"),
+    .image = s->conversion_image,
+    .claims = claims,
+    .nclaims = n,
+    .zone = zone,
+    .vm_id = in->vm_id,
     .plan_uid = *in->plan_uid ? in->plan_uid : NULL,
     .migration_uid = *in->migration_uid ? in->migration_uid : NULL,
-    .cpu_request = s->conversion_cpu, .memory_request = s->conversion_memory,
+    .cpu_request = s->conversion_cpu,
+    .memory_request = s->conversion_memory,
     .force_tcg = s->force_tcg,
   };
   json_t *pod = Pallet_convert_pod_manifest (&o, err);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* convert: inspect and convert the guest in place with virt-v2v-in-place,
  * when its disks are local (copy mode to raw files), then verify the
  * result (Pallet_convert_verify) and keep the report in the state as
@@ -26,8 +27,8 @@ disks_stamp (const char **disks, size_t n)
     char buf[4200];
     if (stat (disks[i], &sb) != 0)
       sb.st_mtim.tv_sec = sb.st_mtim.tv_nsec = 0;
-    snprintf (buf, sizeof buf, "%s@%lld.%09ld", disks[i],
-              (long long) sb.st_mtim.tv_sec, (long) sb.st_mtim.tv_nsec);
+    snprintf (buf, sizeof buf, "%s@%lld.%09ld", disks[i], (long long) sb.st_mtim.tv_sec,
+              (long) sb.st_mtim.tv_nsec);
     json_array_append_new (a, json_string (buf));
   }
   return a;
@@ -59,8 +60,8 @@ static void
 on_line (void *opaque, int stream, const char *line)
 {
   struct conv_ctx *c = opaque;
-  pallet_log (c->call, PALLET_LOG_DEBUG, "convert %s: %s: %s", c->vm,
-              stream == 1 ? "out" : "err", line);
+  pallet_log (c->call, PALLET_LOG_DEBUG, "convert %s: %s: %s", c->vm, stream == 1 ? "out" : "err",
+              line);
 }
 
 static int
@@ -76,14 +77,18 @@ status_of (enum Pallet_convert_error e)
   switch (e) {
   case PALLET_CONVERT_OK: return PALLET_OK;
   case PALLET_CONVERT_E_INVALID: return PALLET_E_INVALID;
-  case PALLET_CONVERT_E_UNSUPPORTED: case PALLET_CONVERT_E_NO_OS:
+  case PALLET_CONVERT_E_UNSUPPORTED:
+  case PALLET_CONVERT_E_NO_OS:
   case PALLET_CONVERT_E_MULTIBOOT: return PALLET_E_UNSUPPORTED;
   case PALLET_CONVERT_E_TIMEOUT: return PALLET_E_TIMEOUT;
   case PALLET_CONVERT_E_CANCELLED: return PALLET_E_CANCELLED;
   case PALLET_CONVERT_E_NOMEM: return PALLET_E_NOMEM;
-  case PALLET_CONVERT_E_IO: case PALLET_CONVERT_E_DISK:
-  case PALLET_CONVERT_E_HOST_SPACE: case PALLET_CONVERT_E_TOOL: return PALLET_E_IO;
-  case PALLET_CONVERT_E_GUEST_SPACE: case PALLET_CONVERT_E_FAILED: return PALLET_E_FAILED;
+  case PALLET_CONVERT_E_IO:
+  case PALLET_CONVERT_E_DISK:
+  case PALLET_CONVERT_E_HOST_SPACE:
+  case PALLET_CONVERT_E_TOOL: return PALLET_E_IO;
+  case PALLET_CONVERT_E_GUEST_SPACE:
+  case PALLET_CONVERT_E_FAILED: return PALLET_E_FAILED;
   }
   return PALLET_E_FAILED;
 }
@@ -92,8 +97,8 @@ status_of (enum Pallet_convert_error e)
  * into STATE as "verification"; a failed check fails the op with the
  * check's name, what it found and the fix. */
 static int
-verify_guest (struct pallet_call *call, const char *vm, const char **disks,
-              size_t n, int force_tcg, json_t *state)
+verify_guest (struct pallet_call *call, const char *vm, const char **disks, size_t n, int force_tcg,
+              json_t *state)
 {
   struct Pallet_convert_verify_options vo = { force_tcg, "raw" };
   char *json = NULL, *msg = NULL;
@@ -101,14 +106,18 @@ verify_guest (struct pallet_call *call, const char *vm, const char **disks,
   json_t *report;
   int st = PALLET_OK;
 
-  pallet_log (call, PALLET_LOG_INFO, "convert %s: verifying the converted guest "
-              "(virtio drivers, initramfs, device names)", vm);
+  pallet_log (call, PALLET_LOG_INFO,
+              "convert %s: verifying the converted guest "
+              "(virtio drivers, initramfs, device names)",
+              vm);
   enum Pallet_convert_error e = Pallet_convert_verify (disks, n, &vo, &json, &msg);
   json_object_set_new (state, "verificationSeconds", json_real (now_seconds () - t0));
   if (e != PALLET_CONVERT_OK) {
     st = status_of (e);
-    pallet_error (call, st, "convert %s: the guest was converted but could not be "
-                  "verified: %s", vm, msg ? msg : Pallet_convert_error_name (e));
+    pallet_error (call, st,
+                  "convert %s: the guest was converted but could not be "
+                  "verified: %s",
+                  vm, msg ? msg : Pallet_convert_error_name (e));
     goto out;
   }
   report = json_loads (json, 0, NULL);
@@ -120,15 +129,17 @@ verify_guest (struct pallet_call *call, const char *vm, const char **disks,
   json_object_set_new (state, "verification", report);
   if (!json_is_true (json_object_get (report, "ok"))) {
     st = PALLET_E_FAILED;
-    pallet_error (call, st, "convert %s: post-conversion verification failed "
-                  "(state.verification has every check): %s", vm,
-                  msg ? msg : "a check failed");
+    pallet_error (call, st,
+                  "convert %s: post-conversion verification failed "
+                  "(state.verification has every check): %s",
+                  vm, msg ? msg : "a check failed");
     goto out;
   }
-  pallet_log (call, PALLET_LOG_INFO, "convert %s: verified: kernel %s has virtio_blk "
-              "and virtio_net in its initramfs; no Xen/NVMe device names", vm,
-              ec2_str (report, "kernel"));
- out:
+  pallet_log (call, PALLET_LOG_INFO,
+              "convert %s: verified: kernel %s has virtio_blk "
+              "and virtio_net in its initramfs; no Xen/NVMe device names",
+              vm, ec2_str (report, "kernel"));
+out:
   free (json);
   free (msg);
   return st;
@@ -160,27 +171,34 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
-    json_object_set_new (state, "conversion", json_string ("skipped: the plan sets skipGuestConversion"));
+    json_object_set_new (state, "conversion",
+                         json_string ("skipped: the plan sets skipGuestConversion"));
     goto done;
   }
   if (n == 0 || n != json_array_size (vols)) {
     /* Zero-copy: the disks are EBS volumes, reachable only in the cluster. */
-    json_object_set_new (state, "conversion",
-                         json_string ("not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
-    pallet_log (call, PALLET_LOG_WARNING,
-                "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
-                in.vm_id);
+    json_object_set_new (
+        state, "conversion",
+        json_string (
+            "not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
+    pallet_log (
+        call, PALLET_LOG_WARNING,
+        "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
+        in.vm_id);
     goto done;
   }
-  const char *setting_tcg = json_string_value (json_object_get (json_object_get (s->config, "_settings"), "force-tcg"));
+  const char *setting_tcg =
+      json_string_value (json_object_get (json_object_get (s->config, "_settings"), "force-tcg"));
   const char *env_tcg = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
-  int force_tcg = (setting_tcg && !strcmp (setting_tcg, "true")) || (env_tcg && strstr (env_tcg, "force_tcg"));
+  int force_tcg =
+      (setting_tcg && !strcmp (setting_tcg, "true")) || (env_tcg && strstr (env_tcg, "force_tcg"));
   if (!json_object_get (state, "inspection")) {
     struct Pallet_convert_inspect_options io = { force_tcg, "raw" };
     enum Pallet_convert_error e = Pallet_convert_inspect (disks, n, &io, &json, &msg);
     if (e != PALLET_CONVERT_OK) {
       st = status_of (e);
-      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id, msg ? msg : Pallet_convert_error_name (e));
+      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id,
+                    msg ? msg : Pallet_convert_error_name (e));
       goto out;
     }
     json_t *insp = json_loads (json, 0, NULL);
@@ -215,7 +233,8 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "conversionSeconds", json_real (r.elapsed));
   if (e != PALLET_CONVERT_OK) {
     st = status_of (e);
-    pallet_error (call, st, "convert %s: %s", in.vm_id, r.message ? r.message : Pallet_convert_error_name (e));
+    pallet_error (call, st, "convert %s: %s", in.vm_id,
+                  r.message ? r.message : Pallet_convert_error_name (e));
     Pallet_convert_result_free (&r);
     goto out;
   }
@@ -224,20 +243,22 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "convertedDisks", disks_stamp (disks, n));
   /* The disks are changed now: say so even if what follows fails. */
   ec2_emit_state (s, state);
- verify:
+verify:
   if (pallet_cancelled (call)) {
     st = PALLET_E_CANCELLED;
-    pallet_error (call, st, "convert %s: cancelled after the conversion, before "
-                  "its verification; run the op again to verify", in.vm_id);
+    pallet_error (call, st,
+                  "convert %s: cancelled after the conversion, before "
+                  "its verification; run the op again to verify",
+                  in.vm_id);
     goto out;
   }
   json_object_del (state, "verification");
   st = verify_guest (call, in.vm_id, disks, n, force_tcg, state);
   ec2_emit_state (s, state);
   goto out;
- done:
+done:
   ec2_emit_state (s, state);
- out:
+out:
   free (json);
   free (msg);
   free (disks);

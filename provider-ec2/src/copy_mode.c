@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Copy transfer mode: after the snapshots complete (the zero-copy path's
  * step 1), each volume's snapshot is copied through the EBS direct APIs
  * (Pallet_ebs_copy) into a sparse raw file, instead of re-creating EBS
@@ -129,7 +130,8 @@ target_dir (struct ec2 *s, const struct ec2_input *in, json_t *state, char *dbuf
     if (!work || !*work) {
       pallet_error (call, PALLET_E_INVALID,
                     "transfer %s (copy mode): the host gives no work.dir; set the provider "
-                    "setting copy-target-dir to where the raw disk files should go", in->vm_id);
+                    "setting copy-target-dir to where the raw disk files should go",
+                    in->vm_id);
       return PALLET_E_INVALID;
     }
     snprintf (dbuf, n, "%s/disks", work);
@@ -137,9 +139,10 @@ target_dir (struct ec2 *s, const struct ec2_input *in, json_t *state, char *dbuf
   }
   int r = mkdirs (dir);
   if (r < 0) {
-    pallet_error (call, PALLET_E_IO, "transfer %s (copy mode): cannot create the target "
-                  "directory %s: %s; fix copy-target-dir or its permissions", in->vm_id, dir,
-                  strerror (-r));
+    pallet_error (call, PALLET_E_IO,
+                  "transfer %s (copy mode): cannot create the target "
+                  "directory %s: %s; fix copy-target-dir or its permissions",
+                  in->vm_id, dir, strerror (-r));
     return PALLET_E_IO;
   }
   json_object_set_new (state, "transferMode", json_string ("copy"));
@@ -169,27 +172,36 @@ ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *
   else
     snprintf (path, sizeof path, "%s", ec2_str (v, "localPath"));
   struct Pallet_aws_config cfg = s->src_cfg;
-  cfg.log = NULL;               /* the workers' threads must not call the host */
+  cfg.log = NULL; /* the workers' threads must not call the host */
   cfg.cancelled = NULL;
   struct cctx cc = { s, in->vm_id, "" };
   snprintf (cc.step, sizeof cc.step, "%s", step);
   const char *w = setting (s, "copy-workers"), *rps = setting (s, "copy-max-rps");
   struct Pallet_ebs_copy_opts o = {
-    .aws = &cfg, .snapshot_id = snap, .prev_snapshot_id = prev, .target = path,
-    .workers = w ? atoi (w) : 0, .max_rps = rps ? atof (rps) : 0,
-    .progress = c_progress, .cancelled = c_cancelled, .log = c_log, .opaque = &cc,
+    .aws = &cfg,
+    .snapshot_id = snap,
+    .prev_snapshot_id = prev,
+    .target = path,
+    .workers = w ? atoi (w) : 0,
+    .max_rps = rps ? atof (rps) : 0,
+    .progress = c_progress,
+    .cancelled = c_cancelled,
+    .log = c_log,
+    .opaque = &cc,
   };
   char *err = NULL;
   if (Pallet_ebs_copy (&o, res, &err) < 0) {
     int st = res->status != PALLET_OK ? res->status : PALLET_E_FAILED;
-    pallet_error (call, st, "transfer %s: volume %s: %s", in->vm_id,
-                  ec2_str (v, "sourceVolumeId"), err ? err : "copy failed");
+    pallet_error (call, st, "transfer %s: volume %s: %s", in->vm_id, ec2_str (v, "sourceVolumeId"),
+                  err ? err : "copy failed");
     free (err);
     return st;
   }
-  pallet_log (call, PALLET_LOG_INFO, "transfer %s: volume %s -> %s: %s%s%s%s: %llu of %llu "
-              "bytes written in %.1f s", in->vm_id, ec2_str (v, "sourceVolumeId"), path,
-              prev ? "delta " : "full copy of ", snap, prev ? " since " : "", prev ? prev : "",
+  pallet_log (call, PALLET_LOG_INFO,
+              "transfer %s: volume %s -> %s: %s%s%s%s: %llu of %llu "
+              "bytes written in %.1f s",
+              in->vm_id, ec2_str (v, "sourceVolumeId"), path, prev ? "delta " : "full copy of ",
+              snap, prev ? " since " : "", prev ? prev : "",
               (unsigned long long) res->bytes_written, (unsigned long long) res->volume_bytes,
               res->seconds);
   return PALLET_OK;
@@ -242,8 +254,8 @@ ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols)
     snprintf (j, sizeof j, "%s.journal", p);
     unlink (j);
     int gone = unlink (p) == 0 || errno == ENOENT;
-    ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", vm, "kind", "file", "id", p, "region", "local",
-                                 "action", gone ? "deleted" : "kept"));
+    ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", vm, "kind", "file", "id", p,
+                                 "region", "local", "action", gone ? "deleted" : "kept"));
     if (!gone)
       pallet_log (s->call, PALLET_LOG_WARNING, "cleanup %s: cannot remove %s: %s", vm, p,
                   strerror (errno));
@@ -274,8 +286,8 @@ ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests
     if (strcmp (ec2_str (m, "kind"), "PersistentVolumeClaim"))
       continue;
     ns = ec2_str (md, "namespace");
-    const char *src = ec2_str (json_object_get (md, "annotations"),
-                               "forklift.konveyor.io/original-volume-id");
+    const char *src =
+        ec2_str (json_object_get (md, "annotations"), "forklift.konveyor.io/original-volume-id");
     const char *snap = "";
     size_t j;
     json_t *v;
@@ -287,44 +299,41 @@ ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests
     snprintf (cname, sizeof cname, "copy-disk-%zu", k);
     snprintf (dev, sizeof dev, "/dev/pallet-disk-%zu", k);
     k++;
-    json_t *env = json_pack ("[{s:s,s:s}]", "name", "AWS_REGION", "value",
-                             Pallet_aws_region (s->src));
+    json_t *env =
+        json_pack ("[{s:s,s:s}]", "name", "AWS_REGION", "value", Pallet_aws_region (s->src));
     const char *ep = Pallet_aws_endpoint (s->src, PALLET_AWS_EBS);
     if (ep && !strstr (ep, ".amazonaws.com"))
-      json_array_append_new (env, json_pack ("{s:s,s:s}", "name", "AWS_ENDPOINT_URL_EBS",
-                                             "value", ep));
+      json_array_append_new (env,
+                             json_pack ("{s:s,s:s}", "name", "AWS_ENDPOINT_URL_EBS", "value", ep));
     if (*secret_name) {
       static const char *const keys[][2] = { { "AWS_ACCESS_KEY_ID", "accessKeyId" },
                                              { "AWS_SECRET_ACCESS_KEY", "secretAccessKey" } };
       for (int e = 0; e < 2; e++)
-        json_array_append_new (env, json_pack ("{s:s,s:{s:{s:s,s:s}}}", "name", keys[e][0],
-                                               "valueFrom", "secretKeyRef", "name", secret_name,
-                                               "key", keys[e][1]));
+        json_array_append_new (env,
+                               json_pack ("{s:s,s:{s:{s:s,s:s}}}", "name", keys[e][0], "valueFrom",
+                                          "secretKeyRef", "name", secret_name, "key", keys[e][1]));
     }
     char journal[96];
     snprintf (journal, sizeof journal, "/var/lib/pallet/%s.journal", vname);
-    json_array_append_new (containers, json_pack (
-      "{s:s,s:s,s:[s,s,s,s,s,s,s],s:o,s:[{s:s,s:s}],s:[{s:s,s:s}]}",
-      "name", cname, "image", image,
-      "command", "pallet-ebs-copy", "--snapshot", snap, "--target", dev,
-      "--journal", journal,
-      "env", env,
-      "volumeDevices", "name", vname, "devicePath", dev,
-      "volumeMounts", "name", "copy-journal", "mountPath", "/var/lib/pallet"));
-    json_array_append_new (volumes, json_pack ("{s:s,s:{s:s}}", "name", vname,
-                                               "persistentVolumeClaim", "claimName",
-                                               ec2_str (md, "name")));
+    json_array_append_new (containers,
+                           json_pack ("{s:s,s:s,s:[s,s,s,s,s,s,s],s:o,s:[{s:s,s:s}],s:[{s:s,s:s}]}",
+                                      "name", cname, "image", image, "command", "pallet-ebs-copy",
+                                      "--snapshot", snap, "--target", dev, "--journal", journal,
+                                      "env", env, "volumeDevices", "name", vname, "devicePath", dev,
+                                      "volumeMounts", "name", "copy-journal", "mountPath",
+                                      "/var/lib/pallet"));
+    json_array_append_new (volumes,
+                           json_pack ("{s:s,s:{s:s}}", "name", vname, "persistentVolumeClaim",
+                                      "claimName", ec2_str (md, "name")));
   }
   /* The journals live as long as the Pod: a restarted container
    * (restartPolicy OnFailure) copies only the blocks not yet done. */
   json_array_append_new (volumes, json_pack ("{s:s,s:{}}", "name", "copy-journal", "emptyDir"));
   char name[64];
   snprintf (name, sizeof name, "%.54s-ebs-copy", vm_name && *vm_name ? vm_name : "vm");
-  return json_pack ("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:o,s:o}}",
-                    "apiVersion", "v1", "kind", "Pod",
-                    "metadata", "name", name, "namespace", ns && *ns ? ns : "default",
+  return json_pack ("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:o,s:o}}", "apiVersion", "v1", "kind",
+                    "Pod", "metadata", "name", name, "namespace", ns && *ns ? ns : "default",
                     "labels", "app.kubernetes.io/managed-by", "pallet",
-                    "forklift.konveyor.io/vm-id", in->vm_id ? in->vm_id : "",
-                    "spec", "restartPolicy", "OnFailure", "containers", containers,
-                    "volumes", volumes);
+                    "forklift.konveyor.io/vm-id", in->vm_id ? in->vm_id : "", "spec",
+                    "restartPolicy", "OnFailure", "containers", containers, "volumes", volumes);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* provider-ec2 internals: the session and helpers shared by the ops. */
 #ifndef PALLET_EC2_H
 #define PALLET_EC2_H
@@ -23,31 +24,31 @@
 #define EC2_POLL_MAX_MS 30000
 
 struct ec2 {
-  struct pallet_call *call;       /* the call in progress (for log/cancel) */
-  json_t *config;                 /* open()'s config, kept for its strings */
-  const char *region;             /* source region */
-  const char *target_region;      /* == region unless cross-region */
-  const char *target_az;          /* "" when not configured */
-  const char *target_kms_key;     /* KMS key for encrypted volumes in the target, or NULL */
-  const char *instance_store;     /* "warn" or "error" */
-  int cross_account;              /* target credentials given */
+  struct pallet_call *call;   /* the call in progress (for log/cancel) */
+  json_t *config;             /* open()'s config, kept for its strings */
+  const char *region;         /* source region */
+  const char *target_region;  /* == region unless cross-region */
+  const char *target_az;      /* "" when not configured */
+  const char *target_kms_key; /* KMS key for encrypted volumes in the target, or NULL */
+  const char *instance_store; /* "warn" or "error" */
+  int cross_account;          /* target credentials given */
   int cross_region;
-  char *source_account;           /* from STS, lazily */
+  char *source_account; /* from STS, lazily */
   char *target_account;
   struct Pallet_aws_config src_cfg, tgt_cfg;
-  struct Pallet_aws_client *src;  /* source account, source region */
-  struct Pallet_aws_client *tgt;  /* target account, target region; may == src */
-  json_t *itypes;                 /* instance type -> facts, cached */
+  struct Pallet_aws_client *src; /* source account, source region */
+  struct Pallet_aws_client *tgt; /* target account, target region; may == src */
+  json_t *itypes;                /* instance type -> facts, cached */
   /* Conversion-only plans: where the existing PVCs are listed. */
-  const char *kube_api_url;       /* setting kube-api-url, or NULL */
-  const char *kube_token;         /* Secret kubeToken (never logged), or NULL */
-  const char *kube_ca_pem;        /* the Secret's kube-ca.crt (PEM), or NULL */
-  int kube_insecure;              /* setting kube-insecure-skip-verify */
-  const char *pvc_list_file;      /* setting pvc-list-file, or NULL */
+  const char *kube_api_url;  /* setting kube-api-url, or NULL */
+  const char *kube_token;    /* Secret kubeToken (never logged), or NULL */
+  const char *kube_ca_pem;   /* the Secret's kube-ca.crt (PEM), or NULL */
+  int kube_insecure;         /* setting kube-insecure-skip-verify */
+  const char *pvc_list_file; /* setting pvc-list-file, or NULL */
   /* The cluster-mode conversion Pod. */
-  const char *conversion_image;   /* setting conversion-image, or NULL (default) */
+  const char *conversion_image; /* setting conversion-image, or NULL (default) */
   const char *conversion_cpu, *conversion_memory;
-  int force_tcg;                  /* setting force-tcg */
+  int force_tcg; /* setting force-tcg */
 };
 
 /* Per-call setup: remembers call for the AWS callbacks. */
@@ -61,19 +62,18 @@ int ec2_aws_fail (struct ec2 *s, struct Pallet_aws_client *c, const char *what);
 struct ec2_input {
   json_t *root;
   json_t *plan, *vm, *state, *options;
-  const char *vm_id;              /* instance id (vm.id), or NULL if only a name */
+  const char *vm_id; /* instance id (vm.id), or NULL if only a name */
   const char *vm_name;
   const char *migration_uid;
-  const char *plan_uid;           /* plan.uid, or plan.name */
+  const char *plan_uid; /* plan.uid, or plan.name */
   int rollback, succeeded;
 };
-int ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
-                     struct ec2_input *in);
+int ec2_input_parse (struct ec2 *s, const char *op, const char *input_json, struct ec2_input *in);
 void ec2_input_free (struct ec2_input *in);
 
 /* Emits state (a new reference is NOT taken). */
 int ec2_emit_state (struct ec2 *s, json_t *state);
-int ec2_emit_item (struct ec2 *s, json_t *item);   /* steals item */
+int ec2_emit_item (struct ec2 *s, json_t *item); /* steals item */
 
 /* The source and target account ids (STS), cached. */
 int ec2_source_account (struct ec2 *s, const char **out);
@@ -129,8 +129,7 @@ int ec2_plan_is_conversion (const json_t *plan);
 /* Lists the PVCs of the target namespace (Kubernetes API or
  * pvc-list-file) into items.  Returns a pallet status; on error *msg
  * (malloc'd) names the setting, the problem and the fix. */
-int ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items,
-                   char **msg);
+int ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, char **msg);
 /* The ops' entries: conversion-only plans skip what touches AWS, other
  * plans go to ec2_prepare_source, ec2_transfer and ec2_convert. */
 pallet_prepare_source_fn ec2_prepare_source_entry;
@@ -138,12 +137,12 @@ pallet_transfer_fn ec2_transfer_entry;
 pallet_convert_fn ec2_convert_entry;
 /* The conversion Pod for build_vm (new reference), or NULL when there is
  * none to run (conversion done locally or skipped).  *err on failure. */
-json_t *ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in,
-                            const json_t *manifests, char **err);
+json_t *ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests,
+                            char **err);
 
 /* JSON helpers. */
-const char *ec2_str (const json_t *o, const char *key);       /* "" if missing */
+const char *ec2_str (const json_t *o, const char *key); /* "" if missing */
 long long ec2_int (const json_t *o, const char *key, long long def);
-int ec2_bool (const json_t *o, const char *key);               /* "true"/true */
+int ec2_bool (const json_t *o, const char *key); /* "true"/true */
 
 #endif

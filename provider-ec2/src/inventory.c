@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* inventory: streams one item per object, every page, with the fields a
  * migration needs.  Tags appear as "label": {...} so that queries can say
  * label.tier = 'web'.  Filtering (-q) is the host's job. */
@@ -8,9 +9,9 @@
 
 struct inv {
   struct ec2 *s;
-  struct Pallet_aws_client *aux;  /* a second connection for look-ups made
+  struct Pallet_aws_client *aux; /* a second connection for look-ups made
                                      while a page is being streamed */
-  json_t *volumes;                /* volume id -> disk facts */
+  json_t *volumes;               /* volume id -> disk facts */
   int failed;
 };
 
@@ -28,13 +29,11 @@ labels (const json_t *tagset)
 static json_t *
 disk_facts (const json_t *vol)
 {
-  json_t *d = json_pack ("{s:s,s:I,s:s,s:b,s:s,s:s}",
-    "volumeId", ec2_str (vol, "volumeId"),
-    "sizeGiB", (json_int_t) ec2_int (vol, "size", 0),
-    "type", ec2_str (vol, "volumeType"),
-    "encrypted", ec2_bool (vol, "encrypted"),
-    "availabilityZone", ec2_str (vol, "availabilityZone"),
-    "state", ec2_str (vol, "status"));
+  json_t *d =
+      json_pack ("{s:s,s:I,s:s,s:b,s:s,s:s}", "volumeId", ec2_str (vol, "volumeId"), "sizeGiB",
+                 (json_int_t) ec2_int (vol, "size", 0), "type", ec2_str (vol, "volumeType"),
+                 "encrypted", ec2_bool (vol, "encrypted"), "availabilityZone",
+                 ec2_str (vol, "availabilityZone"), "state", ec2_str (vol, "status"));
   long long iops = ec2_int (vol, "iops", 0), tput = ec2_int (vol, "throughput", 0);
   if (iops)
     json_object_set_new (d, "iops", json_integer (iops));
@@ -96,41 +95,39 @@ instance_item (void *opaque, json_t *inst, const json_t *ctx)
   }
   json_t *f = ec2_instance_facts (inst, itype);
   const char *state = ec2_str (f, "state");
-  json_t *item = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:o}",
-    "id", ec2_str (f, "instanceId"),
-    "name", *ec2_str (f, "name") ? ec2_str (f, "name") : ec2_str (f, "instanceId"),
-    "type", type,
-    "state", state,
-    "powerState", ec2_power_state (state),
-    "platform", ec2_str (f, "platform"),
-    "bootMode", ec2_str (f, "bootMode"),
-    "firmware", firmware_of (ec2_str (f, "bootMode"), itype),
-    "availabilityZone", ec2_str (f, "availabilityZone"),
-    "vpcId", ec2_str (f, "vpcId"),
-    "subnetId", ec2_str (f, "subnetId"),
-    "vcpus", json_object_get (itype, "vcpus"),
-    "memoryMiB", json_object_get (itype, "memoryMiB"),
-    "label", labels (json_object_get (inst, "tagSet")));
+  json_t *item = json_pack (
+      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:o}", "id", ec2_str (f, "instanceId"),
+      "name", *ec2_str (f, "name") ? ec2_str (f, "name") : ec2_str (f, "instanceId"), "type", type,
+      "state", state, "powerState", ec2_power_state (state), "platform", ec2_str (f, "platform"),
+      "bootMode", ec2_str (f, "bootMode"), "firmware", firmware_of (ec2_str (f, "bootMode"), itype),
+      "availabilityZone", ec2_str (f, "availabilityZone"), "vpcId", ec2_str (f, "vpcId"),
+      "subnetId", ec2_str (f, "subnetId"), "vcpus", json_object_get (itype, "vcpus"), "memoryMiB",
+      json_object_get (itype, "memoryMiB"), "label", labels (json_object_get (inst, "tagSet")));
   json_t *nics = json_array ();
   size_t i;
   json_t *n;
   json_array_foreach (json_object_get (f, "networkInterfaces"), i, n)
-    json_array_append_new (nics, json_pack ("{s:O,s:O,s:O,s:O,s:O}",
-      "id", json_object_get (n, "networkInterfaceId"), "deviceIndex", json_object_get (n, "deviceIndex"),
-      "mac", json_object_get (n, "macAddress"), "ip", json_object_get (n, "privateIpAddress"),
-      "subnetId", json_object_get (n, "subnetId")));
+    json_array_append_new (nics, json_pack ("{s:O,s:O,s:O,s:O,s:O}", "id",
+                                            json_object_get (n, "networkInterfaceId"),
+                                            "deviceIndex", json_object_get (n, "deviceIndex"),
+                                            "mac", json_object_get (n, "macAddress"), "ip",
+                                            json_object_get (n, "privateIpAddress"), "subnetId",
+                                            json_object_get (n, "subnetId")));
   json_object_set_new (item, "nics", nics);
   json_t *disks = json_array ();
   json_array_foreach (json_object_get (f, "blockDevices"), i, n) {
     json_t *d = json_object_get (v->volumes, ec2_str (n, "volumeId"));
-    json_t *disk = d ? json_deep_copy (d) : json_pack ("{s:s}", "volumeId", ec2_str (n, "volumeId"));
+    json_t *disk =
+        d ? json_deep_copy (d) : json_pack ("{s:s}", "volumeId", ec2_str (n, "volumeId"));
     json_object_set_new (disk, "device", json_string (ec2_str (n, "deviceName")));
-    json_object_set_new (disk, "boot", json_boolean (!strcmp (ec2_str (n, "deviceName"),
-                                                               ec2_str (f, "rootDeviceName"))));
+    json_object_set_new (
+        disk, "boot",
+        json_boolean (!strcmp (ec2_str (n, "deviceName"), ec2_str (f, "rootDeviceName"))));
     json_array_append_new (disks, disk);
   }
   json_object_set_new (item, "disks", disks);
-  json_object_set_new (item, "instanceStoreGiB", json_integer (ec2_int (itype, "instanceStoreGiB", 0)));
+  json_object_set_new (item, "instanceStoreGiB",
+                       json_integer (ec2_int (itype, "instanceStoreGiB", 0)));
   json_decref (f);
   return ec2_emit_item (s, item) < 0 ? (v->failed = PALLET_E_ABI, 1) : 0;
 }
@@ -155,9 +152,10 @@ vpc_item (void *opaque, json_t *o, const json_t *ctx)
   (void) ctx;
   struct inv *v = opaque;
   json_t *l = labels (json_object_get (o, "tagSet"));
-  json_t *item = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:o}", "kind", "vpc",
-    "id", ec2_str (o, "vpcId"), "name", *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "vpcId"),
-    "cidr", ec2_str (o, "cidrBlock"), "state", ec2_str (o, "state"), "label", l);
+  json_t *item =
+      json_pack ("{s:s,s:s,s:s,s:s,s:s,s:o}", "kind", "vpc", "id", ec2_str (o, "vpcId"), "name",
+                 *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "vpcId"), "cidr",
+                 ec2_str (o, "cidrBlock"), "state", ec2_str (o, "state"), "label", l);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -167,10 +165,11 @@ subnet_item (void *opaque, json_t *o, const json_t *ctx)
   (void) ctx;
   struct inv *v = opaque;
   json_t *l = labels (json_object_get (o, "tagSet"));
-  json_t *item = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "kind", "subnet",
-    "id", ec2_str (o, "subnetId"), "name", *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "subnetId"),
-    "cidr", ec2_str (o, "cidrBlock"), "vpcId", ec2_str (o, "vpcId"),
-    "availabilityZone", ec2_str (o, "availabilityZone"), "state", ec2_str (o, "state"), "label", l);
+  json_t *item = json_pack (
+      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "kind", "subnet", "id", ec2_str (o, "subnetId"), "name",
+      *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "subnetId"), "cidr",
+      ec2_str (o, "cidrBlock"), "vpcId", ec2_str (o, "vpcId"), "availabilityZone",
+      ec2_str (o, "availabilityZone"), "state", ec2_str (o, "state"), "label", l);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -179,8 +178,9 @@ zone_item (void *opaque, json_t *o, const json_t *ctx)
 {
   (void) ctx;
   struct inv *v = opaque;
-  json_t *item = json_pack ("{s:s,s:s,s:s,s:s}", "name", ec2_str (o, "zoneName"),
-    "id", ec2_str (o, "zoneId"), "state", ec2_str (o, "zoneState"), "region", ec2_str (o, "regionName"));
+  json_t *item =
+      json_pack ("{s:s,s:s,s:s,s:s}", "name", ec2_str (o, "zoneName"), "id", ec2_str (o, "zoneId"),
+                 "state", ec2_str (o, "zoneState"), "region", ec2_str (o, "regionName"));
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -189,12 +189,12 @@ snapshot_item (void *opaque, json_t *o, const json_t *ctx)
 {
   (void) ctx;
   struct inv *v = opaque;
-  json_t *item = json_pack ("{s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:s,s:o}",
-    "id", ec2_str (o, "snapshotId"), "volumeId", ec2_str (o, "volumeId"),
-    "state", ec2_str (o, "status"), "progress", ec2_str (o, "progress"),
-    "sizeGiB", (json_int_t) ec2_int (o, "volumeSize", 0), "startTime", ec2_str (o, "startTime"),
-    "encrypted", ec2_bool (o, "encrypted"), "description", ec2_str (o, "description"),
-    "label", labels (json_object_get (o, "tagSet")));
+  json_t *item = json_pack (
+      "{s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:s,s:o}", "id", ec2_str (o, "snapshotId"), "volumeId",
+      ec2_str (o, "volumeId"), "state", ec2_str (o, "status"), "progress", ec2_str (o, "progress"),
+      "sizeGiB", (json_int_t) ec2_int (o, "volumeSize", 0), "startTime", ec2_str (o, "startTime"),
+      "encrypted", ec2_bool (o, "encrypted"), "description", ec2_str (o, "description"), "label",
+      labels (json_object_get (o, "tagSet")));
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -202,12 +202,9 @@ static const struct {
   const char *name, *description;
   int iops, throughput;
 } volume_types[] = {
-  { "gp3", "General Purpose SSD (gp3)", 1, 1 },
-  { "gp2", "General Purpose SSD (gp2)", 0, 0 },
-  { "io2", "Provisioned IOPS SSD (io2)", 1, 0 },
-  { "io1", "Provisioned IOPS SSD (io1)", 1, 0 },
-  { "st1", "Throughput Optimized HDD (st1)", 0, 0 },
-  { "sc1", "Cold HDD (sc1)", 0, 0 },
+  { "gp3", "General Purpose SSD (gp3)", 1, 1 },      { "gp2", "General Purpose SSD (gp2)", 0, 0 },
+  { "io2", "Provisioned IOPS SSD (io2)", 1, 0 },     { "io1", "Provisioned IOPS SSD (io1)", 1, 0 },
+  { "st1", "Throughput Optimized HDD (st1)", 0, 0 }, { "sc1", "Cold HDD (sc1)", 0, 0 },
   { "standard", "Magnetic (standard)", 0, 0 },
 };
 
@@ -221,14 +218,16 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   const char *kind = json_string_value (json_object_get (in, "kind"));
   json_t *query = json_object_get (in, "query");
   if (query && !json_is_string (query) && !json_is_null (query)) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 inventory: input.query must be a string such as \"where powerState = 'On'\"");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 inventory: input.query must be a string such as \"where powerState = 'On'\"");
     json_decref (in);
     return PALLET_E_INVALID;
   }
   if (!kind) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 inventory: the input needs {\"kind\": ...}; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 inventory: the input needs {\"kind\": ...}; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots");
     json_decref (in);
     return PALLET_E_INVALID;
   }
@@ -238,7 +237,8 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
     char *err = NULL;
     v.aux = Pallet_aws_client_new (&s->src_cfg, &err);
     if (!v.aux) {
-      pallet_error (call, PALLET_E_FAILED, "ec2 inventory: %s", err ? err : "cannot make an AWS client");
+      pallet_error (call, PALLET_E_FAILED, "ec2 inventory: %s",
+                    err ? err : "cannot make an AWS client");
       free (err);
       json_decref (in);
       return PALLET_E_FAILED;
@@ -252,11 +252,12 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
     r = Pallet_aws_ec2_describe_volumes (s->src, NULL, volume_item, &v);
   else if (!strcmp (kind, "volume-types")) {
     for (size_t i = 0; i < sizeof volume_types / sizeof volume_types[0]; i++)
-      if (ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:b,s:b}", "id", volume_types[i].name,
-                                       "name", volume_types[i].name,
-                                       "description", volume_types[i].description,
-                                       "iopsConfigurable", volume_types[i].iops,
-                                       "throughputConfigurable", volume_types[i].throughput)) < 0)
+      if (ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:b,s:b}", "id", volume_types[i].name, "name",
+                                       volume_types[i].name, "description",
+                                       volume_types[i].description, "iopsConfigurable",
+                                       volume_types[i].iops, "throughputConfigurable",
+                                       volume_types[i].throughput))
+          < 0)
         st = PALLET_E_ABI;
   }
   else if (!strcmp (kind, "networks")) {
@@ -273,9 +274,10 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
     Pallet_aws_params_free (p);
   }
   else {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 inventory: unknown kind \"%.60s\"; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots",
-                  kind);
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 inventory: unknown kind \"%.60s\"; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots",
+        kind);
     st = PALLET_E_INVALID;
   }
   if (v.failed)

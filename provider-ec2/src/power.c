@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prepare_source: record the power state, stop the instance, wait until it
  * is stopped.  One StopInstances per migration: the state says whether it
  * was sent.  A warm migration only records the power state: the source runs
@@ -18,7 +19,8 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   json_t *inst = NULL;
   int st = PALLET_OK;
   if (!in.vm_id) {
-    pallet_error (call, PALLET_E_INVALID, "prepare_source: the VM has no instance id yet; run validate first");
+    pallet_error (call, PALLET_E_INVALID,
+                  "prepare_source: the VM has no instance id yet; run validate first");
     st = PALLET_E_INVALID;
     goto out;
   }
@@ -35,17 +37,19 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
    * but before this state was saved must not turn "On" into "Off". */
   if (!json_object_get (state, "powerState")) {
     const char *seen = ec2_str (json_object_get (state, "instance"), "powerState");
-    json_object_set_new (state, "powerState",
-                         json_string (*seen ? seen : ec2_power_state (name)));
+    json_object_set_new (state, "powerState", json_string (*seen ? seen : ec2_power_state (name)));
   }
   if (ec2_plan_is_warm (in.plan)) {
     if (!strcmp (name, "terminated") || !strcmp (name, "shutting-down")) {
-      pallet_error (call, PALLET_E_CONFLICT, "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
+      pallet_error (call, PALLET_E_CONFLICT,
+                    "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
       st = PALLET_E_CONFLICT;
     }
     else {
-      pallet_log (call, PALLET_LOG_INFO, "prepare_source %s: warm migration: the instance stays %s "
-                  "until the cutover", in.vm_id, name);
+      pallet_log (call, PALLET_LOG_INFO,
+                  "prepare_source %s: warm migration: the instance stays %s "
+                  "until the cutover",
+                  in.vm_id, name);
       pallet_progress (call, in.vm_id, "prepare_source", 1, 1, "steps");
     }
     ec2_emit_state (s, state);
@@ -62,12 +66,14 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
     goto out;
   }
   if (!strcmp (name, "terminated") || !strcmp (name, "shutting-down")) {
-    pallet_error (call, PALLET_E_CONFLICT, "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
+    pallet_error (call, PALLET_E_CONFLICT,
+                  "prepare_source %s: the instance is %s; it cannot be migrated", in.vm_id, name);
     st = PALLET_E_CONFLICT;
     ec2_emit_state (s, state);
     goto out;
   }
-  if ((!strcmp (name, "running") || !strcmp (name, "pending")) && !ec2_bool (state, "stopRequested")) {
+  if ((!strcmp (name, "running") || !strcmp (name, "pending"))
+      && !ec2_bool (state, "stopRequested")) {
     const char *ids[] = { in.vm_id };
     if (Pallet_aws_ec2_stop_instances (s->src, ids, 1, 0, NULL) < 0) {
       st = ec2_aws_fail (s, s->src, "stopping the instance");
@@ -81,7 +87,7 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   pallet_retry_after (call, ec2_poll_ms (state, "stopPolls"));
   ec2_emit_state (s, state);
   st = PALLET_PENDING;
- out:
+out:
   json_decref (inst);
   json_decref (state);
   ec2_input_free (&in);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* provider-ec2: AWS EC2 -> KubeVirt.  The vtable, the session, and the
  * helpers every op shares. */
 #include <errno.h>
@@ -95,8 +96,7 @@ ec2_emit_item (struct ec2 *s, json_t *item)
 }
 
 int
-ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
-                 struct ec2_input *in)
+ec2_input_parse (struct ec2 *s, const char *op, const char *input_json, struct ec2_input *in)
 {
   memset (in, 0, sizeof *in);
   json_error_t jerr;
@@ -121,15 +121,18 @@ ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
   in->state = json_object_get (in->root, "state");
   in->options = json_object_get (in->root, "options");
   if (!json_is_object (in->plan)) {
-    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.plan: expected an object (the normalized plan)", op);
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: input.plan: expected an object (the normalized plan)", op);
     goto bad;
   }
   if (!json_is_object (in->vm)) {
-    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.vm: expected an object with \"id\" or \"name\"", op);
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: input.vm: expected an object with \"id\" or \"name\"", op);
     goto bad;
   }
   if (in->state && !json_is_null (in->state) && !json_is_object (in->state)) {
-    pallet_error (s->call, PALLET_E_INVALID, "ec2 %s: input.state: expected an object (or {} at first)", op);
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "ec2 %s: input.state: expected an object (or {} at first)", op);
     goto bad;
   }
   if (in->options && !json_is_null (in->options) && !json_is_object (in->options)) {
@@ -143,15 +146,19 @@ ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
     name = NULL;
   if ((id && !json_is_string (id)) || (name && !json_is_string (name))
       || (!json_is_string (id) && !json_is_string (name))) {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "ec2 %s: input.vm: needs \"id\" (an instance id, i-...) or \"name\" (its Name tag) as a string", op);
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "ec2 %s: input.vm: needs \"id\" (an instance id, i-...) or \"name\" (its Name tag) as a string",
+        op);
     goto bad;
   }
   in->vm_id = json_string_value (id);
   in->vm_name = json_string_value (name);
   if (in->vm_id && strncmp (in->vm_id, "i-", 2) != 0) {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "ec2 %s: vm id \"%.80s\" is not an EC2 instance id; use the form i-0123456789abcdef0", op, in->vm_id);
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "ec2 %s: vm id \"%.80s\" is not an EC2 instance id; use the form i-0123456789abcdef0", op,
+        in->vm_id);
     goto bad;
   }
   /* State may name the instance once validate found it by name. */
@@ -173,7 +180,7 @@ ec2_input_parse (struct ec2 *s, const char *op, const char *input_json,
     json_object_set_new (in->root, "state", in->state);
   }
   return 0;
- bad:
+bad:
   json_decref (in->root);
   in->root = NULL;
   return -1;
@@ -253,22 +260,24 @@ ec2_describe_instance (struct ec2 *s, const char *id, const char *name, json_t *
     const struct Pallet_aws_error *e = Pallet_aws_last_error (s->src);
     if (e && e->code && strcmp (e->code, "InvalidInstanceID.Malformed") == 0) {
       pallet_error (s->call, PALLET_E_INVALID,
-                    "instance id %s is malformed (%s); use the form i-0123456789abcdef0",
-                    id, e->message);
+                    "instance id %s is malformed (%s); use the form i-0123456789abcdef0", id,
+                    e->message);
       return PALLET_E_INVALID;
     }
     if (e && e->code && strncmp (e->code, "InvalidInstanceID", 17) == 0) {
-      pallet_error (s->call, PALLET_E_NOT_FOUND,
-                    "instance %s not found in region %s (%s); check the plan's vm id and the provider's region",
-                    id, s->region, e->code);
+      pallet_error (
+          s->call, PALLET_E_NOT_FOUND,
+          "instance %s not found in region %s (%s); check the plan's vm id and the provider's region",
+          id, s->region, e->code);
       return PALLET_E_NOT_FOUND;
     }
     return ec2_aws_fail (s, s->src, "describing the instance");
   }
   if (!*out) {
-    pallet_error (s->call, PALLET_E_NOT_FOUND,
-                  "instance %s%s%s not found in region %s; check the plan's vm entry and the provider's region",
-                  id ? id : "named \"", id ? "" : name, id ? "" : "\"", s->region);
+    pallet_error (
+        s->call, PALLET_E_NOT_FOUND,
+        "instance %s%s%s not found in region %s; check the plan's vm entry and the provider's region",
+        id ? id : "named \"", id ? "" : name, id ? "" : "\"", s->region);
     return PALLET_E_NOT_FOUND;
   }
   return PALLET_OK;
@@ -298,12 +307,12 @@ ec2_instance_type (struct ec2 *s, const char *type, const json_t **out)
     return PALLET_E_NOT_FOUND;
   }
   json_t *bm = json_object_get (it, "supportedBootModes");
-  json_t *facts = json_pack ("{s:I,s:I,s:I,s:O}",
-    "vcpus", (json_int_t) ec2_int (json_object_get (it, "vCpuInfo"), "defaultVCpus", 0),
-    "memoryMiB", (json_int_t) ec2_int (json_object_get (it, "memoryInfo"), "sizeInMiB", 0),
-    "instanceStoreGiB",
-    (json_int_t) ec2_int (json_object_get (it, "instanceStorageInfo"), "totalSizeInGB", 0),
-    "supportedBootModes", json_is_array (bm) ? bm : json_array ());
+  json_t *facts = json_pack (
+      "{s:I,s:I,s:I,s:O}", "vcpus",
+      (json_int_t) ec2_int (json_object_get (it, "vCpuInfo"), "defaultVCpus", 0), "memoryMiB",
+      (json_int_t) ec2_int (json_object_get (it, "memoryInfo"), "sizeInMiB", 0), "instanceStoreGiB",
+      (json_int_t) ec2_int (json_object_get (it, "instanceStorageInfo"), "totalSizeInGB", 0),
+      "supportedBootModes", json_is_array (bm) ? bm : json_array ());
   json_decref (it);
   if (!facts)
     return PALLET_E_NOMEM;
@@ -340,19 +349,14 @@ ec2_instance_facts (const json_t *inst, const json_t *itype)
   json_t *tags = tags_object (json_object_get (inst, "tagSet"));
   const char *state = ec2_str (json_object_get (inst, "instanceState"), "name");
   const char *platform = ec2_str (inst, "platform");
-  json_t *f = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}",
-    "instanceId", ec2_str (inst, "instanceId"),
-    "name", ec2_str (tags, "Name"),
-    "instanceType", ec2_str (inst, "instanceType"),
-    "state", state,
-    "powerState", ec2_power_state (state),
-    "platform", *platform ? platform : "linux",
-    "bootMode", ec2_str (inst, "bootMode"),
-    "availabilityZone", ec2_str (json_object_get (inst, "placement"), "availabilityZone"),
-    "vpcId", ec2_str (inst, "vpcId"),
-    "subnetId", ec2_str (inst, "subnetId"),
-    "rootDeviceName", ec2_str (inst, "rootDeviceName"),
-    "tags", tags);
+  json_t *f = json_pack (
+      "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "instanceId",
+      ec2_str (inst, "instanceId"), "name", ec2_str (tags, "Name"), "instanceType",
+      ec2_str (inst, "instanceType"), "state", state, "powerState", ec2_power_state (state),
+      "platform", *platform ? platform : "linux", "bootMode", ec2_str (inst, "bootMode"),
+      "availabilityZone", ec2_str (json_object_get (inst, "placement"), "availabilityZone"),
+      "vpcId", ec2_str (inst, "vpcId"), "subnetId", ec2_str (inst, "subnetId"), "rootDeviceName",
+      ec2_str (inst, "rootDeviceName"), "tags", tags);
   if (!f)
     return NULL;
   if (itype) {
@@ -365,21 +369,20 @@ ec2_instance_facts (const json_t *inst, const json_t *itype)
   size_t i;
   json_t *n;
   json_array_foreach (json_object_get (inst, "networkInterfaceSet"), i, n) {
-    json_array_append_new (nics, json_pack ("{s:s,s:I,s:s,s:s,s:s,s:s}",
-      "networkInterfaceId", ec2_str (n, "networkInterfaceId"),
-      "deviceIndex", (json_int_t) ec2_int (json_object_get (n, "attachment"), "deviceIndex", (long long) i),
-      "macAddress", ec2_str (n, "macAddress"),
-      "subnetId", ec2_str (n, "subnetId"),
-      "vpcId", ec2_str (n, "vpcId"),
-      "privateIpAddress", ec2_str (n, "privateIpAddress")));
+    json_array_append_new (nics, json_pack ("{s:s,s:I,s:s,s:s,s:s,s:s}", "networkInterfaceId",
+                                            ec2_str (n, "networkInterfaceId"), "deviceIndex",
+                                            (json_int_t) ec2_int (json_object_get (n, "attachment"),
+                                                                  "deviceIndex", (long long) i),
+                                            "macAddress", ec2_str (n, "macAddress"), "subnetId",
+                                            ec2_str (n, "subnetId"), "vpcId", ec2_str (n, "vpcId"),
+                                            "privateIpAddress", ec2_str (n, "privateIpAddress")));
   }
   json_object_set_new (f, "networkInterfaces", nics);
   json_t *bdms = json_array ();
   json_array_foreach (json_object_get (inst, "blockDeviceMapping"), i, n) {
     json_t *ebs = json_object_get (n, "ebs");
-    json_array_append_new (bdms, json_pack ("{s:s,s:s}",
-      "deviceName", ec2_str (n, "deviceName"),
-      "volumeId", ec2_str (ebs, "volumeId")));
+    json_array_append_new (bdms, json_pack ("{s:s,s:s}", "deviceName", ec2_str (n, "deviceName"),
+                                            "volumeId", ec2_str (ebs, "volumeId")));
   }
   json_object_set_new (f, "blockDevices", bdms);
   return f;
@@ -412,8 +415,7 @@ ec2_client_token (const char *migration_uid, const char *key, char out[65])
   EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
   if (ctx && EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL)
       && EVP_DigestUpdate (ctx, migration_uid, strlen (migration_uid))
-      && EVP_DigestUpdate (ctx, "\n", 1)
-      && EVP_DigestUpdate (ctx, key, strlen (key))
+      && EVP_DigestUpdate (ctx, "\n", 1) && EVP_DigestUpdate (ctx, key, strlen (key))
       && EVP_DigestFinal_ex (ctx, md, &len)) {
     static const char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < 32; i++) {
@@ -423,13 +425,13 @@ ec2_client_token (const char *migration_uid, const char *key, char out[65])
     out[64] = '\0';
   }
   else
-    Pallet_aws_uuid (out);   /* still unique, only not stable across crashes */
+    Pallet_aws_uuid (out); /* still unique, only not stable across crashes */
   EVP_MD_CTX_free (ctx);
 }
 
 int
-ec2_add_tags (struct Pallet_aws_params *p, const char *resource_type,
-              const struct ec2_input *in, const struct Pallet_aws_tag *extra, size_t nextra)
+ec2_add_tags (struct Pallet_aws_params *p, const char *resource_type, const struct ec2_input *in,
+              const struct Pallet_aws_tag *extra, size_t nextra)
 {
   struct Pallet_aws_tag tags[12];
   size_t n = 0;
@@ -437,10 +439,10 @@ ec2_add_tags (struct Pallet_aws_params *p, const char *resource_type,
   /* AWS tag values hold at most 256 characters. */
   char vm_name[257];
   snprintf (vm_name, sizeof vm_name, "%s", *name ? name : (in->vm_name ? in->vm_name : in->vm_id));
-  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_VM_ID, in->vm_id };
-  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_VM_NAME, vm_name };
-  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_PLAN, in->plan_uid };
-  tags[n++] = (struct Pallet_aws_tag) { EC2_TAG_MIGRATION, in->migration_uid };
+  tags[n++] = (struct Pallet_aws_tag){ EC2_TAG_VM_ID, in->vm_id };
+  tags[n++] = (struct Pallet_aws_tag){ EC2_TAG_VM_NAME, vm_name };
+  tags[n++] = (struct Pallet_aws_tag){ EC2_TAG_PLAN, in->plan_uid };
+  tags[n++] = (struct Pallet_aws_tag){ EC2_TAG_MIGRATION, in->migration_uid };
   for (size_t i = 0; i < nextra && n < 12; i++)
     tags[n++] = extra[i];
   return Pallet_aws_params_add_tag_spec (p, resource_type, tags, n);
@@ -483,9 +485,10 @@ parse_config (struct pallet_call *call, const char *config_json)
   json_error_t jerr;
   json_t *cfg = config_json ? json_loads (config_json, JSON_REJECT_DUPLICATES, &jerr) : NULL;
   if (!cfg) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: the config is not valid JSON (%s); pass {\"provider\":{...},\"secret\":{...}}",
-                  config_json ? jerr.text : "none given");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 open: the config is not valid JSON (%s); pass {\"provider\":{...},\"secret\":{...}}",
+        config_json ? jerr.text : "none given");
     return NULL;
   }
   if (!json_is_object (cfg)) {
@@ -499,8 +502,9 @@ parse_config (struct pallet_call *call, const char *config_json)
   json_t *settings = json_object_get (json_object_get (provider, "spec"), "settings");
   if ((provider && !json_is_object (provider)) || (secret && !json_is_object (secret))
       || (extra && !json_is_object (extra)) || (settings && !json_is_object (settings))) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: config.provider, config.secret, config.settings and provider.spec.settings must be objects");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 open: config.provider, config.secret, config.settings and provider.spec.settings must be objects");
     json_decref (cfg);
     return NULL;
   }
@@ -520,20 +524,24 @@ check_provider_and_secret (struct pallet_call *call, const json_t *spec, const j
   const char *type = ec2_str (spec, "type");
   if (*type && strcmp (type, "ec2") != 0) {
     pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: Provider spec.type is \"%s\"; this provider handles type \"ec2\"", type);
+                  "ec2 open: Provider spec.type is \"%s\"; this provider handles type \"ec2\"",
+                  type);
     return -1;
   }
   const char *sak = ec2_str (secret, "secretAccessKey"), *akid = ec2_str (secret, "accessKeyId");
   if ((*sak != 0) != (*akid != 0)) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: the Secret has %s but not %s; give both accessKeyId and secretAccessKey, or neither to use the environment or ~/.aws",
-                  *akid ? "accessKeyId" : "secretAccessKey", *akid ? "secretAccessKey" : "accessKeyId");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 open: the Secret has %s but not %s; give both accessKeyId and secretAccessKey, or neither to use the environment or ~/.aws",
+        *akid ? "accessKeyId" : "secretAccessKey", *akid ? "secretAccessKey" : "accessKeyId");
     return -1;
   }
-  const char *tak = ec2_str (secret, "targetAccessKeyId"), *tsk = ec2_str (secret, "targetSecretAccessKey");
+  const char *tak = ec2_str (secret, "targetAccessKeyId"),
+             *tsk = ec2_str (secret, "targetSecretAccessKey");
   if ((*tak != 0) != (*tsk != 0)) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: the Secret has only one of targetAccessKeyId and targetSecretAccessKey; give both for a cross-account migration, or neither");
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "ec2 open: the Secret has only one of targetAccessKeyId and targetSecretAccessKey; give both for a cross-account migration, or neither");
     return -1;
   }
   return 0;
@@ -544,7 +552,7 @@ enum setting_type { SET_STRING, SET_INT, SET_SIZE, SET_TRUE };
 static const struct {
   const char *name;
   enum setting_type type;
-  size_t offset;                /* in struct Pallet_aws_config */
+  size_t offset; /* in struct Pallet_aws_config */
 } aws_settings[] = {
   { "region", SET_STRING, offsetof (struct Pallet_aws_config, region) },
   { "endpoint-url", SET_STRING, offsetof (struct Pallet_aws_config, endpoint_url) },
@@ -563,7 +571,7 @@ static const struct {
 static const struct {
   const char *name;
   bool from_secret;
-  size_t offset;                /* of a const char * in struct ec2 */
+  size_t offset; /* of a const char * in struct ec2 */
   const char *dflt;
 } session_settings[] = {
   { "target-az", true, offsetof (struct ec2, target_az), "" },
@@ -590,15 +598,18 @@ apply_aws_settings (struct Pallet_aws_config *cfg, const json_t *merged, const j
     case SET_STRING: *(const char **) field = v; break;
     case SET_INT: *(int *) field = atoi (v); break;
     case SET_SIZE: *(size_t *) field = (size_t) strtoull (v, NULL, 10); break;
-    case SET_TRUE: if (strcmp (v, "true") == 0) *(int *) field = 1; break;
+    case SET_TRUE:
+      if (strcmp (v, "true") == 0)
+        *(int *) field = 1;
+      break;
     }
   }
 }
 
 /* The source client and, for another account or region, the target's. */
 static int
-open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
-              const json_t *merged, const json_t *secret)
+open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec, const json_t *merged,
+              const json_t *secret)
 {
   s->src_cfg.log = aws_log;
   s->src_cfg.log_opaque = s;
@@ -607,7 +618,7 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
   Pallet_aws_config_from_secret (&s->src_cfg, secret);
   const char *url = ec2_str (spec, "url");
   if (*url && !is_aws_url (url))
-    s->src_cfg.endpoint_url = url;      /* a non-AWS endpoint serves every service */
+    s->src_cfg.endpoint_url = url; /* a non-AWS endpoint serves every service */
   apply_aws_settings (&s->src_cfg, merged, secret);
   const char *ca_pem = ec2_str (secret, "ca.crt");
   if (*ca_pem && !s->src_cfg.ca_bundle)
@@ -639,7 +650,8 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
   if (s->cross_account || s->cross_region) {
     s->tgt = Pallet_aws_client_new (&s->tgt_cfg, &err);
     if (!s->tgt) {
-      pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s", err ? err : "failed");
+      pallet_error (call, PALLET_E_INVALID, "ec2 open: target AWS client: %s",
+                    err ? err : "failed");
       free (err);
       return -1;
     }
@@ -649,22 +661,22 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec,
 }
 
 static int
-open_settings (struct ec2 *s, struct pallet_call *call, const json_t *merged,
-               const json_t *secret)
+open_settings (struct ec2 *s, struct pallet_call *call, const json_t *merged, const json_t *secret)
 {
   for (size_t i = 0; i < sizeof session_settings / sizeof session_settings[0]; i++) {
-    const char *v = setting (merged, session_settings[i].from_secret ? secret : NULL,
-                             session_settings[i].name);
+    const char *v =
+        setting (merged, session_settings[i].from_secret ? secret : NULL, session_settings[i].name);
     *(const char **) ((char *) s + session_settings[i].offset) = v ? v : session_settings[i].dflt;
   }
   if (strcmp (s->instance_store, "warn") && strcmp (s->instance_store, "error")) {
     pallet_error (call, PALLET_E_INVALID,
-                  "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"", s->instance_store);
+                  "ec2 open: setting instance-store is \"%s\"; use \"warn\" or \"error\"",
+                  s->instance_store);
     return -1;
   }
   /* The token comes from the Secret only, never from settings. */
   s->kube_token = setting (NULL, secret, "kubeToken");
-  s->kube_insecure = ec2_bool (merged, "kube-insecure-skip-verify");   /* "true" or true */
+  s->kube_insecure = ec2_bool (merged, "kube-insecure-skip-verify"); /* "true" or true */
   const char *kube_ca = ec2_str (secret, "kube-ca.crt");
   s->kube_ca_pem = *kube_ca ? kube_ca : NULL;
   s->force_tcg = ec2_bool (merged, "force-tcg");
@@ -718,8 +730,7 @@ ec2_close (void *handle)
 /* Every setting ec2 reads from config.settings or the Provider's
  * spec.settings (ABI 1.1): the host refuses any other. */
 static const struct pallet_setting ec2_settings[] = {
-  { "region", PALLET_SETTING_STRING, NULL,
-    "the source region (else AWS_REGION, ~/.aws)" },
+  { "region", PALLET_SETTING_STRING, NULL, "the source region (else AWS_REGION, ~/.aws)" },
   { "target-az", PALLET_SETTING_STRING, NULL,
     "the zone the new volumes are created in: the worker nodes' zone" },
   { "target-region", PALLET_SETTING_STRING, NULL,
@@ -738,20 +749,14 @@ static const struct pallet_setting ec2_settings[] = {
     "copy mode: parallel block fetches per volume (a number, as a string)" },
   { "copy-max-rps", PALLET_SETTING_STRING, "950",
     "copy mode: GetSnapshotBlock requests per second (a number, as a string)" },
-  { "copy-image", PALLET_SETTING_STRING, NULL,
-    "the image of the cluster copy Pod" },
+  { "copy-image", PALLET_SETTING_STRING, NULL, "the image of the cluster copy Pod" },
   { "precopy-interval", PALLET_SETTING_JSON, NULL,
     "warm plans: minutes between precopy rounds (a number or a string)" },
-  { "endpoint-url", PALLET_SETTING_STRING, NULL,
-    "one endpoint for every AWS service" },
-  { "ec2-endpoint", PALLET_SETTING_STRING, NULL,
-    "the EC2 endpoint" },
-  { "ebs-endpoint", PALLET_SETTING_STRING, NULL,
-    "the EBS direct APIs endpoint" },
-  { "sts-endpoint", PALLET_SETTING_STRING, NULL,
-    "the STS endpoint" },
-  { "kms-endpoint", PALLET_SETTING_STRING, NULL,
-    "the KMS endpoint" },
+  { "endpoint-url", PALLET_SETTING_STRING, NULL, "one endpoint for every AWS service" },
+  { "ec2-endpoint", PALLET_SETTING_STRING, NULL, "the EC2 endpoint" },
+  { "ebs-endpoint", PALLET_SETTING_STRING, NULL, "the EBS direct APIs endpoint" },
+  { "sts-endpoint", PALLET_SETTING_STRING, NULL, "the STS endpoint" },
+  { "kms-endpoint", PALLET_SETTING_STRING, NULL, "the KMS endpoint" },
   { "ca-bundle", PALLET_SETTING_STRING, NULL,
     "a PEM file of CAs to trust (the Secret's ca.crt works too)" },
   { "insecureSkipVerify", PALLET_SETTING_STRING, NULL,
@@ -768,12 +773,10 @@ static const struct pallet_setting ec2_settings[] = {
     "conversion-only plans, offline: a file holding kubectl get pvc -o json" },
   { "conversion-image", PALLET_SETTING_STRING, "quay.io/kubev2v/forklift-virt-v2v:latest",
     "the image of the conversion Pod" },
-  { "conversion-cpu-request", PALLET_SETTING_STRING, "1",
-    "the conversion Pod's CPU request" },
+  { "conversion-cpu-request", PALLET_SETTING_STRING, "1", "the conversion Pod's CPU request" },
   { "conversion-memory-request", PALLET_SETTING_STRING, "2Gi",
     "the conversion Pod's memory request" },
-  { "force-tcg", PALLET_SETTING_BOOL, "false",
-    "true runs libguestfs under TCG (no KVM)" },
+  { "force-tcg", PALLET_SETTING_BOOL, "false", "true runs libguestfs under TCG (no KVM)" },
   { NULL, 0, NULL, NULL }
 };
 
@@ -791,25 +794,14 @@ ec2_unload (void)
   curl_global_cleanup ();
 }
 
-PALLET_PROVIDER_DEFINE (ec2_provider,
-  .name = "ec2",
-  .version = "0.1.0",
-  .description = "AWS EC2 -> KubeVirt: EBS snapshots re-created as volumes in the cluster's zone",
-  .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,
-  .cancel_bound_ms = 2000,
-  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_WARM_MIGRATION
-                  | PALLET_CAP_ZERO_COPY | PALLET_CAP_COPY
-                  | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION
-                  | PALLET_CAP_GUEST_CONVERSION,
-  .open = ec2_open,
-  .close = ec2_close,
-  .validate = ec2_validate,
-  .inventory = ec2_inventory,
-  .prepare_source = ec2_prepare_source_entry,
-  .transfer = ec2_transfer_entry,
-  .convert = ec2_convert_entry,
-  .build_vm = ec2_build_vm,
-  .cleanup = ec2_cleanup,
-  .load = ec2_load,
-  .unload = ec2_unload,
-  .settings = ec2_settings);
+PALLET_PROVIDER_DEFINE (
+    ec2_provider, .name = "ec2", .version = "0.1.0",
+    .description = "AWS EC2 -> KubeVirt: EBS snapshots re-created as volumes in the cluster's zone",
+    .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE, .cancel_bound_ms = 2000,
+    .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_WARM_MIGRATION | PALLET_CAP_ZERO_COPY
+                    | PALLET_CAP_COPY | PALLET_CAP_CROSS_ACCOUNT | PALLET_CAP_CROSS_REGION
+                    | PALLET_CAP_GUEST_CONVERSION,
+    .open = ec2_open, .close = ec2_close, .validate = ec2_validate, .inventory = ec2_inventory,
+    .prepare_source = ec2_prepare_source_entry, .transfer = ec2_transfer_entry,
+    .convert = ec2_convert_entry, .build_vm = ec2_build_vm, .cleanup = ec2_cleanup,
+    .load = ec2_load, .unload = ec2_unload, .settings = ec2_settings);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* transfer (zero-copy): snapshot the instance's EBS volumes together, share
  * or copy the snapshots when the target is another account or region, and
  * re-create each volume in the target zone.  Each call does what it can and
@@ -42,8 +43,8 @@ add_found_snapshot (void *opaque, json_t *snap, const json_t *ctx)
  * CreateSnapshots, before the state was saved).  round: only those of
  * that warm round (tag EC2_TAG_ROUND); NULL: any. */
 int
-ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols,
-                    const char *id_key, const char *round)
+ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols, const char *id_key,
+                    const char *round)
 {
   struct Pallet_aws_params *p = Pallet_aws_params_new ();
   const char *mig[] = { in->migration_uid }, *vm[] = { in->vm_id }, *rnd[] = { round };
@@ -59,8 +60,8 @@ ec2_snapshots_find (struct ec2 *s, const struct ec2_input *in, json_t *vols,
 }
 
 int
-ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols,
-                      const char *id_key, const char *round)
+ec2_snapshots_create (struct ec2 *s, const struct ec2_input *in, json_t *vols, const char *id_key,
+                      const char *round)
 {
   char desc[256];
   const char *name = ec2_str (json_object_get (in->state, "instance"), "name");
@@ -145,7 +146,8 @@ note_snapshot (void *opaque, json_t *snap, const json_t *ctx)
       w->errors++;
       snprintf (w->reason, sizeof w->reason, "snapshot %s of volume %s failed: %s",
                 ec2_str (snap, "snapshotId"), ec2_str (v, "sourceVolumeId"),
-                *ec2_str (snap, "statusMessage") ? ec2_str (snap, "statusMessage") : "no reason given by AWS");
+                *ec2_str (snap, "statusMessage") ? ec2_str (snap, "statusMessage")
+                                                 : "no reason given by AWS");
     }
   }
   return 0;
@@ -153,8 +155,9 @@ note_snapshot (void *opaque, json_t *snap, const json_t *ctx)
 
 /* One DescribeSnapshots for all of the VM's snapshots (or copies). */
 int
-ec2_snapshots_wait (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in, json_t *vols,
-                const char *id_key, const char *state_key, const char *what, int *done)
+ec2_snapshots_wait (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in,
+                    json_t *vols, const char *id_key, const char *state_key, const char *what,
+                    int *done)
 {
   struct snapwait w = { vols, id_key, state_key, 0, 0, 0, 0, "" };
   struct Pallet_aws_params *p = Pallet_aws_params_new ();
@@ -181,7 +184,8 @@ ec2_snapshots_wait (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2
     pallet_error (s->call, PALLET_E_FAILED, "%s: %s", in->vm_id, w.reason);
     return PALLET_E_FAILED;
   }
-  pallet_progress (s->call, in->vm_id, what, (uint64_t) w.progress, (uint64_t) w.total * 100, "percent");
+  pallet_progress (s->call, in->vm_id, what, (uint64_t) w.progress, (uint64_t) w.total * 100,
+                   "percent");
   *done = w.completed == w.total;
   return PALLET_OK;
 }
@@ -198,7 +202,8 @@ share_snapshots (struct ec2 *s, json_t *vols)
   json_array_foreach (vols, i, v) {
     if (ec2_bool (v, "shared"))
       continue;
-    if (Pallet_aws_ec2_modify_snapshot_permission (s->src, ec2_str (v, "snapshotId"), target, 0, 0) < 0)
+    if (Pallet_aws_ec2_modify_snapshot_permission (s->src, ec2_str (v, "snapshotId"), target, 0, 0)
+        < 0)
       return ec2_aws_fail (s, s->src, "sharing a snapshot with the target account");
     json_object_set_new (v, "shared", json_true ());
     json_object_set_new (v, "sharedWith", json_string (target));
@@ -216,7 +221,8 @@ copy_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
       continue;
     char token[65], desc[200];
     ec2_client_token (in->migration_uid, ec2_str (v, "snapshotId"), token);
-    snprintf (desc, sizeof desc, "Pallet copy of %s for VM %s", ec2_str (v, "snapshotId"), in->vm_id);
+    snprintf (desc, sizeof desc, "Pallet copy of %s for VM %s", ec2_str (v, "snapshotId"),
+              in->vm_id);
     struct Pallet_aws_params *p = Pallet_aws_params_new ();
     struct Pallet_aws_tag extra[] = { { EC2_TAG_VOLUME, ec2_str (v, "sourceVolumeId") } };
     ec2_add_tags (p, "snapshot", in, extra, 1);
@@ -226,7 +232,8 @@ copy_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
         Pallet_aws_params_add (p, "KmsKeyId", s->target_kms_key);
     }
     json_t *res = NULL;
-    int r = Pallet_aws_ec2_copy_snapshot (s->tgt, s->region, ec2_str (v, "snapshotId"), desc, token, p, &res);
+    int r = Pallet_aws_ec2_copy_snapshot (s->tgt, s->region, ec2_str (v, "snapshotId"), desc, token,
+                                          p, &res);
     Pallet_aws_params_free (p);
     if (r < 0)
       return ec2_aws_fail (s, s->tgt, "copying a snapshot to the target region (CopySnapshot)");
@@ -244,20 +251,23 @@ create_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols)
   json_array_foreach (vols, i, v) {
     if (*ec2_str (v, "targetVolumeId"))
       continue;
-    const char *snap = *ec2_str (v, "copySnapshotId") ? ec2_str (v, "copySnapshotId") : ec2_str (v, "snapshotId");
+    const char *snap =
+        *ec2_str (v, "copySnapshotId") ? ec2_str (v, "copySnapshotId") : ec2_str (v, "snapshotId");
     const char *type = ec2_str (v, "volumeType");
     char token[65];
     ec2_client_token (in->migration_uid, ec2_str (v, "sourceVolumeId"), token);
     struct Pallet_aws_params *p = Pallet_aws_params_new ();
     Pallet_aws_params_addf (p, "Size", "%lld", ec2_int (v, "sizeGiB", 0));
     /* io1/io2 need their IOPS; gp3 keeps custom IOPS and throughput. */
-    if ((!strcmp (type, "io1") || !strcmp (type, "io2") || !strcmp (type, "gp3")) && ec2_int (v, "iops", 0) > 0)
+    if ((!strcmp (type, "io1") || !strcmp (type, "io2") || !strcmp (type, "gp3"))
+        && ec2_int (v, "iops", 0) > 0)
       Pallet_aws_params_addf (p, "Iops", "%lld", ec2_int (v, "iops", 0));
     if (!strcmp (type, "gp3") && ec2_int (v, "throughput", 0) > 0)
       Pallet_aws_params_addf (p, "Throughput", "%lld", ec2_int (v, "throughput", 0));
     if (ec2_bool (v, "encrypted")) {
       Pallet_aws_params_add (p, "Encrypted", "true");
-      const char *key = (s->cross_account || s->cross_region) ? s->target_kms_key : ec2_str (v, "kmsKeyId");
+      const char *key =
+          (s->cross_account || s->cross_region) ? s->target_kms_key : ec2_str (v, "kmsKeyId");
       if (key && *key)
         Pallet_aws_params_add (p, "KmsKeyId", key);
     }
@@ -325,7 +335,8 @@ wait_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols, int *done
     pallet_error (s->call, PALLET_E_FAILED, "%s: %s", in->vm_id, w.reason);
     return PALLET_E_FAILED;
   }
-  pallet_progress (s->call, in->vm_id, "transfer", (uint64_t) w.available, (uint64_t) w.total, "volumes");
+  pallet_progress (s->call, in->vm_id, "transfer", (uint64_t) w.available, (uint64_t) w.total,
+                   "volumes");
   *done = w.available == w.total;
   return PALLET_OK;
 }
@@ -348,9 +359,10 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   if (!*in.migration_uid) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "transfer %s: options.migrationUID is missing; the host must give one so that reruns find their own resources",
-                  in.vm_id);
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "transfer %s: options.migrationUID is missing; the host must give one so that reruns find their own resources",
+        in.vm_id);
     st = PALLET_E_INVALID;
     goto out;
   }
@@ -370,7 +382,9 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   if (!warm && !ec2_bool (state, "stopped")) {
-    pallet_error (call, PALLET_E_CONFLICT, "transfer %s: the instance is not known to be stopped; run prepare_source first", in.vm_id);
+    pallet_error (call, PALLET_E_CONFLICT,
+                  "transfer %s: the instance is not known to be stopped; run prepare_source first",
+                  in.vm_id);
     st = PALLET_E_CONFLICT;
     goto out;
   }
@@ -405,9 +419,10 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     json_array_foreach (vols, i, v)
       missing += !*ec2_str (v, "snapshotId");
     if (missing) {
-      pallet_error (call, PALLET_E_FAILED,
-                    "transfer %s: CreateSnapshots did not cover %zu of the instance's volumes; were volumes attached or detached during the migration?",
-                    in.vm_id, missing);
+      pallet_error (
+          call, PALLET_E_FAILED,
+          "transfer %s: CreateSnapshots did not cover %zu of the instance's volumes; were volumes attached or detached during the migration?",
+          in.vm_id, missing);
       st = PALLET_E_FAILED;
       goto save;
     }
@@ -415,7 +430,8 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if ((st = tag_snapshot_volumes (s, vols, "snapshotId")) != PALLET_OK)
     goto save;
   if ((st = ec2_snapshots_wait (s, s->src, &in, vols, "snapshotId", "snapshotState",
-                            "waiting for snapshots", &done)) != PALLET_OK)
+                                "waiting for snapshots", &done))
+      != PALLET_OK)
     goto save;
   if (!done) {
     pallet_retry_after (call, ec2_poll_ms (state, "snapshotPolls"));
@@ -441,7 +457,8 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     if ((st = copy_snapshots (s, &in, vols)) != PALLET_OK)
       goto save;
     if ((st = ec2_snapshots_wait (s, s->tgt, &in, vols, "copySnapshotId", "copyState",
-                              "copying snapshots", &done)) != PALLET_OK)
+                                  "copying snapshots", &done))
+        != PALLET_OK)
       goto save;
     if (!done) {
       pallet_retry_after (call, ec2_poll_ms (state, "copyPolls"));
@@ -452,9 +469,10 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
 
   /* 4. Volumes in the target zone. */
   if (!*s->target_az) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "transfer %s: the provider has no target-az; set spec.settings.target-az to the worker nodes' zone",
-                  in.vm_id);
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "transfer %s: the provider has no target-az; set spec.settings.target-az to the worker nodes' zone",
+        in.vm_id);
     st = PALLET_E_INVALID;
     goto save;
   }
@@ -469,10 +487,10 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
   }
   json_object_set_new (state, "transferred", json_true ());
   st = PALLET_OK;
- save:
+save:
   /* Always: cleanup needs to know what exists, even after a failure. */
   ec2_emit_state (s, state);
- out:
+out:
   json_decref (state);
   ec2_input_free (&in);
   return st;

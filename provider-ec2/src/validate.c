@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* validate: every rule gets a clear message and a stable code.  Errors make
  * the op fail with PALLET_E_INVALID; warnings and notes do not.  The facts
  * found (instance, type, volumes) go into the state for the later steps. */
@@ -14,9 +15,8 @@ struct findings {
   int errors;
 };
 
-static void
-finding (struct findings *f, const char *severity, const char *code, const char *fmt, ...)
-  PALLET_PRINTF (4, 5);
+static void finding (struct findings *f, const char *severity, const char *code, const char *fmt,
+                     ...) PALLET_PRINTF (4, 5);
 
 static void
 finding (struct findings *f, const char *severity, const char *code, const char *fmt, ...)
@@ -27,12 +27,13 @@ finding (struct findings *f, const char *severity, const char *code, const char 
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
   /* Forklift's condition categories: Critical blocks the plan. */
-  const char *category = !strcmp (severity, "error") ? "Critical"
-                         : !strcmp (severity, "warning") ? "Warn" : "Advisory";
+  const char *category = !strcmp (severity, "error")     ? "Critical"
+                         : !strcmp (severity, "warning") ? "Warn"
+                                                         : "Advisory";
   if (!strcmp (severity, "error"))
     f->errors++;
-  ec2_emit_item (f->s, json_pack ("{s:s,s:s,s:s,s:s}", "vm", f->vm,
-                                  "category", category, "type", code, "message", msg));
+  ec2_emit_item (f->s, json_pack ("{s:s,s:s,s:s,s:s}", "vm", f->vm, "category", category, "type",
+                                  code, "message", msg));
   pallet_log (f->s->call, !strcmp (severity, "error") ? PALLET_LOG_ERROR : PALLET_LOG_INFO,
               "validate %s: %s: %s", f->vm, code, msg);
 }
@@ -81,7 +82,7 @@ kms_arn_parts (const char *key, char region[64], char account[32])
 {
   if (strncmp (key, "arn:", 4) != 0)
     return 0;
-  const char *p = strchr (key + 4, ':');          /* after the partition */
+  const char *p = strchr (key + 4, ':'); /* after the partition */
   if (!p || strncmp (p + 1, "kms:", 4) != 0)
     return 0;
   p += 5;
@@ -110,28 +111,32 @@ kms_check_key (struct findings *f, const char *key, const char *vid)
     return st;
   if (kms_arn_parts (key, region, account)) {
     if (strcmp (region, s->target_region)) {
-      finding (f, "error", "KMSKeyWrongRegion",
-               "volume %s would be encrypted with KMS key %s, which is in region %s, not in the target region %s; KMS keys are regional: set target-kms-key-id to a key in %s",
-               vid, key, region, s->target_region, s->target_region);
+      finding (
+          f, "error", "KMSKeyWrongRegion",
+          "volume %s would be encrypted with KMS key %s, which is in region %s, not in the target region %s; KMS keys are regional: set target-kms-key-id to a key in %s",
+          vid, key, region, s->target_region, s->target_region);
       return PALLET_OK;
     }
     if (strcmp (account, tgt_acct))
-      finding (f, "warning", "KMSKeyOtherAccount",
-               "KMS key %s belongs to account %s, not the target account %s; its key policy must let %s use it (kms:DescribeKey, CreateGrant, Decrypt, GenerateDataKeyWithoutPlaintext, ReEncrypt*)",
-               key, account, tgt_acct, tgt_acct);
+      finding (
+          f, "warning", "KMSKeyOtherAccount",
+          "KMS key %s belongs to account %s, not the target account %s; its key policy must let %s use it (kms:DescribeKey, CreateGrant, Decrypt, GenerateDataKeyWithoutPlaintext, ReEncrypt*)",
+          key, account, tgt_acct, tgt_acct);
   }
   json_t *md = NULL;
   if (Pallet_aws_kms_describe_key (s->tgt, key, &md) < 0) {
     const struct Pallet_aws_error *e = Pallet_aws_last_error (s->tgt);
     const char *code = e && e->code ? e->code : "";
     if (!strcmp (code, "NotFoundException"))
-      finding (f, "error", "KMSKeyNotFound",
-               "volume %s would be encrypted with KMS key %s, which does not exist in account %s region %s (kms:DescribeKey: %s); create it there or set target-kms-key-id to a key that exists",
-               vid, key, tgt_acct, s->target_region, e->message);
+      finding (
+          f, "error", "KMSKeyNotFound",
+          "volume %s would be encrypted with KMS key %s, which does not exist in account %s region %s (kms:DescribeKey: %s); create it there or set target-kms-key-id to a key that exists",
+          vid, key, tgt_acct, s->target_region, e->message);
     else if (!strcmp (code, "AccessDeniedException") || (e && e->status == PALLET_E_AUTH))
-      finding (f, "error", "KMSKeyAccessDenied",
-               "the target credentials may not use KMS key %s (kms:DescribeKey: %s: %s); grant them kms:DescribeKey, kms:CreateGrant, kms:Decrypt and kms:GenerateDataKeyWithoutPlaintext on the key (IAM policy and key policy)",
-               key, code, e ? e->message : "");
+      finding (
+          f, "error", "KMSKeyAccessDenied",
+          "the target credentials may not use KMS key %s (kms:DescribeKey: %s: %s); grant them kms:DescribeKey, kms:CreateGrant, kms:Decrypt and kms:GenerateDataKeyWithoutPlaintext on the key (IAM policy and key policy)",
+          key, code, e ? e->message : "");
     else if (e && PALLET_STATUS_IS_RETRYABLE (e->status))
       return ec2_aws_fail (s, s->tgt, "checking the target KMS key (kms:DescribeKey)");
     else
@@ -141,24 +146,29 @@ kms_check_key (struct findings *f, const char *key, const char *vid)
   }
   const char *state = ec2_str (md, "KeyState"), *arn = ec2_str (md, "Arn");
   const char *usage = ec2_str (md, "KeyUsage");
-  const char *spec = *ec2_str (md, "KeySpec") ? ec2_str (md, "KeySpec")
-                                               : ec2_str (md, "CustomerMasterKeySpec");
+  const char *spec =
+      *ec2_str (md, "KeySpec") ? ec2_str (md, "KeySpec") : ec2_str (md, "CustomerMasterKeySpec");
   if (!strcmp (state, "Disabled"))
-    finding (f, "error", "KMSKeyDisabled",
-             "KMS key %s (for volume %s) is disabled in the target; enable it (aws kms enable-key --key-id %s) or set target-kms-key-id to an enabled key",
-             *arn ? arn : key, vid, *arn ? arn : key);
+    finding (
+        f, "error", "KMSKeyDisabled",
+        "KMS key %s (for volume %s) is disabled in the target; enable it (aws kms enable-key --key-id %s) or set target-kms-key-id to an enabled key",
+        *arn ? arn : key, vid, *arn ? arn : key);
   else if (strcmp (state, "Enabled"))
-    finding (f, "error", "KMSKeyNotUsable",
-             "KMS key %s (for volume %s) is in state %s, not Enabled, so EBS cannot use it; pick an enabled key with target-kms-key-id",
-             *arn ? arn : key, vid, *state ? state : "(none)");
-  else if ((*usage && strcmp (usage, "ENCRYPT_DECRYPT")) || (*spec && strcmp (spec, "SYMMETRIC_DEFAULT")))
-    finding (f, "error", "KMSKeyNotUsable",
-             "KMS key %s (for volume %s) is a %s %s key; EBS needs a symmetric ENCRYPT_DECRYPT key: set target-kms-key-id to one",
-             *arn ? arn : key, vid, spec, usage);
+    finding (
+        f, "error", "KMSKeyNotUsable",
+        "KMS key %s (for volume %s) is in state %s, not Enabled, so EBS cannot use it; pick an enabled key with target-kms-key-id",
+        *arn ? arn : key, vid, *state ? state : "(none)");
+  else if ((*usage && strcmp (usage, "ENCRYPT_DECRYPT"))
+           || (*spec && strcmp (spec, "SYMMETRIC_DEFAULT")))
+    finding (
+        f, "error", "KMSKeyNotUsable",
+        "KMS key %s (for volume %s) is a %s %s key; EBS needs a symmetric ENCRYPT_DECRYPT key: set target-kms-key-id to one",
+        *arn ? arn : key, vid, spec, usage);
   else if (kms_arn_parts (arn, region, account) && strcmp (region, s->target_region))
-    finding (f, "error", "KMSKeyWrongRegion",
-             "KMS key %s (for volume %s) resolves to %s, in region %s, not the target region %s; set target-kms-key-id to a key in %s",
-             key, vid, arn, region, s->target_region, s->target_region);
+    finding (
+        f, "error", "KMSKeyWrongRegion",
+        "KMS key %s (for volume %s) resolves to %s, in region %s, not the target region %s; set target-kms-key-id to a key in %s",
+        key, vid, arn, region, s->target_region, s->target_region);
   json_decref (md);
   return PALLET_OK;
 }
@@ -177,7 +187,7 @@ kms_check (struct findings *f, const json_t *records)
       continue;
     const char *key = s->target_kms_key;
     if (!key && !s->cross_account && !s->cross_region)
-      key = ec2_str (r, "kmsKeyId");   /* same account and region: the source key */
+      key = ec2_str (r, "kmsKeyId"); /* same account and region: the source key */
     if (!key || !*key || json_object_get (seen, key))
       continue;
     json_object_set_new (seen, key, json_true ());
@@ -205,9 +215,11 @@ conversion_pvcs (struct findings *f, const struct ec2_input *in, json_t *records
     return st;
   }
   if (st != PALLET_OK) {
-    finding (f, "error", st == PALLET_E_AUTH ? "KubeCredentialsRejected"
+    finding (f, "error",
+             st == PALLET_E_AUTH                     ? "KubeCredentialsRejected"
              : !s->kube_api_url && !s->pvc_list_file ? "ConversionPVCSourceMissing"
-             : "ConversionPVCListFailed", "%s", msg ? msg : "listing PVCs failed");
+                                                     : "ConversionPVCListFailed",
+             "%s", msg ? msg : "listing PVCs failed");
     free (msg);
     json_decref (items);
     return PALLET_OK;
@@ -221,9 +233,10 @@ conversion_pvcs (struct findings *f, const struct ec2_input *in, json_t *records
     json_t *r;
     json_array_foreach (records, i, r)
       if (strcmp (ec2_str (r, "pvcVolumeMode"), "Block"))
-        finding (f, "error", "ConversionPVCNotBlock",
-                 "PVC %s/%s (disk %lld) has volumeMode %s; the conversion Pod attaches disks as block devices: use volumeMode: Block PVCs, or set skipGuestConversion",
-                 ns, ec2_str (r, "pvcName"), ec2_int (r, "diskIndex", 0), ec2_str (r, "pvcVolumeMode"));
+        finding (
+            f, "error", "ConversionPVCNotBlock",
+            "PVC %s/%s (disk %lld) has volumeMode %s; the conversion Pod attaches disks as block devices: use volumeMode: Block PVCs, or set skipGuestConversion",
+            ns, ec2_str (r, "pvcName"), ec2_int (r, "diskIndex", 0), ec2_str (r, "pvcVolumeMode"));
   }
   free (err);
   json_decref (items);
@@ -242,24 +255,29 @@ check_accounts (struct findings *f, const char **src_acct)
     /* Only an auth failure is about the credentials; TLS, timeouts and
      * throttling are reported as what they are (the error says which). */
     if (st == PALLET_E_AUTH)
-      finding (f, "error", "CredentialsRejected", "the source credentials were not accepted: see the error");
+      finding (f, "error", "CredentialsRejected",
+               "the source credentials were not accepted: see the error");
     else
-      finding (f, "error", "SourceUnreachable", "STS GetCallerIdentity with the source credentials failed: see the error");
+      finding (f, "error", "SourceUnreachable",
+               "STS GetCallerIdentity with the source credentials failed: see the error");
     return st;
   }
   if (!s->cross_account)
     return PALLET_OK;
   if ((st = ec2_target_account (s, &tgt_acct)) != PALLET_OK) {
     if (st == PALLET_E_AUTH)
-      finding (f, "error", "TargetCredentialsRejected", "the target account's credentials were not accepted");
+      finding (f, "error", "TargetCredentialsRejected",
+               "the target account's credentials were not accepted");
     else
-      finding (f, "error", "TargetUnreachable", "STS GetCallerIdentity with the target credentials failed: see the error");
+      finding (f, "error", "TargetUnreachable",
+               "STS GetCallerIdentity with the target credentials failed: see the error");
     return st;
   }
   if (!strcmp (*src_acct, tgt_acct))
-    finding (f, "error", "TargetAccountIsSource",
-             "the target credentials belong to the source account %s; drop targetAccessKeyId/targetSecretAccessKey for a same-account migration",
-             *src_acct);
+    finding (
+        f, "error", "TargetAccountIsSource",
+        "the target credentials belong to the source account %s; drop targetAccessKeyId/targetSecretAccessKey for a same-account migration",
+        *src_acct);
   return PALLET_OK;
 }
 
@@ -272,14 +290,16 @@ check_zone (struct findings *f, int conversion)
   if ((st = zone_exists (s, s->tgt, *s->target_az ? s->target_az : "*", &exists)) != PALLET_OK)
     return st;
   if (!*s->target_az && conversion)
-    ;                           /* the PVCs are wherever they are */
+    ; /* the PVCs are wherever they are */
   else if (!*s->target_az)
-    finding (f, "error", "TargetZoneMissing",
-             "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
+    finding (
+        f, "error", "TargetZoneMissing",
+        "the provider has no target-az setting; set spec.settings.target-az to the zone of the cluster's worker nodes (kubectl get nodes -L topology.kubernetes.io/zone)");
   else if (!exists)
-    finding (f, "error", "TargetZoneNotFound",
-             "target-az %s is not a zone of region %s; pick one listed by aws ec2 describe-availability-zones --region %s",
-             s->target_az, s->target_region, s->target_region);
+    finding (
+        f, "error", "TargetZoneNotFound",
+        "target-az %s is not a zone of region %s; pick one listed by aws ec2 describe-availability-zones --region %s",
+        s->target_az, s->target_region, s->target_region);
   return PALLET_OK;
 }
 
@@ -326,12 +346,11 @@ volume_records (struct findings *f, const struct ec2_input *in, const json_t *fa
     if (!vol)
       continue;
     const char *vtype = ec2_str (vol, "volumeType");
-    json_t *rec = json_pack ("{s:s,s:s,s:I,s:s,s:b,s:I,s:b}",
-      "sourceVolumeId", vid, "deviceName", ec2_str (b, "deviceName"),
-      "sizeGiB", (json_int_t) ec2_int (vol, "size", 0), "volumeType", vtype,
-      "encrypted", ec2_bool (vol, "encrypted"),
-      "diskIndex", (json_int_t) json_array_size (records),
-      "boot", !strcmp (ec2_str (b, "deviceName"), root));
+    json_t *rec = json_pack (
+        "{s:s,s:s,s:I,s:s,s:b,s:I,s:b}", "sourceVolumeId", vid, "deviceName",
+        ec2_str (b, "deviceName"), "sizeGiB", (json_int_t) ec2_int (vol, "size", 0), "volumeType",
+        vtype, "encrypted", ec2_bool (vol, "encrypted"), "diskIndex",
+        (json_int_t) json_array_size (records), "boot", !strcmp (ec2_str (b, "deviceName"), root));
     long long iops = ec2_int (vol, "iops", 0), tput = ec2_int (vol, "throughput", 0);
     if (iops > 0)
       json_object_set_new (rec, "iops", json_integer (iops));
@@ -341,16 +360,19 @@ volume_records (struct findings *f, const struct ec2_input *in, const json_t *fa
       json_object_set_new (rec, "kmsKeyId", json_string (ec2_str (vol, "kmsKeyId")));
     json_array_append_new (records, rec);
     if (conversion)
-      continue;                 /* nothing is created in AWS or in storage */
+      continue; /* nothing is created in AWS or in storage */
     if (!map_covers (json_object_get (in->plan, "storageMap"), vtype))
-      finding (f, "error", "StorageNotMapped",
-               "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
-               vid, vtype, vtype);
+      finding (
+          f, "error", "StorageNotMapped",
+          "volume %s has type %s, which the StorageMap does not map; add a map entry with source.name: %s",
+          vid, vtype, vtype);
     if (ec2_bool (vol, "encrypted") && (s->cross_account || s->cross_region) && !s->target_kms_key)
-      finding (f, "error", "EncryptedVolumeNeedsTargetKey",
-               "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
-               vid, *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
-               s->cross_account ? "cross-account" : "cross-region");
+      finding (
+          f, "error", "EncryptedVolumeNeedsTargetKey",
+          "volume %s is encrypted with %s; a %s migration needs a KMS key usable in the target: set target-kms-key-id (and share the source key with the target account)",
+          vid,
+          *ec2_str (vol, "kmsKeyId") ? ec2_str (vol, "kmsKeyId") : "the account's default EBS key",
+          s->cross_account ? "cross-account" : "cross-region");
   }
   return records;
 }
@@ -387,9 +409,10 @@ check_networks (struct findings *f, const struct ec2_input *in, const json_t *fa
   json_array_foreach (json_object_get (facts, "networkInterfaces"), i, nic) {
     const char *subnet = ec2_str (nic, "subnetId");
     if (*subnet && !map_covers (json_object_get (in->plan, "networkMap"), subnet))
-      finding (f, "error", "NetworkNotMapped",
-               "network interface %s is on subnet %s, which the NetworkMap does not map; add a map entry with source.id: %s",
-               ec2_str (nic, "networkInterfaceId"), subnet, subnet);
+      finding (
+          f, "error", "NetworkNotMapped",
+          "network interface %s is on subnet %s, which the NetworkMap does not map; add a map entry with source.id: %s",
+          ec2_str (nic, "networkInterfaceId"), subnet, subnet);
   }
 }
 
@@ -469,12 +492,14 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   /* Storage: only EBS moves.  Instance store is named. */
   long long store = ec2_int (itype, "instanceStoreGiB", 0);
   if (store > 0)
-    finding (&f, !strcmp (s->instance_store, "error") ? "error" : "warning", "InstanceStoreNotMigrated",
-             "instance type %s has %lld GB of instance store; its data is not migrated (set instance-store: warn to accept, error to refuse)",
-             ec2_str (inst, "instanceType"), store);
+    finding (
+        &f, !strcmp (s->instance_store, "error") ? "error" : "warning", "InstanceStoreNotMigrated",
+        "instance type %s has %lld GB of instance store; its data is not migrated (set instance-store: warn to accept, error to refuse)",
+        ec2_str (inst, "instanceType"), store);
   json_t *bdms = json_object_get (facts, "blockDevices");
   if (json_array_size (bdms) == 0)
-    finding (&f, "error", "NoEBSVolumes", "instance %s has no EBS volumes; there is nothing to migrate", in.vm_id);
+    finding (&f, "error", "NoEBSVolumes",
+             "instance %s has no EBS volumes; there is nothing to migrate", in.vm_id);
   vols = json_array ();
   if ((st = describe_volumes (s, bdms, vols)) != PALLET_OK)
     goto out;
@@ -492,10 +517,10 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   if (*in.migration_uid)
     json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
   st = PALLET_OK;
- out:
+out:
   if (st == PALLET_OK && f.errors) {
-    pallet_error (call, PALLET_E_INVALID, "validate %s: %d rule%s failed; see the findings",
-                  f.vm, f.errors, f.errors == 1 ? "" : "s");
+    pallet_error (call, PALLET_E_INVALID, "validate %s: %d rule%s failed; see the findings", f.vm,
+                  f.errors, f.errors == 1 ? "" : "s");
     st = PALLET_E_INVALID;
   }
   else if (st == PALLET_OK)

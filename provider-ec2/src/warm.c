@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Warm migration (plan type warm, copy mode only).
  *
  * The source keeps running while transfer copies it in rounds: round 0
@@ -29,7 +30,7 @@
 #include "warm.h"
 
 #define WARM_DEFAULT_INTERVAL 3600.0
-#define WARM_POLL_MIN_MS 500
+#define WARM_POLL_MIN_MS      500
 
 int
 ec2_plan_is_warm (const json_t *plan)
@@ -75,13 +76,14 @@ precopy_interval (struct ec2 *s, const struct ec2_input *in, double *out)
   if (!v || json_is_null (v))
     return PALLET_OK;
   char *end = NULL;
-  double d = json_is_number (v) ? json_number_value (v)
-    : json_is_string (v) ? strtod (json_string_value (v), &end) : -1;
-  if ((json_is_string (v) && (end == json_string_value (v) || *end)) || !(d > 0)
-      || d > 7 * 86400) {
+  double d = json_is_number (v)   ? json_number_value (v)
+             : json_is_string (v) ? strtod (json_string_value (v), &end)
+                                  : -1;
+  if ((json_is_string (v) && (end == json_string_value (v) || *end)) || !(d > 0) || d > 7 * 86400) {
     pallet_error (s->call, PALLET_E_INVALID,
                   "transfer %s: setting precopy-interval must be a number of seconds "
-                  "between 0 and 604800 (a week), e.g. \"3600\"", in->vm_id);
+                  "between 0 and 604800 (a week), e.g. \"3600\"",
+                  in->vm_id);
     return PALLET_E_INVALID;
   }
   *out = d;
@@ -144,8 +146,10 @@ warm_stop (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *w)
     return PALLET_OK;
   }
   if (!strcmp (name, "terminated") || !strcmp (name, "shutting-down")) {
-    pallet_error (s->call, PALLET_E_CONFLICT, "transfer %s (warm cutover): the instance is %s; "
-                  "it cannot be migrated", in->vm_id, name);
+    pallet_error (s->call, PALLET_E_CONFLICT,
+                  "transfer %s (warm cutover): the instance is %s; "
+                  "it cannot be migrated",
+                  in->vm_id, name);
     json_decref (inst);
     return PALLET_E_CONFLICT;
   }
@@ -183,8 +187,8 @@ round_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t
     size_t found = 0;
     json_array_foreach (vols, i, v)
       found += *ec2_str (v, "roundSnapshotId") != 0;
-    if (found == 0 && (st = ec2_snapshots_create (s, in, vols, "roundSnapshotId", round))
-        != PALLET_OK)
+    if (found == 0
+        && (st = ec2_snapshots_create (s, in, vols, "roundSnapshotId", round)) != PALLET_OK)
       return st;
     missing = 0;
     json_array_foreach (vols, i, v)
@@ -193,7 +197,8 @@ round_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t
       pallet_error (s->call, PALLET_E_FAILED,
                     "transfer %s: CreateSnapshots (warm round %s) did not cover %zu of the "
                     "instance's volumes; were volumes attached or detached during the "
-                    "migration? Cancel it and start again", in->vm_id, round, missing);
+                    "migration? Cancel it and start again",
+                    in->vm_id, round, missing);
       return PALLET_E_FAILED;
     }
   }
@@ -212,8 +217,8 @@ round_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t
 /* The round's snapshots become the base of the raw files; the old base
  * snapshots are deleted by the next call. */
 static void
-finish_round (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t *w,
-              long long rnd, int final)
+finish_round (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t *w, long long rnd,
+              int final)
 {
   json_t *obsolete = json_object_get (w, "obsoleteSnapshots");
   if (!json_is_array (obsolete)) {
@@ -252,36 +257,41 @@ finish_round (struct ec2 *s, const struct ec2_input *in, json_t *vols, json_t *w
   json_object_del (w, "current");
   json_object_del (w, "snapshotPolls");
   pallet_log (s->call, PALLET_LOG_INFO, "transfer %s: warm round %lld done (%s): %lld bytes",
-              in->vm_id, rnd, rnd == 0 ? "full copy" : final ? "final delta" : "delta",
+              in->vm_id, rnd,
+              rnd == 0 ? "full copy"
+              : final  ? "final delta"
+                       : "delta",
               (long long) bytes);
   if (final) {
     json_object_set_new (w, "lastDeltaDoneAt", iso (t));
     double stopped = json_real_value (json_object_get (w, "stoppedAtEpoch"));
     double down = t - stopped;
-    json_object_set_new (w, "downtimeSeconds", json_real ((double) (long long) (down * 1000 + 0.5) / 1000));
+    json_object_set_new (w, "downtimeSeconds",
+                         json_real ((double) (long long) (down * 1000 + 0.5) / 1000));
     json_object_set_new (w, "done", json_true ());
-    pallet_log (s->call, PALLET_LOG_INFO, "transfer %s: warm cutover done: downtime %.3f s "
-                "over %lld rounds", in->vm_id, down, rnd + 1);
+    pallet_log (s->call, PALLET_LOG_INFO,
+                "transfer %s: warm cutover done: downtime %.3f s "
+                "over %lld rounds",
+                in->vm_id, down, rnd + 1);
   }
 }
 
 static void
 add_count (json_t *cur, const char *key, uint64_t n)
 {
-  json_object_set_new (cur, key, json_integer (json_integer_value (json_object_get (cur, key))
-                                               + (json_int_t) n));
+  json_object_set_new (
+      cur, key, json_integer (json_integer_value (json_object_get (cur, key)) + (json_int_t) n));
 }
 
 static void
 emit_result (struct ec2 *s, json_t *w)
 {
-  json_t *r = json_pack ("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "mode", "warm",
-                         "rounds", json_object_get (w, "rounds"),
-                         "downtimeSeconds", json_object_get (w, "downtimeSeconds"),
-                         "stoppedAt", json_object_get (w, "stoppedAt"),
-                         "lastDeltaDoneAt", json_object_get (w, "lastDeltaDoneAt"),
-                         "bytesPerRound", json_object_get (w, "bytesPerRound"),
-                         "roundsDetail", json_object_get (w, "roundsDetail"));
+  json_t *r = json_pack (
+      "{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "mode", "warm", "rounds",
+      json_object_get (w, "rounds"), "downtimeSeconds", json_object_get (w, "downtimeSeconds"),
+      "stoppedAt", json_object_get (w, "stoppedAt"), "lastDeltaDoneAt",
+      json_object_get (w, "lastDeltaDoneAt"), "bytesPerRound", json_object_get (w, "bytesPerRound"),
+      "roundsDetail", json_object_get (w, "roundsDetail"));
   char *t = r ? json_dumps (r, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
   if (t)
     pallet_emit (s->call, PALLET_EMIT_RESULT, t);
@@ -326,8 +336,8 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
       if (!ec2_bool (w, "cutover")) {
         json_object_set_new (w, "cutover", json_true ());
         json_object_set_new (w, "cutoverAt", iso (now_s ()));
-        pallet_log (call, PALLET_LOG_INFO, "transfer %s: cutover after %lld rounds",
-                    in->vm_id, rounds);
+        pallet_log (call, PALLET_LOG_INFO, "transfer %s: cutover after %lld rounds", in->vm_id,
+                    rounds);
       }
       if ((st = warm_stop (s, in, state, w)) != PALLET_OK)
         return st;
@@ -337,9 +347,9 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
     json_object_set_new (w, "round", json_integer (rounds));
     json_object_set_new (w, "roundStartedAt", iso (t));
     json_object_set_new (w, "roundStartedEpoch", json_real (t));
-    json_object_set_new (w, "current", json_pack ("{s:i,s:i,s:i,s:i}", "bytes", 0,
-                                                  "blocksChanged", 0, "blocksFetched", 0,
-                                                  "blocksZeroed", 0));
+    json_object_set_new (w, "current",
+                         json_pack ("{s:i,s:i,s:i,s:i}", "bytes", 0, "blocksChanged", 0,
+                                    "blocksFetched", 0, "blocksZeroed", 0));
   }
   long long round = ec2_int (w, "round", 0);
   int final = ec2_bool (w, "final");
@@ -357,19 +367,24 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
     if (ec2_bool (v, "roundCopied"))
       continue;
     char step[64];
-    snprintf (step, sizeof step, "%s disk %zu", round == 0 ? "precopy full" : final
-              ? "cutover delta" : "precopy delta", i);
+    snprintf (step, sizeof step, "%s disk %zu",
+              round == 0 ? "precopy full"
+              : final    ? "cutover delta"
+                         : "precopy delta",
+              i);
     const char *prev = round == 0 ? NULL : ec2_str (v, "snapshotId");
     if (prev && !*prev) {
-      pallet_error (call, PALLET_E_CONFLICT, "transfer %s: volume %s has no snapshot of an "
+      pallet_error (call, PALLET_E_CONFLICT,
+                    "transfer %s: volume %s has no snapshot of an "
                     "earlier warm round to copy the changes against; roll back with "
-                    "`pallet cleanup` and start again", in->vm_id, ec2_str (v, "sourceVolumeId"));
+                    "`pallet cleanup` and start again",
+                    in->vm_id, ec2_str (v, "sourceVolumeId"));
       return PALLET_E_CONFLICT;
     }
     struct Pallet_ebs_copy_result res;
     memset (&res, 0, sizeof res);
-    if ((st = ec2_copy_one (s, in, state, v, i, ec2_str (v, "roundSnapshotId"), prev, step,
-                            &res)) != PALLET_OK)
+    if ((st = ec2_copy_one (s, in, state, v, i, ec2_str (v, "roundSnapshotId"), prev, step, &res))
+        != PALLET_OK)
       return st;
     json_t *cur = json_object_get (w, "current");
     add_count (cur, "bytes", res.bytes_written);
@@ -398,6 +413,7 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
    * asked for during this round starts now: come back at once for those,
    * else wait out the interval. */
   pallet_retry_after (call, cut || json_array_size (json_object_get (w, "obsoleteSnapshots"))
-                      ? 0 : (uint32_t) (interval * 1000));
+                                ? 0
+                                : (uint32_t) (interval * 1000));
   return PALLET_PENDING;
 }

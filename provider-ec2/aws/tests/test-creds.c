@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Credential chain, region and endpoint resolution, the INI reader.
  * Runs with a temporary HOME and a scrubbed AWS_* environment. */
 #include <stdio.h>
@@ -11,12 +12,20 @@
 
 static char home[256];
 
-static const char *const aws_env[] = {
-  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-  "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
-  "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_EBS", "AWS_ENDPOINT_URL_STS",
-  "AWS_MAX_ATTEMPTS", NULL
-};
+static const char *const aws_env[] = { "AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN",
+                                       "AWS_PROFILE",
+                                       "AWS_REGION",
+                                       "AWS_DEFAULT_REGION",
+                                       "AWS_SHARED_CREDENTIALS_FILE",
+                                       "AWS_CONFIG_FILE",
+                                       "AWS_ENDPOINT_URL",
+                                       "AWS_ENDPOINT_URL_EC2",
+                                       "AWS_ENDPOINT_URL_EBS",
+                                       "AWS_ENDPOINT_URL_STS",
+                                       "AWS_MAX_ATTEMPTS",
+                                       NULL };
 
 static void
 write_file (const char *rel, const char *text)
@@ -59,12 +68,13 @@ test_explicit_and_env (void)
   setenv ("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
   setenv ("AWS_SESSION_TOKEN", "envtoken", 1);
   setenv ("AWS_REGION", "eu-west-1", 1);
-  struct Pallet_aws_config cfg = { .access_key_id = "AKIDCFG", .secret_access_key = "cfgsecret",
+  struct Pallet_aws_config cfg = { .access_key_id = "AKIDCFG",
+                                   .secret_access_key = "cfgsecret",
                                    .region = "us-west-2" };
   CU_ASSERT_EQUAL_FATAL (resolve (&cfg, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDCFG");
   CU_ASSERT_STRING_EQUAL (r.secret_access_key, "cfgsecret");
-  CU_ASSERT_PTR_NULL (r.session_token);       /* not mixed with the env's */
+  CU_ASSERT_PTR_NULL (r.session_token); /* not mixed with the env's */
   CU_ASSERT_STRING_EQUAL (r.region, "us-west-2");
   CU_ASSERT_STRING_EQUAL (r.cred_source, "config");
   Pallet_aws_resolved_free (&r);
@@ -91,9 +101,8 @@ test_explicit_and_env (void)
   free (err);
 
   /* Forklift Secret field names. */
-  json_t *secret = json_pack ("{s:s,s:s,s:s,s:s}", "accessKeyId", "AKIDSEC",
-                              "secretAccessKey", "s3cr3t", "sessionToken", "tok",
-                              "region", "ap-south-1");
+  json_t *secret = json_pack ("{s:s,s:s,s:s,s:s}", "accessKeyId", "AKIDSEC", "secretAccessKey",
+                              "s3cr3t", "sessionToken", "tok", "region", "ap-south-1");
   struct Pallet_aws_config fc = { 0 };
   Pallet_aws_config_from_secret (&fc, secret);
   CU_ASSERT_EQUAL_FATAL (resolve (&fc, &r, &err), 0);
@@ -111,29 +120,27 @@ test_profiles (void)
   char *err;
   struct Pallet_aws_config none = { 0 };
   reset ();
-  write_file (".aws/credentials",
-              "# comment\n"
-              "[default]\n"
-              "aws_access_key_id = AKIDDEFAULT\n"
-              "aws_secret_access_key=defaultsecret\n"
-              "\n"
-              "[other]\n"
-              "  ; indented comment\n"
-              "aws_access_key_id = AKIDOTHER\n"
-              "aws_secret_access_key = othersecret\n"
-              "aws_session_token = othertoken\n"
-              "s3 =\n"
-              "  max_concurrent_requests = 20\n");
-  write_file (".aws/config",
-              "[default]\n"
-              "region = us-east-2\n"
-              "[profile   other]\n"
-              "region = ca-central-1\n"
-              "region = eu-north-1\n"
-              "[profile cfgonly]\n"
-              "aws_access_key_id = AKIDCFGONLY\n"
-              "aws_secret_access_key = cfgonlysecret\n"
-              "region = sa-east-1\n");
+  write_file (".aws/credentials", "# comment\n"
+                                  "[default]\n"
+                                  "aws_access_key_id = AKIDDEFAULT\n"
+                                  "aws_secret_access_key=defaultsecret\n"
+                                  "\n"
+                                  "[other]\n"
+                                  "  ; indented comment\n"
+                                  "aws_access_key_id = AKIDOTHER\n"
+                                  "aws_secret_access_key = othersecret\n"
+                                  "aws_session_token = othertoken\n"
+                                  "s3 =\n"
+                                  "  max_concurrent_requests = 20\n");
+  write_file (".aws/config", "[default]\n"
+                             "region = us-east-2\n"
+                             "[profile   other]\n"
+                             "region = ca-central-1\n"
+                             "region = eu-north-1\n"
+                             "[profile cfgonly]\n"
+                             "aws_access_key_id = AKIDCFGONLY\n"
+                             "aws_secret_access_key = cfgonlysecret\n"
+                             "region = sa-east-1\n");
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDDEFAULT");
   CU_ASSERT_STRING_EQUAL (r.secret_access_key, "defaultsecret");
@@ -145,7 +152,7 @@ test_profiles (void)
   CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
   CU_ASSERT_STRING_EQUAL (r.access_key_id, "AKIDOTHER");
   CU_ASSERT_STRING_EQUAL (r.session_token, "othertoken");
-  CU_ASSERT_STRING_EQUAL (r.region, "eu-north-1");    /* the last one wins */
+  CU_ASSERT_STRING_EQUAL (r.region, "eu-north-1"); /* the last one wins */
   Pallet_aws_resolved_free (&r);
 
   /* Region order: config, AWS_REGION, AWS_DEFAULT_REGION, profile. */
@@ -248,14 +255,16 @@ test_endpoints (void)
   unsetenv ("AWS_ENDPOINT_URL");
   unsetenv ("AWS_ENDPOINT_URL_EBS");
   setenv ("AWS_MAX_ATTEMPTS", "7", 1);
-  struct Pallet_aws_config cc = { .region = "eu-central-1", .access_key_id = "AKIDCLIENT",
+  struct Pallet_aws_config cc = { .region = "eu-central-1",
+                                  .access_key_id = "AKIDCLIENT",
                                   .secret_access_key = "clientsecret" };
   struct Pallet_aws_client *c = Pallet_aws_client_new (&cc, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (c);
   CU_ASSERT_STRING_EQUAL (Pallet_aws_region (c), "eu-central-1");
   CU_ASSERT_STRING_EQUAL (Pallet_aws_access_key_id (c), "AKIDCLIENT");
   CU_ASSERT_STRING_EQUAL (Pallet_aws_credentials_source (c), "config");
-  CU_ASSERT_STRING_EQUAL (Pallet_aws_endpoint (c, PALLET_AWS_EBS), "https://ebs.eu-central-1.amazonaws.com");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_endpoint (c, PALLET_AWS_EBS),
+                          "https://ebs.eu-central-1.amazonaws.com");
   CU_ASSERT_EQUAL (c->max_attempts, 7);
   CU_ASSERT_STRING_EQUAL (Pallet_aws_errmsg (c), "no error");
   Pallet_aws_client_free (c);
@@ -282,7 +291,7 @@ test_ini (void)
   CU_ASSERT_TRUE (found);
   CU_ASSERT_STRING_EQUAL (v, "1");
   free (v);
-  v = Pallet_aws_ini_get (path, "a", "j", NULL);    /* a section split in two */
+  v = Pallet_aws_ini_get (path, "a", "j", NULL); /* a section split in two */
   CU_ASSERT_STRING_EQUAL (v, "3");
   free (v);
   v = Pallet_aws_ini_get (path, "b", "k", NULL);
@@ -301,7 +310,9 @@ test_ini (void)
 static int
 rm_cb (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-  (void) sb; (void) flag; (void) ftw;
+  (void) sb;
+  (void) flag;
+  (void) ftw;
   return remove (p);
 }
 

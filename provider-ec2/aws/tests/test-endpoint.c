@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Integration: pallet_aws against tests/endpoint/pallet-endpoint.py.
  * Usage: test-endpoint PYTHON3 ENDPOINT_SCRIPT
  * Starts the endpoint (posix_spawn) with 2,500 synthetic instances, drives
@@ -19,17 +20,17 @@
 
 extern char **environ;
 
-#define SRC_KEY "AKIAPALLETSOURCE0001"
-#define SRC_SECRET "pallet/source/secret/key/0000000000000001"
-#define TGT_KEY "AKIAPALLETTARGET0002"
-#define TGT_SECRET "pallet/target/secret/key/0000000000000002"
+#define SRC_KEY       "AKIAPALLETSOURCE0001"
+#define SRC_SECRET    "pallet/source/secret/key/0000000000000001"
+#define TGT_KEY       "AKIAPALLETTARGET0002"
+#define TGT_SECRET    "pallet/target/secret/key/0000000000000002"
 #define PLANTED_TOKEN "PLANTEDsessionTOKENvalue0123456789"
-#define NINST 2500
+#define NINST         2500
 
 static const char *python, *script;
 static pid_t ep_pid;
 static char url[64];
-static struct Pallet_aws_buf logbuf;   /* every log line of the run */
+static struct Pallet_aws_buf logbuf; /* every log line of the run */
 
 static void
 log_cb (void *opaque, int level, const char *msg)
@@ -52,11 +53,23 @@ start_endpoint (void)
   posix_spawn_file_actions_addclose (&fa, fds[0]);
   char n[16];
   snprintf (n, sizeof n, "%d", NINST);
-  char *argv[] = {
-    (char *) python, (char *) script, "--port", "0", "--synthetic-instances", n,
-    "--snapshot-delay", "0", "--volume-delay", "0", "--start-delay", "0",
-    "--stop-delay", "0", "--fault-seed", "42", NULL
-  };
+  char *argv[] = { (char *) python,
+                   (char *) script,
+                   "--port",
+                   "0",
+                   "--synthetic-instances",
+                   n,
+                   "--snapshot-delay",
+                   "0",
+                   "--volume-delay",
+                   "0",
+                   "--start-delay",
+                   "0",
+                   "--stop-delay",
+                   "0",
+                   "--fault-seed",
+                   "42",
+                   NULL };
   int r = posix_spawn (&ep_pid, python, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   close (fds[1]);
@@ -154,9 +167,15 @@ client_with (const char *key, const char *secret, const char *token, int max_att
              long timeout_ms)
 {
   struct Pallet_aws_config cfg = {
-    .access_key_id = key, .secret_access_key = secret, .session_token = token,
-    .region = "us-east-1", .endpoint_url = url, .max_attempts = max_attempts,
-    .backoff_base_ms = 5, .backoff_max_ms = 50, .timeout_ms = timeout_ms,
+    .access_key_id = key,
+    .secret_access_key = secret,
+    .session_token = token,
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .max_attempts = max_attempts,
+    .backoff_base_ms = 5,
+    .backoff_max_ms = 50,
+    .timeout_ms = timeout_ms,
     .log = log_cb,
   };
   char *err = NULL;
@@ -175,7 +194,7 @@ src (void)
 
 struct seen {
   size_t n;
-  json_t *ids;      /* set: id -> true */
+  json_t *ids; /* set: id -> true */
   json_t *first;
 };
 
@@ -185,13 +204,20 @@ seen_cb (void *opaque, json_t *item, const json_t *ctx)
   struct seen *s = opaque;
   (void) ctx;
   const char *id = Pallet_aws_json_str (item, "instanceId");
-  if (!id) id = Pallet_aws_json_str (item, "snapshotId");
-  if (!id) id = Pallet_aws_json_str (item, "volumeId");
-  if (!id) id = Pallet_aws_json_str (item, "subnetId");
-  if (!id) id = Pallet_aws_json_str (item, "vpcId");
-  if (!id) id = Pallet_aws_json_str (item, "zoneName");
-  if (!id) id = Pallet_aws_json_str (item, "regionName");
-  if (!id) id = Pallet_aws_json_str (item, "instanceType");
+  if (!id)
+    id = Pallet_aws_json_str (item, "snapshotId");
+  if (!id)
+    id = Pallet_aws_json_str (item, "volumeId");
+  if (!id)
+    id = Pallet_aws_json_str (item, "subnetId");
+  if (!id)
+    id = Pallet_aws_json_str (item, "vpcId");
+  if (!id)
+    id = Pallet_aws_json_str (item, "zoneName");
+  if (!id)
+    id = Pallet_aws_json_str (item, "regionName");
+  if (!id)
+    id = Pallet_aws_json_str (item, "instanceType");
   if (id)
     json_object_set_new (s->ids, id, json_true ());
   if (!s->first)
@@ -240,8 +266,8 @@ test_pagination (void)
   reset_calls ();
   CU_ASSERT_EQUAL (Pallet_aws_ec2_describe_instances (c, NULL, seen_cb, &s), 0);
   CU_ASSERT_EQUAL (s.n, NINST);
-  CU_ASSERT_EQUAL (json_object_size (s.ids), NINST);      /* no duplicates */
-  CU_ASSERT_EQUAL (calls ("DescribeInstances"), 3);       /* 1000 + 1000 + 500 */
+  CU_ASSERT_EQUAL (json_object_size (s.ids), NINST); /* no duplicates */
+  CU_ASSERT_EQUAL (calls ("DescribeInstances"), 3);  /* 1000 + 1000 + 500 */
   CU_ASSERT_PTR_NOT_NULL (json_object_get (s.first, "blockDeviceMapping"));
   seen_free (&s);
 
@@ -296,8 +322,12 @@ test_describe_others (void)
 
   /* The response-size cap: a clear error, not a truncated parse. */
   struct Pallet_aws_config small = {
-    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
-    .endpoint_url = url, .max_response_bytes = 4096, .log = log_cb,
+    .access_key_id = SRC_KEY,
+    .secret_access_key = SRC_SECRET,
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .max_response_bytes = 4096,
+    .log = log_cb,
   };
   struct Pallet_aws_client *sc = Pallet_aws_client_new (&small, NULL);
   seen_init (&s);
@@ -339,8 +369,8 @@ first_instance (struct Pallet_aws_client *c, char *iid, char *vid, char *az)
   snprintf (iid, 32, "%s", Pallet_aws_json_str (s.first, "instanceId"));
   json_t *bdm = json_array_get (json_object_get (s.first, "blockDeviceMapping"), 0);
   snprintf (vid, 32, "%s", Pallet_aws_json_str (json_object_get (bdm, "ebs"), "volumeId"));
-  snprintf (az, 32, "%s", Pallet_aws_json_str (json_object_get (s.first, "placement"),
-                                               "availabilityZone"));
+  snprintf (az, 32, "%s",
+            Pallet_aws_json_str (json_object_get (s.first, "placement"), "availabilityZone"));
   seen_free (&s);
   Pallet_aws_params_free (p);
 }
@@ -368,8 +398,8 @@ test_lifecycle (void)
   struct Pallet_aws_params *tags = Pallet_aws_params_new ();
   struct Pallet_aws_tag tg[] = { { "forklift.konveyor.io/vmID", iid }, { "Name", "pallet test" } };
   Pallet_aws_params_add_tag_spec (tags, "snapshot", tg, 2);
-  CU_ASSERT_EQUAL_FATAL (Pallet_aws_ec2_create_snapshot (c, vid, "Forklift migration snapshot",
-                                                         tags, &r), 0);
+  CU_ASSERT_EQUAL_FATAL (
+      Pallet_aws_ec2_create_snapshot (c, vid, "Forklift migration snapshot", tags, &r), 0);
   char sid[32];
   snprintf (sid, sizeof sid, "%s", Pallet_aws_json_str (r, "snapshotId"));
   CU_ASSERT_EQUAL (strncmp (sid, "snap-", 5), 0);
@@ -469,11 +499,15 @@ test_ebs (void)
   /* Two snapshots: blocks 0 and 3 written, then block 3 changed. */
   char path[128], body[512];
   snprintf (path, sizeof path, "/_pallet/volumes/%s/write", vid);
-  snprintf (body, sizeof body, "{\"writes\": [{\"offset\": 0, \"fill\": 171, \"length\": 524288},"
-            "{\"offset\": %d, \"fill\": 7, \"length\": 4096}], \"snapshot\": true}", 3 * 524288);
+  snprintf (body, sizeof body,
+            "{\"writes\": [{\"offset\": 0, \"fill\": 171, \"length\": 524288},"
+            "{\"offset\": %d, \"fill\": 7, \"length\": 4096}], \"snapshot\": true}",
+            3 * 524288);
   json_t *r1 = control ("POST", path, body);
-  snprintf (body, sizeof body, "{\"writes\": [{\"offset\": %d, \"fill\": 9, \"length\": 100}],"
-            " \"snapshot\": true}", 3 * 524288 + 10);
+  snprintf (body, sizeof body,
+            "{\"writes\": [{\"offset\": %d, \"fill\": 9, \"length\": 100}],"
+            " \"snapshot\": true}",
+            3 * 524288 + 10);
   json_t *r2 = control ("POST", path, body);
   const char *s1 = Pallet_aws_json_str (r1, "snapshotId");
   const char *s2 = Pallet_aws_json_str (r2, "snapshotId");
@@ -489,27 +523,32 @@ test_ebs (void)
   size_t i;
   json_t *it;
   json_array_foreach (b.list, i, it) {
-    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 0) blk0 = it;
-    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 3) blk3 = it;
+    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 0)
+      blk0 = it;
+    if (Pallet_aws_json_int (it, "BlockIndex", -1) == 3)
+      blk3 = it;
   }
   CU_ASSERT_PTR_NOT_NULL_FATAL (blk0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (blk3);
 
   unsigned char *buf = malloc (524288);
   size_t len = 0;
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
-                                                      buf, 524288, &len), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (
+                       c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"), buf, 524288, &len),
+                   0);
   CU_ASSERT_EQUAL (len, 524288);
   CU_ASSERT_TRUE (buf[0] == 171 && buf[524287] == 171);
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 3, Pallet_aws_json_str (blk3, "BlockToken"),
-                                                      buf, 524288, &len), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (
+                       c, s1, 3, Pallet_aws_json_str (blk3, "BlockToken"), buf, 524288, &len),
+                   0);
   CU_ASSERT_TRUE (buf[0] == 7 && buf[4095] == 7 && buf[4096] == 0);
 
   /* One bad checksum is retried; bad every time is a permanent error. */
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum_count\": 1}}");
   reset_calls ();
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
-                                                      buf, 524288, &len), 0);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (
+                       c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"), buf, 524288, &len),
+                   0);
   int gsb = calls ("GetSnapshotBlock");
   if (gsb != 2) {
     json_t *all = control ("GET", "/_pallet/calls?action=GetSnapshotBlock", NULL);
@@ -520,8 +559,9 @@ test_ebs (void)
   }
   CU_ASSERT_EQUAL (gsb, 2);
   set_faults ("{\"ebs:GetSnapshotBlock\": {\"bad_checksum\": 1.0}}");
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
-                                                      buf, 524288, &len), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (
+                       c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"), buf, 524288, &len),
+                   -1);
   const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_STRING_EQUAL (e->code, "ChecksumMismatch");
   CU_ASSERT_EQUAL (e->status, PALLET_E_FAILED);
@@ -530,8 +570,9 @@ test_ebs (void)
 
   /* A too-small buffer is a clear error, not an overflow (last: the
    * aborted transfer is logged by the server a little later). */
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"),
-                                                      buf, 1000, &len), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_get_snapshot_block (
+                       c, s1, 0, Pallet_aws_json_str (blk0, "BlockToken"), buf, 1000, &len),
+                   -1);
   CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "limit"));
 
   /* Changed blocks between the two: block 3 only. */
@@ -543,8 +584,9 @@ test_ebs (void)
   CU_ASSERT_PTR_NOT_NULL (Pallet_aws_json_str (json_array_get (changed, 0), "SecondBlockToken"));
 
   /* Unknown snapshot: NotFound from the JSON error. */
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0000000000000dead", -1, block_cb,
-                                                        &b, NULL), -1);
+  CU_ASSERT_EQUAL (
+      Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0000000000000dead", -1, block_cb, &b, NULL),
+      -1);
   CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_NOT_FOUND);
   CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "ResourceNotFoundException");
   CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "../x", -1, block_cb, &b, NULL), -1);
@@ -655,7 +697,7 @@ test_5xx_resets_timeouts (void)
   printf ("  timeout: %s\n", Pallet_aws_errmsg (c));
   seen_free (&s);
   set_faults ("{}");
-  sleep (2);    /* let the server finish the abandoned slow calls */
+  sleep (2); /* let the server finish the abandoned slow calls */
   Pallet_aws_client_free (c);
 }
 
@@ -667,17 +709,23 @@ cancel_cb (void *opaque)
   (void) opaque;
   struct timespec now;
   clock_gettime (CLOCK_MONOTONIC, &now);
-  return (now.tv_sec - cancel_start.tv_sec) * 1000
-    + (now.tv_nsec - cancel_start.tv_nsec) / 1000000 > 300;
+  return (now.tv_sec - cancel_start.tv_sec) * 1000 + (now.tv_nsec - cancel_start.tv_nsec) / 1000000
+         > 300;
 }
 
 static void
 test_cancel (void)
 {
   struct Pallet_aws_config cfg = {
-    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
-    .endpoint_url = url, .max_attempts = 5, .backoff_base_ms = 60000,
-    .backoff_max_ms = 60000, .log = log_cb, .cancelled = cancel_cb,
+    .access_key_id = SRC_KEY,
+    .secret_access_key = SRC_SECRET,
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .max_attempts = 5,
+    .backoff_base_ms = 60000,
+    .backoff_max_ms = 60000,
+    .log = log_cb,
+    .cancelled = cancel_cb,
   };
   cfg.cancelled = NULL;
   struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
@@ -713,7 +761,7 @@ test_bad_credentials (void)
   const struct Pallet_aws_error *e = Pallet_aws_last_error (c);
   CU_ASSERT_EQUAL (e->status, PALLET_E_AUTH);
   CU_ASSERT_STRING_EQUAL (e->code, "SignatureDoesNotMatch");
-  CU_ASSERT_EQUAL (e->attempts, 1);                    /* not retried */
+  CU_ASSERT_EQUAL (e->attempts, 1); /* not retried */
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, SRC_KEY));
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "us-east-1"));
   CU_ASSERT_PTR_NOT_NULL (strstr (e->text, "ec2"));
@@ -735,7 +783,8 @@ test_bad_credentials (void)
   CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_AUTH);
   seen_free (&s);
   struct blocks b = { json_array () };
-  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0123", -1, block_cb, &b, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_aws_ebs_list_snapshot_blocks (c, "snap-0123", -1, block_cb, &b, NULL),
+                   -1);
   CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "UnrecognizedClientException");
   CU_ASSERT_EQUAL (Pallet_aws_last_error (c)->status, PALLET_E_AUTH);
   CU_ASSERT_PTR_NOT_NULL (strstr (Pallet_aws_errmsg (c), "ebs"));
@@ -744,8 +793,12 @@ test_bad_credentials (void)
 
   /* Nothing listening: a network error naming the endpoint. */
   struct Pallet_aws_config cfg = {
-    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
-    .endpoint_url = "http://127.0.0.1:1", .max_attempts = 2, .backoff_base_ms = 1,
+    .access_key_id = SRC_KEY,
+    .secret_access_key = SRC_SECRET,
+    .region = "us-east-1",
+    .endpoint_url = "http://127.0.0.1:1",
+    .max_attempts = 2,
+    .backoff_base_ms = 1,
   };
   c = Pallet_aws_client_new (&cfg, NULL);
   CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), -1);
@@ -760,8 +813,12 @@ test_clock_skew (void)
   /* An hour slow: refused once (RequestExpired), corrected from the
    * service's Date header, then fine for later calls too. */
   struct Pallet_aws_config cfg = {
-    .access_key_id = SRC_KEY, .secret_access_key = SRC_SECRET, .region = "us-east-1",
-    .endpoint_url = url, .clock_skew_s = -3600, .log = log_cb,
+    .access_key_id = SRC_KEY,
+    .secret_access_key = SRC_SECRET,
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .clock_skew_s = -3600,
+    .log = log_cb,
   };
   struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
   size_t before = logbuf.len;
@@ -801,8 +858,8 @@ test_session_token_and_no_secrets_logged (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (log, "request-id "));
   CU_ASSERT_PTR_NOT_NULL (strstr (log, "retrying in"));
   const char *planted[] = {
-    SRC_SECRET, TGT_SECRET, PLANTED_TOKEN, "wrong-secret-PLANTED", "Signature=",
-    "Authorization", "X-Amz-Security-Token", "pallet/source/secret",
+    SRC_SECRET,   TGT_SECRET,      PLANTED_TOKEN,          "wrong-secret-PLANTED",
+    "Signature=", "Authorization", "X-Amz-Security-Token", "pallet/source/secret",
   };
   for (size_t i = 0; i < sizeof planted / sizeof *planted; i++) {
     if (strstr (log, planted[i]))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Retry classification, backoff bounds, the retry quota, status mapping. */
 #include <stdio.h>
 #include <string.h>
@@ -8,10 +9,19 @@ static void
 test_classify (void)
 {
   const char *throttle[] = {
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
     "EC2ThrottledException",
   };
   for (size_t i = 0; i < sizeof throttle / sizeof *throttle; i++) {
@@ -27,16 +37,20 @@ test_classify (void)
     CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, st[i], "Whatever"), PALLET_AWS_RETRY_TRANSIENT);
   }
   CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 429, NULL), PALLET_AWS_RETRY_THROTTLE);
-  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 400, "InvalidParameterValue"), PALLET_AWS_NO_RETRY);
+  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 400, "InvalidParameterValue"),
+                   PALLET_AWS_NO_RETRY);
   CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 401, "AuthFailure"), PALLET_AWS_NO_RETRY);
-  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 403, "SignatureDoesNotMatch"), PALLET_AWS_NO_RETRY);
+  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 403, "SignatureDoesNotMatch"),
+                   PALLET_AWS_NO_RETRY);
   CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OK, 501, NULL), PALLET_AWS_NO_RETRY);
-  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OPERATION_TIMEDOUT, 0, NULL), PALLET_AWS_RETRY_TIMEOUT);
+  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_OPERATION_TIMEDOUT, 0, NULL),
+                   PALLET_AWS_RETRY_TIMEOUT);
   CURLcode resets[] = { CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
                         CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE };
   for (size_t i = 0; i < 5; i++)
     CU_ASSERT_EQUAL (Pallet_aws_classify (resets[i], 0, NULL), PALLET_AWS_RETRY_TRANSIENT);
-  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_PEER_FAILED_VERIFICATION, 0, NULL), PALLET_AWS_NO_RETRY);
+  CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_PEER_FAILED_VERIFICATION, 0, NULL),
+                   PALLET_AWS_NO_RETRY);
   CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_URL_MALFORMAT, 0, NULL), PALLET_AWS_NO_RETRY);
   CU_ASSERT_EQUAL (Pallet_aws_classify (CURLE_WRITE_ERROR, 200, NULL), PALLET_AWS_NO_RETRY);
 }
@@ -84,13 +98,13 @@ test_quota (void)
   CU_ASSERT_EQUAL (n, 100);
   CU_ASSERT_EQUAL (q.tokens, 0);
   CU_ASSERT_EQUAL (taken, 0);
-  Pallet_aws_quota_release (&q, 5);            /* a retried call succeeded */
+  Pallet_aws_quota_release (&q, 5); /* a retried call succeeded */
   CU_ASSERT_EQUAL (q.tokens, 5);
   CU_ASSERT_FALSE (Pallet_aws_quota_acquire (&q, PALLET_AWS_RETRY_TIMEOUT, &taken));
   CU_ASSERT_TRUE (Pallet_aws_quota_acquire (&q, PALLET_AWS_RETRY_TRANSIENT, &taken));
   for (int i = 0; i < 1000; i++)
-    Pallet_aws_quota_release (&q, 0);          /* first-try successes: +1 each */
-  CU_ASSERT_EQUAL (q.tokens, 500);             /* capped */
+    Pallet_aws_quota_release (&q, 0); /* first-try successes: +1 each */
+  CU_ASSERT_EQUAL (q.tokens, 500);    /* capped */
   CU_ASSERT_TRUE (Pallet_aws_quota_acquire (&q, PALLET_AWS_RETRY_TIMEOUT, &taken));
   CU_ASSERT_EQUAL (taken, PALLET_AWS_TIMEOUT_COST);
   struct Pallet_aws_quota off = { 0, 0, true };
@@ -108,13 +122,16 @@ test_status (void)
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("UnauthorizedOperation", 403), PALLET_E_AUTH);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("InvalidSnapshot.NotFound", 400), PALLET_E_NOT_FOUND);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("InvalidVolume.NotFound", 400), PALLET_E_NOT_FOUND);
-  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("ResourceNotFoundException", 404), PALLET_E_NOT_FOUND);
+  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("ResourceNotFoundException", 404),
+                   PALLET_E_NOT_FOUND);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("IncorrectInstanceState", 400), PALLET_E_CONFLICT);
-  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("IdempotentParameterMismatch", 400), PALLET_E_CONFLICT);
+  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("IdempotentParameterMismatch", 400),
+                   PALLET_E_CONFLICT);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("InvalidParameterValue", 400), PALLET_E_INVALID);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("ValidationException", 400), PALLET_E_INVALID);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("RequestLimitExceeded", 503), PALLET_E_TRANSIENT);
-  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("SnapshotCreationPerVolumeRateExceeded", 400), PALLET_E_FAILED);
+  CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("SnapshotCreationPerVolumeRateExceeded", 400),
+                   PALLET_E_FAILED);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code (NULL, 503), PALLET_E_TRANSIENT);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code (NULL, 404), PALLET_E_NOT_FOUND);
   CU_ASSERT_EQUAL (Pallet_aws_status_of_code ("", 403), PALLET_E_AUTH);

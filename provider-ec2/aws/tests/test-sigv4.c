@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runs every SigV4 test vector directory (aws-c-auth layout: context.json,
  * request.txt, {header,query}-{canonical-request,string-to-sign,signature,
  * signed-request}.txt) through Pallet_aws_sigv4_sign.
@@ -12,7 +13,7 @@
 
 static const char *vector_dir;
 static int expected_count = 38;
-static struct Pallet_aws_sigv4_key *shared_key;   /* the vectors' key cache */
+static struct Pallet_aws_sigv4_key *shared_key; /* the vectors' key cache */
 
 static char *
 slurp (const char *dir, const char *name, size_t *len)
@@ -146,13 +147,17 @@ run_case (const char *dir)
       amz_date[j++] = ts[i];
   struct Pallet_aws_hdr hdrs[32];
   for (size_t i = 0; i < r.nh; i++)
-    hdrs[i] = (struct Pallet_aws_hdr) { r.h[i].name, r.h[i].value.data };
+    hdrs[i] = (struct Pallet_aws_hdr){ r.h[i].name, r.h[i].value.data };
   char payload[65];
   Pallet_aws_sha256_hex (r.body, r.body_len, payload);
 
   struct Pallet_aws_sigv4_in in = {
-    .method = r.method, .path = r.path, .query = r.query,
-    .headers = hdrs, .nheaders = r.nh, .payload_hash = payload,
+    .method = r.method,
+    .path = r.path,
+    .query = r.query,
+    .headers = hdrs,
+    .nheaders = r.nh,
+    .payload_hash = payload,
     .access_key_id = json_string_value (json_object_get (cred, "access_key_id")),
     .secret_access_key = json_string_value (json_object_get (cred, "secret_access_key")),
     .session_token = json_string_value (json_object_get (cred, "token")),
@@ -182,8 +187,7 @@ run_case (const char *dir)
     struct Pallet_aws_sigv4_out cout;
     cin.key_cache = &shared_key;
     if (Pallet_aws_sigv4_sign (&cin, &cout) < 0 || strcmp (cout.signature, out.signature)) {
-      fprintf (stderr, "  %s: %s signing with the key cache gave another signature\n", dir,
-               pre);
+      fprintf (stderr, "  %s: %s signing with the key cache gave another signature\n", dir, pre);
       ok = 0;
     }
     Pallet_aws_sigv4_out_free (&cout);
@@ -208,9 +212,8 @@ run_case (const char *dir)
       Pallet_aws_buf_printf (&s, "Authorization:%s\n", out.authorization);
     }
     else {
-      Pallet_aws_buf_printf (&s, "%s %s%s%s%s%s HTTP/1.1\n", r.method, r.path,
-                             "?", r.query ? r.query : "", r.query ? "&" : "",
-                             out.presign_query);
+      Pallet_aws_buf_printf (&s, "%s %s%s%s%s%s HTTP/1.1\n", r.method, r.path, "?",
+                             r.query ? r.query : "", r.query ? "&" : "", out.presign_query);
       for (size_t i = 0; i < r.nh; i++)
         Pallet_aws_buf_printf (&s, "%s:%s\n", r.h[i].name, r.h[i].value.data);
     }
@@ -222,7 +225,7 @@ run_case (const char *dir)
     Pallet_aws_sigv4_out_free (&out);
   }
 
- out:
+out:
   req_free (&r);
   json_decref (ctx);
   free (ctx_text);
@@ -305,17 +308,24 @@ test_canonical_bits (void)
   /* A session token is signed in header mode; a bad date is refused. */
   struct Pallet_aws_hdr h[] = { { "Host", "ec2.us-east-1.amazonaws.com" } };
   struct Pallet_aws_sigv4_in in = {
-    .method = "POST", .path = "/", .headers = h, .nheaders = 1,
+    .method = "POST",
+    .path = "/",
+    .headers = h,
+    .nheaders = 1,
     .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    .access_key_id = "AKID", .secret_access_key = "SECRET", .session_token = "TOKEN",
-    .region = "us-east-1", .service = "ec2", .amz_date = "20150830T123600Z",
+    .access_key_id = "AKID",
+    .secret_access_key = "SECRET",
+    .session_token = "TOKEN",
+    .region = "us-east-1",
+    .service = "ec2",
+    .amz_date = "20150830T123600Z",
     .normalize_path = true,
   };
   struct Pallet_aws_sigv4_out out;
   CU_ASSERT_EQUAL_FATAL (Pallet_aws_sigv4_sign (&in, &out), 0);
   CU_ASSERT_PTR_NOT_NULL (strstr (out.canonical_request, "x-amz-security-token:TOKEN\n"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (out.authorization,
-                                  "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
+  CU_ASSERT_PTR_NOT_NULL (
+      strstr (out.authorization, "SignedHeaders=host;x-amz-date;x-amz-security-token,"));
   CU_ASSERT_PTR_NULL (strstr (out.authorization, "SECRET"));
   Pallet_aws_sigv4_out_free (&out);
   in.amz_date = "2015";
@@ -328,15 +338,24 @@ test_key_cache (void)
 {
   struct Pallet_aws_hdr h[] = { { "Host", "ebs.us-east-1.amazonaws.com" } };
   struct Pallet_aws_sigv4_in in = {
-    .method = "GET", .path = "/snapshots/snap-1/blocks/0", .query = "blockToken=T",
-    .headers = h, .nheaders = 1,
+    .method = "GET",
+    .path = "/snapshots/snap-1/blocks/0",
+    .query = "blockToken=T",
+    .headers = h,
+    .nheaders = 1,
     .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    .access_key_id = "AKID", .secret_access_key = "SECRET", .region = "us-east-1",
-    .service = "ebs", .amz_date = "20150830T123600Z", .normalize_path = true,
+    .access_key_id = "AKID",
+    .secret_access_key = "SECRET",
+    .region = "us-east-1",
+    .service = "ebs",
+    .amz_date = "20150830T123600Z",
+    .normalize_path = true,
   };
-  struct { const char *secret, *region, *service, *date; } v[] = {
+  struct {
+    const char *secret, *region, *service, *date;
+  } v[] = {
     { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
-    { "SECRET", "us-east-1", "ebs", "20150830T235959Z" },   /* same day: a hit */
+    { "SECRET", "us-east-1", "ebs", "20150830T235959Z" }, /* same day: a hit */
     { "OTHER", "us-east-1", "ebs", "20150830T235959Z" },
     { "OTHER", "eu-west-1", "ebs", "20150830T235959Z" },
     { "OTHER", "eu-west-1", "ec2", "20150830T235959Z" },

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TLS: verification is on by default, a CA bundle makes a private CA work,
  * and only an explicit insecure skips the check.
  * Usage: test-tls PYTHON3 TLS_SERVER_SCRIPT OPENSSL */
@@ -72,8 +73,13 @@ static struct Pallet_aws_client *
 client (const char *ca, int insecure)
 {
   struct Pallet_aws_config cfg = {
-    .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
-    .endpoint_url = url, .ca_bundle = ca, .insecure = insecure, .max_attempts = 3,
+    .access_key_id = "AKIDTLS",
+    .secret_access_key = "tls-secret",
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .ca_bundle = ca,
+    .insecure = insecure,
+    .max_attempts = 3,
     .backoff_base_ms = 1,
   };
   return Pallet_aws_client_new (&cfg, NULL);
@@ -133,8 +139,13 @@ test_ca_pem (void)
   char *pem = read_pem (cert);
   CU_ASSERT_PTR_NOT_NULL_FATAL (pem);
   struct Pallet_aws_config cfg = {
-    .access_key_id = "AKIDTLS", .secret_access_key = "tls-secret", .region = "us-east-1",
-    .endpoint_url = url, .ca_pem = pem, .max_attempts = 3, .backoff_base_ms = 1,
+    .access_key_id = "AKIDTLS",
+    .secret_access_key = "tls-secret",
+    .region = "us-east-1",
+    .endpoint_url = url,
+    .ca_pem = pem,
+    .max_attempts = 3,
+    .backoff_base_ms = 1,
   };
   struct Pallet_aws_client *c = Pallet_aws_client_new (&cfg, NULL);
   json_t *id = NULL;
@@ -168,12 +179,13 @@ test_insecure (void)
 static int
 kube_list (const char *ca, int insecure, const char *token, json_t *items, char **err)
 {
-  struct Pallet_kube_config kc = { .api_url = url, .token = token, .ca_file = ca,
-                                   .insecure = insecure };
+  struct Pallet_kube_config kc = {
+    .api_url = url, .token = token, .ca_file = ca, .insecure = insecure
+  };
   struct Pallet_kube *k = Pallet_kube_new (&kc, err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (k);
-  int st = Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
-                             "vmID=i-1", 1, items, err);
+  int st = Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims", "vmID=i-1", 1,
+                             items, err);
   Pallet_kube_free (k);
   return st;
 }
@@ -193,16 +205,18 @@ test_kube_tls (void)
   CU_ASSERT_EQUAL (kube_list (cert, 0, "kube-tls-token", items, &err), PALLET_OK);
   CU_ASSERT_PTR_NULL (err);
   CU_ASSERT_EQUAL (json_array_size (items), 2);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_object_get (
-    json_array_get (items, 1), "metadata"), "name")), "pvc-1");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (
+                              json_object_get (json_array_get (items, 1), "metadata"), "name")),
+                          "pvc-1");
   json_array_clear (items);
   /* The Secret's kube-ca.crt in memory. */
   char *pem = read_pem (cert);
   struct Pallet_kube_config kc = { .api_url = url, .token = "kube-tls-token", .ca_pem = pem };
   struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (k);
-  CU_ASSERT_EQUAL (Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims",
-                                     "vmID=i-1", 1, items, &err), PALLET_OK);
+  CU_ASSERT_EQUAL (Pallet_kube_list (k, "/api/v1/namespaces/vms/persistentvolumeclaims", "vmID=i-1",
+                                     1, items, &err),
+                   PALLET_OK);
   CU_ASSERT_EQUAL (json_array_size (items), 2);
   Pallet_kube_free (k);
   free (pem);
@@ -243,7 +257,9 @@ test_kube_tls (void)
 static int
 rm_cb (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-  (void) sb; (void) flag; (void) ftw;
+  (void) sb;
+  (void) flag;
+  (void) ftw;
   return remove (p);
 }
 
@@ -261,11 +277,23 @@ main (int argc, char **argv)
     return 1;
   snprintf (cert, sizeof cert, "%s/cert.pem", dir);
   snprintf (key, sizeof key, "%s/key.pem", dir);
-  char *gen[] = {
-    (char *) openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-    "-addext", "subjectAltName=IP:127.0.0.1", NULL
-  };
+  char *gen[] = { (char *) openssl,
+                  "req",
+                  "-x509",
+                  "-newkey",
+                  "rsa:2048",
+                  "-nodes",
+                  "-keyout",
+                  key,
+                  "-out",
+                  cert,
+                  "-days",
+                  "1",
+                  "-subj",
+                  "/CN=127.0.0.1",
+                  "-addext",
+                  "subjectAltName=IP:127.0.0.1",
+                  NULL };
   int ok = run (gen) == 0 && start_server () == 0;
   if (!ok)
     fprintf (stderr, "FAIL: cannot make a certificate with %s or start %s\n", openssl, server);

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A tiny HTTPS server for pallet-aws-tls: answers every POST with a fixed
 STS GetCallerIdentity response, and GETs (the Kubernetes reader) with a
 PVC list in pages of one, for the bearer token "kube-tls-token" only.

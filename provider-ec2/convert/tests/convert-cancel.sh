@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Cancel during a REAL virt-v2v-in-place run: convert a copy of the cached
 # guest through pallet-convert-tool, cancel it (SIGTERM to the tool, which
 # cancels the run) once virt-v2v has printed its first progress line and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The one full conversion in the suite: build (or reuse) the cached
 # EC2-shaped Debian 12 guest, inspect it (debian 12 x86_64 BIOS), check the
 # post-conversion verification refuses it as it is (its initramfs has no

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # A blank disk (an empty ext4 filesystem, no OS): inspection, conversion
 # and verification all report "no operating system found", naming the
 # disk, and the disk is byte-identical afterwards.

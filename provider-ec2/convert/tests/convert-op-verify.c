@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The provider's convert op runs the post-conversion verification: loads
  * pallet-provider-ec2.so through its entry point with a small host, and
  * calls convert on a state that says the disk was already converted (so
@@ -39,10 +40,15 @@ h_log (struct pallet_call *call, int level, const char *fmt, ...)
 }
 
 static void
-h_progress (struct pallet_call *call, const char *vm, const char *step,
-            uint64_t done, uint64_t total, const char *unit)
+h_progress (struct pallet_call *call, const char *vm, const char *step, uint64_t done,
+            uint64_t total, const char *unit)
 {
-  (void) call; (void) vm; (void) step; (void) done; (void) total; (void) unit;
+  (void) call;
+  (void) vm;
+  (void) step;
+  (void) done;
+  (void) total;
+  (void) unit;
 }
 
 static int
@@ -79,27 +85,39 @@ h_emit (struct pallet_call *call, int kind, const char *json)
 static void
 h_retry_after (struct pallet_call *call, uint32_t ms)
 {
-  (void) call; (void) ms;
+  (void) call;
+  (void) ms;
 }
 
 static const char *
 h_get_param (struct pallet_call *call, const char *key)
 {
-  (void) call; (void) key;
+  (void) call;
+  (void) key;
   return NULL;
 }
 
 static const struct pallet_host host = {
-  .abi_major = PALLET_ABI_MAJOR, .abi_minor = PALLET_ABI_MINOR,
+  .abi_major = PALLET_ABI_MAJOR,
+  .abi_minor = PALLET_ABI_MINOR,
   .struct_size = sizeof (struct pallet_host),
-  .log = h_log, .progress = h_progress, .cancelled = h_cancelled,
-  .error = h_error, .emit = h_emit, .retry_after = h_retry_after,
+  .log = h_log,
+  .progress = h_progress,
+  .cancelled = h_cancelled,
+  .error = h_error,
+  .emit = h_emit,
+  .retry_after = h_retry_after,
   .get_param = h_get_param,
 };
 
-#define EXPECT(cond, ...) \
-  do { if (!(cond)) { fprintf (stderr, "FAIL: " __VA_ARGS__); \
-                      fputc ('\n', stderr); failures++; } } while (0)
+#define EXPECT(cond, ...)                     \
+  do {                                        \
+    if (!(cond)) {                            \
+      fprintf (stderr, "FAIL: " __VA_ARGS__); \
+      fputc ('\n', stderr);                   \
+      failures++;                             \
+    }                                         \
+  } while (0)
 
 static char *
 make_input (const char *disk)
@@ -111,17 +129,14 @@ make_input (const char *disk)
 
   if (stat (disk, &sb) != 0)
     return NULL;
-  snprintf (stamp, sizeof stamp, "%s@%lld.%09ld", disk,
-            (long long) sb.st_mtim.tv_sec, (long) sb.st_mtim.tv_nsec);
+  snprintf (stamp, sizeof stamp, "%s@%lld.%09ld", disk, (long long) sb.st_mtim.tv_sec,
+            (long) sb.st_mtim.tv_nsec);
   in = json_pack ("{s:{s:s, s:s, s:s}, s:{s:s}, s:{s:[{s:i, s:s}], s:{s:s},"
                   " s:s, s:[s]}, s:{s:b}}",
-                  "plan", "name", "op-verify", "uid", "u-1", "type", "cold",
-                  "vm", "id", "i-0abc",
-                  "state", "volumes", "diskIndex", 0, "localPath", disk,
-                  "inspection", "type", "linux",
-                  "conversion", "converted with virt-v2v-in-place",
-                  "convertedDisks", stamp,
-                  "options", "cancelled", 0);
+                  "plan", "name", "op-verify", "uid", "u-1", "type", "cold", "vm", "id", "i-0abc",
+                  "state", "volumes", "diskIndex", 0, "localPath", disk, "inspection", "type",
+                  "linux", "conversion", "converted with virt-v2v-in-place", "convertedDisks",
+                  stamp, "options", "cancelled", 0);
   s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   return s;
@@ -131,10 +146,10 @@ int
 main (int argc, char *argv[])
 {
   static const char config[] =
-    "{\"provider\":{\"spec\":{\"type\":\"ec2\",\"settings\":"
-    "{\"region\":\"us-east-1\",\"force-tcg\":\"true\"}}},"
-    /* AWS's documentation example key: open needs one; no AWS call is made. */
-    "\"secret\":{\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"}}";
+      "{\"provider\":{\"spec\":{\"type\":\"ec2\",\"settings\":"
+      "{\"region\":\"us-east-1\",\"force-tcg\":\"true\"}}},"
+      /* AWS's documentation example key: open needs one; no AWS call is made. */
+      "\"secret\":{\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"}}";
   struct pallet_call call = { &host, NULL };
   pallet_provider_entry_fn *entry;
   const struct pallet_provider *p;
@@ -165,8 +180,8 @@ main (int argc, char *argv[])
   cancel_flag = 1;
   st = p->convert (h, &call, input);
   EXPECT (st == PALLET_E_CANCELLED, "cancelled: status %d, want %d", st, PALLET_E_CANCELLED);
-  EXPECT (last_error && strstr (last_error, "before its verification"),
-          "cancelled: message %s", last_error ? last_error : "(none)");
+  EXPECT (last_error && strstr (last_error, "before its verification"), "cancelled: message %s",
+          last_error ? last_error : "(none)");
 
   /* The unconverted guest fails verification; the op fails, naming it. */
   cancel_flag = 0;
@@ -177,8 +192,8 @@ main (int argc, char *argv[])
   EXPECT (st == PALLET_E_FAILED, "status %d, want PALLET_E_FAILED", st);
   EXPECT (last_code == PALLET_E_FAILED, "error code %d", last_code);
   EXPECT (last_error && strstr (last_error, "post-conversion verification failed")
-          && strstr (last_error, "check initramfs-virtio-net failed")
-          && strstr (last_error, argv[2]) && strstr (last_error, "fix: "),
+              && strstr (last_error, "check initramfs-virtio-net failed")
+              && strstr (last_error, argv[2]) && strstr (last_error, "fix: "),
           "message does not name the check, the disk and the fix: %s",
           last_error ? last_error : "(none)");
   {
@@ -189,9 +204,11 @@ main (int argc, char *argv[])
     EXPECT (json_array_size (json_object_get (ver, "checks")) == 6,
             "state.verification has %zu checks", json_array_size (json_object_get (ver, "checks")));
     EXPECT (json_is_string (json_object_get (ver, "kernel")), "no kernel in the report");
-    EXPECT (json_is_number (json_object_get (state, "verificationSeconds")), "no verificationSeconds");
+    EXPECT (json_is_number (json_object_get (state, "verificationSeconds")),
+            "no verificationSeconds");
     EXPECT (strcmp (json_string_value (json_object_get (state, "conversion")),
-                    "converted with virt-v2v-in-place") == 0,
+                    "converted with virt-v2v-in-place")
+                == 0,
             "state.conversion changed");
     char *d = ver ? json_dumps (ver, JSON_COMPACT) : NULL;
     printf ("state.verification: %s\n", d ? d : "(none)");

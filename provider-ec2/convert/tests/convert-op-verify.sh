@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The provider's convert op on a state saying the disk was converted: it
 # only verifies, and the unconverted test guest fails verification
 # (convert-op-verify.c says what is checked).  One appliance launch.

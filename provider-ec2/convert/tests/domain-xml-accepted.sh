@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # virt-v2v-in-place accepts the libvirt XML pallet_convert writes for a
 # two-disk guest (--print-source parses it without starting an appliance).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # A stand-in for virt-v2v-in-place for the unit tests: replays captured
 # output and writes into the overlay it is given, as the real tool would.
 # FAKE_V2V_MODE: ok | noos | hang | xml;  FAKE_V2V_FIXTURES: fixtures dir;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Firmware detection on two small UEFI-shaped disks (no real OS: just enough
 # of a Debian root for libguestfs inspection to recognise it):
 #   gpt.img: GPT, an ESP partition (type C12A7328-...) and a Linux root;

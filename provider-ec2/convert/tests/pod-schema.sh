@@ -1,4 +1,5 @@
 #!/bin/bash -
+# SPDX-License-Identifier: Apache-2.0
 # The conversion Pod manifests pallet-convert-tool prints pass the shared
 # schema validator (--strict), and the validator rejects a broken one.
 #   pod-schema.sh TOOL VALIDATE_PY

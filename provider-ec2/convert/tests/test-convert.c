@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for pallet_convert: the output-line parser and the error
  * mapping (fed the logs captured from real virt-v2v-in-place 2.2.0 runs in
  * fixtures/), the libvirt XML writer, and the runner (overlays, streaming,
@@ -79,8 +80,7 @@ test_steps_real_log (void)
   char *save = NULL;
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (log);
-  for (char *line = strtok_r (log, "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save)) {
+  for (char *line = strtok_r (log, "\n", &save); line; line = strtok_r (NULL, "\n", &save)) {
     double secs;
     const char *text, *w;
     if (Pallet_convert_parse_step (line, &secs, &text)) {
@@ -96,7 +96,7 @@ test_steps_real_log (void)
     }
     else if ((w = Pallet_convert_parse_warning (line)) != NULL) {
       CU_ASSERT_STRING_EQUAL (w, "could not determine a way to update the "
-                              "configuration of Grub2");
+                                 "configuration of Grub2");
       nwarn++;
     }
     CU_ASSERT_PTR_NULL (Pallet_convert_parse_error (line));
@@ -151,8 +151,7 @@ test_noos_real_log (void)
   char *msg = NULL;
 
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);
-  CU_ASSERT_EQUAL (Pallet_convert_map_error (err, disks, 1, &msg),
-                   PALLET_CONVERT_E_NO_OS);
+  CU_ASSERT_EQUAL (Pallet_convert_map_error (err, disks, 1, &msg), PALLET_CONVERT_E_NO_OS);
   CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
   CU_ASSERT_PTR_NOT_NULL (strstr (msg, "/srv/vol-0abc/blank.img"));
   CU_ASSERT_PTR_NOT_NULL (strstr (msg, "no operating system found"));
@@ -167,20 +166,29 @@ test_noos_real_log (void)
 static void
 test_map_classes (void)
 {
-  static const struct { const char *text; enum Pallet_convert_error want; } cases[] = {
+  static const struct {
+    const char *text;
+    enum Pallet_convert_error want;
+  } cases[] = {
     { "virt-v2v-in-place: error: not enough free space for conversion on "
-      "filesystem '/'.  10 bytes free < 20 bytes needed", PALLET_CONVERT_E_GUEST_SPACE },
+      "filesystem '/'.  10 bytes free < 20 bytes needed",
+      PALLET_CONVERT_E_GUEST_SPACE },
     { "virt-v2v: error: not enough free inodes for conversion on filesystem "
-      "'/'.  3 inodes available < 100 inodes needed", PALLET_CONVERT_E_GUEST_SPACE },
+      "'/'.  3 inodes available < 100 inodes needed",
+      PALLET_CONVERT_E_GUEST_SPACE },
     { "virt-v2v: error: insufficient free space in the conversion server "
-      "temporary directory /var/tmp (1G).", PALLET_CONVERT_E_HOST_SPACE },
+      "temporary directory /var/tmp (1G).",
+      PALLET_CONVERT_E_HOST_SPACE },
     { "virt-v2v: error: virt-v2v is unable to convert this guest type "
-      "(linux/gentoo)", PALLET_CONVERT_E_UNSUPPORTED },
+      "(linux/gentoo)",
+      PALLET_CONVERT_E_UNSUPPORTED },
     { "virt-v2v: error: guest type hurd is not supported", PALLET_CONVERT_E_UNSUPPORTED },
     { "virt-v2v: error: Dual- or multi-boot operating system detected.  "
-      "Choose the root filesystem", PALLET_CONVERT_E_MULTIBOOT },
+      "Choose the root filesystem",
+      PALLET_CONVERT_E_MULTIBOOT },
     { "virt-v2v: error: unable to rebuild initrd (/boot/initrd.img) because "
-      "update-initramfs was not found in the guest", PALLET_CONVERT_E_UNSUPPORTED },
+      "update-initramfs was not found in the guest",
+      PALLET_CONVERT_E_UNSUPPORTED },
     { "qemu-img: /x.img: Could not open '/x.img': No such file or directory",
       PALLET_CONVERT_E_DISK },
     { "qemu-img: ov.qcow2: Failed to get \"write\" lock", PALLET_CONVERT_E_DISK },
@@ -192,28 +200,25 @@ test_map_classes (void)
     char *msg = NULL;
     enum Pallet_convert_error e = Pallet_convert_map_error (cases[i].text, disks, 2, &msg);
     if (e != cases[i].want)
-      fprintf (stderr, "case %zu: got %s want %s\n", i,
-               Pallet_convert_error_name (e), Pallet_convert_error_name (cases[i].want));
+      fprintf (stderr, "case %zu: got %s want %s\n", i, Pallet_convert_error_name (e),
+               Pallet_convert_error_name (cases[i].want));
     CU_ASSERT_EQUAL (e, cases[i].want);
     CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "a.img and b.img"));
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "fix: "));
     free (msg);
     /* Classification alone, without a message. */
-    CU_ASSERT_EQUAL (Pallet_convert_map_error (cases[i].text, disks, 1, NULL),
-                     cases[i].want);
+    CU_ASSERT_EQUAL (Pallet_convert_map_error (cases[i].text, disks, 1, NULL), cases[i].want);
   }
   {
     char *msg = NULL;
-    CU_ASSERT_EQUAL (Pallet_convert_map_error (NULL, disks, 3, &msg),
-                     PALLET_CONVERT_E_FAILED);
+    CU_ASSERT_EQUAL (Pallet_convert_map_error (NULL, disks, 3, &msg), PALLET_CONVERT_E_FAILED);
     CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
     CU_ASSERT_PTR_NOT_NULL (strstr (msg, "a.img, b.img and c.img"));
     free (msg);
   }
   CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name (PALLET_CONVERT_E_NO_OS), "no-os");
-  CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name ((enum Pallet_convert_error) 99),
-                          "unknown");
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name ((enum Pallet_convert_error) 99), "unknown");
 }
 
 static void
@@ -257,8 +262,7 @@ test_domain_xml (void)
   xmlDocPtr doc;
 
   snprintf (path, sizeof path, "%s/domain.xml", tmpdir);
-  CU_ASSERT_EQUAL_FATAL (Pallet_convert_write_domain_xml (path, "vm<&>", disks, 2,
-                                                          "qcow2"), 0);
+  CU_ASSERT_EQUAL_FATAL (Pallet_convert_write_domain_xml (path, "vm<&>", disks, 2, "qcow2"), 0);
   doc = xmlReadFile (path, NULL, XML_PARSE_NONET);
   CU_ASSERT_PTR_NOT_NULL_FATAL (doc);
   v = xpath_string (doc, "count(/domain/devices/disk)");
@@ -355,7 +359,7 @@ struct seen {
   int steps;
   int last_index;
   char first[128];
-  int cancel_after;   /* cancel once this many steps were seen; 0: never */
+  int cancel_after; /* cancel once this many steps were seen; 0: never */
   int lines;
 };
 
@@ -388,8 +392,7 @@ on_cancel (void *opaque)
 }
 
 static void
-setup_opts (struct Pallet_convert_options *o, struct seen *s, char *work,
-            size_t wlen)
+setup_opts (struct Pallet_convert_options *o, struct seen *s, char *work, size_t wlen)
 {
   memset (o, 0, sizeof *o);
   memset (s, 0, sizeof *s);
@@ -427,10 +430,10 @@ test_run_ok_commits (void)
   CU_ASSERT_TRUE (s.lines > (int) NSTEPS);
   CU_ASSERT_EQUAL_FATAL (r.nwarnings, 2);
   CU_ASSERT_STRING_EQUAL (r.warnings[0], "could not determine a way to update "
-                          "the configuration of Grub2");
+                                         "the configuration of Grub2");
   CU_ASSERT_STRING_EQUAL (r.warnings[1], "a last warning without newline");
-  CU_ASSERT_EQUAL (disk_state (disk), 2);   /* converted data committed */
-  CU_ASSERT_TRUE (dir_is_empty (work));     /* overlays removed */
+  CU_ASSERT_EQUAL (disk_state (disk), 2); /* converted data committed */
+  CU_ASSERT_TRUE (dir_is_empty (work));   /* overlays removed */
 
   json = Pallet_convert_result_to_json (&r);
   CU_ASSERT_PTR_NOT_NULL_FATAL (json);
@@ -463,7 +466,7 @@ test_run_noos_leaves_disk (void)
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.message);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, disk));
   CU_ASSERT_PTR_NOT_NULL (strstr (r.message, "no operating system found"));
-  CU_ASSERT_EQUAL (disk_state (disk), 1);   /* byte-identical */
+  CU_ASSERT_EQUAL (disk_state (disk), 1); /* byte-identical */
   CU_ASSERT_TRUE (dir_is_empty (work));
   Pallet_convert_result_free (&r);
 }

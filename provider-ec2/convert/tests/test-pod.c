@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for Pallet_convert_pod_manifest: the Pod's shape (command,
  * block devices in disk order, node selector, labels, resources, no
  * credentials) and the argument checks. */
@@ -16,8 +17,11 @@ static struct Pallet_convert_pod_options
 base_options (void)
 {
   struct Pallet_convert_pod_options o = {
-    .name = "pallet-convert-i-0abc", .namespace_ = "target-ns",
-    .claims = claims3, .nclaims = 3, .zone = "us-east-1a",
+    .name = "pallet-convert-i-0abc",
+    .namespace_ = "target-ns",
+    .claims = claims3,
+    .nclaims = 3,
+    .zone = "us-east-1a",
     .vm_id = "i-0123456789abcdef0",
     .plan_uid = "9d3c6b3e-1111-2222-3333-444455556666",
     .migration_uid = "0f0e0d0c-aaaa-bbbb-cccc-ddddeeeeffff",
@@ -43,8 +47,7 @@ jpath (json_t *root, const char *path)
   json_t *v = root;
 
   snprintf (buf, sizeof buf, "%s", path);
-  for (tok = strtok_r (buf, ".", &save); tok && v;
-       tok = strtok_r (NULL, ".", &save)) {
+  for (tok = strtok_r (buf, ".", &save); tok && v; tok = strtok_r (NULL, ".", &save)) {
     if (json_is_array (v))
       v = json_array_get (v, strtoul (tok, NULL, 10));
     else
@@ -58,8 +61,8 @@ static int
 has_credential_key (json_t *v)
 {
   static const char *const bad[] = {
-    "secret", "secretRef", "secretKeyRef", "envFrom", "valueFrom",
-    "serviceAccountName", "imagePullSecrets", "projected",
+    "secret",    "secretRef",          "secretKeyRef",     "envFrom",
+    "valueFrom", "serviceAccountName", "imagePullSecrets", "projected",
   };
   const char *k;
   json_t *x;
@@ -105,8 +108,18 @@ test_shape (void)
 {
   struct Pallet_convert_pod_options o = base_options ();
   static const char *const argv[] = {
-    "virt-v2v-in-place", "-v", "-x", "-i", "disk", "-if", "raw",
-    "--root", "first", "/dev/block0", "/dev/block1", "/dev/block2",
+    "virt-v2v-in-place",
+    "-v",
+    "-x",
+    "-i",
+    "disk",
+    "-if",
+    "raw",
+    "--root",
+    "first",
+    "/dev/block0",
+    "/dev/block1",
+    "/dev/block2",
   };
   char *err = (char *) "untouched";
   json_t *pod = Pallet_convert_pod_manifest (&o, &err), *cmd, *devs, *vols;
@@ -119,8 +132,7 @@ test_shape (void)
   CU_ASSERT_STRING_EQUAL (path_str (pod, "metadata.name"), o.name);
   CU_ASSERT_STRING_EQUAL (path_str (pod, "metadata.namespace"), "target-ns");
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.restartPolicy"), "Never");
-  CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.image"),
-                          PALLET_CONVERT_DEFAULT_IMAGE);
+  CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.image"), PALLET_CONVERT_DEFAULT_IMAGE);
   CU_ASSERT_EQUAL (json_array_size (jpath (pod, "spec.containers")), 1);
 
   /* The whole command, no shell. */
@@ -142,7 +154,8 @@ test_shape (void)
     json_t *v;
 
     snprintf (dev, sizeof dev, "/dev/block%zu", i);
-    CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_array_get (devs, i), "devicePath")), dev);
+    CU_ASSERT_STRING_EQUAL (
+        json_string_value (json_object_get (json_array_get (devs, i), "devicePath")), dev);
     json_array_foreach (vols, j, v)
       if (strcmp (json_string_value (json_object_get (v, "name")), vname) == 0) {
         snprintf (key, sizeof key, "spec.volumes.%zu.persistentVolumeClaim.claimName", j);
@@ -152,13 +165,17 @@ test_shape (void)
     CU_ASSERT (found);
   }
 
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (jpath (pod, "spec.nodeSelector"), "topology.kubernetes.io/zone")), "us-east-1a");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (jpath (pod, "spec.nodeSelector"),
+                                                              "topology.kubernetes.io/zone")),
+                          "us-east-1a");
   CU_ASSERT_EQUAL (json_object_size (jpath (pod, "spec.nodeSelector")), 1);
 
   json_t *labels = jpath (pod, "metadata.labels");
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "forklift.konveyor.io/vm-id")), o.vm_id);
+  CU_ASSERT_STRING_EQUAL (
+      json_string_value (json_object_get (labels, "forklift.konveyor.io/vm-id")), o.vm_id);
   CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "plan")), o.plan_uid);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "migration")), o.migration_uid);
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "migration")),
+                          o.migration_uid);
 
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.resources.requests.cpu"), "1");
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.resources.requests.memory"), "2Gi");
@@ -166,7 +183,8 @@ test_shape (void)
   CU_ASSERT_STRING_EQUAL (nz (env_value (pod, "LIBGUESTFS_BACKEND_SETTINGS")), "force_tcg");
   CU_ASSERT_STRING_EQUAL (nz (env_value (pod, "LIBGUESTFS_BACKEND")), "direct");
   CU_ASSERT (json_is_false (jpath (pod, "spec.automountServiceAccountToken")));
-  CU_ASSERT (json_is_false (jpath (pod, "spec.containers.0.securityContext.allowPrivilegeEscalation")));
+  CU_ASSERT (
+      json_is_false (jpath (pod, "spec.containers.0.securityContext.allowPrivilegeEscalation")));
   CU_ASSERT_FALSE (has_credential_key (pod));
   json_decref (pod);
 }
@@ -177,8 +195,12 @@ static void
 test_kvm_and_options (void)
 {
   struct Pallet_convert_pod_options o = {
-    .name = "conv", .namespace_ = "ns", .image = "registry.local/v2v@sha256:0123",
-    .claims = claims3, .nclaims = 1, .cpu_request = "500m",
+    .name = "conv",
+    .namespace_ = "ns",
+    .image = "registry.local/v2v@sha256:0123",
+    .claims = claims3,
+    .nclaims = 1,
+    .cpu_request = "500m",
     .memory_request = "3.5Gi",
   };
   char *err = NULL;
@@ -188,13 +210,17 @@ test_kvm_and_options (void)
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.image"), o.image);
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.resources.requests.cpu"), "500m");
   CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.resources.limits.memory"), "3.5Gi");
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (jpath (pod, "spec.containers.0.resources.limits"), "devices.kubevirt.io/kvm")), "1");
+  CU_ASSERT_STRING_EQUAL (
+      json_string_value (json_object_get (jpath (pod, "spec.containers.0.resources.limits"),
+                                          "devices.kubevirt.io/kvm")),
+      "1");
   CU_ASSERT_PTR_NULL (env_value (pod, "LIBGUESTFS_BACKEND_SETTINGS"));
   sel = jpath (pod, "spec.nodeSelector");
   CU_ASSERT_PTR_NULL (json_object_get (sel, "topology.kubernetes.io/zone"));
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (sel, "kubevirt.io/schedulable")), "true");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (sel, "kubevirt.io/schedulable")),
+                          "true");
   labels = jpath (pod, "metadata.labels");
-  CU_ASSERT_EQUAL (json_object_size (labels), 1);  /* app only */
+  CU_ASSERT_EQUAL (json_object_size (labels), 1); /* app only */
   CU_ASSERT_EQUAL (json_array_size (jpath (pod, "spec.containers.0.volumeDevices")), 1);
   json_decref (pod);
 
@@ -203,7 +229,8 @@ test_kvm_and_options (void)
   pod = Pallet_convert_pod_manifest (&o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (pod);
   CU_ASSERT_PTR_NULL (jpath (pod, "spec.nodeSelector"));
-  CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "spec.containers.0.resources.limits"), "devices.kubevirt.io/kvm"));
+  CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "spec.containers.0.resources.limits"),
+                                       "devices.kubevirt.io/kvm"));
   json_decref (pod);
 }
 
@@ -241,43 +268,93 @@ test_errors (void)
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "no options"));
   free (err);
 
-  o = base_options (); o.name = "Bad_Name"; expect_error (&o, "Bad_Name");
-  o = base_options (); o.name = NULL; expect_error (&o, "(null)");
-  o = base_options (); o.name = "-lead"; expect_error (&o, "-lead");
-  o = base_options (); o.namespace_ = "a.b"; expect_error (&o, "namespace \"a.b\"");
-  o = base_options (); o.namespace_ = ""; expect_error (&o, "namespace");
-  o = base_options (); o.image = "bad image"; expect_error (&o, "bad image");
-  o = base_options (); o.image = ""; expect_error (&o, "image");
-  o = base_options (); o.nclaims = 0; expect_error (&o, "no PersistentVolumeClaims");
-  o = base_options (); o.claims = NULL; expect_error (&o, "no PersistentVolumeClaims");
+  o = base_options ();
+  o.name = "Bad_Name";
+  expect_error (&o, "Bad_Name");
+  o = base_options ();
+  o.name = NULL;
+  expect_error (&o, "(null)");
+  o = base_options ();
+  o.name = "-lead";
+  expect_error (&o, "-lead");
+  o = base_options ();
+  o.namespace_ = "a.b";
+  expect_error (&o, "namespace \"a.b\"");
+  o = base_options ();
+  o.namespace_ = "";
+  expect_error (&o, "namespace");
+  o = base_options ();
+  o.image = "bad image";
+  expect_error (&o, "bad image");
+  o = base_options ();
+  o.image = "";
+  expect_error (&o, "image");
+  o = base_options ();
+  o.nclaims = 0;
+  expect_error (&o, "no PersistentVolumeClaims");
+  o = base_options ();
+  o.claims = NULL;
+  expect_error (&o, "no PersistentVolumeClaims");
   for (size_t i = 0; i <= PALLET_CONVERT_POD_MAX_DISKS; i++) {
     snprintf (names[i], sizeof names[i], "c%zu", i);
     many[i] = names[i];
   }
-  o = base_options (); o.claims = many; o.nclaims = PALLET_CONVERT_POD_MAX_DISKS + 1;
+  o = base_options ();
+  o.claims = many;
+  o.nclaims = PALLET_CONVERT_POD_MAX_DISKS + 1;
   expect_error (&o, "65 PersistentVolumeClaims");
-  o.nclaims = PALLET_CONVERT_POD_MAX_DISKS;       /* the limit itself is fine */
+  o.nclaims = PALLET_CONVERT_POD_MAX_DISKS; /* the limit itself is fine */
   json_decref (Pallet_convert_pod_manifest (&o, &err));
   CU_ASSERT_PTR_NULL (err);
-  o = base_options (); o.claims = dup; o.nclaims = 3; expect_error (&o, "\"a\" is given twice");
-  o = base_options (); o.claims = badc; o.nclaims = 2; expect_error (&o, "claim 1, \"Bad_Claim\"");
-  o = base_options (); o.claims = nullc; o.nclaims = 2; expect_error (&o, "claim 1, \"(null)\"");
-  o = base_options (); o.zone = "us east"; expect_error (&o, "zone \"us east\"");
+  o = base_options ();
+  o.claims = dup;
+  o.nclaims = 3;
+  expect_error (&o, "\"a\" is given twice");
+  o = base_options ();
+  o.claims = badc;
+  o.nclaims = 2;
+  expect_error (&o, "claim 1, \"Bad_Claim\"");
+  o = base_options ();
+  o.claims = nullc;
+  o.nclaims = 2;
+  expect_error (&o, "claim 1, \"(null)\"");
+  o = base_options ();
+  o.zone = "us east";
+  expect_error (&o, "zone \"us east\"");
   memset (long_label, 'a', 70);
   long_label[70] = '\0';
-  o = base_options (); o.vm_id = long_label; expect_error (&o, "vm_id");
-  o = base_options (); o.plan_uid = "x/y"; expect_error (&o, "plan_uid \"x/y\"");
-  o = base_options (); o.migration_uid = "-m"; expect_error (&o, "migration_uid");
-  o = base_options (); o.cpu_request = "0"; expect_error (&o, "CPU request \"0\"");
-  o = base_options (); o.cpu_request = "-1"; expect_error (&o, "CPU request");
-  o = base_options (); o.memory_request = "2 Gi"; expect_error (&o, "memory request \"2 Gi\"");
-  o = base_options (); o.memory_request = "2GB"; expect_error (&o, "2GB");
-  o = base_options (); o.memory_request = ""; expect_error (&o, "memory request");
+  o = base_options ();
+  o.vm_id = long_label;
+  expect_error (&o, "vm_id");
+  o = base_options ();
+  o.plan_uid = "x/y";
+  expect_error (&o, "plan_uid \"x/y\"");
+  o = base_options ();
+  o.migration_uid = "-m";
+  expect_error (&o, "migration_uid");
+  o = base_options ();
+  o.cpu_request = "0";
+  expect_error (&o, "CPU request \"0\"");
+  o = base_options ();
+  o.cpu_request = "-1";
+  expect_error (&o, "CPU request");
+  o = base_options ();
+  o.memory_request = "2 Gi";
+  expect_error (&o, "memory request \"2 Gi\"");
+  o = base_options ();
+  o.memory_request = "2GB";
+  expect_error (&o, "2GB");
+  o = base_options ();
+  o.memory_request = "";
+  expect_error (&o, "memory request");
   /* Empty optional labels are just left out. */
-  o = base_options (); o.vm_id = ""; o.plan_uid = NULL;
+  o = base_options ();
+  o.vm_id = "";
+  o.plan_uid = NULL;
   json_t *pod = Pallet_convert_pod_manifest (&o, &err);
   CU_ASSERT_PTR_NOT_NULL (pod);
-  CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "metadata.labels"), "forklift.konveyor.io/vm-id"));
+  CU_ASSERT_PTR_NULL (
+      json_object_get (jpath (pod, "metadata.labels"), "forklift.konveyor.io/vm-id"));
   CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "metadata.labels"), "plan"));
   json_decref (pod);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for Pallet_convert_verify on real small disk images, built
  * here with libguestfs (one appliance launch for all of them):
  *
@@ -80,7 +81,8 @@ make_guest (guestfs_h *g, const char *dev, int clean)
   r |= guestfs_touch (g, "/lib/modules/" NEW_KVER "/kernel/drivers/net/e1000.ko");
   r |= guestfs_touch (g, "/boot/vmlinuz-" NEW_KVER);
   r |= guestfs_mkdir_p (g, "/initrd/usr/lib/modules/" NEW_KVER "/kernel/drivers/block");
-  r |= guestfs_touch (g, "/initrd/usr/lib/modules/" NEW_KVER "/kernel/drivers/block/virtio_blk.ko.zst");
+  r |= guestfs_touch (g, "/initrd/usr/lib/modules/" NEW_KVER
+                         "/kernel/drivers/block/virtio_blk.ko.zst");
   r |= guestfs_touch (g, "/initrd/init");
   r |= make_initrd (g, "/initrd", "/boot/initrd.img-" NEW_KVER);
   if (clean) {
@@ -100,13 +102,11 @@ make_guest (guestfs_h *g, const char *dev, int clean)
               "GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"\n");
   }
   else {
-    r |= put (g, "/lib/modules/" NEW_KVER "/modules.builtin",
-              "kernel/drivers/nvme/host/nvme.ko\n");
+    r |= put (g, "/lib/modules/" NEW_KVER "/modules.builtin", "kernel/drivers/nvme/host/nvme.ko\n");
     r |= put (g, "/etc/fstab",
               "/dev/xvda1 / ext4 defaults 0 1\n"
               "  /dev/nvme1n1 /data ext4 defaults 0 2\n");
-    r |= put (g, "/boot/grub/grub.cfg",
-              "linux /boot/vmlinuz-" NEW_KVER " root=UUID=0b5c4f5e ro\n");
+    r |= put (g, "/boot/grub/grub.cfg", "linux /boot/vmlinuz-" NEW_KVER " root=UUID=0b5c4f5e ro\n");
     r |= put (g, "/etc/default/grub",
               "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"root=/dev/nvme0n1p1 console=ttyS0\"\n");
   }
@@ -136,8 +136,7 @@ build_images (void)
   if (r == 0)
     r |= make_guest (g, "/dev/sda", 1) | make_guest (g, "/dev/sdb", 0);
   if (r)
-    fprintf (stderr, "test-verify: building the images failed: %s\n",
-             guestfs_last_error (g));
+    fprintf (stderr, "test-verify: building the images failed: %s\n", guestfs_last_error (g));
   r |= guestfs_shutdown (g);
   guestfs_close (g);
   return r;
@@ -265,13 +264,11 @@ test_bad_args (void)
   char *msg = NULL, *json = (char *) "x";
   const char *missing[] = { "/nonexistent/disk.img" };
 
-  CU_ASSERT_EQUAL (Pallet_convert_verify (NULL, 0, NULL, &json, &msg),
-                   PALLET_CONVERT_E_INVALID);
+  CU_ASSERT_EQUAL (Pallet_convert_verify (NULL, 0, NULL, &json, &msg), PALLET_CONVERT_E_INVALID);
   CU_ASSERT_PTR_NOT_NULL (msg && strstr (msg, "no disks"));
   free (msg);
   msg = NULL;
-  CU_ASSERT_EQUAL (Pallet_convert_verify (missing, 1, NULL, &json, &msg),
-                   PALLET_CONVERT_E_DISK);
+  CU_ASSERT_EQUAL (Pallet_convert_verify (missing, 1, NULL, &json, &msg), PALLET_CONVERT_E_DISK);
   CU_ASSERT_PTR_NULL (json);
   CU_ASSERT_PTR_NOT_NULL (msg && strstr (msg, "/nonexistent/disk.img"));
   free (msg);
@@ -293,8 +290,8 @@ main (void)
   snprintf (bad_img, sizeof bad_img, "%s/bad.img", tmpdir);
   if (build_images () != 0) {
     fprintf (stderr, "test-verify: FAIL: cannot build the test images with "
-             "libguestfs; run libguestfs-test-tool (and set "
-             "LIBGUESTFS_BACKEND_SETTINGS=force_tcg without KVM)\n");
+                     "libguestfs; run libguestfs-test-tool (and set "
+                     "LIBGUESTFS_BACKEND_SETTINGS=force_tcg without KVM)\n");
     return 1;
   }
   if (CU_initialize_registry () != CUE_SUCCESS)

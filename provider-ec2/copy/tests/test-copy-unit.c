@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests: the copy journal (create, resume, mismatch, durability
  * order) and the zeroing logic (gaps between listed blocks, punch/zero). */
 #include <fcntl.h>
@@ -22,7 +23,10 @@ path (const char *name)
 }
 
 /* ---- gaps ---- */
-struct runs { uint64_t s[16], n[16]; int k; };
+struct runs {
+  uint64_t s[16], n[16];
+  int k;
+};
 
 static int
 rec (void *opaque, uint64_t s, uint64_t n)
@@ -42,19 +46,25 @@ test_gaps (void)
   struct runs r = { .k = 0 };
   uint64_t a[] = { 0, 1, 5, 9 };
   CU_ASSERT_EQUAL (Pallet_ebs_copy_gaps (a, 4, 12, rec, &r), 3);
-  CU_ASSERT_EQUAL (r.s[0], 2); CU_ASSERT_EQUAL (r.n[0], 3);
-  CU_ASSERT_EQUAL (r.s[1], 6); CU_ASSERT_EQUAL (r.n[1], 3);
-  CU_ASSERT_EQUAL (r.s[2], 10); CU_ASSERT_EQUAL (r.n[2], 2);
+  CU_ASSERT_EQUAL (r.s[0], 2);
+  CU_ASSERT_EQUAL (r.n[0], 3);
+  CU_ASSERT_EQUAL (r.s[1], 6);
+  CU_ASSERT_EQUAL (r.n[1], 3);
+  CU_ASSERT_EQUAL (r.s[2], 10);
+  CU_ASSERT_EQUAL (r.n[2], 2);
   /* the tail after the last block */
   memset (&r, 0, sizeof r);
   uint64_t b[] = { 3 };
   CU_ASSERT_EQUAL (Pallet_ebs_copy_gaps (b, 1, 8, rec, &r), 2);
-  CU_ASSERT_EQUAL (r.s[0], 0); CU_ASSERT_EQUAL (r.n[0], 3);
-  CU_ASSERT_EQUAL (r.s[1], 4); CU_ASSERT_EQUAL (r.n[1], 4);
+  CU_ASSERT_EQUAL (r.s[0], 0);
+  CU_ASSERT_EQUAL (r.n[0], 3);
+  CU_ASSERT_EQUAL (r.s[1], 4);
+  CU_ASSERT_EQUAL (r.n[1], 4);
   /* nothing listed: one run; everything listed: none */
   memset (&r, 0, sizeof r);
   CU_ASSERT_EQUAL (Pallet_ebs_copy_gaps (NULL, 0, 7, rec, &r), 1);
-  CU_ASSERT_EQUAL (r.s[0], 0); CU_ASSERT_EQUAL (r.n[0], 7);
+  CU_ASSERT_EQUAL (r.s[0], 0);
+  CU_ASSERT_EQUAL (r.n[0], 7);
   uint64_t all[] = { 0, 1, 2 };
   CU_ASSERT_EQUAL (Pallet_ebs_copy_gaps (all, 3, 3, NULL, NULL), 0);
 }
@@ -62,7 +72,9 @@ test_gaps (void)
 static int
 stop_fn (void *o, uint64_t s, uint64_t n)
 {
-  (void) o; (void) s; (void) n;
+  (void) o;
+  (void) s;
+  (void) n;
   return 1;
 }
 
@@ -124,10 +136,10 @@ test_journal_resume (void)
   Pallet_ebs_journal_set (j, 7);
   Pallet_ebs_journal_set (j, 8);
   Pallet_ebs_journal_set (j, 99);
-  Pallet_ebs_journal_set (j, 100);   /* out of range: ignored */
+  Pallet_ebs_journal_set (j, 100); /* out of range: ignored */
   Pallet_ebs_journal_set_zeroed (j);
   CU_ASSERT_EQUAL (Pallet_ebs_journal_sync (j, -1), 0);
-  Pallet_ebs_journal_set (j, 50);    /* not synced: lost on a crash */
+  Pallet_ebs_journal_set (j, 50); /* not synced: lost on a crash */
   Pallet_ebs_journal_close (j);
 
   j = Pallet_ebs_journal_open (p, "snap-1", NULL, 100, 524288, &resumed);
@@ -180,7 +192,8 @@ test_journal_mismatch (void)
   CU_ASSERT_EQUAL (Pallet_ebs_journal_count (j), 0);
   Pallet_ebs_journal_remove (j);
   /* an unwritable place fails cleanly */
-  CU_ASSERT (Pallet_ebs_journal_open ("/nonexistent-dir/j", "snap-1", NULL, 8, 524288, &resumed) == NULL);
+  CU_ASSERT (Pallet_ebs_journal_open ("/nonexistent-dir/j", "snap-1", NULL, 8, 524288, &resumed)
+             == NULL);
 }
 
 static void
@@ -189,7 +202,8 @@ test_journal_sync_data (void)
   const char *p = path ("j3"), *d = path ("data");
   int fd = open (d, O_RDWR | O_CREAT, 0600);
   int resumed;
-  struct Pallet_ebs_journal *j = Pallet_ebs_journal_open (p, "snap-9", "snap-8", 20000, 524288, &resumed);
+  struct Pallet_ebs_journal *j =
+      Pallet_ebs_journal_open (p, "snap-9", "snap-8", 20000, 524288, &resumed);
   CU_ASSERT_FATAL (j != NULL && fd >= 0);
   for (uint64_t b = 0; b < 20000; b += 3)
     Pallet_ebs_journal_set (j, b);

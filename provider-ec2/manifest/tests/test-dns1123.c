@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* DNS-1123 label sanitiser, label values and VM naming. */
 
 #include <stdlib.h>
@@ -16,8 +17,7 @@ clean (const char *in, const char *seed, int *changed)
 {
   char *out = NULL;
 
-  CU_ASSERT_EQUAL_FATAL (Pallet_ec2_dns1123_label (in, seed, NULL, 0, MAXL,
-                                                   &out, changed), 0);
+  CU_ASSERT_EQUAL_FATAL (Pallet_ec2_dns1123_label (in, seed, NULL, 0, MAXL, &out, changed), 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (out);
   CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (out));
   return out;
@@ -60,7 +60,15 @@ test_shell_metacharacters (void)
 static void
 test_non_ascii (void)
 {
-  char *s = clean ("\xc3\x9c" "n" "\xc3\xaf" "c" "\xc3\xb8" "d" "\xc3\xa9" "-VM", NULL, NULL);
+  char *s = clean ("\xc3\x9c"
+                   "n"
+                   "\xc3\xaf"
+                   "c"
+                   "\xc3\xb8"
+                   "d"
+                   "\xc3\xa9"
+                   "-VM",
+                   NULL, NULL);
 
   CU_ASSERT_STRING_EQUAL (s, "n-c-d-vm");
   free (s);
@@ -97,8 +105,8 @@ test_empty_gets_hash (void)
 
   CU_ASSERT_EQUAL (strncmp (a, "vm-", 3), 0);
   CU_ASSERT_EQUAL (strlen (a), 9);
-  CU_ASSERT_STRING_EQUAL (a, b);        /* deterministic */
-  CU_ASSERT_STRING_NOT_EQUAL (a, c);    /* seeded */
+  CU_ASSERT_STRING_EQUAL (a, b);     /* deterministic */
+  CU_ASSERT_STRING_NOT_EQUAL (a, c); /* seeded */
   CU_ASSERT_STRING_EQUAL (a, d);
   free (a);
   free (b);
@@ -113,12 +121,9 @@ test_collision_hash_suffix (void)
   char *a = NULL, *b = NULL, *a2 = NULL;
   int changed = 0;
 
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
-                                             &a, &changed), 0);
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("web", "i-2", taken, 2, MAXL,
-                                             &b, NULL), 0);
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL,
-                                             &a2, NULL), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL, &a, &changed), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("web", "i-2", taken, 2, MAXL, &b, NULL), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("Web", "i-1", taken, 2, MAXL, &a2, NULL), 0);
   CU_ASSERT_EQUAL (changed, 1);
   CU_ASSERT_EQUAL (strncmp (a, "web-", 4), 0);
   CU_ASSERT_EQUAL (strlen (a), 10);
@@ -140,8 +145,7 @@ test_collision_at_max_length (void)
   memset (in, 'z', 63);
   in[63] = '\0';
   taken[0] = in;
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (in, "seed", taken, 1, MAXL,
-                                             &out, NULL), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (in, "seed", taken, 1, MAXL, &out, NULL), 0);
   CU_ASSERT_EQUAL (strlen (out), 63);
   CU_ASSERT_TRUE (Pallet_ec2_is_dns1123_label (out));
   CU_ASSERT_STRING_NOT_EQUAL (out, in);
@@ -153,12 +157,9 @@ test_bad_arguments (void)
 {
   char *out = (char *) 1;
 
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (NULL, NULL, NULL, 0, MAXL,
-                                             &out, NULL), -1);
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 64,
-                                             &out, NULL), -1);
-  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 3,
-                                             &out, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label (NULL, NULL, NULL, 0, MAXL, &out, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 64, &out, NULL), -1);
+  CU_ASSERT_EQUAL (Pallet_ec2_dns1123_label ("x", NULL, NULL, 0, 3, &out, NULL), -1);
 }
 
 static void
@@ -176,14 +177,13 @@ test_predicates (void)
   CU_ASSERT_TRUE (Pallet_ec2_is_label_value ("i-0abc_D.1"));
   CU_ASSERT_FALSE (Pallet_ec2_is_label_value ("a b"));
   CU_ASSERT_FALSE (Pallet_ec2_is_label_value ("-a"));
-  CU_ASSERT_FALSE (Pallet_ec2_is_label_value
-                   ("0123456789012345678901234567890123456789012345678901234567890123"));
+  CU_ASSERT_FALSE (Pallet_ec2_is_label_value (
+      "0123456789012345678901234567890123456789012345678901234567890123"));
 }
 
 /* Pallet_ec2_vm_name on a plan built from text. */
 static char *
-vm_name (const char *plan_text, const char *vm_text, const char *state_text,
-         json_t *notes)
+vm_name (const char *plan_text, const char *vm_text, const char *state_text, json_t *notes)
 {
   json_t *plan = json_loads (plan_text, 0, NULL);
   json_t *vm = json_loads (vm_text, 0, NULL);
@@ -193,8 +193,7 @@ vm_name (const char *plan_text, const char *vm_text, const char *state_text,
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
   CU_ASSERT_PTR_NOT_NULL_FATAL (state);
-  CU_ASSERT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, notes, &name, &err),
-                   0);
+  CU_ASSERT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, notes, &name, &err), 0);
   CU_ASSERT_PTR_NULL (err);
   free (err);
   json_decref (plan);
@@ -210,30 +209,30 @@ test_vm_name_sources (void)
   char *n;
 
   n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-1\",\"targetName\":\"db-1\"}",
-               "{\"instance\":{\"instanceId\":\"i-1\",\"name\":\"Web\"}}",
-               notes);
+               "{\"instance\":{\"instanceId\":\"i-1\",\"name\":\"Web\"}}", notes);
   CU_ASSERT_STRING_EQUAL (n, "db-1");
   CU_ASSERT_EQUAL (json_array_size (notes), 0);
   free (n);
 
   n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-1\"}",
                "{\"instance\":{\"instanceId\":\"i-1\","
-               "\"tags\":{\"Name\":\"Web Server\"}}}", notes);
+               "\"tags\":{\"Name\":\"Web Server\"}}}",
+               notes);
   CU_ASSERT_STRING_EQUAL (n, "web-server");
   CU_ASSERT_EQUAL (json_array_size (notes), 1);
-  CU_ASSERT_PTR_NOT_NULL (strstr (json_string_value (json_array_get (notes, 0)),
-                                  "\"Web Server\""));
+  CU_ASSERT_PTR_NOT_NULL (strstr (json_string_value (json_array_get (notes, 0)), "\"Web Server\""));
   free (n);
 
-  n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-0abc\"}",
-               "{\"instance\":{\"instanceId\":\"i-0abc\"}}", notes);
+  n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-0abc\"}", "{\"instance\":{\"instanceId\":\"i-0abc\"}}",
+               notes);
   CU_ASSERT_STRING_EQUAL (n, "i-0abc");
   free (n);
 
   /* A Name with nothing usable falls back to the instance id. */
   n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-0abc\"}",
                "{\"instance\":{\"instanceId\":\"i-0abc\","
-               "\"name\":\"\xe6\x97\xa5\xe6\x9c\xac\"}}", notes);
+               "\"name\":\"\xe6\x97\xa5\xe6\x9c\xac\"}}",
+               notes);
   CU_ASSERT_STRING_EQUAL (n, "i-0abc");
   free (n);
   json_decref (notes);
@@ -243,16 +242,13 @@ static void
 test_vm_name_plan_collision (void)
 {
   const char *plan = "{\"vms\":[{\"id\":\"i-1\",\"name\":\"Web\"},"
-    "{\"id\":\"i-2\",\"name\":\"web\"},{\"id\":\"i-3\",\"name\":\"db\"}]}";
+                     "{\"id\":\"i-2\",\"name\":\"web\"},{\"id\":\"i-3\",\"name\":\"db\"}]}";
   char *a = vm_name (plan, "{\"id\":\"i-1\"}",
-                     "{\"instance\":{\"instanceId\":\"i-1\",\"name\":\"Web\"}}",
-                     NULL);
+                     "{\"instance\":{\"instanceId\":\"i-1\",\"name\":\"Web\"}}", NULL);
   char *b = vm_name (plan, "{\"id\":\"i-2\"}",
-                     "{\"instance\":{\"instanceId\":\"i-2\",\"name\":\"web\"}}",
-                     NULL);
+                     "{\"instance\":{\"instanceId\":\"i-2\",\"name\":\"web\"}}", NULL);
   char *c = vm_name (plan, "{\"id\":\"i-3\"}",
-                     "{\"instance\":{\"instanceId\":\"i-3\",\"name\":\"db\"}}",
-                     NULL);
+                     "{\"instance\":{\"instanceId\":\"i-3\",\"name\":\"db\"}}", NULL);
 
   CU_ASSERT_EQUAL (strncmp (a, "web-", 4), 0);
   CU_ASSERT_EQUAL (strncmp (b, "web-", 4), 0);
@@ -270,22 +266,21 @@ test_vm_name_aws_tags_and_self (void)
   char *n = vm_name ("{\"vms\":[]}", "{\"id\":\"i-9\"}",
                      "{\"instance\":{\"instanceId\":\"i-9\",\"tags\":["
                      "{\"Key\":\"env\",\"Value\":\"x\"},"
-                     "{\"Key\":\"Name\",\"Value\":\"App_1\"}]}}", NULL);
+                     "{\"Key\":\"Name\",\"Value\":\"App_1\"}]}}",
+                     NULL);
 
   CU_ASSERT_STRING_EQUAL (n, "app-1");
   free (n);
   /* The plan lists this VM by name only, or by index: not a collision
    * with itself. */
   n = vm_name ("{\"vms\":[{\"name\":\"app\"}]}", "{\"name\":\"app\"}",
-               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}",
-               NULL);
+               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}", NULL);
   CU_ASSERT_STRING_EQUAL (n, "app");
   free (n);
   n = vm_name ("{\"vms\":[{\"name\":\"other\",\"index\":0},"
                "{\"name\":\"app\",\"index\":1}]}",
                "{\"name\":\"app\",\"index\":1}",
-               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}",
-               NULL);
+               "{\"instance\":{\"instanceId\":\"i-9\",\"name\":\"app\"}}", NULL);
   CU_ASSERT_STRING_EQUAL (n, "app");
   free (n);
 }
@@ -296,8 +291,7 @@ test_vm_name_missing_id (void)
   json_t *plan = json_object (), *vm = json_object (), *state = json_object ();
   char *name = NULL, *err = NULL;
 
-  CU_ASSERT_NOT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, NULL, &name,
-                                           &err), 0);
+  CU_ASSERT_NOT_EQUAL (Pallet_ec2_vm_name (plan, vm, state, NULL, &name, &err), 0);
   CU_ASSERT_PTR_NULL (name);
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);
   CU_ASSERT_PTR_NOT_NULL (strstr (err, "instanceId is missing"));

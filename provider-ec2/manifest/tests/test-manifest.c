@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EC2 build_vm manifests: schema validation of every manifest plus the
  * fields that matter.  argv[1] = fixtures dir, argv[2] = validate.py. */
 
@@ -42,8 +43,7 @@ jget (json_t *j, const char *path)
   char buf[512], *save = NULL, *seg;
 
   snprintf (buf, sizeof buf, "%s", path);
-  for (seg = strtok_r (buf, ">", &save); seg && j;
-       seg = strtok_r (NULL, ">", &save)) {
+  for (seg = strtok_r (buf, ">", &save); seg && j; seg = strtok_r (NULL, ">", &save)) {
     if (json_is_array (j) && strspn (seg, "0123456789") == strlen (seg))
       j = json_array_get (j, strtoul (seg, NULL, 10));
     else
@@ -66,15 +66,14 @@ iget (json_t *j, const char *path)
   return json_is_integer (v) ? json_integer_value (v) : -999;
 }
 
-#define ASSERT_STR(j, path, want)                                       \
-  do {                                                                  \
-    const char *got_ = sget ((j), (path));                              \
-    if (got_ == NULL || strcmp (got_, (want)) != 0)                     \
-      fprintf (stderr, "  %s: got %s, want %s\n", (path),               \
-               got_ ? got_ : "(none)", (want));                         \
-    CU_ASSERT_PTR_NOT_NULL (got_);                                      \
-    if (got_)                                                           \
-      CU_ASSERT_STRING_EQUAL (got_, (want));                            \
+#define ASSERT_STR(j, path, want)                                                          \
+  do {                                                                                     \
+    const char *got_ = sget ((j), (path));                                                 \
+    if (got_ == NULL || strcmp (got_, (want)) != 0)                                        \
+      fprintf (stderr, "  %s: got %s, want %s\n", (path), got_ ? got_ : "(none)", (want)); \
+    CU_ASSERT_PTR_NOT_NULL (got_);                                                         \
+    if (got_)                                                                              \
+      CU_ASSERT_STRING_EQUAL (got_, (want));                                               \
   } while (0)
 
 /* Runs validate.py --strict over the files; returns its exit status. */
@@ -125,12 +124,11 @@ validate_all (json_t *manifests)
       files[i] = NULL;
       goto out;
     }
-    if (json_dump_file (json_array_get (manifests, i), files[i],
-                        JSON_INDENT (2)) == -1)
+    if (json_dump_file (json_array_get (manifests, i), files[i], JSON_INDENT (2)) == -1)
       goto out;
   }
   rc = run_validator (files, n);
- out:
+out:
   for (i = 0; files && i < n; i++)
     if (files[i]) {
       unlink (files[i]);
@@ -232,8 +230,7 @@ load_case (const char *name, struct built *b, struct Pallet_ec2_manifest_opts *o
     CU_ASSERT_EQUAL (json_object_update_recursive (b->plan, patch), 0);
   b->vm = json_incref (json_object_get (c, "vm"));
   b->state = json_incref (json_object_get (c, "state"));
-  CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json
-                   (json_object_get (c, "options"), o, &err), 0);
+  CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json (json_object_get (c, "options"), o, &err), 0);
   free (err);
   json_decref (c);
 }
@@ -241,8 +238,8 @@ load_case (const char *name, struct built *b, struct Pallet_ec2_manifest_opts *o
 static void
 build (struct built *b, const struct Pallet_ec2_manifest_opts *o)
 {
-  b->rc = Pallet_ec2_build_manifests (b->plan, b->vm, b->state, o,
-                                      &b->manifests, &b->notes, &b->err);
+  b->rc =
+      Pallet_ec2_build_manifests (b->plan, b->vm, b->state, o, &b->manifests, &b->notes, &b->err);
 }
 
 /* Builds a case; it must succeed and every manifest must validate. */
@@ -269,8 +266,7 @@ nth (json_t *manifests, const char *kind, size_t n)
   json_t *m;
 
   json_array_foreach (manifests, i, m)
-    if (strcmp (json_string_value (json_object_get (m, "kind")), kind) == 0
-        && n-- == 0)
+    if (strcmp (json_string_value (json_object_get (m, "kind")), kind) == 0 && n-- == 0)
       return m;
   return NULL;
 }
@@ -287,9 +283,8 @@ count (json_t *manifests, const char *kind)
 
 /* Checks PV i and PVC i point at each other and carry the volume. */
 static void
-check_pair (json_t *ms, size_t i, const char *vm, const char *src,
-            const char *target, const char *sc, const char *size,
-            const char *zone)
+check_pair (json_t *ms, size_t i, const char *vm, const char *src, const char *target,
+            const char *sc, const char *size, const char *zone)
 {
   json_t *pv = nth (ms, "PersistentVolume", i);
   json_t *pvc = nth (ms, "PersistentVolumeClaim", i);
@@ -321,14 +316,22 @@ check_pair (json_t *ms, size_t i, const char *vm, const char *src,
   ASSERT_STR (pv, "spec>claimRef>name", pvcname);
   ASSERT_STR (pv, "spec>claimRef>namespace", "migrated");
   ASSERT_STR (pv, "spec>claimRef>kind", "PersistentVolumeClaim");
-  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>0>"
-              "matchExpressions>0>key", "topology.kubernetes.io/zone");
-  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>0>"
-              "matchExpressions>0>values>0", zone);
-  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>1>"
-              "matchExpressions>0>key", "topology.ebs.csi.aws.com/zone");
-  ASSERT_STR (pv, "spec>nodeAffinity>required>nodeSelectorTerms>1>"
-              "matchExpressions>0>values>0", zone);
+  ASSERT_STR (pv,
+              "spec>nodeAffinity>required>nodeSelectorTerms>0>"
+              "matchExpressions>0>key",
+              "topology.kubernetes.io/zone");
+  ASSERT_STR (pv,
+              "spec>nodeAffinity>required>nodeSelectorTerms>0>"
+              "matchExpressions>0>values>0",
+              zone);
+  ASSERT_STR (pv,
+              "spec>nodeAffinity>required>nodeSelectorTerms>1>"
+              "matchExpressions>0>key",
+              "topology.ebs.csi.aws.com/zone");
+  ASSERT_STR (pv,
+              "spec>nodeAffinity>required>nodeSelectorTerms>1>"
+              "matchExpressions>0>values>0",
+              zone);
 }
 
 static void
@@ -340,8 +343,8 @@ check_labels (json_t *m, const char *plan_uid, const char *mig, const char *id)
 }
 
 #define PLAN_UID "3f1c9a2e-5b7d-4c8e-9f10-aa11bb22cc33"
-#define T "spec>template>spec>"
-#define D T "domain>"
+#define T        "spec>template>spec>"
+#define D        T "domain>"
 
 static void
 test_bios_1vol (void)
@@ -356,18 +359,17 @@ test_bios_1vol (void)
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
   /* Creation order: PV, PVC, VM. */
   CU_ASSERT_PTR_EQUAL (json_array_get (b.manifests, 2), vm);
-  check_pair (b.manifests, 0, "web-01", "vol-0src0000000000001",
-              "vol-0new0000000000001", "gp3-csi", "20Gi", "us-east-1b");
+  check_pair (b.manifests, 0, "web-01", "vol-0src0000000000001", "vol-0new0000000000001", "gp3-csi",
+              "20Gi", "us-east-1b");
   ASSERT_STR (vm, "apiVersion", "kubevirt.io/v1");
   ASSERT_STR (vm, "metadata>name", "web-01");
   ASSERT_STR (vm, "metadata>namespace", "migrated");
-  check_labels (vm, PLAN_UID, "77aa88bb-0000-4000-8000-000000000001",
-                "i-0a1b2c3d4e5f60001");
+  check_labels (vm, PLAN_UID, "77aa88bb-0000-4000-8000-000000000001", "i-0a1b2c3d4e5f60001");
   check_labels (nth (b.manifests, "PersistentVolumeClaim", 0), PLAN_UID,
                 "77aa88bb-0000-4000-8000-000000000001", "i-0a1b2c3d4e5f60001");
   check_labels (nth (b.manifests, "PersistentVolume", 0), PLAN_UID,
                 "77aa88bb-0000-4000-8000-000000000001", "i-0a1b2c3d4e5f60001");
-  ASSERT_STR (vm, "spec>runStrategy", "Always");   /* auto + source On */
+  ASSERT_STR (vm, "spec>runStrategy", "Always"); /* auto + source On */
   CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 2);
   CU_ASSERT_EQUAL (iget (vm, D "cpu>sockets"), 1);
   ASSERT_STR (vm, D "memory>guest", "8192Mi");
@@ -376,8 +378,7 @@ test_bios_1vol (void)
   ASSERT_STR (vm, D "devices>disks>0>name", "disk-0");
   ASSERT_STR (vm, D "devices>disks>0>disk>bus", "virtio");
   CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
-  ASSERT_STR (vm, T "volumes>0>persistentVolumeClaim>claimName",
-              "web-01-disk-0");
+  ASSERT_STR (vm, T "volumes>0>persistentVolumeClaim>claimName", "web-01-disk-0");
   ASSERT_STR (vm, D "devices>interfaces>0>macAddress", "0a:1b:2c:3d:4e:5f");
   ASSERT_STR (vm, D "devices>interfaces>0>model", "virtio");
   CU_ASSERT_PTR_NOT_NULL (jget (vm, D "devices>interfaces>0>masquerade"));
@@ -396,16 +397,16 @@ test_uefi_3vol (void)
   CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolume"), 3);
   CU_ASSERT_EQUAL (count (b.manifests, "PersistentVolumeClaim"), 3);
   /* Ordered by disk index, not by the order in state. */
-  check_pair (b.manifests, 0, "db-main", "vol-0src0000000000010",
-              "vol-0new0000000000010", "gp3-csi", "50Gi", "us-east-1b");
-  check_pair (b.manifests, 1, "db-main", "vol-0src0000000000011",
-              "vol-0new0000000000011", "io2-fast", "200Gi", "us-east-1b");
-  check_pair (b.manifests, 2, "db-main", "vol-0src0000000000012",
-              "vol-0new0000000000012", "gp3-csi", "500Gi", "us-east-1b");
+  check_pair (b.manifests, 0, "db-main", "vol-0src0000000000010", "vol-0new0000000000010",
+              "gp3-csi", "50Gi", "us-east-1b");
+  check_pair (b.manifests, 1, "db-main", "vol-0src0000000000011", "vol-0new0000000000011",
+              "io2-fast", "200Gi", "us-east-1b");
+  check_pair (b.manifests, 2, "db-main", "vol-0src0000000000012", "vol-0new0000000000012",
+              "gp3-csi", "500Gi", "us-east-1b");
   vm = nth (b.manifests, "VirtualMachine", 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
   ASSERT_STR (vm, "metadata>name", "db-main");
-  ASSERT_STR (vm, "spec>runStrategy", "Halted");   /* targetPowerState off */
+  ASSERT_STR (vm, "spec>runStrategy", "Halted"); /* targetPowerState off */
   CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 8);
   ASSERT_STR (vm, D "memory>guest", "65536Mi");
   ASSERT_STR (vm, D "resources>requests>memory", "65536Mi");
@@ -415,8 +416,7 @@ test_uefi_3vol (void)
   CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
   CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>1>bootOrder"));
   CU_ASSERT_PTR_NULL (jget (vm, D "devices>disks>2>bootOrder"));
-  ASSERT_STR (vm, T "volumes>2>persistentVolumeClaim>claimName",
-              "db-main-disk-2");
+  ASSERT_STR (vm, T "volumes>2>persistentVolumeClaim>claimName", "db-main-disk-2");
   /* Device-index order; the ignored ENI (index 2) is dropped. */
   ifs = jget (vm, D "devices>interfaces");
   nets = jget (vm, T "networks");
@@ -440,8 +440,9 @@ test_uefi_3vol (void)
   ASSERT_STR (vm, T "nodeSelector>node-role.kubernetes.io/worker", "");
   ASSERT_STR (vm, T "nodeSelector>topology.kubernetes.io/zone", "us-east-1b");
   CU_ASSERT_EQUAL (iget (vm, T "affinity>podAntiAffinity>"
-                         "preferredDuringSchedulingIgnoredDuringExecution>0>"
-                         "weight"), 100);
+                               "preferredDuringSchedulingIgnoredDuringExecution>0>"
+                               "weight"),
+                   100);
   built_free (&b);
 }
 
@@ -454,18 +455,17 @@ test_compat (void)
   build_ok ("case-compat.json", &b);
   vm = nth (b.manifests, "VirtualMachine", 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
-  ASSERT_STR (vm, "metadata>name", "legacy-target");           /* targetName */
-  ASSERT_STR (vm, "metadata>annotations>openshift.io/display-name",
-              "Legacy Box");
-  ASSERT_STR (vm, "spec>runStrategy", "Always");   /* on, though source Off */
+  ASSERT_STR (vm, "metadata>name", "legacy-target"); /* targetName */
+  ASSERT_STR (vm, "metadata>annotations>openshift.io/display-name", "Legacy Box");
+  ASSERT_STR (vm, "spec>runStrategy", "Always"); /* on, though source Off */
   ASSERT_STR (vm, D "devices>disks>0>disk>bus", "sata");
   ASSERT_STR (vm, D "devices>interfaces>0>model", "e1000e");
   ASSERT_STR (vm, D "devices>inputs>0>bus", "usb");
   CU_ASSERT_PTR_NOT_NULL (jget (vm, D "firmware>bootloader>bios"));
   CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 4);
   ASSERT_STR (vm, D "memory>guest", "8192Mi");
-  check_pair (b.manifests, 0, "legacy-target", "vol-0src0000000000020",
-              "vol-0new0000000000020", "gp2-csi", "30Gi", "us-east-1c");
+  check_pair (b.manifests, 0, "legacy-target", "vol-0src0000000000020", "vol-0new0000000000020",
+              "gp2-csi", "30Gi", "us-east-1c");
   ASSERT_STR (vm, T "nodeSelector>topology.kubernetes.io/zone", "us-east-1c");
   built_free (&b);
 }
@@ -497,7 +497,7 @@ test_hostile_name (void)
   /* Inspection wins over uefi-preferred; Secure Boot asked for. */
   CU_ASSERT_TRUE (json_is_true (jget (vm, D "firmware>bootloader>efi>secureBoot")));
   CU_ASSERT_TRUE (json_is_true (jget (vm, D "features>smm>enabled")));
-  ASSERT_STR (vm, "spec>runStrategy", "Halted");   /* auto + source Off */
+  ASSERT_STR (vm, "spec>runStrategy", "Halted"); /* auto + source Off */
   CU_ASSERT_EQUAL (iget (vm, D "cpu>cores"), 128);
   ASSERT_STR (vm, D "memory>guest", "524288Mi");
   ASSERT_STR (vm, D "devices>interfaces>0>binding>name", "l2bridge");
@@ -506,7 +506,8 @@ test_hostile_name (void)
   CU_ASSERT_PTR_NULL (jget (vm, T "nodeSelector"));
   ASSERT_STR (nth (b.manifests, "PersistentVolume", 0),
               "spec>nodeAffinity>required>nodeSelectorTerms>0>"
-              "matchExpressions>0>values>0", "us-east-1a");
+              "matchExpressions>0>values>0",
+              "us-east-1a");
   ASSERT_STR (vm, "metadata>annotations>vm.kubevirt.io/os", "rhel9");
   built_free (&b);
 }
@@ -531,7 +532,7 @@ test_copy_mode (void)
   ASSERT_STR (pvc, "spec>resources>requests>storage", "100Gi");
   CU_ASSERT_PTR_NULL (jget (pvc, "spec>volumeName"));
   CU_ASSERT_EQUAL (iget (vm, D "devices>disks>0>bootOrder"), 1);
-  ASSERT_STR (vm, "spec>runStrategy", "Always");            /* "running" */
+  ASSERT_STR (vm, "spec>runStrategy", "Always"); /* "running" */
   CU_ASSERT_PTR_NOT_NULL (jget (vm, D "firmware>bootloader>efi"));
   ASSERT_STR (vm, T "networks>0>name", "default");
   CU_ASSERT_PTR_NOT_NULL (jget (vm, T "networks>0>pod"));
@@ -550,8 +551,7 @@ test_validator_catches_errors (void)
   build_ok ("case-bios-1vol.json", &b);
   vm = nth (b.manifests, "VirtualMachine", 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vm);
-  json_object_set_new (json_object_get (vm, "spec"), "runStrategee",
-                       json_string ("Always"));
+  json_object_set_new (json_object_get (vm, "spec"), "runStrategee", json_string ("Always"));
   CU_ASSERT_EQUAL (validate_all (b.manifests), 1);
   built_free (&b);
 }
@@ -560,8 +560,7 @@ test_validator_catches_errors (void)
 
 /* Builds case-bios-1vol after mutate(); expects failure naming want. */
 static void
-expect_error (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *),
-              const char *want)
+expect_error (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *), const char *want)
 {
   struct built b;
   struct Pallet_ec2_manifest_opts o;
@@ -594,8 +593,7 @@ static void
 m_unmapped_subnet (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
-  json_object_set_new (json_array_get (json_object_get (inst (b),
-                                                        "networkInterfaces"), 0),
+  json_object_set_new (json_array_get (json_object_get (inst (b), "networkInterfaces"), 0),
                        "subnetId", json_string ("subnet-0zzz"));
 }
 
@@ -618,11 +616,9 @@ m_two_pod_networks (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_array_append_new (json_object_get (inst (b), "networkInterfaces"),
-                         json_pack ("{s:s, s:i, s:s, s:s}",
-                                    "networkInterfaceId", "eni-02",
-                                    "deviceIndex", 1,
-                                    "macAddress", "02:00:00:00:00:09",
-                                    "subnetId", "subnet-0eee"));
+                         json_pack ("{s:s, s:i, s:s, s:s}", "networkInterfaceId", "eni-02",
+                                    "deviceIndex", 1, "macAddress", "02:00:00:00:00:09", "subnetId",
+                                    "subnet-0eee"));
 }
 
 static void
@@ -637,8 +633,7 @@ m_zone_conflict (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (json_object_get (b->plan, "spec"), "targetNodeSelector",
-                       json_pack ("{s:s}", "topology.kubernetes.io/zone",
-                                  "us-east-1f"));
+                       json_pack ("{s:s}", "topology.kubernetes.io/zone", "us-east-1f"));
 }
 
 static void
@@ -687,16 +682,15 @@ static void
 m_duplicate_index (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_split_zones (b, o);
-  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
-                       "diskIndex", json_integer (0));
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1), "diskIndex",
+                       json_integer (0));
 }
 
 static void
 m_bad_mac (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
-  json_object_set_new (json_array_get (json_object_get (inst (b),
-                                                        "networkInterfaces"), 0),
+  json_object_set_new (json_array_get (json_object_get (inst (b), "networkInterfaces"), 0),
                        "macAddress", json_string ("02:00;reboot"));
 }
 
@@ -725,29 +719,29 @@ static void
 test_errors (void)
 {
   expect_error (m_unmapped_subnet, "subnet subnet-0zzz (network interface "
-                "eni-01) is not mapped");
+                                   "eni-01) is not mapped");
   expect_error (m_unmapped_type, "EBS volume type \"st1\" is not mapped to a "
-                "storage class");
+                                 "storage class");
   expect_error (m_no_vcpus, "instance type facts for \"m5.large\" are "
-                "missing");
+                            "missing");
   expect_error (m_two_pod_networks, "more than one network interface");
   expect_error (m_no_migration_uid, "state.migrationUID is missing");
   expect_error (m_zone_conflict, "in zone us-east-1f but its volumes are in "
-                "us-east-1b");
+                                 "us-east-1b");
   expect_error (m_split_zones, "volume vol-0src9 is in zone us-east-1c but "
-                "the VM's other volumes are in us-east-1b");
+                               "the VM's other volumes are in us-east-1b");
   expect_error (m_bad_power, "plan.targetPowerState \"sometimes\" is not on, "
-                "off or auto");
+                             "off or auto");
   expect_error (m_no_target_volume, "volume vol-0src0000000000001: "
-                "targetVolumeId is missing");
+                                    "targetVolumeId is missing");
   expect_error (m_secure_boot_bios, "Secure Boot was asked for but the guest "
-                "boots with BIOS");
+                                    "boots with BIOS");
   expect_error (m_no_namespace, "plan.targetNamespace \"Bad NS\" is not "
-                "valid");
+                                "valid");
   expect_error (m_duplicate_index, "both have diskIndex 0");
   expect_error (m_bad_mac, "network interface eni-01 has an invalid MAC");
   expect_error (m_wrong_state, "vm.id \"i-other\" and "
-                "state.instance.instanceId \"i-0a1b2c3d4e5f60001\" differ");
+                               "state.instance.instanceId \"i-0a1b2c3d4e5f60001\" differ");
   expect_error (m_no_volumes, "state.volumes is missing or empty");
   expect_error (m_bad_boot_mode, "bootMode \"coreboot\" is not uefi");
 }
@@ -755,8 +749,7 @@ test_errors (void)
 /* ---- variants of case-bios-1vol that must build and validate ---------- */
 
 static void
-variant (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *),
-         struct built *b)
+variant (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *), struct built *b)
 {
   static int nvariant;
   struct Pallet_ec2_manifest_opts o;
@@ -805,8 +798,7 @@ static void
 m_uefi_pref_bios_only (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_uefi_pref_unknown (b, o);
-  json_object_set_new (inst (b), "supportedBootModes",
-                       json_pack ("[s]", "legacy-bios"));
+  json_object_set_new (inst (b), "supportedBootModes", json_pack ("[s]", "legacy-bios"));
 }
 
 static void
@@ -821,8 +813,7 @@ m_inspect_bios (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
   json_object_set_new (inst (b), "bootMode", json_string ("uefi"));
-  json_object_set_new (b->state, "inspection",
-                       json_pack ("{s:s}", "firmware", "bios"));
+  json_object_set_new (b->state, "inspection", json_pack ("{s:s}", "firmware", "bios"));
 }
 
 static void
@@ -848,7 +839,9 @@ test_firmware_variants (void)
   CU_ASSERT_PTR_NOT_NULL (jget (vm_of (&b), D "firmware>bootloader>bios"));
   CU_ASSERT_TRUE (has_note (&b, "inspection found bios firmware"));
   CU_ASSERT_EQUAL (strcmp (sget (vm_of (&b), "spec>template>metadata>labels>"
-                                 "guestConverted"), "true"), 0);
+                                             "guestConverted"),
+                           "true"),
+                   0);
   built_free (&b);
 }
 
@@ -870,8 +863,7 @@ static void
 m_power_spec_on (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_power_unset_off (b, o);
-  json_object_set_new (json_object_get (b->plan, "spec"), "targetPowerState",
-                       json_string ("on"));
+  json_object_set_new (json_object_get (b->plan, "spec"), "targetPowerState", json_string ("on"));
 }
 
 static void
@@ -917,11 +909,11 @@ static void
 m_root_device (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   m_split_zones (b, o);
-  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
-                       "targetAZ", json_string ("us-east-1b"));
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1), "targetAZ",
+                       json_string ("us-east-1b"));
   json_object_del (vol0 (b), "boot");
-  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1),
-                       "deviceName", json_string ("/dev/sdq"));
+  json_object_set_new (json_array_get (json_object_get (b->state, "volumes"), 1), "deviceName",
+                       json_string ("/dev/sdq"));
   json_object_set_new (inst (b), "rootDeviceName", json_string ("/dev/sdq"));
 }
 
@@ -948,8 +940,7 @@ test_naming_and_boot (void)
   variant (m_bad_target_name, &b);
   vm = vm_of (&b);
   ASSERT_STR (vm, "metadata>name", "my-vm");
-  ASSERT_STR (nth (b.manifests, "PersistentVolumeClaim", 0), "metadata>name",
-              "my-vm-disk-0");
+  ASSERT_STR (nth (b.manifests, "PersistentVolumeClaim", 0), "metadata>name", "my-vm-disk-0");
   CU_ASSERT_TRUE (has_note (&b, "targetName"));
   built_free (&b);
 
@@ -998,23 +989,20 @@ static void
 m_bad_storage_class (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
-  json_object_set_new (json_object_get (json_array_get
-                                        (json_object_get (b->plan, "storageMap"),
-                                         0), "destination"),
-                       "storageClass", json_string ("GP3 CSI"));
+  json_object_set_new (
+      json_object_get (json_array_get (json_object_get (b->plan, "storageMap"), 0), "destination"),
+      "storageClass", json_string ("GP3 CSI"));
 }
 
 static void
 m_bad_nad (struct built *b, struct Pallet_ec2_manifest_opts *o)
 {
   (void) o;
-  json_object_set_new (json_array_get (json_object_get (inst (b),
-                                                        "networkInterfaces"), 0),
+  json_object_set_new (json_array_get (json_object_get (inst (b), "networkInterfaces"), 0),
                        "subnetId", json_string ("subnet-0ddd"));
-  json_object_set_new (json_object_get (json_array_get
-                                        (json_object_get (b->plan, "networkMap"),
-                                         3), "destination"),
-                       "name", json_string ("x/y"));
+  json_object_set_new (
+      json_object_get (json_array_get (json_object_get (b->plan, "networkMap"), 3), "destination"),
+      "name", json_string ("x/y"));
 }
 
 static void
@@ -1024,21 +1012,21 @@ test_more_errors (void)
   struct Pallet_ec2_manifest_opts o;
 
   expect_error (m_uid_conflict, "state.migrationUID "
-                "\"77aa88bb-0000-4000-8000-000000000001\" is not the current "
-                "migration \"another-migration\"");
+                                "\"77aa88bb-0000-4000-8000-000000000001\" is not the current "
+                                "migration \"another-migration\"");
   load_case ("case-bios-1vol.json", &b, &o);
   m_uid_conflict (&b, &o);
   build (&b, &o);
-  CU_ASSERT_EQUAL (b.rc, 12);           /* PALLET_E_CONFLICT */
+  CU_ASSERT_EQUAL (b.rc, 12); /* PALLET_E_CONFLICT */
   built_free (&b);
   expect_error (m_bad_label_key, "plan.spec.targetLabels: \"bad key;rm\" is "
-                "not a valid label key");
+                                 "not a valid label key");
   expect_error (m_bad_label_value, "plan.spec.targetLabels.example.com/tier: "
-                "\"a b\" is not a valid label value");
+                                   "\"a b\" is not a valid label value");
   expect_error (m_bad_storage_class, "destination.storageClass \"GP3 CSI\" "
-                "is not a valid storage class name");
+                                     "is not a valid storage class name");
   expect_error (m_bad_nad, "NetworkMap entry for subnet subnet-0ddd: a multus "
-                "destination needs the NetworkAttachmentDefinition name");
+                           "destination needs the NetworkAttachmentDefinition name");
 }
 
 /* ---- every field of every input, replaced by every JSON type ---------- */
@@ -1131,8 +1119,7 @@ passed_through (const char *path)
 {
   const char *p = "spec>targetAffinity>";
 
-  return strncmp (path, p, strlen (p)) == 0
-    && strchr (path + strlen (p), '>') != NULL;
+  return strncmp (path, p, strlen (p)) == 0 && strchr (path + strlen (p), '>') != NULL;
 }
 
 static void
@@ -1154,15 +1141,16 @@ test_every_field_every_type (void)
 
       collect (doc, "", &p);
       for (i = 0; i < p.n; i++) {
-        for (kind = 0; kind < 6 && !(which == 0 && passed_through (p.v[i]));
-             kind++) {
+        for (kind = 0; kind < 6 && !(which == 0 && passed_through (p.v[i])); kind++) {
           struct built b = { 0 };
           size_t m;
 
           b.plan = json_deep_copy (base.plan);
           b.vm = json_deep_copy (base.vm);
           b.state = json_deep_copy (base.state);
-          replace_at (which == 0 ? b.plan : which == 1 ? b.vm : b.state,
+          replace_at (which == 0   ? b.plan
+                      : which == 1 ? b.vm
+                                   : b.state,
                       p.v[i], replacement (kind));
           build (&b, &o);
           if (b.rc != 0) {
@@ -1178,8 +1166,7 @@ test_every_field_every_type (void)
             for (m = 0; m < json_array_size (b.manifests); m++) {
               dumps = realloc (dumps, (ndumps + 1) * sizeof *dumps);
               CU_ASSERT_PTR_NOT_NULL_FATAL (dumps);
-              dumps[ndumps] = json_dumps (json_array_get (b.manifests, m),
-                                          JSON_SORT_KEYS);
+              dumps[ndumps] = json_dumps (json_array_get (b.manifests, m), JSON_SORT_KEYS);
               CU_ASSERT_PTR_NOT_NULL_FATAL (dumps[ndumps]);
               ndumps++;
             }
@@ -1201,8 +1188,10 @@ test_every_field_every_type (void)
       continue;
     queue_text ("fuzz", nfiles++, dumps[i]);
   }
-  fprintf (stderr, "  %zu builds succeeded, %zu were refused; queued "
-           "%zu distinct manifests\n", ok, bad, nfiles);
+  fprintf (stderr,
+           "  %zu builds succeeded, %zu were refused; queued "
+           "%zu distinct manifests\n",
+           ok, bad, nfiles);
   CU_ASSERT_TRUE (ok > 0);
   CU_ASSERT_TRUE (bad > 0);
   for (i = 0; i < ndumps; i++)
@@ -1214,8 +1203,7 @@ static void
 test_options_json (void)
 {
   struct Pallet_ec2_manifest_opts o;
-  json_t *j = json_pack ("{s:b, s:s}", "copyMode", 1, "podBinding",
-                         "l2bridge");
+  json_t *j = json_pack ("{s:b, s:s}", "copyMode", 1, "podBinding", "l2bridge");
   char *err = NULL;
 
   CU_ASSERT_EQUAL (Pallet_ec2_manifest_opts_from_json (j, &o, &err), 0);
@@ -1237,14 +1225,12 @@ test_bad_input_types (void)
   json_t *arr = json_array (), *obj = json_object (), *ms = NULL;
   char *err = NULL;
 
-  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (arr, obj, obj, NULL, &ms, NULL,
-                                               &err), 2);
+  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (arr, obj, obj, NULL, &ms, NULL, &err), 2);
   CU_ASSERT_PTR_NULL (ms);
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
   err = NULL;
-  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (obj, obj, obj, NULL, &ms, NULL,
-                                               &err), 2);
+  CU_ASSERT_EQUAL (Pallet_ec2_build_manifests (obj, obj, obj, NULL, &ms, NULL, &err), 2);
   CU_ASSERT_PTR_NOT_NULL (err);
   free (err);
   json_decref (arr);
@@ -1253,17 +1239,16 @@ test_bad_input_types (void)
 
 /* ---- conversion-only plans: existing PVCs ---- */
 
-#define DS "forklift.konveyor.io/disk-source"
+#define DS       "forklift.konveyor.io/disk-source"
 #define CASE3_ID "i-0a1b2c3d4e5f60002"
 
 static json_t *
-pvc (const char *name, const char *ns, const char *label, const char *id,
-     const char *src, const char *index, const char *mode)
+pvc (const char *name, const char *ns, const char *label, const char *id, const char *src,
+     const char *index, const char *mode)
 {
-  json_t *p = json_pack ("{s:{s:s, s:s, s:{s:s}, s:{}}, s:{s:s, s:s}}",
-                         "metadata", "name", name, "namespace", ns,
-                         "labels", label, id, "annotations",
-                         "spec", "volumeMode", mode, "storageClassName", "ceph");
+  json_t *p = json_pack ("{s:{s:s, s:s, s:{s:s}, s:{}}, s:{s:s, s:s}}", "metadata", "name", name,
+                         "namespace", ns, "labels", label, id, "annotations", "spec", "volumeMode",
+                         mode, "storageClassName", "ceph");
   json_t *ann = jget (p, "metadata>annotations");
 
   if (src)
@@ -1281,19 +1266,19 @@ good_pvcs (void)
 {
   json_t *a = json_array ();
 
-  json_array_append_new (a, pvc ("c-root", "vms", "vmID", CASE3_ID,
-                                 "vol-0src0000000000010", NULL, "Block"));
-  json_array_append_new (a, pvc ("a-data", "vms", "vmUUID", CASE3_ID,
-                                 "vol-0src0000000000011", NULL, "Block"));
-  json_array_append_new (a, pvc ("b-logs", "vms", "vmID", CASE3_ID,
-                                 "imported/logs.img", "2", "Filesystem"));
+  json_array_append_new (
+      a, pvc ("c-root", "vms", "vmID", CASE3_ID, "vol-0src0000000000010", NULL, "Block"));
+  json_array_append_new (
+      a, pvc ("a-data", "vms", "vmUUID", CASE3_ID, "vol-0src0000000000011", NULL, "Block"));
+  json_array_append_new (
+      a, pvc ("b-logs", "vms", "vmID", CASE3_ID, "imported/logs.img", "2", "Filesystem"));
   json_array_append_new (a, pvc ("scratch", "vms", "vmID", CASE3_ID, NULL, NULL, "Block"));
-  json_array_append_new (a, pvc ("other", "vms", "vmID", "i-0other", "vol-0src0000000000010",
-                                 NULL, "Block"));
-  json_array_append_new (a, pvc ("elsewhere", "prod", "vmID", CASE3_ID,
-                                 "vol-0src0000000000012", NULL, "Block"));
-  json_array_append_new (a, pvc ("c-root", "vms", "vmID", CASE3_ID,
-                                 "vol-0src0000000000010", NULL, "Block"));
+  json_array_append_new (
+      a, pvc ("other", "vms", "vmID", "i-0other", "vol-0src0000000000010", NULL, "Block"));
+  json_array_append_new (
+      a, pvc ("elsewhere", "prod", "vmID", CASE3_ID, "vol-0src0000000000012", NULL, "Block"));
+  json_array_append_new (
+      a, pvc ("c-root", "vms", "vmID", CASE3_ID, "vol-0src0000000000010", NULL, "Block"));
   return a;
 }
 
@@ -1321,8 +1306,9 @@ test_existing_pvcs (void)
 
   load_case ("case-uefi-3vol.json", &b, &o);
   CU_ASSERT_EQUAL_FATAL (Pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
-                                                     json_object_get (b.state, "volumes"),
-                                                     &code, &err), 0);
+                                                     json_object_get (b.state, "volumes"), &code,
+                                                     &err),
+                         0);
   CU_ASSERT_PTR_NULL (code);
   CU_ASSERT_PTR_NULL (err);
   for (json_int_t i = 0; i < 3; i++)
@@ -1359,8 +1345,8 @@ match (json_t *pvcs, const char **code, char **err)
   int r;
 
   load_case ("case-uefi-3vol.json", &b, &o);
-  r = Pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms",
-                                  json_object_get (b.state, "volumes"), code, err);
+  r = Pallet_ec2_conversion_pvcs (pvcs, CASE3_ID, "vms", json_object_get (b.state, "volumes"), code,
+                                  err);
   json_decref (pvcs);
   built_free (&b);
   return r;
@@ -1440,8 +1426,7 @@ main (int argc, char **argv)
   fixtures = argv[1];
   validate_py = argv[2];
   if (access (PYTHON, X_OK) != 0 || access (validate_py, R_OK) != 0) {
-    fprintf (stderr, "%s or %s is missing: run scripts/install-deps.sh\n",
-             PYTHON, validate_py);
+    fprintf (stderr, "%s or %s is missing: run scripts/install-deps.sh\n", PYTHON, validate_py);
     return 1;
   }
   if (mkdtemp (qdir) == NULL) {
@@ -1466,8 +1451,7 @@ main (int argc, char **argv)
   CU_add_test (s, "options from JSON", test_options_json);
   CU_add_test (s, "conversion-only: existing PVCs", test_existing_pvcs);
   CU_add_test (s, "conversion-only: PVC errors", test_existing_pvcs_errors);
-  CU_add_test (s, "queued manifests pass validate.py --strict",
-               test_queued_manifests_validate);
+  CU_add_test (s, "queued manifests pass validate.py --strict", test_queued_manifests_validate);
   CU_add_test (s, "bad input types", test_bad_input_types);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
