@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/inventory-rss.sh: peak RSS of `pallet inventory` at 1k, 10k and
 # 100k items, from the test provider pallet-provider-stress (one thread,
 # flat items), for each way the host applies a query:
