@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pallet.dev/host/internal/testenv"
+)
+
+type line = map[string]interface{}
+
+func runController(t *testing.T, args ...string) (int, []line) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	var lines []line
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m line
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		lines = append(lines, m)
+	}
+	if errb.Len() > 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	return code, lines
+}
+
+// nullPlan is examples/demo-null/plan.yaml for provider type typ, named name.
+func nullPlan(t *testing.T, typ, name string) string {
+	src := testenv.SourceDir(t)
+	b, err := os.ReadFile(filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `type: "null"`, `type: "`+typ+`"`, 1)
+	s = strings.Replace(s, "name: demo-null\n", "name: "+name+"\n", 1)
+	p := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// maxInFlight is the most VMs of plan between their first step and their
+// "done" or "failed" event.
+func maxInFlight(lines []line, plan string) int {
+	live := map[string]bool{}
+	most := 0
+	for _, l := range lines {
+		if l["plan"] != plan {
+			continue
+		}
+		vm, _ := l["vm"].(string)
+		switch l["event"] {
+		case "step":
+			live[vm] = true
+		case "done", "failed", "cancelled":
+			delete(live, vm)
+		}
+		if len(live) > most {
+			most = len(live)
+		}
+	}
+	return most
+}
+
+func reconciled(lines []line) map[string]string {
+	r := map[string]string{}
+	for _, l := range lines {
+		if l["event"] == "reconciled" {
+			p, _ := l["plan"].(string)
+			r[p], _ = l["status"].(string)
+		}
+	}
+	return r
+}
+
+// Two plans of two provider types at once: the second provider is loaded
+// while the first is, and each is unloaded when its plan is done.
+func TestControllerNullSwap(t *testing.T) {
+	a := nullPlan(t, "null", "plan-a")
+	b := nullPlan(t, "null-parallel", "plan-b")
+	code, lines := runController(t, "-state-root", t.TempDir(), "-max-in-flight", "1", "-plans", "2", a, b)
+	if code != 0 {
+		t.Fatalf("exit %d: %v", code, lines)
+	}
+	both, unloaded := false, map[string]bool{}
+	var last []interface{}
+	for _, l := range lines {
+		if l["event"] != "provider" {
+			continue
+		}
+		last, _ = l["loaded"].([]interface{})
+		if l["action"] == "loaded" && len(last) == 2 {
+			both = true
+		}
+		if l["action"] == "unloaded" {
+			unloaded[l["provider"].(string)] = true
+		}
+	}
+	if !both || !unloaded["null"] || !unloaded["null-parallel"] || len(last) != 0 {
+		t.Errorf("providers: both loaded at once %v, unloaded %v, loaded at the end %v", both, unloaded, last)
+	}
+	if r := reconciled(lines); r["plan-a"] != "succeeded" || r["plan-b"] != "succeeded" {
+		t.Errorf("reconciled %v", r)
+	}
+	if n := maxInFlight(lines, "plan-a"); n != 1 {
+		t.Errorf("plan-a had %d VMs in flight with -max-in-flight 1", n)
+	}
+}
+
+func TestControllerBadInput(t *testing.T) {
+	testenv.SourceDir(t)
+	if code, _ := runController(t); code != 2 {
+		t.Errorf("no plan: exit %d, want 2", code)
+	}
+	code, lines := runController(t, "-state-root", t.TempDir(), filepath.Join(t.TempDir(), "nope.yaml"))
+	if code != 5 || len(lines) != 1 || !strings.Contains(lines[0]["message"].(string), "nope.yaml") {
+		t.Errorf("a missing plan file: exit %d, %v", code, lines)
+	}
+	p := nullPlan(t, "no-such-type", "plan-x")
+	if code, lines := runController(t, "-state-root", t.TempDir(), p); code != 3 {
+		t.Errorf("an unknown provider type: exit %d, %v", code, lines)
+	}
+}
+
+// The Go controller migrates two EC2 instances (zero copy) against the
+// local endpoint, two at once, while a null plan runs beside it.
+func TestControllerEC2(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+		os.Unsetenv(k)
+	}
+	ids := []string{"i-0c0000000000000a1", "i-0c0000000000000a2"}
+	seed := map[string]interface{}{"instances": []testenv.Object{
+		testenv.Instance(ids[0], "web-a"), testenv.Instance(ids[1], "web-b")}}
+	ep := testenv.StartEndpoint(t, seed, "--start-delay", "0.2", "--stop-delay", "0.3",
+		"--snapshot-delay", "0.8", "--volume-delay", "0.3")
+	ec2 := filepath.Join(t.TempDir(), "ec2.yaml")
+	if err := os.WriteFile(ec2, []byte(ep.PlanYAML("go-ec2", ids, nil)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, lines := runController(t, "-state-root", t.TempDir(), "-output-dir", out,
+		"-max-in-flight", "2", ec2, nullPlan(t, "null", "beside"))
+	if code != 0 {
+		t.Fatalf("exit %d: %v", code, lines)
+	}
+	if r := reconciled(lines); r["go-ec2"] != "succeeded" || r["beside"] != "succeeded" {
+		t.Fatalf("reconciled %v", r)
+	}
+	if n := len(ep.Tagged("volumes")); n != 6 {
+		t.Errorf("%d plan-tagged volumes, want 6 (3 per instance)", n)
+	}
+	if n := len(ep.Tagged("snapshots")); n != 0 {
+		t.Errorf("%d snapshots left", n)
+	}
+	for _, id := range ids {
+		if st := ep.InstanceState(id); st != "stopped" {
+			t.Errorf("aws: %s is %s, want stopped", id, st)
+		}
+		if m, _ := filepath.Glob(filepath.Join(out, "go-ec2", id, "*")); len(m) == 0 {
+			t.Errorf("no manifests for %s", id)
+		}
+	}
+	if n := maxInFlight(lines, "go-ec2"); n > 2 {
+		t.Errorf("%d VMs in flight with -max-in-flight 2", n)
+	}
+}

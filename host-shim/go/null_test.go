@@ -1,0 +1,349 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pallet.dev/host"
+	"pallet.dev/host/internal/testenv"
+)
+
+func loadNull(t *testing.T, name string) *host.Provider {
+	t.Helper()
+	testenv.SourceDir(t)
+	p, err := host.Load(name)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", name, err)
+	}
+	t.Cleanup(func() { _ = p.Unload() })
+	return p
+}
+
+var nullSettings = map[string]interface{}{"settings": map[string]interface{}{
+	"vms": []map[string]interface{}{
+		{"id": "vm-1", "name": "web-1", "cpus": 2},
+		{"id": "vm-2", "name": "web-2", "cpus": 4},
+		{"id": "vm-3", "name": "db-1", "cpus": 8},
+	},
+	"pending":        map[string]int{"transfer": 1},
+	"retry_after_ms": 250,
+	"delay_ms":       map[string]int{"convert": 5000},
+}}
+
+func vmInput(id string) map[string]interface{} {
+	return map[string]interface{}{"plan": map[string]string{"name": "p"},
+		"vm": map[string]string{"id": id}, "state": map[string]interface{}{}}
+}
+
+func TestNullLoadInfoDump(t *testing.T) {
+	p := loadNull(t, "null")
+	i := p.Info()
+	if i.Name != "null" || i.ABIMajor != 1 || !strings.HasSuffix(i.Path, "pallet-provider-null.so") {
+		t.Fatalf("Info = %+v", i)
+	}
+	if i.ThreadModel != host.SerializePerHandle {
+		t.Errorf("thread model %v, want serialize_per_handle (null.c)", i.ThreadModel)
+	}
+	for _, op := range host.Ops {
+		if op != host.OpBuildVM && op != host.OpConvert && op != host.OpPrepareSource && !i.Ops[op] {
+			t.Errorf("required op %v reported missing", op)
+		}
+	}
+	d, err := p.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d["name"] != "null" || d["path"] != i.Path || d["thread_model"] != i.ThreadModel.String() {
+		t.Errorf("Dump = %v, Info = %+v", d, i)
+	}
+}
+
+func TestNullLoadErrors(t *testing.T) {
+	testenv.SourceDir(t)
+	_, err := host.Load("no-such-provider")
+	if !errors.Is(err, host.ErrNotFound) {
+		t.Fatalf("Load(no-such-provider) = %v, want ErrNotFound", err)
+	}
+	if !strings.Contains(err.Error(), "no-such-provider") {
+		t.Errorf("the error does not name the provider: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "pallet-provider-bad.so")
+	if err := os.WriteFile(bad, []byte("not an ELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var he *host.Error
+	if _, err := host.Load(bad); !errors.As(err, &he) || he.Status != host.StatusIO {
+		t.Fatalf("Load(non-ELF) = %v, want PALLET_E_IO", err)
+	}
+
+	p := loadNull(t, "null")
+	if _, err := p.Open(`{"settings": `); err == nil {
+		t.Error("Open with truncated JSON succeeded")
+	}
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unload(); !errors.Is(err, &host.Error{Status: host.StatusConflict}) {
+		t.Fatalf("Unload with a session open = %v, want PALLET_E_CONFLICT", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err == nil {
+		t.Error("second Close succeeded")
+	}
+	if _, err := s.Validate(context.Background(), "vm-1", vmInput("vm-1")); err == nil {
+		t.Error("a call on a closed session succeeded")
+	}
+	if err := p.Unload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unload(); err == nil {
+		t.Error("second Unload succeeded")
+	}
+	if _, err := p.Open(nullSettings); err == nil || !strings.Contains(err.Error(), "unloaded") {
+		t.Errorf("Open after Unload = %v", err)
+	}
+}
+
+func TestNullOps(t *testing.T) {
+	p := loadNull(t, "null")
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+
+	r, err := s.InventoryOp(ctx, map[string]string{"kind": "instances"})
+	if err != nil || len(r.Items) != 3 {
+		t.Fatalf("inventory op: %v, %d items", err, len(r.Items))
+	}
+	if _, err := s.InventoryOp(ctx, map[string]string{"kind": "disks"}); !errors.Is(err, host.ErrUnsupported) {
+		t.Errorf("inventory of an unknown kind = %v, want ErrUnsupported", err)
+	}
+	if _, err := s.Validate(ctx, "vm-9", vmInput("vm-9")); !errors.Is(err, host.ErrNotFound) {
+		t.Errorf("validate of an unknown VM = %v, want ErrNotFound", err)
+	}
+	var he *host.Error
+	if _, err := s.Transfer(ctx, "vm-1", `{"vm": 1}`); !errors.As(err, &he) || he.Status != host.StatusInvalid ||
+		he.Op != "transfer" || he.Message == "" {
+		t.Errorf("transfer with a bad input = %#v", err)
+	}
+	r, err = s.Transfer(ctx, "vm-1", vmInput("vm-1"))
+	if err != nil || !r.Pending() || !r.HasRetry || r.RetryAfter != 250*time.Millisecond {
+		t.Fatalf("first transfer: %v %+v, want PENDING after 250ms", err, r)
+	}
+	in := vmInput("vm-1")
+	in["state"] = r.State
+	r, err = s.Transfer(ctx, "vm-1", in)
+	if err != nil || r.Status != host.StatusOK || r.State == nil {
+		t.Fatalf("second transfer: %v %+v", err, r)
+	}
+	r, err = s.BuildVM(ctx, "vm-1", vmInput("vm-1"))
+	if err != nil {
+		t.Fatalf("build_vm: %v", err)
+	}
+	if _, err := s.Cleanup(ctx, "vm-1", vmInput("vm-1")); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+}
+
+// Session ops report their log lines and progress to the process-wide
+// handler, labelled with the VM.
+func TestNullGlobalEvents(t *testing.T) {
+	p := loadNull(t, "null")
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var got []host.Event
+	host.SetEventHandler(func(ev host.Event) { mu.Lock(); got = append(got, ev); mu.Unlock() })
+	defer host.SetEventHandler(nil)
+	if _, err := s.PrepareSource(context.Background(), "vm-2", vmInput("vm-2")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range got {
+		if ev.Type == host.EventProgress && ev.VM == "vm-2" && ev.Step == "prepare_source" && ev.Unit != "" {
+			var j map[string]interface{}
+			if err := json.Unmarshal(ev.JSON, &j); err != nil || j["event"] != "progress" {
+				t.Errorf("progress JSON %s: %v", ev.JSON, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no progress event for vm-2 among %+v", got)
+}
+
+func TestNullInventoryQuery(t *testing.T) {
+	p := loadNull(t, "null")
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var names []string
+	err = s.Inventory(context.Background(), "instances", "where cpus >= 4 order by name", func(item json.RawMessage) {
+		var v struct{ Name string }
+		if err := json.Unmarshal(item, &v); err != nil {
+			t.Error(err)
+		}
+		names = append(names, v.Name)
+	}, nil)
+	if err != nil || strings.Join(names, ",") != "db-1,web-2" {
+		t.Fatalf("Inventory = %v, %v; want db-1,web-2", names, err)
+	}
+	err = s.Inventory(context.Background(), "instances", "where cpus >>= 4", nil, nil)
+	if !errors.Is(err, host.ErrInvalid) || !strings.Contains(err.Error(), "^") {
+		t.Fatalf("a bad query = %v, want ErrInvalid with a caret", err)
+	}
+}
+
+// A cancelled context stops the op within the provider's cancel bound,
+// and the next op is not cancelled by it.
+func TestNullCancelOp(t *testing.T) {
+	p := loadNull(t, "null")
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Convert(ctx, "vm-3", vmInput("vm-3"))
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the cancelled convert took %v (5s when not cancelled)", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, host.ErrCancelled) {
+		t.Fatalf("cancelled convert = %v, want PALLET_E_CANCELLED and DeadlineExceeded", err)
+	}
+	if _, err := s.Validate(context.Background(), "vm-3", vmInput("vm-3")); err != nil {
+		t.Fatalf("the op after a cancel failed: %v", err)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := s.Validate(done, "vm-3", vmInput("vm-3")); !errors.Is(err, context.Canceled) {
+		t.Errorf("an op with a done context = %v", err)
+	}
+}
+
+func TestNullMigrate(t *testing.T) {
+	src := testenv.SourceDir(t)
+	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Name != "demo-null" || plan.SourceType != "null" {
+		t.Fatalf("plan %v", plan)
+	}
+	if strings.Contains(plan.String(), "not-a-real-password") {
+		t.Error("Plan.String shows the secret")
+	}
+	p := loadNull(t, plan.SourceType)
+	var mu sync.Mutex
+	steps := map[string]int{}
+	dir := t.TempDir()
+	sum, err := p.Migrate(context.Background(), plan.SourceConfig, plan.JSON, host.RunOptions{
+		StateDir: filepath.Join(dir, "state"), OutputDir: filepath.Join(dir, "out"),
+		MaxInFlight: 2, Backoff: 10 * time.Millisecond,
+		OnEvent: func(ev host.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Type == host.EventStep && ev.Status == "done" {
+				steps[ev.Step]++
+			}
+		}})
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if sum == nil || sum.Succeeded != 3 || sum.VMs != 3 || sum.Exit != host.ExitOK {
+		t.Fatalf("summary %+v", sum)
+	}
+	if steps["transfer"] != 3 || steps["build_vm"] != 3 {
+		t.Errorf("step done events %v", steps)
+	}
+	st, err := host.ReadState(filepath.Join(dir, "state"))
+	if err != nil || !strings.Contains(string(st), "vm-0002") {
+		t.Errorf("ReadState: %v %s", err, st)
+	}
+}
+
+// Two providers loaded at once, used from many goroutines (run with
+// -race and GODEBUG=cgocheck=2).
+func TestNullConcurrent(t *testing.T) {
+	a := loadNull(t, "null")
+	b := loadNull(t, "null-parallel")
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		wg.Add(1)
+		go func(p *host.Provider) {
+			defer wg.Done()
+			s, err := p.Open(nullSettings)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			for j := 0; j < 20; j++ {
+				n := 0
+				if err := s.Inventory(context.Background(), "instances", "where cpus > 2",
+					func(json.RawMessage) { n++ }, nil); err != nil || n != 2 {
+					t.Errorf("%s inventory: %v, %d items", p.Name(), err, n)
+				}
+				if _, err := s.Validate(context.Background(), "vm-1", vmInput("vm-1")); err != nil {
+					t.Error(err)
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+}
+
+func TestBindingLoadPlanErrors(t *testing.T) {
+	testenv.SourceDir(t)
+	if _, err := host.LoadPlan(""); !errors.Is(err, host.ErrInvalid) {
+		t.Errorf("LoadPlan() = %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	if _, err := host.LoadPlan("", missing); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("LoadPlan(missing) = %v, want an error naming the file", err)
+	}
+}
+
+func TestBindingNames(t *testing.T) {
+	if host.StatusNotFound.String() != "PALLET_E_NOT_FOUND" || host.OpPrepareSource.String() != "prepare_source" {
+		t.Fatal(host.StatusNotFound, host.OpPrepareSource)
+	}
+	if s, ok := host.StatusFromName("AUTH"); !ok || s != host.StatusAuth {
+		t.Error(s, ok)
+	}
+	if op, ok := host.OpFromName("build_vm"); !ok || op != host.OpBuildVM {
+		t.Error(op, ok)
+	}
+	if _, ok := host.OpFromName("bulid_vm"); ok {
+		t.Error("a misspelt op parsed")
+	}
+	if !host.StatusTransient.Retryable() || host.StatusFailed.Retryable() {
+		t.Error("Retryable")
+	}
+	if host.Version() == "" {
+		t.Error("no version")
+	}
+}
