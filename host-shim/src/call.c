@@ -112,13 +112,14 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
   if (asprintf (&msg, "provider %s: %s%s%s: %s", provider_name (c), c->op,
                 c->vm ? " " : "", c->vm ? c->vm : "", buf) < 0)
     return;
+  /* Before the hand-over: another thread's error may free msg after it. */
+  Pallet_log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
   pthread_mutex_lock (&c->mu);
   free (c->r->error);
   c->r->error = msg;
   c->error_set = 1;
   c->error_code = code;
   pthread_mutex_unlock (&c->mu);
-  Pallet_log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
 }
 
 static void

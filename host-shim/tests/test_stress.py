@@ -64,6 +64,12 @@ def main():
               "run %d: validate verdicts %r" % (n, [
                   {k: v for k, v in r.items() if k != "findings"} for r in verdicts]))
         if n % 10 == 0:
+            # --debug: log lines from the threads are formatted and
+            # reported too (errors are logged as they are set).
+            p = run("--debug", "inventory", "things", "-o", "json", *common)
+            check(len(json.loads(p.stdout)) == len(want)
+                  and "a passing error" in p.stderr and "thread 7 at" in p.stderr,
+                  "run %d: --debug inventory" % n)
             top = json.loads(run("inventory", "things", "-o", "json", *common, "-q",
                                  "where t = 3 order by n desc limit 5").stdout)
             check([i["id"] for i in top] == ["t3-%d" % i for i in
