@@ -114,7 +114,7 @@ func withSink(k *sink, fn func(h C.uintptr_t)) {
 	fn(C.uintptr_t(h))
 }
 
-// field reports whether the library's event has the field at off.
+// has reports whether the library's event holds the field at off.
 func has(ev *C.struct_pallet_event, off, size uintptr) bool {
 	return uint64(off+size) <= uint64(ev.struct_size)
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"pallet.dev/host/internal/testenv"
 )
@@ -134,13 +138,61 @@ func TestControllerBadInput(t *testing.T) {
 	}
 }
 
+func clearAWS(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+// SIGINT to the built controller cancels its context: the VM in flight is
+// rolled back (snapshots and volumes deleted, the instance running) and
+// the exit code is 4, as for `pallet migrate`.
+func TestControllerSignalRollsBack(t *testing.T) {
+	bin := os.Getenv("PALLET_GO_CONTROLLER")
+	if bin == "" {
+		t.Fatal("PALLET_GO_CONTROLLER is not set: run through ctest (go-controller)")
+	}
+	clearAWS(t)
+	const id = "i-0c00000000000c0a1"
+	seed := map[string]interface{}{"instances": []testenv.Object{testenv.Instance(id, "sig")}}
+	ep := testenv.StartEndpoint(t, seed, "--stop-delay", "0.2", "--snapshot-delay", "30",
+		"--volume-delay", "0.2")
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(plan, []byte(ep.PlanYAML("go-sig", []string{id}, nil)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-state-root", t.TempDir(), plan)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ep.Wait("a CreateSnapshots call", 60*time.Second, func() bool { return ep.Calls("CreateSnapshots") >= 1 })
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var xe *exec.ExitError
+	if !errors.As(err, &xe) || xe.ExitCode() != 4 {
+		t.Fatalf("controller after SIGINT: %v, want exit 4\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"status":"cancelled"`) {
+		t.Errorf("no cancelled reconcile in the output:\n%s", out.String())
+	}
+	if n := len(ep.Tagged("snapshots")) + len(ep.Tagged("volumes")); n != 0 {
+		t.Errorf("%d snapshots/volumes left after the rollback", n)
+	}
+	ep.Wait("the instance running again (aws ec2 describe-instances)", 30*time.Second,
+		func() bool { return ep.InstanceState(id) == "running" })
+}
+
 // The Go controller migrates two EC2 instances (zero copy) against the
 // local endpoint, two at once, while a null plan runs beside it.
 func TestControllerEC2(t *testing.T) {
-	t.Setenv("HOME", t.TempDir())
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
-		os.Unsetenv(k)
-	}
+	clearAWS(t)
 	ids := []string{"i-0c0000000000000a1", "i-0c0000000000000a2"}
 	seed := map[string]interface{}{"instances": []testenv.Object{
 		testenv.Instance(ids[0], "web-a"), testenv.Instance(ids[1], "web-b")}}
