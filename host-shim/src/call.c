@@ -24,6 +24,7 @@ struct call_ctx {
   int error_code;               /* host->error's code, for the ABI 1.1 check */
   char *violation;              /* first contract breach seen */
   int rollback;
+  struct Pallet_sink *sink;     /* progress and log lines; NULL: global */
   Pallet_item_fn *item;         /* stream items instead of collecting */
   void *item_opaque;
   size_t items_cap;
@@ -60,7 +61,7 @@ host_log (struct pallet_call *call, int level, const char *fmt, ...)
   char line[4400];
   snprintf (line, sizeof line, "provider %s: %s%s%s: %s", provider_name (c),
             c->op, c->vm ? " " : "", c->vm ? c->vm : "", buf);
-  Pallet_log_line (c->s ? c->s->sink : NULL, level, c->vm, c->op, line);
+  Pallet_log_line (c->sink, level, c->vm, c->op, line);
 }
 
 static void
@@ -83,7 +84,7 @@ host_progress (struct pallet_call *call, const char *vm, const char *step,
                          "vm", vm, "step", step, "done", (json_int_t) done,
                          "total", (json_int_t) total, "unit", unit);
   if (j)
-    Pallet_sink_emit (c->s ? c->s->sink : NULL, &ev, j);
+    Pallet_sink_emit (c->sink, &ev, j);
   json_decref (j);
 }
 
@@ -113,7 +114,11 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
                 c->vm ? " " : "", c->vm ? c->vm : "", buf) < 0)
     return;
   /* Before the hand-over: another thread's error may free msg after it. */
-  Pallet_log (PALLET_LOG_DEBUG, "%s (%s)", msg, pallet_status_name (code));
+  if (PALLET_LOG_DEBUG <= pallet_get_log_level ()) {
+    char line[4400];
+    snprintf (line, sizeof line, "%s (%s)", msg, pallet_status_name (code));
+    Pallet_log_line (c->sink, PALLET_LOG_DEBUG, c->vm, c->op, line);
+  }
   pthread_mutex_lock (&c->mu);
   free (c->r->error);
   c->r->error = msg;
@@ -342,7 +347,7 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
   }
   struct pallet_call_result r = { 0 };
   struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s,
-                        .op = "open", .r = &r };
+                        .op = "open", .r = &r, .sink = Pallet_sink_current () };
   c.pub._host_private = &c;
   pthread_mutex_init (&c.mu, NULL);
   lock (s);
@@ -432,6 +437,7 @@ Pallet_session_call_ex (struct pallet_session *s, int op, const char *vm,
   }
   struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s, .op = name,
                         .vm = vm, .r = r, .rollback = co->rollback,
+                        .sink = co->sink ? co->sink : s->sink,
                         .item = co->item, .item_opaque = co->item_opaque };
   c.pub._host_private = &c;
   pthread_mutex_init (&c.mu, NULL);

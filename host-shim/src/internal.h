@@ -93,9 +93,10 @@ struct pallet_session {
 };
 
 /* What one call adds to pallet_session_call: a rollback flag (cancel
- * level 2 only stops it) and an item stream. */
+ * level 2 only stops it), its own event sink and an item stream. */
 struct Pallet_call_opts {
   int rollback;
+  struct Pallet_sink *sink;       /* this call's events; NULL: the session's */
   Pallet_item_fn *item;
   void *item_opaque;
 };

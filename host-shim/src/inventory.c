@@ -170,13 +170,11 @@ run_inventory (struct pallet_session *s, const struct pallet_inventory_options *
     Pallet_seterr ("inventory: out of memory");
     return PALLET_E_NOMEM;
   }
-  struct Pallet_call_opts co = { .item = on_item, .item_opaque = st };
+  struct Pallet_call_opts co = { .sink = st->sink, .item = on_item,
+                                 .item_opaque = st };
   struct pallet_call_result r;
-  struct Pallet_sink *outer = s->sink;
-  s->sink = st->sink;
   int status = Pallet_session_call_ex (s, PALLET_OP_INVENTORY, NULL, input,
                                        &co, &r);
-  s->sink = outer;
   free (input);
   if (status == PALLET_OK)
     flush_held (st);

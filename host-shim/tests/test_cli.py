@@ -523,7 +523,8 @@ def case_forklift_yaml(c):
 def case_tty_progress(c):
     import pty
     plan = c.plan(1)
-    cfg = c.config(1, pending={"transfer": 3})
+    # Polls 150 ms apart: long enough for the bar to show a rate and ETA.
+    cfg = c.config(1, pending={"transfer": 3}, retry_after_ms=150)
     master, slave = pty.openpty()
     p = subprocess.Popen([PALLET, "migrate", "--normalized", plan, "--provider",
                           "null", "--config", cfg, "--state-dir", c.state],
@@ -545,6 +546,7 @@ def case_tty_progress(c):
     check(p.returncode == 0, "exit %d" % p.returncode)
     check(b"transfer" in err and b"[" in err and b"% 4/4 polls" in err,
           "no progress bar on the TTY")
+    check(b" polls/s ETA 0:0" in err, "no rate and ETA on the bar")
     # Not a TTY: no bar.
     c2 = Case("tty-progress-pipe")
     p = c2.migrate(c2.plan(1), c2.config(1, pending={"transfer": 3}), expect=0)
