@@ -1,0 +1,4 @@
+/* pallet-provider-disk.so: the "disk" Provider type (see v2v.h). */
+#include "v2v.h"
+
+V2V_MODULE ("disk", V2V_DISK, "local disk images -> KubeVirt with virt-v2v");

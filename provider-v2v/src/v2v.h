@@ -1,0 +1,81 @@
+/* provider-v2v internals: the session and what the ops share.  One code
+ * base serves four Provider types; each module (module-TYPE.c) is the
+ * vtable of one type. */
+#ifndef PALLET_V2V_H
+#define PALLET_V2V_H
+
+#include <jansson.h>
+#include <pallet/provider.h>
+#include "pallet-v2v-driver.h"
+
+enum v2v_type { V2V_VSPHERE = 1, V2V_OVA, V2V_XEN, V2V_DISK };
+
+struct v2v {
+  struct pallet_call *call;     /* the call in progress */
+  int type;                     /* enum v2v_type */
+  const char *type_name;        /* "vsphere", "ova", "xen", "disk" */
+  json_t *config;               /* open()'s config: owns the strings below */
+  int input;                    /* PALLET_V2V_IN_* */
+  const char *user, *password;  /* Secret user/password (never logged) */
+  int insecure;                 /* Secret insecureSkipVerify */
+  const char *thumbprint;       /* Secret thumbprint (VDDK) */
+  char *uri;                    /* vpx/esx/xen: the libvirt URI */
+  const char *path;             /* ova/disk: the directory or file of the url */
+  int transport;                /* PALLET_V2V_HTTPS or PALLET_V2V_VDDK */
+  const char *vddk_libdir, *vddk_config;
+  const char *output_dir;       /* setting output-dir, or NULL: <work.dir>/v2v */
+  const char *virt_v2v;         /* setting virt-v2v: the program */
+  unsigned timeout_s;           /* setting v2v-timeout */
+  json_t *advisories;           /* open-time notes for validate (strings) */
+};
+
+struct v2v_input {
+  json_t *root, *plan, *vm, *state, *options;
+  const char *key;              /* vm.name, else vm.id: what the source knows it by */
+  const char *migration_uid;
+  int rollback;
+};
+
+int v2v_input_parse (struct v2v *s, const char *op, const char *json, struct v2v_input *in);
+void v2v_input_free (struct v2v_input *in);
+int v2v_emit (struct v2v *s, int kind, const json_t *obj);
+const char *v2v_str (const json_t *o, const char *k);     /* "" if missing */
+
+/* The source VM's facts (see kubevirt/README.md): from libvirt for
+ * vsphere/xen, from the file for ova/disk.  Returns a pallet status; on
+ * error *err (malloc'd) says why. */
+int v2v_source_facts (struct v2v *s, const char *key, json_t **facts, char **err);
+/* The ova/disk file for a VM name, or NULL (malloc'd). */
+char *v2v_source_file (struct v2v *s, const char *key);
+/* The per-VM output directory (malloc'd), or NULL after pallet_error. */
+char *v2v_vm_dir (struct v2v *s, const char *vmname);
+
+void *v2v_open (struct pallet_call *call, const char *config_json, int type);
+pallet_close_fn v2v_close;
+pallet_validate_fn v2v_validate;
+pallet_inventory_fn v2v_inventory;
+pallet_prepare_source_fn v2v_prepare_source;
+pallet_transfer_fn v2v_transfer;
+pallet_convert_fn v2v_convert;
+pallet_build_vm_fn v2v_build_vm;
+pallet_cleanup_fn v2v_cleanup;
+
+#define V2V_CAPS (PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY | PALLET_CAP_GUEST_CONVERSION)
+
+/* Each module: the vtable of one Provider type. */
+#define V2V_MODULE(tname, ttype, desc)                                       \
+  static void *                                                             \
+  v2v_open_type (struct pallet_call *call, const char *config_json)         \
+  {                                                                         \
+    return v2v_open (call, config_json, ttype);                             \
+  }                                                                         \
+  PALLET_PROVIDER_DEFINE (v2v_provider,                                     \
+    .name = tname, .version = "0.1.0", .description = desc,                 \
+    .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,               \
+    .cancel_bound_ms = 6000, .capabilities = V2V_CAPS,                      \
+    .open = v2v_open_type, .close = v2v_close, .validate = v2v_validate,    \
+    .inventory = v2v_inventory, .prepare_source = v2v_prepare_source,       \
+    .transfer = v2v_transfer, .convert = v2v_convert,                       \
+    .build_vm = v2v_build_vm, .cleanup = v2v_cleanup)
+
+#endif
