@@ -114,7 +114,8 @@ pallet_v2v_vm_name (const json_t *plan, const json_t *vm, const char *source_nam
 }
 
 /* One storage map entry for a source disk: by datastore (vSphere), else
- * the entry whose source name is "default", else the only entry. */
+ * the entry whose source name is "default", else, for a disk without a
+ * datastore (OVA, disk), the only entry. */
 static const json_t *
 storage_for (const json_t *plan, const char *datastore)
 {
@@ -128,7 +129,8 @@ storage_for (const json_t *plan, const char *datastore)
   json_array_foreach (map, i, e)
     if (!strcmp (str (json_object_get (e, "source"), "name"), "default"))
       return json_object_get (e, "destination");
-  return json_array_size (map) == 1 ? json_object_get (json_array_get (map, 0), "destination") : NULL;
+  return !*datastore && json_array_size (map) == 1
+    ? json_object_get (json_array_get (map, 0), "destination") : NULL;
 }
 
 static const json_t *

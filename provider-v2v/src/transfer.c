@@ -59,8 +59,11 @@ on_event (void *opaque, const struct pallet_v2v_event *ev)
     pallet_progress (call, p->vm, "transfer", ev->done, ev->total, "percent");
     return;
   }
+  /* A disk is done when the next one starts, or at "Finishing off". */
+  int fin = ev->text && !strcmp (ev->text, "Finishing off");
   if (ev->disks)
-    pallet_progress (call, p->vm, "transfer", (uint64_t) (ev->disk - 1), (uint64_t) ev->disks, "disks");
+    pallet_progress (call, p->vm, "transfer", (uint64_t) (fin ? ev->disks : ev->disk - 1),
+                     (uint64_t) ev->disks, "disks");
   int level = ev->kind == PALLET_V2V_EV_WARNING ? PALLET_LOG_WARNING
     : ev->kind == PALLET_V2V_EV_ERROR ? PALLET_LOG_ERROR : PALLET_LOG_INFO;
   pallet_log (call, level, "%s: virt-v2v: %s", p->vm, ev->text ? ev->text : "");

@@ -65,7 +65,8 @@ mapped (const json_t *map, const char *name, int allow_default)
         || (allow_default && !strcmp (v2v_str (src, "name"), "default")))
       return 1;
   }
-  return allow_default && json_array_size (map) == 1;
+  /* ova/disk disks have no datastore: the only entry is theirs */
+  return allow_default && !*name && json_array_size (map) == 1;
 }
 
 static void
