@@ -1,7 +1,7 @@
 """The one slow v2v test: `pallet migrate` from the simulated vCenter with
 the real virt-v2v (-i libvirt -ic vpx://… over HTTPS, nbdkit-curl,
 -o kubevirt), the VirtualMachine built from virt-v2v's YAML and checked
-with validate.py --strict, and the converted disk booted under QEMU to the
+with pallet-lint-manifests --strict, and the converted disk booted under QEMU to the
 guest's boot marker (tests/guest/boot-check.sh)."""
 
 import glob

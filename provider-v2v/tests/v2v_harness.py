@@ -15,8 +15,8 @@ BUILD = os.environ.get("PALLET_BUILD_DIR", os.path.join(SRC, "build"))
 PALLET = os.environ.get("PALLET_BIN", os.path.join(BUILD, "host-shim", "pallet"))
 PROVIDERS = os.environ.get("PALLET_PROVIDER_PATH", os.path.join(BUILD, "providers"))
 SIM = os.environ.get("PALLET_VSPHERE_SIM", os.path.join(BUILD, "tests", "vsphere-sim", "vsphere-sim"))
-SHARED = os.environ.get("PALLET_SHARED_DIR", os.path.join(SRC, "..", "shared"))
-VALIDATE = os.path.join(SHARED, "schemas", "validate.py")
+VALIDATE = os.environ.get("PALLET_LINT_MANIFESTS",
+                          os.path.join(SRC, "host-shim", "lint", "pallet-lint-manifests"))
 FAKE = os.path.join(HERE, "fake-virt-v2v.sh")
 PLAN_UID = "5a1d0000-0000-4000-8000-000000000a20"
 PASSWORD = "pallet-sim-pw"
@@ -136,7 +136,7 @@ class V2VE2E(unittest.TestCase):
         for p in paths:
             r = subprocess.run(["/usr/bin/python3", VALIDATE, "--strict", p],
                                capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, "%s failed validate.py --strict:\n%s%s"
+            self.assertEqual(r.returncode, 0, "%s failed pallet-lint-manifests --strict:\n%s%s"
                              % (p, r.stdout, r.stderr))
 
     def v2v_calls(self):

@@ -1,7 +1,7 @@
 /* pallet_v2v_kubevirt on virt-v2v 2.2.0's real -o kubevirt output: the
  * quirks undone, the fields that matter, every manifest through
- * validate.py --strict, and the refusals.  argv[1] = tests dir,
- * argv[2] = validate.py. */
+ * pallet-lint-manifests --strict, and the refusals.  argv[1] = tests dir,
+ * argv[2] = pallet-lint-manifests. */
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +66,7 @@ validate_all (json_t *manifests)
     close (fd);
     json_dump_file (m, p, JSON_INDENT (2));
     if (validate_file (p) != 0) {
-      fprintf (stderr, "\n%s (%s) failed validate.py --strict\n", p, json_string_value (json_object_get (m, "kind")));
+      fprintf (stderr, "\n%s (%s) failed pallet-lint-manifests --strict\n", p, json_string_value (json_object_get (m, "kind")));
       bad++;
     }
     unlink (p);
@@ -218,7 +218,7 @@ main (int argc, char **argv)
   validate_py = argv[2];
   snprintf (yaml, sizeof yaml, "%s/fixtures/vpx-debian12.yaml", dir);
   if (access (validate_py, R_OK) != 0) {
-    fprintf (stderr, "validate.py not found at %s\n", validate_py);
+    fprintf (stderr, "pallet-lint-manifests not found at %s\n", validate_py);
     return 1;
   }
   CU_initialize_registry ();
