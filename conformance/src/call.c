@@ -29,9 +29,10 @@
 
 extern char **environ;
 
+/* enum pc_op is open, then the header's PALLET_OP_LIST order. */
+#define PC_OP_NAME(name, NAME) [PC_OP_##NAME] = #name,
 const char *const pc_op_names[PC_OP_COUNT] = {
-  "open", "validate", "inventory", "prepare_source", "transfer", "convert",
-  "build_vm", "cleanup",
+  [PC_OP_OPEN] = "open", PALLET_OP_LIST (PC_OP_NAME)
 };
 
 pallet_validate_fn *
