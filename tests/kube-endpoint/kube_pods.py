@@ -251,10 +251,10 @@ class Controllers:
                 return o
             return self.store.delete("pods", ns, name)
         if plural == "namespaces":
-            self.store.mutate("namespaces", "", name, lambda o: o.update(
+            o = self.store.mutate("namespaces", "", name, lambda o: o.update(
                 status={"phase": "Terminating"}))
             threading.Thread(target=self._delete_namespace, args=(name,), daemon=True).start()
-            return self.store.get("namespaces", "", name)
+            return o
         o = self.store.delete(plural, ns, name)
         if plural == "persistentvolumeclaims":
             self._release(o)
@@ -941,11 +941,30 @@ class PodWorker(threading.Thread):
             if p.poll() is None:
                 self.ctl.event(self.ns, self._ref(), "Normal", "Killing",
                                "Stopping container (SIGKILL after %ds)" % self.grace)
+                inits = _children(p.pid)
+                for pid in inits:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
                 try:
                     os.killpg(p.pid, signal.SIGKILL)
                 except OSError:
                     pass
                 p.wait()
+                # The namespace's init exits only once the kernel has killed
+                # everything else in it: then the container is gone.
+                deadline = time.time() + 10
+                while any(_alive(pid) for pid in inits) and time.time() < deadline:
+                    time.sleep(0.05)
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def _children(pid):

@@ -63,12 +63,18 @@ def build_root(spec):
             spec["rootfs"], spec["upper"], spec["work"]))
     else:
         mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=755")
+        # The host's directories copy-on-write: the container may write
+        # (and create mount points) without touching the host.
         for top in HOST_TOP:
             src = "/" + top
             if os.path.islink(src):
                 os.symlink(os.readlink(src), os.path.join(root, top))
             elif os.path.isdir(src):
-                bind(src, os.path.join(root, top), ro=True)
+                up, wk = os.path.join(spec["upper"], top), os.path.join(spec["work"], top)
+                for d in (up, wk, os.path.join(root, top)):
+                    os.makedirs(d, exist_ok=True)
+                mount("overlay", os.path.join(root, top), "overlay", 0,
+                      "lowerdir=%s,upperdir=%s,workdir=%s" % (src, up, wk))
         for d in spec["host_binds"]:
             bind(d, inside(root, d), ro=True)
         for d in ("tmp", "var/tmp", "root", "run", "home"):
