@@ -240,7 +240,7 @@ QUERY_PARAMS = {"labelSelector", "fieldSelector", "watch", "resourceVersion",
                 "propagationPolicy", "gracePeriodSeconds", "pretty", "sendInitialEvents",
                 "orphanDependents", "includeUninitialized"}
 LOG_PARAMS = {"container", "follow", "previous", "tailLines", "timestamps", "sinceSeconds",
-              "limitBytes", "pretty", "insecureSkipTLSVerifyBackend", "sinceTime"}
+              "limitBytes", "pretty", "insecureSkipTLSVerifyBackend"}
 
 
 class Api:
