@@ -1,7 +1,7 @@
 #!/bin/sh
 # The source a release tarball holds (export-source.sh: the committed HEAD)
 # builds and passes its unit tests in a directory with nothing beside it:
-# no ../shared, no sibling checkout, nothing of the tree it came from.
+# no sibling directory, no checkout, nothing of the tree it came from.
 #
 #   test-source-alone.sh SRCDIR WORKDIR
 set -eu
