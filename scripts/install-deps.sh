@@ -80,7 +80,9 @@ done
 
 echo "install-deps: installing:$missing"
 case $kpkg in
-  kubernetes-client | "") ;;
+  kubernetes-client) ;;
+  "") echo "install-deps: keeping /usr/bin/kubectl (installed by hand, by no package);" \
+           "kubernetes-client is not installed (it would clash with it)" ;;
   *) echo "install-deps: keeping /usr/bin/kubectl from package '$kpkg';" \
           "kubernetes-client is not installed (it would clash with it)" ;;
 esac
