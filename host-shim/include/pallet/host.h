@@ -99,8 +99,8 @@ struct pallet_event {
   uint64_t done, total;       /* PROGRESS: total 0 means unknown */
   const char *unit;           /* PROGRESS: "bytes", ... (never NULL there) */
   /* The whole event as one JSON object -- exactly what `pallet ... -o
-   * json` prints as a line -- or, for ITEM, the item itself.  NULL only
-   * for LOG. */
+   * json` prints as a line -- or, for ITEM and FINDING, the item or
+   * finding itself.  NULL only for LOG. */
   const char *json;
 };
 
