@@ -231,7 +231,14 @@ open_type (struct v2v *s, const json_t *provider, const json_t *secret, const js
       "the Secret's cacert is not passed on (libvirt's ESX driver and virt-v2v use the system trust store): add the CA there"));
   s->output_dir = setting (settings, "output-dir");
   s->virt_v2v = setting (settings, "virt-v2v") ? setting (settings, "virt-v2v") : "virt-v2v";
+  /* an integer, or a string of digits (Kubernetes maps hold strings) */
+  json_t *tj = json_object_get (settings, "v2v-timeout");
+  char tbuf[32];
   const char *t = setting (settings, "v2v-timeout");
+  if (json_is_integer (tj)) {
+    snprintf (tbuf, sizeof tbuf, "%lld", (long long) json_integer_value (tj));
+    t = tbuf;
+  }
   s->timeout_s = t ? (unsigned) strtoul (t, NULL, 10) : 4 * 3600;
   if (t && (s->timeout_s == 0 || strspn (t, "0123456789") != strlen (t))) {
     pallet_error (s->call, PALLET_E_INVALID, "%s open: v2v-timeout '%s' is not a positive number of seconds", s->type_name, t);

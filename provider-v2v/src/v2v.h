@@ -62,8 +62,28 @@ pallet_cleanup_fn v2v_cleanup;
 
 #define V2V_CAPS (PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY | PALLET_CAP_GUEST_CONVERSION)
 
+/* The settings every type takes, and the vSphere ones on top. */
+#define V2V_COMMON_SETTINGS                                                  \
+  { "output-dir", PALLET_SETTING_STRING, NULL,                              \
+    "where virt-v2v writes each VM's disks and YAML (default <work.dir>/v2v)" }, \
+  { "v2v-timeout", PALLET_SETTING_INT, "14400",                             \
+    "seconds one virt-v2v run may take before it is stopped" },             \
+  { "virt-v2v", PALLET_SETTING_STRING, "virt-v2v", "the virt-v2v program" }
+#define V2V_VSPHERE_SETTINGS                                                 \
+  { "sdkEndpoint", PALLET_SETTING_STRING, "vcenter",                        \
+    "vcenter (vpx://) or esxi (esx://)" },                                  \
+  { "host-path", PALLET_SETTING_STRING, NULL,                               \
+    "vCenter: the host's inventory path DATACENTER/[CLUSTER/]HOST" },       \
+  { "transport", PALLET_SETTING_STRING, "https",                            \
+    "https (nbdkit-curl) or vddk (nbdkit-vddk-plugin + VMware's VDDK)" },   \
+  { "vddk-libdir", PALLET_SETTING_STRING, NULL,                             \
+    "VDDK: the unpacked vmware-vix-disklib-distrib" },                      \
+  { "vddk-config", PALLET_SETTING_STRING, NULL, "VDDK: a vddk config file" }, \
+  { "vddkInitImage", PALLET_SETTING_STRING, NULL,                           \
+    "Forklift's VDDK image (cluster mode); not used here" }
+
 /* Each module: the vtable of one Provider type. */
-#define V2V_MODULE(tname, ttype, desc)                                       \
+#define V2V_MODULE(tname, ttype, desc, settings_array)                      \
   static void *                                                             \
   v2v_open_type (struct pallet_call *call, const char *config_json)         \
   {                                                                         \
@@ -76,6 +96,7 @@ pallet_cleanup_fn v2v_cleanup;
     .open = v2v_open_type, .close = v2v_close, .validate = v2v_validate,    \
     .inventory = v2v_inventory, .prepare_source = v2v_prepare_source,       \
     .transfer = v2v_transfer, .convert = v2v_convert,                       \
-    .build_vm = v2v_build_vm, .cleanup = v2v_cleanup)
+    .build_vm = v2v_build_vm, .cleanup = v2v_cleanup,                       \
+    .settings = settings_array)
 
 #endif
