@@ -347,3 +347,118 @@ func TestBindingNames(t *testing.T) {
 		t.Error("no version")
 	}
 }
+
+// RequestCancel (the `pallet cancel` marker) cancels a run; the host's
+// cancel flag it leaves raised is lowered for the next call.
+func TestNullRequestCancel(t *testing.T) {
+	src := testenv.SourceDir(t)
+	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadNull(t, "null")
+	var cfg map[string]interface{}
+	if err := json.Unmarshal(plan.SourceConfig, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["settings"].(map[string]interface{})["delay_ms"] = map[string]int{"transfer": 20000}
+	slow, _ := json.Marshal(cfg)
+	sd := filepath.Join(t.TempDir(), "state")
+	started := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Migrate(context.Background(), slow, plan.JSON, host.RunOptions{StateDir: sd,
+			OnEvent: func(ev host.Event) {
+				if ev.Type == host.EventStep && ev.Step == "transfer" && ev.Status == "started" {
+					started <- struct{}{}
+				}
+			}})
+		done <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no transfer started")
+	}
+	if err := host.RequestCancel(sd); err != nil {
+		t.Fatal(err)
+	}
+	var xe *host.ExitError
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the run did not stop within 15s of RequestCancel (a transfer takes 20s)")
+	}
+	if !errors.As(err, &xe) || xe.Code != host.ExitCancelled || errors.Is(err, context.Canceled) {
+		t.Fatalf("Migrate after RequestCancel = %v, want ExitCancelled (not a context error)", err)
+	}
+	// A validate that polls cancelled() for 50 ms: a flag left raised
+	// would fail it.
+	s, err := p.Open(map[string]interface{}{"settings": map[string]interface{}{
+		"delay_ms": map[string]int{"validate": 50}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Validate(context.Background(), "vm-1", vmInput("vm-1")); err != nil {
+		t.Fatalf("the call after a cancelled run: %v", err)
+	}
+	if err := host.RequestCancel(filepath.Join(t.TempDir(), "no", "such")); err == nil {
+		t.Error("RequestCancel on a missing state dir succeeded")
+	}
+	if d := host.DefaultStateDir("p1"); !strings.HasSuffix(d, ".pallet-state/p1") {
+		t.Errorf("DefaultStateDir = %q", d)
+	}
+}
+
+// A failing VM: the run's error names the VM and the provider's message,
+// never a stale message of an earlier call on the thread.
+func TestNullMigrateFails(t *testing.T) {
+	src := testenv.SourceDir(t)
+	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]interface{}
+	if err := json.Unmarshal(plan.SourceConfig, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	set := cfg["settings"].(map[string]interface{})
+	set["fail_at"], set["fail_vm"], set["fail_code"] = "convert", "vm-0002", "AUTH"
+	set["pending"] = map[string]int{}
+	bad, _ := json.Marshal(cfg)
+	p := loadNull(t, "null")
+	s, err := p.Open(nullSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An earlier failure on this goroutine's thread leaves a message behind.
+	_ = s.Inventory(context.Background(), "instances", "where cpus >>= 1", nil, nil)
+	s.Close()
+	var failed []host.Event
+	sum, err := p.Migrate(context.Background(), bad, plan.JSON, host.RunOptions{
+		StateDir: filepath.Join(t.TempDir(), "state"), MaxInFlight: 3,
+		OnEvent: func(ev host.Event) {
+			if ev.What == "failed" {
+				failed = append(failed, ev)
+			}
+		}})
+	var xe *host.ExitError
+	if !errors.As(err, &xe) || xe.Code != host.ExitVMFailed {
+		t.Fatalf("Migrate = %v, want ExitVMFailed", err)
+	}
+	t.Logf("the run's error: %v", err)
+	if sum == nil || sum.Failed != 1 || sum.Succeeded != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+	if !strings.Contains(err.Error(), "vm-0002") || strings.Contains(err.Error(), "query") {
+		t.Errorf("the error does not blame vm-0002's convert: %v", err)
+	}
+	if len(failed) != 1 || failed[0].VM != "vm-0002" || failed[0].Step != "convert" {
+		t.Errorf("failed events %+v", failed)
+	}
+	if err := p.ValidatePlan(context.Background(), []byte(`{"settings": {"vms": [{"id": "other"}]}}`), plan.JSON,
+		host.RunOptions{StateDir: filepath.Join(t.TempDir(), "v")}); !errors.As(err, &xe) || xe.Code != host.ExitVMFailed {
+		t.Errorf("ValidatePlan with VMs the source lacks = %v, want ExitVMFailed", err)
+	}
+}

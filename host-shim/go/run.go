@@ -73,7 +73,13 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 		return nil, &ExitError{Op: op, Code: ExitCancelled, Message: err.Error(), ctx: err}
 	}
 	var sum *Summary
+	var lastErr string
 	k := &sink{fn: func(ev Event) {
+		if ev.Type == EventLog && ev.Level == LogError {
+			lastErr = ev.Message
+		} else if ev.Type == EventStep && ev.What == "failed" && ev.Message != "" {
+			lastErr = ev.VM + ": " + ev.Message
+		}
 		if ev.Type == EventResult && ev.What == "summary" {
 			var s Summary
 			if json.Unmarshal(ev.JSON, &s) == nil {
@@ -91,9 +97,16 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 	if rc == C.PALLET_EXIT_OK {
 		return sum, nil
 	}
-	e := &ExitError{Op: op, Code: Exit(rc), Message: msg, Summary: sum}
-	if e.Message == "" && sum != nil {
+	// The driver reports its failures as events; the thread's last error
+	// is the run's own only when the options were refused (and may be
+	// stale otherwise).
+	e := &ExitError{Op: op, Code: Exit(rc), Message: lastErr, Summary: sum}
+	if sum != nil && lastErr != "" {
+		e.Message = sum.Message + "; " + lastErr
+	} else if sum != nil {
 		e.Message = sum.Message
+	} else if rc == C.PALLET_EXIT_USAGE && lastErr == "" {
+		e.Message = msg
 	}
 	if cancelled {
 		e.ctx = ctx.Err()
