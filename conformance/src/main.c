@@ -372,6 +372,13 @@ load_provider (const char *path)
   memcpy (&pc.vt, pc.raw,
           pc.raw->struct_size < sizeof pc.vt ? (size_t) pc.raw->struct_size
                                              : sizeof pc.vt);
+  /* ABI 1.1: the process-wide setup the host runs once per load. */
+  int lr = pc.vt.load ? pc.vt.load () : PALLET_OK;
+  if (lr != PALLET_OK) {
+    printf ("FAIL load: rule \"load() returns PALLET_OK\": %s: load() "
+            "returned %s\n", path, pc_status_name (lr));
+    return -1;
+  }
   return 0;
 }
 
