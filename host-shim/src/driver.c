@@ -772,6 +772,62 @@ check_plan (json_t *plan)
   return 0;
 }
 
+/* Runs the VMs on max_in_flight workers (and the cancel-marker monitor).
+ * PALLET_EXIT_OK once they ran, PALLET_EXIT_INPUT if no session opened. */
+static int
+run_vms (struct driver *d)
+{
+  struct pallet_module *m = d->m;
+  pthread_mutex_init (&d->mu, NULL);
+  if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
+      || d->o.max_in_flight == 1) {
+    struct pallet_session_params p = { d->state_dir, d->work_dir };
+    d->shared = pallet_session_open (m, d->config, &p);
+    if (d->shared == NULL) {
+      Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+      pthread_mutex_destroy (&d->mu);
+      return PALLET_EXIT_INPUT;
+    }
+    d->shared->sink = d->sink;
+  }
+  unsigned n = d->o.max_in_flight;
+  if (n > d->n_vms)
+    n = (unsigned) d->n_vms;
+  pthread_t mon, *th = calloc (n, sizeof *th);
+  int mon_ok = pthread_create (&mon, NULL, monitor, d) == 0;
+  unsigned started = 0;
+  for (unsigned i = 0; th && i < n; i++)
+    if (pthread_create (&th[i], NULL, worker, d) == 0)
+      started++;
+  if (started == 0)
+    worker (d);
+  for (unsigned i = 0; i < started; i++)
+    pthread_join (th[i], NULL);
+  d->done = 1;
+  if (mon_ok)
+    pthread_join (mon, NULL);
+  free (th);
+  pallet_session_close (d->shared);
+  d->shared = NULL;
+  pthread_mutex_destroy (&d->mu);
+  return PALLET_EXIT_OK;
+}
+
+/* The run's exit code from the VMs' outcomes. */
+static int
+exit_code (const struct driver *d)
+{
+  if (d->n_ioerr)
+    return PALLET_EXIT_INPUT;
+  if (d->n_open_failed && d->n_ok + d->n_failed + d->n_cancelled == 0)
+    return PALLET_EXIT_INPUT;
+  if (Pallet_cancel_level || d->n_cancelled)
+    return PALLET_EXIT_CANCELLED;
+  if (d->n_failed || d->n_open_failed)
+    return PALLET_EXIT_VM_FAILED;
+  return PALLET_EXIT_OK;
+}
+
 static int
 run_plan (struct pallet_module *m, const char *config, const char *plan_json,
           const struct pallet_migrate_options *opts, struct Pallet_sink *sink,
@@ -868,53 +924,14 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
     goto out;
   }
 
-  pthread_mutex_init (&d.mu, NULL);
-  if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
-      || d.o.max_in_flight == 1) {
-    struct pallet_session_params p = { d.state_dir, d.work_dir };
-    d.shared = pallet_session_open (m, config, &p);
-    if (d.shared == NULL) {
-      Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
-      pthread_mutex_destroy (&d.mu);
-      goto out;
-    }
-    d.shared->sink = d.sink;
-  }
-  unsigned n = d.o.max_in_flight;
-  if (n > d.n_vms)
-    n = (unsigned) d.n_vms;
-  pthread_t mon, *th = calloc (n, sizeof *th);
-  int mon_ok = pthread_create (&mon, NULL, monitor, &d) == 0;
-  unsigned started = 0;
-  for (unsigned i = 0; th && i < n; i++)
-    if (pthread_create (&th[i], NULL, worker, &d) == 0)
-      started++;
-  if (started == 0)
-    worker (&d);
-  for (unsigned i = 0; i < started; i++)
-    pthread_join (th[i], NULL);
-  d.done = 1;
-  if (mon_ok)
-    pthread_join (mon, NULL);
-  free (th);
-  pallet_session_close (d.shared);
-  pthread_mutex_destroy (&d.mu);
-
+  if (run_vms (&d) != PALLET_EXIT_OK)
+    goto out;
   unlink (d.marker);
   /* The cutover was for this run's warm VMs: they are done or rolled back
    * (a rolled-back VM starts its precopy afresh next time). */
   if (mode == MODE_MIGRATE)
     unlink (d.cutover_marker);
-  if (d.n_ioerr)
-    ret = PALLET_EXIT_INPUT;
-  else if (d.n_open_failed && d.n_ok + d.n_failed + d.n_cancelled == 0)
-    ret = PALLET_EXIT_INPUT;
-  else if (Pallet_cancel_level || d.n_cancelled)
-    ret = PALLET_EXIT_CANCELLED;
-  else if (d.n_failed || d.n_open_failed)
-    ret = PALLET_EXIT_VM_FAILED;
-  else
-    ret = PALLET_EXIT_OK;
+  ret = exit_code (&d);
   summary (&d, ret);
 
  out:
