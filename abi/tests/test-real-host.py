@@ -84,6 +84,45 @@ if NAME == "cxx":
             "-q", "order by name")
     check(p.returncode != 0 and "setting 'region' for provider cxx" in p.stderr
           and "must be a string" in p.stderr, "a wrong type is refused")
+    # The same typo in a Forklift Provider's spec.settings, read by pallet
+    # from the YAML a user would kubectl apply.
+    yaml = os.path.join(tmp, "plan.yaml")
+    with open(yaml, "w") as f:
+        f.write("""apiVersion: forklift.konveyor.io/v1beta1
+kind: Provider
+metadata: {name: src, namespace: ns}
+spec:
+  type: cxx
+  url: ""
+  settings: {regoin: eu-1}
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: NetworkMap
+metadata: {name: net, namespace: ns}
+spec:
+  provider: {source: {name: src, namespace: ns}}
+  map: []
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: StorageMap
+metadata: {name: sto, namespace: ns}
+spec:
+  provider: {source: {name: src, namespace: ns}}
+  map: []
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: Plan
+metadata: {name: p, namespace: ns, uid: 00000000-0000-4000-8000-0000000000aa}
+spec:
+  provider: {source: {name: src, namespace: ns}, destination: {name: host, namespace: ns}}
+  targetNamespace: ns
+  map: {network: {name: net, namespace: ns}, storage: {name: sto, namespace: ns}}
+  vms: [{id: vm-1, name: v1}]
+""")
+    p = run("validate", yaml, "--provider", SO)
+    check(p.returncode == 5 and "unknown setting 'regoin' for provider cxx; "
+          "did you mean 'region'? (in the Provider's spec.settings" in p.stderr,
+          "a typo in the Provider's spec.settings is named, exit 5")
 else:
     check(p.returncode == 0, "an ABI 1.0 provider's settings are not checked")
 

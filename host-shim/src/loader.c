@@ -516,11 +516,13 @@ Pallet_settings_check (const struct pallet_module *m,
   const json_t *set = json_object_get (cfg, "settings");
   const json_t *spec = json_object_get (json_object_get (cfg, "provider"),
                                         "spec");
-  if (json_is_object (set))
-    r = settings_object_check (m, set, "config.settings");
-  if (r == PALLET_OK && json_is_object (json_object_get (spec, "settings")))
+  /* The Provider's own first: from a plan, config.settings is a copy of
+   * it, and the user wrote the Provider. */
+  if (json_is_object (json_object_get (spec, "settings")))
     r = settings_object_check (m, json_object_get (spec, "settings"),
                                "the Provider's spec.settings");
+  if (r == PALLET_OK && json_is_object (set))
+    r = settings_object_check (m, set, "config.settings");
   json_decref (cfg);
   return r;
 }
