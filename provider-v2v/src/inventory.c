@@ -22,8 +22,8 @@ file_vms (struct v2v *s)
   json_t *arr = json_array ();
   struct stat st;
   if (stat (s->path, &st) == 0 && !S_ISDIR (st.st_mode)) {
-    json_array_append_new (arr, json_pack ("{s:s,s:s,s:I}", "name", s->path, "file", s->path,
-                                           "sizeBytes", (json_int_t) st.st_size));
+    json_array_append_new (arr, json_pack ("{s:s,s:s,s:s,s:I}", "id", s->path, "name", s->path,
+                                           "file", s->path, "sizeBytes", (json_int_t) st.st_size));
     return arr;
   }
   DIR *d = opendir (s->path);
@@ -36,7 +36,8 @@ file_vms (struct v2v *s)
     snprintf (p, sizeof p, "%s/%s", s->path, n);
     if (!want || stat (p, &st) < 0 || !S_ISREG (st.st_mode))
       continue;
-    json_array_append_new (arr, json_pack ("{s:s%,s:s,s:I,s:s}", "name", n,
+    json_array_append_new (arr, json_pack ("{s:s%,s:s%,s:s,s:I,s:s}", "id", n,
+                                           (size_t) (strrchr (n, '.') - n), "name", n,
                                            (size_t) (strrchr (n, '.') - n), "file", p,
                                            "sizeBytes", (json_int_t) st.st_size, "powerState", "Off"));
   }
@@ -68,6 +69,13 @@ v2v_inventory (void *handle, struct pallet_call *call, const char *input_json)
   struct v2v *s = handle;
   s->call = call;
   json_t *in = input_json ? json_loads (input_json, 0, NULL) : NULL;
+  json_t *q = json_object_get (in, "query");
+  if (!json_is_object (in) || !json_is_string (json_object_get (in, "kind")) || (q && !json_is_string (q) && !json_is_null (q))) {
+    pallet_error (call, PALLET_E_INVALID, "%s inventory: the input must be {\"kind\": \"vms\", \"query\": \"...\"} (strings)",
+                  s->type_name);
+    json_decref (in);
+    return PALLET_E_INVALID;
+  }
   const char *kind = v2v_str (in, "kind");
   int libvirt = s->type == V2V_VSPHERE || s->type == V2V_XEN;
   int ok = !strcmp (kind, "vms") || (s->type == V2V_VSPHERE && (!strcmp (kind, "hosts")
@@ -86,11 +94,15 @@ v2v_inventory (void *handle, struct pallet_call *call, const char *input_json)
     pallet_error (call, st, "%s inventory %s: %s", s->type_name, kind, err ? err : "failed");
   size_t i;
   json_t *it;
-  json_array_foreach (items, i, it)
+  json_array_foreach (items, i, it) {
+    /* every item has an id: the moref for VMs, else the name */
+    if (!*v2v_str (it, "id"))
+      json_object_set_new (it, "id", json_string (v2v_str (it, "name")));
     if (v2v_emit (s, PALLET_EMIT_ITEM, it) < 0) {
       st = PALLET_E_FAILED;
       break;
     }
+  }
   free (err);
   json_decref (items);
   json_decref (in);

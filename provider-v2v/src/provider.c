@@ -280,6 +280,23 @@ v2v_open (struct pallet_call *call, const char *config_json, int type)
   s->advisories = json_array ();
   json_t *provider = json_object_get (cfg, "provider");
   json_t *spec = json_object_get (provider, "spec") ? json_object_get (provider, "spec") : provider;
+  const char *bad = NULL;
+  static const char *const objs[] = { "provider", "secret", "settings" };
+  for (size_t i = 0; i < 3; i++) {
+    json_t *o = json_object_get (cfg, objs[i]);
+    if (o && !json_is_object (o) && !json_is_null (o))
+      bad = objs[i];
+  }
+  if (!bad && spec && !json_is_object (spec))
+    bad = "provider.spec";
+  if (!bad && json_object_get (spec, "settings") && !json_is_object (json_object_get (spec, "settings"))
+      && !json_is_null (json_object_get (spec, "settings")))
+    bad = "provider.spec.settings";
+  if (bad) {
+    pallet_error (call, PALLET_E_INVALID, "%s open: config.%s must be an object", names[type], bad);
+    v2v_close (s);
+    return NULL;
+  }
   json_t *merged = json_object ();
   if (json_is_object (json_object_get (spec, "settings")))
     json_object_update (merged, json_object_get (spec, "settings"));

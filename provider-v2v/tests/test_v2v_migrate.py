@@ -298,5 +298,46 @@ class Xen(V2VE2E):
         self.assertIn("xen+ssh://root@127.0.0.1:1", r.stdout + r.stderr)
 
 
+class Conformance(V2VE2E):
+    """pallet-conformance's whole contract on the disk and vsphere modules
+    (a stand-in virt-v2v; the simulator for vsphere).  The counter counts
+    the files the provider left in its output directory."""
+
+    def run_conformance(self, module, config, vm, storage):
+        counter = ["/usr/bin/python3", "-c",
+                   "import os,sys; print(sum(len(f) for _,_,f in os.walk(sys.argv[1])))", self.out]
+        fixture = {"config": config,
+                   "plan": {"name": "conformance", "uid": "c0f0c0f0-0000-4000-8000-0000000000a2",
+                            "type": "cold", "targetNamespace": "vms",
+                            "vms": [{"name": vm, "id": None, "index": 0}],
+                            "networkMap": [{"source": {"name": "VM Network"}, "destination": {"type": "pod"}}],
+                            "storageMap": [{"source": {"name": storage},
+                                            "destination": {"storageClass": "local"}}]},
+                   "inventory_kinds": ["vms"], "count_command": counter}
+        fx = os.path.join(self.tmp, "fixture.json")
+        with open(fx, "w") as f:
+            json.dump(fixture, f)
+        r = subprocess.run([os.environ["PALLET_CONFORMANCE"], os.path.join(os.environ["PALLET_PROVIDER_PATH"],
+                            "pallet-provider-%s.so" % module), "--fixture", fx],
+                           capture_output=True, text=True, timeout=900, env=self.env())
+        print("\n".join(l for l in r.stdout.splitlines() if l.startswith("RESULT")))
+        self.assertEqual(r.returncode, 0, r.stdout[-4000:] + r.stderr[-2000:])
+
+    def test_disk(self):
+        d = os.path.join(self.tmp, "disks")
+        os.makedirs(d)
+        open(os.path.join(d, "web.img"), "w").close()
+        self.run_conformance("disk", {"provider": {"spec": {"type": "disk", "url": d}}, "secret": {},
+                                      "settings": {"output-dir": self.out, "virt-v2v": FAKE}}, "web", "default")
+
+    def test_vsphere(self):
+        s = self.sim(image=IMAGE)
+        self.run_conformance("vsphere", {
+            "provider": {"spec": {"type": "vsphere", "url": "https://127.0.0.1:%d/sdk" % s.info["port"]}},
+            "secret": {"user": "root", "password": PASSWORD, "insecureSkipVerify": "true"},
+            "settings": {"output-dir": self.out, "virt-v2v": FAKE, "host-path": s.info["hostPath"]}},
+            s.info["vm"], "LocalDS_0")
+
+
 if __name__ == "__main__":
     unittest.main()
