@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <libxml/xmlreader.h>
 #include "pallet-aws.h"
 
@@ -150,6 +151,9 @@ struct Pallet_aws_resp {
   /* binary sink: a 200 body goes here instead of body */
   unsigned char *sink;
   size_t sink_size, sink_len;
+  /* SHA-256 of the sink's bytes, hashed as they arrive (still in cache),
+   * when the request asks for it; else NULL. */
+  EVP_MD_CTX *sink_md;
   char request_id[128];
   char checksum[128];
   char checksum_alg[32];
@@ -170,6 +174,7 @@ struct Pallet_aws_client {
   long backoff_base_ms, backoff_max_ms;
   long clock_offset;                      /* seconds added to time() when signing */
   struct Pallet_aws_sigv4_key *key_cache; /* the last signing key */
+  EVP_MD_CTX *sink_md;                    /* for requests with sink_sha256 */
 };
 
 /* A request as the transport sees it. */
@@ -187,6 +192,7 @@ struct Pallet_aws_request {
   /* optional binary sink for 200 bodies (GetSnapshotBlock) */
   void *sink;
   size_t sink_size;
+  bool sink_sha256; /* hash the sink's bytes as they arrive (resp->sink_md) */
   /* called on a 2xx response; returns 0 ok, 1 retryable failure
    * (e.g. checksum), -1 permanent; may set code/message in the client err. */
   int (*check) (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *opaque, char *code,

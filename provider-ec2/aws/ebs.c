@@ -167,7 +167,8 @@ check_block (struct Pallet_aws_client *c, struct Pallet_aws_resp *resp, void *op
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-  if (!EVP_Digest (resp->sink, resp->sink_len, md, &mdlen, EVP_sha256 (), NULL))
+  if (resp->sink_md ? !EVP_DigestFinal_ex (resp->sink_md, md, &mdlen)
+                    : !EVP_Digest (resp->sink, resp->sink_len, md, &mdlen, EVP_sha256 (), NULL))
     mdlen = 0;
   EVP_EncodeBlock (b64, md, (int) mdlen);
   if (strcmp ((const char *) b64, resp->checksum) != 0) {
@@ -215,6 +216,7 @@ Pallet_aws_ebs_get_snapshot_block (struct Pallet_aws_client *c, const char *snap
     .query = query,
     .sink = buf,
     .sink_size = bufsize,
+    .sink_sha256 = true,
     .check = check_block,
   };
   struct Pallet_aws_resp resp = { 0 };

@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <guestfs.h>
+#include "convert-guestfs.h"
 #include <jansson.h>
 
 #include "pallet-convert.h"

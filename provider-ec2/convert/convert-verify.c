@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <guestfs.h>
+#include "convert-guestfs.h"
 #include <jansson.h>
 
 #include "pallet-convert.h"
