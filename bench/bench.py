@@ -471,7 +471,7 @@ def same_data(img, out, size):
     return None
 
 
-def pallet_copy(ep, tool, snap, img, size, data, work, nblocks, verify):
+def pallet_copy(ep, tool, snap, img, size, data, work, nblocks, verify, workers=None):
     out = os.path.join(work, "pallet-copy-out.raw")
     if os.path.exists(out):
         os.unlink(out)
@@ -486,7 +486,8 @@ def pallet_copy(ep, tool, snap, img, size, data, work, nblocks, verify):
         with tempfile.TemporaryFile() as so:
             rc, wall, cpu, rss, err = run_timed(
                 [tool, "--snapshot", snap, "--target", out, "--target-is-zero",
-                 "--journal", out + ".journal"], env=env, stdout=so)
+                 "--journal", out + ".journal"]
+                + (["--workers", str(workers)] if workers else []), env=env, stdout=so)
             so.seek(0)
             text = so.read().decode(errors="replace")
         if rc != 0:
@@ -565,6 +566,18 @@ def bench_copy(ctx):
                 log("copy: round %d/%d: pallet-ebs-copy" % (k + 1, rounds))
                 pal.append(pallet_copy(ep, tool, snap, img, size, data, work, len(blocks),
                                        verify=(k == 0)))
+        # Throughput and CPU against the number of workers, one round each
+        # (the block size is EBS's, 512 KiB, for every snapshot).
+        sweep = []
+        if os.access(tool, os.X_OK):
+            for w in ((1, 4, 16) if ctx.quick else (1, 2, 4, 8, 16, 32, 64)):
+                log("copy: %d workers" % w)
+                p = pallet_copy(ep, tool, snap, img, size, data, work, len(blocks),
+                                verify=False, workers=w)
+                sweep.append({"workers": w, "mib_s": p["mib_s"],
+                              "cpu_s_per_gib": p["cpu_s_per_gib"],
+                              "vs_ceiling": None})
+        res["workers_sweep"] = sweep
     finally:
         ep.stop()
     res["ceiling"] = {"rounds": ceil,
@@ -580,6 +593,10 @@ def bench_copy(ctx):
                          "maxrss_mib": max(p["maxrss_kib"] for p in pal) / 1024.0}
         res["ratio"] = mibs / res["ceiling"]["mib_s"]
         res["met"] = res["ratio"] >= 0.9
+        res["cpu_ratio"] = res["pallet"]["cpu_s_per_gib"] / res["ceiling"]["curl_cpu_s_per_gib"]
+        res["cpu_met"] = res["cpu_ratio"] <= 1.2
+        for w in res.get("workers_sweep", []):
+            w["vs_ceiling"] = w["mib_s"] / res["ceiling"]["mib_s"]
     else:
         res["pallet"] = {"status": NOT_AVAILABLE,
                          "why": "copy mode not available (%s not built)" % tool}
@@ -729,7 +746,14 @@ def table(res):
                          "ceiling %.0f MiB/s" % r["ceiling"]["mib_s"],
                          fmt(r["ratio"]) + "x", ">= 0.9", verdict(r["met"])))
             rows.append(("  pallet CPU per GiB", "%.2f CPU-s/GiB" % r["pallet"]["cpu_s_per_gib"],
-                         "", "", "", "RSS %.0f MiB" % r["pallet"]["maxrss_mib"]))
+                         "curl %.2f CPU-s/GiB" % r["ceiling"]["curl_cpu_s_per_gib"],
+                         fmt(r.get("cpu_ratio")) + "x curl's", "<= 1.2x",
+                         verdict(r.get("cpu_met")) + " (RSS %.0f MiB)" % r["pallet"]["maxrss_mib"]))
+            if r.get("workers_sweep"):
+                notes.append("4: workers (one round each): " + "; ".join(
+                    "%d: %.0f MiB/s %.2fx ceiling %.2f CPU-s/GiB"
+                    % (w["workers"], w["mib_s"], w["vs_ceiling"] or 0, w["cpu_s_per_gib"])
+                    for w in r["workers_sweep"]))
             notes.append("4: pallet-ebs-copy (default workers, --target-is-zero) into a sparse "
                          "file; output compared with the image; %d rounds interleaved with "
                          "the ceiling, medians" % len(r["pallet"]["rounds"]))

@@ -22,6 +22,8 @@
 
 #include "pallet-convert.h"
 #include "convert-internal.h"
+#include "convert-guestfs.h"
+#include <link.h>
 
 static const char *fixtures;
 static const char *fake;
@@ -627,6 +629,33 @@ remove_tree (void)
   rmdir (tmpdir);
 }
 
+static int
+find_guestfs (struct dl_phdr_info *info, size_t size, void *data)
+{
+  (void) size;
+  if (strstr (info->dlpi_name, "libguestfs.so"))
+    *(int *) data = 1;
+  return 0;
+}
+
+/* libguestfs is not mapped until the first handle; then every call works
+ * through the pointers (a handle's backend round-trips). */
+static void
+test_guestfs_on_first_use (void)
+{
+  int mapped = 0;
+  dl_iterate_phdr (find_guestfs, &mapped);
+  CU_ASSERT_EQUAL (mapped, 0);
+  guestfs_h *g = guestfs_create ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (g);
+  CU_ASSERT_PTR_NULL (Pallet_guestfs_load_error ());
+  dl_iterate_phdr (find_guestfs, &mapped);
+  CU_ASSERT_EQUAL (mapped, 1);
+  guestfs_set_error_handler (g, NULL, NULL);
+  CU_ASSERT_EQUAL (guestfs_set_backend (g, "direct"), 0);
+  guestfs_close (g);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -658,6 +687,7 @@ main (int argc, char *argv[])
   CU_add_test (s, "run: cancel kills the process group", test_run_cancel_kills_group);
   CU_add_test (s, "run: two disks through libvirt XML", test_run_two_disks_libvirtxml);
   CU_add_test (s, "run: bad inputs", test_run_bad_inputs);
+  CU_add_test (s, "libguestfs loaded on first use", test_guestfs_on_first_use);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   failed = CU_get_number_of_failures () + CU_get_number_of_tests_failed ();
