@@ -370,6 +370,17 @@ def case_validate(c):
     check([r["status"] for r in rows] == ["PALLET_OK", "PALLET_OK", "PALLET_E_NOT_FOUND"],
           "rows %r" % rows)
     check(rows[2]["findings"][0]["field"] == "vm.id", "findings %r" % rows[2])
+    # -o yaml: the same objects, one YAML document each.
+    import yaml
+    p = c.run("validate", "--normalized", plan, "--provider", "null", "--config", cfg,
+              "-o", "yaml", expect=1)
+    docs = list(yaml.safe_load_all(p.stdout))
+    check([d for d in docs if d["event"] == "validated"] == rows, "yaml %r" % docs)
+    c.run("validate", "--normalized", plan, "--provider", "null", "--config", cfg,
+          "-o", "table", expect=1)
+    p = c.run("validate", "--normalized", plan, "--provider", "null", "--config", cfg,
+              "-o", "xml", expect=2)
+    check("expected text, json or yaml" in p.stderr, "bad -o message %r" % p.stderr)
     cfg = c.config(3)
     c.run("validate", "--normalized", plan, "--provider", "null", "--config", cfg, expect=0)
     check(not os.path.exists(c.state), "validate wrote state")
@@ -479,6 +490,14 @@ def case_status(c):
     d = json.loads(p.stdout)
     check(d["plan"]["name"] == "stat" and len(d["vms"]) == 2, "status json")
     c.run("status", "nosuchplan", expect=5)
+    # migrate -o yaml: one document per event, the summary last.
+    import yaml
+    p = c.run("migrate", "--normalized", plan, "--provider", "null", "--config", cfg,
+              "-o", "yaml", expect=0)
+    docs = list(yaml.safe_load_all(p.stdout))
+    check(docs[-1]["event"] == "summary" and docs[-1]["succeeded"] == 2
+          and docs[-1]["stateDir"].endswith("stat"), "yaml summary %r" % docs[-1])
+    check(any(d["event"] == "skip" for d in docs), "yaml events %r" % docs)
     # A normalized plan may also be given as PLAN.
     p = c.run("migrate", plan, "--provider", "null", "--config", cfg, expect=0)
     check(p.stdout.count("already migrated") == 2, "PLAN as normalized JSON")
