@@ -115,10 +115,12 @@ Pallet_options_copy (void *dst, size_t dst_size, const void *src,
     return 0;
   }
   uint64_t n = *(const uint64_t *) src;
-  if (n < sizeof (uint64_t)) {
-    Pallet_seterr ("%s: struct_size %llu is too small: set it to sizeof "
-                   "(struct %s) (the _INIT macro does)", what,
-                   (unsigned long long) n, what);
+  /* Options structs stay small: a huge size is garbage, and reading that
+   * far past the caller's struct could fault. */
+  if (n < sizeof (uint64_t) || n > 4096) {
+    Pallet_seterr ("%s: struct_size %llu is not the size of an options "
+                   "struct: set it to sizeof (struct %s) (the _INIT macro "
+                   "does)", what, (unsigned long long) n, what);
     return -1;
   }
   for (uint64_t i = dst_size; i < n; i++)

@@ -198,6 +198,8 @@ test_options_versions (void)
   o.struct_size = 4;
   CU_ASSERT_EQUAL (migrate (&o, "tiny"), PALLET_EXIT_USAGE);
   CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "struct_size"));
+  o.struct_size = UINT64_C (1) << 40;    /* garbage: never read that far */
+  CU_ASSERT_EQUAL (migrate (&o, "huge"), PALLET_EXIT_USAGE);
   /* From a newer header: accepted while the fields we lack are zero. */
   struct { struct pallet_migrate_options o; uint64_t later; } big;
   memset (&big, 0, sizeof big);
