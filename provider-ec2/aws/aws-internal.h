@@ -26,6 +26,8 @@ const char *Pallet_aws_buf_str (struct Pallet_aws_buf *b);
 void Pallet_aws_buf_free (struct Pallet_aws_buf *b);
 
 /* RFC 3986 percent-encoding; slash kept if keep_slash. */
+/* 1 for the bytes RFC 3986 leaves unencoded (A-Z a-z 0-9 - _ . ~). */
+extern const unsigned char Pallet_aws_unreserved[256];
 void Pallet_aws_uri_encode (struct Pallet_aws_buf *b, const char *s, size_t n, bool keep_slash);
 void Pallet_aws_hex (const unsigned char *in, size_t n, char *out);
 /* hex SHA-256 of data into out[65]. */

@@ -117,20 +117,15 @@ Pallet_aws_sigv4_canonical_uri (const char *path, bool normalize)
 
 /* ---- the canonical query ---- */
 
-static int
-hexval (int c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+/* Hex digit values + 1 (0: not a hex digit). */
+static const unsigned char hex1[256] = {
+  ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+  ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 /* Percent-decodes s[0..n) and re-encodes it the canonical way, then a NUL
- * (so the pieces in an arena compare as strings). */
+ * (counted in len if nul, so the pieces in an arena compare as strings). */
 static void
 reencode (struct Pallet_aws_buf *out, const char *s, size_t n, bool nul)
 {
@@ -138,15 +133,15 @@ reencode (struct Pallet_aws_buf *out, const char *s, size_t n, bool nul)
   Pallet_aws_buf_reserve (out, 3 * n + 1);
   if (out->oom)
     return;
+  const unsigned char *p = (const unsigned char *) s;
   char *o = out->data + out->len;
   for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char) s[i];
-    if (ch == '%' && i + 2 < n && hexval (s[i + 1]) >= 0 && hexval (s[i + 2]) >= 0) {
-      ch = (unsigned char) (hexval (s[i + 1]) * 16 + hexval (s[i + 2]));
+    unsigned char ch = p[i];
+    if (ch == '%' && i + 2 < n && hex1[p[i + 1]] && hex1[p[i + 2]]) {
+      ch = (unsigned char) ((hex1[p[i + 1]] - 1) * 16 + hex1[p[i + 2]] - 1);
       i += 2;
     }
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
-        || ch == '-' || ch == '_' || ch == '.' || ch == '~')
+    if (Pallet_aws_unreserved[ch])
       *o++ = (char) ch;
     else {
       *o++ = '%';

@@ -81,7 +81,7 @@ Pallet_aws_buf_free (struct Pallet_aws_buf *b)
 }
 
 /* RFC 3986 unreserved characters, by byte. */
-static const unsigned char unreserved[256] = {
+const unsigned char Pallet_aws_unreserved[256] = {
   ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
   ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
   ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
@@ -102,7 +102,7 @@ Pallet_aws_uri_encode (struct Pallet_aws_buf *b, const char *s, size_t n, bool k
   char *o = b->data + b->len;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char) s[i];
-    if (unreserved[ch] || (keep_slash && ch == '/'))
+    if (Pallet_aws_unreserved[ch] || (keep_slash && ch == '/'))
       *o++ = (char) ch;
     else {
       *o++ = '%';
