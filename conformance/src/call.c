@@ -22,9 +22,6 @@
 #define VALGRIND_COUNT_ERRORS 0
 #endif
 
-#include <CUnit/CUnit.h>
-#include <CUnit/TestRun.h>
-
 #include "conformance.h"
 
 extern char **environ;
@@ -283,8 +280,7 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
      * count are those during the call. */
     json_t *me = json_object_get (r, "memcheck_errors");
     if (!json_is_integer (me) || json_integer_value (me) > 0) {
-      CU_pTest t = CU_get_current_test ();
-      pc_fail (t && t->pName ? t->pName : "load",
+      pc_fail (pc_current_check (),
                "a provider call makes no memory errors (valgrind, ASan)",
                __FILE__, __LINE__, "a child process exited with status %d "
                "after reporting its call%s; see the log above",

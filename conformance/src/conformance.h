@@ -46,9 +46,8 @@ bool pc_selected (const char *check);
 
 /* ---- failures: every failure names its check and the rule ---- */
 
-/* Records a failure of the running CUnit test and prints
- *   FAIL <check>: rule <rule>: <detail>
- * on stdout. */
+/* Records a failure of check: rule is the contract rule it breaks, the
+ * detail what was seen and how to fix it.  Rendered by pc_end_check. */
 void pc_fail (const char *check, const char *rule, const char *file,
               unsigned line, const char *fmt, ...)
   __attribute__ ((format (printf, 5, 6)));
@@ -56,6 +55,21 @@ void pc_fail (const char *check, const char *rule, const char *file,
   pc_fail ((check), (rule), __FILE__, __LINE__, __VA_ARGS__)
 void pc_note (const char *check, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
+/* A failure with one root cause (key) that several checks may meet: the
+ * first check to meet it fails with it; the others are blocked by it (SKIP,
+ * naming that check).  Returns true the first time. */
+bool pc_root_cause (const char *check, const char *key, const char *rule,
+                    const char *fmt, ...)
+  __attribute__ ((format (printf, 4, 5)));
+/* The check could not look (SKIP with this reason, unless it failed). */
+void pc_skip (const char *check, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+unsigned pc_failures (const char *check);
+const char *pc_current_check (void);
+void pc_begin_check (const char *check);
+/* Prints the check's one line; returns 0 passed, 1 failed, 2 skipped. */
+int pc_end_check (const char *check, const char *proves);
+void pc_report_free (void);
 
 /* ---- the mock host (host.c) ---- */
 
