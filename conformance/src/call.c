@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +103,8 @@ pc_describe (const json_t *report)
   int r;
   if ((why = json_string_value (json_object_get (report, "crash"))))
     r = asprintf (&s, "crashed (%s)", why);
+  else if ((why = json_string_value (json_object_get (report, "input_abuse"))))
+    r = asprintf (&s, "%s", why);
   else if ((why = json_string_value (json_object_get (report, "hang"))))
     r = asprintf (&s, "hung (%s)", why);
   else if ((why = json_string_value (json_object_get (report, "open_failed"))))
@@ -270,6 +273,13 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
     r = bad_end ("hang", "no answer after %u s; killed", timeout_s);
   else if (WIFSIGNALED (status) && WTERMSIG (status) == SIGALRM)
     r = bad_end ("hang", "no answer after %u s", timeout_s);
+  else if (WIFEXITED (status) && WEXITSTATUS (status) == PC_EXIT_WROTE)
+    r = bad_end ("input_abuse", "the provider wrote to a host-owned input "
+                 "(the input text is read-only: copy it, or parse it with "
+                 "jansson, before changing it)");
+  else if (WIFEXITED (status) && WEXITSTATUS (status) == PC_EXIT_FREED)
+    r = bad_end ("input_abuse", "the provider freed a host-owned input (the "
+                 "host owns input_json and config_json: never free them)");
   else if (WIFSIGNALED (status))
     r = bad_end ("crash", "killed by signal %d, %s", WTERMSIG (status),
                  strsignal (WTERMSIG (status)));
@@ -298,27 +308,117 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
   return r;
 }
 
+/* ---- host-owned inputs in read-only pages ---- */
+
+static uintptr_t guard_lo, guard_hi, data_lo, data_hi;
+
+static void
+on_segv (int sig, siginfo_t *si, void *ctx)
+{
+  uintptr_t a = (uintptr_t) si->si_addr;
+  (void) ctx;
+  if (a >= data_lo && a < data_hi)
+    _exit (PC_EXIT_WROTE);
+  /* free() reads the chunk header just before the pointer. */
+  if (a >= guard_lo && a < guard_hi)
+    _exit (PC_EXIT_FREED);
+  signal (sig, SIG_DFL);        /* any other fault: crash as it would */
+}
+
+void
+pc_guard_inputs (void)
+{
+  struct sigaction sa;
+  memset (&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset (&sa.sa_mask);
+  sigaction (SIGSEGV, &sa, NULL);
+  sigaction (SIGBUS, &sa, NULL);
+}
+
+const char *
+pc_ro_copy (const char *text)
+{
+  size_t page = (size_t) sysconf (_SC_PAGESIZE), len = strlen (text) + 1;
+  size_t data = (len + page - 1) / page * page;
+  char *m = mmap (NULL, page + data, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED)
+    return text;
+  memcpy (m + page, text, len);
+  if (mprotect (m, page, PROT_NONE) != 0
+      || mprotect (m + page, data, PROT_READ) != 0)
+    return text;
+  /* One guarded input at a time per child is enough: the last one. */
+  guard_lo = (uintptr_t) m;
+  guard_hi = (uintptr_t) m + page;
+  data_lo = (uintptr_t) m + page;
+  data_hi = (uintptr_t) m + page + data;
+  return m + page;
+}
+
 /* ---- one op call ---- */
+
+/* The provider's writes to fd 1 go to a memory file during the call:
+ * a provider never prints (the host's stdout may be a protocol). */
+static int
+capture_stdout (void)
+{
+  int fd = memfd_create ("pallet-conformance-stdout", MFD_CLOEXEC);
+  fflush (stdout);
+  if (fd >= 0 && dup2 (fd, 1) < 0) {
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void
+report_stdout (int fd, json_t *r)
+{
+  char buf[121];
+  ssize_t n;
+  off_t size;
+  if (fd < 0)
+    return;
+  fflush (stdout);
+  size = lseek (fd, 0, SEEK_END);
+  if (size > 0 && lseek (fd, 0, SEEK_SET) == 0
+      && (n = read (fd, buf, sizeof buf - 1)) > 0) {
+    buf[n] = '\0';
+    json_object_set_new (r, "stdout", json_pack ("{sI so}", "bytes",
+                                                 (json_int_t) size, "head",
+                                                 pc_text (buf)));
+  }
+  close (fd);
+}
 
 static json_t *
 invoke_child (void *arg)
 {
   const struct pc_req *req = arg;
-  struct pc_call oc, c;
+  struct pc_call oc, *c;
   void *h;
   json_t *r;
   pallet_validate_fn *fn;
+  int out = capture_stdout ();
+  const char *input = pc_ro_copy (req->input);
+  const char *config = pc_ro_copy (pc.fx.config_text);
 
+  pc_guard_inputs ();
   pc_call_init (&oc, "open");
+  oc.dirs = req->dirs;
   if (req->op == PC_OP_OPEN) {
     oc.cancel = req->cancel;
     oc.cancel_after_ms = req->cancel_after_ms;
-    h = pc.vt.open (&oc.call, req->input);
+    h = pc.vt.open (&oc.call, input);
     r = pc_call_report (&oc, h ? PALLET_OK : PALLET_E_FAILED);
     json_object_set_new (r, "opened", json_boolean (h != NULL));
     pc_call_free (&oc);
     if (h)
       pc.vt.close (h);
+    report_stdout (out, r);
     return r;
   }
   fn = pc_op_fn (req->op);
@@ -326,7 +426,7 @@ invoke_child (void *arg)
     pc_call_free (&oc);
     return json_pack ("{sb}", "absent", 1);
   }
-  h = pc.vt.open (&oc.call, pc.fx.config_text);
+  h = pc.vt.open (&oc.call, config);
   if (h == NULL) {
     r = json_pack ("{so}", "open_failed",
                    pc_text (oc.error_msg ? oc.error_msg
@@ -335,13 +435,22 @@ invoke_child (void *arg)
     return r;
   }
   pc_call_free (&oc);
-  pc_call_init (&c, pc_op_names[req->op]);
-  c.cancel = req->cancel;
-  c.cancel_after_ms = req->cancel_after_ms;
-  int st = fn (h, &c.call, req->input);
-  r = pc_call_report (&c, st);
-  pc_call_free (&c);
+  /* On the heap and never reused: a service called with it after the
+   * call returned (from a thread the provider left running) is stale. */
+  c = malloc (sizeof *c);
+  if (c == NULL)
+    return json_pack ("{ss}", "crash", "out of memory");
+  pc_call_init (c, pc_op_names[req->op]);
+  c->cancel = req->cancel;
+  c->cancel_after_ms = req->cancel_after_ms;
+  c->dirs = req->dirs;
+  int st = fn (h, &c->call, input);
+  r = pc_call_report (c, st);
+  pc_call_end (c);
   pc.vt.close (h);
+  report_stdout (out, r);
+  if (pc_stale_uses)
+    json_object_set_new (r, "stale_uses", json_integer (pc_stale_uses));
   return r;
 }
 
@@ -358,18 +467,29 @@ pc_invoke (const struct pc_req *req)
 }
 
 char *
-pc_vm_input (const json_t *vm, const json_t *state, const char *uid)
+pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid,
+                enum pc_op op, bool rollback, bool succeeded)
 {
   json_t *st = state ? json_incref ((json_t *) state) : json_object ();
-  json_t *in = json_pack ("{sO sO so s{ss sb}}",
+  /* The options the real host sends (host-shim's driver). */
+  json_t *in = json_pack ("{sO sO so s{ss sb sb ss si sb sb}}",
                           "plan", pc.fx.plan, "vm", vm, "state", st,
-                          "options", "migrationUID", uid, "cancelled", 0);
+                          "options", "migrationUID", uid, "cancelled", 0,
+                          "rollback", rollback, "step", pc_op_names[op],
+                          "attempt", 1, "succeeded", succeeded,
+                          "cutover", 0);
   char *s;
   if (in == NULL)
     return NULL;
   s = json_dumps (in, JSON_COMPACT);
   json_decref (in);
   return s;
+}
+
+char *
+pc_vm_input (const json_t *vm, const json_t *state, const char *uid)
+{
+  return pc_vm_input_ex (vm, state, uid, PC_OP_VALIDATE, false, false);
 }
 
 /* ---- the resource counter ---- */

@@ -74,6 +74,8 @@ void pc_report_free (void);
 /* ---- the mock host (host.c) ---- */
 
 #define PC_CALL_MAGIC 0x70616c6cU
+#define PC_CALL_ENDED 0x656e6465U   /* a call that returned; kept readable */
+#define PC_MAX_RECORDS 4096         /* progress and log entries kept per call */
 
 /* One op call as the mock host sees it.  call must stay first. */
 struct pc_call {
@@ -91,13 +93,26 @@ struct pc_call {
   bool retry_called;
   uint32_t retry_ms;
   unsigned foreign;           /* services called with a bad call pointer */
+  bool dirs;                  /* state.dir and work.dir are set (pipeline
+                                 calls, as in pallet migrate and cleanup) */
   json_t *emits;              /* [{kind, value} | {kind, invalid}] */
+  json_t *progress;           /* [[vm, step, done, total, unit]] */
+  json_t *logs;               /* [text] of log and error messages */
 };
+
+/* Services called with a call pointer whose call had returned. */
+extern unsigned pc_stale_uses;
+/* The suite's private state.dir and work.dir (main.c). */
+#define PC_DIR_MAX 4096
+extern char pc_state_dir[PC_DIR_MAX], pc_work_dir[PC_DIR_MAX];
 
 extern const struct pallet_host pc_host;
 
 void pc_call_init (struct pc_call *c, const char *op);
 void pc_call_free (struct pc_call *c);
+/* Ends a heap-allocated call: its memory stays (never reused in this
+ * child), so a later service call with it is seen as stale. */
+void pc_call_end (struct pc_call *c);
 /* The call's report: status, error, retry-after, emits, elapsed. */
 json_t *pc_call_report (struct pc_call *c, int status);
 json_t *pc_text (const char *s);
@@ -122,6 +137,7 @@ struct pc_req {
   bool cancel;
   long cancel_after_ms;
   unsigned timeout_s;         /* 0: the fixture's call timeout */
+  bool dirs;                  /* get_param gives state.dir and work.dir */
 };
 
 /* Runs one call in a forked child (open, op, close) and returns its report:
@@ -137,10 +153,23 @@ char *pc_describe (const json_t *report);
 int pc_status_of (const json_t *report);
 const char *pc_status_name (int status);
 
-/* Per-VM input text for vm with state (NULL: {}) and migrationUID. */
+/* Per-VM input text for vm with state (NULL: {}) and migrationUID, with
+ * the options the real host sends for op. */
+char *pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid,
+                      enum pc_op op, bool rollback, bool succeeded);
+/* The same for validate (the step a standalone call is for). */
 char *pc_vm_input (const json_t *vm, const json_t *state, const char *uid);
 /* The last state a report emitted, borrowed, or NULL. */
 json_t *pc_report_state (const json_t *report);
+
+/* A read-only copy of text, preceded by an inaccessible page: a provider
+ * that writes to it or frees it faults, and the child exits with
+ * PC_EXIT_WROTE / PC_EXIT_FREED (pc_guard_inputs installs the handler).
+ * Never freed: the child exits. */
+#define PC_EXIT_WROTE 90
+#define PC_EXIT_FREED 91
+const char *pc_ro_copy (const char *text);
+void pc_guard_inputs (void);
 
 /* Runs fn(arg) in a forked child; fn returns the report to send back.
  * Crashes and hangs become {"crash"} / {"hang"} reports. */

@@ -33,9 +33,9 @@ pc_vm (size_t i)
 char *
 pc_inventory_input (size_t k)
 {
-  json_t *in = json_pack ("{sO ss}", "kind",
-                          json_array_get (pc.fx.inventory_kinds, k),
-                          "query", "");
+  /* As pallet inventory KIND without -q sends it. */
+  json_t *in = json_pack ("{sO sn}", "kind",
+                          json_array_get (pc.fx.inventory_kinds, k), "query");
   char *s = json_dumps (in, JSON_COMPACT);
   json_decref (in);
   return s;
@@ -52,14 +52,16 @@ wait_retry (const json_t *r)
     usleep ((useconds_t) ms * 1000);
 }
 
-json_t *
-pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
-          const char *fixed_input, pc_hook hook, void *arg)
+static json_t *
+drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
+       const char *fixed_input, bool rollback, bool succeeded, pc_hook hook,
+       void *arg)
 {
   for (unsigned n = 0;; n++) {
     char *in = fixed_input ? strdup (fixed_input)
-                           : pc_vm_input (vm, *state, uid);
-    struct pc_req rq = { .op = op, .input = in };
+      : pc_vm_input_ex (vm, *state, uid, op, rollback, succeeded);
+    /* Per-VM steps run as in pallet migrate: with the directories. */
+    struct pc_req rq = { .op = op, .input = in, .dirs = fixed_input == NULL };
     json_t *r = pc_invoke (&rq), *st;
     bool go = hook ? hook (op, r, in, arg) : true;
     free (in);
@@ -73,6 +75,23 @@ pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
     wait_retry (r);
     json_decref (r);
   }
+}
+
+json_t *
+pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
+          const char *fixed_input, pc_hook hook, void *arg)
+{
+  /* Cleanup after the whole pipeline is the host's tidy-up; drivers that
+   * mean a rollback call pc_drive_cleanup. */
+  return drive (op, vm, state, uid, fixed_input, false, false, hook, arg);
+}
+
+json_t *
+pc_drive_cleanup (const json_t *vm, json_t **state, const char *uid,
+                  bool rollback, bool succeeded, pc_hook hook, void *arg)
+{
+  return drive (PC_OP_CLEANUP, vm, state, uid, NULL, rollback, succeeded,
+                hook, arg);
 }
 
 bool

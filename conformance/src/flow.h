@@ -25,6 +25,10 @@ char *pc_inventory_input (size_t kind_index);
 json_t *pc_drive (enum pc_op op, const json_t *vm, json_t **state,
                   const char *uid, const char *fixed_input, pc_hook hook,
                   void *arg);
+/* Drives cleanup with options.rollback and options.succeeded. */
+json_t *pc_drive_cleanup (const json_t *vm, json_t **state, const char *uid,
+                          bool rollback, bool succeeded, pc_hook hook,
+                          void *arg);
 /* True if the step's last report is PALLET_OK (or the op is absent);
  * otherwise records a failure of check. */
 bool pc_step_done (const char *check, const char *rule, enum pc_op op,

@@ -16,41 +16,71 @@ pc_elapsed_ms (const struct timespec *since)
     + (double) (now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
+unsigned pc_stale_uses;
+char pc_state_dir[PC_DIR_MAX], pc_work_dir[PC_DIR_MAX];
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The provider owns nothing we give it; a bad pointer means it kept a
- * call past its end or invented one. */
+ * call past its end or invented one.  Like the real host, every service
+ * takes the call's lock: providers may call them from their own threads. */
 static struct pc_call *
 get (struct pallet_call *call)
 {
   struct pc_call *c = (struct pc_call *) call;
-  if (call == NULL || c->magic != PC_CALL_MAGIC)
+  if (call == NULL)
+    return NULL;
+  if (c->magic == PC_CALL_ENDED) {
+    pthread_mutex_lock (&stale_lock);
+    pc_stale_uses++;
+    pthread_mutex_unlock (&stale_lock);
+    return NULL;
+  }
+  if (c->magic != PC_CALL_MAGIC)
     return NULL;
   return c;
+}
+
+/* Appends under the call's lock, at most PC_MAX_RECORDS entries. */
+static void
+record (struct pc_call *c, json_t *list, json_t *entry)
+{
+  pthread_mutex_lock (&c->lock);
+  if (json_array_size (list) < PC_MAX_RECORDS)
+    json_array_append (list, entry);
+  pthread_mutex_unlock (&c->lock);
+  json_decref (entry);
 }
 
 static void
 mh_log (struct pallet_call *call, int level, const char *fmt, ...)
 {
   struct pc_call *c = get (call);
+  char *msg = NULL;
   va_list ap;
   if (c == NULL || fmt == NULL)
     return;
-  if (pc.verbose) {
-    char *msg = NULL;
-    va_start (ap, fmt);
-    if (vasprintf (&msg, fmt, ap) >= 0) {
-      fprintf (stderr, "  [provider log %d] %s: %s\n", level, c->op, msg);
-      free (msg);
-    }
-    va_end (ap);
-  }
+  va_start (ap, fmt);
+  if (vasprintf (&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end (ap);
+  if (msg == NULL)
+    return;
+  if (pc.verbose)
+    fprintf (stderr, "  [provider log %d] %s: %s\n", level, c->op, msg);
+  record (c, c->logs, pc_text (msg));
+  free (msg);
 }
 
 static void
 mh_progress (struct pallet_call *call, const char *vm, const char *step,
              uint64_t done, uint64_t total, const char *unit)
 {
-  (void) vm; (void) step; (void) done; (void) total; (void) unit;
-  (void) get (call);
+  struct pc_call *c = get (call);
+  if (c == NULL)
+    return;
+  record (c, c->progress,
+          json_pack ("[s s I I s]", vm ? vm : "", step ? step : c->op,
+                     (json_int_t) done, (json_int_t) total, unit ? unit : ""));
 }
 
 static int
@@ -82,6 +112,8 @@ mh_error (struct pallet_call *call, int code, const char *fmt, ...)
       msg = NULL;
     va_end (ap);
   }
+  if (msg)
+    record (c, c->logs, pc_text (msg));
   pthread_mutex_lock (&c->lock);
   c->error_called = true;
   c->error_code = code;
@@ -140,19 +172,22 @@ mh_retry_after (struct pallet_call *call, uint32_t ms)
   pthread_mutex_unlock (&c->lock);
 }
 
+/* As the real host: the directories exist only in sessions that migrate
+ * or clean up; validate and inventory on their own get NULL. */
 static const char *
 mh_get_param (struct pallet_call *call, const char *key)
 {
-  if (get (call) == NULL || key == NULL)
+  struct pc_call *c = get (call);
+  if (c == NULL || key == NULL)
     return NULL;
   if (strcmp (key, "host.name") == 0)
     return "pallet-conformance";
   if (strcmp (key, "host.version") == 0)
     return PALLET_CONFORMANCE_VERSION;
-  if (strcmp (key, "state.dir") == 0 || strcmp (key, "work.dir") == 0) {
-    const char *t = getenv ("TMPDIR");
-    return t && *t ? t : "/tmp";
-  }
+  if (strcmp (key, "state.dir") == 0)
+    return c->dirs && pc_state_dir[0] ? pc_state_dir : NULL;
+  if (strcmp (key, "work.dir") == 0)
+    return c->dirs && pc_work_dir[0] ? pc_work_dir : NULL;
   return NULL;
 }
 
@@ -179,6 +214,8 @@ pc_call_init (struct pc_call *c, const char *op)
   c->op = op;
   pthread_mutex_init (&c->lock, NULL);
   c->emits = json_array ();
+  c->progress = json_array ();
+  c->logs = json_array ();
   clock_gettime (CLOCK_MONOTONIC, &c->start);
 }
 
@@ -187,8 +224,17 @@ pc_call_free (struct pc_call *c)
 {
   free (c->error_msg);
   json_decref (c->emits);
+  json_decref (c->progress);
+  json_decref (c->logs);
   pthread_mutex_destroy (&c->lock);
   c->magic = 0;
+}
+
+void
+pc_call_end (struct pc_call *c)
+{
+  pc_call_free (c);
+  c->magic = PC_CALL_ENDED;
 }
 
 /* A JSON string of s, with bytes that are not UTF-8 replaced. */
@@ -229,5 +275,7 @@ pc_call_report (struct pc_call *c, int status)
                                        : json_null ());
   json_object_set (r, "emits", c->emits);
   json_object_set_new (r, "cancel_polls", json_integer (c->cancel_polls));
+  json_object_set (r, "progress", c->progress);
+  json_object_set (r, "logs", c->logs);
   return r;
 }

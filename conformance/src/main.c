@@ -5,7 +5,9 @@
  * check; each failure names the rule it breaks. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +253,45 @@ free_fixture (void)
   free (pc.fx.count_argv);
 }
 
+/* ---- the directories pipeline calls get (state.dir, work.dir) ---- */
+
+static char run_dir[PC_DIR_MAX - 16];
+
+static int
+make_dirs (void)
+{
+  const char *t = getenv ("TMPDIR");
+  snprintf (run_dir, sizeof run_dir, "%s/pallet-conformance-XXXXXX",
+            t && *t ? t : "/tmp");
+  if (mkdtemp (run_dir) == NULL) {
+    fprintf (stderr, "pallet-conformance: cannot make a directory in %s: "
+             "%s; set TMPDIR to a writable directory\n", t && *t ? t : "/tmp",
+             strerror (errno));
+    run_dir[0] = '\0';
+    return -1;
+  }
+  snprintf (pc_state_dir, sizeof pc_state_dir, "%s/state", run_dir);
+  snprintf (pc_work_dir, sizeof pc_work_dir, "%s/work", run_dir);
+  if (mkdir (pc_state_dir, 0700) != 0 || mkdir (pc_work_dir, 0700) != 0)
+    return -1;
+  return 0;
+}
+
+static int
+rm_one (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void) sb; (void) flag; (void) ftw;
+  remove (p);
+  return 0;
+}
+
+static void
+remove_dirs (void)
+{
+  if (run_dir[0])
+    nftw (run_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- loading ---- */
 
 /* PATH (anything with a '/' or an existing file) or NAME, looked up as
@@ -444,7 +485,15 @@ main (int argc, char **argv)
   else if (!pc.fx.count_argv)
     pc_note ("fixture", "no count_command: cloud-resource counts are not "
              "checked");
+  if (make_dirs () == -1) {
+    remove_dirs ();
+    free (path);
+    free_fixture ();
+    pc_schemas_free ();
+    return 2;
+  }
   if (load_provider (path) == -1) {
+    remove_dirs ();
     free (path);
     free_fixture ();
     pc_schemas_free ();
@@ -477,6 +526,7 @@ main (int argc, char **argv)
           "not fit it)" : "");
   rc = failed ? 1 : 0;
   pc_report_free ();
+  remove_dirs ();
   pc_schemas_free ();
   free_fixture ();
   /* Leave the provider loaded: its threads or atexit handlers may still

@@ -302,7 +302,7 @@ mock_inventory (void *handle, struct pallet_call *call, const char *input)
   kind = json_string_value (json_object_get (root, "kind"));
   query = json_object_get (root, "query");
   if (!json_is_object (root) || kind == NULL
-      || (query && !json_is_string (query))) {
+      || (query && !json_is_string (query) && !json_is_null (query))) {
     json_decref (root);
     return bad (call, "inventory", "input must be {\"kind\": string, "
                 "\"query\": string}");
