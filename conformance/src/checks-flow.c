@@ -18,22 +18,7 @@ short_json (const json_t *j)
   return s;
 }
 
-/* A report of a call that did not return is a failure of any check. */
-static bool
-returned (const char *check, enum pc_op op, const json_t *r, const char *ctx)
-{
-  char *d;
-  if (json_object_get (r, "status") || json_object_get (r, "absent"))
-    return true;
-  d = pc_describe (r);
-  PC_FAIL (check, json_object_get (r, "open_failed")
-           ? "open accepts the fixture's config"
-           : "an op returns (no crash, no hang) on valid input",
-           "%s%s%s: %s", pc_op_names[op], ctx ? " " : "", ctx ? ctx : "",
-           d ? d : "?");
-  free (d);
-  return false;
-}
+#define returned pc_returned
 
 /* ---- idempotency ---- */
 

@@ -61,6 +61,10 @@ void pc_note (const char *check, const char *fmt, ...)
 bool pc_root_cause (const char *check, const char *key, const char *rule,
                     const char *fmt, ...)
   __attribute__ ((format (printf, 4, 5)));
+/* The check that reported a root cause whose key starts with prefix, or
+ * NULL; pc_blocked_by marks check as blocked by it. */
+const char *pc_root_cause_seen (const char *prefix);
+void pc_blocked_by (const char *check, const char *first);
 /* The check could not look (SKIP with this reason, unless it failed). */
 void pc_skip (const char *check, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
@@ -210,5 +214,17 @@ void pc_check_cancel (void);
 void pc_check_cleanup (void);
 void pc_check_outputs (void);
 void pc_check_threads (void);
+void pc_check_inputs (void);
+void pc_check_host_inputs (void);
+void pc_check_resume (void);
+void pc_check_findings (void);
+void pc_check_progress (void);
+void pc_check_stdout (void);
+void pc_check_secrets (void);
+void pc_check_manifests (void);
+void pc_check_capabilities (void);
+
+/* The manifest validator: argv[0] of pallet-lint-manifests (main.c). */
+extern const char *pc_lint_manifests;
 
 #endif /* PALLET_CONFORMANCE_H */

@@ -198,3 +198,71 @@ pc_session_ok (const char *check)
              "with a config the provider accepts", why);
   return cached;
 }
+
+bool
+pc_returned (const char *check, enum pc_op op, const json_t *r,
+             const char *ctx)
+{
+  char key[64], *d;
+  const char *sp = ctx ? " " : "", *cx = ctx ? ctx : "";
+  if (json_object_get (r, "status") || json_object_get (r, "absent"))
+    return true;
+  d = pc_describe (r);
+  if (json_object_get (r, "input_abuse")) {
+    snprintf (key, sizeof key, "input:%s", pc_op_names[op]);
+    pc_root_cause (check, key, R_OWNED, "%s%s%s: %s", pc_op_names[op], sp, cx,
+                   d ? d : "?");
+  }
+  else if (json_object_get (r, "open_failed"))
+    PC_FAIL (check, "open accepts the fixture's config", "%s%s%s: %s",
+             pc_op_names[op], sp, cx, d ? d : "?");
+  else {
+    snprintf (key, sizeof key, "crash:%s", pc_op_names[op]);
+    pc_root_cause (check, key, "an op returns (no crash, no hang) on valid "
+                   "input", "%s%s%s: %s; to see the call: pallet-conformance "
+                   "PROVIDER --only %s --verbose (or under gdb or valgrind)",
+                   pc_op_names[op], sp, cx, d ? d : "?", check);
+  }
+  free (d);
+  return false;
+}
+
+json_t *
+pc_items (const json_t *report)
+{
+  json_t *items = json_array (), *e;
+  size_t i;
+  json_array_foreach (json_object_get (report, "emits"), i, e)
+    if (json_integer_value (json_object_get (e, "kind")) == PALLET_EMIT_ITEM
+        && json_object_get (e, "value"))
+      json_array_append (items, json_object_get (e, "value"));
+  return items;
+}
+
+/* Inventory for every kind, the pipeline and the tidy-up, then the
+ * rollback: every op path a host takes, each report to hook. */
+void
+pc_walk (const char *check, pc_hook hook, void *arg)
+{
+  char *uid = pc_new_uid (check, 0);
+  json_t *state = json_object (), *r;
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
+         && pc_op_present (PC_OP_INVENTORY); k++) {
+    char *in = pc_inventory_input (k);
+    r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, hook, arg);
+    json_decref (r);
+    free (in);
+  }
+  bool done = pc_run_pipeline (check, pc_vm (0), &state, uid, pc_nsteps,
+                               hook, arg);
+  if (pc_op_present (PC_OP_CLEANUP)) {
+    if (done) {
+      r = pc_drive_cleanup (pc_vm (0), &state, uid, false, true, hook, arg);
+      json_decref (r);
+    }
+    r = pc_drive_cleanup (pc_vm (0), &state, uid, true, false, hook, arg);
+    json_decref (r);
+  }
+  json_decref (state);
+  free (uid);
+}

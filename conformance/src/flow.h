@@ -49,4 +49,19 @@ json_t *pc_baseline (const char *check);
 bool pc_counts_equal (const char *check, const char *rule,
                       const json_t *before, const char *when);
 
+/* The rule a provider breaks when it writes to or frees an input. */
+#define R_OWNED "the host owns input_json and config_json: read them, never " \
+  "write to them or free them"
+
+/* True if the call returned; otherwise records a failure of check: an
+ * input abuse, or a crash or hang on valid input, each a root cause
+ * reported once. */
+bool pc_returned (const char *check, enum pc_op op, const json_t *r,
+                  const char *ctx);
+/* The values of the report's PALLET_EMIT_ITEM emits (a new array). */
+json_t *pc_items (const json_t *report);
+/* Every op path a host takes: inventory of every kind, the pipeline, the
+ * tidy-up after it, the rollback; each call's report goes to hook. */
+void pc_walk (const char *check, pc_hook hook, void *arg);
+
 #endif

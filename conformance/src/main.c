@@ -18,6 +18,11 @@
 
 struct pc_ctx pc;
 
+#ifndef PALLET_LINT_MANIFESTS
+#define PALLET_LINT_MANIFESTS ""
+#endif
+const char *pc_lint_manifests = PALLET_LINT_MANIFESTS;
+
 struct check {
   const char *name;
   void (*fn) (void);
@@ -32,6 +37,12 @@ static struct check checks[] = {
     "the entry point refuses a host ABI major other than its own", 0 },
   { "abi-vtable", pc_check_abi_vtable,
     "the vtable's ABI fields, name, version, thread model and required ops", 0 },
+  { "inputs", pc_check_inputs,
+    "the host's inputs (read-only pages) are never written to or freed", 0 },
+  { "host-inputs", pc_check_host_inputs,
+    "every op takes what the real host sends: query null, absent or \"\", "
+    "no state.dir/work.dir outside a migration, options without their "
+    "optional fields", 0 },
   { "bad-input", pc_check_bad_input,
     "bad input to every op fails cleanly: error status, message, no crash, "
     "no cloud change", 0 },
@@ -41,6 +52,10 @@ static struct check checks[] = {
   { "idempotency", pc_check_idempotency,
     "every per-VM op called twice with the same input gives the same outcome "
     "and state and creates nothing new", 0 },
+  { "resume", pc_check_resume,
+    "one session through the pipeline: a finished step called again with "
+    "its own state (a resumed host) redoes nothing; no call pointer is used "
+    "after its call", 0 },
   { "pending", pc_check_pending,
     "every PALLET_PENDING comes with a retry-after", 0 },
   { "cancel", pc_check_cancel,
@@ -50,6 +65,21 @@ static struct check checks[] = {
     "cleanup is idempotent and removes everything after a stop at any step", 0 },
   { "outputs", pc_check_outputs,
     "every emitted text is valid JSON of the documented schema", 0 },
+  { "findings", pc_check_findings,
+    "validate never returns PALLET_OK with a Critical or Error finding", 0 },
+  { "progress", pc_check_progress,
+    "progress never goes backwards and never passes its total", 0 },
+  { "stdout", pc_check_stdout,
+    "the provider never writes to stdout", 0 },
+  { "secrets", pc_check_secrets,
+    "no secret of the config appears in a state, item, result, error or "
+    "log", 0 },
+  { "manifests", pc_check_manifests,
+    "build_vm's items are valid KubeVirt/Kubernetes objects (the bundled "
+    "schemas, pallet-lint-manifests --strict)", 0 },
+  { "capabilities", pc_check_capabilities,
+    "declared capabilities work: INVENTORY_QUERY results equal the host's "
+    "own filtering", 0 },
   { "threads", pc_check_threads,
     "calls from several threads, as the thread model allows, behave as "
     "serial calls do", 0 },
@@ -384,7 +414,8 @@ usage (FILE *f)
 {
   fprintf (f,
 "usage: pallet-conformance PROVIDER [--fixture FILE] [--only CHECK]...\n"
-"                          [--schemas DIR] [--verbose] [--list]\n"
+"                          [--schemas DIR] [--lint-manifests PROGRAM]\n"
+"                          [--verbose] [--list]\n"
 "\n"
 "Checks that a Pallet provider keeps the provider contract.  PROVIDER is a\n"
 "path to pallet-provider-NAME.so, or a NAME looked up in $PALLET_PROVIDER_PATH\n"
@@ -401,6 +432,7 @@ main (int argc, char **argv)
     { "fixture", required_argument, NULL, 'f' },
     { "only", required_argument, NULL, 'o' },
     { "schemas", required_argument, NULL, 's' },
+    { "lint-manifests", required_argument, NULL, 'm' },
     { "verbose", no_argument, NULL, 'v' },
     { "list", no_argument, NULL, 'l' },
     { "help", no_argument, NULL, 'h' },
@@ -412,10 +444,13 @@ main (int argc, char **argv)
   int c, rc;
   unsigned failed = 0, run = 0;
 
-  while ((c = getopt_long (argc, argv, "f:o:s:vlh", opts, NULL)) != -1) {
+  if (getenv ("PALLET_LINT_MANIFESTS"))
+    pc_lint_manifests = getenv ("PALLET_LINT_MANIFESTS");
+  while ((c = getopt_long (argc, argv, "f:o:s:m:vlh", opts, NULL)) != -1) {
     switch (c) {
     case 'f': fixture = optarg; break;
     case 's': schemas = optarg; break;
+    case 'm': pc_lint_manifests = optarg; break;
     case 'v': pc.verbose = true; break;
     case 'o': {
       /* CHECK, a comma list, or a prefix such as "abi". */

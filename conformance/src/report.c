@@ -100,6 +100,25 @@ pc_root_cause (const char *check, const char *key, const char *rule,
   return true;
 }
 
+const char *
+pc_root_cause_seen (const char *prefix)
+{
+  const char *k;
+  json_t *v;
+  json_object_foreach (causes, k, v)
+    if (strncmp (k, prefix, strlen (prefix)) == 0)
+      return json_string_value (v);
+  return NULL;
+}
+
+void
+pc_blocked_by (const char *check, const char *first)
+{
+  struct rec *r = rec_of (check);
+  if (strcmp (first, check) != 0 && r->blocked == NULL)
+    r->blocked = strdup (first);
+}
+
 void
 pc_skip (const char *check, const char *fmt, ...)
 {
