@@ -22,27 +22,6 @@ text_of (const json_t *j)
   return json_dumps (j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 }
 
-/* ---- inputs: every call's input and config are in read-only pages ---- */
-
-static bool
-inputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
-{
-  (void) input;
-  ++*(unsigned *) arg;
-  return pc_returned ("inputs", op, r, NULL);
-}
-
-void
-pc_check_inputs (void)
-{
-  unsigned calls = 0;
-  if (!pc_session_ok ("inputs"))
-    return;
-  pc_walk ("inputs", inputs_hook, &calls);
-  if (calls == 0)
-    pc_skip ("inputs", "no op could be called");
-}
-
 /* ---- host-inputs: what the real host sends ---- */
 
 static const char R_QUERY[] = "inventory's query may be null, absent or \"\": "
@@ -530,12 +509,15 @@ pc_check_manifests (void)
 static json_t *
 inventory_items (size_t k, const char *query, int *status, char **desc)
 {
+  char ctx[600];
   json_t *in = json_pack ("{sO ss}", "kind",
                           json_array_get (pc.fx.inventory_kinds, k),
                           "query", query);
   char *s = json_dumps (in, JSON_COMPACT);
   json_t *r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, s, NULL, NULL);
   json_t *items = pc_items (r);
+  snprintf (ctx, sizeof ctx, "with query \"%.500s\"", query);
+  pc_returned ("capabilities", PC_OP_INVENTORY, r, ctx);
   *status = pc_status_of (r);
   *desc = pc_describe (r);
   json_decref (r);

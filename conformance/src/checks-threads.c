@@ -185,7 +185,13 @@ pc_check_threads (void)
     return;
   }
   r = pc_in_child (threads_child, NULL, 0);
-  if ((p = json_object_get (r, "problems")) == NULL) {
+  const char *first = pc_root_cause_seen ("crash:");
+  if (first == NULL)
+    first = pc_root_cause_seen ("input:");
+  if (json_object_get (r, "problems") == NULL && first
+      && !json_object_get (r, "open_failed"))
+    pc_blocked_by ("threads", first);
+  else if ((p = json_object_get (r, "problems")) == NULL) {
     char *d = pc_describe (r);
     PC_FAIL ("threads", json_object_get (r, "open_failed")
              ? "open accepts the fixture's config" : rule,

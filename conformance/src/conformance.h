@@ -214,7 +214,6 @@ void pc_check_cancel (void);
 void pc_check_cleanup (void);
 void pc_check_outputs (void);
 void pc_check_threads (void);
-void pc_check_inputs (void);
 void pc_check_host_inputs (void);
 void pc_check_resume (void);
 void pc_check_findings (void);

@@ -37,12 +37,10 @@ static struct check checks[] = {
     "the entry point refuses a host ABI major other than its own", 0 },
   { "abi-vtable", pc_check_abi_vtable,
     "the vtable's ABI fields, name, version, thread model and required ops", 0 },
-  { "inputs", pc_check_inputs,
-    "the host's inputs (read-only pages) are never written to or freed", 0 },
   { "host-inputs", pc_check_host_inputs,
-    "every op takes what the real host sends: query null, absent or \"\", "
-    "no state.dir/work.dir outside a migration, options without their "
-    "optional fields", 0 },
+    "every op takes what the real host sends (query null, absent or \"\"; "
+    "no state.dir/work.dir outside a migration; options without their "
+    "optional fields) and never writes to or frees it (read-only pages)", 0 },
   { "bad-input", pc_check_bad_input,
     "bad input to every op fails cleanly: error status, message, no crash, "
     "no cloud change", 0 },
