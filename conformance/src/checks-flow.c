@@ -140,7 +140,7 @@ reference_count (void)
                        NULL, NULL))
     count = pc_baseline ("idempotency");
   if (pc_op_present (PC_OP_CLEANUP)) {
-    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, NULL, NULL);
+    r = pc_finish (&state, uid, count != NULL, NULL, NULL);
     json_decref (r);
   }
   json_decref (state);
@@ -192,13 +192,12 @@ pc_check_idempotency (void)
     free (why);
     json_decref (now);
     if (pc_op_present (PC_OP_CLEANUP)) {
-      r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, twice_hook,
-                    &tw);
+      r = pc_finish (&state, uid, true, twice_hook, &tw);
       json_decref (r);
     }
   }
   else if (pc_op_present (PC_OP_CLEANUP)) {
-    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, NULL, NULL);
+    r = pc_finish (&state, uid, false, NULL, NULL);
     json_decref (r);
   }
   if (live)
@@ -244,11 +243,10 @@ pc_check_pending (void)
     json_decref (r);
     free (in);
   }
-  pc_run_pipeline ("pending", pc_vm (0), &state, uid, pc_nsteps, pending_hook,
-                   &seen);
+  bool done = pc_run_pipeline ("pending", pc_vm (0), &state, uid, pc_nsteps,
+                               pending_hook, &seen);
   if (pc_op_present (PC_OP_CLEANUP)) {
-    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, pending_hook,
-                  &seen);
+    r = pc_finish (&state, uid, done, pending_hook, &seen);
     json_decref (r);
   }
   if (seen == 0)
@@ -583,11 +581,10 @@ pc_check_outputs (void)
     json_decref (r);
     free (in);
   }
-  pc_run_pipeline ("outputs", pc_vm (0), &state, uid, pc_nsteps, outputs_hook,
-                   &n);
+  bool done = pc_run_pipeline ("outputs", pc_vm (0), &state, uid, pc_nsteps,
+                               outputs_hook, &n);
   if (pc_op_present (PC_OP_CLEANUP)) {
-    r = pc_drive (PC_OP_CLEANUP, pc_vm (0), &state, uid, NULL, outputs_hook,
-                  &n);
+    r = pc_finish (&state, uid, done, outputs_hook, &n);
     json_decref (r);
   }
   if (n == 0)

@@ -266,3 +266,15 @@ pc_walk (const char *check, pc_hook hook, void *arg)
   json_decref (state);
   free (uid);
 }
+
+json_t *
+pc_finish (json_t **state, const char *uid, bool succeeded, pc_hook hook,
+           void *arg)
+{
+  if (succeeded) {
+    json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, false, true, hook,
+                                  arg);
+    json_decref (r);
+  }
+  return pc_drive_cleanup (pc_vm (0), state, uid, true, false, hook, arg);
+}

@@ -29,6 +29,10 @@ json_t *pc_drive (enum pc_op op, const json_t *vm, json_t **state,
 json_t *pc_drive_cleanup (const json_t *vm, json_t **state, const char *uid,
                           bool rollback, bool succeeded, pc_hook hook,
                           void *arg);
+/* The end of a migration of vm 0: after success a tidy-up, then (always)
+ * a rollback, so a check leaves nothing behind.  The last report. */
+json_t *pc_finish (json_t **state, const char *uid, bool succeeded,
+                   pc_hook hook, void *arg);
 /* True if the step's last report is PALLET_OK (or the op is absent);
  * otherwise records a failure of check. */
 bool pc_step_done (const char *check, const char *rule, enum pc_op op,

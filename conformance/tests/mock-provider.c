@@ -12,6 +12,33 @@
  *   MOCK_BADJSON     inventory emits text that is not JSON
  *   MOCK_EXPORTS     exports two extra symbols (built without the version
  *                    script)
+ *   MOCK_LEAK_TRANSFER   leaks only on transfer's copy path
+ *   MOCK_LEAK_CLEANUP    leaks only in cleanup
+ *   MOCK_WRITE_INPUT     prepare_source writes into its input text
+ *   MOCK_FREE_INPUT      convert frees its input text
+ *   MOCK_NULL_QUERY      inventory crashes on a null or absent query
+ *   MOCK_NULL_DIR        inventory crashes when work.dir is NULL
+ *   MOCK_OPT_FIELD       validate crashes when options.step is absent
+ *   MOCK_CRITICAL_OK     validate returns PALLET_OK with a Critical finding
+ *   MOCK_RESUME_REDO     transfer, resumed after it completed, copies again
+ *                        into a new volume
+ *   MOCK_STALE_CALL      transfer keeps its call pointer and uses it in the
+ *                        next call
+ *   MOCK_DROP_RECORD     the tidy-up forgets the volumes it kept, and the
+ *                        rollback finds volumes only through the state
+ *   MOCK_EARLY_ROLLBACK  the rollback returns after the snapshots, before
+ *                        the volumes
+ *   MOCK_CANCEL_ONCE     transfer's copy polls cancelled() once, at the start
+ *   MOCK_PROGRESS_BACK   transfer's progress goes backwards
+ *   MOCK_BAD_MANIFEST    build_vm's VirtualMachine has no spec.template
+ *   MOCK_SECRET_STATE    transfer writes the secret key into its state
+ *   MOCK_STDOUT          convert prints to stdout
+ *   MOCK_QUERY_IGNORED   declares PALLET_CAP_INVENTORY_QUERY, ignores the query
+ *
+ * Good, it is a provider that keeps its target volumes on a successful
+ * tidy-up (docs/ops/cleanup.md), pushes inventory queries down (with the
+ * host's query library), and calls every host service from threads of its
+ * own during validate.
  *
  * Its "cloud" is a JSON file, config settings.cloud, holding
  * {"resources": [names]}; the fixtures' count_command is ["cat", file]. */
@@ -26,13 +53,17 @@
 #include <jansson.h>
 
 #include <pallet/provider.h>
+#include <pallet-query.h>
 
 #define COPY_STEPS 15
 #define COPY_STEP_MS 20
-#define CANCEL_BOUND_MS 200
+#define CANCEL_BOUND_MS 100
+#define SERVICE_THREADS 4
 
 struct mock {
   char *cloud;                /* the resource file, or NULL */
+  char *secret;               /* config.secret.secretAccessKey, or NULL */
+  struct pallet_call *last_call;  /* MOCK_STALE_CALL */
 };
 
 static pthread_mutex_t cloud_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -252,6 +283,11 @@ mock_open (struct pallet_call *call, const char *config_json)
   m = calloc (1, sizeof *m);
   if (m && cloud)
     m->cloud = strdup (json_string_value (cloud));
+  if (m && json_is_string (json_object_get (json_object_get (cfg, "secret"),
+                                            "secretAccessKey")))
+    m->secret = strdup (json_string_value
+                        (json_object_get (json_object_get (cfg, "secret"),
+                                          "secretAccessKey")));
   json_decref (cfg);
   if (m == NULL)
     pallet_error (call, PALLET_E_NOMEM, "mock: open: out of memory");
@@ -263,7 +299,42 @@ mock_close (void *handle)
 {
   struct mock *m = handle;
   free (m->cloud);
+  free (m->secret);
   free (m);
+}
+
+/* Every host service from threads of the provider's own, during the
+ * call (the guide allows it); joined before the call returns. */
+static void *
+service_thread (void *arg)
+{
+  struct pallet_call *call = arg;
+  char step[32];
+  snprintf (step, sizeof step, "validate-%p", (void *) &step);
+  for (uint64_t i = 1; i <= 3; i++) {
+    pallet_log (call, PALLET_LOG_DEBUG, "mock: thread check %llu",
+                (unsigned long long) i);
+    pallet_progress (call, "vm", step, i, 3, "checks");
+    (void) pallet_cancelled (call);
+    (void) call->host->get_param (call, "host.name");
+    (void) call->host->get_param (call, "work.dir");
+  }
+  pallet_emit (call, PALLET_EMIT_ITEM, "{\"category\":\"Advisory\","
+               "\"type\":\"MockThreadNote\",\"message\":\"mock: checked on a "
+               "thread\"}");
+  return NULL;
+}
+
+static void
+services_from_threads (struct pallet_call *call)
+{
+  pthread_t t[SERVICE_THREADS];
+  int made[SERVICE_THREADS];
+  for (int i = 0; i < SERVICE_THREADS; i++)
+    made[i] = pthread_create (&t[i], NULL, service_thread, call) == 0;
+  for (int i = 0; i < SERVICE_THREADS; i++)
+    if (made[i])
+      pthread_join (t[i], NULL);
 }
 
 static int
@@ -274,13 +345,71 @@ mock_validate (void *handle, struct pallet_call *call, const char *input)
   (void) handle;
   if (r != PALLET_OK)
     return r;
+#ifdef MOCK_OPT_FIELD
+  /* The defect: options.step is optional, read as if it were always there. */
+  if (strlen (json_string_value (json_object_get (json_object_get (in.root, "options"), "step"))) == 0)
+    r = PALLET_E_INVALID;
+#endif
+  services_from_threads (call);
   emit_obj (call, PALLET_EMIT_ITEM,
-            json_pack ("{ss ss ss ss}", "category", "Advisory", "type",
-                       "MockNote", "message", "mock: the VM can be migrated",
-                       "vm", in.vm_id));
+            json_pack ("{ss ss ss ss}", "category",
+#ifdef MOCK_CRITICAL_OK
+                       "Critical",
+#else
+                       "Advisory",
+#endif
+                       "type", "MockNote", "message",
+                       "mock: the VM can be migrated", "vm", in.vm_id));
   emit_obj (call, PALLET_EMIT_RESULT,
             json_pack ("{ss si}", "summary", "1 finding", "count", 1));
   json_decref (in.root);
+  return r;
+}
+
+static json_t *
+inventory_all (void)
+{
+  return json_pack ("[{ss ss ss ss} {ss ss ss ss} {ss ss ss ss}]",
+                    "id", "vm-conformance-1", "name", "conformance-1",
+                    "kind", "instances", "powerState", "On",
+                    "id", "vm-2", "name", "two", "kind", "instances",
+                    "powerState", "Off",
+                    "id", "vm-3", "name", "alpha", "kind", "instances",
+                    "powerState", "On");
+}
+
+/* Push-down (PALLET_CAP_INVENTORY_QUERY): the provider applies the query. */
+static int
+inventory_emit (struct pallet_call *call, const char *query)
+{
+  char *err = NULL;
+  struct pallet_query *q = pallet_query_compile (query, &err);
+  json_t *all = inventory_all (), *items, *e;
+  size_t i;
+  if (q == NULL) {
+    pallet_error (call, PALLET_E_INVALID, "mock: inventory: %s", err);
+    free (err);
+    json_decref (all);
+    return PALLET_E_INVALID;
+  }
+#ifdef MOCK_QUERY_IGNORED
+  /* The defect: the capability is declared, the query is not applied. */
+  items = json_incref (all);
+#else
+  items = pallet_query_apply (q, all, NULL);
+#endif
+  json_array_foreach (items, i, e) {
+#ifdef MOCK_BADJSON
+    if (i == 1) {
+      pallet_emit (call, PALLET_EMIT_ITEM, "{\"id\":\"vm-2\",\"name\":\"two\",}");
+      continue;
+    }
+#endif
+    emit_obj (call, PALLET_EMIT_ITEM, json_incref (e));
+  }
+  json_decref (items);
+  json_decref (all);
+  pallet_query_free (q);
   return PALLET_OK;
 }
 
@@ -293,6 +422,7 @@ mock_inventory (void *handle, struct pallet_call *call, const char *input)
   json_error_t err;
   json_t *root, *query;
   const char *kind;
+  int r;
   (void) handle;
   if (too_big (call, "inventory", input))
     return PALLET_E_INVALID;
@@ -313,18 +443,19 @@ mock_inventory (void *handle, struct pallet_call *call, const char *input)
     json_decref (root);
     return PALLET_E_UNSUPPORTED;
   }
-  emit_obj (call, PALLET_EMIT_ITEM,
-            json_pack ("{ss ss ss}", "id", "vm-conformance-1", "name",
-                       "conformance-1", "kind", "instances"));
-#ifdef MOCK_BADJSON
-  pallet_emit (call, PALLET_EMIT_ITEM, "{\"id\":\"vm-2\",\"name\":\"two\",}");
-#else
-  emit_obj (call, PALLET_EMIT_ITEM,
-            json_pack ("{ss ss ss}", "id", "vm-2", "name", "two", "kind",
-                       "instances"));
+#ifdef MOCK_NULL_QUERY
+  /* The defect: the query is optional, read as if it were a string. */
+  if (strlen (json_string_value (query)) > 4096)
+    query = NULL;
 #endif
+#ifdef MOCK_NULL_DIR
+  /* The defect: work.dir exists only in a migration. */
+  if (strlen (call->host->get_param (call, "work.dir")) == 0)
+    query = NULL;
+#endif
+  r = inventory_emit (call, json_string_value (query));
   json_decref (root);
-  return PALLET_OK;
+  return r;
 }
 
 static int
@@ -335,6 +466,10 @@ mock_prepare_source (void *handle, struct pallet_call *call, const char *input)
   (void) handle;
   if (r != PALLET_OK)
     return r;
+#ifdef MOCK_WRITE_INPUT
+  /* The defect: "parses" the host's text in place. */
+  ((char *) input)[0] = '{';
+#endif
   if (pallet_cancelled (call))
     r = PALLET_E_CANCELLED;
   else
@@ -346,16 +481,73 @@ mock_prepare_source (void *handle, struct pallet_call *call, const char *input)
 static int
 copy_blocks (struct pallet_call *call)
 {
+#ifdef MOCK_CANCEL_ONCE
+  /* The defect: cancelled() polled once, before the copy. */
+  if (pallet_cancelled (call))
+    return PALLET_E_CANCELLED;
+#endif
   for (int i = 0; i < COPY_STEPS; i++) {
-#ifndef MOCK_NOCANCEL
+#if !defined(MOCK_NOCANCEL) && !defined(MOCK_CANCEL_ONCE)
     if (pallet_cancelled (call))
       return PALLET_E_CANCELLED;
 #endif
     usleep (COPY_STEP_MS * 1000);
+#ifdef MOCK_PROGRESS_BACK
+    /* The defect: a retried block counted as progress lost. */
+    if (i == 7)
+      pallet_progress (call, "vm", "transfer", 3, COPY_STEPS, "blocks");
+#endif
     pallet_progress (call, "vm", "transfer", (uint64_t) i + 1, COPY_STEPS,
                      "blocks");
   }
+#ifdef MOCK_LEAK_TRANSFER
+  /* The defect: the copy's block map, never freed. */
+  char *map = malloc (64);
+  if (map)
+    map[0] = 0;
+#endif
   return PALLET_OK;
+}
+
+/* Transfer's first call: the snapshot and the target volume, named by VM
+ * and migration (adopted when they exist), then PENDING. */
+static int
+transfer_start (struct mock *m, struct pallet_call *call, struct vm_input *in)
+{
+  char *snap = NULL, *vol = NULL;
+  int r;
+#ifdef MOCK_DUP
+  r = asprintf (&snap, "snap-%s-%s-%zu", in->vm_id, in->uid, cloud_count (m));
+#else
+  (void) cloud_count;
+  r = asprintf (&snap, "snap-%s-%s", in->vm_id, in->uid);
+#endif
+  if (r < 0 || asprintf (&vol, "vol-%s-%s", in->vm_id, in->uid) < 0
+      || cloud_add (m, snap) == -1 || cloud_add (m, vol) == -1) {
+    pallet_error (call, PALLET_E_IO, "mock: transfer: cannot write %s",
+                  m->cloud);
+    free (snap);
+    free (vol);
+    return PALLET_E_IO;
+  }
+  json_t *st = json_deep_copy (in->state);
+  json_object_set_new (st, "snapshot", json_string (snap));
+  json_object_set_new (st, "volumes", json_pack ("[s]", vol));
+#ifdef MOCK_SECRET_STATE
+  /* The defect: the credentials kept in the state "for the next call". */
+  if (m->secret)
+    json_object_set_new (st, "auth", json_string (m->secret));
+#endif
+  emit_obj (call, PALLET_EMIT_STATE, st);
+  free (snap);
+  free (vol);
+#ifndef MOCK_NORETRY
+  pallet_retry_after (call, 10);
+#endif
+#ifdef MOCK_STALE_CALL
+  m->last_call = call;
+#endif
+  return PALLET_PENDING;
 }
 
 static int
@@ -363,11 +555,22 @@ mock_transfer (void *handle, struct pallet_call *call, const char *input)
 {
   struct mock *m = handle;
   struct vm_input in;
-  char *snap = NULL;
   int r = parse_vm (call, "transfer", input, &in);
   if (r != PALLET_OK)
     return r;
+#ifdef MOCK_STALE_CALL
+  /* The defect: the previous call's pointer, used in this call. */
+  if (m->last_call)
+    pallet_progress (m->last_call, "vm", "transfer", 0, 0, "blocks");
+#endif
   if (json_is_true (json_object_get (in.state, "transferred"))) {
+#ifdef MOCK_RESUME_REDO
+    /* The defect: a resumed transfer copies again, into a new volume. */
+    char name[160];
+    snprintf (name, sizeof name, "vol-%s-%s-again-%zu", in.vm_id, in.uid,
+              cloud_count (m));
+    cloud_add (m, name);
+#endif
     emit_obj (call, PALLET_EMIT_STATE, json_deep_copy (in.state));
     json_decref (in.root);
     return PALLET_OK;
@@ -378,31 +581,9 @@ mock_transfer (void *handle, struct pallet_call *call, const char *input)
     return PALLET_E_CANCELLED;
   }
 #endif
-  if (json_object_get (in.state, "snapshot") == NULL) {
-    /* Create the snapshot (tagged by VM and migration), adopt it if there. */
-#ifdef MOCK_DUP
-    r = asprintf (&snap, "snap-%s-%s-%zu", in.vm_id, in.uid, cloud_count (m));
-#else
-    (void) cloud_count;
-    r = asprintf (&snap, "snap-%s-%s", in.vm_id, in.uid);
-#endif
-    if (r < 0 || cloud_add (m, snap) == -1) {
-      pallet_error (call, PALLET_E_IO, "mock: transfer: cannot write %s",
-                    m->cloud);
-      free (snap);
-      json_decref (in.root);
-      return PALLET_E_IO;
-    }
-    emit_state (call, in.state, "snapshot", json_string (snap));
-    free (snap);
-#ifndef MOCK_NORETRY
-    pallet_retry_after (call, 10);
-#endif
-    json_decref (in.root);
-    return PALLET_PENDING;
-  }
-  r = copy_blocks (call);
-  if (r == PALLET_OK)
+  if (json_object_get (in.state, "snapshot") == NULL)
+    r = transfer_start (m, call, &in);
+  else if ((r = copy_blocks (call)) == PALLET_OK)
     emit_state (call, in.state, "transferred", json_true ());
   json_decref (in.root);
   return r;
@@ -416,8 +597,16 @@ mock_convert (void *handle, struct pallet_call *call, const char *input)
   (void) handle;
   if (r != PALLET_OK)
     return r;
+#ifdef MOCK_STDOUT
+  /* The defect: a progress line printed, not reported. */
+  printf ("mock: converting %s\n", in.vm_id);
+#endif
   emit_state (call, in.state, "converted", json_true ());
   json_decref (in.root);
+#ifdef MOCK_FREE_INPUT
+  /* The defect: frees what the host owns. */
+  free ((char *) input);
+#endif
   return PALLET_OK;
 }
 
@@ -430,12 +619,71 @@ mock_build_vm (void *handle, struct pallet_call *call, const char *input)
   if (r != PALLET_OK)
     return r;
   emit_obj (call, PALLET_EMIT_ITEM,
-            json_pack ("{ss ss s{ss ss} s{}}", "apiVersion", "kubevirt.io/v1",
-                       "kind", "VirtualMachine", "metadata", "name",
-                       "conformance-1", "namespace", "default", "spec"));
+            json_pack ("{ss ss s{ss ss} s{ss so}}", "apiVersion",
+                       "kubevirt.io/v1", "kind", "VirtualMachine", "metadata",
+                       "name", "conformance-1", "namespace", "default", "spec",
+                       "runStrategy", "Halted", "template",
+#ifdef MOCK_BAD_MANIFEST
+                       /* The defect: "template" is "spec.template". */
+                       json_pack ("{s{}}", "domain")
+#else
+                       json_pack ("{s{s{s{} s{s{ss}}} s[]}}", "spec", "domain",
+                                  "devices", "resources", "requests", "memory",
+                                  "1Gi", "volumes")
+#endif
+                       ));
   emit_state (call, in.state, "built", json_true ());
   json_decref (in.root);
   return PALLET_OK;
+}
+
+/* Deletes what starts with prefix; emits an item per resource. */
+static void
+delete_prefix (struct mock *m, struct pallet_call *call, const char *kind,
+               const char *prefix)
+{
+  json_t *gone = cloud_remove (m, prefix), *e;
+  size_t i;
+  json_array_foreach (gone, i, e)
+    emit_obj (call, PALLET_EMIT_ITEM,
+              json_pack ("{ss sO ss}", "kind", kind, "id", e,
+                         "action", "deleted"));
+  json_decref (gone);
+}
+
+/* The volumes: kept by a tidy-up (the new VM's disks), deleted by a
+ * rollback, found by tag (name prefix), not only from the state. */
+static void
+cleanup_volumes (struct mock *m, struct pallet_call *call,
+                 struct vm_input *in, const char *prefix, bool rollback)
+{
+  json_t *st = json_deep_copy (in->state), *vols = json_object_get (st, "volumes"), *v;
+  size_t i;
+  if (rollback) {
+#ifdef MOCK_DROP_RECORD
+    /* The defect: the rollback trusts the state alone ... */
+    json_array_foreach (vols, i, v) {
+      json_t *g = cloud_remove (m, json_string_value (v));
+      json_decref (g);
+    }
+    (void) prefix;
+#else
+    delete_prefix (m, call, "volume", prefix);
+#endif
+  }
+  else
+    json_array_foreach (vols, i, v)
+      emit_obj (call, PALLET_EMIT_ITEM,
+                json_pack ("{ss sO ss ss}", "kind", "volume", "id", v,
+                           "action", "kept", "reason", "the migrated VM's "
+                           "disk"));
+#ifdef MOCK_DROP_RECORD
+  /* ... and the tidy-up forgets the volumes it kept. */
+  if (!rollback)
+    json_object_del (st, "volumes");
+#endif
+  json_object_set_new (st, "step", json_string ("cleanup"));
+  emit_obj (call, PALLET_EMIT_STATE, st);
 }
 
 static int
@@ -443,25 +691,33 @@ mock_cleanup (void *handle, struct pallet_call *call, const char *input)
 {
   struct mock *m = handle;
   struct vm_input in;
-  char *prefix = NULL;
-  json_t *gone, *e;
-  size_t i;
+  char *snaps = NULL, *vols = NULL;
   int r = parse_vm (call, "cleanup", input, &in);
+  bool rollback;
   if (r != PALLET_OK)
     return r;
-  /* By tag (name prefix), not only from the state. */
-  if (asprintf (&prefix, "snap-%s-%s", in.vm_id, in.uid) < 0) {
+  rollback = json_is_true (json_object_get (json_object_get (in.root, "options"),
+                                            "rollback"));
+  if (asprintf (&snaps, "snap-%s-%s", in.vm_id, in.uid) < 0
+      || asprintf (&vols, "vol-%s-%s", in.vm_id, in.uid) < 0) {
     json_decref (in.root);
     pallet_error (call, PALLET_E_NOMEM, "mock: cleanup: out of memory");
     return PALLET_E_NOMEM;
   }
-  gone = cloud_remove (m, prefix);
-  json_array_foreach (gone, i, e)
-    emit_obj (call, PALLET_EMIT_ITEM,
-              json_pack ("{ss sO ss}", "kind", "snapshot", "id", e,
-                         "action", "deleted"));
-  json_decref (gone);
-  free (prefix);
+  delete_prefix (m, call, "snapshot", snaps);
+#ifdef MOCK_EARLY_ROLLBACK
+  /* The defect: the rollback is "done" once the snapshots are gone. */
+  if (rollback)
+    goto out;
+#endif
+  cleanup_volumes (m, call, &in, vols, rollback);
+#ifdef MOCK_EARLY_ROLLBACK
+ out:
+#endif
+#ifndef MOCK_LEAK_CLEANUP
+  free (vols);
+#endif
+  free (snaps);
   json_decref (in.root);
   return PALLET_OK;
 }
@@ -488,7 +744,7 @@ mock_helper (void)
   .description = "pallet-conformance's test provider",              \
   .thread_model = PALLET_THREAD_MODEL_PARALLEL,                     \
   .cancel_bound_ms = CANCEL_BOUND_MS,                               \
-  .capabilities = PALLET_CAP_COLD_MIGRATION,                        \
+  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_INVENTORY_QUERY, \
   .open = mock_open, .close = mock_close,                           \
   .validate = mock_validate, .inventory = INVENTORY,                \
   .prepare_source = mock_prepare_source,                            \

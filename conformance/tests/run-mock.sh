@@ -24,7 +24,10 @@ cloud=$tmp/cloud.json
 printf '{"resources":[]}\n' >"$cloud"
 cat >"$tmp/fixture.json" <<JSON
 {
-  "config": { "provider": {}, "secret": {}, "settings": { "cloud": "$cloud" } },
+  "config": { "provider": {},
+              "secret": { "accessKeyId": "AKIAMOCKCONFORMANCE1",
+                          "secretAccessKey": "mock-secret-5ee2c0a1d3" },
+              "settings": { "cloud": "$cloud" } },
   "plan": {
     "name": "mock-plan", "namespace": "default",
     "uid": "11111111-2222-4333-8444-555555555555", "type": "cold",
