@@ -310,18 +310,23 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
 
 /* ---- host-owned inputs in read-only pages ---- */
 
-static uintptr_t guard_lo, guard_hi, data_lo, data_hi;
+/* The guarded copies of this child: [guard, data, end) each. */
+#define GUARDED 8
+static uintptr_t guarded[GUARDED][3];
+static unsigned nguarded;
 
 static void
 on_segv (int sig, siginfo_t *si, void *ctx)
 {
   uintptr_t a = (uintptr_t) si->si_addr;
   (void) ctx;
-  if (a >= data_lo && a < data_hi)
-    _exit (PC_EXIT_WROTE);
-  /* free() reads the chunk header just before the pointer. */
-  if (a >= guard_lo && a < guard_hi)
-    _exit (PC_EXIT_FREED);
+  for (unsigned i = 0; i < nguarded && i < GUARDED; i++) {
+    if (a >= guarded[i][1] && a < guarded[i][2])
+      _exit (PC_EXIT_WROTE);
+    /* free() reads the chunk header just before the pointer. */
+    if (a >= guarded[i][0] && a < guarded[i][1])
+      _exit (PC_EXIT_FREED);
+  }
   signal (sig, SIG_DFL);        /* any other fault: crash as it would */
 }
 
@@ -350,11 +355,11 @@ pc_ro_copy (const char *text)
   if (mprotect (m, page, PROT_NONE) != 0
       || mprotect (m + page, data, PROT_READ) != 0)
     return text;
-  /* One guarded input at a time per child is enough: the last one. */
-  guard_lo = (uintptr_t) m;
-  guard_hi = (uintptr_t) m + page;
-  data_lo = (uintptr_t) m + page;
-  data_hi = (uintptr_t) m + page + data;
+  /* The oldest entry gives way: a child guards a handful of inputs. */
+  unsigned i = nguarded++ % GUARDED;
+  guarded[i][0] = (uintptr_t) m;
+  guarded[i][1] = (uintptr_t) m + page;
+  guarded[i][2] = (uintptr_t) m + page + data;
   return m + page;
 }
 

@@ -102,6 +102,8 @@ pc_step_done (const char *check, const char *rule, enum pc_op op,
   char *d;
   if (st == PALLET_OK || json_is_true (json_object_get (r, "absent")))
     return true;
+  if (!pc_returned (check, op, r, "(in the pipeline)"))
+    return false;
   d = pc_describe (r);
   if (st == PALLET_PENDING)
     PC_FAIL (check, rule, "%s still returned PALLET_PENDING after %u calls "

@@ -68,6 +68,10 @@ struct mock {
 
 static pthread_mutex_t cloud_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#if defined(MOCK_LEAK_TRANSFER) || defined(MOCK_LEAK_CLEANUP)
+char *volatile mock_lost;     /* what the leaks lose: the last one */
+#endif
+
 /* ---- the cloud file ---- */
 
 static json_t *
@@ -400,7 +404,7 @@ inventory_emit (struct pallet_call *call, const char *query)
 #endif
   json_array_foreach (items, i, e) {
 #ifdef MOCK_BADJSON
-    if (i == 1) {
+    if (strcmp (json_string_value (json_object_get (e, "id")), "vm-2") == 0) {
       pallet_emit (call, PALLET_EMIT_ITEM, "{\"id\":\"vm-2\",\"name\":\"two\",}");
       continue;
     }
@@ -501,10 +505,9 @@ copy_blocks (struct pallet_call *call)
                      "blocks");
   }
 #ifdef MOCK_LEAK_TRANSFER
-  /* The defect: the copy's block map, never freed. */
-  char *map = malloc (64);
-  if (map)
-    map[0] = 0;
+  /* The defect: the copy's block map, never freed (the pointer escapes,
+   * so the compiler keeps the allocation). */
+  mock_lost = malloc (64);
 #endif
   return PALLET_OK;
 }
@@ -714,7 +717,9 @@ mock_cleanup (void *handle, struct pallet_call *call, const char *input)
 #ifdef MOCK_EARLY_ROLLBACK
  out:
 #endif
-#ifndef MOCK_LEAK_CLEANUP
+#ifdef MOCK_LEAK_CLEANUP
+  mock_lost = vols;
+#else
   free (vols);
 #endif
   free (snaps);
