@@ -365,14 +365,30 @@ static const char R_ANY[] = "cleanup succeeds with any state: after success, "
 static const char R_GONE[] = "a rollback removes every resource the "
   "migration created (the count returns to where it was)";
 
+static bool
+kept_hook (enum pc_op op, json_t *r, const char *input, void *arg)
+{
+  json_t *items = pc_items (r), *e;
+  size_t i;
+  (void) op;
+  (void) input;
+  json_array_foreach (items, i, e)
+    if (json_is_string (json_object_get (e, "action"))
+        && strcmp (json_string_value (json_object_get (e, "action")), "kept") == 0)
+      *(bool *) arg = true;
+  json_decref (items);
+  return true;
+}
+
 /* Cleanup to the end from *state (which follows its emitted state); the
- * report of its last call, or NULL when it failed (recorded). */
+ * report of its last call, or NULL when it failed (recorded).  *kept: a
+ * call of it emitted a "kept" item. */
 static json_t *
-cleanup_to_end (json_t **state, const char *uid, bool rollback,
-                bool succeeded, const char *when)
+cleanup_to_end_kept (json_t **state, const char *uid, bool rollback,
+                     bool succeeded, const char *when, bool *kept)
 {
   json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, rollback, succeeded,
-                                NULL, NULL);
+                                kept_hook, kept);
   if (pc_status_of (r) == PALLET_OK)
     return r;
   char *d = pc_describe (r);
@@ -381,6 +397,14 @@ cleanup_to_end (json_t **state, const char *uid, bool rollback,
   free (d);
   json_decref (r);
   return NULL;
+}
+
+static json_t *
+cleanup_to_end (json_t **state, const char *uid, bool rollback,
+                bool succeeded, const char *when)
+{
+  bool kept = false;
+  return cleanup_to_end_kept (state, uid, rollback, succeeded, when, &kept);
 }
 
 static bool
@@ -400,37 +424,26 @@ rolled_back (json_t **state, const char *uid, const json_t *base,
   return r != NULL;
 }
 
-static bool
-kept_something (const json_t *report)
-{
-  json_t *items = pc_items (report), *e;
-  size_t i;
-  bool kept = false;
-  json_array_foreach (items, i, e)
-    if (json_is_string (json_object_get (e, "action"))
-        && strcmp (json_string_value (json_object_get (e, "action")), "kept") == 0)
-      kept = true;
-  json_decref (items);
-  return kept;
-}
-
 /* After the whole pipeline: tidy-up, tidy-up again, then a rollback. */
 static void
 tidy_up_then_roll_back (json_t **state, const char *uid, const json_t *base)
 {
   char *why = NULL;
-  json_t *r = cleanup_to_end (state, uid, false, true, "after every step "
-                              "completed"), *after;
+  bool kept = false;
+  json_t *r = cleanup_to_end_kept (state, uid, false, true, "after every "
+                                   "step completed", &kept), *after;
   if (r == NULL)
     return;
   after = pc_count (&why);
   free (why);
-  if (after && base && !json_equal (after, base) && !kept_something (r)) {
+  /* docs/ops/cleanup.md shows "kept" items; it does not require them, so
+   * keeping silently is only noted.  What a tidy-up keeps is judged by the
+   * rollback after it. */
+  if (after && base && !json_equal (after, base) && !kept) {
     char *a = short_json (base), *b = short_json (after);
-    PC_FAIL ("cleanup", "a tidy-up removes the temporary resources and says "
-             "which it keeps (\"action\": \"kept\" items with a reason)",
-             "the tidy-up after success left resources (the count was %s "
-             "and is %s) without a \"kept\" item", a ? a : "?", b ? b : "?");
+    pc_note ("cleanup", "the tidy-up after success kept resources (the count "
+             "was %s and is %s) without an \"action\": \"kept\" item "
+             "saying which", a ? a : "?", b ? b : "?");
     free (a);
     free (b);
   }

@@ -265,7 +265,28 @@ pc_check_stdout (void)
 
 /* ---- secrets ---- */
 
-/* Every string of 6 or more bytes under config.secret. */
+/* Whether a Secret key names a secret (a region or a key ID does not). */
+static bool
+secret_key (const char *path)
+{
+  static const char *const words[] = {
+    "secret", "password", "passwd", "token", "private", "credential", NULL
+  };
+  const char *k = strrchr (path, '.');
+  char low[128];
+  size_t i;
+  k = k ? k + 1 : path;
+  for (i = 0; k[i] && i + 1 < sizeof low; i++)
+    low[i] = (char) (k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+  low[i] = '\0';
+  for (i = 0; words[i]; i++)
+    if (strstr (low, words[i]))
+      return true;
+  return false;
+}
+
+/* Every string of 6 or more bytes under config.secret whose key names a
+ * secret (secretAccessKey, sessionToken, password, ...). */
 static void
 collect_secrets (const json_t *j, const char *path, json_t *out)
 {
@@ -273,7 +294,7 @@ collect_secrets (const json_t *j, const char *path, json_t *out)
   json_t *v;
   size_t i;
   char sub[256];
-  if (json_is_string (j) && json_string_length (j) >= 6)
+  if (json_is_string (j) && json_string_length (j) >= 6 && secret_key (path))
     json_object_set (out, path, (json_t *) j);
   else if (json_is_object (j))
     json_object_foreach ((json_t *) j, k, v) {
@@ -335,8 +356,9 @@ pc_check_secrets (void)
   collect_secrets (json_object_get (pc.fx.config, "secret"), "secret",
                    secrets);
   if (json_object_size (secrets) == 0)
-    pc_skip ("secrets", "the fixture's config has no secret (config.secret "
-             "strings of 6 bytes or more) to look for");
+    pc_skip ("secrets", "the fixture's config has no secret to look for "
+             "(config.secret strings of 6 bytes or more under a key naming a "
+             "secret, token, password, private key or credential)");
   else if (pc_session_ok ("secrets"))
     pc_walk ("secrets", secrets_hook, secrets);
   json_decref (secrets);

@@ -85,6 +85,9 @@ class ConformanceEC2(EC2E2E):
         # Every check ran and passed: none was left out or skipped.
         self.assertEqual(sorted(results), sorted(l.split()[0] for l in listed if l.strip()),
                          r.stdout[-2000:])
+        # provider-ec2 declares no capability the suite exercises (query
+        # push-down): that one check has nothing to look at; all others pass.
+        self.assertEqual(results.pop("capabilities"), "SKIP", r.stdout[-2000:])
         self.assertEqual(set(results.values()), {"PASS"}, results)
 
 
