@@ -3,14 +3,13 @@ OpenAPI v3 stubs (enough for kubectl's field-validation probe), CRUD,
 patch, watch, Table output and bearer-token auth."""
 
 import base64
-import copy
 import json
 import re
 import time
 import urllib.parse
 
-from kube_store import (ApiError, Store, json_patch, merge_patch, now, parse_field_selector,
-                        parse_label_selector, strategic_merge_patch)
+from kube_store import (ApiError, Store, json_patch, matches, merge_patch,
+                        parse_field_selector, parse_label_selector, strategic_merge_patch)
 
 # (group, version, plural) -> kind, namespaced, shortNames, singular
 RESOURCES = [
@@ -427,7 +426,7 @@ class Api:
             raise ApiError(400, "BadRequest", str(e))
 
     def _body(self, req, kind, r):
-        ctype = (req.headers.get("content-type") or "") if hasattr(req, "headers") else ""
+        ctype = req.headers.get("content-type") or ""
         if "protobuf" in ctype:
             raise ApiError(415, "UnsupportedMediaType", "this endpoint reads JSON request "
                            "bodies only, not %s (kubectl's create/generator subcommands "
@@ -438,6 +437,10 @@ class Api:
         except ValueError as e:
             raise ApiError(400, "BadRequest", "the request body is not JSON: %s (send "
                            "Content-Type: application/json)" % e)
+        return self._coerce(obj, kind, r)
+
+    def _coerce(self, obj, kind, r):
+        """The object for this URL: its kind and apiVersion must match."""
         if not isinstance(obj, dict):
             raise ApiError(400, "BadRequest", "the request body is not a JSON object")
         if obj.get("kind", kind) != kind or obj.get("apiVersion", group_version(r)) != \
@@ -527,7 +530,7 @@ class Api:
                 raise ApiError(400, "BadRequest", "an apply patch is one object")
             self._check_body_ns(patch, ns)
             if cur is None:
-                obj = self._body(type("R", (), {"body": json.dumps(patch)})(), r[3], r)
+                obj = self._coerce(patch, r[3], r)
                 obj.setdefault("metadata", {})["name"] = name
                 self._validate(r[3], obj)
                 self.store.create(r[2], ns, obj, r[3])
@@ -551,9 +554,9 @@ class Api:
                            "application/strategic-merge-patch+json, "
                            "application/json-patch+json or application/apply-patch+yaml"
                            % ctype)
-        new.setdefault("metadata", {}).pop("resourceVersion", None) \
-            if "resourceVersion" not in (patch.get("metadata") or {} if isinstance(
-                patch, dict) else {}) else None
+        # A patch that names no resourceVersion applies to the current object.
+        if not (isinstance(patch, dict) and "resourceVersion" in (patch.get("metadata") or {})):
+            new.setdefault("metadata", {}).pop("resourceVersion", None)
         self._strict(req, r[3], new)
         if sub != "status":
             self._validate(r[3], new)
@@ -611,7 +614,6 @@ class Api:
                         continue
                     if ns is not None and (o.get("metadata") or {}).get("namespace") != ns:
                         continue
-                    from kube_store import matches
                     if not matches(o, labels, fields):
                         continue
                     yield _event(etype, o)
@@ -627,12 +629,3 @@ def parse_query(qs):
     for k, v in urllib.parse.parse_qsl(qs, keep_blank_values=True):
         out[k] = v
     return out
-
-
-def status_ok(kind, name):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "kind": kind}}
-
-
-__all__ = ["Api", "Request", "Response", "ApiError", "parse_query", "status_ok", "now",
-           "copy"]

@@ -922,7 +922,7 @@ class PodWorker(threading.Thread):
             table[name].update(ready=False, started=False, state={"terminated": term})
         self.publish()
         if code != 0:
-            self.ctl.event(self.ns, self._ref(), "Warning", "BackOff" if False else "Failed",
+            self.ctl.event(self.ns, self._ref(), "Warning", "Failed",
                            "container %s exited with code %d" % (name, code))
         return code
 

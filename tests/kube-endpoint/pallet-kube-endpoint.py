@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kube_api import Api, Request, Response, parse_query  # noqa: E402
+from kube_api import Api, Request, parse_query  # noqa: E402
 from kube_pods import Controllers  # noqa: E402
 from kube_store import ApiError  # noqa: E402
 
