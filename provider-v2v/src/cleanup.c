@@ -9,9 +9,10 @@
 #include <unistd.h>
 #include "v2v.h"
 #include "pallet-v2v-kubevirt.h"
+#include "pallet-v2v-vsphere.h"
 
 static void
-remove_dir (struct v2v *s, const char *vm, const char *dir)
+remove_dir (struct v2v *s, const char *dir)
 {
   DIR *d = opendir (dir);
   struct dirent *e;
@@ -21,7 +22,7 @@ remove_dir (struct v2v *s, const char *vm, const char *dir)
       continue;
     snprintf (p, sizeof p, "%s/%s", dir, e->d_name);
     if (unlink (p) == 0) {
-      json_t *it = json_pack ("{s:s,s:s,s:s}", "vm", vm, "kind", "file", "name", p);
+      json_t *it = json_pack ("{s:s,s:s,s:s}", "kind", "file", "id", p, "action", "deleted");
       v2v_emit (s, PALLET_EMIT_ITEM, it);
       json_decref (it);
     }
@@ -50,10 +51,26 @@ v2v_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     free (name);
     dir = found ? found : "";
   }
+  /* A VM this migration powered off is powered on again. */
+  if (in.rollback && json_is_true (json_object_get (in.state, "poweredOffByPallet"))
+      && s->type == V2V_VSPHERE) {
+    char *err = NULL;
+    int st = pallet_v2v_vsphere_set_power (s->uri, s->user, s->password ? s->password : "", in.key, 1, &err);
+    if (st != PALLET_OK && !(err && strstr (err, "already")) && !(err && strstr (err, "state"))) {
+      pallet_error (call, st, "%s: powering the VM on again: %s", in.key, err);
+      free (err);
+      v2v_input_free (&in);
+      return st;
+    }
+    free (err);
+    json_t *it = json_pack ("{s:s,s:s,s:s}", "kind", "vm-power", "id", in.key, "action", "powered-on");
+    v2v_emit (s, PALLET_EMIT_ITEM, it);
+    json_decref (it);
+  }
   if (in.rollback && *dir) {
     if (pallet_v2v_reap_stale (dir) > 0)
       pallet_log (call, PALLET_LOG_INFO, "%s: stopped a virt-v2v still running in %s", in.key, dir);
-    remove_dir (s, in.key, dir);
+    remove_dir (s, dir);
   }
   free (found);
   v2v_input_free (&in);

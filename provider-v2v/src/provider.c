@@ -78,7 +78,7 @@ v2v_input_free (struct v2v_input *in)
 
 static const char *const common_settings[] = { "output-dir", "v2v-timeout", "virt-v2v", NULL };
 static const char *const vsphere_settings[] = { "sdkEndpoint", "host-path", "transport",
-  "vddk-libdir", "vddk-config", "vddkInitImage", NULL };
+  "vddk-libdir", "vddk-config", "vddkInitImage", "power-off", NULL };
 
 static int
 known (const char *k, const char *const *list)
@@ -100,7 +100,7 @@ check_settings (struct v2v *s, const json_t *settings)
     pallet_error (s->call, PALLET_E_INVALID,
                   "%s open: unknown setting '%s'; settings of this type: output-dir, v2v-timeout, virt-v2v%s",
                   s->type_name, k, s->type == V2V_VSPHERE
-                  ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config" : "");
+                  ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config, power-off" : "");
     return -1;
   }
   return 0;
@@ -154,6 +154,8 @@ open_vsphere (struct v2v *s, const char *url, const json_t *settings)
     return -1;
   }
   s->transport = tr && !strcmp (tr, "vddk") ? PALLET_V2V_VDDK : PALLET_V2V_HTTPS;
+  json_t *po = json_object_get (settings, "power-off");
+  s->power_off = !po || json_is_true (po) || !strcmp (v2v_str (settings, "power-off"), "true");
   s->vddk_libdir = setting (settings, "vddk-libdir");
   s->vddk_config = setting (settings, "vddk-config");
   if (setting (settings, "vddkInitImage"))

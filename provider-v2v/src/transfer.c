@@ -12,6 +12,31 @@
 #include "v2v.h"
 #include "pallet-v2v-kubevirt.h"
 #include "pallet-v2v-ova.h"
+#include "pallet-v2v-vsphere.h"
+
+/* A running vSphere VM is powered off through the API (a guest shutdown
+ * first, then a hard power-off), polled until it is off.  The state keeps
+ * the original power state, so a rollback powers it on again. */
+static int
+power_off (struct v2v *s, const struct v2v_input *in, json_t *state)
+{
+  long long tries = json_integer_value (json_object_get (state, "powerOffTries"));
+  char *err = NULL;
+  int st = pallet_v2v_vsphere_set_power (s->uri, s->user, s->password ? s->password : "", in->key,
+                                         tries >= 3 ? -1 : 0, &err);
+  if (st != PALLET_OK) {
+    pallet_error (s->call, st, "%s", err);
+    free (err);
+    return st;
+  }
+  pallet_log (s->call, PALLET_LOG_INFO, "%s: powering the VM off for the copy", in->key);
+  json_object_set_new (state, "poweredOffByPallet", json_true ());
+  json_object_set_new (state, "powerOffTries", json_integer (tries + 1));
+  if (v2v_emit (s, PALLET_EMIT_STATE, state) < 0)
+    return PALLET_E_FAILED;
+  pallet_retry_after (s->call, 2000);
+  return PALLET_PENDING;
+}
 
 int
 v2v_prepare_source (void *handle, struct pallet_call *call, const char *input_json)
@@ -24,21 +49,31 @@ v2v_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   json_t *facts = NULL;
   char *err = NULL;
   int st = v2v_source_facts (s, in.key, &facts, &err);
+  json_t *state = json_deep_copy (in.state);
+  json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
+  int on = facts && !strcmp (v2v_str (facts, "powerState"), "On");
   if (st != PALLET_OK)
     pallet_error (call, st, "%s", err);
-  else if (!strcmp (v2v_str (facts, "powerState"), "On")) {
+  else if (on && !(s->type == V2V_VSPHERE && s->power_off)) {
     st = PALLET_E_CONFLICT;
     pallet_error (call, st, "VM %s is powered on; virt-v2v copies only a shut-off guest: shut it down and run pallet migrate again",
                   in.key);
   }
+  else if (on) {
+    if (!json_object_get (state, "sourcePowerState"))
+      json_object_set_new (state, "sourcePowerState", json_string ("On"));
+    st = power_off (s, &in, state);
+  }
   else {
-    json_t *state = json_deep_copy (in.state);
+    if (!json_object_get (state, "sourcePowerState"))
+      json_object_set_new (state, "sourcePowerState", json_string (v2v_str (facts, "powerState")));
+    /* the VM's power state as it was before the migration */
+    json_object_set_new (facts, "powerState", json_string (v2v_str (state, "sourcePowerState")));
     json_object_set (state, "source", facts);
-    json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
     if (v2v_emit (s, PALLET_EMIT_STATE, state) < 0)
       st = PALLET_E_FAILED;
-    json_decref (state);
   }
+  json_decref (state);
   free (err);
   json_decref (facts);
   v2v_input_free (&in);

@@ -26,6 +26,7 @@ struct v2v {
   const char *output_dir;       /* setting output-dir, or NULL: <work.dir>/v2v */
   const char *virt_v2v;         /* setting virt-v2v: the program */
   unsigned timeout_s;           /* setting v2v-timeout */
+  int power_off;                /* setting power-off (vsphere): power a running VM off */
   json_t *advisories;           /* open-time notes for validate (strings) */
 };
 
@@ -79,6 +80,8 @@ pallet_cleanup_fn v2v_cleanup;
   { "vddk-libdir", PALLET_SETTING_STRING, NULL,                             \
     "VDDK: the unpacked vmware-vix-disklib-distrib" },                      \
   { "vddk-config", PALLET_SETTING_STRING, NULL, "VDDK: a vddk config file" }, \
+  { "power-off", PALLET_SETTING_BOOL, "true",                               \
+    "power a running VM off for the copy, and on again if the migration rolls back" }, \
   { "vddkInitImage", PALLET_SETTING_STRING, NULL,                           \
     "Forklift's VDDK image (cluster mode); not used here" }
 

@@ -72,9 +72,13 @@ mapped (const json_t *map, const char *name, int allow_default)
 static void
 facts_checks (struct findings *f, const struct v2v_input *in, const json_t *facts)
 {
-  if (!strcmp (v2v_str (facts, "powerState"), "On"))
+  if (!strcmp (v2v_str (facts, "powerState"), "On") && f->s->power_off)
+    finding (f, "Warn", "VMWillBePoweredOff", NULL,
+             "VM %s is powered on; the migration powers it off (and on again if it rolls back)",
+             v2v_str (facts, "name"));
+  else if (!strcmp (v2v_str (facts, "powerState"), "On"))
     finding (f, "Critical", "VMPoweredOn", NULL,
-             "VM %s is powered on; virt-v2v copies only a shut-off guest: shut it down first",
+             "VM %s is powered on and power-off is false; virt-v2v copies only a shut-off guest: shut it down first",
              v2v_str (facts, "name"));
   json_t *d, *n;
   size_t i;

@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from v2v_harness import FAKE, PASSWORD, V2VE2E, guest_image, plan_docs  # noqa: E402
+from v2v_harness import FAKE, PASSWORD, PROVIDERS, V2VE2E, guest_image, plan_docs  # noqa: E402
 
 IMAGE = guest_image()
 
@@ -103,7 +103,9 @@ class Validation(V2VE2E):
 
     def test_powered_on(self):
         s = self.sim(image=IMAGE, power="on")
-        r = self.pallet("validate", self.vsphere_plan(s), "-o", "json")
+        r = self.pallet("validate", self.vsphere_plan(s), "-o", "json", check=0)
+        self.assertIn("VMWillBePoweredOff", self.types(r))
+        r = self.pallet("validate", self.vsphere_plan(s, settings={"power-off": "false"}), "-o", "json")
         self.assertEqual(r.returncode, 1)
         self.assertIn("VMPoweredOn", self.types(r))
 
@@ -165,6 +167,31 @@ class Migrate(V2VE2E):
         self.pallet("migrate", plan, "--state-dir", os.path.join(self.tmp, "state2"),
                     "--output-dir", os.path.join(self.tmp, "manifests2"), check=0)
         self.assertEqual(len(self.v2v_calls()), 1)
+
+    def power(self, sim):
+        cfg = os.path.join(self.tmp, "cfg.json")
+        with open(cfg, "w") as f:
+            json.dump({"provider": {"spec": {"type": "vsphere", "url": "https://127.0.0.1:%d/sdk" % sim.info["port"],
+                                             "settings": {"host-path": sim.info["hostPath"]}}},
+                       "secret": {"user": "root", "password": PASSWORD, "insecureSkipVerify": "true"}}, f)
+        r = self.pallet("inventory", "vms", "--provider", "vsphere", "--config", cfg, "-o", "json", check=0)
+        return json.loads(r.stdout)[0]["powerState"]
+
+    def test_powered_on_vm(self):
+        """A running VM is powered off through the API for the copy, and on
+        again when the migration rolls back."""
+        s = self.sim(image=IMAGE, power="on")
+        plan = self.vsphere_plan(s)
+        self.assertEqual(self.power(s), "On")
+        self.migrate(plan, check=1, FAKE_V2V_MODE="fail")
+        self.assertEqual(len(self.v2v_calls()), 1)
+        self.assertEqual(self.power(s), "On")
+        self.pallet("migrate", plan, "--state-dir", os.path.join(self.tmp, "state2"),
+                    "--output-dir", os.path.join(self.tmp, "m2"), check=0)
+        self.assertEqual(self.power(s), "Off")
+        vm = [m for m in self.manifests(os.path.join(self.tmp, "m2")) if "VirtualMachine" in m][0]
+        with open(vm) as f:
+            self.assertEqual(json.load(f)["spec"]["runStrategy"], "Always")   # the source ran
 
     def test_esxi_argv(self):
         s = self.sim(model="esx", image=IMAGE)
@@ -317,7 +344,7 @@ class Conformance(V2VE2E):
         fx = os.path.join(self.tmp, "fixture.json")
         with open(fx, "w") as f:
             json.dump(fixture, f)
-        r = subprocess.run([os.environ["PALLET_CONFORMANCE"], os.path.join(os.environ["PALLET_PROVIDER_PATH"],
+        r = subprocess.run([os.environ["PALLET_CONFORMANCE"], os.path.join(PROVIDERS,
                             "pallet-provider-%s.so" % module), "--fixture", fx],
                            capture_output=True, text=True, timeout=900, env=self.env())
         print("\n".join(l for l in r.stdout.splitlines() if l.startswith("RESULT")))

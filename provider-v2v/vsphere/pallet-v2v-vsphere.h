@@ -29,6 +29,13 @@ json_t *pallet_v2v_vsphere_datastores (struct pallet_v2v_vsphere *v, char **err)
 json_t *pallet_v2v_vsphere_networks (struct pallet_v2v_vsphere *v, char **err);
 json_t *pallet_v2v_vsphere_hosts (struct pallet_v2v_vsphere *v, char **err);
 
+/* Powers the VM (name, UUID or moref) on (on > 0) or off through the
+ * API, on a connection of its own (read-write).  on == 0: a guest
+ * shutdown, or a hard power-off when that is refused (no VMware Tools);
+ * on < 0: a hard power-off.  Returns a pallet status; *err says why. */
+int pallet_v2v_vsphere_set_power (const char *uri, const char *user, const char *password,
+                                  const char *key, int on, char **err);
+
 /* libvirt domain XML -> facts:
  *   {"name", "uuid", "id" (vmware:moref), "datacenter", "cpus", "memoryMiB",
  *    "firmware": "bios"|"efi", "guestOS"?,

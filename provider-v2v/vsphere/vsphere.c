@@ -96,9 +96,20 @@ hint (int code)
   }
 }
 
+static int
+open_flags (const char *uri, const char *user, const char *password, unsigned flags,
+            struct pallet_v2v_vsphere **out, char **err);
+
 int
 pallet_v2v_vsphere_open (const char *uri, const char *user, const char *password,
                          struct pallet_v2v_vsphere **out, char **err)
+{
+  return open_flags (uri, user, password, VIR_CONNECT_RO, out, err);
+}
+
+static int
+open_flags (const char *uri, const char *user, const char *password, unsigned flags,
+            struct pallet_v2v_vsphere **out, char **err)
 {
   *out = NULL;
   /* libvirt's ESX driver logs a warning to stderr for every property it
@@ -114,7 +125,7 @@ pallet_v2v_vsphere_open (const char *uri, const char *user, const char *password
   v->password = password;
   int types[] = { VIR_CRED_AUTHNAME, VIR_CRED_PASSPHRASE, VIR_CRED_NOECHOPROMPT };
   virConnectAuth auth = { types, 3, auth_cb, v };
-  v->conn = virConnectOpenAuth (uri, &auth, VIR_CONNECT_RO);
+  v->conn = virConnectOpenAuth (uri, &auth, flags);
   v->user = v->password = NULL;
   if (!v->conn) {
     const char *m = last_error ();
@@ -404,4 +415,44 @@ pallet_v2v_vsphere_hosts (struct pallet_v2v_vsphere *v, char **err)
     json_object_set_new (host, "cpuModel", json_string (ni.model));
   }
   return json_pack ("[o]", host);
+}
+
+static virDomainPtr
+lookup (struct pallet_v2v_vsphere *v, const char *key)
+{
+  virDomainPtr d = virDomainLookupByName (v->conn, key);
+  if (!d)
+    d = virDomainLookupByUUIDString (v->conn, key);
+  if (!d) {
+    json_t *f = NULL;
+    char *e = NULL;
+    if (pallet_v2v_vsphere_vm (v, key, &f, &e) == PALLET_OK)
+      d = virDomainLookupByName (v->conn, json_string_value (json_object_get (f, "name")));
+    json_decref (f);
+    free (e);
+  }
+  return d;
+}
+
+int
+pallet_v2v_vsphere_set_power (const char *uri, const char *user, const char *password,
+                              const char *key, int on, char **err)
+{
+  struct pallet_v2v_vsphere *v;
+  int st = open_flags (uri, user, password, 0, &v, err);
+  if (st != PALLET_OK)
+    return st;
+  virDomainPtr d = lookup (v, key);
+  if (!d)
+    st = failf (err, PALLET_E_NOT_FOUND, "VM '%s' is not on this host", key);
+  else if (on > 0 && virDomainCreate (d) < 0)
+    st = failf (err, PALLET_E_FAILED, "powering VM %s on: %s", key, last_error ());
+  else if (on == 0 && virDomainShutdown (d) < 0 && virDomainDestroy (d) < 0)
+    st = failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
+  else if (on < 0 && virDomainDestroy (d) < 0)
+    st = failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
+  if (d)
+    virDomainFree (d);
+  pallet_v2v_vsphere_close (v);
+  return st;
 }
