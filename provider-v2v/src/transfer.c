@@ -268,6 +268,13 @@ v2v_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if (!name)
     pallet_error (call, st, "%s: no DNS-1123 name can be made; set vms[].targetName", in.key);
   json_t *outs = dir ? pallet_v2v_finished (dir) : NULL;
+  if (outs && strcmp (v2v_str (outs, "guest"), in.key)) {
+    /* another source VM converted under the same target name */
+    pallet_log (call, PALLET_LOG_WARNING, "%s: %s holds the conversion of '%s'; converting again",
+                in.key, dir, v2v_str (outs, "guest"));
+    json_decref (outs);
+    outs = NULL;
+  }
   if (outs)
     pallet_log (call, PALLET_LOG_INFO, "%s: adopting the conversion that finished in %s", in.key, dir);
   else if (st == PALLET_OK) {
@@ -281,6 +288,8 @@ v2v_transfer (void *handle, struct pallet_call *call, const char *input_json)
       st = PALLET_E_FAILED;
     }
     free (err);
+    if (outs)
+      json_object_set_new (outs, "guest", json_string (in.key));
     if (st == PALLET_OK && pallet_v2v_mark_done (dir, outs) < 0) {
       pallet_error (call, PALLET_E_IO, "%s: cannot write the run journal in %s: %s", in.key, dir, strerror (errno));
       st = PALLET_E_IO;
