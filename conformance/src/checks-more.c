@@ -24,16 +24,16 @@ text_of (const json_t *j)
 
 /* ---- host-inputs: what the real host sends ---- */
 
-static const char R_QUERY[] = "inventory's query may be null, absent or \"\": "
-  "each means everything (docs/ops/inventory.md)";
+static const char R_QUERY[] = "inventory's query may be absent or \"\": both "
+  "mean everything (docs/ops/inventory.md)";
 
 static json_t *
 inventory_with (size_t k, int variant)
 {
   json_t *kind = json_array_get (pc.fx.inventory_kinds, k);
-  json_t *in = variant == 0 ? json_pack ("{sO sn}", "kind", kind, "query")
-    : variant == 1 ? json_pack ("{sO}", "kind", kind)
-    : json_pack ("{sO ss}", "kind", kind, "query", "");
+  json_t *in = variant == 0 ? json_pack ("{sO}", "kind", kind)
+    : variant == 1 ? json_pack ("{sO ss}", "kind", kind, "query", "")
+    : json_pack ("{sO sn}", "kind", kind, "query");
   char *s = json_dumps (in, JSON_COMPACT);
   json_t *r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, s, NULL, NULL);
   json_decref (in);
@@ -44,7 +44,7 @@ inventory_with (size_t k, int variant)
 static void
 host_inventory (void)
 {
-  static const char *const how[] = { "null", "absent", "\"\"" };
+  static const char *const how[] = { "absent", "\"\"", "null" };
   for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds); k++) {
     const char *kind = json_string_value (json_array_get (pc.fx.inventory_kinds, k));
     json_t *first = NULL;
@@ -52,7 +52,8 @@ host_inventory (void)
       json_t *r = inventory_with (k, v), *items;
       char ctx[96];
       snprintf (ctx, sizeof ctx, "%s with query %s", kind, how[v]);
-      if (!pc_returned ("host-inputs", PC_OP_INVENTORY, r, ctx)) {
+      /* The host never sends null: it must not crash, and may refuse. */
+      if (!pc_returned ("host-inputs", PC_OP_INVENTORY, r, ctx) || v == 2) {
         json_decref (r);
         continue;
       }
@@ -66,7 +67,7 @@ host_inventory (void)
         first = json_incref (items);
       else if (!json_equal (first, items))
         PC_FAIL ("host-inputs", R_QUERY, "inventory %s emitted %zu items; "
-                 "with query null it emitted %zu (or others)", ctx,
+                 "with no query it emitted %zu (or others)", ctx,
                  json_array_size (items), json_array_size (first));
       json_decref (items);
       json_decref (r);

@@ -33,9 +33,9 @@ pc_vm (size_t i)
 char *
 pc_inventory_input (size_t k)
 {
-  /* As pallet inventory KIND without -q sends it. */
-  json_t *in = json_pack ("{sO sn}", "kind",
-                          json_array_get (pc.fx.inventory_kinds, k), "query");
+  /* As pallet inventory KIND without -q sends it: no query. */
+  json_t *in = json_pack ("{sO}", "kind",
+                          json_array_get (pc.fx.inventory_kinds, k));
   char *s = json_dumps (in, JSON_COMPACT);
   json_decref (in);
   return s;

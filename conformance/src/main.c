@@ -38,7 +38,8 @@ static struct check checks[] = {
   { "abi-vtable", pc_check_abi_vtable,
     "the vtable's ABI fields, name, version, thread model and required ops", 0 },
   { "host-inputs", pc_check_host_inputs,
-    "every op takes what the real host sends (query null, absent or \"\"; "
+    "every op takes what the real host sends (query absent or \"\", and "
+    "null without a crash; "
     "no state.dir/work.dir outside a migration; options without their "
     "optional fields) and never writes to or frees it (read-only pages)", 0 },
   { "bad-input", pc_check_bad_input,
