@@ -25,6 +25,7 @@ struct call_ctx {
   char *violation;              /* first contract breach seen */
   int rollback;
   struct Pallet_sink *sink;     /* progress and log lines; NULL: global */
+  const struct pallet_cancel *cancel, *cancel2;
   Pallet_item_fn *item;         /* stream items instead of collecting */
   void *item_opaque;
   size_t items_cap;
@@ -92,7 +93,8 @@ static int
 host_cancelled (struct pallet_call *call)
 {
   struct call_ctx *c = ctx_of (call);
-  int level = Pallet_cancel_level;
+  int level = c ? Pallet_cancel_seen (c->cancel, c->cancel2)
+    : Pallet_cancel_level;
   if (c && c->rollback)
     return level >= 2;
   return level >= 1;
@@ -327,6 +329,7 @@ struct pallet_session *
 pallet_session_open (struct pallet_module *m, const char *config_json,
                      const struct pallet_session_params *p)
 {
+  Pallet_clearerr ();
   if (Pallet_settings_check (m, config_json) != PALLET_OK)
     return NULL;
   struct pallet_session *s = calloc (1, sizeof *s);
@@ -402,7 +405,7 @@ op_fn (const struct pallet_provider *v, int op)
 }
 
 int
-Pallet_session_call_ex (struct pallet_session *s, int op, const char *vm,
+Pallet_call_op (struct pallet_session *s, int op, const char *vm,
                         const char *input, const struct Pallet_call_opts *co,
                         struct pallet_call_result *r)
 {
@@ -438,7 +441,8 @@ Pallet_session_call_ex (struct pallet_session *s, int op, const char *vm,
   struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s, .op = name,
                         .vm = vm, .r = r, .rollback = co->rollback,
                         .sink = co->sink ? co->sink : s->sink,
-                        .item = co->item, .item_opaque = co->item_opaque };
+                        .item = co->item, .item_opaque = co->item_opaque,
+                        .cancel = co->cancel, .cancel2 = co->cancel2 };
   c.pub._host_private = &c;
   pthread_mutex_init (&c.mu, NULL);
   lock (s);
@@ -482,17 +486,101 @@ int
 pallet_session_call (struct pallet_session *s, int op, const char *vm,
                      const char *input_json, struct pallet_call_result *r)
 {
-  return Pallet_session_call_ex (s, op, vm, input_json, NULL, r);
+  struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
+  o.vm = vm;
+  return pallet_session_call_ex (s, op, input_json, &o, r);
+}
+
+void
+pallet_call_options_init (struct pallet_call_options *o)
+{
+  memset (o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+}
+
+int
+pallet_session_call_ex (struct pallet_session *s, int op,
+                        const char *input_json,
+                        const struct pallet_call_options *opts,
+                        struct pallet_call_result *r)
+{
+  Pallet_clearerr ();
+  struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
+  if (opts
+      && Pallet_options_copy (&o, sizeof o, opts, "pallet_call_options") != 0) {
+    memset (r, 0, sizeof *r);
+    r->status = PALLET_E_INVALID;
+    r->error = strdup (pallet_last_error ());
+    return r->status;
+  }
+  struct Pallet_sink sink;
+  struct Pallet_call_opts co = { .rollback = o.rollback, .cancel = o.cancel };
+  if (o.on_event) {
+    Pallet_sink_init (&sink, o.on_event, o.opaque);
+    co.sink = &sink;
+  }
+  int rc = Pallet_call_op (s, op, o.vm, input_json, &co, r);
+  if (o.on_event)
+    Pallet_sink_destroy (&sink);
+  if (rc != PALLET_OK && rc != PALLET_PENDING && r->error)
+    Pallet_seterr ("%s", r->error);
+  return rc;
+}
+
+struct pallet_cancel *
+pallet_cancel_new (void)
+{
+  Pallet_clearerr ();
+  struct pallet_cancel *c = calloc (1, sizeof *c);
+  if (c == NULL)
+    Pallet_seterr ("pallet_cancel_new: out of memory");
+  else
+    atomic_init (&c->level, 0);
+  return c;
+}
+
+static void
+raise_level (_Atomic int *p)
+{
+  int level = atomic_load (p);
+  while (level < 2 && !atomic_compare_exchange_weak (p, &level, level + 1))
+    ;
+}
+
+void
+pallet_cancel_trigger (struct pallet_cancel *c)
+{
+  if (c)
+    raise_level (&c->level);
+}
+
+int
+pallet_cancel_level (const struct pallet_cancel *c)
+{
+  return c ? atomic_load (&c->level) : 0;
+}
+
+void
+pallet_cancel_free (struct pallet_cancel *c)
+{
+  free (c);
+}
+
+int
+Pallet_cancel_seen (const struct pallet_cancel *a,
+                    const struct pallet_cancel *b)
+{
+  int level = atomic_load (&Pallet_cancel_level);
+  int la = pallet_cancel_level (a), lb = pallet_cancel_level (b);
+  if (la > level)
+    level = la;
+  return lb > level ? lb : level;
 }
 
 void
 pallet_cancel (void)
 {
-  int level = atomic_load (&Pallet_cancel_level);
-  while (level < 2
-         && !atomic_compare_exchange_weak (&Pallet_cancel_level, &level,
-                                           level + 1))
-    ;
+  raise_level (&Pallet_cancel_level);
 }
 
 int

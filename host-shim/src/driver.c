@@ -39,6 +39,7 @@ struct driver {
   char *cutover_marker;         /* `pallet cutover` writes it */
   int64_t plan_cutover;         /* the plan's cutover time, or -1 */
   struct pallet_migrate_options o;
+  struct pallet_cancel own;     /* raised by the cancel marker */
   int mode;
   struct pallet_session *shared;
   struct Pallet_sink *sink;     /* the caller's on_event */
@@ -101,10 +102,18 @@ event (struct vmrun *v, const char *what, const char *step,
 
 /* --- helpers -------------------------------------------------------------- */
 
+/* The run's cancel level: the process-wide flag, the caller's token and
+ * the run's own (the marker's). */
 static int
-cancelled_for (int rollback)
+level (const struct driver *d)
 {
-  return rollback ? Pallet_cancel_level >= 2 : Pallet_cancel_level >= 1;
+  return Pallet_cancel_seen (&d->own, d->o.cancel);
+}
+
+static int
+cancelled_for (const struct driver *d, int rollback)
+{
+  return level (d) >= (rollback ? 2 : 1);
 }
 
 /* Is the cutover of a warm migration due?  At the plan's cutover time,
@@ -133,7 +142,7 @@ nap (struct driver *d, unsigned ms, int rollback)
 {
   int cut = rollback || cutover_due (d);
   unsigned n = 0;
-  while (ms > 0 && !cancelled_for (rollback)) {
+  while (ms > 0 && !cancelled_for (d, rollback)) {
     unsigned chunk = ms < 20 ? ms : 20;
     struct timespec ts = { 0, (long) chunk * 1000000L };
     nanosleep (&ts, NULL);
@@ -206,7 +215,7 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
                           "state", json_is_object (state) ? state : empty,
                           "options",
                           "migrationUID", v->d->uid,
-                          "cancelled", Pallet_cancel_level > 0,
+                          "cancelled", level (v->d) > 0,
                           "rollback", rollback,
                           "step", step,
                           "attempt", (int) attempt,
@@ -343,7 +352,7 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
   unsigned errors = (unsigned) json_integer_value (json_object_get (v->doc, k->errors));
   json_int_t rounds_seen = warm_rounds (v->doc);
   for (;;) {
-    if (cancelled_for (rollback))
+    if (cancelled_for (d, rollback))
       return STEP_CANCELLED;
     char *input = build_input (v, name, rollback, attempts + 1);
     if (input == NULL) {
@@ -351,8 +360,9 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
       return STEP_FAILED;
     }
     struct pallet_call_result r;
-    struct Pallet_call_opts co = { .rollback = rollback };
-    Pallet_session_call_ex (v->s, op, v->name, input, &co, &r);
+    struct Pallet_call_opts co = { .rollback = rollback, .cancel = &d->own,
+                                   .cancel2 = d->o.cancel };
+    Pallet_call_op (v->s, op, v->name, input, &co, &r);
     free (input);
     attempts++;
     json_object_set_new (v->doc, k->attempts, json_integer (attempts));
@@ -511,7 +521,7 @@ migrate_vm (struct vmrun *v)
       if (!json_is_true (json_object_get (doc, "rolledBack"))) {
         /* A crash during rollback: finish it before anything else. */
         if (rollback_vm (v) != 0)
-          return Pallet_cancel_level ? VM_CANCELLED : VM_FAILED;
+          return level (v->d) ? VM_CANCELLED : VM_FAILED;
         return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
       }
       /* Failed and rolled back earlier: start this VM again. */
@@ -534,7 +544,7 @@ migrate_vm (struct vmrun *v)
     const char *name = pallet_op_name (op);
     if (in_list (v->doc, "completed", name))
       continue;
-    if (cancelled_for (0))
+    if (cancelled_for (v->d, 0))
       goto cancelled;
     json_object_set_new (v->doc, "step", json_string (name));
     json_object_set_new (v->doc, "status", json_string ("running"));
@@ -623,7 +633,7 @@ cleanup_vm (struct vmrun *v)
   json_object_set_new (v->doc, "rollbackAttempts", json_integer (0));
   json_object_set_new (v->doc, "rollbackErrors", json_integer (0));
   if (rollback_vm (v) != 0)
-    return Pallet_cancel_level >= 2 ? VM_CANCELLED : VM_FAILED;
+    return level (v->d) >= 2 ? VM_CANCELLED : VM_FAILED;
   return VM_OK;
 }
 
@@ -651,8 +661,7 @@ worker (void *arg)
     pthread_mutex_lock (&d->mu);
     size_t i = d->next;
     int stop = i >= d->n_vms
-      || (d->mode == MODE_MIGRATE ? Pallet_cancel_level >= 1
-          : Pallet_cancel_level >= 2);
+      || level (d) >= (d->mode == MODE_MIGRATE ? 1 : 2);
     if (!stop)
       d->next++;
     pthread_mutex_unlock (&d->mu);
@@ -688,10 +697,12 @@ monitor (void *arg)
   struct driver *d = arg;
   Pallet_sink_set_current (d->sink);
   while (!d->done) {
-    if (Pallet_cancel_level == 0 && access (d->marker, F_OK) == 0) {
+    if (pallet_cancel_level (&d->own) == 0 && access (d->marker, F_OK) == 0) {
       Pallet_log (PALLET_LOG_WARNING, "cancel requested by %s; rolling back "
                    "VMs in flight", d->marker);
-      Pallet_cancel_level = 1;
+      /* This run's token only: other runs in the process go on. */
+      pallet_cancel_trigger (&d->own);
+      unlink (d->marker);
     }
     struct timespec ts = { 0, 50 * 1000000L };
     nanosleep (&ts, NULL);
@@ -821,7 +832,7 @@ exit_code (const struct driver *d)
     return PALLET_EXIT_INPUT;
   if (d->n_open_failed && d->n_ok + d->n_failed + d->n_cancelled == 0)
     return PALLET_EXIT_INPUT;
-  if (Pallet_cancel_level || d->n_cancelled)
+  if (level (d) || d->n_cancelled)
     return PALLET_EXIT_CANCELLED;
   if (d->n_failed || d->n_open_failed)
     return PALLET_EXIT_VM_FAILED;
@@ -835,6 +846,7 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
 {
   struct driver d = { .m = m, .config = config, .mode = mode,
                       .plan_cutover = -1, .sink = sink, .o = *opts };
+  atomic_init (&d.own.level, 0);
   if (d.o.max_in_flight == 0)
     d.o.max_in_flight = 1;
   if (d.o.max_attempts == 0)
@@ -891,10 +903,14 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
     ret = lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
     goto out;
   }
-  /* A marker left from an earlier run must not cancel this one.  A
+  /* A marker left from an earlier run must not cancel this one, but one
+   * sent just as this run started must (see pallet_request_cancel).  A
    * cutover marker stays: `pallet cutover` may come while no migrate runs
    * (after a crash), and the resumed run must honour it. */
-  unlink (d.marker);
+  struct stat mst;
+  if (stat (d.marker, &mst) == 0
+      && mst.st_mtime + PALLET_CANCEL_MARKER_FRESH_S < time (NULL))
+    unlink (d.marker);
 
   /* One migrationUID per plan run, kept across resumes. */
   pj = access (pj_path, F_OK) == 0 ? Pallet_read_json_file (pj_path) : NULL;
@@ -975,6 +991,7 @@ static int
 run (struct pallet_module *m, const char *config, const char *plan_json,
      const struct pallet_migrate_options *opts, int mode)
 {
+  Pallet_clearerr ();
   struct pallet_migrate_options o;
   struct Pallet_sink sink;
   if (Pallet_options_copy (&o, sizeof o, opts, "pallet_migrate_options") != 0)
@@ -1034,7 +1051,8 @@ validate_events (struct Pallet_sink *k, const char *id, const char *name,
 
 static int
 validate_plan (struct pallet_module *m, const char *config_json,
-               const char *plan_json, struct Pallet_sink *k)
+               const char *plan_json, struct Pallet_sink *k,
+               const struct pallet_cancel *cancel)
 {
   json_error_t err;
   json_t *plan = json_loads (plan_json ? plan_json : "", 0, &err);
@@ -1062,7 +1080,8 @@ validate_plan (struct pallet_module *m, const char *config_json,
     char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
     json_decref (in);
     struct pallet_call_result r;
-    pallet_session_call (s, PALLET_OP_VALIDATE, vm_label (vm), input, &r);
+    struct Pallet_call_opts co = { .cancel = cancel };
+    Pallet_call_op (s, PALLET_OP_VALIDATE, vm_label (vm), input, &co, &r);
     free (input);
     if (r.status != PALLET_OK)
       failed++;
@@ -1079,6 +1098,7 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
                       const char *plan_json,
                       const struct pallet_migrate_options *opts)
 {
+  Pallet_clearerr ();
   struct pallet_migrate_options o;
   struct Pallet_sink sink;
   if (Pallet_options_copy (&o, sizeof o, opts, "pallet_migrate_options") != 0)
@@ -1086,7 +1106,7 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
   Pallet_sink_init (&sink, o.on_event, o.opaque);
   struct Pallet_sink *outer = Pallet_sink_current ();
   Pallet_sink_set_current (&sink);
-  int rc = validate_plan (m, config_json, plan_json, &sink);
+  int rc = validate_plan (m, config_json, plan_json, &sink, o.cancel);
   Pallet_sink_set_current (outer);
   Pallet_sink_destroy (&sink);
   return rc;
@@ -1097,6 +1117,7 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json,
 int
 pallet_parse_time (const char *text, int64_t *out)
 {
+  Pallet_clearerr ();
   int Y, M, D, h, m, sec, n = 0;
   if (text == NULL
       || sscanf (text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &m,
@@ -1142,6 +1163,7 @@ pallet_parse_time (const char *text, int64_t *out)
 int
 pallet_request_cutover (const char *state_dir, const char *at)
 {
+  Pallet_clearerr ();
   struct stat st;
   int64_t t;
   if (at && pallet_parse_time (at, &t) != 0) {

@@ -38,6 +38,19 @@ PALLET_HIDDEN extern const struct pallet_host Pallet_host;
  * touch it at once (a lock-free atomic int is async-signal-safe). */
 PALLET_HIDDEN extern _Atomic int Pallet_cancel_level;
 
+struct pallet_cancel {
+  _Atomic int level;
+};
+
+/* The cancel level a call or run sees: the highest of the process-wide
+ * flag and the tokens given (either may be NULL). */
+PALLET_HIDDEN int Pallet_cancel_seen (const struct pallet_cancel *a,
+                                      const struct pallet_cancel *b);
+
+/* Clears the thread's last error (each public call that can fail does,
+ * on entry). */
+PALLET_HIDDEN void Pallet_clearerr (void);
+
 /* --- events (events.c) --------------------------------------------------- */
 
 /* Where one run's events go: the caller's callback behind a lock, so the
@@ -99,9 +112,11 @@ struct Pallet_call_opts {
   struct Pallet_sink *sink;       /* this call's events; NULL: the session's */
   Pallet_item_fn *item;
   void *item_opaque;
+  /* The call's tokens (a run's own and its caller's), either NULL. */
+  const struct pallet_cancel *cancel, *cancel2;
 };
 
-PALLET_HIDDEN int Pallet_session_call_ex (struct pallet_session *s, int op,
+PALLET_HIDDEN int Pallet_call_op (struct pallet_session *s, int op,
                                           const char *vm, const char *input,
                                           const struct Pallet_call_opts *co,
                                           struct pallet_call_result *r);

@@ -171,9 +171,9 @@ run_inventory (struct pallet_session *s, const struct pallet_inventory_options *
     return PALLET_E_NOMEM;
   }
   struct Pallet_call_opts co = { .sink = st->sink, .item = on_item,
-                                 .item_opaque = st };
+                                 .item_opaque = st, .cancel = o->cancel };
   struct pallet_call_result r;
-  int status = Pallet_session_call_ex (s, PALLET_OP_INVENTORY, NULL, input,
+  int status = Pallet_call_op (s, PALLET_OP_INVENTORY, NULL, input,
                                        &co, &r);
   free (input);
   if (status == PALLET_OK)
@@ -189,6 +189,7 @@ int
 pallet_inventory (struct pallet_session *s,
                   const struct pallet_inventory_options *opts)
 {
+  Pallet_clearerr ();
   struct pallet_inventory_options o;
   if (Pallet_options_copy (&o, sizeof o, opts, "pallet_inventory_options") != 0)
     return PALLET_E_INVALID;

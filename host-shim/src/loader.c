@@ -54,6 +54,7 @@ search_path (void)
 char *
 pallet_provider_find (const char *name_or_path)
 {
+  Pallet_clearerr ();
   if (name_or_path == NULL || *name_or_path == '\0') {
     Pallet_seterr ("no provider given: pass --provider NAME or PATH");
     return NULL;
@@ -231,6 +232,7 @@ int
 pallet_module_load (const char *name_or_path, unsigned flags,
                     struct pallet_module **out)
 {
+  Pallet_clearerr ();
   char *path = pallet_provider_find (name_or_path);
   if (path == NULL)
     return PALLET_E_NOT_FOUND;

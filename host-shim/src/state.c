@@ -219,6 +219,7 @@ Pallet_cancel_marker (const char *dir)
 int
 pallet_request_cancel (const char *state_dir)
 {
+  Pallet_clearerr ();
   struct stat st;
   if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
     Pallet_seterr ("state dir %s does not exist: nothing to cancel (pass "
@@ -286,6 +287,7 @@ Pallet_state_load_all (const char *dir)
 char *
 pallet_state_read (const char *state_dir)
 {
+  Pallet_clearerr ();
   json_t *j = Pallet_state_load_all (state_dir);
   if (j == NULL)
     return NULL;

@@ -61,6 +61,12 @@ Pallet_seterr (const char *fmt, ...)
   va_end (ap);
 }
 
+void
+Pallet_clearerr (void)
+{
+  last_error[0] = '\0';
+}
+
 const char *
 pallet_last_error (void)
 {

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <CUnit/Basic.h>
 #include <jansson.h>
@@ -161,6 +163,128 @@ test_cancel (void)
   pallet_session_close (s);
 }
 
+static double
+now_s (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct slow_call {
+  struct pallet_session *s;
+  struct pallet_cancel *cancel;
+  int status;
+  double took;
+};
+
+static void *
+slow_transfer (void *arg)
+{
+  struct slow_call *sc = arg;
+  struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
+  o.vm = "one";
+  o.cancel = sc->cancel;
+  struct pallet_call_result r;
+  double t0 = now_s ();
+  sc->status = pallet_session_call_ex (sc->s, PALLET_OP_TRANSFER, input, &o,
+                                       &r);
+  sc->took = now_s () - t0;
+  pallet_call_result_free (&r);
+  return NULL;
+}
+
+/* A token cancels the call it was given to, and only that one: a second
+ * call running at the same time (no token) runs its full 600 ms. */
+static void
+test_cancel_token (void)
+{
+  struct pallet_cancel *tok = pallet_cancel_new ();
+  CU_ASSERT_PTR_NOT_NULL_FATAL (tok);
+  CU_ASSERT_EQUAL (pallet_cancel_level (tok), 0);
+  struct pallet_session *s1 = open_null ("{\"delay_ms\": 600}");
+  struct pallet_session *s2 = open_null ("{\"delay_ms\": 600}");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s2);
+  struct slow_call a = { s1, tok, -1, 0 }, b = { s2, NULL, -1, 0 };
+  pthread_t ta, tb;
+  pthread_create (&ta, NULL, slow_transfer, &a);
+  pthread_create (&tb, NULL, slow_transfer, &b);
+  struct timespec ts = { 0, 100 * 1000000L };
+  nanosleep (&ts, NULL);
+  pallet_cancel_trigger (tok);
+  pthread_join (ta, NULL);
+  pthread_join (tb, NULL);
+  CU_ASSERT_EQUAL (a.status, PALLET_E_CANCELLED);
+  CU_ASSERT (a.took < 0.5);
+  CU_ASSERT_EQUAL (b.status, PALLET_OK);
+  CU_ASSERT (b.took >= 0.55);
+  CU_ASSERT_FALSE (pallet_cancel_requested ());
+  CU_ASSERT_EQUAL (pallet_cancel_level (tok), 1);
+  pallet_cancel_trigger (tok);
+  pallet_cancel_trigger (tok);
+  CU_ASSERT_EQUAL (pallet_cancel_level (tok), 2);
+  pallet_cancel_trigger (NULL);
+  CU_ASSERT_EQUAL (pallet_cancel_level (NULL), 0);
+  pallet_cancel_free (tok);
+  pallet_session_close (s1);
+  pallet_session_close (s2);
+}
+
+static void
+count_events (const struct pallet_event *ev, void *opaque)
+{
+  if (ev->type == PALLET_EVENT_PROGRESS && strcmp (ev->step, "transfer") == 0)
+    ++*(int *) opaque;
+}
+
+/* The per-call callback gets the call's progress (not the global handler);
+ * a bad struct_size is refused before the provider is called. */
+static void
+test_call_ex_events (void)
+{
+  struct pallet_session *s = open_null ("{}");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  int n = 0;
+  struct pallet_call_options o;
+  pallet_call_options_init (&o);
+  o.vm = "labelled";
+  o.on_event = count_events;
+  o.opaque = &n;
+  struct pallet_call_result r;
+  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o,
+                                           &r), PALLET_OK);
+  pallet_call_result_free (&r);
+  CU_ASSERT (n >= 1);
+  o.struct_size = 4;
+  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o,
+                                           &r), PALLET_E_INVALID);
+  CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "pallet_call_options"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "pallet_call_options"));
+  pallet_call_result_free (&r);
+  pallet_session_close (s);
+}
+
+/* A failed call's message does not outlive the next successful call. */
+static void
+test_last_error_cleared (void)
+{
+  CU_ASSERT_PTR_NULL (pallet_session_open (mod, "[not an object", NULL));
+  CU_ASSERT_STRING_NOT_EQUAL (pallet_last_error (), "");
+  struct pallet_session *s = open_null ("{}");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  CU_ASSERT_STRING_EQUAL (pallet_last_error (), "");
+  CU_ASSERT_EQUAL (pallet_module_load ("/nonexistent/x.so", 0,
+                                       &(struct pallet_module *) { NULL }),
+                   PALLET_E_NOT_FOUND);
+  struct pallet_call_result r;
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input,
+                                        &r), PALLET_OK);
+  pallet_call_result_free (&r);
+  CU_ASSERT_STRING_EQUAL (pallet_last_error (), "");
+  pallet_session_close (s);
+}
+
 static void
 test_open_fails (void)
 {
@@ -195,11 +319,14 @@ main (int argc, char **argv)
   CU_add_test (s, "error and items", test_error_and_items);
   CU_add_test (s, "cancel", test_cancel);
   CU_add_test (s, "open fails", test_open_fails);
+  CU_add_test (s, "cancel token", test_cancel_token);
+  CU_add_test (s, "call_ex events", test_call_ex_events);
+  CU_add_test (s, "last error cleared", test_last_error_cleared);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned failed = CU_get_number_of_failures ();
   unsigned run = CU_get_number_of_tests_run ();
   CU_cleanup_registry ();
   pallet_module_free (mod);
-  return failed == 0 && run == 8 ? 0 : 1;
+  return failed == 0 && run == 11 ? 0 : 1;
 }

@@ -268,6 +268,31 @@ def case_cancel(c):
     check(not os.path.exists(os.path.join(c.state, "cancel")), "marker left behind")
 
 
+def case_cancel_early(c):
+    # A `pallet cancel` sent just before the run takes the state dir is
+    # honoured; one older than PALLET_CANCEL_MARKER_FRESH_S (10 s) is a
+    # leftover and is dropped.
+    plan = c.plan(1)
+    cfg = c.config(1)
+    os.makedirs(c.state, exist_ok=True)
+    marker = os.path.join(c.state, "cancel")
+    c.run("cancel", "--state-dir", c.state, expect=0)
+    old = time.time() - 60
+    os.utime(marker, (old, old))
+    c.migrate(plan, cfg, expect=0)
+    check(not os.path.exists(marker), "stale marker left behind")
+    check(c.vm_states()["vm-1"]["status"] == "succeeded", "a stale marker cancelled the run")
+    c.state = os.path.join(c.dir, "state-early")
+    os.makedirs(c.state)
+    marker = os.path.join(c.state, "cancel")
+    c.run("cancel", "--state-dir", c.state, expect=0)
+    cfg = c.config(1, pending={"transfer": 100000}, retry_after_ms=50)
+    p = c.spawn(plan, cfg)
+    rc, out, err = finish(p)
+    check(rc == 4, "early cancel exit %d, want 4" % rc)
+    check(not os.path.exists(marker), "marker left behind")
+
+
 def case_fail_rollback(c):
     plan = c.plan(3)
     cfg = c.config(3, fail_at="transfer", fail_vm="vm-2")
@@ -641,6 +666,7 @@ CASES = {
     "forklift-yaml": case_forklift_yaml,
     "five-vms": case_five_vms, "crash-resume": case_crash_resume,
     "sigint": case_sigint, "double-sigint": case_double_sigint, "cancel": case_cancel,
+    "cancel-early": case_cancel_early,
     "fail-rollback": case_fail_rollback, "transient": case_transient,
     "abi-violation": case_abi_violation, "cleanup": case_cleanup,
     "validate": case_validate, "inventory": case_inventory,

@@ -40,7 +40,11 @@ const char *pallet_status_name (int status);
 /* The status named by "PALLET_E_INVALID" or "INVALID"; -1 if none. */
 int pallet_status_from_name (const char *name);
 
-/* The last error message of this thread ("" if none). */
+/* The last error message of this thread ("" if none).  The buffer is
+ * thread-local, and every function of this API that can fail clears it
+ * on entry (the getters -- pallet_strerror(), pallet_module_path(), ... --
+ * and pallet_last_error() itself do not), so a message read after a
+ * failed call is that call's, never an older one's.  Added in 0.2. */
 const char *pallet_last_error (void);
 
 /* --- logging ------------------------------------------------------------ */
@@ -209,9 +213,57 @@ int pallet_session_call (struct pallet_session *s, int op, const char *vm,
                          const char *input_json,
                          struct pallet_call_result *r);
 
+/* Options of pallet_session_call_ex(); versioned like
+ * pallet_migrate_options (struct_size first, fields appended only).
+ * Added in 0.2. */
+struct pallet_call_options {
+  uint64_t struct_size;       /* first, always */
+  const char *vm;             /* labels log lines and progress; or NULL */
+  pallet_event_fn *on_event;  /* this call's LOG and PROGRESS events; NULL:
+                                 the pallet_set_event_handler() handler */
+  void *opaque;               /* passed to on_event */
+  struct pallet_cancel *cancel; /* this call's cancel token, or NULL */
+  int rollback;               /* a rollback call: only a second trigger
+                                 (or pallet_cancel()) stops it */
+};
+
+#define PALLET_CALL_OPTIONS_INIT \
+  { .struct_size = sizeof (struct pallet_call_options) }
+void pallet_call_options_init (struct pallet_call_options *o);
+
+/* pallet_session_call() with per-call options (opts may be NULL): its own
+ * event callback and its own cancel token.  Returns r->status; on a
+ * failure the message is in r->error and in pallet_last_error().  A bad
+ * opts (struct_size) is PALLET_E_INVALID with nothing called.  Added in
+ * 0.2. */
+int pallet_session_call_ex (struct pallet_session *s, int op,
+                            const char *input_json,
+                            const struct pallet_call_options *opts,
+                            struct pallet_call_result *r);
+
 /* --- cancellation ------------------------------------------------------- */
 
-/* Async-signal-safe: makes every host->cancelled() return non-zero.
+/* A cancel token cancels only the calls and runs it is given to (the
+ * cancel field of the options structs), so a controller running several
+ * plans stops one and leaves the others alone.  A call or run is
+ * cancelled when its token, or the process-wide flag below, is raised.
+ * Added in 0.2. */
+struct pallet_cancel;
+
+/* A new, lowered token; NULL (pallet_last_error) if out of memory. */
+struct pallet_cancel *pallet_cancel_new (void);
+/* Raises the token: the first trigger cancels (host->cancelled() turns
+ * true in the calls it was given to, runs roll their VMs back), a second
+ * one also cancels those rollbacks.  Thread-safe and async-signal-safe
+ * (one lock-free atomic); NULL is ignored. */
+void pallet_cancel_trigger (struct pallet_cancel *c);
+/* 0 lowered, 1 triggered once, 2 twice (or more). */
+int pallet_cancel_level (const struct pallet_cancel *c);
+/* Frees the token; no call or run may still be using it. */
+void pallet_cancel_free (struct pallet_cancel *c);
+
+/* The process-wide flag, for a CLI's SIGINT: async-signal-safe, makes
+ * every host->cancelled() return non-zero.
  * A second call also cancels rollback cleanups. */
 void pallet_cancel (void);
 int pallet_cancel_requested (void);
@@ -241,6 +293,9 @@ struct pallet_migrate_options {
   const char *output_dir;
   pallet_event_fn *on_event;  /* NULL: events dropped */
   void *opaque;               /* passed to on_event */
+  /* Added in 0.2: this run's cancel token, or NULL.  Triggering it
+   * cancels this run only; the run never raises the process-wide flag. */
+  struct pallet_cancel *cancel;
 };
 
 #define PALLET_MIGRATE_OPTIONS_INIT \
@@ -273,7 +328,14 @@ int pallet_validate_plan (struct pallet_module *m, const char *config_json,
                           const struct pallet_migrate_options *opts);
 
 /* Writes the cancel marker that a running pallet_migrate() on state_dir
- * polls.  PALLET_OK or PALLET_E_IO. */
+ * polls (twice a second); the run that sees it cancels itself only (its
+ * own token, not the process-wide flag) and removes it.  A run starting
+ * finds a marker written in the PALLET_CANCEL_MARKER_FRESH_S seconds
+ * before it took the state dir's lock and honours it (a request sent
+ * just as the run starts is not lost); an older one is a leftover (from
+ * a `pallet cancel` with nothing running, or a crashed run) and is
+ * removed.  PALLET_OK, PALLET_E_NOT_FOUND (no state dir) or PALLET_E_IO. */
+#define PALLET_CANCEL_MARKER_FRESH_S 10
 int pallet_request_cancel (const char *state_dir);
 
 /* Writes the cutover marker (<state dir>/cutover, mode 0600, atomically)
@@ -301,6 +363,7 @@ struct pallet_inventory_options {
                                  "": everything (sent as absent) */
   pallet_event_fn *on_event;  /* ITEM events, and LOG / PROGRESS */
   void *opaque;
+  struct pallet_cancel *cancel; /* Added in 0.2: this call's token, or NULL */
 };
 
 #define PALLET_INVENTORY_OPTIONS_INIT \
