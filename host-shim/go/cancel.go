@@ -7,82 +7,50 @@ import "C"
 
 import (
 	"context"
-	"sync"
+	"errors"
 )
 
-// The host's cancel flag (pallet_cancel) is one per process: raising it
-// stops every op and run in flight. This gate maps a context to it:
-//   - an op or run that starts waits while the flag is up, so a new call
-//     is never cancelled by an older one's context;
-//   - a done context raises the flag while its op is still in flight;
-//   - the last op to return lowers it (pallet_cancel_reset).
-//
-// A plan run also raises it itself when `pallet cancel` writes its
-// marker; the same last-one-out rule lowers it then.
-var gate struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	inflight int
-	raised   bool
+// token is one op's or run's own cancel token (pallet_cancel_new): its
+// context being done triggers it, and it cancels that op or run only, so
+// cancelling one of several concurrent runs leaves the others alone.
+// The process-wide flag (pallet_cancel) is never touched.
+type token struct {
+	c    *C.struct_pallet_cancel
+	stop chan struct{}
+	done chan struct{}
 }
 
-func init() { gate.cond = sync.NewCond(&gate.mu) }
-
-// ticket is one op or run in flight.
-type ticket struct {
-	done      bool
-	cancelled bool // this ticket's context raised the flag
-	stop      chan struct{}
-}
-
-// enter waits for a lowered flag, then watches ctx while the op runs.
-func enter(ctx context.Context) (*ticket, error) {
-	gate.mu.Lock()
-	for gate.raised {
-		gate.cond.Wait()
-	}
+// newToken makes the token of one op or run and watches ctx while it runs.
+func newToken(ctx context.Context) (*token, error) {
 	if err := ctxErr(ctx); err != nil {
-		gate.mu.Unlock()
 		return nil, err
 	}
-	gate.inflight++
-	gate.mu.Unlock()
-	t := &ticket{stop: make(chan struct{})}
-	if ctx.Done() != nil {
-		go t.watch(ctx)
+	c := C.pallet_cancel_new()
+	if c == nil {
+		return nil, errors.New(lastError())
 	}
+	t := &token{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	if ctx.Done() == nil {
+		close(t.done)
+		return t, nil
+	}
+	go func() {
+		defer close(t.done)
+		select {
+		case <-ctx.Done():
+			C.pallet_cancel_trigger(t.c)
+		case <-t.stop:
+		}
+	}()
 	return t, nil
 }
 
-func (t *ticket) watch(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-		gate.mu.Lock()
-		if !t.done {
-			t.cancelled = true
-			gate.raised = true
-			C.pallet_cancel()
-		}
-		gate.mu.Unlock()
-	case <-t.stop:
-	}
-}
-
-// leave ends the op; it reports whether this op's context cancelled it.
-func (t *ticket) leave() bool {
-	gate.mu.Lock()
-	t.done = true
+// release ends the op and frees the token; it reports whether the
+// context cancelled it.
+func (t *token) release() bool {
 	close(t.stop)
-	gate.inflight--
-	if C.pallet_cancel_requested() != 0 {
-		gate.raised = true
-	}
-	if gate.inflight == 0 && gate.raised {
-		C.pallet_cancel_reset()
-		gate.raised = false
-		gate.cond.Broadcast()
-	}
-	c := t.cancelled
-	gate.mu.Unlock()
-	return c
+	<-t.done
+	cancelled := C.pallet_cancel_level(t.c) > 0
+	C.pallet_cancel_free(t.c)
+	return cancelled
 }

@@ -11,12 +11,11 @@
 // reporting Events to a callback. LoadPlan reads Forklift YAML with the
 // host's plan library.
 //
-// Cancelling a context maps to the host's cancel: the op's host->cancelled()
-// turns true, the provider stops within its cancel bound, and a plan run
-// rolls its in-flight VMs back. The host's cancel flag is process-wide (see
-// docs/go-binding.md): a cancelled context also cancels the other ops and
-// runs in flight at that moment, and new ones wait until those have
-// returned.
+// Cancelling a context maps to the host's cancel: each op or run has its
+// own cancel token (pallet_cancel_new), which the context triggers, so the
+// op's host->cancelled() turns true, the provider stops within its cancel
+// bound, and a plan run rolls its in-flight VMs back -- that op or run
+// only: the others in flight go on.
 //
 // No C pointer reaches a caller: events, results and errors are copied into
 // Go values before the call returns. Errors are *Error values carrying the

@@ -348,8 +348,8 @@ func TestBindingNames(t *testing.T) {
 	}
 }
 
-// RequestCancel (the `pallet cancel` marker) cancels a run; the host's
-// cancel flag it leaves raised is lowered for the next call.
+// RequestCancel (the `pallet cancel` marker) cancels a run, and only
+// that run: the call after it is not cancelled.
 func TestNullRequestCancel(t *testing.T) {
 	src := testenv.SourceDir(t)
 	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
@@ -408,6 +408,102 @@ func TestNullRequestCancel(t *testing.T) {
 	}
 	if d := host.DefaultStateDir("p1"); !strings.HasSuffix(d, ".pallet-state/p1") {
 		t.Errorf("DefaultStateDir = %q", d)
+	}
+}
+
+// Cancelling one of two concurrent plan runs (each its own token) rolls
+// that one back and leaves the other to finish untouched; likewise for
+// two concurrent op calls.
+func TestNullCancelOneOfTwo(t *testing.T) {
+	src := testenv.SourceDir(t)
+	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadNull(t, "null")
+	var cfg map[string]interface{}
+	if err := json.Unmarshal(plan.SourceConfig, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["settings"].(map[string]interface{})["delay_ms"] = map[string]int{"transfer": 1500}
+	slow, _ := json.Marshal(cfg)
+	type out struct {
+		sum  *host.Summary
+		err  error
+		took time.Duration
+	}
+	started := make(chan struct{}, 64)
+	run := func(ctx context.Context, sd string, res chan<- out) {
+		t0 := time.Now()
+		sum, err := p.Migrate(ctx, slow, plan.JSON, host.RunOptions{StateDir: sd,
+			OnEvent: func(ev host.Event) {
+				if ev.Type == host.EventStep && ev.Step == "transfer" && ev.Status == "started" {
+					started <- struct{}{}
+				}
+			}})
+		res <- out{sum, err, time.Since(t0)}
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	resA, resB := make(chan out, 1), make(chan out, 1)
+	go run(ctxA, filepath.Join(t.TempDir(), "a"), resA)
+	go run(context.Background(), filepath.Join(t.TempDir(), "b"), resB)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-started:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the two transfers did not start")
+		}
+	}
+	cancelA()
+	a, b := <-resA, <-resB
+	var xe *host.ExitError
+	if !errors.As(a.err, &xe) || xe.Code != host.ExitCancelled || !errors.Is(a.err, context.Canceled) {
+		t.Fatalf("the cancelled run = %v, want ExitCancelled with context.Canceled", a.err)
+	}
+	if b.err != nil || b.sum == nil || b.sum.Failed != 0 || b.sum.Cancelled != 0 || b.sum.Succeeded == 0 {
+		t.Fatalf("the other run = %+v, %v; want every VM succeeded", b.sum, b.err)
+	}
+	if b.took < 1500*time.Millisecond {
+		t.Errorf("the other run took %v, under its 1.5 s transfer: it was cut short", b.took)
+	}
+
+	// Two op calls at once (two sessions: provider-null serializes per
+	// handle): cancel one, the other runs its full 1.5 s.
+	slowOp := map[string]interface{}{"settings": map[string]interface{}{
+		"delay_ms": map[string]int{"transfer": 1500}}}
+	s, err := p.Open(slowOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s2, err := p.Open(slowOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	ctxC, cancelC := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelC()
+	errs := make(chan error, 2)
+	var tookD time.Duration
+	go func() { _, err := s.Transfer(ctxC, "vm-1", vmInput("vm-1")); errs <- err }()
+	t0 := time.Now()
+	var progress int
+	_, errD := s2.CallWithEvents(context.Background(), host.OpTransfer, "vm-2", vmInput("vm-2"),
+		func(ev host.Event) {
+			if ev.Type == host.EventProgress {
+				progress++
+			}
+		})
+	tookD = time.Since(t0)
+	if err := <-errs; !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, host.ErrCancelled) {
+		t.Errorf("the cancelled call = %v, want PALLET_E_CANCELLED and DeadlineExceeded", err)
+	}
+	if errD != nil || tookD < 1500*time.Millisecond {
+		t.Errorf("the other call = %v after %v, want OK after 1.5 s", errD, tookD)
+	}
+	if progress == 0 {
+		t.Error("CallWithEvents: no progress event reached the call's callback")
 	}
 }
 

@@ -68,9 +68,9 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 		return nil, err
 	}
 	defer p.release(true)
-	t, err := enter(ctx)
+	t, err := newToken(ctx)
 	if err != nil {
-		return nil, &ExitError{Op: op, Code: ExitCancelled, Message: err.Error(), ctx: err}
+		return nil, &ExitError{Op: op, Code: ExitCancelled, Message: err.Error(), ctx: ctxErr(ctx)}
 	}
 	var sum *Summary
 	var lastErr string
@@ -91,8 +91,8 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 			o.OnEvent(ev)
 		}
 	}}
-	rc, msg := runC(m, mode, config, plan, &o, k)
-	cancelled := t.leave()
+	rc, msg := runC(m, mode, config, plan, &o, t.c, k)
+	cancelled := t.release()
 	k.repanic()
 	if rc == C.PALLET_EXIT_OK {
 		return sum, nil
@@ -117,7 +117,7 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 // runC builds the C options (C memory: the library keeps pointers into
 // them for the call) and runs the plan.
 func runC(m *C.struct_pallet_module, mode C.int, config, plan []byte, o *RunOptions,
-	k *sink) (C.int, string) {
+	cancel *C.struct_pallet_cancel, k *sink) (C.int, string) {
 	mo := (*C.struct_pallet_migrate_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pallet_migrate_options{}))))
 	defer C.free(unsafe.Pointer(mo))
 	C.pallet_migrate_options_init(mo)
@@ -129,6 +129,7 @@ func runC(m *C.struct_pallet_module, mode C.int, config, plan []byte, o *RunOpti
 	mo.max_attempts = C.uint(o.MaxAttempts)
 	mo.backoff_ms = C.uint(o.Backoff / time.Millisecond)
 	mo.backoff_max_ms = C.uint(o.BackoffMax / time.Millisecond)
+	mo.cancel = cancel
 	cc := C.CString(string(config))
 	defer C.palletgo_free_secret(cc)
 	cp := C.CString(string(plan))

@@ -98,27 +98,44 @@ func (r *Result) Pending() bool { return r.Status == StatusPending }
 
 // Call runs one op. input is a JSON text ([]byte, string,
 // json.RawMessage) or a value for json.Marshal; vm labels the op's log
-// lines and progress ("" for none). The result comes back for every
-// status; err is nil for OK and PENDING, else an *Error with the status
-// and message (and, when ctx cancelled the op, its context error:
-// errors.Is(err, context.Canceled)).
+// lines and progress ("" for none), which go to the process-wide handler
+// (SetEventHandler). The result comes back for every status; err is nil
+// for OK and PENDING, else an *Error with the status and message (and,
+// when ctx cancelled the op, its context error: errors.Is(err,
+// context.Canceled)). Cancelling ctx cancels this op only.
 func (s *Session) Call(ctx context.Context, op Op, vm string, input interface{}) (*Result, error) {
+	return s.CallWithEvents(ctx, op, vm, input, nil)
+}
+
+// CallWithEvents is Call with the op's own event callback: its log lines
+// and progress go to onEvent (nil: the process-wide handler).
+func (s *Session) CallWithEvents(ctx context.Context, op Op, vm string, input interface{},
+	onEvent func(Event)) (*Result, error) {
 	text, err := jsonText(input)
 	if err != nil {
 		return nil, &Error{Op: op.String(), Status: StatusInvalid, Message: "input: " + err.Error()}
 	}
 	var res *Result
+	var k *sink
+	if onEvent != nil {
+		k = &sink{fn: onEvent}
+	}
 	err = s.use(op.String(), func(cs *C.struct_pallet_session) error {
-		t, err := enter(ctx)
+		t, err := newToken(ctx)
 		if err != nil {
-			return &Error{Op: op.String(), Status: StatusCancelled, Message: err.Error(), ctx: err}
+			return &Error{Op: op.String(), Status: StatusCancelled, Message: err.Error(), ctx: ctxErr(ctx)}
 		}
 		cin, cvm := cstring(text), cstringOrNil(vm)
 		defer freeC(cvm)
 		defer C.palletgo_free_secret(cin)
 		var r C.struct_pallet_call_result
-		rc := C.palletgo_call(cs, C.int(op), cvm, cin, &r)
-		cancelled := t.leave()
+		var rc C.int
+		if k != nil {
+			withSink(k, func(h C.uintptr_t) { rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, h, &r) })
+		} else {
+			rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, 0, &r)
+		}
+		cancelled := t.release()
 		res = copyResult(&r)
 		msg := goStr(r.error)
 		C.pallet_call_result_free(&r)
@@ -131,6 +148,9 @@ func (s *Session) Call(ctx context.Context, op Op, vm string, input interface{})
 		}
 		return e
 	})
+	if k != nil {
+		k.repanic()
+	}
 	return res, err
 }
 
@@ -207,17 +227,17 @@ func (s *Session) Inventory(ctx context.Context, kind, query string,
 		}
 	}}
 	err := s.use("inventory", func(cs *C.struct_pallet_session) error {
-		t, err := enter(ctx)
+		t, err := newToken(ctx)
 		if err != nil {
-			return &Error{Op: "inventory", Status: StatusCancelled, Message: err.Error(), ctx: err}
+			return &Error{Op: "inventory", Status: StatusCancelled, Message: err.Error(), ctx: ctxErr(ctx)}
 		}
 		ck, cq := cstring(kind), cstringOrNil(query)
 		defer freeC(ck)
 		defer freeC(cq)
 		var rc C.int
 		var e C.struct_palletgo_err
-		withSink(k, func(h C.uintptr_t) { rc = C.palletgo_inventory(cs, ck, cq, h, &e) })
-		cancelled := t.leave()
+		withSink(k, func(h C.uintptr_t) { rc = C.palletgo_inventory(cs, ck, cq, t.c, h, &e) })
+		cancelled := t.release()
 		msg := takeErr(&e)
 		if rc == C.PALLET_OK {
 			return nil

@@ -44,17 +44,26 @@ palletgo_open (struct pallet_module *m, const char *config,
 
 int
 palletgo_call (struct pallet_session *s, int op, const char *vm,
-               const char *input, struct pallet_call_result *r)
+               const char *input, struct pallet_cancel *cancel,
+               uintptr_t handle, struct pallet_call_result *r)
 {
-  return pallet_session_call (s, op, vm, input, r);
+  struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
+  o.vm = vm;
+  o.cancel = cancel;
+  if (handle) {
+    o.on_event = trampoline;
+    o.opaque = (void *) handle;
+  }
+  return pallet_session_call_ex (s, op, input, &o, r);
 }
 
 int
 palletgo_inventory (struct pallet_session *s, const char *kind,
-                    const char *query, uintptr_t handle,
-                    struct palletgo_err *e)
+                    const char *query, struct pallet_cancel *cancel,
+                    uintptr_t handle, struct palletgo_err *e)
 {
   struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
+  io.cancel = cancel;
   io.kind = kind;
   io.query = query;
   io.on_event = trampoline;

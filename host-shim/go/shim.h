@@ -23,11 +23,13 @@ struct pallet_session *palletgo_open (struct pallet_module *m,
                                       const char *state_dir,
                                       const char *work_dir,
                                       struct palletgo_err *e);
+/* handle 0: the call's events go to the process-wide handler. */
 int palletgo_call (struct pallet_session *s, int op, const char *vm,
-                   const char *input, struct pallet_call_result *r);
+                   const char *input, struct pallet_cancel *cancel,
+                   uintptr_t handle, struct pallet_call_result *r);
 int palletgo_inventory (struct pallet_session *s, const char *kind,
-                        const char *query, uintptr_t handle,
-                        struct palletgo_err *e);
+                        const char *query, struct pallet_cancel *cancel,
+                        uintptr_t handle, struct palletgo_err *e);
 int palletgo_run (int mode, struct pallet_module *m, const char *config,
                   const char *plan, struct pallet_migrate_options *o,
                   uintptr_t handle, struct palletgo_err *e);
