@@ -50,9 +50,9 @@ set -- "$provider"
 [ -n "$only" ] && set -- "$@" --only "$only"
 # $wrap is a command line on purpose: split it into words.
 # shellcheck disable=SC2086
-$wrap "$suite" "$@" >"$tmp/out" 2>&1
+$wrap "$suite" "$@" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-cat "$tmp/out"
+cat "$tmp/out" "$tmp/err"
 echo "---- run-mock: exit status $rc; expecting: $expect"
 
 fail() { echo "run-mock: FAILED: $*"; exit 1; }
@@ -64,6 +64,8 @@ skipped=$(awk '$1 == "SKIP" { sub(":", "", $2); print $2 }' "$tmp/out")
 if [ -n "$only" ]; then want=$(echo "$only" | tr ',' '\n' | wc -l)
 else want=$("$suite" --list | wc -l); fi
 [ "$results" -eq "$want" ] || fail "$results check lines, expected $want"
+# The suite's own output (stdout; a crashing provider's sanitizer report
+# goes to stderr).
 grep -q -E 'CUnit|\.c:[0-9]+' "$tmp/out" && fail "CUnit's banner or a source path was printed"
 if [ "$expect" = none ]; then
   [ "$rc" -eq 0 ] || fail "exit status $rc, expected 0"
