@@ -102,6 +102,7 @@ struct pc_call {
   json_t *emits;              /* [{kind, value} | {kind, invalid}] */
   json_t *progress;           /* [[vm, step, done, total, unit]] */
   json_t *logs;               /* [text] of log and error messages */
+  struct pc_call *next_ended; /* the calls this child has ended */
 };
 
 /* Services called with a call pointer whose call had returned. */

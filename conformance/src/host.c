@@ -230,11 +230,19 @@ pc_call_free (struct pc_call *c)
   c->magic = 0;
 }
 
+/* Ended calls stay reachable from here (the child exits without freeing
+ * them; memcheck need not call them lost). */
+static struct pc_call *ended;
+
 void
 pc_call_end (struct pc_call *c)
 {
   pc_call_free (c);
   c->magic = PC_CALL_ENDED;
+  pthread_mutex_lock (&stale_lock);
+  c->next_ended = ended;
+  ended = c;
+  pthread_mutex_unlock (&stale_lock);
 }
 
 /* A JSON string of s, with bytes that are not UTF-8 replaced. */
