@@ -350,8 +350,14 @@ cmd_providers (const struct opts *o, int argc, char **argv)
       fprintf (stderr, "pallet: %s\n", pallet_last_error ());
       return PALLET_EXIT_LOAD;
     }
-    pallet_module_dump (m, stdout);
+    char *text = pallet_module_dump_text (m);
     pallet_module_free (m);
+    if (text == NULL) {
+      fprintf (stderr, "pallet: %s\n", pallet_last_error ());
+      return PALLET_EXIT_LOAD;
+    }
+    fputs (text, stdout);
+    free (text);
     /* Strict load: the dump shows a broken provider, the exit says so. */
     if (pallet_module_load (o->dump, 0, &m) != PALLET_OK) {
       fprintf (stderr, "pallet: %s\n", pallet_last_error ());
@@ -584,8 +590,8 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
   if (status != PALLET_OK) {
     fprintf (stderr, "pallet: %s\n", pallet_last_error ());
     /* A bad query is the command line's fault. */
-    rc = status == PALLET_E_INVALID && strncmp (pallet_last_error (), "query",
-                                                5) == 0
+    rc = status == PALLET_E_INVALID
+      && pallet_last_error_origin () == PALLET_ORIGIN_HOST
       ? PALLET_EXIT_USAGE
       : status == PALLET_E_ABI ? PALLET_EXIT_LOAD : PALLET_EXIT_VM_FAILED;
   }

@@ -35,7 +35,7 @@ palletgo_open (struct pallet_module *m, const char *config,
                const char *state_dir, const char *work_dir,
                struct palletgo_err *e)
 {
-  struct pallet_session_params p = { state_dir, work_dir };
+  struct pallet_session_params p = { sizeof p, state_dir, work_dir };
   struct pallet_session *s = pallet_session_open (m, config, &p);
   if (s == NULL)
     keep_error (e);
@@ -98,17 +98,7 @@ palletgo_global_handler (int on)
 char *
 palletgo_dump (const struct pallet_module *m)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *fp = open_memstream (&buf, &len);
-  if (fp == NULL)
-    return NULL;
-  pallet_module_dump (m, fp);
-  if (fclose (fp) != 0) {
-    free (buf);
-    return NULL;
-  }
-  return buf;
+  return pallet_module_dump_text (m);
 }
 
 int

@@ -330,6 +330,11 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
                      const struct pallet_session_params *p)
 {
   Pallet_clearerr ();
+  struct pallet_session_params params = PALLET_SESSION_PARAMS_INIT;
+  if (p && Pallet_options_copy (&params, sizeof params, p,
+                                "pallet_session_params") != 0)
+    return NULL;
+  p = &params;
   if (Pallet_settings_check (m, config_json) != PALLET_OK)
     return NULL;
   struct pallet_session *s = calloc (1, sizeof *s);
@@ -363,6 +368,7 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
     else
       Pallet_seterr ("provider %s: open failed without an error message; "
                       "check the provider config", m->vt.name);
+    Pallet_set_origin (PALLET_ORIGIN_PROVIDER);
   }
   free (c.violation);
   pallet_call_result_free (&r);
@@ -522,8 +528,12 @@ pallet_session_call_ex (struct pallet_session *s, int op,
   int rc = Pallet_call_op (s, op, o.vm, input_json, &co, r);
   if (o.on_event)
     Pallet_sink_destroy (&sink);
-  if (rc != PALLET_OK && rc != PALLET_PENDING && r->error)
+  if (rc != PALLET_OK && rc != PALLET_PENDING && r->error) {
     Pallet_seterr ("%s", r->error);
+    /* Only an op number out of range is refused before the provider. */
+    if (pallet_op_name (op) != NULL)
+      Pallet_set_origin (PALLET_ORIGIN_PROVIDER);
+  }
   return rc;
 }
 

@@ -646,7 +646,7 @@ worker (void *arg)
   Pallet_sink_set_current (d->sink);
   struct pallet_session *s = d->shared;
   if (s == NULL) {
-    struct pallet_session_params p = { d->state_dir, d->work_dir };
+    struct pallet_session_params p = { sizeof p, d->state_dir, d->work_dir };
     s = pallet_session_open (d->m, d->config, &p);
     if (s == NULL) {
       pthread_mutex_lock (&d->mu);
@@ -792,7 +792,7 @@ run_vms (struct driver *d)
   pthread_mutex_init (&d->mu, NULL);
   if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
       || d->o.max_in_flight == 1) {
-    struct pallet_session_params p = { d->state_dir, d->work_dir };
+    struct pallet_session_params p = { sizeof p, d->state_dir, d->work_dir };
     d->shared = pallet_session_open (m, d->config, &p);
     if (d->shared == NULL) {
       Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());

@@ -50,6 +50,8 @@ PALLET_HIDDEN int Pallet_cancel_seen (const struct pallet_cancel *a,
 /* Clears the thread's last error (each public call that can fail does,
  * on entry). */
 PALLET_HIDDEN void Pallet_clearerr (void);
+/* Marks the thread's last error (just set) as the provider's. */
+PALLET_HIDDEN void Pallet_set_origin (int origin);
 
 /* --- events (events.c) --------------------------------------------------- */
 

@@ -178,9 +178,11 @@ run_inventory (struct pallet_session *s, const struct pallet_inventory_options *
   free (input);
   if (status == PALLET_OK)
     flush_held (st);
-  else
+  else {
     Pallet_seterr ("inventory %s: %s", o->kind,
                    r.error ? r.error : pallet_strerror (status));
+    Pallet_set_origin (PALLET_ORIGIN_PROVIDER);
+  }
   pallet_call_result_free (&r);
   return status;
 }

@@ -543,6 +543,26 @@ dump_settings (const struct pallet_provider *v, FILE *fp)
   }
 }
 
+char *
+pallet_module_dump_text (const struct pallet_module *m)
+{
+  Pallet_clearerr ();
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream (&buf, &len);
+  if (fp == NULL) {
+    Pallet_seterr ("pallet_module_dump_text: out of memory");
+    return NULL;
+  }
+  pallet_module_dump (m, fp);
+  if (fclose (fp) != 0) {
+    free (buf);
+    Pallet_seterr ("pallet_module_dump_text: out of memory");
+    return NULL;
+  }
+  return buf;
+}
+
 void
 pallet_module_dump (const struct pallet_module *m, FILE *fp)
 {

@@ -51,6 +51,7 @@ pallet_status_from_name (const char *name)
 }
 
 static _Thread_local char last_error[2048];
+static _Thread_local int last_origin;
 
 void
 Pallet_seterr (const char *fmt, ...)
@@ -59,12 +60,26 @@ Pallet_seterr (const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (last_error, sizeof last_error, fmt, ap);
   va_end (ap);
+  last_origin = PALLET_ORIGIN_HOST;
+}
+
+void
+Pallet_set_origin (int origin)
+{
+  last_origin = origin;
+}
+
+int
+pallet_last_error_origin (void)
+{
+  return last_error[0] ? last_origin : PALLET_ORIGIN_NONE;
 }
 
 void
 Pallet_clearerr (void)
 {
   last_error[0] = '\0';
+  last_origin = PALLET_ORIGIN_NONE;
 }
 
 const char *

@@ -44,7 +44,7 @@ open_null (const char *settings)
 {
   char config[4096];
   snprintf (config, sizeof config, "{\"settings\": %s}", settings);
-  struct pallet_session_params p = { "/state/dir", "/work/dir" };
+  struct pallet_session_params p = { sizeof p, "/state/dir", "/work/dir" };
   return pallet_session_open (mod, config, &p);
 }
 
@@ -285,6 +285,65 @@ test_last_error_cleared (void)
   pallet_session_close (s);
 }
 
+/* The origin tells the host's refusals from the provider's failures, and
+ * both from success. */
+static void
+test_error_origin (void)
+{
+  struct pallet_session *s = open_null ("{\"fail_at\": \"transfer\", "
+                                        "\"fail_code\": \"INVALID\"}");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_NONE);
+  struct pallet_call_result r;
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input,
+                                        &r), PALLET_E_INVALID);
+  pallet_call_result_free (&r);
+  CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_PROVIDER);
+  CU_ASSERT_EQUAL (pallet_session_call (s, 99, "one", input, &r),
+                   PALLET_E_INVALID);
+  pallet_call_result_free (&r);
+  CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_HOST);
+  struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
+  io.kind = "instances";
+  io.query = "where cpus >>= 4";
+  CU_ASSERT_EQUAL (pallet_inventory (s, &io), PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_HOST);
+  pallet_session_close (s);
+}
+
+/* Session params are versioned: a struct_size that is not one is
+ * refused, naming the struct. */
+static void
+test_session_params_size (void)
+{
+  struct pallet_session_params p = { 3, "/s", "/w" };
+  CU_ASSERT_PTR_NULL (pallet_session_open (mod, "{}", &p));
+  CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "pallet_session_params"));
+  struct pallet_session_params ok = PALLET_SESSION_PARAMS_INIT;
+  ok.state_dir = "/s";
+  struct pallet_session *s = pallet_session_open (mod, "{}", &ok);
+  CU_ASSERT_PTR_NOT_NULL (s);
+  pallet_session_close (s);
+}
+
+/* The dump as a string: the same text as the stream form. */
+static void
+test_dump_text (void)
+{
+  char *text = pallet_module_dump_text (mod);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (text);
+  CU_ASSERT_PTR_NOT_NULL (strstr (text, "\nname=null\n"));
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream (&buf, &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (fp);
+  pallet_module_dump (mod, fp);
+  fclose (fp);
+  CU_ASSERT_STRING_EQUAL (text, buf);
+  free (buf);
+  free (text);
+}
+
 static void
 test_open_fails (void)
 {
@@ -322,11 +381,14 @@ main (int argc, char **argv)
   CU_add_test (s, "cancel token", test_cancel_token);
   CU_add_test (s, "call_ex events", test_call_ex_events);
   CU_add_test (s, "last error cleared", test_last_error_cleared);
+  CU_add_test (s, "error origin", test_error_origin);
+  CU_add_test (s, "session params size", test_session_params_size);
+  CU_add_test (s, "dump text", test_dump_text);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned failed = CU_get_number_of_failures ();
   unsigned run = CU_get_number_of_tests_run ();
   CU_cleanup_registry ();
   pallet_module_free (mod);
-  return failed == 0 && run == 11 ? 0 : 1;
+  return failed == 0 && run == 14 ? 0 : 1;
 }

@@ -47,6 +47,20 @@ int pallet_status_from_name (const char *name);
  * failed call is that call's, never an older one's.  Added in 0.2. */
 const char *pallet_last_error (void);
 
+/* Whose fault the last error of this thread is, so a caller can tell,
+ * say, a bad query (PALLET_E_INVALID from the host, the caller's input)
+ * from a provider that returned PALLET_E_INVALID.  Cleared with the
+ * message.  Added in 0.2. */
+enum pallet_error_origin {
+  PALLET_ORIGIN_NONE = 0,     /* no error */
+  PALLET_ORIGIN_HOST = 1,     /* the host refused the call or its input
+                                 (bad options, query, plan, config file),
+                                 or failed itself (I/O, memory) */
+  PALLET_ORIGIN_PROVIDER = 2  /* the provider's status and message, or the
+                                 provider broke the ABI contract */
+};
+int pallet_last_error_origin (void);
+
 /* --- logging ------------------------------------------------------------ */
 
 /* Log lines at or below level are reported (as PALLET_EVENT_LOG events);
@@ -152,7 +166,12 @@ const char *pallet_module_path (const struct pallet_module *m);
 /* The struct_size the provider declared (not ours). */
 uint64_t pallet_module_struct_size (const struct pallet_module *m);
 
-/* key=value lines, like nbdkit --dump-plugin. */
+/* key=value lines, like nbdkit --dump-plugin, as one malloc'd text (the
+ * caller frees it), or NULL (pallet_last_error) if out of memory.  A
+ * library never writes to a stream of its own accord: this is the form
+ * to use.  Added in 0.2. */
+char *pallet_module_dump_text (const struct pallet_module *m);
+/* The same text written to fp (kept for callers of 0.1). */
 void pallet_module_dump (const struct pallet_module *m, FILE *fp);
 
 /* --- sessions and op calls --------------------------------------------- */
@@ -187,15 +206,23 @@ struct pallet_call_result {
 };
 void pallet_call_result_free (struct pallet_call_result *r);
 
-/* Per-session host parameters visible to providers via get_param. */
+/* Per-session host parameters visible to providers via get_param.
+ * Versioned like the options structs (struct_size first: start from
+ * PALLET_SESSION_PARAMS_INIT); a struct without a plausible struct_size
+ * is refused.  struct_size added in 0.2. */
 struct pallet_session_params {
+  uint64_t struct_size;       /* first, always */
   const char *state_dir;      /* "state.dir" */
   const char *work_dir;       /* "work.dir" */
 };
 
+#define PALLET_SESSION_PARAMS_INIT \
+  { .struct_size = sizeof (struct pallet_session_params) }
+
 struct pallet_session;
 
-/* Calls the provider's open() with config_json.  NULL on failure. */
+/* Calls the provider's open() with config_json; p may be NULL.  NULL on
+ * failure (pallet_last_error, pallet_last_error_origin). */
 struct pallet_session *pallet_session_open (struct pallet_module *m,
                                             const char *config_json,
                                             const struct pallet_session_params *p);
