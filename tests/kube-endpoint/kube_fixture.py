@@ -3,6 +3,7 @@ kubectl (/usr/bin/kubectl)."""
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -15,6 +16,7 @@ KUBECTL = "/usr/bin/kubectl"
 
 class KubeEndpoint:
     def __init__(self, args=(), tmp=None):
+        self.own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="pallet-kube-test-")
         self.state = os.path.join(self.tmp, "state")
         argv = [PYTHON, ENDPOINT, "--port", "0", "--state-dir", self.state,
@@ -62,6 +64,8 @@ class KubeEndpoint:
             return [json.loads(x) for x in f]
 
     def stop(self):
+        if self.proc.stdout.closed:
+            return self.proc.returncode, ""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -72,6 +76,8 @@ class KubeEndpoint:
         self.proc.stdout.close()
         err = self.proc.stderr.read()
         self.proc.stderr.close()
+        if self.own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return self.proc.returncode, err
 
 
