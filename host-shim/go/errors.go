@@ -55,6 +55,10 @@ type Error struct {
 	Op      string // "load", "open", "transfer", "inventory", ...
 	Status  Status
 	Message string
+	// Origin says whose fault it is (pallet_last_error_origin): the host
+	// refused the call or its input (a bad query, say), or the provider
+	// failed. OriginNone when the binding itself refused the call.
+	Origin Origin
 	// ctx is the context error when the call failed because its context
 	// was cancelled.
 	ctx error
@@ -76,6 +80,16 @@ func (e *Error) Is(target error) bool {
 	}
 	return e.ctx != nil && errors.Is(e.ctx, target)
 }
+
+// Origin is enum pallet_error_origin.
+type Origin int
+
+// The origins of an Error.
+const (
+	OriginNone     Origin = C.PALLET_ORIGIN_NONE
+	OriginHost     Origin = C.PALLET_ORIGIN_HOST
+	OriginProvider Origin = C.PALLET_ORIGIN_PROVIDER
+)
 
 // Sentinels for errors.Is.
 var (

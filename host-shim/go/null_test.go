@@ -209,6 +209,10 @@ func TestNullInventoryQuery(t *testing.T) {
 	if !errors.Is(err, host.ErrInvalid) || !strings.Contains(err.Error(), "^") {
 		t.Fatalf("a bad query = %v, want ErrInvalid with a caret", err)
 	}
+	var he *host.Error
+	if !errors.As(err, &he) || he.Origin != host.OriginHost {
+		t.Errorf("a bad query's origin = %+v, want OriginHost", err)
+	}
 }
 
 // A cancelled context stops the op within the provider's cancel bound,
@@ -229,6 +233,9 @@ func TestNullCancelOp(t *testing.T) {
 	}
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, host.ErrCancelled) {
 		t.Fatalf("cancelled convert = %v, want PALLET_E_CANCELLED and DeadlineExceeded", err)
+	}
+	if he := (*host.Error)(nil); !errors.As(err, &he) || he.Origin != host.OriginProvider {
+		t.Errorf("the provider's PALLET_E_CANCELLED has origin %+v, want OriginProvider", err)
 	}
 	if _, err := s.Validate(context.Background(), "vm-3", vmInput("vm-3")); err != nil {
 		t.Fatalf("the op after a cancel failed: %v", err)

@@ -129,11 +129,11 @@ func (s *Session) CallWithEvents(ctx context.Context, op Op, vm string, input in
 		defer freeC(cvm)
 		defer C.palletgo_free_secret(cin)
 		var r C.struct_pallet_call_result
-		var rc C.int
+		var rc, origin C.int
 		if k != nil {
-			withSink(k, func(h C.uintptr_t) { rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, h, &r) })
+			withSink(k, func(h C.uintptr_t) { rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, h, &r, &origin) })
 		} else {
-			rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, 0, &r)
+			rc = C.palletgo_call(cs, C.int(op), cvm, cin, t.c, 0, &r, &origin)
 		}
 		cancelled := t.release()
 		res = copyResult(&r)
@@ -142,7 +142,7 @@ func (s *Session) CallWithEvents(ctx context.Context, op Op, vm string, input in
 		if rc == C.PALLET_OK || rc == C.PALLET_PENDING {
 			return nil
 		}
-		e := &Error{Op: op.String(), Status: Status(rc), Message: msg}
+		e := &Error{Op: op.String(), Status: Status(rc), Message: msg, Origin: Origin(origin)}
 		if cancelled {
 			e.ctx = ctx.Err()
 		}
@@ -238,11 +238,12 @@ func (s *Session) Inventory(ctx context.Context, kind, query string,
 		var e C.struct_palletgo_err
 		withSink(k, func(h C.uintptr_t) { rc = C.palletgo_inventory(cs, ck, cq, t.c, h, &e) })
 		cancelled := t.release()
+		origin := Origin(e.origin)
 		msg := takeErr(&e)
 		if rc == C.PALLET_OK {
 			return nil
 		}
-		ee := &Error{Op: "inventory", Status: Status(rc), Message: msg}
+		ee := &Error{Op: "inventory", Status: Status(rc), Message: msg, Origin: origin}
 		if cancelled {
 			ee.ctx = ctx.Err()
 		}

@@ -10,8 +10,10 @@
 static void
 keep_error (struct palletgo_err *e)
 {
-  if (e)
+  if (e) {
     e->message = strdup (pallet_last_error ());
+    e->origin = pallet_last_error_origin ();
+  }
 }
 
 static void
@@ -45,7 +47,7 @@ palletgo_open (struct pallet_module *m, const char *config,
 int
 palletgo_call (struct pallet_session *s, int op, const char *vm,
                const char *input, struct pallet_cancel *cancel,
-               uintptr_t handle, struct pallet_call_result *r)
+               uintptr_t handle, struct pallet_call_result *r, int *origin)
 {
   struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
   o.vm = vm;
@@ -54,7 +56,9 @@ palletgo_call (struct pallet_session *s, int op, const char *vm,
     o.on_event = trampoline;
     o.opaque = (void *) handle;
   }
-  return pallet_session_call_ex (s, op, input, &o, r);
+  int rc = pallet_session_call_ex (s, op, input, &o, r);
+  *origin = pallet_last_error_origin ();
+  return rc;
 }
 
 int

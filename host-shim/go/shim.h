@@ -14,6 +14,7 @@ enum { PALLETGO_MIGRATE = 0, PALLETGO_CLEANUP = 1, PALLETGO_VALIDATE = 2 };
 /* Copies of the strings the caller must free (free (NULL) is fine). */
 struct palletgo_err {
   char *message;
+  int origin;                 /* pallet_last_error_origin() */
 };
 
 int palletgo_load (const char *name, unsigned flags,
@@ -26,7 +27,8 @@ struct pallet_session *palletgo_open (struct pallet_module *m,
 /* handle 0: the call's events go to the process-wide handler. */
 int palletgo_call (struct pallet_session *s, int op, const char *vm,
                    const char *input, struct pallet_cancel *cancel,
-                   uintptr_t handle, struct pallet_call_result *r);
+                   uintptr_t handle, struct pallet_call_result *r,
+                   int *origin);
 int palletgo_inventory (struct pallet_session *s, const char *kind,
                         const char *query, struct pallet_cancel *cancel,
                         uintptr_t handle, struct palletgo_err *e);
