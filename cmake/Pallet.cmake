@@ -1,5 +1,20 @@
 # Helpers shared by every directory.
 
+# pallet_missing(WHAT FIX)
+# A part that cannot be built for want of a tool or library.  An error by
+# default: a quietly skipped part takes its tests out of `make check`, and
+# the run still looks green.  PALLET_ALLOW_MISSING=ON (package builds, a
+# developer's partial build) turns it into a warning.
+option(PALLET_ALLOW_MISSING "Skip, with a warning, the parts whose tools or libraries are missing" OFF)
+function(pallet_missing what fix)
+  if(PALLET_ALLOW_MISSING)
+    message(WARNING "${what}: not built (${fix})")
+  else()
+    message(FATAL_ERROR "${what} cannot be built: ${fix}; "
+                        "or configure with -DPALLET_ALLOW_MISSING=ON to build without it")
+  endif()
+endfunction()
+
 find_program(PALLET_VALGRIND_EXE valgrind)
 find_program(PALLET_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 

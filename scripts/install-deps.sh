@@ -39,14 +39,14 @@ set -eu
 PKGS="
  build-essential g++ cmake pkg-config git clang clang-format libclang-rt-14-dev
  libcurl4-openssl-dev libjansson-dev libssl-dev libcunit1-dev libxml2-dev
- libyaml-dev libguestfs-dev libvirt-dev uuid-dev
+ libyaml-dev libguestfs-dev libvirt-dev uuid-dev libarchive-dev
  linux-image-amd64 libguestfs-tools guestfs-tools virt-v2v libguestfs-xfs
  xfsprogs lvm2 qemu-utils qemu-system-x86 ovmf nbdkit libnbd-bin
  debootstrap fdisk dosfstools e2fsprogs grub-pc-bin
  python3 python3-botocore python3-yaml python3-jsonschema awscli valgrind
  libvirt-clients golang-go golang-github-vmware-govmomi-dev
  dpkg-dev debhelper rpm cpio file binutils
- curl ca-certificates openssl groff-base"
+ curl ca-certificates openssl groff-base time"
 
 # The package that provides /usr/bin/kubectl.
 kubectl_pkg () {
