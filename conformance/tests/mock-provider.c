@@ -354,6 +354,10 @@ mock_validate (void *handle, struct pallet_call *call, const char *input)
   if (strlen (json_string_value (json_object_get (json_object_get (in.root, "options"), "step"))) == 0)
     r = PALLET_E_INVALID;
 #endif
+  if (pallet_cancelled (call)) {
+    json_decref (in.root);
+    return PALLET_E_CANCELLED;
+  }
   services_from_threads (call);
   emit_obj (call, PALLET_EMIT_ITEM,
             json_pack ("{ss ss ss ss}", "category",
