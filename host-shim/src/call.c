@@ -454,16 +454,15 @@ Pallet_call_op (struct pallet_session *s, int op, const char *vm,
   lock (s);
   int status = fn (s->handle, &c.pub, input ? input : "{}");
   unlock (s);
-  /* The op has returned: threads it started may no longer call in, so
-   * the result is ours alone from here. */
-  pthread_mutex_destroy (&c.mu);
-
   if (status < 0 || status >= PALLET_E_LAST)
     violation (&c, "returned %d, which is not a pallet_status; return "
                "PALLET_OK, PALLET_PENDING or a PALLET_E_* code", status);
   else if (status == PALLET_PENDING && !r->has_retry_after)
     violation (&c, "returned PALLET_PENDING without a retry-after; call "
                "pallet_retry_after(call, ms) before returning PENDING");
+  /* The op has returned: threads it started may no longer call in, so
+   * the result is ours alone from here (violation() above still locks). */
+  pthread_mutex_destroy (&c.mu);
   if (c.violation) {
     free (r->error);
     r->error = c.violation;
