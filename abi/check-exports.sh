@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Fails unless the shared object exports exactly pallet_provider_entry.
 set -eu
 so=$1

@@ -45,7 +45,7 @@ quantile (double *v, size_t n, double q)
 }
 
 struct held {
-  const char *skip;             /* the provider itself */
+  const char *skip; /* the provider itself */
   void *dl[256];
   size_t n;
 };
@@ -114,8 +114,10 @@ main (int argc, char *argv[])
     return 2;
   }
   if (strchr (so, '/') == NULL) {
-    fprintf (stderr, "pallet-bench-load: '%s' is not a path: pass the "
-             "provider's path, e.g. build/providers/pallet-provider-ec2.so\n", so);
+    fprintf (stderr,
+             "pallet-bench-load: '%s' is not a path: pass the "
+             "provider's path, e.g. build/providers/pallet-provider-ec2.so\n",
+             so);
     return 2;
   }
   double *bare = calloc ((size_t) n, sizeof *bare);
@@ -136,7 +138,7 @@ main (int argc, char *argv[])
   double first = now_us () - t0;
 
   struct stats cold, warm;
-  long ncold = n >= 100 ? n / 10 : n;   /* ~0.1 s each: fewer rounds */
+  long ncold = n >= 100 ? n / 10 : n; /* ~0.1 s each: fewer rounds */
   if (rounds (so, ncold, bare, load, &cold) == -1)
     return 1;
 
@@ -161,8 +163,8 @@ main (int argc, char *argv[])
           "\"libraries_held\": %zu, "
           "\"resident_bare_median_us\": %.1f, \"resident_bare_p90_us\": %.1f, "
           "\"resident_load_median_us\": %.1f, \"resident_load_p90_us\": %.1f}\n",
-          n, ncold, first, cold.bare_med, cold.bare_p90, cold.load_med, cold.load_p90,
-          h.n, warm.bare_med, warm.bare_p90, warm.load_med, warm.load_p90);
+          n, ncold, first, cold.bare_med, cold.bare_p90, cold.load_med, cold.load_p90, h.n,
+          warm.bare_med, warm.bare_p90, warm.load_med, warm.load_p90);
   free (bare);
   free (load);
   return 0;

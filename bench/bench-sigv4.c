@@ -19,11 +19,10 @@
 
 #include "aws-internal.h"
 
-#define EMPTY_SHA256 \
-  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct req {
-  char *line;                   /* owns the fields below */
+  char *line; /* owns the fields below */
   const char *f[9];
 };
 
@@ -93,7 +92,8 @@ main (int argc, char *argv[])
     }
     rq[n].line = strdup (line);
     if (rq[n].line == NULL || split (&rq[n]) == -1) {
-      fprintf (stderr, "pallet-bench-sigv4: %s line %zu: expected 9 tab-separated "
+      fprintf (stderr,
+               "pallet-bench-sigv4: %s line %zu: expected 9 tab-separated "
                "fields: method host path query service region amz-date key secret\n",
                argv[1], n + 1);
       return 1;
@@ -123,10 +123,18 @@ main (int argc, char *argv[])
       const char **f = rq[i].f;
       struct Pallet_aws_hdr hdr = { "host", f[1] };
       struct Pallet_aws_sigv4_in in = {
-        .method = f[0], .path = f[2], .query = *f[3] ? f[3] : NULL,
-        .headers = &hdr, .nheaders = 1, .payload_hash = EMPTY_SHA256,
-        .access_key_id = f[7], .secret_access_key = f[8],
-        .service = f[4], .region = f[5], .amz_date = f[6], .key_cache = &key,
+        .method = f[0],
+        .path = f[2],
+        .query = *f[3] ? f[3] : NULL,
+        .headers = &hdr,
+        .nheaders = 1,
+        .payload_hash = EMPTY_SHA256,
+        .access_key_id = f[7],
+        .secret_access_key = f[8],
+        .service = f[4],
+        .region = f[5],
+        .amz_date = f[6],
+        .key_cache = &key,
       };
       struct Pallet_aws_sigv4_out out;
       if (Pallet_aws_sigv4_sign (&in, &out) != 0) {

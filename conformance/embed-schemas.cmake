@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cmake -DSCHEMA_DIR=... -DOUT=... -P embed-schemas.cmake
 # Writes a C file holding every SCHEMA_DIR/*.schema.json as a string, so
 # pallet-conformance works without finding its data files.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Build Pallet's .debs with dpkg-buildpackage -us -uc -b.
 #
 #   packaging/build-deb.sh OUTDIR [SCRATCH]

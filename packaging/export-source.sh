@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Copies the source tree into DIR for a package build:
 #   export-source.sh TOPDIR DIR
 # PALLET_PKG_SOURCE=head (default) takes the committed HEAD (git archive):

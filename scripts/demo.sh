@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # make demo: migrate a real (small) EC2-shaped guest from the bundled local
 # EC2/EBS endpoint to raw disks + KubeVirt manifests.  See examples/demo/.
 set -euo pipefail

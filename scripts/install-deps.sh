@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages Pallet builds, tests, demos and converts
 # with.  Does nothing (and quickly: one dpkg-query) when they are all
 # present.  Installing needs root: it runs apt-get itself as root, or

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # measure-install.sh: what scripts/install-deps.sh costs on a fresh Debian 12.
 #
 #   scripts/measure-install.sh [WORKDIR]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A provider the ABI must keep working (built from the frozen 1.0 header,
 or written in C++) through the real pallet CLI and libpallet-host: --dump,
 inventory, validate, and the ABI 1.1 settings check (a described provider's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Calling the provider: every call runs in a forked child, so a crash or a
  * hang becomes a report the parent judges instead of the end of the run. */
 #include <errno.h>
@@ -19,7 +20,7 @@
 #endif
 #endif
 #ifndef VALGRIND_COUNT_ERRORS
-#define RUNNING_ON_VALGRIND 0
+#define RUNNING_ON_VALGRIND   0
 #define VALGRIND_COUNT_ERRORS 0
 #endif
 
@@ -29,9 +30,7 @@ extern char **environ;
 
 /* enum pc_op is open, then the header's PALLET_OP_LIST order. */
 #define PC_OP_NAME(name, NAME) [PC_OP_##NAME] = #name,
-const char *const pc_op_names[PC_OP_COUNT] = {
-  [PC_OP_OPEN] = "open", PALLET_OP_LIST (PC_OP_NAME)
-};
+const char *const pc_op_names[PC_OP_COUNT] = { [PC_OP_OPEN] = "open", PALLET_OP_LIST (PC_OP_NAME) };
 
 pallet_validate_fn *
 pc_op_fn (enum pc_op op)
@@ -44,7 +43,8 @@ pc_op_fn (enum pc_op op)
   case PC_OP_CONVERT: return pc.vt.convert;
   case PC_OP_BUILD_VM: return pc.vt.build_vm;
   case PC_OP_CLEANUP: return pc.vt.cleanup;
-  case PC_OP_OPEN: case PC_OP_COUNT: break;
+  case PC_OP_OPEN:
+  case PC_OP_COUNT: break;
   }
   return NULL;
 }
@@ -64,9 +64,7 @@ pc_op_per_vm (enum pc_op op)
 }
 
 #define STATUS_NAME(name, num, text) [num] = "PALLET_" #name,
-static const char *const status_names[PALLET_E_LAST] = {
-  PALLET_STATUS_LIST (STATUS_NAME)
-};
+static const char *const status_names[PALLET_E_LAST] = { PALLET_STATUS_LIST (STATUS_NAME) };
 
 const char *
 pc_status_name (int status)
@@ -108,32 +106,28 @@ pc_describe (const json_t *report)
   else if ((why = json_string_value (json_object_get (report, "hang"))))
     r = asprintf (&s, "hung (%s)", why);
   else if ((why = json_string_value (json_object_get (report, "open_failed"))))
-    r = asprintf (&s, "could not open a session with the fixture's config (%s)",
-                  why);
+    r = asprintf (&s, "could not open a session with the fixture's config (%s)", why);
   else if (json_is_true (json_object_get (report, "absent")))
     r = asprintf (&s, "op absent (NULL in the vtable)");
   else if (json_object_get (report, "opened"))
     r = asprintf (&s, "open returned %s%s%s%s",
-                  json_is_true (json_object_get (report, "opened"))
-                  ? "a handle" : "NULL",
-                  json_is_object (json_object_get (report, "error"))
-                  ? " with message \"" : " without a message",
-                  json_is_object (json_object_get (report, "error"))
-                  ? json_string_value (json_object_get
-                                       (json_object_get (report, "error"),
-                                        "message")) : "",
+                  json_is_true (json_object_get (report, "opened")) ? "a handle" : "NULL",
+                  json_is_object (json_object_get (report, "error")) ? " with message \""
+                                                                     : " without a message",
+                  json_is_object (json_object_get (report, "error")) ? json_string_value (
+                      json_object_get (json_object_get (report, "error"), "message"))
+                                                                     : "",
                   json_is_object (json_object_get (report, "error")) ? "\"" : "");
   else {
     int st = pc_status_of (report);
     json_t *err = json_object_get (report, "error");
     const char *msg = json_string_value (json_object_get (err, "message"));
     if (msg && strlen (msg) > 200)
-      r = asprintf (&s, "returned %s (%d) with message \"%.200s...\"",
-                    pc_status_name (st), st, msg);
+      r = asprintf (&s, "returned %s (%d) with message \"%.200s...\"", pc_status_name (st), st,
+                    msg);
     else
       r = asprintf (&s, "returned %s (%d) %s%s%s", pc_status_name (st), st,
-                    msg ? "with message \"" : "without a message",
-                    msg ? msg : "", msg ? "\"" : "");
+                    msg ? "with message \"" : "without a message", msg ? msg : "", msg ? "\"" : "");
   }
   return r < 0 ? NULL : s;
 }
@@ -200,9 +194,8 @@ read_until (int fd, unsigned timeout_s, bool *late)
   return buf;
 }
 
-static json_t *
-bad_end (const char *key, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
+static json_t *bad_end (const char *key, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 static json_t *
 bad_end (const char *key, const char *fmt, ...)
 {
@@ -251,8 +244,7 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
      * forked, with pointers the parent held in registers, as lost. */
     if (RUNNING_ON_VALGRIND && json_is_object (r))
       json_object_set_new (r, "memcheck_errors",
-                           json_integer ((json_int_t) (VALGRIND_COUNT_ERRORS
-                                                       - errors)));
+                           json_integer ((json_int_t) (VALGRIND_COUNT_ERRORS - errors)));
     s = json_dumps (r, JSON_COMPACT);
     json_decref (r);
     if (s == NULL || !write_all (fds[1], s, strlen (s)))
@@ -275,34 +267,31 @@ pc_in_child (json_t *(*fn) (void *), void *arg, unsigned timeout_s)
     r = bad_end ("hang", "no answer after %u s", timeout_s);
   else if (WIFEXITED (status) && WEXITSTATUS (status) == PC_EXIT_WROTE)
     r = bad_end ("input_abuse", "the provider wrote to a host-owned input "
-                 "(the input text is read-only: copy it, or parse it with "
-                 "jansson, before changing it)");
+                                "(the input text is read-only: copy it, or parse it with "
+                                "jansson, before changing it)");
   else if (WIFEXITED (status) && WEXITSTATUS (status) == PC_EXIT_FREED)
     r = bad_end ("input_abuse", "the provider freed a host-owned input (the "
-                 "host owns input_json and config_json: never free them)");
+                                "host owns input_json and config_json: never free them)");
   else if (WIFSIGNALED (status))
     r = bad_end ("crash", "killed by signal %d, %s", WTERMSIG (status),
                  strsignal (WTERMSIG (status)));
-  else if (WEXITSTATUS (status) != 0 && text
-           && (r = json_loads (text, 0, &err)) != NULL) {
+  else if (WEXITSTATUS (status) != 0 && text && (r = json_loads (text, 0, &err)) != NULL) {
     /* The call returned and reported.  Under valgrind, the exit status is
      * memcheck's verdict on the forked heap (see above): the errors that
      * count are those during the call. */
     json_t *me = json_object_get (r, "memcheck_errors");
     if (!json_is_integer (me) || json_integer_value (me) > 0) {
-      pc_fail (pc_current_check (),
-               "a provider call makes no memory errors (valgrind, ASan)",
-               __FILE__, __LINE__, "a child process exited with status %d "
+      pc_fail (pc_current_check (), "a provider call makes no memory errors (valgrind, ASan)",
+               __FILE__, __LINE__,
+               "a child process exited with status %d "
                "after reporting its call%s; see the log above",
-               WEXITSTATUS (status),
-               json_is_integer (me) ? " with memcheck errors during it" : "");
+               WEXITSTATUS (status), json_is_integer (me) ? " with memcheck errors during it" : "");
     }
   }
   else if (WEXITSTATUS (status) != 0)
     r = bad_end ("crash", "the process exited with status %d during the call",
                  WEXITSTATUS (status));
-  else if (text == NULL
-           || (r = json_loads (text, 0, &err)) == NULL)
+  else if (text == NULL || (r = json_loads (text, 0, &err)) == NULL)
     r = bad_end ("crash", "the process exited without a report");
   free (text);
   return r;
@@ -327,7 +316,7 @@ on_segv (int sig, siginfo_t *si, void *ctx)
     if (a >= guarded[i][0] && a < guarded[i][1])
       _exit (PC_EXIT_FREED);
   }
-  signal (sig, SIG_DFL);        /* any other fault: crash as it would */
+  signal (sig, SIG_DFL); /* any other fault: crash as it would */
 }
 
 void
@@ -347,13 +336,11 @@ pc_ro_copy (const char *text)
 {
   size_t page = (size_t) sysconf (_SC_PAGESIZE), len = strlen (text) + 1;
   size_t data = (len + page - 1) / page * page;
-  char *m = mmap (NULL, page + data, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *m = mmap (NULL, page + data, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED)
     return text;
   memcpy (m + page, text, len);
-  if (mprotect (m, page, PROT_NONE) != 0
-      || mprotect (m + page, data, PROT_READ) != 0)
+  if (mprotect (m, page, PROT_NONE) != 0 || mprotect (m + page, data, PROT_READ) != 0)
     return text;
   /* The oldest entry gives way: a child guards a handful of inputs. */
   unsigned i = nguarded++ % GUARDED;
@@ -389,12 +376,10 @@ report_stdout (int fd, json_t *r)
     return;
   fflush (stdout);
   size = lseek (fd, 0, SEEK_END);
-  if (size > 0 && lseek (fd, 0, SEEK_SET) == 0
-      && (n = read (fd, buf, sizeof buf - 1)) > 0) {
+  if (size > 0 && lseek (fd, 0, SEEK_SET) == 0 && (n = read (fd, buf, sizeof buf - 1)) > 0) {
     buf[n] = '\0';
-    json_object_set_new (r, "stdout", json_pack ("{sI so}", "bytes",
-                                                 (json_int_t) size, "head",
-                                                 pc_text (buf)));
+    json_object_set_new (r, "stdout",
+                         json_pack ("{sI so}", "bytes", (json_int_t) size, "head", pc_text (buf)));
   }
   close (fd);
 }
@@ -434,8 +419,7 @@ invoke_child (void *arg)
   h = pc.vt.open (&oc.call, config);
   if (h == NULL) {
     r = json_pack ("{so}", "open_failed",
-                   pc_text (oc.error_msg ? oc.error_msg
-                                         : "open returned NULL without a message"));
+                   pc_text (oc.error_msg ? oc.error_msg : "open returned NULL without a message"));
     pc_call_free (&oc);
     return r;
   }
@@ -472,17 +456,15 @@ pc_invoke (const struct pc_req *req)
 }
 
 char *
-pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid,
-                enum pc_op op, bool rollback, bool succeeded)
+pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid, enum pc_op op,
+                bool rollback, bool succeeded)
 {
   json_t *st = state ? json_incref ((json_t *) state) : json_object ();
   /* The options the real host sends (host-shim's driver). */
-  json_t *in = json_pack ("{sO sO so s{ss sb sb ss si sb sb}}",
-                          "plan", pc.fx.plan, "vm", vm, "state", st,
-                          "options", "migrationUID", uid, "cancelled", 0,
-                          "rollback", rollback, "step", pc_op_names[op],
-                          "attempt", 1, "succeeded", succeeded,
-                          "cutover", 0);
+  json_t *in =
+      json_pack ("{sO sO so s{ss sb sb ss si sb sb}}", "plan", pc.fx.plan, "vm", vm, "state", st,
+                 "options", "migrationUID", uid, "cancelled", 0, "rollback", rollback, "step",
+                 pc_op_names[op], "attempt", 1, "succeeded", succeeded, "cutover", 0);
   char *s;
   if (in == NULL)
     return NULL;
@@ -521,15 +503,16 @@ pc_count (char **why)
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_adddup2 (&fa, fds[1], 1);
   fflush (NULL);
-  e = posix_spawnp (&pid, pc.fx.count_argv[0], &fa, NULL, pc.fx.count_argv,
-                    environ);
+  e = posix_spawnp (&pid, pc.fx.count_argv[0], &fa, NULL, pc.fx.count_argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   close (fds[1]);
   if (e != 0) {
     close (fds[0]);
-    if (asprintf (why, "count_command %s: cannot run it: %s; fix the "
-                  "fixture's count_command", pc.fx.count_argv[0],
-                  strerror (e)) < 0)
+    if (asprintf (why,
+                  "count_command %s: cannot run it: %s; fix the "
+                  "fixture's count_command",
+                  pc.fx.count_argv[0], strerror (e))
+        < 0)
       *why = NULL;
     return NULL;
   }
@@ -542,21 +525,24 @@ pc_count (char **why)
   r = NULL;
   e = 0;
   if (late)
-    e = asprintf (why, "count_command %s: no answer after 120 s",
-                  pc.fx.count_argv[0]);
+    e = asprintf (why, "count_command %s: no answer after 120 s", pc.fx.count_argv[0]);
   else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    e = asprintf (why, "count_command %s: failed (wait status %d); run it by "
-                  "hand to see why", pc.fx.count_argv[0], status);
-  else if (text == NULL
-           || (r = json_loads (text, JSON_DECODE_ANY, &err)) == NULL)
-    e = asprintf (why, "count_command %s: its output is not JSON (%s); it "
-                  "must print a JSON object or a number", pc.fx.count_argv[0],
-                  text ? err.text : "no output");
+    e = asprintf (why,
+                  "count_command %s: failed (wait status %d); run it by "
+                  "hand to see why",
+                  pc.fx.count_argv[0], status);
+  else if (text == NULL || (r = json_loads (text, JSON_DECODE_ANY, &err)) == NULL)
+    e = asprintf (why,
+                  "count_command %s: its output is not JSON (%s); it "
+                  "must print a JSON object or a number",
+                  pc.fx.count_argv[0], text ? err.text : "no output");
   else if (!json_is_object (r) && !json_is_number (r)) {
     json_decref (r);
     r = NULL;
-    e = asprintf (why, "count_command %s: printed neither a JSON object nor "
-                  "a number", pc.fx.count_argv[0]);
+    e = asprintf (why,
+                  "count_command %s: printed neither a JSON object nor "
+                  "a number",
+                  pc.fx.count_argv[0]);
   }
   if (r == NULL && e < 0)
     *why = NULL;

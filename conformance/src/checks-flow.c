@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Checks that drive the pipeline: idempotency, pending, cancel, cleanup,
  * outputs. */
 #include <stdio.h>
@@ -22,9 +23,10 @@ short_json (const json_t *j)
 
 /* ---- idempotency ---- */
 
-static const char R_IDEM[] = "a per-VM op called again with the same input "
-  "gives the same outcome (or later progress: PENDING, then OK), emits the "
-  "same state and creates nothing new";
+static const char R_IDEM[] =
+    "a per-VM op called again with the same input "
+    "gives the same outcome (or later progress: PENDING, then OK), emits the "
+    "same state and creates nothing new";
 
 /* With a live backend ("live_backend": true in the fixture) the world
  * moves on between two calls: a snapshot the first call waited for may be
@@ -39,7 +41,7 @@ static const char R_IDEM[] = "a per-VM op called again with the same input "
  * reference).  Without a counter there is nothing to compare, and a pair
  * that differs fails as on a quiet backend. */
 struct twice {
-  unsigned progress;          /* pairs accepted as progress (live backend) */
+  unsigned progress; /* pairs accepted as progress (live backend) */
 };
 
 static bool
@@ -57,20 +59,20 @@ twice_hook (enum pc_op op, json_t *r1, const char *input, void *arg)
   r2 = pc_invoke (&rq);
   if (returned ("idempotency", op, r2, "(second call)")) {
     json_t *st1 = pc_report_state (r1), *st2 = pc_report_state (r2);
-    bool same_state = (st1 == NULL) == (st2 == NULL)
-      && (st1 == NULL || json_equal (st1, st2));
+    bool same_state = (st1 == NULL) == (st2 == NULL) && (st1 == NULL || json_equal (st1, st2));
     bool live = pc.fx.live_backend && pc.fx.count_argv != NULL;
     s1 = pc_status_of (r1);
     s2 = pc_status_of (r2);
-    if (live && s1 == PALLET_PENDING
-        && (s2 == PALLET_PENDING || s2 == PALLET_OK)
+    if (live && s1 == PALLET_PENDING && (s2 == PALLET_PENDING || s2 == PALLET_OK)
         && (!same_state || s2 != s1)) {
       /* Progress on a live backend: judged at the end of the pipeline. */
       tw->progress++;
       if (pc.verbose)
-        pc_note ("idempotency", "%s: the second call made progress (%s, "
-                 "then %s%s)", pc_op_names[op], pc_status_name (s1),
-                 pc_status_name (s2), same_state ? "" : ", a later state");
+        pc_note ("idempotency",
+                 "%s: the second call made progress (%s, "
+                 "then %s%s)",
+                 pc_op_names[op], pc_status_name (s1), pc_status_name (s2),
+                 same_state ? "" : ", a later state");
       json_decref (c1);
       json_decref (r2);
       return true;
@@ -81,20 +83,25 @@ twice_hook (enum pc_op op, json_t *r1, const char *input, void *arg)
     if (s1 == PALLET_PENDING && s2 == PALLET_OK)
       ;
     else if (s1 != s2)
-      PC_FAIL ("idempotency", R_IDEM, "%s called twice with the same input: "
-               "first returned %s, then %s", pc_op_names[op],
-               pc_status_name (s1), pc_status_name (s2));
+      PC_FAIL ("idempotency", R_IDEM,
+               "%s called twice with the same input: "
+               "first returned %s, then %s",
+               pc_op_names[op], pc_status_name (s1), pc_status_name (s2));
     else if (!same_state) {
       char *a = short_json (st1), *b = short_json (st2);
-      PC_FAIL ("idempotency", R_IDEM, "%s called twice with the same input "
-               "emitted different states: %s, then %s", pc_op_names[op],
-               a ? a : "?", b ? b : "?");
+      PC_FAIL ("idempotency", R_IDEM,
+               "%s called twice with the same input "
+               "emitted different states: %s, then %s",
+               pc_op_names[op], a ? a : "?", b ? b : "?");
       free (a);
       free (b);
     }
     char *when = NULL;
-    if (asprintf (&when, "after %s was called again with the same input "
-                  "(a duplicate resource)", pc_op_names[op]) < 0)
+    if (asprintf (&when,
+                  "after %s was called again with the same input "
+                  "(a duplicate resource)",
+                  pc_op_names[op])
+        < 0)
       when = NULL;
     pc_counts_equal ("idempotency", R_IDEM, c1, when ? when : "");
     free (when);
@@ -136,8 +143,7 @@ reference_count (void)
 {
   char *uid = pc_new_uid ("idem-reference", 0);
   json_t *state = json_object (), *count = NULL, *r;
-  if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps,
-                       NULL, NULL))
+  if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps, NULL, NULL))
     count = pc_baseline ("idempotency");
   if (pc_op_present (PC_OP_CLEANUP)) {
     r = pc_finish (&state, uid, count != NULL, NULL, NULL);
@@ -157,15 +163,18 @@ pc_check_idempotency (void)
   json_t *base = NULL, *ref = NULL;
   if (pc.fx.live_backend && pc.fx.count_argv == NULL)
     pc_note ("idempotency", "live_backend needs a count_command to compare "
-             "a run with a reference run; checked as a quiet backend");
+                            "a run with a reference run; checked as a quiet backend");
   if (live) {
     base = pc_baseline ("idempotency");
     ref = reference_count ();
-    if (ref == NULL || !pc_counts_equal ("idempotency", "cleanup removes "
-                                         "every resource the steps created "
-                                         "(the count returns to where it was)",
-                                         base, "after the reference run's "
-                                         "cleanup")) {
+    if (ref == NULL
+        || !pc_counts_equal ("idempotency",
+                             "cleanup removes "
+                             "every resource the steps created "
+                             "(the count returns to where it was)",
+                             base,
+                             "after the reference run's "
+                             "cleanup")) {
       json_decref (base);
       json_decref (ref);
       return;
@@ -174,18 +183,18 @@ pc_check_idempotency (void)
   char *uid = pc_new_uid ("idem", 0);
   json_t *state = json_object (), *r;
   struct twice tw = { 0 };
-  if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps,
-                       twice_hook, &tw)) {
+  if (pc_run_pipeline ("idempotency", pc_vm (0), &state, uid, pc_nsteps, twice_hook, &tw)) {
     char *why = NULL;
     json_t *now = live ? pc_count (&why) : NULL;
     if (live && now == NULL)
-      PC_FAIL ("idempotency", "the fixture's count_command works", "%s",
-               why ? why : "?");
+      PC_FAIL ("idempotency", "the fixture's count_command works", "%s", why ? why : "?");
     else if (live && !same_size (ref, now)) {
       char *a = short_json (ref), *b = short_json (now);
-      PC_FAIL ("idempotency", R_IDEM, "with every call made twice the "
+      PC_FAIL ("idempotency", R_IDEM,
+               "with every call made twice the "
                "pipeline left %s; with every call made once it left %s: a "
-               "duplicate resource", b ? b : "?", a ? a : "?");
+               "duplicate resource",
+               b ? b : "?", a ? a : "?");
       free (a);
       free (b);
     }
@@ -201,9 +210,11 @@ pc_check_idempotency (void)
     json_decref (r);
   }
   if (live)
-    pc_note ("idempotency", "live backend: %u call pair(s) made progress "
+    pc_note ("idempotency",
+             "live backend: %u call pair(s) made progress "
              "between the two calls; the run with every call made twice "
-             "was compared with a reference run", tw.progress);
+             "was compared with a reference run",
+             tw.progress);
   json_decref (state);
   json_decref (base);
   json_decref (ref);
@@ -221,10 +232,10 @@ pending_hook (enum pc_op op, json_t *r, const char *input, void *arg)
     return returned ("pending", op, r, NULL);
   ++*seen;
   if (json_is_null (json_object_get (r, "retry_after")))
-    PC_FAIL ("pending", "every PALLET_PENDING result carries a retry-after "
+    PC_FAIL ("pending",
+             "every PALLET_PENDING result carries a retry-after "
              "(call host->retry_after before returning it)",
-             "%s returned PALLET_PENDING without a retry-after",
-             pc_op_names[op]);
+             "%s returned PALLET_PENDING without a retry-after", pc_op_names[op]);
   return true;
 }
 
@@ -236,15 +247,14 @@ pc_check_pending (void)
   char *uid = pc_new_uid ("pending", 0);
   json_t *state = json_object (), *r;
   unsigned seen = 0;
-  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
-         && pc_op_present (PC_OP_INVENTORY); k++) {
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds) && pc_op_present (PC_OP_INVENTORY);
+       k++) {
     char *in = pc_inventory_input (k);
     r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, pending_hook, &seen);
     json_decref (r);
     free (in);
   }
-  bool done = pc_run_pipeline ("pending", pc_vm (0), &state, uid, pc_nsteps,
-                               pending_hook, &seen);
+  bool done = pc_run_pipeline ("pending", pc_vm (0), &state, uid, pc_nsteps, pending_hook, &seen);
   if (pc_op_present (PC_OP_CLEANUP)) {
     r = pc_finish (&state, uid, done, pending_hook, &seen);
     json_decref (r);
@@ -257,9 +267,10 @@ pc_check_pending (void)
 
 /* ---- cancel ---- */
 
-static const char R_CANCEL[] = "a cancelled call returns promptly, within "
-  "the provider's cancel_bound_ms: PALLET_E_CANCELLED, or what it was about "
-  "to return anyway (PALLET_OK, PALLET_PENDING)";
+static const char R_CANCEL[] =
+    "a cancelled call returns promptly, within "
+    "the provider's cancel_bound_ms: PALLET_E_CANCELLED, or what it was about "
+    "to return anyway (PALLET_OK, PALLET_PENDING)";
 
 /* The same input again, with cancelled() turning true at_ms into it. */
 static void
@@ -267,29 +278,35 @@ cancel_at (enum pc_op op, const char *input, long at_ms, bool dirs)
 {
   unsigned bound = pc.vt.cancel_bound_ms;
   struct pc_req rq = {
-    .op = op, .input = input, .cancel = true, .cancel_after_ms = at_ms,
-    .timeout_s = (unsigned) ((bound + at_ms) / 1000 + 10), .dirs = dirs,
+    .op = op,
+    .input = input,
+    .cancel = true,
+    .cancel_after_ms = at_ms,
+    .timeout_s = (unsigned) ((bound + at_ms) / 1000 + 10),
+    .dirs = dirs,
   };
   json_t *r = pc_invoke (&rq);
   if (json_object_get (r, "hang"))
-    PC_FAIL ("cancel", R_CANCEL, "%s with cancelled() true from %ld ms did "
-             "not return in %u s", pc_op_names[op], at_ms, rq.timeout_s);
+    PC_FAIL ("cancel", R_CANCEL,
+             "%s with cancelled() true from %ld ms did "
+             "not return in %u s",
+             pc_op_names[op], at_ms, rq.timeout_s);
   else if (returned ("cancel", op, r, "(cancelled)")) {
-    double ms = json_number_value (json_object_get (r, "elapsed_ms"))
-      - (double) at_ms;
+    double ms = json_number_value (json_object_get (r, "elapsed_ms")) - (double) at_ms;
     int st = pc_status_of (r);
     if (ms > (double) bound)
-      PC_FAIL ("cancel", R_CANCEL, "%s returned %s %.0f ms after cancelled() "
+      PC_FAIL ("cancel", R_CANCEL,
+               "%s returned %s %.0f ms after cancelled() "
                "turned true (%ld ms into the call); cancel_bound_ms is %u (it "
                "polled cancelled() %lld times: poll it throughout, not once)",
                pc_op_names[op], pc_status_name (st), ms, at_ms, bound,
                (long long) json_integer_value (json_object_get (r, "cancel_polls")));
-    else if (st != PALLET_E_CANCELLED && st != PALLET_OK
-             && st != PALLET_PENDING) {
+    else if (st != PALLET_E_CANCELLED && st != PALLET_OK && st != PALLET_PENDING) {
       char *d = pc_describe (r);
-      PC_FAIL ("cancel", R_CANCEL, "%s with cancelled() true from %ld ms %s; "
-               "expected PALLET_E_CANCELLED", pc_op_names[op], at_ms,
-               d ? d : "?");
+      PC_FAIL ("cancel", R_CANCEL,
+               "%s with cancelled() true from %ld ms %s; "
+               "expected PALLET_E_CANCELLED",
+               pc_op_names[op], at_ms, d ? d : "?");
       free (d);
     }
   }
@@ -339,11 +356,9 @@ pc_check_cancel (void)
     json_decref (r);
     free (in);
   }
-  pc_run_pipeline ("cancel", pc_vm (0), &state, uid, pc_nsteps, cancel_hook,
-                   NULL);
+  pc_run_pipeline ("cancel", pc_vm (0), &state, uid, pc_nsteps, cancel_hook, NULL);
   if (pc_op_present (PC_OP_CLEANUP)) {
-    r = pc_drive_cleanup (pc_vm (0), &state, uid, true, false, cancel_hook,
-                          NULL);
+    r = pc_drive_cleanup (pc_vm (0), &state, uid, true, false, cancel_hook, NULL);
     json_decref (r);
   }
   json_decref (state);
@@ -361,9 +376,9 @@ pc_check_cancel (void)
  * count back at the baseline. */
 
 static const char R_ANY[] = "cleanup succeeds with any state: after success, "
-  "after a stop at any step, again after itself, and with {}";
+                            "after a stop at any step, again after itself, and with {}";
 static const char R_GONE[] = "a rollback removes every resource the "
-  "migration created (the count returns to where it was)";
+                             "migration created (the count returns to where it was)";
 
 static bool
 kept_hook (enum pc_op op, json_t *r, const char *input, void *arg)
@@ -384,32 +399,29 @@ kept_hook (enum pc_op op, json_t *r, const char *input, void *arg)
  * report of its last call, or NULL when it failed (recorded).  *kept: a
  * call of it emitted a "kept" item. */
 static json_t *
-cleanup_to_end_kept (json_t **state, const char *uid, bool rollback,
-                     bool succeeded, const char *when, bool *kept)
+cleanup_to_end_kept (json_t **state, const char *uid, bool rollback, bool succeeded,
+                     const char *when, bool *kept)
 {
-  json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, rollback, succeeded,
-                                kept_hook, kept);
+  json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, rollback, succeeded, kept_hook, kept);
   if (pc_status_of (r) == PALLET_OK)
     return r;
   char *d = pc_describe (r);
-  PC_FAIL ("cleanup", R_ANY, "cleanup (%s) %s %s",
-           rollback ? "rollback" : "tidy-up", when, d ? d : "?");
+  PC_FAIL ("cleanup", R_ANY, "cleanup (%s) %s %s", rollback ? "rollback" : "tidy-up", when,
+           d ? d : "?");
   free (d);
   json_decref (r);
   return NULL;
 }
 
 static json_t *
-cleanup_to_end (json_t **state, const char *uid, bool rollback,
-                bool succeeded, const char *when)
+cleanup_to_end (json_t **state, const char *uid, bool rollback, bool succeeded, const char *when)
 {
   bool kept = false;
   return cleanup_to_end_kept (state, uid, rollback, succeeded, when, &kept);
 }
 
 static bool
-rolled_back (json_t **state, const char *uid, const json_t *base,
-             const char *when)
+rolled_back (json_t **state, const char *uid, const json_t *base, const char *when)
 {
   json_t *r = cleanup_to_end (state, uid, true, false, when);
   char w[200];
@@ -430,8 +442,11 @@ tidy_up_then_roll_back (json_t **state, const char *uid, const json_t *base)
 {
   char *why = NULL;
   bool kept = false;
-  json_t *r = cleanup_to_end_kept (state, uid, false, true, "after every "
-                                   "step completed", &kept), *after;
+  json_t *r = cleanup_to_end_kept (state, uid, false, true,
+                                   "after every "
+                                   "step completed",
+                                   &kept),
+         *after;
   if (r == NULL)
     return;
   after = pc_count (&why);
@@ -441,20 +456,23 @@ tidy_up_then_roll_back (json_t **state, const char *uid, const json_t *base)
    * rollback after it. */
   if (after && base && !json_equal (after, base) && !kept) {
     char *a = short_json (base), *b = short_json (after);
-    pc_note ("cleanup", "the tidy-up after success kept resources (the count "
+    pc_note ("cleanup",
+             "the tidy-up after success kept resources (the count "
              "was %s and is %s) without an \"action\": \"kept\" item "
-             "saying which", a ? a : "?", b ? b : "?");
+             "saying which",
+             a ? a : "?", b ? b : "?");
     free (a);
     free (b);
   }
   json_decref (r);
   r = cleanup_to_end (state, uid, false, true, "called again after itself");
   if (r && after)
-    pc_counts_equal ("cleanup", "a tidy-up called again changes nothing",
-                     after, "after a second tidy-up");
+    pc_counts_equal ("cleanup", "a tidy-up called again changes nothing", after,
+                     "after a second tidy-up");
   json_decref (r);
   json_decref (after);
-  rolled_back (state, uid, base, "after the tidy-up (what a tidy-up keeps "
+  rolled_back (state, uid, base,
+               "after the tidy-up (what a tidy-up keeps "
                "stays recorded, so a rollback still finds it)");
 }
 
@@ -465,8 +483,7 @@ pc_check_cleanup (void)
   char *uid, when[160];
 
   if (!pc_op_present (PC_OP_CLEANUP)) {
-    PC_FAIL ("cleanup", "the required ops are present",
-             "cleanup is NULL: nothing to check");
+    PC_FAIL ("cleanup", "the required ops are present", "cleanup is NULL: nothing to check");
     return;
   }
   if (!pc_session_ok ("cleanup"))
@@ -489,8 +506,7 @@ pc_check_cleanup (void)
       tidy_up_then_roll_back (&st, uid, base);
     else {
       /* Stop in the middle of step k: one call, then give up on it. */
-      char *in = pc_vm_input_ex (pc_vm (0), st, uid, pc_steps[k], false,
-                                 false);
+      char *in = pc_vm_input_ex (pc_vm (0), st, uid, pc_steps[k], false, false);
       struct pc_req rq = { .op = pc_steps[k], .input = in, .dirs = true };
       json_t *r = pc_invoke (&rq), *s2 = pc_report_state (r);
       if (s2) {
@@ -499,8 +515,7 @@ pc_check_cleanup (void)
       }
       json_decref (r);
       free (in);
-      snprintf (when, sizeof when, "after a stop during %s",
-                pc_op_names[pc_steps[k]]);
+      snprintf (when, sizeof when, "after a stop during %s", pc_op_names[pc_steps[k]]);
       rolled_back (&st, uid, base, when);
     }
     json_decref (st);
@@ -536,13 +551,13 @@ outputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
   if (json_object_get (r, "absent"))
     return true;
   if (st < 0 || st >= PALLET_E_LAST)
-    PC_FAIL ("outputs", "an op returns a pallet_status", "%s returned %d",
-             pc_op_names[op], st);
+    PC_FAIL ("outputs", "an op returns a pallet_status", "%s returned %d", pc_op_names[op], st);
   else if (st != PALLET_OK && st != PALLET_PENDING
            && !json_is_object (json_object_get (r, "error")))
-    PC_FAIL ("outputs", "an error status carries a message through "
-             "host->error", "%s returned %s without a message",
-             pc_op_names[op], pc_status_name (st));
+    PC_FAIL ("outputs",
+             "an error status carries a message through "
+             "host->error",
+             "%s returned %s without a message", pc_op_names[op], pc_status_name (st));
   json_array_foreach (emits, i, e) {
     json_int_t kind = json_integer_value (json_object_get (e, "kind"));
     const char *invalid = json_string_value (json_object_get (e, "invalid"));
@@ -550,14 +565,12 @@ outputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
     const char *sname = NULL;
     char *why = NULL;
     ++*n;
-    if (kind != PALLET_EMIT_STATE && kind != PALLET_EMIT_ITEM
-        && kind != PALLET_EMIT_RESULT)
-      PC_FAIL ("outputs", "emit's kind is a pallet_emit_kind (1, 2, 3)",
-               "%s emitted kind %lld", pc_op_names[op], (long long) kind);
+    if (kind != PALLET_EMIT_STATE && kind != PALLET_EMIT_ITEM && kind != PALLET_EMIT_RESULT)
+      PC_FAIL ("outputs", "emit's kind is a pallet_emit_kind (1, 2, 3)", "%s emitted kind %lld",
+               pc_op_names[op], (long long) kind);
     if (invalid) {
       PC_FAIL ("outputs", "every emitted text is valid JSON (UTF-8)",
-               "%s emit #%zu (kind %lld): %s", pc_op_names[op], i + 1,
-               (long long) kind, invalid);
+               "%s emit #%zu (kind %lld): %s", pc_op_names[op], i + 1, (long long) kind, invalid);
       continue;
     }
     if (kind == PALLET_EMIT_STATE)
@@ -568,10 +581,12 @@ outputs_hook (enum pc_op op, json_t *r, const char *input, void *arg)
       sname = item_schema (op);
     if (sname && !pc_schema_validate (pc_schema_get (sname), v, &why)) {
       char *t = short_json (v);
-      PC_FAIL ("outputs", "every emitted object matches its documented "
-               "schema (docs/schemas/)", "%s emit #%zu does not match "
-               "%s.schema.json: %s; it was %s", pc_op_names[op], i + 1, sname,
-               why ? why : "?", t ? t : "?");
+      PC_FAIL ("outputs",
+               "every emitted object matches its documented "
+               "schema (docs/schemas/)",
+               "%s emit #%zu does not match "
+               "%s.schema.json: %s; it was %s",
+               pc_op_names[op], i + 1, sname, why ? why : "?", t ? t : "?");
       free (t);
     }
     free (why);
@@ -587,15 +602,14 @@ pc_check_outputs (void)
   char *uid = pc_new_uid ("outputs", 0);
   json_t *state = json_object (), *r;
   unsigned n = 0;
-  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
-         && pc_op_present (PC_OP_INVENTORY); k++) {
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds) && pc_op_present (PC_OP_INVENTORY);
+       k++) {
     char *in = pc_inventory_input (k);
     r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, outputs_hook, &n);
     json_decref (r);
     free (in);
   }
-  bool done = pc_run_pipeline ("outputs", pc_vm (0), &state, uid, pc_nsteps,
-                               outputs_hook, &n);
+  bool done = pc_run_pipeline ("outputs", pc_vm (0), &state, uid, pc_nsteps, outputs_hook, &n);
   if (pc_op_present (PC_OP_CLEANUP)) {
     r = pc_finish (&state, uid, done, outputs_hook, &n);
     json_decref (r);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bad-input and leaks: what a provider does with input it must refuse. */
 #include <malloc.h>
 #include <pthread.h>
@@ -29,16 +30,15 @@ size_t __sanitizer_get_current_allocated_bytes (void);
 #include "flow.h"
 
 #define HUGE_LEN (10u << 20)
-#define DEEP 100000u
+#define DEEP     100000u
 
 struct bad {
-  const char *kind;           /* what is wrong with it, for messages */
-  bool cheap;                 /* small enough to repeat in the leak check */
+  const char *kind; /* what is wrong with it, for messages */
+  bool cheap;       /* small enough to repeat in the leak check */
   char *text;
 };
 
-static char *
-fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
+static char *fmt (const char *f, ...) __attribute__ ((format (printf, 1, 2)));
 static char *
 fmt (const char *f, ...)
 {
@@ -120,8 +120,8 @@ bad_inputs (enum pc_op op, struct bad *out, bool cheap_only)
   char *pre = NULL;
   char *plan = json_dumps (pc.fx.plan, JSON_COMPACT);
   char *vm = json_dumps (pc_vm (0), JSON_COMPACT);
-  char *kind = json_dumps (json_array_get (pc.fx.inventory_kinds, 0),
-                           JSON_COMPACT | JSON_ENCODE_ANY);
+  char *kind =
+      json_dumps (json_array_get (pc.fx.inventory_kinds, 0), JSON_COMPACT | JSON_ENCODE_ANY);
   if (kind == NULL)
     kind = strdup ("\"instances\"");
 
@@ -137,8 +137,7 @@ bad_inputs (enum pc_op op, struct bad *out, bool cheap_only)
          cat3 ("{\"settings\":\"", huge, "\"}"));
     ADD ("deep nesting: \"settings\" is 100000 nested arrays", false,
          cat3 ("{\"settings\":", deep, "}"));
-    ADD ("invalid UTF-8 in a string", true,
-         strdup ("{\"settings\":{\"x\":\"\xff\xfe\"}}"));
+    ADD ("invalid UTF-8 in a string", true, strdup ("{\"settings\":{\"x\":\"\xff\xfe\"}}"));
   }
   else if (op == PC_OP_INVENTORY) {
     ADD ("malformed JSON", true, strdup ("{\"kind\": \"inst"));
@@ -152,14 +151,12 @@ bad_inputs (enum pc_op op, struct bad *out, bool cheap_only)
     pre = fmt ("{\"kind\":%s,\"query\":", kind);
     ADD ("deep nesting: \"query\" is 100000 nested arrays", false,
          pre ? cat3 (pre, deep, "}") : NULL);
-    ADD ("invalid UTF-8 in a string", true,
-         strdup ("{\"kind\":\"\xff\xfe\",\"query\":\"\"}"));
+    ADD ("invalid UTF-8 in a string", true, strdup ("{\"kind\":\"\xff\xfe\",\"query\":\"\"}"));
   }
   else {
     char *valid = vm_input_with ("state", json_object ());
     size_t half = valid ? strlen (valid) / 2 : 0;
-    ADD ("malformed JSON (a valid input cut in half)", true,
-         valid ? strndup (valid, half) : NULL);
+    ADD ("malformed JSON (a valid input cut in half)", true, valid ? strndup (valid, half) : NULL);
     free (valid);
     ADD ("empty object", true, strdup ("{}"));
     ADD ("wrong type: \"state\": 5", true, vm_input_with ("state", json_integer (5)));
@@ -177,7 +174,8 @@ bad_inputs (enum pc_op op, struct bad *out, bool cheap_only)
          pre ? cat3 (pre, deep, ",\"options\":{}}") : NULL);
     ADD ("invalid UTF-8 in a string", true,
          fmt ("{\"plan\":%s,\"vm\":{\"id\":\"\xff\xfe\",\"name\":\"x\","
-              "\"index\":0},\"state\":{},\"options\":{}}", plan));
+              "\"index\":0},\"state\":{},\"options\":{}}",
+              plan));
   }
 #undef ADD
   free (pre);
@@ -201,9 +199,9 @@ free_bad (struct bad *b, size_t n)
 static const char R_CRASH[] = "never crash on bad input";
 static const char R_HANG[] = "bad input fails fast (no hang)";
 static const char R_STATUS[] = "bad input gives an error status (not "
-  "PALLET_OK or PALLET_PENDING; open returns NULL)";
+                               "PALLET_OK or PALLET_PENDING; open returns NULL)";
 static const char R_MESSAGE[] = "an error status carries a message through "
-  "host->error";
+                                "host->error";
 static const char R_RANGE[] = "an op returns a pallet_status";
 static const char R_CLOUD[] = "bad input changes nothing in the cloud";
 
@@ -221,22 +219,26 @@ judge_bad (enum pc_op op, const struct bad *b, json_t *r)
   else if (json_object_get (r, "hang"))
     PC_FAIL ("bad-input", R_HANG, "%s with %s: %s", name, b->kind, d);
   else if (json_object_get (r, "open_failed"))
-    PC_FAIL ("bad-input", "open accepts the fixture's config",
-             "before %s with %s: %s", name, b->kind, d);
+    PC_FAIL ("bad-input", "open accepts the fixture's config", "before %s with %s: %s", name,
+             b->kind, d);
   else if (op == PC_OP_OPEN) {
     if (json_is_true (json_object_get (r, "opened")))
       PC_FAIL ("bad-input", R_STATUS, "open with %s returned a handle", b->kind);
     else if (msg == NULL || *msg == '\0')
-      PC_FAIL ("bad-input", R_MESSAGE, "open with %s returned NULL without "
-               "calling host->error", b->kind);
+      PC_FAIL ("bad-input", R_MESSAGE,
+               "open with %s returned NULL without "
+               "calling host->error",
+               b->kind);
   }
   else if (st < 0 || st >= PALLET_E_LAST)
     PC_FAIL ("bad-input", R_RANGE, "%s with %s returned %d", name, b->kind, st);
   else if (st == PALLET_OK || st == PALLET_PENDING)
     PC_FAIL ("bad-input", R_STATUS, "%s with %s: %s", name, b->kind, d);
   else if (msg == NULL || *msg == '\0')
-    PC_FAIL ("bad-input", R_MESSAGE, "%s with %s returned %s without calling "
-             "host->error", name, b->kind, pc_status_name (st));
+    PC_FAIL ("bad-input", R_MESSAGE,
+             "%s with %s returned %s without calling "
+             "host->error",
+             name, b->kind, pc_status_name (st));
   free (d);
 }
 
@@ -301,8 +303,8 @@ pc_check_bad_input (void)
  * the allocator's cache, not the provider's.  A thread's tcache is handed
  * back to the arena when the thread exits. */
 
-#define LEAK_WARM 4
-#define LEAK_N 40
+#define LEAK_WARM   4
+#define LEAK_N      40
 #define LEAK_N_SLOW 12
 
 static size_t
@@ -327,9 +329,9 @@ heap_in_use (void)
 }
 
 struct leak_job {
-  enum pc_op op;              /* PC_OP_OPEN: open/close cycles */
+  enum pc_op op; /* PC_OP_OPEN: open/close cycles */
   const char *input;
-  void *h;                    /* the session (not for PC_OP_OPEN) */
+  void *h; /* the session (not for PC_OP_OPEN) */
 };
 
 /* One repetition: the call and everything the mock host allocates for it. */
@@ -382,9 +384,9 @@ leak_child (void *arg)
     pc_call_init (&c, "open");
     h = pc.vt.open (&c.call, pc.fx.config_text);
     if (h == NULL) {
-      json_t *r = json_pack ("{so}", "open_failed",
-                             pc_text (c.error_msg ? c.error_msg
-                                      : "open returned NULL without a message"));
+      json_t *r =
+          json_pack ("{so}", "open_failed",
+                     pc_text (c.error_msg ? c.error_msg : "open returned NULL without a message"));
       pc_call_free (&c);
       return r;
     }
@@ -413,16 +415,15 @@ leak_child (void *arg)
   }
   if (h)
     pc.vt.close (h);
-  return json_pack ("{si sI si}", "increases", inc,
-                    "growth", (json_int_t) prev - (json_int_t) first,
-                    "calls", n);
+  return json_pack ("{si sI si}", "increases", inc, "growth",
+                    (json_int_t) prev - (json_int_t) first, "calls", n);
 }
 
 static void
 leak_one (enum pc_op op, const char *what, const char *input)
 {
   static const char rule[] = "a call frees everything it allocated, failed "
-    "calls too, and close frees the session";
+                             "calls too, and close frees the session";
   struct leak_job j = { .op = op, .input = input };
   json_t *r = pc_in_child (leak_child, &j, 0);
   json_int_t inc = json_integer_value (json_object_get (r, "increases"));
@@ -442,23 +443,25 @@ leak_one (enum pc_op op, const char *what, const char *input)
     if (first)
       pc_blocked_by ("leaks", first);
     else if ((json_object_get (r, "crash") || json_object_get (r, "hang"))
-        && pc_selected ("bad-input"))
-      pc_note ("leaks", "%s with %s: %s; not measured (bad-input reports it)",
-               pc_op_names[op], what, d ? d : "?");
+             && pc_selected ("bad-input"))
+      pc_note ("leaks", "%s with %s: %s; not measured (bad-input reports it)", pc_op_names[op],
+               what, d ? d : "?");
     else
-      PC_FAIL ("leaks", json_object_get (r, "crash") ? R_CRASH
+      PC_FAIL ("leaks",
+               json_object_get (r, "crash")  ? R_CRASH
                : json_object_get (r, "hang") ? R_HANG
-               : "the leak measurement runs", "%s with %s: %s",
-               pc_op_names[op], what, d ? d : "?");
+                                             : "the leak measurement runs",
+               "%s with %s: %s", pc_op_names[op], what, d ? d : "?");
     free (d);
   }
   else if (inc * 4 >= calls * 3 && growth >= calls)
-    PC_FAIL ("leaks", rule, "%s with %s: the heap grew on %lld of %lld "
-             "identical calls, by %lld bytes in all", pc_op_names[op], what,
-             (long long) inc, (long long) calls, (long long) growth);
+    PC_FAIL ("leaks", rule,
+             "%s with %s: the heap grew on %lld of %lld "
+             "identical calls, by %lld bytes in all",
+             pc_op_names[op], what, (long long) inc, (long long) calls, (long long) growth);
   else if (pc.verbose)
-    pc_note ("leaks", "%s with %s: heap grew on %lld of %d calls (%lld bytes)",
-             pc_op_names[op], what, (long long) inc, LEAK_N, (long long) growth);
+    pc_note ("leaks", "%s with %s: heap grew on %lld of %d calls (%lld bytes)", pc_op_names[op],
+             what, (long long) inc, LEAK_N, (long long) growth);
   json_decref (r);
 }
 
@@ -479,13 +482,11 @@ leak_pipeline (void)
 {
   char *uid = pc_new_uid ("leaks", 0), *in;
   json_t *state = json_object (), *last = json_object (), *r;
-  bool done = pc_run_pipeline ("leaks", pc_vm (0), &state, uid, pc_nsteps,
-                               last_input_hook, last);
+  bool done = pc_run_pipeline ("leaks", pc_vm (0), &state, uid, pc_nsteps, last_input_hook, last);
   for (size_t i = 1; done && i < pc_nsteps; i++)
     if (pc_op_present (pc_steps[i]))
       leak_one (pc_steps[i], "the input of its last call in a pipeline",
-                json_string_value (json_object_get (last,
-                                                    pc_op_names[pc_steps[i]])));
+                json_string_value (json_object_get (last, pc_op_names[pc_steps[i]])));
   if (done && pc_op_present (PC_OP_CLEANUP)) {
     in = pc_vm_input_ex (pc_vm (0), state, uid, PC_OP_CLEANUP, false, true);
     leak_one (PC_OP_CLEANUP, "the tidy-up after a pipeline", in);
@@ -512,8 +513,7 @@ pc_check_leaks (void)
   }
   bool session = pc_session_ok ("leaks");
   if (session)
-    leak_one (PC_OP_OPEN, "the fixture's config (open/close cycles)",
-              pc.fx.config_text);
+    leak_one (PC_OP_OPEN, "the fixture's config (open/close cycles)", pc.fx.config_text);
   for (int op = 0; op < PC_OP_COUNT; op++) {
     struct bad b[16];
     size_t n;

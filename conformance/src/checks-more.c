@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Checks of what a real host and a real user see: inputs the host owns,
  * inputs as the real host sends them, findings, progress, stdout, secrets,
  * manifests and declared capabilities. */
@@ -25,15 +26,15 @@ text_of (const json_t *j)
 /* ---- host-inputs: what the real host sends ---- */
 
 static const char R_QUERY[] = "inventory's query may be absent or \"\": both "
-  "mean everything (docs/ops/inventory.md)";
+                              "mean everything (docs/ops/inventory.md)";
 
 static json_t *
 inventory_with (size_t k, int variant)
 {
   json_t *kind = json_array_get (pc.fx.inventory_kinds, k);
-  json_t *in = variant == 0 ? json_pack ("{sO}", "kind", kind)
-    : variant == 1 ? json_pack ("{sO ss}", "kind", kind, "query", "")
-    : json_pack ("{sO sn}", "kind", kind, "query");
+  json_t *in = variant == 0   ? json_pack ("{sO}", "kind", kind)
+               : variant == 1 ? json_pack ("{sO ss}", "kind", kind, "query", "")
+                              : json_pack ("{sO sn}", "kind", kind, "query");
   char *s = json_dumps (in, JSON_COMPACT);
   json_t *r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, s, NULL, NULL);
   json_decref (in);
@@ -66,9 +67,10 @@ host_inventory (void)
       if (first == NULL)
         first = json_incref (items);
       else if (!json_equal (first, items))
-        PC_FAIL ("host-inputs", R_QUERY, "inventory %s emitted %zu items; "
-                 "with no query it emitted %zu (or others)", ctx,
-                 json_array_size (items), json_array_size (first));
+        PC_FAIL ("host-inputs", R_QUERY,
+                 "inventory %s emitted %zu items; "
+                 "with no query it emitted %zu (or others)",
+                 ctx, json_array_size (items), json_array_size (first));
       json_decref (items);
       json_decref (r);
     }
@@ -82,8 +84,8 @@ static void
 host_validate (void)
 {
   static const char rule[] = "the optional options fields (rollback, step, "
-    "attempt, succeeded, cutover) may be absent: an op treats them as "
-    "false/unset";
+                             "attempt, succeeded, cutover) may be absent: an op treats them as "
+                             "false/unset";
   char *full = pc_vm_input (pc_vm (0), NULL, "conformance-host-inputs");
   json_t *in = json_loads (full, 0, NULL);
   json_t *opts = json_object_get (in, "options");
@@ -98,15 +100,17 @@ host_validate (void)
   min = json_dumps (in, JSON_COMPACT);
   rq.input = min;
   r2 = pc_invoke (&rq);
-  if (pc_returned ("host-inputs", PC_OP_VALIDATE, r1, "on its own (no "
+  if (pc_returned ("host-inputs", PC_OP_VALIDATE, r1,
+                   "on its own (no "
                    "state.dir or work.dir)")
-      && pc_returned ("host-inputs", PC_OP_VALIDATE, r2, "with options "
+      && pc_returned ("host-inputs", PC_OP_VALIDATE, r2,
+                      "with options "
                       "{migrationUID, cancelled} only")
       && pc_status_of (r1) != pc_status_of (r2))
-    PC_FAIL ("host-inputs", rule, "validate returned %s with the host's full "
+    PC_FAIL ("host-inputs", rule,
+             "validate returned %s with the host's full "
              "options and %s without the optional ones",
-             pc_status_name (pc_status_of (r1)),
-             pc_status_name (pc_status_of (r2)));
+             pc_status_name (pc_status_of (r1)), pc_status_name (pc_status_of (r2)));
   json_decref (r1);
   json_decref (r2);
   json_decref (in);
@@ -152,10 +156,13 @@ findings_hook (enum pc_op op, json_t *r, const char *input, void *arg)
     const char *cat = json_string_value (json_object_get (f, "category"));
     if (cat && (strcmp (cat, "Critical") == 0 || strcmp (cat, "Error") == 0)) {
       char *t = text_of (f);
-      PC_FAIL ("findings", "validate returns PALLET_E_INVALID when a finding "
-               "is Critical or Error (docs/ops/validate.md)", "validate "
+      PC_FAIL ("findings",
+               "validate returns PALLET_E_INVALID when a finding "
+               "is Critical or Error (docs/ops/validate.md)",
+               "validate "
                "returned PALLET_OK with the finding %.300s; a host would "
-               "migrate a VM its provider says cannot be", t ? t : "?");
+               "migrate a VM its provider says cannot be",
+               t ? t : "?");
       free (t);
       break;
     }
@@ -176,8 +183,7 @@ pc_check_findings (void)
     return;
   for (size_t i = 0; i < json_array_size (pc.fx.vms); i++) {
     char *in = pc_vm_input (pc_vm (i), NULL, "conformance-findings");
-    json_t *r = pc_drive (PC_OP_VALIDATE, NULL, NULL, NULL, in,
-                          findings_hook, &n);
+    json_t *r = pc_drive (PC_OP_VALIDATE, NULL, NULL, NULL, in, findings_hook, &n);
     json_decref (r);
     free (in);
   }
@@ -200,17 +206,17 @@ progress_hook (enum pc_op op, json_t *r, const char *input, void *arg)
     const char *step = json_string_value (json_array_get (e, 1));
     /* Past its total is odd (a bar over 100 %), but a host clamps it. */
     if (total > 0 && done > total && pc.verbose)
-      pc_note ("progress", "%s reported %s at %lld of %lld %s",
-               pc_op_names[op], step, (long long) done, (long long) total,
-               json_string_value (json_array_get (e, 4)));
+      pc_note ("progress", "%s reported %s at %lld of %lld %s", pc_op_names[op], step,
+               (long long) done, (long long) total, json_string_value (json_array_get (e, 4)));
     /* Same VM, step and unit: one progress bar. */
     if (prev && json_equal (json_array_get (prev, 0), json_array_get (e, 0))
         && json_equal (json_array_get (prev, 1), json_array_get (e, 1))
         && json_equal (json_array_get (prev, 4), json_array_get (e, 4))
         && done < json_integer_value (json_array_get (prev, 2))) {
-      PC_FAIL ("progress", rule, "%s reported %s at %lld %s, then %lld: "
-               "progress went backwards", pc_op_names[op], step,
-               (long long) json_integer_value (json_array_get (prev, 2)),
+      PC_FAIL ("progress", rule,
+               "%s reported %s at %lld %s, then %lld: "
+               "progress went backwards",
+               pc_op_names[op], step, (long long) json_integer_value (json_array_get (prev, 2)),
                json_string_value (json_array_get (e, 4)), (long long) done);
       ++*(unsigned *) arg;
       break;
@@ -241,10 +247,12 @@ stdout_hook (enum pc_op op, json_t *r, const char *input, void *arg)
     return false;
   if (out && !(*seen & (1u << op))) {
     *seen |= 1u << op;
-    PC_FAIL ("stdout", "a provider never writes to stdout (it belongs to the "
-             "host: log with host->log, output with host->emit)", "%s wrote "
-             "%lld bytes to stdout: \"%.80s\"", pc_op_names[op],
-             (long long) json_integer_value (json_object_get (out, "bytes")),
+    PC_FAIL ("stdout",
+             "a provider never writes to stdout (it belongs to the "
+             "host: log with host->log, output with host->emit)",
+             "%s wrote "
+             "%lld bytes to stdout: \"%.80s\"",
+             pc_op_names[op], (long long) json_integer_value (json_object_get (out, "bytes")),
              json_string_value (json_object_get (out, "head")));
   }
   return true;
@@ -270,9 +278,8 @@ pc_check_stdout (void)
 static bool
 secret_key (const char *path)
 {
-  static const char *const words[] = {
-    "secret", "password", "passwd", "token", "private", "credential", NULL
-  };
+  static const char *const words[] = { "secret",  "password",   "passwd", "token",
+                                       "private", "credential", NULL };
   const char *k = strrchr (path, '.');
   char low[128];
   size_t i;
@@ -325,9 +332,10 @@ scan (enum pc_op op, const json_t *secrets, const char *what, const char *text)
 {
   const char *k = where_found (secrets, text);
   if (k)
-    PC_FAIL ("secrets", "secrets never appear in states, outputs, errors or "
-             "logs (docs/provider-guide.md)", "%s: the value of %s is in %s",
-             pc_op_names[op], k, what);
+    PC_FAIL ("secrets",
+             "secrets never appear in states, outputs, errors or "
+             "logs (docs/provider-guide.md)",
+             "%s: the value of %s is in %s", pc_op_names[op], k, what);
 }
 
 static bool
@@ -354,12 +362,11 @@ void
 pc_check_secrets (void)
 {
   json_t *secrets = json_object ();
-  collect_secrets (json_object_get (pc.fx.config, "secret"), "secret",
-                   secrets);
+  collect_secrets (json_object_get (pc.fx.config, "secret"), "secret", secrets);
   if (json_object_size (secrets) == 0)
     pc_skip ("secrets", "the fixture's config has no secret to look for "
-             "(config.secret strings of 6 bytes or more under a key naming a "
-             "secret, token, password, private key or credential)");
+                        "(config.secret strings of 6 bytes or more under a key naming a "
+                        "secret, token, password, private key or credential)");
   else if (pc_session_ok ("secrets"))
     pc_walk ("secrets", secrets_hook, secrets);
   json_decref (secrets);
@@ -454,7 +461,7 @@ static void
 judge_manifests (json_t *items)
 {
   static const char rule[] = "build_vm's items are valid KubeVirt and "
-    "Kubernetes objects (the bundled schemas, strict)";
+                             "Kubernetes objects (the bundled schemas, strict)";
   char *files[64], *out = NULL;
   size_t n = 0, i;
   json_t *m;
@@ -473,14 +480,19 @@ judge_manifests (json_t *items)
   rc = lint (files, n, &out);
   tidy_lint_output (out);
   if (rc == 1 || rc == 2)
-    PC_FAIL ("manifests", rule, "pallet-lint-manifests --strict on %zu "
-             "build_vm item(s): %s%.1500s", n, rc == 2 ? "cannot validate "
-             "them (an unknown apiVersion/kind, or not an object): " : "",
+    PC_FAIL ("manifests", rule,
+             "pallet-lint-manifests --strict on %zu "
+             "build_vm item(s): %s%.1500s",
+             n,
+             rc == 2 ? "cannot validate "
+                       "them (an unknown apiVersion/kind, or not an object): "
+                     : "",
              out ? out : "");
   else if (rc != 0)
-    pc_skip ("manifests", "the manifest validator %s did not run (%s); "
-             "give it with --lint-manifests PROGRAM", pc_lint_manifests,
-             out ? out : "exit status unknown");
+    pc_skip ("manifests",
+             "the manifest validator %s did not run (%s); "
+             "give it with --lint-manifests PROGRAM",
+             pc_lint_manifests, out ? out : "exit status unknown");
   for (i = 0; i < n; i++) {
     unlink (files[i]);
     free (files[i]);
@@ -499,7 +511,7 @@ pc_check_manifests (void)
   }
   if (pc_lint_manifests == NULL || *pc_lint_manifests == '\0') {
     pc_skip ("manifests", "no manifest validator: give it with "
-             "--lint-manifests PROGRAM or $PALLET_LINT_MANIFESTS");
+                          "--lint-manifests PROGRAM or $PALLET_LINT_MANIFESTS");
     return;
   }
   if (!pc_session_ok ("manifests"))
@@ -507,8 +519,7 @@ pc_check_manifests (void)
   items = json_array ();
   state = json_object ();
   uid = pc_new_uid ("manifests", 0);
-  if (pc_run_pipeline ("manifests", pc_vm (0), &state, uid, pc_nsteps,
-                       manifests_hook, items)) {
+  if (pc_run_pipeline ("manifests", pc_vm (0), &state, uid, pc_nsteps, manifests_hook, items)) {
     if (json_array_size (items) == 0)
       pc_skip ("manifests", "build_vm emitted no item to validate");
     else
@@ -529,9 +540,8 @@ static json_t *
 inventory_items (size_t k, const char *query, int *status, char **desc)
 {
   char ctx[600];
-  json_t *in = json_pack ("{sO ss}", "kind",
-                          json_array_get (pc.fx.inventory_kinds, k),
-                          "query", query);
+  json_t *in =
+      json_pack ("{sO ss}", "kind", json_array_get (pc.fx.inventory_kinds, k), "query", query);
   char *s = json_dumps (in, JSON_COMPACT);
   json_t *r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, s, NULL, NULL);
   json_t *items = pc_items (r);
@@ -553,8 +563,8 @@ static void
 query_one (size_t k, const json_t *all, const char *query)
 {
   static const char rule[] = "a provider that declares "
-    "PALLET_CAP_INVENTORY_QUERY applies the query whole: its items equal "
-    "the host's own filtering of the unfiltered items";
+                             "PALLET_CAP_INVENTORY_QUERY applies the query whole: its items equal "
+                             "the host's own filtering of the unfiltered items";
   const char *kind = json_string_value (json_array_get (pc.fx.inventory_kinds, k));
   char *err = NULL, *desc = NULL;
   struct pallet_query *q = pallet_query_compile (query, &err);
@@ -568,17 +578,17 @@ query_one (size_t k, const json_t *all, const char *query)
   }
   got = inventory_items (k, query, &st, &desc);
   if (st == PALLET_E_INVALID)
-    pc_note ("capabilities", "inventory %s refused the query \"%s\": %s",
-             kind, query, desc ? desc : "?");
+    pc_note ("capabilities", "inventory %s refused the query \"%s\": %s", kind, query,
+             desc ? desc : "?");
   else if (st != PALLET_OK)
-    PC_FAIL ("capabilities", rule, "inventory %s with query \"%s\" %s", kind,
-             query, desc ? desc : "?");
+    PC_FAIL ("capabilities", rule, "inventory %s with query \"%s\" %s", kind, query,
+             desc ? desc : "?");
   else if (++queries_judged && !json_equal (got, want))
-    PC_FAIL ("capabilities", rule, "inventory %s with query \"%s\" emitted "
+    PC_FAIL ("capabilities", rule,
+             "inventory %s with query \"%s\" emitted "
              "%zu items; the host's filtering of its %zu items gives %zu "
-             "(the query was not applied, or applied differently)", kind,
-             query, json_array_size (got), json_array_size (all),
-             json_array_size (want));
+             "(the query was not applied, or applied differently)",
+             kind, query, json_array_size (got), json_array_size (all), json_array_size (want));
   free (desc);
   json_decref (got);
   json_decref (want);
@@ -588,15 +598,14 @@ query_one (size_t k, const json_t *all, const char *query)
 void
 pc_check_capabilities (void)
 {
-  if ((pc.vt.capabilities & PALLET_CAP_INVENTORY_QUERY)
-      && !pc_op_present (PC_OP_INVENTORY) && pc_failures ("abi-vtable")) {
+  if ((pc.vt.capabilities & PALLET_CAP_INVENTORY_QUERY) && !pc_op_present (PC_OP_INVENTORY)
+      && pc_failures ("abi-vtable")) {
     pc_blocked_by ("capabilities", "abi-vtable");
     return;
   }
-  if (!(pc.vt.capabilities & PALLET_CAP_INVENTORY_QUERY)
-      || !pc_op_present (PC_OP_INVENTORY)) {
+  if (!(pc.vt.capabilities & PALLET_CAP_INVENTORY_QUERY) || !pc_op_present (PC_OP_INVENTORY)) {
     pc_skip ("capabilities", "the provider declares no capability this "
-             "check can exercise (PALLET_CAP_INVENTORY_QUERY)");
+                             "check can exercise (PALLET_CAP_INVENTORY_QUERY)");
     return;
   }
   if (!pc_session_ok ("capabilities"))
@@ -605,13 +614,13 @@ pc_check_capabilities (void)
     int st;
     char *desc = NULL, query[512];
     json_t *all = inventory_items (k, "", &st, &desc);
-    const char *name = json_string_value
-      (json_object_get (json_array_get (all, 0), "name"));
+    const char *name = json_string_value (json_object_get (json_array_get (all, 0), "name"));
     free (desc);
     if (st != PALLET_OK || json_array_size (all) < 2) {
-      pc_note ("capabilities", "inventory %s: fewer than 2 items, no query "
-               "can tell", json_string_value (json_array_get
-                                               (pc.fx.inventory_kinds, k)));
+      pc_note ("capabilities",
+               "inventory %s: fewer than 2 items, no query "
+               "can tell",
+               json_string_value (json_array_get (pc.fx.inventory_kinds, k)));
       json_decref (all);
       continue;
     }

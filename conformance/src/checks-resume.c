@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* resume: one session, as one `pallet migrate` run holds it, through the
  * whole pipeline.  After each step completes, the same step is called
  * again with the state it emitted: what a host does when it crashed after
@@ -14,20 +15,20 @@
 
 #include "flow.h"
 
-static const char R_RESUME[] = "a step that completed, called again with the "
-  "state it emitted (a resumed host), returns PALLET_OK and redoes nothing";
+static const char R_RESUME[] =
+    "a step that completed, called again with the "
+    "state it emitted (a resumed host), returns PALLET_OK and redoes nothing";
 static const char R_STALE[] = "a struct pallet_call is valid for one call: "
-  "never keep it for a later call or use it after the call returned";
+                              "never keep it for a later call or use it after the call returned";
 
 struct sess {
   void *h;
   const char *uid;
-  json_t *problems;           /* [{rule, detail}] */
+  json_t *problems; /* [{rule, detail}] */
 };
 
-static void
-problem (struct sess *s, const char *rule, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+static void problem (struct sess *s, const char *rule, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 static void
 problem (struct sess *s, const char *rule, const char *fmt, ...)
 {
@@ -37,8 +38,7 @@ problem (struct sess *s, const char *rule, const char *fmt, ...)
   if (vasprintf (&d, fmt, ap) < 0)
     d = NULL;
   va_end (ap);
-  json_array_append_new (s->problems, json_pack ("{ss so}", "rule", rule,
-                                                 "detail", pc_text (d)));
+  json_array_append_new (s->problems, json_pack ("{ss so}", "rule", rule, "detail", pc_text (d)));
   free (d);
 }
 
@@ -61,12 +61,10 @@ sess_call (struct sess *s, enum pc_op op, const char *input)
 
 /* Calls op until it stops returning PALLET_PENDING; *state follows. */
 static json_t *
-sess_drive (struct sess *s, enum pc_op op, json_t **state, bool rollback,
-            bool succeeded)
+sess_drive (struct sess *s, enum pc_op op, json_t **state, bool rollback, bool succeeded)
 {
   for (unsigned n = 0;; n++) {
-    char *in = pc_vm_input_ex (pc_vm (0), *state, s->uid, op, rollback,
-                               succeeded);
+    char *in = pc_vm_input_ex (pc_vm (0), *state, s->uid, op, rollback, succeeded);
     json_t *r = sess_call (s, op, in), *st = pc_report_state (r);
     free (in);
     if (st) {
@@ -96,8 +94,10 @@ step_and_resume (struct sess *s, enum pc_op op, json_t **state)
   bool ok = pc_status_of (r) == PALLET_OK;
   if (!ok) {
     d = pc_describe (r);
-    problem (s, "the fixture's pipeline runs to the end", "%s in one "
-             "session %s", name, d ? d : "?");
+    problem (s, "the fixture's pipeline runs to the end",
+             "%s in one "
+             "session %s",
+             name, d ? d : "?");
     free (d);
     json_decref (r);
     return false;
@@ -111,15 +111,15 @@ step_and_resume (struct sess *s, enum pc_op op, json_t **state)
   free (why);
   d = pc_describe (r2);
   if (pc_status_of (r2) != PALLET_OK)
-    problem (s, R_RESUME, "%s resumed with the state it had emitted %s", name,
-             d ? d : "?");
+    problem (s, R_RESUME, "%s resumed with the state it had emitted %s", name, d ? d : "?");
 
   if (c1 && c2 && !json_equal (c1, c2)) {
     char *a = json_dumps (c1, JSON_COMPACT | JSON_ENCODE_ANY);
     char *b = json_dumps (c2, JSON_COMPACT | JSON_ENCODE_ANY);
-    problem (s, R_RESUME, "%s resumed after it had completed changed the "
-             "cloud from %.200s to %.200s: it redid a side effect", name,
-             a ? a : "?", b ? b : "?");
+    problem (s, R_RESUME,
+             "%s resumed after it had completed changed the "
+             "cloud from %.200s to %.200s: it redid a side effect",
+             name, a ? a : "?", b ? b : "?");
     free (a);
     free (b);
   }
@@ -151,8 +151,10 @@ resume_child (void *arg)
     if (pc_op_present (pc_steps[i]))
       done = step_and_resume (&s, pc_steps[i], &state);
   if (pc_stale_uses)
-    problem (&s, R_STALE, "%u host service call(s) were made with the "
-             "pallet_call of a call that had returned", pc_stale_uses);
+    problem (&s, R_STALE,
+             "%u host service call(s) were made with the "
+             "pallet_call of a call that had returned",
+             pc_stale_uses);
   if (pc_op_present (PC_OP_CLEANUP)) {
     if (done) {
       r = sess_drive (&s, PC_OP_CLEANUP, &state, false, true);
@@ -180,14 +182,16 @@ pc_check_resume (void)
   p = json_object_get (r, "problems");
   if (p == NULL) {
     char *d = pc_describe (r);
-    first = pc_root_cause_seen (json_object_get (r, "input_abuse")
-                                ? "input:" : "crash:");
+    first = pc_root_cause_seen (json_object_get (r, "input_abuse") ? "input:" : "crash:");
     if (first)
       pc_blocked_by ("resume", first);
     else
-      pc_root_cause ("resume", "crash:resume", "an op returns (no crash, no "
-                     "hang) on valid input", "the pipeline in one session: "
-                     "%s", d ? d : "?");
+      pc_root_cause ("resume", "crash:resume",
+                     "an op returns (no crash, no "
+                     "hang) on valid input",
+                     "the pipeline in one session: "
+                     "%s",
+                     d ? d : "?");
     free (d);
   }
   json_array_foreach (p, i, e)

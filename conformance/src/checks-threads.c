@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* threads: calls from several threads, as far as the declared thread model
  * allows, give what the same calls give one at a time.
  *   SERIALIZE_ALL:        one shared session, calls from several threads,
@@ -12,19 +13,19 @@
 #include "flow.h"
 
 #define THREADS 4
-#define ROUNDS 3
+#define ROUNDS  3
 
 struct tcase {
   enum pc_op op;
   char *input;
-  json_t *expect;             /* {"status", "emits"} of the serial call */
+  json_t *expect; /* {"status", "emits"} of the serial call */
 };
 
 struct tshared {
   struct tcase cases[8];
   size_t ncases;
-  void *handle;               /* shared session (not PER_HANDLE) */
-  pthread_mutex_t lock;       /* SERIALIZE_ALL */
+  void *handle;         /* shared session (not PER_HANDLE) */
+  pthread_mutex_t lock; /* SERIALIZE_ALL */
 };
 
 struct tthread {
@@ -60,8 +61,7 @@ worker (void *arg)
     h = pc.vt.open (&c.call, pc.fx.config_text);
     pc_call_free (&c);
     if (h == NULL) {
-      json_array_append_new (t->problems,
-                             json_string ("open on a worker thread failed"));
+      json_array_append_new (t->problems, json_string ("open on a worker thread failed"));
       return NULL;
     }
   }
@@ -79,9 +79,11 @@ worker (void *arg)
         char *a = json_dumps (tc->expect, JSON_COMPACT);
         char *b = json_dumps (r, JSON_COMPACT);
         char *msg = NULL;
-        if (asprintf (&msg, "%s on thread %u: %.200s; called alone it gave "
-                      "%.200s", pc_op_names[tc->op], t->idx, b ? b : "?",
-                      a ? a : "?") >= 0)
+        if (asprintf (&msg,
+                      "%s on thread %u: %.200s; called alone it gave "
+                      "%.200s",
+                      pc_op_names[tc->op], t->idx, b ? b : "?", a ? a : "?")
+            >= 0)
           json_array_append_new (t->problems, pc_text (msg));
         free (msg);
         free (a);
@@ -109,12 +111,10 @@ threads_child (void *arg)
   if (pc_op_present (PC_OP_VALIDATE))
     for (size_t i = 0; i < json_array_size (pc.fx.vms) && sh.ncases < 4; i++) {
       sh.cases[sh.ncases].op = PC_OP_VALIDATE;
-      sh.cases[sh.ncases++].input = pc_vm_input (pc_vm (i), NULL,
-                                                 "conformance-threads");
+      sh.cases[sh.ncases++].input = pc_vm_input (pc_vm (i), NULL, "conformance-threads");
     }
   if (pc_op_present (PC_OP_INVENTORY))
-    for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
-           && sh.ncases < 8; k++) {
+    for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds) && sh.ncases < 8; k++) {
       sh.cases[sh.ncases].op = PC_OP_INVENTORY;
       sh.cases[sh.ncases++].input = pc_inventory_input (k);
     }
@@ -122,8 +122,7 @@ threads_child (void *arg)
   pc_call_init (&c, "open");
   sh.handle = pc.vt.open (&c.call, pc.fx.config_text);
   if (sh.handle == NULL) {
-    json_t *r = json_pack ("{so}", "open_failed",
-                           pc_text (c.error_msg ? c.error_msg : "NULL"));
+    json_t *r = json_pack ("{so}", "open_failed", pc_text (c.error_msg ? c.error_msg : "NULL"));
     pc_call_free (&c);
     for (size_t k = 0; k < sh.ncases; k++)
       free (sh.cases[k].input);
@@ -133,14 +132,13 @@ threads_child (void *arg)
   pc_call_free (&c);
   /* What each call gives alone. */
   for (size_t k = 0; k < sh.ncases; k++)
-    sh.cases[k].expect = call_once (sh.handle, sh.cases[k].op,
-                                    sh.cases[k].input);
+    sh.cases[k].expect = call_once (sh.handle, sh.cases[k].op, sh.cases[k].input);
   if (pc.vt.thread_model == PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE) {
     pc.vt.close (sh.handle);
     sh.handle = NULL;
   }
   for (unsigned i = 0; i < THREADS; i++) {
-    th[i] = (struct tthread) { .sh = &sh, .idx = i, .problems = json_array () };
+    th[i] = (struct tthread){ .sh = &sh, .idx = i, .problems = json_array () };
     if (pthread_create (&tid[i], NULL, worker, &th[i]) != 0) {
       json_array_append_new (problems, json_string ("pthread_create failed"));
       json_decref (th[i].problems);
@@ -166,18 +164,15 @@ threads_child (void *arg)
 void
 pc_check_threads (void)
 {
-  static const char *const models[] = {
-    "SERIALIZE_ALL", "SERIALIZE_PER_HANDLE", "PARALLEL"
-  };
+  static const char *const models[] = { "SERIALIZE_ALL", "SERIALIZE_PER_HANDLE", "PARALLEL" };
   static const char rule[] = "calls from several threads, as the declared "
-    "thread model allows, behave as the same calls made one at a time";
+                             "thread model allows, behave as the same calls made one at a time";
   json_t *r, *p;
   size_t i;
 
   if (pc.vt.thread_model < 0 || pc.vt.thread_model > 2) {
     PC_FAIL ("threads", "thread_model is one of enum pallet_thread_model",
-             "thread_model is %d: cannot tell which calls may overlap",
-             pc.vt.thread_model);
+             "thread_model is %d: cannot tell which calls may overlap", pc.vt.thread_model);
     return;
   }
   if (!pc_op_present (PC_OP_OPEN)) {
@@ -188,13 +183,12 @@ pc_check_threads (void)
   const char *first = pc_root_cause_seen ("crash:");
   if (first == NULL)
     first = pc_root_cause_seen ("input:");
-  if (json_object_get (r, "problems") == NULL && first
-      && !json_object_get (r, "open_failed"))
+  if (json_object_get (r, "problems") == NULL && first && !json_object_get (r, "open_failed"))
     pc_blocked_by ("threads", first);
   else if ((p = json_object_get (r, "problems")) == NULL) {
     char *d = pc_describe (r);
-    PC_FAIL ("threads", json_object_get (r, "open_failed")
-             ? "open accepts the fixture's config" : rule,
+    PC_FAIL ("threads",
+             json_object_get (r, "open_failed") ? "open accepts the fixture's config" : rule,
              "%d threads (%s) calling validate and inventory: %s", THREADS,
              models[pc.vt.thread_model], d ? d : "?");
     free (d);

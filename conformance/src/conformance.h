@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-conformance: internal declarations shared by its source files. */
 #ifndef PALLET_CONFORMANCE_H
 #define PALLET_CONFORMANCE_H
@@ -15,25 +16,25 @@
 /* ---- the run: provider, fixture, options (main.c) ---- */
 
 struct pc_fixture {
-  json_t *config;             /* open()'s config object */
-  char *config_text;          /* the same, as text */
-  json_t *plan;               /* normalized plan */
-  json_t *vms;                /* array of vms[] entries */
-  char **count_argv;          /* NULL-terminated, or NULL: no counter */
-  json_t *inventory_kinds;    /* array of strings */
-  long cancel_at_ms;          /* cancelled() turns true this long into a call */
-  unsigned call_timeout_s;    /* a call taking longer is a hang */
-  unsigned max_pending;       /* PENDING calls per step before giving up */
-  unsigned max_retry_ms;      /* longest retry-after honoured as-is */
-  bool live_backend;          /* idempotency: the backend moves on between
+  json_t *config;          /* open()'s config object */
+  char *config_text;       /* the same, as text */
+  json_t *plan;            /* normalized plan */
+  json_t *vms;             /* array of vms[] entries */
+  char **count_argv;       /* NULL-terminated, or NULL: no counter */
+  json_t *inventory_kinds; /* array of strings */
+  long cancel_at_ms;       /* cancelled() turns true this long into a call */
+  unsigned call_timeout_s; /* a call taking longer is a hang */
+  unsigned max_pending;    /* PENDING calls per step before giving up */
+  unsigned max_retry_ms;   /* longest retry-after honoured as-is */
+  bool live_backend;       /* idempotency: the backend moves on between
                                  two calls (see checks-flow.c) */
 };
 
 struct pc_ctx {
-  const char *path;           /* the provider file */
-  void *dl;                   /* dlopen handle */
-  const struct pallet_provider *raw;  /* what the entry point returned */
-  struct pallet_provider vt;  /* min(struct_size) bytes of it, zero-filled */
+  const char *path;                  /* the provider file */
+  void *dl;                          /* dlopen handle */
+  const struct pallet_provider *raw; /* what the entry point returned */
+  struct pallet_provider vt;         /* min(struct_size) bytes of it, zero-filled */
   struct pc_fixture fx;
   bool verbose;
   bool have_fixture;
@@ -48,26 +49,21 @@ bool pc_selected (const char *check);
 
 /* Records a failure of check: rule is the contract rule it breaks, the
  * detail what was seen and how to fix it.  Rendered by pc_end_check. */
-void pc_fail (const char *check, const char *rule, const char *file,
-              unsigned line, const char *fmt, ...)
-  __attribute__ ((format (printf, 5, 6)));
-#define PC_FAIL(check, rule, ...) \
-  pc_fail ((check), (rule), __FILE__, __LINE__, __VA_ARGS__)
-void pc_note (const char *check, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
+void pc_fail (const char *check, const char *rule, const char *file, unsigned line, const char *fmt,
+              ...) __attribute__ ((format (printf, 5, 6)));
+#define PC_FAIL(check, rule, ...) pc_fail ((check), (rule), __FILE__, __LINE__, __VA_ARGS__)
+void pc_note (const char *check, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 /* A failure with one root cause (key) that several checks may meet: the
  * first check to meet it fails with it; the others are blocked by it (SKIP,
  * naming that check).  Returns true the first time. */
-bool pc_root_cause (const char *check, const char *key, const char *rule,
-                    const char *fmt, ...)
-  __attribute__ ((format (printf, 4, 5)));
+bool pc_root_cause (const char *check, const char *key, const char *rule, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 /* The check that reported a root cause whose key starts with prefix, or
  * NULL; pc_blocked_by marks check as blocked by it. */
 const char *pc_root_cause_seen (const char *prefix);
 void pc_blocked_by (const char *check, const char *first);
 /* The check could not look (SKIP with this reason, unless it failed). */
-void pc_skip (const char *check, const char *fmt, ...)
-  __attribute__ ((format (printf, 2, 3)));
+void pc_skip (const char *check, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 unsigned pc_failures (const char *check);
 const char *pc_current_check (void);
 void pc_begin_check (const char *check);
@@ -77,17 +73,17 @@ void pc_report_free (void);
 
 /* ---- the mock host (host.c) ---- */
 
-#define PC_CALL_MAGIC 0x70616c6cU
-#define PC_CALL_ENDED 0x656e6465U   /* a call that returned; kept readable */
-#define PC_MAX_RECORDS 4096         /* progress and log entries kept per call */
+#define PC_CALL_MAGIC  0x70616c6cU
+#define PC_CALL_ENDED  0x656e6465U /* a call that returned; kept readable */
+#define PC_MAX_RECORDS 4096        /* progress and log entries kept per call */
 
 /* One op call as the mock host sees it.  call must stay first. */
 struct pc_call {
   struct pallet_call call;
   uint32_t magic;
   const char *op;
-  pthread_mutex_t lock;       /* providers may call services from threads */
-  bool cancel;                /* cancelled() answers 1 after cancel_after_ms */
+  pthread_mutex_t lock; /* providers may call services from threads */
+  bool cancel;          /* cancelled() answers 1 after cancel_after_ms */
   long cancel_after_ms;
   struct timespec start;
   unsigned cancel_polls;
@@ -126,8 +122,15 @@ double pc_elapsed_ms (const struct timespec *since);
 /* ---- ops and calls (call.c) ---- */
 
 enum pc_op {
-  PC_OP_OPEN, PC_OP_VALIDATE, PC_OP_INVENTORY, PC_OP_PREPARE_SOURCE,
-  PC_OP_TRANSFER, PC_OP_CONVERT, PC_OP_BUILD_VM, PC_OP_CLEANUP, PC_OP_COUNT
+  PC_OP_OPEN,
+  PC_OP_VALIDATE,
+  PC_OP_INVENTORY,
+  PC_OP_PREPARE_SOURCE,
+  PC_OP_TRANSFER,
+  PC_OP_CONVERT,
+  PC_OP_BUILD_VM,
+  PC_OP_CLEANUP,
+  PC_OP_COUNT
 };
 extern const char *const pc_op_names[PC_OP_COUNT];
 bool pc_op_present (enum pc_op op);
@@ -138,11 +141,11 @@ bool pc_op_per_vm (enum pc_op op);
 /* One call request: run in a forked child with its own session. */
 struct pc_req {
   enum pc_op op;
-  const char *input;          /* input_json, or config for PC_OP_OPEN */
+  const char *input; /* input_json, or config for PC_OP_OPEN */
   bool cancel;
   long cancel_after_ms;
-  unsigned timeout_s;         /* 0: the fixture's call timeout */
-  bool dirs;                  /* get_param gives state.dir and work.dir */
+  unsigned timeout_s; /* 0: the fixture's call timeout */
+  bool dirs;          /* get_param gives state.dir and work.dir */
 };
 
 /* Runs one call in a forked child (open, op, close) and returns its report:
@@ -160,8 +163,8 @@ const char *pc_status_name (int status);
 
 /* Per-VM input text for vm with state (NULL: {}) and migrationUID, with
  * the options the real host sends for op. */
-char *pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid,
-                      enum pc_op op, bool rollback, bool succeeded);
+char *pc_vm_input_ex (const json_t *vm, const json_t *state, const char *uid, enum pc_op op,
+                      bool rollback, bool succeeded);
 /* The same for validate (the step a standalone call is for). */
 char *pc_vm_input (const json_t *vm, const json_t *state, const char *uid);
 /* The last state a report emitted, borrowed, or NULL. */
@@ -195,8 +198,7 @@ json_t *pc_elf_exports (const char *path, char **why);
 /* Checks that schema uses only the supported subset. */
 bool pc_schema_check (const json_t *schema, char **why);
 /* 1 if instance matches schema, 0 if not (*why says where and why). */
-bool pc_schema_validate (const json_t *schema, const json_t *instance,
-                         char **why);
+bool pc_schema_validate (const json_t *schema, const json_t *instance, char **why);
 /* The documented schema called name ("state", "result", ...), borrowed. */
 const json_t *pc_schema_get (const char *name);
 bool pc_schemas_load (const char *dir, char **why);

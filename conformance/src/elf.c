@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The provider's export list, read straight from its ELF .dynsym: users'
  * machines need not have nm.  Every offset is bounds-checked, since the
  * file may be anything. */
@@ -23,53 +24,49 @@ static bool
 exported (unsigned bind, unsigned type, unsigned shndx)
 {
   return (bind == STB_GLOBAL || bind == STB_WEAK || bind == STB_GNU_UNIQUE)
-    && (type == STT_FUNC || type == STT_OBJECT || type == STT_GNU_IFUNC
-        || type == STT_TLS)
-    && shndx != SHN_UNDEF;
+         && (type == STT_FUNC || type == STT_OBJECT || type == STT_GNU_IFUNC || type == STT_TLS)
+         && shndx != SHN_UNDEF;
 }
 
-#define SCAN(Ehdr, Shdr, Sym, ST_BIND, ST_TYPE)                              \
-  do {                                                                      \
-    const Ehdr *eh = (const Ehdr *) base;                                   \
-    const Shdr *sh;                                                         \
-    if (!in_file (size, 0, sizeof *eh) || eh->e_shoff == 0                  \
-        || eh->e_shentsize != sizeof (Shdr)                                 \
-        || !in_file (size, eh->e_shoff, (uint64_t) eh->e_shnum * sizeof (Shdr))) { \
-      err = "it has no readable section header table";                      \
-      break;                                                                \
-    }                                                                       \
-    sh = (const Shdr *) (base + eh->e_shoff);                               \
-    for (unsigned i = 0; i < eh->e_shnum; i++) {                            \
-      const Shdr *ds = &sh[i], *ss;                                         \
-      if (ds->sh_type != SHT_DYNSYM)                                        \
-        continue;                                                           \
-      found = true;                                                         \
-      if (ds->sh_link >= eh->e_shnum || ds->sh_entsize != sizeof (Sym)      \
-          || !in_file (size, ds->sh_offset, ds->sh_size)) {                 \
-        err = "its .dynsym section is malformed";                           \
-        break;                                                              \
-      }                                                                     \
-      ss = &sh[ds->sh_link];                                                \
-      if (!in_file (size, ss->sh_offset, ss->sh_size)) {                    \
-        err = "its .dynstr section is malformed";                           \
-        break;                                                              \
-      }                                                                     \
-      const Sym *sym = (const Sym *) (base + ds->sh_offset);                \
-      size_t n = ds->sh_size / sizeof (Sym);                                \
-      const char *str = base + ss->sh_offset;                               \
-      for (size_t k = 1; k < n; k++) {                                      \
-        if (!exported (ST_BIND (sym[k].st_info), ST_TYPE (sym[k].st_info),  \
-                       sym[k].st_shndx))                                    \
-          continue;                                                         \
-        if (sym[k].st_name >= ss->sh_size                                   \
-            || memchr (str + sym[k].st_name, '\0',                          \
-                       ss->sh_size - sym[k].st_name) == NULL) {             \
-          err = "a .dynsym name lies outside .dynstr";                      \
-          break;                                                            \
-        }                                                                   \
-        json_array_append_new (names, pc_text (str + sym[k].st_name));      \
-      }                                                                     \
-    }                                                                       \
+#define SCAN(Ehdr, Shdr, Sym, ST_BIND, ST_TYPE)                                                \
+  do {                                                                                         \
+    const Ehdr *eh = (const Ehdr *) base;                                                      \
+    const Shdr *sh;                                                                            \
+    if (!in_file (size, 0, sizeof *eh) || eh->e_shoff == 0 || eh->e_shentsize != sizeof (Shdr) \
+        || !in_file (size, eh->e_shoff, (uint64_t) eh->e_shnum * sizeof (Shdr))) {             \
+      err = "it has no readable section header table";                                         \
+      break;                                                                                   \
+    }                                                                                          \
+    sh = (const Shdr *) (base + eh->e_shoff);                                                  \
+    for (unsigned i = 0; i < eh->e_shnum; i++) {                                               \
+      const Shdr *ds = &sh[i], *ss;                                                            \
+      if (ds->sh_type != SHT_DYNSYM)                                                           \
+        continue;                                                                              \
+      found = true;                                                                            \
+      if (ds->sh_link >= eh->e_shnum || ds->sh_entsize != sizeof (Sym)                         \
+          || !in_file (size, ds->sh_offset, ds->sh_size)) {                                    \
+        err = "its .dynsym section is malformed";                                              \
+        break;                                                                                 \
+      }                                                                                        \
+      ss = &sh[ds->sh_link];                                                                   \
+      if (!in_file (size, ss->sh_offset, ss->sh_size)) {                                       \
+        err = "its .dynstr section is malformed";                                              \
+        break;                                                                                 \
+      }                                                                                        \
+      const Sym *sym = (const Sym *) (base + ds->sh_offset);                                   \
+      size_t n = ds->sh_size / sizeof (Sym);                                                   \
+      const char *str = base + ss->sh_offset;                                                  \
+      for (size_t k = 1; k < n; k++) {                                                         \
+        if (!exported (ST_BIND (sym[k].st_info), ST_TYPE (sym[k].st_info), sym[k].st_shndx))   \
+          continue;                                                                            \
+        if (sym[k].st_name >= ss->sh_size                                                      \
+            || memchr (str + sym[k].st_name, '\0', ss->sh_size - sym[k].st_name) == NULL) {    \
+          err = "a .dynsym name lies outside .dynstr";                                         \
+          break;                                                                               \
+        }                                                                                      \
+        json_array_append_new (names, pc_text (str + sym[k].st_name));                         \
+      }                                                                                        \
+    }                                                                                          \
   } while (0)
 
 json_t *

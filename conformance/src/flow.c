@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Driving the pipeline: the per-VM steps in order, each called again while
  * it returns PALLET_PENDING, as the host does. */
 #include <stdio.h>
@@ -8,8 +9,7 @@
 #include "flow.h"
 
 const enum pc_op pc_steps[] = {
-  PC_OP_VALIDATE, PC_OP_PREPARE_SOURCE, PC_OP_TRANSFER, PC_OP_CONVERT,
-  PC_OP_BUILD_VM,
+  PC_OP_VALIDATE, PC_OP_PREPARE_SOURCE, PC_OP_TRANSFER, PC_OP_CONVERT, PC_OP_BUILD_VM,
 };
 const size_t pc_nsteps = sizeof pc_steps / sizeof pc_steps[0];
 
@@ -18,8 +18,7 @@ pc_new_uid (const char *check, unsigned k)
 {
   static unsigned seq;
   char *s = NULL;
-  if (asprintf (&s, "conformance-%s-%ld-%u-%u", check, (long) getpid (), k,
-                seq++) < 0)
+  if (asprintf (&s, "conformance-%s-%ld-%u-%u", check, (long) getpid (), k, seq++) < 0)
     return NULL;
   return s;
 }
@@ -34,8 +33,7 @@ char *
 pc_inventory_input (size_t k)
 {
   /* As pallet inventory KIND without -q sends it: no query. */
-  json_t *in = json_pack ("{sO}", "kind",
-                          json_array_get (pc.fx.inventory_kinds, k));
+  json_t *in = json_pack ("{sO}", "kind", json_array_get (pc.fx.inventory_kinds, k));
   char *s = json_dumps (in, JSON_COMPACT);
   json_decref (in);
   return s;
@@ -53,13 +51,12 @@ wait_retry (const json_t *r)
 }
 
 static json_t *
-drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
-       const char *fixed_input, bool rollback, bool succeeded, pc_hook hook,
-       void *arg)
+drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid, const char *fixed_input,
+       bool rollback, bool succeeded, pc_hook hook, void *arg)
 {
   for (unsigned n = 0;; n++) {
     char *in = fixed_input ? strdup (fixed_input)
-      : pc_vm_input_ex (vm, *state, uid, op, rollback, succeeded);
+                           : pc_vm_input_ex (vm, *state, uid, op, rollback, succeeded);
     /* Per-VM steps run as in pallet migrate: with the directories. */
     struct pc_req rq = { .op = op, .input = in, .dirs = fixed_input == NULL };
     json_t *r = pc_invoke (&rq), *st;
@@ -78,8 +75,8 @@ drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
 }
 
 json_t *
-pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
-          const char *fixed_input, pc_hook hook, void *arg)
+pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid, const char *fixed_input,
+          pc_hook hook, void *arg)
 {
   /* Cleanup after the whole pipeline is the host's tidy-up; drivers that
    * mean a rollback call pc_drive_cleanup. */
@@ -87,16 +84,14 @@ pc_drive (enum pc_op op, const json_t *vm, json_t **state, const char *uid,
 }
 
 json_t *
-pc_drive_cleanup (const json_t *vm, json_t **state, const char *uid,
-                  bool rollback, bool succeeded, pc_hook hook, void *arg)
+pc_drive_cleanup (const json_t *vm, json_t **state, const char *uid, bool rollback, bool succeeded,
+                  pc_hook hook, void *arg)
 {
-  return drive (PC_OP_CLEANUP, vm, state, uid, NULL, rollback, succeeded,
-                hook, arg);
+  return drive (PC_OP_CLEANUP, vm, state, uid, NULL, rollback, succeeded, hook, arg);
 }
 
 bool
-pc_step_done (const char *check, const char *rule, enum pc_op op,
-              const json_t *r)
+pc_step_done (const char *check, const char *rule, enum pc_op op, const json_t *r)
 {
   int st = pc_status_of (r);
   char *d;
@@ -106,11 +101,13 @@ pc_step_done (const char *check, const char *rule, enum pc_op op,
     return false;
   d = pc_describe (r);
   if (st == PALLET_PENDING)
-    PC_FAIL (check, rule, "%s still returned PALLET_PENDING after %u calls "
+    PC_FAIL (check, rule,
+             "%s still returned PALLET_PENDING after %u calls "
              "(raise the fixture's max_pending if that is expected)",
              pc_op_names[op], pc.fx.max_pending);
   else
-    PC_FAIL (check, rule, "%s with the fixture's plan and VM %s; the check "
+    PC_FAIL (check, rule,
+             "%s with the fixture's plan and VM %s; the check "
              "needs the pipeline to complete (fix the fixture or the provider)",
              pc_op_names[op], d ? d : "?");
   free (d);
@@ -118,8 +115,8 @@ pc_step_done (const char *check, const char *rule, enum pc_op op,
 }
 
 bool
-pc_run_pipeline (const char *check, const json_t *vm, json_t **state,
-                 const char *uid, size_t upto, pc_hook hook, void *arg)
+pc_run_pipeline (const char *check, const json_t *vm, json_t **state, const char *uid, size_t upto,
+                 pc_hook hook, void *arg)
 {
   for (size_t i = 0; i < upto && i < pc_nsteps; i++) {
     json_t *r;
@@ -127,8 +124,7 @@ pc_run_pipeline (const char *check, const json_t *vm, json_t **state,
     if (!pc_op_present (pc_steps[i]))
       continue;
     r = pc_drive (pc_steps[i], vm, state, uid, NULL, hook, arg);
-    ok = pc_step_done (check, "the fixture's pipeline runs to the end", 
-                       pc_steps[i], r);
+    ok = pc_step_done (check, "the fixture's pipeline runs to the end", pc_steps[i], r);
     json_decref (r);
     if (!ok)
       return false;
@@ -137,8 +133,7 @@ pc_run_pipeline (const char *check, const json_t *vm, json_t **state,
 }
 
 bool
-pc_counts_equal (const char *check, const char *rule, const json_t *before,
-                 const char *when)
+pc_counts_equal (const char *check, const char *rule, const json_t *before, const char *when)
 {
   char *why = NULL;
   json_t *now;
@@ -154,8 +149,10 @@ pc_counts_equal (const char *check, const char *rule, const json_t *before,
   if (before && !json_equal ((json_t *) before, now)) {
     char *a = json_dumps (before, JSON_COMPACT | JSON_ENCODE_ANY);
     char *b = json_dumps (now, JSON_COMPACT | JSON_ENCODE_ANY);
-    PC_FAIL (check, rule, "the cloud-resource count was %s before and is %s "
-             "%s", a ? a : "?", b ? b : "?", when);
+    PC_FAIL (check, rule,
+             "the cloud-resource count was %s before and is %s "
+             "%s",
+             a ? a : "?", b ? b : "?", when);
     free (a);
     free (b);
     ok = false;
@@ -195,15 +192,16 @@ pc_session_ok (const char *check)
     json_decref (r);
   }
   if (!cached)
-    PC_FAIL (check, "open accepts the fixture's config", "with the fixture's "
+    PC_FAIL (check, "open accepts the fixture's config",
+             "with the fixture's "
              "config %s; this check's op calls need a session: pass --fixture "
-             "with a config the provider accepts", why);
+             "with a config the provider accepts",
+             why);
   return cached;
 }
 
 bool
-pc_returned (const char *check, enum pc_op op, const json_t *r,
-             const char *ctx)
+pc_returned (const char *check, enum pc_op op, const json_t *r, const char *ctx)
 {
   char key[64], *d;
   const char *sp = ctx ? " " : "", *cx = ctx ? ctx : "";
@@ -212,16 +210,17 @@ pc_returned (const char *check, enum pc_op op, const json_t *r,
   d = pc_describe (r);
   if (json_object_get (r, "input_abuse")) {
     snprintf (key, sizeof key, "input:%s", pc_op_names[op]);
-    pc_root_cause (check, key, R_OWNED, "%s%s%s: %s", pc_op_names[op], sp, cx,
-                   d ? d : "?");
+    pc_root_cause (check, key, R_OWNED, "%s%s%s: %s", pc_op_names[op], sp, cx, d ? d : "?");
   }
   else if (json_object_get (r, "open_failed"))
-    PC_FAIL (check, "open accepts the fixture's config", "%s%s%s: %s",
-             pc_op_names[op], sp, cx, d ? d : "?");
+    PC_FAIL (check, "open accepts the fixture's config", "%s%s%s: %s", pc_op_names[op], sp, cx,
+             d ? d : "?");
   else {
     snprintf (key, sizeof key, "crash:%s", pc_op_names[op]);
-    pc_root_cause (check, key, "an op returns (no crash, no hang) on valid "
-                   "input", "%s%s%s: %s; to see the call: pallet-conformance "
+    pc_root_cause (check, key,
+                   "an op returns (no crash, no hang) on valid "
+                   "input",
+                   "%s%s%s: %s; to see the call: pallet-conformance "
                    "PROVIDER --only %s --verbose (or under gdb or valgrind)",
                    pc_op_names[op], sp, cx, d ? d : "?", check);
   }
@@ -248,15 +247,14 @@ pc_walk (const char *check, pc_hook hook, void *arg)
 {
   char *uid = pc_new_uid (check, 0);
   json_t *state = json_object (), *r;
-  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds)
-         && pc_op_present (PC_OP_INVENTORY); k++) {
+  for (size_t k = 0; k < json_array_size (pc.fx.inventory_kinds) && pc_op_present (PC_OP_INVENTORY);
+       k++) {
     char *in = pc_inventory_input (k);
     r = pc_drive (PC_OP_INVENTORY, NULL, NULL, NULL, in, hook, arg);
     json_decref (r);
     free (in);
   }
-  bool done = pc_run_pipeline (check, pc_vm (0), &state, uid, pc_nsteps,
-                               hook, arg);
+  bool done = pc_run_pipeline (check, pc_vm (0), &state, uid, pc_nsteps, hook, arg);
   if (pc_op_present (PC_OP_CLEANUP)) {
     if (done) {
       r = pc_drive_cleanup (pc_vm (0), &state, uid, false, true, hook, arg);
@@ -270,12 +268,10 @@ pc_walk (const char *check, pc_hook hook, void *arg)
 }
 
 json_t *
-pc_finish (json_t **state, const char *uid, bool succeeded, pc_hook hook,
-           void *arg)
+pc_finish (json_t **state, const char *uid, bool succeeded, pc_hook hook, void *arg)
 {
   if (succeeded) {
-    json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, false, true, hook,
-                                  arg);
+    json_t *r = pc_drive_cleanup (pc_vm (0), state, uid, false, true, hook, arg);
     json_decref (r);
   }
   return pc_drive_cleanup (pc_vm (0), state, uid, true, false, hook, arg);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mock host: a struct pallet_host whose services record what the
  * provider does with them, so the checks can judge it afterwards. */
 #include <stdarg.h>
@@ -13,7 +14,7 @@ pc_elapsed_ms (const struct timespec *since)
   struct timespec now;
   clock_gettime (CLOCK_MONOTONIC, &now);
   return (double) (now.tv_sec - since->tv_sec) * 1000.0
-    + (double) (now.tv_nsec - since->tv_nsec) / 1e6;
+         + (double) (now.tv_nsec - since->tv_nsec) / 1e6;
 }
 
 unsigned pc_stale_uses;
@@ -72,15 +73,15 @@ mh_log (struct pallet_call *call, int level, const char *fmt, ...)
 }
 
 static void
-mh_progress (struct pallet_call *call, const char *vm, const char *step,
-             uint64_t done, uint64_t total, const char *unit)
+mh_progress (struct pallet_call *call, const char *vm, const char *step, uint64_t done,
+             uint64_t total, const char *unit)
 {
   struct pc_call *c = get (call);
   if (c == NULL)
     return;
   record (c, c->progress,
-          json_pack ("[s s I I s]", vm ? vm : "", step ? step : c->op,
-                     (json_int_t) done, (json_int_t) total, unit ? unit : ""));
+          json_pack ("[s s I I s]", vm ? vm : "", step ? step : c->op, (json_int_t) done,
+                     (json_int_t) total, unit ? unit : ""));
 }
 
 static int
@@ -121,8 +122,7 @@ mh_error (struct pallet_call *call, int code, const char *fmt, ...)
   c->error_msg = msg;
   pthread_mutex_unlock (&c->lock);
   if (pc.verbose)
-    fprintf (stderr, "  [provider error %d] %s: %s\n", code, c->op,
-             msg ? msg : "(null)");
+    fprintf (stderr, "  [provider error %d] %s: %s\n", code, c->op, msg ? msg : "(null)");
 }
 
 static int
@@ -141,11 +141,9 @@ mh_emit (struct pallet_call *call, int kind, const char *json)
     value = json_loads (json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
     if (value == NULL) {
       char *why = NULL;
-      if (asprintf (&why, "%s (line %d, column %d)", err.text, err.line,
-                    err.column) < 0)
+      if (asprintf (&why, "%s (line %d, column %d)", err.text, err.line, err.column) < 0)
         why = NULL;
-      rec = json_pack ("{si ss}", "kind", kind,
-                       "invalid", why ? why : "not valid JSON");
+      rec = json_pack ("{si ss}", "kind", kind, "invalid", why ? why : "not valid JSON");
       free (why);
     }
     else
@@ -273,14 +271,13 @@ pc_call_report (struct pc_call *c, int status)
   json_object_set_new (r, "status", json_integer (status));
   json_object_set_new (r, "elapsed_ms", json_real (pc_elapsed_ms (&c->start)));
   if (c->error_called)
-    json_object_set_new (r, "error",
-                         json_pack ("{si so}", "code", c->error_code,
-                                    "message", pc_text (c->error_msg)));
+    json_object_set_new (
+        r, "error",
+        json_pack ("{si so}", "code", c->error_code, "message", pc_text (c->error_msg)));
   else
     json_object_set_new (r, "error", json_null ());
   json_object_set_new (r, "retry_after",
-                       c->retry_called ? json_integer (c->retry_ms)
-                                       : json_null ());
+                       c->retry_called ? json_integer (c->retry_ms) : json_null ());
   json_object_set (r, "emits", c->emits);
   json_object_set_new (r, "cancel_polls", json_integer (c->cancel_polls));
   json_object_set (r, "progress", c->progress);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-conformance PROVIDER.so [--fixture FILE] [--only CHECK]...
  *
  * Loads any provider with dlopen and a mock host (never libpallet-host)
@@ -33,55 +34,61 @@ struct check {
 static struct check checks[] = {
   { "abi-exports", pc_check_abi_exports,
     "the .so exports exactly one dynamic symbol, pallet_provider_entry", 0 },
-  { "abi-major", pc_check_abi_major,
-    "the entry point refuses a host ABI major other than its own", 0 },
+  { "abi-major", pc_check_abi_major, "the entry point refuses a host ABI major other than its own",
+    0 },
   { "abi-vtable", pc_check_abi_vtable,
     "the vtable's ABI fields, name, version, thread model and required ops", 0 },
   { "host-inputs", pc_check_host_inputs,
     "every op takes what the real host sends (query absent or \"\", and "
     "null without a crash; "
     "no state.dir/work.dir outside a migration; options without their "
-    "optional fields) and never writes to or frees it (read-only pages)", 0 },
+    "optional fields) and never writes to or frees it (read-only pages)",
+    0 },
   { "bad-input", pc_check_bad_input,
     "bad input to every op fails cleanly: error status, message, no crash, "
-    "no cloud change", 0 },
+    "no cloud change",
+    0 },
   { "leaks", pc_check_leaks,
     "repeated calls (failed ones too) and open/close cycles free what they "
-    "allocate", 0 },
+    "allocate",
+    0 },
   { "idempotency", pc_check_idempotency,
     "every per-VM op called twice with the same input gives the same outcome "
-    "and state and creates nothing new", 0 },
+    "and state and creates nothing new",
+    0 },
   { "resume", pc_check_resume,
     "one session through the pipeline: a finished step called again with "
     "its own state (a resumed host) redoes nothing; no call pointer is used "
-    "after its call", 0 },
-  { "pending", pc_check_pending,
-    "every PALLET_PENDING comes with a retry-after", 0 },
+    "after its call",
+    0 },
+  { "pending", pc_check_pending, "every PALLET_PENDING comes with a retry-after", 0 },
   { "cancel", pc_check_cancel,
     "a cancelled call returns PALLET_E_CANCELLED or completes within "
-    "cancel_bound_ms", 0 },
+    "cancel_bound_ms",
+    0 },
   { "cleanup", pc_check_cleanup,
     "cleanup is idempotent and removes everything after a stop at any step", 0 },
-  { "outputs", pc_check_outputs,
-    "every emitted text is valid JSON of the documented schema", 0 },
+  { "outputs", pc_check_outputs, "every emitted text is valid JSON of the documented schema", 0 },
   { "findings", pc_check_findings,
     "validate never returns PALLET_OK with a Critical or Error finding", 0 },
-  { "progress", pc_check_progress,
-    "progress never goes backwards", 0 },
-  { "stdout", pc_check_stdout,
-    "the provider never writes to stdout", 0 },
+  { "progress", pc_check_progress, "progress never goes backwards", 0 },
+  { "stdout", pc_check_stdout, "the provider never writes to stdout", 0 },
   { "secrets", pc_check_secrets,
     "no secret of the config appears in a state, item, result, error or "
-    "log", 0 },
+    "log",
+    0 },
   { "manifests", pc_check_manifests,
     "build_vm's items are valid KubeVirt/Kubernetes objects (the bundled "
-    "schemas, pallet-lint-manifests --strict)", 0 },
+    "schemas, pallet-lint-manifests --strict)",
+    0 },
   { "capabilities", pc_check_capabilities,
     "declared capabilities work: INVENTORY_QUERY results equal the host's "
-    "own filtering", 0 },
+    "own filtering",
+    0 },
   { "threads", pc_check_threads,
     "calls from several threads, as the thread model allows, behave as "
-    "serial calls do", 0 },
+    "serial calls do",
+    0 },
 };
 #define NCHECKS (sizeof checks / sizeof checks[0])
 
@@ -97,21 +104,20 @@ pc_selected (const char *check)
 /* ---- fixture ---- */
 
 static const char default_plan[] =
-  "{\"name\":\"conformance\",\"namespace\":\"default\","
-  "\"uid\":\"00000000-0000-4000-8000-00000000c0f0\",\"type\":\"cold\","
-  "\"targetNamespace\":\"default\",\"targetPowerState\":null,"
-  "\"skipGuestConversion\":true,\"spec\":{},"
-  "\"vms\":[{\"id\":\"vm-conformance-1\",\"name\":\"conformance-1\",\"index\":0}],"
-  "\"networkMap\":[],\"storageMap\":[],"
-  "\"source\":{\"name\":\"source\",\"type\":\"source\",\"url\":\"\","
-  "\"settings\":{},\"secretRef\":{}},"
-  "\"destination\":{\"name\":\"host\",\"type\":\"openshift\",\"url\":\"\","
-  "\"settings\":{},\"secretRef\":{}}}";
+    "{\"name\":\"conformance\",\"namespace\":\"default\","
+    "\"uid\":\"00000000-0000-4000-8000-00000000c0f0\",\"type\":\"cold\","
+    "\"targetNamespace\":\"default\",\"targetPowerState\":null,"
+    "\"skipGuestConversion\":true,\"spec\":{},"
+    "\"vms\":[{\"id\":\"vm-conformance-1\",\"name\":\"conformance-1\",\"index\":0}],"
+    "\"networkMap\":[],\"storageMap\":[],"
+    "\"source\":{\"name\":\"source\",\"type\":\"source\",\"url\":\"\","
+    "\"settings\":{},\"secretRef\":{}},"
+    "\"destination\":{\"name\":\"host\",\"type\":\"openshift\",\"url\":\"\","
+    "\"settings\":{},\"secretRef\":{}}}";
 
 static const char *const fixture_keys[] = {
-  "config", "plan", "vms", "count_command", "inventory_kinds", "cancel_at",
-  "call_timeout_s", "max_pending", "max_retry_ms", "live_backend", "comment",
-  NULL
+  "config",         "plan",        "vms",          "count_command", "inventory_kinds", "cancel_at",
+  "call_timeout_s", "max_pending", "max_retry_ms", "live_backend",  "comment",         NULL
 };
 
 static int
@@ -127,16 +133,13 @@ fixture_error (const char *file, const char *fmt, ...)
 }
 
 static int
-get_uint (json_t *fx, const char *file, const char *key, unsigned *out,
-          unsigned min, unsigned max)
+get_uint (json_t *fx, const char *file, const char *key, unsigned *out, unsigned min, unsigned max)
 {
   json_t *v = json_object_get (fx, key);
   if (v == NULL)
     return 0;
-  if (!json_is_integer (v) || json_integer_value (v) < min
-      || json_integer_value (v) > max)
-    return fixture_error (file, "\"%s\" must be an integer from %u to %u",
-                          key, min, max);
+  if (!json_is_integer (v) || json_integer_value (v) < min || json_integer_value (v) > max)
+    return fixture_error (file, "\"%s\" must be an integer from %u to %u", key, min, max);
   *out = (unsigned) json_integer_value (v);
   return 0;
 }
@@ -154,8 +157,7 @@ load_fixture (const char *file)
   if (file) {
     fx = json_load_file (file, JSON_REJECT_DUPLICATES, &err);
     if (fx == NULL)
-      return fixture_error (file, "not valid JSON: %s (line %d); fix the file",
-                            err.text, err.line);
+      return fixture_error (file, "not valid JSON: %s (line %d); fix the file", err.text, err.line);
     if (!json_is_object (fx)) {
       json_decref (fx);
       return fixture_error (file, "must be a JSON object");
@@ -170,10 +172,12 @@ load_fixture (const char *file)
     for (i = 0; fixture_keys[i] && strcmp (fixture_keys[i], key); i++)
       ;
     if (fixture_keys[i] == NULL) {
-      fixture_error (file, "unknown key \"%s\"; the keys are config, plan, "
+      fixture_error (file,
+                     "unknown key \"%s\"; the keys are config, plan, "
                      "vms, count_command, inventory_kinds, cancel_at, "
                      "call_timeout_s, max_pending, max_retry_ms, "
-                     "live_backend", key);
+                     "live_backend",
+                     key);
       json_decref (fx);
       return -1;
     }
@@ -195,13 +199,15 @@ load_fixture (const char *file)
     v = json_object_get (pc.fx.plan, "vms");
   if (!json_is_array (v) || json_array_size (v) == 0) {
     fixture_error (file, "no VMs: give \"vms\" or a plan with a non-empty "
-                   "\"vms\" array");
+                         "\"vms\" array");
     goto fail;
   }
   for (size_t i = 0; i < json_array_size (v); i++)
     if (!json_is_object (json_array_get (v, i))) {
-      fixture_error (file, "vms[%zu] must be an object {\"id\", \"name\", "
-                     "\"index\"}", i);
+      fixture_error (file,
+                     "vms[%zu] must be an object {\"id\", \"name\", "
+                     "\"index\"}",
+                     i);
       goto fail;
     }
   pc.fx.vms = json_incref (v);
@@ -211,7 +217,7 @@ load_fixture (const char *file)
     size_t n = json_array_size (v);
     if (!json_is_array (v) || n == 0) {
       fixture_error (file, "\"count_command\" must be a non-empty argv array "
-                     "of strings (it is run without a shell)");
+                           "of strings (it is run without a shell)");
       goto fail;
     }
     pc.fx.count_argv = calloc (n + 1, sizeof (char *));
@@ -239,7 +245,7 @@ load_fixture (const char *file)
   if (v) {
     if (!json_is_integer (v) || json_integer_value (v) < 0) {
       fixture_error (file, "\"cancel_at\" must be the number of milliseconds "
-                     "into a call at which cancelled() turns true (>= 0)");
+                           "into a call at which cancelled() turns true (>= 0)");
       goto fail;
     }
     pc.fx.cancel_at_ms = (long) json_integer_value (v);
@@ -257,13 +263,13 @@ load_fixture (const char *file)
   json_decref (fx);
   return 0;
 
- bad_kinds:
+bad_kinds:
   fixture_error (file, "\"inventory_kinds\" must be an array of kind names");
   goto fail;
- bad_config:
+bad_config:
   fixture_error (file, "\"config\" must be open()'s config object "
-                 "{\"provider\", \"secret\", \"settings\"}");
- fail:
+                       "{\"provider\", \"secret\", \"settings\"}");
+fail:
   json_decref (fx);
   return -1;
 }
@@ -290,12 +296,12 @@ static int
 make_dirs (void)
 {
   const char *t = getenv ("TMPDIR");
-  snprintf (run_dir, sizeof run_dir, "%s/pallet-conformance-XXXXXX",
-            t && *t ? t : "/tmp");
+  snprintf (run_dir, sizeof run_dir, "%s/pallet-conformance-XXXXXX", t && *t ? t : "/tmp");
   if (mkdtemp (run_dir) == NULL) {
-    fprintf (stderr, "pallet-conformance: cannot make a directory in %s: "
-             "%s; set TMPDIR to a writable directory\n", t && *t ? t : "/tmp",
-             strerror (errno));
+    fprintf (stderr,
+             "pallet-conformance: cannot make a directory in %s: "
+             "%s; set TMPDIR to a writable directory\n",
+             t && *t ? t : "/tmp", strerror (errno));
     run_dir[0] = '\0';
     return -1;
   }
@@ -309,7 +315,9 @@ make_dirs (void)
 static int
 rm_one (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-  (void) sb; (void) flag; (void) ftw;
+  (void) sb;
+  (void) flag;
+  (void) ftw;
   remove (p);
   return 0;
 }
@@ -332,11 +340,9 @@ find_provider (const char *arg)
   const char *env = getenv ("PALLET_PROVIDER_PATH");
   if (strchr (arg, '/') || access (arg, F_OK) == 0)
     return strdup (arg);
-  if (asprintf (&list, "%s%s%s", env ? env : "", env && *env ? ":" : "",
-                PALLET_PROVIDER_DIR) < 0)
+  if (asprintf (&list, "%s%s%s", env ? env : "", env && *env ? ":" : "", PALLET_PROVIDER_DIR) < 0)
     return NULL;
-  for (char *dir = strtok_r (list, ":", &save); dir;
-       dir = strtok_r (NULL, ":", &save)) {
+  for (char *dir = strtok_r (list, ":", &save); dir; dir = strtok_r (NULL, ":", &save)) {
     if (asprintf (&path, "%s/pallet-provider-%s.so", dir, arg) < 0)
       break;
     if (access (path, F_OK) == 0)
@@ -361,10 +367,11 @@ probe_child (void *arg)
     return json_pack ("{ss}", "error", "it has no pallet_provider_entry symbol");
   p = entry (PALLET_ABI_MAJOR, &pc_host);
   if (p == NULL)
-    return json_pack ("{ss}", "error", "pallet_provider_entry returned NULL "
+    return json_pack ("{ss}", "error",
+                      "pallet_provider_entry returned NULL "
                       "for this host's own ABI major");
-  return json_pack ("{sI sI}", "major", (json_int_t) p->abi_major,
-                    "size", (json_int_t) p->struct_size);
+  return json_pack ("{sI sI}", "major", (json_int_t) p->abi_major, "size",
+                    (json_int_t) p->struct_size);
 }
 
 /* Loads in a child first, so a provider that crashes in its constructor
@@ -396,13 +403,13 @@ load_provider (const char *path)
   /* As the host does: copy what the provider declares, zero the rest. */
   memset (&pc.vt, 0, sizeof pc.vt);
   memcpy (&pc.vt, pc.raw,
-          pc.raw->struct_size < sizeof pc.vt ? (size_t) pc.raw->struct_size
-                                             : sizeof pc.vt);
+          pc.raw->struct_size < sizeof pc.vt ? (size_t) pc.raw->struct_size : sizeof pc.vt);
   /* ABI 1.1: the process-wide setup the host runs once per load. */
   int lr = pc.vt.load ? pc.vt.load () : PALLET_OK;
   if (lr != PALLET_OK) {
     printf ("FAIL load: rule \"load() returns PALLET_OK\": %s: load() "
-            "returned %s\n", path, pc_status_name (lr));
+            "returned %s\n",
+            path, pc_status_name (lr));
     return -1;
   }
   return 0;
@@ -412,15 +419,15 @@ static void
 usage (FILE *f)
 {
   fprintf (f,
-"usage: pallet-conformance PROVIDER [--fixture FILE] [--only CHECK]...\n"
-"                          [--schemas DIR] [--lint-manifests PROGRAM]\n"
-"                          [--verbose] [--list]\n"
-"\n"
-"Checks that a Pallet provider keeps the provider contract.  PROVIDER is a\n"
-"path to pallet-provider-NAME.so, or a NAME looked up in $PALLET_PROVIDER_PATH\n"
-"and %s.  Exit status: 0 all checks passed, 1 a check failed,\n"
-"2 usage or setup error.  Without --fixture, open() gets {} and a one-VM\n"
-"plan.  See the README (share/doc/pallet) for the fixture format.\n",
+           "usage: pallet-conformance PROVIDER [--fixture FILE] [--only CHECK]...\n"
+           "                          [--schemas DIR] [--lint-manifests PROGRAM]\n"
+           "                          [--verbose] [--list]\n"
+           "\n"
+           "Checks that a Pallet provider keeps the provider contract.  PROVIDER is a\n"
+           "path to pallet-provider-NAME.so, or a NAME looked up in $PALLET_PROVIDER_PATH\n"
+           "and %s.  Exit status: 0 all checks passed, 1 a check failed,\n"
+           "2 usage or setup error.  Without --fixture, open() gets {} and a one-VM\n"
+           "plan.  See the README (share/doc/pallet) for the fixture format.\n",
            PALLET_PROVIDER_DIR);
 }
 
@@ -428,14 +435,10 @@ int
 main (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "fixture", required_argument, NULL, 'f' },
-    { "only", required_argument, NULL, 'o' },
-    { "schemas", required_argument, NULL, 's' },
-    { "lint-manifests", required_argument, NULL, 'm' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "list", no_argument, NULL, 'l' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "fixture", required_argument, NULL, 'f' }, { "only", required_argument, NULL, 'o' },
+    { "schemas", required_argument, NULL, 's' }, { "lint-manifests", required_argument, NULL, 'm' },
+    { "verbose", no_argument, NULL, 'v' },       { "list", no_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
   };
   const char *fixture = NULL, *schemas = NULL;
   bool only = false;
@@ -455,8 +458,7 @@ main (int argc, char **argv)
       /* CHECK, a comma list, or a prefix such as "abi". */
       char *list = strdup (optarg), *save = NULL;
       only = true;
-      for (char *t = strtok_r (list, ",", &save); t;
-           t = strtok_r (NULL, ",", &save)) {
+      for (char *t = strtok_r (list, ",", &save); t; t = strtok_r (NULL, ",", &save)) {
         bool any = false;
         for (size_t i = 0; i < NCHECKS; i++)
           if (strcmp (checks[i].name, t) == 0
@@ -464,8 +466,10 @@ main (int argc, char **argv)
                   && checks[i].name[strlen (t)] == '-'))
             checks[i].selected = any = true;
         if (!any) {
-          fprintf (stderr, "pallet-conformance: --only %s: no such check; "
-                   "--list shows them\n", t);
+          fprintf (stderr,
+                   "pallet-conformance: --only %s: no such check; "
+                   "--list shows them\n",
+                   t);
           free (list);
           return 2;
         }
@@ -491,7 +495,8 @@ main (int argc, char **argv)
 
   path = find_provider (argv[optind]);
   if (path == NULL) {
-    fprintf (stderr, "pallet-conformance: provider %s: not found; give a "
+    fprintf (stderr,
+             "pallet-conformance: provider %s: not found; give a "
              "path to the .so, or a NAME in $PALLET_PROVIDER_PATH\n",
              argv[optind]);
     return 2;
@@ -515,10 +520,10 @@ main (int argc, char **argv)
           strrchr (path, '/') ? strrchr (path, '/') + 1 : path);
   if (!fixture)
     pc_note ("fixture", "no --fixture: open() gets {} and a one-VM plan; "
-             "cloud-resource counts are not checked");
+                        "cloud-resource counts are not checked");
   else if (!pc.fx.count_argv)
     pc_note ("fixture", "no count_command: cloud-resource counts are not "
-             "checked");
+                        "checked");
   if (make_dirs () == -1) {
     remove_dirs ();
     free (path);
@@ -535,11 +540,9 @@ main (int argc, char **argv)
   }
   printf ("provider: name=%s version=%s abi=%u.%u struct_size=%llu "
           "thread_model=%d cancel_bound_ms=%u\n",
-          pc.vt.name ? pc.vt.name : "(null)",
-          pc.vt.version ? pc.vt.version : "(null)",
-          pc.raw->abi_major, pc.raw->abi_minor,
-          (unsigned long long) pc.raw->struct_size, pc.vt.thread_model,
-          pc.vt.cancel_bound_ms);
+          pc.vt.name ? pc.vt.name : "(null)", pc.vt.version ? pc.vt.version : "(null)",
+          pc.raw->abi_major, pc.raw->abi_minor, (unsigned long long) pc.raw->struct_size,
+          pc.vt.thread_model, pc.vt.cancel_bound_ms);
   fflush (stdout);
 
   unsigned skipped = 0;
@@ -555,9 +558,11 @@ main (int argc, char **argv)
     }
   }
   printf ("pallet-conformance: %u passed, %u failed, %u skipped of %u "
-          "checks%s\n", run - failed - skipped, failed, skipped, run,
+          "checks%s\n",
+          run - failed - skipped, failed, skipped, run,
           failed ? "; the provider breaks the contract (or the fixture does "
-          "not fit it)" : "");
+                   "not fit it)"
+                 : "");
   rc = failed ? 1 : 0;
   pc_report_free ();
   remove_dirs ();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The suite's own output: one line per check (PASS, FAIL or SKIP with the
  * reason), a root cause reported once, no paths of the machine that built
  * the suite.  The checks record; this file renders. */
@@ -9,20 +10,20 @@
 #include "conformance.h"
 
 #define MAX_CHECKS 32
-#define SHOWN 4
+#define SHOWN      4
 
 struct rec {
   const char *name;
   unsigned failures;
-  json_t *lines;              /* the first failures, as text */
-  char *skip;                 /* why it could not look */
-  char *blocked;              /* the check that reported its root cause */
+  json_t *lines; /* the first failures, as text */
+  char *skip;    /* why it could not look */
+  char *blocked; /* the check that reported its root cause */
 };
 
 static struct rec recs[MAX_CHECKS];
 static size_t nrecs;
 static const char *current;
-static json_t *causes;        /* key -> check that reported it */
+static json_t *causes; /* key -> check that reported it */
 
 static struct rec *
 rec_of (const char *check)
@@ -67,8 +68,7 @@ vrecord (const char *check, const char *rule, const char *fmt, va_list ap)
 }
 
 void
-pc_fail (const char *check, const char *rule, const char *file, unsigned line,
-         const char *fmt, ...)
+pc_fail (const char *check, const char *rule, const char *file, unsigned line, const char *fmt, ...)
 {
   va_list ap;
   (void) file;
@@ -79,8 +79,7 @@ pc_fail (const char *check, const char *rule, const char *file, unsigned line,
 }
 
 bool
-pc_root_cause (const char *check, const char *key, const char *rule,
-               const char *fmt, ...)
+pc_root_cause (const char *check, const char *key, const char *rule, const char *fmt, ...)
 {
   const char *first;
   va_list ap;
@@ -161,16 +160,17 @@ pc_end_check (const char *check, const char *proves)
     size_t i;
     json_t *l;
     json_array_foreach (r->lines, i, l)
-      printf (i == 0 ? "FAIL %s: %s\n" : "     %.0salso %s\n",
-              check, json_string_value (l));
+      printf (i == 0 ? "FAIL %s: %s\n" : "     %.0salso %s\n", check, json_string_value (l));
     if (r->failures > SHOWN)
       printf ("     (%u more failures of %s; --only %s --verbose shows the "
-              "calls)\n", r->failures - SHOWN, check, check);
+              "calls)\n",
+              r->failures - SHOWN, check, check);
     verdict = 1;
   }
   else if (r->blocked) {
     printf ("SKIP %s: blocked by the root cause reported under %s (fix that "
-            "first)\n", check, r->blocked);
+            "first)\n",
+            check, r->blocked);
     verdict = 2;
   }
   else if (r->skip) {

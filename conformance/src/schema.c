@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A validator for the JSON Schema (draft 2020-12) subset the output schemas
  * in docs/schemas/ use: type, required, properties, items, enum,
  * additionalProperties, minimum, pattern (POSIX extended regex), plus the
@@ -13,14 +14,12 @@
 #include "conformance.h"
 
 static const char *const known[] = {
-  "type", "required", "properties", "items", "enum", "additionalProperties",
-  "minimum", "pattern", "$schema", "$id", "$comment", "title", "description",
-  NULL
+  "type",    "required", "properties", "items",    "enum",  "additionalProperties", "minimum",
+  "pattern", "$schema",  "$id",        "$comment", "title", "description",          NULL
 };
 
-static const char *const types[] = {
-  "object", "array", "string", "number", "integer", "boolean", "null", NULL
-};
+static const char *const types[] = { "object",  "array",   "string", "number",
+                                     "integer", "boolean", "null",   NULL };
 
 static bool
 in_list (const char *s, const char *const *list)
@@ -31,9 +30,8 @@ in_list (const char *s, const char *const *list)
   return false;
 }
 
-static bool
-set_why (char **why, const char *path, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+static bool set_why (char **why, const char *path, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 static bool
 set_why (char **why, const char *path, const char *fmt, ...)
 {
@@ -44,8 +42,7 @@ set_why (char **why, const char *path, const char *fmt, ...)
     msg = NULL;
   va_end (ap);
   free (*why);
-  if (asprintf (why, "%s: %s", *path ? path : "(top level)",
-                msg ? msg : "?") < 0)
+  if (asprintf (why, "%s: %s", *path ? path : "(top level)", msg ? msg : "?") < 0)
     *why = NULL;
   free (msg);
   return false;
@@ -80,7 +77,7 @@ check_type (const json_t *t, const char *path, char **why)
   json_t *e;
   if (json_is_string (t))
     return in_list (json_string_value (t), types)
-      || set_why (why, path, "unknown type \"%s\"", json_string_value (t));
+           || set_why (why, path, "unknown type \"%s\"", json_string_value (t));
   if (!json_is_array (t) || json_array_size (t) == 0)
     return set_why (why, path, "\"type\" must be a type name or a list of them");
   json_array_foreach (t, i, e)
@@ -102,9 +99,11 @@ check_at (const json_t *schema, const char *path, char **why)
     char *sub;
     bool ok = true;
     if (!in_list (k, known))
-      return set_why (why, path, "keyword \"%s\" is not in the supported "
+      return set_why (why, path,
+                      "keyword \"%s\" is not in the supported "
                       "subset (type, required, properties, items, enum, "
-                      "additionalProperties, minimum, pattern)", k);
+                      "additionalProperties, minimum, pattern)",
+                      k);
     if (strcmp (k, "type") == 0)
       ok = check_type (v, path, why);
     else if (strcmp (k, "required") == 0) {
@@ -147,8 +146,10 @@ check_at (const json_t *schema, const char *path, char **why)
       if (!json_is_string (v))
         return set_why (why, path, "\"pattern\" must be a string");
       if (regcomp (&re, json_string_value (v), REG_EXTENDED | REG_NOSUB) != 0)
-        return set_why (why, path, "\"pattern\" %s is not a POSIX extended "
-                        "regular expression", json_string_value (v));
+        return set_why (why, path,
+                        "\"pattern\" %s is not a POSIX extended "
+                        "regular expression",
+                        json_string_value (v));
       regfree (&re);
     }
     if (!ok)
@@ -169,12 +170,18 @@ pc_schema_check (const json_t *schema, char **why)
 static bool
 is_type (const json_t *v, const char *t)
 {
-  if (strcmp (t, "object") == 0) return json_is_object (v);
-  if (strcmp (t, "array") == 0) return json_is_array (v);
-  if (strcmp (t, "string") == 0) return json_is_string (v);
-  if (strcmp (t, "number") == 0) return json_is_number (v);
-  if (strcmp (t, "boolean") == 0) return json_is_boolean (v);
-  if (strcmp (t, "null") == 0) return json_is_null (v);
+  if (strcmp (t, "object") == 0)
+    return json_is_object (v);
+  if (strcmp (t, "array") == 0)
+    return json_is_array (v);
+  if (strcmp (t, "string") == 0)
+    return json_is_string (v);
+  if (strcmp (t, "number") == 0)
+    return json_is_number (v);
+  if (strcmp (t, "boolean") == 0)
+    return json_is_boolean (v);
+  if (strcmp (t, "null") == 0)
+    return json_is_null (v);
   if (strcmp (t, "integer") == 0) {
     double d;
     if (json_is_integer (v))
@@ -195,14 +202,14 @@ type_name (const json_t *v)
   case JSON_STRING: return "a string";
   case JSON_INTEGER: return "an integer";
   case JSON_REAL: return "a number";
-  case JSON_TRUE: case JSON_FALSE: return "a boolean";
+  case JSON_TRUE:
+  case JSON_FALSE: return "a boolean";
   case JSON_NULL: return "null";
   }
   return "?";
 }
 
-static bool validate_at (const json_t *s, const json_t *v, const char *path,
-                         char **why);
+static bool validate_at (const json_t *s, const json_t *v, const char *path, char **why);
 
 static bool
 validate_object (const json_t *s, const json_t *v, const char *path, char **why)
@@ -216,8 +223,7 @@ validate_object (const json_t *s, const json_t *v, const char *path, char **why)
 
   json_array_foreach (req, i, e)
     if (json_object_get (v, json_string_value (e)) == NULL)
-      return set_why (why, path, "required property \"%s\" is missing",
-                      json_string_value (e));
+      return set_why (why, path, "required property \"%s\" is missing", json_string_value (e));
   json_object_foreach ((json_t *) v, k, e) {
     json_t *ps = json_object_get (props, k);
     char *sub;
@@ -256,8 +262,7 @@ validate_at (const json_t *s, const json_t *v, const char *path, char **why)
     }
     if (!ok) {
       char *tt = json_dumps (t, JSON_COMPACT | JSON_ENCODE_ANY);
-      set_why (why, path, "is %s, but the schema wants type %s", type_name (v),
-               tt ? tt : "?");
+      set_why (why, path, "is %s, but the schema wants type %s", type_name (v), tt ? tt : "?");
       free (tt);
       return false;
     }
@@ -271,8 +276,7 @@ validate_at (const json_t *s, const json_t *v, const char *path, char **why)
     if (!ok) {
       char *tt = json_dumps (x, JSON_COMPACT);
       char *vv = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY);
-      set_why (why, path, "%.100s is not one of %s", vv ? vv : "?",
-               tt ? tt : "?");
+      set_why (why, path, "%.100s is not one of %s", vv ? vv : "?", tt ? tt : "?");
       free (tt);
       free (vv);
       return false;
@@ -280,8 +284,8 @@ validate_at (const json_t *s, const json_t *v, const char *path, char **why)
   }
   if ((x = json_object_get (s, "minimum")) != NULL && json_is_number (v)
       && json_number_value (v) < json_number_value (x))
-    return set_why (why, path, "%g is less than the minimum %g",
-                    json_number_value (v), json_number_value (x));
+    return set_why (why, path, "%g is less than the minimum %g", json_number_value (v),
+                    json_number_value (x));
   if ((x = json_object_get (s, "pattern")) != NULL && json_is_string (v)) {
     regex_t re;
     int r;
@@ -290,8 +294,8 @@ validate_at (const json_t *s, const json_t *v, const char *path, char **why)
     r = regexec (&re, json_string_value (v), 0, NULL, 0);
     regfree (&re);
     if (r != 0)
-      return set_why (why, path, "\"%.100s\" does not match the pattern %s",
-                      json_string_value (v), json_string_value (x));
+      return set_why (why, path, "\"%.100s\" does not match the pattern %s", json_string_value (v),
+                      json_string_value (x));
   }
   if (json_is_object (v) && !validate_object (s, v, path, why))
     return false;
@@ -318,12 +322,14 @@ pc_schema_validate (const json_t *schema, const json_t *instance, char **why)
 
 /* ---- the documented schemas ---- */
 
-struct pc_embedded_schema { const char *name; const char *text; };
+struct pc_embedded_schema {
+  const char *name;
+  const char *text;
+};
 extern const struct pc_embedded_schema pc_embedded_schemas[];
 
 static const char *const schema_names[] = {
-  "validate-finding", "inventory-item", "state", "build-vm-item",
-  "cleanup-item", "result", NULL
+  "validate-finding", "inventory-item", "state", "build-vm-item", "cleanup-item", "result", NULL
 };
 static json_t *loaded[sizeof schema_names / sizeof schema_names[0]];
 
@@ -363,12 +369,11 @@ pc_schemas_load (const char *dir, char **why)
     else
       for (size_t k = 0; pc_embedded_schemas[k].name; k++)
         if (strcmp (pc_embedded_schemas[k].name, schema_names[i]) == 0)
-          s = json_loads (pc_embedded_schemas[k].text, JSON_REJECT_DUPLICATES,
-                          &err);
+          s = json_loads (pc_embedded_schemas[k].text, JSON_REJECT_DUPLICATES, &err);
     if (s == NULL) {
-      if (asprintf (why, "schema %s: cannot load%s%s: %s", schema_names[i],
-                    file ? " " : "", file ? file : "",
-                    dir ? err.text : "not built into the program") < 0)
+      if (asprintf (why, "schema %s: cannot load%s%s: %s", schema_names[i], file ? " " : "",
+                    file ? file : "", dir ? err.text : "not built into the program")
+          < 0)
         *why = NULL;
       free (file);
       return false;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A mock provider for pallet-conformance's own tests.
  *
  * Built once as a good provider (no MOCK_* macro) and once per defect with
@@ -55,21 +56,21 @@
 #include <pallet/provider.h>
 #include <pallet-query.h>
 
-#define COPY_STEPS 15
-#define COPY_STEP_MS 20
+#define COPY_STEPS      15
+#define COPY_STEP_MS    20
 #define CANCEL_BOUND_MS 100
 #define SERVICE_THREADS 4
 
 struct mock {
-  char *cloud;                /* the resource file, or NULL */
-  char *secret;               /* config.secret.secretAccessKey, or NULL */
-  struct pallet_call *last_call;  /* MOCK_STALE_CALL */
+  char *cloud;                   /* the resource file, or NULL */
+  char *secret;                  /* config.secret.secretAccessKey, or NULL */
+  struct pallet_call *last_call; /* MOCK_STALE_CALL */
 };
 
 static pthread_mutex_t cloud_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #if defined(MOCK_LEAK_TRANSFER) || defined(MOCK_LEAK_CLEANUP)
-char *volatile mock_lost;     /* what the leaks lose: the last one */
+char *volatile mock_lost; /* what the leaks lose: the last one */
 #endif
 
 /* ---- the cloud file ---- */
@@ -144,8 +145,8 @@ cloud_remove (const struct mock *m, const char *prefix)
   c = cloud_read (m);
   list = json_object_get (c, "resources");
   json_array_foreach (list, i, e)
-    json_array_append (strncmp (json_string_value (e), prefix,
-                                strlen (prefix)) == 0 ? gone : keep, e);
+    json_array_append (strncmp (json_string_value (e), prefix, strlen (prefix)) == 0 ? gone : keep,
+                       e);
   json_object_set_new (c, "resources", keep);
   if (json_array_size (gone))
     cloud_write (m, c);
@@ -156,9 +157,8 @@ cloud_remove (const struct mock *m, const char *prefix)
 
 /* ---- input ---- */
 
-static int
-bad (struct pallet_call *call, const char *op, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+static int bad (struct pallet_call *call, const char *op, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 static int
 bad (struct pallet_call *call, const char *op, const char *fmt, ...)
 {
@@ -173,8 +173,10 @@ bad (struct pallet_call *call, const char *op, const char *fmt, ...)
   if (copy)
     copy[0] = msg[0];
 #endif
-  pallet_error (call, PALLET_E_INVALID, "mock: %s: %s; pass the documented "
-                "input object", op, msg);
+  pallet_error (call, PALLET_E_INVALID,
+                "mock: %s: %s; pass the documented "
+                "input object",
+                op, msg);
   return PALLET_E_INVALID;
 }
 
@@ -200,8 +202,7 @@ struct vm_input {
 };
 
 static int
-parse_vm (struct pallet_call *call, const char *op, const char *input,
-          struct vm_input *in)
+parse_vm (struct pallet_call *call, const char *op, const char *input, struct vm_input *in)
 {
   json_error_t err;
   json_t *vm, *opts;
@@ -225,12 +226,11 @@ parse_vm (struct pallet_call *call, const char *op, const char *input,
   in->vm_id = json_string_value (json_object_get (vm, "id"));
   in->vm_name = json_string_value (json_object_get (vm, "name"));
   in->uid = json_string_value (json_object_get (opts, "migrationUID"));
-  if (!json_is_object (json_object_get (in->root, "plan"))
-      || !json_is_object (vm) || in->vm_id == NULL
-      || !json_is_object (in->state)
-      || (opts && !json_is_object (opts))) {
+  if (!json_is_object (json_object_get (in->root, "plan")) || !json_is_object (vm)
+      || in->vm_id == NULL || !json_is_object (in->state) || (opts && !json_is_object (opts))) {
     json_decref (in->root);
-    return bad (call, op, "\"plan\", \"vm\" (with \"id\") and \"state\" must "
+    return bad (call, op,
+                "\"plan\", \"vm\" (with \"id\") and \"state\" must "
                 "be objects");
   }
   if (in->uid == NULL)
@@ -252,8 +252,7 @@ emit_obj (struct pallet_call *call, int kind, json_t *obj)
 
 /* The new state: the old one plus key = value. */
 static int
-emit_state (struct pallet_call *call, const json_t *old, const char *key,
-            json_t *value)
+emit_state (struct pallet_call *call, const json_t *old, const char *key, json_t *value)
 {
   json_t *st = json_deep_copy (old);
   json_object_set_new (st, key, value);
@@ -280,18 +279,17 @@ mock_open (struct pallet_call *call, const char *config_json)
   if (!json_is_object (cfg) || (settings && !json_is_object (settings))
       || (cloud && !json_is_string (cloud))) {
     json_decref (cfg);
-    bad (call, "open", "config must be an object whose \"settings\" is an "
+    bad (call, "open",
+         "config must be an object whose \"settings\" is an "
          "object");
     return NULL;
   }
   m = calloc (1, sizeof *m);
   if (m && cloud)
     m->cloud = strdup (json_string_value (cloud));
-  if (m && json_is_string (json_object_get (json_object_get (cfg, "secret"),
-                                            "secretAccessKey")))
-    m->secret = strdup (json_string_value
-                        (json_object_get (json_object_get (cfg, "secret"),
-                                          "secretAccessKey")));
+  if (m && json_is_string (json_object_get (json_object_get (cfg, "secret"), "secretAccessKey")))
+    m->secret = strdup (
+        json_string_value (json_object_get (json_object_get (cfg, "secret"), "secretAccessKey")));
   json_decref (cfg);
   if (m == NULL)
     pallet_error (call, PALLET_E_NOMEM, "mock: open: out of memory");
@@ -316,14 +314,14 @@ service_thread (void *arg)
   char step[32];
   snprintf (step, sizeof step, "validate-%p", (void *) &step);
   for (uint64_t i = 1; i <= 3; i++) {
-    pallet_log (call, PALLET_LOG_DEBUG, "mock: thread check %llu",
-                (unsigned long long) i);
+    pallet_log (call, PALLET_LOG_DEBUG, "mock: thread check %llu", (unsigned long long) i);
     pallet_progress (call, "vm", step, i, 3, "checks");
     (void) pallet_cancelled (call);
     (void) call->host->get_param (call, "host.name");
     (void) call->host->get_param (call, "work.dir");
   }
-  pallet_emit (call, PALLET_EMIT_ITEM, "{\"category\":\"Advisory\","
+  pallet_emit (call, PALLET_EMIT_ITEM,
+               "{\"category\":\"Advisory\","
                "\"type\":\"MockThreadNote\",\"message\":\"mock: checked on a "
                "thread\"}");
   return NULL;
@@ -351,7 +349,8 @@ mock_validate (void *handle, struct pallet_call *call, const char *input)
     return r;
 #ifdef MOCK_OPT_FIELD
   /* The defect: options.step is optional, read as if it were always there. */
-  if (strlen (json_string_value (json_object_get (json_object_get (in.root, "options"), "step"))) == 0)
+  if (strlen (json_string_value (json_object_get (json_object_get (in.root, "options"), "step")))
+      == 0)
     r = PALLET_E_INVALID;
 #endif
   if (pallet_cancelled (call)) {
@@ -366,10 +365,9 @@ mock_validate (void *handle, struct pallet_call *call, const char *input)
 #else
                        "Advisory",
 #endif
-                       "type", "MockNote", "message",
-                       "mock: the VM can be migrated", "vm", in.vm_id));
-  emit_obj (call, PALLET_EMIT_RESULT,
-            json_pack ("{ss si}", "summary", "1 finding", "count", 1));
+                       "type", "MockNote", "message", "mock: the VM can be migrated", "vm",
+                       in.vm_id));
+  emit_obj (call, PALLET_EMIT_RESULT, json_pack ("{ss si}", "summary", "1 finding", "count", 1));
   json_decref (in.root);
   return r;
 }
@@ -377,13 +375,10 @@ mock_validate (void *handle, struct pallet_call *call, const char *input)
 static json_t *
 inventory_all (void)
 {
-  return json_pack ("[{ss ss ss ss} {ss ss ss ss} {ss ss ss ss}]",
-                    "id", "vm-conformance-1", "name", "conformance-1",
-                    "kind", "instances", "powerState", "On",
-                    "id", "vm-2", "name", "two", "kind", "instances",
-                    "powerState", "Off",
-                    "id", "vm-3", "name", "alpha", "kind", "instances",
-                    "powerState", "On");
+  return json_pack ("[{ss ss ss ss} {ss ss ss ss} {ss ss ss ss}]", "id", "vm-conformance-1", "name",
+                    "conformance-1", "kind", "instances", "powerState", "On", "id", "vm-2", "name",
+                    "two", "kind", "instances", "powerState", "Off", "id", "vm-3", "name", "alpha",
+                    "kind", "instances", "powerState", "On");
 }
 
 /* Push-down (PALLET_CAP_INVENTORY_QUERY): the provider applies the query. */
@@ -442,12 +437,15 @@ mock_inventory (void *handle, struct pallet_call *call, const char *input)
   if (!json_is_object (root) || kind == NULL
       || (query && !json_is_string (query) && !json_is_null (query))) {
     json_decref (root);
-    return bad (call, "inventory", "input must be {\"kind\": string, "
+    return bad (call, "inventory",
+                "input must be {\"kind\": string, "
                 "\"query\": string}");
   }
   if (strcmp (kind, "instances") != 0) {
-    pallet_error (call, PALLET_E_UNSUPPORTED, "mock: inventory: kind \"%.40s\" "
-                  "is not known; use \"instances\"", kind);
+    pallet_error (call, PALLET_E_UNSUPPORTED,
+                  "mock: inventory: kind \"%.40s\" "
+                  "is not known; use \"instances\"",
+                  kind);
     json_decref (root);
     return PALLET_E_UNSUPPORTED;
   }
@@ -505,8 +503,7 @@ copy_blocks (struct pallet_call *call)
     if (i == 7)
       pallet_progress (call, "vm", "transfer", 3, COPY_STEPS, "blocks");
 #endif
-    pallet_progress (call, "vm", "transfer", (uint64_t) i + 1, COPY_STEPS,
-                     "blocks");
+    pallet_progress (call, "vm", "transfer", (uint64_t) i + 1, COPY_STEPS, "blocks");
   }
 #ifdef MOCK_LEAK_TRANSFER
   /* The defect: the copy's block map, never freed (the pointer escapes,
@@ -529,10 +526,9 @@ transfer_start (struct mock *m, struct pallet_call *call, struct vm_input *in)
   (void) cloud_count;
   r = asprintf (&snap, "snap-%s-%s", in->vm_id, in->uid);
 #endif
-  if (r < 0 || asprintf (&vol, "vol-%s-%s", in->vm_id, in->uid) < 0
-      || cloud_add (m, snap) == -1 || cloud_add (m, vol) == -1) {
-    pallet_error (call, PALLET_E_IO, "mock: transfer: cannot write %s",
-                  m->cloud);
+  if (r < 0 || asprintf (&vol, "vol-%s-%s", in->vm_id, in->uid) < 0 || cloud_add (m, snap) == -1
+      || cloud_add (m, vol) == -1) {
+    pallet_error (call, PALLET_E_IO, "mock: transfer: cannot write %s", m->cloud);
     free (snap);
     free (vol);
     return PALLET_E_IO;
@@ -574,8 +570,7 @@ mock_transfer (void *handle, struct pallet_call *call, const char *input)
 #ifdef MOCK_RESUME_REDO
     /* The defect: a resumed transfer copies again, into a new volume. */
     char name[160];
-    snprintf (name, sizeof name, "vol-%s-%s-again-%zu", in.vm_id, in.uid,
-              cloud_count (m));
+    snprintf (name, sizeof name, "vol-%s-%s-again-%zu", in.vm_id, in.uid, cloud_count (m));
     cloud_add (m, name);
 #endif
     emit_obj (call, PALLET_EMIT_STATE, json_deep_copy (in.state));
@@ -626,19 +621,17 @@ mock_build_vm (void *handle, struct pallet_call *call, const char *input)
   if (r != PALLET_OK)
     return r;
   emit_obj (call, PALLET_EMIT_ITEM,
-            json_pack ("{ss ss s{ss ss} s{ss so}}", "apiVersion",
-                       "kubevirt.io/v1", "kind", "VirtualMachine", "metadata",
-                       "name", "conformance-1", "namespace", "default", "spec",
-                       "runStrategy", "Halted", "template",
+            json_pack ("{ss ss s{ss ss} s{ss so}}", "apiVersion", "kubevirt.io/v1", "kind",
+                       "VirtualMachine", "metadata", "name", "conformance-1", "namespace",
+                       "default", "spec", "runStrategy", "Halted", "template",
 #ifdef MOCK_BAD_MANIFEST
                        /* The defect: "template" is "spec.template". */
                        json_pack ("{s{}}", "domain")
 #else
-                       json_pack ("{s{s{s{} s{s{ss}}} s[]}}", "spec", "domain",
-                                  "devices", "resources", "requests", "memory",
-                                  "1Gi", "volumes")
+                       json_pack ("{s{s{s{} s{s{ss}}} s[]}}", "spec", "domain", "devices",
+                                  "resources", "requests", "memory", "1Gi", "volumes")
 #endif
-                       ));
+                           ));
   emit_state (call, in.state, "built", json_true ());
   json_decref (in.root);
   return PALLET_OK;
@@ -646,23 +639,21 @@ mock_build_vm (void *handle, struct pallet_call *call, const char *input)
 
 /* Deletes what starts with prefix; emits an item per resource. */
 static void
-delete_prefix (struct mock *m, struct pallet_call *call, const char *kind,
-               const char *prefix)
+delete_prefix (struct mock *m, struct pallet_call *call, const char *kind, const char *prefix)
 {
   json_t *gone = cloud_remove (m, prefix), *e;
   size_t i;
   json_array_foreach (gone, i, e)
     emit_obj (call, PALLET_EMIT_ITEM,
-              json_pack ("{ss sO ss}", "kind", kind, "id", e,
-                         "action", "deleted"));
+              json_pack ("{ss sO ss}", "kind", kind, "id", e, "action", "deleted"));
   json_decref (gone);
 }
 
 /* The volumes: kept by a tidy-up (the new VM's disks), deleted by a
  * rollback, found by tag (name prefix), not only from the state. */
 static void
-cleanup_volumes (struct mock *m, struct pallet_call *call,
-                 struct vm_input *in, const char *prefix, bool rollback)
+cleanup_volumes (struct mock *m, struct pallet_call *call, struct vm_input *in, const char *prefix,
+                 bool rollback)
 {
   json_t *st = json_deep_copy (in->state), *vols = json_object_get (st, "volumes"), *v;
   size_t i;
@@ -681,8 +672,8 @@ cleanup_volumes (struct mock *m, struct pallet_call *call,
   else
     json_array_foreach (vols, i, v)
       emit_obj (call, PALLET_EMIT_ITEM,
-                json_pack ("{ss sO ss ss}", "kind", "volume", "id", v,
-                           "action", "kept", "reason", "the migrated VM's "
+                json_pack ("{ss sO ss ss}", "kind", "volume", "id", v, "action", "kept", "reason",
+                           "the migrated VM's "
                            "disk"));
 #ifdef MOCK_DROP_RECORD
   /* ... and the tidy-up forgets the volumes it kept. */
@@ -703,8 +694,7 @@ mock_cleanup (void *handle, struct pallet_call *call, const char *input)
   bool rollback;
   if (r != PALLET_OK)
     return r;
-  rollback = json_is_true (json_object_get (json_object_get (in.root, "options"),
-                                            "rollback"));
+  rollback = json_is_true (json_object_get (json_object_get (in.root, "options"), "rollback"));
   if (asprintf (&snaps, "snap-%s-%s", in.vm_id, in.uid) < 0
       || asprintf (&vols, "vol-%s-%s", in.vm_id, in.uid) < 0) {
     json_decref (in.root);
@@ -719,7 +709,7 @@ mock_cleanup (void *handle, struct pallet_call *call, const char *input)
 #endif
   cleanup_volumes (m, call, &in, vols, rollback);
 #ifdef MOCK_EARLY_ROLLBACK
- out:
+out:
 #endif
 #ifdef MOCK_LEAK_CLEANUP
   mock_lost = vols;
@@ -748,30 +738,27 @@ mock_helper (void)
 #define INVENTORY mock_inventory
 #endif
 
-#define MOCK_FIELDS                                                 \
-  .name = "mock", .version = "1.0",                                 \
-  .description = "pallet-conformance's test provider",              \
-  .thread_model = PALLET_THREAD_MODEL_PARALLEL,                     \
-  .cancel_bound_ms = CANCEL_BOUND_MS,                               \
-  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_INVENTORY_QUERY, \
-  .open = mock_open, .close = mock_close,                           \
-  .validate = mock_validate, .inventory = INVENTORY,                \
-  .prepare_source = mock_prepare_source,                            \
-  .transfer = mock_transfer, .convert = mock_convert,               \
+#define MOCK_FIELDS                                                                          \
+  .name = "mock", .version = "1.0", .description = "pallet-conformance's test provider",     \
+  .thread_model = PALLET_THREAD_MODEL_PARALLEL, .cancel_bound_ms = CANCEL_BOUND_MS,          \
+  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_INVENTORY_QUERY, .open = mock_open, \
+  .close = mock_close, .validate = mock_validate, .inventory = INVENTORY,                    \
+  .prepare_source = mock_prepare_source, .transfer = mock_transfer, .convert = mock_convert, \
   .build_vm = mock_build_vm, .cleanup = mock_cleanup
 
 #ifdef MOCK_MAJOR
 /* The defect: an entry point that answers any major. */
-static const struct pallet_provider mock = {
-  .abi_major = PALLET_ABI_MAJOR, .abi_minor = PALLET_ABI_MINOR,
-  .struct_size = sizeof (struct pallet_provider), MOCK_FIELDS
-};
-PALLET_EXPORT const struct pallet_provider *
-pallet_provider_entry (uint32_t host_abi_major, const struct pallet_host *host);
+static const struct pallet_provider mock = { .abi_major = PALLET_ABI_MAJOR,
+                                             .abi_minor = PALLET_ABI_MINOR,
+                                             .struct_size = sizeof (struct pallet_provider),
+                                             MOCK_FIELDS };
+PALLET_EXPORT const struct pallet_provider *pallet_provider_entry (uint32_t host_abi_major,
+                                                                   const struct pallet_host *host);
 PALLET_EXPORT const struct pallet_provider *
 pallet_provider_entry (uint32_t host_abi_major, const struct pallet_host *host)
 {
-  (void) host_abi_major; (void) host;
+  (void) host_abi_major;
+  (void) host;
   return &mock;
 }
 #else

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # run-mock.sh [--wrap CMD] [--no-fixture] [--live] [--only CHECK] SUITE PROVIDER EXPECT [RULE]
 # Runs pallet-conformance against PROVIDER with a fixture whose "cloud" is
 # a temporary file.  EXPECT is "none" (every check must pass, exit 0) or

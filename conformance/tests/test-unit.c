@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of pallet-conformance's own pieces: the JSON Schema subset
  * validator, the documented schemas, the ELF export reader.
  * argv: GOOD.so EXPORTS.so SCHEMA_DIR */
@@ -62,19 +63,18 @@ static void
 test_object (void)
 {
   const char *s = "{\"type\":\"object\",\"required\":[\"a\"],"
-    "\"properties\":{\"a\":{\"type\":\"string\"},"
-    "\"m\":{\"type\":\"object\",\"properties\":{\"n\":{\"minimum\":2}}}},"
-    "\"additionalProperties\":false}";
+                  "\"properties\":{\"a\":{\"type\":\"string\"},"
+                  "\"m\":{\"type\":\"object\",\"properties\":{\"n\":{\"minimum\":2}}}},"
+                  "\"additionalProperties\":false}";
   CU_ASSERT_TRUE (valid (s, "{\"a\":\"x\"}", NULL));
   CU_ASSERT_FALSE (valid (s, "{}", "\"a\" is missing"));
   CU_ASSERT_FALSE (valid (s, "{\"a\":1}", "/a"));
   CU_ASSERT_FALSE (valid (s, "{\"a\":\"x\",\"b\":1}", "\"b\" is not allowed"));
   CU_ASSERT_FALSE (valid (s, "{\"a\":\"x\",\"m\":{\"n\":1}}", "/m/n"));
   CU_ASSERT_TRUE (valid (s, "{\"a\":\"x\",\"m\":{\"n\":2}}", NULL));
-  CU_ASSERT_TRUE (valid ("{\"additionalProperties\":{\"type\":\"string\"}}",
-                         "{\"k\":\"v\"}", NULL));
-  CU_ASSERT_FALSE (valid ("{\"additionalProperties\":{\"type\":\"string\"}}",
-                          "{\"k\":1}", "/k"));
+  CU_ASSERT_TRUE (
+      valid ("{\"additionalProperties\":{\"type\":\"string\"}}", "{\"k\":\"v\"}", NULL));
+  CU_ASSERT_FALSE (valid ("{\"additionalProperties\":{\"type\":\"string\"}}", "{\"k\":1}", "/k"));
 }
 
 static void
@@ -93,8 +93,9 @@ static void
 test_subset_enforced (void)
 {
   const char *bad[] = {
-    "{\"minLength\":1}", "{\"type\":\"float\"}", "{\"pattern\":\"(\"}",
-    "{\"properties\":{\"a\":{\"oneOf\":[]}}}", "{\"required\":\"a\"}", "[]",
+    "{\"minLength\":1}",    "{\"type\":\"float\"}",
+    "{\"pattern\":\"(\"}",  "{\"properties\":{\"a\":{\"oneOf\":[]}}}",
+    "{\"required\":\"a\"}", "[]",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     json_t *s = J (bad[i]);
@@ -111,7 +112,7 @@ static void
 test_embedded_match_files (void)
 {
   const char *names[] = { "validate-finding", "inventory-item", "state",
-                          "build-vm-item", "cleanup-item", "result" };
+                          "build-vm-item",    "cleanup-item",   "result" };
   json_t *emb[6];
   char *why = NULL;
   CU_ASSERT_TRUE_FATAL (pc_schemas_load (NULL, &why));
@@ -144,27 +145,26 @@ test_documented_schemas (void)
 {
   char *why = NULL;
   CU_ASSERT_TRUE_FATAL (pc_schemas_load (NULL, &why));
-  CU_ASSERT_TRUE (doc_valid ("build-vm-item",
-    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-    "\"metadata\":{\"name\":\"web-1\",\"namespace\":\"demo\"},\"spec\":{}}"));
-  CU_ASSERT_TRUE (doc_valid ("build-vm-item",
-    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}"));
+  CU_ASSERT_TRUE (doc_valid (
+      "build-vm-item", "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+                       "\"metadata\":{\"name\":\"web-1\",\"namespace\":\"demo\"},\"spec\":{}}"));
+  CU_ASSERT_TRUE (
+      doc_valid ("build-vm-item",
+                 "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}"));
   CU_ASSERT_FALSE (doc_valid ("build-vm-item",
-    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\"}"));
+                              "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\"}"));
   CU_ASSERT_FALSE (doc_valid ("build-vm-item",
-    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-    "\"metadata\":{\"name\":\"Web_1\"}}"));
-  CU_ASSERT_TRUE (doc_valid ("validate-finding",
-    "{\"category\":\"Critical\",\"type\":\"VMNotFound\",\"message\":\"m\"}"));
-  CU_ASSERT_FALSE (doc_valid ("validate-finding",
-    "{\"category\":\"Fatal\",\"message\":\"m\"}"));
+                              "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+                              "\"metadata\":{\"name\":\"Web_1\"}}"));
+  CU_ASSERT_TRUE (doc_valid (
+      "validate-finding", "{\"category\":\"Critical\",\"type\":\"VMNotFound\",\"message\":\"m\"}"));
+  CU_ASSERT_FALSE (doc_valid ("validate-finding", "{\"category\":\"Fatal\",\"message\":\"m\"}"));
   CU_ASSERT_FALSE (doc_valid ("validate-finding", "{\"category\":\"Error\"}"));
   CU_ASSERT_TRUE (doc_valid ("inventory-item", "{\"id\":\"i-1\",\"x\":[1]}"));
   CU_ASSERT_FALSE (doc_valid ("inventory-item", "{\"id\":\"\"}"));
-  CU_ASSERT_TRUE (doc_valid ("cleanup-item",
-    "{\"kind\":\"snapshot\",\"id\":\"snap-1\",\"action\":\"already-gone\"}"));
-  CU_ASSERT_FALSE (doc_valid ("cleanup-item",
-    "{\"kind\":\"snapshot\",\"id\":\"snap-1\"}"));
+  CU_ASSERT_TRUE (doc_valid (
+      "cleanup-item", "{\"kind\":\"snapshot\",\"id\":\"snap-1\",\"action\":\"already-gone\"}"));
+  CU_ASSERT_FALSE (doc_valid ("cleanup-item", "{\"kind\":\"snapshot\",\"id\":\"snap-1\"}"));
   CU_ASSERT_TRUE (doc_valid ("state", "{\"anything\":[1,{}]}"));
   CU_ASSERT_FALSE (doc_valid ("state", "[]"));
   CU_ASSERT_TRUE (doc_valid ("result", "{\"count\":2}"));
@@ -181,16 +181,15 @@ test_elf (void)
   int seen = 0;
   CU_ASSERT_PTR_NULL (why);
   CU_ASSERT_EQUAL_FATAL (json_array_size (n), 1);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_array_get (n, 0)),
-                          "pallet_provider_entry");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_array_get (n, 0)), "pallet_provider_entry");
   json_decref (n);
 
   n = pc_elf_exports (exports_so, &why);
   CU_ASSERT_PTR_NOT_NULL_FATAL (n);
   json_array_foreach (n, i, e)
     seen |= (strcmp (json_string_value (e), "mock_helper") == 0)
-      | (strcmp (json_string_value (e), "mock_debug_level") == 0) << 1
-      | (strcmp (json_string_value (e), "pallet_provider_entry") == 0) << 2;
+            | (strcmp (json_string_value (e), "mock_debug_level") == 0) << 1
+            | (strcmp (json_string_value (e), "pallet_provider_entry") == 0) << 2;
   CU_ASSERT_EQUAL (seen, 7);
   json_decref (n);
 

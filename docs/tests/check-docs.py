@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks that the docs and abi/pallet/provider.h describe the same ABI.
 
 usage: check-docs.py HEADER DOCS_DIR [--pallet PALLET_BINARY]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Compiles the EXAMPLE of every op page (docs/ops/*.md) so the examples
 cannot rot: each must be a complete op function, strict C11, against the
 real header and jansson.

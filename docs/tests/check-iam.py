@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks the IAM policy in docs/ec2-user-guide.md against AWS's service
 models and against the actions the EC2 provider's source calls.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Formats a man page with groff and fails on any warning.
 
 usage: check-man.py GROFF PAGE

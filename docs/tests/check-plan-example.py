@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The Quick start plan in docs/ec2-user-guide.md is a plan `pallet` reads.
 
 usage: check-plan-example.py PALLET EC2_USER_GUIDE.md PROVIDER.so WORKDIR

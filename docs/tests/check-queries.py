@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Every query the docs show (-q "..." in the Markdown files given) parses.
 
 usage: check-queries.py QUERY_COMPILE_BINARY DOC.md...

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Compiles the SYNOPSIS of docs/provider-guide.md into a provider and checks
 that it exports exactly pallet_provider_entry.
 

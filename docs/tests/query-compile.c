@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* query-compile: compiles each argument as an inventory query and reports
  * the first one that does not parse.  Used by docs-query-examples. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-provider-null: a provider that simulates a source: the host's
  * and the CLI's test double (and the demo's source).  The example to learn
  * from is examples/provider-hello.
@@ -30,14 +31,14 @@
 
 struct null_handle {
   json_t *settings;
-  atomic_int busy;              /* calls in this handle now */
+  atomic_int busy; /* calls in this handle now */
 };
 
 /* Calls in the whole provider now: lets tests see the thread model. */
 static atomic_int busy_all;
 
 #ifndef NULL_NAME
-#define NULL_NAME "null"
+#define NULL_NAME         "null"
 #define NULL_THREAD_MODEL PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
 #endif
 
@@ -51,8 +52,8 @@ static pallet_convert_fn null_convert;
 static pallet_build_vm_fn null_build_vm;
 static pallet_cleanup_fn null_cleanup;
 
-static void count_call (struct null_handle *h, const char *vm, const char *op,
-                        const char *status, int rollback);
+static void count_call (struct null_handle *h, const char *vm, const char *op, const char *status,
+                        int rollback);
 
 static void *
 null_open (struct pallet_call *call, const char *config_json)
@@ -60,15 +61,17 @@ null_open (struct pallet_call *call, const char *config_json)
   json_error_t err;
   json_t *config = json_loads (config_json, 0, &err);
   if (!json_is_object (config)) {
-    pallet_error (call, PALLET_E_INVALID, "config is not a JSON object "
-                  "(line %d: %s): pass {\"settings\": {...}}", err.line,
-                  err.text);
+    pallet_error (call, PALLET_E_INVALID,
+                  "config is not a JSON object "
+                  "(line %d: %s): pass {\"settings\": {...}}",
+                  err.line, err.text);
     json_decref (config);
     return NULL;
   }
   json_t *settings = json_object_get (config, "settings");
   if (settings && !json_is_object (settings)) {
-    pallet_error (call, PALLET_E_INVALID, "config.settings must be an "
+    pallet_error (call, PALLET_E_INVALID,
+                  "config.settings must be an "
                   "object, not a %s: pass {\"settings\": {...}}",
                   json_is_string (settings) ? "string" : "non-object");
     json_decref (config);
@@ -107,19 +110,16 @@ per_op (struct null_handle *h, const char *key, const char *op)
 }
 
 static void
-count_call (struct null_handle *h, const char *vm, const char *op,
-            const char *status, int rollback)
+count_call (struct null_handle *h, const char *vm, const char *op, const char *status, int rollback)
 {
-  const char *path = json_string_value (json_object_get (h->settings,
-                                                         "count_file"));
+  const char *path = json_string_value (json_object_get (h->settings, "count_file"));
   if (path == NULL)
     return;
   int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return;
   char line[512];
-  int n = snprintf (line, sizeof line, "%s %s %s%s\n", vm, op, status,
-                    rollback ? " rollback" : "");
+  int n = snprintf (line, sizeof line, "%s %s %s%s\n", vm, op, status, rollback ? " rollback" : "");
   /* One write with O_APPEND: lines never interleave. */
   if (n > 0 && write (fd, line, (size_t) n) < 0)
     n = -1;
@@ -135,8 +135,7 @@ find_vm (struct null_handle *h, const char *key)
   json_array_foreach (json_object_get (h->settings, "vms"), i, vm) {
     const char *id = json_string_value (json_object_get (vm, "id"));
     const char *name = json_string_value (json_object_get (vm, "name"));
-    if (key && ((id && strcmp (id, key) == 0)
-                || (name && strcmp (name, key) == 0)))
+    if (key && ((id && strcmp (id, key) == 0) || (name && strcmp (name, key) == 0)))
       return vm;
   }
   return NULL;
@@ -179,16 +178,16 @@ parse_input (struct pallet_call *call, const char *input_json, const char *op)
     bad = "input.plan must be an object";
   else if (!json_is_object (json_object_get (in, "vm")))
     bad = "input.vm must be an object";
-  else if (json_object_get (in, "state")
-           && !json_is_object (json_object_get (in, "state"))
+  else if (json_object_get (in, "state") && !json_is_object (json_object_get (in, "state"))
            && !json_is_null (json_object_get (in, "state")))
     bad = "input.state must be an object";
-  else if (json_object_get (in, "options")
-           && !json_is_object (json_object_get (in, "options")))
+  else if (json_object_get (in, "options") && !json_is_object (json_object_get (in, "options")))
     bad = "input.options must be an object";
   if (bad) {
-    pallet_error (call, PALLET_E_INVALID, "%s: %s: pass {\"plan\": {...}, "
-                  "\"vm\": {\"id\": ...}, \"state\": {...}}", op, bad);
+    pallet_error (call, PALLET_E_INVALID,
+                  "%s: %s: pass {\"plan\": {...}, "
+                  "\"vm\": {\"id\": ...}, \"state\": {...}}",
+                  op, bad);
     json_decref (in);
     return NULL;
   }
@@ -197,8 +196,7 @@ parse_input (struct pallet_call *call, const char *input_json, const char *op)
 
 /* Every per-VM op: the same simulated reconcile step. */
 static int
-step (void *handle, struct pallet_call *call, const char *input_json,
-      const char *op)
+step (void *handle, struct pallet_call *call, const char *input_json, const char *op)
 {
   struct null_handle *h = handle;
   json_t *in = parse_input (call, input_json, op);
@@ -207,14 +205,15 @@ step (void *handle, struct pallet_call *call, const char *input_json,
   json_t *opts = json_object_get (in, "options");
   json_t *jvm = json_object_get (in, "vm");
   const char *vm = json_string_value (json_object_get (jvm, "id"));
-  if (vm == NULL)               /* a plan may name a VM without an id */
+  if (vm == NULL) /* a plan may name a VM without an id */
     vm = json_string_value (json_object_get (jvm, "name"));
   int rollback = json_is_true (json_object_get (opts, "rollback"));
   int rc = PALLET_OK;
-  const char *mis = json_string_value (json_object_get
-                                       (json_object_get (h->settings, "misbehave"), op));
+  const char *mis =
+      json_string_value (json_object_get (json_object_get (h->settings, "misbehave"), op));
   if (vm == NULL) {
-    pallet_error (call, PALLET_E_INVALID, "input has no vm.id or vm.name: "
+    pallet_error (call, PALLET_E_INVALID,
+                  "input has no vm.id or vm.name: "
                   "the host must pass {\"vm\": {\"id\": ...}}");
     json_decref (in);
     return PALLET_E_INVALID;
@@ -251,7 +250,7 @@ step (void *handle, struct pallet_call *call, const char *input_json,
     goto out;
   }
   if (mis && strcmp (mis, "silent-error") == 0) {
-    rc = PALLET_E_FAILED;       /* no pallet_error: the host supplies one */
+    rc = PALLET_E_FAILED; /* no pallet_error: the host supplies one */
     goto out;
   }
   if (mis && strcmp (mis, "pending-no-retry") == 0) {
@@ -267,8 +266,7 @@ step (void *handle, struct pallet_call *call, const char *input_json,
   if (!rollback && t < per_op (h, "transient", op)) {
     json_object_set_new (state, key, json_integer (t + 1));
     emit_state (call, state);
-    pallet_error (call, PALLET_E_TRANSIENT, "%s of %s: simulated throttling",
-                  op, vm);
+    pallet_error (call, PALLET_E_TRANSIENT, "%s of %s: simulated throttling", op, vm);
     rc = PALLET_E_TRANSIENT;
     goto out;
   }
@@ -276,22 +274,22 @@ step (void *handle, struct pallet_call *call, const char *input_json,
   json_int_t polls = json_integer_value (json_object_get (state, key)) + 1;
   long pending = rollback ? 0 : per_op (h, "pending", op);
   json_object_set_new (state, key, json_integer (polls));
-  pallet_progress (call, vm, op, (uint64_t) polls, (uint64_t) pending + 1,
-                   "polls");
+  pallet_progress (call, vm, op, (uint64_t) polls, (uint64_t) pending + 1, "polls");
   if (polls <= pending) {
     json_t *ra = json_object_get (h->settings, "retry_after_ms");
-    pallet_retry_after (call, json_is_integer (ra)
-                        ? (uint32_t) json_integer_value (ra) : 10);
+    pallet_retry_after (call, json_is_integer (ra) ? (uint32_t) json_integer_value (ra) : 10);
     rc = PALLET_PENDING;
   }
   else
-    json_object_set_new (state, op, json_string (rollback ? "rolled-back"
-                                                 : "done"));
+    json_object_set_new (state, op, json_string (rollback ? "rolled-back" : "done"));
   emit_state (call, state);
 
- out:
-  count_call (h, vm, op, rc == PALLET_OK ? "OK" : rc == PALLET_PENDING
-              ? "PENDING" : "ERROR", rollback);
+out:
+  count_call (h, vm, op,
+              rc == PALLET_OK        ? "OK"
+              : rc == PALLET_PENDING ? "PENDING"
+                                     : "ERROR",
+              rollback);
   atomic_fetch_sub (&h->busy, 1);
   atomic_fetch_sub (&busy_all, 1);
   json_decref (state);
@@ -310,14 +308,15 @@ null_validate (void *h, struct pallet_call *call, const char *input_json)
   const char *id = json_string_value (json_object_get (jvm, "id"));
   if (id == NULL)
     id = json_string_value (json_object_get (jvm, "name"));
-  int missing = json_is_array (json_object_get (nh->settings, "vms"))
-    && find_vm (nh, id) == NULL;
+  int missing = json_is_array (json_object_get (nh->settings, "vms")) && find_vm (nh, id) == NULL;
   if (missing) {
     pallet_emit (call, PALLET_EMIT_ITEM,
                  "{\"category\":\"Critical\",\"type\":\"VMNotFound\","
                  "\"field\":\"vm.id\",\"message\":\"no such VM in the source\"}");
-    pallet_error (call, PALLET_E_NOT_FOUND, "VM %s is not in the source: "
-                  "list it in settings.vms", id ? id : "(no id)");
+    pallet_error (call, PALLET_E_NOT_FOUND,
+                  "VM %s is not in the source: "
+                  "list it in settings.vms",
+                  id ? id : "(no id)");
     json_decref (in);
     return PALLET_E_NOT_FOUND;
   }
@@ -333,15 +332,18 @@ null_inventory (void *handle, struct pallet_call *call, const char *input_json)
   const char *kind = json_string_value (json_object_get (in, "kind"));
   json_t *query = json_object_get (in, "query");
   if (query && !json_is_string (query) && !json_is_null (query)) {
-    pallet_error (call, PALLET_E_INVALID, "inventory: input.query must be a "
+    pallet_error (call, PALLET_E_INVALID,
+                  "inventory: input.query must be a "
                   "string such as \"where powerState = 'On'\"");
     json_decref (in);
     return PALLET_E_INVALID;
   }
   int ok = kind && (strcmp (kind, "instances") == 0 || strcmp (kind, "vms") == 0);
   if (!ok) {
-    pallet_error (call, PALLET_E_UNSUPPORTED, "inventory kind '%s' is not "
-                  "known: use \"instances\"", kind ? kind : "(none)");
+    pallet_error (call, PALLET_E_UNSUPPORTED,
+                  "inventory kind '%s' is not "
+                  "known: use \"instances\"",
+                  kind ? kind : "(none)");
     json_decref (in);
     return PALLET_E_UNSUPPORTED;
   }
@@ -394,16 +396,14 @@ null_cleanup (void *h, struct pallet_call *c, const char *in)
 static const struct pallet_setting null_settings[] = {
   { "vms", PALLET_SETTING_JSON, NULL,
     "[{\"id\", \"name\", ...}]: the source's VMs; absent: any VM" },
-  { "pending", PALLET_SETTING_JSON, "0",
-    "N or {\"op\": N}: return PENDING N times per op" },
+  { "pending", PALLET_SETTING_JSON, "0", "N or {\"op\": N}: return PENDING N times per op" },
   { "retry_after_ms", PALLET_SETTING_INT, "10", "the retry-after of PENDING" },
   { "delay_ms", PALLET_SETTING_JSON, "0",
     "N or {\"op\": N}: milliseconds of work per call, polling cancel" },
   { "transient", PALLET_SETTING_JSON, NULL,
     "{\"op\": N}: return E_TRANSIENT N times per op first" },
   { "fail_at", PALLET_SETTING_STRING, NULL, "the op that fails" },
-  { "fail_vm", PALLET_SETTING_STRING, NULL,
-    "the VM id whose fail_at op fails; absent: every VM" },
+  { "fail_vm", PALLET_SETTING_STRING, NULL, "the VM id whose fail_at op fails; absent: every VM" },
   { "fail_code", PALLET_SETTING_STRING, "FAILED",
     "the status of fail_at: FAILED, AUTH, NOT_FOUND ..." },
   { "count_file", PALLET_SETTING_STRING, NULL,
@@ -414,20 +414,12 @@ static const struct pallet_setting null_settings[] = {
   { NULL, 0, NULL, NULL }
 };
 
-PALLET_PROVIDER_DEFINE (null_provider,
-  .name = NULL_NAME,
-  .version = "1.0.0",
-  .description = "simulated source for tests and the author's guide",
-  .thread_model = NULL_THREAD_MODEL,
-  .cancel_bound_ms = 100,
-  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
-  .open = null_open,
-  .close = null_close,
-  .validate = null_validate,
-  .inventory = null_inventory,
-  .prepare_source = null_prepare_source,
-  .transfer = null_transfer,
-  .convert = null_convert,
-  .build_vm = null_build_vm,
-  .cleanup = null_cleanup,
-  .settings = null_settings);
+PALLET_PROVIDER_DEFINE (null_provider, .name = NULL_NAME, .version = "1.0.0",
+                        .description = "simulated source for tests and the author's guide",
+                        .thread_model = NULL_THREAD_MODEL, .cancel_bound_ms = 100,
+                        .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
+                        .open = null_open, .close = null_close, .validate = null_validate,
+                        .inventory = null_inventory, .prepare_source = null_prepare_source,
+                        .transfer = null_transfer, .convert = null_convert,
+                        .build_vm = null_build_vm, .cleanup = null_cleanup,
+                        .settings = null_settings);

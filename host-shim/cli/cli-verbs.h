@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Verbs of the pallet CLI that parse their own options (argv[0] is the
  * verb).  Each returns the process exit status. */
 #ifndef PALLET_CLI_VERBS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet doctor: can conversions run on this host?  Fast checks (no
  * appliance boot unless --deep), each reported as OK / WARN / FAIL with
  * the fix.  The checks report through a callback; only the renderers at
@@ -40,20 +41,19 @@ typedef void (*doc_report_fn) (void *opaque, enum doc_status st, const char *che
 
 struct doc_ctx {
   const char *boot_dir, *modules_dir;
-  uint64_t min_free;            /* FAIL below; WARN below 4 times this */
-  const char **dirs;            /* extra work dirs (--dir) */
+  uint64_t min_free; /* FAIL below; WARN below 4 times this */
+  const char **dirs; /* extra work dirs (--dir) */
   size_t ndirs;
   doc_report_fn report;
   void *opaque;
 };
 
 /* printf into a report: message and fix are formatted separately. */
+static void say (const struct doc_ctx *c, enum doc_status st, const char *check, const char *fix,
+                 const char *fmt, ...) __attribute__ ((format (printf, 5, 6)));
 static void
-say (const struct doc_ctx *c, enum doc_status st, const char *check,
-     const char *fix, const char *fmt, ...) __attribute__ ((format (printf, 5, 6)));
-static void
-say (const struct doc_ctx *c, enum doc_status st, const char *check,
-     const char *fix, const char *fmt, ...)
+say (const struct doc_ctx *c, enum doc_status st, const char *check, const char *fix,
+     const char *fmt, ...)
 {
   char msg[1024];
   va_list ap;
@@ -161,8 +161,9 @@ version_cmp (const char *a, const char *b)
 static void
 check_kernel (const struct doc_ctx *c)
 {
-  static const char fix[] = "apt-get install linux-image-amd64 (or run "
-    "scripts/install-deps.sh); supermin boots the host's kernel in the appliance";
+  static const char fix[] =
+      "apt-get install linux-image-amd64 (or run "
+      "scripts/install-deps.sh); supermin boots the host's kernel in the appliance";
   const char *env = getenv ("SUPERMIN_KERNEL");
   if (env && *env) {
     if (access (env, R_OK) == 0)
@@ -188,9 +189,11 @@ check_kernel (const struct doc_ctx *c)
   if (d)
     closedir (d);
   if (!*best) {
-    say (c, DOC_FAIL, "kernel", fix, "no kernel for the libguestfs appliance: no "
+    say (c, DOC_FAIL, "kernel", fix,
+         "no kernel for the libguestfs appliance: no "
          "%s/vmlinuz-VERSION with a %s/VERSION directory (supermin: \"failed to find "
-         "a suitable kernel\")", c->boot_dir, c->modules_dir);
+         "a suitable kernel\")",
+         c->boot_dir, c->modules_dir);
     return;
   }
   char path[PATH_MAX];
@@ -199,8 +202,8 @@ check_kernel (const struct doc_ctx *c)
     say (c, DOC_FAIL, "kernel", "run as root, or chmod 0644 the kernel (supermin reads it)",
          "appliance kernel %s is not readable: %s", path, strerror (errno));
   else
-    say (c, DOC_OK, "kernel", NULL, "appliance kernel %s (modules in %s/%s)", path,
-         c->modules_dir, best + 8);
+    say (c, DOC_OK, "kernel", NULL, "appliance kernel %s (modules in %s/%s)", path, c->modules_dir,
+         best + 8);
 }
 
 /* Whether QEMU can start a KVM vCPU: some nested set-ups open /dev/kvm
@@ -211,10 +214,18 @@ static const char *
 qemu_kvm_problem (char *buf, size_t n)
 {
   char out[4096], line[200];
-  char *argv[] = { (char *) "qemu-system-x86_64", (char *) "-machine", (char *) "accel=kvm",
-                   (char *) "-cpu", (char *) "host", (char *) "-m", (char *) "64",
-                   (char *) "-display", (char *) "none", (char *) "-nodefaults",
-                   (char *) "-S", NULL };
+  char *argv[] = { (char *) "qemu-system-x86_64",
+                   (char *) "-machine",
+                   (char *) "accel=kvm",
+                   (char *) "-cpu",
+                   (char *) "host",
+                   (char *) "-m",
+                   (char *) "64",
+                   (char *) "-display",
+                   (char *) "none",
+                   (char *) "-nodefaults",
+                   (char *) "-S",
+                   NULL };
   int r = run_capture (argv, 2, out, sizeof out);
   if (r == -2)
     return NULL;
@@ -222,8 +233,7 @@ qemu_kvm_problem (char *buf, size_t n)
     snprintf (buf, n, "qemu-system-x86_64 not found on PATH");
   else
     snprintf (buf, n, "QEMU cannot run a KVM guest here (%s: %s)",
-              r > 128 ? "killed by a signal" : "exited",
-              first_line (out, line, sizeof line));
+              r > 128 ? "killed by a signal" : "exited", first_line (out, line, sizeof line));
   return buf;
 }
 
@@ -238,8 +248,7 @@ kvm_problem (char *buf, size_t n, int *fatal)
     return buf;
   }
   if (ioctl (fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-    snprintf (buf, n, "/dev/kvm is not a KVM device (KVM_GET_API_VERSION: %s)",
-              strerror (errno));
+    snprintf (buf, n, "/dev/kvm is not a KVM device (KVM_GET_API_VERSION: %s)", strerror (errno));
   else if ((vm = ioctl (fd, KVM_CREATE_VM, 0)) < 0)
     snprintf (buf, n, "/dev/kvm cannot create a VM: %s", strerror (errno));
   else {
@@ -259,8 +268,10 @@ check_kvm (const struct doc_ctx *c)
   int forced = settings && strstr (settings, "force_tcg");
   char why[512];
   if (forced) {
-    say (c, DOC_OK, "kvm", NULL, "TCG forced (LIBGUESTFS_BACKEND_SETTINGS=%s): KVM not "
-         "checked", settings);
+    say (c, DOC_OK, "kvm", NULL,
+         "TCG forced (LIBGUESTFS_BACKEND_SETTINGS=%s): KVM not "
+         "checked",
+         settings);
     return;
   }
   int fatal = 0;
@@ -268,14 +279,17 @@ check_kvm (const struct doc_ctx *c)
   if (problem == NULL)
     say (c, DOC_OK, "kvm", NULL, "KVM is usable: the appliance runs under KVM");
   else if (fatal)
-    say (c, DOC_FAIL, "kvm", "force TCG: set the Provider setting force-tcg: \"true\", or "
+    say (c, DOC_FAIL, "kvm",
+         "force TCG: set the Provider setting force-tcg: \"true\", or "
          "export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg",
          "%s: libguestfs would try KVM and its QEMU would abort", problem);
   else
-    say (c, DOC_WARN, "kvm", "give this user /dev/kvm (group kvm), or accept TCG (the "
+    say (c, DOC_WARN, "kvm",
+         "give this user /dev/kvm (group kvm), or accept TCG (the "
          "Provider setting force-tcg: \"true\", or LIBGUESTFS_BACKEND_SETTINGS=force_tcg)",
          "%s: the appliance and conversions run under TCG (software emulation, "
-         "several times slower)", problem);
+         "several times slower)",
+         problem);
 }
 
 static void
@@ -291,7 +305,8 @@ check_backend (const struct doc_ctx *c)
   else
     say (c, DOC_FAIL, "backend", "export LIBGUESTFS_BACKEND=direct (or unset it)",
          "LIBGUESTFS_BACKEND=%s is not a libguestfs backend (direct, libvirt, "
-         "libvirt:URI)", b);
+         "libvirt:URI)",
+         b);
 }
 
 static void
@@ -313,7 +328,11 @@ check_program_version (const struct doc_ctx *c, const char *prog, const char *pk
 static void
 check_nbdkit (const struct doc_ctx *c)
 {
-  static const struct { const char *name, *use; enum doc_status missing; const char *fix; } plugins[] = {
+  static const struct {
+    const char *name, *use;
+    enum doc_status missing;
+    const char *fix;
+  } plugins[] = {
     { "curl", "HTTPS sources (vCenter/ESXi disks, URLs)", DOC_FAIL,
       "apt-get install nbdkit (Debian builds the curl plugin into it)" },
     { "ssh", "SSH sources (-i vmx over ssh, Xen)", DOC_FAIL,
@@ -360,11 +379,12 @@ check_free (const struct doc_ctx *c, const char *dir, const char *var, const cha
   }
   uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
   snprintf (fix, sizeof fix, "free space in %s, or point %s at a larger file system", dir, var);
-  enum doc_status st = avail < c->min_free ? DOC_FAIL
-    : avail / 4 < c->min_free ? DOC_WARN : DOC_OK;
+  enum doc_status st = avail < c->min_free ? DOC_FAIL : avail / 4 < c->min_free ? DOC_WARN : DOC_OK;
   say (c, st, "space", st == DOC_OK ? NULL : fix, "%s (%s: %s): %.1f GiB free%s", dir, var, what,
-       (double) avail / (1 << 30), st == DOC_OK ? "" : st == DOC_FAIL ? ", below the minimum"
-       : ", little above the minimum");
+       (double) avail / (1 << 30),
+       st == DOC_OK     ? ""
+       : st == DOC_FAIL ? ", below the minimum"
+                        : ", little above the minimum");
 }
 
 static void
@@ -388,8 +408,10 @@ check_windows (const struct doc_ctx *c)
   if (stat ("/usr/share/virtio-win", &sb) == 0)
     say (c, DOC_OK, "windows", NULL, "virtio-win drivers in /usr/share/virtio-win");
   else
-    say (c, DOC_WARN, "windows", "install virtio-win and rhsrvany (not packaged by Debian) "
-         "if you convert Windows guests", "no /usr/share/virtio-win: Windows guests cannot "
+    say (c, DOC_WARN, "windows",
+         "install virtio-win and rhsrvany (not packaged by Debian) "
+         "if you convert Windows guests",
+         "no /usr/share/virtio-win: Windows guests cannot "
          "be converted (Linux guests can)");
 }
 
@@ -413,9 +435,14 @@ check_deep (const struct doc_ctx *c)
       why = l;
       break;
     }
-  say (c, DOC_FAIL, "appliance", "see the lines above, then `libguestfs-test-tool` for the "
-       "whole log", "libguestfs-test-tool %s: %s",
-       r == -1 ? "not found" : r == -2 ? "timed out" : "failed", why);
+  say (c, DOC_FAIL, "appliance",
+       "see the lines above, then `libguestfs-test-tool` for the "
+       "whole log",
+       "libguestfs-test-tool %s: %s",
+       r == -1   ? "not found"
+       : r == -2 ? "timed out"
+                 : "failed",
+       why);
 }
 
 /* -------------------------------------------------------------------- */
@@ -433,9 +460,9 @@ render_line (void *opaque, enum doc_status st, const char *check, const char *me
   struct render *r = opaque;
   r->counts[st]++;
   if (r->json) {
-    json_array_append_new (r->list, json_pack ("{s:s, s:s, s:s, s:s?}", "check", check,
-                                               "status", doc_status_name[st],
-                                               "message", message, "fix", fix));
+    json_array_append_new (r->list,
+                           json_pack ("{s:s, s:s, s:s, s:s?}", "check", check, "status",
+                                      doc_status_name[st], "message", message, "fix", fix));
     return;
   }
   printf ("%-4s %-18s %s\n", doc_status_name[st], check, message);
@@ -452,10 +479,22 @@ parse_size (const char *s, uint64_t *out)
   unsigned long long v = strtoull (s, &end, 10);
   int shift = 0;
   switch (*end) {
-  case 'K': shift = 10; end++; break;
-  case 'M': shift = 20; end++; break;
-  case 'G': shift = 30; end++; break;
-  case 'T': shift = 40; end++; break;
+  case 'K':
+    shift = 10;
+    end++;
+    break;
+  case 'M':
+    shift = 20;
+    end++;
+    break;
+  case 'G':
+    shift = 30;
+    end++;
+    break;
+  case 'T':
+    shift = 40;
+    end++;
+    break;
   }
   if (errno || end == s || *end || s[0] == '-' || (shift && v > (UINT64_MAX >> shift)))
     return -1;
@@ -464,29 +503,28 @@ parse_size (const char *s, uint64_t *out)
 }
 
 static const char doctor_help[] =
-  "Usage: pallet doctor [--deep] [-o text|json] [--dir DIR]... [--min-free SIZE]\n"
-  "                     [--boot-dir DIR] [--modules-dir DIR]\n"
-  "Checks that conversions can run on this host, in seconds: the kernel the\n"
-  "libguestfs appliance boots, /dev/kvm or TCG, virt-v2v and virt-v2v-in-place,\n"
-  "nbdkit and its curl, ssh and vddk plugins, free space in TMPDIR,\n"
-  "LIBGUESTFS_CACHEDIR, the current directory and each --dir, Windows drivers.\n"
-  "Each line is OK, WARN or FAIL, with the fix.  --deep also boots the\n"
-  "appliance (libguestfs-test-tool; a minute or more under TCG).\n"
-  "  --min-free SIZE   FAIL below SIZE free, WARN below 4 x SIZE (default 1G;\n"
-  "                    suffixes K M G T)\n"
-  "  --boot-dir DIR    where the kernels are (default /boot)\n"
-  "  --modules-dir DIR where their modules are (default /lib/modules)\n"
-  "Exit status: 0 no FAIL (WARNs allowed), 1 at least one FAIL, 2 usage error.\n";
+    "Usage: pallet doctor [--deep] [-o text|json] [--dir DIR]... [--min-free SIZE]\n"
+    "                     [--boot-dir DIR] [--modules-dir DIR]\n"
+    "Checks that conversions can run on this host, in seconds: the kernel the\n"
+    "libguestfs appliance boots, /dev/kvm or TCG, virt-v2v and virt-v2v-in-place,\n"
+    "nbdkit and its curl, ssh and vddk plugins, free space in TMPDIR,\n"
+    "LIBGUESTFS_CACHEDIR, the current directory and each --dir, Windows drivers.\n"
+    "Each line is OK, WARN or FAIL, with the fix.  --deep also boots the\n"
+    "appliance (libguestfs-test-tool; a minute or more under TCG).\n"
+    "  --min-free SIZE   FAIL below SIZE free, WARN below 4 x SIZE (default 1G;\n"
+    "                    suffixes K M G T)\n"
+    "  --boot-dir DIR    where the kernels are (default /boot)\n"
+    "  --modules-dir DIR where their modules are (default /lib/modules)\n"
+    "Exit status: 0 no FAIL (WARNs allowed), 1 at least one FAIL, 2 usage error.\n";
 
 int
 Pallet_cli_doctor (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "deep", no_argument, NULL, 'd' }, { "output", required_argument, NULL, 'o' },
-    { "dir", required_argument, NULL, 'D' }, { "min-free", required_argument, NULL, 'm' },
-    { "boot-dir", required_argument, NULL, 'b' },
-    { "modules-dir", required_argument, NULL, 'M' }, { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "deep", no_argument, NULL, 'd' },           { "output", required_argument, NULL, 'o' },
+    { "dir", required_argument, NULL, 'D' },      { "min-free", required_argument, NULL, 'm' },
+    { "boot-dir", required_argument, NULL, 'b' }, { "modules-dir", required_argument, NULL, 'M' },
+    { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
   };
   struct render rd = { 0 };
   struct doc_ctx c = { "/boot", "/lib/modules", 1ULL << 30, NULL, 0, render_line, &rd };
@@ -501,7 +539,10 @@ Pallet_cli_doctor (int argc, char **argv)
     case 'D': c.dirs[c.ndirs++] = optarg; break;
     case 'b': c.boot_dir = optarg; break;
     case 'M': c.modules_dir = optarg; break;
-    case 'h': fputs (doctor_help, stdout); free (c.dirs); return PALLET_EXIT_OK;
+    case 'h':
+      fputs (doctor_help, stdout);
+      free (c.dirs);
+      return PALLET_EXIT_OK;
     case 'o':
       if (strcmp (optarg, "json") == 0)
         rd.json = 1;
@@ -514,8 +555,10 @@ Pallet_cli_doctor (int argc, char **argv)
     case 'm':
       if (parse_size (optarg, &c.min_free) == 0)
         break;
-      fprintf (stderr, "pallet doctor: --min-free '%s': expected a size such as 500M "
-               "or 2G\n", optarg);
+      fprintf (stderr,
+               "pallet doctor: --min-free '%s': expected a size such as 500M "
+               "or 2G\n",
+               optarg);
       /* fall through */
     default:
       fprintf (stderr, "Try `pallet doctor --help`.\n");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet: load a provider and drive it (verbs modelled on kubectl-mtv). */
 #include <errno.h>
 #include <getopt.h>
@@ -16,98 +17,98 @@
 #endif
 
 static const char usage_text[] =
-  "Usage: pallet [-v|--debug] VERB [OPTIONS] [ARGS]\n"
-  "\n"
-  "Verbs:\n"
-  "  providers [--dump NAME|PATH]     list providers, or dump one's vtable\n"
-  "  validate PLAN...                 run the validate op for every VM\n"
-  "  inventory KIND [-q QUERY] [-o table|json|yaml] --provider P --config FILE\n"
-  "                                   list source objects (instances, volumes...)\n"
-  "  migrate PLAN...                  migrate every VM of the plan (resumes)\n"
-  "  status PLAN|NAME                 show the state dir of a plan\n"
-  "  cancel PLAN|NAME                 ask a running migrate to stop and roll back\n"
-  "  cutover PLAN|NAME [--at TIME]    cut a warm migration over (now, or at TIME)\n"
-  "  cleanup PLAN...                  run cleanup for every VM that has state\n"
-  "  version                          print versions\n"
-  "  lint-manifests [--strict] [--allow-null] [--list-kinds] [--schema-dir DIR]\n"
-  "                 DIR|FILE...       check manifests against the bundled schemas\n"
-  "  doctor [--deep] [-o json] [--dir DIR] [--min-free SIZE] [--boot-dir DIR]\n"
-  "         [--modules-dir DIR]       can conversions run on this host?\n"
-  "\n"
-  "PLAN... are Forklift Plan/NetworkMap/StorageMap/Provider/Secret YAML or\n"
-  "JSON files (see --plan to pick one Plan), or use --normalized FILE to pass\n"
-  "a normalized plan JSON.\n"
-  "\n"
-  "Options:\n"
-  "  --provider NAME|PATH   provider (default: the plan's source type); a NAME\n"
-  "                         is pallet-provider-NAME.so in $PALLET_PROVIDER_PATH\n"
-  "                         (colon list), then " PALLET_PROVIDER_DIR "\n"
-  "  --config FILE          provider config JSON for open() (default: built\n"
-  "                         from the plan's source Provider and Secret)\n"
-  "  --normalized FILE      the plan as normalized plan JSON\n"
-  "  --plan NAME            which Plan of the files (when several)\n"
-  "  --state-dir DIR        default ./.pallet-state/<plan name>\n"
-  "  --output-dir DIR       build_vm's manifests, one dir per VM\n"
-  "                         (default <state dir>/manifests)\n"
-  "  --max-in-flight N      VMs migrated at once (default 1)\n"
-  "  --max-attempts N       retryable errors per step before failing (default 5)\n"
-  "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
-  "                         (defaults 500 and 30000)\n"
-  "  --at TIME              cutover: when, as RFC 3339 (2026-11-25T02:00:00Z)\n"
-  "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
-  "                         a TTY), json (JSON lines; inventory: one array),\n"
-  "                         yaml (one document per event), table (inventory)\n"
-  "  -q, --query QUERY      inventory filter: [where EXPR] [order by F] [limit N]\n"
-  "  -v, --verbose          info messages;  --debug  debug messages\n"
-  "  -h, --help             this help (also `pallet VERB --help`)\n"
-  "\n"
-  "Exit status:\n"
-  "  0  success\n"
-  "  1  at least one VM (or validation) failed; its state file says why\n"
-  "  2  usage error\n"
-  "  3  provider not found, not loadable, or ABI/contract error\n"
-  "  4  cancelled (SIGINT/SIGTERM or `pallet cancel`); VMs in flight rolled back\n"
-  "  5  plan, config or state unreadable or invalid; state not writable\n"
-  "  6  the state dir is locked by another pallet process\n"
-  "\n"
-  "SIGINT/SIGTERM once: stop and roll back VMs in flight; twice: stop the\n"
-  "rollback too (finish it later with `pallet cleanup`).\n";
+    "Usage: pallet [-v|--debug] VERB [OPTIONS] [ARGS]\n"
+    "\n"
+    "Verbs:\n"
+    "  providers [--dump NAME|PATH]     list providers, or dump one's vtable\n"
+    "  validate PLAN...                 run the validate op for every VM\n"
+    "  inventory KIND [-q QUERY] [-o table|json|yaml] --provider P --config FILE\n"
+    "                                   list source objects (instances, volumes...)\n"
+    "  migrate PLAN...                  migrate every VM of the plan (resumes)\n"
+    "  status PLAN|NAME                 show the state dir of a plan\n"
+    "  cancel PLAN|NAME                 ask a running migrate to stop and roll back\n"
+    "  cutover PLAN|NAME [--at TIME]    cut a warm migration over (now, or at TIME)\n"
+    "  cleanup PLAN...                  run cleanup for every VM that has state\n"
+    "  version                          print versions\n"
+    "  lint-manifests [--strict] [--allow-null] [--list-kinds] [--schema-dir DIR]\n"
+    "                 DIR|FILE...       check manifests against the bundled schemas\n"
+    "  doctor [--deep] [-o json] [--dir DIR] [--min-free SIZE] [--boot-dir DIR]\n"
+    "         [--modules-dir DIR]       can conversions run on this host?\n"
+    "\n"
+    "PLAN... are Forklift Plan/NetworkMap/StorageMap/Provider/Secret YAML or\n"
+    "JSON files (see --plan to pick one Plan), or use --normalized FILE to pass\n"
+    "a normalized plan JSON.\n"
+    "\n"
+    "Options:\n"
+    "  --provider NAME|PATH   provider (default: the plan's source type); a NAME\n"
+    "                         is pallet-provider-NAME.so in $PALLET_PROVIDER_PATH\n"
+    "                         (colon list), then " PALLET_PROVIDER_DIR "\n"
+    "  --config FILE          provider config JSON for open() (default: built\n"
+    "                         from the plan's source Provider and Secret)\n"
+    "  --normalized FILE      the plan as normalized plan JSON\n"
+    "  --plan NAME            which Plan of the files (when several)\n"
+    "  --state-dir DIR        default ./.pallet-state/<plan name>\n"
+    "  --output-dir DIR       build_vm's manifests, one dir per VM\n"
+    "                         (default <state dir>/manifests)\n"
+    "  --max-in-flight N      VMs migrated at once (default 1)\n"
+    "  --max-attempts N       retryable errors per step before failing (default 5)\n"
+    "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
+    "                         (defaults 500 and 30000)\n"
+    "  --at TIME              cutover: when, as RFC 3339 (2026-11-25T02:00:00Z)\n"
+    "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
+    "                         a TTY), json (JSON lines; inventory: one array),\n"
+    "                         yaml (one document per event), table (inventory)\n"
+    "  -q, --query QUERY      inventory filter: [where EXPR] [order by F] [limit N]\n"
+    "  -v, --verbose          info messages;  --debug  debug messages\n"
+    "  -h, --help             this help (also `pallet VERB --help`)\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  at least one VM (or validation) failed; its state file says why\n"
+    "  2  usage error\n"
+    "  3  provider not found, not loadable, or ABI/contract error\n"
+    "  4  cancelled (SIGINT/SIGTERM or `pallet cancel`); VMs in flight rolled back\n"
+    "  5  plan, config or state unreadable or invalid; state not writable\n"
+    "  6  the state dir is locked by another pallet process\n"
+    "\n"
+    "SIGINT/SIGTERM once: stop and roll back VMs in flight; twice: stop the\n"
+    "rollback too (finish it later with `pallet cleanup`).\n";
 
 static const char *verb_help[][2] = {
   { "providers", "Usage: pallet providers [--dump NAME|PATH]\n"
-    "Lists providers found on $PALLET_PROVIDER_PATH and " PALLET_PROVIDER_DIR
-    ".\n--dump prints key=value lines: abi_major, abi_minor, struct_size, "
-    "name,\nversion, thread_model, cancel_bound_ms, capabilities, has_<op>.\n" },
+                 "Lists providers found on $PALLET_PROVIDER_PATH and " PALLET_PROVIDER_DIR
+                 ".\n--dump prints key=value lines: abi_major, abi_minor, struct_size, "
+                 "name,\nversion, thread_model, cancel_bound_ms, capabilities, has_<op>.\n" },
   { "validate", "Usage: pallet validate PLAN... | --normalized FILE "
-    "[--provider P] [--config FILE] [-o text|json|yaml]\nCalls validate for every VM "
-    "and prints findings.  Exit 1 if any VM is invalid.\n" },
+                "[--provider P] [--config FILE] [-o text|json|yaml]\nCalls validate for every VM "
+                "and prints findings.  Exit 1 if any VM is invalid.\n" },
   { "inventory", "Usage: pallet inventory KIND [-q QUERY] [-o table|json|yaml] "
-    "--provider P --config FILE\nCalls inventory {\"kind\": KIND, \"query\": "
-    "QUERY}.  The host applies QUERY itself\nunless the provider has the "
-    "inventory_query capability.\n" },
+                 "--provider P --config FILE\nCalls inventory {\"kind\": KIND, \"query\": "
+                 "QUERY}.  The host applies QUERY itself\nunless the provider has the "
+                 "inventory_query capability.\n" },
   { "migrate", "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
-    "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
-    "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
-    "[-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
-    "cleanup per VM.\nProgress is kept in the state dir after every call; "
-    "run it again to resume.\nA warm plan's transfer copies in rounds while "
-    "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
-    "the downtime is printed.\n" },
+               "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
+               "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
+               "[-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
+               "cleanup per VM.\nProgress is kept in the state dir after every call; "
+               "run it again to resume.\nA warm plan's transfer copies in rounds while "
+               "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
+               "the downtime is printed.\n" },
   { "status", "Usage: pallet status PLAN|NAME [--state-dir DIR] [-o table|json]\n"
-    "Shows each VM's step, status, attempts and error.  Exit 1 if a VM "
-    "failed.\n" },
+              "Shows each VM's step, status, attempts and error.  Exit 1 if a VM "
+              "failed.\n" },
   { "cancel", "Usage: pallet cancel PLAN|NAME [--state-dir DIR]\n"
-    "Writes the cancel marker that a running `pallet migrate` polls.\n" },
+              "Writes the cancel marker that a running `pallet migrate` polls.\n" },
   { "cutover", "Usage: pallet cutover PLAN|NAME [--state-dir DIR] [--at TIME]\n"
-    "Writes the cutover marker that `pallet migrate` polls.  VMs of a warm plan\n"
-    "then stop their precopy rounds: the source is stopped, the last delta is\n"
-    "copied, and the migration goes on to convert and build_vm.  With --at,\n"
-    "the cutover comes at TIME (RFC 3339, e.g. 2026-11-25T02:00:00Z).  A run\n"
-    "started later (a resume) honours the marker too; migrate removes it when\n"
-    "it ends.\n" },
+               "Writes the cutover marker that `pallet migrate` polls.  VMs of a warm plan\n"
+               "then stop their precopy rounds: the source is stopped, the last delta is\n"
+               "copied, and the migration goes on to convert and build_vm.  With --at,\n"
+               "the cutover comes at TIME (RFC 3339, e.g. 2026-11-25T02:00:00Z).  A run\n"
+               "started later (a resume) honours the marker too; migrate removes it when\n"
+               "it ends.\n" },
   { "cleanup", "Usage: pallet cleanup PLAN... | --normalized FILE "
-    "[--provider P] [--config FILE] [--state-dir DIR]\nRuns cleanup for every "
-    "VM with a state file: a rollback unless the VM succeeded.\n" },
+               "[--provider P] [--config FILE] [--state-dir DIR]\nRuns cleanup for every "
+               "VM with a state file: a rollback unless the VM succeeded.\n" },
   { "version", "Usage: pallet version\n" },
 };
 
@@ -134,8 +135,7 @@ parse_uint (const char *s, const char *opt, unsigned *out)
   errno = 0;
   unsigned long v = strtoul (s, &end, 10);
   if (errno || end == s || *end || v > 1000000 || s[0] == '-') {
-    fprintf (stderr, "pallet: %s '%s': expected a whole number (0..1000000)\n",
-             opt, s);
+    fprintf (stderr, "pallet: %s '%s': expected a whole number (0..1000000)\n", opt, s);
     return -1;
   }
   *out = (unsigned) v;
@@ -182,8 +182,10 @@ load_config (const char *path)
   json_error_t err;
   json_t *j = json_loads (text, 0, &err);
   if (j == NULL || !json_is_object (j)) {
-    fprintf (stderr, "pallet: config %s: not a JSON object (line %d: %s); "
-             "pass the provider config as JSON\n", path, err.line, err.text);
+    fprintf (stderr,
+             "pallet: config %s: not a JSON object (line %d: %s); "
+             "pass the provider config as JSON\n",
+             path, err.line, err.text);
     json_decref (j);
     free (text);
     return NULL;
@@ -194,9 +196,9 @@ load_config (const char *path)
 
 /* The plan and the provider config (possibly derived from the plan). */
 struct loaded {
-  char *plan;                   /* normalized plan JSON text */
-  char *config;                 /* provider config JSON text (secret) */
-  char *provider;               /* NAME|PATH */
+  char *plan;     /* normalized plan JSON text */
+  char *config;   /* provider config JSON text (secret) */
+  char *provider; /* NAME|PATH */
 };
 
 static void
@@ -230,25 +232,25 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
   if (o->normalized) {
     if (nfiles > 0)
       return usage_error ("give either PLAN files or --normalized FILE, not "
-                          "both (got '%s')", files[0]);
+                          "both (got '%s')",
+                          files[0]);
     json_error_t err;
     plan = json_load_file (o->normalized, 0, &err);
     if (plan == NULL) {
-      fprintf (stderr, "pallet: %s: not a normalized plan JSON (line %d: %s)\n",
-               o->normalized, err.line, err.text);
+      fprintf (stderr, "pallet: %s: not a normalized plan JSON (line %d: %s)\n", o->normalized,
+               err.line, err.text);
       return PALLET_EXIT_INPUT;
     }
   }
   else if (nfiles == 0)
     return usage_error ("%s", "no PLAN given: pass plan files or "
-                        "--normalized FILE");
+                              "--normalized FILE");
   else if (nfiles == 1 && (plan = normalized_file (files[0])) != NULL)
-    ;                           /* a normalized plan given as PLAN */
+    ; /* a normalized plan given as PLAN */
   else {
 #ifdef HAVE_PALLET_PLAN
     char *err = NULL;
-    json_t *res = pallet_plan_read ((const char *const *) files,
-                                    (size_t) nfiles, &err);
+    json_t *res = pallet_plan_read ((const char *const *) files, (size_t) nfiles, &err);
     if (res)
       plan = pallet_plan_normalize (res, o->plan, &err);
     if (plan && !o->config)
@@ -265,12 +267,13 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
     /* Without the plan library only normalized JSON files are read. */
     if (nfiles > 1)
       return usage_error ("this build reads one normalized plan file (got "
-                          "extra '%s')", files[1]);
+                          "extra '%s')",
+                          files[1]);
     json_error_t err;
     plan = json_load_file (files[0], 0, &err);
     if (plan == NULL) {
-      fprintf (stderr, "pallet: %s: not a normalized plan JSON (line %d: %s)\n",
-               files[0], err.line, err.text);
+      fprintf (stderr, "pallet: %s: not a normalized plan JSON (line %d: %s)\n", files[0], err.line,
+               err.text);
       return PALLET_EXIT_INPUT;
     }
 #endif
@@ -289,25 +292,21 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
   else {
     /* A normalized plan alone: the source block stands in for a Provider. */
     json_t *src = json_object_get (plan, "source");
-    json_t *c = json_pack ("{s:O,s:{},s:O}", "provider",
-                           src ? src : json_null (), "secret", "settings",
-                           json_object_get (src, "settings")
-                           ? json_object_get (src, "settings") : json_null ());
+    json_t *c = json_pack (
+        "{s:O,s:{},s:O}", "provider", src ? src : json_null (), "secret", "settings",
+        json_object_get (src, "settings") ? json_object_get (src, "settings") : json_null ());
     l->config = c ? json_dumps (c, JSON_COMPACT) : NULL;
     json_decref (c);
   }
-  const char *type = json_string_value (json_object_get
-                                        (json_object_get (plan, "source"),
-                                         "type"));
-  l->provider = o->provider ? strdup (o->provider)
-    : type ? strdup (type) : NULL;
+  const char *type = json_string_value (json_object_get (json_object_get (plan, "source"), "type"));
+  l->provider = o->provider ? strdup (o->provider) : type ? strdup (type) : NULL;
   json_decref (plan);
   json_decref (config);
   if (l->plan == NULL || l->config == NULL)
     return PALLET_EXIT_INPUT;
   if (l->provider == NULL)
     return usage_error ("%s", "no provider: pass --provider NAME|PATH (the "
-                        "plan has no source type)");
+                              "plan has no source type)");
   return 0;
 }
 
@@ -333,8 +332,7 @@ print_provider (const char *name, const char *path, void *opaque)
     pallet_module_free (m);
   }
   else {
-    printf ("%-16s %-10s %s (not loadable: %s)\n", name, "-", path,
-            pallet_last_error ());
+    printf ("%-16s %-10s %s (not loadable: %s)\n", name, "-", path, pallet_last_error ());
     *rc = PALLET_EXIT_LOAD;
   }
 }
@@ -368,8 +366,8 @@ cmd_providers (const struct opts *o, int argc, char **argv)
   }
   int rc = 0;
   if (pallet_provider_list (print_provider, &rc) == 0)
-    fprintf (stderr, "pallet: no providers found in $PALLET_PROVIDER_PATH or "
-             PALLET_PROVIDER_DIR "\n");
+    fprintf (stderr,
+             "pallet: no providers found in $PALLET_PROVIDER_PATH or " PALLET_PROVIDER_DIR "\n");
   return rc;
 }
 
@@ -379,8 +377,9 @@ static int
 cmd_run (const struct opts *o, int argc, char **argv, int what)
 {
   int fmt = CLI_TEXT;
-  if (o->output && Pallet_format_parse (o->output, 1 << CLI_TEXT | 1 << CLI_TABLE
-                                     | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
+  if (o->output
+      && Pallet_format_parse (o->output,
+                              1 << CLI_TEXT | 1 << CLI_TABLE | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
     return usage_error ("-o '%s': expected text, json or yaml", o->output);
   struct loaded l = { 0 };
   int rc = load_plan (o, argv, argc, &l);
@@ -395,7 +394,7 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
   }
   struct cli_render r;
   Pallet_render_init (&r, fmt == CLI_TABLE ? CLI_TEXT : fmt,
-                   fmt != CLI_JSON && fmt != CLI_YAML && isatty (STDERR_FILENO));
+                      fmt != CLI_JSON && fmt != CLI_YAML && isatty (STDERR_FILENO));
   struct pallet_migrate_options mo = PALLET_MIGRATE_OPTIONS_INIT;
   mo.state_dir = o->state_dir;
   mo.output_dir = o->output_dir;
@@ -407,9 +406,9 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
   mo.opaque = &r;
   if (what == RUN_MIGRATE || what == RUN_CLEANUP)
     pallet_install_signal_handlers ();
-  rc = what == RUN_MIGRATE ? pallet_migrate (m, l.config, l.plan, &mo)
-    : what == RUN_CLEANUP ? pallet_cleanup_plan (m, l.config, l.plan, &mo)
-    : pallet_validate_plan (m, l.config, l.plan, &mo);
+  rc = what == RUN_MIGRATE   ? pallet_migrate (m, l.config, l.plan, &mo)
+       : what == RUN_CLEANUP ? pallet_cleanup_plan (m, l.config, l.plan, &mo)
+                             : pallet_validate_plan (m, l.config, l.plan, &mo);
   if (Pallet_render_finish (&r) != 0 && rc == 0) {
     fprintf (stderr, "pallet: cannot write the output: %s\n", strerror (errno));
     rc = PALLET_EXIT_INPUT;
@@ -434,8 +433,7 @@ state_dir_for (const struct opts *o, int argc, char **argv)
       return NULL;
     }
     json_t *p = json_loads (l.plan, 0, NULL);
-    char *d = pallet_default_state_dir
-      (json_string_value (json_object_get (p, "name")));
+    char *d = pallet_default_state_dir (json_string_value (json_object_get (p, "name")));
     json_decref (p);
     loaded_free (&l);
     return d;
@@ -473,10 +471,8 @@ cmd_status (const struct opts *o, int argc, char **argv)
   json_t *j = json_loads (text, 0, NULL);
   free (text);
   json_t *plan = json_object_get (j, "plan");
-  printf ("plan %s  migrationUID %s\n", jstr (plan, "name"),
-          jstr (plan, "migrationUID"));
-  printf ("%-24s %-16s %-10s %8s  %s\n", "VM", "STEP", "STATUS", "ATTEMPTS",
-          "ERROR");
+  printf ("plan %s  migrationUID %s\n", jstr (plan, "name"), jstr (plan, "migrationUID"));
+  printf ("%-24s %-16s %-10s %8s  %s\n", "VM", "STEP", "STATUS", "ATTEMPTS", "ERROR");
   size_t i;
   json_t *v;
   int failed = 0;
@@ -489,17 +485,16 @@ cmd_status (const struct opts *o, int argc, char **argv)
     const char *status = jstr (v, "status");
     if (strcmp (status, "failed") == 0)
       failed = 1;
-    printf ("%-24s %-16s %-10s %8lld  %s\n",
-            name ? name : jstr (vm, "id"), jstr (v, "step"), status,
-            (long long) json_integer_value (json_object_get (v, "attempts")),
+    printf ("%-24s %-16s %-10s %8lld  %s\n", name ? name : jstr (vm, "id"), jstr (v, "step"),
+            status, (long long) json_integer_value (json_object_get (v, "attempts")),
             json_is_string (err) ? json_string_value (err) : "");
     /* A warm migration: its rounds, and the downtime once cut over. */
     json_t *w = json_object_get (json_object_get (v, "state"), "warm");
     if (json_is_object (w)) {
       json_t *dt = json_object_get (w, "downtimeSeconds");
       json_t *next = json_object_get (w, "nextRoundAt");
-      printf ("  warm: %lld round(s) done", (long long) json_integer_value
-              (json_object_get (w, "rounds")));
+      printf ("  warm: %lld round(s) done",
+              (long long) json_integer_value (json_object_get (w, "rounds")));
       if (json_is_number (dt))
         printf (", downtime %.3f s", json_number_value (dt));
       else if (json_is_true (json_object_get (w, "cutover")))
@@ -533,8 +528,10 @@ cmd_cutover (const struct opts *o, int argc, char **argv)
 {
   int64_t t;
   if (o->at && pallet_parse_time (o->at, &t) != 0) {
-    fprintf (stderr, "pallet: --at '%s': not an RFC 3339 time; write it as "
-             "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00\n", o->at);
+    fprintf (stderr,
+             "pallet: --at '%s': not an RFC 3339 time; write it as "
+             "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00\n",
+             o->at);
     return PALLET_EXIT_USAGE;
   }
   char *dir = state_dir_for (o, argc, argv);
@@ -558,13 +555,13 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
 {
   if (argc != 1)
     return usage_error ("%s", "inventory: give exactly one KIND (e.g. "
-                        "instances)");
+                              "instances)");
   if (o->provider == NULL || o->config == NULL)
     return usage_error ("%s", "inventory: --provider and --config are "
-                        "required");
+                              "required");
   int fmt = CLI_TABLE;
-  if (o->output && Pallet_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON
-                                     | 1 << CLI_YAML, &fmt))
+  if (o->output
+      && Pallet_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
     return usage_error ("-o '%s': expected table, json or yaml", o->output);
   int rc = 0;
   char *config = load_config (o->config);
@@ -573,8 +570,7 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
   if (config && m && s == NULL)
     fprintf (stderr, "pallet: %s\n", pallet_last_error ());
   if (s == NULL) {
-    rc = config == NULL ? PALLET_EXIT_INPUT
-      : m == NULL ? PALLET_EXIT_LOAD : PALLET_EXIT_INPUT;
+    rc = config == NULL ? PALLET_EXIT_INPUT : m == NULL ? PALLET_EXIT_LOAD : PALLET_EXIT_INPUT;
     goto out;
   }
   struct cli_render r;
@@ -590,17 +586,16 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
   if (status != PALLET_OK) {
     fprintf (stderr, "pallet: %s\n", pallet_last_error ());
     /* A bad query is the command line's fault. */
-    rc = status == PALLET_E_INVALID
-      && pallet_last_error_origin () == PALLET_ORIGIN_HOST
-      ? PALLET_EXIT_USAGE
-      : status == PALLET_E_ABI ? PALLET_EXIT_LOAD : PALLET_EXIT_VM_FAILED;
+    rc = status == PALLET_E_INVALID && pallet_last_error_origin () == PALLET_ORIGIN_HOST
+             ? PALLET_EXIT_USAGE
+         : status == PALLET_E_ABI ? PALLET_EXIT_LOAD
+                                  : PALLET_EXIT_VM_FAILED;
   }
   else if (out_failed) {
-    fprintf (stderr, "pallet: cannot write the inventory: %s\n",
-             strerror (errno));
+    fprintf (stderr, "pallet: cannot write the inventory: %s\n", strerror (errno));
     rc = PALLET_EXIT_INPUT;
   }
- out:
+out:
   pallet_session_close (s);
   pallet_module_free (m);
   free (config);
@@ -610,15 +605,26 @@ cmd_inventory (const struct opts *o, int argc, char **argv)
 static int
 cmd_version (void)
 {
-  printf ("pallet %s\nabi %d.%d\nprovider dir %s\n", pallet_host_version (),
-          PALLET_ABI_MAJOR, PALLET_ABI_MINOR, PALLET_PROVIDER_DIR);
+  printf ("pallet %s\nabi %d.%d\nprovider dir %s\n", pallet_host_version (), PALLET_ABI_MAJOR,
+          PALLET_ABI_MINOR, PALLET_PROVIDER_DIR);
   return 0;
 }
 
 enum {
-  OPT_PROVIDER = 256, OPT_CONFIG, OPT_NORMALIZED, OPT_PLAN, OPT_STATE_DIR,
-  OPT_MAX_IN_FLIGHT, OPT_MAX_ATTEMPTS, OPT_BACKOFF, OPT_BACKOFF_MAX, OPT_DUMP,
-  OPT_DEBUG, OPT_VERSION, OPT_OUTPUT_DIR, OPT_AT,
+  OPT_PROVIDER = 256,
+  OPT_CONFIG,
+  OPT_NORMALIZED,
+  OPT_PLAN,
+  OPT_STATE_DIR,
+  OPT_MAX_IN_FLIGHT,
+  OPT_MAX_ATTEMPTS,
+  OPT_BACKOFF,
+  OPT_BACKOFF_MAX,
+  OPT_DUMP,
+  OPT_DEBUG,
+  OPT_VERSION,
+  OPT_OUTPUT_DIR,
+  OPT_AT,
 };
 
 static const struct option long_opts[] = {
@@ -679,20 +685,22 @@ main (int argc, char **argv)
     case 'h': o.help = 1; break;
     case OPT_VERSION: want_version = 1; break;
     case OPT_MAX_IN_FLIGHT:
-      if (parse_uint (optarg, "--max-in-flight", &o.max_in_flight)) return 2;
+      if (parse_uint (optarg, "--max-in-flight", &o.max_in_flight))
+        return 2;
       break;
     case OPT_MAX_ATTEMPTS:
-      if (parse_uint (optarg, "--max-attempts", &o.max_attempts)) return 2;
+      if (parse_uint (optarg, "--max-attempts", &o.max_attempts))
+        return 2;
       break;
     case OPT_BACKOFF:
-      if (parse_uint (optarg, "--backoff-ms", &o.backoff_ms)) return 2;
+      if (parse_uint (optarg, "--backoff-ms", &o.backoff_ms))
+        return 2;
       break;
     case OPT_BACKOFF_MAX:
-      if (parse_uint (optarg, "--backoff-max-ms", &o.backoff_max_ms)) return 2;
+      if (parse_uint (optarg, "--backoff-max-ms", &o.backoff_max_ms))
+        return 2;
       break;
-    default:
-      fprintf (stderr, "Try `pallet --help`.\n");
-      return PALLET_EXIT_USAGE;
+    default: fprintf (stderr, "Try `pallet --help`.\n"); return PALLET_EXIT_USAGE;
     }
   }
   if (want_version)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Renders libpallet-host's events for a terminal or a pipe. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,15 +54,14 @@ yaml_emit_json (yaml_emitter_t *e, json_t *j)
   yaml_scalar_style_t style = YAML_PLAIN_SCALAR_STYLE;
   switch (json_typeof (j)) {
   case JSON_OBJECT: {
-    yaml_mapping_start_event_initialize (&ev, NULL, NULL, 1,
-                                         YAML_BLOCK_MAPPING_STYLE);
+    yaml_mapping_start_event_initialize (&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
     if (emit (e, &ev))
       return -1;
     const char *k;
     json_t *val;
     json_object_foreach (j, k, val) {
-      yaml_scalar_event_initialize (&ev, NULL, NULL, (yaml_char_t *) k, -1,
-                                    1, 1, YAML_ANY_SCALAR_STYLE);
+      yaml_scalar_event_initialize (&ev, NULL, NULL, (yaml_char_t *) k, -1, 1, 1,
+                                    YAML_ANY_SCALAR_STYLE);
       if (emit (e, &ev) || yaml_emit_json (e, val) != 0)
         return -1;
     }
@@ -69,8 +69,7 @@ yaml_emit_json (yaml_emitter_t *e, json_t *j)
     return emit (e, &ev);
   }
   case JSON_ARRAY: {
-    yaml_sequence_start_event_initialize (&ev, NULL, NULL, 1,
-                                          YAML_BLOCK_SEQUENCE_STYLE);
+    yaml_sequence_start_event_initialize (&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
     if (emit (e, &ev))
       return -1;
     size_t i;
@@ -141,7 +140,7 @@ Pallet_render_finish (struct cli_render *r)
   if (r->format == CLI_JSON && r->inventory)
     fputs (r->n_items ? "\n]\n" : "[]\n", stdout);
   if (r->y_open) {
-    if (r->inventory) {         /* the inventory's sequence and document */
+    if (r->inventory) { /* the inventory's sequence and document */
       yaml_sequence_end_event_initialize (&ev);
       r->failed |= emit (&r->y, &ev);
       yaml_document_end_event_initialize (&ev, 1);
@@ -236,9 +235,8 @@ draw_bar (struct cli_render *r, const struct pallet_event *ev)
     else
       snprintf (tail, sizeof tail, " %s", rs);
   }
-  fprintf (stderr, "\r\033[K%-20.20s %-14.14s [%s] %3d%% %llu/%llu %s%s",
-           ev->vm ? ev->vm : "", ev->step, bar, pct,
-           (unsigned long long) done, (unsigned long long) total, ev->unit,
+  fprintf (stderr, "\r\033[K%-20.20s %-14.14s [%s] %3d%% %llu/%llu %s%s", ev->vm ? ev->vm : "",
+           ev->step, bar, pct, (unsigned long long) done, (unsigned long long) total, ev->unit,
            tail);
   r->bar_drawn = 1;
 }
@@ -281,9 +279,9 @@ text_step (const struct pallet_event *ev)
     printf ("%s: %s: %s\n", name, ev->step, ev->message);
     return;
   }
-  printf ("%s: %s%s%s%s%s\n", name, ev->step ? ev->step : "",
-          ev->step ? ": " : "", ev->status ? ev->status : ev->what,
-          ev->message ? ": " : "", ev->message ? ev->message : "");
+  printf ("%s: %s%s%s%s%s\n", name, ev->step ? ev->step : "", ev->step ? ": " : "",
+          ev->status ? ev->status : ev->what, ev->message ? ": " : "",
+          ev->message ? ev->message : "");
 }
 
 /* validate, text: the verdict, then the findings held for it. */
@@ -292,8 +290,7 @@ text_verdict (struct cli_render *r, const struct pallet_event *ev)
 {
   const char *name = ev->name ? ev->name : ev->vm ? ev->vm : "";
   printf ("%s: %s%s%s\n", name, ev->code == PALLET_OK ? "valid" : ev->status,
-          ev->message && *ev->message ? ": " : "",
-          ev->message ? ev->message : "");
+          ev->message && *ev->message ? ": " : "", ev->message ? ev->message : "");
   for (size_t i = 0; i < r->n_findings; i++) {
     printf ("  finding: %s\n", r->findings[i]);
     free (r->findings[i]);
@@ -326,9 +323,7 @@ text_event (struct cli_render *r, const struct pallet_event *ev)
     clear_bar (r);
     text_step (ev);
     break;
-  case PALLET_EVENT_FINDING:
-    hold_finding (r, ev->json);
-    return;
+  case PALLET_EVENT_FINDING: hold_finding (r, ev->json); return;
   case PALLET_EVENT_RESULT:
     clear_bar (r);
     if (strcmp (ev->what, "validated") == 0)
@@ -336,8 +331,7 @@ text_event (struct cli_render *r, const struct pallet_event *ev)
     else
       printf ("%s\n", ev->message ? ev->message : ev->json);
     break;
-  default:
-    return;
+  default: return;
   }
   fflush (stdout);
 }
@@ -381,12 +375,11 @@ Pallet_render_items_begin (struct cli_render *r)
   yaml_document_start_event_initialize (&ev, NULL, NULL, NULL, 1);
   if (emit (&r->y, &ev))
     goto fail;
-  yaml_sequence_start_event_initialize (&ev, NULL, NULL, 1,
-                                        YAML_BLOCK_SEQUENCE_STYLE);
+  yaml_sequence_start_event_initialize (&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
   if (emit (&r->y, &ev))
     goto fail;
   return;
- fail:
+fail:
   r->failed = 1;
 }
 
@@ -441,7 +434,8 @@ table_row (struct cli_render *r, json_t *item, const char *text)
   for (int c = 0; c < r->ncols; c++) {
     json_t *f = json_object_get (item, r->cols[c] ? r->cols[c] : "");
     char *s = json_is_string (f) ? strdup (json_string_value (f))
-      : f ? json_dumps (f, JSON_ENCODE_ANY) : strdup ("");
+              : f                ? json_dumps (f, JSON_ENCODE_ANY)
+                                 : strdup ("");
     printf ("%-22s", s ? s : "");
     free (s);
   }

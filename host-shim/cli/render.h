@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The pallet CLI's renderers: libpallet-host reports events, these turn
  * them into text, JSON lines, YAML and TTY progress bars. */
 #ifndef PALLET_CLI_RENDER_H
@@ -19,13 +20,13 @@ struct cli_rate {
 };
 
 struct cli_render {
-  int format;                   /* enum cli_format */
-  int tty;                      /* draw progress bars on stderr */
+  int format; /* enum cli_format */
+  int tty;    /* draw progress bars on stderr */
   int bar_drawn;
-  pthread_mutex_t mu;           /* logs come from the global handler too */
+  pthread_mutex_t mu; /* logs come from the global handler too */
   yaml_emitter_t y;
   int y_open;
-  char **findings;              /* validate, text: held until the verdict */
+  char **findings; /* validate, text: held until the verdict */
   size_t n_findings;
   struct cli_rate rates[32];
   int n_rates;
@@ -34,7 +35,7 @@ struct cli_render {
   size_t n_items;
   char *cols[8];
   int ncols;
-  int failed;                   /* an output error happened */
+  int failed; /* an output error happened */
 };
 
 /* Parses "-o FORMAT": 0, or -1 if fmt is none of allowed (a mask of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Package host drives Pallet migration providers from Go: it is a cgo
 // binding over libpallet-host (<pallet/host.h>).
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* See shim.h. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -23,8 +24,7 @@ trampoline (const struct pallet_event *ev, void *opaque)
 }
 
 int
-palletgo_load (const char *name, unsigned flags, struct pallet_module **out,
-               struct palletgo_err *e)
+palletgo_load (const char *name, unsigned flags, struct pallet_module **out, struct palletgo_err *e)
 {
   int rc = pallet_module_load (name, flags, out);
   if (rc != PALLET_OK)
@@ -33,9 +33,8 @@ palletgo_load (const char *name, unsigned flags, struct pallet_module **out,
 }
 
 struct pallet_session *
-palletgo_open (struct pallet_module *m, const char *config,
-               const char *state_dir, const char *work_dir,
-               struct palletgo_err *e)
+palletgo_open (struct pallet_module *m, const char *config, const char *state_dir,
+               const char *work_dir, struct palletgo_err *e)
 {
   struct pallet_session_params p = { sizeof p, state_dir, work_dir };
   struct pallet_session *s = pallet_session_open (m, config, &p);
@@ -45,9 +44,9 @@ palletgo_open (struct pallet_module *m, const char *config,
 }
 
 int
-palletgo_call (struct pallet_session *s, int op, const char *vm,
-               const char *input, struct pallet_cancel *cancel,
-               uintptr_t handle, struct pallet_call_result *r, int *origin)
+palletgo_call (struct pallet_session *s, int op, const char *vm, const char *input,
+               struct pallet_cancel *cancel, uintptr_t handle, struct pallet_call_result *r,
+               int *origin)
 {
   struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
   o.vm = vm;
@@ -62,9 +61,8 @@ palletgo_call (struct pallet_session *s, int op, const char *vm,
 }
 
 int
-palletgo_inventory (struct pallet_session *s, const char *kind,
-                    const char *query, struct pallet_cancel *cancel,
-                    uintptr_t handle, struct palletgo_err *e)
+palletgo_inventory (struct pallet_session *s, const char *kind, const char *query,
+                    struct pallet_cancel *cancel, uintptr_t handle, struct palletgo_err *e)
 {
   struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
   io.cancel = cancel;
@@ -79,15 +77,14 @@ palletgo_inventory (struct pallet_session *s, const char *kind,
 }
 
 int
-palletgo_run (int mode, struct pallet_module *m, const char *config,
-              const char *plan, struct pallet_migrate_options *o,
-              uintptr_t handle, struct palletgo_err *e)
+palletgo_run (int mode, struct pallet_module *m, const char *config, const char *plan,
+              struct pallet_migrate_options *o, uintptr_t handle, struct palletgo_err *e)
 {
   o->on_event = trampoline;
   o->opaque = (void *) handle;
-  int rc = mode == PALLETGO_MIGRATE ? pallet_migrate (m, config, plan, o)
-    : mode == PALLETGO_CLEANUP ? pallet_cleanup_plan (m, config, plan, o)
-    : pallet_validate_plan (m, config, plan, o);
+  int rc = mode == PALLETGO_MIGRATE   ? pallet_migrate (m, config, plan, o)
+           : mode == PALLETGO_CLEANUP ? pallet_cleanup_plan (m, config, plan, o)
+                                      : pallet_validate_plan (m, config, plan, o);
   if (rc != PALLET_EXIT_OK)
     keep_error (e);
   return rc;
@@ -106,8 +103,8 @@ palletgo_dump (const struct pallet_module *m)
 }
 
 int
-palletgo_plan_load (const char *const *paths, size_t n, const char *plan_name,
-                    char **plan, char **config, char **errmsg)
+palletgo_plan_load (const char *const *paths, size_t n, const char *plan_name, char **plan,
+                    char **config, char **errmsg)
 {
   *plan = *config = *errmsg = NULL;
   json_t *res = pallet_plan_read (paths, n, errmsg);

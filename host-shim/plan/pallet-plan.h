@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-plan: Forklift resources (YAML or JSON) to the normalized plan.
  *
  * Input files hold Forklift forklift.konveyor.io/v1beta1 Plan, NetworkMap,
@@ -34,20 +35,17 @@ json_t *pallet_plan_read (const char *const *paths, size_t n, char **errmsg);
 
 /* Parses one in-memory text (name is used in messages) into a resource
  * set, as pallet_plan_read does for a file. */
-json_t *pallet_plan_read_buffer (const char *name, const char *text,
-                                 size_t len, char **errmsg);
+json_t *pallet_plan_read_buffer (const char *name, const char *text, size_t len, char **errmsg);
 
 /* Builds the normalized plan from a resource set.  plan_name ("name" or
  * "namespace/name") chooses a Plan; it may be NULL when the set holds
  * exactly one.  References (providers, secrets, maps) must resolve inside
  * the set; a missing destination Provider, or one named "host", means
  * the local cluster. */
-json_t *pallet_plan_normalize (const json_t *resources, const char *plan_name,
-                               char **errmsg);
+json_t *pallet_plan_normalize (const json_t *resources, const char *plan_name, char **errmsg);
 
 /* pallet_plan_read + pallet_plan_normalize. */
-json_t *pallet_plan_load (const char *const *paths, size_t n,
-                          const char *plan_name, char **errmsg);
+json_t *pallet_plan_load (const char *const *paths, size_t n, const char *plan_name, char **errmsg);
 
 /* The config a provider's open() receives, for which = "source" or
  * "destination" of a normalized plan:
@@ -55,8 +53,7 @@ json_t *pallet_plan_load (const char *const *paths, size_t n,
  *     "secret": { <Secret data, base64-decoded, merged with stringData> },
  *     "settings": { <Provider spec.settings> } }
  * The result holds secret values: never log or store it. */
-json_t *pallet_plan_provider_config (const json_t *resources,
-                                     const json_t *plan, const char *which,
+json_t *pallet_plan_provider_config (const json_t *resources, const json_t *plan, const char *which,
                                      char **errmsg);
 
 #ifdef __cplusplus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-query: kubectl-mtv's inventory query language, in C.
  *
  *   [where EXPR] [order by FIELD [asc|desc] {, FIELD [asc|desc]}] [limit N]
@@ -41,8 +42,7 @@ int pallet_query_match (const struct pallet_query *q, const json_t *item);
  * the order by keys (stable) and cut to limit.  Items are shared (their
  * reference counts are raised), not copied.  NULL if array is not an
  * array (errmsg set) or on out-of-memory. */
-json_t *pallet_query_apply (const struct pallet_query *q, const json_t *array,
-                            char **errmsg);
+json_t *pallet_query_apply (const struct pallet_query *q, const json_t *array, char **errmsg);
 
 /* The limit clause, or -1 without one. */
 long long pallet_query_limit (const struct pallet_query *q);
@@ -52,8 +52,7 @@ int pallet_query_has_order (const struct pallet_query *q);
 
 /* The order by keys' verdict on two items: <0 if a sorts first, >0 if b
  * does, 0 if the keys tie (the caller breaks ties, e.g. by input order). */
-int pallet_query_compare (const struct pallet_query *q, const json_t *a,
-                          const json_t *b);
+int pallet_query_compare (const struct pallet_query *q, const json_t *a, const json_t *b);
 
 /* 1 if the query has a where clause. */
 int pallet_query_has_where (const struct pallet_query *q);

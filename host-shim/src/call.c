@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The host services table and the one wrapper every op call goes through.
  * Providers may call the services from any thread while an op runs, so
  * everything a service changes in the call's result is under the call's
@@ -21,15 +22,15 @@ struct call_ctx {
   const char *vm;
   struct pallet_call_result *r;
   int error_set;
-  int error_code;               /* host->error's code, for the ABI 1.1 check */
-  char *violation;              /* first contract breach seen */
+  int error_code;  /* host->error's code, for the ABI 1.1 check */
+  char *violation; /* first contract breach seen */
   int rollback;
-  struct Pallet_sink *sink;     /* progress and log lines; NULL: global */
+  struct Pallet_sink *sink; /* progress and log lines; NULL: global */
   const struct pallet_cancel *cancel, *cancel2;
-  Pallet_item_fn *item;         /* stream items instead of collecting */
+  Pallet_item_fn *item; /* stream items instead of collecting */
   void *item_opaque;
   size_t items_cap;
-  pthread_mutex_t mu;           /* r, error_set, violation, items_cap */
+  pthread_mutex_t mu; /* r, error_set, violation, items_cap */
 };
 
 static struct call_ctx *
@@ -60,14 +61,14 @@ host_log (struct pallet_call *call, int level, const char *fmt, ...)
     return;
   }
   char line[4400];
-  snprintf (line, sizeof line, "provider %s: %s%s%s: %s", provider_name (c),
-            c->op, c->vm ? " " : "", c->vm ? c->vm : "", buf);
+  snprintf (line, sizeof line, "provider %s: %s%s%s: %s", provider_name (c), c->op,
+            c->vm ? " " : "", c->vm ? c->vm : "", buf);
   Pallet_log_line (c->sink, level, c->vm, c->op, line);
 }
 
 static void
-host_progress (struct pallet_call *call, const char *vm, const char *step,
-               uint64_t done, uint64_t total, const char *unit)
+host_progress (struct pallet_call *call, const char *vm, const char *step, uint64_t done,
+               uint64_t total, const char *unit)
 {
   struct call_ctx *c = ctx_of (call);
   if (c == NULL)
@@ -78,12 +79,14 @@ host_progress (struct pallet_call *call, const char *vm, const char *step,
     step = c->op;
   if (unit == NULL)
     unit = "";
-  struct pallet_event ev = { .type = PALLET_EVENT_PROGRESS, .vm = vm,
-                             .step = step, .done = done, .total = total,
+  struct pallet_event ev = { .type = PALLET_EVENT_PROGRESS,
+                             .vm = vm,
+                             .step = step,
+                             .done = done,
+                             .total = total,
                              .unit = unit };
-  json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:I,s:s}", "event", "progress",
-                         "vm", vm, "step", step, "done", (json_int_t) done,
-                         "total", (json_int_t) total, "unit", unit);
+  json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:I,s:s}", "event", "progress", "vm", vm, "step", step,
+                         "done", (json_int_t) done, "total", (json_int_t) total, "unit", unit);
   if (j)
     Pallet_sink_emit (c->sink, &ev, j);
   json_decref (j);
@@ -93,8 +96,7 @@ static int
 host_cancelled (struct pallet_call *call)
 {
   struct call_ctx *c = ctx_of (call);
-  int level = c ? Pallet_cancel_seen (c->cancel, c->cancel2)
-    : Pallet_cancel_level;
+  int level = c ? Pallet_cancel_seen (c->cancel, c->cancel2) : Pallet_cancel_level;
   if (c && c->rollback)
     return level >= 2;
   return level >= 1;
@@ -112,8 +114,9 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
   char *msg;
-  if (asprintf (&msg, "provider %s: %s%s%s: %s", provider_name (c), c->op,
-                c->vm ? " " : "", c->vm ? c->vm : "", buf) < 0)
+  if (asprintf (&msg, "provider %s: %s%s%s: %s", provider_name (c), c->op, c->vm ? " " : "",
+                c->vm ? c->vm : "", buf)
+      < 0)
     return;
   /* Before the hand-over: another thread's error may free msg after it. */
   if (PALLET_LOG_DEBUG <= pallet_get_log_level ()) {
@@ -129,9 +132,8 @@ host_error (struct pallet_call *call, int code, const char *fmt, ...)
   pthread_mutex_unlock (&c->mu);
 }
 
-static void
-violation (struct call_ctx *c, const char *fmt, ...)
-  __attribute__((format (printf, 2, 3)));
+static void violation (struct call_ctx *c, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static void
 violation (struct call_ctx *c, const char *fmt, ...)
@@ -141,9 +143,9 @@ violation (struct call_ctx *c, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (buf, sizeof buf, fmt, ap);
   va_end (ap);
-  if (asprintf (&msg, "provider %s: %s%s%s broke the ABI contract: %s",
-                provider_name (c), c->op, c->vm ? " " : "",
-                c->vm ? c->vm : "", buf) < 0)
+  if (asprintf (&msg, "provider %s: %s%s%s broke the ABI contract: %s", provider_name (c), c->op,
+                c->vm ? " " : "", c->vm ? c->vm : "", buf)
+      < 0)
     return;
   pthread_mutex_lock (&c->mu);
   if (c->violation == NULL) {
@@ -201,8 +203,10 @@ host_emit (struct pallet_call *call, int kind, const char *text)
   json_error_t err;
   json_t *j = json_loads (text, JSON_DECODE_ANY, &err);
   if (j == NULL) {
-    violation (c, "emit() text is not valid JSON (line %d column %d: %s); "
-               "build it with a JSON library", err.line, err.column, err.text);
+    violation (c,
+               "emit() text is not valid JSON (line %d column %d: %s); "
+               "build it with a JSON library",
+               err.line, err.column, err.text);
     return -1;
   }
   int rc = 0;
@@ -220,12 +224,8 @@ host_emit (struct pallet_call *call, int kind, const char *text)
     rc = c->item ? c->item (c->item_opaque, text, j) : append_item (c, text);
     pthread_mutex_unlock (&c->mu);
     break;
-  case PALLET_EMIT_RESULT:
-    rc = replace (c, &c->r->result, text);
-    break;
-  default:
-    violation (c, "emit() kind %d is not a PALLET_EMIT_* value", kind);
-    rc = -1;
+  case PALLET_EMIT_RESULT: rc = replace (c, &c->r->result, text); break;
+  default: violation (c, "emit() kind %d is not a PALLET_EMIT_* value", kind); rc = -1;
   }
   json_decref (j);
   return rc;
@@ -311,18 +311,16 @@ static void
 lock (struct pallet_session *s)
 {
   if (s->m->vt.thread_model != PALLET_THREAD_MODEL_PARALLEL)
-    pthread_mutex_lock (s->m->vt.thread_model
-                        == PALLET_THREAD_MODEL_SERIALIZE_ALL
-                        ? &s->m->serialize : &s->lock);
+    pthread_mutex_lock (
+        s->m->vt.thread_model == PALLET_THREAD_MODEL_SERIALIZE_ALL ? &s->m->serialize : &s->lock);
 }
 
 static void
 unlock (struct pallet_session *s)
 {
   if (s->m->vt.thread_model != PALLET_THREAD_MODEL_PARALLEL)
-    pthread_mutex_unlock (s->m->vt.thread_model
-                          == PALLET_THREAD_MODEL_SERIALIZE_ALL
-                          ? &s->m->serialize : &s->lock);
+    pthread_mutex_unlock (
+        s->m->vt.thread_model == PALLET_THREAD_MODEL_SERIALIZE_ALL ? &s->m->serialize : &s->lock);
 }
 
 struct pallet_session *
@@ -331,8 +329,7 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
 {
   Pallet_clearerr ();
   struct pallet_session_params params = PALLET_SESSION_PARAMS_INIT;
-  if (p && Pallet_options_copy (&params, sizeof params, p,
-                                "pallet_session_params") != 0)
+  if (p && Pallet_options_copy (&params, sizeof params, p, "pallet_session_params") != 0)
     return NULL;
   p = &params;
   if (Pallet_settings_check (m, config_json) != PALLET_OK)
@@ -354,8 +351,9 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
     return NULL;
   }
   struct pallet_call_result r = { 0 };
-  struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s,
-                        .op = "open", .r = &r, .sink = Pallet_sink_current () };
+  struct call_ctx c = {
+    .pub = { .host = &Pallet_host }, .s = s, .op = "open", .r = &r, .sink = Pallet_sink_current ()
+  };
   c.pub._host_private = &c;
   pthread_mutex_init (&c.mu, NULL);
   lock (s);
@@ -367,7 +365,8 @@ pallet_session_open (struct pallet_module *m, const char *config_json,
       Pallet_seterr ("%s", r.error);
     else
       Pallet_seterr ("provider %s: open failed without an error message; "
-                      "check the provider config", m->vt.name);
+                     "check the provider config",
+                     m->vt.name);
     Pallet_set_origin (PALLET_ORIGIN_PROVIDER);
   }
   free (c.violation);
@@ -411,9 +410,8 @@ op_fn (const struct pallet_provider *v, int op)
 }
 
 int
-Pallet_call_op (struct pallet_session *s, int op, const char *vm,
-                        const char *input, const struct Pallet_call_opts *co,
-                        struct pallet_call_result *r)
+Pallet_call_op (struct pallet_session *s, int op, const char *vm, const char *input,
+                const struct Pallet_call_opts *co, struct pallet_call_result *r)
 {
   static const struct Pallet_call_opts none = { 0 };
   if (co == NULL)
@@ -437,29 +435,39 @@ Pallet_call_op (struct pallet_session *s, int op, const char *vm,
       return r->status;
     default:
       r->status = PALLET_E_UNSUPPORTED;
-      if (asprintf (&r->error, "provider %s does not implement %s: use a "
-                    "provider with a .%s callback", s->m->vt.name, name,
-                    name) < 0)
+      if (asprintf (&r->error,
+                    "provider %s does not implement %s: use a "
+                    "provider with a .%s callback",
+                    s->m->vt.name, name, name)
+          < 0)
         r->error = NULL;
       return r->status;
     }
   }
-  struct call_ctx c = { .pub = { .host = &Pallet_host }, .s = s, .op = name,
-                        .vm = vm, .r = r, .rollback = co->rollback,
+  struct call_ctx c = { .pub = { .host = &Pallet_host },
+                        .s = s,
+                        .op = name,
+                        .vm = vm,
+                        .r = r,
+                        .rollback = co->rollback,
                         .sink = co->sink ? co->sink : s->sink,
-                        .item = co->item, .item_opaque = co->item_opaque,
-                        .cancel = co->cancel, .cancel2 = co->cancel2 };
+                        .item = co->item,
+                        .item_opaque = co->item_opaque,
+                        .cancel = co->cancel,
+                        .cancel2 = co->cancel2 };
   c.pub._host_private = &c;
   pthread_mutex_init (&c.mu, NULL);
   lock (s);
   int status = fn (s->handle, &c.pub, input ? input : "{}");
   unlock (s);
   if (status < 0 || status >= PALLET_E_LAST)
-    violation (&c, "returned %d, which is not a pallet_status; return "
-               "PALLET_OK, PALLET_PENDING or a PALLET_E_* code", status);
+    violation (&c,
+               "returned %d, which is not a pallet_status; return "
+               "PALLET_OK, PALLET_PENDING or a PALLET_E_* code",
+               status);
   else if (status == PALLET_PENDING && !r->has_retry_after)
     violation (&c, "returned PALLET_PENDING without a retry-after; call "
-               "pallet_retry_after(call, ms) before returning PENDING");
+                   "pallet_retry_after(call, ms) before returning PENDING");
   /* The op has returned: threads it started may no longer call in, so
    * the result is ours alone from here (violation() above still locks). */
   pthread_mutex_destroy (&c.mu);
@@ -475,21 +483,22 @@ Pallet_call_op (struct pallet_session *s, int op, const char *vm,
     r->error = NULL;
   }
   else if (!c.error_set) {
-    if (asprintf (&r->error, "provider %s: %s%s%s returned %s (%s) without "
-                  "an error message", s->m->vt.name, name, vm ? " " : "",
-                  vm ? vm : "", pallet_status_name (status),
-                  pallet_strerror (status)) < 0)
+    if (asprintf (&r->error,
+                  "provider %s: %s%s%s returned %s (%s) without "
+                  "an error message",
+                  s->m->vt.name, name, vm ? " " : "", vm ? vm : "", pallet_status_name (status),
+                  pallet_strerror (status))
+        < 0)
       r->error = NULL;
   }
   else
-    Pallet_error_code_check (s->m->vt.name, name, vm, status, c.error_code,
-                             &r->error);
+    Pallet_error_code_check (s->m->vt.name, name, vm, status, c.error_code, &r->error);
   return r->status;
 }
 
 int
-pallet_session_call (struct pallet_session *s, int op, const char *vm,
-                     const char *input_json, struct pallet_call_result *r)
+pallet_session_call (struct pallet_session *s, int op, const char *vm, const char *input_json,
+                     struct pallet_call_result *r)
 {
   struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
   o.vm = vm;
@@ -504,15 +513,12 @@ pallet_call_options_init (struct pallet_call_options *o)
 }
 
 int
-pallet_session_call_ex (struct pallet_session *s, int op,
-                        const char *input_json,
-                        const struct pallet_call_options *opts,
-                        struct pallet_call_result *r)
+pallet_session_call_ex (struct pallet_session *s, int op, const char *input_json,
+                        const struct pallet_call_options *opts, struct pallet_call_result *r)
 {
   Pallet_clearerr ();
   struct pallet_call_options o = PALLET_CALL_OPTIONS_INIT;
-  if (opts
-      && Pallet_options_copy (&o, sizeof o, opts, "pallet_call_options") != 0) {
+  if (opts && Pallet_options_copy (&o, sizeof o, opts, "pallet_call_options") != 0) {
     memset (r, 0, sizeof *r);
     r->status = PALLET_E_INVALID;
     r->error = strdup (pallet_last_error ());
@@ -576,8 +582,7 @@ pallet_cancel_free (struct pallet_cancel *c)
 }
 
 int
-Pallet_cancel_seen (const struct pallet_cancel *a,
-                    const struct pallet_cancel *b)
+Pallet_cancel_seen (const struct pallet_cancel *a, const struct pallet_cancel *b)
 {
   int level = atomic_load (&Pallet_cancel_level);
   int la = pallet_cancel_level (a), lb = pallet_cancel_level (b);

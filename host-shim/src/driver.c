@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The driver: runs a plan VM by VM through the ops, persisting progress. */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ enum { MODE_MIGRATE, MODE_CLEANUP };
 
 static const int migrate_steps[] = {
   PALLET_OP_VALIDATE, PALLET_OP_PREPARE_SOURCE, PALLET_OP_TRANSFER,
-  PALLET_OP_CONVERT, PALLET_OP_BUILD_VM, PALLET_OP_CLEANUP,
+  PALLET_OP_CONVERT,  PALLET_OP_BUILD_VM,       PALLET_OP_CLEANUP,
 };
 
 static const char *vm_key (json_t *vm);
@@ -33,17 +34,17 @@ struct driver {
   const char *plan_name;
   char *state_dir;
   char *work_dir;
-  char *output_dir;             /* build_vm manifests, one dir per VM */
-  char *uid;                    /* migrationUID */
-  char *marker;                 /* cancel marker path */
-  char *cutover_marker;         /* `pallet cutover` writes it */
-  int64_t plan_cutover;         /* the plan's cutover time, or -1 */
+  char *output_dir;     /* build_vm manifests, one dir per VM */
+  char *uid;            /* migrationUID */
+  char *marker;         /* cancel marker path */
+  char *cutover_marker; /* `pallet cutover` writes it */
+  int64_t plan_cutover; /* the plan's cutover time, or -1 */
   struct pallet_migrate_options o;
-  struct pallet_cancel own;     /* raised by the cancel marker */
+  struct pallet_cancel own; /* raised by the cancel marker */
   int mode;
   struct pallet_session *shared;
-  struct Pallet_sink *sink;     /* the caller's on_event */
-  pthread_mutex_t mu;           /* next, counters */
+  struct Pallet_sink *sink; /* the caller's on_event */
+  pthread_mutex_t mu;       /* next, counters */
   size_t next, n_vms;
   int n_ok, n_failed, n_cancelled, n_ioerr, n_open_failed;
   atomic_int done;
@@ -54,14 +55,12 @@ struct keys {
   const char *attempts, *errors, *error;
 };
 static const struct keys migrate_keys = { "attempts", "errors", "error" };
-static const struct keys rollback_keys = {
-  "rollbackAttempts", "rollbackErrors", "rollbackError"
-};
+static const struct keys rollback_keys = { "rollbackAttempts", "rollbackErrors", "rollbackError" };
 
 struct vmrun {
   struct driver *d;
   struct pallet_session *s;
-  json_t *vm;                   /* borrowed from the plan */
+  json_t *vm; /* borrowed from the plan */
   const char *id, *name;
   char *path;
   json_t *doc;
@@ -71,11 +70,10 @@ struct vmrun {
 
 /* Reports a STEP event of v; j, when given, carries extra members. */
 static void
-event_json (struct vmrun *v, const char *what, const char *step,
-            const char *status, const char *msg, json_t *extra)
+event_json (struct vmrun *v, const char *what, const char *step, const char *status,
+            const char *msg, json_t *extra)
 {
-  json_t *j = json_pack ("{s:s,s:s,s:s}", "event", what, "vm", v->id,
-                         "name", v->name);
+  json_t *j = json_pack ("{s:s,s:s,s:s}", "event", what, "vm", v->id, "name", v->name);
   if (j == NULL)
     return;
   if (step)
@@ -86,16 +84,19 @@ event_json (struct vmrun *v, const char *what, const char *step,
     json_object_set_new (j, "message", json_string (msg));
   if (extra)
     json_object_update (j, extra);
-  struct pallet_event ev = { .type = PALLET_EVENT_STEP, .what = what,
-                             .vm = v->id, .name = v->name, .step = step,
-                             .status = status, .message = msg };
+  struct pallet_event ev = { .type = PALLET_EVENT_STEP,
+                             .what = what,
+                             .vm = v->id,
+                             .name = v->name,
+                             .step = step,
+                             .status = status,
+                             .message = msg };
   Pallet_sink_emit (v->d->sink, &ev, j);
   json_decref (j);
 }
 
 static void
-event (struct vmrun *v, const char *what, const char *step,
-       const char *status, const char *msg)
+event (struct vmrun *v, const char *what, const char *step, const char *status, const char *msg)
 {
   event_json (v, what, step, status, msg, NULL);
 }
@@ -210,19 +211,12 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
 {
   json_t *state = json_object_get (v->doc, "state");
   json_t *empty = json_object ();
-  json_t *in = json_pack ("{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O,s:b}}",
-                          "plan", v->d->plan, "vm", v->vm,
-                          "state", json_is_object (state) ? state : empty,
-                          "options",
-                          "migrationUID", v->d->uid,
-                          "cancelled", level (v->d) > 0,
-                          "rollback", rollback,
-                          "step", step,
-                          "attempt", (int) attempt,
-                          "succeeded",
-                          json_object_get (v->doc, "succeeded")
-                          ? json_object_get (v->doc, "succeeded") : json_false (),
-                          "cutover", !rollback && cutover_due (v->d));
+  json_t *in = json_pack (
+      "{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O,s:b}}", "plan", v->d->plan, "vm", v->vm, "state",
+      json_is_object (state) ? state : empty, "options", "migrationUID", v->d->uid, "cancelled",
+      level (v->d) > 0, "rollback", rollback, "step", step, "attempt", (int) attempt, "succeeded",
+      json_object_get (v->doc, "succeeded") ? json_object_get (v->doc, "succeeded") : json_false (),
+      "cutover", !rollback && cutover_due (v->d));
   char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   json_decref (empty);
@@ -241,8 +235,8 @@ backoff_ms (const struct driver *d, unsigned errors)
 static void
 set_error (json_t *doc, const char *key, int status, const char *msg)
 {
-  json_t *e = json_pack ("{s:s,s:i,s:s}", "code", pallet_status_name (status),
-                         "status", status, "message", msg ? msg : "");
+  json_t *e = json_pack ("{s:s,s:i,s:s}", "code", pallet_status_name (status), "status", status,
+                         "message", msg ? msg : "");
   json_object_set_new (doc, key, e ? e : json_null ());
 }
 
@@ -260,7 +254,8 @@ write_manifests (struct vmrun *v, char **items, size_t n)
   for (size_t i = 0; r == 0 && i < n; i++) {
     json_t *m = json_loads (items[i], 0, NULL);
     const char *kind = json_string_value (json_object_get (m, "kind"));
-    const char *name = json_string_value (json_object_get (json_object_get (m, "metadata"), "name"));
+    const char *name =
+        json_string_value (json_object_get (json_object_get (m, "metadata"), "name"));
     char *path = NULL;
     /* Names are DNS-1123 from the provider, but never trust a path part. */
     char safe[128];
@@ -277,9 +272,10 @@ write_manifests (struct vmrun *v, char **items, size_t n)
     json_decref (m);
   }
   if (r != 0)
-    Pallet_log (PALLET_LOG_ERROR, "cannot write the manifests of %s into %s: %s; "
-                 "check that the directory is writable (--output-dir)",
-                 key ? key : "a VM", dir, strerror (errno));
+    Pallet_log (PALLET_LOG_ERROR,
+                "cannot write the manifests of %s into %s: %s; "
+                "check that the directory is writable (--output-dir)",
+                key ? key : "a VM", dir, strerror (errno));
   else
     event (v, "manifests", "build_vm", dir, NULL);
   free (dir);
@@ -303,16 +299,16 @@ warm_round_event (struct vmrun *v, json_int_t *seen)
     return;
   *seen = n;
   json_t *w = json_object_get (json_object_get (v->doc, "state"), "warm");
-  json_t *bytes = json_array_get (json_object_get (w, "bytesPerRound"),
-                                  (size_t) (n - 1));
+  json_t *bytes = json_array_get (json_object_get (w, "bytesPerRound"), (size_t) (n - 1));
   const char *next = json_string_value (json_object_get (w, "nextRoundAt"));
   int final = json_is_true (json_object_get (w, "done"));
   char msg[200];
-  snprintf (msg, sizeof msg, "round %lld done (%s): %lld bytes copied%s%s%s",
-            (long long) (n - 1), n == 1 ? "full copy" : final ? "final delta" : "delta",
-            (long long) json_integer_value (bytes),
-            final || !next ? "" : "; next round at ", final || !next ? "" : next,
-            final || !next ? "" : " unless cut over");
+  snprintf (msg, sizeof msg, "round %lld done (%s): %lld bytes copied%s%s%s", (long long) (n - 1),
+            n == 1  ? "full copy"
+            : final ? "final delta"
+                    : "delta",
+            (long long) json_integer_value (bytes), final || !next ? "" : "; next round at ",
+            final || !next ? "" : next, final || !next ? "" : " unless cut over");
   event (v, "precopy", "transfer", "precopy", msg);
 }
 
@@ -330,13 +326,12 @@ warm_downtime_event (struct vmrun *v)
   const char *stopped = json_string_value (json_object_get (w, "stoppedAt"));
   const char *last = json_string_value (json_object_get (w, "lastDeltaDoneAt"));
   char msg[300];
-  snprintf (msg, sizeof msg, "downtime %.3f s (source stopped at %s, last "
-            "delta done at %s; %lld rounds)", secs, stopped ? stopped : "-",
-            last ? last : "-", (long long) rounds);
-  json_t *x = json_pack ("{s:f,s:I,s:O?,s:O?}", "downtimeSeconds", secs,
-                         "rounds", rounds,
-                         "stoppedAt", json_object_get (w, "stoppedAt"),
-                         "lastDeltaDoneAt",
+  snprintf (msg, sizeof msg,
+            "downtime %.3f s (source stopped at %s, last "
+            "delta done at %s; %lld rounds)",
+            secs, stopped ? stopped : "-", last ? last : "-", (long long) rounds);
+  json_t *x = json_pack ("{s:f,s:I,s:O?,s:O?}", "downtimeSeconds", secs, "rounds", rounds,
+                         "stoppedAt", json_object_get (w, "stoppedAt"), "lastDeltaDoneAt",
                          json_object_get (w, "lastDeltaDoneAt"));
   event_json (v, "downtime", "transfer", NULL, msg, x);
   json_decref (x);
@@ -360,14 +355,14 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
       return STEP_FAILED;
     }
     struct pallet_call_result r;
-    struct Pallet_call_opts co = { .rollback = rollback, .cancel = &d->own,
+    struct Pallet_call_opts co = { .rollback = rollback,
+                                   .cancel = &d->own,
                                    .cancel2 = d->o.cancel };
     Pallet_call_op (v->s, op, v->name, input, &co, &r);
     free (input);
     attempts++;
     json_object_set_new (v->doc, k->attempts, json_integer (attempts));
-    json_object_set_new (v->doc, "lastStatus",
-                         json_string (pallet_status_name (r.status)));
+    json_object_set_new (v->doc, "lastStatus", json_string (pallet_status_name (r.status)));
     if (r.state) {
       json_t *st = json_loads (r.state, 0, NULL);
       if (st)
@@ -411,7 +406,8 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
       if (errors >= d->o.max_attempts) {
         char *msg;
         if (asprintf (&msg, "gave up after %u retryable errors: %s", errors,
-                      r.error ? r.error : pallet_strerror (status)) < 0)
+                      r.error ? r.error : pallet_strerror (status))
+            < 0)
           msg = NULL;
         set_error (v->doc, k->error, status, msg ? msg : r.error);
         free (msg);
@@ -459,11 +455,10 @@ rollback_vm (struct vmrun *v)
     event (v, "rollback", "cleanup", "rolled back", NULL);
   }
   else {
-    json_t *e = json_object_get (json_object_get (v->doc, "rollbackError"),
-                                 "message");
+    json_t *e = json_object_get (json_object_get (v->doc, "rollbackError"), "message");
     event (v, "rollback", "cleanup", "rollback incomplete",
            json_is_string (e) ? json_string_value (e)
-           : "cancelled again; run `pallet cleanup` to finish it");
+                              : "cancelled again; run `pallet cleanup` to finish it");
   }
   save (v);
   return rc == STEP_OK ? 0 : -1;
@@ -472,11 +467,9 @@ rollback_vm (struct vmrun *v)
 static json_t *
 new_doc (struct vmrun *v, json_int_t runs)
 {
-  json_t *doc = json_pack ("{s:O,s:s,s:s,s:s,s:s,s:{},s:i,s:i,s:n,s:[],s:[],s:I}",
-                           "vm", v->vm, "migrationUID", v->d->uid,
-                           "phase", "migrate", "step", "validate",
-                           "status", "running", "state",
-                           "attempts", 0, "errors", 0, "error",
+  json_t *doc = json_pack ("{s:O,s:s,s:s,s:s,s:s,s:{},s:i,s:i,s:n,s:[],s:[],s:I}", "vm", v->vm,
+                           "migrationUID", v->d->uid, "phase", "migrate", "step", "validate",
+                           "status", "running", "state", "attempts", 0, "errors", 0, "error",
                            "completed", "skipped", "runs", runs);
   if (doc)
     stamp (doc, "created");
@@ -493,11 +486,9 @@ error_message (json_t *doc)
 static int
 migrate_vm (struct vmrun *v)
 {
-  json_t *doc = access (v->path, F_OK) == 0
-    ? Pallet_read_json_file (v->path) : NULL;
+  json_t *doc = access (v->path, F_OK) == 0 ? Pallet_read_json_file (v->path) : NULL;
   if (doc == NULL && access (v->path, F_OK) == 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s; remove the file to restart the VM",
-                 pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s; remove the file to restart the VM", pallet_last_error ());
     return VM_IOERR;
   }
   if (doc) {
@@ -510,8 +501,7 @@ migrate_vm (struct vmrun *v)
       event (v, "skip", NULL, "succeeded", "already migrated");
       return VM_SKIPPED;
     }
-    int stopped = strcmp (status, "failed") == 0
-      || strcmp (status, "cancelled") == 0;
+    int stopped = strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0;
     if (stopped && strcmp (phase, "rollback") != 0) {
       /* A crash between failing and starting the rollback. */
       rollback_vm (v);
@@ -531,8 +521,7 @@ migrate_vm (struct vmrun *v)
       event (v, "restart", NULL, "restarting", "it failed in an earlier run");
     }
     else if (strcmp (status, "running") == 0)
-      event (v, "resume", json_string_value (json_object_get (doc, "step")),
-             "resuming", NULL);
+      event (v, "resume", json_string_value (json_object_get (doc, "step")), "resuming", NULL);
   }
   else
     v->doc = new_doc (v, 1);
@@ -569,11 +558,9 @@ migrate_vm (struct vmrun *v)
         warm_downtime_event (v);
       if (save (v) != 0)
         return VM_IOERR;
-      event (v, "step", name,
-             in_list (v->doc, "skipped", name) ? "skipped" : "done", NULL);
+      event (v, "step", name, in_list (v->doc, "skipped", name) ? "skipped" : "done", NULL);
       break;
-    case STEP_IOERR:
-      return VM_IOERR;
+    case STEP_IOERR: return VM_IOERR;
     case STEP_FAILED:
       json_object_set_new (v->doc, "status", json_string ("failed"));
       json_object_set_new (v->doc, "failedStep", json_string (name));
@@ -582,8 +569,7 @@ migrate_vm (struct vmrun *v)
       event (v, "failed", name, "failed", error_message (v->doc));
       rollback_vm (v);
       return VM_FAILED;
-    case STEP_CANCELLED:
-      goto cancelled;
+    case STEP_CANCELLED: goto cancelled;
     }
   }
   json_object_set_new (v->doc, "phase", json_string ("done"));
@@ -595,12 +581,11 @@ migrate_vm (struct vmrun *v)
   event (v, "done", NULL, "succeeded", NULL);
   return VM_OK;
 
- cancelled:
+cancelled:
   json_object_set_new (v->doc, "status", json_string ("cancelled"));
   if (save (v) != 0)
     return VM_IOERR;
-  event (v, "cancelled", json_string_value (json_object_get (v->doc, "step")),
-         "cancelled", NULL);
+  event (v, "cancelled", json_string_value (json_object_get (v->doc, "step")), "cancelled", NULL);
   rollback_vm (v);
   return VM_CANCELLED;
 }
@@ -622,11 +607,9 @@ cleanup_vm (struct vmrun *v)
     /* Removes leftovers of a finished VM; never the VM itself. */
     json_object_set_new (v->doc, "cleanupAttempts", json_integer (0));
     int rc = run_step (v, PALLET_OP_CLEANUP, 0,
-                       &(struct keys) { "cleanupAttempts", "cleanupErrors",
-                                        "cleanupError" });
+                       &(struct keys){ "cleanupAttempts", "cleanupErrors", "cleanupError" });
     event (v, "cleanup", "cleanup", rc == STEP_OK ? "done" : "failed", NULL);
-    return rc == STEP_OK ? VM_OK : rc == STEP_CANCELLED ? VM_CANCELLED
-      : VM_FAILED;
+    return rc == STEP_OK ? VM_OK : rc == STEP_CANCELLED ? VM_CANCELLED : VM_FAILED;
   }
   if (status == NULL || strcmp (status, "running") == 0)
     json_object_set_new (v->doc, "status", json_string ("cancelled"));
@@ -660,8 +643,7 @@ worker (void *arg)
   for (;;) {
     pthread_mutex_lock (&d->mu);
     size_t i = d->next;
-    int stop = i >= d->n_vms
-      || level (d) >= (d->mode == MODE_MIGRATE ? 1 : 2);
+    int stop = i >= d->n_vms || level (d) >= (d->mode == MODE_MIGRATE ? 1 : 2);
     if (!stop)
       d->next++;
     pthread_mutex_unlock (&d->mu);
@@ -672,13 +654,15 @@ worker (void *arg)
     v.id = vm_key (v.vm);
     v.name = vm_label (v.vm);
     v.path = Pallet_vm_state_path (d->state_dir, v.id);
-    int rc = v.path == NULL ? VM_IOERR
-      : d->mode == MODE_MIGRATE ? migrate_vm (&v) : cleanup_vm (&v);
+    int rc = v.path == NULL            ? VM_IOERR
+             : d->mode == MODE_MIGRATE ? migrate_vm (&v)
+                                       : cleanup_vm (&v);
     json_decref (v.doc);
     free (v.path);
     pthread_mutex_lock (&d->mu);
     switch (rc) {
-    case VM_OK: case VM_SKIPPED: d->n_ok++; break;
+    case VM_OK:
+    case VM_SKIPPED: d->n_ok++; break;
     case VM_FAILED: d->n_failed++; break;
     case VM_CANCELLED: d->n_cancelled++; break;
     case VM_IOERR: d->n_ioerr++; break;
@@ -698,8 +682,10 @@ monitor (void *arg)
   Pallet_sink_set_current (d->sink);
   while (!d->done) {
     if (pallet_cancel_level (&d->own) == 0 && access (d->marker, F_OK) == 0) {
-      Pallet_log (PALLET_LOG_WARNING, "cancel requested by %s; rolling back "
-                   "VMs in flight", d->marker);
+      Pallet_log (PALLET_LOG_WARNING,
+                  "cancel requested by %s; rolling back "
+                  "VMs in flight",
+                  d->marker);
       /* This run's token only: other runs in the process go on. */
       pallet_cancel_trigger (&d->own);
       unlink (d->marker);
@@ -736,32 +722,33 @@ check_plan (json_t *plan)
   const char *name = json_string_value (json_object_get (plan, "name"));
   if (name == NULL || *name == '\0') {
     Pallet_seterr ("plan: no \"name\": a normalized plan needs a name "
-                    "(the Plan's metadata.name)");
+                   "(the Plan's metadata.name)");
     return -1;
   }
   for (const char *p = name; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'
-          || *p == '.') || (p == name && *p == '.')) {
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.')
+        || (p == name && *p == '.')) {
       Pallet_seterr ("plan name '%s' is not a Kubernetes name: use lower "
-                      "case letters, digits, '-' and '.'", name);
+                     "case letters, digits, '-' and '.'",
+                     name);
       return -1;
     }
   json_t *cut = json_object_get (plan, "cutover");
   int64_t t;
   if (cut && !json_is_null (cut)
-      && (!json_is_string (cut)
-          || pallet_parse_time (json_string_value (cut), &t) != 0)) {
+      && (!json_is_string (cut) || pallet_parse_time (json_string_value (cut), &t) != 0)) {
     Pallet_seterr ("plan %s: \"cutover\" must be an RFC 3339 time such as "
-                    "2026-11-25T02:00:00Z (or null), not %s%s%s", name,
-                    json_is_string (cut) ? "'" : "a non-string",
-                    json_is_string (cut) ? json_string_value (cut) : "",
-                    json_is_string (cut) ? "'" : "");
+                   "2026-11-25T02:00:00Z (or null), not %s%s%s",
+                   name, json_is_string (cut) ? "'" : "a non-string",
+                   json_is_string (cut) ? json_string_value (cut) : "",
+                   json_is_string (cut) ? "'" : "");
     return -1;
   }
   json_t *vms = json_object_get (plan, "vms");
   if (!json_is_array (vms) || json_array_size (vms) == 0) {
     Pallet_seterr ("plan %s: \"vms\" must be a non-empty array of "
-                    "{\"id\", \"name\"} objects", name);
+                   "{\"id\", \"name\"} objects",
+                   name);
     return -1;
   }
   size_t i, j;
@@ -770,13 +757,15 @@ check_plan (json_t *plan)
     const char *id = json_is_object (vm) ? vm_key (vm) : NULL;
     if (id == NULL || *id == '\0') {
       Pallet_seterr ("plan %s: vms[%zu] has neither an \"id\" nor a "
-                      "\"name\" string: give every VM its source id", name, i);
+                     "\"name\" string: give every VM its source id",
+                     name, i);
       return -1;
     }
     json_array_foreach (vms, j, other)
       if (j < i && strcmp (vm_key (other), id) == 0) {
         Pallet_seterr ("plan %s: VM id '%s' is listed twice: list each VM "
-                        "once", name, id);
+                       "once",
+                       name, id);
         return -1;
       }
   }
@@ -790,8 +779,7 @@ run_vms (struct driver *d)
 {
   struct pallet_module *m = d->m;
   pthread_mutex_init (&d->mu, NULL);
-  if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE
-      || d->o.max_in_flight == 1) {
+  if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE || d->o.max_in_flight == 1) {
     struct pallet_session_params p = { sizeof p, d->state_dir, d->work_dir };
     d->shared = pallet_session_open (m, d->config, &p);
     if (d->shared == NULL) {
@@ -841,11 +829,11 @@ exit_code (const struct driver *d)
 
 static int
 run_plan (struct pallet_module *m, const char *config, const char *plan_json,
-          const struct pallet_migrate_options *opts, struct Pallet_sink *sink,
-          int mode)
+          const struct pallet_migrate_options *opts, struct Pallet_sink *sink, int mode)
 {
-  struct driver d = { .m = m, .config = config, .mode = mode,
-                      .plan_cutover = -1, .sink = sink, .o = *opts };
+  struct driver d = {
+    .m = m, .config = config, .mode = mode, .plan_cutover = -1, .sink = sink, .o = *opts
+  };
   atomic_init (&d.own.level, 0);
   if (d.o.max_in_flight == 0)
     d.o.max_in_flight = 1;
@@ -858,8 +846,10 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
   json_error_t err;
   d.plan = json_loads (plan_json ? plan_json : "", 0, &err);
   if (d.plan == NULL || !json_is_object (d.plan)) {
-    Pallet_log (PALLET_LOG_ERROR, "plan: not a JSON object (line %d: %s): "
-                 "pass a normalized plan", err.line, err.text);
+    Pallet_log (PALLET_LOG_ERROR,
+                "plan: not a JSON object (line %d: %s): "
+                "pass a normalized plan",
+                err.line, err.text);
     json_decref (d.plan);
     return PALLET_EXIT_INPUT;
   }
@@ -870,31 +860,32 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
   }
   d.plan_name = json_string_value (json_object_get (d.plan, "name"));
   if (json_is_string (json_object_get (d.plan, "cutover")))
-    pallet_parse_time (json_string_value (json_object_get (d.plan, "cutover")),
-                       &d.plan_cutover);
+    pallet_parse_time (json_string_value (json_object_get (d.plan, "cutover")), &d.plan_cutover);
   d.n_vms = json_array_size (json_object_get (d.plan, "vms"));
-  d.state_dir = d.o.state_dir ? strdup (d.o.state_dir)
-    : pallet_default_state_dir (d.plan_name);
+  d.state_dir = d.o.state_dir ? strdup (d.o.state_dir) : pallet_default_state_dir (d.plan_name);
   int ret = PALLET_EXIT_INPUT, lockfd = -1;
   json_t *pj = NULL;
   char *pj_path = NULL;
-  if (d.state_dir == NULL
-      || asprintf (&d.work_dir, "%s/work", d.state_dir) < 0
+  if (d.state_dir == NULL || asprintf (&d.work_dir, "%s/work", d.state_dir) < 0
       || (d.o.output_dir ? (d.output_dir = strdup (d.o.output_dir)) == NULL
-          : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
+                         : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
       || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
       || (d.marker = Pallet_cancel_marker (d.state_dir)) == NULL
       || asprintf (&d.cutover_marker, "%s/cutover", d.state_dir) < 0)
     goto out;
   if (mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
-    Pallet_log (PALLET_LOG_ERROR, "state dir %s has no plan.json: nothing "
-                 "to clean up (pass --state-dir if the migration used "
-                 "another one)", d.state_dir);
+    Pallet_log (PALLET_LOG_ERROR,
+                "state dir %s has no plan.json: nothing "
+                "to clean up (pass --state-dir if the migration used "
+                "another one)",
+                d.state_dir);
     goto out;
   }
   if (Pallet_mkdirs (d.state_dir) != 0 || Pallet_mkdirs (d.work_dir) != 0) {
-    Pallet_log (PALLET_LOG_ERROR, "state dir %s: cannot create: %s; pass a "
-                 "writable --state-dir", d.state_dir, strerror (errno));
+    Pallet_log (PALLET_LOG_ERROR,
+                "state dir %s: cannot create: %s; pass a "
+                "writable --state-dir",
+                d.state_dir, strerror (errno));
     goto out;
   }
   lockfd = Pallet_lock_dir (d.state_dir);
@@ -908,30 +899,27 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
    * cutover marker stays: `pallet cutover` may come while no migrate runs
    * (after a crash), and the resumed run must honour it. */
   struct stat mst;
-  if (stat (d.marker, &mst) == 0
-      && mst.st_mtime + PALLET_CANCEL_MARKER_FRESH_S < time (NULL))
+  if (stat (d.marker, &mst) == 0 && mst.st_mtime + PALLET_CANCEL_MARKER_FRESH_S < time (NULL))
     unlink (d.marker);
 
   /* One migrationUID per plan run, kept across resumes. */
   pj = access (pj_path, F_OK) == 0 ? Pallet_read_json_file (pj_path) : NULL;
   if (pj == NULL && access (pj_path, F_OK) == 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s; remove it to start afresh",
-                 pallet_last_error ());
+    Pallet_log (PALLET_LOG_ERROR, "%s; remove it to start afresh", pallet_last_error ());
     goto out;
   }
   const char *uid = json_string_value (json_object_get (pj, "migrationUID"));
   d.uid = uid ? strdup (uid) : Pallet_uuid4 ();
   if (pj == NULL) {
     char *now = Pallet_now_iso ();
-    pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d.plan_name,
-                    "migrationUID", d.uid ? d.uid : "",
-                    "planUID", json_object_get (d.plan, "uid"),
-                    "provider", m->vt.name, "created", now);
+    pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d.plan_name, "migrationUID",
+                    d.uid ? d.uid : "", "planUID", json_object_get (d.plan, "uid"), "provider",
+                    m->vt.name, "created", now);
     free (now);
   }
   if (pj && mode == MODE_MIGRATE) {
-    json_object_set_new (pj, "runs", json_integer
-                         (json_integer_value (json_object_get (pj, "runs")) + 1));
+    json_object_set_new (pj, "runs",
+                         json_integer (json_integer_value (json_object_get (pj, "runs")) + 1));
     json_object_set_new (pj, "vms", json_integer ((json_int_t) d.n_vms));
     stamp (pj, "lastRun");
   }
@@ -950,7 +938,7 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
   ret = exit_code (&d);
   summary (&d, ret);
 
- out:
+out:
   if (lockfd >= 0)
     close (lockfd);
   json_decref (pj);
@@ -970,16 +958,17 @@ static void
 summary (struct driver *d, int ret)
 {
   char msg[512];
-  snprintf (msg, sizeof msg, "plan %s: %d succeeded, %d failed, %d cancelled "
-            "of %zu VMs (state in %s)", d->plan_name, d->n_ok, d->n_failed,
-            d->n_cancelled, d->n_vms, d->state_dir);
-  json_t *j = json_pack ("{s:s,s:s,s:i,s:i,s:i,s:I,s:i,s:s}", "event",
-                         "summary", "plan", d->plan_name, "succeeded", d->n_ok,
-                         "failed", d->n_failed, "cancelled", d->n_cancelled,
-                         "vms", (json_int_t) d->n_vms, "exit", ret,
-                         "stateDir", d->state_dir);
-  struct pallet_event ev = { .type = PALLET_EVENT_RESULT, .what = "summary",
-                             .code = ret, .message = msg };
+  snprintf (msg, sizeof msg,
+            "plan %s: %d succeeded, %d failed, %d cancelled "
+            "of %zu VMs (state in %s)",
+            d->plan_name, d->n_ok, d->n_failed, d->n_cancelled, d->n_vms, d->state_dir);
+  json_t *j =
+      json_pack ("{s:s,s:s,s:i,s:i,s:i,s:I,s:i,s:s}", "event", "summary", "plan", d->plan_name,
+                 "succeeded", d->n_ok, "failed", d->n_failed, "cancelled", d->n_cancelled, "vms",
+                 (json_int_t) d->n_vms, "exit", ret, "stateDir", d->state_dir);
+  struct pallet_event ev = {
+    .type = PALLET_EVENT_RESULT, .what = "summary", .code = ret, .message = msg
+  };
   if (j)
     Pallet_sink_emit (d->sink, &ev, j);
   json_decref (j);
@@ -1006,16 +995,14 @@ run (struct pallet_module *m, const char *config, const char *plan_json,
 }
 
 int
-pallet_migrate (struct pallet_module *m, const char *config_json,
-                const char *plan_json,
+pallet_migrate (struct pallet_module *m, const char *config_json, const char *plan_json,
                 const struct pallet_migrate_options *opts)
 {
   return run (m, config_json, plan_json, opts, MODE_MIGRATE);
 }
 
 int
-pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
-                     const char *plan_json,
+pallet_cleanup_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
                      const struct pallet_migrate_options *opts)
 {
   return run (m, config_json, plan_json, opts, MODE_CLEANUP);
@@ -1026,40 +1013,42 @@ static void
 validate_events (struct Pallet_sink *k, const char *id, const char *name,
                  const struct pallet_call_result *r)
 {
-  json_t *res = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:[]}", "event", "validated",
-                           "vm", id, "name", name, "status",
-                           pallet_status_name (r->status), "message",
+  json_t *res = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:[]}", "event", "validated", "vm", id, "name",
+                           name, "status", pallet_status_name (r->status), "message",
                            r->error ? r->error : "", "findings");
   for (size_t k2 = 0; res && k2 < r->n_items; k2++) {
     json_t *f = json_loads (r->items[k2], JSON_DECODE_ANY, NULL);
-    struct pallet_event ev = { .type = PALLET_EVENT_FINDING, .what = "finding",
-                               .vm = id, .name = name };
+    struct pallet_event ev = {
+      .type = PALLET_EVENT_FINDING, .what = "finding", .vm = id, .name = name
+    };
     /* The event's json is the finding itself, like an ITEM's. */
     if (f)
       Pallet_sink_emit (k, &ev, f);
     json_array_append (json_object_get (res, "findings"), f);
     json_decref (f);
   }
-  struct pallet_event ev = { .type = PALLET_EVENT_RESULT, .what = "validated",
-                             .vm = id, .name = name,
+  struct pallet_event ev = { .type = PALLET_EVENT_RESULT,
+                             .what = "validated",
+                             .vm = id,
+                             .name = name,
                              .status = pallet_status_name (r->status),
-                             .message = r->error, .code = r->status };
+                             .message = r->error,
+                             .code = r->status };
   if (res)
     Pallet_sink_emit (k, &ev, res);
   json_decref (res);
 }
 
 static int
-validate_plan (struct pallet_module *m, const char *config_json,
-               const char *plan_json, struct Pallet_sink *k,
-               const struct pallet_cancel *cancel)
+validate_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
+               struct Pallet_sink *k, const struct pallet_cancel *cancel)
 {
   json_error_t err;
   json_t *plan = json_loads (plan_json ? plan_json : "", 0, &err);
   if (plan == NULL || !json_is_object (plan) || check_plan (plan) != 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s", plan && json_is_object (plan)
-                ? pallet_last_error ()
-                : "plan: not a JSON object: pass a normalized plan");
+    Pallet_log (PALLET_LOG_ERROR, "%s",
+                plan && json_is_object (plan) ? pallet_last_error ()
+                                              : "plan: not a JSON object: pass a normalized plan");
     json_decref (plan);
     return PALLET_EXIT_INPUT;
   }
@@ -1074,9 +1063,8 @@ validate_plan (struct pallet_module *m, const char *config_json,
   size_t i;
   json_t *vm;
   json_array_foreach (json_object_get (plan, "vms"), i, vm) {
-    json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan,
-                            "vm", vm, "state", "options", "cancelled", 0,
-                            "rollback", 0, "step", "validate");
+    json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan, "vm", vm, "state",
+                            "options", "cancelled", 0, "rollback", 0, "step", "validate");
     char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
     json_decref (in);
     struct pallet_call_result r;
@@ -1094,8 +1082,7 @@ validate_plan (struct pallet_module *m, const char *config_json,
 }
 
 int
-pallet_validate_plan (struct pallet_module *m, const char *config_json,
-                      const char *plan_json,
+pallet_validate_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
                       const struct pallet_migrate_options *opts)
 {
   Pallet_clearerr ();
@@ -1120,8 +1107,8 @@ pallet_parse_time (const char *text, int64_t *out)
   Pallet_clearerr ();
   int Y, M, D, h, m, sec, n = 0;
   if (text == NULL
-      || sscanf (text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &m,
-                 &sec, &n) != 6 || n != 19)
+      || sscanf (text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6
+      || n != 19)
     return -1;
   const char *p = text + n;
   if (*p == '.') {
@@ -1136,23 +1123,25 @@ pallet_parse_time (const char *text, int64_t *out)
     p++;
   else if (*p == '+' || *p == '-') {
     int oh, om, k = 0;
-    if (sscanf (p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5
-        || oh > 23 || om > 59)
+    if (sscanf (p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
       return -1;
     off = (oh * 60L + om) * 60L * (*p == '-' ? -1 : 1);
     p += 6;
   }
   else
     return -1;
-  if (*p != '\0' || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59
-      || sec > 60 || Y < 1970)
+  if (*p != '\0' || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60 || Y < 1970)
     return -1;
   static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
   int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
   if (D > mdays[M - 1] || (M == 2 && D == 29 && !leap))
     return -1;
-  struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-                   .tm_hour = h, .tm_min = m, .tm_sec = sec > 59 ? 59 : sec };
+  struct tm tm = { .tm_year = Y - 1900,
+                   .tm_mon = M - 1,
+                   .tm_mday = D,
+                   .tm_hour = h,
+                   .tm_min = m,
+                   .tm_sec = sec > 59 ? 59 : sec };
   time_t t = timegm (&tm);
   if (t == (time_t) -1)
     return -1;
@@ -1168,13 +1157,15 @@ pallet_request_cutover (const char *state_dir, const char *at)
   int64_t t;
   if (at && pallet_parse_time (at, &t) != 0) {
     Pallet_seterr ("cutover time '%s' is not an RFC 3339 time: write it as "
-                    "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00", at);
+                   "2026-11-25T02:00:00Z or 2026-11-25T03:00:00+01:00",
+                   at);
     return PALLET_E_INVALID;
   }
   if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
     Pallet_seterr ("state dir %s does not exist: nothing to cut over (start "
-                    "the warm migration with `pallet migrate` first, or pass "
-                    "--state-dir if it used another one)", state_dir);
+                   "the warm migration with `pallet migrate` first, or pass "
+                   "--state-dir if it used another one)",
+                   state_dir);
     return PALLET_E_NOT_FOUND;
   }
   char *p = NULL, *now = Pallet_now_iso ();
@@ -1183,8 +1174,8 @@ pallet_request_cutover (const char *state_dir, const char *at)
     json_object_set_new (j, "requested", json_string (now));
   if (j && at)
     json_object_set_new (j, "at", json_string (at));
-  int r = j && now && asprintf (&p, "%s/cutover", state_dir) >= 0
-    ? Pallet_write_json_file (p, j) : -1;
+  int r =
+      j && now && asprintf (&p, "%s/cutover", state_dir) >= 0 ? Pallet_write_json_file (p, j) : -1;
   free (p);
   free (now);
   json_decref (j);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Events: the library's only way to say anything (it never prints). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,12 +84,12 @@ Pallet_sink_current (void)
 }
 
 void
-Pallet_log_line (struct Pallet_sink *k, int level, const char *vm,
-                 const char *step, const char *line)
+Pallet_log_line (struct Pallet_sink *k, int level, const char *vm, const char *step,
+                 const char *line)
 {
-  struct pallet_event ev = { .type = PALLET_EVENT_LOG, .level = level,
-                             .what = "log", .vm = vm, .step = step,
-                             .message = line };
+  struct pallet_event ev = {
+    .type = PALLET_EVENT_LOG, .level = level, .what = "log", .vm = vm, .step = step, .message = line
+  };
   Pallet_sink_emit (k, &ev, NULL);
 }
 
@@ -106,8 +107,7 @@ Pallet_log (int level, const char *fmt, ...)
 }
 
 int
-Pallet_options_copy (void *dst, size_t dst_size, const void *src,
-                     const char *what)
+Pallet_options_copy (void *dst, size_t dst_size, const void *src, const char *what)
 {
   memset (dst, 0, dst_size);
   if (src == NULL) {
@@ -120,15 +120,16 @@ Pallet_options_copy (void *dst, size_t dst_size, const void *src,
   if (n < sizeof (uint64_t) || n > 4096) {
     Pallet_seterr ("%s: struct_size %llu is not the size of an options "
                    "struct: set it to sizeof (struct %s) (the _INIT macro "
-                   "does)", what, (unsigned long long) n, what);
+                   "does)",
+                   what, (unsigned long long) n, what);
     return -1;
   }
   for (uint64_t i = dst_size; i < n; i++)
     if (((const unsigned char *) src)[i] != 0) {
       Pallet_seterr ("%s: struct_size %llu is larger than this library's "
                      "%zu and sets fields it does not know: link a newer "
-                     "libpallet-host", what, (unsigned long long) n,
-                     dst_size);
+                     "libpallet-host",
+                     what, (unsigned long long) n, dst_size);
       return -1;
     }
   memcpy (dst, src, n < dst_size ? n : dst_size);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_inventory(): the inventory op with the query applied by the host,
  * streaming items to the caller as the provider emits them. */
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 
 struct held {
   json_t *item;
-  size_t index;                 /* emit order: ties keep it */
+  size_t index; /* emit order: ties keep it */
 };
 
 struct inv {
@@ -19,15 +20,14 @@ struct inv {
   long long limit;              /* -1: none */
   int ordered;
   size_t seen, reported;
-  struct held *held;            /* ordered: a max-heap when limit >= 0 */
+  struct held *held; /* ordered: a max-heap when limit >= 0 */
   size_t n_held, cap_held;
 };
 
 static void
 report (struct inv *s, const char *text)
 {
-  struct pallet_event ev = { .type = PALLET_EVENT_ITEM, .what = "item",
-                             .json = text };
+  struct pallet_event ev = { .type = PALLET_EVENT_ITEM, .what = "item", .json = text };
   Pallet_sink_emit (s->sink, &ev, NULL);
   s->reported++;
 }
@@ -162,25 +162,23 @@ inventory_input (const struct pallet_inventory_options *o)
 }
 
 static int
-run_inventory (struct pallet_session *s, const struct pallet_inventory_options *o,
-               struct inv *st)
+run_inventory (struct pallet_session *s, const struct pallet_inventory_options *o, struct inv *st)
 {
   char *input = inventory_input (o);
   if (input == NULL) {
     Pallet_seterr ("inventory: out of memory");
     return PALLET_E_NOMEM;
   }
-  struct Pallet_call_opts co = { .sink = st->sink, .item = on_item,
-                                 .item_opaque = st, .cancel = o->cancel };
+  struct Pallet_call_opts co = {
+    .sink = st->sink, .item = on_item, .item_opaque = st, .cancel = o->cancel
+  };
   struct pallet_call_result r;
-  int status = Pallet_call_op (s, PALLET_OP_INVENTORY, NULL, input,
-                                       &co, &r);
+  int status = Pallet_call_op (s, PALLET_OP_INVENTORY, NULL, input, &co, &r);
   free (input);
   if (status == PALLET_OK)
     flush_held (st);
   else {
-    Pallet_seterr ("inventory %s: %s", o->kind,
-                   r.error ? r.error : pallet_strerror (status));
+    Pallet_seterr ("inventory %s: %s", o->kind, r.error ? r.error : pallet_strerror (status));
     Pallet_set_origin (PALLET_ORIGIN_PROVIDER);
   }
   pallet_call_result_free (&r);
@@ -188,8 +186,7 @@ run_inventory (struct pallet_session *s, const struct pallet_inventory_options *
 }
 
 int
-pallet_inventory (struct pallet_session *s,
-                  const struct pallet_inventory_options *opts)
+pallet_inventory (struct pallet_session *s, const struct pallet_inventory_options *opts)
 {
   Pallet_clearerr ();
   struct pallet_inventory_options o;
@@ -203,8 +200,7 @@ pallet_inventory (struct pallet_session *s,
   struct Pallet_sink sink;
   Pallet_sink_init (&sink, o.on_event, o.opaque);
   struct inv st = { .sink = &sink, .limit = -1 };
-  int pushed = (pallet_module_vtable (s->m)->capabilities
-                & PALLET_CAP_INVENTORY_QUERY) != 0;
+  int pushed = (pallet_module_vtable (s->m)->capabilities & PALLET_CAP_INVENTORY_QUERY) != 0;
   int status;
 #ifdef HAVE_PALLET_QUERY
   char *qerr = NULL;
@@ -223,7 +219,8 @@ pallet_inventory (struct pallet_session *s,
 #else
   if (o.query && *o.query && !pushed) {
     Pallet_seterr ("query '%s': this libpallet-host was built without query "
-                   "support (PALLET_WITH_QUERY=OFF)", o.query);
+                   "support (PALLET_WITH_QUERY=OFF)",
+                   o.query);
     Pallet_sink_destroy (&sink);
     return PALLET_E_INVALID;
   }

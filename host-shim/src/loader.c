@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Finding and loading provider shared objects. */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -16,8 +17,7 @@
 #define SUFFIX ".so"
 
 void
-Pallet_vtable_copy (struct pallet_provider *dst, const void *src,
-                     uint64_t struct_size)
+Pallet_vtable_copy (struct pallet_provider *dst, const void *src, uint64_t struct_size)
 {
   size_t n = struct_size < sizeof *dst ? (size_t) struct_size : sizeof *dst;
   memset (dst, 0, sizeof *dst);
@@ -62,16 +62,16 @@ pallet_provider_find (const char *name_or_path)
   if (strchr (name_or_path, '/')) {
     if (access (name_or_path, F_OK) != 0) {
       Pallet_seterr ("provider %s: file not found: check the path, or pass "
-                      "a provider NAME to search $PALLET_PROVIDER_PATH",
-                      name_or_path);
+                     "a provider NAME to search $PALLET_PROVIDER_PATH",
+                     name_or_path);
       return NULL;
     }
     return strdup (name_or_path);
   }
   if (!valid_name (name_or_path)) {
     Pallet_seterr ("provider name '%s' is not valid: a NAME matches "
-                    "[a-z0-9-]+; give a PATH with a '/' to load a file",
-                    name_or_path);
+                   "[a-z0-9-]+; give a PATH with a '/' to load a file",
+                   name_or_path);
     return NULL;
   }
   char *sp = search_path ();
@@ -80,8 +80,7 @@ pallet_provider_find (const char *name_or_path)
     return NULL;
   }
   char *save = NULL;
-  for (char *dir = strtok_r (sp, ":", &save); dir;
-       dir = strtok_r (NULL, ":", &save)) {
+  for (char *dir = strtok_r (sp, ":", &save); dir; dir = strtok_r (NULL, ":", &save)) {
     char *f;
     if (asprintf (&f, "%s/" PREFIX "%s" SUFFIX, dir, name_or_path) < 0)
       break;
@@ -94,16 +93,15 @@ pallet_provider_find (const char *name_or_path)
   free (sp);
   sp = search_path ();
   Pallet_seterr ("provider '%s' not found: no " PREFIX "%s" SUFFIX
-                  " in %s; set PALLET_PROVIDER_PATH to the directory that "
-                  "holds it, or pass a PATH",
-                  name_or_path, name_or_path, sp ? sp : "(search path)");
+                 " in %s; set PALLET_PROVIDER_PATH to the directory that "
+                 "holds it, or pass a PATH",
+                 name_or_path, name_or_path, sp ? sp : "(search path)");
   free (sp);
   return NULL;
 }
 
 int
-pallet_provider_list (void (*fn) (const char *, const char *, void *),
-                      void *opaque)
+pallet_provider_list (void (*fn) (const char *, const char *, void *), void *opaque)
 {
   char *sp = search_path ();
   if (sp == NULL)
@@ -112,8 +110,7 @@ pallet_provider_list (void (*fn) (const char *, const char *, void *),
   char **seen = NULL;
   size_t nseen = 0;
   char *save = NULL;
-  for (char *dir = strtok_r (sp, ":", &save); dir;
-       dir = strtok_r (NULL, ":", &save)) {
+  for (char *dir = strtok_r (sp, ":", &save); dir; dir = strtok_r (NULL, ":", &save)) {
     struct dirent **ents;
     int n = scandir (dir, &ents, NULL, alphasort);
     if (n < 0)
@@ -121,11 +118,9 @@ pallet_provider_list (void (*fn) (const char *, const char *, void *),
     for (int i = 0; i < n; i++) {
       const char *e = ents[i]->d_name;
       size_t len = strlen (e);
-      if (strncmp (e, PREFIX, strlen (PREFIX)) == 0
-          && len > strlen (PREFIX) + strlen (SUFFIX)
+      if (strncmp (e, PREFIX, strlen (PREFIX)) == 0 && len > strlen (PREFIX) + strlen (SUFFIX)
           && strcmp (e + len - strlen (SUFFIX), SUFFIX) == 0) {
-        char *name = strndup (e + strlen (PREFIX),
-                              len - strlen (PREFIX) - strlen (SUFFIX));
+        char *name = strndup (e + strlen (PREFIX), len - strlen (PREFIX) - strlen (SUFFIX));
         int dup = 0;
         for (size_t j = 0; name && j < nseen; j++)
           if (strcmp (seen[j], name) == 0)
@@ -165,7 +160,12 @@ looks_like_elf (const char *path)
   char magic[4];
   ssize_t r = read (fd, magic, sizeof magic);
   close (fd);
-  return r == 4 && memcmp (magic, "\x7f" "ELF", 4) == 0;
+  return r == 4
+         && memcmp (magic,
+                    "\x7f"
+                    "ELF",
+                    4)
+                == 0;
 }
 
 static const struct {
@@ -202,16 +202,16 @@ check_settings_table (const struct pallet_module *m)
   for (size_t i = 0; t; i++) {
     if (i == 1024) {
       Pallet_seterr ("provider %s: .settings has no end: finish the array "
-                      "with { NULL }", m->path);
+                     "with { NULL }",
+                     m->path);
       return -1;
     }
     if (t[i].name == NULL)
       return 0;
-    if (*t[i].name == '\0' || setting_type_name (t[i].type) == NULL
-        || t[i].help == NULL) {
+    if (*t[i].name == '\0' || setting_type_name (t[i].type) == NULL || t[i].help == NULL) {
       Pallet_seterr ("provider %s: .settings[%zu] ('%s') needs a name, a "
-                      "PALLET_SETTING_* type and a help line", m->path, i,
-                      t[i].name);
+                     "PALLET_SETTING_* type and a help line",
+                     m->path, i, t[i].name);
       return -1;
     }
   }
@@ -229,8 +229,7 @@ fail (struct pallet_module *m, int status)
 }
 
 int
-pallet_module_load (const char *name_or_path, unsigned flags,
-                    struct pallet_module **out)
+pallet_module_load (const char *name_or_path, unsigned flags, struct pallet_module **out)
 {
   Pallet_clearerr ();
   char *path = pallet_provider_find (name_or_path);
@@ -247,29 +246,31 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   struct stat st;
   if (stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
     Pallet_seterr ("provider %s: not a regular file: pass the path of a "
-                    "pallet-provider-NAME.so", path);
+                   "pallet-provider-NAME.so",
+                   path);
     return fail (m, PALLET_E_NOT_FOUND);
   }
   if (!looks_like_elf (path)) {
     Pallet_seterr ("provider %s: not a shared object (no ELF header): "
-                    "build it with pallet_add_provider() or check the path",
-                    path);
+                   "build it with pallet_add_provider() or check the path",
+                   path);
     return fail (m, PALLET_E_IO);
   }
   m->dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   if (m->dl == NULL) {
     const char *e = dlerror ();
     Pallet_seterr ("provider %s: cannot be loaded as a shared object: %s; "
-                    "check it was linked with -shared and that its "
-                    "libraries are installed", path, e ? e : "dlopen failed");
+                   "check it was linked with -shared and that its "
+                   "libraries are installed",
+                   path, e ? e : "dlopen failed");
     return fail (m, PALLET_E_IO);
   }
   dlerror ();
   void *sym = dlsym (m->dl, PALLET_PROVIDER_ENTRY_SYMBOL);
   if (sym == NULL) {
     Pallet_seterr ("provider %s: no '%s' symbol: a provider must define "
-                    "its vtable with PALLET_PROVIDER_DEFINE()",
-                    path, PALLET_PROVIDER_ENTRY_SYMBOL);
+                   "its vtable with PALLET_PROVIDER_DEFINE()",
+                   path, PALLET_PROVIDER_ENTRY_SYMBOL);
     return fail (m, PALLET_E_ABI);
   }
   pallet_provider_entry_fn *entry;
@@ -277,26 +278,25 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   const struct pallet_provider *p = entry (PALLET_ABI_MAJOR, &Pallet_host);
   if (p == NULL) {
     Pallet_seterr ("provider %s: %s() returned NULL for host ABI major %d: "
-                    "the provider was probably built for another ABI major; "
-                    "rebuild it against this pallet's <pallet/provider.h>",
-                    path, PALLET_PROVIDER_ENTRY_SYMBOL, PALLET_ABI_MAJOR);
+                   "the provider was probably built for another ABI major; "
+                   "rebuild it against this pallet's <pallet/provider.h>",
+                   path, PALLET_PROVIDER_ENTRY_SYMBOL, PALLET_ABI_MAJOR);
     return fail (m, PALLET_E_ABI);
   }
   /* The three header fields are pinned at 0, 4, 8 in every major. */
   if (p->abi_major != PALLET_ABI_MAJOR) {
     Pallet_seterr ("provider %s: built for ABI major %u but this host "
-                    "speaks major %d: rebuild the provider against this "
-                    "pallet's <pallet/provider.h>",
-                    path, (unsigned) p->abi_major, PALLET_ABI_MAJOR);
+                   "speaks major %d: rebuild the provider against this "
+                   "pallet's <pallet/provider.h>",
+                   path, (unsigned) p->abi_major, PALLET_ABI_MAJOR);
     return fail (m, PALLET_E_ABI);
   }
   const uint64_t header = offsetof (struct pallet_provider, name);
   if (p->struct_size < header) {
     Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
-                    "%llu bytes of the ABI header fields: define the "
-                    "vtable with PALLET_PROVIDER_DEFINE(), which stamps it",
-                    path, (unsigned long long) p->struct_size,
-                    (unsigned long long) header);
+                   "%llu bytes of the ABI header fields: define the "
+                   "vtable with PALLET_PROVIDER_DEFINE(), which stamps it",
+                   path, (unsigned long long) p->struct_size, (unsigned long long) header);
     return fail (m, PALLET_E_ABI);
   }
   m->declared_size = p->struct_size;
@@ -304,23 +304,21 @@ pallet_module_load (const char *name_or_path, unsigned flags,
   /* Every 1.x vtable holds at least the 1.0 slots; a smaller one was not
    * made by PALLET_PROVIDER_DEFINE.  The lenient load (for --dump) still
    * shows what it has. */
-  if (!(flags & PALLET_LOAD_LENIENT)
-      && p->struct_size < PALLET_PROVIDER_SIZE_1_0) {
+  if (!(flags & PALLET_LOAD_LENIENT) && p->struct_size < PALLET_PROVIDER_SIZE_1_0) {
     Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
-                    "%llu bytes of the ABI 1.0 vtable: define the vtable "
-                    "with PALLET_PROVIDER_DEFINE(), which stamps it, and "
-                    "rebuild against this pallet's <pallet/provider.h>",
-                    path, (unsigned long long) p->struct_size,
-                    (unsigned long long) PALLET_PROVIDER_SIZE_1_0);
+                   "%llu bytes of the ABI 1.0 vtable: define the vtable "
+                   "with PALLET_PROVIDER_DEFINE(), which stamps it, and "
+                   "rebuild against this pallet's <pallet/provider.h>",
+                   path, (unsigned long long) p->struct_size,
+                   (unsigned long long) PALLET_PROVIDER_SIZE_1_0);
     return fail (m, PALLET_E_ABI);
   }
 
   if (!valid_name (m->vt.name)) {
     Pallet_seterr ("provider %s: name %s%s%s is not valid: it must match "
-                    "[a-z0-9-]+ (at most 64 characters), e.g. \"ec2\"",
-                    path, m->vt.name ? "'" : "",
-                    m->vt.name ? m->vt.name : "(missing)",
-                    m->vt.name ? "'" : "");
+                   "[a-z0-9-]+ (at most 64 characters), e.g. \"ec2\"",
+                   path, m->vt.name ? "'" : "", m->vt.name ? m->vt.name : "(missing)",
+                   m->vt.name ? "'" : "");
     return fail (m, PALLET_E_ABI);
   }
   if (!(flags & PALLET_LOAD_LENIENT)) {
@@ -329,17 +327,19 @@ pallet_module_load (const char *name_or_path, unsigned flags,
       memcpy (&fp, (const char *) &m->vt + required_ops[i].off, sizeof fp);
       if (fp == NULL) {
         Pallet_seterr ("provider %s must have a .%s callback: set .%s in "
-                        "PALLET_PROVIDER_DEFINE() (required ops: open, "
-                        "close, validate, inventory, transfer, cleanup)",
-                        path, required_ops[i].name, required_ops[i].name);
+                       "PALLET_PROVIDER_DEFINE() (required ops: open, "
+                       "close, validate, inventory, transfer, cleanup)",
+                       path, required_ops[i].name, required_ops[i].name);
         return fail (m, PALLET_E_ABI);
       }
     }
   }
   if (m->vt.thread_model < PALLET_THREAD_MODEL_SERIALIZE_ALL
       || m->vt.thread_model > PALLET_THREAD_MODEL_PARALLEL) {
-    Pallet_log (PALLET_LOG_WARNING, "provider %s: unknown thread_model %d; "
-                 "using SERIALIZE_ALL", path, m->vt.thread_model);
+    Pallet_log (PALLET_LOG_WARNING,
+                "provider %s: unknown thread_model %d; "
+                "using SERIALIZE_ALL",
+                path, m->vt.thread_model);
     m->vt.thread_model = PALLET_THREAD_MODEL_SERIALIZE_ALL;
   }
   if (!(flags & PALLET_LOAD_LENIENT) && check_settings_table (m) != 0)
@@ -348,11 +348,10 @@ pallet_module_load (const char *name_or_path, unsigned flags,
     int r = m->vt.load ();
     if (r != PALLET_OK) {
       Pallet_seterr ("provider %s: load() returned %s (%s): the provider "
-                      "could not set up its process-wide state; see its "
-                      "log, or check the libraries it needs", path,
-                      pallet_status_name (r), pallet_strerror (r));
-      return fail (m, r > PALLET_PENDING && r < PALLET_E_LAST
-                   ? r : PALLET_E_ABI);
+                     "could not set up its process-wide state; see its "
+                     "log, or check the libraries it needs",
+                     path, pallet_status_name (r), pallet_strerror (r));
+      return fail (m, r > PALLET_PENDING && r < PALLET_E_LAST ? r : PALLET_E_ABI);
     }
   }
   pthread_mutex_init (&m->serialize, NULL);
@@ -432,8 +431,7 @@ edit_distance (const char *a, const char *b)
 }
 
 static const struct pallet_setting *
-setting_find (const struct pallet_setting *t, const char *name,
-              const char **nearest)
+setting_find (const struct pallet_setting *t, const char *name, const char **nearest)
 {
   size_t best = (size_t) -1;
   *nearest = NULL;
@@ -457,11 +455,9 @@ setting_value_ok (int type, const json_t *v)
 {
   const char *s = json_string_value (v);
   switch (type) {
-  case PALLET_SETTING_STRING:
-    return s != NULL;
+  case PALLET_SETTING_STRING: return s != NULL;
   case PALLET_SETTING_BOOL:
-    return json_is_boolean (v)
-      || (s && (strcmp (s, "true") == 0 || strcmp (s, "false") == 0));
+    return json_is_boolean (v) || (s && (strcmp (s, "true") == 0 || strcmp (s, "false") == 0));
   case PALLET_SETTING_INT:
     if (json_is_integer (v))
       return 1;
@@ -476,26 +472,24 @@ setting_value_ok (int type, const json_t *v)
 }
 
 static int
-settings_object_check (const struct pallet_module *m, const json_t *obj,
-                       const char *where)
+settings_object_check (const struct pallet_module *m, const json_t *obj, const char *where)
 {
   const char *key;
   json_t *v;
   json_object_foreach ((json_t *) obj, key, v) {
     const char *near;
-    const struct pallet_setting *st = setting_find (m->vt.settings, key,
-                                                    &near);
+    const struct pallet_setting *st = setting_find (m->vt.settings, key, &near);
     if (st == NULL) {
       Pallet_seterr ("unknown setting '%s' for provider %s%s%s%s (in %s; "
-                      "`pallet providers --dump %s` lists its settings)",
-                      key, m->vt.name, near ? "; did you mean '" : "",
-                      near ? near : "", near ? "'?" : "", where, m->vt.name);
+                     "`pallet providers --dump %s` lists its settings)",
+                     key, m->vt.name, near ? "; did you mean '" : "", near ? near : "",
+                     near ? "'?" : "", where, m->vt.name);
       return PALLET_E_INVALID;
     }
     if (!setting_value_ok (st->type, v)) {
       Pallet_seterr ("setting '%s' for provider %s (in %s) must be a %s: "
-                      "%s", key, m->vt.name, where,
-                      setting_type_name (st->type), st->help);
+                     "%s",
+                     key, m->vt.name, where, setting_type_name (st->type), st->help);
       return PALLET_E_INVALID;
     }
   }
@@ -503,8 +497,7 @@ settings_object_check (const struct pallet_module *m, const json_t *obj,
 }
 
 int
-Pallet_settings_check (const struct pallet_module *m,
-                        const char *config_json)
+Pallet_settings_check (const struct pallet_module *m, const char *config_json)
 {
   if (m == NULL || m->vt.settings == NULL || config_json == NULL)
     return PALLET_OK;
@@ -516,8 +509,7 @@ Pallet_settings_check (const struct pallet_module *m,
   }
   int r = PALLET_OK;
   const json_t *set = json_object_get (cfg, "settings");
-  const json_t *spec = json_object_get (json_object_get (cfg, "provider"),
-                                        "spec");
+  const json_t *spec = json_object_get (json_object_get (cfg, "provider"), "spec");
   /* The Provider's own first: from a plan, config.settings is a copy of
    * it, and the user wrote the Provider. */
   if (json_is_object (json_object_get (spec, "settings")))
@@ -537,8 +529,7 @@ dump_settings (const struct pallet_provider *v, FILE *fp)
   for (size_t i = 0; t && t->name && i < 1024; t++, i++) {
     const char *type = setting_type_name (t->type);
     fprintf (fp, "setting.%s.type=%s\n", t->name, type ? type : "unknown");
-    fprintf (fp, "setting.%s.default=%s\n", t->name,
-             t->default_value ? t->default_value : "");
+    fprintf (fp, "setting.%s.default=%s\n", t->name, t->default_value ? t->default_value : "");
     fprintf (fp, "setting.%s.help=%s\n", t->name, t->help ? t->help : "");
   }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The state directory: durable JSON files, the lock and the cancel marker. */
 #include <dirent.h>
 #include <errno.h>
@@ -106,8 +107,8 @@ Pallet_write_json_file (const char *path, const json_t *j)
     ok = 0;
   if (!ok) {
     Pallet_seterr ("state file %s: cannot write: %s; check the state dir "
-                    "is writable and the disk is not full", path,
-                    strerror (errno));
+                   "is writable and the disk is not full",
+                   path, strerror (errno));
     unlink (tmp);
   }
   free (tmp);
@@ -121,8 +122,7 @@ Pallet_read_json_file (const char *path)
   json_error_t err;
   json_t *j = json_load_file (path, 0, &err);
   if (j == NULL)
-    Pallet_seterr ("%s: not readable JSON (line %d: %s)", path, err.line,
-                    err.text);
+    Pallet_seterr ("%s: not readable JSON (line %d: %s)", path, err.line, err.text);
   return j;
 }
 
@@ -134,9 +134,8 @@ Pallet_now_iso (void)
   struct tm tm;
   gmtime_r (&ts.tv_sec, &tm);
   char buf[64];
-  snprintf (buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-            tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  snprintf (buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
   return strdup (buf);
 }
 
@@ -154,10 +153,12 @@ Pallet_uuid4 (void)
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   char *s;
-  if (asprintf (&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4],
-                b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                b[14], b[15]) < 0)
+  if (asprintf (&s,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                "%02x%02x%02x%02x%02x%02x",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                b[13], b[14], b[15])
+      < 0)
     return NULL;
   return s;
 }
@@ -173,8 +174,8 @@ Pallet_vm_state_path (const char *dir, const char *id)
     h = (h ^ (unsigned char) *p) * 16777619u;
     if (n < sizeof safe - 1) {
       char c = *p;
-      int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+      int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+               || c == '-' || c == '_' || c == '.';
       safe[n++] = ok ? c : '_';
     }
   }
@@ -194,13 +195,13 @@ Pallet_lock_dir (const char *dir)
   int fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   free (p);
   if (fd < 0) {
-    Pallet_seterr ("state dir %s: cannot create its lock file: %s", dir,
-                    strerror (errno));
+    Pallet_seterr ("state dir %s: cannot create its lock file: %s", dir, strerror (errno));
     return -1;
   }
   if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
     Pallet_seterr ("state dir %s is in use by another pallet process: "
-                    "wait for it, or stop it with `pallet cancel`", dir);
+                   "wait for it, or stop it with `pallet cancel`",
+                   dir);
     close (fd);
     return -2;
   }
@@ -223,8 +224,8 @@ pallet_request_cancel (const char *state_dir)
   struct stat st;
   if (stat (state_dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
     Pallet_seterr ("state dir %s does not exist: nothing to cancel (pass "
-                    "--state-dir if the migration used another one)",
-                    state_dir);
+                   "--state-dir if the migration used another one)",
+                   state_dir);
     return PALLET_E_NOT_FOUND;
   }
   char *p = Pallet_cancel_marker (state_dir);
@@ -243,8 +244,7 @@ static int
 is_vm_file (const struct dirent *e)
 {
   size_t n = strlen (e->d_name);
-  return strncmp (e->d_name, "vm-", 3) == 0 && n > 8
-    && strcmp (e->d_name + n - 5, ".json") == 0;
+  return strncmp (e->d_name, "vm-", 3) == 0 && n > 8 && strcmp (e->d_name + n - 5, ".json") == 0;
 }
 
 json_t *
@@ -253,7 +253,8 @@ Pallet_state_load_all (const char *dir)
   struct stat st;
   if (stat (dir, &st) != 0 || !S_ISDIR (st.st_mode)) {
     Pallet_seterr ("state dir %s does not exist: run `pallet migrate` "
-                    "first, or pass --state-dir", dir);
+                   "first, or pass --state-dir",
+                   dir);
     return NULL;
   }
   json_t *out = json_object ();

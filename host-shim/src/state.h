@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* State directory helpers (internal). */
 #ifndef PALLET_STATE_H
 #define PALLET_STATE_H

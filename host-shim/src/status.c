@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Status codes, last-error buffer and logging. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,12 +12,8 @@
 /* Generated from PALLET_STATUS_LIST, the header's one list of codes. */
 #define STATUS_TEXT(name, num, text) [num] = text,
 #define STATUS_NAME(name, num, text) [num] = "PALLET_" #name,
-static const char *const status_text[PALLET_E_LAST] = {
-  PALLET_STATUS_LIST (STATUS_TEXT)
-};
-static const char *const status_names[PALLET_E_LAST] = {
-  PALLET_STATUS_LIST (STATUS_NAME)
-};
+static const char *const status_text[PALLET_E_LAST] = { PALLET_STATUS_LIST (STATUS_TEXT) };
+static const char *const status_names[PALLET_E_LAST] = { PALLET_STATUS_LIST (STATUS_NAME) };
 
 const char *
 pallet_strerror (int status)
@@ -41,10 +38,8 @@ pallet_status_from_name (const char *name)
     return -1;
   for (int s = 0; s < PALLET_E_LAST; s++) {
     const char *full = pallet_status_name (s);
-    if (strcasecmp (name, full) == 0
-        || strcasecmp (name, full + strlen ("PALLET_")) == 0
-        || (strncmp (full, "PALLET_E_", 9) == 0
-            && strcasecmp (name, full + 9) == 0))
+    if (strcasecmp (name, full) == 0 || strcasecmp (name, full + strlen ("PALLET_")) == 0
+        || (strncmp (full, "PALLET_E_", 9) == 0 && strcasecmp (name, full + 9) == 0))
       return s;
   }
   return -1;
@@ -103,23 +98,25 @@ pallet_get_log_level (void)
 }
 
 void
-Pallet_error_code_check (const char *provider, const char *op,
-                          const char *vm, int returned, int recorded,
-                          char **message)
+Pallet_error_code_check (const char *provider, const char *op, const char *vm, int returned,
+                         int recorded, char **message)
 {
-  if (recorded < 0 || returned == recorded || returned == PALLET_OK
-      || returned == PALLET_PENDING || *message == NULL)
+  if (recorded < 0 || returned == recorded || returned == PALLET_OK || returned == PALLET_PENDING
+      || *message == NULL)
     return;
   char *msg;
-  if (asprintf (&msg, "%s (provider bug: host->error was given %s but the "
+  if (asprintf (&msg,
+                "%s (provider bug: host->error was given %s but the "
                 "op returned %s; return the code you report, e.g. with "
-                "pallet_fail())", *message, pallet_status_name (recorded),
-                pallet_status_name (returned)) < 0)
+                "pallet_fail())",
+                *message, pallet_status_name (recorded), pallet_status_name (returned))
+      < 0)
     return;
-  Pallet_log (PALLET_LOG_WARNING, "provider %s: %s%s%s: host->error was "
-               "given %s but the op returned %s", provider, op,
-               vm ? " " : "", vm ? vm : "", pallet_status_name (recorded),
-               pallet_status_name (returned));
+  Pallet_log (PALLET_LOG_WARNING,
+              "provider %s: %s%s%s: host->error was "
+              "given %s but the op returned %s",
+              provider, op, vm ? " " : "", vm ? vm : "", pallet_status_name (recorded),
+              pallet_status_name (returned));
   free (*message);
   *message = msg;
 }

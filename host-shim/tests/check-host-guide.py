@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Compiles every ```c block of docs/host-guide.md against <pallet/host.h>,
 strict C11, so the guide's examples cannot rot.
 

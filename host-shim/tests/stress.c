@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-provider-stress: calls every host service from threads it starts,
  * to prove the real host's services are thread-safe.
  *
@@ -61,17 +62,19 @@ worker (void *arg)
     if (j->kind == PALLET_EMIT_STATE)
       snprintf (buf, sizeof buf, "{\"thread\":%d,\"done\":%d}", j->t, i);
     else
-      snprintf (buf, sizeof buf, "{\"id\":\"t%d-%d\",\"t\":%d,\"n\":%d,"
-                "\"field\":\"vm.id\",\"severity\":\"Warning\"}", j->t, i,
-                j->t, i);
+      snprintf (buf, sizeof buf,
+                "{\"id\":\"t%d-%d\",\"t\":%d,\"n\":%d,"
+                "\"field\":\"vm.id\",\"severity\":\"Warning\"}",
+                j->t, i, j->t, i);
     if (pallet_emit (j->call, j->kind, buf) != 0)
       j->failed = 1;
     if (i % 100 == 0) {
-      pallet_progress (j->call, NULL, NULL, (uint64_t) i,
-                       (uint64_t) j->items, "items");
+      pallet_progress (j->call, NULL, NULL, (uint64_t) i, (uint64_t) j->items, "items");
       pallet_log (j->call, PALLET_LOG_DEBUG, "thread %d at %d", j->t, i);
-      pallet_error (j->call, PALLET_E_TRANSIENT, "thread %d: a passing "
-                    "error at %d", j->t, i);
+      pallet_error (j->call, PALLET_E_TRANSIENT,
+                    "thread %d: a passing "
+                    "error at %d",
+                    j->t, i);
       pallet_retry_after (j->call, (uint32_t) i);
       (void) pallet_cancelled (j->call);
       (void) j->call->host->get_param (j->call, "work.dir");
@@ -88,7 +91,7 @@ fan_out (struct stress *h, struct pallet_call *call, int kind)
   struct job jobs[64];
   int started = 0, failed = 0;
   for (int t = 0; t < h->threads; t++) {
-    jobs[t] = (struct job) { call, t, h->items, kind, 0 };
+    jobs[t] = (struct job){ call, t, h->items, kind, 0 };
     if (pthread_create (&th[t], NULL, worker, &jobs[t]) == 0)
       started++;
     else
@@ -117,7 +120,8 @@ stress_inventory (void *handle, struct pallet_call *call, const char *input)
   int bad = q != NULL && !json_is_string (q);
   json_decref (in);
   if (bad) {
-    pallet_error (call, PALLET_E_INVALID, "input: \"query\" must be a string "
+    pallet_error (call, PALLET_E_INVALID,
+                  "input: \"query\" must be a string "
                   "or absent");
     return PALLET_E_INVALID;
   }
@@ -147,17 +151,10 @@ stress_ok (void *handle, struct pallet_call *call, const char *input)
   return PALLET_OK;
 }
 
-PALLET_PROVIDER_DEFINE (stress_provider,
-  .name = "stress",
-  .version = "1.0.0",
-  .description = "calls every host service from 8 threads (host tests)",
-  .thread_model = PALLET_THREAD_MODEL_PARALLEL,
-  .cancel_bound_ms = 100,
-  .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
-  .open = stress_open,
-  .close = stress_close,
-  .validate = stress_validate,
-  .inventory = stress_inventory,
-  .transfer = stress_transfer,
-  .build_vm = stress_ok,
-  .cleanup = stress_ok);
+PALLET_PROVIDER_DEFINE (stress_provider, .name = "stress", .version = "1.0.0",
+                        .description = "calls every host service from 8 threads (host tests)",
+                        .thread_model = PALLET_THREAD_MODEL_PARALLEL, .cancel_bound_ms = 100,
+                        .capabilities = PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY,
+                        .open = stress_open, .close = stress_close, .validate = stress_validate,
+                        .inventory = stress_inventory, .transfer = stress_transfer,
+                        .build_vm = stress_ok, .cleanup = stress_ok);

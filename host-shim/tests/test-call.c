@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Status names and the op-call wrapper, driven through provider-null.
  * argv[1]: fixture dir, argv[2]: the build's providers dir. */
 #include <stdio.h>
@@ -48,9 +49,8 @@ open_null (const char *settings)
   return pallet_session_open (mod, config, &p);
 }
 
-static const char input[] =
-  "{\"plan\":{\"name\":\"p\"},\"vm\":{\"id\":\"vm-1\",\"name\":\"one\"},"
-  "\"state\":{},\"options\":{}}";
+static const char input[] = "{\"plan\":{\"name\":\"p\"},\"vm\":{\"id\":\"vm-1\",\"name\":\"one\"},"
+                            "\"state\":{},\"options\":{}}";
 
 static void
 test_pending_then_ok (void)
@@ -59,22 +59,21 @@ test_pending_then_ok (void)
                                         "\"retry_after_ms\": 250}");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r),
-                   PALLET_PENDING);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r), PALLET_PENDING);
   CU_ASSERT_TRUE (r.has_retry_after);
   CU_ASSERT_EQUAL (r.retry_after_ms, 250);
   CU_ASSERT_PTR_NULL (r.error);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.state);
   /* Feed the state back, as the driver does. */
   char next[4096];
-  snprintf (next, sizeof next, "{\"plan\":{},\"vm\":{\"id\":\"vm-1\"},\"state\":%s,"
-            "\"options\":{}}", r.state);
+  snprintf (next, sizeof next,
+            "{\"plan\":{},\"vm\":{\"id\":\"vm-1\"},\"state\":%s,"
+            "\"options\":{}}",
+            r.state);
   pallet_call_result_free (&r);
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", next, &r),
-                   PALLET_OK);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", next, &r), PALLET_OK);
   json_t *st = json_loads (r.state, 0, NULL);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (st, "transfer")),
-                          "done");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (st, "transfer")), "done");
   json_decref (st);
   pallet_call_result_free (&r);
   pallet_session_close (s);
@@ -87,8 +86,7 @@ test_silent_error (void)
                                         "\"silent-error\"}}");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_BUILD_VM, "one", input, &r),
-                   PALLET_E_FAILED);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_BUILD_VM, "one", input, &r), PALLET_E_FAILED);
   CU_ASSERT_PTR_NOT_NULL_FATAL (r.error);
   CU_ASSERT_PTR_NOT_NULL (strstr (r.error, "provider null"));
   CU_ASSERT_PTR_NOT_NULL (strstr (r.error, "build_vm"));
@@ -104,8 +102,7 @@ test_pending_without_retry (void)
                                         "\"pending-no-retry\"}}");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r),
-                   PALLET_E_ABI);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r), PALLET_E_ABI);
   CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "retry-after"));
   CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "transfer"));
   pallet_call_result_free (&r);
@@ -119,8 +116,7 @@ test_bad_json (void)
                                         "\"bad-json\"}}");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_CONVERT, "one", input, &r),
-                   PALLET_E_ABI);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_CONVERT, "one", input, &r), PALLET_E_ABI);
   CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "not valid JSON"));
   CU_ASSERT_PTR_NULL (r.state);
   pallet_call_result_free (&r);
@@ -138,9 +134,9 @@ test_error_and_items (void)
   CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "vm-1"));
   CU_ASSERT_EQUAL (r.n_items, 1);
   pallet_call_result_free (&r);
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_INVENTORY, NULL,
-                                        "{\"kind\":\"instances\"}", &r),
-                   PALLET_OK);
+  CU_ASSERT_EQUAL (
+      pallet_session_call (s, PALLET_OP_INVENTORY, NULL, "{\"kind\":\"instances\"}", &r),
+      PALLET_OK);
   CU_ASSERT_EQUAL (r.n_items, 1);
   CU_ASSERT_PTR_NOT_NULL (r.n_items && strstr (r.items[0], "vm-2"));
   pallet_call_result_free (&r);
@@ -187,8 +183,7 @@ slow_transfer (void *arg)
   o.cancel = sc->cancel;
   struct pallet_call_result r;
   double t0 = now_s ();
-  sc->status = pallet_session_call_ex (sc->s, PALLET_OP_TRANSFER, input, &o,
-                                       &r);
+  sc->status = pallet_session_call_ex (sc->s, PALLET_OP_TRANSFER, input, &o, &r);
   sc->took = now_s () - t0;
   pallet_call_result_free (&r);
   return NULL;
@@ -252,13 +247,11 @@ test_call_ex_events (void)
   o.on_event = count_events;
   o.opaque = &n;
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o,
-                                           &r), PALLET_OK);
+  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o, &r), PALLET_OK);
   pallet_call_result_free (&r);
   CU_ASSERT (n >= 1);
   o.struct_size = 4;
-  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o,
-                                           &r), PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (pallet_session_call_ex (s, PALLET_OP_TRANSFER, input, &o, &r), PALLET_E_INVALID);
   CU_ASSERT_PTR_NOT_NULL (r.error && strstr (r.error, "pallet_call_options"));
   CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "pallet_call_options"));
   pallet_call_result_free (&r);
@@ -274,12 +267,10 @@ test_last_error_cleared (void)
   struct pallet_session *s = open_null ("{}");
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   CU_ASSERT_STRING_EQUAL (pallet_last_error (), "");
-  CU_ASSERT_EQUAL (pallet_module_load ("/nonexistent/x.so", 0,
-                                       &(struct pallet_module *) { NULL }),
+  CU_ASSERT_EQUAL (pallet_module_load ("/nonexistent/x.so", 0, &(struct pallet_module *){ NULL }),
                    PALLET_E_NOT_FOUND);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input,
-                                        &r), PALLET_OK);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r), PALLET_OK);
   pallet_call_result_free (&r);
   CU_ASSERT_STRING_EQUAL (pallet_last_error (), "");
   pallet_session_close (s);
@@ -295,12 +286,10 @@ test_error_origin (void)
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_NONE);
   struct pallet_call_result r;
-  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input,
-                                        &r), PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (pallet_session_call (s, PALLET_OP_TRANSFER, "one", input, &r), PALLET_E_INVALID);
   pallet_call_result_free (&r);
   CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_PROVIDER);
-  CU_ASSERT_EQUAL (pallet_session_call (s, 99, "one", input, &r),
-                   PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (pallet_session_call (s, 99, "one", input, &r), PALLET_E_INVALID);
   pallet_call_result_free (&r);
   CU_ASSERT_EQUAL (pallet_last_error_origin (), PALLET_ORIGIN_HOST);
   struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;

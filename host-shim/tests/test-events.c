@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The event API, versioned options and pallet_inventory(), driven through
  * provider-null.  argv[1]: the build's providers dir, argv[2]: a scratch
  * dir. */
@@ -40,9 +41,9 @@ record (const struct pallet_event *ev, void *opaque)
     json_t *j = ev->json ? json_loads (ev->json, JSON_DECODE_ANY, NULL) : NULL;
     const char *what = json_string_value (json_object_get (j, "event"));
     /* json is the event itself (with its name), or for items the item. */
-    if (j == NULL || (ev->type != PALLET_EVENT_ITEM
-                      && ev->type != PALLET_EVENT_FINDING
-                      && (what == NULL || strcmp (what, ev->what) != 0)))
+    if (j == NULL
+        || (ev->type != PALLET_EVENT_ITEM && ev->type != PALLET_EVENT_FINDING
+            && (what == NULL || strcmp (what, ev->what) != 0)))
       s->bad_json = 1;
     if (ev->type == PALLET_EVENT_ITEM && s->n_items < 16)
       snprintf (s->ids[s->n_items], sizeof s->ids[0], "%s",
@@ -62,15 +63,13 @@ open_vms (int n)
   char config[2048] = "{\"settings\": {\"vms\": [";
   for (int i = 1; i <= n; i++)
     snprintf (config + strlen (config), sizeof config - strlen (config),
-              "%s{\"id\": \"vm-%d\", \"cpus\": %d}", i > 1 ? ", " : "", i,
-              i % 3);
+              "%s{\"id\": \"vm-%d\", \"cpus\": %d}", i > 1 ? ", " : "", i, i % 3);
   strcat (config, "]}}");
   return pallet_session_open (mod, config, NULL);
 }
 
 static int
-inventory (struct pallet_session *s, const char *kind, const char *query,
-           struct seen *seen)
+inventory (struct pallet_session *s, const char *kind, const char *query, struct seen *seen)
 {
   memset (seen, 0, sizeof *seen);
   struct pallet_inventory_options o = PALLET_INVENTORY_OPTIONS_INIT;
@@ -96,16 +95,15 @@ test_inventory_stream (void)
   CU_ASSERT_EQUAL (seen.n_items, 2);
   CU_ASSERT_STRING_EQUAL (seen.ids[1], "vm-2");
   /* order by + limit: the bounded heap; ties keep emit order. */
-  CU_ASSERT_EQUAL (inventory (s, "instances",
-                              "where id != 'vm-3' order by cpus desc limit 3",
-                              &seen), PALLET_OK);
+  CU_ASSERT_EQUAL (
+      inventory (s, "instances", "where id != 'vm-3' order by cpus desc limit 3", &seen),
+      PALLET_OK);
   CU_ASSERT_EQUAL (seen.n_items, 3);
   CU_ASSERT_STRING_EQUAL (seen.ids[0], "vm-2");
   CU_ASSERT_STRING_EQUAL (seen.ids[1], "vm-5");
   CU_ASSERT_STRING_EQUAL (seen.ids[2], "vm-1");
   /* order by without limit: everything, sorted. */
-  CU_ASSERT_EQUAL (inventory (s, "instances", "order by cpus", &seen),
-                   PALLET_OK);
+  CU_ASSERT_EQUAL (inventory (s, "instances", "order by cpus", &seen), PALLET_OK);
   CU_ASSERT_EQUAL (seen.n_items, 5);
   CU_ASSERT_STRING_EQUAL (seen.ids[0], "vm-3");
   CU_ASSERT_STRING_EQUAL (seen.ids[4], "vm-5");
@@ -120,8 +118,7 @@ test_inventory_errors (void)
   struct pallet_session *s = open_vms (2);
   CU_ASSERT_PTR_NOT_NULL_FATAL (s);
   struct seen seen;
-  CU_ASSERT_EQUAL (inventory (s, "instances", "where cpus >", &seen),
-                   PALLET_E_INVALID);
+  CU_ASSERT_EQUAL (inventory (s, "instances", "where cpus >", &seen), PALLET_E_INVALID);
   CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "column"));
   CU_ASSERT_EQUAL (seen.n, 0);
   CU_ASSERT_EQUAL (inventory (s, NULL, NULL, &seen), PALLET_E_INVALID);
@@ -198,19 +195,26 @@ test_options_versions (void)
   o.struct_size = 4;
   CU_ASSERT_EQUAL (migrate (&o, "tiny"), PALLET_EXIT_USAGE);
   CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "struct_size"));
-  o.struct_size = UINT64_C (1) << 40;    /* garbage: never read that far */
+  o.struct_size = UINT64_C (1) << 40; /* garbage: never read that far */
   CU_ASSERT_EQUAL (migrate (&o, "huge"), PALLET_EXIT_USAGE);
   /* From a newer header: accepted while the fields we lack are zero. */
-  struct { struct pallet_migrate_options o; uint64_t later; } big;
+  struct {
+    struct pallet_migrate_options o;
+    uint64_t later;
+  } big;
   memset (&big, 0, sizeof big);
   big.o = o;
   big.o.struct_size = sizeof big;
-  CU_ASSERT_EQUAL (pallet_validate_plan (mod, "{}", "{\"name\":\"v\",\"vms\":"
-                                         "[{\"id\":\"vm-1\"}]}", &big.o),
+  CU_ASSERT_EQUAL (pallet_validate_plan (mod, "{}",
+                                         "{\"name\":\"v\",\"vms\":"
+                                         "[{\"id\":\"vm-1\"}]}",
+                                         &big.o),
                    PALLET_EXIT_OK);
   big.later = 1;
-  CU_ASSERT_EQUAL (pallet_validate_plan (mod, "{}", "{\"name\":\"v\",\"vms\":"
-                                         "[{\"id\":\"vm-1\"}]}", &big.o),
+  CU_ASSERT_EQUAL (pallet_validate_plan (mod, "{}",
+                                         "{\"name\":\"v\",\"vms\":"
+                                         "[{\"id\":\"vm-1\"}]}",
+                                         &big.o),
                    PALLET_EXIT_USAGE);
   CU_ASSERT_PTR_NOT_NULL (strstr (pallet_last_error (), "newer"));
   struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
@@ -230,8 +234,10 @@ test_global_handler (void)
   pallet_set_log_level (PALLET_LOG_DEBUG);
   struct pallet_session *s = open_vms (1);
   struct pallet_call_result r;
-  pallet_session_call (s, PALLET_OP_TRANSFER, "one", "{\"vm\":{\"id\":"
-                       "\"vm-1\"},\"state\":{},\"options\":{}}", &r);
+  pallet_session_call (s, PALLET_OP_TRANSFER, "one",
+                       "{\"vm\":{\"id\":"
+                       "\"vm-1\"},\"state\":{},\"options\":{}}",
+                       &r);
   pallet_call_result_free (&r);
   pallet_session_close (s);
   pallet_set_log_level (PALLET_LOG_WARNING);

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Integration tests of the pallet CLI and driver, using provider-null.
 
 Usage: test_cli.py CASE   (environment: PALLET, PALLET_PROVIDER_PATH,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The real pallet and libpallet-host against a provider that calls every
 host service from 8 threads at once (stress.c): inventory and validate
 each take 2,000 emits per thread with progress, log lines, errors and

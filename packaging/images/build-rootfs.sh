@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # build-rootfs.sh: build the root filesystem of one of Pallet's container
 # images with debootstrap, for running its Pods where podman cannot.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The .debs work for a provider author who has nothing but them:
 #   1. build them (packaging/build-deb.sh: dpkg-buildpackage -us -uc -b);
 #   2. unpack them all into a scratch root with dpkg -x;

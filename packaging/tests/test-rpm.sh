@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The RPM spec parses and builds: rpmspec -P, rpmbuild -bs, then a full
 # rpmbuild -bb (with --nodeps: on Debian the rpm database knows none of
 # the BuildRequires, which are installed as .debs), and the five binary

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The source a release tarball holds (export-source.sh: the committed HEAD)
 # builds and passes its unit tests in a directory with nothing beside it:
 # no sibling directory, no checkout, nothing of the tree it came from.

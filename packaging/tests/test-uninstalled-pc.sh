@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds examples/provider-hello and a tiny host against the build tree
 # with nothing but the uninstalled pkg-config files, then checks the
 # provider's exports, runs pallet-conformance on it and loads it.

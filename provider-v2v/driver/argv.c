@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* virt-v2v argv and libvirt URIs for every input. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,8 +115,7 @@ check_source (const struct pallet_v2v_source *src)
     if (src->disk_format && strcmp (src->disk_format, "raw") && strcmp (src->disk_format, "qcow2"))
       return "disk format must be raw or qcow2";
     return NULL;
-  default:
-    return "unknown input type; use vpx, esx, ova, xen or disk";
+  default: return "unknown input type; use vpx, esx, ova, xen or disk";
   }
   if (empty (src->guest))
     return "the guest's name is empty; set the plan's vms[].name";
@@ -138,8 +138,7 @@ check_output (const struct pallet_v2v_output *out)
 
 char **
 pallet_v2v_argv (const char *prog, const struct pallet_v2v_source *src,
-                 const struct pallet_v2v_output *out, const char *const *extra,
-                 char **err)
+                 const struct pallet_v2v_output *out, const char *const *extra, char **err)
 {
   const char *why = check_source (src);
   if (!why)
@@ -227,7 +226,7 @@ encode (char *dst, size_t cap, const char *s, const char *keep)
   for (; *s; s++) {
     unsigned char c = (unsigned char) *s;
     int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-      || strchr ("-._~", c) || (keep && strchr (keep, c));
+                || strchr ("-._~", c) || (keep && strchr (keep, c));
     if (n + 4 > cap)
       return -1;
     if (plain)
@@ -243,11 +242,13 @@ encode (char *dst, size_t cap, const char *s, const char *keep)
 }
 
 char *
-pallet_v2v_uri (int input, const char *user, const char *server, int port,
-                const char *path, int insecure, char **err)
+pallet_v2v_uri (int input, const char *user, const char *server, int port, const char *path,
+                int insecure, char **err)
 {
-  const char *scheme = input == PALLET_V2V_IN_VPX ? "vpx"
-    : input == PALLET_V2V_IN_ESX ? "esx" : input == PALLET_V2V_IN_XEN ? "xen+ssh" : NULL;
+  const char *scheme = input == PALLET_V2V_IN_VPX   ? "vpx"
+                       : input == PALLET_V2V_IN_ESX ? "esx"
+                       : input == PALLET_V2V_IN_XEN ? "xen+ssh"
+                                                    : NULL;
   if (!scheme)
     return fail (err, "only vpx, esx and xen sources have a libvirt URI");
   if (empty (server) || strpbrk (server, "/@?#[] "))
@@ -255,7 +256,9 @@ pallet_v2v_uri (int input, const char *user, const char *server, int port,
   if (port < 0 || port > 65535)
     return fail (err, "the port must be 1-65535");
   if (input == PALLET_V2V_IN_VPX && empty (path))
-    return fail (err, "a vCenter URI needs the host's inventory path DATACENTER/[CLUSTER/]HOST; set the Provider setting host-path");
+    return fail (
+        err,
+        "a vCenter URI needs the host's inventory path DATACENTER/[CLUSTER/]HOST; set the Provider setting host-path");
   char euser[512] = "", epath[2048] = "", portbuf[16] = "";
   if (!empty (user) && encode (euser, sizeof euser, user, NULL) < 0)
     return fail (err, "the user name is too long");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_driver internals shared by its files. */
 #ifndef PALLET_V2V_DRIVER_INTERNAL_H
 #define PALLET_V2V_DRIVER_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The run journal, DIR/.pallet-v2v-run.json: which virt-v2v ran there
  * (pid and kernel start time, so a recycled pid is never killed) and,
  * once it finished, what it produced.  A host killed with -9 leaves its
@@ -35,9 +36,13 @@ start_time (pid_t pid)
   size_t n = fread (buf, 1, sizeof buf - 1, f);
   fclose (f);
   buf[n] = '\0';
-  char *s = strrchr (buf, ')');       /* the command name may hold spaces */
+  char *s = strrchr (buf, ')'); /* the command name may hold spaces */
   unsigned long long t = 0;
-  if (s && sscanf (s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1)
+  if (s
+      && sscanf (s + 2,
+                 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                 &t)
+             != 1)
     t = 0;
   return t;
 }
@@ -72,8 +77,8 @@ read_journal (const char *dir)
 void
 Pallet_v2v_journal_started (const char *dir, pid_t pid)
 {
-  json_t *j = json_pack ("{s:I,s:I,s:b}", "pid", (json_int_t) pid,
-                         "startTime", (json_int_t) start_time (pid), "done", 0);
+  json_t *j = json_pack ("{s:I,s:I,s:b}", "pid", (json_int_t) pid, "startTime",
+                         (json_int_t) start_time (pid), "done", 0);
   if (j)
     write_journal (dir, j);
   json_decref (j);
@@ -162,7 +167,7 @@ pallet_v2v_password_file (const char *dir, const char *password)
 {
   char tmpl[4096];
   snprintf (tmpl, sizeof tmpl, "%s/.pallet-v2v-pw-XXXXXX", dir);
-  int fd = mkostemp (tmpl, O_CLOEXEC);        /* mode 0600 */
+  int fd = mkostemp (tmpl, O_CLOEXEC); /* mode 0600 */
   if (fd < 0)
     return NULL;
   size_t n = strlen (password);
@@ -190,10 +195,13 @@ int
 pallet_v2v_have_nbdkit_plugin (const char *name)
 {
   static const char *const dirs[] = {
-    "/usr/lib/x86_64-linux-gnu/nbdkit/plugins", "/usr/lib/aarch64-linux-gnu/nbdkit/plugins",
-    "/usr/lib64/nbdkit/plugins", "/usr/lib/nbdkit/plugins", "/usr/local/lib/nbdkit/plugins",
+    "/usr/lib/x86_64-linux-gnu/nbdkit/plugins",
+    "/usr/lib/aarch64-linux-gnu/nbdkit/plugins",
+    "/usr/lib64/nbdkit/plugins",
+    "/usr/lib/nbdkit/plugins",
+    "/usr/local/lib/nbdkit/plugins",
   };
-  const char *env = getenv ("PALLET_NBDKIT_PLUGINDIR");   /* for tests and odd layouts */
+  const char *env = getenv ("PALLET_NBDKIT_PLUGINDIR"); /* for tests and odd layouts */
   char p[4096];
   if (env) {
     snprintf (p, sizeof p, "%s/nbdkit-%s-plugin.so", env, name);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* virt-v2v's output, one line at a time: --machine-readable JSON message
  * objects, "[  12.3] Phase" lines, and "N/M" progress lines. */
 #include <stdio.h>
@@ -40,7 +41,7 @@ parse_json (char *line, struct pallet_v2v_event *ev)
   int ok = msg && type;
   if (ok) {
     size_t n = strlen (msg);
-    if (n > strlen (line))    /* escapes only ever shrink; be sure */
+    if (n > strlen (line)) /* escapes only ever shrink; be sure */
       n = strlen (line);
     memmove (line, msg, n);
     line[n] = '\0';
@@ -82,7 +83,7 @@ pallet_v2v_parse_line (char *line, struct pallet_v2v_event *ev, struct pallet_v2
     ev->text = end + 1 + strspn (end + 1, " ");
   }
   else if (line[0] == '[' || (st->json && !strncmp (line, "virt-v2v: ", 10)))
-    return 0;               /* the human copy of a JSON message */
+    return 0; /* the human copy of a JSON message */
   else if (!strncmp (line, "virt-v2v: error: ", 17)) {
     ev->kind = PALLET_V2V_EV_ERROR;
     ev->text = line + 17;

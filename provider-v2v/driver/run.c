@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Running virt-v2v: posix_spawn into its own process group, its output
  * read line by line, cancellation and timeouts that end the whole group
  * (virt-v2v's qemu and nbdkit children included). */
@@ -80,7 +81,7 @@ drain (struct run *r, struct reader *rd)
     }
   memmove (rd->buf, rd->buf + start, rd->len - start);
   rd->len -= start;
-  if (rd->len == sizeof rd->buf - 1) {        /* an endless line: cut it */
+  if (rd->len == sizeof rd->buf - 1) { /* an endless line: cut it */
     rd->buf[rd->len] = '\0';
     line_out (r, rd->buf);
     rd->len = 0;
@@ -94,7 +95,7 @@ kill_group (pid_t pgid, pid_t pid, unsigned grace_ms, int *status)
   kill (-pgid, SIGTERM);
   for (unsigned waited = 0; waited < grace_ms; waited += 50) {
     if (waitpid (pid, status, WNOHANG) == pid) {
-      kill (-pgid, SIGKILL);      /* children that outlived it */
+      kill (-pgid, SIGKILL); /* children that outlived it */
       return;
     }
     usleep (50 * 1000);
@@ -137,8 +138,8 @@ spawn (char *const argv[], int out_fd, int err_fd, pid_t *pid)
   posix_spawn_file_actions_adddup2 (&fa, out_fd, 1);
   posix_spawn_file_actions_adddup2 (&fa, err_fd, 2);
   /* A group of its own: a cancel ends virt-v2v and its qemu/nbdkit. */
-  posix_spawnattr_setflags (&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK
-                            | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags (&at,
+                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup (&at, 0);
   sigset_t none, all;
   sigemptyset (&none);
@@ -152,20 +153,21 @@ spawn (char *const argv[], int out_fd, int err_fd, pid_t *pid)
 }
 
 static void
-finish (struct pallet_v2v_result *res, int status, int cancelled, int timed_out,
-        unsigned timeout_s)
+finish (struct pallet_v2v_result *res, int status, int cancelled, int timed_out, unsigned timeout_s)
 {
-  res->exit_status = WIFEXITED (status) ? WEXITSTATUS (status)
-    : WIFSIGNALED (status) ? 128 + WTERMSIG (status) : 255;
+  res->exit_status = WIFEXITED (status)     ? WEXITSTATUS (status)
+                     : WIFSIGNALED (status) ? 128 + WTERMSIG (status)
+                                            : 255;
   if (cancelled) {
     res->outcome = PALLET_V2V_CANCELLED;
     snprintf (res->error, sizeof res->error, "cancelled; virt-v2v and its children were stopped");
   }
   else if (timed_out) {
     res->outcome = PALLET_V2V_TIMEOUT;
-    snprintf (res->error, sizeof res->error,
-              "virt-v2v ran longer than the timeout (%u s) and was stopped; raise the setting v2v-timeout",
-              timeout_s);
+    snprintf (
+        res->error, sizeof res->error,
+        "virt-v2v ran longer than the timeout (%u s) and was stopped; raise the setting v2v-timeout",
+        timeout_s);
   }
   else if (res->exit_status != 0) {
     res->outcome = PALLET_V2V_FAILED;
@@ -245,7 +247,7 @@ pallet_v2v_run (char *const argv[], const struct pallet_v2v_run_opts *o,
   if (o->journal_dir)
     Pallet_v2v_journal_ended (o->journal_dir);
   finish (res, status, cancelled, timed_out, o->timeout_s);
- out:
+out:
   for (int i = 0; i < 2; i++) {
     if (po[i] >= 0)
       close (po[i]);

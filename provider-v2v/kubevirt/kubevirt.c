@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* virt-v2v's -o kubevirt VirtualMachineInstance -> a VirtualMachine. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include "pallet-v2v-kubevirt.h"
 
 #define ANN_DISK_SOURCE "forklift.konveyor.io/disk-source"
-#define ANN_LOCAL_PATH "pallet.konveyor.io/converted-disk"
+#define ANN_LOCAL_PATH  "pallet.konveyor.io/converted-disk"
 
 static int
 failf (char **err, int code, const char *fmt, ...)
@@ -41,14 +42,16 @@ pallet_v2v_kubevirt_read (const char *path, char **err)
   json_t *res = json_object_get (set, "resources");
   json_t *obj = json_object_get (json_array_get (res, 0), "object");
   if (json_array_size (res) != 1) {
-    failf (err, 0, "%s: holds %zu documents; virt-v2v writes one VirtualMachineInstance",
-           path, json_array_size (res));
+    failf (err, 0, "%s: holds %zu documents; virt-v2v writes one VirtualMachineInstance", path,
+           json_array_size (res));
     obj = NULL;
   }
   else if (strcmp (str (obj, "apiVersion"), "kubevirt.io/v1")
            || strcmp (str (obj, "kind"), "VirtualMachineInstance")) {
-    failf (err, 0, "%s: is %s %s, not the kubevirt.io/v1 VirtualMachineInstance virt-v2v -o kubevirt writes",
-           path, str (obj, "apiVersion"), str (obj, "kind"));
+    failf (
+        err, 0,
+        "%s: is %s %s, not the kubevirt.io/v1 VirtualMachineInstance virt-v2v -o kubevirt writes",
+        path, str (obj, "apiVersion"), str (obj, "kind"));
     obj = NULL;
   }
   json_incref (obj);
@@ -72,7 +75,8 @@ only_keys (const json_t *o, const char *where, const char *const *known, char **
     if (!ok) {
       char list[256] = "";
       for (size_t i = 0; known[i]; i++)
-        snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "", known[i]);
+        snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "",
+                  known[i]);
       return failf (err, PALLET_E_INVALID,
                     "virt-v2v YAML: %s.%s is not a field this version understands (known: %s); "
                     "the virt-v2v in use writes a newer format: report it with the YAML",
@@ -105,8 +109,9 @@ pallet_v2v_vm_name (const json_t *plan, const json_t *vm, const char *source_nam
     }
   }
   char *out = NULL;
-  if (Pallet_ec2_dns1123_label (want, *str (vm, "id") ? str (vm, "id") : want, taken, n, 63,
-                                &out, NULL) < 0)
+  if (Pallet_ec2_dns1123_label (want, *str (vm, "id") ? str (vm, "id") : want, taken, n, 63, &out,
+                                NULL)
+      < 0)
     out = NULL;
   for (i = 0; i < n; i++)
     free (names[i]);
@@ -130,7 +135,8 @@ storage_for (const json_t *plan, const char *datastore)
     if (!strcmp (str (json_object_get (e, "source"), "name"), "default"))
       return json_object_get (e, "destination");
   return !*datastore && json_array_size (map) == 1
-    ? json_object_get (json_array_get (map, 0), "destination") : NULL;
+             ? json_object_get (json_array_get (map, 0), "destination")
+             : NULL;
 }
 
 static const json_t *
@@ -176,16 +182,16 @@ mi (long long bytes)
 }
 
 static int
-pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i,
-         const json_t *out_disk, const json_t *src_disk, json_t *labels, json_t **pvc,
-         char **err)
+pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i, const json_t *out_disk,
+         const json_t *src_disk, json_t *labels, json_t **pvc, char **err)
 {
   const char *ds = str (src_disk, "datastore");
   const json_t *dst = storage_for (in->plan, ds);
   if (!dst || !*str (dst, "storageClass"))
-    return failf (err, PALLET_E_INVALID,
-                  "disk %zu%s%s%s: no StorageMap entry for it; map the datastore by name, or add an entry with source name \"default\"",
-                  i, *ds ? " (datastore " : "", ds, *ds ? ")" : "");
+    return failf (
+        err, PALLET_E_INVALID,
+        "disk %zu%s%s%s: no StorageMap entry for it; map the datastore by name, or add an entry with source name \"default\"",
+        i, *ds ? " (datastore " : "", ds, *ds ? ")" : "");
   char name[80];
   snprintf (name, sizeof name, "%.50s-disk-%zu", vmname, i);
   const char *am = *str (dst, "accessMode") ? str (dst, "accessMode") : "ReadWriteOnce";
@@ -193,16 +199,17 @@ pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i,
   const char *srcname = *str (src_disk, "file") ? str (src_disk, "file") : str (out_disk, "path");
   long long bytes = json_integer_value (json_object_get (out_disk, "sizeBytes"));
   if (bytes <= 0)
-    return failf (err, PALLET_E_INVALID, "disk %zu: converted size unknown (%s)", i, str (out_disk, "path"));
+    return failf (err, PALLET_E_INVALID, "disk %zu: converted size unknown (%s)", i,
+                  str (out_disk, "path"));
   char idx[24];
   snprintf (idx, sizeof idx, "%zu", i);
   *pvc = json_pack ("{s:s,s:s,s:{s:s,s:s,s:O,s:{s:s,s:s,s:s}},s:{s:[s],s:s,s:s,s:{s:{s:o}}}}",
-    "apiVersion", "v1", "kind", "PersistentVolumeClaim",
-    "metadata", "name", name, "namespace", str (in->plan, "targetNamespace"), "labels", labels,
-    "annotations", ANN_DISK_SOURCE, srcname, ANN_LOCAL_PATH, str (out_disk, "path"),
-    "forklift.konveyor.io/disk-index", idx,
-    "spec", "accessModes", am, "volumeMode", vmode, "storageClassName", str (dst, "storageClass"),
-    "resources", "requests", "storage", mi (bytes));
+                    "apiVersion", "v1", "kind", "PersistentVolumeClaim", "metadata", "name", name,
+                    "namespace", str (in->plan, "targetNamespace"), "labels", labels, "annotations",
+                    ANN_DISK_SOURCE, srcname, ANN_LOCAL_PATH, str (out_disk, "path"),
+                    "forklift.konveyor.io/disk-index", idx, "spec", "accessModes", am, "volumeMode",
+                    vmode, "storageClassName", str (dst, "storageClass"), "resources", "requests",
+                    "storage", mi (bytes));
   return *pvc ? PALLET_OK : PALLET_E_NOMEM;
 }
 
@@ -210,8 +217,8 @@ pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i,
 static int
 domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *notes, char **err)
 {
-  static const char *const dk[] = { "devices", "resources", "firmware", "features", "cpu",
-                                    "memory", "machine", NULL };
+  static const char *const dk[] = { "devices", "resources", "firmware", "features",
+                                    "cpu",     "memory",    "machine",  NULL };
   static const char *const rk[] = { "requests", "cpu", "features", NULL };
   int st = only_keys (vmi_dom, "spec.domain", dk, err);
   json_t *res = json_object_get (vmi_dom, "resources");
@@ -221,7 +228,8 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
     return st;
   const char *memory = str (json_object_get (res, "requests"), "memory");
   if (!*memory)
-    return failf (err, PALLET_E_INVALID, "virt-v2v YAML: spec.domain.resources.requests.memory is missing");
+    return failf (err, PALLET_E_INVALID,
+                  "virt-v2v YAML: spec.domain.resources.requests.memory is missing");
   json_object_set_new (dom, "resources", json_pack ("{s:{s:s}}", "requests", "memory", memory));
   json_object_set_new (dom, "memory", json_pack ("{s:s}", "guest", memory));
   /* Quirk: cpu under resources (2.2.0), or in its right place (later). */
@@ -234,10 +242,13 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
   if (cores <= 0)
     cores = json_integer_value (json_object_get (source, "cpus"));
   if (cores <= 0)
-    return failf (err, PALLET_E_INVALID, "virt-v2v YAML: no CPU count (spec.domain.resources.cpu.cores) and none in the source metadata");
-  json_object_set_new (dom, "cpu", json_pack ("{s:I,s:I,s:I}", "sockets", (json_int_t) (sockets > 0 ? sockets : 1),
-                                              "cores", (json_int_t) cores,
-                                              "threads", (json_int_t) (threads > 0 ? threads : 1)));
+    return failf (
+        err, PALLET_E_INVALID,
+        "virt-v2v YAML: no CPU count (spec.domain.resources.cpu.cores) and none in the source metadata");
+  json_object_set_new (
+      dom, "cpu",
+      json_pack ("{s:I,s:I,s:I}", "sockets", (json_int_t) (sockets > 0 ? sockets : 1), "cores",
+                 (json_int_t) cores, "threads", (json_int_t) (threads > 0 ? threads : 1)));
   /* Quirk: features under resources, often empty (null). */
   json_t *feat = json_object_get (res, "features");
   if (!feat || json_is_null (feat))
@@ -252,11 +263,14 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
   const char *sfw = str (source, "firmware");
   int efi = json_object_get (bl, "efi") != NULL || (!bl && !strcmp (sfw, "efi"));
   if (!bl && !*sfw)
-    json_array_append_new (notes, json_string ("firmware: neither virt-v2v nor the source says; BIOS assumed"));
-  json_object_set_new (dom, "firmware", efi ? json_pack ("{s:{s:{s:b}}}", "bootloader", "efi", "secureBoot", 0)
-                       : json_pack ("{s:{s:{}}}", "bootloader", "bios"));
+    json_array_append_new (
+        notes, json_string ("firmware: neither virt-v2v nor the source says; BIOS assumed"));
+  json_object_set_new (dom, "firmware",
+                       efi ? json_pack ("{s:{s:{s:b}}}", "bootloader", "efi", "secureBoot", 0)
+                           : json_pack ("{s:{s:{}}}", "bootloader", "bios"));
   if (*str (source, "uuid"))
-    json_object_set_new (json_object_get (dom, "firmware"), "uuid", json_string (str (source, "uuid")));
+    json_object_set_new (json_object_get (dom, "firmware"), "uuid",
+                         json_string (str (source, "uuid")));
   json_t *mach = json_object_get (vmi_dom, "machine");
   if (json_is_object (mach))
     json_object_set (dom, "machine", mach);
@@ -269,13 +283,16 @@ static int
 disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const char *vmname,
             json_t *dom, json_t *tspec, json_t *manifests, json_t *labels, char **err)
 {
-  json_t *vdisks = json_object_get (json_object_get (json_object_get (vmi_spec, "domain"), "devices"), "disks");
+  json_t *vdisks =
+      json_object_get (json_object_get (json_object_get (vmi_spec, "domain"), "devices"), "disks");
   json_t *vols = json_object_get (vmi_spec, "volumes");
   json_t *outs = json_object_get (in->outputs, "disks");
   json_t *srcd = json_object_get (in->source, "disks");
   if (!json_array_size (vdisks) || json_array_size (vdisks) != json_array_size (vols))
-    return failf (err, PALLET_E_INVALID, "virt-v2v YAML: %zu disks and %zu volumes; expected the same number, at least one",
-                  json_array_size (vdisks), json_array_size (vols));
+    return failf (
+        err, PALLET_E_INVALID,
+        "virt-v2v YAML: %zu disks and %zu volumes; expected the same number, at least one",
+        json_array_size (vdisks), json_array_size (vols));
   json_t *disks = json_array (), *volumes = json_array (), *d;
   json_object_set_new (json_object_get (dom, "devices"), "disks", disks);
   json_object_set_new (tspec, "volumes", volumes);
@@ -297,7 +314,9 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
         break;
       }
     if (!out)
-      return failf (err, PALLET_E_INVALID, "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name, path);
+      return failf (err, PALLET_E_INVALID,
+                    "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name,
+                    path);
     json_t *pvc = NULL;
     int st = pvc_for (in, vmname, k, out, json_array_get (srcd, k), labels, &pvc, err);
     if (st != PALLET_OK)
@@ -306,12 +325,15 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
     const char *bus = str (json_object_get (d, "disk"), "bus");
     json_t *nd = json_pack ("{s:s,s:{s:s}}", "name", name, "disk", "bus", *bus ? bus : "virtio");
     json_t *bo = json_object_get (d, "bootOrder");
-    json_object_set_new (nd, "bootOrder", json_integer (bo ? json_integer_value (bo) : (json_int_t) (i == 0 ? 1 : 0)));
+    json_object_set_new (
+        nd, "bootOrder",
+        json_integer (bo ? json_integer_value (bo) : (json_int_t) (i == 0 ? 1 : 0)));
     if (json_integer_value (json_object_get (nd, "bootOrder")) <= 0)
       json_object_del (nd, "bootOrder");
     json_array_append_new (disks, nd);
-    json_array_append_new (volumes, json_pack ("{s:s,s:{s:O}}", "name", name, "persistentVolumeClaim",
-                                               "claimName", json_object_get (json_object_get (pvc, "metadata"), "name")));
+    json_array_append_new (
+        volumes, json_pack ("{s:s,s:{s:O}}", "name", name, "persistentVolumeClaim", "claimName",
+                            json_object_get (json_object_get (pvc, "metadata"), "name")));
   }
   return PALLET_OK;
 }
@@ -329,8 +351,10 @@ nics_from (const struct pallet_v2v_vm_in *in, json_t *dom, json_t *tspec, char *
     int found;
     const json_t *dst = network_for (in->plan, str (n, "network"), &found);
     if (!found)
-      return failf (err, PALLET_E_INVALID, "NIC %zu (network \"%s\", MAC %s): not in the NetworkMap; map it to pod, multus or ignored",
-                    i, str (n, "network"), str (n, "mac"));
+      return failf (
+          err, PALLET_E_INVALID,
+          "NIC %zu (network \"%s\", MAC %s): not in the NetworkMap; map it to pod, multus or ignored",
+          i, str (n, "network"), str (n, "mac"));
     const char *type = str (dst, "type");
     if (!strcmp (type, "ignored"))
       continue;
@@ -341,16 +365,19 @@ nics_from (const struct pallet_v2v_vm_in *in, json_t *dom, json_t *tspec, char *
       json_object_set_new (itf, "macAddress", json_string (str (n, "mac")));
     if (!strcmp (type, "pod")) {
       if (pods++)
-        return failf (err, PALLET_E_INVALID, "NIC %zu: a second NIC mapped to the pod network; KubeVirt allows one", i);
+        return failf (err, PALLET_E_INVALID,
+                      "NIC %zu: a second NIC mapped to the pod network; KubeVirt allows one", i);
       json_object_set_new (itf, "masquerade", json_object ());
       json_array_append_new (nets, json_pack ("{s:s,s:{}}", "name", name, "pod"));
     }
     else {
       char nad[300];
-      const char *ns = *str (dst, "namespace") ? str (dst, "namespace") : str (in->plan, "targetNamespace");
+      const char *ns =
+          *str (dst, "namespace") ? str (dst, "namespace") : str (in->plan, "targetNamespace");
       snprintf (nad, sizeof nad, "%s/%s", ns, str (dst, "name"));
       json_object_set_new (itf, "bridge", json_object ());
-      json_array_append_new (nets, json_pack ("{s:s,s:{s:s}}", "name", name, "multus", "networkName", nad));
+      json_array_append_new (
+          nets, json_pack ("{s:s,s:{s:s}}", "name", name, "multus", "networkName", nad));
     }
     json_array_append_new (ifs, itf);
   }
@@ -379,9 +406,11 @@ pallet_v2v_kubevirt_manifests (const json_t *vmi, const struct pallet_v2v_vm_in 
   *notes = json_array ();
   json_t *spec = json_object_get (vmi, "spec");
   int st = only_keys (spec, "spec", sk, err);
-  char *name = st == PALLET_OK ? pallet_v2v_vm_name (in->plan, in->vm, str (in->source, "name")) : NULL;
+  char *name =
+      st == PALLET_OK ? pallet_v2v_vm_name (in->plan, in->vm, str (in->source, "name")) : NULL;
   if (st == PALLET_OK && !name)
-    st = failf (err, PALLET_E_INVALID, "the VM has no name to build a DNS-1123 label from; set vms[].targetName");
+    st = failf (err, PALLET_E_INVALID,
+                "the VM has no name to build a DNS-1123 label from; set vms[].targetName");
   json_t *labels = labels_for (in);
   json_t *dom = json_pack ("{s:{}}", "devices");
   json_t *tspec = json_pack ("{s:o}", "domain", dom);
@@ -395,14 +424,14 @@ pallet_v2v_kubevirt_manifests (const json_t *vmi, const struct pallet_v2v_vm_in 
     json_t *tg = json_object_get (spec, "terminationGracePeriodSeconds");
     if (json_is_integer (tg))
       json_object_set (tspec, "terminationGracePeriodSeconds", tg);
-    json_t *ann = json_pack ("{s:s,s:s}", "forklift.konveyor.io/source-vm-name", str (in->source, "name"),
-                             "pallet.konveyor.io/source-type", in->provider_type ? in->provider_type : "");
-    json_t *vmo = json_pack ("{s:s,s:s,s:{s:s,s:s,s:O,s:o},s:{s:s,s:{s:{s:O},s:O}}}",
-      "apiVersion", "kubevirt.io/v1", "kind", "VirtualMachine",
-      "metadata", "name", name, "namespace", str (in->plan, "targetNamespace"), "labels", labels,
-      "annotations", ann,
-      "spec", "runStrategy", run_strategy (in), "template", "metadata", "labels", labels,
-      "spec", tspec);
+    json_t *ann =
+        json_pack ("{s:s,s:s}", "forklift.konveyor.io/source-vm-name", str (in->source, "name"),
+                   "pallet.konveyor.io/source-type", in->provider_type ? in->provider_type : "");
+    json_t *vmo = json_pack ("{s:s,s:s,s:{s:s,s:s,s:O,s:o},s:{s:s,s:{s:{s:O},s:O}}}", "apiVersion",
+                             "kubevirt.io/v1", "kind", "VirtualMachine", "metadata", "name", name,
+                             "namespace", str (in->plan, "targetNamespace"), "labels", labels,
+                             "annotations", ann, "spec", "runStrategy", run_strategy (in),
+                             "template", "metadata", "labels", labels, "spec", tspec);
     if (!vmo)
       st = failf (err, PALLET_E_NOMEM, "out of memory");
     else

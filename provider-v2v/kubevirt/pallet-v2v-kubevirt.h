@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_kubevirt: virt-v2v's `-o kubevirt` YAML -> Kubernetes
  * manifests (a PVC per converted disk and a KubeVirt VirtualMachine).
  *
@@ -23,12 +24,12 @@ json_t *pallet_v2v_kubevirt_read (const char *path, char **err);
  *      "disks": [{"file", "datastore"}], "nics": [{"mac", "network"}]}
  *   outputs: {"yaml": PATH, "disks": [{"path", "sizeBytes"}]} in disk order */
 struct pallet_v2v_vm_in {
-  const json_t *plan;           /* the normalized plan */
-  const json_t *vm;             /* its vms[] entry */
+  const json_t *plan; /* the normalized plan */
+  const json_t *vm;   /* its vms[] entry */
   const json_t *source;
   const json_t *outputs;
   const char *migration_uid;
-  const char *provider_type;    /* "vsphere", "ova", "xen", "disk" */
+  const char *provider_type; /* "vsphere", "ova", "xen", "disk" */
 };
 
 /* The manifests in creation order (PVCs, then the VirtualMachine) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* OVA member checks with libarchive. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -68,8 +69,10 @@ check_archive (const char *path, json_t *members, char **err)
   archive_read_support_format_tar (a);
   archive_read_support_format_zip (a);
   if (archive_read_open_filename (a, path, 65536) != ARCHIVE_OK) {
-    int st = failf (err, PALLET_E_INVALID, "OVA %s: not a tar or zip archive (%s); an OVA is a tar of the .ovf and its disks",
-                    path, archive_error_string (a));
+    int st =
+        failf (err, PALLET_E_INVALID,
+               "OVA %s: not a tar or zip archive (%s); an OVA is a tar of the .ovf and its disks",
+               path, archive_error_string (a));
     archive_read_free (a);
     return st;
   }
@@ -84,16 +87,18 @@ check_archive (const char *path, json_t *members, char **err)
     else if (!why && type != AE_IFREG && type != AE_IFDIR)
       why = "not a regular file";
     if (why)
-      st = failf (err, PALLET_E_INVALID,
-                  "OVA %s: member '%.200s' is %s; refused before virt-v2v unpacks it (it could write outside its directory); rebuild the OVA with plain relative names",
-                  path, name ? name : "", why);
+      st = failf (
+          err, PALLET_E_INVALID,
+          "OVA %s: member '%.200s' is %s; refused before virt-v2v unpacks it (it could write outside its directory); rebuild the OVA with plain relative names",
+          path, name ? name : "", why);
     else if (type == AE_IFREG)
       json_array_append_new (members, json_pack ("{s:s,s:I}", "name", name, "size",
                                                  (json_int_t) archive_entry_size (e)));
     archive_read_data_skip (a);
   }
   if (st == PALLET_OK && r != ARCHIVE_EOF)
-    st = failf (err, PALLET_E_INVALID, "OVA %s: damaged archive (%s)", path, archive_error_string (a));
+    st = failf (err, PALLET_E_INVALID, "OVA %s: damaged archive (%s)", path,
+                archive_error_string (a));
   archive_read_free (a);
   return st;
 }
@@ -105,7 +110,8 @@ pallet_v2v_ova_check (const char *path, json_t **members, char **err)
   struct stat st;
   int r;
   if (stat (path, &st) < 0)
-    r = failf (err, PALLET_E_NOT_FOUND, "OVA %s: no such file; set the Provider's url to the .ova path", path);
+    r = failf (err, PALLET_E_NOT_FOUND,
+               "OVA %s: no such file; set the Provider's url to the .ova path", path);
   else if (S_ISDIR (st.st_mode))
     r = check_dir (path, *members, err);
   else
@@ -115,7 +121,8 @@ pallet_v2v_ova_check (const char *path, json_t **members, char **err)
   json_array_foreach (*members, i, m)
     ovfs += ends_with (json_string_value (json_object_get (m, "name")), ".ovf");
   if (r == PALLET_OK && ovfs != 1)
-    r = failf (err, PALLET_E_INVALID, "OVA %s: holds %zu .ovf descriptors; an OVA has exactly one", path, ovfs);
+    r = failf (err, PALLET_E_INVALID, "OVA %s: holds %zu .ovf descriptors; an OVA has exactly one",
+               path, ovfs);
   if (r != PALLET_OK) {
     json_decref (*members);
     *members = NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_ova: checks an OVA before virt-v2v unpacks it.  virt-v2v
  * extracts the archive with tar; a member named ../x or /x, or a link,
  * could write outside its temporary directory.  Read with libarchive. */

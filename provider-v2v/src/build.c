@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* build_vm: the VirtualMachine from virt-v2v's own -o kubevirt YAML, and
  * a PVC per converted disk.  No source access. */
 #include <stdlib.h>
@@ -24,8 +25,12 @@ v2v_build_vm (void *handle, struct pallet_call *call, const char *input_json)
                   err ? err : "state.outputs.yaml missing");
   }
   else {
-    struct pallet_v2v_vm_in vin = { .plan = in.plan, .vm = in.vm, .source = json_object_get (in.state, "source"),
-      .outputs = outs, .migration_uid = in.migration_uid, .provider_type = s->type_name };
+    struct pallet_v2v_vm_in vin = { .plan = in.plan,
+                                    .vm = in.vm,
+                                    .source = json_object_get (in.state, "source"),
+                                    .outputs = outs,
+                                    .migration_uid = in.migration_uid,
+                                    .provider_type = s->type_name };
     st = pallet_v2v_kubevirt_manifests (vmi, &vin, &ms, &notes, &err);
     if (st != PALLET_OK)
       pallet_error (call, st, "%s: %s", in.key, err);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cleanup: after success nothing temporary is left (the password file
  * went when virt-v2v ended; the converted disks are the migration's
  * result).  A rollback stops a virt-v2v still running and removes the
@@ -45,7 +46,8 @@ v2v_cleanup (void *handle, struct pallet_call *call, const char *input_json)
   if (!*dir && in.rollback) {
     /* transfer may have started before its state was saved */
     json_t *facts = json_object_get (in.state, "source");
-    char *name = pallet_v2v_vm_name (in.plan, in.vm, *v2v_str (facts, "name") ? v2v_str (facts, "name") : in.key);
+    char *name = pallet_v2v_vm_name (in.plan, in.vm,
+                                     *v2v_str (facts, "name") ? v2v_str (facts, "name") : in.key);
     if (name && (s->output_dir || call->host->get_param (call, "work.dir")))
       found = v2v_vm_dir (s, name);
     free (name);
@@ -55,7 +57,8 @@ v2v_cleanup (void *handle, struct pallet_call *call, const char *input_json)
   if (in.rollback && json_is_true (json_object_get (in.state, "poweredOffByPallet"))
       && s->type == V2V_VSPHERE) {
     char *err = NULL;
-    int st = pallet_v2v_vsphere_set_power (s->uri, s->user, s->password ? s->password : "", in.key, 1, &err);
+    int st = pallet_v2v_vsphere_set_power (s->uri, s->user, s->password ? s->password : "", in.key,
+                                           1, &err);
     if (st != PALLET_OK && !(err && strstr (err, "already")) && !(err && strstr (err, "state"))) {
       pallet_error (call, st, "%s: powering the VM on again: %s", in.key, err);
       free (err);
@@ -63,7 +66,8 @@ v2v_cleanup (void *handle, struct pallet_call *call, const char *input_json)
       return st;
     }
     free (err);
-    json_t *it = json_pack ("{s:s,s:s,s:s}", "kind", "vm-power", "id", in.key, "action", "powered-on");
+    json_t *it =
+        json_pack ("{s:s,s:s,s:s}", "kind", "vm-power", "id", in.key, "action", "powered-on");
     v2v_emit (s, PALLET_EMIT_ITEM, it);
     json_decref (it);
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* provider-v2v: open/close, the per-VM input, and the source's facts. */
 #include <errno.h>
 #include <stdio.h>
@@ -39,19 +40,22 @@ v2v_input_parse (struct v2v *s, const char *op, const char *json, struct v2v_inp
   in->vm = json_object_get (in->root, "vm");
   in->state = json_object_get (in->root, "state");
   in->options = json_object_get (in->root, "options");
-  const char *why = !in->root ? "is not JSON"
-    : !json_is_object (in->plan) ? "has no \"plan\" object"
-    : !json_is_object (in->vm) ? "has no \"vm\" object"
-    : (in->state && !json_is_object (in->state) && !json_is_null (in->state)) ? "has a \"state\" that is not an object"
-    : (in->options && !json_is_object (in->options) && !json_is_null (in->options)) ? "has \"options\" that are not an object"
-    : NULL;
+  const char *why = !in->root                    ? "is not JSON"
+                    : !json_is_object (in->plan) ? "has no \"plan\" object"
+                    : !json_is_object (in->vm)   ? "has no \"vm\" object"
+                    : (in->state && !json_is_object (in->state) && !json_is_null (in->state))
+                        ? "has a \"state\" that is not an object"
+                    : (in->options && !json_is_object (in->options) && !json_is_null (in->options))
+                        ? "has \"options\" that are not an object"
+                        : NULL;
   in->key = *v2v_str (in->vm, "name") ? v2v_str (in->vm, "name") : v2v_str (in->vm, "id");
   if (!why && !*in->key)
     why = "names no VM (vm.name or vm.id)";
   if (why) {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "%s %s: the input %s; pass {\"plan\":{...},\"vm\":{\"name\":...},\"state\":{...}}",
-                  s->type_name, op, why);
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "%s %s: the input %s; pass {\"plan\":{...},\"vm\":{\"name\":...},\"state\":{...}}",
+        s->type_name, op, why);
     json_decref (in->root);
     in->root = NULL;
     return -1;
@@ -77,8 +81,9 @@ v2v_input_free (struct v2v_input *in)
 /* ---- open ---- */
 
 static const char *const common_settings[] = { "output-dir", "v2v-timeout", "virt-v2v", NULL };
-static const char *const vsphere_settings[] = { "sdkEndpoint", "host-path", "transport",
-  "vddk-libdir", "vddk-config", "vddkInitImage", "power-off", NULL };
+static const char *const vsphere_settings[] = { "sdkEndpoint", "host-path",   "transport",
+                                                "vddk-libdir", "vddk-config", "vddkInitImage",
+                                                "power-off",   NULL };
 
 static int
 known (const char *k, const char *const *list)
@@ -97,10 +102,13 @@ check_settings (struct v2v *s, const json_t *settings)
   json_object_foreach ((json_t *) settings, k, v) {
     if (known (k, common_settings) || (s->type == V2V_VSPHERE && known (k, vsphere_settings)))
       continue;
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "%s open: unknown setting '%s'; settings of this type: output-dir, v2v-timeout, virt-v2v%s",
-                  s->type_name, k, s->type == V2V_VSPHERE
-                  ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config, power-off" : "");
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "%s open: unknown setting '%s'; settings of this type: output-dir, v2v-timeout, virt-v2v%s",
+        s->type_name, k,
+        s->type == V2V_VSPHERE
+            ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config, power-off"
+            : "");
     return -1;
   }
   return 0;
@@ -144,7 +152,8 @@ open_vsphere (struct v2v *s, const char *url, const json_t *settings)
   }
   const char *ep = setting (settings, "sdkEndpoint");
   if (ep && strcmp (ep, "vcenter") && strcmp (ep, "esxi")) {
-    pallet_error (s->call, PALLET_E_INVALID, "vsphere open: sdkEndpoint '%s': use vcenter or esxi", ep);
+    pallet_error (s->call, PALLET_E_INVALID, "vsphere open: sdkEndpoint '%s': use vcenter or esxi",
+                  ep);
     return -1;
   }
   s->input = ep && !strcmp (ep, "esxi") ? PALLET_V2V_IN_ESX : PALLET_V2V_IN_VPX;
@@ -159,8 +168,10 @@ open_vsphere (struct v2v *s, const char *url, const json_t *settings)
   s->vddk_libdir = setting (settings, "vddk-libdir");
   s->vddk_config = setting (settings, "vddk-config");
   if (setting (settings, "vddkInitImage"))
-    json_array_append_new (s->advisories, json_string (
-      "vddkInitImage is Forklift's VDDK container image for cluster mode; here set vddk-libdir to the unpacked library"));
+    json_array_append_new (
+        s->advisories,
+        json_string (
+            "vddkInitImage is Forklift's VDDK container image for cluster mode; here set vddk-libdir to the unpacked library"));
   char *err = NULL;
   s->uri = pallet_v2v_uri (s->input, s->user, host, port, setting (settings, "host-path"),
                            s->insecure, &err);
@@ -178,13 +189,15 @@ open_xen (struct v2v *s, const char *url)
   char host[256];
   int port = 0;
   if (!*url || split_url (url, host, sizeof host, &port) < 0) {
-    pallet_error (s->call, PALLET_E_INVALID, "xen open: the Provider's url '%s' is not xen+ssh://USER@DOM0", url);
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "xen open: the Provider's url '%s' is not xen+ssh://USER@DOM0", url);
     return -1;
   }
   const char *at = strchr (url, '@');
   char user[128] = "";
   if (at && strstr (url, "://") && at > strstr (url, "://"))
-    snprintf (user, sizeof user, "%.*s", (int) (at - strstr (url, "://") - 3), strstr (url, "://") + 3);
+    snprintf (user, sizeof user, "%.*s", (int) (at - strstr (url, "://") - 3),
+              strstr (url, "://") + 3);
   char *err = NULL;
   s->input = PALLET_V2V_IN_XEN;
   s->uri = pallet_v2v_uri (PALLET_V2V_IN_XEN, *user ? user : s->user, host, port, NULL, 0, &err);
@@ -201,9 +214,11 @@ open_path (struct v2v *s, const char *url)
 {
   const char *p = !strncmp (url, "file://", 7) ? url + 7 : url;
   if (*p != '/') {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "%s open: the Provider's url '%s' must be an absolute path (or file:///path) to the %s",
-                  s->type_name, url, s->type == V2V_OVA ? ".ova file or a directory of them" : "directory of disk images");
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "%s open: the Provider's url '%s' must be an absolute path (or file:///path) to the %s",
+        s->type_name, url,
+        s->type == V2V_OVA ? ".ova file or a directory of them" : "directory of disk images");
     return -1;
   }
   s->path = p;
@@ -214,10 +229,12 @@ open_path (struct v2v *s, const char *url)
 static int
 open_type (struct v2v *s, const json_t *provider, const json_t *secret, const json_t *settings)
 {
-  const json_t *spec = json_object_get (provider, "spec") ? json_object_get (provider, "spec") : provider;
+  const json_t *spec =
+      json_object_get (provider, "spec") ? json_object_get (provider, "spec") : provider;
   const char *type = v2v_str (spec, "type");
   if (*type && strcmp (type, s->type_name)) {
-    pallet_error (s->call, PALLET_E_INVALID, "%s open: the Provider's type is '%s'; load pallet-provider-%s instead",
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "%s open: the Provider's type is '%s'; load pallet-provider-%s instead",
                   s->type_name, type, type);
     return -1;
   }
@@ -229,8 +246,10 @@ open_type (struct v2v *s, const json_t *provider, const json_t *secret, const js
   s->insecure = json_is_true (ins) || !strcmp (v2v_str (secret, "insecureSkipVerify"), "true");
   s->thumbprint = json_string_value (json_object_get (secret, "thumbprint"));
   if (*v2v_str (secret, "cacert") && !s->insecure)
-    json_array_append_new (s->advisories, json_string (
-      "the Secret's cacert is not passed on (libvirt's ESX driver and virt-v2v use the system trust store): add the CA there"));
+    json_array_append_new (
+        s->advisories,
+        json_string (
+            "the Secret's cacert is not passed on (libvirt's ESX driver and virt-v2v use the system trust store): add the CA there"));
   s->output_dir = setting (settings, "output-dir");
   s->virt_v2v = setting (settings, "virt-v2v") ? setting (settings, "virt-v2v") : "virt-v2v";
   /* an integer, or a string of digits (Kubernetes maps hold strings) */
@@ -243,17 +262,15 @@ open_type (struct v2v *s, const json_t *provider, const json_t *secret, const js
   }
   s->timeout_s = t ? (unsigned) strtoul (t, NULL, 10) : 4 * 3600;
   if (t && (s->timeout_s == 0 || strspn (t, "0123456789") != strlen (t))) {
-    pallet_error (s->call, PALLET_E_INVALID, "%s open: v2v-timeout '%s' is not a positive number of seconds", s->type_name, t);
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "%s open: v2v-timeout '%s' is not a positive number of seconds", s->type_name, t);
     return -1;
   }
   const char *url = v2v_str (spec, "url");
   switch (s->type) {
-  case V2V_VSPHERE:
-    return open_vsphere (s, url, settings);
-  case V2V_XEN:
-    return open_xen (s, url);
-  default:
-    return open_path (s, url);
+  case V2V_VSPHERE: return open_vsphere (s, url, settings);
+  case V2V_XEN: return open_xen (s, url);
+  default: return open_path (s, url);
   }
 }
 
@@ -264,8 +281,10 @@ v2v_open (struct pallet_call *call, const char *config_json, int type)
   json_error_t e;
   json_t *cfg = config_json ? json_loads (config_json, JSON_REJECT_DUPLICATES, &e) : NULL;
   if (!json_is_object (cfg)) {
-    pallet_error (call, PALLET_E_INVALID, "%s open: the config is not a JSON object; pass {\"provider\":{...},\"secret\":{...}}",
-                  names[type]);
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "%s open: the config is not a JSON object; pass {\"provider\":{...},\"secret\":{...}}",
+        names[type]);
     json_decref (cfg);
     return NULL;
   }
@@ -291,7 +310,8 @@ v2v_open (struct pallet_call *call, const char *config_json, int type)
   }
   if (!bad && spec && !json_is_object (spec))
     bad = "provider.spec";
-  if (!bad && json_object_get (spec, "settings") && !json_is_object (json_object_get (spec, "settings"))
+  if (!bad && json_object_get (spec, "settings")
+      && !json_is_object (json_object_get (spec, "settings"))
       && !json_is_null (json_object_get (spec, "settings")))
     bad = "provider.spec.settings";
   if (bad) {
@@ -343,9 +363,9 @@ v2v_source_file (struct v2v *s, const char *key)
   struct stat st;
   char p[4096];
   if (strchr (key, '/') || !strcmp (key, "..") || !strcmp (key, "."))
-    return NULL;                      /* a name, never a path */
+    return NULL; /* a name, never a path */
   if (s->type == V2V_OVA && stat (s->path, &st) == 0 && !S_ISDIR (st.st_mode))
-    return strdup (s->path);          /* the url is the .ova itself */
+    return strdup (s->path); /* the url is the .ova itself */
   for (size_t i = 0; ext[i]; i++) {
     snprintf (p, sizeof p, "%s/%s%s", s->path, key, ext[i]);
     if (exists (p) && (stat (p, &st) == 0 && (s->type == V2V_OVA || !S_ISDIR (st.st_mode))))
@@ -360,13 +380,14 @@ file_facts (struct v2v *s, const char *key, json_t **facts, char **err)
   char *f = v2v_source_file (s, key);
   if (!f) {
     char m[1024];
-    snprintf (m, sizeof m, "no %s named '%s' in %s; check the plan's vms[].name and the Provider's url",
+    snprintf (m, sizeof m,
+              "no %s named '%s' in %s; check the plan's vms[].name and the Provider's url",
               s->type == V2V_OVA ? "OVA" : "disk image", key, s->path);
     *err = strdup (m);
     return PALLET_E_NOT_FOUND;
   }
-  *facts = json_pack ("{s:s,s:s,s:[{s:s,s:s}],s:[],s:s}", "name", key, "id", key,
-                      "disks", "file", f, "datastore", "", "nics", "powerState", "Off");
+  *facts = json_pack ("{s:s,s:s,s:[{s:s,s:s}],s:[],s:s}", "name", key, "id", key, "disks", "file",
+                      f, "datastore", "", "nics", "powerState", "Off");
   free (f);
   return PALLET_OK;
 }
@@ -395,7 +416,8 @@ v2v_vm_dir (struct v2v *s, const char *vmname)
   if (!base) {
     const char *w = s->call->host->get_param (s->call, "work.dir");
     if (!w) {
-      pallet_error (s->call, PALLET_E_INVALID, "%s: the host gives no work.dir; set the Provider setting output-dir",
+      pallet_error (s->call, PALLET_E_INVALID,
+                    "%s: the host gives no work.dir; set the Provider setting output-dir",
                     s->type_name);
       return NULL;
     }
@@ -406,7 +428,8 @@ v2v_vm_dir (struct v2v *s, const char *vmname)
   mkdir (base, 0700);
   snprintf (p, sizeof p, "%s/%s", base, vmname);
   if (mkdir (p, 0700) < 0 && errno != EEXIST) {
-    pallet_error (s->call, PALLET_E_IO, "%s: cannot create the output directory %s: %s", s->type_name, p, strerror (errno));
+    pallet_error (s->call, PALLET_E_IO, "%s: cannot create the output directory %s: %s",
+                  s->type_name, p, strerror (errno));
     return NULL;
   }
   return strdup (p);

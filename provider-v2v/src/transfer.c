@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* prepare_source records the source's facts; transfer runs virt-v2v,
  * which copies and converts in one go (-o kubevirt into the VM's output
  * directory); convert checks what it left.  A finished conversion is
@@ -56,8 +57,10 @@ v2v_prepare_source (void *handle, struct pallet_call *call, const char *input_js
     pallet_error (call, st, "%s", err);
   else if (on && !(s->type == V2V_VSPHERE && s->power_off)) {
     st = PALLET_E_CONFLICT;
-    pallet_error (call, st, "VM %s is powered on; virt-v2v copies only a shut-off guest: shut it down and run pallet migrate again",
-                  in.key);
+    pallet_error (
+        call, st,
+        "VM %s is powered on; virt-v2v copies only a shut-off guest: shut it down and run pallet migrate again",
+        in.key);
   }
   else if (on) {
     if (!json_object_get (state, "sourcePowerState"))
@@ -100,7 +103,8 @@ on_event (void *opaque, const struct pallet_v2v_event *ev)
     pallet_progress (call, p->vm, "transfer", (uint64_t) (fin ? ev->disks : ev->disk - 1),
                      (uint64_t) ev->disks, "disks");
   int level = ev->kind == PALLET_V2V_EV_WARNING ? PALLET_LOG_WARNING
-    : ev->kind == PALLET_V2V_EV_ERROR ? PALLET_LOG_ERROR : PALLET_LOG_INFO;
+              : ev->kind == PALLET_V2V_EV_ERROR ? PALLET_LOG_ERROR
+                                                : PALLET_LOG_INFO;
   pallet_log (call, level, "%s: virt-v2v: %s", p->vm, ev->text ? ev->text : "");
 }
 
@@ -120,7 +124,8 @@ remove_outputs (const char *dir, const char *name)
   size_t n = strlen (name);
   char p[4096];
   while (d && (e = readdir (d))) {
-    if (strncmp (e->d_name, name, n) || (strcmp (e->d_name + n, ".yaml") && strncmp (e->d_name + n, "-sd", 3)))
+    if (strncmp (e->d_name, name, n)
+        || (strcmp (e->d_name + n, ".yaml") && strncmp (e->d_name + n, "-sd", 3)))
       continue;
     snprintf (p, sizeof p, "%s/%s", dir, e->d_name);
     unlink (p);
@@ -144,7 +149,8 @@ outputs_of (const char *dir, const char *name, char **err)
     const char *p = v2v_str (json_object_get (v, "hostDisk"), "path");
     struct stat st;
     if (*p && stat (p, &st) == 0)
-      json_array_append_new (disks, json_pack ("{s:s,s:I}", "path", p, "sizeBytes", (json_int_t) st.st_size));
+      json_array_append_new (
+          disks, json_pack ("{s:s,s:I}", "path", p, "sizeBytes", (json_int_t) st.st_size));
   }
   json_decref (vmi);
   return json_pack ("{s:s,s:o}", "yaml", yaml, "disks", disks);
@@ -190,8 +196,7 @@ static int
 outcome_status (struct v2v *s, const char *vm, const struct pallet_v2v_result *r, const char *log)
 {
   switch (r->outcome) {
-  case PALLET_V2V_OK:
-    return PALLET_OK;
+  case PALLET_V2V_OK: return PALLET_OK;
   case PALLET_V2V_CANCELLED:
     pallet_error (s->call, PALLET_E_CANCELLED, "%s: %s", vm, r->error);
     return PALLET_E_CANCELLED;
@@ -202,8 +207,9 @@ outcome_status (struct v2v *s, const char *vm, const struct pallet_v2v_result *r
     pallet_error (s->call, PALLET_E_IO, "%s: %s", vm, r->error);
     return PALLET_E_IO;
   default:
-    pallet_error (s->call, PALLET_E_FAILED, "%s: virt-v2v failed (exit %d): %s; its output is in %s",
-                  vm, r->exit_status, r->error, log);
+    pallet_error (s->call, PALLET_E_FAILED,
+                  "%s: virt-v2v failed (exit %d): %s; its output is in %s", vm, r->exit_status,
+                  r->error, log);
     return PALLET_E_FAILED;
   }
 }
@@ -222,7 +228,8 @@ convert_once (struct v2v *s, const struct v2v_input *in, const char *dir, const 
   }
   if (st == PALLET_OK && s->password && (s->type == V2V_VSPHERE || s->type == V2V_XEN)) {
     if (!(pw = pallet_v2v_password_file (dir, s->password))) {
-      pallet_error (s->call, PALLET_E_IO, "%s: cannot write the password file in %s: %s", in->key, dir, strerror (errno));
+      pallet_error (s->call, PALLET_E_IO, "%s: cannot write the password file in %s: %s", in->key,
+                    dir, strerror (errno));
       st = PALLET_E_IO;
     }
     src.password_file = pw;
@@ -237,16 +244,22 @@ convert_once (struct v2v *s, const struct v2v_input *in, const char *dir, const 
   snprintf (log, sizeof log, "%s/virt-v2v.log", dir);
   if (st == PALLET_OK) {
     struct progress p = { s, in->key };
-    struct pallet_v2v_run_opts o = { .timeout_s = s->timeout_s, .cancelled = cancelled,
-      .cancel_opaque = &p, .event = on_event, .event_opaque = &p, .log_path = log, .journal_dir = dir };
+    struct pallet_v2v_run_opts o = { .timeout_s = s->timeout_s,
+                                     .cancelled = cancelled,
+                                     .cancel_opaque = &p,
+                                     .event = on_event,
+                                     .event_opaque = &p,
+                                     .log_path = log,
+                                     .journal_dir = dir };
     struct pallet_v2v_result r;
-    pallet_log (s->call, PALLET_LOG_INFO, "%s: running virt-v2v (%s) into %s", in->key, s->uri ? s->uri : file, dir);
+    pallet_log (s->call, PALLET_LOG_INFO, "%s: running virt-v2v (%s) into %s", in->key,
+                s->uri ? s->uri : file, dir);
     pallet_v2v_run (argv, &o, &r);
     st = outcome_status (s, in->key, &r, log);
     if (st == PALLET_OK)
       pallet_log (s->call, PALLET_LOG_INFO, "%s: virt-v2v finished in %.0f s", in->key, r.seconds);
   }
-  pallet_v2v_remove_file (pw);      /* as soon as virt-v2v has ended */
+  pallet_v2v_remove_file (pw); /* as soon as virt-v2v has ended */
   pallet_v2v_argv_free (argv);
   free (file);
   free (err);
@@ -262,7 +275,8 @@ v2v_transfer (void *handle, struct pallet_call *call, const char *input_json)
   if (v2v_input_parse (s, "transfer", input_json, &in) < 0)
     return PALLET_E_INVALID;
   json_t *facts = json_object_get (in.state, "source");
-  char *name = pallet_v2v_vm_name (in.plan, in.vm, *v2v_str (facts, "name") ? v2v_str (facts, "name") : in.key);
+  char *name = pallet_v2v_vm_name (in.plan, in.vm,
+                                   *v2v_str (facts, "name") ? v2v_str (facts, "name") : in.key);
   char *dir = name ? v2v_vm_dir (s, name) : NULL;
   int st = dir ? PALLET_OK : PALLET_E_INVALID;
   if (!name)
@@ -276,22 +290,26 @@ v2v_transfer (void *handle, struct pallet_call *call, const char *input_json)
     outs = NULL;
   }
   if (outs)
-    pallet_log (call, PALLET_LOG_INFO, "%s: adopting the conversion that finished in %s", in.key, dir);
+    pallet_log (call, PALLET_LOG_INFO, "%s: adopting the conversion that finished in %s", in.key,
+                dir);
   else if (st == PALLET_OK) {
     if (pallet_v2v_reap_stale (dir) > 0)
-      pallet_log (call, PALLET_LOG_WARNING, "%s: stopped the virt-v2v an earlier, killed pallet left running", in.key);
+      pallet_log (call, PALLET_LOG_WARNING,
+                  "%s: stopped the virt-v2v an earlier, killed pallet left running", in.key);
     remove_outputs (dir, name);
     st = convert_once (s, &in, dir, name);
     char *err = NULL;
     if (st == PALLET_OK && !(outs = outputs_of (dir, name, &err))) {
-      pallet_error (call, PALLET_E_FAILED, "%s: virt-v2v succeeded but its output is unreadable: %s", in.key, err);
+      pallet_error (call, PALLET_E_FAILED,
+                    "%s: virt-v2v succeeded but its output is unreadable: %s", in.key, err);
       st = PALLET_E_FAILED;
     }
     free (err);
     if (outs)
       json_object_set_new (outs, "guest", json_string (in.key));
     if (st == PALLET_OK && pallet_v2v_mark_done (dir, outs) < 0) {
-      pallet_error (call, PALLET_E_IO, "%s: cannot write the run journal in %s: %s", in.key, dir, strerror (errno));
+      pallet_error (call, PALLET_E_IO, "%s: cannot write the run journal in %s: %s", in.key, dir,
+                    strerror (errno));
       st = PALLET_E_IO;
     }
   }
@@ -324,8 +342,11 @@ v2v_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_t *outs = *dir ? pallet_v2v_finished (dir) : NULL;
   if (!json_is_true (json_object_get (in.state, "transferred")) || !outs) {
     st = PALLET_E_CONFLICT;
-    pallet_error (call, st, "%s: no finished virt-v2v conversion in '%s'; run the migration again from transfer "
-                  "(pallet cleanup, then pallet migrate)", in.key, dir);
+    pallet_error (
+        call, st,
+        "%s: no finished virt-v2v conversion in '%s'; run the migration again from transfer "
+        "(pallet cleanup, then pallet migrate)",
+        in.key, dir);
   }
   else {
     /* virt-v2v converted the guest while it copied it. */

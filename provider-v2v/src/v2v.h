@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* provider-v2v internals: the session and what the ops share.  One code
  * base serves four Provider types; each module (module-TYPE.c) is the
  * vtable of one type. */
@@ -11,28 +12,28 @@
 enum v2v_type { V2V_VSPHERE = 1, V2V_OVA, V2V_XEN, V2V_DISK };
 
 struct v2v {
-  struct pallet_call *call;     /* the call in progress */
-  int type;                     /* enum v2v_type */
-  const char *type_name;        /* "vsphere", "ova", "xen", "disk" */
-  json_t *config;               /* open()'s config: owns the strings below */
-  int input;                    /* PALLET_V2V_IN_* */
-  const char *user, *password;  /* Secret user/password (never logged) */
-  int insecure;                 /* Secret insecureSkipVerify */
-  const char *thumbprint;       /* Secret thumbprint (VDDK) */
-  char *uri;                    /* vpx/esx/xen: the libvirt URI */
-  const char *path;             /* ova/disk: the directory or file of the url */
-  int transport;                /* PALLET_V2V_HTTPS or PALLET_V2V_VDDK */
+  struct pallet_call *call;    /* the call in progress */
+  int type;                    /* enum v2v_type */
+  const char *type_name;       /* "vsphere", "ova", "xen", "disk" */
+  json_t *config;              /* open()'s config: owns the strings below */
+  int input;                   /* PALLET_V2V_IN_* */
+  const char *user, *password; /* Secret user/password (never logged) */
+  int insecure;                /* Secret insecureSkipVerify */
+  const char *thumbprint;      /* Secret thumbprint (VDDK) */
+  char *uri;                   /* vpx/esx/xen: the libvirt URI */
+  const char *path;            /* ova/disk: the directory or file of the url */
+  int transport;               /* PALLET_V2V_HTTPS or PALLET_V2V_VDDK */
   const char *vddk_libdir, *vddk_config;
-  const char *output_dir;       /* setting output-dir, or NULL: <work.dir>/v2v */
-  const char *virt_v2v;         /* setting virt-v2v: the program */
-  unsigned timeout_s;           /* setting v2v-timeout */
-  int power_off;                /* setting power-off (vsphere): power a running VM off */
-  json_t *advisories;           /* open-time notes for validate (strings) */
+  const char *output_dir; /* setting output-dir, or NULL: <work.dir>/v2v */
+  const char *virt_v2v;   /* setting virt-v2v: the program */
+  unsigned timeout_s;     /* setting v2v-timeout */
+  int power_off;          /* setting power-off (vsphere): power a running VM off */
+  json_t *advisories;     /* open-time notes for validate (strings) */
 };
 
 struct v2v_input {
   json_t *root, *plan, *vm, *state, *options;
-  const char *key;              /* vm.name, else vm.id: what the source knows it by */
+  const char *key; /* vm.name, else vm.id: what the source knows it by */
   const char *migration_uid;
   int rollback;
 };
@@ -40,7 +41,7 @@ struct v2v_input {
 int v2v_input_parse (struct v2v *s, const char *op, const char *json, struct v2v_input *in);
 void v2v_input_free (struct v2v_input *in);
 int v2v_emit (struct v2v *s, int kind, const json_t *obj);
-const char *v2v_str (const json_t *o, const char *k);     /* "" if missing */
+const char *v2v_str (const json_t *o, const char *k); /* "" if missing */
 
 /* The source VM's facts (see kubevirt/README.md): from libvirt for
  * vsphere/xen, from the file for ova/disk.  Returns a pallet status; on
@@ -64,42 +65,42 @@ pallet_cleanup_fn v2v_cleanup;
 #define V2V_CAPS (PALLET_CAP_COLD_MIGRATION | PALLET_CAP_COPY | PALLET_CAP_GUEST_CONVERSION)
 
 /* The settings every type takes, and the vSphere ones on top. */
-#define V2V_COMMON_SETTINGS                                                  \
-  { "output-dir", PALLET_SETTING_STRING, NULL,                              \
+#define V2V_COMMON_SETTINGS                                                      \
+  { "output-dir", PALLET_SETTING_STRING, NULL,                                   \
     "where virt-v2v writes each VM's disks and YAML (default <work.dir>/v2v)" }, \
-  { "v2v-timeout", PALLET_SETTING_INT, "14400",                             \
-    "seconds one virt-v2v run may take before it is stopped" },             \
-  { "virt-v2v", PALLET_SETTING_STRING, "virt-v2v", "the virt-v2v program" }
-#define V2V_VSPHERE_SETTINGS                                                 \
-  { "sdkEndpoint", PALLET_SETTING_STRING, "vcenter",                        \
-    "vcenter (vpx://) or esxi (esx://)" },                                  \
-  { "host-path", PALLET_SETTING_STRING, NULL,                               \
-    "vCenter: the host's inventory path DATACENTER/[CLUSTER/]HOST" },       \
-  { "transport", PALLET_SETTING_STRING, "https",                            \
-    "https (nbdkit-curl) or vddk (nbdkit-vddk-plugin + VMware's VDDK)" },   \
-  { "vddk-libdir", PALLET_SETTING_STRING, NULL,                             \
-    "VDDK: the unpacked vmware-vix-disklib-distrib" },                      \
-  { "vddk-config", PALLET_SETTING_STRING, NULL, "VDDK: a vddk config file" }, \
-  { "power-off", PALLET_SETTING_BOOL, "true",                               \
-    "power a running VM off for the copy, and on again if the migration rolls back" }, \
-  { "vddkInitImage", PALLET_SETTING_STRING, NULL,                           \
-    "Forklift's VDDK image (cluster mode); not used here" }
+      { "v2v-timeout", PALLET_SETTING_INT, "14400",                              \
+        "seconds one virt-v2v run may take before it is stopped" },              \
+  {                                                                              \
+    "virt-v2v", PALLET_SETTING_STRING, "virt-v2v", "the virt-v2v program"        \
+  }
+#define V2V_VSPHERE_SETTINGS                                                                \
+  { "sdkEndpoint", PALLET_SETTING_STRING, "vcenter", "vcenter (vpx://) or esxi (esx://)" }, \
+      { "host-path", PALLET_SETTING_STRING, NULL,                                           \
+        "vCenter: the host's inventory path DATACENTER/[CLUSTER/]HOST" },                   \
+      { "transport", PALLET_SETTING_STRING, "https",                                        \
+        "https (nbdkit-curl) or vddk (nbdkit-vddk-plugin + VMware's VDDK)" },               \
+      { "vddk-libdir", PALLET_SETTING_STRING, NULL,                                         \
+        "VDDK: the unpacked vmware-vix-disklib-distrib" },                                  \
+      { "vddk-config", PALLET_SETTING_STRING, NULL, "VDDK: a vddk config file" },           \
+      { "power-off", PALLET_SETTING_BOOL, "true",                                           \
+        "power a running VM off for the copy, and on again if the migration rolls back" },  \
+  {                                                                                         \
+    "vddkInitImage", PALLET_SETTING_STRING, NULL,                                           \
+        "Forklift's VDDK image (cluster mode); not used here"                               \
+  }
 
 /* Each module: the vtable of one Provider type. */
-#define V2V_MODULE(tname, ttype, desc, settings_array)                      \
-  static void *                                                             \
-  v2v_open_type (struct pallet_call *call, const char *config_json)         \
-  {                                                                         \
-    return v2v_open (call, config_json, ttype);                             \
-  }                                                                         \
-  PALLET_PROVIDER_DEFINE (v2v_provider,                                     \
-    .name = tname, .version = "0.1.0", .description = desc,                 \
-    .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE,               \
-    .cancel_bound_ms = 6000, .capabilities = V2V_CAPS,                      \
-    .open = v2v_open_type, .close = v2v_close, .validate = v2v_validate,    \
-    .inventory = v2v_inventory, .prepare_source = v2v_prepare_source,       \
-    .transfer = v2v_transfer, .convert = v2v_convert,                       \
-    .build_vm = v2v_build_vm, .cleanup = v2v_cleanup,                       \
-    .settings = settings_array)
+#define V2V_MODULE(tname, ttype, desc, settings_array)                                            \
+  static void *v2v_open_type (struct pallet_call *call, const char *config_json)                  \
+  {                                                                                               \
+    return v2v_open (call, config_json, ttype);                                                   \
+  }                                                                                               \
+  PALLET_PROVIDER_DEFINE (                                                                        \
+      v2v_provider, .name = tname, .version = "0.1.0", .description = desc,                       \
+      .thread_model = PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE, .cancel_bound_ms = 6000,          \
+      .capabilities = V2V_CAPS, .open = v2v_open_type, .close = v2v_close,                        \
+      .validate = v2v_validate, .inventory = v2v_inventory, .prepare_source = v2v_prepare_source, \
+      .transfer = v2v_transfer, .convert = v2v_convert, .build_vm = v2v_build_vm,                 \
+      .cleanup = v2v_cleanup, .settings = settings_array)
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* validate: what stands in the way of one VM, as findings.  Changes
  * nothing. */
 #include <stdarg.h>
@@ -15,8 +16,8 @@ struct findings {
   int errors;
 };
 
-static void finding (struct findings *f, const char *category, const char *type,
-                     const char *field, const char *fmt, ...) PALLET_PRINTF (5, 6);
+static void finding (struct findings *f, const char *category, const char *type, const char *field,
+                     const char *fmt, ...) PALLET_PRINTF (5, 6);
 
 static void
 finding (struct findings *f, const char *category, const char *type, const char *field,
@@ -42,9 +43,10 @@ plan_checks (struct findings *f, const struct v2v_input *in)
 {
   const char *type = v2v_str (in->plan, "type");
   if (*type && strcmp (type, "cold"))
-    finding (f, "Critical", "MigrationTypeNotSupported", "spec.type",
-             "plan type '%s': the %s provider does cold migrations only (virt-v2v copies a powered-off guest)",
-             type, f->s->type_name);
+    finding (
+        f, "Critical", "MigrationTypeNotSupported", "spec.type",
+        "plan type '%s': the %s provider does cold migrations only (virt-v2v copies a powered-off guest)",
+        type, f->s->type_name);
   if (json_is_true (json_object_get (in->plan, "skipGuestConversion")))
     finding (f, "Critical", "SkipGuestConversionNotSupported", "spec.skipGuestConversion",
              "virt-v2v always converts the guest; remove skipGuestConversion");
@@ -77,29 +79,35 @@ facts_checks (struct findings *f, const struct v2v_input *in, const json_t *fact
              "VM %s is powered on; the migration powers it off (and on again if it rolls back)",
              v2v_str (facts, "name"));
   else if (!strcmp (v2v_str (facts, "powerState"), "On"))
-    finding (f, "Critical", "VMPoweredOn", NULL,
-             "VM %s is powered on and power-off is false; virt-v2v copies only a shut-off guest: shut it down first",
-             v2v_str (facts, "name"));
+    finding (
+        f, "Critical", "VMPoweredOn", NULL,
+        "VM %s is powered on and power-off is false; virt-v2v copies only a shut-off guest: shut it down first",
+        v2v_str (facts, "name"));
   json_t *d, *n;
   size_t i;
-  json_t *sm = json_object_get (in->plan, "storageMap"), *nm = json_object_get (in->plan, "networkMap");
+  json_t *sm = json_object_get (in->plan, "storageMap"),
+         *nm = json_object_get (in->plan, "networkMap");
   json_array_foreach (json_object_get (facts, "disks"), i, d)
     if (!mapped (sm, v2v_str (d, "datastore"), 1))
-      finding (f, "Critical", "StorageNotMapped", "storageMap",
-               "disk %s (datastore '%s') has no StorageMap entry; add one with source.name: %s (or \"default\")",
-               v2v_str (d, "file"), v2v_str (d, "datastore"), v2v_str (d, "datastore"));
+      finding (
+          f, "Critical", "StorageNotMapped", "storageMap",
+          "disk %s (datastore '%s') has no StorageMap entry; add one with source.name: %s (or \"default\")",
+          v2v_str (d, "file"), v2v_str (d, "datastore"), v2v_str (d, "datastore"));
   json_array_foreach (json_object_get (facts, "nics"), i, n)
     if (!mapped (nm, v2v_str (n, "network"), 0))
       finding (f, "Critical", "NetworkNotMapped", "networkMap",
                "NIC %s on network '%s' has no NetworkMap entry; map it to pod, multus or ignored",
                v2v_str (n, "mac"), v2v_str (n, "network"));
   if (!json_array_size (json_object_get (facts, "disks")))
-    finding (f, "Critical", "NoDisks", NULL, "VM %s has no disks to migrate", v2v_str (facts, "name"));
+    finding (f, "Critical", "NoDisks", NULL, "VM %s has no disks to migrate",
+             v2v_str (facts, "name"));
   char *name = pallet_v2v_vm_name (in->plan, in->vm, v2v_str (facts, "name"));
   if (!name)
-    finding (f, "Critical", "TargetNameInvalid", "vms[].targetName", "no DNS-1123 name can be made; set targetName");
+    finding (f, "Critical", "TargetNameInvalid", "vms[].targetName",
+             "no DNS-1123 name can be made; set targetName");
   else if (strcmp (name, v2v_str (facts, "name")) && !*v2v_str (in->vm, "targetName"))
-    finding (f, "Advisory", "TargetNameSanitised", NULL, "the VM will be named %s (a DNS-1123 label)", name);
+    finding (f, "Advisory", "TargetNameSanitised", NULL,
+             "the VM will be named %s (a DNS-1123 label)", name);
   free (name);
 }
 
@@ -112,22 +120,26 @@ vddk_checks (struct findings *f)
   if (s->type != V2V_VSPHERE || s->transport != PALLET_V2V_VDDK)
     return;
   if (!pallet_v2v_have_nbdkit_plugin ("vddk"))
-    finding (f, "Critical", "VDDKPluginMissing", "settings.transport",
-             "transport vddk needs nbdkit's vddk plugin (nbdkit-vddk-plugin.so), which this nbdkit does not have "
-             "(Debian's nbdkit ships none; the plugin and VMware's VDDK come from VMware/your distribution): "
-             "install them, or use transport https");
+    finding (
+        f, "Critical", "VDDKPluginMissing", "settings.transport",
+        "transport vddk needs nbdkit's vddk plugin (nbdkit-vddk-plugin.so), which this nbdkit does not have "
+        "(Debian's nbdkit ships none; the plugin and VMware's VDDK come from VMware/your distribution): "
+        "install them, or use transport https");
   char lib[4096];
   snprintf (lib, sizeof lib, "%s/lib64/libvixDiskLib.so", s->vddk_libdir ? s->vddk_libdir : "");
   if (!s->vddk_libdir)
-    finding (f, "Critical", "VDDKLibdirMissing", "settings.vddk-libdir",
-             "transport vddk needs vddk-libdir: the directory of VMware's vmware-vix-disklib-distrib");
+    finding (
+        f, "Critical", "VDDKLibdirMissing", "settings.vddk-libdir",
+        "transport vddk needs vddk-libdir: the directory of VMware's vmware-vix-disklib-distrib");
   else if (access (lib, R_OK) != 0)
-    finding (f, "Critical", "VDDKLibdirMissing", "settings.vddk-libdir",
-             "vddk-libdir %s has no lib64/libvixDiskLib.so; point it at the unpacked vmware-vix-disklib-distrib",
-             s->vddk_libdir);
+    finding (
+        f, "Critical", "VDDKLibdirMissing", "settings.vddk-libdir",
+        "vddk-libdir %s has no lib64/libvixDiskLib.so; point it at the unpacked vmware-vix-disklib-distrib",
+        s->vddk_libdir);
   if (!s->thumbprint || !*s->thumbprint)
-    finding (f, "Critical", "VDDKThumbprintMissing", "secret.thumbprint",
-             "transport vddk needs the server's SHA-1 thumbprint in the Secret's thumbprint (virt-v2v 2.2.0 requires it)");
+    finding (
+        f, "Critical", "VDDKThumbprintMissing", "secret.thumbprint",
+        "transport vddk needs the server's SHA-1 thumbprint in the Secret's thumbprint (virt-v2v 2.2.0 requires it)");
 }
 
 static void
@@ -148,11 +160,12 @@ ova_checks (struct findings *f, const struct v2v_input *in)
 static int
 source_finding (struct findings *f, int st, const char *msg)
 {
-  const char *type = st == PALLET_E_AUTH ? "CredentialsRejected"
-    : st == PALLET_E_NOT_FOUND ? "VMNotFound"
-    : strstr (msg, "insecureSkipVerify") ? "TLSVerificationFailed" : "SourceUnreachable";
+  const char *type = st == PALLET_E_AUTH                  ? "CredentialsRejected"
+                     : st == PALLET_E_NOT_FOUND           ? "VMNotFound"
+                     : strstr (msg, "insecureSkipVerify") ? "TLSVerificationFailed"
+                                                          : "SourceUnreachable";
   if (st == PALLET_E_TRANSIENT)
-    return st;                  /* retried by the host, not a finding */
+    return st; /* retried by the host, not a finding */
   finding (f, "Critical", type, NULL, "%s", msg);
   return PALLET_OK;
 }

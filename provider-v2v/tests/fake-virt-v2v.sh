@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # A stand-in for virt-v2v in the fast end-to-end tests (the slow test runs
 # the real one).  It parses the -os/-on that pallet passes, appends its
 # argv to $FAKE_V2V_CALLS, and by $FAKE_V2V_MODE:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fast end-to-end tests of the v2v providers: `pallet` against the
 simulated vCenter and ESXi (real libvirt ESX driver), with a stand-in for
 virt-v2v (tests/fake-virt-v2v.sh) so every path runs in seconds; the one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one slow v2v test: `pallet migrate` from the simulated vCenter with
 the real virt-v2v (-i libvirt -ic vpx://… over HTTPS, nbdkit-curl,
 -o kubevirt), the VirtualMachine built from virt-v2v's YAML and checked

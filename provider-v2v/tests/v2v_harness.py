@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end runs of `pallet migrate` with the v2v providers against
 govmomi's simulator (tests/vsphere-sim) with the test guest staged."""
 

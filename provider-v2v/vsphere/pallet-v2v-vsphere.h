@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_vsphere: vCenter/ESXi inventory through libvirt's ESX driver
  * (the libvirt C API; domain XML read with libxml2).  Why libvirt and not
  * the SOAP PropertyCollector: README.md. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* vSphere inventory through libvirt's ESX driver. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 struct pallet_v2v_vsphere {
   virConnectPtr conn;
-  const char *user, *password;   /* borrowed for the auth callback only */
+  const char *user, *password; /* borrowed for the auth callback only */
 };
 
 static int
@@ -85,20 +86,16 @@ static const char *
 hint (int code)
 {
   switch (code) {
-  case PALLET_E_AUTH:
-    return "check the Secret's user and password";
+  case PALLET_E_AUTH: return "check the Secret's user and password";
   case PALLET_E_FAILED:
     return "give the server's CA (Secret cacert) or set insecureSkipVerify: true in the Secret for a test server";
-  case PALLET_E_TRANSIENT:
-    return "check the Provider's url and that the server is reachable";
-  default:
-    return "check the Provider's url and the setting host-path (DATACENTER/[CLUSTER/]HOST)";
+  case PALLET_E_TRANSIENT: return "check the Provider's url and that the server is reachable";
+  default: return "check the Provider's url and the setting host-path (DATACENTER/[CLUSTER/]HOST)";
   }
 }
 
-static int
-open_flags (const char *uri, const char *user, const char *password, unsigned flags,
-            struct pallet_v2v_vsphere **out, char **err);
+static int open_flags (const char *uri, const char *user, const char *password, unsigned flags,
+                       struct pallet_v2v_vsphere **out, char **err);
 
 int
 pallet_v2v_vsphere_open (const char *uri, const char *user, const char *password,
@@ -233,7 +230,8 @@ pallet_v2v_domain_facts (const char *xml, char **err)
   set_str (f, "id", xp_str (ctx, "string(/domain/vmware:moref)"));
   set_str (f, "datacenter", xp_str (ctx, "string(/domain/vmware:datacenterpath)"));
   json_object_set_new (f, "cpus", json_integer (xp_num (ctx, "string(/domain/vcpu)")));
-  json_object_set_new (f, "memoryMiB", json_integer (xp_num (ctx, "string(/domain/memory)") / 1024));
+  json_object_set_new (f, "memoryMiB",
+                       json_integer (xp_num (ctx, "string(/domain/memory)") / 1024));
   char *fw = xp_str (ctx, "string(/domain/os/@firmware)");
   char *loader = xp_str (ctx, "string(/domain/os/loader/@type)");
   int efi = (fw && !strcmp (fw, "efi")) || (loader && !strcmp (loader, "pflash"));
@@ -241,7 +239,8 @@ pallet_v2v_domain_facts (const char *xml, char **err)
   free (fw);
   free (loader);
   static const char *const dk[] = { "file", "bus", "target" };
-  static const char *const dx[] = { "string(source/@file)", "string(target/@bus)", "string(target/@dev)" };
+  static const char *const dx[] = { "string(source/@file)", "string(target/@bus)",
+                                    "string(target/@dev)" };
   json_t *disks = list_of (ctx, "/domain/devices/disk[@device='disk']", dk, dx, 3), *d;
   size_t i;
   json_array_foreach (disks, i, d)
@@ -249,7 +248,8 @@ pallet_v2v_domain_facts (const char *xml, char **err)
   json_object_set_new (f, "disks", disks);
   static const char *const nk[] = { "mac", "network", "model" };
   static const char *const nx[] = { "string(mac/@address)",
-    "string(source/@bridge | source/@network | source/@portgroup)", "string(model/@type)" };
+                                    "string(source/@bridge | source/@network | source/@portgroup)",
+                                    "string(model/@type)" };
   json_object_set_new (f, "nics", list_of (ctx, "/domain/devices/interface", nk, nx, 3));
   xmlXPathFreeContext (ctx);
   xmlFreeDoc (doc);
@@ -265,7 +265,9 @@ power (virDomainPtr d)
   if (virDomainGetState (d, &state, &reason, 0) < 0)
     return "Unknown";
   return state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_BLOCKED
-    ? "On" : state == VIR_DOMAIN_SHUTOFF ? "Off" : "Unknown";
+             ? "On"
+         : state == VIR_DOMAIN_SHUTOFF ? "Off"
+                                       : "Unknown";
 }
 
 static json_t *
@@ -308,8 +310,7 @@ pallet_v2v_vsphere_vms (struct pallet_v2v_vsphere *v, char **err)
 }
 
 int
-pallet_v2v_vsphere_vm (struct pallet_v2v_vsphere *v, const char *key, json_t **facts,
-                       char **err)
+pallet_v2v_vsphere_vm (struct pallet_v2v_vsphere *v, const char *key, json_t **facts, char **err)
 {
   *facts = NULL;
   json_t *all = pallet_v2v_vsphere_vms (v, err), *f;
@@ -325,13 +326,15 @@ pallet_v2v_vsphere_vm (struct pallet_v2v_vsphere *v, const char *key, json_t **f
       break;
     }
     if (strlen (names) + strlen (name) + 3 < sizeof names)
-      snprintf (names + strlen (names), sizeof names - strlen (names), "%s%s", *names ? ", " : "", name);
+      snprintf (names + strlen (names), sizeof names - strlen (names), "%s%s", *names ? ", " : "",
+                name);
   }
   json_decref (all);
   if (!*facts)
-    return failf (err, PALLET_E_NOT_FOUND,
-                  "VM '%s' is not on this host (by name, UUID or moref); VMs there: %s; check the plan's vms[] and the setting host-path",
-                  key, *names ? names : "none");
+    return failf (
+        err, PALLET_E_NOT_FOUND,
+        "VM '%s' is not on this host (by name, UUID or moref); VMs there: %s; check the plan's vms[] and the setting host-path",
+        key, *names ? names : "none");
   return PALLET_OK;
 }
 

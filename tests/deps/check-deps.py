@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """check-deps.py: every external file and program Pallet uses at run time
 comes from a Debian package that scripts/install-deps.sh installs, directly
 or as a (recursive) Depends/Pre-Depends of a package it lists, or from the

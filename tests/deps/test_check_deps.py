@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Tests of check-deps.py: it must fail, naming the package, when
 scripts/install-deps.sh loses a package the project needs at run time
 (the appliance kernel above all), and when there is no kernel for

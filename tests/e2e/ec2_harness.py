@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Harness for end-to-end runs of `pallet migrate` with provider-ec2 against
 the local endpoint (tests/endpoint).  Real processes, real HTTP, real SigV4."""
 

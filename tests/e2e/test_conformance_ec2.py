@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pallet-conformance on provider-ec2, against the local endpoint, with a
 fixture whose count_command counts the live snapshots and volumes the
 provider made (any plan, any migration).  Every check runs.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End to end: conversion-only plans (plan type "conversion") with
 provider-ec2: the PVCs were made by someone else; the provider finds them
 through the (local) Kubernetes API, creates nothing in AWS and emits the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Copy transfer mode, library level: pallet-ebs-copy (provider-ec2/copy)
 against the local EBS direct endpoint.  Sparse fidelity (cmp, du, time vs
 allocated data), stale data on a reused target, bad checksums (retried,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End to end: `pallet migrate` with provider-ec2 against the local endpoint."""
 
 import json

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Warm migration end to end: `pallet migrate` on a plan of type warm with
 provider-ec2 in copy mode against the local endpoint.  The source instance
 keeps running through precopy rounds (round 0 full, then deltas through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared test fixture: start pallet-endpoint, talk to it with botocore,
 the aws CLI and its /_pallet/ control API."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """pallet-endpoint: a local EC2 + EBS direct + STS compatible endpoint.
 
 One HTTP port on 127.0.0.1 serves all three services, routed by the SigV4

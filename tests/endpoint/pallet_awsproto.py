@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Wire formats for the local AWS endpoint, driven by botocore's models.
 
 Requests (EC2 and STS query protocol) are parsed by walking the operation's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """EC2 actions of the local endpoint.  Each handler takes (ctx, data) where
 data is the input dict botocore's model describes, and returns the output
 dict the model describes (member names, not wire names)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """KMS for the local endpoint: DescribeKey (JSON 1.1 protocol,
 X-Amz-Target TrentService.DescribeKey), on keys seeded per account and
 region.  Request members are checked against botocore's kms model."""

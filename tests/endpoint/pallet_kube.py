@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A minimal Kubernetes API for the local endpoint: list (and get)
 PersistentVolumeClaims with bearer-token auth, equality label selectors
 and limit/continue paging, for conversion-only plans.  PVCs and tokens

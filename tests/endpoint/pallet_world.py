@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The endpoint's stateful world: accounts, regions, instances, volumes,
 snapshots and the block data behind them.  All methods run under
 World.lock; times are time.time() seconds."""

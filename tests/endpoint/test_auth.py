@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """(b) Signatures: wrong secrets, unknown keys, tampered requests and
 unsigned requests are rejected with each service's own error envelope."""
 

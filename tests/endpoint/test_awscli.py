@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """(a) Proof against AWS's own client: Debian's /usr/bin/aws drives every
 action the endpoint serves, and its parsed JSON output is checked."""
 

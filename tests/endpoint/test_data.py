@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """(d) Sharing between accounts and (e) EBS direct block data: checksums
 match, unlisted blocks are zero in the image, warm-migration deltas."""
 

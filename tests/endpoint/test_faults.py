@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """(c) Fault injection is observable: throttles, 5xx, latency, connection
 resets and bad EBS checksums, per action, deterministic with --fault-seed."""
 

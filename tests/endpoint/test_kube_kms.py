@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The endpoint's Kubernetes PVC API (bearer token, label selectors,
 limit/continue) and its KMS keys (seeded, implied by encrypted volumes,
 control API), through botocore and plain HTTP."""

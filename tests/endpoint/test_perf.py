@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """DescribeInstances over 10000 synthetic instances: pages are complete,
 disjoint, and fast on the endpoint side (pre-rendered fragments)."""
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: EC2/STS XML responses -> JSON (Pallet_aws_xml_convert)
  * and the error envelope parser (Pallet_aws_xml_error), as the transport
  * feeds them a response body. */
@@ -24,7 +25,10 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   static const char *const paths[] = {
-    "reservationSet/item/instancesSet/item", "volumeSet/item", "snapshotSet/item", NULL,
+    "reservationSet/item/instancesSet/item",
+    "volumeSet/item",
+    "snapshotSet/item",
+    NULL,
   };
   /* The first byte picks the item path so one corpus covers them all. */
   const char *path = size ? paths[data[0] % 4] : NULL;
@@ -35,7 +39,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   size_t n = 0;
   int stopped = 0;
   if (Pallet_aws_xml_convert (buf, len, path, path ? count_cb : NULL, &n, &rest, root, err,
-                              sizeof err, &stopped) == 0) {
+                              sizeof err, &stopped)
+      == 0) {
     char *s = json_dumps (rest, JSON_COMPACT);
     free (s);
   }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the EBS direct JSON responses (ListSnapshotBlocks,
  * ListChangedBlocks pages) through ebs.c's real parsing and pagination.
  * The transport is replaced at link time: Pallet_aws_send below returns
@@ -40,8 +41,15 @@ Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status,
                       enum Pallet_aws_service svc, const char *action, const char *code,
                       const char *message, const char *request_id, const char *fmt, ...)
 {
-  (void) c; (void) status; (void) http_status; (void) attempts; (void) svc;
-  (void) action; (void) code; (void) message; (void) request_id;
+  (void) c;
+  (void) status;
+  (void) http_status;
+  (void) attempts;
+  (void) svc;
+  (void) action;
+  (void) code;
+  (void) message;
+  (void) request_id;
   /* Format the message as the real one does: catches bad varargs. */
   char buf[1024];
   va_list ap;
@@ -53,7 +61,9 @@ Pallet_aws_set_error (struct Pallet_aws_client *c, int status, long http_status,
 void
 Pallet_aws_log (struct Pallet_aws_client *c, int level, const char *fmt, ...)
 {
-  (void) c; (void) level; (void) fmt;
+  (void) c;
+  (void) level;
+  (void) fmt;
 }
 
 /* Reads each block as the provider's transfer does. */
@@ -87,11 +97,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     size_t n = 0;
     json_t *info = NULL;
     if (which == 0)
-      Pallet_aws_ebs_list_snapshot_blocks (&c, "snap-0123456789abcdef0", -1, block_cb, &n,
-                                           &info);
+      Pallet_aws_ebs_list_snapshot_blocks (&c, "snap-0123456789abcdef0", -1, block_cb, &n, &info);
     else
-      Pallet_aws_ebs_list_changed_blocks (&c, "snap-0123456789abcdef0",
-                                          "snap-0123456789abcdef1", 0, block_cb, &n, &info);
+      Pallet_aws_ebs_list_changed_blocks (&c, "snap-0123456789abcdef0", "snap-0123456789abcdef1", 0,
+                                          block_cb, &n, &info);
     json_decref (info);
   }
   return 0;

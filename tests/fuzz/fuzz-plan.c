@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: plan YAML/JSON reading (pallet_plan_read_buffer) and
  * normalisation, plus the provider config of each side, as `pallet
  * migrate PLAN` does. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: SigV4 canonicalisation.  The input is split on '\n'
  * into method, path, query and header lines ("name:value"), then signed in
  * header mode and presign mode with path normalisation on and off. */
@@ -47,13 +48,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   free (q);
   for (int mode = 0; mode < 4; mode++) {
     struct Pallet_aws_sigv4_in in = {
-      .method = method, .path = path, .query = query, .headers = h, .nheaders = nh,
+      .method = method,
+      .path = path,
+      .query = query,
+      .headers = h,
+      .nheaders = nh,
       .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
       .access_key_id = "AKIDEXAMPLE",
       .secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
       .session_token = (mode & 2) ? "token" : NULL,
-      .region = "us-east-1", .service = "service", .amz_date = "20150830T123600Z",
-      .normalize_path = mode & 1, .presign = mode == 3, .expires = 300,
+      .region = "us-east-1",
+      .service = "service",
+      .amz_date = "20150830T123600Z",
+      .normalize_path = mode & 1,
+      .presign = mode == 3,
+      .expires = 300,
       .add_content_sha256 = mode == 2,
     };
     struct Pallet_aws_sigv4_out out;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets with clang straight from the sources and runs
 # each one: first every regression input (must not crash), then a fuzzing
 # run of SECONDS seconds from the seed corpus.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # boot-check.sh: boot a disk image under QEMU/TCG and wait for it to come up.
 #
 #   tests/guest/boot-check.sh IMAGE [--uefi] [--timeout SECS] [--expect REGEX]

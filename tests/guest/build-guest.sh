@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # build-guest.sh: build a small, real, EC2-shaped Debian 12 raw disk image.
 #
 #   tests/guest/build-guest.sh [--force]

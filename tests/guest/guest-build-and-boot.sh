@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Build (or reuse) the cached guest and check the unconverted image boots
 # from an IDE disk, as it would on a Xen/PV-less source.
 set -euo pipefail

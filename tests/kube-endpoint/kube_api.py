@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The REST surface of pallet-kube-endpoint: resource table, discovery,
 OpenAPI v3 stubs (enough for kubectl's field-validation probe), CRUD,
 patch, watch, Table output and bearer-token auth."""

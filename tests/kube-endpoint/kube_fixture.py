@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Test fixture: start pallet-kube-endpoint and drive it with the real
 kubectl (/usr/bin/kubectl)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Controllers of pallet-kube-endpoint: namespaces get a default
 ServiceAccount, PVCs bind to PVs backed by sparse files, and Pods run as
 sandboxed local processes (kube_sandbox.py in private mount, PID and UTS

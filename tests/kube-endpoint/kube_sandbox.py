@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One container of pallet-kube-endpoint, run as PID 1 of fresh mount,
 PID and UTS namespaces (started by `unshare --mount --pid --uts --fork
 --kill-child`).  Builds the container's root (an overlay over the image's

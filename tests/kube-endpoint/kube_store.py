@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The object store of pallet-kube-endpoint: objects by (resource,
 namespace, name), one resourceVersion counter, an event log that watches
 read from, label and field selectors, and the patch formats kubectl sends

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """pallet-kube-endpoint: a local Kubernetes API server for tests, with
 Pods run as sandboxed local processes.  See README.md.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The conversion Pod (convert-pod.c, through `pallet-convert-tool pod`)
 applied with kubectl to pallet-kube-endpoint and run once, under TCG, in
 the pallet-convert image's root filesystem (packaging/images/

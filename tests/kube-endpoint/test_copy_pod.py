@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The copy Pod provider-ec2 generates today (ec2_copy_pod), applied with
 kubectl to pallet-kube-endpoint and run in the pallet-ebs-copy image's
 root filesystem (packaging/images/build-rootfs.sh) against the local EC2

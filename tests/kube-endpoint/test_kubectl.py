@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pallet-kube-endpoint's wire, checked by the real kubectl: discovery,
 apply/get/wait/logs/delete, patches, watches, auth and TLS, and Pods run
 as sandboxed processes (block PVCs, Secrets as env, exit codes)."""

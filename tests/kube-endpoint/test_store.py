@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """kube_store without a server: selectors, the three patch formats,
 resourceVersion conflicts and the watch event log."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """An HTTP server whose every answer is too big: MODE "huge" sends a 200
 with Content-Length 200 MiB and streams it; "endless" streams a chunked 200
 forever.  The body is XML-ish filler so a parser would accept the start.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared bits of the reliability tests: seeds, the endpoint control API and
 a few checks.  Builds on tests/e2e/ec2_harness.py (imported, not edited)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """kill -9 of `pallet migrate` with several VMs in flight, at step
 boundaries and inside waiting steps (timed from the endpoint's call log),
 then a rerun: the manifests under <state-dir>/manifests must be

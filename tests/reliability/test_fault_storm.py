@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fault storm: 10 VMs (1-3 volumes each) against the endpoint with 30%
 throttling, 10% 5xx and 5% connection resets on every action of every
 service, --max-in-flight 4.  Every VM must migrate, nothing plan-tagged may

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Oversized and endless endpoint responses are bounded: `pallet validate`
 against a server that answers 200 MiB, or a chunked body that never ends,
 fails with a clear error (naming the size limit) within bounded memory.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A VM whose transfer fails after some of its new volumes exist must roll
 back completely: 0 plan-tagged volumes and snapshots, source running again.
 The second volume is io2 of 2 GiB: its snapshot works, but CreateVolume

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Security of a full `pallet migrate` with provider-ec2 against the local
 endpoint: TLS verification, secrets kept out of every output, hostile
 instance names and tags."""

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A TLS-terminating TCP proxy (stdlib only): accepts TLS on 127.0.0.1 and
 pipes the plain bytes to 127.0.0.1:UPSTREAM (the pallet endpoint), so the
 endpoint sees the very request the client signed.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # test-virsh.sh SIM BUILD_GUEST: libvirt's ESX driver (virsh) reads the
 # simulated vCenter and ESXi, with the test guest staged: list --all,
 # dumpxml (name, UUID, moref, disk, MAC), and a wrong password refused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // vsphere-sim: govmomi's vCenter (VPX) or ESXi simulator on 127.0.0.1 over
 // TLS, with a real guest disk staged into one VM's datastore directory, so
 // real VMware clients (libvirt's ESX driver, virt-v2v through nbdkit-curl)

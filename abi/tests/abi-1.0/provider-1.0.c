@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A provider built from the frozen ABI 1.0 header (abi/tests/abi-1.0/),
  * as nbdkit keeps old plugins: the guide's 1.0 SYNOPSIS provider, never
  * edited, so its binary has the 1.0 vtable (struct_size 128, abi_minor 0)

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Tests of `pallet doctor`: the all-good case in under 5 s, then every
 failing case through an override: a fake empty kernel dir, a kernel
 without modules, SUPERMIN_KERNEL at nothing, programs missing from PATH,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libpallet-host: load a Pallet provider and drive it.
  *
  * The host side of abi/pallet/provider.h.  Everything public is prefixed
@@ -22,13 +23,13 @@ extern "C" {
 
 /* Exit codes of the pallet CLI (and of pallet_migrate()). */
 enum pallet_exit {
-  PALLET_EXIT_OK = 0,         /* everything succeeded */
-  PALLET_EXIT_VM_FAILED = 1,  /* at least one VM (or validation) failed */
-  PALLET_EXIT_USAGE = 2,      /* bad command line */
-  PALLET_EXIT_LOAD = 3,       /* provider not found, not loadable, ABI error */
-  PALLET_EXIT_CANCELLED = 4,  /* cancelled (signal or `pallet cancel`) */
-  PALLET_EXIT_INPUT = 5,      /* plan/config/state unreadable or invalid */
-  PALLET_EXIT_LOCKED = 6      /* another `pallet` holds the state dir */
+  PALLET_EXIT_OK = 0,        /* everything succeeded */
+  PALLET_EXIT_VM_FAILED = 1, /* at least one VM (or validation) failed */
+  PALLET_EXIT_USAGE = 2,     /* bad command line */
+  PALLET_EXIT_LOAD = 3,      /* provider not found, not loadable, ABI error */
+  PALLET_EXIT_CANCELLED = 4, /* cancelled (signal or `pallet cancel`) */
+  PALLET_EXIT_INPUT = 5,     /* plan/config/state unreadable or invalid */
+  PALLET_EXIT_LOCKED = 6     /* another `pallet` holds the state dir */
 };
 
 /* --- status codes ------------------------------------------------------ */
@@ -52,11 +53,11 @@ const char *pallet_last_error (void);
  * from a provider that returned PALLET_E_INVALID.  Cleared with the
  * message.  Added in 0.2. */
 enum pallet_error_origin {
-  PALLET_ORIGIN_NONE = 0,     /* no error */
-  PALLET_ORIGIN_HOST = 1,     /* the host refused the call or its input
+  PALLET_ORIGIN_NONE = 0,    /* no error */
+  PALLET_ORIGIN_HOST = 1,    /* the host refused the call or its input
                                  (bad options, query, plan, config file),
                                  or failed itself (I/O, memory) */
-  PALLET_ORIGIN_PROVIDER = 2  /* the provider's status and message, or the
+  PALLET_ORIGIN_PROVIDER = 2 /* the provider's status and message, or the
                                  provider broke the ABI contract */
 };
 int pallet_last_error_origin (void);
@@ -79,14 +80,14 @@ int pallet_get_log_level (void);
  * what happens outside them (loader warnings, pallet_session_call()).
  * Rendering (text, JSON lines, YAML, progress bars) is the caller's. */
 enum pallet_event_type {
-  PALLET_EVENT_LOG = 1,       /* a log line: level, message (vm, step) */
-  PALLET_EVENT_PROGRESS = 2,  /* a provider's progress: vm, step, done,
+  PALLET_EVENT_LOG = 1,      /* a log line: level, message (vm, step) */
+  PALLET_EVENT_PROGRESS = 2, /* a provider's progress: vm, step, done,
                                  total, unit */
-  PALLET_EVENT_STEP = 3,      /* a VM's step or state changed: vm, name,
+  PALLET_EVENT_STEP = 3,     /* a VM's step or state changed: vm, name,
                                  what, step, status, message */
-  PALLET_EVENT_FINDING = 4,   /* validate: one finding of vm (json) */
-  PALLET_EVENT_ITEM = 5,      /* inventory: one item (json) */
-  PALLET_EVENT_RESULT = 6     /* validate: one VM's verdict (what
+  PALLET_EVENT_FINDING = 4,  /* validate: one finding of vm (json) */
+  PALLET_EVENT_ITEM = 5,     /* inventory: one item (json) */
+  PALLET_EVENT_RESULT = 6    /* validate: one VM's verdict (what
                                  "validated", code a pallet_status);
                                  migrate/cleanup: the plan's summary (what
                                  "summary", code an enum pallet_exit) */
@@ -97,25 +98,25 @@ enum pallet_event_type {
  * apply to the type are NULL / 0.  Events may gain fields at the end:
  * read a field only if its offset is below struct_size. */
 struct pallet_event {
-  uint64_t struct_size;       /* sizeof (struct pallet_event) of the library */
-  int type;                   /* enum pallet_event_type */
-  int level;                  /* LOG: PALLET_LOG_ERROR..PALLET_LOG_DEBUG */
+  uint64_t struct_size; /* sizeof (struct pallet_event) of the library */
+  int type;             /* enum pallet_event_type */
+  int level;            /* LOG: PALLET_LOG_ERROR..PALLET_LOG_DEBUG */
   /* The event's name, the "event" member of json: STEP events are
    * "step", "retry", "resume", "restart", "skip", "failed", "done",
    * "cancelled", "rollback", "cleanup", "manifests", "precopy",
    * "downtime"; the others "log", "progress", "finding", "item",
    * "validated", "summary". */
   const char *what;
-  const char *vm;             /* the VM's id (its key in the plan), or NULL */
-  const char *name;           /* the VM's display name, or NULL */
-  const char *step;           /* op name ("transfer"), or NULL */
-  const char *status;         /* STEP: "started", "done", "skipped",
+  const char *vm;       /* the VM's id (its key in the plan), or NULL */
+  const char *name;     /* the VM's display name, or NULL */
+  const char *step;     /* op name ("transfer"), or NULL */
+  const char *status;   /* STEP: "started", "done", "skipped",
                                  "failed", a status name...; RESULT:
                                  validated's status name */
-  const char *message;        /* LOG: the line; else an explanation, or NULL */
-  int code;                   /* RESULT: see enum pallet_event_type */
-  uint64_t done, total;       /* PROGRESS: total 0 means unknown */
-  const char *unit;           /* PROGRESS: "bytes", ... (never NULL there) */
+  const char *message;  /* LOG: the line; else an explanation, or NULL */
+  int code;             /* RESULT: see enum pallet_event_type */
+  uint64_t done, total; /* PROGRESS: total 0 means unknown */
+  const char *unit;     /* PROGRESS: "bytes", ... (never NULL there) */
   /* The whole event as one JSON object -- exactly what `pallet ... -o
    * json` prints as a line -- or, for ITEM and FINDING, the item or
    * finding itself.  NULL only for LOG. */
@@ -139,7 +140,7 @@ const char *pallet_log_level_name (int level);
 /* A loaded provider: the dlopen handle and a zeroed copy of its vtable. */
 struct pallet_module;
 
-#define PALLET_LOAD_LENIENT 1u  /* skip the required-op check (for --dump) */
+#define PALLET_LOAD_LENIENT 1u /* skip the required-op check (for --dump) */
 
 /* Resolves NAME (searched as pallet-provider-NAME.so in
  * $PALLET_PROVIDER_PATH, then the install dir) or a PATH (anything with a
@@ -149,14 +150,12 @@ char *pallet_provider_find (const char *name_or_path);
 
 /* Calls fn once per provider file found on the search path (earlier
  * directories hide later ones of the same name).  Returns the count. */
-int pallet_provider_list (void (*fn) (const char *name, const char *path,
-                                      void *opaque),
+int pallet_provider_list (void (*fn) (const char *name, const char *path, void *opaque),
                           void *opaque);
 
 /* Loads a provider.  Returns PALLET_OK, PALLET_E_NOT_FOUND, PALLET_E_IO
  * (not loadable) or PALLET_E_ABI; *out is set only on success. */
-int pallet_module_load (const char *name_or_path, unsigned flags,
-                        struct pallet_module **out);
+int pallet_module_load (const char *name_or_path, unsigned flags, struct pallet_module **out);
 void pallet_module_free (struct pallet_module *m);
 
 /* The host's copy of the vtable: fields past the provider's struct_size
@@ -194,15 +193,15 @@ int pallet_op_from_name (const char *name);
 
 /* What one op call produced.  Every string is malloc'd JSON text. */
 struct pallet_call_result {
-  int status;                 /* enum pallet_status */
-  char *error;                /* message, set whenever status is an error */
-  char *state;                /* last PALLET_EMIT_STATE, or NULL */
-  char **items;               /* PALLET_EMIT_ITEM texts, in order */
+  int status;   /* enum pallet_status */
+  char *error;  /* message, set whenever status is an error */
+  char *state;  /* last PALLET_EMIT_STATE, or NULL */
+  char **items; /* PALLET_EMIT_ITEM texts, in order */
   size_t n_items;
-  char *result;               /* last PALLET_EMIT_RESULT, or NULL */
+  char *result; /* last PALLET_EMIT_RESULT, or NULL */
   uint32_t retry_after_ms;
   int has_retry_after;
-  int skipped;                /* optional op absent: the host's default ran */
+  int skipped; /* optional op absent: the host's default ran */
 };
 void pallet_call_result_free (struct pallet_call_result *r);
 
@@ -211,20 +210,21 @@ void pallet_call_result_free (struct pallet_call_result *r);
  * PALLET_SESSION_PARAMS_INIT); a struct without a plausible struct_size
  * is refused.  struct_size added in 0.2. */
 struct pallet_session_params {
-  uint64_t struct_size;       /* first, always */
-  const char *state_dir;      /* "state.dir" */
-  const char *work_dir;       /* "work.dir" */
+  uint64_t struct_size;  /* first, always */
+  const char *state_dir; /* "state.dir" */
+  const char *work_dir;  /* "work.dir" */
 };
 
-#define PALLET_SESSION_PARAMS_INIT \
-  { .struct_size = sizeof (struct pallet_session_params) }
+#define PALLET_SESSION_PARAMS_INIT                       \
+  {                                                      \
+    .struct_size = sizeof (struct pallet_session_params) \
+  }
 
 struct pallet_session;
 
 /* Calls the provider's open() with config_json; p may be NULL.  NULL on
  * failure (pallet_last_error, pallet_last_error_origin). */
-struct pallet_session *pallet_session_open (struct pallet_module *m,
-                                            const char *config_json,
+struct pallet_session *pallet_session_open (struct pallet_module *m, const char *config_json,
                                             const struct pallet_session_params *p);
 void pallet_session_close (struct pallet_session *s);
 
@@ -236,26 +236,27 @@ void pallet_session_close (struct pallet_session *s);
  * be NULL); they go to the pallet_set_event_handler() handler.  The host
  * services a provider gets may be called from any thread while the op
  * runs (each call has its own lock).  Returns r->status. */
-int pallet_session_call (struct pallet_session *s, int op, const char *vm,
-                         const char *input_json,
+int pallet_session_call (struct pallet_session *s, int op, const char *vm, const char *input_json,
                          struct pallet_call_result *r);
 
 /* Options of pallet_session_call_ex(); versioned like
  * pallet_migrate_options (struct_size first, fields appended only).
  * Added in 0.2. */
 struct pallet_call_options {
-  uint64_t struct_size;       /* first, always */
-  const char *vm;             /* labels log lines and progress; or NULL */
-  pallet_event_fn *on_event;  /* this call's LOG and PROGRESS events; NULL:
+  uint64_t struct_size;         /* first, always */
+  const char *vm;               /* labels log lines and progress; or NULL */
+  pallet_event_fn *on_event;    /* this call's LOG and PROGRESS events; NULL:
                                  the pallet_set_event_handler() handler */
-  void *opaque;               /* passed to on_event */
+  void *opaque;                 /* passed to on_event */
   struct pallet_cancel *cancel; /* this call's cancel token, or NULL */
-  int rollback;               /* a rollback call: only a second trigger
+  int rollback;                 /* a rollback call: only a second trigger
                                  (or pallet_cancel()) stops it */
 };
 
-#define PALLET_CALL_OPTIONS_INIT \
-  { .struct_size = sizeof (struct pallet_call_options) }
+#define PALLET_CALL_OPTIONS_INIT                       \
+  {                                                    \
+    .struct_size = sizeof (struct pallet_call_options) \
+  }
 void pallet_call_options_init (struct pallet_call_options *o);
 
 /* pallet_session_call() with per-call options (opts may be NULL): its own
@@ -263,10 +264,8 @@ void pallet_call_options_init (struct pallet_call_options *o);
  * failure the message is in r->error and in pallet_last_error().  A bad
  * opts (struct_size) is PALLET_E_INVALID with nothing called.  Added in
  * 0.2. */
-int pallet_session_call_ex (struct pallet_session *s, int op,
-                            const char *input_json,
-                            const struct pallet_call_options *opts,
-                            struct pallet_call_result *r);
+int pallet_session_call_ex (struct pallet_session *s, int op, const char *input_json,
+                            const struct pallet_call_options *opts, struct pallet_call_result *r);
 
 /* --- cancellation ------------------------------------------------------- */
 
@@ -309,24 +308,26 @@ void pallet_install_signal_handlers (void);
  * against an older, smaller struct keeps working.  Pointers are borrowed
  * for the duration of the call. */
 struct pallet_migrate_options {
-  uint64_t struct_size;       /* first, always */
-  const char *state_dir;      /* NULL: ./.pallet-state/<plan name> */
-  unsigned max_in_flight;     /* VMs at once; 0 means 1 */
-  unsigned max_attempts;      /* retryable errors per step; 0 means 5 */
-  unsigned backoff_ms;        /* first backoff; 0 means 500 */
-  unsigned backoff_max_ms;    /* backoff cap; 0 means 30000 */
+  uint64_t struct_size;    /* first, always */
+  const char *state_dir;   /* NULL: ./.pallet-state/<plan name> */
+  unsigned max_in_flight;  /* VMs at once; 0 means 1 */
+  unsigned max_attempts;   /* retryable errors per step; 0 means 5 */
+  unsigned backoff_ms;     /* first backoff; 0 means 500 */
+  unsigned backoff_max_ms; /* backoff cap; 0 means 30000 */
   /* Where build_vm's manifests go, one sub-directory per VM; NULL:
    * <state dir>/manifests. */
   const char *output_dir;
-  pallet_event_fn *on_event;  /* NULL: events dropped */
-  void *opaque;               /* passed to on_event */
+  pallet_event_fn *on_event; /* NULL: events dropped */
+  void *opaque;              /* passed to on_event */
   /* Added in 0.2: this run's cancel token, or NULL.  Triggering it
    * cancels this run only; the run never raises the process-wide flag. */
   struct pallet_cancel *cancel;
 };
 
-#define PALLET_MIGRATE_OPTIONS_INIT \
-  { .struct_size = sizeof (struct pallet_migrate_options) }
+#define PALLET_MIGRATE_OPTIONS_INIT                       \
+  {                                                       \
+    .struct_size = sizeof (struct pallet_migrate_options) \
+  }
 /* Zeroes o and sets its struct_size. */
 void pallet_migrate_options_init (struct pallet_migrate_options *o);
 
@@ -338,20 +339,17 @@ char *pallet_default_state_dir (const char *plan_name);
  * in the state dir, resuming where a previous run stopped.  Reports STEP,
  * PROGRESS and LOG events while it runs and one RESULT ("summary") at the
  * end.  Returns an enum pallet_exit.  opts may be NULL (all defaults). */
-int pallet_migrate (struct pallet_module *m, const char *config_json,
-                    const char *plan_json,
+int pallet_migrate (struct pallet_module *m, const char *config_json, const char *plan_json,
                     const struct pallet_migrate_options *opts);
 
 /* Runs cleanup (rollback) for every VM with a state file.  enum pallet_exit. */
-int pallet_cleanup_plan (struct pallet_module *m, const char *config_json,
-                         const char *plan_json,
+int pallet_cleanup_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
                          const struct pallet_migrate_options *opts);
 
 /* Validates the plan (the validate op for every VM): per VM, one FINDING
  * event per finding, then one RESULT event ("validated").  enum
  * pallet_exit. */
-int pallet_validate_plan (struct pallet_module *m, const char *config_json,
-                          const char *plan_json,
+int pallet_validate_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
                           const struct pallet_migrate_options *opts);
 
 /* Writes the cancel marker that a running pallet_migrate() on state_dir
@@ -384,17 +382,19 @@ char *pallet_state_read (const char *state_dir);
 
 /* Options of pallet_inventory(); versioned like pallet_migrate_options. */
 struct pallet_inventory_options {
-  uint64_t struct_size;       /* first, always */
-  const char *kind;           /* "instances", ...: the provider's kinds */
-  const char *query;          /* [where E] [order by F] [limit N]; NULL or
+  uint64_t struct_size;      /* first, always */
+  const char *kind;          /* "instances", ...: the provider's kinds */
+  const char *query;         /* [where E] [order by F] [limit N]; NULL or
                                  "": everything (sent as absent) */
-  pallet_event_fn *on_event;  /* ITEM events, and LOG / PROGRESS */
+  pallet_event_fn *on_event; /* ITEM events, and LOG / PROGRESS */
   void *opaque;
   struct pallet_cancel *cancel; /* Added in 0.2: this call's token, or NULL */
 };
 
-#define PALLET_INVENTORY_OPTIONS_INIT \
-  { .struct_size = sizeof (struct pallet_inventory_options) }
+#define PALLET_INVENTORY_OPTIONS_INIT                       \
+  {                                                         \
+    .struct_size = sizeof (struct pallet_inventory_options) \
+  }
 void pallet_inventory_options_init (struct pallet_inventory_options *o);
 
 /* Lists the source objects of one kind: calls the provider's inventory
@@ -407,8 +407,7 @@ void pallet_inventory_options_init (struct pallet_inventory_options *o);
  * matching items until the call ends.  Returns PALLET_OK, PALLET_E_INVALID
  * (bad query or options: nothing was called), or the provider's status;
  * pallet_last_error() says why. */
-int pallet_inventory (struct pallet_session *s,
-                      const struct pallet_inventory_options *opts);
+int pallet_inventory (struct pallet_session *s, const struct pallet_inventory_options *opts);
 
 /* Library version, "0.1.0". */
 const char *pallet_host_version (void);

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Tests of pallet-lint-manifests: the bundled examples, every way a
 manifest can fail (unknown field, wrong type, wrong kind, duplicate key,
 parse error), a missing or broken schema directory, directories, and the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Tests of `pallet lint-manifests`: the pallet of a build tree finds the
 validator of its source tree; a pallet elsewhere looks for the installed
 one (and says how to fix it when it is missing); `cmake --install` lays

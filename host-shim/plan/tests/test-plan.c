@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for pallet-plan.  argv[1] is the fixtures directory. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,10 +46,8 @@ s_at (const json_t *v, const char *path)
   /* path: dotted keys, a number selects an array index. */
   char buf[256], *save = NULL, *tok;
   snprintf (buf, sizeof buf, "%s", path);
-  for (tok = strtok_r (buf, ".", &save); tok && v;
-       tok = strtok_r (NULL, ".", &save))
-    v = json_is_array (v) ? json_array_get (v, (size_t) atoi (tok))
-      : json_object_get (v, tok);
+  for (tok = strtok_r (buf, ".", &save); tok && v; tok = strtok_r (NULL, ".", &save))
+    v = json_is_array (v) ? json_array_get (v, (size_t) atoi (tok)) : json_object_get (v, tok);
   return json_string_value (v);
 }
 
@@ -57,21 +56,19 @@ at (const json_t *v, const char *path)
 {
   char buf[256], *save = NULL, *tok;
   snprintf (buf, sizeof buf, "%s", path);
-  for (tok = strtok_r (buf, ".", &save); tok && v;
-       tok = strtok_r (NULL, ".", &save))
-    v = json_is_array (v) ? json_array_get (v, (size_t) atoi (tok))
-      : json_object_get (v, tok);
+  for (tok = strtok_r (buf, ".", &save); tok && v; tok = strtok_r (NULL, ".", &save))
+    v = json_is_array (v) ? json_array_get (v, (size_t) atoi (tok)) : json_object_get (v, tok);
   return v;
 }
 
-#define CHECK_STR(v, path, want)                                        \
-  do {                                                                  \
-    const char *got_ = s_at ((v), (path));                              \
-    if (!got_ || strcmp (got_, (want)))                                 \
-      fprintf (stderr, "\n  %s: want %s got %s\n", (path), (want),      \
-               got_ ? got_ : "(none)");                                 \
-    CU_ASSERT_PTR_NOT_NULL (got_);                                      \
-    if (got_) CU_ASSERT_STRING_EQUAL (got_, (want));                    \
+#define CHECK_STR(v, path, want)                                                            \
+  do {                                                                                      \
+    const char *got_ = s_at ((v), (path));                                                  \
+    if (!got_ || strcmp (got_, (want)))                                                     \
+      fprintf (stderr, "\n  %s: want %s got %s\n", (path), (want), got_ ? got_ : "(none)"); \
+    CU_ASSERT_PTR_NOT_NULL (got_);                                                          \
+    if (got_)                                                                               \
+      CU_ASSERT_STRING_EQUAL (got_, (want));                                                \
   } while (0)
 
 static void
@@ -155,8 +152,7 @@ test_equivalent_inputs (void)
   json_t *yaml = load_fixtures (NULL, &err, 1, "ec2-plan.yaml");
   json_t *json = load_fixtures (NULL, &err, 1, "ec2-plan.json");
   json_t *list = load_fixtures (NULL, &err, 1, "ec2-list.yaml");
-  json_t *split = load_fixtures ("ec2-plan", &err, 2, "ec2-plan-only.yaml",
-                                 "ec2-providers.yaml");
+  json_t *split = load_fixtures ("ec2-plan", &err, 2, "ec2-plan-only.yaml", "ec2-providers.yaml");
 
   CU_ASSERT_PTR_NULL (err);
   free (err);
@@ -194,8 +190,7 @@ test_provider_config (void)
   CHECK_STR (cfg, "provider.metadata.name", "ec2-source");
   CHECK_STR (cfg, "provider.spec.type", "ec2");
   CHECK_STR (cfg, "secret.accessKeyId", "AKIAIOSFODNN7EXAMPLE");
-  CHECK_STR (cfg, "secret.secretAccessKey",
-             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+  CHECK_STR (cfg, "secret.secretAccessKey", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
   CHECK_STR (cfg, "secret.sessionNote", "rotated 2026-01");
   CU_ASSERT_EQUAL (json_object_size (SEQ (cfg, "secret")), 3);
   CHECK_STR (cfg, "settings.region", "us-east-1");
@@ -213,7 +208,7 @@ test_provider_config (void)
   cfg = pallet_plan_provider_config (set, plan, "sideways", &err);
   CU_ASSERT_PTR_NULL (cfg);
   CU_ASSERT_STRING_EQUAL (err, "plan: provider config: which is \"sideways\"; "
-                          "use \"source\" or \"destination\"");
+                               "use \"source\" or \"destination\"");
   free (err);
   json_decref (plan);
   json_decref (set);
@@ -224,19 +219,19 @@ static void
 test_secret_merge (void)
 {
   static const char text[] =
-    "apiVersion: forklift.konveyor.io/v1beta1\n"
-    "kind: Provider\n"
-    "metadata: {name: src}\n"
-    "spec: {type: ec2, secret: {name: creds}}\n"
-    "---\n"
-    "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
-    "data:\n  a: YQ==\n  ab: YWI=\n  abc: YWJj\n  empty: ''\n  k: b2xk\n"
-    "  wrapped: |\n    YWJj\n    ZGVm\n"
-    "stringData: {k: new}\n"
-    "---\n"
-    "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-    "metadata: {name: p}\n"
-    "spec: {provider: {source: {name: src}}, vms: [{id: i-1}], warm: true}\n";
+      "apiVersion: forklift.konveyor.io/v1beta1\n"
+      "kind: Provider\n"
+      "metadata: {name: src}\n"
+      "spec: {type: ec2, secret: {name: creds}}\n"
+      "---\n"
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+      "data:\n  a: YQ==\n  ab: YWI=\n  abc: YWJj\n  empty: ''\n  k: b2xk\n"
+      "  wrapped: |\n    YWJj\n    ZGVm\n"
+      "stringData: {k: new}\n"
+      "---\n"
+      "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+      "metadata: {name: p}\n"
+      "spec: {provider: {source: {name: src}}, vms: [{id: i-1}], warm: true}\n";
   char *err = NULL;
   json_t *set = pallet_plan_read_buffer ("s.yaml", text, strlen (text), &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (set);
@@ -254,9 +249,8 @@ test_secret_merge (void)
   CHECK_STR (plan, "destination.name", "host");
   json_t *cfg = pallet_plan_provider_config (set, plan, "source", &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (cfg);
-  json_t *want = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "a", "a", "ab",
-                            "ab", "abc", "abc", "empty", "", "k", "new",
-                            "wrapped", "abcdef");
+  json_t *want = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s}", "a", "a", "ab", "ab", "abc", "abc",
+                            "empty", "", "k", "new", "wrapped", "abcdef");
   CU_ASSERT (json_equal (SEQ (cfg, "secret"), want));
   json_decref (want);
   json_decref (cfg);
@@ -266,61 +260,56 @@ test_secret_merge (void)
 
 /* ---- errors ---- */
 
-#define PROVIDERS                                                       \
-  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
-  "kind: Provider\n"                                                    \
-  "metadata: {name: ec2-source, namespace: openshift-mtv}\n"            \
-  "spec:\n"                                                             \
-  "  type: ec2\n"                                                       \
-  "  secret: {name: ec2-credentials, namespace: openshift-mtv}\n"       \
-  "  settings: {region: us-east-1, target-az: us-east-1a}\n"            \
-  "---\n"                                                               \
-  "apiVersion: v1\n"                                                    \
-  "kind: Secret\n"                                                      \
-  "metadata: {name: ec2-credentials, namespace: openshift-mtv}\n"       \
-  "data:\n"                                                             \
-  "  accessKeyId: QUtJQUlPU0ZPRE5ON0VYQU1QTEU=\n"                       \
-  "  secretAccessKey: " SECRET_B64 "\n"                                 \
+#define PROVIDERS                                                 \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"                    \
+  "kind: Provider\n"                                              \
+  "metadata: {name: ec2-source, namespace: openshift-mtv}\n"      \
+  "spec:\n"                                                       \
+  "  type: ec2\n"                                                 \
+  "  secret: {name: ec2-credentials, namespace: openshift-mtv}\n" \
+  "  settings: {region: us-east-1, target-az: us-east-1a}\n"      \
+  "---\n"                                                         \
+  "apiVersion: v1\n"                                              \
+  "kind: Secret\n"                                                \
+  "metadata: {name: ec2-credentials, namespace: openshift-mtv}\n" \
+  "data:\n"                                                       \
+  "  accessKeyId: QUtJQUlPU0ZPRE5ON0VYQU1QTEU=\n"                 \
+  "  secretAccessKey: " SECRET_B64 "\n"                           \
   "---\n"
 #define SECRET_B64 "d0phbHJYVXRuRkVNSS9LN01ERU5HL2JQeFJmaUNZRVhBTVBMRUtFWQ=="
 
-#define NETMAP(entries)                                                 \
-  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
-  "kind: NetworkMap\n"                                                  \
-  "metadata: {name: net, namespace: openshift-mtv}\n"                   \
-  "spec:\n"                                                             \
-  "  map:\n" entries                                                    \
-  "---\n"
+#define NETMAP(entries)                               \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"        \
+  "kind: NetworkMap\n"                                \
+  "metadata: {name: net, namespace: openshift-mtv}\n" \
+  "spec:\n"                                           \
+  "  map:\n" entries "---\n"
 #define NET_OK "  - {source: {id: subnet-1}, destination: {type: pod}}\n"
 
-#define STORMAP(entries)                                                \
-  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
-  "kind: StorageMap\n"                                                  \
-  "metadata: {name: stor, namespace: openshift-mtv}\n"                  \
-  "spec:\n"                                                             \
-  "  map:\n" entries                                                    \
-  "---\n"
+#define STORMAP(entries)                               \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"         \
+  "kind: StorageMap\n"                                 \
+  "metadata: {name: stor, namespace: openshift-mtv}\n" \
+  "spec:\n"                                            \
+  "  map:\n" entries "---\n"
 #define STOR_OK "  - {source: {name: gp3}, destination: {storageClass: sc}}\n"
 
 /* The Plan, document 5 after PROVIDERS NETMAP STORMAP. */
-#define PLAN(name, extra, vms)                                          \
-  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
-  "kind: Plan\n"                                                        \
-  "metadata: {name: " name ", namespace: openshift-mtv}\n"              \
-  "spec:\n"                                                             \
-  "  provider:\n"                                                       \
-  "    source: {name: ec2-source}\n"                                    \
-  "  map:\n"                                                            \
-  "    network: {name: net}\n"                                          \
-  "    storage: {name: stor}\n"                                         \
-  extra                                                                 \
-  "  vms:\n" vms
+#define PLAN(name, extra, vms)                             \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"             \
+  "kind: Plan\n"                                           \
+  "metadata: {name: " name ", namespace: openshift-mtv}\n" \
+  "spec:\n"                                                \
+  "  provider:\n"                                          \
+  "    source: {name: ec2-source}\n"                       \
+  "  map:\n"                                               \
+  "    network: {name: net}\n"                             \
+  "    storage: {name: stor}\n" extra "  vms:\n" vms
 #define VMS_OK "  - {id: i-1}\n"
 
 /* Reads text as name and normalizes; the error must be exactly want. */
 static void
-expect_error_as (const char *name, const char *text, const char *plan_name,
-                 const char *want)
+expect_error_as (const char *name, const char *text, const char *plan_name, const char *want)
 {
   char *err = NULL;
   json_t *set = pallet_plan_read_buffer (name, text, strlen (text), &err);
@@ -352,8 +341,7 @@ test_plan_type_errors (void)
 {
   /* The baseline is valid: every error below comes from one change. */
   {
-    static const char ok[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-      PLAN ("p1", "", VMS_OK);
+    static const char ok[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK);
     char *err = NULL;
     json_t *set = pallet_plan_read_buffer ("plan.yaml", ok, strlen (ok), &err);
     json_t *plan = pallet_plan_normalize (set, NULL, &err);
@@ -364,78 +352,72 @@ test_plan_type_errors (void)
     json_decref (set);
   }
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", VMS_OK "  - {name: b}\n  - {id: i-3}\n"
-                      "  - {id: {nested: 1}}\n"),
+                    PLAN ("p1", "",
+                          VMS_OK "  - {name: b}\n  - {id: i-3}\n"
+                                 "  - {id: {nested: 1}}\n"),
                 AT_PLAN "spec.vms[3].id: expected a string, got a mapping");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", "    {id: i-1}\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "", "    {id: i-1}\n"),
                 AT_PLAN "spec.vms: expected a sequence, got a mapping");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", "    []\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "", "    []\n"),
                 AT_PLAN "spec.vms: the plan has no VMs; add at least one "
-                "entry with an id or a name");
+                        "entry with an id or a name");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", "  - {targetName: x}\n"),
+                    PLAN ("p1", "", "  - {targetName: x}\n"),
                 AT_PLAN "spec.vms[0]: a VM needs an id or a name; add one");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", VMS_OK "  - i-2\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK "  - i-2\n"),
                 AT_PLAN "spec.vms[1]: expected a mapping with an id or a "
-                "name, got a string");
+                        "name, got a string");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", VMS_OK "  - {id: i-2, targetName: [a]}\n"),
+                    PLAN ("p1", "", VMS_OK "  - {id: i-2, targetName: [a]}\n"),
                 AT_PLAN "spec.vms[1].targetName: expected a string, got a "
-                "sequence");
+                        "sequence");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", VMS_OK "  - {id: i-1}\n"),
+                    PLAN ("p1", "", VMS_OK "  - {id: i-1}\n"),
                 AT_PLAN "spec.vms[1]: VM \"i-1\" is listed twice (also "
-                "spec.vms[0]); remove one");
+                        "spec.vms[0]); remove one");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  targetNamespace: 5\n", VMS_OK),
+                    PLAN ("p1", "  targetNamespace: 5\n", VMS_OK),
                 AT_PLAN "spec.targetNamespace: expected a string, got an "
-                "integer");
+                        "integer");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  targetPowerState: maybe\n", VMS_OK),
+                    PLAN ("p1", "  targetPowerState: maybe\n", VMS_OK),
                 AT_PLAN "spec.targetPowerState: 'maybe' is not one of on, "
-                "off, auto");
+                        "off, auto");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  targetPowerState: true\n", VMS_OK),
+                    PLAN ("p1", "  targetPowerState: true\n", VMS_OK),
                 AT_PLAN "spec.targetPowerState: expected a string, got a "
-                "boolean");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  type: live\n", VMS_OK),
+                        "boolean");
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: live\n", VMS_OK),
                 AT_PLAN "spec.type: live migration is not supported by "
-                "pallet; use cold or warm");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  type: hot\n", VMS_OK),
+                        "pallet; use cold or warm");
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: hot\n", VMS_OK),
                 AT_PLAN "spec.type: 'hot' is not one of cold, warm, live, "
-                "conversion");
+                        "conversion");
   /* 'yes' is a string in YAML 1.2, not a boolean. */
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  warm: yes\n", VMS_OK),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  warm: yes\n", VMS_OK),
                 AT_PLAN "spec.warm: expected a boolean, got a string");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  skipGuestConversion: 1.5\n", VMS_OK),
+                    PLAN ("p1", "  skipGuestConversion: 1.5\n", VMS_OK),
                 AT_PLAN "spec.skipGuestConversion: expected a boolean, got a "
-                "float");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: p1, namespace: openshift-mtv}\n"
-                "spec: {vms: [{id: i-1}], provider: {}}\n",
+                        "float");
+  expect_error (PROVIDERS NETMAP (NET_OK)
+                    STORMAP (STOR_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                      "metadata: {name: p1, namespace: openshift-mtv}\n"
+                                      "spec: {vms: [{id: i-1}], provider: {}}\n",
                 AT_PLAN "spec.provider.source: required field is missing; "
-                "add a mapping");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1alpha1\nkind: Plan\n"
-                "metadata: {name: p1}\nspec: {}\n",
+                        "add a mapping");
+  expect_error (PROVIDERS NETMAP (NET_OK)
+                    STORMAP (STOR_OK) "apiVersion: forklift.konveyor.io/v1alpha1\nkind: Plan\n"
+                                      "metadata: {name: p1}\nspec: {}\n",
                 AT_PLAN "apiVersion: expected forklift.konveyor.io/v1beta1 "
-                "for a Plan, got 'forklift.konveyor.io/v1alpha1'");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: [p1]}\nspec: {}\n",
+                        "for a Plan, got 'forklift.konveyor.io/v1alpha1'");
+  expect_error (PROVIDERS NETMAP (NET_OK)
+                    STORMAP (STOR_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                      "metadata: {name: [p1]}\nspec: {}\n",
                 "plan.yaml: document 5 (Plan \"\"): metadata.name: expected "
                 "a string, got a sequence");
-  expect_error ("- a\n- b\n",
-                "plan.yaml: document 1: expected a mapping (a Kubernetes "
-                "object with apiVersion and kind), got a sequence");
+  expect_error ("- a\n- b\n", "plan.yaml: document 1: expected a mapping (a Kubernetes "
+                              "object with apiVersion and kind), got a sequence");
   expect_error ("apiVersion: v1\nmetadata: {name: x}\n",
                 "plan.yaml: document 1 (object \"x\"): kind: required field "
                 "is missing; every Kubernetes object has a kind");
@@ -444,106 +426,100 @@ test_plan_type_errors (void)
 static void
 test_map_errors (void)
 {
-  expect_error (PROVIDERS
-                NETMAP ("  - {source: {id: s}, destination: {type: bridge}}\n")
-                STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP ("  - {source: {id: s}, destination: {type: bridge}}\n")
+                    STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 3 (NetworkMap \"net\"): spec.map[0]."
                 "destination.type: 'bridge' is not one of pod, multus, "
                 "ignored");
-  expect_error (PROVIDERS
-                NETMAP (NET_OK "  - {source: {id: s}, destination: "
-                        "{type: multus}}\n")
-                STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP (NET_OK "  - {source: {id: s}, destination: "
+                                         "{type: multus}}\n") STORMAP (STOR_OK)
+                    PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 3 (NetworkMap \"net\"): spec.map[1]."
                 "destination.name: required field is missing; add a string");
-  expect_error (PROVIDERS
-                NETMAP ("  - {source: {type: x}, destination: {type: pod}}\n")
-                STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP ("  - {source: {type: x}, destination: {type: pod}}\n")
+                    STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 3 (NetworkMap \"net\"): spec.map[0]."
                 "source: needs an id or a name; add one");
-  expect_error (PROVIDERS
-                NETMAP ("  - {source: {id: 7}, destination: {type: pod}}\n")
-                STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP ("  - {source: {id: 7}, destination: {type: pod}}\n")
+                    STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 3 (NetworkMap \"net\"): spec.map[0]."
                 "source.id: expected a string, got an integer");
-  expect_error (PROVIDERS NETMAP ("  - pod\n")
-                STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP ("  - pod\n") STORMAP (STOR_OK) PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 3 (NetworkMap \"net\"): spec.map[0]: "
                 "expected a mapping with source and destination, got a "
                 "string");
-  expect_error (PROVIDERS NETMAP (NET_OK)
-                STORMAP ("  - {source: {name: gp3}, destination: {}}\n")
-                PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP ("  - {source: {name: gp3}, destination: {}}\n")
+                    PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 4 (StorageMap \"stor\"): spec.map[0]."
                 "destination.storageClass: required field is missing; add a "
                 "string");
-  expect_error (PROVIDERS NETMAP (NET_OK)
-                STORMAP ("  - {source: {name: gp3}, destination: "
-                         "{storageClass: sc, accessMode: RWO}}\n")
-                PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP ("  - {source: {name: gp3}, destination: "
+                                                   "{storageClass: sc, accessMode: RWO}}\n")
+                    PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 4 (StorageMap \"stor\"): spec.map[0]."
                 "destination.accessMode: 'RWO' is not one of ReadWriteOnce, "
                 "ReadWriteMany, ReadOnlyMany, ReadWriteOncePod");
-  expect_error (PROVIDERS NETMAP (NET_OK)
-                STORMAP (STOR_OK "  - {source: {name: io2}, destination: "
-                         "{storageClass: sc, volumeMode: raw}}\n")
-                PLAN ("p1", "", VMS_OK),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK "  - {source: {name: io2}, destination: "
+                                                           "{storageClass: sc, volumeMode: raw}}\n")
+                    PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 4 (StorageMap \"stor\"): spec.map[1]."
                 "destination.volumeMode: 'raw' is not one of Filesystem, "
                 "Block");
-  expect_error (PROVIDERS NETMAP (NET_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: StorageMap\n"
-                "metadata: {name: stor}\nspec: {map: {a: 1}}\n---\n"
-                PLAN ("p1", "", VMS_OK),
-                "plan.yaml: document 4 (StorageMap \"stor\"): spec.map: "
-                "expected a sequence, got a mapping");
+  expect_error (
+      PROVIDERS NETMAP (NET_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: StorageMap\n"
+                                "metadata: {name: stor}\nspec: {map: {a: 1}}\n---\n" PLAN ("p1", "",
+                                                                                           VMS_OK),
+      "plan.yaml: document 4 (StorageMap \"stor\"): spec.map: "
+      "expected a sequence, got a mapping");
 }
 
 static void
 test_missing_refs (void)
 {
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: p1, namespace: openshift-mtv}\n"
-                "spec: {vms: [{id: i-1}], provider: {source: {name: nope}}}\n",
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (
+                    STOR_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                             "metadata: {name: p1, namespace: openshift-mtv}\n"
+                             "spec: {vms: [{id: i-1}], provider: {source: {name: nope}}}\n",
                 AT_PLAN "spec.provider.source: Provider \"nope\" in namespace "
-                "\"openshift-mtv\" was not found in plan.yaml; add it to the "
-                "files or fix the reference");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: p1, namespace: openshift-mtv}\n"
-                "spec: {vms: [{id: i-1}], provider: {source: {name: "
-                "ec2-source, namespace: other}}}\n",
+                        "\"openshift-mtv\" was not found in plan.yaml; add it to the "
+                        "files or fix the reference");
+  expect_error (PROVIDERS NETMAP (NET_OK)
+                    STORMAP (STOR_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                      "metadata: {name: p1, namespace: openshift-mtv}\n"
+                                      "spec: {vms: [{id: i-1}], provider: {source: {name: "
+                                      "ec2-source, namespace: other}}}\n",
                 AT_PLAN "spec.provider.source: Provider \"ec2-source\" in "
-                "namespace \"other\" was not found in plan.yaml; add it to "
-                "the files or fix the reference");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: p1, namespace: openshift-mtv}\n"
-                "spec: {vms: [{id: i-1}], provider: {source: {name: "
-                "ec2-source}, destination: {name: kubevirt-2}}}\n",
+                        "namespace \"other\" was not found in plan.yaml; add it to "
+                        "the files or fix the reference");
+  expect_error (PROVIDERS NETMAP (NET_OK)
+                    STORMAP (STOR_OK) "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                      "metadata: {name: p1, namespace: openshift-mtv}\n"
+                                      "spec: {vms: [{id: i-1}], provider: {source: {name: "
+                                      "ec2-source}, destination: {name: kubevirt-2}}}\n",
                 AT_PLAN "spec.provider.destination: Provider \"kubevirt-2\" "
-                "in namespace \"openshift-mtv\" was not found in plan.yaml; "
-                "add it to the files or fix the reference");
-  expect_error_as ("plan.yaml", PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "", VMS_OK) "  - {id: i-2}\n"
-                "---\n"
-                "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                "metadata: {name: p2, namespace: openshift-mtv}\n"
-                "spec: {vms: [{id: i-1}], provider: {source: {name: "
-                "ec2-source}}, map: {network: {name: gone}}}\n",
-                "p2",
-                "plan.yaml: document 6 (Plan \"p2\"): spec.map.network: "
-                "NetworkMap \"gone\" in namespace \"openshift-mtv\" was not "
-                "found in plan.yaml; add it to the files or fix the "
-                "reference");
+                        "in namespace \"openshift-mtv\" was not found in plan.yaml; "
+                        "add it to the files or fix the reference");
+  expect_error_as ("plan.yaml",
+                   PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN (
+                       "p1", "", VMS_OK) "  - {id: i-2}\n"
+                                         "---\n"
+                                         "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                         "metadata: {name: p2, namespace: openshift-mtv}\n"
+                                         "spec: {vms: [{id: i-1}], provider: {source: {name: "
+                                         "ec2-source}}, map: {network: {name: gone}}}\n",
+                   "p2",
+                   "plan.yaml: document 6 (Plan \"p2\"): spec.map.network: "
+                   "NetworkMap \"gone\" in namespace \"openshift-mtv\" was not "
+                   "found in plan.yaml; add it to the files or fix the "
+                   "reference");
   /* Also chosen by name: */
-  expect_error_as ("plan.yaml", PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                   PLAN ("p1", "", VMS_OK) "---\n"
-                   "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
-                   "metadata: {name: p2, namespace: openshift-mtv}\n"
-                   "spec: {vms: [{id: i-1}], provider: {source: {name: "
-                   "ec2-source}}, map: {storage: {name: gone}}}\n",
+  expect_error_as ("plan.yaml",
+                   PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN (
+                       "p1", "", VMS_OK) "---\n"
+                                         "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\n"
+                                         "metadata: {name: p2, namespace: openshift-mtv}\n"
+                                         "spec: {vms: [{id: i-1}], provider: {source: {name: "
+                                         "ec2-source}}, map: {storage: {name: gone}}}\n",
                    "p2",
                    "plan.yaml: document 6 (Plan \"p2\"): spec.map.storage: "
                    "StorageMap \"gone\" in namespace \"openshift-mtv\" was "
@@ -568,11 +544,13 @@ test_missing_refs (void)
   json_t *plan = pallet_plan_load (paths, 1, NULL, &err);
   CU_ASSERT_PTR_NULL (plan);
   char *want = NULL;
-  CU_ASSERT (asprintf (&want, "%s: document 3 (Plan \"ec2-plan\"): "
+  CU_ASSERT (asprintf (&want,
+                       "%s: document 3 (Plan \"ec2-plan\"): "
                        "spec.provider.source: Provider \"ec2-source\" in "
                        "namespace \"openshift-mtv\" was not found in %s; "
                        "add it to the files or fix the reference",
-                       p1, p1) > 0);
+                       p1, p1)
+             > 0);
   CU_ASSERT_STRING_EQUAL (err, want);
   free (want);
   free (err);
@@ -618,7 +596,7 @@ static void
 test_multiple_plans (void)
 {
   static const char two[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-    PLAN ("p1", "", VMS_OK) "---\n" PLAN ("p2", "  type: warm\n", VMS_OK);
+      PLAN ("p1", "", VMS_OK) "---\n" PLAN ("p2", "  type: warm\n", VMS_OK);
   char *err = NULL;
   json_t *set = pallet_plan_read_buffer ("plan.yaml", two, strlen (two), &err);
   json_t *plan;
@@ -627,8 +605,8 @@ test_multiple_plans (void)
   plan = pallet_plan_normalize (set, NULL, &err);
   CU_ASSERT_PTR_NULL (plan);
   CU_ASSERT_STRING_EQUAL (err, "plan: plan.yaml hold 2 Plans "
-                          "(openshift-mtv/p1, openshift-mtv/p2); choose one "
-                          "by name");
+                               "(openshift-mtv/p1, openshift-mtv/p2); choose one "
+                               "by name");
   free (err);
   err = NULL;
   plan = pallet_plan_normalize (set, "p2", &err);
@@ -644,14 +622,14 @@ test_multiple_plans (void)
   plan = pallet_plan_normalize (set, "other/p1", &err);
   CU_ASSERT_PTR_NULL (plan);
   CU_ASSERT_STRING_EQUAL (err, "plan: no Plan named \"other/p1\" in "
-                          "plan.yaml (found: openshift-mtv/p1, "
-                          "openshift-mtv/p2); check the name");
+                               "plan.yaml (found: openshift-mtv/p1, "
+                               "openshift-mtv/p2); check the name");
   free (err);
   json_decref (set);
 
   expect_error (PROVIDERS, "plan: no Plan (apiVersion "
-                "forklift.konveyor.io/v1beta1, kind Plan) in plan.yaml; add "
-                "one");
+                           "forklift.konveyor.io/v1beta1, kind Plan) in plan.yaml; add "
+                           "one");
 }
 
 /* ---- YAML and JSON reading ---- */
@@ -659,20 +637,18 @@ test_multiple_plans (void)
 static void
 test_yaml_scalars (void)
 {
-  static const char text[] =
-    "a: 1\nb: \"1\"\nc: 1.5\nd: true\ne: 'true'\nf: null\ng: ~\nh:\n"
-    "i: on\nj: 0x1F\nk: 0o17\nl: ''\nm: |\n  text\nn: 1e3\no: .inf\n"
-    "p: 123456789012345678901234\nq: !!str 5\nr: yes\ns: -7\nt: False\n"
-    "u: 010\nv: +12\nw: .5\nx: 1.\ny: 12:30\nz: \"a\\u00e9\\tb\"\n"
-    "anchored: &A {k: [1, two]}\nalias: *A\n";
-  static const char want[] =
-    "{\"a\":1,\"b\":\"1\",\"c\":1.5,\"d\":true,\"e\":\"true\",\"f\":null,"
-    "\"g\":null,\"h\":null,\"i\":\"on\",\"j\":31,\"k\":15,\"l\":\"\","
-    "\"m\":\"text\\n\",\"n\":1000.0,\"o\":\".inf\","
-    "\"p\":1.2345678901234568e23,\"q\":\"5\",\"r\":\"yes\",\"s\":-7,"
-    "\"t\":false,\"u\":10,\"v\":12,\"w\":0.5,\"x\":1.0,\"y\":\"12:30\","
-    "\"z\":\"a\\u00e9\\tb\",\"anchored\":{\"k\":[1,\"two\"]},"
-    "\"alias\":{\"k\":[1,\"two\"]}}";
+  static const char text[] = "a: 1\nb: \"1\"\nc: 1.5\nd: true\ne: 'true'\nf: null\ng: ~\nh:\n"
+                             "i: on\nj: 0x1F\nk: 0o17\nl: ''\nm: |\n  text\nn: 1e3\no: .inf\n"
+                             "p: 123456789012345678901234\nq: !!str 5\nr: yes\ns: -7\nt: False\n"
+                             "u: 010\nv: +12\nw: .5\nx: 1.\ny: 12:30\nz: \"a\\u00e9\\tb\"\n"
+                             "anchored: &A {k: [1, two]}\nalias: *A\n";
+  static const char want[] = "{\"a\":1,\"b\":\"1\",\"c\":1.5,\"d\":true,\"e\":\"true\",\"f\":null,"
+                             "\"g\":null,\"h\":null,\"i\":\"on\",\"j\":31,\"k\":15,\"l\":\"\","
+                             "\"m\":\"text\\n\",\"n\":1000.0,\"o\":\".inf\","
+                             "\"p\":1.2345678901234568e23,\"q\":\"5\",\"r\":\"yes\",\"s\":-7,"
+                             "\"t\":false,\"u\":10,\"v\":12,\"w\":0.5,\"x\":1.0,\"y\":\"12:30\","
+                             "\"z\":\"a\\u00e9\\tb\",\"anchored\":{\"k\":[1,\"two\"]},"
+                             "\"alias\":{\"k\":[1,\"two\"]}}";
   char *err = NULL;
   json_t *set = pallet_plan_read_buffer ("s.yaml", text, strlen (text), &err);
   json_t *expect = json_loads (want, 0, NULL);
@@ -681,15 +657,12 @@ test_yaml_scalars (void)
     fprintf (stderr, "\n  %s\n", err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (set);
   CU_ASSERT_PTR_NOT_NULL_FATAL (expect);
-  json_t *obj = json_object_get (json_array_get (json_object_get (set,
-                                                                  "resources"),
-                                                 0), "object");
-  if (!json_equal (obj, expect))
-    {
-      char *g = json_dumps (obj, JSON_COMPACT | JSON_SORT_KEYS);
-      fprintf (stderr, "\n  got: %s\n", g);
-      free (g);
-    }
+  json_t *obj = json_object_get (json_array_get (json_object_get (set, "resources"), 0), "object");
+  if (!json_equal (obj, expect)) {
+    char *g = json_dumps (obj, JSON_COMPACT | JSON_SORT_KEYS);
+    fprintf (stderr, "\n  got: %s\n", g);
+    free (g);
+  }
   CU_ASSERT (json_equal (obj, expect));
   /* Integers stay integers, floats floats. */
   CU_ASSERT (json_is_integer (json_object_get (obj, "a")));
@@ -717,7 +690,8 @@ static void
 test_read_errors (void)
 {
   /* libyaml's own message, with line and column. */
-  expect_read_error ("broken.yaml", "kind: Plan\nspec:\n  vms: [a, b\n"
+  expect_read_error ("broken.yaml",
+                     "kind: Plan\nspec:\n  vms: [a, b\n"
                      "  type: cold\n",
                      "broken.yaml: line 4 column 7: did not find expected "
                      "',' or ']' while parsing a flow sequence (line 3 "
@@ -729,7 +703,8 @@ test_read_errors (void)
                      "tabs.yaml: line 2 column 1: found character that cannot "
                      "start any token while scanning for the next token "
                      "(line 2 column 1); fix the YAML syntax");
-  expect_read_error ("dup.yaml", "kind: Plan\nmetadata: {name: a}\n"
+  expect_read_error ("dup.yaml",
+                     "kind: Plan\nmetadata: {name: a}\n"
                      "kind: Plan\n",
                      "dup.yaml: line 3 column 1: duplicate key 'kind' in a "
                      "mapping; keep only one");
@@ -760,7 +735,7 @@ test_read_errors (void)
   const char *paths[] = { "/nonexistent/plan.yaml" };
   CU_ASSERT_PTR_NULL (pallet_plan_read (paths, 1, &err));
   CU_ASSERT_STRING_EQUAL (err, "/nonexistent/plan.yaml: cannot open: No such "
-                          "file or directory; check the path");
+                               "file or directory; check the path");
   free (err);
   CU_ASSERT_PTR_NULL (pallet_plan_read (paths, 0, &err));
   CU_ASSERT_PTR_NOT_NULL (err ? strstr (err, "no input files") : NULL);
@@ -780,24 +755,24 @@ test_hostile_yaml (void)
   set = pallet_plan_read_buffer ("deep.yaml", text, n, &err);
   CU_ASSERT_PTR_NULL (set);
   CU_ASSERT_STRING_EQUAL (err, "deep.yaml: line 1 column 257: nesting is "
-                          "deeper than 256 levels; flatten the document");
+                               "deeper than 256 levels; flatten the document");
   free (err);
   free (text);
 
   /* Billion laughs: aliases are shared and their expansion is capped. */
-  static const char laughs[] =
-    "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-    "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-    "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-    "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+  static const char laughs[] = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                               "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                               "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                               "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                               "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                               "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
   err = NULL;
   set = pallet_plan_read_buffer ("laughs.yaml", laughs, strlen (laughs), &err);
   CU_ASSERT_PTR_NULL (set);
   CU_ASSERT_PTR_NOT_NULL (err ? strstr (err, "aliases expand to more than "
-                                        "1000000 nodes") : NULL);
+                                             "1000000 nodes")
+                              : NULL);
   free (err);
   json_decref (set);
 
@@ -806,34 +781,34 @@ test_hostile_yaml (void)
   set = pallet_plan_read_buffer ("m.json", multi, strlen (multi), &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (set);
   CU_ASSERT_EQUAL (json_array_size (json_object_get (set, "resources")), 2);
-  CU_ASSERT_EQUAL (json_integer_value (json_object_get (json_array_get
-    (json_object_get (set, "resources"), 1), "document")), 2);
+  CU_ASSERT_EQUAL (json_integer_value (json_object_get (
+                       json_array_get (json_object_get (set, "resources"), 1), "document")),
+                   2);
   json_decref (set);
   static const char empties[] = "---\n---\nkind: A\n---\n";
   set = pallet_plan_read_buffer ("e.yaml", empties, strlen (empties), &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (set);
   CU_ASSERT_EQUAL (json_array_size (json_object_get (set, "resources")), 1);
-  CU_ASSERT_EQUAL (json_integer_value (json_object_get (json_array_get
-    (json_object_get (set, "resources"), 0), "document")), 2);
+  CU_ASSERT_EQUAL (json_integer_value (json_object_get (
+                       json_array_get (json_object_get (set, "resources"), 0), "document")),
+                   2);
   json_decref (set);
 }
 
 /* A Forklift Migration's spec.cutover becomes the plan's "cutover". */
-#define MIGRATION(plan, extra)                                          \
-  "---\n"                                                               \
-  "apiVersion: forklift.konveyor.io/v1beta1\n"                          \
-  "kind: Migration\n"                                                   \
-  "metadata: {name: m1, namespace: openshift-mtv}\n"                    \
-  "spec:\n"                                                             \
-  "  plan: {name: " plan ", namespace: openshift-mtv}\n"                \
-  extra
+#define MIGRATION(plan, extra)                       \
+  "---\n"                                            \
+  "apiVersion: forklift.konveyor.io/v1beta1\n"       \
+  "kind: Migration\n"                                \
+  "metadata: {name: m1, namespace: openshift-mtv}\n" \
+  "spec:\n"                                          \
+  "  plan: {name: " plan ", namespace: openshift-mtv}\n" extra
 
 static json_t *
 normalize_text (const char *text)
 {
   char *err = NULL;
-  json_t *set = pallet_plan_read_buffer ("plan.yaml", text, strlen (text),
-                                         &err);
+  json_t *set = pallet_plan_read_buffer ("plan.yaml", text, strlen (text), &err);
   json_t *plan = set ? pallet_plan_normalize (set, NULL, &err) : NULL;
   if (!plan)
     fprintf (stderr, "\n  %s\n", err ? err : "?");
@@ -845,54 +820,51 @@ normalize_text (const char *text)
 static void
 test_migration_cutover (void)
 {
-  static const char none[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-    PLAN ("p1", "  type: warm\n", VMS_OK);
+  static const char none[] =
+      PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK);
   json_t *plan = normalize_text (none);
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CU_ASSERT (json_is_null (SEQ (plan, "cutover")));
   json_decref (plan);
 
-  static const char with[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-    PLAN ("p1", "  type: warm\n", VMS_OK)
-    MIGRATION ("p1", "  cutover: \"2026-11-25T02:00:00Z\"\n");
+  static const char with[] =
+      PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+          MIGRATION ("p1", "  cutover: \"2026-11-25T02:00:00Z\"\n");
   plan = normalize_text (with);
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CHECK_STR (plan, "cutover", "2026-11-25T02:00:00Z");
   json_decref (plan);
 
   /* Another plan's Migration does not count. */
-  static const char other[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-    PLAN ("p1", "  type: warm\n", VMS_OK)
-    MIGRATION ("p2", "  cutover: \"2026-11-25T02:00:00Z\"\n");
+  static const char other[] =
+      PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+          MIGRATION ("p2", "  cutover: \"2026-11-25T02:00:00Z\"\n");
   plan = normalize_text (other);
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CU_ASSERT (json_is_null (SEQ (plan, "cutover")));
   json_decref (plan);
 
   /* Offsets and fractions are RFC 3339 too. */
-  static const char offs[] = PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-    PLAN ("p1", "  type: warm\n", VMS_OK)
-    MIGRATION ("p1", "  cutover: \"2026-11-25T03:00:00.5+01:00\"\n");
+  static const char offs[] =
+      PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+          MIGRATION ("p1", "  cutover: \"2026-11-25T03:00:00.5+01:00\"\n");
   plan = normalize_text (offs);
   CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
   CHECK_STR (plan, "cutover", "2026-11-25T03:00:00.5+01:00");
   json_decref (plan);
 
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  type: warm\n", VMS_OK)
-                MIGRATION ("p1", "  cutover: tomorrow\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+                    MIGRATION ("p1", "  cutover: tomorrow\n"),
                 "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
                 "'tomorrow' is not an RFC 3339 time; write it as "
                 "2026-11-25T02:00:00Z");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  type: warm\n", VMS_OK)
-                MIGRATION ("p1", "  cutover: \"2026-13-25T02:00:00Z\"\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+                    MIGRATION ("p1", "  cutover: \"2026-13-25T02:00:00Z\"\n"),
                 "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
                 "'2026-13-25T02:00:00Z' is not an RFC 3339 time; write it as "
                 "2026-11-25T02:00:00Z");
-  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
-                PLAN ("p1", "  type: warm\n", VMS_OK)
-                MIGRATION ("p1", "  cutover: 12\n"),
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK) PLAN ("p1", "  type: warm\n", VMS_OK)
+                    MIGRATION ("p1", "  cutover: 12\n"),
                 "plan.yaml: document 6 (Migration \"m1\"): spec.cutover: "
                 "expected a string, got an integer");
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for pallet-query. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,19 +12,19 @@
 static json_t *items;
 
 static const char items_json[] =
-  "["
-  " {\"name\":\"web-1\",\"powerState\":\"running\",\"cpus\":2,"
-  "  \"memoryMB\":4096,\"label\":{\"tier\":\"web\"},\"disks\":[{\"size\":10}]},"
-  " {\"name\":\"web-2\",\"powerState\":\"stopped\",\"cpus\":4,"
-  "  \"memoryMB\":8192,\"label\":{\"tier\":\"web\"},"
-  "  \"disks\":[{\"size\":20},{\"size\":5}]},"
-  " {\"name\":\"db-1\",\"powerState\":\"running\",\"cpus\":8,"
-  "  \"memoryMB\":16384,\"label\":{\"tier\":\"db\"},\"disks\":[{\"size\":100}],"
-  "  \"encrypted\":true},"
-  " {\"name\":\"O'Brien\",\"powerState\":\"running\",\"cpus\":1,"
-  "  \"memoryMB\":512.5,\"label\":null,\"disks\":[],\"encrypted\":false},"
-  " {\"name\":\"cache_1\",\"powerState\":null,\"cpus\":\"2\",\"memoryMB\":2048}"
-  "]";
+    "["
+    " {\"name\":\"web-1\",\"powerState\":\"running\",\"cpus\":2,"
+    "  \"memoryMB\":4096,\"label\":{\"tier\":\"web\"},\"disks\":[{\"size\":10}]},"
+    " {\"name\":\"web-2\",\"powerState\":\"stopped\",\"cpus\":4,"
+    "  \"memoryMB\":8192,\"label\":{\"tier\":\"web\"},"
+    "  \"disks\":[{\"size\":20},{\"size\":5}]},"
+    " {\"name\":\"db-1\",\"powerState\":\"running\",\"cpus\":8,"
+    "  \"memoryMB\":16384,\"label\":{\"tier\":\"db\"},\"disks\":[{\"size\":100}],"
+    "  \"encrypted\":true},"
+    " {\"name\":\"O'Brien\",\"powerState\":\"running\",\"cpus\":1,"
+    "  \"memoryMB\":512.5,\"label\":null,\"disks\":[],\"encrypted\":false},"
+    " {\"name\":\"cache_1\",\"powerState\":null,\"cpus\":\"2\",\"memoryMB\":2048}"
+    "]";
 
 static int
 setup (void)
@@ -49,40 +50,35 @@ run (const char *text)
   json_t *res;
   size_t i, len = 1;
 
-  if (!q)
-    {
-      if (asprintf (&out, "ERROR: %s", err ? err : "(no message)") < 0)
-        out = NULL;
-      free (err);
-      return out;
-    }
+  if (!q) {
+    if (asprintf (&out, "ERROR: %s", err ? err : "(no message)") < 0)
+      out = NULL;
+    free (err);
+    return out;
+  }
   CU_ASSERT_PTR_NULL (err);
   res = pallet_query_apply (q, items, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (res);
   for (i = 0; i < json_array_size (res); ++i)
-    len += strlen (json_string_value (json_object_get
-                                      (json_array_get (res, i), "name"))) + 1;
+    len += strlen (json_string_value (json_object_get (json_array_get (res, i), "name"))) + 1;
   out = calloc (1, len);
-  for (i = 0; i < json_array_size (res); ++i)
-    {
-      if (i)
-        strcat (out, ",");
-      strcat (out, json_string_value (json_object_get
-                                      (json_array_get (res, i), "name")));
-    }
+  for (i = 0; i < json_array_size (res); ++i) {
+    if (i)
+      strcat (out, ",");
+    strcat (out, json_string_value (json_object_get (json_array_get (res, i), "name")));
+  }
   json_decref (res);
   pallet_query_free (q);
   return out;
 }
 
-#define CHECK(text, expected)                                           \
-  do {                                                                  \
-    char *got_ = run (text);                                            \
-    if (strcmp (got_, (expected)) != 0)                                 \
-      fprintf (stderr, "\n  query: %s\n  want: %s\n  got:  %s\n",       \
-               (text), (expected), got_);                               \
-    CU_ASSERT_STRING_EQUAL (got_, (expected));                          \
-    free (got_);                                                        \
+#define CHECK(text, expected)                                                                \
+  do {                                                                                       \
+    char *got_ = run (text);                                                                 \
+    if (strcmp (got_, (expected)) != 0)                                                      \
+      fprintf (stderr, "\n  query: %s\n  want: %s\n  got:  %s\n", (text), (expected), got_); \
+    CU_ASSERT_STRING_EQUAL (got_, (expected));                                               \
+    free (got_);                                                                             \
   } while (0)
 
 static void
@@ -107,8 +103,7 @@ test_precedence (void)
   CHECK ("where (cpus = 8 or cpus = 4) and powerState = 'stopped'", "web-2");
   /* not binds tighter than and. */
   CHECK ("where not cpus = 2 and powerState = 'running'", "db-1,O'Brien");
-  CHECK ("where not (cpus = 2 and powerState = 'running')",
-         "web-2,db-1,O'Brien,cache_1");
+  CHECK ("where not (cpus = 2 and powerState = 'running')", "web-2,db-1,O'Brien,cache_1");
   CHECK ("where not not cpus = 2", "web-1");
   CHECK ("where ((((cpus = 4))))", "web-2");
 }
@@ -209,8 +204,7 @@ test_order_limit (void)
   CHECK ("order by cpus desc", "cache_1,db-1,web-2,web-1,O'Brien");
   CHECK ("order by powerState", "cache_1,web-1,db-1,O'Brien,web-2");
   CHECK ("order by powerState, cpus desc", "cache_1,db-1,web-1,O'Brien,web-2");
-  CHECK ("order by powerState asc, cpus asc",
-         "cache_1,O'Brien,web-1,db-1,web-2");
+  CHECK ("order by powerState asc, cpus asc", "cache_1,O'Brien,web-1,db-1,web-2");
   CHECK ("order by label.tier desc, name", "web-1,web-2,db-1,O'Brien,cache_1");
   CHECK ("order by disks[0].size desc", "db-1,web-2,web-1,O'Brien,cache_1");
   CHECK ("limit 2", "web-1,web-2");
@@ -228,15 +222,12 @@ test_order_limit (void)
 static void
 test_match_api (void)
 {
-  json_t *item = json_pack ("{s:s, s:{s:s}}", "name", "x",
-                            "label", "tier", "web");
-  struct pallet_query *q = pallet_query_compile ("where label.tier = 'web'",
-                                                 NULL);
+  json_t *item = json_pack ("{s:s, s:{s:s}}", "name", "x", "label", "tier", "web");
+  struct pallet_query *q = pallet_query_compile ("where label.tier = 'web'", NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL (q);
   CU_ASSERT_EQUAL (pallet_query_has_where (q), 1);
   CU_ASSERT_EQUAL (pallet_query_match (q, item), 1);
-  json_object_set_new (json_object_get (item, "label"), "tier",
-                       json_string ("db"));
+  json_object_set_new (json_object_get (item, "label"), "tier", json_string ("db"));
   CU_ASSERT_EQUAL (pallet_query_match (q, item), 0);
   CU_ASSERT_EQUAL (pallet_query_match (q, json_null ()), 0);
 
@@ -274,8 +265,7 @@ check_error (const char *text, int col, const char *want)
   CU_ASSERT_PTR_NOT_NULL_FATAL (err);
   snprintf (prefix, sizeof prefix, "query: column %d: ", col);
   if (strncmp (err, prefix, strlen (prefix)) != 0 || !strstr (err, want))
-    fprintf (stderr, "\n  query: %s\n  want: %s...%s\n  got:  %s\n", text,
-             prefix, want, err);
+    fprintf (stderr, "\n  query: %s\n  want: %s...%s\n  got:  %s\n", text, prefix, want, err);
   CU_ASSERT_NSTRING_EQUAL (err, prefix, strlen (prefix));
   CU_ASSERT_PTR_NOT_NULL (strstr (err, want));
   /* Line 2 is "  " + the query; line 3 is the caret under column col. */
@@ -300,15 +290,14 @@ test_errors (void)
   /* One message checked whole. */
   CU_ASSERT_PTR_NULL (q);
   CU_ASSERT_STRING_EQUAL (err,
-    "query: column 14: expected a value after '=', got the end of the "
-    "query; write a 'string', a number, true, false, null or a field name\n"
-    "  where name = \n"
-    "               ^");
+                          "query: column 14: expected a value after '=', got the end of the "
+                          "query; write a 'string', a number, true, false, null or a field name\n"
+                          "  where name = \n"
+                          "               ^");
   free (err);
 
   check_error ("where name = ", 14, "expected a value after '='");
-  check_error ("where (name = 'a'", 18,
-               "expected ')' to close the '(' at column 7, got the end");
+  check_error ("where (name = 'a'", 18, "expected ')' to close the '(' at column 7, got the end");
   check_error ("where name = 'abc", 14, "unterminated string");
   check_error ("where name == 'a' and", 22,
                "expected a value in the condition, got the end of the query");
@@ -395,11 +384,10 @@ test_depth (void)
   text = malloc (n * 16 + 32);
   strcpy (text, "where cpus = 8");
   char *end = text + strlen (text);
-  for (i = 0; i < n; ++i)
-    {
-      memcpy (end, " and cpus >= 8", 14);
-      end += 14;
-    }
+  for (i = 0; i < n; ++i) {
+    memcpy (end, " and cpus >= 8", 14);
+    end += 14;
+  }
   *end = '\0';
   CHECK (text, "db-1");
   free (text);
@@ -428,8 +416,7 @@ main (void)
   CU_add_test (s, "depth", test_depth);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
-  failed = CU_get_number_of_failures ()
-    + CU_get_number_of_suites_failed ();
+  failed = CU_get_number_of_failures () + CU_get_number_of_suites_failed ();
   CU_cleanup_registry ();
   return failed ? 1 : 0;
 }

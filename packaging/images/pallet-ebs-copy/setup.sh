@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Runs inside the image's root filesystem (Containerfile RUN, or chroot
 # from build-rootfs.sh) with packages.list next to it.
 set -eu

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # A stand-in for virt-v2v in the driver's unit tests (the real one is run
 # by the e2e test): FAKE_MODE picks what it does.
 #   ok:      prints virt-v2v 2.2.0's message forms and progress, exits 0

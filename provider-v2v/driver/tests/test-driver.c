@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_driver: argv for every input, URIs, line parsing on virt-v2v
  * 2.2.0's real output, and runs of a stand-in virt-v2v (success, failure,
  * cancel and timeout killing the process group, spawn errors), the
@@ -40,10 +41,15 @@ static void
 test_argv_inputs (void)
 {
   char *err = NULL;
-  struct pallet_v2v_source vpx = { .input = PALLET_V2V_IN_VPX, .guest = "web 1",
-    .uri = "vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1", .password_file = "/run/pw" };
+  struct pallet_v2v_source vpx = { .input = PALLET_V2V_IN_VPX,
+                                   .guest = "web 1",
+                                   .uri = "vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1",
+                                   .password_file = "/run/pw" };
   char **a = pallet_v2v_argv (NULL, &vpx, &OUT, NULL, &err);
-  CU_ASSERT_STRING_EQUAL (joined (a), "virt-v2v -i libvirt -ic vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1 -ip /run/pw " TAIL " -- web 1");
+  CU_ASSERT_STRING_EQUAL (
+      joined (a),
+      "virt-v2v -i libvirt -ic vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1 -ip /run/pw " TAIL
+      " -- web 1");
   /* the guest name is one argument, spaces and all */
   size_t n = 0;
   while (a[n])
@@ -55,24 +61,35 @@ test_argv_inputs (void)
   vpx.vddk_libdir = "/opt/vmware-vix-disklib-distrib";
   vpx.vddk_thumbprint = "2C:11:ED:D7";
   a = pallet_v2v_argv (NULL, &vpx, &OUT, NULL, &err);
-  CU_ASSERT_STRING_EQUAL (joined (a), "virt-v2v -i libvirt -ic vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1 -ip /run/pw -it vddk -io vddk-libdir=/opt/vmware-vix-disklib-distrib -io vddk-thumbprint=2C:11:ED:D7 " TAIL " -- web 1");
+  CU_ASSERT_STRING_EQUAL (
+      joined (a),
+      "virt-v2v -i libvirt -ic vpx://root@vc.example.com/DC0/DC0_H0?no_verify=1 -ip /run/pw -it vddk -io vddk-libdir=/opt/vmware-vix-disklib-distrib -io vddk-thumbprint=2C:11:ED:D7 " TAIL
+      " -- web 1");
   pallet_v2v_argv_free (a);
   vpx.vddk_config = "/etc/vddk.conf";
   a = pallet_v2v_argv (NULL, &vpx, &OUT, NULL, &err);
   CU_ASSERT_PTR_NOT_NULL (strstr (joined (a), "-io vddk-config=/etc/vddk.conf -o kubevirt"));
   pallet_v2v_argv_free (a);
 
-  struct pallet_v2v_source esx = { .input = PALLET_V2V_IN_ESX, .guest = "ha-host_VM0",
-    .uri = "esx://root@127.0.0.1:8443/", .password_file = "/run/pw" };
+  struct pallet_v2v_source esx = { .input = PALLET_V2V_IN_ESX,
+                                   .guest = "ha-host_VM0",
+                                   .uri = "esx://root@127.0.0.1:8443/",
+                                   .password_file = "/run/pw" };
   a = pallet_v2v_argv ("/usr/bin/virt-v2v", &esx, &OUT, NULL, &err);
-  CU_ASSERT_STRING_EQUAL (joined (a), "/usr/bin/virt-v2v -i libvirt -ic esx://root@127.0.0.1:8443/ -ip /run/pw " TAIL " -- ha-host_VM0");
+  CU_ASSERT_STRING_EQUAL (
+      joined (a), "/usr/bin/virt-v2v -i libvirt -ic esx://root@127.0.0.1:8443/ -ip /run/pw " TAIL
+                  " -- ha-host_VM0");
   pallet_v2v_argv_free (a);
 
-  struct pallet_v2v_source xen = { .input = PALLET_V2V_IN_XEN, .guest = "rhel7",
-    .uri = "xen+ssh://root@xen.example.com", .password_file = "/run/pw" };
+  struct pallet_v2v_source xen = { .input = PALLET_V2V_IN_XEN,
+                                   .guest = "rhel7",
+                                   .uri = "xen+ssh://root@xen.example.com",
+                                   .password_file = "/run/pw" };
   const char *extra[] = { "--root", "first", NULL };
   a = pallet_v2v_argv (NULL, &xen, &OUT, extra, &err);
-  CU_ASSERT_STRING_EQUAL (joined (a), "virt-v2v -i libvirt -ic xen+ssh://root@xen.example.com -ip /run/pw " TAIL " --root first -- rhel7");
+  CU_ASSERT_STRING_EQUAL (joined (a),
+                          "virt-v2v -i libvirt -ic xen+ssh://root@xen.example.com -ip /run/pw " TAIL
+                          " --root first -- rhel7");
   pallet_v2v_argv_free (a);
   /* a VDDK transport on Xen means nothing: no -it */
   xen.transport = PALLET_V2V_VDDK;
@@ -86,11 +103,16 @@ test_argv_inputs (void)
   pallet_v2v_argv_free (a);
 
   const char *disks[] = { "/d/root.img", "/d/data.qcow2" };
-  struct pallet_v2v_source disk = { .input = PALLET_V2V_IN_DISK, .disks = disks, .ndisks = 2,
-                                    .disk_format = "qcow2" };
-  struct pallet_v2v_output q = { .dir = "/o", .name = "x", .format = "qcow2", .alloc = "preallocated" };
+  struct pallet_v2v_source disk = {
+    .input = PALLET_V2V_IN_DISK, .disks = disks, .ndisks = 2, .disk_format = "qcow2"
+  };
+  struct pallet_v2v_output q = {
+    .dir = "/o", .name = "x", .format = "qcow2", .alloc = "preallocated"
+  };
   a = pallet_v2v_argv (NULL, &disk, &q, NULL, &err);
-  CU_ASSERT_STRING_EQUAL (joined (a), "virt-v2v -i disk -if qcow2 -o kubevirt -os /o -on x -of qcow2 -oa preallocated --machine-readable -- /d/root.img /d/data.qcow2");
+  CU_ASSERT_STRING_EQUAL (
+      joined (a),
+      "virt-v2v -i disk -if qcow2 -o kubevirt -os /o -on x -of qcow2 -oa preallocated --machine-readable -- /d/root.img /d/data.qcow2");
   pallet_v2v_argv_free (a);
 }
 
@@ -112,8 +134,9 @@ expect_refused (const struct pallet_v2v_source *s, const struct pallet_v2v_outpu
 static void
 test_argv_refusals (void)
 {
-  struct pallet_v2v_source s = { .input = PALLET_V2V_IN_VPX, .guest = "g", .uri = "vpx://h/DC/H",
-                                 .transport = PALLET_V2V_VDDK };
+  struct pallet_v2v_source s = {
+    .input = PALLET_V2V_IN_VPX, .guest = "g", .uri = "vpx://h/DC/H", .transport = PALLET_V2V_VDDK
+  };
   expect_refused (&s, &OUT, "vddk-libdir");
   s.vddk_libdir = "/opt/vddk";
   expect_refused (&s, &OUT, "thumbprint");
@@ -149,7 +172,9 @@ test_uri (void)
   char *err = NULL, *u;
   u = pallet_v2v_uri (PALLET_V2V_IN_VPX, "VSPHERE.LOCAL\\admin", "vc.example.com", 0,
                       "/My DC/Cluster 1/esx1.example.com", 1, &err);
-  CU_ASSERT_STRING_EQUAL (u, "vpx://VSPHERE.LOCAL%5cadmin@vc.example.com/My%20DC/Cluster%201/esx1.example.com?no_verify=1");
+  CU_ASSERT_STRING_EQUAL (
+      u,
+      "vpx://VSPHERE.LOCAL%5cadmin@vc.example.com/My%20DC/Cluster%201/esx1.example.com?no_verify=1");
   free (u);
   u = pallet_v2v_uri (PALLET_V2V_IN_VPX, "root", "127.0.0.1", 8989, "DC0/DC0_H0", 0, &err);
   CU_ASSERT_STRING_EQUAL (u, "vpx://root@127.0.0.1:8989/DC0/DC0_H0");
@@ -158,7 +183,7 @@ test_uri (void)
   CU_ASSERT_STRING_EQUAL (u, "esx://root@esx1:443/?no_verify=1");
   free (u);
   u = pallet_v2v_uri (PALLET_V2V_IN_XEN, "root", "dom0", 0, NULL, 1, &err);
-  CU_ASSERT_STRING_EQUAL (u, "xen+ssh://root@dom0");   /* no TLS, no no_verify */
+  CU_ASSERT_STRING_EQUAL (u, "xen+ssh://root@dom0"); /* no TLS, no no_verify */
   free (u);
   CU_ASSERT_PTR_NULL (pallet_v2v_uri (PALLET_V2V_IN_VPX, "root", "vc", 0, "", 0, &err));
   CU_ASSERT_PTR_NOT_NULL (strstr (err, "host-path"));
@@ -197,7 +222,7 @@ test_parse_real_output (void)
     CU_ASSERT (ev.kind != PALLET_V2V_EV_ERROR);
   }
   fclose (f);
-  CU_ASSERT_EQUAL (copying, 1);           /* once: the human copy is skipped */
+  CU_ASSERT_EQUAL (copying, 1); /* once: the human copy is skipped */
   CU_ASSERT_EQUAL (finishing, 1);
   CU_ASSERT_EQUAL (st.disk, 1);
   CU_ASSERT_EQUAL (st.disks, 1);
@@ -238,7 +263,7 @@ test_parse_forms (void)
 struct seen {
   int messages, progress, warnings, errors, last_disk;
   uint64_t last_done;
-  int cancel_after;          /* cancel once this many events were seen */
+  int cancel_after; /* cancel once this many events were seen */
   int events;
 };
 
@@ -282,24 +307,25 @@ test_run_ok (void)
   snprintf (log, sizeof log, "%s/run.log", tmpdir);
   snprintf (argvout, sizeof argvout, "%s/argv.out", tmpdir);
   setenv ("FAKE_ARGV_OUT", argvout, 1);
-  struct pallet_v2v_run_opts o = { .event = on_event, .event_opaque = &s, .log_path = log,
-                                   .journal_dir = tmpdir };
+  struct pallet_v2v_run_opts o = {
+    .event = on_event, .event_opaque = &s, .log_path = log, .journal_dir = tmpdir
+  };
   struct pallet_v2v_result res;
   run_fake ("ok", &o, &res);
   CU_ASSERT_EQUAL (res.outcome, PALLET_V2V_OK);
   CU_ASSERT_EQUAL (res.exit_status, 0);
-  CU_ASSERT_EQUAL (s.messages, 4);       /* the "[ 1.1]" copy is skipped */
-  CU_ASSERT_EQUAL (s.progress, 3);       /* \r-separated */
+  CU_ASSERT_EQUAL (s.messages, 4); /* the "[ 1.1]" copy is skipped */
+  CU_ASSERT_EQUAL (s.progress, 3); /* \r-separated */
   CU_ASSERT_EQUAL (s.last_done, 100);
   CU_ASSERT_EQUAL (s.last_disk, 1);
-  CU_ASSERT_EQUAL (s.warnings, 1);       /* JSON once, its stderr copy skipped */
+  CU_ASSERT_EQUAL (s.warnings, 1); /* JSON once, its stderr copy skipped */
   FILE *f = fopen (argvout, "r");
   CU_ASSERT_PTR_NOT_NULL_FATAL (f);
   char buf[256] = "";
   size_t n = fread (buf, 1, sizeof buf - 1, f);
   buf[n] = '\0';
   fclose (f);
-  CU_ASSERT_STRING_EQUAL (buf, "-i\ndisk\n--\na b.img\n");   /* argv, no shell */
+  CU_ASSERT_STRING_EQUAL (buf, "-i\ndisk\n--\na b.img\n"); /* argv, no shell */
   struct stat st;
   CU_ASSERT_EQUAL (stat (log, &st), 0);
   CU_ASSERT (st.st_size > 100);
@@ -362,8 +388,10 @@ test_run_cancel_kills_group (void)
   unlink (cp);
   setenv ("FAKE_CHILD_PID", cp, 1);
   struct seen s = { .cancel_after = 1 };
-  struct pallet_v2v_run_opts o = { .event = on_event, .event_opaque = &s,
-                                   .cancelled = cancel_when, .cancel_opaque = &s,
+  struct pallet_v2v_run_opts o = { .event = on_event,
+                                   .event_opaque = &s,
+                                   .cancelled = cancel_when,
+                                   .cancel_opaque = &s,
                                    .kill_grace_ms = 1000 };
   struct pallet_v2v_result res;
   struct timespec t0, t1;
@@ -376,7 +404,7 @@ test_run_cancel_kills_group (void)
   CU_ASSERT (c > 0);
   for (int i = 0; i < 50 && c > 0 && alive (c); i++)
     usleep (20000);
-  CU_ASSERT_FALSE (c > 0 && alive (c));   /* the grandchild died with the group */
+  CU_ASSERT_FALSE (c > 0 && alive (c)); /* the grandchild died with the group */
 }
 
 static void
@@ -425,7 +453,7 @@ test_password_file (void)
   size_t n = fread (buf, 1, sizeof buf - 1, f);
   buf[n] = '\0';
   fclose (f);
-  CU_ASSERT_STRING_EQUAL (buf, "s3cr3t pw");   /* no newline: virt-v2v reads it whole */
+  CU_ASSERT_STRING_EQUAL (buf, "s3cr3t pw"); /* no newline: virt-v2v reads it whole */
   char copy[512];
   snprintf (copy, sizeof copy, "%s", p);
   pallet_v2v_remove_file (p);
@@ -471,7 +499,8 @@ test_journal (void)
   fclose (f);
   buf[n] = '\0';
   unsigned long long t = 0;
-  sscanf (strrchr (buf, ')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t);
+  sscanf (strrchr (buf, ')') + 2,
+          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &t);
   f = fopen (jp, "w");
   fprintf (f, "{\"pid\":%d,\"startTime\":%llu,\"done\":false}", (int) pid, t);
   fclose (f);
@@ -482,7 +511,7 @@ test_journal (void)
   for (int i = 0; i < 50 && c > 0 && alive (c); i++)
     usleep (20000);
   CU_ASSERT_FALSE (c > 0 && alive (c));
-  CU_ASSERT_EQUAL (pallet_v2v_reap_stale (dir), 0);    /* forgotten */
+  CU_ASSERT_EQUAL (pallet_v2v_reap_stale (dir), 0); /* forgotten */
   /* A stale record of a pid that is some other process now: not killed. */
   f = fopen (jp, "w");
   fprintf (f, "{\"pid\":%d,\"startTime\":1,\"done\":false}", (int) getpid ());
@@ -501,7 +530,7 @@ test_journal (void)
   CU_ASSERT (json_equal (got, outs));
   json_decref (got);
   unlink (disk);
-  CU_ASSERT_PTR_NULL (pallet_v2v_finished (dir));      /* a disk went: redo */
+  CU_ASSERT_PTR_NULL (pallet_v2v_finished (dir)); /* a disk went: redo */
   json_decref (outs);
   unlink (yaml);
   unlink (jp);

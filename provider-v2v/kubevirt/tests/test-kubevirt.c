@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_kubevirt on virt-v2v 2.2.0's real -o kubevirt output: the
  * quirks undone, the fields that matter, every manifest through
  * pallet-lint-manifests --strict, and the refusals.  argv[1] = tests dir,
@@ -18,20 +19,20 @@ static const char *dir, *validate_py;
 static char yaml[512];
 
 static const char *PLAN =
-  "{\"name\":\"p\",\"uid\":\"5a1d0000-0000-4000-8000-0000000000a1\",\"targetNamespace\":\"vms\","
-  "\"targetPowerState\":null,\"spec\":{\"targetLabels\":{\"team\":\"blue\"}},"
-  "\"vms\":[{\"name\":\"DC0_H0_VM0\",\"id\":\"vm-57\",\"index\":0}],"
-  "\"networkMap\":[{\"source\":{\"name\":\"VM Network\"},\"destination\":{\"type\":\"pod\"}}],"
-  "\"storageMap\":[{\"source\":{\"name\":\"LocalDS_0\"},\"destination\":{\"storageClass\":\"local-path\"}}]}";
+    "{\"name\":\"p\",\"uid\":\"5a1d0000-0000-4000-8000-0000000000a1\",\"targetNamespace\":\"vms\","
+    "\"targetPowerState\":null,\"spec\":{\"targetLabels\":{\"team\":\"blue\"}},"
+    "\"vms\":[{\"name\":\"DC0_H0_VM0\",\"id\":\"vm-57\",\"index\":0}],"
+    "\"networkMap\":[{\"source\":{\"name\":\"VM Network\"},\"destination\":{\"type\":\"pod\"}}],"
+    "\"storageMap\":[{\"source\":{\"name\":\"LocalDS_0\"},\"destination\":{\"storageClass\":\"local-path\"}}]}";
 
 static json_t *
 source_facts (const char *firmware)
 {
-  return json_pack ("{s:s,s:s,s:s,s:i,s:i,s:s,s:[{s:s,s:s}],s:[{s:s,s:s}]}",
-    "name", "DC0_H0_VM0", "uuid", "42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c", "firmware", firmware,
-    "cpus", 1, "memoryMiB", 1024, "powerState", "Off",
-    "disks", "file", "[LocalDS_0] DC0_H0_VM0/disk1.vmdk", "datastore", "LocalDS_0",
-    "nics", "mac", "00:50:56:aa:bb:01", "network", "VM Network");
+  return json_pack ("{s:s,s:s,s:s,s:i,s:i,s:s,s:[{s:s,s:s}],s:[{s:s,s:s}]}", "name", "DC0_H0_VM0",
+                    "uuid", "42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c", "firmware", firmware, "cpus", 1,
+                    "memoryMiB", 1024, "powerState", "Off", "disks", "file",
+                    "[LocalDS_0] DC0_H0_VM0/disk1.vmdk", "datastore", "LocalDS_0", "nics", "mac",
+                    "00:50:56:aa:bb:01", "network", "VM Network");
 }
 
 static json_t *
@@ -45,7 +46,8 @@ outputs (void)
 static int
 validate_file (const char *path)
 {
-  char *argv[] = { (char *) PYTHON, (char *) validate_py, (char *) "--strict", (char *) path, NULL };
+  char *argv[] = { (char *) PYTHON, (char *) validate_py, (char *) "--strict", (char *) path,
+                   NULL };
   pid_t pid;
   int status;
   if (posix_spawn (&pid, PYTHON, NULL, NULL, argv, environ) != 0)
@@ -66,7 +68,8 @@ validate_all (json_t *manifests)
     close (fd);
     json_dump_file (m, p, JSON_INDENT (2));
     if (validate_file (p) != 0) {
-      fprintf (stderr, "\n%s (%s) failed pallet-lint-manifests --strict\n", p, json_string_value (json_object_get (m, "kind")));
+      fprintf (stderr, "\n%s (%s) failed pallet-lint-manifests --strict\n", p,
+               json_string_value (json_object_get (m, "kind")));
       bad++;
     }
     unlink (p);
@@ -77,8 +80,12 @@ validate_all (json_t *manifests)
 static int
 build (json_t *vmi, json_t *plan, json_t *src, json_t *outs, json_t **ms, char **err)
 {
-  struct pallet_v2v_vm_in in = { .plan = plan, .vm = json_array_get (json_object_get (plan, "vms"), 0),
-    .source = src, .outputs = outs, .migration_uid = "mig-1", .provider_type = "vsphere" };
+  struct pallet_v2v_vm_in in = { .plan = plan,
+                                 .vm = json_array_get (json_object_get (plan, "vms"), 0),
+                                 .source = src,
+                                 .outputs = outs,
+                                 .migration_uid = "mig-1",
+                                 .provider_type = "vsphere" };
   json_t *notes = NULL;
   int st = pallet_v2v_kubevirt_manifests (vmi, &in, ms, &notes, err);
   json_decref (notes);
@@ -92,18 +99,22 @@ test_real_output (void)
   json_t *vmi = pallet_v2v_kubevirt_read (yaml, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL (vmi);
   /* the quirks are really in the input */
-  json_t *res = json_object_get (json_object_get (json_object_get (vmi, "spec"), "domain"), "resources");
+  json_t *res =
+      json_object_get (json_object_get (json_object_get (vmi, "spec"), "domain"), "resources");
   CU_ASSERT_PTR_NOT_NULL (json_object_get (res, "cpu"));
   CU_ASSERT (json_is_null (json_object_get (res, "features")));
-  json_t *plan = json_loads (PLAN, 0, NULL), *src = source_facts ("bios"), *outs = outputs (), *ms = NULL;
+  json_t *plan = json_loads (PLAN, 0, NULL), *src = source_facts ("bios"), *outs = outputs (),
+         *ms = NULL;
   CU_ASSERT_EQUAL_FATAL (build (vmi, plan, src, outs, &ms, &err), PALLET_OK);
   CU_ASSERT_EQUAL_FATAL (json_array_size (ms), 2);
   json_t *pvc = json_array_get (ms, 0), *vm = json_array_get (ms, 1);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (pvc, "kind")), "PersistentVolumeClaim");
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (pvc, "kind")),
+                          "PersistentVolumeClaim");
   char *s = json_dumps (pvc, JSON_SORT_KEYS | JSON_COMPACT);
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"storageClassName\":\"local-path\""));
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"storage\":\"2048Mi\""));
-  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"forklift.konveyor.io/disk-source\":\"[LocalDS_0] DC0_H0_VM0/disk1.vmdk\""));
+  CU_ASSERT_PTR_NOT_NULL (
+      strstr (s, "\"forklift.konveyor.io/disk-source\":\"[LocalDS_0] DC0_H0_VM0/disk1.vmdk\""));
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"name\":\"dc0-h0-vm0-disk-0\""));
   free (s);
   s = json_dumps (vm, JSON_SORT_KEYS | JSON_COMPACT);
@@ -114,12 +125,13 @@ test_real_output (void)
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"bootloader\":{\"bios\":{}}"));
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"uuid\":\"42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c\""));
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"macAddress\":\"00:50:56:aa:bb:01\""));
-  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"persistentVolumeClaim\":{\"claimName\":\"dc0-h0-vm0-disk-0\"}"));
+  CU_ASSERT_PTR_NOT_NULL (
+      strstr (s, "\"persistentVolumeClaim\":{\"claimName\":\"dc0-h0-vm0-disk-0\"}"));
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"bootOrder\":1"));
-  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"runStrategy\":\"Halted\""));   /* source was off */
+  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"runStrategy\":\"Halted\"")); /* source was off */
   CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"team\":\"blue\""));
   CU_ASSERT_PTR_NULL (strstr (s, "hostDisk"));
-  CU_ASSERT_PTR_NULL (strstr (s, "\"features\""));       /* empty: dropped */
+  CU_ASSERT_PTR_NULL (strstr (s, "\"features\"")); /* empty: dropped */
   CU_ASSERT_PTR_NULL (strstr (s, "\"resources\":{\"cpu\""));
   free (s);
   CU_ASSERT_EQUAL (validate_all (ms), 0);
@@ -173,19 +185,25 @@ test_refusals (void)
   json_t *plan = json_loads (PLAN, 0, NULL), *src = source_facts ("bios"), *outs = outputs ();
   /* an unknown field from a newer virt-v2v */
   json_t *v2 = json_deep_copy (vmi);
-  json_object_set_new (json_object_get (json_object_get (json_object_get (v2, "spec"), "domain"), "resources"),
-                       "limits", json_object ());
-  expect_error (v2, plan, src, outs, PALLET_E_INVALID, "spec.domain.resources.limits is not a field");
+  json_object_set_new (
+      json_object_get (json_object_get (json_object_get (v2, "spec"), "domain"), "resources"),
+      "limits", json_object ());
+  expect_error (v2, plan, src, outs, PALLET_E_INVALID,
+                "spec.domain.resources.limits is not a field");
   json_decref (v2);
   /* a hostDisk that is not one of the converted disks */
-  json_t *o2 = json_pack ("{s:s,s:[{s:s,s:I}]}", "yaml", yaml, "disks", "path", "/elsewhere-sda", "sizeBytes", (json_int_t) 1);
+  json_t *o2 = json_pack ("{s:s,s:[{s:s,s:I}]}", "yaml", yaml, "disks", "path", "/elsewhere-sda",
+                          "sizeBytes", (json_int_t) 1);
   expect_error (vmi, plan, src, o2, PALLET_E_INVALID, "not one of the converted disks");
   json_decref (o2);
   /* no storage map entry for the datastore */
   json_t *p2 = json_deep_copy (plan);
-  json_object_set_new (json_object_get (json_array_get (json_object_get (p2, "storageMap"), 0), "source"),
-                       "name", json_string ("other-ds"));
-  json_array_append_new (json_object_get (p2, "storageMap"), json_pack ("{s:{s:s},s:{s:s}}", "source", "name", "x", "destination", "storageClass", "y"));
+  json_object_set_new (
+      json_object_get (json_array_get (json_object_get (p2, "storageMap"), 0), "source"), "name",
+      json_string ("other-ds"));
+  json_array_append_new (
+      json_object_get (p2, "storageMap"),
+      json_pack ("{s:{s:s},s:{s:s}}", "source", "name", "x", "destination", "storageClass", "y"));
   expect_error (vmi, p2, src, outs, PALLET_E_INVALID, "no StorageMap entry");
   json_decref (p2);
   /* an unmapped network */

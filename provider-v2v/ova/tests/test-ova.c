@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_ova_check on archives written here with libarchive: a good
  * OVA, and the hostile ones (../, absolute names, links, devices) that
  * must be refused before virt-v2v would unpack them. */
@@ -76,10 +77,11 @@ expect (const struct member *m, size_t n, int zip, int code, const char *needle)
 static void
 test_good (void)
 {
-  struct member m[] = { { "guest.ovf", AE_IFREG, NULL }, { "guest.mf", AE_IFREG, NULL },
+  struct member m[] = { { "guest.ovf", AE_IFREG, NULL },
+                        { "guest.mf", AE_IFREG, NULL },
                         { "guest-disk1.vmdk", AE_IFREG, NULL } };
   expect (m, N (m), 0, PALLET_OK, NULL);
-  expect (m, N (m), 1, PALLET_OK, NULL);       /* zip OVAs too */
+  expect (m, N (m), 1, PALLET_OK, NULL); /* zip OVAs too */
 }
 
 static void
@@ -87,7 +89,8 @@ test_hostile (void)
 {
   struct member up[] = { { "guest.ovf", AE_IFREG, NULL }, { "../evil.vmdk", AE_IFREG, NULL } };
   expect (up, N (up), 0, PALLET_E_INVALID, "'../evil.vmdk' is a '..' component");
-  struct member deep[] = { { "guest.ovf", AE_IFREG, NULL }, { "a/b/../../../etc/cron.d/x", AE_IFREG, NULL } };
+  struct member deep[] = { { "guest.ovf", AE_IFREG, NULL },
+                           { "a/b/../../../etc/cron.d/x", AE_IFREG, NULL } };
   expect (deep, N (deep), 0, PALLET_E_INVALID, "a '..' component");
   struct member abs[] = { { "guest.ovf", AE_IFREG, NULL }, { "/etc/passwd", AE_IFREG, NULL } };
   expect (abs, N (abs), 0, PALLET_E_INVALID, "'/etc/passwd' is an absolute name");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pallet_v2v_vsphere against govmomi's simulator (tests/vsphere-sim) with
  * the test guest staged: VMs with their facts from vCenter and ESXi,
  * datastores, networks, hosts; a wrong password, TLS verification and a
@@ -37,10 +38,18 @@ sim_start (struct simproc *s, const char *model)
   posix_spawn_file_actions_adddup2 (&fa, out[1], 1);
   posix_spawn_file_actions_addclose (&fa, in[1]);
   posix_spawn_file_actions_addclose (&fa, out[0]);
-  char *argv[] = { (char *) sim, (char *) "-model", (char *) model, (char *) "-guest-disk",
-                   (char *) image, (char *) "-lifetime", (char *) "300", (char *) "-uuid",
-                   (char *) "42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c", (char *) "-firmware",
-                   (char *) (strcmp (model, "esx") ? "bios" : "efi"), NULL };
+  char *argv[] = { (char *) sim,
+                   (char *) "-model",
+                   (char *) model,
+                   (char *) "-guest-disk",
+                   (char *) image,
+                   (char *) "-lifetime",
+                   (char *) "300",
+                   (char *) "-uuid",
+                   (char *) "42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c",
+                   (char *) "-firmware",
+                   (char *) (strcmp (model, "esx") ? "bios" : "efi"),
+                   NULL };
   int r = posix_spawn (&s->pid, sim, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy (&fa);
   close (in[0]);
@@ -61,7 +70,7 @@ sim_start (struct simproc *s, const char *model)
 static void
 sim_stop (struct simproc *s)
 {
-  close (s->in_fd);          /* stdin EOF: it exits */
+  close (s->in_fd); /* stdin EOF: it exits */
   int st;
   waitpid (s->pid, &st, 0);
   json_decref (s->info);
@@ -101,15 +110,18 @@ test_vcenter (void)
   json_t *f = NULL;
   CU_ASSERT_EQUAL_FATAL (pallet_v2v_vsphere_vm (v, "DC0_H0_VM0", &f, &err), PALLET_OK);
   char *t = json_dumps (f, JSON_SORT_KEYS | JSON_COMPACT);
-  CU_ASSERT_STRING_EQUAL (t, "{\"cpus\":1,\"datacenter\":\"DC0\",\"disks\":[{\"bus\":\"scsi\",\"datastore\":\"LocalDS_0\","
-                          "\"file\":\"[LocalDS_0] DC0_H0_VM0/disk1.vmdk\",\"target\":\"sda\",\"vmdk\":\"DC0_H0_VM0/disk1.vmdk\"}],"
-                          "\"firmware\":\"bios\",\"id\":\"vm-57\",\"memoryMiB\":1024,\"name\":\"DC0_H0_VM0\","
-                          "\"nics\":[{\"mac\":\"00:50:56:aa:bb:01\",\"model\":\"vmxnet3\",\"network\":\"VM Network\"}],"
-                          "\"powerState\":\"Off\",\"uuid\":\"42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c\"}");
+  CU_ASSERT_STRING_EQUAL (
+      t,
+      "{\"cpus\":1,\"datacenter\":\"DC0\",\"disks\":[{\"bus\":\"scsi\",\"datastore\":\"LocalDS_0\","
+      "\"file\":\"[LocalDS_0] DC0_H0_VM0/disk1.vmdk\",\"target\":\"sda\",\"vmdk\":\"DC0_H0_VM0/disk1.vmdk\"}],"
+      "\"firmware\":\"bios\",\"id\":\"vm-57\",\"memoryMiB\":1024,\"name\":\"DC0_H0_VM0\","
+      "\"nics\":[{\"mac\":\"00:50:56:aa:bb:01\",\"model\":\"vmxnet3\",\"network\":\"VM Network\"}],"
+      "\"powerState\":\"Off\",\"uuid\":\"42233d5e-7a1c-4b59-9a7e-0d1e2f3a4b5c\"}");
   free (t);
   json_decref (f);
   /* by UUID and by moref too */
-  CU_ASSERT_EQUAL (pallet_v2v_vsphere_vm (v, "42233D5E-7A1C-4B59-9A7E-0D1E2F3A4B5C", &f, &err), PALLET_OK);
+  CU_ASSERT_EQUAL (pallet_v2v_vsphere_vm (v, "42233D5E-7A1C-4B59-9A7E-0D1E2F3A4B5C", &f, &err),
+                   PALLET_OK);
   json_decref (f);
   CU_ASSERT_EQUAL (pallet_v2v_vsphere_vm (v, info (&s, "vmMoref"), &f, &err), PALLET_OK);
   json_decref (f);
@@ -118,10 +130,12 @@ test_vcenter (void)
   free (err);
   json_t *ds = pallet_v2v_vsphere_datastores (v, &err);
   CU_ASSERT_EQUAL (json_array_size (ds), 1);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_array_get (ds, 0), "name")) ?: "", "LocalDS_0");
+  CU_ASSERT_STRING_EQUAL (
+      json_string_value (json_object_get (json_array_get (ds, 0), "name")) ?: "", "LocalDS_0");
   json_decref (ds);
   json_t *nets = pallet_v2v_vsphere_networks (v, &err);
-  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (json_array_get (nets, 0), "name")) ?: "", "vSwitch0");
+  CU_ASSERT_STRING_EQUAL (
+      json_string_value (json_object_get (json_array_get (nets, 0), "name")) ?: "", "vSwitch0");
   json_decref (nets);
   json_t *hosts = pallet_v2v_vsphere_hosts (v, &err);
   CU_ASSERT_EQUAL (json_array_size (hosts), 1);
@@ -131,12 +145,13 @@ test_vcenter (void)
   /* A wrong password: PALLET_E_AUTH. */
   CU_ASSERT_EQUAL (pallet_v2v_vsphere_open (uri, "root", "wrong", &v, &err), PALLET_E_AUTH);
   CU_ASSERT_PTR_NOT_NULL (strstr (err, "Login failure"));
-  CU_ASSERT_PTR_NULL (strstr (err, "wrong"));   /* never the password */
+  CU_ASSERT_PTR_NULL (strstr (err, "wrong")); /* never the password */
   free (err);
   free (uri);
   /* TLS verified (no no_verify): the simulator's certificate is not trusted. */
   uri = uri_for (&s, PALLET_V2V_IN_VPX, 0, info (&s, "hostPath"));
-  CU_ASSERT_EQUAL (pallet_v2v_vsphere_open (uri, "root", "pallet-sim-pw", &v, &err), PALLET_E_FAILED);
+  CU_ASSERT_EQUAL (pallet_v2v_vsphere_open (uri, "root", "pallet-sim-pw", &v, &err),
+                   PALLET_E_FAILED);
   CU_ASSERT_PTR_NOT_NULL (strstr (err, "insecureSkipVerify"));
   free (err);
   free (uri);
@@ -158,7 +173,8 @@ test_esxi (void)
   char *uri = uri_for (&s, PALLET_V2V_IN_ESX, 1, NULL);
   struct pallet_v2v_vsphere *v = NULL;
   char *err = NULL;
-  CU_ASSERT_EQUAL_FATAL (pallet_v2v_vsphere_open (uri, "root", "pallet-sim-pw", &v, &err), PALLET_OK);
+  CU_ASSERT_EQUAL_FATAL (pallet_v2v_vsphere_open (uri, "root", "pallet-sim-pw", &v, &err),
+                         PALLET_OK);
   json_t *f = NULL;
   CU_ASSERT_EQUAL_FATAL (pallet_v2v_vsphere_vm (v, "ha-host_VM0", &f, &err), PALLET_OK);
   CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (f, "firmware")), "efi");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Pallet provider ABI.
  *
  * A provider is a shared object that exports exactly one symbol,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Command pallet-go-controller is a Forklift-style controller in Go over
 // the Pallet binding: the Go twin of `pallet migrate`.
 //

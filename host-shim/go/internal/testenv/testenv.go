@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Package testenv starts the real components the Go tests run against:
 // the local EC2/EBS/STS endpoint (tests/endpoint, as tests/e2e's harness
 // starts it) and /usr/bin/aws to check what it holds. The build sets
