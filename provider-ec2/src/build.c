@@ -82,7 +82,7 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     json_array_insert_new (manifests, at, pod);
   }
   json_array_foreach (notes, i, m)
-    pallet_log (call, PALLET_LOG_INFO, "build_vm %s: %s", in.vm_id, json_string_value (m));
+    pallet_log (call, PALLET_LOG_INFO, "%s", json_string_value (m));
   json_array_foreach (manifests, i, m) {
     json_incref (m);
     if (ec2_emit_item (s, m) < 0) {

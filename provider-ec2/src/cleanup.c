@@ -28,7 +28,7 @@ removed (struct sweep *w, const char *kind, const char *id, const char *region, 
 {
   ec2_emit_item (w->s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", kind, "id", id,
                                   "region", region, "action", how));
-  pallet_log (w->call, PALLET_LOG_INFO, "cleanup %s: %s %s %s", w->vm, kind, id, how);
+  pallet_log (w->call, PALLET_LOG_INFO, "%s %s %s", kind, id, how);
 }
 
 static void
@@ -134,8 +134,7 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     /* Nothing was made in AWS, and the PVCs are not ours: never delete. */
     json_object_set_new (state, "cleaned", json_true ());
     pallet_log (call, PALLET_LOG_INFO,
-                "cleanup %s: conversion-only plan: nothing to delete in AWS; the PVCs are kept",
-                in.vm_id ? in.vm_id : in.vm_name);
+                "conversion-only plan: nothing to delete in AWS; the PVCs are kept");
     ec2_emit_state (s, state);
     json_decref (state);
     ec2_input_free (&in);

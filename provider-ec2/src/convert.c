@@ -51,7 +51,7 @@ static void
 on_step (void *opaque, const char *step, double elapsed, int index)
 {
   struct conv_ctx *c = opaque;
-  pallet_log (c->call, PALLET_LOG_INFO, "convert %s: [%6.1f] %s", c->vm, elapsed, step);
+  pallet_log (c->call, PALLET_LOG_INFO, "[%6.1f] %s", elapsed, step);
   /* virt-v2v-in-place prints about a dozen steps. */
   pallet_progress (c->call, c->vm, "convert", (uint64_t) index + 1, 12, "steps");
 }
@@ -60,8 +60,7 @@ static void
 on_line (void *opaque, int stream, const char *line)
 {
   struct conv_ctx *c = opaque;
-  pallet_log (c->call, PALLET_LOG_DEBUG, "convert %s: %s: %s", c->vm, stream == 1 ? "out" : "err",
-              line);
+  pallet_log (c->call, PALLET_LOG_DEBUG, "%s: %s", stream == 1 ? "out" : "err", line);
 }
 
 static int
@@ -107,9 +106,7 @@ verify_guest (struct pallet_call *call, const char *vm, const char **disks, size
   int st = PALLET_OK;
 
   pallet_log (call, PALLET_LOG_INFO,
-              "convert %s: verifying the converted guest "
-              "(virtio drivers, initramfs, device names)",
-              vm);
+              "verifying the converted guest (virtio drivers, initramfs, device names)");
   enum Pallet_convert_error e = Pallet_convert_verify (disks, n, &vo, &json, &msg);
   json_object_set_new (state, "verificationSeconds", json_real (now_seconds () - t0));
   if (e != PALLET_CONVERT_OK) {
@@ -136,9 +133,9 @@ verify_guest (struct pallet_call *call, const char *vm, const char **disks, size
     goto out;
   }
   pallet_log (call, PALLET_LOG_INFO,
-              "convert %s: verified: kernel %s has virtio_blk "
+              "verified: kernel %s has virtio_blk "
               "and virtio_net in its initramfs; no Xen/NVMe device names",
-              vm, ec2_str (report, "kernel"));
+              ec2_str (report, "kernel"));
 out:
   free (json);
   free (msg);

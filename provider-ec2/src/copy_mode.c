@@ -198,12 +198,11 @@ ec2_copy_one (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *
     return st;
   }
   pallet_log (call, PALLET_LOG_INFO,
-              "transfer %s: volume %s -> %s: %s%s%s%s: %llu of %llu "
+              "volume %s -> %s: %s%s%s%s: %llu of %llu "
               "bytes written in %.1f s",
-              in->vm_id, ec2_str (v, "sourceVolumeId"), path, prev ? "delta " : "full copy of ",
-              snap, prev ? " since " : "", prev ? prev : "",
-              (unsigned long long) res->bytes_written, (unsigned long long) res->volume_bytes,
-              res->seconds);
+              ec2_str (v, "sourceVolumeId"), path, prev ? "delta " : "full copy of ", snap,
+              prev ? " since " : "", prev ? prev : "", (unsigned long long) res->bytes_written,
+              (unsigned long long) res->volume_bytes, res->seconds);
   return PALLET_OK;
 }
 
@@ -257,8 +256,7 @@ ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols)
     ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", vm, "kind", "file", "id", p,
                                  "region", "local", "action", gone ? "deleted" : "kept"));
     if (!gone)
-      pallet_log (s->call, PALLET_LOG_WARNING, "cleanup %s: cannot remove %s: %s", vm, p,
-                  strerror (errno));
+      pallet_log (s->call, PALLET_LOG_WARNING, "cannot remove %s: %s", p, strerror (errno));
   }
 }
 

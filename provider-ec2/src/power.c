@@ -46,10 +46,8 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
       st = PALLET_E_CONFLICT;
     }
     else {
-      pallet_log (call, PALLET_LOG_INFO,
-                  "prepare_source %s: warm migration: the instance stays %s "
-                  "until the cutover",
-                  in.vm_id, name);
+      pallet_log (call, PALLET_LOG_INFO, "warm migration: the instance stays %s until the cutover",
+                  name);
       pallet_progress (call, in.vm_id, "prepare_source", 1, 1, "steps");
     }
     ec2_emit_state (s, state);
@@ -81,7 +79,7 @@ ec2_prepare_source (void *handle, struct pallet_call *call, const char *input_js
       goto out;
     }
     json_object_set_new (state, "stopRequested", json_true ());
-    pallet_log (call, PALLET_LOG_INFO, "prepare_source %s: StopInstances sent", in.vm_id);
+    pallet_log (call, PALLET_LOG_INFO, "StopInstances sent");
   }
   pallet_progress (call, in.vm_id, "prepare_source", 0, 1, "steps");
   pallet_retry_after (call, ec2_poll_ms (state, "stopPolls"));

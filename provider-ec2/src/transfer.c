@@ -443,7 +443,7 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
    * re-creating EBS volumes (no sharing or copying needed either). */
   if (copy_mode) {
     if (!*ec2_str (state, "transferMode"))
-      pallet_log (call, PALLET_LOG_INFO, "transfer %s: copy mode (%s)", in.vm_id, why);
+      pallet_log (call, PALLET_LOG_INFO, "copy mode (%s)", why);
     st = ec2_copy_volumes (s, &in, state, vols);
     goto save;
   }

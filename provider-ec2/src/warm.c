@@ -110,8 +110,7 @@ delete_obsolete (struct ec2 *s, const struct ec2_input *in, json_t *w)
     if (id && *id) {
       ec2_emit_item (s, json_pack ("{s:s,s:s,s:s,s:s,s:s}", "vm", in->vm_id, "kind", "snapshot",
                                    "id", id, "region", s->region, "action", "deleted"));
-      pallet_log (s->call, PALLET_LOG_INFO, "transfer %s: snapshot %s of an earlier round deleted",
-                  in->vm_id, id);
+      pallet_log (s->call, PALLET_LOG_INFO, "snapshot %s of an earlier round deleted", id);
     }
     json_array_remove (list, 0);
   }
@@ -164,7 +163,7 @@ warm_stop (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *w)
     json_object_set_new (state, "stopRequested", json_true ());
     json_object_set_new (w, "stoppedAt", iso (t));
     json_object_set_new (w, "stoppedAtEpoch", json_real (t));
-    pallet_log (s->call, PALLET_LOG_INFO, "transfer %s: cutover: StopInstances sent", in->vm_id);
+    pallet_log (s->call, PALLET_LOG_INFO, "cutover: StopInstances sent");
   }
   json_decref (inst);
   pallet_retry_after (s->call, warm_poll_ms (w, "stopPolls"));
