@@ -8,22 +8,10 @@
 #include "pallet-plan.h"
 #include "pallet-ec2-manifest.h"
 #include "pallet-v2v-kubevirt.h"
+#include "v2v-error.h"
 
 #define ANN_DISK_SOURCE "forklift.konveyor.io/disk-source"
 #define ANN_LOCAL_PATH  "pallet.konveyor.io/converted-disk"
-
-static int
-failf (char **err, int code, const char *fmt, ...)
-{
-  char buf[1024];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  if (err)
-    *err = strdup (buf);
-  return code;
-}
 
 static const char *
 str (const json_t *o, const char *k)
@@ -42,13 +30,13 @@ pallet_v2v_kubevirt_read (const char *path, char **err)
   json_t *res = json_object_get (set, "resources");
   json_t *obj = json_object_get (json_array_get (res, 0), "object");
   if (json_array_size (res) != 1) {
-    failf (err, 0, "%s: holds %zu documents; virt-v2v writes one VirtualMachineInstance", path,
-           json_array_size (res));
+    Pallet_v2v_failf (err, 0, "%s: holds %zu documents; virt-v2v writes one VirtualMachineInstance",
+                      path, json_array_size (res));
     obj = NULL;
   }
   else if (strcmp (str (obj, "apiVersion"), "kubevirt.io/v1")
            || strcmp (str (obj, "kind"), "VirtualMachineInstance")) {
-    failf (
+    Pallet_v2v_failf (
         err, 0,
         "%s: is %s %s, not the kubevirt.io/v1 VirtualMachineInstance virt-v2v -o kubevirt writes",
         path, str (obj, "apiVersion"), str (obj, "kind"));
@@ -67,7 +55,7 @@ only_keys (const json_t *o, const char *where, const char *const *known, char **
   const char *k;
   json_t *v;
   if (o && !json_is_object (o))
-    return failf (err, PALLET_E_INVALID, "virt-v2v YAML: %s: expected a mapping", where);
+    return Pallet_v2v_failf (err, PALLET_E_INVALID, "virt-v2v YAML: %s: expected a mapping", where);
   json_object_foreach ((json_t *) o, k, v) {
     int ok = 0;
     for (size_t i = 0; known[i]; i++)
@@ -77,10 +65,11 @@ only_keys (const json_t *o, const char *where, const char *const *known, char **
       for (size_t i = 0; known[i]; i++)
         snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "",
                   known[i]);
-      return failf (err, PALLET_E_INVALID,
-                    "virt-v2v YAML: %s.%s is not a field this version understands (known: %s); "
-                    "the virt-v2v in use writes a newer format: report it with the YAML",
-                    where, k, list);
+      return Pallet_v2v_failf (
+          err, PALLET_E_INVALID,
+          "virt-v2v YAML: %s.%s is not a field this version understands (known: %s); "
+          "the virt-v2v in use writes a newer format: report it with the YAML",
+          where, k, list);
     }
   }
   return PALLET_OK;
@@ -188,7 +177,7 @@ pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i, const 
   const char *ds = str (src_disk, "datastore");
   const json_t *dst = storage_for (in->plan, ds);
   if (!dst || !*str (dst, "storageClass"))
-    return failf (
+    return Pallet_v2v_failf (
         err, PALLET_E_INVALID,
         "disk %zu%s%s%s: no StorageMap entry for it; map the datastore by name, or add an entry with source name \"default\"",
         i, *ds ? " (datastore " : "", ds, *ds ? ")" : "");
@@ -199,8 +188,8 @@ pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i, const 
   const char *srcname = *str (src_disk, "file") ? str (src_disk, "file") : str (out_disk, "path");
   long long bytes = json_integer_value (json_object_get (out_disk, "sizeBytes"));
   if (bytes <= 0)
-    return failf (err, PALLET_E_INVALID, "disk %zu: converted size unknown (%s)", i,
-                  str (out_disk, "path"));
+    return Pallet_v2v_failf (err, PALLET_E_INVALID, "disk %zu: converted size unknown (%s)", i,
+                             str (out_disk, "path"));
   char idx[24];
   snprintf (idx, sizeof idx, "%zu", i);
   *pvc = json_pack ("{s:s,s:s,s:{s:s,s:s,s:O,s:{s:s,s:s,s:s}},s:{s:[s],s:s,s:s,s:{s:{s:o}}}}",
@@ -228,8 +217,8 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
     return st;
   const char *memory = str (json_object_get (res, "requests"), "memory");
   if (!*memory)
-    return failf (err, PALLET_E_INVALID,
-                  "virt-v2v YAML: spec.domain.resources.requests.memory is missing");
+    return Pallet_v2v_failf (err, PALLET_E_INVALID,
+                             "virt-v2v YAML: spec.domain.resources.requests.memory is missing");
   json_object_set_new (dom, "resources", json_pack ("{s:{s:s}}", "requests", "memory", memory));
   json_object_set_new (dom, "memory", json_pack ("{s:s}", "guest", memory));
   /* Quirk: cpu under resources (2.2.0), or in its right place (later). */
@@ -242,7 +231,7 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
   if (cores <= 0)
     cores = json_integer_value (json_object_get (source, "cpus"));
   if (cores <= 0)
-    return failf (
+    return Pallet_v2v_failf (
         err, PALLET_E_INVALID,
         "virt-v2v YAML: no CPU count (spec.domain.resources.cpu.cores) and none in the source metadata");
   json_object_set_new (
@@ -256,7 +245,7 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
   if (json_is_object (feat) && json_object_size (feat))
     json_object_set (dom, "features", feat);
   else if (feat && !json_is_null (feat) && !json_is_object (feat))
-    return failf (err, PALLET_E_INVALID, "virt-v2v YAML: features: expected a mapping");
+    return Pallet_v2v_failf (err, PALLET_E_INVALID, "virt-v2v YAML: features: expected a mapping");
   /* Firmware: virt-v2v's (UEFI guests), else the source's, else BIOS. */
   json_t *fw = json_object_get (vmi_dom, "firmware");
   json_t *bl = json_object_get (fw, "bootloader");
@@ -289,7 +278,7 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
   json_t *outs = json_object_get (in->outputs, "disks");
   json_t *srcd = json_object_get (in->source, "disks");
   if (!json_array_size (vdisks) || json_array_size (vdisks) != json_array_size (vols))
-    return failf (
+    return Pallet_v2v_failf (
         err, PALLET_E_INVALID,
         "virt-v2v YAML: %zu disks and %zu volumes; expected the same number, at least one",
         json_array_size (vdisks), json_array_size (vols));
@@ -306,7 +295,8 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
         vol = v;
     const char *path = str (json_object_get (vol, "hostDisk"), "path");
     if (!vol || !*path)
-      return failf (err, PALLET_E_INVALID, "virt-v2v YAML: disk %s has no hostDisk volume", name);
+      return Pallet_v2v_failf (err, PALLET_E_INVALID,
+                               "virt-v2v YAML: disk %s has no hostDisk volume", name);
     const json_t *out = NULL;
     json_array_foreach (outs, k, v)
       if (!strcmp (str (v, "path"), path)) {
@@ -314,9 +304,9 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
         break;
       }
     if (!out)
-      return failf (err, PALLET_E_INVALID,
-                    "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name,
-                    path);
+      return Pallet_v2v_failf (
+          err, PALLET_E_INVALID,
+          "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name, path);
     json_t *pvc = NULL;
     int st = pvc_for (in, vmname, k, out, json_array_get (srcd, k), labels, &pvc, err);
     if (st != PALLET_OK)
@@ -351,7 +341,7 @@ nics_from (const struct pallet_v2v_vm_in *in, json_t *dom, json_t *tspec, char *
     int found;
     const json_t *dst = network_for (in->plan, str (n, "network"), &found);
     if (!found)
-      return failf (
+      return Pallet_v2v_failf (
           err, PALLET_E_INVALID,
           "NIC %zu (network \"%s\", MAC %s): not in the NetworkMap; map it to pod, multus or ignored",
           i, str (n, "network"), str (n, "mac"));
@@ -365,8 +355,9 @@ nics_from (const struct pallet_v2v_vm_in *in, json_t *dom, json_t *tspec, char *
       json_object_set_new (itf, "macAddress", json_string (str (n, "mac")));
     if (!strcmp (type, "pod")) {
       if (pods++)
-        return failf (err, PALLET_E_INVALID,
-                      "NIC %zu: a second NIC mapped to the pod network; KubeVirt allows one", i);
+        return Pallet_v2v_failf (
+            err, PALLET_E_INVALID,
+            "NIC %zu: a second NIC mapped to the pod network; KubeVirt allows one", i);
       json_object_set_new (itf, "masquerade", json_object ());
       json_array_append_new (nets, json_pack ("{s:s,s:{}}", "name", name, "pod"));
     }
@@ -409,8 +400,9 @@ pallet_v2v_kubevirt_manifests (const json_t *vmi, const struct pallet_v2v_vm_in 
   char *name =
       st == PALLET_OK ? pallet_v2v_vm_name (in->plan, in->vm, str (in->source, "name")) : NULL;
   if (st == PALLET_OK && !name)
-    st = failf (err, PALLET_E_INVALID,
-                "the VM has no name to build a DNS-1123 label from; set vms[].targetName");
+    st = Pallet_v2v_failf (
+        err, PALLET_E_INVALID,
+        "the VM has no name to build a DNS-1123 label from; set vms[].targetName");
   json_t *labels = labels_for (in);
   json_t *dom = json_pack ("{s:{}}", "devices");
   json_t *tspec = json_pack ("{s:o}", "domain", dom);
@@ -433,7 +425,7 @@ pallet_v2v_kubevirt_manifests (const json_t *vmi, const struct pallet_v2v_vm_in 
                              "annotations", ann, "spec", "runStrategy", run_strategy (in),
                              "template", "metadata", "labels", labels, "spec", tspec);
     if (!vmo)
-      st = failf (err, PALLET_E_NOMEM, "out of memory");
+      st = Pallet_v2v_failf (err, PALLET_E_NOMEM, "out of memory");
     else
       json_array_append_new (*manifests, vmo);
   }

@@ -10,19 +10,7 @@
 #include <archive_entry.h>
 #include <pallet/provider.h>
 #include "pallet-v2v-ova.h"
-
-static int
-failf (char **err, int code, const char *fmt, ...)
-{
-  char buf[1024];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  if (err)
-    *err = strdup (buf);
-  return code;
-}
+#include "v2v-error.h"
 
 static int
 ends_with (const char *s, const char *suf)
@@ -51,7 +39,7 @@ check_dir (const char *path, json_t *members, char **err)
 {
   DIR *d = opendir (path);
   if (!d)
-    return failf (err, PALLET_E_NOT_FOUND, "OVA directory %s: cannot open it", path);
+    return Pallet_v2v_failf (err, PALLET_E_NOT_FOUND, "OVA directory %s: cannot open it", path);
   struct dirent *e;
   while ((e = readdir (d))) {
     if (e->d_name[0] == '.')
@@ -69,10 +57,10 @@ check_archive (const char *path, json_t *members, char **err)
   archive_read_support_format_tar (a);
   archive_read_support_format_zip (a);
   if (archive_read_open_filename (a, path, 65536) != ARCHIVE_OK) {
-    int st =
-        failf (err, PALLET_E_INVALID,
-               "OVA %s: not a tar or zip archive (%s); an OVA is a tar of the .ovf and its disks",
-               path, archive_error_string (a));
+    int st = Pallet_v2v_failf (
+        err, PALLET_E_INVALID,
+        "OVA %s: not a tar or zip archive (%s); an OVA is a tar of the .ovf and its disks", path,
+        archive_error_string (a));
     archive_read_free (a);
     return st;
   }
@@ -87,7 +75,7 @@ check_archive (const char *path, json_t *members, char **err)
     else if (!why && type != AE_IFREG && type != AE_IFDIR)
       why = "not a regular file";
     if (why)
-      st = failf (
+      st = Pallet_v2v_failf (
           err, PALLET_E_INVALID,
           "OVA %s: member '%.200s' is %s; refused before virt-v2v unpacks it (it could write outside its directory); rebuild the OVA with plain relative names",
           path, name ? name : "", why);
@@ -97,8 +85,8 @@ check_archive (const char *path, json_t *members, char **err)
     archive_read_data_skip (a);
   }
   if (st == PALLET_OK && r != ARCHIVE_EOF)
-    st = failf (err, PALLET_E_INVALID, "OVA %s: damaged archive (%s)", path,
-                archive_error_string (a));
+    st = Pallet_v2v_failf (err, PALLET_E_INVALID, "OVA %s: damaged archive (%s)", path,
+                           archive_error_string (a));
   archive_read_free (a);
   return st;
 }
@@ -110,8 +98,8 @@ pallet_v2v_ova_check (const char *path, json_t **members, char **err)
   struct stat st;
   int r;
   if (stat (path, &st) < 0)
-    r = failf (err, PALLET_E_NOT_FOUND,
-               "OVA %s: no such file; set the Provider's url to the .ova path", path);
+    r = Pallet_v2v_failf (err, PALLET_E_NOT_FOUND,
+                          "OVA %s: no such file; set the Provider's url to the .ova path", path);
   else if (S_ISDIR (st.st_mode))
     r = check_dir (path, *members, err);
   else
@@ -121,8 +109,8 @@ pallet_v2v_ova_check (const char *path, json_t **members, char **err)
   json_array_foreach (*members, i, m)
     ovfs += ends_with (json_string_value (json_object_get (m, "name")), ".ovf");
   if (r == PALLET_OK && ovfs != 1)
-    r = failf (err, PALLET_E_INVALID, "OVA %s: holds %zu .ovf descriptors; an OVA has exactly one",
-               path, ovfs);
+    r = Pallet_v2v_failf (err, PALLET_E_INVALID,
+                          "OVA %s: holds %zu .ovf descriptors; an OVA has exactly one", path, ovfs);
   if (r != PALLET_OK) {
     json_decref (*members);
     *members = NULL;

@@ -11,24 +11,12 @@
 #include <libxml/xpathInternals.h>
 #include <pallet/provider.h>
 #include "pallet-v2v-vsphere.h"
+#include "v2v-error.h"
 
 struct pallet_v2v_vsphere {
   virConnectPtr conn;
   const char *user, *password; /* borrowed for the auth callback only */
 };
-
-static int
-failf (char **err, int code, const char *fmt, ...)
-{
-  char buf[1024];
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  if (err)
-    *err = strdup (buf);
-  return code;
-}
 
 /* libvirt reports through its own last-error; a library never prints, so
  * its default handler (stderr) is replaced by one that keeps quiet. */
@@ -117,7 +105,7 @@ open_flags (const char *uri, const char *user, const char *password, unsigned fl
   virSetErrorFunc (NULL, quiet);
   struct pallet_v2v_vsphere *v = calloc (1, sizeof *v);
   if (!v)
-    return failf (err, PALLET_E_NOMEM, "out of memory");
+    return Pallet_v2v_failf (err, PALLET_E_NOMEM, "out of memory");
   v->user = user;
   v->password = password;
   int types[] = { VIR_CRED_AUTHNAME, VIR_CRED_PASSPHRASE, VIR_CRED_NOECHOPROMPT };
@@ -127,7 +115,7 @@ open_flags (const char *uri, const char *user, const char *password, unsigned fl
   if (!v->conn) {
     const char *m = last_error ();
     int code = classify (m);
-    failf (err, code, "connecting to %s: %s; %s", uri, m, hint (code));
+    Pallet_v2v_failf (err, code, "connecting to %s: %s; %s", uri, m, hint (code));
     free (v);
     return code;
   }
@@ -218,7 +206,7 @@ pallet_v2v_domain_facts (const char *xml, char **err)
   xmlDocPtr doc = xmlReadMemory (xml, (int) strlen (xml), "domain.xml", NULL,
                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (!doc) {
-    failf (err, 0, "libvirt returned domain XML that does not parse");
+    Pallet_v2v_failf (err, 0, "libvirt returned domain XML that does not parse");
     return NULL;
   }
   xmlXPathContextPtr ctx = xmlXPathNewContext (doc);
@@ -275,7 +263,7 @@ facts_of (virDomainPtr d, char **err)
 {
   char *xml = virDomainGetXMLDesc (d, 0);
   if (!xml) {
-    failf (err, 0, "reading VM %s: %s", virDomainGetName (d), last_error ());
+    Pallet_v2v_failf (err, 0, "reading VM %s: %s", virDomainGetName (d), last_error ());
     return NULL;
   }
   json_t *f = pallet_v2v_domain_facts (xml, err);
@@ -291,7 +279,7 @@ pallet_v2v_vsphere_vms (struct pallet_v2v_vsphere *v, char **err)
   virDomainPtr *doms = NULL;
   int n = virConnectListAllDomains (v->conn, &doms, 0);
   if (n < 0) {
-    failf (err, 0, "listing VMs: %s", last_error ());
+    Pallet_v2v_failf (err, 0, "listing VMs: %s", last_error ());
     return NULL;
   }
   json_t *arr = json_array ();
@@ -331,7 +319,7 @@ pallet_v2v_vsphere_vm (struct pallet_v2v_vsphere *v, const char *key, json_t **f
   }
   json_decref (all);
   if (!*facts)
-    return failf (
+    return Pallet_v2v_failf (
         err, PALLET_E_NOT_FOUND,
         "VM '%s' is not on this host (by name, UUID or moref); VMs there: %s; check the plan's vms[] and the setting host-path",
         key, *names ? names : "none");
@@ -389,7 +377,7 @@ pallet_v2v_vsphere_networks (struct pallet_v2v_vsphere *v, char **err)
   virNetworkPtr *nets = NULL;
   int n = virConnectListAllNetworks (v->conn, &nets, 0);
   if (n < 0) {
-    failf (err, 0, "listing networks: %s", last_error ());
+    Pallet_v2v_failf (err, 0, "listing networks: %s", last_error ());
     return NULL;
   }
   json_t *arr = json_array ();
@@ -407,7 +395,7 @@ pallet_v2v_vsphere_hosts (struct pallet_v2v_vsphere *v, char **err)
   char *h = virConnectGetHostname (v->conn);
   virNodeInfo ni;
   if (!h) {
-    failf (err, 0, "reading the host: %s", last_error ());
+    Pallet_v2v_failf (err, 0, "reading the host: %s", last_error ());
     return NULL;
   }
   json_t *host = json_pack ("{s:s}", "name", h);
@@ -447,13 +435,13 @@ pallet_v2v_vsphere_set_power (const char *uri, const char *user, const char *pas
     return st;
   virDomainPtr d = lookup (v, key);
   if (!d)
-    st = failf (err, PALLET_E_NOT_FOUND, "VM '%s' is not on this host", key);
+    st = Pallet_v2v_failf (err, PALLET_E_NOT_FOUND, "VM '%s' is not on this host", key);
   else if (on > 0 && virDomainCreate (d) < 0)
-    st = failf (err, PALLET_E_FAILED, "powering VM %s on: %s", key, last_error ());
+    st = Pallet_v2v_failf (err, PALLET_E_FAILED, "powering VM %s on: %s", key, last_error ());
   else if (on == 0 && virDomainShutdown (d) < 0 && virDomainDestroy (d) < 0)
-    st = failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
+    st = Pallet_v2v_failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
   else if (on < 0 && virDomainDestroy (d) < 0)
-    st = failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
+    st = Pallet_v2v_failf (err, PALLET_E_FAILED, "powering VM %s off: %s", key, last_error ());
   if (d)
     virDomainFree (d);
   pallet_v2v_vsphere_close (v);
