@@ -341,6 +341,160 @@ wait_volumes (struct ec2 *s, const struct ec2_input *in, json_t *vols, int *done
   return PALLET_OK;
 }
 
+/* Refuses a transfer that cannot start; nothing is touched yet, so no state
+ * is emitted.  Sets *copy_mode, *warm and *why for the caller. */
+static int
+transfer_check (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols,
+                int *copy_mode, int *warm, const char **why)
+{
+  struct pallet_call *call = s->call;
+  if (!in->vm_id || !json_is_array (vols) || json_array_size (vols) == 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer: the state has no instance or volumes; run validate first");
+    return PALLET_E_INVALID;
+  }
+  if (!*in->migration_uid) {
+    pallet_error (
+        call, PALLET_E_INVALID,
+        "transfer %s: options.migrationUID is missing; the host must give one so that reruns find their own resources",
+        in->vm_id);
+    return PALLET_E_INVALID;
+  }
+  *copy_mode = ec2_copy_mode_wanted (s, in->plan, why);
+  if (*copy_mode < 0) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "transfer %s: setting transfer-mode must be \"copy\" or \"zero-copy\"",
+                  in->vm_id);
+    return PALLET_E_INVALID;
+  }
+  *warm = ec2_plan_is_warm (in->plan);
+  if (*warm && !*copy_mode) {
+    pallet_error (call, PALLET_E_INVALID, "transfer %s: " EC2_WARM_NEEDS_COPY " (decided by %s)",
+                  in->vm_id, *why);
+    return PALLET_E_INVALID;
+  }
+  if (!*warm && !ec2_bool (state, "stopped")) {
+    pallet_error (call, PALLET_E_CONFLICT,
+                  "transfer %s: the instance is not known to be stopped; run prepare_source first",
+                  in->vm_id);
+    return PALLET_E_CONFLICT;
+  }
+  return PALLET_OK;
+}
+
+static size_t
+count_missing (json_t *vols, const char *id_key)
+{
+  size_t i, missing = 0;
+  json_t *v;
+  json_array_foreach (vols, i, v)
+    missing += !*ec2_str (v, id_key);
+  return missing;
+}
+
+/* Step 1: a snapshot of every volume, taken together (crash-consistent). */
+static int
+take_snapshots (struct ec2 *s, const struct ec2_input *in, json_t *vols)
+{
+  int st;
+  if (!count_missing (vols, "snapshotId"))
+    return PALLET_OK;
+  /* A crash after CreateSnapshots leaves snapshots the saved state does
+   * not know: look for this migration's own before taking new ones. */
+  if ((st = ec2_snapshots_find (s, in, vols, "snapshotId", NULL)) != PALLET_OK)
+    return st;
+  if (count_missing (vols, "snapshotId") == json_array_size (vols)
+      && (st = ec2_snapshots_create (s, in, vols, "snapshotId", NULL)) != PALLET_OK)
+    return st;
+  size_t missing = count_missing (vols, "snapshotId");
+  if (missing) {
+    pallet_error (
+        s->call, PALLET_E_FAILED,
+        "transfer %s: CreateSnapshots did not cover %zu of the instance's volumes; were volumes attached or detached during the migration?",
+        in->vm_id, missing);
+    return PALLET_E_FAILED;
+  }
+  return PALLET_OK;
+}
+
+/* Steps 2 and 3: snapshots the target account and region can use. */
+static int
+reach_target (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+{
+  int st, done = 0;
+  /* Another account may use them only once shared. */
+  if (s->cross_account && (st = share_snapshots (s, vols)) != PALLET_OK)
+    return st;
+  /* Another region gets its own copies. */
+  if (s->cross_region) {
+    if ((st = copy_snapshots (s, in, vols)) != PALLET_OK)
+      return st;
+    if ((st = ec2_snapshots_wait (s, s->tgt, in, vols, "copySnapshotId", "copyState",
+                                  "copying snapshots", &done))
+        != PALLET_OK)
+      return st;
+    if (!done) {
+      pallet_retry_after (s->call, ec2_poll_ms (state, "copyPolls"));
+      return PALLET_PENDING;
+    }
+  }
+  return PALLET_OK;
+}
+
+/* Step 4: volumes in the target zone. */
+static int
+make_target_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+{
+  int st, done = 0;
+  if (!*s->target_az) {
+    pallet_error (
+        s->call, PALLET_E_INVALID,
+        "transfer %s: the provider has no target-az; set spec.settings.target-az to the worker nodes' zone",
+        in->vm_id);
+    return PALLET_E_INVALID;
+  }
+  if ((st = create_volumes (s, in, vols)) != PALLET_OK)
+    return st;
+  if ((st = wait_volumes (s, in, vols, &done)) != PALLET_OK)
+    return st;
+  if (!done) {
+    pallet_retry_after (s->call, ec2_poll_ms (state, "volumePolls"));
+    return PALLET_PENDING;
+  }
+  json_object_set_new (state, "transferred", json_true ());
+  return PALLET_OK;
+}
+
+/* Cold: snapshots, then either the copy or the zero-copy path. */
+static int
+cold_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols,
+               int copy_mode, const char *why)
+{
+  int st, done = 0;
+  if ((st = take_snapshots (s, in, vols)) != PALLET_OK)
+    return st;
+  if ((st = tag_snapshot_volumes (s, vols, "snapshotId")) != PALLET_OK)
+    return st;
+  if ((st = ec2_snapshots_wait (s, s->src, in, vols, "snapshotId", "snapshotState",
+                                "waiting for snapshots", &done))
+      != PALLET_OK)
+    return st;
+  if (!done) {
+    pallet_retry_after (s->call, ec2_poll_ms (state, "snapshotPolls"));
+    return PALLET_PENDING;
+  }
+  /* Copy mode: read the snapshots through the EBS direct APIs instead of
+   * re-creating EBS volumes (no sharing or copying needed either). */
+  if (copy_mode) {
+    if (!*ec2_str (state, "transferMode"))
+      pallet_log (s->call, PALLET_LOG_INFO, "copy mode (%s)", why);
+    return ec2_copy_volumes (s, in, state, vols);
+  }
+  if ((st = reach_target (s, in, state, vols)) != PALLET_OK)
+    return st;
+  return make_target_volumes (s, in, state, vols);
+}
+
 int
 ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -351,143 +505,20 @@ ec2_transfer (void *handle, struct pallet_call *call, const char *input_json)
     return PALLET_E_INVALID;
   json_t *state = json_deep_copy (in.state);
   json_t *vols = json_object_get (state, "volumes");
-  int st = PALLET_OK, done = 0;
-  if (!in.vm_id || !json_is_array (vols) || json_array_size (vols) == 0) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "transfer: the state has no instance or volumes; run validate first");
-    st = PALLET_E_INVALID;
-    goto out;
-  }
-  if (!*in.migration_uid) {
-    pallet_error (
-        call, PALLET_E_INVALID,
-        "transfer %s: options.migrationUID is missing; the host must give one so that reruns find their own resources",
-        in.vm_id);
-    st = PALLET_E_INVALID;
-    goto out;
-  }
   const char *why = "";
-  int copy_mode = ec2_copy_mode_wanted (s, in.plan, &why);
-  if (copy_mode < 0) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "transfer %s: setting transfer-mode must be \"copy\" or \"zero-copy\"", in.vm_id);
-    st = PALLET_E_INVALID;
+  int copy_mode = 0, warm = 0;
+  int st = transfer_check (s, &in, state, vols, &copy_mode, &warm, &why);
+  if (st != PALLET_OK)
     goto out;
-  }
-  int warm = ec2_plan_is_warm (in.plan);
-  if (warm && !copy_mode) {
-    pallet_error (call, PALLET_E_INVALID, "transfer %s: " EC2_WARM_NEEDS_COPY " (decided by %s)",
-                  in.vm_id, why);
-    st = PALLET_E_INVALID;
-    goto out;
-  }
-  if (!warm && !ec2_bool (state, "stopped")) {
-    pallet_error (call, PALLET_E_CONFLICT,
-                  "transfer %s: the instance is not known to be stopped; run prepare_source first",
-                  in.vm_id);
-    st = PALLET_E_CONFLICT;
-    goto out;
-  }
   json_object_set_new (state, "migrationUID", json_string (in.migration_uid));
   if (pallet_cancelled (call)) {
     pallet_error (call, PALLET_E_CANCELLED, "transfer %s: cancelled", in.vm_id);
     st = PALLET_E_CANCELLED;
-    goto save;
   }
-  /* Warm: precopy rounds while the source runs, then the cutover. */
-  if (warm) {
+  else if (warm) /* precopy rounds while the source runs, then the cutover */
     st = ec2_warm_transfer (s, &in, state, vols);
-    goto save;
-  }
-
-  /* 1. Snapshots, together, crash-consistent. */
-  size_t i, missing = 0;
-  json_t *v;
-  json_array_foreach (vols, i, v)
-    missing += !*ec2_str (v, "snapshotId");
-  if (missing) {
-    /* A crash after CreateSnapshots leaves snapshots the saved state does
-     * not know: look for this migration's own before taking new ones. */
-    if ((st = ec2_snapshots_find (s, &in, vols, "snapshotId", NULL)) != PALLET_OK)
-      goto save;
-    size_t found = 0;
-    json_array_foreach (vols, i, v)
-      found += *ec2_str (v, "snapshotId") != 0;
-    if (found == 0 && (st = ec2_snapshots_create (s, &in, vols, "snapshotId", NULL)) != PALLET_OK)
-      goto save;
-    missing = 0;
-    json_array_foreach (vols, i, v)
-      missing += !*ec2_str (v, "snapshotId");
-    if (missing) {
-      pallet_error (
-          call, PALLET_E_FAILED,
-          "transfer %s: CreateSnapshots did not cover %zu of the instance's volumes; were volumes attached or detached during the migration?",
-          in.vm_id, missing);
-      st = PALLET_E_FAILED;
-      goto save;
-    }
-  }
-  if ((st = tag_snapshot_volumes (s, vols, "snapshotId")) != PALLET_OK)
-    goto save;
-  if ((st = ec2_snapshots_wait (s, s->src, &in, vols, "snapshotId", "snapshotState",
-                                "waiting for snapshots", &done))
-      != PALLET_OK)
-    goto save;
-  if (!done) {
-    pallet_retry_after (call, ec2_poll_ms (state, "snapshotPolls"));
-    st = PALLET_PENDING;
-    goto save;
-  }
-
-  /* Copy mode: read the snapshots through the EBS direct APIs instead of
-   * re-creating EBS volumes (no sharing or copying needed either). */
-  if (copy_mode) {
-    if (!*ec2_str (state, "transferMode"))
-      pallet_log (call, PALLET_LOG_INFO, "copy mode (%s)", why);
-    st = ec2_copy_volumes (s, &in, state, vols);
-    goto save;
-  }
-
-  /* 2. Another account may use them only once shared. */
-  if (s->cross_account && (st = share_snapshots (s, vols)) != PALLET_OK)
-    goto save;
-
-  /* 3. Another region gets its own copies. */
-  if (s->cross_region) {
-    if ((st = copy_snapshots (s, &in, vols)) != PALLET_OK)
-      goto save;
-    if ((st = ec2_snapshots_wait (s, s->tgt, &in, vols, "copySnapshotId", "copyState",
-                                  "copying snapshots", &done))
-        != PALLET_OK)
-      goto save;
-    if (!done) {
-      pallet_retry_after (call, ec2_poll_ms (state, "copyPolls"));
-      st = PALLET_PENDING;
-      goto save;
-    }
-  }
-
-  /* 4. Volumes in the target zone. */
-  if (!*s->target_az) {
-    pallet_error (
-        call, PALLET_E_INVALID,
-        "transfer %s: the provider has no target-az; set spec.settings.target-az to the worker nodes' zone",
-        in.vm_id);
-    st = PALLET_E_INVALID;
-    goto save;
-  }
-  if ((st = create_volumes (s, &in, vols)) != PALLET_OK)
-    goto save;
-  if ((st = wait_volumes (s, &in, vols, &done)) != PALLET_OK)
-    goto save;
-  if (!done) {
-    pallet_retry_after (call, ec2_poll_ms (state, "volumePolls"));
-    st = PALLET_PENDING;
-    goto save;
-  }
-  json_object_set_new (state, "transferred", json_true ());
-  st = PALLET_OK;
-save:
+  else
+    st = cold_transfer (s, &in, state, vols, copy_mode, why);
   /* Always: cleanup needs to know what exists, even after a failure. */
   ec2_emit_state (s, state);
 out:
