@@ -142,81 +142,81 @@ out:
   return st;
 }
 
-int
-ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
+/* The local disks in disk-index order: the boot disk first, as the guest
+ * sees them.  NULL when out of memory; *n counts the local ones. */
+static const char **
+local_disks (json_t *vols, size_t *n)
 {
-  struct ec2 *s = handle;
-  struct ec2_input in;
-  ec2_begin (s, call);
-  if (ec2_input_parse (s, "convert", input_json, &in) < 0)
-    return PALLET_E_INVALID;
-  json_t *state = json_deep_copy (in.state);
-  json_t *vols = json_object_get (state, "volumes");
   const char **disks = calloc (json_array_size (vols) + 1, sizeof *disks);
-  size_t n = 0, i;
+  size_t i;
   json_t *v;
-  int st = PALLET_OK;
-  char *json = NULL, *msg = NULL;
-  /* Disks in disk-index order: the boot disk first, as the guest sees them. */
+  *n = 0;
   for (long long want = 0; disks && want < (long long) json_array_size (vols); want++)
     json_array_foreach (vols, i, v)
       if (ec2_int (v, "diskIndex", -1) == want && *ec2_str (v, "localPath"))
-        disks[n++] = ec2_str (v, "localPath");
-  if (!disks) {
-    pallet_error (call, PALLET_E_NOMEM, "convert: out of memory");
-    st = PALLET_E_NOMEM;
-    goto out;
-  }
-  if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
-    json_object_set_new (state, "conversion",
-                         json_string ("skipped: the plan sets skipGuestConversion"));
-    goto done;
-  }
-  if (n == 0 || n != json_array_size (vols)) {
-    /* Zero-copy: the disks are EBS volumes, reachable only in the cluster. */
-    json_object_set_new (
-        state, "conversion",
-        json_string (
-            "not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
-    pallet_log (
-        call, PALLET_LOG_WARNING,
-        "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
-        in.vm_id);
-    goto done;
-  }
+        disks[(*n)++] = ec2_str (v, "localPath");
+  return disks;
+}
+
+static int
+wants_force_tcg (struct ec2 *s)
+{
   const char *setting_tcg =
       json_string_value (json_object_get (json_object_get (s->config, "_settings"), "force-tcg"));
   const char *env_tcg = getenv ("LIBGUESTFS_BACKEND_SETTINGS");
-  int force_tcg =
-      (setting_tcg && !strcmp (setting_tcg, "true")) || (env_tcg && strstr (env_tcg, "force_tcg"));
-  if (!json_object_get (state, "inspection")) {
-    struct Pallet_convert_inspect_options io = { force_tcg, "raw" };
-    enum Pallet_convert_error e = Pallet_convert_inspect (disks, n, &io, &json, &msg);
-    if (e != PALLET_CONVERT_OK) {
-      st = status_of (e);
-      pallet_error (call, st, "convert %s: inspection: %s", in.vm_id,
-                    msg ? msg : Pallet_convert_error_name (e));
-      goto out;
-    }
+  return (setting_tcg && !strcmp (setting_tcg, "true"))
+         || (env_tcg && strstr (env_tcg, "force_tcg"));
+}
+
+/* Inspects the guest once, keeping the report in the state as "inspection". */
+static int
+inspect_guest (struct pallet_call *call, const char *vm, const char **disks, size_t n,
+               int force_tcg, json_t *state)
+{
+  struct Pallet_convert_inspect_options io = { force_tcg, "raw" };
+  char *json = NULL, *msg = NULL;
+  int st = PALLET_OK;
+  enum Pallet_convert_error e = Pallet_convert_inspect (disks, n, &io, &json, &msg);
+  if (e != PALLET_CONVERT_OK) {
+    st = status_of (e);
+    pallet_error (call, st, "convert %s: inspection: %s", vm,
+                  msg ? msg : Pallet_convert_error_name (e));
+  }
+  else {
     json_t *insp = json_loads (json, 0, NULL);
     if (insp)
       json_object_set_new (state, "inspection", insp);
   }
-  /* Converted before (a retry after a failed or cancelled verification):
-   * converting again would stack a second conversion on the first. */
+  free (json);
+  free (msg);
+  return st;
+}
+
+/* Converted before (a retry after a failed or cancelled verification):
+ * converting again would stack a second conversion on the first. */
+static int
+already_converted (const char **disks, size_t n, json_t *state)
+{
   json_t *stamp = disks_stamp (disks, n);
   int same = stamp && json_equal (stamp, json_object_get (state, "convertedDisks"));
   json_decref (stamp);
-  if (!strcmp (ec2_str (state, "conversion"), CONVERTED) && same)
-    goto verify;
-  struct conv_ctx cc = { call, in.vm_id };
+  return !strcmp (ec2_str (state, "conversion"), CONVERTED) && same;
+}
+
+/* Runs virt-v2v-in-place on the disks; emits the state once they changed. */
+static int
+convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int force_tcg,
+               json_t *state)
+{
+  struct pallet_call *call = s->call;
+  struct conv_ctx cc = { call, vm };
   const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
   struct Pallet_convert_options co = { 0 };
   co.force_tcg = force_tcg;
   co.timeout_seconds = 3600;
   co.disk_format = "raw";
   co.work_dir = work;
-  co.guest_name = in.vm_id;
+  co.guest_name = vm;
   co.progress = on_step;
   co.line = on_line;
   co.cancel = on_cancel;
@@ -229,35 +229,84 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_object_set_new (state, "conversionWarnings", warnings);
   json_object_set_new (state, "conversionSeconds", json_real (r.elapsed));
   if (e != PALLET_CONVERT_OK) {
-    st = status_of (e);
-    pallet_error (call, st, "convert %s: %s", in.vm_id,
+    int st = status_of (e);
+    pallet_error (call, st, "convert %s: %s", vm,
                   r.message ? r.message : Pallet_convert_error_name (e));
     Pallet_convert_result_free (&r);
-    goto out;
+    return st;
   }
   Pallet_convert_result_free (&r);
   json_object_set_new (state, "conversion", json_string (CONVERTED));
   json_object_set_new (state, "convertedDisks", disks_stamp (disks, n));
   /* The disks are changed now: say so even if what follows fails. */
   ec2_emit_state (s, state);
-verify:
-  if (pallet_cancelled (call)) {
-    st = PALLET_E_CANCELLED;
-    pallet_error (call, st,
+  return PALLET_OK;
+}
+
+/* Verifies the converted disks (unless cancelled) and emits the state. */
+static int
+verify_converted (struct ec2 *s, const char *vm, const char **disks, size_t n, int force_tcg,
+                  json_t *state)
+{
+  if (pallet_cancelled (s->call)) {
+    pallet_error (s->call, PALLET_E_CANCELLED,
                   "convert %s: cancelled after the conversion, before "
                   "its verification; run the op again to verify",
-                  in.vm_id);
-    goto out;
+                  vm);
+    return PALLET_E_CANCELLED;
   }
   json_object_del (state, "verification");
-  st = verify_guest (call, in.vm_id, disks, n, force_tcg, state);
+  int st = verify_guest (s->call, vm, disks, n, force_tcg, state);
   ec2_emit_state (s, state);
-  goto out;
-done:
-  ec2_emit_state (s, state);
+  return st;
+}
+
+int
+ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
+{
+  struct ec2 *s = handle;
+  struct ec2_input in;
+  ec2_begin (s, call);
+  if (ec2_input_parse (s, "convert", input_json, &in) < 0)
+    return PALLET_E_INVALID;
+  json_t *state = json_deep_copy (in.state);
+  json_t *vols = json_object_get (state, "volumes");
+  size_t n;
+  const char **disks = local_disks (vols, &n);
+  int st = PALLET_OK;
+  if (!disks) {
+    pallet_error (call, PALLET_E_NOMEM, "convert: out of memory");
+    st = PALLET_E_NOMEM;
+    goto out;
+  }
+  if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
+    json_object_set_new (state, "conversion",
+                         json_string ("skipped: the plan sets skipGuestConversion"));
+    ec2_emit_state (s, state);
+    goto out;
+  }
+  if (n == 0 || n != json_array_size (vols)) {
+    /* Zero-copy: the disks are EBS volumes, reachable only in the cluster. */
+    json_object_set_new (
+        state, "conversion",
+        json_string (
+            "not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
+    pallet_log (
+        call, PALLET_LOG_WARNING,
+        "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
+        in.vm_id);
+    ec2_emit_state (s, state);
+    goto out;
+  }
+  int force_tcg = wants_force_tcg (s);
+  if (!json_object_get (state, "inspection")
+      && (st = inspect_guest (call, in.vm_id, disks, n, force_tcg, state)) != PALLET_OK)
+    goto out;
+  if (!already_converted (disks, n, state)
+      && (st = convert_disks (s, in.vm_id, disks, n, force_tcg, state)) != PALLET_OK)
+    goto out;
+  st = verify_converted (s, in.vm_id, disks, n, force_tcg, state);
 out:
-  free (json);
-  free (msg);
   free (disks);
   json_decref (state);
   ec2_input_free (&in);
