@@ -434,6 +434,179 @@ open_target (struct copy *c)
   return 0;
 }
 
+/* 1. The block list (all pages; tokens live 7 days), sorted and checked. */
+static int
+list_blocks (struct copy *c, struct Pallet_aws_client *lc, json_t **info, uint64_t *nblocks,
+             struct Pallet_ebs_copy_result *res)
+{
+  const struct Pallet_ebs_copy_opts *o = c->o;
+  int r = o->prev_snapshot_id
+              ? Pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
+                                                    on_block, c, info)
+              : Pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, c, info);
+  if (r < 0) {
+    set_err (c, Pallet_aws_last_error (lc)->status,
+             "listing the blocks of snapshot %s "
+             "failed: %s",
+             o->snapshot_id, Pallet_aws_errmsg (lc));
+    return -1;
+  }
+  long long vs = Pallet_aws_json_int (*info, "VolumeSize", 0);
+  long long bs = Pallet_aws_json_int (*info, "BlockSize", PALLET_EBS_BLOCK_SIZE);
+  if (vs <= 0 || bs <= 0 || bs > (64 << 20) || bs % 512) {
+    set_err (c, PALLET_E_FAILED,
+             "snapshot %s: the EBS listing gave VolumeSize %lld GiB and "
+             "BlockSize %lld; the endpoint's answer is not usable",
+             o->snapshot_id, vs, bs);
+    return -1;
+  }
+  c->block_size = (uint32_t) bs;
+  c->volume_bytes = (uint64_t) vs << 30;
+  *nblocks = (c->volume_bytes + c->block_size - 1) / c->block_size;
+  qsort (c->blks, c->nblks, sizeof *c->blks, cmp_blk);
+  for (size_t i = 0; i < c->nblks; i++)
+    if (c->blks[i].index >= *nblocks || (i && c->blks[i].index == c->blks[i - 1].index)) {
+      set_err (c, PALLET_E_FAILED,
+               "snapshot %s: the listing has block %llu twice or beyond "
+               "the volume (%llu blocks); the endpoint's answer is not usable",
+               o->snapshot_id, (unsigned long long) c->blks[i].index,
+               (unsigned long long) *nblocks);
+      return -1;
+    }
+  res->volume_bytes = c->volume_bytes;
+  res->block_size = c->block_size;
+  res->blocks_listed = c->nblks;
+  logf_ (o, PALLET_LOG_INFO, "snapshot %s%s%s: %zu blocks of %u bytes to copy, volume %llu GiB",
+         o->snapshot_id, o->prev_snapshot_id ? " since " : "",
+         o->prev_snapshot_id ? o->prev_snapshot_id : "", c->nblks, c->block_size, vs);
+  return 0;
+}
+
+/* 2. The journal: which blocks an earlier run already copied. */
+static int
+open_journal (struct copy *c, uint64_t nblocks, char **jpath, struct Pallet_ebs_copy_result *res)
+{
+  const struct Pallet_ebs_copy_opts *o = c->o;
+  if (o->journal)
+    *jpath = strdup (o->journal);
+  else if (asprintf (jpath, "%s.journal", o->target) < 0)
+    *jpath = NULL;
+  int resumed = 0;
+  c->j = *jpath ? Pallet_ebs_journal_open (*jpath, o->snapshot_id, o->prev_snapshot_id, nblocks,
+                                           c->block_size, &resumed)
+                : NULL;
+  if (!c->j) {
+    set_err (c, PALLET_E_IO, "the copy journal %s cannot be opened: %s; check its directory",
+             *jpath ? *jpath : "(none)", strerror (errno));
+    return -1;
+  }
+  if (resumed)
+    c->fresh = 0; /* earlier runs wrote to it */
+  if (o->target_is_zero && !resumed)
+    c->fresh = 1;
+  res->blocks_skipped = 0;
+  for (size_t i = 0; i < c->nblks; i++)
+    if (Pallet_ebs_journal_test (c->j, c->blks[i].index))
+      res->blocks_skipped++;
+  atomic_store (&c->done_bytes, res->blocks_skipped * c->block_size);
+  return 0;
+}
+
+/* 3. Unlisted blocks read as zero (full copy only): never stale data. */
+static int
+zero_unlisted (struct copy *c, uint64_t nblocks, const char *jpath,
+               struct Pallet_ebs_copy_result *res)
+{
+  if (c->o->prev_snapshot_id || Pallet_ebs_journal_zeroed (c->j))
+    return 0;
+  if (!c->fresh) {
+    uint64_t *idx = malloc ((c->nblks + 1) * sizeof *idx);
+    if (!idx) {
+      set_err (c, PALLET_E_NOMEM, "out of memory");
+      return -1;
+    }
+    for (size_t i = 0; i < c->nblks; i++)
+      idx[i] = c->blks[i].index;
+    int runs = Pallet_ebs_copy_gaps (idx, c->nblks, nblocks, zero_gap, c);
+    free (idx);
+    if (runs < 0)
+      return -1;
+    res->ranges_zeroed = (uint64_t) runs;
+  }
+  Pallet_ebs_journal_set_zeroed (c->j);
+  if (Pallet_ebs_journal_sync (c->j, c->fd) < 0) {
+    set_err (c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* 4. The workers: start them, report progress until the list is handed out
+   or cancelled, join them, sync the journal. */
+static void
+run_workers (struct copy *c, struct worker *ws, int nw, const char *jpath)
+{
+  const struct Pallet_ebs_copy_opts *o = c->o;
+  for (int i = 0; i < nw; i++) {
+    ws[i].c = c;
+    if (pthread_create (&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
+      set_err (c, PALLET_E_FAILED, "starting copy thread %d failed", i);
+      break;
+    }
+    ws[i].started = 1;
+  }
+  uint64_t total = c->nblks * (uint64_t) c->block_size;
+  for (;;) {
+    pthread_mutex_lock (&c->lock);
+    int done = c->next >= c->nblks;
+    pthread_mutex_unlock (&c->lock);
+    if (done || atomic_load (&c->stop))
+      break;
+    if (o->cancelled && o->cancelled (o->opaque)) {
+      set_err (c, PALLET_E_CANCELLED,
+               "the copy of snapshot %s to %s was cancelled; rerun to "
+               "continue from the journal",
+               o->snapshot_id, o->target);
+      break;
+    }
+    if (o->progress)
+      o->progress (o->opaque, atomic_load (&c->done_bytes), total);
+    struct timespec ts = { 0, 100000000 };
+    nanosleep (&ts, NULL);
+  }
+  /* Workers finish their block in flight (cancel aborts the transfer). */
+  for (int i = 0; i < nw; i++)
+    if (ws[i].started)
+      pthread_join (ws[i].tid, NULL);
+  /* Whatever finished is durable in the journal, error or not. */
+  if (Pallet_ebs_journal_sync (c->j, c->fd) < 0 && !c->err)
+    set_err (c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
+  if (!c->err && o->progress)
+    o->progress (o->opaque, atomic_load (&c->done_bytes), total);
+}
+
+/* Fills the counters, closes the journal and target, frees the list. */
+static void
+finish_copy (struct copy *c, struct Pallet_ebs_copy_result *res, int64_t t0)
+{
+  res->blocks_fetched = atomic_load (&c->fetched);
+  res->blocks_zeroed = atomic_load (&c->zeroed);
+  res->bytes_written = atomic_load (&c->written);
+  res->seconds = (double) (now_ns () - t0) / 1e9;
+  res->status = c->err ? c->err_status : PALLET_OK;
+  if (c->j) {
+    if (!c->err && !c->o->keep_journal)
+      Pallet_ebs_journal_remove (c->j);
+    else
+      Pallet_ebs_journal_close (c->j);
+  }
+  if (c->fd >= 0 && close (c->fd) < 0 && !c->err)
+    set_err (c, PALLET_E_IO, "closing %s failed: %s", c->o->target, strerror (errno));
+  for (size_t i = 0; i < c->nblks; i++)
+    free (c->blks[i].token);
+  free (c->blks);
+}
+
 int
 Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_result *res,
                  char **errmsg)
@@ -455,6 +628,7 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
   char *jpath = NULL;
   struct Pallet_aws_client *lc = NULL;
   json_t *info = NULL;
+  uint64_t nblocks = 0;
 
   if (!o->aws || !o->snapshot_id || !*o->snapshot_id || !o->target || !*o->target) {
     set_err (&c, PALLET_E_INVALID,
@@ -472,97 +646,11 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
   }
   if (o->cancelled)
     Pallet_aws_client_set_callbacks (lc, NULL, NULL, o->cancelled, o->opaque);
-
-  /* 1. The block list (all pages; tokens live 7 days). */
-  int r = o->prev_snapshot_id
-              ? Pallet_aws_ebs_list_changed_blocks (lc, o->prev_snapshot_id, o->snapshot_id, -1,
-                                                    on_block, &c, &info)
-              : Pallet_aws_ebs_list_snapshot_blocks (lc, o->snapshot_id, -1, on_block, &c, &info);
-  if (r < 0) {
-    set_err (&c, Pallet_aws_last_error (lc)->status,
-             "listing the blocks of snapshot %s "
-             "failed: %s",
-             o->snapshot_id, Pallet_aws_errmsg (lc));
+  if (list_blocks (&c, lc, &info, &nblocks, res) < 0)
     goto out;
-  }
-  long long vs = Pallet_aws_json_int (info, "VolumeSize", 0);
-  long long bs = Pallet_aws_json_int (info, "BlockSize", PALLET_EBS_BLOCK_SIZE);
-  if (vs <= 0 || bs <= 0 || bs > (64 << 20) || bs % 512) {
-    set_err (&c, PALLET_E_FAILED,
-             "snapshot %s: the EBS listing gave VolumeSize %lld GiB and "
-             "BlockSize %lld; the endpoint's answer is not usable",
-             o->snapshot_id, vs, bs);
+  if (open_target (&c) < 0 || open_journal (&c, nblocks, &jpath, res) < 0
+      || zero_unlisted (&c, nblocks, jpath, res) < 0)
     goto out;
-  }
-  c.block_size = (uint32_t) bs;
-  c.volume_bytes = (uint64_t) vs << 30;
-  uint64_t nblocks = (c.volume_bytes + c.block_size - 1) / c.block_size;
-  qsort (c.blks, c.nblks, sizeof *c.blks, cmp_blk);
-  for (size_t i = 0; i < c.nblks; i++)
-    if (c.blks[i].index >= nblocks || (i && c.blks[i].index == c.blks[i - 1].index)) {
-      set_err (&c, PALLET_E_FAILED,
-               "snapshot %s: the listing has block %llu twice or beyond "
-               "the volume (%llu blocks); the endpoint's answer is not usable",
-               o->snapshot_id, (unsigned long long) c.blks[i].index, (unsigned long long) nblocks);
-      goto out;
-    }
-  res->volume_bytes = c.volume_bytes;
-  res->block_size = c.block_size;
-  res->blocks_listed = c.nblks;
-  logf_ (o, PALLET_LOG_INFO, "snapshot %s%s%s: %zu blocks of %u bytes to copy, volume %llu GiB",
-         o->snapshot_id, o->prev_snapshot_id ? " since " : "",
-         o->prev_snapshot_id ? o->prev_snapshot_id : "", c.nblks, c.block_size, vs);
-
-  /* 2. Target and journal. */
-  if (open_target (&c) < 0)
-    goto out;
-  if (o->journal)
-    jpath = strdup (o->journal);
-  else if (asprintf (&jpath, "%s.journal", o->target) < 0)
-    jpath = NULL;
-  int resumed = 0;
-  c.j = jpath ? Pallet_ebs_journal_open (jpath, o->snapshot_id, o->prev_snapshot_id, nblocks,
-                                         c.block_size, &resumed)
-              : NULL;
-  if (!c.j) {
-    set_err (&c, PALLET_E_IO, "the copy journal %s cannot be opened: %s; check its directory",
-             jpath ? jpath : "(none)", strerror (errno));
-    goto out;
-  }
-  if (resumed)
-    c.fresh = 0; /* earlier runs wrote to it */
-  if (o->target_is_zero && !resumed)
-    c.fresh = 1;
-  res->blocks_skipped = 0;
-  for (size_t i = 0; i < c.nblks; i++)
-    if (Pallet_ebs_journal_test (c.j, c.blks[i].index))
-      res->blocks_skipped++;
-  atomic_store (&c.done_bytes, res->blocks_skipped * c.block_size);
-
-  /* 3. Unlisted blocks read as zero (full copy only): never stale data. */
-  if (!o->prev_snapshot_id && !Pallet_ebs_journal_zeroed (c.j)) {
-    if (!c.fresh) {
-      uint64_t *idx = malloc ((c.nblks + 1) * sizeof *idx);
-      if (!idx) {
-        set_err (&c, PALLET_E_NOMEM, "out of memory");
-        goto out;
-      }
-      for (size_t i = 0; i < c.nblks; i++)
-        idx[i] = c.blks[i].index;
-      int runs = Pallet_ebs_copy_gaps (idx, c.nblks, nblocks, zero_gap, &c);
-      free (idx);
-      if (runs < 0)
-        goto out;
-      res->ranges_zeroed = (uint64_t) runs;
-    }
-    Pallet_ebs_journal_set_zeroed (c.j);
-    if (Pallet_ebs_journal_sync (c.j, c.fd) < 0) {
-      set_err (&c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
-      goto out;
-    }
-  }
-
-  /* 4. Workers. */
   double rps = o->max_rps > 0 ? o->max_rps : PALLET_EBS_COPY_DEFAULT_RPS;
   c.rate_step_ns = (int64_t) (1e9 / rps);
   c.rate_burst_ns = c.rate_step_ns * 4;
@@ -573,60 +661,10 @@ Pallet_ebs_copy (const struct Pallet_ebs_copy_opts *o, struct Pallet_ebs_copy_re
     set_err (&c, PALLET_E_NOMEM, "out of memory");
     goto out;
   }
-  for (int i = 0; i < nw; i++) {
-    ws[i].c = &c;
-    if (pthread_create (&ws[i].tid, NULL, worker_main, &ws[i]) != 0) {
-      set_err (&c, PALLET_E_FAILED, "starting copy thread %d failed", i);
-      break;
-    }
-    ws[i].started = 1;
-  }
-  uint64_t total = c.nblks * (uint64_t) c.block_size;
-  for (;;) {
-    pthread_mutex_lock (&c.lock);
-    int done = c.next >= c.nblks;
-    pthread_mutex_unlock (&c.lock);
-    if (done || atomic_load (&c.stop))
-      break;
-    if (o->cancelled && o->cancelled (o->opaque)) {
-      set_err (&c, PALLET_E_CANCELLED,
-               "the copy of snapshot %s to %s was cancelled; rerun to "
-               "continue from the journal",
-               o->snapshot_id, o->target);
-      break;
-    }
-    if (o->progress)
-      o->progress (o->opaque, atomic_load (&c.done_bytes), total);
-    struct timespec ts = { 0, 100000000 };
-    nanosleep (&ts, NULL);
-  }
-  /* Workers finish their block in flight (cancel aborts the transfer). */
-  for (int i = 0; i < nw; i++)
-    if (ws[i].started)
-      pthread_join (ws[i].tid, NULL);
-  /* Whatever finished is durable in the journal, error or not. */
-  if (Pallet_ebs_journal_sync (c.j, c.fd) < 0 && !c.err)
-    set_err (&c, PALLET_E_IO, "writing the copy journal %s failed: %s", jpath, strerror (errno));
-  if (!c.err && o->progress)
-    o->progress (o->opaque, atomic_load (&c.done_bytes), total);
+  run_workers (&c, ws, nw, jpath);
 
 out:
-  res->blocks_fetched = atomic_load (&c.fetched);
-  res->blocks_zeroed = atomic_load (&c.zeroed);
-  res->bytes_written = atomic_load (&c.written);
-  res->seconds = (double) (now_ns () - t0) / 1e9;
-  res->status = c.err ? c.err_status : PALLET_OK;
-  if (c.j) {
-    if (!c.err && !o->keep_journal)
-      Pallet_ebs_journal_remove (c.j);
-    else
-      Pallet_ebs_journal_close (c.j);
-  }
-  if (c.fd >= 0 && close (c.fd) < 0 && !c.err)
-    set_err (&c, PALLET_E_IO, "closing %s failed: %s", o->target, strerror (errno));
-  for (size_t i = 0; i < c.nblks; i++)
-    free (c.blks[i].token);
-  free (c.blks);
+  finish_copy (&c, res, t0);
   free (ws);
   free (jpath);
   json_decref (info);
