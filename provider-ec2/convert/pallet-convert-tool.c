@@ -73,8 +73,11 @@ usage (void)
   return PALLET_CONVERT_E_INVALID;
 }
 
-int
-main (int argc, char *argv[])
+/* Parses the options after the command (and its output path); returns 0 or
+   the exit status. */
+static int
+parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
+               struct Pallet_convert_pod_options *po, const char **log_path)
 {
   static const struct option longopts[] = { { "tcg", no_argument, NULL, 't' },
                                             { "timeout", required_argument, NULL, 'T' },
@@ -94,11 +97,167 @@ main (int argc, char *argv[])
                                             { "cpu", required_argument, NULL, 'c' },
                                             { "memory", required_argument, NULL, 'm' },
                                             { NULL, 0, NULL, 0 } };
+  int c;
+  while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+    char *end;
+    switch (c) {
+    case 't': o->force_tcg = 1; break;
+    case 'T':
+      o->timeout_seconds = (unsigned) strtoul (optarg, &end, 10);
+      if (*optarg == '\0' || *end != '\0') {
+        fprintf (stderr,
+                 "pallet-convert-tool: --timeout '%s' is not a number "
+                 "of seconds\n",
+                 optarg);
+        return PALLET_CONVERT_E_INVALID;
+      }
+      break;
+    case 'r': o->root = optarg; break;
+    case 'f': o->disk_format = optarg; break;
+    case 'w': o->work_dir = optarg; break;
+    case 'x': o->use_libvirtxml = 1; break;
+    case 'v': o->verbose = 1; break;
+    case 'l': *log_path = optarg; break;
+    case 'N': po->name = optarg; break;
+    case 'n': po->namespace_ = optarg; break;
+    case 'i': po->image = optarg; break;
+    case 'z': po->zone = optarg; break;
+    case 'I': po->vm_id = optarg; break;
+    case 'P': po->plan_uid = optarg; break;
+    case 'M': po->migration_uid = optarg; break;
+    case 'c': po->cpu_request = optarg; break;
+    case 'm': po->memory_request = optarg; break;
+    default: return usage ();
+    }
+  }
+  return 0;
+}
+
+static int
+cmd_domain_xml (const char *xml_out, const char *const *disks, size_t ndisks,
+                const struct Pallet_convert_options *o)
+{
+  if (Pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks, o->disk_format)
+      == -1) {
+    perror (xml_out);
+    return PALLET_CONVERT_E_IO;
+  }
+  return 0;
+}
+
+static int
+cmd_pod (const char *out, const char *const *claims, size_t nclaims,
+         const struct Pallet_convert_options *o, struct Pallet_convert_pod_options *po)
+{
+  char *err = NULL;
+  json_t *pod;
+  int r;
+
+  po->claims = claims;
+  po->nclaims = nclaims;
+  po->force_tcg = o->force_tcg;
+  pod = Pallet_convert_pod_manifest (po, &err);
+  if (pod == NULL) {
+    fprintf (stderr, "pallet-convert-tool: %s\n", err ? err : "out of memory");
+    free (err);
+    return PALLET_CONVERT_E_INVALID;
+  }
+  if (strcmp (out, "-") == 0)
+    r = json_dumpf (pod, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
+  else
+    r = json_dump_file (pod, out, JSON_INDENT (2) | JSON_SORT_KEYS);
+  json_decref (pod);
+  if (r != 0) {
+    fprintf (stderr,
+             "pallet-convert-tool: cannot write the pod manifest "
+             "to %s; check the path and free space\n",
+             out);
+    return PALLET_CONVERT_E_IO;
+  }
+  return 0;
+}
+
+static int
+cmd_verify (const char *const *disks, size_t ndisks, const struct Pallet_convert_options *o)
+{
+  struct Pallet_convert_verify_options vo = { .force_tcg = o->force_tcg,
+                                              .disk_format = o->disk_format };
+  char *json = NULL, *msg = NULL;
+  int rc = Pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
+  if (json)
+    printf ("%s\n", json);
+  if (msg)
+    fprintf (stderr, "pallet-convert-tool: %s%s\n", rc == PALLET_CONVERT_OK ? "" : "error: ", msg);
+  else if (rc != PALLET_CONVERT_OK)
+    fprintf (stderr, "pallet-convert-tool: error (%s)\n", Pallet_convert_error_name (rc));
+  /* A guest that fails a check: exit 11 (failed), like a conversion. */
+  if (rc == PALLET_CONVERT_OK && msg)
+    rc = PALLET_CONVERT_E_FAILED;
+  free (json);
+  free (msg);
+  return rc;
+}
+
+static int
+cmd_inspect (const char *const *disks, size_t ndisks, const struct Pallet_convert_options *o)
+{
+  struct Pallet_convert_inspect_options io = { .force_tcg = o->force_tcg,
+                                               .disk_format = o->disk_format };
+  char *json = NULL, *msg = NULL;
+  int rc = Pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
+  if (rc == PALLET_CONVERT_OK)
+    printf ("%s\n", json);
+  else
+    fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
+             msg ? msg : "out of memory");
+  free (json);
+  free (msg);
+  return rc;
+}
+
+static int
+cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_options *o,
+             const char *log_path)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+  struct Pallet_convert_result res;
+  FILE *log = NULL;
+  char *json;
+  int rc;
+
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  if (log_path && (log = fopen (log_path, "w")) == NULL) {
+    perror (log_path);
+    return PALLET_CONVERT_E_IO;
+  }
+  o->progress = progress_cb;
+  o->cancel = cancel_cb;
+  o->line = line_cb;
+  o->opaque = log;
+  rc = Pallet_convert_run (disks, ndisks, o, &res);
+  if (log)
+    fclose (log);
+  for (size_t i = 0; i < res.nwarnings; i++)
+    fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
+  if (rc != PALLET_CONVERT_OK)
+    fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
+             res.message ? res.message : "out of memory");
+  json = Pallet_convert_result_to_json (&res);
+  if (json)
+    printf ("%s\n", json);
+  free (json);
+  Pallet_convert_result_free (&res);
+  return rc;
+}
+
+int
+main (int argc, char *argv[])
+{
   struct Pallet_convert_options o = { 0 };
   struct Pallet_convert_pod_options po = { 0 };
   const char *cmd, *xml_out = NULL, *log_path = NULL;
-  FILE *log = NULL;
-  int c, rc;
+  int rc;
 
   if (argc < 2)
     return usage ();
@@ -110,141 +269,23 @@ main (int argc, char *argv[])
     xml_out = argv[2];
     optind = 3;
   }
-  while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
-    char *end;
-    switch (c) {
-    case 't': o.force_tcg = 1; break;
-    case 'T':
-      o.timeout_seconds = (unsigned) strtoul (optarg, &end, 10);
-      if (*optarg == '\0' || *end != '\0') {
-        fprintf (stderr,
-                 "pallet-convert-tool: --timeout '%s' is not a number "
-                 "of seconds\n",
-                 optarg);
-        return PALLET_CONVERT_E_INVALID;
-      }
-      break;
-    case 'r': o.root = optarg; break;
-    case 'f': o.disk_format = optarg; break;
-    case 'w': o.work_dir = optarg; break;
-    case 'x': o.use_libvirtxml = 1; break;
-    case 'v': o.verbose = 1; break;
-    case 'l': log_path = optarg; break;
-    case 'N': po.name = optarg; break;
-    case 'n': po.namespace_ = optarg; break;
-    case 'i': po.image = optarg; break;
-    case 'z': po.zone = optarg; break;
-    case 'I': po.vm_id = optarg; break;
-    case 'P': po.plan_uid = optarg; break;
-    case 'M': po.migration_uid = optarg; break;
-    case 'c': po.cpu_request = optarg; break;
-    case 'm': po.memory_request = optarg; break;
-    default: return usage ();
-    }
-  }
+  rc = parse_options (argc, argv, &o, &po, &log_path);
+  if (rc != 0)
+    return rc;
   if (optind >= argc)
     return usage ();
   const char *const *disks = (const char *const *) &argv[optind];
   size_t ndisks = (size_t) (argc - optind);
 
-  if (strcmp (cmd, "domain-xml") == 0) {
-    if (Pallet_convert_write_domain_xml (xml_out, "pallet-guest", disks, ndisks, o.disk_format)
-        == -1) {
-      perror (xml_out);
-      return PALLET_CONVERT_E_IO;
-    }
-    return 0;
-  }
-  if (strcmp (cmd, "pod") == 0) {
-    char *err = NULL;
-    json_t *pod;
-    int r;
-
-    po.claims = disks;
-    po.nclaims = ndisks;
-    po.force_tcg = o.force_tcg;
-    pod = Pallet_convert_pod_manifest (&po, &err);
-    if (pod == NULL) {
-      fprintf (stderr, "pallet-convert-tool: %s\n", err ? err : "out of memory");
-      free (err);
-      return PALLET_CONVERT_E_INVALID;
-    }
-    if (strcmp (xml_out, "-") == 0)
-      r = json_dumpf (pod, stdout, JSON_INDENT (2) | JSON_SORT_KEYS);
-    else
-      r = json_dump_file (pod, xml_out, JSON_INDENT (2) | JSON_SORT_KEYS);
-    json_decref (pod);
-    if (r != 0) {
-      fprintf (stderr,
-               "pallet-convert-tool: cannot write the pod manifest "
-               "to %s; check the path and free space\n",
-               xml_out);
-      return PALLET_CONVERT_E_IO;
-    }
-    return 0;
-  }
-  if (strcmp (cmd, "verify") == 0) {
-    struct Pallet_convert_verify_options vo = { .force_tcg = o.force_tcg,
-                                                .disk_format = o.disk_format };
-    char *json = NULL, *msg = NULL;
-    rc = Pallet_convert_verify (disks, ndisks, &vo, &json, &msg);
-    if (json)
-      printf ("%s\n", json);
-    if (msg)
-      fprintf (stderr, "pallet-convert-tool: %s%s\n",
-               rc == PALLET_CONVERT_OK ? "" : "error: ", msg);
-    else if (rc != PALLET_CONVERT_OK)
-      fprintf (stderr, "pallet-convert-tool: error (%s)\n", Pallet_convert_error_name (rc));
-    /* A guest that fails a check: exit 11 (failed), like a conversion. */
-    if (rc == PALLET_CONVERT_OK && msg)
-      rc = PALLET_CONVERT_E_FAILED;
-    free (json);
-    free (msg);
-    return rc;
-  }
-  if (strcmp (cmd, "inspect") == 0) {
-    struct Pallet_convert_inspect_options io = { .force_tcg = o.force_tcg,
-                                                 .disk_format = o.disk_format };
-    char *json = NULL, *msg = NULL;
-    rc = Pallet_convert_inspect (disks, ndisks, &io, &json, &msg);
-    if (rc == PALLET_CONVERT_OK)
-      printf ("%s\n", json);
-    else
-      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
-               msg ? msg : "out of memory");
-    free (json);
-    free (msg);
-    return rc;
-  }
-  if (strcmp (cmd, "convert") == 0) {
-    struct sigaction sa = { .sa_handler = on_signal };
-    struct Pallet_convert_result res;
-    char *json;
-
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    if (log_path && (log = fopen (log_path, "w")) == NULL) {
-      perror (log_path);
-      return PALLET_CONVERT_E_IO;
-    }
-    o.progress = progress_cb;
-    o.cancel = cancel_cb;
-    o.line = line_cb;
-    o.opaque = log;
-    rc = Pallet_convert_run (disks, ndisks, &o, &res);
-    if (log)
-      fclose (log);
-    for (size_t i = 0; i < res.nwarnings; i++)
-      fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
-    if (rc != PALLET_CONVERT_OK)
-      fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
-               res.message ? res.message : "out of memory");
-    json = Pallet_convert_result_to_json (&res);
-    if (json)
-      printf ("%s\n", json);
-    free (json);
-    Pallet_convert_result_free (&res);
-    return rc;
-  }
+  if (strcmp (cmd, "domain-xml") == 0)
+    return cmd_domain_xml (xml_out, disks, ndisks, &o);
+  if (strcmp (cmd, "pod") == 0)
+    return cmd_pod (xml_out, disks, ndisks, &o, &po);
+  if (strcmp (cmd, "verify") == 0)
+    return cmd_verify (disks, ndisks, &o);
+  if (strcmp (cmd, "inspect") == 0)
+    return cmd_inspect (disks, ndisks, &o);
+  if (strcmp (cmd, "convert") == 0)
+    return cmd_convert (disks, ndisks, &o, log_path);
   return usage ();
 }
