@@ -145,23 +145,67 @@ resolve_endpoint (const struct Pallet_aws_config *cfg, int svc, const char *regi
   return s;
 }
 
-int
-Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
-                    char **errmsg)
-{
-  memset (r, 0, sizeof *r);
-  if (errmsg)
-    *errmsg = NULL;
-  const char *profile = cfg->profile && *cfg->profile ? cfg->profile
-                        : env ("AWS_PROFILE")         ? env ("AWS_PROFILE")
-                                                      : "default";
-  char *cred_file = home_file ("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
-  char *conf_file = home_file ("AWS_CONFIG_FILE", ".aws/config");
+/* The files and sections a profile is looked up in. */
+struct profile_files {
+  const char *profile;
+  char *cred_file, *conf_file;
   char conf_section[300];
-  if (strcmp (profile, "default") == 0)
-    snprintf (conf_section, sizeof conf_section, "default");
-  else
-    snprintf (conf_section, sizeof conf_section, "profile %s", profile);
+};
+
+/* 3. shared credentials file, then the config file */
+static int
+creds_from_files (const struct profile_files *pf, struct Pallet_aws_resolved *r, char **errmsg)
+{
+  const char *profile = pf->profile;
+  const char *files[2] = { pf->cred_file, pf->conf_file };
+  const char *sections[2] = { profile, pf->conf_section };
+  bool any_section = false;
+  for (int i = 0; i < 2 && !r->access_key_id; i++) {
+    bool found = false;
+    char *k = Pallet_aws_ini_get (files[i], sections[i], "aws_access_key_id", &found);
+    any_section |= found;
+    if (!k)
+      continue;
+    char *s = Pallet_aws_ini_get (files[i], sections[i], "aws_secret_access_key", NULL);
+    if (!s) {
+      set_err (errmsg,
+               "AWS credentials: profile \"%s\" in %s has aws_access_key_id but "
+               "no aws_secret_access_key; add it",
+               profile, files[i]);
+      free (k);
+      return -1;
+    }
+    r->access_key_id = k;
+    r->secret_access_key = s;
+    r->session_token = Pallet_aws_ini_get (files[i], sections[i], "aws_session_token", NULL);
+    size_t l = strlen (profile) + 16;
+    r->cred_source = malloc (l);
+    if (r->cred_source)
+      snprintf (r->cred_source, l, "profile:%s", profile);
+  }
+  if (!r->access_key_id) {
+    const char *cred_file = pf->cred_file;
+    if (!any_section && strcmp (profile, "default") != 0)
+      set_err (errmsg,
+               "AWS credentials: profile \"%s\" not found in %s or the AWS config "
+               "file; fix AWS_PROFILE or add the profile",
+               profile, cred_file ? cred_file : "~/.aws/credentials");
+    else
+      set_err (errmsg,
+               "no AWS credentials found: set accessKeyId and secretAccessKey in "
+               "the provider Secret, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or "
+               "profile \"%s\" in %s",
+               profile, cred_file ? cred_file : "~/.aws/credentials");
+    return -1;
+  }
+  return 0;
+}
+
+/* The keys: the configuration, else the environment, else the profile. */
+static int
+resolve_creds (const struct Pallet_aws_config *cfg, const struct profile_files *pf,
+               struct Pallet_aws_resolved *r, char **errmsg)
+{
   bool have_cfg_key = cfg->access_key_id && *cfg->access_key_id;
   bool have_cfg_secret = cfg->secret_access_key && *cfg->secret_access_key;
 
@@ -171,7 +215,7 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
              "AWS credentials: only one of accessKeyId and secretAccessKey is set; "
              "provide both in the provider Secret, or neither to use the environment%s%s",
              NULL, NULL);
-    goto fail;
+    return -1;
   }
   if (have_cfg_key) {
     r->access_key_id = strdup (cfg->access_key_id);
@@ -186,60 +230,25 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
                "AWS credentials: only one of AWS_ACCESS_KEY_ID and "
                "AWS_SECRET_ACCESS_KEY is set in the environment; set both or unset both%s%s",
                NULL, NULL);
-      goto fail;
+      return -1;
     }
     r->access_key_id = strdup (env ("AWS_ACCESS_KEY_ID"));
     r->secret_access_key = strdup (env ("AWS_SECRET_ACCESS_KEY"));
     r->session_token = dup_or_null (env ("AWS_SESSION_TOKEN"));
     r->cred_source = strdup ("env");
   }
-  /* 3. shared credentials file, then the config file */
-  else {
-    const char *files[2] = { cred_file, conf_file };
-    const char *sections[2] = { profile, conf_section };
-    bool any_section = false;
-    for (int i = 0; i < 2 && !r->access_key_id; i++) {
-      bool found = false;
-      char *k = Pallet_aws_ini_get (files[i], sections[i], "aws_access_key_id", &found);
-      any_section |= found;
-      if (!k)
-        continue;
-      char *s = Pallet_aws_ini_get (files[i], sections[i], "aws_secret_access_key", NULL);
-      if (!s) {
-        set_err (errmsg,
-                 "AWS credentials: profile \"%s\" in %s has aws_access_key_id but "
-                 "no aws_secret_access_key; add it",
-                 profile, files[i]);
-        free (k);
-        goto fail;
-      }
-      r->access_key_id = k;
-      r->secret_access_key = s;
-      r->session_token = Pallet_aws_ini_get (files[i], sections[i], "aws_session_token", NULL);
-      size_t l = strlen (profile) + 16;
-      r->cred_source = malloc (l);
-      if (r->cred_source)
-        snprintf (r->cred_source, l, "profile:%s", profile);
-    }
-    if (!r->access_key_id) {
-      if (!any_section && strcmp (profile, "default") != 0)
-        set_err (errmsg,
-                 "AWS credentials: profile \"%s\" not found in %s or the AWS config "
-                 "file; fix AWS_PROFILE or add the profile",
-                 profile, cred_file ? cred_file : "~/.aws/credentials");
-      else
-        set_err (errmsg,
-                 "no AWS credentials found: set accessKeyId and secretAccessKey in "
-                 "the provider Secret, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or "
-                 "profile \"%s\" in %s",
-                 profile, cred_file ? cred_file : "~/.aws/credentials");
-      goto fail;
-    }
-  }
+  else if (creds_from_files (pf, r, errmsg) < 0)
+    return -1;
   if (!r->access_key_id || !r->secret_access_key || !r->cred_source)
-    goto oom;
+    return -2;
+  return 0;
+}
 
-  /* Region. */
+/* The region: the configuration, the environment, else the profile. */
+static int
+resolve_region (const struct Pallet_aws_config *cfg, const struct profile_files *pf,
+                struct Pallet_aws_resolved *r, char **errmsg)
+{
   if (cfg->region && *cfg->region)
     r->region = strdup (cfg->region);
   else if (env ("AWS_REGION"))
@@ -247,13 +256,13 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   else if (env ("AWS_DEFAULT_REGION"))
     r->region = strdup (env ("AWS_DEFAULT_REGION"));
   else
-    r->region = Pallet_aws_ini_get (conf_file, conf_section, "region", NULL);
+    r->region = Pallet_aws_ini_get (pf->conf_file, pf->conf_section, "region", NULL);
   if (!r->region || !*r->region) {
     set_err (errmsg,
              "no AWS region: set region in the provider Secret, or AWS_REGION, or "
              "region in profile \"%s\" of %s",
-             profile, conf_file ? conf_file : "~/.aws/config");
-    goto fail;
+             pf->profile, pf->conf_file ? pf->conf_file : "~/.aws/config");
+    return -1;
   }
   for (const char *p = r->region; *p; p++)
     if (!(isalnum ((unsigned char) *p) || *p == '-')) {
@@ -261,30 +270,61 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
                "AWS region \"%s\" is not a region name (like us-east-1); fix the "
                "region setting%s",
                r->region, NULL);
-      goto fail;
+      return -1;
     }
+  return 0;
+}
+
+static int
+resolve_endpoints (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
+                   char **errmsg)
+{
   for (int s = 0; s < PALLET_AWS_NSERVICES; s++) {
     r->endpoint[s] = resolve_endpoint (cfg, s, r->region);
     if (!r->endpoint[s])
-      goto oom;
+      return -2;
     if (strncmp (r->endpoint[s], "https://", 8) != 0
         && strncmp (r->endpoint[s], "http://", 7) != 0) {
       set_err (errmsg,
                "AWS endpoint \"%s\" must start with https:// or http://; fix the "
                "endpoint setting or AWS_ENDPOINT_URL%s",
                r->endpoint[s], NULL);
-      goto fail;
+      return -1;
     }
   }
-  free (cred_file);
-  free (conf_file);
   return 0;
+}
 
-oom:
-  set_err (errmsg, "out of memory resolving AWS credentials%s%s", NULL, NULL);
-fail:
-  free (cred_file);
-  free (conf_file);
+/* Helpers return 0, -1 (error set) or -2 (out of memory). */
+int
+Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
+                    char **errmsg)
+{
+  memset (r, 0, sizeof *r);
+  if (errmsg)
+    *errmsg = NULL;
+  struct profile_files pf;
+  pf.profile = cfg->profile && *cfg->profile ? cfg->profile
+               : env ("AWS_PROFILE")         ? env ("AWS_PROFILE")
+                                             : "default";
+  pf.cred_file = home_file ("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+  pf.conf_file = home_file ("AWS_CONFIG_FILE", ".aws/config");
+  if (strcmp (pf.profile, "default") == 0)
+    snprintf (pf.conf_section, sizeof pf.conf_section, "default");
+  else
+    snprintf (pf.conf_section, sizeof pf.conf_section, "profile %s", pf.profile);
+
+  int rc = resolve_creds (cfg, &pf, r, errmsg);
+  if (rc == 0)
+    rc = resolve_region (cfg, &pf, r, errmsg);
+  if (rc == 0)
+    rc = resolve_endpoints (cfg, r, errmsg);
+  if (rc == -2)
+    set_err (errmsg, "out of memory resolving AWS credentials%s%s", NULL, NULL);
+  free (pf.cred_file);
+  free (pf.conf_file);
+  if (rc == 0)
+    return 0;
   Pallet_aws_resolved_free (r);
   return -1;
 }
