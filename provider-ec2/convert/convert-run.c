@@ -207,37 +207,20 @@ kill_group (pid_t pid, int *status)
 
 enum outcome { RAN, CANCELLED, TIMED_OUT, SPAWN_FAILED, SYS_FAILED };
 
-/* Runs ARGV in a new process group, streaming its output into R.
- * DEADLINE is a now() time, 0 for none.  Sets *STATUS (waitpid). */
-static enum outcome
-run_child (struct run *r, char *const *argv, char *const *envp, double deadline, int *status,
-           int *spawn_errno)
+/* Starts argv in its own process group with stdin from /dev/null and
+   stdout/stderr on the pipes' write ends; returns posix_spawnp's result. */
+static int
+spawn_child (char *const *argv, char *const *envp, int out_w, int err_w, pid_t *pid)
 {
-  const struct Pallet_convert_options *o = r->opts;
-  int out[2] = { -1, -1 }, err[2] = { -1, -1 };
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   sigset_t mask, defs;
-  struct linebuf *lb = NULL;
-  struct pollfd pfd[2];
-  enum outcome oc = RAN;
-  double exited_at = 0;
-  int exited = 0, rc;
-  pid_t pid;
+  int rc;
 
-  *status = -1;
-  lb = calloc (2, sizeof *lb);
-  if (lb == NULL)
-    return SYS_FAILED;
-  if (pipe2 (out, O_CLOEXEC) == -1 || pipe2 (err, O_CLOEXEC) == -1) {
-    *spawn_errno = errno;
-    oc = SYS_FAILED;
-    goto close_pipes;
-  }
   posix_spawn_file_actions_init (&fa);
   posix_spawn_file_actions_addopen (&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2 (&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2 (&fa, err[1], 2);
+  posix_spawn_file_actions_adddup2 (&fa, out_w, 1);
+  posix_spawn_file_actions_adddup2 (&fa, err_w, 2);
   posix_spawnattr_init (&attr);
   sigemptyset (&mask);
   sigemptyset (&defs);
@@ -250,17 +233,46 @@ run_child (struct run *r, char *const *argv, char *const *envp, double deadline,
   posix_spawnattr_setpgroup (&attr, 0); /* its own group: killable whole */
   posix_spawnattr_setflags (&attr,
                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  rc = posix_spawnp (&pid, argv[0], &fa, &attr, argv, envp);
+  rc = posix_spawnp (pid, argv[0], &fa, &attr, argv, envp);
   posix_spawn_file_actions_destroy (&fa);
   posix_spawnattr_destroy (&attr);
-  close (out[1]);
-  close (err[1]);
-  out[1] = err[1] = -1;
-  if (rc != 0) {
-    *spawn_errno = rc;
-    oc = SPAWN_FAILED;
-    goto close_pipes;
+  return rc;
+}
+
+/* Reads what the pipes have into the line buffers; closes a pipe at EOF. */
+static void
+read_pipes (struct run *r, struct pollfd pfd[2], struct linebuf *lb, int out[2], int err[2])
+{
+  for (int i = 0; i < 2; i++) {
+    char buf[8192];
+    ssize_t n;
+    if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+      continue;
+    n = read (pfd[i].fd, buf, sizeof buf);
+    if (n > 0)
+      feed (r, i + 1, &lb[i], buf, (size_t) n);
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      close (pfd[i].fd);
+      pfd[i].fd = -1;
+      if (i == 0)
+        out[0] = -1;
+      else
+        err[0] = -1;
+    }
   }
+}
+
+/* Relays the child's output until it exits and the pipes close, or it is
+   cancelled or past the deadline (then its group is killed). */
+static enum outcome
+watch_child (struct run *r, pid_t pid, int out[2], int err[2], struct linebuf *lb, double deadline,
+             int *status)
+{
+  const struct Pallet_convert_options *o = r->opts;
+  struct pollfd pfd[2];
+  enum outcome oc = RAN;
+  double exited_at = 0;
+  int exited = 0;
 
   pfd[0].fd = out[0];
   pfd[1].fd = err[0];
@@ -291,27 +303,45 @@ run_child (struct run *r, char *const *argv, char *const *envp, double deadline,
       oc = SYS_FAILED;
       break;
     }
-    for (int i = 0; i < 2; i++) {
-      char buf[8192];
-      ssize_t n;
-      if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-        continue;
-      n = read (pfd[i].fd, buf, sizeof buf);
-      if (n > 0)
-        feed (r, i + 1, &lb[i], buf, (size_t) n);
-      else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        close (pfd[i].fd);
-        pfd[i].fd = -1;
-        if (i == 0)
-          out[0] = -1;
-        else
-          err[0] = -1;
-      }
-    }
+    read_pipes (r, pfd, lb, out, err);
   }
   if (!exited && oc == RAN)
     while (waitpid (pid, status, 0) == -1 && errno == EINTR)
       ;
+  return oc;
+}
+
+/* Runs ARGV in a new process group, streaming its output into R.
+ * DEADLINE is a now() time, 0 for none.  Sets *STATUS (waitpid). */
+static enum outcome
+run_child (struct run *r, char *const *argv, char *const *envp, double deadline, int *status,
+           int *spawn_errno)
+{
+  int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+  struct linebuf *lb = NULL;
+  enum outcome oc = RAN;
+  int rc;
+  pid_t pid;
+
+  *status = -1;
+  lb = calloc (2, sizeof *lb);
+  if (lb == NULL)
+    return SYS_FAILED;
+  if (pipe2 (out, O_CLOEXEC) == -1 || pipe2 (err, O_CLOEXEC) == -1) {
+    *spawn_errno = errno;
+    oc = SYS_FAILED;
+    goto close_pipes;
+  }
+  rc = spawn_child (argv, envp, out[1], err[1], &pid);
+  close (out[1]);
+  close (err[1]);
+  out[1] = err[1] = -1;
+  if (rc != 0) {
+    *spawn_errno = rc;
+    oc = SPAWN_FAILED;
+    goto close_pipes;
+  }
+  oc = watch_child (r, pid, out, err, lb, deadline, status);
   for (int i = 0; i < 2; i++) /* a last line without a newline */
     if (lb[i].len > 0)
       feed (r, i + 1, &lb[i], "\n", 1);
