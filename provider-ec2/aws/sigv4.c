@@ -562,6 +562,95 @@ presign_params (const struct Pallet_aws_sigv4_in *in, const char *scope, const c
   return 0;
 }
 
+/* The credential scope DATE/REGION/SERVICE/aws4_request, into a fixed
+   buffer (no allocation on the signing path). */
+static int
+credential_scope (const struct Pallet_aws_sigv4_in *in, const char *date, char *scope, size_t size)
+{
+  size_t rl = strlen (in->region), svl = strlen (in->service);
+  if (8 + 1 + rl + 1 + svl + sizeof "/aws4_request" > size)
+    return -1;
+  char *sp = scope;
+  memcpy (sp, date, 8);
+  sp[8] = '/';
+  memcpy (sp += 9, in->region, rl);
+  *(sp += rl) = '/';
+  memcpy (sp + 1, in->service, svl);
+  memcpy (sp + 1 + svl, "/aws4_request", sizeof "/aws4_request");
+  return 0;
+}
+
+static char *
+canonical_request (const struct Pallet_aws_sigv4_in *in, const struct headers *hs,
+                   const struct qpair *params, size_t nparams, struct Pallet_aws_buf *b)
+{
+  Pallet_aws_buf_reserve (b, 512);
+  Pallet_aws_buf_puts (b, in->method);
+  Pallet_aws_buf_add (b, "\n", 1);
+  canonical_uri (b, in->path, in->normalize_path);
+  Pallet_aws_buf_add (b, "\n", 1);
+  canonical_query (b, in->query, params, nparams);
+  Pallet_aws_buf_add (b, "\n", 1);
+  headers_canonical (hs, b);
+  Pallet_aws_buf_add (b, "\n", 1);
+  Pallet_aws_buf_puts (b, hs->signed_names);
+  Pallet_aws_buf_add (b, "\n", 1);
+  Pallet_aws_buf_puts (b, in->payload_hash);
+  return buf_steal (b);
+}
+
+static char *
+string_to_sign (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *creq,
+                struct Pallet_aws_buf *b)
+{
+  unsigned char md[32];
+  char creq_hash[65];
+  SHA256_CTX sc;
+  SHA256_Init (&sc); /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
+  SHA256_Update (&sc, creq, strlen (creq));
+  SHA256_Final (md, &sc);
+  Pallet_aws_hex (md, 32, creq_hash);
+  Pallet_aws_buf_reserve (b, 256);
+  Pallet_aws_buf_puts (b, "AWS4-HMAC-SHA256\n");
+  Pallet_aws_buf_puts (b, in->amz_date);
+  Pallet_aws_buf_add (b, "\n", 1);
+  Pallet_aws_buf_puts (b, scope);
+  Pallet_aws_buf_add (b, "\n", 1);
+  Pallet_aws_buf_add (b, creq_hash, 64);
+  return buf_steal (b);
+}
+
+/* The presigned query string (ARENA at OFFS holds its encoded values) or
+   the Authorization header. */
+static int
+signed_result (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
+               bool token, const struct Pallet_aws_buf *arena, const size_t *offs,
+               struct Pallet_aws_buf *b, struct Pallet_aws_sigv4_out *out)
+{
+  if (in->presign) {
+    const char *a = arena->data;
+    Pallet_aws_buf_printf (b,
+                           "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
+                           "&X-Amz-Date=%s&X-Amz-SignedHeaders=%s&X-Amz-Expires=%ld",
+                           a + offs[0], in->amz_date, a + offs[1], in->expires);
+    if (token)
+      Pallet_aws_buf_printf (b, "&X-Amz-Security-Token=%s", a + offs[2]);
+    Pallet_aws_buf_printf (b, "&X-Amz-Signature=%s", out->signature);
+    out->presign_query = buf_steal (b);
+    return out->presign_query ? 0 : -1;
+  }
+  Pallet_aws_buf_puts (b, "AWS4-HMAC-SHA256 Credential=");
+  Pallet_aws_buf_puts (b, in->access_key_id);
+  Pallet_aws_buf_add (b, "/", 1);
+  Pallet_aws_buf_puts (b, scope);
+  Pallet_aws_buf_puts (b, ", SignedHeaders=");
+  Pallet_aws_buf_puts (b, signed_names);
+  Pallet_aws_buf_puts (b, ", Signature=");
+  Pallet_aws_buf_puts (b, out->signature);
+  out->authorization = buf_steal (b);
+  return out->authorization ? 0 : -1;
+}
+
 int
 Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_sigv4_out *out)
 {
@@ -579,16 +668,8 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   date[8] = '\0';
   bool token = in->session_token && *in->session_token;
   bool sign_token = token && !in->omit_session_token;
-  size_t rl = strlen (in->region), svl = strlen (in->service);
-  if (8 + 1 + rl + 1 + svl + sizeof "/aws4_request" > sizeof scope)
+  if (credential_scope (in, date, scope, sizeof scope) < 0)
     return -1;
-  char *sp = scope;
-  memcpy (sp, date, 8);
-  sp[8] = '/';
-  memcpy (sp += 9, in->region, rl);
-  *(sp += rl) = '/';
-  memcpy (sp + 1, in->service, svl);
-  memcpy (sp + 1 + svl, "/aws4_request", sizeof "/aws4_request");
   Pallet_aws_buf_reserve (&hs.arena, 256);
   if (headers_collect (in, sign_token, &hs) < 0)
     goto out;
@@ -597,42 +678,14 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
                          offs)
              < 0)
     goto out;
-
-  /* Canonical request. */
-  Pallet_aws_buf_reserve (&b, 512);
-  Pallet_aws_buf_puts (&b, in->method);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  canonical_uri (&b, in->path, in->normalize_path);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  canonical_query (&b, in->query, params, nparams);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  headers_canonical (&hs, &b);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  Pallet_aws_buf_puts (&b, hs.signed_names);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  Pallet_aws_buf_puts (&b, in->payload_hash);
-  out->canonical_request = buf_steal (&b);
+  out->canonical_request = canonical_request (in, &hs, params, nparams, &b);
   if (!out->canonical_request)
     goto out;
-
-  unsigned char md[32];
-  char creq_hash[65];
-  SHA256_CTX sc;
-  SHA256_Init (&sc); /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
-  SHA256_Update (&sc, out->canonical_request, strlen (out->canonical_request));
-  SHA256_Final (md, &sc);
-  Pallet_aws_hex (md, 32, creq_hash);
-  Pallet_aws_buf_reserve (&b, 256);
-  Pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256\n");
-  Pallet_aws_buf_puts (&b, in->amz_date);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  Pallet_aws_buf_puts (&b, scope);
-  Pallet_aws_buf_add (&b, "\n", 1);
-  Pallet_aws_buf_add (&b, creq_hash, 64);
-  out->string_to_sign = buf_steal (&b);
+  out->string_to_sign = string_to_sign (in, scope, out->canonical_request, &b);
   if (!out->string_to_sign)
     goto out;
 
+  unsigned char md[32];
   struct Pallet_aws_sigv4_key *key = signing_key (in, date);
   if (!key)
     goto out;
@@ -640,33 +693,8 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   if (!in->key_cache)
     Pallet_aws_sigv4_key_free (key);
   Pallet_aws_hex (md, 32, out->signature);
-
-  if (in->presign) {
-    const char *a = arena.data;
-    Pallet_aws_buf_printf (&b,
-                           "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s"
-                           "&X-Amz-Date=%s&X-Amz-SignedHeaders=%s&X-Amz-Expires=%ld",
-                           a + offs[0], in->amz_date, a + offs[1], in->expires);
-    if (token)
-      Pallet_aws_buf_printf (&b, "&X-Amz-Security-Token=%s", a + offs[2]);
-    Pallet_aws_buf_printf (&b, "&X-Amz-Signature=%s", out->signature);
-    out->presign_query = buf_steal (&b);
-    if (!out->presign_query)
-      goto out;
-  }
-  else {
-    Pallet_aws_buf_puts (&b, "AWS4-HMAC-SHA256 Credential=");
-    Pallet_aws_buf_puts (&b, in->access_key_id);
-    Pallet_aws_buf_add (&b, "/", 1);
-    Pallet_aws_buf_puts (&b, scope);
-    Pallet_aws_buf_puts (&b, ", SignedHeaders=");
-    Pallet_aws_buf_puts (&b, hs.signed_names);
-    Pallet_aws_buf_puts (&b, ", Signature=");
-    Pallet_aws_buf_puts (&b, out->signature);
-    out->authorization = buf_steal (&b);
-    if (!out->authorization)
-      goto out;
-  }
+  if (signed_result (in, scope, hs.signed_names, token, &arena, offs, &b, out) < 0)
+    goto out;
   ret = 0;
 
 out:
