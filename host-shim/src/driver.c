@@ -483,8 +483,50 @@ error_message (json_t *doc)
   return json_is_string (m) ? json_string_value (m) : NULL;
 }
 
+/* What the helpers of migrate_vm return to say "go on": every other value is
+ * the VM's outcome. */
+enum { VM_RUN = -1 };
+
+/* Picks up a VM's state from an earlier run (in doc, now owned by v). */
 static int
-migrate_vm (struct vmrun *v)
+resume_vm_state (struct vmrun *v, json_t *doc)
+{
+  const char *status = json_string_value (json_object_get (doc, "status"));
+  const char *phase = json_string_value (json_object_get (doc, "phase"));
+  status = status ? status : "";
+  phase = phase ? phase : "";
+  v->doc = doc;
+  if (strcmp (status, "succeeded") == 0) {
+    event (v, "skip", NULL, "succeeded", "already migrated");
+    return VM_SKIPPED;
+  }
+  int stopped = strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0;
+  if (stopped && strcmp (phase, "rollback") != 0) {
+    /* A crash between failing and starting the rollback. */
+    rollback_vm (v);
+    return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
+  }
+  if (strcmp (phase, "rollback") == 0) {
+    if (!json_is_true (json_object_get (doc, "rolledBack"))) {
+      /* A crash during rollback: finish it before anything else. */
+      if (rollback_vm (v) != 0)
+        return level (v->d) ? VM_CANCELLED : VM_FAILED;
+      return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
+    }
+    /* Failed and rolled back earlier: start this VM again. */
+    json_int_t runs = json_integer_value (json_object_get (doc, "runs"));
+    json_decref (doc);
+    v->doc = new_doc (v, runs + 1);
+    event (v, "restart", NULL, "restarting", "it failed in an earlier run");
+  }
+  else if (strcmp (status, "running") == 0)
+    event (v, "resume", json_string_value (json_object_get (doc, "step")), "resuming", NULL);
+  return VM_RUN;
+}
+
+/* Loads the VM's state file, or starts a fresh one, and saves it. */
+static int
+open_vm_state (struct vmrun *v)
 {
   json_t *doc = access (v->path, F_OK) == 0 ? Pallet_read_json_file (v->path) : NULL;
   if (doc == NULL && access (v->path, F_OK) == 0) {
@@ -492,85 +534,96 @@ migrate_vm (struct vmrun *v)
     return VM_IOERR;
   }
   if (doc) {
-    const char *status = json_string_value (json_object_get (doc, "status"));
-    const char *phase = json_string_value (json_object_get (doc, "phase"));
-    status = status ? status : "";
-    phase = phase ? phase : "";
-    v->doc = doc;
-    if (strcmp (status, "succeeded") == 0) {
-      event (v, "skip", NULL, "succeeded", "already migrated");
-      return VM_SKIPPED;
-    }
-    int stopped = strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0;
-    if (stopped && strcmp (phase, "rollback") != 0) {
-      /* A crash between failing and starting the rollback. */
-      rollback_vm (v);
-      return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
-    }
-    if (strcmp (phase, "rollback") == 0) {
-      if (!json_is_true (json_object_get (doc, "rolledBack"))) {
-        /* A crash during rollback: finish it before anything else. */
-        if (rollback_vm (v) != 0)
-          return level (v->d) ? VM_CANCELLED : VM_FAILED;
-        return strcmp (status, "cancelled") == 0 ? VM_CANCELLED : VM_FAILED;
-      }
-      /* Failed and rolled back earlier: start this VM again. */
-      json_int_t runs = json_integer_value (json_object_get (doc, "runs"));
-      json_decref (doc);
-      v->doc = new_doc (v, runs + 1);
-      event (v, "restart", NULL, "restarting", "it failed in an earlier run");
-    }
-    else if (strcmp (status, "running") == 0)
-      event (v, "resume", json_string_value (json_object_get (doc, "step")), "resuming", NULL);
+    int rc = resume_vm_state (v, doc);
+    if (rc != VM_RUN)
+      return rc;
   }
   else
     v->doc = new_doc (v, 1);
   if (v->doc == NULL || save (v) != 0)
     return VM_IOERR;
+  return VM_RUN;
+}
 
+static int
+cancel_vm (struct vmrun *v)
+{
+  json_object_set_new (v->doc, "status", json_string ("cancelled"));
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "cancelled", json_string_value (json_object_get (v->doc, "step")), "cancelled", NULL);
+  rollback_vm (v);
+  return VM_CANCELLED;
+}
+
+static int
+step_succeeded (struct vmrun *v, int op, const char *name)
+{
+  char key[64];
+  add_to_list (v->doc, "completed", name);
+  json_object_set_new (v->doc, "attempts", json_integer (0));
+  json_object_set_new (v->doc, "errors", json_integer (0));
+  snprintf (key, sizeof key, "%s.finished", name);
+  stamp (v->doc, key);
+  if (op == PALLET_OP_BUILD_VM)
+    json_object_set_new (v->doc, "succeeded", json_true ());
+  if (op == PALLET_OP_TRANSFER)
+    warm_downtime_event (v);
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "step", name, in_list (v->doc, "skipped", name) ? "skipped" : "done", NULL);
+  return VM_RUN;
+}
+
+static int
+step_failed (struct vmrun *v, const char *name)
+{
+  json_object_set_new (v->doc, "status", json_string ("failed"));
+  json_object_set_new (v->doc, "failedStep", json_string (name));
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "failed", name, "failed", error_message (v->doc));
+  rollback_vm (v);
+  return VM_FAILED;
+}
+
+/* Runs one migrate step, unless an earlier run completed it. */
+static int
+migrate_step (struct vmrun *v, int op)
+{
+  const char *name = pallet_op_name (op);
+  if (in_list (v->doc, "completed", name))
+    return VM_RUN;
+  if (cancelled_for (v->d, 0))
+    return cancel_vm (v);
+  json_object_set_new (v->doc, "step", json_string (name));
+  json_object_set_new (v->doc, "status", json_string ("running"));
+  char key[64];
+  snprintf (key, sizeof key, "%s.started", name);
+  if (!json_object_get (json_object_get (v->doc, "timestamps"), key))
+    stamp (v->doc, key);
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "step", name, "started", NULL);
+  switch (run_step (v, op, 0, &migrate_keys)) {
+  case STEP_OK: return step_succeeded (v, op, name);
+  case STEP_IOERR: return VM_IOERR;
+  case STEP_FAILED: return step_failed (v, name);
+  case STEP_CANCELLED: return cancel_vm (v);
+  }
+  return VM_RUN;
+}
+
+static int
+migrate_vm (struct vmrun *v)
+{
+  int rc = open_vm_state (v);
+  if (rc != VM_RUN)
+    return rc;
   for (size_t i = 0; i < sizeof migrate_steps / sizeof migrate_steps[0]; i++) {
-    int op = migrate_steps[i];
-    const char *name = pallet_op_name (op);
-    if (in_list (v->doc, "completed", name))
-      continue;
-    if (cancelled_for (v->d, 0))
-      goto cancelled;
-    json_object_set_new (v->doc, "step", json_string (name));
-    json_object_set_new (v->doc, "status", json_string ("running"));
-    char key[64];
-    snprintf (key, sizeof key, "%s.started", name);
-    if (!json_object_get (json_object_get (v->doc, "timestamps"), key))
-      stamp (v->doc, key);
-    if (save (v) != 0)
-      return VM_IOERR;
-    event (v, "step", name, "started", NULL);
-    int rc = run_step (v, op, 0, &migrate_keys);
-    switch (rc) {
-    case STEP_OK:
-      add_to_list (v->doc, "completed", name);
-      json_object_set_new (v->doc, "attempts", json_integer (0));
-      json_object_set_new (v->doc, "errors", json_integer (0));
-      snprintf (key, sizeof key, "%s.finished", name);
-      stamp (v->doc, key);
-      if (op == PALLET_OP_BUILD_VM)
-        json_object_set_new (v->doc, "succeeded", json_true ());
-      if (op == PALLET_OP_TRANSFER)
-        warm_downtime_event (v);
-      if (save (v) != 0)
-        return VM_IOERR;
-      event (v, "step", name, in_list (v->doc, "skipped", name) ? "skipped" : "done", NULL);
-      break;
-    case STEP_IOERR: return VM_IOERR;
-    case STEP_FAILED:
-      json_object_set_new (v->doc, "status", json_string ("failed"));
-      json_object_set_new (v->doc, "failedStep", json_string (name));
-      if (save (v) != 0)
-        return VM_IOERR;
-      event (v, "failed", name, "failed", error_message (v->doc));
-      rollback_vm (v);
-      return VM_FAILED;
-    case STEP_CANCELLED: goto cancelled;
-    }
+    rc = migrate_step (v, migrate_steps[i]);
+    if (rc != VM_RUN)
+      return rc;
   }
   json_object_set_new (v->doc, "phase", json_string ("done"));
   json_object_set_new (v->doc, "step", json_string ("done"));
@@ -580,14 +633,6 @@ migrate_vm (struct vmrun *v)
     return VM_IOERR;
   event (v, "done", NULL, "succeeded", NULL);
   return VM_OK;
-
-cancelled:
-  json_object_set_new (v->doc, "status", json_string ("cancelled"));
-  if (save (v) != 0)
-    return VM_IOERR;
-  event (v, "cancelled", json_string_value (json_object_get (v->doc, "step")), "cancelled", NULL);
-  rollback_vm (v);
-  return VM_CANCELLED;
 }
 
 /* `pallet cleanup`: cleanup for a VM that has state. */
@@ -827,6 +872,131 @@ exit_code (const struct driver *d)
   return PALLET_EXIT_OK;
 }
 
+static void
+default_options (struct pallet_migrate_options *o)
+{
+  if (o->max_in_flight == 0)
+    o->max_in_flight = 1;
+  if (o->max_attempts == 0)
+    o->max_attempts = 5;
+  if (o->backoff_ms == 0)
+    o->backoff_ms = 500;
+  if (o->backoff_max_ms == 0)
+    o->backoff_max_ms = 30000;
+}
+
+/* Parses and checks the plan into d->plan (NULL when it fails). */
+static int
+load_plan (struct driver *d, const char *plan_json)
+{
+  json_error_t err;
+  d->plan = json_loads (plan_json ? plan_json : "", 0, &err);
+  if (d->plan == NULL || !json_is_object (d->plan)) {
+    Pallet_log (PALLET_LOG_ERROR,
+                "plan: not a JSON object (line %d: %s): "
+                "pass a normalized plan",
+                err.line, err.text);
+    json_decref (d->plan);
+    d->plan = NULL;
+    return -1;
+  }
+  if (check_plan (d->plan) != 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    json_decref (d->plan);
+    d->plan = NULL;
+    return -1;
+  }
+  d->plan_name = json_string_value (json_object_get (d->plan, "name"));
+  if (json_is_string (json_object_get (d->plan, "cutover")))
+    pallet_parse_time (json_string_value (json_object_get (d->plan, "cutover")), &d->plan_cutover);
+  d->n_vms = json_array_size (json_object_get (d->plan, "vms"));
+  return 0;
+}
+
+/* The paths under the state dir; *pj_path is the plan record's. */
+static int
+state_paths (struct driver *d, char **pj_path)
+{
+  d->state_dir = d->o.state_dir ? strdup (d->o.state_dir) : pallet_default_state_dir (d->plan_name);
+  if (d->state_dir == NULL || asprintf (&d->work_dir, "%s/work", d->state_dir) < 0
+      || (d->o.output_dir ? (d->output_dir = strdup (d->o.output_dir)) == NULL
+                          : asprintf (&d->output_dir, "%s/manifests", d->state_dir) < 0)
+      || asprintf (pj_path, "%s/plan.json", d->state_dir) < 0
+      || (d->marker = Pallet_cancel_marker (d->state_dir)) == NULL
+      || asprintf (&d->cutover_marker, "%s/cutover", d->state_dir) < 0)
+    return -1;
+  return 0;
+}
+
+/* Creates and locks the state dir (the lock's fd in *lockfd): an exit code. */
+static int
+open_state_dir (struct driver *d, const char *pj_path, int *lockfd)
+{
+  if (d->mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
+    Pallet_log (PALLET_LOG_ERROR,
+                "state dir %s has no plan.json: nothing "
+                "to clean up (pass --state-dir if the migration used "
+                "another one)",
+                d->state_dir);
+    return PALLET_EXIT_INPUT;
+  }
+  if (Pallet_mkdirs (d->state_dir) != 0 || Pallet_mkdirs (d->work_dir) != 0) {
+    Pallet_log (PALLET_LOG_ERROR,
+                "state dir %s: cannot create: %s; pass a "
+                "writable --state-dir",
+                d->state_dir, strerror (errno));
+    return PALLET_EXIT_INPUT;
+  }
+  *lockfd = Pallet_lock_dir (d->state_dir);
+  if (*lockfd < 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    return *lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
+  }
+  /* A marker left from an earlier run must not cancel this one, but one
+   * sent just as this run started must (see pallet_request_cancel).  A
+   * cutover marker stays: `pallet cutover` may come while no migrate runs
+   * (after a crash), and the resumed run must honour it. */
+  struct stat mst;
+  if (stat (d->marker, &mst) == 0 && mst.st_mtime + PALLET_CANCEL_MARKER_FRESH_S < time (NULL))
+    unlink (d->marker);
+  return PALLET_EXIT_OK;
+}
+
+/* Reads or creates the plan record, sets d->uid from it and writes it back
+ * counting this run. */
+static int
+record_plan_run (struct driver *d, const char *pj_path)
+{
+  /* One migrationUID per plan run, kept across resumes. */
+  json_t *pj = access (pj_path, F_OK) == 0 ? Pallet_read_json_file (pj_path) : NULL;
+  if (pj == NULL && access (pj_path, F_OK) == 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s; remove it to start afresh", pallet_last_error ());
+    return -1;
+  }
+  const char *uid = json_string_value (json_object_get (pj, "migrationUID"));
+  d->uid = uid ? strdup (uid) : Pallet_uuid4 ();
+  if (pj == NULL) {
+    char *now = Pallet_now_iso ();
+    pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d->plan_name, "migrationUID",
+                    d->uid ? d->uid : "", "planUID", json_object_get (d->plan, "uid"), "provider",
+                    d->m->vt.name, "created", now);
+    free (now);
+  }
+  if (pj && d->mode == MODE_MIGRATE) {
+    json_object_set_new (pj, "runs",
+                         json_integer (json_integer_value (json_object_get (pj, "runs")) + 1));
+    json_object_set_new (pj, "vms", json_integer ((json_int_t) d->n_vms));
+    stamp (pj, "lastRun");
+  }
+  int rc = 0;
+  if (d->uid == NULL || pj == NULL || Pallet_write_json_file (pj_path, pj) != 0) {
+    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
+    rc = -1;
+  }
+  json_decref (pj);
+  return rc;
+}
+
 static int
 run_plan (struct pallet_module *m, const char *config, const char *plan_json,
           const struct pallet_migrate_options *opts, struct Pallet_sink *sink, int mode)
@@ -835,98 +1005,19 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
     .m = m, .config = config, .mode = mode, .plan_cutover = -1, .sink = sink, .o = *opts
   };
   atomic_init (&d.own.level, 0);
-  if (d.o.max_in_flight == 0)
-    d.o.max_in_flight = 1;
-  if (d.o.max_attempts == 0)
-    d.o.max_attempts = 5;
-  if (d.o.backoff_ms == 0)
-    d.o.backoff_ms = 500;
-  if (d.o.backoff_max_ms == 0)
-    d.o.backoff_max_ms = 30000;
-  json_error_t err;
-  d.plan = json_loads (plan_json ? plan_json : "", 0, &err);
-  if (d.plan == NULL || !json_is_object (d.plan)) {
-    Pallet_log (PALLET_LOG_ERROR,
-                "plan: not a JSON object (line %d: %s): "
-                "pass a normalized plan",
-                err.line, err.text);
-    json_decref (d.plan);
+  default_options (&d.o);
+  if (load_plan (&d, plan_json) != 0)
     return PALLET_EXIT_INPUT;
-  }
-  if (check_plan (d.plan) != 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
-    json_decref (d.plan);
-    return PALLET_EXIT_INPUT;
-  }
-  d.plan_name = json_string_value (json_object_get (d.plan, "name"));
-  if (json_is_string (json_object_get (d.plan, "cutover")))
-    pallet_parse_time (json_string_value (json_object_get (d.plan, "cutover")), &d.plan_cutover);
-  d.n_vms = json_array_size (json_object_get (d.plan, "vms"));
-  d.state_dir = d.o.state_dir ? strdup (d.o.state_dir) : pallet_default_state_dir (d.plan_name);
   int ret = PALLET_EXIT_INPUT, lockfd = -1;
-  json_t *pj = NULL;
   char *pj_path = NULL;
-  if (d.state_dir == NULL || asprintf (&d.work_dir, "%s/work", d.state_dir) < 0
-      || (d.o.output_dir ? (d.output_dir = strdup (d.o.output_dir)) == NULL
-                         : asprintf (&d.output_dir, "%s/manifests", d.state_dir) < 0)
-      || asprintf (&pj_path, "%s/plan.json", d.state_dir) < 0
-      || (d.marker = Pallet_cancel_marker (d.state_dir)) == NULL
-      || asprintf (&d.cutover_marker, "%s/cutover", d.state_dir) < 0)
+  if (state_paths (&d, &pj_path) != 0)
     goto out;
-  if (mode == MODE_CLEANUP && access (pj_path, F_OK) != 0) {
-    Pallet_log (PALLET_LOG_ERROR,
-                "state dir %s has no plan.json: nothing "
-                "to clean up (pass --state-dir if the migration used "
-                "another one)",
-                d.state_dir);
+  ret = open_state_dir (&d, pj_path, &lockfd);
+  if (ret != PALLET_EXIT_OK)
     goto out;
-  }
-  if (Pallet_mkdirs (d.state_dir) != 0 || Pallet_mkdirs (d.work_dir) != 0) {
-    Pallet_log (PALLET_LOG_ERROR,
-                "state dir %s: cannot create: %s; pass a "
-                "writable --state-dir",
-                d.state_dir, strerror (errno));
+  ret = PALLET_EXIT_INPUT;
+  if (record_plan_run (&d, pj_path) != 0)
     goto out;
-  }
-  lockfd = Pallet_lock_dir (d.state_dir);
-  if (lockfd < 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
-    ret = lockfd == -2 ? PALLET_EXIT_LOCKED : PALLET_EXIT_INPUT;
-    goto out;
-  }
-  /* A marker left from an earlier run must not cancel this one, but one
-   * sent just as this run started must (see pallet_request_cancel).  A
-   * cutover marker stays: `pallet cutover` may come while no migrate runs
-   * (after a crash), and the resumed run must honour it. */
-  struct stat mst;
-  if (stat (d.marker, &mst) == 0 && mst.st_mtime + PALLET_CANCEL_MARKER_FRESH_S < time (NULL))
-    unlink (d.marker);
-
-  /* One migrationUID per plan run, kept across resumes. */
-  pj = access (pj_path, F_OK) == 0 ? Pallet_read_json_file (pj_path) : NULL;
-  if (pj == NULL && access (pj_path, F_OK) == 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s; remove it to start afresh", pallet_last_error ());
-    goto out;
-  }
-  const char *uid = json_string_value (json_object_get (pj, "migrationUID"));
-  d.uid = uid ? strdup (uid) : Pallet_uuid4 ();
-  if (pj == NULL) {
-    char *now = Pallet_now_iso ();
-    pj = json_pack ("{s:s,s:s,s:O?,s:s,s:s?}", "name", d.plan_name, "migrationUID",
-                    d.uid ? d.uid : "", "planUID", json_object_get (d.plan, "uid"), "provider",
-                    m->vt.name, "created", now);
-    free (now);
-  }
-  if (pj && mode == MODE_MIGRATE) {
-    json_object_set_new (pj, "runs",
-                         json_integer (json_integer_value (json_object_get (pj, "runs")) + 1));
-    json_object_set_new (pj, "vms", json_integer ((json_int_t) d.n_vms));
-    stamp (pj, "lastRun");
-  }
-  if (d.uid == NULL || pj == NULL || Pallet_write_json_file (pj_path, pj) != 0) {
-    Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
-    goto out;
-  }
 
   if (run_vms (&d) != PALLET_EXIT_OK)
     goto out;
@@ -941,7 +1032,6 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
 out:
   if (lockfd >= 0)
     close (lockfd);
-  json_decref (pj);
   free (pj_path);
   free (d.marker);
   free (d.cutover_marker);
