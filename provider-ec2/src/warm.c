@@ -298,68 +298,63 @@ emit_result (struct ec2 *s, json_t *w)
   json_decref (r);
 }
 
-int
-ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+/* state.warm, created on the first call. */
+static json_t *
+warm_record (json_t *state)
 {
-  struct pallet_call *call = s->call;
-  double interval;
-  int st = precopy_interval (s, in, &interval);
-  if (st != PALLET_OK)
-    return st;
   json_t *w = json_object_get (state, "warm");
   if (!json_is_object (w)) {
     w = json_pack ("{s:i,s:[],s:[],s:[]}", "rounds", 0, "bytesPerRound", "roundsDetail",
                    "obsoleteSnapshots");
     json_object_set_new (state, "warm", w);
   }
-  /* The old bases, now that the state naming the new ones is saved. */
-  if ((st = delete_obsolete (s, in, w)) != PALLET_OK)
-    return st;
-  if (ec2_bool (w, "done")) {
-    json_object_set_new (state, "transferred", json_true ());
-    emit_result (s, w);
-    return PALLET_OK;
-  }
-  long long rounds = ec2_int (w, "rounds", 0);
-  int cut = ec2_bool (w, "cutover") || ec2_bool (in->options, "cutover");
-  if (!json_object_get (w, "round")) {
-    /* Between rounds: wait for the next one, or cut over. */
-    if (rounds > 0 && !cut) {
-      double wait = json_number_value (json_object_get (w, "nextRoundAtEpoch")) - now_s ();
-      if (wait > 0) {
-        pallet_retry_after (call, (uint32_t) (wait * 1000 + 1));
-        return PALLET_PENDING;
-      }
-    }
-    if (rounds > 0 && cut) {
-      if (!ec2_bool (w, "cutover")) {
-        json_object_set_new (w, "cutover", json_true ());
-        json_object_set_new (w, "cutoverAt", iso (now_s ()));
-        pallet_log (call, PALLET_LOG_INFO, "transfer %s: cutover after %lld rounds", in->vm_id,
-                    rounds);
-      }
-      if ((st = warm_stop (s, in, state, w)) != PALLET_OK)
-        return st;
-      json_object_set_new (w, "final", json_true ());
-    }
-    double t = now_s ();
-    json_object_set_new (w, "round", json_integer (rounds));
-    json_object_set_new (w, "roundStartedAt", iso (t));
-    json_object_set_new (w, "roundStartedEpoch", json_real (t));
-    json_object_set_new (w, "current",
-                         json_pack ("{s:i,s:i,s:i,s:i}", "bytes", 0, "blocksChanged", 0,
-                                    "blocksFetched", 0, "blocksZeroed", 0));
-  }
-  long long round = ec2_int (w, "round", 0);
-  int final = ec2_bool (w, "final");
-  /* The final round has its own tag: snapshots a crash hid from the state
-   * were taken while the source ran and must not be taken for it. */
-  char rtag[32];
-  snprintf (rtag, sizeof rtag, "%lld%s", round, final ? "-final" : "");
-  if ((st = round_snapshots (s, in, vols, w, rtag)) != PALLET_OK)
-    return st;
+  return w;
+}
 
-  /* One volume per call: the state is saved in between. */
+/* Between rounds: wait for the next one, or cut over; then open round
+ * number ROUNDS in w. */
+static int
+start_round (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *w, long long rounds,
+             int cut)
+{
+  struct pallet_call *call = s->call;
+  int st;
+  if (rounds > 0 && !cut) {
+    double wait = json_number_value (json_object_get (w, "nextRoundAtEpoch")) - now_s ();
+    if (wait > 0) {
+      pallet_retry_after (call, (uint32_t) (wait * 1000 + 1));
+      return PALLET_PENDING;
+    }
+  }
+  if (rounds > 0 && cut) {
+    if (!ec2_bool (w, "cutover")) {
+      json_object_set_new (w, "cutover", json_true ());
+      json_object_set_new (w, "cutoverAt", iso (now_s ()));
+      pallet_log (call, PALLET_LOG_INFO, "transfer %s: cutover after %lld rounds", in->vm_id,
+                  rounds);
+    }
+    if ((st = warm_stop (s, in, state, w)) != PALLET_OK)
+      return st;
+    json_object_set_new (w, "final", json_true ());
+  }
+  double t = now_s ();
+  json_object_set_new (w, "round", json_integer (rounds));
+  json_object_set_new (w, "roundStartedAt", iso (t));
+  json_object_set_new (w, "roundStartedEpoch", json_real (t));
+  json_object_set_new (w, "current",
+                       json_pack ("{s:i,s:i,s:i,s:i}", "bytes", 0, "blocksChanged", 0,
+                                  "blocksFetched", 0, "blocksZeroed", 0));
+  return PALLET_OK;
+}
+
+/* Copies the round's changes into the raw files, one volume per call (the
+ * state is saved in between): PENDING until the last one is copied. */
+static int
+copy_round_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols,
+                    json_t *w, long long round, int final)
+{
+  struct pallet_call *call = s->call;
+  int st;
   size_t i;
   json_t *v;
   json_array_foreach (vols, i, v) {
@@ -397,6 +392,41 @@ ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, jso
       return PALLET_PENDING;
     }
   }
+  return PALLET_OK;
+}
+
+int
+ec2_warm_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols)
+{
+  struct pallet_call *call = s->call;
+  double interval;
+  int st = precopy_interval (s, in, &interval);
+  if (st != PALLET_OK)
+    return st;
+  json_t *w = warm_record (state);
+  /* The old bases, now that the state naming the new ones is saved. */
+  if ((st = delete_obsolete (s, in, w)) != PALLET_OK)
+    return st;
+  if (ec2_bool (w, "done")) {
+    json_object_set_new (state, "transferred", json_true ());
+    emit_result (s, w);
+    return PALLET_OK;
+  }
+  long long rounds = ec2_int (w, "rounds", 0);
+  int cut = ec2_bool (w, "cutover") || ec2_bool (in->options, "cutover");
+  if (!json_object_get (w, "round")
+      && (st = start_round (s, in, state, w, rounds, cut)) != PALLET_OK)
+    return st;
+  long long round = ec2_int (w, "round", 0);
+  int final = ec2_bool (w, "final");
+  /* The final round has its own tag: snapshots a crash hid from the state
+   * were taken while the source ran and must not be taken for it. */
+  char rtag[32];
+  snprintf (rtag, sizeof rtag, "%lld%s", round, final ? "-final" : "");
+  if ((st = round_snapshots (s, in, vols, w, rtag)) != PALLET_OK)
+    return st;
+  if ((st = copy_round_volumes (s, in, state, vols, w, round, final)) != PALLET_OK)
+    return st;
 
   finish_round (s, in, vols, w, round, final);
   if (final) {
