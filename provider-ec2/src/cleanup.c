@@ -120,6 +120,115 @@ add_unique (json_t *ids, const char *id)
   json_array_append_new (ids, json_string (id));
 }
 
+/* What cleanup deletes: ids without duplicates. */
+struct doomed {
+  json_t *src_snaps, *tgt_snaps, *tgt_vols;
+};
+
+/* The ids the state knows. */
+static void
+doomed_from_state (json_t *vols, int rollback, struct doomed *d)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    add_unique (d->src_snaps, ec2_str (v, "snapshotId"));
+    add_unique (d->tgt_snaps, ec2_str (v, "copySnapshotId"));
+    if (rollback)
+      add_unique (d->tgt_vols, ec2_str (v, "targetVolumeId"));
+  }
+}
+
+/* Moves the ids of FOUND into IDS, leaving FOUND empty for the next look. */
+static void
+add_found (json_t *ids, json_t *found)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (found, i, v)
+    add_unique (ids, json_string_value (v));
+  json_array_clear (found);
+}
+
+/* The ids a crash kept out of the state, by this migration's tags. */
+static int
+doomed_by_tag (struct ec2 *s, const struct ec2_input *in, int rollback, struct doomed *d)
+{
+  json_t *found = json_array ();
+  int st;
+  if ((st = tagged (s, s->src, in, 1, found)) != PALLET_OK)
+    goto out;
+  add_found (d->src_snaps, found);
+  if (s->tgt != s->src && s->cross_region) {
+    if ((st = tagged (s, s->tgt, in, 1, found)) != PALLET_OK)
+      goto out;
+    add_found (d->tgt_snaps, found);
+  }
+  if (rollback && (st = tagged (s, s->tgt, in, 0, found)) == PALLET_OK)
+    add_found (d->tgt_vols, found);
+out:
+  json_decref (found);
+  return st;
+}
+
+static void
+delete_doomed (struct sweep *w, const struct doomed *d, int rollback, json_t *vols)
+{
+  struct ec2 *s = w->s;
+  size_t i;
+  json_t *v;
+  json_array_foreach (d->tgt_vols, i, v)
+    delete_volume (w, s->tgt, json_string_value (v));
+  json_array_foreach (d->tgt_snaps, i, v)
+    delete_snapshot (w, s->tgt, json_string_value (v));
+  json_array_foreach (d->src_snaps, i, v)
+    delete_snapshot (w, s->src, json_string_value (v));
+  if (rollback) /* copy mode: partial or unwanted raw files */
+    ec2_copy_remove_files (s, w->vm, vols);
+}
+
+/* Starts the source again after a rollback, if we stopped it while running. */
+static int
+restart_source (struct sweep *w, const struct ec2_input *in, json_t *state)
+{
+  struct ec2 *s = w->s;
+  /* stopRequested is also set by prepare_source when it finds the
+   * instance stopping after it was On (a crash hid our StopInstances). */
+  json_t *inst = NULL;
+  int st;
+  if ((st = ec2_describe_instance (s, in->vm_id, NULL, &inst)) != PALLET_OK)
+    return st;
+  const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
+  if (!strcmp (name, "stopped")) {
+    const char *ids[] = { in->vm_id };
+    if (Pallet_aws_ec2_start_instances (s->src, ids, 1, NULL) < 0) {
+      json_decref (inst);
+      return ec2_aws_fail (s, s->src, "starting the source instance again");
+    }
+    removed (w, "instance", in->vm_id, s->region, "started");
+    json_object_set_new (state, "restarted", json_true ());
+  }
+  else if (!strcmp (name, "stopping"))
+    w->pending = 1;
+  else if (!strcmp (name, "running") || !strcmp (name, "pending"))
+    json_object_set_new (state, "restarted", json_true ());
+  json_decref (inst);
+  return PALLET_OK;
+}
+
+static void
+mark_cleaned (json_t *state, json_t *vols, int rollback)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (vols, i, v) {
+    json_object_set_new (v, "snapshotDeleted", json_true ());
+    if (rollback && *ec2_str (v, "targetVolumeId"))
+      json_object_set_new (v, "targetVolumeDeleted", json_true ());
+  }
+  json_object_set_new (state, "cleaned", json_true ());
+}
+
 int
 ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -142,96 +251,34 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
   }
   struct sweep w = { s, call, in.vm_id ? in.vm_id : in.vm_name, 0, 0 };
   int rollback = in.rollback || !in.succeeded;
-  json_t *src_snaps = json_array (), *tgt_snaps = json_array (), *tgt_vols = json_array ();
-  size_t i;
-  json_t *v;
-  int st = PALLET_OK;
+  struct doomed d = { json_array (), json_array (), json_array () };
+  int st;
 
-  json_array_foreach (vols, i, v) {
-    add_unique (src_snaps, ec2_str (v, "snapshotId"));
-    add_unique (tgt_snaps, ec2_str (v, "copySnapshotId"));
-    if (rollback)
-      add_unique (tgt_vols, ec2_str (v, "targetVolumeId"));
-  }
+  doomed_from_state (vols, rollback, &d);
   if (ec2_str (state, "migrationUID")[0] && !*in.migration_uid)
     in.migration_uid = ec2_str (state, "migrationUID");
-  json_t *found = json_array ();
-  if ((st = tagged (s, s->src, &in, 1, found)) != PALLET_OK)
+  if ((st = doomed_by_tag (s, &in, rollback, &d)) != PALLET_OK)
     goto out;
-  json_array_foreach (found, i, v)
-    add_unique (src_snaps, json_string_value (v));
-  json_array_clear (found);
-  if (s->tgt != s->src && s->cross_region) {
-    if ((st = tagged (s, s->tgt, &in, 1, found)) != PALLET_OK)
-      goto out;
-    json_array_foreach (found, i, v)
-      add_unique (tgt_snaps, json_string_value (v));
-    json_array_clear (found);
-  }
-  if (rollback) {
-    if ((st = tagged (s, s->tgt, &in, 0, found)) != PALLET_OK)
-      goto out;
-    json_array_foreach (found, i, v)
-      add_unique (tgt_vols, json_string_value (v));
-  }
-
-  json_array_foreach (tgt_vols, i, v)
-    delete_volume (&w, s->tgt, json_string_value (v));
-  json_array_foreach (tgt_snaps, i, v)
-    delete_snapshot (&w, s->tgt, json_string_value (v));
-  json_array_foreach (src_snaps, i, v)
-    delete_snapshot (&w, s->src, json_string_value (v));
-  if (rollback) /* copy mode: partial or unwanted raw files */
-    ec2_copy_remove_files (s, w.vm, vols);
+  delete_doomed (&w, &d, rollback, vols);
   if (w.failed) {
     st = w.failed;
     goto out;
   }
-
-  /* Start the source again if we stopped a running instance. */
   if (rollback && in.vm_id && !strcmp (ec2_str (state, "powerState"), "On")
-      && ec2_bool (state, "stopRequested") && !ec2_bool (state, "restarted")) {
-    /* stopRequested is also set by prepare_source when it finds the
-     * instance stopping after it was On (a crash hid our StopInstances). */
-    json_t *inst = NULL;
-    if ((st = ec2_describe_instance (s, in.vm_id, NULL, &inst)) != PALLET_OK)
-      goto out;
-    const char *name = ec2_str (json_object_get (inst, "instanceState"), "name");
-    if (!strcmp (name, "stopped")) {
-      const char *ids[] = { in.vm_id };
-      if (Pallet_aws_ec2_start_instances (s->src, ids, 1, NULL) < 0) {
-        json_decref (inst);
-        st = ec2_aws_fail (s, s->src, "starting the source instance again");
-        goto out;
-      }
-      removed (&w, "instance", in.vm_id, s->region, "started");
-      json_object_set_new (state, "restarted", json_true ());
-    }
-    else if (!strcmp (name, "stopping"))
-      w.pending = 1;
-    else if (!strcmp (name, "running") || !strcmp (name, "pending"))
-      json_object_set_new (state, "restarted", json_true ());
-    json_decref (inst);
-  }
-
+      && ec2_bool (state, "stopRequested") && !ec2_bool (state, "restarted")
+      && (st = restart_source (&w, &in, state)) != PALLET_OK)
+    goto out;
   if (w.pending) {
     pallet_retry_after (call, EC2_POLL_MIN_MS);
     st = PALLET_PENDING;
   }
-  else {
-    json_array_foreach (vols, i, v) {
-      json_object_set_new (v, "snapshotDeleted", json_true ());
-      if (rollback && *ec2_str (v, "targetVolumeId"))
-        json_object_set_new (v, "targetVolumeDeleted", json_true ());
-    }
-    json_object_set_new (state, "cleaned", json_true ());
-  }
+  else
+    mark_cleaned (state, vols, rollback);
 out:
   ec2_emit_state (s, state);
-  json_decref (found);
-  json_decref (src_snaps);
-  json_decref (tgt_snaps);
-  json_decref (tgt_vols);
+  json_decref (d.src_snaps);
+  json_decref (d.tgt_snaps);
+  json_decref (d.tgt_vols);
   json_decref (state);
   ec2_input_free (&in);
   return st;
