@@ -114,6 +114,82 @@ describe_root (guestfs_h *g, const char *root, size_t nroots, const char *const 
   return o;
 }
 
+/* Every disk must exist and be readable before libguestfs starts. */
+static enum Pallet_convert_error
+check_disks (const char *const *disks, size_t ndisks, char **message)
+{
+  for (size_t i = 0; i < ndisks; i++) {
+    if (disks[i] == NULL || access (disks[i], R_OK) != 0)
+      return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
+                                  "inspecting %s: cannot open disk: %s; fix: check the path "
+                                  "exists and is readable",
+                                  disks[i] ? disks[i] : "(null)",
+                                  disks[i] ? strerror (errno) : "no path");
+  }
+  return PALLET_CONVERT_OK;
+}
+
+/* Selects the backend, adds the disks read-only and launches the appliance. */
+static enum Pallet_convert_error
+launch_appliance (guestfs_h *g, const char *const *disks, size_t ndisks,
+                  const struct Pallet_convert_inspect_options *opts, const char *who,
+                  char **message)
+{
+  guestfs_set_error_handler (g, NULL, NULL);
+  if (opts && opts->force_tcg) {
+    char *settings[] = { (char *) "force_tcg", NULL };
+    if (guestfs_set_backend (g, "direct") == -1 || guestfs_set_backend_settings (g, settings) == -1)
+      return Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
+                                  "inspecting %s: cannot select the direct TCG backend: %s", who,
+                                  guestfs_last_error (g));
+  }
+  for (size_t i = 0; i < ndisks; i++) {
+    int r;
+    if (opts && opts->disk_format)
+      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                  GUESTFS_ADD_DRIVE_OPTS_FORMAT, opts->disk_format, -1);
+    else
+      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
+    if (r == -1)
+      return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
+                                  "inspecting %s: cannot open disk: %s; fix: check the path "
+                                  "and format",
+                                  disks[i], guestfs_last_error (g));
+  }
+  if (guestfs_launch (g) == -1) {
+    const char *e = guestfs_last_error (g);
+    int disk = e && (strstr (e, "Could not open") || strstr (e, "lock"));
+    return Pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
+                                "inspecting %s: cannot start the libguestfs appliance: %s; "
+                                "fix: %s",
+                                who, e ? e : "unknown error",
+                                disk ? "check the disks are readable images and no VM has "
+                                       "them open"
+                                     : "run libguestfs-test-tool; on hosts without "
+                                       "KVM set force_tcg");
+  }
+  return PALLET_CONVERT_OK;
+}
+
+/* The inspected roots into *ROOTS (freed by the caller); at least one. */
+static enum Pallet_convert_error
+inspect_roots (guestfs_h *g, const char *who, char ***roots, char **message)
+{
+  *roots = guestfs_inspect_os (g);
+  if (*roots == NULL)
+    return Pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
+                                "inspecting %s: inspection failed: %s; fix: check the disks "
+                                "belong to one guest and are not corrupt",
+                                who, guestfs_last_error (g));
+  if ((*roots)[0] == NULL)
+    return Pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
+                                "inspecting %s: no operating system found; fix: pass the "
+                                "VM's boot (root) volume: these disks hold no installed OS "
+                                "(a blank or data-only volume?)",
+                                who);
+  return PALLET_CONVERT_OK;
+}
+
 enum Pallet_convert_error
 Pallet_convert_inspect (const char *const *disks, size_t ndisks,
                         const struct Pallet_convert_inspect_options *opts, char **json,
@@ -131,14 +207,9 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
     return Pallet_convert_fail (message, PALLET_CONVERT_E_INVALID,
                                 "inspect: no disks given; fix: pass the guest's disk paths");
   *json = NULL;
-  for (size_t i = 0; i < ndisks; i++) {
-    if (disks[i] == NULL || access (disks[i], R_OK) != 0)
-      return Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
-                                  "inspecting %s: cannot open disk: %s; fix: check the path "
-                                  "exists and is readable",
-                                  disks[i] ? disks[i] : "(null)",
-                                  disks[i] ? strerror (errno) : "no path");
-  }
+  err = check_disks (disks, ndisks, message);
+  if (err != PALLET_CONVERT_OK)
+    return err;
   who = Pallet_convert_join_disks (disks, ndisks);
   if (who == NULL)
     return PALLET_CONVERT_E_NOMEM;
@@ -151,61 +222,12 @@ Pallet_convert_inspect (const char *const *disks, size_t ndisks,
                                who);
     goto out;
   }
-  guestfs_set_error_handler (g, NULL, NULL);
-  if (opts && opts->force_tcg) {
-    char *settings[] = { (char *) "force_tcg", NULL };
-    if (guestfs_set_backend (g, "direct") == -1
-        || guestfs_set_backend_settings (g, settings) == -1) {
-      err = Pallet_convert_fail (message, PALLET_CONVERT_E_TOOL,
-                                 "inspecting %s: cannot select the direct TCG backend: %s", who,
-                                 guestfs_last_error (g));
-      goto out;
-    }
-  }
-  for (size_t i = 0; i < ndisks; i++) {
-    int r;
-    if (opts && opts->disk_format)
-      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
-                                  GUESTFS_ADD_DRIVE_OPTS_FORMAT, opts->disk_format, -1);
-    else
-      r = guestfs_add_drive_opts (g, disks[i], GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
-    if (r == -1) {
-      err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
-                                 "inspecting %s: cannot open disk: %s; fix: check the path "
-                                 "and format",
-                                 disks[i], guestfs_last_error (g));
-      goto out;
-    }
-  }
-  if (guestfs_launch (g) == -1) {
-    const char *e = guestfs_last_error (g);
-    int disk = e && (strstr (e, "Could not open") || strstr (e, "lock"));
-    err = Pallet_convert_fail (message, disk ? PALLET_CONVERT_E_DISK : PALLET_CONVERT_E_TOOL,
-                               "inspecting %s: cannot start the libguestfs appliance: %s; "
-                               "fix: %s",
-                               who, e ? e : "unknown error",
-                               disk ? "check the disks are readable images and no VM has "
-                                      "them open"
-                                    : "run libguestfs-test-tool; on hosts without "
-                                      "KVM set force_tcg");
+  err = launch_appliance (g, disks, ndisks, opts, who, message);
+  if (err != PALLET_CONVERT_OK)
     goto out;
-  }
-  roots = guestfs_inspect_os (g);
-  if (roots == NULL) {
-    err = Pallet_convert_fail (message, PALLET_CONVERT_E_FAILED,
-                               "inspecting %s: inspection failed: %s; fix: check the disks "
-                               "belong to one guest and are not corrupt",
-                               who, guestfs_last_error (g));
+  err = inspect_roots (g, who, &roots, message);
+  if (err != PALLET_CONVERT_OK)
     goto out;
-  }
-  if (roots[0] == NULL) {
-    err = Pallet_convert_fail (message, PALLET_CONVERT_E_NO_OS,
-                               "inspecting %s: no operating system found; fix: pass the "
-                               "VM's boot (root) volume: these disks hold no installed OS "
-                               "(a blank or data-only volume?)",
-                               who);
-    goto out;
-  }
   {
     size_t nroots = 0;
     while (roots[nroots])
