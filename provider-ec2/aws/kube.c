@@ -185,14 +185,13 @@ status_message (const json_t *j)
   return m ? m : "";
 }
 
+/* The GET with the Accept (and Authorization) headers; the header list is
+   wiped and freed before this returns. */
 static int
-one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
+perform_get (struct Pallet_kube *k, const char *url, struct body *b, char *errbuf, CURLcode *ccp,
+             char **errmsg)
 {
-  struct body b = { NULL, 0, k->max, 0 };
   struct curl_slist *hl = NULL, *t;
-  char errbuf[CURL_ERROR_SIZE] = "";
-  int st = PALLET_OK;
-  *doc = NULL;
   if (!(t = curl_slist_append (hl, "Accept: application/json"))) {
     set_err (errmsg, "out of memory");
     return PALLET_E_NOMEM;
@@ -209,19 +208,25 @@ one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
   curl_easy_setopt (k->curl, CURLOPT_URL, url);
   curl_easy_setopt (k->curl, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt (k->curl, CURLOPT_HTTPHEADER, hl);
-  curl_easy_setopt (k->curl, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt (k->curl, CURLOPT_WRITEDATA, b);
   curl_easy_setopt (k->curl, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode cc = curl_easy_perform (k->curl);
+  *ccp = curl_easy_perform (k->curl);
   curl_easy_setopt (k->curl, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt (k->curl, CURLOPT_ERRORBUFFER, NULL);
   /* The list holds a copy of the Authorization line: wipe it. */
   for (t = hl; t; t = t->next)
     OPENSSL_cleanse (t->data, strlen (t->data));
   curl_slist_free_all (hl);
-  long status = 0;
-  curl_easy_getinfo (k->curl, CURLINFO_RESPONSE_CODE, &status);
-  json_t *j = b.data ? json_loadb (b.data, b.len, 0, NULL) : NULL;
-  if (b.too_large) {
+  return PALLET_OK;
+}
+
+/* The status of a page: transport, size and HTTP errors, each with its fix. */
+static int
+page_status (const struct Pallet_kube *k, CURLcode cc, const char *errbuf, long status, json_t *j,
+             int too_large, char **errmsg)
+{
+  int st = PALLET_OK;
+  if (too_large) {
     set_err (errmsg,
              "Kubernetes API %s: a page is larger than %zu bytes; lower the page "
              "size or raise max-response-bytes",
@@ -291,6 +296,23 @@ one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
              k->url);
     st = PALLET_E_FAILED;
   }
+  return st;
+}
+
+static int
+one_page (struct Pallet_kube *k, const char *url, json_t **doc, char **errmsg)
+{
+  struct body b = { NULL, 0, k->max, 0 };
+  char errbuf[CURL_ERROR_SIZE] = "";
+  CURLcode cc = CURLE_OK;
+  *doc = NULL;
+  int st = perform_get (k, url, &b, errbuf, &cc, errmsg);
+  if (st != PALLET_OK)
+    return st;
+  long status = 0;
+  curl_easy_getinfo (k->curl, CURLINFO_RESPONSE_CODE, &status);
+  json_t *j = b.data ? json_loadb (b.data, b.len, 0, NULL) : NULL;
+  st = page_status (k, cc, errbuf, status, j, b.too_large, errmsg);
   free (b.data);
   if (st == PALLET_OK)
     *doc = j;
