@@ -555,29 +555,12 @@ pvc_name (const char *vm_name, json_int_t index)
   return s;
 }
 
+/* Unique indices and ids, one zone for all; counts the boot volumes. */
 static int
-check_volumes (struct ctx *c)
+check_volume_set (struct ctx *c, size_t *nboot)
 {
-  const json_t *arr = json_object_get (c->state, "volumes");
-  const char *root = jstr_ne (c->inst, "rootDeviceName");
   const char *saz = jstr_ne (c->state, "targetAZ");
-  size_t i, j, nboot = 0;
-  int r;
-
-  if (!json_is_array (arr) || json_array_size (arr) == 0)
-    return fail (c, PALLET_E_INVALID,
-                 "instance %s: state.volumes is "
-                 "missing or empty: the instance has no EBS volumes to "
-                 "build a VM from; run transfer first",
-                 c->vm_id);
-  c->nvols = json_array_size (arr);
-  c->vols = calloc (c->nvols, sizeof *c->vols);
-  if (c->vols == NULL)
-    return fail (c, PALLET_E_NOMEM, "out of memory");
-  for (i = 0; i < c->nvols; i++)
-    if ((r = parse_volume (c, json_array_get (arr, i), i, &c->vols[i])))
-      return r;
-  qsort (c->vols, c->nvols, sizeof *c->vols, cmp_vol);
+  size_t i, j;
 
   for (i = 0; i < c->nvols; i++) {
     struct vol *v = &c->vols[i];
@@ -595,7 +578,7 @@ check_volumes (struct ctx *c)
                      "state.volumes",
                      v->src_id);
     }
-    nboot += v->boot;
+    *nboot += v->boot;
     /* One zone for all: the VM's pod must be able to attach every disk. */
     if (v->target_az) {
       if (saz == NULL)
@@ -614,6 +597,15 @@ check_volumes (struct ctx *c)
                  "valid availability zone name",
                  saz);
   c->target_az = saz;
+  return PALLET_OK;
+}
+
+/* At most one boot volume; none marked: the root device's, else the first. */
+static int
+choose_boot (struct ctx *c, size_t nboot)
+{
+  const char *root = jstr_ne (c->inst, "rootDeviceName");
+  size_t i;
 
   if (nboot > 1)
     return fail (c, PALLET_E_INVALID,
@@ -635,8 +627,14 @@ check_volumes (struct ctx *c)
             c->vm_id, root ? root : "(unknown)", c->vols[0].index, c->vols[0].src_id);
     }
   }
+  return PALLET_OK;
+}
 
-  for (i = 0; i < c->nvols; i++) {
+/* Each volume's PVC, disk and (unless copying or given PVCs) PV names. */
+static int
+name_volumes (struct ctx *c)
+{
+  for (size_t i = 0; i < c->nvols; i++) {
     struct vol *v = &c->vols[i];
 
     v->pvc_name = v->pvc_given ? strdup (v->pvc_given) : pvc_name (c->vm_name, v->index);
@@ -662,6 +660,32 @@ check_volumes (struct ctx *c)
       return fail (c, PALLET_E_NOMEM, "out of memory");
   }
   return PALLET_OK;
+}
+
+static int
+check_volumes (struct ctx *c)
+{
+  const json_t *arr = json_object_get (c->state, "volumes");
+  size_t i, nboot = 0;
+  int r;
+
+  if (!json_is_array (arr) || json_array_size (arr) == 0)
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: state.volumes is "
+                 "missing or empty: the instance has no EBS volumes to "
+                 "build a VM from; run transfer first",
+                 c->vm_id);
+  c->nvols = json_array_size (arr);
+  c->vols = calloc (c->nvols, sizeof *c->vols);
+  if (c->vols == NULL)
+    return fail (c, PALLET_E_NOMEM, "out of memory");
+  for (i = 0; i < c->nvols; i++)
+    if ((r = parse_volume (c, json_array_get (arr, i), i, &c->vols[i])))
+      return r;
+  qsort (c->vols, c->nvols, sizeof *c->vols, cmp_vol);
+  if ((r = check_volume_set (c, &nboot)) || (r = choose_boot (c, nboot)))
+    return r;
+  return name_volumes (c);
 }
 
 /* ---- NICs and networks ------------------------------------------------ */
@@ -711,12 +735,97 @@ network_dest_for (struct ctx *c, const char *subnet)
   return NULL;
 }
 
+/* One recorded network interface: id, MAC, subnet, indices, its mapping. */
+static int
+parse_nic (struct ctx *c, const json_t *e, struct nic *n)
+{
+  n->eni = jstr_ne (e, "networkInterfaceId");
+  if (n->eni == NULL)
+    n->eni = "(no id)";
+  n->mac = jstr_ne (e, "macAddress");
+  n->subnet = jstr_ne (e, "subnetId");
+  if (get_int (e, "deviceIndex", &n->devidx) == -1 || n->devidx < 0)
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: network interface %s "
+                 "has no deviceIndex: record Attachment.DeviceIndex",
+                 c->vm_id, n->eni);
+  if (json_object_get (e, "networkCardIndex") != NULL
+      && (get_int (e, "networkCardIndex", &n->card) == -1 || n->card < 0))
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: network interface %s: "
+                 "networkCardIndex must be a non-negative integer",
+                 c->vm_id, n->eni);
+  if (n->mac == NULL || !is_mac (n->mac))
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: network interface %s "
+                 "has %s MAC address: record its MacAddress "
+                 "(xx:xx:xx:xx:xx:xx)",
+                 c->vm_id, n->eni, n->mac ? "an invalid" : "no");
+  if (n->subnet == NULL)
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: network interface %s "
+                 "has no subnetId: record its SubnetId",
+                 c->vm_id, n->eni);
+  n->map_dest = network_dest_for (c, n->subnet);
+  if (n->map_dest == NULL)
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: subnet %s (network "
+                 "interface %s) is not mapped: add a NetworkMap entry "
+                 "with source.id \"%s\" and a pod, multus or ignored "
+                 "destination",
+                 c->vm_id, n->subnet, n->eni, n->subnet);
+  return PALLET_OK;
+}
+
+/* The interface's NetworkMap destination: a known type, at most one pod
+   network (counted in *NPOD), a valid NetworkAttachmentDefinition. */
+static int
+check_nic_dest (struct ctx *c, const struct nic *n, int *npod)
+{
+  const char *type = jstr (n->map_dest, "type");
+
+  if (type == NULL
+      || (strcmp (type, "pod") != 0 && strcmp (type, "multus") != 0
+          && strcmp (type, "ignored") != 0))
+    return fail (c, PALLET_E_INVALID,
+                 "NetworkMap entry for subnet %s: "
+                 "destination.type %s%s%s is not one of pod, multus, "
+                 "ignored",
+                 n->subnet, type ? "\"" : "(missing)", type ? type : "", type ? "\"" : "");
+  if (strcmp (type, "pod") == 0 && ++*npod > 1)
+    return fail (c, PALLET_E_INVALID,
+                 "instance %s: more than one network "
+                 "interface (subnets %s ...) maps to the pod network; a "
+                 "VM has one pod network: map the other subnets to "
+                 "multus or ignored",
+                 c->vm_id, n->subnet);
+  if (strcmp (type, "multus") == 0) {
+    const char *nad = jstr_ne (n->map_dest, "name");
+    const char *nadns = jstr_ne (n->map_dest, "namespace");
+
+    if (nad == NULL || !Pallet_ec2_is_dns1123_subdomain (nad))
+      return fail (c, PALLET_E_INVALID,
+                   "NetworkMap entry for subnet %s: "
+                   "a multus destination needs the "
+                   "NetworkAttachmentDefinition name in destination.name "
+                   "(%s)",
+                   n->subnet, nad ? "not a valid name" : "missing");
+    if (nadns && !Pallet_ec2_is_dns1123_label (nadns))
+      return fail (c, PALLET_E_INVALID,
+                   "NetworkMap entry for subnet %s: "
+                   "destination.namespace \"%s\" is not a valid namespace "
+                   "name",
+                   n->subnet, nadns);
+  }
+  return PALLET_OK;
+}
+
 static int
 check_nics (struct ctx *c)
 {
   const json_t *arr = json_object_get (c->inst, "networkInterfaces"), *e;
   size_t i;
-  int npod = 0;
+  int npod = 0, r;
 
   if (arr != NULL && !json_is_array (arr))
     return fail (c, PALLET_E_INVALID,
@@ -729,87 +838,20 @@ check_nics (struct ctx *c)
   if (c->nics == NULL)
     return fail (c, PALLET_E_NOMEM, "out of memory");
   json_array_foreach (arr, i, e) {
-    struct nic *n = &c->nics[i];
-
-    n->eni = jstr_ne (e, "networkInterfaceId");
-    if (n->eni == NULL)
-      n->eni = "(no id)";
-    n->mac = jstr_ne (e, "macAddress");
-    n->subnet = jstr_ne (e, "subnetId");
-    if (get_int (e, "deviceIndex", &n->devidx) == -1 || n->devidx < 0)
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: network interface %s "
-                   "has no deviceIndex: record Attachment.DeviceIndex",
-                   c->vm_id, n->eni);
-    if (json_object_get (e, "networkCardIndex") != NULL
-        && (get_int (e, "networkCardIndex", &n->card) == -1 || n->card < 0))
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: network interface %s: "
-                   "networkCardIndex must be a non-negative integer",
-                   c->vm_id, n->eni);
-    if (n->mac == NULL || !is_mac (n->mac))
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: network interface %s "
-                   "has %s MAC address: record its MacAddress "
-                   "(xx:xx:xx:xx:xx:xx)",
-                   c->vm_id, n->eni, n->mac ? "an invalid" : "no");
-    if (n->subnet == NULL)
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: network interface %s "
-                   "has no subnetId: record its SubnetId",
-                   c->vm_id, n->eni);
-    n->map_dest = network_dest_for (c, n->subnet);
-    if (n->map_dest == NULL)
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: subnet %s (network "
-                   "interface %s) is not mapped: add a NetworkMap entry "
-                   "with source.id \"%s\" and a pod, multus or ignored "
-                   "destination",
-                   c->vm_id, n->subnet, n->eni, n->subnet);
+    if ((r = parse_nic (c, e, &c->nics[i])))
+      return r;
   }
   qsort (c->nics, c->nnics, sizeof *c->nics, cmp_nic);
   for (i = 0; i < c->nnics; i++) {
     struct nic *n = &c->nics[i];
-    const char *type = jstr (n->map_dest, "type");
 
     if (i > 0 && cmp_nic (n, n - 1) == 0)
       return fail (c, PALLET_E_INVALID,
                    "instance %s: network interfaces "
                    "%s and %s have the same device index %" JSON_INTEGER_FORMAT,
                    c->vm_id, n[-1].eni, n->eni, n->devidx);
-    if (type == NULL
-        || (strcmp (type, "pod") != 0 && strcmp (type, "multus") != 0
-            && strcmp (type, "ignored") != 0))
-      return fail (c, PALLET_E_INVALID,
-                   "NetworkMap entry for subnet %s: "
-                   "destination.type %s%s%s is not one of pod, multus, "
-                   "ignored",
-                   n->subnet, type ? "\"" : "(missing)", type ? type : "", type ? "\"" : "");
-    if (strcmp (type, "pod") == 0 && ++npod > 1)
-      return fail (c, PALLET_E_INVALID,
-                   "instance %s: more than one network "
-                   "interface (subnets %s ...) maps to the pod network; a "
-                   "VM has one pod network: map the other subnets to "
-                   "multus or ignored",
-                   c->vm_id, n->subnet);
-    if (strcmp (type, "multus") == 0) {
-      const char *nad = jstr_ne (n->map_dest, "name");
-      const char *nadns = jstr_ne (n->map_dest, "namespace");
-
-      if (nad == NULL || !Pallet_ec2_is_dns1123_subdomain (nad))
-        return fail (c, PALLET_E_INVALID,
-                     "NetworkMap entry for subnet %s: "
-                     "a multus destination needs the "
-                     "NetworkAttachmentDefinition name in destination.name "
-                     "(%s)",
-                     n->subnet, nad ? "not a valid name" : "missing");
-      if (nadns && !Pallet_ec2_is_dns1123_label (nadns))
-        return fail (c, PALLET_E_INVALID,
-                     "NetworkMap entry for subnet %s: "
-                     "destination.namespace \"%s\" is not a valid namespace "
-                     "name",
-                     n->subnet, nadns);
-    }
+    if ((r = check_nic_dest (c, n, &npod)))
+      return r;
     if (asprintf (&n->name, "net-%zu", i) == -1) {
       n->name = NULL;
       return fail (c, PALLET_E_NOMEM, "out of memory");
@@ -1438,27 +1480,13 @@ name_list (const json_t *arr)
   return s;
 }
 
-int
-Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *ns, json_t *volumes,
-                            const char **code, char **errmsg)
+/* This VM's disk claims, each once: their names into NAMES, the claims
+   into PICK. */
+static void
+vm_disk_pvcs (const json_t *pvcs, const char *vm_id, const char *ns, json_t *names, json_t *pick)
 {
-  struct ctx c = { .errmsg = errmsg };
-  json_t *names = json_array (), *want = json_array (), *pick = json_array ();
   const json_t *p, *v;
-  size_t i, j, nvol = json_array_size (volumes);
-  int r = PALLET_OK;
-
-  *code = NULL;
-  if (errmsg)
-    *errmsg = NULL;
-  if (names == NULL || want == NULL || pick == NULL) {
-    r = fail (&c, PALLET_E_NOMEM, "out of memory");
-    goto out;
-  }
-  json_array_foreach (volumes, i, v)
-    json_array_append_new (
-        want, json_string (jstr (v, "sourceVolumeId") ? jstr (v, "sourceVolumeId") : "?"));
-  /* This VM's disk claims, each once. */
+  size_t i, j;
   json_array_foreach (pvcs, i, p) {
     const char *name = jstr_ne (json_object_get (p, "metadata"), "name");
     const char *pns = jstr_ne (json_object_get (p, "metadata"), "namespace");
@@ -1475,6 +1503,100 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *n
     json_array_append_new (names, json_string (name));
     json_array_append (pick, (json_t *) p);
   }
+}
+
+/* The volume a claim holds: by its disk-source, else by its disk-index. */
+static json_t *
+claim_volume (json_t *volumes, const char *src, const char *idx)
+{
+  const json_t *v;
+  json_t *vol = NULL;
+  char *end = NULL;
+  size_t j;
+
+  json_array_foreach (volumes, j, v)
+    if (jstr (v, "sourceVolumeId") && strcmp (jstr (v, "sourceVolumeId"), src) == 0)
+      vol = (json_t *) v;
+  if (vol == NULL && idx) {
+    long n = strtol (idx, &end, 10);
+    json_array_foreach (volumes, j, v)
+      if (end && *end == '\0' && end != idx
+          && json_integer_value (json_object_get (v, "diskIndex")) == n)
+        vol = (json_t *) v;
+  }
+  return vol;
+}
+
+/* Sets each volume's pvcName, pvcVolumeMode and pvcStorageClass from the
+   claim that holds it. */
+static int
+bind_claims (struct ctx *c, const json_t *pick, const json_t *names, json_t *volumes,
+             const char *vm_id, const char *ns, const char **code)
+{
+  size_t i, nvol = json_array_size (volumes);
+  const json_t *p, *v;
+
+  json_array_foreach (volumes, i, v)
+    json_object_del ((json_t *) v, "pvcName");
+  json_array_foreach (pick, i, p) {
+    const char *name = json_string_value (json_array_get (names, i));
+    const char *src = ann_of (p, FK "disk-source");
+    const char *idx = ann_of (p, FK "disk-index");
+    const json_t *spec = json_object_get (p, "spec");
+    json_t *vol = claim_volume (volumes, src, idx);
+
+    if (vol == NULL) {
+      *code = "ConversionPVCUnmatched";
+      return fail (c, PALLET_E_INVALID,
+                   "PVC %s/%s: its disk-source \"%s\" is "
+                   "not a volume of instance %s%s%s%s and no disk-index "
+                   "annotation names one of its disks 0..%zu; set "
+                   "forklift.konveyor.io/disk-source to the EBS volume id "
+                   "the PVC holds",
+                   ns ? ns : "", name, src, vm_id, idx ? " (disk-index \"" : "", idx ? idx : "",
+                   idx ? "\")" : "", nvol ? nvol - 1 : 0);
+    }
+    if (jstr (vol, "pvcName")) {
+      *code = "ConversionPVCDuplicate";
+      return fail (c, PALLET_E_INVALID,
+                   "PVCs %s and %s both hold disk %" JSON_INTEGER_FORMAT
+                   " (volume %s) of instance %s; keep one PVC "
+                   "per disk (fix their disk-source annotations)",
+                   jstr (vol, "pvcName"), name,
+                   json_integer_value (json_object_get (vol, "diskIndex")),
+                   jstr (vol, "sourceVolumeId"), vm_id);
+    }
+    json_object_set_new (vol, "pvcName", json_string (name));
+    json_object_set_new (
+        vol, "pvcVolumeMode",
+        json_string (jstr_ne (spec, "volumeMode") ? jstr (spec, "volumeMode") : "Filesystem"));
+    if (jstr_ne (spec, "storageClassName"))
+      json_object_set_new (vol, "pvcStorageClass", json_string (jstr (spec, "storageClassName")));
+  }
+  return PALLET_OK;
+}
+
+int
+Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *ns, json_t *volumes,
+                            const char **code, char **errmsg)
+{
+  struct ctx c = { .errmsg = errmsg };
+  json_t *names = json_array (), *want = json_array (), *pick = json_array ();
+  const json_t *v;
+  size_t i, nvol = json_array_size (volumes);
+  int r = PALLET_OK;
+
+  *code = NULL;
+  if (errmsg)
+    *errmsg = NULL;
+  if (names == NULL || want == NULL || pick == NULL) {
+    r = fail (&c, PALLET_E_NOMEM, "out of memory");
+    goto out;
+  }
+  json_array_foreach (volumes, i, v)
+    json_array_append_new (
+        want, json_string (jstr (v, "sourceVolumeId") ? jstr (v, "sourceVolumeId") : "?"));
+  vm_disk_pvcs (pvcs, vm_id, ns, names, pick);
   if (json_array_size (pick) != nvol) {
     char *f = name_list (names), *w = name_list (want);
     *code = "ConversionPVCCountMismatch";
@@ -1491,56 +1613,7 @@ Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *n
     free (w);
     goto out;
   }
-  json_array_foreach (volumes, i, v)
-    json_object_del ((json_t *) v, "pvcName");
-  json_array_foreach (pick, i, p) {
-    const char *name = json_string_value (json_array_get (names, i));
-    const char *src = ann_of (p, FK "disk-source");
-    const char *idx = ann_of (p, FK "disk-index");
-    const json_t *spec = json_object_get (p, "spec");
-    json_t *vol = NULL;
-    char *end = NULL;
-
-    json_array_foreach (volumes, j, v)
-      if (jstr (v, "sourceVolumeId") && strcmp (jstr (v, "sourceVolumeId"), src) == 0)
-        vol = (json_t *) v;
-    if (vol == NULL && idx) {
-      long n = strtol (idx, &end, 10);
-      json_array_foreach (volumes, j, v)
-        if (end && *end == '\0' && end != idx
-            && json_integer_value (json_object_get (v, "diskIndex")) == n)
-          vol = (json_t *) v;
-    }
-    if (vol == NULL) {
-      *code = "ConversionPVCUnmatched";
-      r = fail (&c, PALLET_E_INVALID,
-                "PVC %s/%s: its disk-source \"%s\" is "
-                "not a volume of instance %s%s%s%s and no disk-index "
-                "annotation names one of its disks 0..%zu; set "
-                "forklift.konveyor.io/disk-source to the EBS volume id "
-                "the PVC holds",
-                ns ? ns : "", name, src, vm_id, idx ? " (disk-index \"" : "", idx ? idx : "",
-                idx ? "\")" : "", nvol ? nvol - 1 : 0);
-      goto out;
-    }
-    if (jstr (vol, "pvcName")) {
-      *code = "ConversionPVCDuplicate";
-      r = fail (&c, PALLET_E_INVALID,
-                "PVCs %s and %s both hold disk %" JSON_INTEGER_FORMAT
-                " (volume %s) of instance %s; keep one PVC "
-                "per disk (fix their disk-source annotations)",
-                jstr (vol, "pvcName"), name,
-                json_integer_value (json_object_get (vol, "diskIndex")),
-                jstr (vol, "sourceVolumeId"), vm_id);
-      goto out;
-    }
-    json_object_set_new (vol, "pvcName", json_string (name));
-    json_object_set_new (
-        vol, "pvcVolumeMode",
-        json_string (jstr_ne (spec, "volumeMode") ? jstr (spec, "volumeMode") : "Filesystem"));
-    if (jstr_ne (spec, "storageClassName"))
-      json_object_set_new (vol, "pvcStorageClass", json_string (jstr (spec, "storageClassName")));
-  }
+  r = bind_claims (&c, pick, names, volumes, vm_id, ns, code);
 out:
   json_decref (names);
   json_decref (want);
