@@ -348,6 +348,33 @@ lex_string (struct parser *p, size_t pos)
   return i;
 }
 
+/* The operator or punctuation token at s: its length, or 0 if none. */
+static size_t
+lex_operator (const char *s, enum tok_kind *kind)
+{
+  switch (*s) {
+  case '(': *kind = T_LPAREN; return 1;
+  case ')': *kind = T_RPAREN; return 1;
+  case ',': *kind = T_COMMA; return 1;
+  case '=': *kind = T_EQ; return s[1] == '=' ? 2 : 1;
+  case '<':
+    *kind = s[1] == '=' ? T_LE : s[1] == '>' ? T_NE : T_LT;
+    return s[1] == '=' || s[1] == '>' ? 2 : 1;
+  case '>': *kind = s[1] == '=' ? T_GE : T_GT; return s[1] == '=' ? 2 : 1;
+  case '!':
+    if (s[1] != '=' && s[1] != '~')
+      return 0;
+    *kind = s[1] == '=' ? T_NE : T_NMATCH;
+    return 2;
+  case '~':
+    if (s[1] != '=')
+      return 0;
+    *kind = T_MATCH;
+    return 2;
+  }
+  return 0;
+}
+
 /* Advances to the next token.  Returns 0, or -1 after an error. */
 static int
 next (struct parser *p)
@@ -366,105 +393,46 @@ next (struct parser *p)
     p->tok.kind = T_EOF;
     return 0;
   }
-  switch (*s) {
-  case '(':
-    p->tok.kind = T_LPAREN;
-    n = 1;
-    break;
-  case ')':
-    p->tok.kind = T_RPAREN;
-    n = 1;
-    break;
-  case ',':
-    p->tok.kind = T_COMMA;
-    n = 1;
-    break;
-  case '=':
-    p->tok.kind = T_EQ;
-    n = s[1] == '=' ? 2 : 1;
-    break;
-  case '<':
-    if (s[1] == '=') {
-      p->tok.kind = T_LE;
-      n = 2;
-    }
-    else if (s[1] == '>') {
-      p->tok.kind = T_NE;
-      n = 2;
-    }
-    else {
-      p->tok.kind = T_LT;
-      n = 1;
-    }
-    break;
-  case '>':
-    if (s[1] == '=') {
-      p->tok.kind = T_GE;
-      n = 2;
-    }
-    else {
-      p->tok.kind = T_GT;
-      n = 1;
-    }
-    break;
-  case '!':
-    if (s[1] == '=') {
-      p->tok.kind = T_NE;
-      n = 2;
-      break;
-    }
-    if (s[1] == '~') {
-      p->tok.kind = T_NMATCH;
-      n = 2;
-      break;
-    }
-    goto bad;
-  case '~':
-    if (s[1] == '=') {
-      p->tok.kind = T_MATCH;
-      n = 2;
-      break;
-    }
-    goto bad;
-  case '\'':
+  n = lex_operator (s, &p->tok.kind);
+  if (n > 0) {
+    p->tok.len = n;
+    return 0;
+  }
+  if (*s == '\'') {
     p->tok.kind = T_STRING;
     n = lex_string (p, pos);
     if (n == 0)
       return -1;
-    break;
-  case '"':
+  }
+  else if (*s == '"') {
     error_at (p, pos,
               "strings use single quotes: write 'text', not "
               "\"text\"");
     return -1;
-  default:
-    if (isdigit ((unsigned char) *s)
-        || (*s == '-'
-            && (isdigit ((unsigned char) s[1])
-                || (s[1] == '.' && isdigit ((unsigned char) s[2]))))) {
-      p->tok.kind = T_NUMBER;
-      n = lex_number (p, pos);
-      if (n == 0)
-        return -1;
-      break;
-    }
-    if (is_ident_start (*s)) {
-      p->tok.kind = T_IDENT;
-      while (is_ident_char (s[n]))
-        ++n;
-      break;
-    }
-    goto bad;
+  }
+  else if (isdigit ((unsigned char) *s)
+           || (*s == '-'
+               && (isdigit ((unsigned char) s[1])
+                   || (s[1] == '.' && isdigit ((unsigned char) s[2]))))) {
+    p->tok.kind = T_NUMBER;
+    n = lex_number (p, pos);
+    if (n == 0)
+      return -1;
+  }
+  else if (is_ident_start (*s)) {
+    p->tok.kind = T_IDENT;
+    while (is_ident_char (s[n]))
+      ++n;
+  }
+  else {
+    error_at (p, pos,
+              "unexpected character '%c'; expected a field, a value, "
+              "an operator or a keyword",
+              *s);
+    return -1;
   }
   p->tok.len = n;
   return 0;
-
-bad:
-  error_at (p, pos,
-            "unexpected character '%c'; expected a field, a value, "
-            "an operator or a keyword",
-            *s);
-  return -1;
 }
 
 /* Is the current token the keyword kw (case-insensitive)? */
@@ -608,45 +576,155 @@ new_node (struct parser *p, enum node_kind k)
 
 static struct node *parse_or (struct parser *p);
 
-/* The right side of a comparison whose left operand is in n->a. */
+/* A comparison operator and its right operand; =~ and !~ compile the
+ * regular expression now. */
 static int
-parse_predicate (struct parser *p, struct node *n)
+parse_compare (struct parser *p, struct node *n)
 {
   size_t op_pos = p->tok.pos;
   enum tok_kind k = p->tok.kind;
   char after[64];
 
-  if (k >= T_EQ && k <= T_NMATCH) {
-    static const enum cmp_op ops[] = {
-      [T_EQ] = OP_EQ, [T_NE] = OP_NE, [T_LT] = OP_LT,       [T_LE] = OP_LE,
-      [T_GT] = OP_GT, [T_GE] = OP_GE, [T_MATCH] = OP_MATCH, [T_NMATCH] = OP_MATCH
-    };
-    n->kind = N_CMP;
-    n->op = ops[k];
-    n->negate = k == T_NMATCH;
-    snprintf (after, sizeof after, "after %s", tok_name (k));
-    if (next (p) == -1 || parse_operand (p, &n->b, after) == -1)
+  static const enum cmp_op ops[] = {
+    [T_EQ] = OP_EQ, [T_NE] = OP_NE, [T_LT] = OP_LT,       [T_LE] = OP_LE,
+    [T_GT] = OP_GT, [T_GE] = OP_GE, [T_MATCH] = OP_MATCH, [T_NMATCH] = OP_MATCH
+  };
+  n->kind = N_CMP;
+  n->op = ops[k];
+  n->negate = k == T_NMATCH;
+  snprintf (after, sizeof after, "after %s", tok_name (k));
+  if (next (p) == -1 || parse_operand (p, &n->b, after) == -1)
+    return -1;
+  if (n->op == OP_MATCH) {
+    int r;
+    if (!n->b.lit || !json_is_string (n->b.lit)) {
+      error_at (p, op_pos,
+                "%s needs a 'regular expression' string "
+                "on its right",
+                tok_name (k));
       return -1;
-    if (n->op == OP_MATCH) {
-      int r;
-      if (!n->b.lit || !json_is_string (n->b.lit)) {
-        error_at (p, op_pos,
-                  "%s needs a 'regular expression' string "
-                  "on its right",
-                  tok_name (k));
-        return -1;
-      }
-      r = regcomp (&n->re, json_string_value (n->b.lit), REG_EXTENDED | REG_NOSUB);
-      if (r != 0) {
-        char rbuf[128];
-        regerror (r, &n->re, rbuf, sizeof rbuf);
-        error_at (p, op_pos, "bad regular expression: %s", rbuf);
-        return -1;
-      }
-      n->has_re = 1;
     }
-    return 0;
+    r = regcomp (&n->re, json_string_value (n->b.lit), REG_EXTENDED | REG_NOSUB);
+    if (r != 0) {
+      char rbuf[128];
+      regerror (r, &n->re, rbuf, sizeof rbuf);
+      error_at (p, op_pos, "bad regular expression: %s", rbuf);
+      return -1;
+    }
+    n->has_re = 1;
   }
+  return 0;
+}
+
+/* in ('a', 'b', ...): literal values only. */
+static int
+parse_in_list (struct parser *p, struct node *n)
+{
+  n->kind = N_IN;
+  if (next (p) == -1)
+    return -1;
+  if (p->tok.kind != T_LPAREN) {
+    char what[64];
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos,
+              "expected '(' after 'in', got %s; write "
+              "in ('a', 'b')",
+              what);
+    return -1;
+  }
+  n->list = json_array ();
+  if (!n->list) {
+    error_at (p, p->tok.pos, "out of memory");
+    return -1;
+  }
+  if (next (p) == -1)
+    return -1;
+  for (;;) {
+    struct operand o = { 0 };
+    if (p->tok.kind == T_IDENT && !is_kw (p, "true") && !is_kw (p, "false") && !is_kw (p, "null")) {
+      char what[64];
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos,
+                "the list after 'in' holds literal "
+                "values only, got %s; quote strings: 'text'",
+                what);
+      return -1;
+    }
+    if (parse_operand (p, &o, "in the list after 'in'") == -1) {
+      free_operand (&o); /* the value is read before a bad token */
+      return -1;
+    }
+    if (json_array_append_new (n->list, o.lit) == -1) {
+      error_at (p, p->tok.pos, "out of memory");
+      return -1;
+    }
+    if (p->tok.kind == T_COMMA) {
+      if (next (p) == -1)
+        return -1;
+      continue;
+    }
+    if (p->tok.kind == T_RPAREN)
+      return next (p);
+    {
+      char what[64];
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos,
+                "expected ',' or ')' in the list after "
+                "'in', got %s",
+                what);
+    }
+    return -1;
+  }
+}
+
+static int
+parse_between (struct parser *p, struct node *n)
+{
+  n->kind = N_BETWEEN;
+  if (next (p) == -1 || parse_operand (p, &n->b, "after 'between'") == -1)
+    return -1;
+  if (!is_kw (p, "and")) {
+    char what[64];
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos,
+              "expected 'and' in 'between A and B', "
+              "got %s",
+              what);
+    return -1;
+  }
+  if (next (p) == -1 || parse_operand (p, &n->c, "after 'between ... and'") == -1)
+    return -1;
+  return 0;
+}
+
+static int
+parse_is_null (struct parser *p, struct node *n)
+{
+  n->kind = N_NULL;
+  if (next (p) == -1)
+    return -1;
+  if (is_kw (p, "not")) {
+    n->negate = 1;
+    if (next (p) == -1)
+      return -1;
+  }
+  if (!is_kw (p, "null")) {
+    char what[64];
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos, "expected 'null' after 'is%s', got %s", n->negate ? " not" : "", what);
+    return -1;
+  }
+  return next (p);
+}
+
+/* The right side of a comparison whose left operand is in n->a. */
+static int
+parse_predicate (struct parser *p, struct node *n)
+{
+  char after[64];
+
+  if (p->tok.kind >= T_EQ && p->tok.kind <= T_NMATCH)
+    return parse_compare (p, n);
 
   if (is_kw (p, "not")) {
     n->negate = 1;
@@ -672,101 +750,12 @@ parse_predicate (struct parser *p, struct node *n)
     return 0;
   }
 
-  if (is_kw (p, "in")) {
-    n->kind = N_IN;
-    if (next (p) == -1)
-      return -1;
-    if (p->tok.kind != T_LPAREN) {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "expected '(' after 'in', got %s; write "
-                "in ('a', 'b')",
-                what);
-      return -1;
-    }
-    n->list = json_array ();
-    if (!n->list) {
-      error_at (p, p->tok.pos, "out of memory");
-      return -1;
-    }
-    if (next (p) == -1)
-      return -1;
-    for (;;) {
-      struct operand o = { 0 };
-      if (p->tok.kind == T_IDENT && !is_kw (p, "true") && !is_kw (p, "false")
-          && !is_kw (p, "null")) {
-        char what[64];
-        describe (p, what, sizeof what);
-        error_at (p, p->tok.pos,
-                  "the list after 'in' holds literal "
-                  "values only, got %s; quote strings: 'text'",
-                  what);
-        return -1;
-      }
-      if (parse_operand (p, &o, "in the list after 'in'") == -1) {
-        free_operand (&o); /* the value is read before a bad token */
-        return -1;
-      }
-      if (json_array_append_new (n->list, o.lit) == -1) {
-        error_at (p, p->tok.pos, "out of memory");
-        return -1;
-      }
-      if (p->tok.kind == T_COMMA) {
-        if (next (p) == -1)
-          return -1;
-        continue;
-      }
-      if (p->tok.kind == T_RPAREN)
-        return next (p);
-      {
-        char what[64];
-        describe (p, what, sizeof what);
-        error_at (p, p->tok.pos,
-                  "expected ',' or ')' in the list after "
-                  "'in', got %s",
-                  what);
-      }
-      return -1;
-    }
-  }
-
-  if (is_kw (p, "between")) {
-    n->kind = N_BETWEEN;
-    if (next (p) == -1 || parse_operand (p, &n->b, "after 'between'") == -1)
-      return -1;
-    if (!is_kw (p, "and")) {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "expected 'and' in 'between A and B', "
-                "got %s",
-                what);
-      return -1;
-    }
-    if (next (p) == -1 || parse_operand (p, &n->c, "after 'between ... and'") == -1)
-      return -1;
-    return 0;
-  }
-
-  if (is_kw (p, "is")) {
-    n->kind = N_NULL;
-    if (next (p) == -1)
-      return -1;
-    if (is_kw (p, "not")) {
-      n->negate = 1;
-      if (next (p) == -1)
-        return -1;
-    }
-    if (!is_kw (p, "null")) {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos, "expected 'null' after 'is%s', got %s", n->negate ? " not" : "",
-                what);
-      return -1;
-    }
-    return next (p);
-  }
+  if (is_kw (p, "in"))
+    return parse_in_list (p, n);
+  if (is_kw (p, "between"))
+    return parse_between (p, n);
+  if (is_kw (p, "is"))
+    return parse_is_null (p, n);
 
   /* A bare operand: true when it is JSON true. */
   n->kind = N_TRUTH;
