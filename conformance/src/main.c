@@ -144,12 +144,146 @@ get_uint (json_t *fx, const char *file, const char *key, unsigned *out, unsigned
   return 0;
 }
 
+/* Accept nothing silently: every key of the fixture must be known. */
+static int
+fixture_check_keys (json_t *fx, const char *file)
+{
+  json_t *v;
+  const char *key;
+
+  json_object_foreach (fx, key, v) {
+    size_t i;
+    for (i = 0; fixture_keys[i] && strcmp (fixture_keys[i], key); i++)
+      ;
+    if (fixture_keys[i] == NULL) {
+      fixture_error (file,
+                     "unknown key \"%s\"; the keys are config, plan, "
+                     "vms, count_command, inventory_kinds, cancel_at, "
+                     "call_timeout_s, max_pending, max_retry_ms, "
+                     "live_backend",
+                     key);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int
+fixture_config (json_t *fx, const char *file)
+{
+  json_t *v;
+
+  v = json_object_get (fx, "config");
+  if (v && !json_is_object (v))
+    return fixture_error (file, "\"config\" must be open()'s config object "
+                                "{\"provider\", \"secret\", \"settings\"}");
+  pc.fx.config = v ? json_incref (v) : json_object ();
+  pc.fx.config_text = json_dumps (pc.fx.config, JSON_COMPACT);
+  return 0;
+}
+
+/* The plan (or the built-in one) and the VMs to run against. */
+static int
+fixture_vms (json_t *fx, const char *file)
+{
+  json_t *v = json_object_get (fx, "plan");
+  if (v && !json_is_object (v)) {
+    fixture_error (file, "\"plan\" must be a normalized plan object");
+    return -1;
+  }
+  pc.fx.plan = v ? json_incref (v) : json_loads (default_plan, 0, NULL);
+  v = json_object_get (fx, "vms");
+  if (v == NULL)
+    v = json_object_get (pc.fx.plan, "vms");
+  if (!json_is_array (v) || json_array_size (v) == 0) {
+    fixture_error (file, "no VMs: give \"vms\" or a plan with a non-empty "
+                         "\"vms\" array");
+    return -1;
+  }
+  for (size_t i = 0; i < json_array_size (v); i++)
+    if (!json_is_object (json_array_get (v, i))) {
+      fixture_error (file,
+                     "vms[%zu] must be an object {\"id\", \"name\", "
+                     "\"index\"}",
+                     i);
+      return -1;
+    }
+  pc.fx.vms = json_incref (v);
+  return 0;
+}
+
+static int
+fixture_count_command (json_t *fx, const char *file)
+{
+  json_t *v = json_object_get (fx, "count_command");
+  if (v) {
+    size_t n = json_array_size (v);
+    if (!json_is_array (v) || n == 0) {
+      fixture_error (file, "\"count_command\" must be a non-empty argv array "
+                           "of strings (it is run without a shell)");
+      return -1;
+    }
+    pc.fx.count_argv = calloc (n + 1, sizeof (char *));
+    for (size_t i = 0; i < n; i++) {
+      const char *a = json_string_value (json_array_get (v, i));
+      if (a == NULL) {
+        fixture_error (file, "count_command[%zu] must be a string", i);
+        return -1;
+      }
+      pc.fx.count_argv[i] = strdup (a);
+    }
+  }
+  return 0;
+}
+
+static int
+fixture_inventory_kinds (json_t *fx, const char *file)
+{
+  json_t *v = json_object_get (fx, "inventory_kinds");
+  if (v) {
+    if (!json_is_array (v))
+      return fixture_error (file, "\"inventory_kinds\" must be an array of kind names");
+    for (size_t i = 0; i < json_array_size (v); i++)
+      if (!json_is_string (json_array_get (v, i)))
+        return fixture_error (file, "\"inventory_kinds\" must be an array of kind names");
+    pc.fx.inventory_kinds = json_incref (v);
+  }
+  else
+    pc.fx.inventory_kinds = json_pack ("[s]", "instances");
+  return 0;
+}
+
+/* cancel_at, live_backend and the numeric limits. */
+static int
+fixture_knobs (json_t *fx, const char *file)
+{
+  json_t *v = json_object_get (fx, "cancel_at");
+  if (v) {
+    if (!json_is_integer (v) || json_integer_value (v) < 0) {
+      fixture_error (file, "\"cancel_at\" must be the number of milliseconds "
+                           "into a call at which cancelled() turns true (>= 0)");
+      return -1;
+    }
+    pc.fx.cancel_at_ms = (long) json_integer_value (v);
+  }
+  v = json_object_get (fx, "live_backend");
+  if (v && !json_is_boolean (v)) {
+    fixture_error (file, "\"live_backend\" must be true or false");
+    return -1;
+  }
+  pc.fx.live_backend = json_is_true (v);
+  if (get_uint (fx, file, "call_timeout_s", &pc.fx.call_timeout_s, 1, 86400)
+      || get_uint (fx, file, "max_pending", &pc.fx.max_pending, 1, 100000)
+      || get_uint (fx, file, "max_retry_ms", &pc.fx.max_retry_ms, 0, 3600000))
+    return -1;
+  return 0;
+}
+
 static int
 load_fixture (const char *file)
 {
-  json_t *fx, *v;
+  json_t *fx;
   json_error_t err;
-  const char *key;
 
   pc.fx.call_timeout_s = 120;
   pc.fx.max_pending = 200;
@@ -167,111 +301,13 @@ load_fixture (const char *file)
     file = "(built-in)";
     fx = json_object ();
   }
-  json_object_foreach (fx, key, v) {
-    size_t i;
-    for (i = 0; fixture_keys[i] && strcmp (fixture_keys[i], key); i++)
-      ;
-    if (fixture_keys[i] == NULL) {
-      fixture_error (file,
-                     "unknown key \"%s\"; the keys are config, plan, "
-                     "vms, count_command, inventory_kinds, cancel_at, "
-                     "call_timeout_s, max_pending, max_retry_ms, "
-                     "live_backend",
-                     key);
-      json_decref (fx);
-      return -1;
-    }
-  }
-  v = json_object_get (fx, "config");
-  if (v && !json_is_object (v))
-    goto bad_config;
-  pc.fx.config = v ? json_incref (v) : json_object ();
-  pc.fx.config_text = json_dumps (pc.fx.config, JSON_COMPACT);
-
-  v = json_object_get (fx, "plan");
-  if (v && !json_is_object (v)) {
-    fixture_error (file, "\"plan\" must be a normalized plan object");
-    goto fail;
-  }
-  pc.fx.plan = v ? json_incref (v) : json_loads (default_plan, 0, NULL);
-  v = json_object_get (fx, "vms");
-  if (v == NULL)
-    v = json_object_get (pc.fx.plan, "vms");
-  if (!json_is_array (v) || json_array_size (v) == 0) {
-    fixture_error (file, "no VMs: give \"vms\" or a plan with a non-empty "
-                         "\"vms\" array");
-    goto fail;
-  }
-  for (size_t i = 0; i < json_array_size (v); i++)
-    if (!json_is_object (json_array_get (v, i))) {
-      fixture_error (file,
-                     "vms[%zu] must be an object {\"id\", \"name\", "
-                     "\"index\"}",
-                     i);
-      goto fail;
-    }
-  pc.fx.vms = json_incref (v);
-
-  v = json_object_get (fx, "count_command");
-  if (v) {
-    size_t n = json_array_size (v);
-    if (!json_is_array (v) || n == 0) {
-      fixture_error (file, "\"count_command\" must be a non-empty argv array "
-                           "of strings (it is run without a shell)");
-      goto fail;
-    }
-    pc.fx.count_argv = calloc (n + 1, sizeof (char *));
-    for (size_t i = 0; i < n; i++) {
-      const char *a = json_string_value (json_array_get (v, i));
-      if (a == NULL) {
-        fixture_error (file, "count_command[%zu] must be a string", i);
-        goto fail;
-      }
-      pc.fx.count_argv[i] = strdup (a);
-    }
-  }
-  v = json_object_get (fx, "inventory_kinds");
-  if (v) {
-    if (!json_is_array (v))
-      goto bad_kinds;
-    for (size_t i = 0; i < json_array_size (v); i++)
-      if (!json_is_string (json_array_get (v, i)))
-        goto bad_kinds;
-    pc.fx.inventory_kinds = json_incref (v);
-  }
-  else
-    pc.fx.inventory_kinds = json_pack ("[s]", "instances");
-  v = json_object_get (fx, "cancel_at");
-  if (v) {
-    if (!json_is_integer (v) || json_integer_value (v) < 0) {
-      fixture_error (file, "\"cancel_at\" must be the number of milliseconds "
-                           "into a call at which cancelled() turns true (>= 0)");
-      goto fail;
-    }
-    pc.fx.cancel_at_ms = (long) json_integer_value (v);
-  }
-  v = json_object_get (fx, "live_backend");
-  if (v && !json_is_boolean (v)) {
-    fixture_error (file, "\"live_backend\" must be true or false");
-    goto fail;
-  }
-  pc.fx.live_backend = json_is_true (v);
-  if (get_uint (fx, file, "call_timeout_s", &pc.fx.call_timeout_s, 1, 86400)
-      || get_uint (fx, file, "max_pending", &pc.fx.max_pending, 1, 100000)
-      || get_uint (fx, file, "max_retry_ms", &pc.fx.max_retry_ms, 0, 3600000))
-    goto fail;
+  int rc = fixture_check_keys (fx, file) != 0 || fixture_config (fx, file) != 0
+                   || fixture_vms (fx, file) != 0 || fixture_count_command (fx, file) != 0
+                   || fixture_inventory_kinds (fx, file) != 0 || fixture_knobs (fx, file) != 0
+               ? -1
+               : 0;
   json_decref (fx);
-  return 0;
-
-bad_kinds:
-  fixture_error (file, "\"inventory_kinds\" must be an array of kind names");
-  goto fail;
-bad_config:
-  fixture_error (file, "\"config\" must be open()'s config object "
-                       "{\"provider\", \"secret\", \"settings\"}");
-fail:
-  json_decref (fx);
-  return -1;
+  return rc;
 }
 
 static void
@@ -431,8 +467,38 @@ usage (FILE *f)
            PALLET_PROVIDER_DIR);
 }
 
-int
-main (int argc, char **argv)
+/* --only CHECK[,CHECK...]: a name, or a prefix such as "abi". */
+static int
+select_checks (const char *arg)
+{
+  char *list = strdup (arg), *save = NULL;
+  for (char *t = strtok_r (list, ",", &save); t; t = strtok_r (NULL, ",", &save)) {
+    bool any = false;
+    for (size_t i = 0; i < NCHECKS; i++)
+      if (strcmp (checks[i].name, t) == 0
+          || (strncmp (checks[i].name, t, strlen (t)) == 0 && checks[i].name[strlen (t)] == '-'))
+        checks[i].selected = any = true;
+    if (!any) {
+      fprintf (stderr,
+               "pallet-conformance: --only %s: no such check; "
+               "--list shows them\n",
+               t);
+      free (list);
+      return 2;
+    }
+  }
+  free (list);
+  return 0;
+}
+
+struct cli {
+  const char *fixture, *schemas;
+  bool only;
+};
+
+/* -1 to go on, or the exit code (--list, --help, a usage error). */
+static int
+parse_args (int argc, char **argv, struct cli *cli)
 {
   static const struct option opts[] = {
     { "fixture", required_argument, NULL, 'f' }, { "only", required_argument, NULL, 'o' },
@@ -440,43 +506,19 @@ main (int argc, char **argv)
     { "verbose", no_argument, NULL, 'v' },       { "list", no_argument, NULL, 'l' },
     { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
   };
-  const char *fixture = NULL, *schemas = NULL;
-  bool only = false;
-  char *why = NULL, *path;
-  int c, rc;
-  unsigned failed = 0, run = 0;
+  int c;
 
-  if (getenv ("PALLET_LINT_MANIFESTS"))
-    pc_lint_manifests = getenv ("PALLET_LINT_MANIFESTS");
   while ((c = getopt_long (argc, argv, "f:o:s:m:vlh", opts, NULL)) != -1) {
     switch (c) {
-    case 'f': fixture = optarg; break;
-    case 's': schemas = optarg; break;
+    case 'f': cli->fixture = optarg; break;
+    case 's': cli->schemas = optarg; break;
     case 'm': pc_lint_manifests = optarg; break;
     case 'v': pc.verbose = true; break;
-    case 'o': {
-      /* CHECK, a comma list, or a prefix such as "abi". */
-      char *list = strdup (optarg), *save = NULL;
-      only = true;
-      for (char *t = strtok_r (list, ",", &save); t; t = strtok_r (NULL, ",", &save)) {
-        bool any = false;
-        for (size_t i = 0; i < NCHECKS; i++)
-          if (strcmp (checks[i].name, t) == 0
-              || (strncmp (checks[i].name, t, strlen (t)) == 0
-                  && checks[i].name[strlen (t)] == '-'))
-            checks[i].selected = any = true;
-        if (!any) {
-          fprintf (stderr,
-                   "pallet-conformance: --only %s: no such check; "
-                   "--list shows them\n",
-                   t);
-          free (list);
-          return 2;
-        }
-      }
-      free (list);
+    case 'o':
+      cli->only = true;
+      if (select_checks (optarg) != 0)
+        return 2;
       break;
-    }
     case 'l':
       for (size_t i = 0; i < NCHECKS; i++)
         printf ("%-12s %s\n", checks[i].name, checks[i].proves);
@@ -489,9 +531,50 @@ main (int argc, char **argv)
     usage (stderr);
     return 2;
   }
-  if (!only)
+  if (!cli->only)
     for (size_t i = 0; i < NCHECKS; i++)
       checks[i].selected = true;
+  return -1;
+}
+
+/* Runs the selected checks and prints the tally: how many failed. */
+static unsigned
+run_checks (void)
+{
+  unsigned failed = 0, run = 0, skipped = 0;
+
+  for (size_t i = 0; i < NCHECKS; i++) {
+    if (!checks[i].selected)
+      continue;
+    pc_begin_check (checks[i].name);
+    checks[i].fn ();
+    run++;
+    switch (pc_end_check (checks[i].name, checks[i].proves)) {
+    case 1: failed++; break;
+    case 2: skipped++; break;
+    }
+  }
+  printf ("pallet-conformance: %u passed, %u failed, %u skipped of %u "
+          "checks%s\n",
+          run - failed - skipped, failed, skipped, run,
+          failed ? "; the provider breaks the contract (or the fixture does "
+                   "not fit it)"
+                 : "");
+  return failed;
+}
+
+int
+main (int argc, char **argv)
+{
+  struct cli cli = { NULL, NULL, false };
+  char *why = NULL, *path;
+  int rc;
+
+  if (getenv ("PALLET_LINT_MANIFESTS"))
+    pc_lint_manifests = getenv ("PALLET_LINT_MANIFESTS");
+  rc = parse_args (argc, argv, &cli);
+  if (rc != -1)
+    return rc;
 
   path = find_provider (argv[optind]);
   if (path == NULL) {
@@ -502,13 +585,13 @@ main (int argc, char **argv)
     return 2;
   }
   pc.path = path;
-  pc.have_fixture = fixture != NULL;
-  if (load_fixture (fixture) == -1) {
+  pc.have_fixture = cli.fixture != NULL;
+  if (load_fixture (cli.fixture) == -1) {
     free (path);
     free_fixture ();
     return 2;
   }
-  if (!pc_schemas_load (schemas, &why)) {
+  if (!pc_schemas_load (cli.schemas, &why)) {
     fprintf (stderr, "pallet-conformance: %s\n", why ? why : "schemas");
     free (why);
     free (path);
@@ -518,7 +601,7 @@ main (int argc, char **argv)
   /* The file's name, not where it sits on this machine. */
   printf ("pallet-conformance %s: %s\n", PALLET_CONFORMANCE_VERSION,
           strrchr (path, '/') ? strrchr (path, '/') + 1 : path);
-  if (!fixture)
+  if (!cli.fixture)
     pc_note ("fixture", "no --fixture: open() gets {} and a one-VM plan; "
                         "cloud-resource counts are not checked");
   else if (!pc.fx.count_argv)
@@ -545,25 +628,7 @@ main (int argc, char **argv)
           pc.vt.thread_model, pc.vt.cancel_bound_ms);
   fflush (stdout);
 
-  unsigned skipped = 0;
-  for (size_t i = 0; i < NCHECKS; i++) {
-    if (!checks[i].selected)
-      continue;
-    pc_begin_check (checks[i].name);
-    checks[i].fn ();
-    run++;
-    switch (pc_end_check (checks[i].name, checks[i].proves)) {
-    case 1: failed++; break;
-    case 2: skipped++; break;
-    }
-  }
-  printf ("pallet-conformance: %u passed, %u failed, %u skipped of %u "
-          "checks%s\n",
-          run - failed - skipped, failed, skipped, run,
-          failed ? "; the provider breaks the contract (or the fixture does "
-                   "not fit it)"
-                 : "");
-  rc = failed ? 1 : 0;
+  rc = run_checks () ? 1 : 0;
   pc_report_free ();
   remove_dirs ();
   pc_schemas_free ();
