@@ -228,6 +228,147 @@ fail (struct pallet_module *m, int status)
   return status;
 }
 
+/* Opens path as a shared object into m->dl. */
+static int
+open_shared_object (struct pallet_module *m)
+{
+  const char *path = m->path;
+  struct stat st;
+  if (stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
+    Pallet_seterr ("provider %s: not a regular file: pass the path of a "
+                   "pallet-provider-NAME.so",
+                   path);
+    return PALLET_E_NOT_FOUND;
+  }
+  if (!looks_like_elf (path)) {
+    Pallet_seterr ("provider %s: not a shared object (no ELF header): "
+                   "build it with pallet_add_provider() or check the path",
+                   path);
+    return PALLET_E_IO;
+  }
+  m->dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+  if (m->dl == NULL) {
+    const char *e = dlerror ();
+    Pallet_seterr ("provider %s: cannot be loaded as a shared object: %s; "
+                   "check it was linked with -shared and that its "
+                   "libraries are installed",
+                   path, e ? e : "dlopen failed");
+    return PALLET_E_IO;
+  }
+  return PALLET_OK;
+}
+
+/* Calls the entry symbol and copies the vtable it returns into m->vt. */
+static int
+copy_vtable (struct pallet_module *m, unsigned flags)
+{
+  const char *path = m->path;
+  dlerror ();
+  void *sym = dlsym (m->dl, PALLET_PROVIDER_ENTRY_SYMBOL);
+  if (sym == NULL) {
+    Pallet_seterr ("provider %s: no '%s' symbol: a provider must define "
+                   "its vtable with PALLET_PROVIDER_DEFINE()",
+                   path, PALLET_PROVIDER_ENTRY_SYMBOL);
+    return PALLET_E_ABI;
+  }
+  pallet_provider_entry_fn *entry;
+  *(void **) &entry = sym;
+  const struct pallet_provider *p = entry (PALLET_ABI_MAJOR, &Pallet_host);
+  if (p == NULL) {
+    Pallet_seterr ("provider %s: %s() returned NULL for host ABI major %d: "
+                   "the provider was probably built for another ABI major; "
+                   "rebuild it against this pallet's <pallet/provider.h>",
+                   path, PALLET_PROVIDER_ENTRY_SYMBOL, PALLET_ABI_MAJOR);
+    return PALLET_E_ABI;
+  }
+  /* The three header fields are pinned at 0, 4, 8 in every major. */
+  if (p->abi_major != PALLET_ABI_MAJOR) {
+    Pallet_seterr ("provider %s: built for ABI major %u but this host "
+                   "speaks major %d: rebuild the provider against this "
+                   "pallet's <pallet/provider.h>",
+                   path, (unsigned) p->abi_major, PALLET_ABI_MAJOR);
+    return PALLET_E_ABI;
+  }
+  const uint64_t header = offsetof (struct pallet_provider, name);
+  if (p->struct_size < header) {
+    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
+                   "%llu bytes of the ABI header fields: define the "
+                   "vtable with PALLET_PROVIDER_DEFINE(), which stamps it",
+                   path, (unsigned long long) p->struct_size, (unsigned long long) header);
+    return PALLET_E_ABI;
+  }
+  m->declared_size = p->struct_size;
+  Pallet_vtable_copy (&m->vt, p, p->struct_size);
+  /* Every 1.x vtable holds at least the 1.0 slots; a smaller one was not
+   * made by PALLET_PROVIDER_DEFINE.  The lenient load (for --dump) still
+   * shows what it has. */
+  if (!(flags & PALLET_LOAD_LENIENT) && p->struct_size < PALLET_PROVIDER_SIZE_1_0) {
+    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
+                   "%llu bytes of the ABI 1.0 vtable: define the vtable "
+                   "with PALLET_PROVIDER_DEFINE(), which stamps it, and "
+                   "rebuild against this pallet's <pallet/provider.h>",
+                   path, (unsigned long long) p->struct_size,
+                   (unsigned long long) PALLET_PROVIDER_SIZE_1_0);
+    return PALLET_E_ABI;
+  }
+  return PALLET_OK;
+}
+
+/* The copied vtable's name, required ops, thread model and settings. */
+static int
+check_vtable (struct pallet_module *m, unsigned flags)
+{
+  const char *path = m->path;
+  if (!valid_name (m->vt.name)) {
+    Pallet_seterr ("provider %s: name %s%s%s is not valid: it must match "
+                   "[a-z0-9-]+ (at most 64 characters), e.g. \"ec2\"",
+                   path, m->vt.name ? "'" : "", m->vt.name ? m->vt.name : "(missing)",
+                   m->vt.name ? "'" : "");
+    return PALLET_E_ABI;
+  }
+  if (!(flags & PALLET_LOAD_LENIENT)) {
+    for (size_t i = 0; i < sizeof required_ops / sizeof required_ops[0]; i++) {
+      void *fp;
+      memcpy (&fp, (const char *) &m->vt + required_ops[i].off, sizeof fp);
+      if (fp == NULL) {
+        Pallet_seterr ("provider %s must have a .%s callback: set .%s in "
+                       "PALLET_PROVIDER_DEFINE() (required ops: open, "
+                       "close, validate, inventory, transfer, cleanup)",
+                       path, required_ops[i].name, required_ops[i].name);
+        return PALLET_E_ABI;
+      }
+    }
+  }
+  if (m->vt.thread_model < PALLET_THREAD_MODEL_SERIALIZE_ALL
+      || m->vt.thread_model > PALLET_THREAD_MODEL_PARALLEL) {
+    Pallet_log (PALLET_LOG_WARNING,
+                "provider %s: unknown thread_model %d; "
+                "using SERIALIZE_ALL",
+                path, m->vt.thread_model);
+    m->vt.thread_model = PALLET_THREAD_MODEL_SERIALIZE_ALL;
+  }
+  if (!(flags & PALLET_LOAD_LENIENT) && check_settings_table (m) != 0)
+    return PALLET_E_ABI;
+  return PALLET_OK;
+}
+
+/* The provider's own process-wide set-up, if it has one. */
+static int
+run_load_hook (struct pallet_module *m)
+{
+  if (m->vt.load) {
+    int r = m->vt.load ();
+    if (r != PALLET_OK) {
+      Pallet_seterr ("provider %s: load() returned %s (%s): the provider "
+                     "could not set up its process-wide state; see its "
+                     "log, or check the libraries it needs",
+                     m->path, pallet_status_name (r), pallet_strerror (r));
+      return r > PALLET_PENDING && r < PALLET_E_LAST ? r : PALLET_E_ABI;
+    }
+  }
+  return PALLET_OK;
+}
+
 int
 pallet_module_load (const char *name_or_path, unsigned flags, struct pallet_module **out)
 {
@@ -242,118 +383,15 @@ pallet_module_load (const char *name_or_path, unsigned flags, struct pallet_modu
     return PALLET_E_NOMEM;
   }
   m->path = path;
-
-  struct stat st;
-  if (stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
-    Pallet_seterr ("provider %s: not a regular file: pass the path of a "
-                   "pallet-provider-NAME.so",
-                   path);
-    return fail (m, PALLET_E_NOT_FOUND);
-  }
-  if (!looks_like_elf (path)) {
-    Pallet_seterr ("provider %s: not a shared object (no ELF header): "
-                   "build it with pallet_add_provider() or check the path",
-                   path);
-    return fail (m, PALLET_E_IO);
-  }
-  m->dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-  if (m->dl == NULL) {
-    const char *e = dlerror ();
-    Pallet_seterr ("provider %s: cannot be loaded as a shared object: %s; "
-                   "check it was linked with -shared and that its "
-                   "libraries are installed",
-                   path, e ? e : "dlopen failed");
-    return fail (m, PALLET_E_IO);
-  }
-  dlerror ();
-  void *sym = dlsym (m->dl, PALLET_PROVIDER_ENTRY_SYMBOL);
-  if (sym == NULL) {
-    Pallet_seterr ("provider %s: no '%s' symbol: a provider must define "
-                   "its vtable with PALLET_PROVIDER_DEFINE()",
-                   path, PALLET_PROVIDER_ENTRY_SYMBOL);
-    return fail (m, PALLET_E_ABI);
-  }
-  pallet_provider_entry_fn *entry;
-  *(void **) &entry = sym;
-  const struct pallet_provider *p = entry (PALLET_ABI_MAJOR, &Pallet_host);
-  if (p == NULL) {
-    Pallet_seterr ("provider %s: %s() returned NULL for host ABI major %d: "
-                   "the provider was probably built for another ABI major; "
-                   "rebuild it against this pallet's <pallet/provider.h>",
-                   path, PALLET_PROVIDER_ENTRY_SYMBOL, PALLET_ABI_MAJOR);
-    return fail (m, PALLET_E_ABI);
-  }
-  /* The three header fields are pinned at 0, 4, 8 in every major. */
-  if (p->abi_major != PALLET_ABI_MAJOR) {
-    Pallet_seterr ("provider %s: built for ABI major %u but this host "
-                   "speaks major %d: rebuild the provider against this "
-                   "pallet's <pallet/provider.h>",
-                   path, (unsigned) p->abi_major, PALLET_ABI_MAJOR);
-    return fail (m, PALLET_E_ABI);
-  }
-  const uint64_t header = offsetof (struct pallet_provider, name);
-  if (p->struct_size < header) {
-    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
-                   "%llu bytes of the ABI header fields: define the "
-                   "vtable with PALLET_PROVIDER_DEFINE(), which stamps it",
-                   path, (unsigned long long) p->struct_size, (unsigned long long) header);
-    return fail (m, PALLET_E_ABI);
-  }
-  m->declared_size = p->struct_size;
-  Pallet_vtable_copy (&m->vt, p, p->struct_size);
-  /* Every 1.x vtable holds at least the 1.0 slots; a smaller one was not
-   * made by PALLET_PROVIDER_DEFINE.  The lenient load (for --dump) still
-   * shows what it has. */
-  if (!(flags & PALLET_LOAD_LENIENT) && p->struct_size < PALLET_PROVIDER_SIZE_1_0) {
-    Pallet_seterr ("provider %s: struct_size %llu is smaller than the "
-                   "%llu bytes of the ABI 1.0 vtable: define the vtable "
-                   "with PALLET_PROVIDER_DEFINE(), which stamps it, and "
-                   "rebuild against this pallet's <pallet/provider.h>",
-                   path, (unsigned long long) p->struct_size,
-                   (unsigned long long) PALLET_PROVIDER_SIZE_1_0);
-    return fail (m, PALLET_E_ABI);
-  }
-
-  if (!valid_name (m->vt.name)) {
-    Pallet_seterr ("provider %s: name %s%s%s is not valid: it must match "
-                   "[a-z0-9-]+ (at most 64 characters), e.g. \"ec2\"",
-                   path, m->vt.name ? "'" : "", m->vt.name ? m->vt.name : "(missing)",
-                   m->vt.name ? "'" : "");
-    return fail (m, PALLET_E_ABI);
-  }
-  if (!(flags & PALLET_LOAD_LENIENT)) {
-    for (size_t i = 0; i < sizeof required_ops / sizeof required_ops[0]; i++) {
-      void *fp;
-      memcpy (&fp, (const char *) &m->vt + required_ops[i].off, sizeof fp);
-      if (fp == NULL) {
-        Pallet_seterr ("provider %s must have a .%s callback: set .%s in "
-                       "PALLET_PROVIDER_DEFINE() (required ops: open, "
-                       "close, validate, inventory, transfer, cleanup)",
-                       path, required_ops[i].name, required_ops[i].name);
-        return fail (m, PALLET_E_ABI);
-      }
-    }
-  }
-  if (m->vt.thread_model < PALLET_THREAD_MODEL_SERIALIZE_ALL
-      || m->vt.thread_model > PALLET_THREAD_MODEL_PARALLEL) {
-    Pallet_log (PALLET_LOG_WARNING,
-                "provider %s: unknown thread_model %d; "
-                "using SERIALIZE_ALL",
-                path, m->vt.thread_model);
-    m->vt.thread_model = PALLET_THREAD_MODEL_SERIALIZE_ALL;
-  }
-  if (!(flags & PALLET_LOAD_LENIENT) && check_settings_table (m) != 0)
-    return fail (m, PALLET_E_ABI);
-  if (m->vt.load) {
-    int r = m->vt.load ();
-    if (r != PALLET_OK) {
-      Pallet_seterr ("provider %s: load() returned %s (%s): the provider "
-                     "could not set up its process-wide state; see its "
-                     "log, or check the libraries it needs",
-                     path, pallet_status_name (r), pallet_strerror (r));
-      return fail (m, r > PALLET_PENDING && r < PALLET_E_LAST ? r : PALLET_E_ABI);
-    }
-  }
+  int r = open_shared_object (m);
+  if (r == PALLET_OK)
+    r = copy_vtable (m, flags);
+  if (r == PALLET_OK)
+    r = check_vtable (m, flags);
+  if (r == PALLET_OK)
+    r = run_load_hook (m);
+  if (r != PALLET_OK)
+    return fail (m, r);
   pthread_mutex_init (&m->serialize, NULL);
   *out = m;
   return PALLET_OK;
