@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* pallet-query: kubectl-mtv's inventory query language, in C.
+/* pallet-query: kubectl-mtv's inventory query language (TSL), in C.
  *
- *   [where EXPR] [order by FIELD [asc|desc] {, FIELD [asc|desc]}] [limit N]
+ *   [select EXPR [as NAME] {, ...}] [where] EXPR
+ *   [order|sort by EXPR [asc|desc] {, ...}] [limit N]
  *
- * EXPR: or / and / not, parentheses, = != <> < <= > >=, like / ilike (SQL
- * % and _), ~= / !~ (POSIX extended regex), [not] in ('a', 'b'),
- * [not] between A and B, is [not] null.  Operands are 'strings' ('' is a
- * quote), numbers (with optional SI suffix: K M G T P, Ki Mi Gi Ti Pi),
- * true, false, null, and fields: dotted paths into the item, with [N]
- * array indexes (disks[0].size).  Keywords are case-insensitive.  See
- * README.md for the semantics of missing fields and mixed types.
+ * EXPR: or / and / not, parentheses, = == != <> < <= > >=, like / ilike
+ * (SQL % and _), ~= / ~! (regex; !~ too), [not] in ['a', 'b'] (or
+ * ('a', 'b')), [not] between A and B, is [not] null, + - * / %,
+ * len(x), sum(x), any(cond), all(cond).  Values are 'strings' ("" and ``
+ * too), numbers (with optional SI suffix: K M G T P, Ki Mi Gi Ti Pi),
+ * dates, true, false, null, and fields: dotted paths into the item with
+ * [N], [*] and [key] suffixes (disks[*].size, label[kubernetes.io/x]).
+ * Keywords are case-insensitive.  See README.md for the semantics.
  */
 #ifndef PALLET_QUERY_H
 #define PALLET_QUERY_H
@@ -56,6 +58,20 @@ int pallet_query_compare (const struct pallet_query *q, const json_t *a, const j
 
 /* 1 if the query has a where clause. */
 int pallet_query_has_where (const struct pallet_query *q);
+
+/* 1 if the query has a select clause. */
+int pallet_query_has_select (const struct pallet_query *q);
+
+/* The item as the select clause shows it: a new object holding each
+ * selected value under its alias, or item itself (a new reference)
+ * without a select clause. */
+json_t *pallet_query_project (const struct pallet_query *q, json_t *item);
+
+/* After the items went through pallet_query_match: 0 if every field the
+ * query names was in at least one item (or there were no items), else -1
+ * and, if errmsg, a malloc'd message naming the field, its column and the
+ * nearest key the items had ("did you mean 'name'?"). */
+int pallet_query_check_fields (const struct pallet_query *q, char **errmsg);
 
 void pallet_query_free (struct pallet_query *q);
 

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* pallet-query: a recursive-descent parser and evaluator for kubectl-mtv's
- * query language.  See pallet-query.h for the grammar.
+ * query language (TSL, the Tree Search Language).  See pallet-query.h for
+ * the grammar and README.md for the semantics.
  *
- * and/or are n-ary nodes built in loops, so only parentheses and 'not'
- * add recursion depth, and that is capped at PALLET_QUERY_MAX_DEPTH.
+ * Every node evaluates to a JSON value; conditions give true or false,
+ * and an operator whose left side is an array gives an array (one result
+ * per element) that any() and all() reduce, as TSL does.  and/or are
+ * n-ary nodes built in loops, so only parentheses, 'not', unary minus and
+ * function calls add recursion depth, and that is capped at
+ * PALLET_QUERY_MAX_DEPTH.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "pallet-query.h"
+#include "query-internal.h"
 
 /* ---- tokens ---- */
 
@@ -28,6 +33,8 @@ enum tok_kind {
   T_NUMBER,
   T_LPAREN,
   T_RPAREN,
+  T_LBRACK,
+  T_RBRACK,
   T_COMMA,
   T_EQ,
   T_NE,
@@ -36,7 +43,12 @@ enum tok_kind {
   T_GT,
   T_GE,
   T_MATCH,
-  T_NMATCH
+  T_NMATCH,
+  T_PLUS,
+  T_MINUS,
+  T_STAR,
+  T_SLASH,
+  T_PERCENT
 };
 
 struct token {
@@ -46,83 +58,28 @@ struct token {
   json_t *value; /* T_STRING / T_NUMBER; owned by the lexer */
 };
 
-/* ---- AST ---- */
-
-struct path_seg {
-  char *key; /* NULL for an index */
-  size_t index;
-};
-
-struct operand {
-  json_t *lit; /* a literal, or NULL for a field */
-  struct path_seg *segs;
-  size_t nsegs;
-};
-
-enum node_kind { N_AND, N_OR, N_NOT, N_CMP, N_IN, N_BETWEEN, N_NULL, N_TRUTH };
-enum cmp_op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_LIKE, OP_ILIKE, OP_MATCH };
-
-struct node {
-  enum node_kind kind;
-  int negate; /* not in / not between / is not null /
-                                   not like / !~ */
-  enum cmp_op op;
-  struct node **kids; /* N_AND, N_OR, N_NOT */
-  size_t nkids;
-  struct operand a, b, c; /* b/c: right operand(s) */
-  json_t *list;           /* N_IN: array of literals */
-  regex_t re;
-  int has_re;
-};
-
-struct order_key {
-  struct operand field;
-  int desc;
-};
-
-struct pallet_query {
-  struct node *where;
-  struct order_key *keys;
-  size_t nkeys;
-  long long limit;
-};
-
-/* ---- parser state ---- */
-
 struct parser {
   const char *text;
   size_t len;
   struct token tok; /* the current token */
   char *err;
   int depth;
+  struct pallet_query *q;
+  char after[64]; /* where a value is expected, for messages */
 };
-
-static void
-free_operand (struct operand *o)
-{
-  size_t i;
-
-  json_decref (o->lit);
-  for (i = 0; i < o->nsegs; ++i)
-    free (o->segs[i].key);
-  free (o->segs);
-  memset (o, 0, sizeof *o);
-}
 
 static void
 free_node (struct node *n)
 {
-  size_t i;
-
   if (!n)
     return;
-  for (i = 0; i < n->nkids; ++i)
+  for (size_t i = 0; i < n->nkids; ++i)
     free_node (n->kids[i]);
   free (n->kids);
-  free_operand (&n->a);
-  free_operand (&n->b);
-  free_operand (&n->c);
-  json_decref (n->list);
+  for (size_t i = 0; i < n->nsegs; ++i)
+    free (n->segs[i].key);
+  free (n->segs);
+  json_decref (n->lit);
   if (n->has_re)
     regfree (&n->re);
   free (n);
@@ -131,14 +88,19 @@ free_node (struct node *n)
 void
 pallet_query_free (struct pallet_query *q)
 {
-  size_t i;
-
   if (!q)
     return;
   free_node (q->where);
-  for (i = 0; i < q->nkeys; ++i)
-    free_operand (&q->keys[i].field);
+  for (size_t i = 0; i < q->nkeys; ++i)
+    free_node (q->keys[i].expr);
   free (q->keys);
+  for (size_t i = 0; i < q->nsel; ++i) {
+    free_node (q->sel[i].expr);
+    free (q->sel[i].alias);
+  }
+  free (q->sel);
+  Pallet_query_fields_free (q);
+  free (q->text);
   free (q);
 }
 
@@ -147,38 +109,36 @@ __attribute__ ((format (printf, 3, 4))) static void
 error_at (struct parser *p, size_t pos, const char *fmt, ...)
 {
   va_list ap;
-  char *msg = NULL, *out = NULL;
-  int r;
+  char *msg = NULL;
 
   if (p->err)
     return;
   va_start (ap, fmt);
-  r = vasprintf (&msg, fmt, ap);
+  int r = vasprintf (&msg, fmt, ap);
   va_end (ap);
-  if (r < 0) {
+  p->err = r < 0 ? NULL : Pallet_query_caret (p->text, pos, msg);
+  free (msg);
+  if (!p->err)
     p->err = strdup ("query: out of memory");
-    return;
-  }
+}
+
+char *
+Pallet_query_caret (const char *text, size_t pos, const char *msg)
+{
+  char *out = NULL, *shown = strdup (text);
+  if (!shown)
+    return NULL;
   /* The query on one line (newlines and tabs shown as spaces), then the
    * caret under the column. */
-  char *shown = strdup (p->text);
-  if (!shown) {
-    free (msg);
-    p->err = strdup ("query: out of memory");
-    return;
-  }
   for (char *s = shown; *s; ++s)
     if (*s == '\n' || *s == '\t' || *s == '\r')
       *s = ' ';
-  r = asprintf (&out, "query: column %zu: %s\n  %s\n  %*s^", pos + 1, msg, shown,
-                (int) (pos > INT_MAX - 1 ? INT_MAX - 1 : pos), "");
+  if (asprintf (&out, "query: column %zu: %s\n  %s\n  %*s^", pos + 1, msg, shown,
+                (int) (pos > INT_MAX - 1 ? INT_MAX - 1 : pos), "")
+      < 0)
+    out = NULL;
   free (shown);
-  free (msg);
-  if (r < 0) {
-    p->err = strdup ("query: out of memory");
-    return;
-  }
-  p->err = out;
+  return out;
 }
 
 static const char *
@@ -191,6 +151,8 @@ tok_name (enum tok_kind k)
   case T_NUMBER: return "a number";
   case T_LPAREN: return "'('";
   case T_RPAREN: return "')'";
+  case T_LBRACK: return "'['";
+  case T_RBRACK: return "']'";
   case T_COMMA: return "','";
   case T_EQ: return "'='";
   case T_NE: return "'!='";
@@ -199,12 +161,16 @@ tok_name (enum tok_kind k)
   case T_GT: return "'>'";
   case T_GE: return "'>='";
   case T_MATCH: return "'~='";
-  case T_NMATCH: return "'!~'";
+  case T_NMATCH: return "'~!'";
+  case T_PLUS: return "'+'";
+  case T_MINUS: return "'-'";
+  case T_STAR: return "'*'";
+  case T_SLASH: return "'/'";
+  case T_PERCENT: return "'%'";
   }
   return "?";
 }
 
-/* Describes the current token for error messages, in a static-free way. */
 static void
 describe (const struct parser *p, char *buf, size_t n)
 {
@@ -222,11 +188,29 @@ is_ident_start (int c)
   return isalpha ((unsigned char) c) || c == '_';
 }
 
+/* TSL's identifier characters, plus '-' (kept for queries written before
+ * arithmetic existed: write 'a - b' with spaces to subtract). */
 static int
 is_ident_char (int c)
 {
-  return isalnum ((unsigned char) c) || c == '_' || c == '.' || c == '[' || c == ']' || c == '-'
-         || c == '/';
+  return isalnum ((unsigned char) c) || c == '_' || c == '.' || c == '-' || c == '/';
+}
+
+/* A date (2024-01-01) or RFC 3339 time (2024-01-01T00:00:00Z) at s, as
+ * TSL lexes them unquoted: its length, or 0. */
+static size_t
+date_len (const char *s)
+{
+  static const char shape[] = "dddd-dd-dd";
+  size_t i;
+  for (i = 0; shape[i]; ++i)
+    if (shape[i] == 'd' ? !isdigit ((unsigned char) s[i]) : s[i] != shape[i])
+      return 0;
+  if (s[i] != 'T')
+    return i;
+  while (s[i] && !isspace ((unsigned char) s[i]) && s[i] != ')' && s[i] != ',' && s[i] != ']')
+    ++i;
+  return i;
 }
 
 /* Reads a number at pos; returns its length or 0 after an error. */
@@ -236,12 +220,14 @@ lex_number (struct parser *p, size_t pos)
   const char *s = p->text + pos;
   size_t i = 0, digits_end;
   int is_real = 0;
-  char *buf;
   double mult = 1;
   json_t *v;
 
-  if (s[i] == '-')
-    ++i;
+  if ((i = date_len (s)) > 0) {
+    p->tok.kind = T_STRING;
+    p->tok.value = json_stringn (s, i);
+    return i;
+  }
   while (isdigit ((unsigned char) s[i]))
     ++i;
   if (s[i] == '.' && isdigit ((unsigned char) s[i + 1])) {
@@ -260,14 +246,14 @@ lex_number (struct parser *p, size_t pos)
   }
   digits_end = i;
   /* SI and binary suffixes, as in kubectl-mtv: 4Gi, 100M. */
-  if (strchr ("KMGTP", s[i]) && s[i]) {
+  if (s[i] && strchr ("KMGTP", s[i])) {
     static const char units[] = "KMGTP";
     int e = (int) (strchr (units, s[i]) - units) + 1;
     int binary = s[i + 1] == 'i';
     mult = pow (binary ? 1024 : 1000, e);
     i += binary ? 2 : 1;
   }
-  if (is_ident_char (s[i]) && s[i] != ']') {
+  if (is_ident_char (s[i]) && s[i] != '-' && s[i] != '/') {
     error_at (p, pos,
               "'%.*s' is not a number; write digits with an "
               "optional suffix (K M G T P, Ki Mi Gi Ti Pi), or quote "
@@ -275,7 +261,7 @@ lex_number (struct parser *p, size_t pos)
               (int) (i + 1), s);
     return 0;
   }
-  buf = strndup (s, digits_end);
+  char *buf = strndup (s, digits_end);
   if (!buf) {
     error_at (p, pos, "out of memory");
     return 0;
@@ -308,11 +294,13 @@ lex_number (struct parser *p, size_t pos)
   return i;
 }
 
-/* Reads a 'string' at pos ('' is one quote); returns its length or 0. */
+/* Reads a quoted string at pos: 'text', "text" or `text`, with a doubled
+ * quote or TSL's backslash escapes inside.  Returns its length or 0. */
 static size_t
 lex_string (struct parser *p, size_t pos)
 {
   const char *s = p->text + pos;
+  char quote = s[0];
   size_t i = 1, o = 0;
   char *buf = malloc (strlen (s) + 1);
 
@@ -325,17 +313,33 @@ lex_string (struct parser *p, size_t pos)
       free (buf);
       error_at (p, pos,
                 "unterminated string: add the closing quote "
-                "(write '' for a quote inside a string)");
+                "(write %c%c for a quote inside a string)",
+                quote, quote);
       return 0;
     }
-    if (s[i] == '\'') {
-      if (s[i + 1] == '\'') {
-        buf[o++] = '\'';
+    if (s[i] == quote) {
+      if (s[i + 1] == quote) {
+        buf[o++] = quote;
         i += 2;
         continue;
       }
       ++i;
       break;
+    }
+    if (s[i] == '\\' && s[i + 1]) {
+      static const char from[] = "ntrbf", to[] = "\n\t\r\b\f";
+      const char *e = strchr (from, s[i + 1]);
+      /* Unknown escapes stay as they are, so regexes like '\.' work. */
+      if (e)
+        buf[o++] = to[e - from];
+      else if (s[i + 1] == '\\' || s[i + 1] == '\'' || s[i + 1] == '"' || s[i + 1] == '`')
+        buf[o++] = s[i + 1];
+      else {
+        buf[o++] = '\\';
+        buf[o++] = s[i + 1];
+      }
+      i += 2;
+      continue;
     }
     buf[o++] = s[i++];
   }
@@ -355,7 +359,14 @@ lex_operator (const char *s, enum tok_kind *kind)
   switch (*s) {
   case '(': *kind = T_LPAREN; return 1;
   case ')': *kind = T_RPAREN; return 1;
+  case '[': *kind = T_LBRACK; return 1;
+  case ']': *kind = T_RBRACK; return 1;
   case ',': *kind = T_COMMA; return 1;
+  case '+': *kind = T_PLUS; return 1;
+  case '-': *kind = T_MINUS; return 1;
+  case '*': *kind = T_STAR; return 1;
+  case '/': *kind = T_SLASH; return 1;
+  case '%': *kind = T_PERCENT; return 1;
   case '=': *kind = T_EQ; return s[1] == '=' ? 2 : 1;
   case '<':
     *kind = s[1] == '=' ? T_LE : s[1] == '>' ? T_NE : T_LT;
@@ -367,12 +378,42 @@ lex_operator (const char *s, enum tok_kind *kind)
     *kind = s[1] == '=' ? T_NE : T_NMATCH;
     return 2;
   case '~':
-    if (s[1] != '=')
+    if (s[1] != '=' && s[1] != '!')
       return 0;
-    *kind = T_MATCH;
+    *kind = s[1] == '=' ? T_MATCH : T_NMATCH;
     return 2;
   }
   return 0;
+}
+
+/* An identifier at s: TSL's characters and [...] suffixes (an index, *,
+ * or a key that may hold dots: label[kubernetes.io/cluster]). */
+static size_t
+lex_ident (const char *s)
+{
+  size_t n = 0;
+  while (is_ident_char (s[n]) || s[n] == '[') {
+    if (s[n] == '[') {
+      size_t k = n + 1;
+      char quote = s[k] == '\'' || s[k] == '"' ? s[k] : 0;
+      if (quote) {
+        ++k;
+        while (s[k] && s[k] != quote)
+          ++k;
+        if (s[k])
+          ++k;
+      }
+      else
+        while (s[k] && s[k] != ']' && s[k] != '[' && !isspace ((unsigned char) s[k]))
+          ++k;
+      if (s[k] != ']')
+        return n + (k > n + 1 ? k - n : 1);
+      n = k + 1;
+    }
+    else
+      ++n;
+  }
+  return n;
 }
 
 /* Advances to the next token.  Returns 0, or -1 after an error. */
@@ -393,27 +434,13 @@ next (struct parser *p)
     p->tok.kind = T_EOF;
     return 0;
   }
-  n = lex_operator (s, &p->tok.kind);
-  if (n > 0) {
-    p->tok.len = n;
-    return 0;
-  }
-  if (*s == '\'') {
+  if (*s == '\'' || *s == '"' || *s == '`') {
     p->tok.kind = T_STRING;
     n = lex_string (p, pos);
     if (n == 0)
       return -1;
   }
-  else if (*s == '"') {
-    error_at (p, pos,
-              "strings use single quotes: write 'text', not "
-              "\"text\"");
-    return -1;
-  }
-  else if (isdigit ((unsigned char) *s)
-           || (*s == '-'
-               && (isdigit ((unsigned char) s[1])
-                   || (s[1] == '.' && isdigit ((unsigned char) s[2]))))) {
+  else if (isdigit ((unsigned char) *s) || (*s == '.' && isdigit ((unsigned char) s[1]))) {
     p->tok.kind = T_NUMBER;
     n = lex_number (p, pos);
     if (n == 0)
@@ -421,10 +448,9 @@ next (struct parser *p)
   }
   else if (is_ident_start (*s)) {
     p->tok.kind = T_IDENT;
-    while (is_ident_char (s[n]))
-      ++n;
+    n = lex_ident (s);
   }
-  else {
+  else if ((n = lex_operator (s, &p->tok.kind)) == 0) {
     error_at (p, pos,
               "unexpected character '%c'; expected a field, a value, "
               "an operator or a keyword",
@@ -435,7 +461,6 @@ next (struct parser *p)
   return 0;
 }
 
-/* Is the current token the keyword kw (case-insensitive)? */
 static int
 is_kw (const struct parser *p, const char *kw)
 {
@@ -443,68 +468,121 @@ is_kw (const struct parser *p, const char *kw)
          && strncasecmp (p->text + p->tok.pos, kw, p->tok.len) == 0;
 }
 
-/* Words that end an operand or start a clause, never field names. */
+/* Words that end an expression or start a clause, never field names. */
 static int
 is_reserved (const struct parser *p)
 {
-  static const char *const words[] = { "where", "order",   "by",     "asc",  "desc",  "limit",
-                                       "and",   "or",      "not",    "like", "ilike", "in",
-                                       "is",    "between", "select", NULL };
+  static const char *const words[] = { "where", "order", "sort",    "by",     "asc",  "desc",
+                                       "limit", "and",   "or",      "not",    "like", "ilike",
+                                       "in",    "is",    "between", "select", "as",   NULL };
   for (size_t i = 0; words[i]; ++i)
     if (is_kw (p, words[i]))
       return 1;
   return 0;
 }
 
+static int
+starts_clause (const struct parser *p)
+{
+  return is_kw (p, "where") || is_kw (p, "order") || is_kw (p, "sort") || is_kw (p, "limit");
+}
+
+static struct node *
+new_node (struct parser *p, enum node_kind k, size_t pos)
+{
+  struct node *n = calloc (1, sizeof *n);
+
+  if (!n)
+    error_at (p, p->tok.pos, "out of memory");
+  else {
+    n->kind = k;
+    n->pos = pos;
+  }
+  return n;
+}
+
+static int
+add_kid (struct parser *p, struct node *n, struct node *kid)
+{
+  if ((n->nkids & (n->nkids - 1)) == 0) { /* 0, 1, 2, 4...: grow */
+    struct node **nk = realloc (n->kids, (n->nkids ? n->nkids * 2 : 1) * sizeof *nk);
+    if (!nk) {
+      error_at (p, p->tok.pos, "out of memory");
+      free_node (kid);
+      return -1;
+    }
+    n->kids = nk;
+  }
+  n->kids[n->nkids++] = kid;
+  return 0;
+}
+
+static int
+add_seg (struct parser *p, struct node *n, char *key, size_t index, int kind)
+{
+  struct path_seg *ns = realloc (n->segs, (n->nsegs + 1) * sizeof *ns);
+  if (!ns) {
+    free (key);
+    error_at (p, p->tok.pos, "out of memory");
+    return -1;
+  }
+  n->segs = ns;
+  n->segs[n->nsegs++] = (struct path_seg){ key, index, kind };
+  return 0;
+}
+
+/* A [...] suffix at s (s[0] == '['): an index, '*', or a key. */
+static int
+parse_bracket (struct parser *p, struct node *n, const char *s, size_t *i, size_t len)
+{
+  size_t k = *i + 1, end;
+  for (end = k; end < len && s[end] != ']'; ++end)
+    if (s[end] == '\'' || s[end] == '"') {
+      char q = s[end++];
+      while (end < len && s[end] != q)
+        ++end;
+    }
+  if (end >= len || end == k)
+    return 1;
+  *i = end + 1;
+  if (end - k == 1 && s[k] == '*')
+    return add_seg (p, n, NULL, 0, SEG_ALL);
+  size_t v = 0, j = k;
+  while (j < end && isdigit ((unsigned char) s[j]) && v < (SIZE_MAX - 9) / 10)
+    v = v * 10 + (size_t) (s[j++] - '0');
+  if (j == end)
+    return add_seg (p, n, NULL, v, SEG_INDEX);
+  if ((s[k] == '\'' || s[k] == '"') && end - k >= 2 && s[end - 1] == s[k])
+    ++k, --end;
+  char *key = strndup (s + k, end - k);
+  return key ? add_seg (p, n, key, 0, SEG_KEY) : add_seg (p, n, NULL, 0, -1);
+}
+
 /* Splits the identifier token into path segments. */
 static int
-parse_path (struct parser *p, struct operand *o)
+parse_path (struct parser *p, struct node *n)
 {
   const char *s = p->text + p->tok.pos;
-  size_t len = p->tok.len, i = 0, cap = 0;
+  size_t len = p->tok.len, i = 0;
+  int r;
 
   while (i < len) {
-    struct path_seg seg = { NULL, 0 };
     size_t start = i;
-
     if (s[i] == '[') {
-      size_t v = 0;
-      ++i;
-      if (i >= len || !isdigit ((unsigned char) s[i]))
+      if ((r = parse_bracket (p, n, s, &i, len)) < 0)
+        return -1;
+      if (r > 0)
         goto bad;
-      while (i < len && isdigit ((unsigned char) s[i])) {
-        if (v > (SIZE_MAX - 9) / 10)
-          goto bad;
-        v = v * 10 + (size_t) (s[i] - '0');
-        ++i;
-      }
-      if (i >= len || s[i] != ']')
-        goto bad;
-      ++i;
-      seg.index = v;
     }
     else {
-      while (i < len && s[i] != '.' && s[i] != '[' && s[i] != ']')
+      while (i < len && s[i] != '.' && s[i] != '[')
         ++i;
-      if (i == start || (i < len && s[i] == ']'))
+      if (i == start)
         goto bad;
-      seg.key = strndup (s + start, i - start);
-      if (!seg.key) {
-        error_at (p, p->tok.pos, "out of memory");
+      char *key = strndup (s + start, i - start);
+      if (!key || add_seg (p, n, key, 0, SEG_KEY) == -1)
         return -1;
-      }
     }
-    if (o->nsegs == cap) {
-      cap = cap ? cap * 2 : 4;
-      struct path_seg *ns = realloc (o->segs, cap * sizeof *ns);
-      if (!ns) {
-        free (seg.key);
-        error_at (p, p->tok.pos, "out of memory");
-        return -1;
-      }
-      o->segs = ns;
-    }
-    o->segs[o->nsegs++] = seg;
     /* A '.' separates keys; it may not end the path or double up. */
     if (i < len && s[i] == '.') {
       ++i;
@@ -519,39 +597,211 @@ bad:
                      : len   ? len - 1
                              : 0),
               "field '%.*s' is not a valid path; write keys separated by "
-              "'.' with optional [N] indexes, e.g. disks[0].size",
+              "'.' with [N], [*] or [key] suffixes, e.g. disks[0].size",
               (int) len, s);
+    return -1;
+  }
+  n->text = p->text + p->tok.pos;
+  n->text_len = len;
+  return Pallet_query_fields_add (p->q, n) == 0 ? 0 : (error_at (p, n->pos, "out of memory"), -1);
+}
+
+static struct node *parse_or (struct parser *p);
+static struct node *parse_add (struct parser *p);
+
+static int
+enter (struct parser *p, size_t pos)
+{
+  if (++p->depth > PALLET_QUERY_MAX_DEPTH) {
+    error_at (p, pos,
+              "parentheses, 'not' and functions nest deeper than %d "
+              "levels; simplify the query",
+              PALLET_QUERY_MAX_DEPTH);
     return -1;
   }
   return 0;
 }
 
-/* operand := STRING | NUMBER | true | false | null | FIELD */
-static int
-parse_operand (struct parser *p, struct operand *o, const char *after)
+/* [literal, ...] or (literal, ...) after 'in': literal values only. */
+static struct node *
+parse_list (struct parser *p, const char *after)
 {
+  enum tok_kind close = p->tok.kind == T_LBRACK ? T_RBRACK : T_RPAREN;
+  struct node *n = new_node (p, N_LIT, p->tok.pos);
   char what[64];
 
+  if (!n || !(n->lit = json_array ()) || next (p) == -1)
+    goto fail;
+  while (p->tok.kind != close) {
+    json_t *v = NULL;
+    int neg = p->tok.kind == T_MINUS;
+    if (neg && next (p) == -1)
+      goto fail;
+    if ((p->tok.kind == T_STRING && !neg) || p->tok.kind == T_NUMBER) {
+      v = p->tok.value;
+      p->tok.value = NULL;
+      if (neg)
+        v = json_is_integer (v) ? (json_integer_set (v, -json_integer_value (v)), v)
+                                : (json_real_set (v, -json_real_value (v)), v);
+    }
+    else if (!neg && (is_kw (p, "true") || is_kw (p, "false") || is_kw (p, "null")))
+      v = is_kw (p, "true") ? json_true () : is_kw (p, "false") ? json_false () : json_null ();
+    else {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos,
+                "the list %s holds literal values only, got %s; quote strings: 'text'", after,
+                what);
+      goto fail;
+    }
+    if (json_array_append_new (n->lit, v) == -1 || next (p) == -1)
+      goto fail;
+    if (p->tok.kind == T_COMMA) {
+      if (next (p) == -1)
+        goto fail;
+      continue;
+    }
+    if (p->tok.kind != close) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected ',' or '%c' in the list %s, got %s",
+                close == T_RBRACK ? ']' : ')', after, what);
+      goto fail;
+    }
+  }
+  if (next (p) == -1)
+    goto fail;
+  return n;
+fail:
+  free_node (n);
+  return NULL;
+}
+
+/* len(x), sum(x), any(cond), all(cond). */
+static struct node *
+parse_call (struct parser *p, enum node_kind k)
+{
+  size_t pos = p->tok.pos;
+  char what[64];
+  struct node *n = new_node (p, k, pos), *arg;
+
+  size_t paren = 0;
+  if (!n || enter (p, pos) == -1 || next (p) == -1) /* the name */
+    goto fail;
+  paren = p->tok.pos;
+  if (next (p) == -1) /* '(' */
+    goto fail;
+  arg = k == N_LEN || k == N_SUM ? parse_add (p) : parse_or (p);
+  if (!arg || add_kid (p, n, arg) == -1)
+    goto fail;
+  if (p->tok.kind != T_RPAREN) {
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos, "expected ')' to close the '(' at column %zu, got %s", paren + 1,
+              what);
+    goto fail;
+  }
+  --p->depth;
+  if (next (p) == -1)
+    goto fail;
+  return n;
+fail:
+  free_node (n);
+  return NULL;
+}
+
+static enum node_kind
+func_kind (const struct parser *p)
+{
+  size_t i = p->tok.pos + p->tok.len;
+  while (p->tok.kind == T_IDENT && isspace ((unsigned char) p->text[i]))
+    ++i;
+  if (p->tok.kind != T_IDENT || p->text[i] != '(')
+    return N_LIT;
+  return is_kw (p, "len")   ? N_LEN
+         : is_kw (p, "sum") ? N_SUM
+         : is_kw (p, "any") ? N_ANY
+         : is_kw (p, "all") ? N_ALL
+                            : N_LIT;
+}
+
+/* primary := literal | FIELD | func '(' ... ')' | '(' EXPR ')' | '-' primary */
+static struct node *
+parse_primary (struct parser *p, const char *after)
+{
+  char what[64];
+  size_t pos = p->tok.pos;
+  struct node *n;
+  enum node_kind fk = func_kind (p);
+
+  if (fk != N_LIT)
+    return parse_call (p, fk);
   switch (p->tok.kind) {
   case T_STRING:
   case T_NUMBER:
-    o->lit = p->tok.value;
+    if (!(n = new_node (p, N_LIT, pos)))
+      return NULL;
+    n->lit = p->tok.value;
     p->tok.value = NULL;
-    return next (p);
+    if (next (p) == -1) {
+      free_node (n);
+      return NULL;
+    }
+    return n;
+  case T_MINUS:
+  case T_PLUS:
+    if (enter (p, pos) == -1)
+      return NULL;
+    {
+      int minus = p->tok.kind == T_MINUS;
+      if (next (p) == -1 || !(n = parse_primary (p, after)))
+        return NULL;
+      --p->depth;
+      if (minus) {
+        struct node *neg = new_node (p, N_NEG, pos);
+        if (!neg || add_kid (p, neg, n) == -1) {
+          free_node (neg ? NULL : n);
+          free_node (neg);
+          return NULL;
+        }
+        n = neg;
+      }
+    }
+    return n;
+  case T_LPAREN:
+    if (enter (p, pos) == -1 || next (p) == -1 || !(n = parse_or (p)))
+      return NULL;
+    if (p->tok.kind != T_RPAREN) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected ')' to close the '(' at column %zu, got %s", pos + 1,
+                what);
+      free_node (n);
+      return NULL;
+    }
+    --p->depth;
+    if (next (p) == -1) {
+      free_node (n);
+      return NULL;
+    }
+    return n;
   case T_IDENT:
-    if (is_kw (p, "true"))
-      o->lit = json_true ();
-    else if (is_kw (p, "false"))
-      o->lit = json_false ();
-    else if (is_kw (p, "null"))
-      o->lit = json_null ();
+    if (is_kw (p, "true") || is_kw (p, "false") || is_kw (p, "null")) {
+      if (!(n = new_node (p, N_LIT, pos)))
+        return NULL;
+      n->lit = is_kw (p, "true") ? json_true () : is_kw (p, "false") ? json_false () : json_null ();
+    }
     else if (!is_reserved (p)) {
-      if (parse_path (p, o) == -1)
-        return -1;
+      if (!(n = new_node (p, N_FIELD, pos)))
+        return NULL;
+      if (parse_path (p, n) == -1) {
+        free_node (n);
+        return NULL;
+      }
     }
     else
       break;
-    return next (p);
+    if (next (p) == -1) {
+      free_node (n);
+      return NULL;
+    }
+    return n;
   default: break;
   }
   describe (p, what, sizeof what);
@@ -559,273 +809,242 @@ parse_operand (struct parser *p, struct operand *o, const char *after)
             "expected a value %s, got %s; write a 'string', "
             "a number, true, false, null or a field name",
             after, what);
-  return -1;
+  return NULL;
+}
+
+/* Left-associative binary arithmetic over sub. */
+static struct node *
+parse_arith (struct parser *p, enum tok_kind a, enum tok_kind b, enum tok_kind c,
+             struct node *(*sub) (struct parser *) )
+{
+  struct node *left = sub (p);
+  while (left && (p->tok.kind == a || p->tok.kind == b || p->tok.kind == c)) {
+    struct node *n = new_node (p, N_ARITH, p->tok.pos), *right;
+    if (!n) {
+      free_node (left);
+      return NULL;
+    }
+    n->op = "+-*/%"[p->tok.kind - T_PLUS];
+    snprintf (p->after, sizeof p->after, "after '%c'", n->op);
+    if (add_kid (p, n, left) == -1 || next (p) == -1 || !(right = sub (p))
+        || add_kid (p, n, right) == -1) {
+      free_node (n);
+      return NULL;
+    }
+    left = n;
+  }
+  return left;
 }
 
 static struct node *
-new_node (struct parser *p, enum node_kind k)
+parse_primary_cond (struct parser *p)
 {
-  struct node *n = calloc (1, sizeof *n);
-
-  if (!n)
-    error_at (p, p->tok.pos, "out of memory");
-  else
-    n->kind = k;
-  return n;
-}
-
-static struct node *parse_or (struct parser *p);
-
-/* A comparison operator and its right operand; =~ and !~ compile the
- * regular expression now. */
-static int
-parse_compare (struct parser *p, struct node *n)
-{
-  size_t op_pos = p->tok.pos;
-  enum tok_kind k = p->tok.kind;
   char after[64];
-
-  static const enum cmp_op ops[] = {
-    [T_EQ] = OP_EQ, [T_NE] = OP_NE, [T_LT] = OP_LT,       [T_LE] = OP_LE,
-    [T_GT] = OP_GT, [T_GE] = OP_GE, [T_MATCH] = OP_MATCH, [T_NMATCH] = OP_MATCH
-  };
-  n->kind = N_CMP;
-  n->op = ops[k];
-  n->negate = k == T_NMATCH;
-  snprintf (after, sizeof after, "after %s", tok_name (k));
-  if (next (p) == -1 || parse_operand (p, &n->b, after) == -1)
-    return -1;
-  if (n->op == OP_MATCH) {
-    int r;
-    if (!n->b.lit || !json_is_string (n->b.lit)) {
-      error_at (p, op_pos,
-                "%s needs a 'regular expression' string "
-                "on its right",
-                tok_name (k));
-      return -1;
-    }
-    r = regcomp (&n->re, json_string_value (n->b.lit), REG_EXTENDED | REG_NOSUB);
-    if (r != 0) {
-      char rbuf[128];
-      regerror (r, &n->re, rbuf, sizeof rbuf);
-      error_at (p, op_pos, "bad regular expression: %s", rbuf);
-      return -1;
-    }
-    n->has_re = 1;
-  }
-  return 0;
+  snprintf (after, sizeof after, "%s", p->after[0] ? p->after : "in the condition");
+  p->after[0] = '\0';
+  return parse_primary (p, after);
 }
 
-/* in ('a', 'b', ...): literal values only. */
-static int
-parse_in_list (struct parser *p, struct node *n)
+static struct node *
+parse_mul (struct parser *p)
 {
-  n->kind = N_IN;
-  if (next (p) == -1)
-    return -1;
-  if (p->tok.kind != T_LPAREN) {
-    char what[64];
-    describe (p, what, sizeof what);
-    error_at (p, p->tok.pos,
-              "expected '(' after 'in', got %s; write "
-              "in ('a', 'b')",
-              what);
+  return parse_arith (p, T_STAR, T_SLASH, T_PERCENT, parse_primary_cond);
+}
+
+static struct node *
+parse_add (struct parser *p)
+{
+  return parse_arith (p, T_PLUS, T_MINUS, T_MINUS, parse_mul);
+}
+
+/* A regex literal compiled now.  TSL's regexes are Go's (RE2): a leading
+ * (?i) becomes REG_ICASE and \d \D become [0-9] [^0-9] for POSIX. */
+static int
+compile_regex (struct parser *p, struct node *n, size_t op_pos)
+{
+  struct node *r = n->kids[1];
+  if (r->kind != N_LIT || !json_is_string (r->lit)) {
+    error_at (p, op_pos, "~= and ~! need a 'regular expression' string on their right");
     return -1;
   }
-  n->list = json_array ();
-  if (!n->list) {
-    error_at (p, p->tok.pos, "out of memory");
+  const char *src = json_string_value (r->lit);
+  int flags = REG_EXTENDED | REG_NOSUB;
+  if (strncmp (src, "(?i)", 4) == 0) {
+    flags |= REG_ICASE;
+    src += 4;
+  }
+  char *re = malloc (strlen (src) * 5 + 1), *o = re;
+  if (!re) {
+    error_at (p, op_pos, "out of memory");
     return -1;
   }
-  if (next (p) == -1)
-    return -1;
-  for (;;) {
-    struct operand o = { 0 };
-    if (p->tok.kind == T_IDENT && !is_kw (p, "true") && !is_kw (p, "false") && !is_kw (p, "null")) {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "the list after 'in' holds literal "
-                "values only, got %s; quote strings: 'text'",
-                what);
-      return -1;
-    }
-    if (parse_operand (p, &o, "in the list after 'in'") == -1) {
-      free_operand (&o); /* the value is read before a bad token */
-      return -1;
-    }
-    if (json_array_append_new (n->list, o.lit) == -1) {
-      error_at (p, p->tok.pos, "out of memory");
-      return -1;
-    }
-    if (p->tok.kind == T_COMMA) {
-      if (next (p) == -1)
-        return -1;
+  for (int in_class = 0; *src; ++src) {
+    if (*src == '\\' && (src[1] == 'd' || src[1] == 'D') && !in_class) {
+      o = stpcpy (o, src[1] == 'd' ? "[0-9]" : "[^0-9]");
+      ++src;
       continue;
     }
-    if (p->tok.kind == T_RPAREN)
-      return next (p);
-    {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "expected ',' or ')' in the list after "
-                "'in', got %s",
-                what);
+    if (*src == '\\' && src[1]) {
+      *o++ = *src++;
+      *o++ = *src;
+      continue;
     }
+    in_class = *src == '[' ? 1 : *src == ']' ? 0 : in_class;
+    *o++ = *src;
+  }
+  *o = '\0';
+  int rc = regcomp (&n->re, re, flags);
+  free (re);
+  if (rc != 0) {
+    char rbuf[128];
+    regerror (rc, &n->re, rbuf, sizeof rbuf);
+    error_at (p, op_pos, "bad regular expression: %s", rbuf);
     return -1;
   }
-}
-
-static int
-parse_between (struct parser *p, struct node *n)
-{
-  n->kind = N_BETWEEN;
-  if (next (p) == -1 || parse_operand (p, &n->b, "after 'between'") == -1)
-    return -1;
-  if (!is_kw (p, "and")) {
-    char what[64];
-    describe (p, what, sizeof what);
-    error_at (p, p->tok.pos,
-              "expected 'and' in 'between A and B', "
-              "got %s",
-              what);
-    return -1;
-  }
-  if (next (p) == -1 || parse_operand (p, &n->c, "after 'between ... and'") == -1)
-    return -1;
+  n->has_re = 1;
   return 0;
 }
 
+/* Operator after a value: its node kind and op, or -1 if none. */
 static int
-parse_is_null (struct parser *p, struct node *n)
+pred_kind (struct parser *p, struct node *n)
 {
-  n->kind = N_NULL;
-  if (next (p) == -1)
-    return -1;
-  if (is_kw (p, "not")) {
-    n->negate = 1;
-    if (next (p) == -1)
-      return -1;
-  }
-  if (!is_kw (p, "null")) {
-    char what[64];
-    describe (p, what, sizeof what);
-    error_at (p, p->tok.pos, "expected 'null' after 'is%s', got %s", n->negate ? " not" : "", what);
-    return -1;
-  }
-  return next (p);
-}
-
-/* The right side of a comparison whose left operand is in n->a. */
-static int
-parse_predicate (struct parser *p, struct node *n)
-{
-  char after[64];
-
-  if (p->tok.kind >= T_EQ && p->tok.kind <= T_NMATCH)
-    return parse_compare (p, n);
-
-  if (is_kw (p, "not")) {
-    n->negate = 1;
-    if (next (p) == -1)
-      return -1;
-    if (!is_kw (p, "like") && !is_kw (p, "ilike") && !is_kw (p, "in") && !is_kw (p, "between")) {
-      char what[64];
-      describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "expected like, ilike, in or between "
-                "after 'not', got %s",
-                what);
-      return -1;
+  static const struct {
+    enum tok_kind t;
+    int op;
+  } cmp[] = { { T_EQ, OP_EQ }, { T_NE, OP_NE }, { T_LT, OP_LT },       { T_LE, OP_LE },
+              { T_GT, OP_GT }, { T_GE, OP_GE }, { T_MATCH, OP_MATCH }, { T_NMATCH, OP_MATCH } };
+  for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; ++i)
+    if (p->tok.kind == cmp[i].t) {
+      n->kind = N_CMP;
+      n->op = cmp[i].op;
+      n->negate = p->tok.kind == T_NMATCH;
+      return 0;
     }
-  }
-
+  n->kind = N_CMP;
   if (is_kw (p, "like") || is_kw (p, "ilike")) {
-    n->kind = N_CMP;
     n->op = is_kw (p, "like") ? OP_LIKE : OP_ILIKE;
-    snprintf (after, sizeof after, "after '%s'", n->op == OP_LIKE ? "like" : "ilike");
-    if (next (p) == -1 || parse_operand (p, &n->b, after) == -1)
-      return -1;
     return 0;
   }
-
-  if (is_kw (p, "in"))
-    return parse_in_list (p, n);
-  if (is_kw (p, "between"))
-    return parse_between (p, n);
-  if (is_kw (p, "is"))
-    return parse_is_null (p, n);
-
-  /* A bare operand: true when it is JSON true. */
-  n->kind = N_TRUTH;
-  return 0;
+  n->kind = is_kw (p, "in")        ? N_IN
+            : is_kw (p, "between") ? N_BETWEEN
+            : is_kw (p, "is")      ? N_NULL
+                                   : N_LIT;
+  return n->kind == N_LIT ? -1 : 0;
 }
 
-/* primary := '(' or ')' | 'not' primary | operand [predicate] */
+static int
+parse_rhs (struct parser *p, struct node *n, const char *after)
+{
+  struct node *r = NULL;
+  if (n->kind == N_IN) {
+    if (p->tok.kind != T_LBRACK && p->tok.kind != T_LPAREN) {
+      char what[64];
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected '[' after 'in', got %s; write in ['a', 'b']", what);
+      return -1;
+    }
+    r = parse_list (p, "after 'in'");
+  }
+  else {
+    snprintf (p->after, sizeof p->after, "%s", after);
+    r = parse_add (p);
+  }
+  return r ? add_kid (p, n, r) : -1;
+}
+
+/* The predicate after the left value: = ..., [not] like/in/between ...,
+ * is [not] null; none: the value itself is the condition. */
+static struct node *
+parse_predicate (struct parser *p, struct node *left)
+{
+  struct node *n = new_node (p, N_LIT, p->tok.pos);
+  size_t op_pos = p->tok.pos;
+  char after[64], what[64];
+
+  if (!n) {
+    free_node (left);
+    return NULL;
+  }
+  if (add_kid (p, n, left) == -1)
+    goto fail;
+  if (is_kw (p, "not")) {
+    n->negate = 1;
+    if (next (p) == -1)
+      goto fail;
+    if (!is_kw (p, "like") && !is_kw (p, "ilike") && !is_kw (p, "in") && !is_kw (p, "between")) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected like, ilike, in or between after 'not', got %s", what);
+      goto fail;
+    }
+  }
+  if (pred_kind (p, n) == -1) {
+    /* A bare value: a condition when it is true. */
+    n->kids[0] = NULL;
+    n->nkids = 0;
+    free_node (n);
+    return left;
+  }
+  if (p->tok.kind == T_IDENT)
+    snprintf (after, sizeof after, "after '%.*s'", (int) p->tok.len, p->text + p->tok.pos);
+  else
+    snprintf (after, sizeof after, "after %s", tok_name (p->tok.kind));
+  if (n->kind == N_NULL) {
+    if (next (p) == -1)
+      goto fail;
+    if (is_kw (p, "not")) {
+      n->negate = 1;
+      if (next (p) == -1)
+        goto fail;
+    }
+    if (!is_kw (p, "null")) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected 'null' after 'is%s', got %s", n->negate ? " not" : "",
+                what);
+      goto fail;
+    }
+    if (next (p) == -1)
+      goto fail;
+    return n;
+  }
+  if (next (p) == -1 || parse_rhs (p, n, after) == -1)
+    goto fail;
+  if (n->kind == N_BETWEEN) {
+    if (!is_kw (p, "and")) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected 'and' in 'between A and B', got %s", what);
+      goto fail;
+    }
+    if (next (p) == -1 || parse_rhs (p, n, "after 'between ... and'") == -1)
+      goto fail;
+  }
+  if (n->kind == N_CMP && n->op == OP_MATCH && compile_regex (p, n, op_pos) == -1)
+    goto fail;
+  return n;
+fail:
+  free_node (n);
+  return NULL;
+}
+
+/* unary := 'not' unary | value [predicate] */
 static struct node *
 parse_unary (struct parser *p)
 {
-  struct node *n;
-
-  if (p->tok.kind == T_LPAREN || is_kw (p, "not")) {
-    int is_not = p->tok.kind != T_LPAREN;
+  if (is_kw (p, "not")) {
     size_t pos = p->tok.pos;
-
-    if (++p->depth > PALLET_QUERY_MAX_DEPTH) {
-      error_at (p, pos,
-                "parentheses and 'not' nest deeper than %d "
-                "levels; simplify the query",
-                PALLET_QUERY_MAX_DEPTH);
+    struct node *n, *kid;
+    if (enter (p, pos) == -1 || next (p) == -1 || !(kid = parse_unary (p)))
       return NULL;
-    }
-    if (next (p) == -1)
-      return NULL;
-    if (is_not) {
-      struct node *kid = parse_unary (p);
-      if (!kid)
-        return NULL;
-      n = new_node (p, N_NOT);
-      if (!n || !(n->kids = malloc (sizeof *n->kids))) {
-        error_at (p, pos, "out of memory");
-        free (n);
-        free_node (kid);
-        return NULL;
-      }
-      n->kids[0] = kid;
-      n->nkids = 1;
-    }
-    else {
-      n = parse_or (p);
-      if (!n)
-        return NULL;
-      if (p->tok.kind != T_RPAREN) {
-        char what[64];
-        describe (p, what, sizeof what);
-        error_at (p, p->tok.pos,
-                  "expected ')' to close the '(' at "
-                  "column %zu, got %s",
-                  pos + 1, what);
-        free_node (n);
-        return NULL;
-      }
-      if (next (p) == -1) {
-        free_node (n);
-        return NULL;
-      }
-    }
     --p->depth;
+    if (!(n = new_node (p, N_NOT, pos)) || add_kid (p, n, kid) == -1) {
+      free_node (n ? NULL : kid);
+      free_node (n);
+      return NULL;
+    }
     return n;
   }
-
-  n = new_node (p, N_TRUTH);
-  if (!n)
-    return NULL;
-  if (parse_operand (p, &n->a, "in the condition") == -1 || parse_predicate (p, n) == -1) {
-    free_node (n);
-    return NULL;
-  }
-  return n;
+  struct node *left = parse_add (p);
+  return left ? parse_predicate (p, left) : NULL;
 }
 
 /* Builds an n-ary and/or node in a loop (no recursion per operand). */
@@ -834,28 +1053,18 @@ parse_chain (struct parser *p, const char *kw, enum node_kind kind,
              struct node *(*sub) (struct parser *) )
 {
   struct node *first = sub (p), *n;
-  size_t cap = 0;
 
   if (!first || !is_kw (p, kw))
     return first;
-  n = new_node (p, kind);
-  if (!n) {
+  if (!(n = new_node (p, kind, first->pos))) {
     free_node (first);
     return NULL;
   }
   for (struct node *kid = first;;) {
-    if (n->nkids == cap) {
-      cap = cap ? cap * 2 : 4;
-      struct node **nk = realloc (n->kids, cap * sizeof *nk);
-      if (!nk) {
-        error_at (p, p->tok.pos, "out of memory");
-        free_node (kid);
-        free_node (n);
-        return NULL;
-      }
-      n->kids = nk;
+    if (add_kid (p, n, kid) == -1) {
+      free_node (n);
+      return NULL;
     }
-    n->kids[n->nkids++] = kid;
     if (!is_kw (p, kw))
       return n;
     if (next (p) == -1 || !(kid = sub (p))) {
@@ -877,41 +1086,87 @@ parse_or (struct parser *p)
   return parse_chain (p, "or", N_OR, parse_and);
 }
 
+/* select EXPR [as NAME] {, EXPR [as NAME]} */
+static int
+parse_select (struct parser *p, struct pallet_query *q)
+{
+  for (;;) {
+    size_t start = p->tok.pos;
+    char what[64];
+    if (p->tok.kind == T_EOF || starts_clause (p)) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected a field to select, got %s", what);
+      return -1;
+    }
+    struct node *e = parse_add (p);
+    if (!e)
+      return -1;
+    size_t end = p->tok.pos;
+    while (end > start && isspace ((unsigned char) p->text[end - 1]))
+      --end;
+    char *alias = NULL;
+    if (is_kw (p, "as")) {
+      if (next (p) == -1 || p->tok.kind != T_IDENT || is_reserved (p)) {
+        describe (p, what, sizeof what);
+        error_at (p, p->tok.pos, "expected a name after 'as', got %s", what);
+        free_node (e);
+        return -1;
+      }
+      alias = strndup (p->text + p->tok.pos, p->tok.len);
+      if (next (p) == -1) {
+        free (alias);
+        free_node (e);
+        return -1;
+      }
+    }
+    else
+      alias = strndup (p->text + start, end - start);
+    struct sel_item *ns = realloc (q->sel, (q->nsel + 1) * sizeof *ns);
+    if (!alias || !ns) {
+      free (alias);
+      free_node (e);
+      error_at (p, start, "out of memory");
+      return -1;
+    }
+    q->sel = ns;
+    q->sel[q->nsel++] = (struct sel_item){ e, alias };
+    if (p->tok.kind != T_COMMA)
+      return 0;
+    if (next (p) == -1)
+      return -1;
+  }
+}
+
+/* An order key that names a select alias sorts by that expression. */
+static const struct node *
+alias_expr (const struct pallet_query *q, const struct node *k)
+{
+  if (k->kind != N_FIELD || k->nsegs != 1 || !k->segs[0].key)
+    return NULL;
+  for (size_t i = 0; i < q->nsel; ++i)
+    if (strcmp (q->sel[i].alias, k->segs[0].key) == 0 && q->sel[i].expr->kind != N_FIELD)
+      return q->sel[i].expr;
+  return NULL;
+}
+
 static int
 parse_order (struct parser *p, struct pallet_query *q)
 {
-  size_t cap = 0;
-
   for (;;) {
-    struct order_key key = { { 0 }, 0 };
     char what[64];
-
-    if (p->tok.kind != T_IDENT || is_reserved (p) || is_kw (p, "true") || is_kw (p, "false")
-        || is_kw (p, "null")) {
+    if (p->tok.kind == T_EOF || p->tok.kind == T_COMMA || is_kw (p, "limit")) {
       describe (p, what, sizeof what);
-      error_at (p, p->tok.pos,
-                "expected a field name to order by, got "
-                "%s",
-                what);
+      error_at (p, p->tok.pos, "expected a field name to order by, got %s", what);
       return -1;
     }
-    if (parse_path (p, &key.field) == -1) {
-      free_operand (&key.field);
+    struct node *e = parse_add (p);
+    struct order_key *nk = e ? realloc (q->keys, (q->nkeys + 1) * sizeof *nk) : NULL;
+    if (!nk) {
+      free_node (e);
       return -1;
     }
-    if (q->nkeys == cap) {
-      cap = cap ? cap * 2 : 4;
-      struct order_key *nk = realloc (q->keys, cap * sizeof *nk);
-      if (!nk) {
-        free_operand (&key.field);
-        error_at (p, p->tok.pos, "out of memory");
-        return -1;
-      }
-      q->keys = nk;
-    }
-    q->keys[q->nkeys++] = key;
-    if (next (p) == -1)
-      return -1;
+    q->keys = nk;
+    q->keys[q->nkeys++] = (struct order_key){ e, 0, alias_expr (q, e) };
     if (is_kw (p, "asc") || is_kw (p, "desc")) {
       q->keys[q->nkeys - 1].desc = is_kw (p, "desc");
       if (next (p) == -1)
@@ -924,12 +1179,73 @@ parse_order (struct parser *p, struct pallet_query *q)
   }
 }
 
+static int
+parse_limit (struct parser *p, struct pallet_query *q)
+{
+  char what[64];
+  if (next (p) == -1)
+    return -1;
+  if (p->tok.kind != T_NUMBER || !json_is_integer (p->tok.value)
+      || json_integer_value (p->tok.value) < 0) {
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos, "expected a whole number >= 0 after 'limit', got %s", what);
+    return -1;
+  }
+  q->limit = json_integer_value (p->tok.value);
+  return next (p);
+}
+
+/* [select ...] [where] EXPR [order|sort by ...] [limit N]; the where
+ * keyword may be left out, as kubectl-mtv allows. */
+static int
+parse_query (struct parser *p, struct pallet_query *q)
+{
+  char what[64];
+  if (is_kw (p, "select") && (next (p) == -1 || parse_select (p, q) == -1))
+    return -1;
+  if (is_kw (p, "where")) {
+    if (next (p) == -1)
+      return -1;
+    if (p->tok.kind == T_EOF) {
+      error_at (p, p->tok.pos, "expected a condition after 'where'");
+      return -1;
+    }
+    if (!(q->where = parse_or (p)))
+      return -1;
+  }
+  else if (p->tok.kind != T_EOF && !starts_clause (p) && !(q->where = parse_or (p)))
+    return -1;
+  if (is_kw (p, "order") || is_kw (p, "sort")) {
+    const char *kw = is_kw (p, "order") ? "order" : "sort";
+    if (next (p) == -1)
+      return -1;
+    if (!is_kw (p, "by")) {
+      describe (p, what, sizeof what);
+      error_at (p, p->tok.pos, "expected 'by' after '%s', got %s", kw, what);
+      return -1;
+    }
+    if (next (p) == -1 || parse_order (p, q) == -1)
+      return -1;
+  }
+  if (is_kw (p, "limit") && parse_limit (p, q) == -1)
+    return -1;
+  if (p->tok.kind != T_EOF) {
+    describe (p, what, sizeof what);
+    error_at (p, p->tok.pos, "unexpected %s; expected %s", what,
+              q->limit >= 0 ? "the end of the query"
+              : q->nkeys    ? "',', limit or the end of the query"
+              : q->where    ? "and, or, order by, limit or the end of the query"
+                            : "where, order by, limit or the end of the query");
+    return -1;
+  }
+  return 0;
+}
+
 struct pallet_query *
 pallet_query_compile (const char *text, char **errmsg)
 {
   struct parser p = { 0 };
   struct pallet_query *q = calloc (1, sizeof *q);
-  char what[64];
 
   if (errmsg)
     *errmsg = NULL;
@@ -941,260 +1257,25 @@ pallet_query_compile (const char *text, char **errmsg)
   q->limit = -1;
   p.text = text ? text : "";
   p.len = strlen (p.text);
-  if (next (&p) == -1)
-    goto fail;
-
-  if (is_kw (&p, "select")) {
-    error_at (&p, p.tok.pos,
-              "'select' is not supported here; start with "
-              "where, order by or limit");
-    goto fail;
+  p.q = q;
+  if (!(q->text = strdup (p.text))) {
+    pallet_query_free (q);
+    if (errmsg)
+      *errmsg = strdup ("query: out of memory");
+    return NULL;
   }
-  if (is_kw (&p, "where")) {
-    if (next (&p) == -1)
-      goto fail;
-    if (p.tok.kind == T_EOF) {
-      error_at (&p, p.tok.pos, "expected a condition after 'where'");
-      goto fail;
-    }
-    q->where = parse_or (&p);
-    if (!q->where)
-      goto fail;
-  }
-  if (is_kw (&p, "order")) {
-    if (next (&p) == -1)
-      goto fail;
-    if (!is_kw (&p, "by")) {
-      describe (&p, what, sizeof what);
-      error_at (&p, p.tok.pos, "expected 'by' after 'order', got %s", what);
-      goto fail;
-    }
-    if (next (&p) == -1 || parse_order (&p, q) == -1)
-      goto fail;
-  }
-  if (is_kw (&p, "limit")) {
-    if (next (&p) == -1)
-      goto fail;
-    if (p.tok.kind != T_NUMBER || !json_is_integer (p.tok.value)
-        || json_integer_value (p.tok.value) < 0) {
-      describe (&p, what, sizeof what);
-      error_at (&p, p.tok.pos,
-                "expected a whole number >= 0 after "
-                "'limit', got %s",
-                what);
-      goto fail;
-    }
-    q->limit = json_integer_value (p.tok.value);
-    if (next (&p) == -1)
-      goto fail;
-  }
-  if (p.tok.kind != T_EOF) {
-    describe (&p, what, sizeof what);
-    if (!q->where && !q->nkeys && q->limit < 0)
-      error_at (&p, p.tok.pos,
-                "expected where, order by or limit, got "
-                "%s",
-                what);
+  p.text = q->text;
+  if (next (&p) == -1 || parse_query (&p, q) == -1 || Pallet_query_fields_finish (q) == -1) {
+    json_decref (p.tok.value);
+    pallet_query_free (q);
+    if (errmsg)
+      *errmsg = p.err ? p.err : strdup ("query: invalid query");
     else
-      error_at (&p, p.tok.pos, "unexpected %s; expected %s", what,
-                q->limit >= 0 ? "the end of the query"
-                : q->nkeys    ? "',', limit or the end of the query"
-                              : "and, or, order by, limit or the end of the query");
-    goto fail;
+      free (p.err);
+    return NULL;
   }
   json_decref (p.tok.value);
   return q;
-
-fail:
-  json_decref (p.tok.value);
-  pallet_query_free (q);
-  if (errmsg)
-    *errmsg = p.err ? p.err : strdup ("query: invalid query");
-  else
-    free (p.err);
-  return NULL;
-}
-
-/* ---- evaluation ---- */
-
-/* The value an operand has for item: a literal, the field's value, or NULL
- * when the field is missing. */
-static const json_t *
-resolve (const struct operand *o, const json_t *item)
-{
-  const json_t *v = item;
-
-  if (o->lit)
-    return o->lit;
-  for (size_t i = 0; i < o->nsegs && v; ++i) {
-    if (o->segs[i].key)
-      v = json_is_object (v) ? json_object_get (v, o->segs[i].key) : NULL;
-    else
-      v = json_is_array (v) ? json_array_get (v, o->segs[i].index) : NULL;
-  }
-  return v;
-}
-
-static int
-is_null (const json_t *v)
-{
-  return v == NULL || json_is_null (v);
-}
-
-/* Compares two values of the same comparable kind: -1, 0, 1, or 2 when
- * they cannot be compared (different types, objects, arrays). */
-static int
-compare (const json_t *a, const json_t *b)
-{
-  if (json_is_number (a) && json_is_number (b)) {
-    if (json_is_integer (a) && json_is_integer (b)) {
-      json_int_t x = json_integer_value (a), y = json_integer_value (b);
-      return x < y ? -1 : x > y;
-    }
-    double x = json_number_value (a), y = json_number_value (b);
-    return x < y ? -1 : x > y;
-  }
-  if (json_is_string (a) && json_is_string (b)) {
-    int r = strcmp (json_string_value (a), json_string_value (b));
-    return r < 0 ? -1 : r > 0;
-  }
-  if (json_is_boolean (a) && json_is_boolean (b))
-    return json_is_true (a) - json_is_true (b);
-  return 2;
-}
-
-/* SQL LIKE: % any run, _ one character (a byte; UTF-8 continuation bytes
- * are skipped so _ is one character).  Iterative with one backtrack
- * point, so it is linear-ish and cannot recurse. */
-static int
-like (const char *s, const char *pat, int fold)
-{
-  const char *star_p = NULL, *star_s = NULL;
-
-#define CONT(c) (((unsigned char) (c) &0xC0) == 0x80)
-#define EQ(x, y) \
-  (fold ? tolower ((unsigned char) (x)) == tolower ((unsigned char) (y)) : (x) == (y))
-  while (*s) {
-    if (*pat == '%') {
-      star_p = ++pat;
-      star_s = s;
-    }
-    else if (*pat == '_') {
-      ++pat;
-      ++s;
-      while (CONT (*s))
-        ++s;
-    }
-    else if (*pat && EQ (*pat, *s)) {
-      ++pat;
-      ++s;
-    }
-    else if (star_p) {
-      pat = star_p;
-      s = ++star_s;
-      while (CONT (*s))
-        s = ++star_s;
-    }
-    else
-      return 0;
-  }
-  while (*pat == '%')
-    ++pat;
-  return *pat == '\0';
-#undef CONT
-#undef EQ
-}
-
-static int
-eval (const struct node *n, const json_t *item)
-{
-  const json_t *a, *b, *c;
-  int r;
-
-  switch (n->kind) {
-  case N_AND:
-    for (size_t i = 0; i < n->nkids; ++i)
-      if (!eval (n->kids[i], item))
-        return 0;
-    return 1;
-  case N_OR:
-    for (size_t i = 0; i < n->nkids; ++i)
-      if (eval (n->kids[i], item))
-        return 1;
-    return 0;
-  case N_NOT: return !eval (n->kids[0], item);
-  case N_TRUTH: return json_is_true (resolve (&n->a, item));
-  case N_NULL: return is_null (resolve (&n->a, item)) != n->negate;
-  case N_IN:
-    a = resolve (&n->a, item);
-    r = 0;
-    if (a)
-      for (size_t i = 0; i < json_array_size (n->list) && !r; ++i)
-        r = json_equal ((json_t *) a, json_array_get (n->list, i))
-            || compare (a, json_array_get (n->list, i)) == 0;
-    /* A missing or null value is only in a list holding null, and
-       * never 'not in' a list (SQL's unknown is false). */
-    if (is_null (a)) {
-      for (size_t i = 0; i < json_array_size (n->list) && !r; ++i)
-        r = json_is_null (json_array_get (n->list, i));
-      return n->negate ? 0 : r;
-    }
-    return r != n->negate;
-  case N_BETWEEN:
-    a = resolve (&n->a, item);
-    b = resolve (&n->b, item);
-    c = resolve (&n->c, item);
-    if (is_null (a) || is_null (b) || is_null (c))
-      return 0;
-    {
-      int lo = compare (a, b), hi = compare (a, c);
-      if (lo == 2 || hi == 2)
-        return 0; /* mixed types: neither in nor out */
-      r = lo >= 0 && hi <= 0;
-    }
-    return r != n->negate;
-  case N_CMP:
-    a = resolve (&n->a, item);
-    b = resolve (&n->b, item);
-    switch (n->op) {
-    case OP_EQ:
-      if (is_null (a) || is_null (b))
-        return is_null (a) && is_null (b);
-      return compare (a, b) == 0 || json_equal ((json_t *) a, (json_t *) b);
-    case OP_NE:
-      if (is_null (a) || is_null (b))
-        return !(is_null (a) && is_null (b));
-      return !(compare (a, b) == 0 || json_equal ((json_t *) a, (json_t *) b));
-    case OP_LT:
-    case OP_LE:
-    case OP_GT:
-    case OP_GE:
-      if (is_null (a) || is_null (b))
-        return 0;
-      r = compare (a, b);
-      if (r == 2)
-        return 0;
-      return n->op == OP_LT ? r < 0 : n->op == OP_LE ? r <= 0 : n->op == OP_GT ? r > 0 : r >= 0;
-    case OP_LIKE:
-    case OP_ILIKE:
-      if (!json_is_string (a) || !json_is_string (b))
-        return 0;
-      r = like (json_string_value (a), json_string_value (b), n->op == OP_ILIKE);
-      return r != n->negate;
-    case OP_MATCH:
-      if (!json_is_string (a))
-        return 0;
-      r = regexec (&n->re, json_string_value (a), 0, NULL, 0) == 0;
-      return r != n->negate;
-    }
-  }
-  return 0;
-}
-
-int
-pallet_query_match (const struct pallet_query *q, const json_t *item)
-{
-  return !q || !q->where || eval (q->where, item);
 }
 
 long long
@@ -1209,29 +1290,6 @@ pallet_query_has_where (const struct pallet_query *q)
   return q && q->where;
 }
 
-/* Sort rank of a value's type: missing/null < false/true < numbers <
- * strings < arrays < objects. */
-static int
-rank (const json_t *v)
-{
-  if (is_null (v))
-    return 0;
-  if (json_is_boolean (v))
-    return 1;
-  if (json_is_number (v))
-    return 2;
-  if (json_is_string (v))
-    return 3;
-  if (json_is_array (v))
-    return 4;
-  return 5;
-}
-
-struct sort_ent {
-  const json_t *item;
-  size_t index;
-};
-
 int
 pallet_query_has_order (const struct pallet_query *q)
 {
@@ -1239,78 +1297,7 @@ pallet_query_has_order (const struct pallet_query *q)
 }
 
 int
-pallet_query_compare (const struct pallet_query *q, const json_t *a, const json_t *b)
+pallet_query_has_select (const struct pallet_query *q)
 {
-  for (size_t i = 0; q && i < q->nkeys; ++i) {
-    const json_t *va = resolve (&q->keys[i].field, a);
-    const json_t *vb = resolve (&q->keys[i].field, b);
-    int ra = rank (va), rb = rank (vb), r;
-
-    if (ra != rb)
-      r = ra < rb ? -1 : 1;
-    else {
-      r = compare (va, vb);
-      if (r == 2)
-        r = 0;
-    }
-    if (r)
-      return q->keys[i].desc ? -r : r;
-  }
-  return 0;
-}
-
-static int
-cmp_ents (const void *x, const void *y, void *arg)
-{
-  const struct sort_ent *a = x, *b = y;
-  int r = pallet_query_compare (arg, a->item, b->item);
-  if (r)
-    return r;
-  /* Stable: fall back to the input order. */
-  return a->index < b->index ? -1 : a->index > b->index;
-}
-
-json_t *
-pallet_query_apply (const struct pallet_query *q, const json_t *array, char **errmsg)
-{
-  size_t n, m = 0, i;
-  struct sort_ent *ents;
-  json_t *out;
-
-  if (errmsg)
-    *errmsg = NULL;
-  if (!json_is_array (array)) {
-    if (errmsg)
-      *errmsg = strdup ("query: the items to filter must be a JSON array");
-    return NULL;
-  }
-  n = json_array_size (array);
-  ents = malloc ((n ? n : 1) * sizeof *ents);
-  out = json_array ();
-  if (!ents || !out)
-    goto oom;
-  for (i = 0; i < n; ++i) {
-    const json_t *item = json_array_get (array, i);
-    if (pallet_query_match (q, item)) {
-      ents[m].item = item;
-      ents[m].index = i;
-      ++m;
-    }
-  }
-  if (q && q->nkeys && m > 1)
-    qsort_r (ents, m, sizeof *ents, cmp_ents, (void *) q);
-  if (q && q->limit >= 0 && (unsigned long long) q->limit < m)
-    m = (size_t) q->limit;
-  for (i = 0; i < m; ++i)
-    if (json_array_append (out, (json_t *) ents[i].item) == -1)
-      goto oom;
-  free (ents);
-  return out;
-
-oom:
-  free (ents);
-  json_decref (out);
-  if (errmsg)
-    *errmsg = strdup ("query: out of memory");
-  return NULL;
+  return q && q->nsel > 0;
 }

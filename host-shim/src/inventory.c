@@ -25,11 +25,25 @@ struct inv {
 };
 
 static void
-report (struct inv *s, const char *text)
+report (struct inv *s, const char *text, json_t *j)
 {
+  char *shown = NULL;
+#ifdef HAVE_PALLET_QUERY
+  /* A select clause shows only the fields it names. */
+  if (s->q && j && pallet_query_has_select (s->q)) {
+    json_t *p = pallet_query_project (s->q, j);
+    shown = p ? json_dumps (p, JSON_COMPACT) : NULL;
+    json_decref (p);
+    if (shown)
+      text = shown;
+  }
+#else
+  (void) j;
+#endif
   struct pallet_event ev = { .type = PALLET_EVENT_ITEM, .what = "item", .json = text };
   Pallet_sink_emit (s->sink, &ev, NULL);
   s->reported++;
+  free (shown);
 }
 
 #ifdef HAVE_PALLET_QUERY
@@ -129,7 +143,7 @@ on_item (void *opaque, const char *text, json_t *j)
   (void) j;
 #endif
   if (s->limit < 0 || s->reported < (unsigned long long) s->limit)
-    report (s, text);
+    report (s, text, j);
   return 0;
 }
 
@@ -144,7 +158,7 @@ flush_held (struct inv *s)
   for (size_t i = 0; i < s->n_held; i++) {
     char *t = json_dumps (s->held[i].item, JSON_COMPACT | JSON_ENCODE_ANY);
     if (t)
-      report (s, t);
+      report (s, t, s->held[i].item);
     free (t);
   }
 }
@@ -175,8 +189,19 @@ run_inventory (struct pallet_session *s, const struct pallet_inventory_options *
   struct pallet_call_result r;
   int status = Pallet_call_op (s, PALLET_OP_INVENTORY, NULL, input, &co, &r);
   free (input);
-  if (status == PALLET_OK)
+  if (status == PALLET_OK) {
     flush_held (st);
+#ifdef HAVE_PALLET_QUERY
+    /* A field no item had is a typo, not an empty result. */
+    char *ferr = NULL;
+    if (st->q && pallet_query_check_fields (st->q, &ferr) != 0) {
+      Pallet_seterr ("%s", ferr ? ferr : "query: unknown field");
+      Pallet_set_origin (PALLET_ORIGIN_HOST);
+      status = PALLET_E_INVALID;
+    }
+    free (ferr);
+#endif
+  }
   else {
     Pallet_seterr ("inventory %s: %s", o->kind, r.error ? r.error : pallet_strerror (status));
     Pallet_set_origin (PALLET_ORIGIN_PROVIDER);

@@ -306,17 +306,20 @@ test_errors (void)
   check_error ("order by name,", 15, "expected a field name to order by");
   check_error ("limit -1", 7, "expected a whole number >= 0 after 'limit'");
   check_error ("limit 2.5", 7, "expected a whole number >= 0 after 'limit'");
-  check_error ("where name in 'a'", 15, "expected '(' after 'in'");
+  check_error ("where name in 'a'", 15, "expected '[' after 'in'");
+  check_error ("where name in ['a' 'b']", 20, "expected ',' or ']'");
   check_error ("where name in ('a' 'b')", 20, "expected ',' or ')'");
   check_error ("where name in (a)", 16, "literal values only");
   /* A bad token right after a list value (the value must not leak). */
-  check_error ("where cpus in (1, 2+)", 20, "unexpected character '+'");
+  check_error ("where cpus in (1, 2+)", 20, "expected ',' or ')'");
+  check_error ("where cpus in [1, 2 @]", 21, "unexpected character '@'");
   check_error ("where name ~= '('", 12, "bad regular expression");
-  check_error ("where name ~= other", 12, "needs a 'regular expression'");
+  check_error ("where name ~= other", 12, "need a 'regular expression'");
   check_error ("where cpus > 4x", 14, "is not a number");
-  check_error ("where name = \"a\"", 14, "strings use single quotes");
   check_error ("where a.b..c = 1", 11, "is not a valid path");
-  check_error ("where a[x] = 1", 9, "is not a valid path");
+  check_error ("where a[] = 1", 8, "is not a valid path");
+  check_error ("where cpus + = 1", 14, "expected a value after '+'");
+  check_error ("where len(disks = 1", 17, "expected ')' to close the '(' at column 10");
   check_error ("where x is 5", 12, "expected 'null' after 'is', got '5'");
   check_error ("where x is not 5", 16, "expected 'null' after 'is not'");
   check_error ("where x not = 5", 13, "expected like, ilike, in or between");
@@ -324,8 +327,10 @@ test_errors (void)
   check_error ("where x = 1 limit 5 order by x", 21,
                "unexpected 'order'; expected the end of the query");
   check_error ("where x = 1 y", 13, "unexpected 'y'; expected and, or");
-  check_error ("foo", 1, "expected where, order by or limit, got 'foo'");
-  check_error ("select name", 1, "'select' is not supported");
+  check_error ("select", 7, "expected a field to select");
+  check_error ("select name as", 15, "expected a name after 'as'");
+  check_error ("sort name", 6, "expected 'by' after 'sort', got 'name'");
+  check_error ("where x = 1 order by", 21, "expected a field name to order by");
   check_error ("where x @ 1", 9, "unexpected character '@'");
   check_error ("where", 6, "expected a condition after 'where'");
   check_error ("where x = 1 and", 16, "expected a value");
@@ -393,6 +398,143 @@ test_depth (void)
   free (text);
 }
 
+static void
+test_tsl (void)
+{
+  /* Bare filters, [ ] lists, sort by. */
+  CHECK ("cpus = 8", "db-1");
+  CHECK ("cpus >= 4 sort by name", "db-1,web-2");
+  CHECK ("where name in ['web-1', 'db-1']", "web-1,db-1");
+  CHECK ("where powerState not in ['running']", "web-2");
+  CHECK ("not name in ['web-1']", "web-2,db-1,O'Brien,cache_1");
+  CHECK ("where name = \"web-1\"", "web-1");
+  CHECK ("where name = `web-1`", "web-1");
+  /* Regexes as Go writes them. */
+  CHECK ("where name ~= '(?i)^WEB'", "web-1,web-2");
+  CHECK ("where name ~= '^web-\\d$'", "web-1,web-2");
+  CHECK ("where name ~! 'web'", "db-1,O'Brien,cache_1");
+  /* Functions over arrays; [*] and implicit traversal. */
+  CHECK ("where len(disks) = 2", "web-2");
+  CHECK ("where len(disks) = 0", "O'Brien,cache_1");
+  CHECK ("where len(name) > 5", "O'Brien,cache_1");
+  CHECK ("where any(disks[*].size > 15)", "web-2,db-1");
+  CHECK ("where all(disks[*].size >= 10)", "web-1,db-1,O'Brien");
+  CHECK ("where any(disks.size = 5)", "web-2");
+  CHECK ("where any(disks[*].size in [5, 100])", "web-2,db-1");
+  CHECK ("where not any(disks[*].size > 15)", "web-1,O'Brien,cache_1");
+  CHECK ("where sum(disks[*].size) > 20", "web-2,db-1");
+  CHECK ("where sum(disks.size) between 10 and 25", "web-1,web-2");
+  /* A comparison on an array is per element: not true on its own. */
+  CHECK ("where disks[*].size = 10", "");
+  /* Arithmetic. */
+  CHECK ("where memoryMB / cpus >= 2048", "web-1,web-2,db-1");
+  CHECK ("where cpus * 2 = 16", "db-1");
+  CHECK ("where cpus % 3 = 1", "web-2,O'Brien");
+  CHECK ("where cpus + 1 > 4 and cpus - 1 < 4", "web-2");
+  CHECK ("where -cpus < -4", "db-1");
+  CHECK ("where (cpus + 2) * 2 = 12", "web-2");
+  /* Keys in brackets. */
+  CHECK ("where label[tier] = 'db'", "db-1");
+  CHECK ("where label['tier'] = 'db'", "db-1");
+  /* Order by a select alias or an expression. */
+  CHECK ("select name, len(disks) as n order by n desc limit 1", "web-2");
+  CHECK ("where cpus > 0 order by len(disks) desc, name limit 2", "web-2,db-1");
+  CHECK ("where cpus > 0 sort by cpus desc limit 1", "db-1");
+  /* Unquoted dates are strings. */
+  json_t *item = json_pack ("{s:s,s:{s:s}}", "created", "2024-03-01T10:00:00Z", "label",
+                            "kubernetes.io/cluster", "c1");
+  static const char *const yes[] = { "created >= 2024-01-01",
+                                     "created between '2024-01-01' and 2024-12-31T23:59:59Z",
+                                     "label.kubernetes.io/cluster = 'c1'",
+                                     "label[kubernetes.io/cluster] = 'c1'",
+                                     "label['kubernetes.io/cluster'] ~= '^c'" };
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; ++i) {
+    struct pallet_query *q = pallet_query_compile (yes[i], NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (q);
+    if (pallet_query_match (q, item) != 1)
+      fprintf (stderr, "\n  no match: %s\n", yes[i]);
+    CU_ASSERT_EQUAL (pallet_query_match (q, item), 1);
+    pallet_query_free (q);
+  }
+  json_decref (item);
+}
+
+static void
+test_select (void)
+{
+  struct pallet_query *q =
+      pallet_query_compile ("select name, cpus as c, sum(disks[*].size) as total "
+                            "where cpus = 4 or cpus = 8 order by total",
+                            NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (q);
+  CU_ASSERT_EQUAL (pallet_query_has_select (q), 1);
+  json_t *r = pallet_query_apply (q, items, NULL);
+  char *text = json_dumps (r, JSON_COMPACT | JSON_SORT_KEYS);
+  CU_ASSERT_STRING_EQUAL (text, "[{\"c\":4,\"name\":\"web-2\",\"total\":25},"
+                                "{\"c\":8,\"name\":\"db-1\",\"total\":100}]");
+  free (text);
+  json_decref (r);
+  /* project without select is the item itself. */
+  json_t *it = json_array_get (items, 0);
+  pallet_query_free (q);
+  q = pallet_query_compile ("where cpus = 2", NULL);
+  json_t *same = pallet_query_project (q, it);
+  CU_ASSERT_PTR_EQUAL (same, it);
+  json_decref (same);
+  pallet_query_free (q);
+}
+
+/* The message of check_fields after applying text to the items. */
+static char *
+fields_error (const char *text)
+{
+  char *err = NULL;
+  struct pallet_query *q = pallet_query_compile (text, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (q);
+  json_decref (pallet_query_apply (q, items, NULL));
+  int r = pallet_query_check_fields (q, &err);
+  CU_ASSERT_EQUAL (r, err ? -1 : 0);
+  pallet_query_free (q);
+  return err;
+}
+
+static void
+test_unknown_fields (void)
+{
+  char *e = fields_error ("where Nmae = 'web-1'");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+  CU_ASSERT_PTR_NOT_NULL (strstr (e, "query: column 7: unknown field 'Nmae'"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (e, "did you mean 'name'?"));
+  free (e);
+  e = fields_error ("where label.teir = 'web'");
+  CU_ASSERT_PTR_NOT_NULL_FATAL (e);
+  CU_ASSERT_PTR_NOT_NULL (strstr (e, "did you mean 'label.tier'?"));
+  free (e);
+  /* is null does not hide a typo; neither does order by or select. */
+  e = fields_error ("where powerstate is null");
+  CU_ASSERT_PTR_NOT_NULL (e ? strstr (e, "did you mean 'powerState'?") : NULL);
+  free (e);
+  e = fields_error ("order by memry");
+  CU_ASSERT_PTR_NOT_NULL (e ? strstr (e, "unknown field 'memry'") : NULL);
+  free (e);
+  e = fields_error ("select zzzzzz");
+  CU_ASSERT_PTR_NOT_NULL (e ? strstr (e, "the items have name, powerState") : NULL);
+  free (e);
+  /* Short-circuit evaluation does not hide one either. */
+  e = fields_error ("where cpus = 99 and Nmae = 'x'");
+  CU_ASSERT_PTR_NOT_NULL (e ? strstr (e, "unknown field 'Nmae'") : NULL);
+  free (e);
+  /* Fields some item has are fine, and so is a field under empty arrays. */
+  CU_ASSERT_PTR_NULL (fields_error ("where encrypted and label.tier = 'db'"));
+  CU_ASSERT_PTR_NULL (fields_error ("where any(disks[*].size > 1) order by name"));
+  /* No items: nothing to judge by. */
+  struct pallet_query *q = pallet_query_compile ("where nosuch = 1", NULL);
+  char *err = NULL;
+  CU_ASSERT_EQUAL (pallet_query_check_fields (q, &err), 0);
+  CU_ASSERT_PTR_NULL (err);
+  pallet_query_free (q);
+}
+
 int
 main (void)
 {
@@ -414,6 +556,9 @@ main (void)
   CU_add_test (s, "match_api", test_match_api);
   CU_add_test (s, "errors", test_errors);
   CU_add_test (s, "depth", test_depth);
+  CU_add_test (s, "tsl", test_tsl);
+  CU_add_test (s, "select", test_select);
+  CU_add_test (s, "unknown_fields", test_unknown_fields);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   failed = CU_get_number_of_failures () + CU_get_number_of_suites_failed ();
