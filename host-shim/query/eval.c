@@ -347,11 +347,28 @@ value_func (const struct node *n, const json_t *item)
   return r;
 }
 
+static int
+has_wildcard (const struct node *f)
+{
+  for (size_t i = 0; f->kind == N_FIELD && i < f->nsegs; ++i)
+    if (f->segs[i].kind == SEG_ALL)
+      return 1;
+  return 0;
+}
+
 static json_t *
 value_pred (const struct node *n, const json_t *item)
 {
   json_t *a = Pallet_query_value (n->kids[0], item), *r;
-  if (n->kind == N_NULL)
+  if (n->kind == N_NULL && json_is_array (a) && has_wildcard (n->kids[0])) {
+    /* disks[*].x is null: per element, as TSL does. */
+    size_t i;
+    json_t *e;
+    r = json_array ();
+    json_array_foreach (a, i, e)
+      json_array_append_new (r, json_boolean (is_null (e) != n->negate));
+  }
+  else if (n->kind == N_NULL)
     r = json_boolean (is_null (a) != n->negate);
   else {
     json_t *b = Pallet_query_value (n->kids[1], item);

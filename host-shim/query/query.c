@@ -1144,7 +1144,7 @@ alias_expr (const struct pallet_query *q, const struct node *k)
   if (k->kind != N_FIELD || k->nsegs != 1 || !k->segs[0].key)
     return NULL;
   for (size_t i = 0; i < q->nsel; ++i)
-    if (strcmp (q->sel[i].alias, k->segs[0].key) == 0 && q->sel[i].expr->kind != N_FIELD)
+    if (strcmp (q->sel[i].alias, k->segs[0].key) == 0)
       return q->sel[i].expr;
   return NULL;
 }
@@ -1167,6 +1167,9 @@ parse_order (struct parser *p, struct pallet_query *q)
     }
     q->keys = nk;
     q->keys[q->nkeys++] = (struct order_key){ e, 0, alias_expr (q, e) };
+    /* An alias is no field of the items: do not check it against them. */
+    if (q->keys[q->nkeys - 1].alias && q->nfields && q->fields[q->nfields - 1] == e)
+      q->nfields--;
     if (is_kw (p, "asc") || is_kw (p, "desc")) {
       q->keys[q->nkeys - 1].desc = is_kw (p, "desc");
       if (next (p) == -1)
