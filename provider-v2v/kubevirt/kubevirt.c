@@ -6,7 +6,7 @@
 #include <string.h>
 #include <pallet/provider.h>
 #include "pallet-plan.h"
-#include "pallet-ec2-manifest.h"
+#include "pallet-k8sname.h"
 #include "pallet-v2v-kubevirt.h"
 #include "v2v-error.h"
 
@@ -92,13 +92,13 @@ pallet_v2v_vm_name (const json_t *plan, const json_t *vm, const char *source_nam
     if (n >= 64 || o == vm || json_equal (o, vm))
       continue;
     const char *t = *str (o, "targetName") ? str (o, "targetName") : str (o, "name");
-    if (*t && Pallet_ec2_dns1123_label (t, NULL, NULL, 0, 63, &names[n], NULL) == 0) {
+    if (*t && Pallet_k8s_dns1123_label (t, NULL, NULL, 0, 63, &names[n], NULL) == 0) {
       taken[n] = names[n];
       n++;
     }
   }
   char *out = NULL;
-  if (Pallet_ec2_dns1123_label (want, *str (vm, "id") ? str (vm, "id") : want, taken, n, 63, &out,
+  if (Pallet_k8s_dns1123_label (want, *str (vm, "id") ? str (vm, "id") : want, taken, n, 63, &out,
                                 NULL)
       < 0)
     out = NULL;
@@ -155,7 +155,7 @@ labels_for (const struct pallet_v2v_vm_in *in)
   json_object_set_new (l, "plan", json_string (str (in->plan, "uid")));
   const char *id = *str (in->vm, "id") ? str (in->vm, "id") : str (in->source, "uuid");
   char *v = NULL;
-  if (*id && Pallet_ec2_dns1123_label (id, NULL, NULL, 0, 63, &v, NULL) == 0)
+  if (*id && Pallet_k8s_dns1123_label (id, NULL, NULL, 0, 63, &v, NULL) == 0)
     json_object_set_new (l, "vmID", json_string (v));
   free (v);
   return l;

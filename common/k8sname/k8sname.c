@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-#include "pallet-ec2-manifest.h"
+#include "pallet-k8sname.h"
 
 static int
 is_lower_alnum (unsigned char c)
@@ -22,14 +22,14 @@ is_alnum (unsigned char c)
 }
 
 int
-Pallet_ec2_is_dns1123_label (const char *s)
+Pallet_k8s_is_dns1123_label (const char *s)
 {
   size_t i, n;
 
   if (s == NULL)
     return 0;
   n = strlen (s);
-  if (n == 0 || n > PALLET_EC2_DNS1123_LABEL_MAX)
+  if (n == 0 || n > PALLET_K8S_DNS1123_LABEL_MAX)
     return 0;
   for (i = 0; i < n; i++)
     if (!is_lower_alnum (s[i]) && s[i] != '-')
@@ -38,7 +38,7 @@ Pallet_ec2_is_dns1123_label (const char *s)
 }
 
 int
-Pallet_ec2_is_label_value (const char *s)
+Pallet_k8s_is_label_value (const char *s)
 {
   size_t i, n;
 
@@ -56,7 +56,7 @@ Pallet_ec2_is_label_value (const char *s)
 }
 
 int
-Pallet_ec2_is_dns1123_subdomain (const char *s)
+Pallet_k8s_is_dns1123_subdomain (const char *s)
 {
   size_t i, n;
 
@@ -72,7 +72,7 @@ Pallet_ec2_is_dns1123_subdomain (const char *s)
 }
 
 int
-Pallet_ec2_is_label_key (const char *s)
+Pallet_k8s_is_label_key (const char *s)
 {
   const char *slash, *name;
   char *prefix;
@@ -82,14 +82,14 @@ Pallet_ec2_is_label_key (const char *s)
     return 0;
   slash = strchr (s, '/');
   name = slash ? slash + 1 : s;
-  if (*name == '\0' || !Pallet_ec2_is_label_value (name))
+  if (*name == '\0' || !Pallet_k8s_is_label_value (name))
     return 0;
   if (slash == NULL)
     return 1;
   prefix = strndup (s, slash - s);
   if (prefix == NULL)
     return 0;
-  ok = Pallet_ec2_is_dns1123_subdomain (prefix);
+  ok = Pallet_k8s_is_dns1123_subdomain (prefix);
   free (prefix);
   return ok;
 }
@@ -138,14 +138,14 @@ is_taken (const char *s, const char *const *taken, size_t ntaken)
 }
 
 int
-Pallet_ec2_dns1123_label (const char *in, const char *seed, const char *const *taken, size_t ntaken,
+Pallet_k8s_dns1123_label (const char *in, const char *seed, const char *const *taken, size_t ntaken,
                           size_t maxlen, char **out, int *changed)
 {
   size_t n, i, j, baselen;
   char *base, *res;
   unsigned salt;
 
-  if (in == NULL || out == NULL || maxlen < 16 || maxlen > PALLET_EC2_DNS1123_LABEL_MAX)
+  if (in == NULL || out == NULL || maxlen < 16 || maxlen > PALLET_K8S_DNS1123_LABEL_MAX)
     return -1;
   *out = NULL;
   n = strlen (in);
