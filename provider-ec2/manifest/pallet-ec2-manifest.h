@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-/* DNS-1123 names and label values are common/k8sname's (shared with
+/* DNS-1123 names and label values are host-shim/k8sname's (shared with
  * provider-v2v); the EC2 names stay for this library's callers. */
 #define PALLET_EC2_DNS1123_LABEL_MAX    PALLET_K8S_DNS1123_LABEL_MAX
 #define Pallet_ec2_dns1123_label        Pallet_k8s_dns1123_label
