@@ -12,6 +12,7 @@
 #include "pallet/host.h"
 #include "cli-verbs.h"
 #include "render.h"
+#include "verbs-common.h"
 #ifdef HAVE_PALLET_PLAN
 #include "pallet-plan.h"
 #endif
@@ -22,8 +23,13 @@ static const char usage_text[] =
     "Verbs:\n"
     "  providers [--dump NAME|PATH]     list providers, or dump one's vtable\n"
     "  validate PLAN...                 run the validate op for every VM\n"
-    "  inventory KIND [-q QUERY] [-o table|json|yaml] --provider P --config FILE\n"
-    "                                   list source objects (instances, volumes...)\n"
+    "  inventory KIND -f provider.yaml [-q QUERY] [-o table|json|yaml]\n"
+    "                                   list source objects (ec2-instance, ec2-volume...)\n"
+    "  get plan|provider|mapping|inventory [NAME] [-f FILE]... [-n NS] [-o ...]\n"
+    "  describe plan|provider|mapping|vm NAME -f FILE... [-o text|json|yaml]\n"
+    "  create provider|mapping|plan ... --dry-run [-o yaml|json]\n"
+    "                                   write the Forklift YAML for kubectl apply\n"
+    "  archive|delete ...               (need a cluster; not in this pallet yet)\n"
     "  migrate PLAN...                  migrate every VM of the plan (resumes)\n"
     "  status PLAN|NAME                 show the state dir of a plan\n"
     "  cancel PLAN|NAME                 ask a running migrate to stop and roll back\n"
@@ -58,7 +64,8 @@ static const char usage_text[] =
     "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
     "                         a TTY), json (JSON lines; inventory: one array),\n"
     "                         yaml (one document per event), table (inventory)\n"
-    "  -q, --query QUERY      inventory filter: [where EXPR] [order by F] [limit N]\n"
+    "  -q, --query QUERY      inventory query (kubectl-mtv's TSL): [select F, ...]\n"
+    "                         [where] EXPR [order|sort by F [desc]] [limit N]\n"
     "  -v, --verbose          info messages;  --debug  debug messages\n"
     "  -h, --help             this help (also `pallet VERB --help`)\n"
     "\n"
@@ -82,10 +89,6 @@ static const char *verb_help[][2] = {
   { "validate", "Usage: pallet validate PLAN... | --normalized FILE "
                 "[--provider P] [--config FILE] [-o text|json|yaml]\nCalls validate for every VM "
                 "and prints findings.  Exit 1 if any VM is invalid.\n" },
-  { "inventory", "Usage: pallet inventory KIND [-q QUERY] [-o table|json|yaml] "
-                 "--provider P --config FILE\nCalls inventory {\"kind\": KIND, \"query\": "
-                 "QUERY}.  The host applies QUERY itself\nunless the provider has the "
-                 "inventory_query capability.\n" },
   { "migrate", "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
                "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
                "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
@@ -548,60 +551,6 @@ cmd_cutover (const struct opts *o, int argc, char **argv)
   return r == PALLET_OK ? 0 : PALLET_EXIT_INPUT;
 }
 
-/* --- inventory ------------------------------------------------------------ */
-
-static int
-cmd_inventory (const struct opts *o, int argc, char **argv)
-{
-  if (argc != 1)
-    return usage_error ("%s", "inventory: give exactly one KIND (e.g. "
-                              "instances)");
-  if (o->provider == NULL || o->config == NULL)
-    return usage_error ("%s", "inventory: --provider and --config are "
-                              "required");
-  int fmt = CLI_TABLE;
-  if (o->output
-      && Pallet_format_parse (o->output, 1 << CLI_TABLE | 1 << CLI_JSON | 1 << CLI_YAML, &fmt))
-    return usage_error ("-o '%s': expected table, json or yaml", o->output);
-  int rc = 0;
-  char *config = load_config (o->config);
-  struct pallet_module *m = config ? load_provider (o->provider) : NULL;
-  struct pallet_session *s = m ? pallet_session_open (m, config, NULL) : NULL;
-  if (config && m && s == NULL)
-    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
-  if (s == NULL) {
-    rc = config == NULL ? PALLET_EXIT_INPUT : m == NULL ? PALLET_EXIT_LOAD : PALLET_EXIT_INPUT;
-    goto out;
-  }
-  struct cli_render r;
-  Pallet_render_init (&r, fmt, 0);
-  Pallet_render_items_begin (&r);
-  struct pallet_inventory_options io = PALLET_INVENTORY_OPTIONS_INIT;
-  io.kind = argv[0];
-  io.query = o->query;
-  io.on_event = Pallet_render_item;
-  io.opaque = &r;
-  int status = pallet_inventory (s, &io);
-  int out_failed = Pallet_render_finish (&r) != 0;
-  if (status != PALLET_OK) {
-    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
-    /* A bad query is the command line's fault. */
-    rc = status == PALLET_E_INVALID && pallet_last_error_origin () == PALLET_ORIGIN_HOST
-             ? PALLET_EXIT_USAGE
-         : status == PALLET_E_ABI ? PALLET_EXIT_LOAD
-                                  : PALLET_EXIT_VM_FAILED;
-  }
-  else if (out_failed) {
-    fprintf (stderr, "pallet: cannot write the inventory: %s\n", strerror (errno));
-    rc = PALLET_EXIT_INPUT;
-  }
-out:
-  pallet_session_close (s);
-  pallet_module_free (m);
-  free (config);
-  return rc;
-}
-
 static int
 cmd_version (void)
 {
@@ -659,10 +608,10 @@ main (int argc, char **argv)
   Pallet_render_init (&log_r, CLI_TEXT, 0);
   pallet_set_event_handler (Pallet_render_log, &log_r);
   /* Verbs with options of their own (cli-verbs.h). */
-  if (argc > 1 && strcmp (argv[1], "lint-manifests") == 0)
-    return Pallet_cli_lint_manifests (argc - 1, argv + 1);
-  if (argc > 1 && strcmp (argv[1], "doctor") == 0)
-    return Pallet_cli_doctor (argc - 1, argv + 1);
+  int at;
+  const struct Pallet_cli_verb *cv = Pallet_cli_find_verb (argc, argv, &at);
+  if (cv)
+    return cv->run (argc - at, argv + at);
   /* Options may come before or after the verb (getopt permutes). */
   int c;
   while ((c = getopt_long (argc, argv, "o:q:vh", long_opts, NULL)) != -1) {
@@ -735,8 +684,6 @@ main (int argc, char **argv)
     return cmd_run (&o, nargs, args, RUN_MIGRATE);
   if (strcmp (verb, "cleanup") == 0)
     return cmd_run (&o, nargs, args, RUN_CLEANUP);
-  if (strcmp (verb, "inventory") == 0)
-    return cmd_inventory (&o, nargs, args);
   if (strcmp (verb, "status") == 0)
     return cmd_status (&o, nargs, args);
   if (strcmp (verb, "cancel") == 0)
@@ -745,5 +692,11 @@ main (int argc, char **argv)
     return cmd_cutover (&o, nargs, args);
   if (strcmp (verb, "version") == 0)
     return cmd_version ();
+  const char *near = Pallet_vc_nearest (verb, Pallet_cli_verb_names);
+  if (near) {
+    fprintf (stderr, "pallet: unknown verb '%s'; did you mean '%s'?\nTry `pallet --help`.\n", verb,
+             near);
+    return PALLET_EXIT_USAGE;
+  }
   return usage_error ("unknown verb '%s'", verb);
 }

@@ -280,7 +280,7 @@ text_step (const struct pallet_event *ev)
     return;
   }
   printf ("%s: %s%s%s%s%s\n", name, ev->step ? ev->step : "", ev->step ? ": " : "",
-          ev->status ? ev->status : ev->what, ev->message ? ": " : "",
+          ev->status ? Pallet_render_status_words (ev->status) : ev->what, ev->message ? ": " : "",
           ev->message ? ev->message : "");
 }
 
@@ -289,7 +289,8 @@ static void
 text_verdict (struct cli_render *r, const struct pallet_event *ev)
 {
   const char *name = ev->name ? ev->name : ev->vm ? ev->vm : "";
-  printf ("%s: %s%s%s\n", name, ev->code == PALLET_OK ? "valid" : ev->status,
+  printf ("%s: %s%s%s\n", name,
+          ev->code == PALLET_OK ? "valid" : Pallet_render_status_words (ev->status),
           ev->message && *ev->message ? ": " : "", ev->message ? ev->message : "");
   for (size_t i = 0; i < r->n_findings; i++) {
     printf ("  finding: %s\n", r->findings[i]);
@@ -468,4 +469,69 @@ Pallet_render_item (const struct pallet_event *ev, void *opaque)
   r->n_items++;
   pthread_mutex_unlock (&r->mu);
   json_decref (item);
+}
+
+int
+Pallet_render_value (json_t *v, int format, int documents)
+{
+  if (format == CLI_JSON) {
+    if (json_dumpf (v, stdout, JSON_INDENT (2) | JSON_ENCODE_ANY) != 0)
+      return -1;
+    return fputc ('\n', stdout) == EOF || fflush (stdout) != 0 ? -1 : 0;
+  }
+  struct cli_render r;
+  Pallet_render_init (&r, CLI_YAML, 0);
+  int rc = 0;
+  if (documents && json_is_array (v)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach (v, i, e)
+      if (yaml_document (&r, e) != 0)
+        rc = -1;
+  }
+  else
+    rc = yaml_document (&r, v);
+  if (Pallet_render_finish (&r) != 0)
+    rc = -1;
+  return rc;
+}
+
+static const char *
+cell (const json_t *row, size_t c)
+{
+  const char *s = json_string_value (json_array_get (row, c));
+  return s ? s : "";
+}
+
+void
+Pallet_render_table (const char *const *headers, const json_t *rows)
+{
+  size_t ncol = 0, w[32] = { 0 }, i, c;
+  json_t *row;
+  while (headers[ncol] && ncol < 32)
+    ncol++;
+  for (c = 0; c < ncol; c++)
+    w[c] = strlen (headers[c]);
+  json_array_foreach ((json_t *) rows, i, row)
+    for (c = 0; c < ncol; c++) {
+      size_t l = strlen (cell (row, c));
+      if (l > w[c])
+        w[c] = l;
+    }
+  for (c = 0; c < ncol; c++)
+    printf (c + 1 < ncol ? "%-*s   " : "%-*s\n", (int) (c + 1 < ncol ? w[c] : 0), headers[c]);
+  json_array_foreach ((json_t *) rows, i, row)
+    for (c = 0; c < ncol; c++) {
+      const char *s = cell (row, c);
+      printf (c + 1 < ncol ? "%-*s   " : "%-*s\n", (int) (c + 1 < ncol ? w[c] : 0), s);
+    }
+}
+
+const char *
+Pallet_render_status_words (const char *status)
+{
+  if (status == NULL || strncmp (status, "PALLET_", 7) != 0)
+    return status;
+  int code = pallet_status_from_name (status);
+  return code < 0 ? status : pallet_strerror (code);
 }

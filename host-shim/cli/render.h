@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "pallet/host.h"
@@ -54,5 +55,17 @@ pallet_event_fn Pallet_render_log;
 pallet_event_fn Pallet_render_item;
 /* Starts the inventory output (the YAML sequence). */
 void Pallet_render_items_begin (struct cli_render *r);
+
+/* One value on stdout: indented JSON, or YAML (an array as one document
+ * per element when documents is set).  0, or -1 if writing failed. */
+int Pallet_render_value (json_t *v, int format, int documents);
+
+/* A table: headers (NULL-terminated) over rows (an array of arrays of
+ * strings), each column as wide as its widest cell. */
+void Pallet_render_table (const char *const *headers, const json_t *rows);
+
+/* Words for a status name such as "PALLET_E_INVALID" ("bad input (JSON,
+ * plan or config)"); other names come back as they are. */
+const char *Pallet_render_status_words (const char *status);
 
 #endif

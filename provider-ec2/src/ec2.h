@@ -74,6 +74,10 @@ void ec2_input_free (struct ec2_input *in);
 /* Emits state (a new reference is NOT taken). */
 int ec2_emit_state (struct ec2 *s, json_t *state);
 int ec2_emit_item (struct ec2 *s, json_t *item); /* steals item */
+/* inventory-mtv.c: kubectl-mtv's kind names (ec2-instance...) to ours,
+ * and the AWS object's PascalCase fields added to an item. */
+const char *ec2_inventory_kind (const char *kind);
+void ec2_mtv_fields (json_t *item, const json_t *raw, const char *const *optional);
 
 /* The source and target account ids (STS), cached. */
 int ec2_source_account (struct ec2 *s, const char **out);

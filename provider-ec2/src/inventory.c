@@ -128,6 +128,8 @@ instance_item (void *opaque, json_t *inst, const json_t *ctx)
   json_object_set_new (item, "disks", disks);
   json_object_set_new (item, "instanceStoreGiB",
                        json_integer (ec2_int (itype, "instanceStoreGiB", 0)));
+  static const char *const optional[] = { "PublicIpAddress", "Platform", "KeyName", NULL };
+  ec2_mtv_fields (item, inst, optional);
   json_decref (f);
   return ec2_emit_item (s, item) < 0 ? (v->failed = PALLET_E_ABI, 1) : 0;
 }
@@ -143,6 +145,8 @@ volume_item (void *opaque, json_t *vol, const json_t *ctx)
   json_object_set_new (item, "attachedTo", json_string (ec2_str (att, "instanceId")));
   json_object_set_new (item, "device", json_string (ec2_str (att, "device")));
   json_object_set_new (item, "label", labels (json_object_get (vol, "tagSet")));
+  static const char *const optional[] = { "KmsKeyId", "SnapshotId", NULL };
+  ec2_mtv_fields (item, vol, optional);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -156,6 +160,8 @@ vpc_item (void *opaque, json_t *o, const json_t *ctx)
       json_pack ("{s:s,s:s,s:s,s:s,s:s,s:o}", "kind", "vpc", "id", ec2_str (o, "vpcId"), "name",
                  *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "vpcId"), "cidr",
                  ec2_str (o, "cidrBlock"), "state", ec2_str (o, "state"), "label", l);
+  json_object_set_new (item, "networkType", json_string ("vpc"));
+  ec2_mtv_fields (item, o, NULL);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -170,6 +176,8 @@ subnet_item (void *opaque, json_t *o, const json_t *ctx)
       *ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (o, "subnetId"), "cidr",
       ec2_str (o, "cidrBlock"), "vpcId", ec2_str (o, "vpcId"), "availabilityZone",
       ec2_str (o, "availabilityZone"), "state", ec2_str (o, "state"), "label", l);
+  json_object_set_new (item, "networkType", json_string ("subnet"));
+  ec2_mtv_fields (item, o, NULL);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -195,6 +203,7 @@ snapshot_item (void *opaque, json_t *o, const json_t *ctx)
       "sizeGiB", (json_int_t) ec2_int (o, "volumeSize", 0), "startTime", ec2_str (o, "startTime"),
       "encrypted", ec2_bool (o, "encrypted"), "description", ec2_str (o, "description"), "label",
       labels (json_object_get (o, "tagSet")));
+  ec2_mtv_fields (item, o, NULL);
   return ec2_emit_item (v->s, item) < 0;
 }
 
@@ -215,7 +224,7 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   ec2_begin (s, call);
   json_error_t jerr;
   json_t *in = input_json ? json_loads (input_json, 0, &jerr) : NULL;
-  const char *kind = json_string_value (json_object_get (in, "kind"));
+  const char *kind = ec2_inventory_kind (json_string_value (json_object_get (in, "kind")));
   json_t *query = json_object_get (in, "query");
   if (query && !json_is_string (query) && !json_is_null (query)) {
     pallet_error (
@@ -227,7 +236,7 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   if (!kind) {
     pallet_error (
         call, PALLET_E_INVALID,
-        "ec2 inventory: the input needs {\"kind\": ...}; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots");
+        "ec2 inventory: the input needs {\"kind\": ...}; kinds: ec2-instance (instances), ec2-volume (volumes), ec2-volume-type (volume-types), ec2-network (networks), ec2-snapshot (snapshots), availability-zones");
     json_decref (in);
     return PALLET_E_INVALID;
   }
@@ -276,7 +285,7 @@ ec2_inventory (void *handle, struct pallet_call *call, const char *input_json)
   else {
     pallet_error (
         call, PALLET_E_INVALID,
-        "ec2 inventory: unknown kind \"%.60s\"; kinds: instances, volumes, volume-types, networks, availability-zones, snapshots",
+        "ec2 inventory: unknown kind \"%.60s\"; kinds: ec2-instance (instances), ec2-volume (volumes), ec2-volume-type (volume-types), ec2-network (networks), ec2-snapshot (snapshots), availability-zones",
         kind);
     st = PALLET_E_INVALID;
   }
