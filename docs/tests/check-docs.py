@@ -296,10 +296,18 @@ def man_options(path):
 
 
 def accepts_option(pallet, opt):
-    """getopt says 'unrecognized option' for an option it does not know."""
+    """getopt says 'unrecognized option' for an option it does not know;
+    the verbs that parse their own options say 'unknown option'."""
     r = subprocess.run([pallet, "--" + opt], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=60)
-    return "unrecognized option" not in r.stdout
+    if "unrecognized option" not in r.stdout:
+        return True
+    for verb in ("get", "describe", "inventory", "create"):
+        r = subprocess.run([pallet, verb, "--" + opt], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        if "unknown option" not in r.stdout:
+            return True
+    return False
 
 
 def pallet_help(pallet):

@@ -358,7 +358,7 @@ create_plan (struct vcommon *c, struct create_opts *o, const char *name, json_t 
 /* The generated objects read back through the plan reader (with the -f
  * files, a plan is normalized too, so its references are checked). */
 static int
-check (struct vcommon *c, json_t *out, int is_plan)
+check (struct vcommon *c, json_t *out, const char *plan)
 {
 #ifdef HAVE_PALLET_PLAN
   /* A v1 List, as kubectl get -o json prints several objects. */
@@ -367,7 +367,7 @@ check (struct vcommon *c, json_t *out, int is_plan)
   json_decref (list);
   json_t *set = text ? pallet_plan_read_buffer ("(generated)", text, strlen (text), &err) : NULL;
   free (text);
-  if (set && is_plan && c->nfiles) {
+  if (set && plan && c->nfiles) {
     json_t *extra = Pallet_vc_load (c);
     if (!extra) {
       json_decref (set);
@@ -375,7 +375,9 @@ check (struct vcommon *c, json_t *out, int is_plan)
     }
     json_array_extend (json_object_get (set, "resources"), json_object_get (extra, "resources"));
     json_decref (extra);
-    json_t *n = pallet_plan_normalize (set, NULL, &err);
+    char which[512];
+    snprintf (which, sizeof which, "%s/%s", ns_of (c), plan);
+    json_t *n = pallet_plan_normalize (set, which, &err);
     if (!n)
       fprintf (stderr, "pallet create: the plan does not fit the -f files: %s\n", err ? err : "?");
     json_decref (n);
@@ -395,7 +397,7 @@ check (struct vcommon *c, json_t *out, int is_plan)
 #else
   (void) c;
   (void) out;
-  (void) is_plan;
+  (void) plan;
 #endif
   return 0;
 }
@@ -446,7 +448,7 @@ Pallet_cli_create (int argc, char **argv)
        : is_map                  ? create_mapping (&c, &o, argv[optind + 1], name, out)
                                  : create_plan (&c, &o, name, out);
   if (!rc)
-    rc = check (&c, out, !strcmp (res, "plan"));
+    rc = check (&c, out, !strcmp (res, "plan") ? name : NULL);
   if (!rc && Pallet_vc_print (&c, out, 1) != 0)
     rc = PALLET_EXIT_INPUT;
 done:
