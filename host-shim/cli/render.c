@@ -402,15 +402,30 @@ json_member (struct cli_render *r, json_t *item)
   free (t);
 }
 
-/* Columns: the scalar fields of the first item, in its order. */
+static int
+has_col (const struct cli_render *r, const char *k)
+{
+  for (int c = 0; c < r->ncols; c++)
+    if (r->cols[c] && strcmp (r->cols[c], k) == 0)
+      return 1;
+  return 0;
+}
+
+/* Columns: id and name, then the provider's own (camelCase) scalar
+ * fields, then the platform object's (PascalCase, as kubectl-mtv shows
+ * them), in the first item's order. */
 static void
 table_header (struct cli_render *r, json_t *first)
 {
   const char *k;
   json_t *val;
-  json_object_foreach (first, k, val)
-    if (r->ncols < 8 && !json_is_object (val) && !json_is_array (val))
-      r->cols[r->ncols++] = strdup (k);
+  for (int pass = 0; pass < 3; pass++)
+    json_object_foreach (first, k, val) {
+      int lower = *k >= 'a' && *k <= 'z';
+      int want = pass == 0 ? !strcmp (k, "id") || !strcmp (k, "name") : pass == 1 ? lower : !lower;
+      if (want && r->ncols < 8 && !json_is_object (val) && !json_is_array (val) && !has_col (r, k))
+        r->cols[r->ncols++] = strdup (k);
+    }
   for (int c = 0; c < r->ncols; c++) {
     char up[64];
     size_t n = 0;

@@ -266,5 +266,12 @@ Pallet_vc_objects (const struct vcommon *c, const json_t *set, const char *kind,
 int
 Pallet_vc_print (const struct vcommon *c, json_t *v, int objects_as_documents)
 {
-  return Pallet_render_value (v, c->fmt, objects_as_documents);
+  if (!objects_as_documents || c->fmt != CLI_JSON)
+    return Pallet_render_value (v, c->fmt, objects_as_documents);
+  /* Kubernetes objects as JSON: a v1 List, as kubectl get -o json prints
+   * them and kubectl apply -f (and pallet -f) reads them. */
+  json_t *list = json_pack ("{s:s,s:s,s:O}", "apiVersion", "v1", "kind", "List", "items", v);
+  int rc = Pallet_render_value (list, c->fmt, 0);
+  json_decref (list);
+  return rc;
 }

@@ -58,9 +58,10 @@ const char *Pallet_vc_namespace (const json_t *obj);
  * def. */
 const char *Pallet_vc_str (const json_t *obj, const char *path, const char *def);
 
-/* Prints v as -o says: JSON, or YAML (a list of Kubernetes objects as one
- * document each, so kubectl apply -f - takes it).  0, or -1 on a write
- * error. */
+/* Prints v as -o says.  With objects_as_documents, v is an array of
+ * Kubernetes objects: JSON prints a v1 List of them, YAML one document
+ * each, so kubectl apply -f - takes either.  Otherwise v as it is.  0, or
+ * -1 on a write error. */
 int Pallet_vc_print (const struct vcommon *c, json_t *v, int objects_as_documents);
 
 #endif

@@ -355,6 +355,35 @@ create_plan (struct vcommon *c, struct create_opts *o, const char *name, json_t 
   return 0;
 }
 
+/* A Provider's Secret often lives only in the cluster: for the check, an
+ * empty one stands in for each the files lack (it is never printed). */
+static void
+stand_in_secrets (struct vcommon *c, json_t *set)
+{
+  struct vcommon any = *c;
+  any.ns = NULL;
+  json_t *ps = Pallet_vc_objects (&any, set, "Provider", NULL, NULL);
+  size_t i;
+  json_t *p;
+  json_array_foreach (ps, i, p) {
+    const char *sn = Pallet_vc_str (p, "spec.secret.name", NULL);
+    const char *sns = Pallet_vc_str (p, "spec.secret.namespace", Pallet_vc_namespace (p));
+    if (!sn)
+      continue;
+    struct vcommon in_ns = any;
+    in_ns.ns = sns;
+    json_t *have = Pallet_vc_objects (&in_ns, set, "Secret", NULL, sn);
+    if (json_array_size (have) == 0)
+      json_array_append_new (json_object_get (set, "resources"),
+                             json_pack ("{s:s,s:i,s:s,s:{s:s,s:s,s:{s:s,s:s},s:{}}}", "file",
+                                        "(stand-in)", "document", 1, "path", "", "object",
+                                        "apiVersion", "v1", "kind", "Secret", "metadata", "name",
+                                        sn, "namespace", sns, "stringData"));
+    json_decref (have);
+  }
+  json_decref (ps);
+}
+
 /* The generated objects read back through the plan reader (with the -f
  * files, a plan is normalized too, so its references are checked). */
 static int
@@ -375,6 +404,7 @@ check (struct vcommon *c, json_t *out, const char *plan)
     }
     json_array_extend (json_object_get (set, "resources"), json_object_get (extra, "resources"));
     json_decref (extra);
+    stand_in_secrets (c, set);
     char which[512];
     snprintf (which, sizeof which, "%s/%s", ns_of (c), plan);
     json_t *n = pallet_plan_normalize (set, which, &err);

@@ -218,7 +218,7 @@ get_plans (struct vcommon *c, const json_t *set, const char *name)
   }
   else if (c->fmt == CLI_TABLE)
     Pallet_render_table (h, rows);
-  else if (Pallet_vc_print (c, objs, 1) != 0)
+  else if (Pallet_vc_print (c, objs, set != NULL) != 0)
     rc = PALLET_EXIT_INPUT;
   json_decref (rows);
   json_decref (objs);

@@ -144,7 +144,12 @@ volume_item (void *opaque, json_t *vol, const json_t *ctx)
   json_t *att = json_array_get (json_object_get (vol, "attachmentSet"), 0);
   json_object_set_new (item, "attachedTo", json_string (ec2_str (att, "instanceId")));
   json_object_set_new (item, "device", json_string (ec2_str (att, "device")));
-  json_object_set_new (item, "label", labels (json_object_get (vol, "tagSet")));
+  json_t *l = labels (json_object_get (vol, "tagSet"));
+  /* Every item should have a name: the Name tag, else the id. */
+  json_object_set_new (
+      item, "name",
+      json_string (*ec2_str (l, "Name") ? ec2_str (l, "Name") : ec2_str (vol, "volumeId")));
+  json_object_set_new (item, "label", l);
   static const char *const optional[] = { "KmsKeyId", "SnapshotId", NULL };
   ec2_mtv_fields (item, vol, optional);
   return ec2_emit_item (v->s, item) < 0;
@@ -203,6 +208,8 @@ snapshot_item (void *opaque, json_t *o, const json_t *ctx)
       "sizeGiB", (json_int_t) ec2_int (o, "volumeSize", 0), "startTime", ec2_str (o, "startTime"),
       "encrypted", ec2_bool (o, "encrypted"), "description", ec2_str (o, "description"), "label",
       labels (json_object_get (o, "tagSet")));
+  const char *tag = ec2_str (json_object_get (item, "label"), "Name");
+  json_object_set_new (item, "name", json_string (*tag ? tag : ec2_str (o, "snapshotId")));
   ec2_mtv_fields (item, o, NULL);
   return ec2_emit_item (v->s, item) < 0;
 }

@@ -49,11 +49,14 @@ class Verbs(unittest.TestCase):
                          ["null-source", "demo", "null", "", "null-credentials"][:2]
                          + ["null", "null-credentials"])
         p = self.run_p("get", "mappings", "-f", DEMO, "-o", "json")
-        kinds = sorted(o["kind"] for o in json.loads(p.stdout))
+        # -o json: a v1 List, as kubectl prints it; -o yaml: one document
+        # per object; the same objects.
+        lst = json.loads(p.stdout)
+        self.assertEqual((lst["apiVersion"], lst["kind"]), ("v1", "List"))
+        kinds = sorted(o["kind"] for o in lst["items"])
         self.assertEqual(kinds, ["NetworkMap", "StorageMap"])
-        # -o yaml: one document per object, the same objects as -o json.
         y = list(yaml.safe_load_all(self.run_p("get", "mapping", "-f", DEMO, "-o", "yaml").stdout))
-        self.assertEqual(y, json.loads(p.stdout))
+        self.assertEqual(y, lst["items"])
         # -n filters by namespace; NAME picks one.
         self.assertEqual(len(self.run_p("get", "plan", "-f", DEMO, "-n", "other").stdout
                              .splitlines()), 1)
@@ -178,7 +181,15 @@ class Verbs(unittest.TestCase):
         # An existing Secret: no Secret object.
         p = self.run_p("create", "provider", "aws2", "--type", "ec2", "--ec2-region",
                        "us-east-1", "--secret", "creds", "--dry-run", "-o", "json")
-        self.assertEqual([o["kind"] for o in json.loads(p.stdout)], ["Provider"])
+        self.assertEqual([o["kind"] for o in json.loads(p.stdout)["items"]], ["Provider"])
+        # A plan against it checks out although the Secret is in the cluster only.
+        aws2 = os.path.join(self.dir, "aws2.json")
+        with open(aws2, "w") as f:
+            f.write(p.stdout)
+        p = self.run_p("create", "plan", "p2", "--source", "aws2", "--vms", "i-1",
+                       "--network-pairs", "subnet-1:pod", "--storage-pairs", "gp3:c",
+                       "--dry-run", "-f", aws2)
+        self.assertNotIn("Secret", p.stdout)
         p = self.run_p("create", "mapping", "network", "net1", "--source", "aws1",
                        "--network-pairs", "subnet-0a:pod,subnet-0b:mtv/nad1,subnet-0c:ignored",
                        "--dry-run", "-n", "mtv")
