@@ -319,7 +319,7 @@ load_provider (const char *name)
 {
   struct pallet_module *m;
   if (pallet_module_load (name, 0, &m) != PALLET_OK) {
-    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
+    Pallet_render_load_error (name);
     return NULL;
   }
   return m;

@@ -550,3 +550,31 @@ Pallet_render_status_words (const char *status)
   int code = pallet_status_from_name (status);
   return code < 0 ? status : pallet_strerror (code);
 }
+
+static void
+add_name (const char *name, const char *path, void *opaque)
+{
+  (void) path;
+  char *list = opaque;
+  size_t len = strlen (list);
+  if (len + strlen (name) + 3 < 512)
+    snprintf (list + len, 512 - len, "%s%s", len ? ", " : "", name);
+}
+
+void
+Pallet_render_load_error (const char *name)
+{
+  char err[2048];
+  snprintf (err, sizeof err, "%s", pallet_last_error ());
+  fprintf (stderr, "pallet: %s\n", err);
+  if (name == NULL || strchr (name, '/') || strstr (err, "not found: no ") == NULL)
+    return;
+  /* A provider that is not installed: say which are, and how to add one. */
+  char list[512] = "";
+  pallet_provider_list (add_name, list);
+  fprintf (stderr,
+           "pallet: installed providers: %s (`pallet providers` lists them); to use '%s', "
+           "install its module pallet-provider-%s.so in " PALLET_PROVIDER_DIR
+           " or in a directory on PALLET_PROVIDER_PATH\n",
+           *list ? list : "none", name, name);
+}

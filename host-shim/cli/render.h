@@ -64,6 +64,10 @@ int Pallet_render_value (json_t *v, int format, int documents);
  * strings), each column as wide as its widest cell. */
 void Pallet_render_table (const char *const *headers, const json_t *rows);
 
+/* Prints why a provider did not load; when it is not installed, also the
+ * providers that are and where a module goes. */
+void Pallet_render_load_error (const char *name);
+
 /* Words for a status name such as "PALLET_E_INVALID" ("bad input (JSON,
  * plan or config)"); other names come back as they are. */
 const char *Pallet_render_status_words (const char *status);

@@ -124,7 +124,7 @@ run (const char *module, const char *config, const char *kind, const char *query
 {
   struct pallet_module *m = NULL;
   if (pallet_module_load (module, 0, &m) != PALLET_OK) {
-    fprintf (stderr, "pallet: %s\n", pallet_last_error ());
+    Pallet_render_load_error (module);
     return PALLET_EXIT_LOAD;
   }
   int rc = 0;

@@ -272,6 +272,16 @@ class Verbs(unittest.TestCase):
             p = self.run_p(verb, "--help")
             self.assertIn("Usage: pallet " + verb, p.stdout)
 
+    def test_missing_provider_says_what_is_installed(self):
+        plan = os.path.join(self.dir, "hv.yaml")
+        with open(DEMO) as f, open(plan, "w") as g:
+            g.write(f.read().replace('type: "null"', "type: hyperv"))
+        for args in (("validate", plan), ("inventory", "vms", "-f", plan)):
+            p = self.run_p(*args, rc=3)
+            self.assertIn("provider 'hyperv' not found", p.stderr)
+            self.assertRegex(p.stderr, r"installed providers: .*\bnull\b")
+            self.assertIn("install its module pallet-provider-hyperv.so", p.stderr)
+
     def test_text_output_has_no_internal_names(self):
         # validate of a VM the null provider refuses: its words, not PALLET_E_*.
         bad = os.path.join(self.dir, "bad.yaml")
