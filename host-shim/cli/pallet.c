@@ -54,6 +54,8 @@ static const char usage_text[] =
     "                         from the plan's source Provider and Secret)\n"
     "  --normalized FILE      the plan as normalized plan JSON\n"
     "  --plan NAME            which Plan of the files (when several)\n"
+    "  --lenient              unknown and not-yet-supported Forklift fields are\n"
+    "                         warnings (ignored), not errors\n"
     "  --state-dir DIR        default ./.pallet-state/<plan name>\n"
     "  --output-dir DIR       build_vm's manifests, one dir per VM\n"
     "                         (default <state dir>/manifests)\n"
@@ -120,7 +122,7 @@ struct opts {
   const char *provider, *config, *normalized, *plan, *state_dir, *output_dir;
   const char *output, *query, *dump, *at;
   unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms;
-  int help;
+  int help, lenient;
 };
 
 static int
@@ -255,8 +257,15 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
 #ifdef HAVE_PALLET_PLAN
     char *err = NULL;
     json_t *res = pallet_plan_read ((const char *const *) files, (size_t) nfiles, &err);
+    json_t *warnings = json_array ();
     if (res)
-      plan = pallet_plan_normalize (res, o->plan, &err);
+      plan = pallet_plan_normalize_ext (res, o->plan, o->lenient ? PALLET_PLAN_LENIENT : 0,
+                                        warnings, &err);
+    size_t wi;
+    json_t *w;
+    json_array_foreach (warnings, wi, w)
+      fprintf (stderr, "pallet: warning: %s\n", json_string_value (w));
+    json_decref (warnings);
     if (plan && !o->config)
       config = pallet_plan_provider_config (res, plan, "source", &err);
     json_decref (res);
@@ -575,6 +584,7 @@ enum {
   OPT_VERSION,
   OPT_OUTPUT_DIR,
   OPT_AT,
+  OPT_LENIENT,
 };
 
 static const struct option long_opts[] = {
@@ -590,6 +600,7 @@ static const struct option long_opts[] = {
   { "backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX },
   { "dump", required_argument, NULL, OPT_DUMP },
   { "at", required_argument, NULL, OPT_AT },
+  { "lenient", no_argument, NULL, OPT_LENIENT },
   { "output", required_argument, NULL, 'o' },
   { "query", required_argument, NULL, 'q' },
   { "verbose", no_argument, NULL, 'v' },
@@ -625,6 +636,7 @@ main (int argc, char **argv)
     case OPT_OUTPUT_DIR: o.output_dir = optarg; break;
     case OPT_DUMP: o.dump = optarg; break;
     case OPT_AT: o.at = optarg; break;
+    case OPT_LENIENT: o.lenient = 1; break;
     case 'o': o.output = optarg; break;
     case 'q': o.query = optarg; break;
     case 'v':

@@ -44,6 +44,20 @@ json_t *pallet_plan_read_buffer (const char *name, const char *text, size_t len,
  * the local cluster. */
 json_t *pallet_plan_normalize (const json_t *resources, const char *plan_name, char **errmsg);
 
+/* Unknown fields (not in Forklift's CRD schemas) and fields pallet does
+ * not support yet become warnings instead of errors. */
+#define PALLET_PLAN_LENIENT 1u
+
+/* pallet_plan_normalize with flags (PALLET_PLAN_LENIENT).  Every object
+ * of the set is checked against Forklift's CRD schemas: an unknown field
+ * is an error naming it, its path and the nearest valid name ("did you
+ * mean targetNamespace?").  Warnings (strings with the same location
+ * prefix as errors) are appended to warnings when it is not NULL.
+ * Added with the schema checks; pallet_plan_normalize is this with
+ * flags 0 and no warnings. */
+json_t *pallet_plan_normalize_ext (const json_t *resources, const char *plan_name, unsigned flags,
+                                   json_t *warnings, char **errmsg);
+
 /* pallet_plan_read + pallet_plan_normalize. */
 json_t *pallet_plan_load (const char *const *paths, size_t n, const char *plan_name, char **errmsg);
 

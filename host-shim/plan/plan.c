@@ -52,8 +52,8 @@ str_at (const json_t *obj, const char *a, const char *b)
 }
 
 /* "plan.yaml: document 2 (Plan "p1")" for an entry of the set. */
-static char *
-where (const json_t *entry)
+char *
+Pallet_plan_where (const json_t *entry)
 {
   const json_t *obj = obj_of (entry);
   const char *kind = str_at (obj, "kind", NULL);
@@ -83,7 +83,7 @@ err_at (char **errmsg, const json_t *entry, const char *path, const char *fmt, .
   if (vasprintf (&msg, fmt, ap) < 0)
     msg = NULL;
   va_end (ap);
-  loc = where (entry);
+  loc = Pallet_plan_where (entry);
   Pallet_plan_set_error (errmsg, "%s: %s%s%s", loc ? loc : "plan", path ? path : "",
                          path && *path ? ": " : "", msg ? msg : "out of memory");
   free (loc);
@@ -532,8 +532,7 @@ check_network_entry (char **errmsg, const json_t *entry, const json_t *item, con
 static int
 check_storage_entry (char **errmsg, const json_t *entry, const json_t *item, const char *path)
 {
-  static const char *const modes[] = { "ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany",
-                                       "ReadWriteOncePod", NULL };
+  static const char *const modes[] = { "ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", NULL };
   static const char *const vmodes[] = { "Filesystem", "Block", NULL };
   const json_t *dst, *sc;
   const char *s;
@@ -806,6 +805,13 @@ normalize_provider (char **errmsg, const json_t *set, const json_t *plan_entry,
 json_t *
 pallet_plan_normalize (const json_t *set, const char *plan_name, char **errmsg)
 {
+  return pallet_plan_normalize_ext (set, plan_name, 0, NULL, errmsg);
+}
+
+json_t *
+pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned flags,
+                           json_t *warnings, char **errmsg)
+{
   static const char *const types[] = { "cold", "warm", "live", "conversion", NULL };
   const json_t *entry, *obj, *md, *spec, *v, *warm, *skip, *providers, *maps;
   const char *type, *ps, *ns, *name, *cutover;
@@ -819,7 +825,8 @@ pallet_plan_normalize (const json_t *set, const char *plan_name, char **errmsg)
                                    "with pallet_plan_read");
     return NULL;
   }
-  if (check_envelopes (set, errmsg) == -1)
+  if (check_envelopes (set, errmsg) == -1
+      || Pallet_plan_check_schema (set, 1, flags, warnings, errmsg) == -1)
     return NULL;
   entry = choose_plan (set, plan_name, errmsg);
   if (!entry)
@@ -855,6 +862,9 @@ pallet_plan_normalize (const json_t *set, const char *plan_name, char **errmsg)
   if (get (errmsg, entry, spec, "spec", "map", W_MAP, 0, &maps) == -1
       || !(nmap = normalize_map (errmsg, set, entry, maps, "network", "NetworkMap", ns))
       || !(smap = normalize_map (errmsg, set, entry, maps, "storage", "StorageMap", ns)))
+    goto fail;
+  /* After the checks above, so their more specific messages come first. */
+  if (Pallet_plan_check_schema (set, 2, flags, warnings, errmsg) == -1)
     goto fail;
   uid = json_is_string (json_object_get (md, "uid")) ? json_incref (json_object_get (md, "uid"))
                                                      : derived_uid (ns, name);

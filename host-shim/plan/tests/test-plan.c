@@ -458,7 +458,7 @@ test_map_errors (void)
                     PLAN ("p1", "", VMS_OK),
                 "plan.yaml: document 4 (StorageMap \"stor\"): spec.map[0]."
                 "destination.accessMode: 'RWO' is not one of ReadWriteOnce, "
-                "ReadWriteMany, ReadOnlyMany, ReadWriteOncePod");
+                "ReadWriteMany, ReadOnlyMany");
   expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK "  - {source: {name: io2}, destination: "
                                                            "{storageClass: sc, volumeMode: raw}}\n")
                     PLAN ("p1", "", VMS_OK),
