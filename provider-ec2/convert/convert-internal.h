@@ -23,4 +23,12 @@ enum Pallet_convert_error Pallet_convert_fail (char **message, enum Pallet_conve
                                                const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+/* virt-customize's command line for the overlays (FORMAT) with the
+ * first-boot and run scripts of O; the strings are borrowed, free only the
+ * array.  NULL with *MESSAGE set when a script is not a readable file
+ * (NULL *MESSAGE: out of memory). */
+char **Pallet_convert_customize_argv (const char *prog, char *const *overlays, size_t n,
+                                      const char *format, const struct Pallet_convert_options *o,
+                                      char **message);
+
 #endif

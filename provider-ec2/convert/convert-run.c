@@ -681,6 +681,54 @@ run_v2v (struct job *j, double t0)
   return 0;
 }
 
+/* First-boot and run scripts (virt-customize) on the converted overlays,
+ * so they are committed with the conversion or not at all. */
+static int
+run_customize (struct job *j, double t0)
+{
+  const struct Pallet_convert_options *o = j->o;
+  const char *prog = o->customize ? o->customize : "virt-customize";
+  char *msg = NULL;
+  int status = 0, spawn_errno = 0;
+  if (o->nfirstboot == 0 && o->nrun_scripts == 0)
+    return 0;
+  char **argv = Pallet_convert_customize_argv (prog, j->overlays, j->ndisks, "qcow2", o, &msg);
+  if (argv == NULL) {
+    set_message (j->res, msg ? PALLET_CONVERT_E_INVALID : PALLET_CONVERT_E_NOMEM,
+                 "converting %s: %s", j->who, msg ? msg : "out of memory");
+    free (msg);
+    return -1;
+  }
+  run_reset (&j->r);
+  j->r.parse_v2v = 0;
+  enum outcome oc =
+      run_child (&j->r, argv, j->envp, o->timeout_seconds ? t0 + o->timeout_seconds : 0, &status,
+                 &spawn_errno);
+  free (argv);
+  char *said = Pallet_convert_condense (j->r.errtext.s ? j->r.errtext.s
+                                        : j->r.tail.s  ? j->r.tail.s
+                                                       : "",
+                                        400);
+  if (oc == SPAWN_FAILED)
+    set_message (j->res, PALLET_CONVERT_E_TOOL,
+                 "converting %s: cannot run %s for the first-boot scripts: %s; fix: install "
+                 "guestfs-tools (scripts/install-deps.sh)",
+                 j->who, prog, strerror (spawn_errno));
+  else if (oc == CANCELLED || oc == TIMED_OUT)
+    set_message (j->res, oc == CANCELLED ? PALLET_CONVERT_E_CANCELLED : PALLET_CONVERT_E_TIMEOUT,
+                 "converting %s: %s while installing the first-boot scripts; the disks are "
+                 "unchanged; fix: %s",
+                 j->who, oc == CANCELLED ? "cancelled" : "timed out",
+                 oc == CANCELLED ? "start again when wanted" : "raise the timeout");
+  else if (oc != RAN || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    set_message (j->res, PALLET_CONVERT_E_FAILED,
+                 "converting %s: %s could not install the first-boot scripts (%s); the disks "
+                 "are unchanged; fix: check the scripts (a --run script must exit 0)",
+                 j->who, prog, said ? said : "");
+  free (said);
+  return j->res->message ? -1 : 0;
+}
+
 /* Success: folds the overlays into the disks.  A failed commit keeps the
  * work directory and says how to finish by hand. */
 static int
@@ -753,7 +801,7 @@ Pallet_convert_run (const char *const *disks, size_t ndisks,
     .r = { .opts = o, .res = res },
   };
   if (job_start (&j) == 0 && make_overlays (&j) == 0 && run_v2v (&j, t0) == 0
-      && commit_overlays (&j) == 0)
+      && run_customize (&j, t0) == 0 && commit_overlays (&j) == 0)
     res->error = PALLET_CONVERT_OK;
   job_end (&j);
   res->elapsed = now () - t0;

@@ -8,6 +8,9 @@
  *                               [--libvirtxml] [--verbose] DISK...
  *   pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...
  *   pallet-convert-tool verify [--tcg] [--format FMT] DISK...
+ *   pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--accel A]
+ *                            [--timeout SECS] [--expect TEXT]... [--qemu PROG]
+ *                            [--format FMT] [--work-dir DIR] DISK...
  *   pallet-convert-tool pod OUT.json|- --name N --namespace NS [--image I]
  *                       [--zone Z] [--vm-id ID] [--plan-uid U]
  *                       [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]
@@ -60,24 +63,52 @@ line_cb (void *opaque, int stream, const char *line)
 static int
 usage (void)
 {
-  fprintf (stderr, "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
-                   "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
-                   "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
-                   "                 [--verbose] [--log FILE] DISK...\n"
-                   "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
-                   "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
-                   "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
-                   "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
-                   "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
-                   "                 CLAIM...\n");
+  fprintf (stderr,
+           "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
+           "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
+           "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
+           "                 [--verbose] [--log FILE] [--firstboot SCRIPT]...\n"
+           "                 [--run-script SCRIPT]... DISK...\n"
+           "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
+           "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
+           "       pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--mode true|warn]\n"
+           "                 [--accel auto|kvm|tcg] [--timeout SECS] [--expect TEXT]...\n"
+           "                 [--qemu PROG] [--format FMT] [--work-dir DIR] DISK...\n"
+           "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
+           "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
+           "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
+           "                 CLAIM...\n");
   return PALLET_CONVERT_E_INVALID;
 }
 
 /* Parses the options after the command (and its output path); returns 0 or
    the exit status. */
+#define MAX_LIST 64
+
+/* What the boot and convert commands take beyond the conversion options. */
+struct extra {
+  struct Pallet_convert_boot_options bo;
+  const char *expect[MAX_LIST + 1];
+  size_t nexpect;
+  const char *firstboot[MAX_LIST], *run[MAX_LIST];
+  size_t nfirstboot, nrun;
+  int mode; /* PALLET_CONVERT_BOOT_*; 0 (unset) boots as "true" */
+};
+
+static int
+add_to (const char **list, size_t *n, const char *v, const char *opt)
+{
+  if (*n >= MAX_LIST) {
+    fprintf (stderr, "pallet-convert-tool: more than %d %s options\n", MAX_LIST, opt);
+    return PALLET_CONVERT_E_INVALID;
+  }
+  list[(*n)++] = v;
+  return 0;
+}
+
 static int
 parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
-               struct Pallet_convert_pod_options *po, const char **log_path)
+               struct Pallet_convert_pod_options *po, const char **log_path, struct extra *x)
 {
   static const struct option longopts[] = { { "tcg", no_argument, NULL, 't' },
                                             { "timeout", required_argument, NULL, 'T' },
@@ -96,6 +127,14 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
                                             { "migration-uid", required_argument, NULL, 'M' },
                                             { "cpu", required_argument, NULL, 'c' },
                                             { "memory", required_argument, NULL, 'm' },
+                                            { "firmware", required_argument, NULL, 'F' },
+                                            { "compat", no_argument, NULL, 'C' },
+                                            { "mode", required_argument, NULL, 'O' },
+                                            { "accel", required_argument, NULL, 'A' },
+                                            { "expect", required_argument, NULL, 'E' },
+                                            { "qemu", required_argument, NULL, 'Q' },
+                                            { "firstboot", required_argument, NULL, 'B' },
+                                            { "run-script", required_argument, NULL, 'R' },
                                             { NULL, 0, NULL, 0 } };
   int c;
   while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
@@ -127,6 +166,28 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
     case 'M': po->migration_uid = optarg; break;
     case 'c': po->cpu_request = optarg; break;
     case 'm': po->memory_request = optarg; break;
+    case 'F': x->bo.firmware = optarg; break;
+    case 'C': x->bo.compat = 1; break;
+    case 'O':
+      if ((x->mode = Pallet_convert_boot_mode (optarg)) == -1) {
+        fprintf (stderr, "pallet-convert-tool: --mode '%s': use true, false or warn\n", optarg);
+        return PALLET_CONVERT_E_INVALID;
+      }
+      break;
+    case 'A': x->bo.accel = optarg; break;
+    case 'Q': x->bo.qemu = optarg; break;
+    case 'E':
+      if (add_to (x->expect, &x->nexpect, optarg, "--expect"))
+        return PALLET_CONVERT_E_INVALID;
+      break;
+    case 'B':
+      if (add_to (x->firstboot, &x->nfirstboot, optarg, "--firstboot"))
+        return PALLET_CONVERT_E_INVALID;
+      break;
+    case 'R':
+      if (add_to (x->run, &x->nrun, optarg, "--run-script"))
+        return PALLET_CONVERT_E_INVALID;
+      break;
     default: return usage ();
     }
   }
@@ -251,11 +312,44 @@ cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_opti
   return rc;
 }
 
+/* Boots the disks and prints the boot report; exit status = its class. */
+static int
+cmd_boot (const char *const *disks, size_t ndisks, const struct Pallet_convert_options *o,
+          struct extra *x)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+  struct Pallet_convert_boot_result res;
+  char *text = NULL;
+
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  x->bo.timeout_seconds = o->timeout_seconds;
+  x->bo.disk_format = o->disk_format;
+  x->bo.work_dir = o->work_dir;
+  x->bo.expect = x->nexpect ? x->expect : NULL;
+  x->bo.cancel = cancel_cb;
+  int rc = Pallet_convert_boot (disks, ndisks, &x->bo, &res);
+  json_t *j = Pallet_convert_boot_result_json (&res, x->bo.expect);
+  if (j && (text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS)) != NULL)
+    printf ("%s\n", text);
+  /* warn: a guest that did not come up is reported, not a failure. */
+  int warn = x->mode == PALLET_CONVERT_BOOT_WARN
+             && (rc == PALLET_CONVERT_E_FAILED || rc == PALLET_CONVERT_E_TIMEOUT);
+  if (rc != PALLET_CONVERT_OK)
+    fprintf (stderr, "pallet-convert-tool: %s (%s): %s\n", warn ? "warning" : "error",
+             Pallet_convert_error_name (rc), res.message ? res.message : "out of memory");
+  free (text);
+  json_decref (j);
+  Pallet_convert_boot_result_free (&res);
+  return warn ? 0 : rc;
+}
+
 int
 main (int argc, char *argv[])
 {
   struct Pallet_convert_options o = { 0 };
   struct Pallet_convert_pod_options po = { 0 };
+  static struct extra x;
   const char *cmd, *xml_out = NULL, *log_path = NULL;
   int rc;
 
@@ -269,7 +363,7 @@ main (int argc, char *argv[])
     xml_out = argv[2];
     optind = 3;
   }
-  rc = parse_options (argc, argv, &o, &po, &log_path);
+  rc = parse_options (argc, argv, &o, &po, &log_path, &x);
   if (rc != 0)
     return rc;
   if (optind >= argc)
@@ -285,6 +379,12 @@ main (int argc, char *argv[])
     return cmd_verify (disks, ndisks, &o);
   if (strcmp (cmd, "inspect") == 0)
     return cmd_inspect (disks, ndisks, &o);
+  if (strcmp (cmd, "boot") == 0)
+    return cmd_boot (disks, ndisks, &o, &x);
+  o.firstboot = x.firstboot;
+  o.nfirstboot = x.nfirstboot;
+  o.run_scripts = x.run;
+  o.nrun_scripts = x.nrun;
   if (strcmp (cmd, "convert") == 0)
     return cmd_convert (disks, ndisks, &o, log_path);
   return usage ();

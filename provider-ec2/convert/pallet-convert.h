@@ -88,6 +88,17 @@ struct Pallet_convert_options {
                                 (always used for more than one disk) */
   const char *program;      /* NULL: "virt-v2v-in-place" (looked up in PATH) */
   const char *qemu_img;     /* NULL: "qemu-img" */
+  /* First-boot scripts (local files, run in this order; callers sort
+   * them by name): after virt-v2v-in-place, on the same overlays and so
+   * committed only with the conversion, virt-customize --firstboot
+   * installs each into libguestfs's firstboot service, which runs it once
+   * at the next boot with its output on the console.  RUN_SCRIPTS run now,
+   * in the appliance (virt-customize --run).  Added with boot verification. */
+  const char *const *firstboot;
+  size_t nfirstboot;
+  const char *const *run_scripts;
+  size_t nrun_scripts;
+  const char *customize; /* NULL: "virt-customize" */
   Pallet_convert_progress_fn progress;
   Pallet_convert_line_fn line;
   Pallet_convert_cancel_fn cancel;
@@ -139,6 +150,78 @@ struct Pallet_convert_verify_options {
 enum Pallet_convert_error Pallet_convert_verify (const char *const *disks, size_t ndisks,
                                                  const struct Pallet_convert_verify_options *opts,
                                                  char **json, char **message);
+
+/* ---- Boot verification ---------------------------------------------- */
+
+/* Boots the converted guest locally under QEMU on a throwaway qcow2
+ * overlay (the disks are never written), with the firmware and buses the
+ * VM will have, and watches its serial console.  Success: a login prompt
+ * ("login:") or cloud-init's "Cloud-init v. ... finished" line, and every
+ * EXPECT string, seen within the time limit.  Failure: "No bootable
+ * device", a kernel panic, an initramfs shell, QEMU exiting, the time
+ * limit or a cancel; QEMU's process group is killed on each. */
+struct Pallet_convert_boot_options {
+  const char *firmware;            /* "bios" (NULL) or "uefi" / "efi" (OVMF) */
+  int compat;                      /* SATA disks and an e1000e NIC instead of virtio */
+  const char *accel;               /* "auto" (NULL): KVM if usable, else TCG; "kvm"; "tcg" */
+  unsigned timeout_seconds;        /* 0: 300 */
+  unsigned memory_mib;             /* 0: 1024 */
+  unsigned tail_lines;             /* console lines kept for the report; 0: 40 */
+  const char *disk_format;         /* NULL: "raw" */
+  const char *work_dir;            /* where the overlays go; NULL: $TMPDIR or /var/tmp */
+  const char *qemu;                /* NULL: "qemu-system-x86_64" */
+  const char *qemu_img;            /* NULL: "qemu-img" */
+  const char *ovmf_code;           /* NULL: from /usr/share/qemu/firmware, else known paths */
+  const char *ovmf_vars;           /* the NVRAM template that goes with it */
+  const char *const *expect;       /* NULL-terminated strings that must also appear */
+  Pallet_convert_line_fn line;     /* each console line (stream 1) / QEMU stderr (2) */
+  Pallet_convert_cancel_fn cancel; /* polled; nonzero kills QEMU */
+  void *opaque;
+};
+
+struct Pallet_convert_boot_result {
+  enum Pallet_convert_error error; /* OK when the guest came up */
+  char *message;                   /* NULL on success */
+  char *matched;                   /* the console line that showed it up */
+  char *accel;                     /* "kvm" or "tcg": what the boot ran on */
+  char *kvm_fallback;              /* why KVM was not used (NULL: not tried or used) */
+  char *firmware_code;             /* the OVMF file used, NULL for BIOS */
+  char **tail;                     /* the last console lines */
+  size_t ntail;
+  int *seen; /* seen[i]: EXPECT[i] appeared */
+  size_t nexpect;
+  double elapsed;    /* wall seconds of the boot(s) */
+  double up_seconds; /* when the guest came up (0: never) */
+};
+
+/* Boots DISKS (boot disk first).  Fills *RESULT (always; free it with
+ * Pallet_convert_boot_result_free) and returns RESULT->error:
+ * PALLET_CONVERT_E_FAILED (did not boot), _TIMEOUT, _CANCELLED, _TOOL
+ * (QEMU/OVMF missing), _DISK, _IO, _INVALID. */
+enum Pallet_convert_error Pallet_convert_boot (const char *const *disks, size_t ndisks,
+                                               const struct Pallet_convert_boot_options *opts,
+                                               struct Pallet_convert_boot_result *result);
+
+void Pallet_convert_boot_result_free (struct Pallet_convert_boot_result *result);
+
+/* The result as a JSON object: { "ok", "error", "message", "matched",
+ * "accel", "kvmFallback", "firmwareCode", "expect": [{"text","seen"}],
+ * "consoleTail": [...], "elapsed", "upSeconds" } (EXPECT as given to the
+ * boot, may be NULL).  NULL on ENOMEM. */
+json_t *Pallet_convert_boot_result_json (const struct Pallet_convert_boot_result *r,
+                                         const char *const *expect);
+
+/* The verify-boot setting: "false" (or NULL) off, "true" (a failed boot
+ * fails the VM), "warn" (a failed boot is reported, the VM goes on); -1
+ * for anything else. */
+enum { PALLET_CONVERT_BOOT_OFF = 0, PALLET_CONVERT_BOOT_ON = 1, PALLET_CONVERT_BOOT_WARN = 2 };
+int Pallet_convert_boot_mode (const char *s);
+
+/* Finds OVMF: the first non-secure-boot UEFI flash descriptor for x86_64
+ * q35 in /usr/share/qemu/firmware (QEMU's firmware.json), else the known
+ * Debian/Fedora paths.  Sets *CODE and *VARS (malloc'd) and returns 0, or
+ * -1 when none is installed. */
+int Pallet_convert_find_ovmf (char **code, char **vars);
 
 /* ---- Cluster mode: the conversion Pod -------------------------------- */
 
