@@ -203,7 +203,7 @@ class ConversionOnly(EC2E2E):
         r = self.pallet("validate", self.plan(secret_extra={"kubeToken": None}), check=1)
         text = r.stdout + r.stderr
         self.assertIn("KubeCredentialsRejected", text)
-        self.assertIn("has no kubeToken", text)
+        self.assertIn("no token was sent; set the Secret's kubeToken", text)
 
     def test_no_pvc_source(self):
         self.start(seed(GOOD))

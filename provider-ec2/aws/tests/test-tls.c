@@ -223,15 +223,16 @@ test_kube_tls (void)
   json_array_clear (items);
   CU_ASSERT_EQUAL (kube_list (NULL, 1, "kube-tls-token", items, &err), PALLET_OK);
   CU_ASSERT_EQUAL (json_array_size (items), 2);
-  /* A wrong token: AUTH, names kubeToken, never shows the token. */
+  /* A wrong token: AUTH, names kubeToken and the verb, never shows the token. */
   CU_ASSERT_EQUAL (kube_list (cert, 0, "wrong-token-5f5f", items, &err), PALLET_E_AUTH);
-  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kubeToken"));
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "kubeToken")
+                          && strstr (err, "list persistentvolumeclaims in namespace vms"));
   CU_ASSERT_PTR_NULL (err && strstr (err, "wrong-token-5f5f") ? "leak" : NULL);
   printf ("\n  %s\n", err ? err : "");
   free (err);
   err = NULL;
   CU_ASSERT_EQUAL (kube_list (cert, 0, NULL, items, &err), PALLET_E_AUTH);
-  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "has no kubeToken"));
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "no token was sent") && strstr (err, "kubeToken"));
   free (err);
   err = NULL;
   /* Bad config is refused before any request. */
