@@ -37,7 +37,10 @@ struct pallet_query;
  */
 struct pallet_query *pallet_query_compile (const char *text, char **errmsg);
 
-/* 1 if item satisfies the where clause (always 1 without one), else 0. */
+/* 1 if item satisfies the where clause (always 1 without one), else 0.
+ * It also notes which of the query's fields the item has (for
+ * pallet_query_check_fields), so calls on one query must not run at the
+ * same time in several threads. */
 int pallet_query_match (const struct pallet_query *q, const json_t *item);
 
 /* A new array of the matching items of array (a JSON array), ordered by
