@@ -187,6 +187,15 @@ Pallet_aws_credentials_source (const struct Pallet_aws_client *c)
   return c->r.cred_source;
 }
 
+void
+Pallet_aws_credentials (const struct Pallet_aws_client *c, const char **access_key_id,
+                        const char **secret_access_key, const char **session_token)
+{
+  *access_key_id = c->r.access_key_id;
+  *secret_access_key = c->r.secret_access_key;
+  *session_token = c->r.session_token && *c->r.session_token ? c->r.session_token : NULL;
+}
+
 const char *
 Pallet_aws_endpoint (const struct Pallet_aws_client *c, enum Pallet_aws_service svc)
 {

@@ -136,6 +136,11 @@ const char *Pallet_aws_access_key_id (const struct Pallet_aws_client *c);
 const char *Pallet_aws_endpoint (const struct Pallet_aws_client *c, enum Pallet_aws_service svc);
 /* Where the credentials came from: "config", "env", "profile:NAME". */
 const char *Pallet_aws_credentials_source (const struct Pallet_aws_client *c);
+/* The credentials the client signs with (borrowed; session_token NULL
+ * when there is none), for handing to a process that calls AWS in our
+ * stead (the in-cluster copy Pod's Secret).  Never log them. */
+void Pallet_aws_credentials (const struct Pallet_aws_client *c, const char **access_key_id,
+                             const char **secret_access_key, const char **session_token);
 
 /* ---- Query parameters (ordered key/value list) ---- */
 struct Pallet_aws_params;

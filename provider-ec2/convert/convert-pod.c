@@ -205,7 +205,8 @@ env_var (const char *name, const char *value)
 static json_t *
 build_labels (const struct Pallet_convert_pod_options *o)
 {
-  json_t *l = json_pack ("{s:s}", "app", "pallet-convert");
+  /* The stage label of the build_vm contract (docs/ops/build_vm.md). */
+  json_t *l = json_pack ("{s:s,s:s}", "app", "pallet-convert", "pallet.dev/stage", "convert");
 
   if (l == NULL)
     return NULL;

@@ -225,7 +225,13 @@ int Pallet_convert_find_ovmf (char **code, char **vars);
 
 /* ---- Cluster mode: the conversion Pod -------------------------------- */
 
-#define PALLET_CONVERT_DEFAULT_IMAGE "quay.io/kubev2v/forklift-virt-v2v:latest"
+/* What packaging/images/pallet-convert builds, tagged with the project's
+ * version, under localhost/ until pushed to a registry (setting
+ * conversion-image names the pushed one). */
+#ifndef PALLET_IMAGE_TAG
+#error "PALLET_IMAGE_TAG (the project version) must be defined by the build"
+#endif
+#define PALLET_CONVERT_DEFAULT_IMAGE "localhost/pallet-convert:" PALLET_IMAGE_TAG
 #define PALLET_CONVERT_POD_MAX_DISKS 64
 
 struct Pallet_convert_pod_options {

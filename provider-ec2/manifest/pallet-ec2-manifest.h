@@ -98,6 +98,20 @@ int Pallet_ec2_build_manifests (const json_t *plan, const json_t *vm, const json
 int Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const char *ns,
                                 json_t *volumes, const char **code, char **errmsg);
 
+/* The stage contract with the host (Added-in: ABI 1.1, docs/ops/build_vm.md). */
+#define PALLET_EC2_STAGE_LABEL         "pallet.dev/stage"
+#define PALLET_EC2_TARGET_RUN_STRATEGY "pallet.dev/target-run-strategy"
+
+/* Labels every item of manifests (build_vm's, in build order) with its
+ * stage: "storage" (Secret, ConfigMap, PersistentVolume,
+ * PersistentVolumeClaim), "copy" or "convert" (a Pod, which must carry
+ * the label already), "vm" (VirtualMachine); reorders them by stage,
+ * keeping the order within one; and when a Pod is among them, makes the
+ * VirtualMachine spec.runStrategy Halted with its wanted strategy in the
+ * annotation pallet.dev/target-run-strategy.  Returns 0, or -1 with
+ * *errmsg (malloc'd) naming the item without a stage. */
+int Pallet_ec2_stage_items (json_t *manifests, char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* build_vm: the KubeVirt VirtualMachine, and a pre-bound PV and PVC per
  * volume (none for conversion-only plans: the PVCs exist), and the
- * conversion Pod when the guest is to be converted in the cluster, from
- * the state the earlier steps recorded.  Pure: no AWS calls. */
+ * copy Pod (copy mode) and conversion Pod when the disks are filled or
+ * the guest converted in the cluster, from the state the earlier steps
+ * recorded, each labelled with its stage (Pallet_ec2_stage_items).  Pure:
+ * no AWS calls. */
 #include <stdlib.h>
 #include <string.h>
 #include "ec2.h"
@@ -39,14 +41,11 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   json_t *m;
   if (opts.copy_mode) {
     /* The copy Pod that fills the PVCs in a cluster (local mode has the
-     * raw files already). */
-    json_t *pod = ec2_copy_pod (s, &in, manifests);
-    if (pod)
-      json_array_append_new (manifests, pod);
+     * raw files already), and the Secret it reads the AWS keys from. */
+    if ((st = ec2_copy_pod_items (s, &in, manifests)) != PALLET_OK)
+      goto out;
   }
-  /* Guest conversion left to the cluster: the conversion Pod goes just
-   * before the VirtualMachine, so `kubectl apply -f DIR` (file order)
-   * creates it first. */
+  /* Guest conversion left to the cluster. */
   char *perr = NULL;
   json_t *pod = ec2_conversion_pod (s, &in, manifests, &perr);
   if (perr) {
@@ -57,29 +56,26 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_E_INVALID;
     goto out;
   }
-  if (pod) {
-    size_t at = json_array_size (manifests);
-    json_array_foreach (manifests, i, m)
-      if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
-        at = i;
-    /* The VM must not boot from a disk virt-v2v is still rewriting: it
-     * stays Halted, and says what to run once the Pod has succeeded. */
-    json_t *vm = json_array_get (manifests, at);
-    json_t *spec = json_object_get (vm, "spec");
-    const char *want = ec2_str (spec, "runStrategy");
-    if (vm && *want && strcmp (want, "Halted")) {
-      json_t *ann = json_object_get (json_object_get (vm, "metadata"), "annotations");
-      if (json_is_object (ann))
-        json_object_set_new (ann, "forklift.konveyor.io/run-strategy-after-conversion",
-                             json_string (want));
-      pallet_log (
-          call, PALLET_LOG_INFO,
-          "build_vm %s: the VM is Halted until its conversion Pod has succeeded; then set runStrategy %s (virtctl start)",
-          in.vm_id ? in.vm_id : in.vm_name, want);
-      /* Last: this frees the string want points into. */
-      json_object_set_new (spec, "runStrategy", json_string ("Halted"));
-    }
-    json_array_insert_new (manifests, at, pod);
+  if (pod)
+    json_array_append_new (manifests, pod);
+  /* Stage labels and order (storage, copy, convert, vm): the host, or
+   * `kubectl apply -f DIR` in file order, creates them so; the VM stays
+   * Halted while a Pod still has to run on its disks. */
+  if (Pallet_ec2_stage_items (manifests, &perr) < 0) {
+    pallet_error (call, PALLET_E_FAILED, "build_vm %s: %s", in.vm_id ? in.vm_id : in.vm_name,
+                  perr ? perr : "out of memory");
+    free (perr);
+    st = PALLET_E_FAILED;
+    goto out;
+  }
+  json_array_foreach (manifests, i, m) {
+    const char *want = ec2_str (json_object_get (json_object_get (m, "metadata"), "annotations"),
+                                PALLET_EC2_TARGET_RUN_STRATEGY);
+    if (*want)
+      pallet_log (call, PALLET_LOG_INFO,
+                  "build_vm %s: the VM is Halted until its copy and conversion Pods have "
+                  "succeeded; then runStrategy %s",
+                  in.vm_id ? in.vm_id : in.vm_name, want);
   }
   json_array_foreach (notes, i, m)
     pallet_log (call, PALLET_LOG_INFO, "%s", json_string_value (m));

@@ -195,9 +195,12 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
 {
   *err = NULL;
   const char *conv = ec2_str (in->state, "conversion");
-  /* Only where convert said the disks were not local. */
+  /* Where convert said the disks were not local, and in copy mode: the
+   * copy Pod fills the PVCs from the snapshots, not from the local files
+   * convert converted. */
   if (json_is_true (json_object_get (in->plan, "skipGuestConversion"))
-      || strncmp (conv, "not run here", 12) != 0)
+      || (strncmp (conv, "not run here", 12) != 0
+          && strcmp (ec2_str (in->state, "transferMode"), "copy") != 0))
     return NULL;
   const json_t *vm = NULL, *m;
   size_t i;

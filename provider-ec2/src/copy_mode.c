@@ -11,7 +11,10 @@
  *
  * Where: setting copy-target-dir, else <work.dir>/disks; files are
  * <vm>-disk-<index>.raw, with a journal <file>.journal while copying.
- * Settings: copy-workers (default 8), copy-max-rps (default 950). */
+ * Settings: copy-workers (default 8), copy-max-rps (default 950).
+ *
+ * In a cluster, the copy Pod does the same from the snapshots into the
+ * PVCs (ec2_copy_pod_items). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include <unistd.h>
 #include "ec2.h"
 #include "pallet-ebs-copy.h"
+#include "pallet-ec2-manifest.h"
 #include "warm.h"
 
 static const char *
@@ -260,78 +264,180 @@ ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols)
   }
 }
 
+/* ---- Cluster mode: the copy Pod and its credentials ---- */
+
+/* "<vm>-<suffix>", the VM part cut so it stays a DNS-1123 label. */
+static void
+object_name (const char *vm, const char *suffix, char out[64])
+{
+  size_t n = strlen (vm), max = 63 - strlen (suffix) - 1;
+  if (n > max)
+    n = max;
+  while (n > 0 && vm[n - 1] == '-')
+    n--;
+  snprintf (out, 64, "%.*s-%s", (int) n, *vm ? vm : "vm", suffix);
+}
+
+/* Forklift's keys (plan, migration, vmID), so a cleanup finds them, and
+ * the stage of the build_vm contract. */
+static json_t *
+item_labels (const struct ec2_input *in, const char *stage)
+{
+  json_t *l = json_pack ("{s:s,s:s}", "app.kubernetes.io/managed-by", "pallet",
+                         PALLET_EC2_STAGE_LABEL, stage);
+  if (in->vm_id && *in->vm_id) {
+    json_object_set_new (l, "forklift.konveyor.io/vm-id", json_string (in->vm_id));
+    json_object_set_new (l, "vmID", json_string (in->vm_id));
+  }
+  if (*in->plan_uid && Pallet_ec2_is_label_value (in->plan_uid))
+    json_object_set_new (l, "plan", json_string (in->plan_uid));
+  if (*in->migration_uid)
+    json_object_set_new (l, "migration", json_string (in->migration_uid));
+  return l;
+}
+
+/* The copy Pod's AWS credentials: a Secret Pallet writes into the target
+ * namespace (the Pod's own; a Pod cannot read a Secret of another), with
+ * the session token when the credentials have one.  Keys are the
+ * variables' names, for envFrom.  NULL with *err when there are none. */
+static json_t *
+credentials_secret (struct ec2 *s, const struct ec2_input *in, const char *name, const char *ns,
+                    char **err)
+{
+  const char *akid = NULL, *sak = NULL, *tok = NULL;
+  Pallet_aws_credentials (s->src, &akid, &sak, &tok);
+  if (!akid || !*akid || !sak || !*sak) {
+    if (asprintf (err, "the copy Pod needs AWS credentials and the provider has none to give it; "
+                       "give the Provider's Secret accessKeyId and secretAccessKey, or set "
+                       "copy-service-account to a service account that has them (IRSA)")
+        < 0)
+      *err = NULL;
+    return NULL;
+  }
+  json_t *data = json_pack ("{s:s,s:s}", "AWS_ACCESS_KEY_ID", akid, "AWS_SECRET_ACCESS_KEY", sak);
+  if (tok)
+    json_object_set_new (data, "AWS_SESSION_TOKEN", json_string (tok));
+  return json_pack ("{s:s,s:s,s:{s:s,s:s,s:o},s:s,s:o}", "apiVersion", "v1", "kind", "Secret",
+                    "metadata", "name", name, "namespace", ns, "labels",
+                    item_labels (in, "storage"), "type", "Opaque", "stringData", data);
+}
+
+/* One container: pallet-ebs-copy from the disk's snapshot into its PVC. */
+static json_t *
+copy_container (struct ec2 *s, const char *image, size_t k, const char *snap, json_t *env_from)
+{
+  char dev[48], cname[32], journal[96];
+  snprintf (cname, sizeof cname, "copy-disk-%zu", k);
+  snprintf (dev, sizeof dev, "/dev/pallet-disk-%zu", k);
+  snprintf (journal, sizeof journal, "/var/lib/pallet/disk-%zu.journal", k);
+  json_t *env =
+      json_pack ("[{s:s,s:s}]", "name", "AWS_REGION", "value", Pallet_aws_region (s->src));
+  const char *ep = Pallet_aws_endpoint (s->src, PALLET_AWS_EBS);
+  if (ep && !strstr (ep, ".amazonaws.com"))
+    json_array_append_new (env,
+                           json_pack ("{s:s,s:s}", "name", "AWS_ENDPOINT_URL_EBS", "value", ep));
+  char vname[32];
+  snprintf (vname, sizeof vname, "disk-%zu", k);
+  /* Root to open the block device (kubelet makes it root:disk 0660);
+   * nothing more: no capability, no privilege escalation. */
+  json_t *c =
+      json_pack ("{s:s,s:s,s:[s,s,s,s,s,s,s],s:o,s:[{s:s,s:s}],s:[{s:s,s:s}],"
+                 "s:{s:b,s:b,s:i,s:b,s:{s:[s]}}}",
+                 "name", cname, "image", image, "command", "pallet-ebs-copy", "--snapshot", snap,
+                 "--target", dev, "--journal", journal, "env", env, "volumeDevices", "name", vname,
+                 "devicePath", dev, "volumeMounts", "name", "copy-journal", "mountPath",
+                 "/var/lib/pallet", "securityContext", "allowPrivilegeEscalation", 0, "privileged",
+                 0, "runAsUser", 0, "readOnlyRootFilesystem", 1, "capabilities", "drop", "ALL");
+  if (c && env_from)
+    json_object_set (c, "envFrom", env_from);
+  return c;
+}
+
+/* The snapshot the disk of a PVC is copied from. */
+static const char *
+pvc_snapshot (const struct ec2_input *in, const json_t *md)
+{
+  const char *src =
+      ec2_str (json_object_get (md, "annotations"), "forklift.konveyor.io/original-volume-id");
+  size_t j;
+  json_t *v;
+  json_array_foreach (json_object_get (in->state, "volumes"), j, v)
+    if (!strcmp (ec2_str (v, "sourceVolumeId"), src))
+      return ec2_str (v, "snapshotId");
+  return "";
+}
+
 /* Cluster mode: a Pod (validate.py covers Pod, not batch/v1 Job) that runs
  * pallet-ebs-copy once per disk, each container with its PVC attached as a
- * raw block device and its journal on an emptyDir.  Credentials come
- * from the plan's source Secret by
- * secretKeyRef, never inline.  Settings: copy-image. */
-json_t *
-ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests)
+ * raw block device and its journal on an emptyDir; before it, the Secret
+ * of its credentials (none with copy-service-account).  Settings:
+ * copy-image, copy-service-account.  Appends to manifests. */
+int
+ec2_copy_pod_items (struct ec2 *s, const struct ec2_input *in, json_t *manifests)
 {
   const char *image = setting (s, "copy-image");
+  const char *sa = setting (s, "copy-service-account");
   if (!image || !*image)
-    image = "quay.io/pallet/pallet-ebs-copy:latest";
-  const json_t *secret = json_object_get (json_object_get (in->plan, "source"), "secretRef");
-  const char *secret_name = ec2_str (secret, "name");
-  const char *vm_name = NULL, *ns = NULL;
-  json_t *containers = json_array (), *volumes = json_array ();
-  size_t i, k = 0;
+    image = EC2_COPY_DEFAULT_IMAGE;
+  const char *vm_name = "", *ns = "";
+  size_t i;
   json_t *m;
   json_array_foreach (manifests, i, m) {
     const json_t *md = json_object_get (m, "metadata");
     if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
       vm_name = ec2_str (md, "name");
+    if (!strcmp (ec2_str (m, "kind"), "PersistentVolumeClaim"))
+      ns = ec2_str (md, "namespace");
+  }
+  char pod_name[64], secret_name[64];
+  object_name (vm_name, "ebs-copy", pod_name);
+  object_name (vm_name, "ebs-copy-aws", secret_name);
+  if (!*ns)
+    ns = "default";
+  json_t *secret = NULL, *env_from = NULL;
+  if (!sa || !*sa) {
+    char *err = NULL;
+    if (!(secret = credentials_secret (s, in, secret_name, ns, &err))) {
+      pallet_error (s->call, PALLET_E_INVALID, "build_vm %s: %s", in->vm_id ? in->vm_id : "",
+                    err ? err : "out of memory");
+      free (err);
+      return PALLET_E_INVALID;
+    }
+    env_from = json_pack ("[{s:{s:s}}]", "secretRef", "name", secret_name);
+  }
+  json_t *containers = json_array (), *volumes = json_array ();
+  size_t k = 0;
+  json_array_foreach (manifests, i, m) {
+    const json_t *md = json_object_get (m, "metadata");
     if (strcmp (ec2_str (m, "kind"), "PersistentVolumeClaim"))
       continue;
-    ns = ec2_str (md, "namespace");
-    const char *src =
-        ec2_str (json_object_get (md, "annotations"), "forklift.konveyor.io/original-volume-id");
-    const char *snap = "";
-    size_t j;
-    json_t *v;
-    json_array_foreach (json_object_get (in->state, "volumes"), j, v)
-      if (!strcmp (ec2_str (v, "sourceVolumeId"), src))
-        snap = ec2_str (v, "snapshotId");
-    char vname[32], dev[48], cname[32];
+    char vname[32];
     snprintf (vname, sizeof vname, "disk-%zu", k);
-    snprintf (cname, sizeof cname, "copy-disk-%zu", k);
-    snprintf (dev, sizeof dev, "/dev/pallet-disk-%zu", k);
-    k++;
-    json_t *env =
-        json_pack ("[{s:s,s:s}]", "name", "AWS_REGION", "value", Pallet_aws_region (s->src));
-    const char *ep = Pallet_aws_endpoint (s->src, PALLET_AWS_EBS);
-    if (ep && !strstr (ep, ".amazonaws.com"))
-      json_array_append_new (env,
-                             json_pack ("{s:s,s:s}", "name", "AWS_ENDPOINT_URL_EBS", "value", ep));
-    if (*secret_name) {
-      static const char *const keys[][2] = { { "AWS_ACCESS_KEY_ID", "accessKeyId" },
-                                             { "AWS_SECRET_ACCESS_KEY", "secretAccessKey" } };
-      for (int e = 0; e < 2; e++)
-        json_array_append_new (env,
-                               json_pack ("{s:s,s:{s:{s:s,s:s}}}", "name", keys[e][0], "valueFrom",
-                                          "secretKeyRef", "name", secret_name, "key", keys[e][1]));
-    }
-    char journal[96];
-    snprintf (journal, sizeof journal, "/var/lib/pallet/%s.journal", vname);
     json_array_append_new (containers,
-                           json_pack ("{s:s,s:s,s:[s,s,s,s,s,s,s],s:o,s:[{s:s,s:s}],s:[{s:s,s:s}]}",
-                                      "name", cname, "image", image, "command", "pallet-ebs-copy",
-                                      "--snapshot", snap, "--target", dev, "--journal", journal,
-                                      "env", env, "volumeDevices", "name", vname, "devicePath", dev,
-                                      "volumeMounts", "name", "copy-journal", "mountPath",
-                                      "/var/lib/pallet"));
+                           copy_container (s, image, k++, pvc_snapshot (in, md), env_from));
     json_array_append_new (volumes,
                            json_pack ("{s:s,s:{s:s}}", "name", vname, "persistentVolumeClaim",
                                       "claimName", ec2_str (md, "name")));
   }
+  json_decref (env_from);
   /* The journals live as long as the Pod: a restarted container
    * (restartPolicy OnFailure) copies only the blocks not yet done. */
   json_array_append_new (volumes, json_pack ("{s:s,s:{}}", "name", "copy-journal", "emptyDir"));
-  char name[64];
-  snprintf (name, sizeof name, "%.54s-ebs-copy", vm_name && *vm_name ? vm_name : "vm");
-  return json_pack ("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:o,s:o}}", "apiVersion", "v1", "kind",
-                    "Pod", "metadata", "name", name, "namespace", ns && *ns ? ns : "default",
-                    "labels", "app.kubernetes.io/managed-by", "pallet",
-                    "forklift.konveyor.io/vm-id", in->vm_id ? in->vm_id : "", "spec",
-                    "restartPolicy", "OnFailure", "containers", containers, "volumes", volumes);
+  json_t *pod = json_pack ("{s:s,s:s,s:{s:s,s:s,s:o},s:{s:s,s:b,s:b,s:o,s:o,s:{s:{s:s}}}}",
+                           "apiVersion", "v1", "kind", "Pod", "metadata", "name", pod_name,
+                           "namespace", ns, "labels", item_labels (in, "copy"), "spec",
+                           "restartPolicy", "OnFailure", "automountServiceAccountToken", 0,
+                           "enableServiceLinks", 0, "containers", containers, "volumes", volumes,
+                           "securityContext", "seccompProfile", "type", "RuntimeDefault");
+  if (!pod) {
+    json_decref (secret);
+    pallet_error (s->call, PALLET_E_NOMEM, "build_vm: out of memory building the copy Pod");
+    return PALLET_E_NOMEM;
+  }
+  if (sa && *sa)
+    json_object_set_new (json_object_get (pod, "spec"), "serviceAccountName", json_string (sa));
+  if (secret)
+    json_array_append_new (manifests, secret);
+  json_array_append_new (manifests, pod);
+  return PALLET_OK;
 }

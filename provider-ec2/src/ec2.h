@@ -125,8 +125,14 @@ int ec2_copy_mode_wanted (struct ec2 *s, const json_t *plan, const char **why);
 int ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols);
 /* Removes the volumes' localPath files (and journals); emits cleanup items. */
 void ec2_copy_remove_files (struct ec2 *s, const char *vm, json_t *vols);
-/* The copy Pod for cluster mode (new reference). */
-json_t *ec2_copy_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests);
+/* Cluster mode: appends the copy Pod (stage copy) and, unless setting
+ * copy-service-account is set, the Secret of its AWS credentials (stage
+ * storage, in the target namespace) to manifests.  Returns a pallet
+ * status (reported). */
+int ec2_copy_pod_items (struct ec2 *s, const struct ec2_input *in, json_t *manifests);
+/* The images of the Pods: what packaging/images builds, tagged with the
+ * project's version (PALLET_IMAGE_TAG), under localhost/ until pushed. */
+#define EC2_COPY_DEFAULT_IMAGE "localhost/pallet-ebs-copy:" PALLET_IMAGE_TAG
 
 /* Conversion-only plans (conversion.c). */
 int ec2_plan_is_conversion (const json_t *plan);

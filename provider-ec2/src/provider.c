@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include "ec2.h"
+#include "pallet-convert.h"
 
 /* ---- JSON helpers ---- */
 
@@ -749,7 +750,10 @@ static const struct pallet_setting ec2_settings[] = {
     "copy mode: parallel block fetches per volume (a number, as a string)" },
   { "copy-max-rps", PALLET_SETTING_STRING, "950",
     "copy mode: GetSnapshotBlock requests per second (a number, as a string)" },
-  { "copy-image", PALLET_SETTING_STRING, NULL, "the image of the cluster copy Pod" },
+  { "copy-image", PALLET_SETTING_STRING, EC2_COPY_DEFAULT_IMAGE,
+    "the image of the cluster copy Pod (packaging/images/pallet-ebs-copy)" },
+  { "copy-service-account", PALLET_SETTING_STRING, NULL,
+    "the copy Pod's service account (IRSA); then no credentials Secret is written" },
   { "precopy-interval", PALLET_SETTING_JSON, NULL,
     "warm plans: minutes between precopy rounds (a number or a string)" },
   { "endpoint-url", PALLET_SETTING_STRING, NULL, "one endpoint for every AWS service" },
@@ -771,8 +775,8 @@ static const struct pallet_setting ec2_settings[] = {
     "true turns TLS verification of the API server off (test clusters only)" },
   { "pvc-list-file", PALLET_SETTING_STRING, NULL,
     "conversion-only plans, offline: a file holding kubectl get pvc -o json" },
-  { "conversion-image", PALLET_SETTING_STRING, "quay.io/kubev2v/forklift-virt-v2v:latest",
-    "the image of the conversion Pod" },
+  { "conversion-image", PALLET_SETTING_STRING, PALLET_CONVERT_DEFAULT_IMAGE,
+    "the image of the conversion Pod (packaging/images/pallet-convert)" },
   { "conversion-cpu-request", PALLET_SETTING_STRING, "1", "the conversion Pod's CPU request" },
   { "conversion-memory-request", PALLET_SETTING_STRING, "2Gi",
     "the conversion Pod's memory request" },

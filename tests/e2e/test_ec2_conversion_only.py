@@ -111,7 +111,11 @@ class ConversionOnly(EC2E2E):
         # Not booted while virt-v2v rewrites its disks; the wanted state is kept.
         self.assertEqual(vm["spec"]["runStrategy"], "Halted")
         self.assertEqual(vm["metadata"]["annotations"][
-            "forklift.konveyor.io/run-strategy-after-conversion"], "Always")
+            "pallet.dev/target-run-strategy"], "Always")
+        self.assertNotIn("running", vm["spec"])
+        # The stage contract the host applies in order (docs/ops/build_vm.md).
+        self.assertEqual([m["metadata"]["labels"]["pallet.dev/stage"] for _, m in ms],
+                         ["convert", "vm"])
         pod = [m for _, m in ms if m["kind"] == "Pod"][0]
         ctr = pod["spec"]["containers"][0]
         byname = {v["name"]: v["persistentVolumeClaim"]["claimName"]

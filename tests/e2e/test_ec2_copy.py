@@ -387,8 +387,28 @@ class ProviderCopyMode(EC2E2E):
             self.assertIn("--journal", ctr["command"])
             self.assertEqual(ctr["volumeMounts"], [{"name": "copy-journal",
                                                     "mountPath": "/var/lib/pallet"}])
+        # The copy Pod's credentials: a Secret Pallet writes in the Pod's
+        # (target) namespace, applied before the Pod; the file is 0600.
+        secrets = [p for p in self.manifests(sd) if "-Secret-" in os.path.basename(p)]
+        self.assertEqual(len(secrets), 1, self.manifests(sd))
+        self.assertEqual(os.stat(secrets[0]).st_mode & 0o777, 0o600)
+        with open(secrets[0]) as fh:
+            sec = json.load(fh)
+        self.assertEqual(sec["metadata"]["namespace"], copy[0]["metadata"]["namespace"])
+        self.assertEqual(sec["stringData"], {"AWS_ACCESS_KEY_ID": SOURCE["key"],
+                                             "AWS_SECRET_ACCESS_KEY": SOURCE["secret"]})
+        self.assertEqual(sec["metadata"]["labels"]["pallet.dev/stage"], "storage")
+        for ctr in copy[0]["spec"]["containers"]:
+            self.assertEqual(ctr["envFrom"], [{"secretRef": {"name": sec["metadata"]["name"]}}])
+        names = sorted(os.path.basename(p) for p in self.manifests(sd))
+        self.assertLess(names.index(os.path.basename(secrets[0])),
+                        [i for i, n in enumerate(names) if "-Pod-" in n][0])
+        # Never in the state or the log.
+        self.assertNotIn(SOURCE["secret"], r.stdout + r.stderr)
         state_txt = ""
         for root, _, fs in os.walk(sd):
+            if os.path.relpath(root, sd).split(os.sep)[0] == "manifests":
+                continue
             for f in fs:
                 if f.endswith(".json"):
                     with open(os.path.join(root, f)) as fh:

@@ -82,6 +82,12 @@ class SameAccount(EC2E2E):
             self.assertEqual(kinds.count("Pod"), 1, "one conversion Pod per VM: %s" % kinds)
             self.assertEqual(kinds[-2:], ["Pod", "VirtualMachine"], "the Pod just before the VM")
             vm, pod = ms[-1][1], ms[-2][1]
+            stages = [m["metadata"]["labels"]["pallet.dev/stage"] for _, m in ms]
+            self.assertEqual(stages, ["storage"] * 6 + ["convert", "vm"],
+                             "3 PVs and 3 PVCs, the conversion Pod, the VM")
+            self.assertEqual(vm["spec"]["runStrategy"], "Halted")
+            self.assertIn(vm["metadata"]["annotations"]["pallet.dev/target-run-strategy"],
+                          ("Always", "Halted"))
             claims = [v["persistentVolumeClaim"]["claimName"]
                       for v in vm["spec"]["template"]["spec"]["volumes"]]
             byname = {v["name"]: v["persistentVolumeClaim"]["claimName"]

@@ -220,7 +220,9 @@ test_kvm_and_options (void)
   CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (sel, "kubevirt.io/schedulable")),
                           "true");
   labels = jpath (pod, "metadata.labels");
-  CU_ASSERT_EQUAL (json_object_size (labels), 1); /* app only */
+  CU_ASSERT_EQUAL (json_object_size (labels), 2); /* app and the stage only */
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "pallet.dev/stage")),
+                          "convert");
   CU_ASSERT_EQUAL (json_array_size (jpath (pod, "spec.containers.0.volumeDevices")), 1);
   json_decref (pod);
 
