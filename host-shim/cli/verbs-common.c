@@ -126,8 +126,13 @@ static const char *const help[][2] = {
     "       pallet create plan NAME --source P [--target P] --vms ID,... --network-mapping M\n"
     "         --storage-mapping M [--target-namespace NS] [--warm] --dry-run\n"
     "Writes the Forklift YAML for kubectl apply -f -, checked by Pallet's plan reader.\n" },
-  { "archive", "Usage: pallet archive plan NAME --kubeconfig FILE [-n NS]\n" },
-  { "delete", "Usage: pallet delete plan|provider|mapping NAME --kubeconfig FILE [-n NS]\n" },
+  { "archive", "Usage: pallet archive plan NAME [--kubeconfig FILE] [-n NS]\n"
+               "Sets the Plan's spec.archived in the cluster (--kubeconfig, $KUBECONFIG, the\n"
+               "Pod's service account or ~/.kube/config, as kubectl finds it).\n" },
+  { "delete", "Usage: pallet delete plan|provider|mapping|networkmap|storagemap NAME\n"
+              "         [--kubeconfig FILE] [-n NS]\n"
+              "Deletes the Forklift object from the cluster; a mapping is the NetworkMap or\n"
+              "StorageMap of that name.\n" },
 };
 
 const char *

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* pallet create provider|mapping|plan ... --dry-run: the Forklift YAML
  * users otherwise write by hand, as kubectl-mtv's create verbs make it,
- * checked by Pallet's own plan reader before it is printed.  archive and
- * delete change a cluster: they say so when there is none. */
+ * checked by Pallet's own plan reader before it is printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,38 +484,4 @@ done:
   json_decref (out);
   free (c.files);
   return rc < 0 ? 0 : rc;
-}
-
-/* archive and delete act on a cluster's objects. */
-static int
-cluster_verb (int argc, char **argv, const char *verb, const char *kubectl_hint)
-{
-  struct vcommon c = { .verb = verb };
-  int rc = Pallet_vc_parse (&c, argc, argv, NULL, NULL, NULL);
-  free (c.files);
-  if (rc)
-    return rc < 0 ? 0 : rc;
-  const char *res = optind < argc ? argv[optind] : "plan";
-  const char *name = optind + 1 < argc ? argv[optind + 1] : "NAME";
-  fprintf (stderr,
-           "pallet %s: needs a cluster (--kubeconfig FILE), and this pallet has no Kubernetes "
-           "client yet; with kubectl: ",
-           verb);
-  fprintf (stderr, kubectl_hint, res, name, c.ns ? c.ns : "NAMESPACE");
-  fputc ('\n', stderr);
-  return PALLET_EXIT_USAGE;
-}
-
-int
-Pallet_cli_archive (int argc, char **argv)
-{
-  return cluster_verb (
-      argc, argv, "archive",
-      "kubectl patch %s %s -n %s --type merge -p '{\"spec\":{\"archived\":true}}'");
-}
-
-int
-Pallet_cli_delete (int argc, char **argv)
-{
-  return cluster_verb (argc, argv, "delete", "kubectl delete %s %s -n %s");
 }

@@ -27,6 +27,11 @@ RESOURCES = [
     ("kubevirt.io", "v1", "virtualmachines", "VirtualMachine", True, ["vm", "vms"]),
     ("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", True,
      ["vmi", "vmis"]),
+    # Forklift's kinds, for pallet archive / delete.
+    ("forklift.konveyor.io", "v1beta1", "plans", "Plan", True, []),
+    ("forklift.konveyor.io", "v1beta1", "providers", "Provider", True, []),
+    ("forklift.konveyor.io", "v1beta1", "networkmaps", "NetworkMap", True, []),
+    ("forklift.konveyor.io", "v1beta1", "storagemaps", "StorageMap", True, []),
 ]
 SUBRESOURCES = {"pods": ["status", "log"], "persistentvolumeclaims": ["status"],
                 "persistentvolumes": ["status"],
@@ -60,19 +65,25 @@ def resource_list(group, version):
             "resources": out}
 
 
+def group_ver(group):
+    """The one version a group is served at (v1, or v1beta1 for Forklift)."""
+    return next((r[1] for r in RESOURCES if r[0] == group), "v1")
+
+
 def api_groups():
     groups = []
     for g in sorted({r[0] for r in RESOURCES if r[0]}):
-        gv = "%s/v1" % g
-        groups.append({"name": g, "versions": [{"groupVersion": gv, "version": "v1"}],
-                       "preferredVersion": {"groupVersion": gv, "version": "v1"}})
+        v = group_ver(g)
+        gv = "%s/%s" % (g, v)
+        groups.append({"name": g, "versions": [{"groupVersion": gv, "version": v}],
+                       "preferredVersion": {"groupVersion": gv, "version": v}})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def openapi_v3_root():
     paths = {"api/v1": {}}
     for g in sorted({r[0] for r in RESOURCES if r[0]}):
-        paths["apis/%s/v1" % g] = {}
+        paths["apis/%s/%s" % (g, group_ver(g))] = {}
     for p in paths:
         paths[p] = {"serverRelativeURL": "/openapi/v3/%s?hash=pallet1" % p}
     return {"paths": paths}
@@ -82,15 +93,15 @@ def openapi_v3_gv(path):
     """Paths with x-kubernetes-group-version-kind and the fieldValidation
     parameter: kubectl then leaves validation to this server.  No schemas:
     kubectl falls back to its compiled-in types for strategic merge."""
-    m = re.fullmatch(r"(?:api/v1|apis/([a-z0-9.-]+)/v1)", path)
-    if not m:
+    m = re.fullmatch(r"(?:api/v1|apis/([a-z0-9.-]+)/(v[0-9a-z]+))", path)
+    if not m or (m.group(1) and m.group(2) != group_ver(m.group(1))):
         return None
     group = m.group(1) or ""
     paths = {}
     for r in RESOURCES:
         if r[0] != group:
             continue
-        gvk = {"group": group, "version": "v1", "kind": r[3]}
+        gvk = {"group": group, "version": r[1], "kind": r[3]}
         params = [{"name": n, "in": "query", "schema": {"type": "string"}}
                   for n in ("fieldValidation", "fieldManager", "dryRun")]
         op = {"x-kubernetes-group-version-kind": gvk, "parameters": params,
@@ -210,7 +221,8 @@ TOP_FIELDS = {
     "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
 }
 for _k in ("Namespace", "Node", "PersistentVolume", "PersistentVolumeClaim", "Pod",
-           "VirtualMachine", "VirtualMachineInstance"):
+           "VirtualMachine", "VirtualMachineInstance", "Plan", "Provider", "NetworkMap",
+           "StorageMap"):
     TOP_FIELDS[_k] = {"spec", "status"}
 
 
@@ -291,13 +303,16 @@ class Api:
             return Response(200, api_groups())
         if p == "/api/v1":
             return Response(200, resource_list("", "v1"))
-        m = re.fullmatch(r"/apis/([a-z0-9.-]+)(?:/(v1))?", p)
+        m = re.fullmatch(r"/apis/([a-z0-9.-]+)(?:/(v[0-9a-z]+))?", p)
         if m:
             if not any(r[0] == m.group(1) for r in RESOURCES):
                 raise ApiError(404, "NotFound", "the server could not find the requested "
                                "resource (group %s is not served)" % m.group(1))
+            if m.group(2) and m.group(2) != group_ver(m.group(1)):
+                raise ApiError(404, "NotFound", "group %s is served at %s only"
+                               % (m.group(1), group_ver(m.group(1))))
             if m.group(2):
-                return Response(200, resource_list(m.group(1), "v1"))
+                return Response(200, resource_list(m.group(1), m.group(2)))
             g = [x for x in api_groups()["groups"] if x["name"] == m.group(1)][0]
             return Response(200, dict(g, kind="APIGroup", apiVersion="v1"))
         if p == "/openapi/v2":
@@ -317,7 +332,7 @@ class Api:
         return self._resource(req, p)
 
     def _parse(self, p):
-        m = re.fullmatch(r"/(?:api/v1|apis/([a-z0-9.-]+)/v1)"
+        m = re.fullmatch(r"/(?:api/v1|apis/([a-z0-9.-]+)/(?:v1|v1beta1))"
                          r"(?:/namespaces/([a-z0-9-]+)(?=/))?/([a-z]+)"
                          r"(?:/([^/]+))?(?:/([a-z]+))?", p)
         if not m:
