@@ -30,9 +30,9 @@ rm -rf "$work/debs" "$work/root" "$work/oot" "$work/cmake"
 tbuild=$(( $(date +%s) - t0 ))
 # The source the packages were built from (build-deb.sh's copy).
 pkgsrc=$work/scratch/src
-# Exactly the five packages (plus their -dbgsym).
+# Exactly the six packages (plus their -dbgsym).
 got=$(for d in "$work"/debs/*.deb; do dpkg-deb -f "$d" Package; done | grep -v -- '-dbgsym$' | sort | tr '\n' ' ')
-want="libpallet-host1 pallet pallet-conformance pallet-dev pallet-provider-ec2 "
+want="libpallet-host1 pallet pallet-conformance pallet-dev pallet-provider-ec2 pallet-provider-v2v "
 [ "$got" = "$want" ] || fail "built packages are '$got', expected '$want'"
 
 step "2. unpack into $work/root"
@@ -47,6 +47,7 @@ for f in usr/include/pallet/provider.h usr/include/pallet/host.h usr/bin/pallet 
          usr/lib/$ma/pkgconfig/pallet-provider.pc usr/lib/$ma/pkgconfig/pallet-host.pc \
          usr/lib/$ma/cmake/Pallet/PalletConfig.cmake usr/lib/$ma/libpallet-host.so \
          usr/lib/$ma/libpallet-host.so.1 usr/lib/$ma/pallet/providers/pallet-provider-ec2.so \
+         usr/lib/$ma/pallet/providers/pallet-provider-vsphere.so \
          usr/share/man/man1/pallet.1.gz usr/libexec/pallet/pallet-lint-manifests \
          usr/share/pallet/kubernetes-schemas/kubevirt.json \
          usr/share/pallet/kubernetes-schemas/LICENSE; do

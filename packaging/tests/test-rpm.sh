@@ -42,7 +42,7 @@ ls "$top"/SRPMS/pallet-"$version"-1*.src.rpm
 echo "== rpmbuild -bb"
 rb -bb "$top/SPECS/pallet.spec" > "$work/bb.log" 2>&1 || { tail -n 60 "$work/bb.log"; fail "rpmbuild -bb failed; log: $work/bb.log"; }
 got=$(for r in "$top"/RPMS/*/*.rpm; do rpm -qp --qf '%{NAME}\n' "$r"; done | sort | tr '\n' ' ')
-want="libpallet-host pallet pallet-conformance pallet-devel pallet-provider-ec2 "
+want="libpallet-host pallet pallet-conformance pallet-devel pallet-provider-ec2 pallet-provider-v2v "
 [ "$got" = "$want" ] || fail "built RPMs are '$got', expected '$want'"
 
 echo "== contents"
@@ -54,7 +54,8 @@ lib=$(rpm --eval '%{_lib}')
 for f in usr/bin/pallet usr/bin/pallet-conformance usr/include/pallet/provider.h \
          usr/include/pallet/host.h usr/$lib/libpallet-host.so.1 usr/$lib/libpallet-host.so \
          usr/$lib/pkgconfig/pallet-provider.pc usr/$lib/cmake/Pallet/PalletConfig.cmake \
-         usr/$lib/pallet/providers/pallet-provider-ec2.so usr/share/pallet/pallet-provider.map \
+         usr/$lib/pallet/providers/pallet-provider-ec2.so \
+         usr/$lib/pallet/providers/pallet-provider-vsphere.so usr/share/pallet/pallet-provider.map \
          usr/share/pallet/schemas/result.schema.json usr/libexec/pallet/pallet-lint-manifests \
          usr/share/pallet/kubernetes-schemas/core-v1.json; do
   [ -e "$work/root/$f" ] || fail "$f is in no RPM"
