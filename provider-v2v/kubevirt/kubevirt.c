@@ -202,6 +202,35 @@ pvc_for (const struct pallet_v2v_vm_in *in, const char *vmname, size_t i, const 
   return *pvc ? PALLET_OK : PALLET_E_NOMEM;
 }
 
+/* The features KubeVirt's v1.Features has.  virt-v2v copies the source's
+ * libvirt features, and for -i disk and -i ova that includes pae, which
+ * KubeVirt has no field for (an x86_64 guest always has PAE there): such
+ * a feature is left out, with a note naming it. */
+static json_t *
+kubevirt_features (const json_t *feat, json_t *notes)
+{
+  static const char *const known[] = { "acpi", "apic",       "hyperv", "hypervPassthrough",
+                                       "kvm",  "pvspinlock", "smm",    NULL };
+  json_t *out = json_object ();
+  const char *k;
+  json_t *v;
+  json_object_foreach ((json_t *) feat, k, v) {
+    size_t i = 0;
+    while (known[i] && strcmp (known[i], k))
+      i++;
+    if (known[i])
+      json_object_set (out, k, v);
+    else {
+      char m[256];
+      snprintf (m, sizeof m,
+                "features.%.64s: virt-v2v's feature has no KubeVirt field (v1.Features); left out",
+                k);
+      json_array_append_new (notes, json_string (m));
+    }
+  }
+  return out;
+}
+
 /* spec.domain of the VMI, checked, with its quirks undone into dom. */
 static int
 domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *notes, char **err)
@@ -242,10 +271,12 @@ domain_from (const json_t *vmi_dom, const json_t *source, json_t *dom, json_t *n
   json_t *feat = json_object_get (res, "features");
   if (!feat || json_is_null (feat))
     feat = json_object_get (vmi_dom, "features");
-  if (json_is_object (feat) && json_object_size (feat))
-    json_object_set (dom, "features", feat);
-  else if (feat && !json_is_null (feat) && !json_is_object (feat))
+  if (feat && !json_is_null (feat) && !json_is_object (feat))
     return Pallet_v2v_failf (err, PALLET_E_INVALID, "virt-v2v YAML: features: expected a mapping");
+  json_t *kept = kubevirt_features (feat, notes);
+  if (kept && json_object_size (kept))
+    json_object_set (dom, "features", kept);
+  json_decref (kept);
   /* Firmware: virt-v2v's (UEFI guests), else the source's, else BIOS. */
   json_t *fw = json_object_get (vmi_dom, "firmware");
   json_t *bl = json_object_get (fw, "bootloader");

@@ -151,6 +151,54 @@ test_real_output (void)
   json_decref (vmi);
 }
 
+/* virt-v2v -i disk fills features in, pae among them: KubeVirt's
+ * v1.Features has no pae, so it is left out (with a note), acpi and apic
+ * kept, and the VM passes --strict. */
+static void
+test_disk_output_features (void)
+{
+  char path[600], *err = NULL;
+  snprintf (path, sizeof path, "%s/fixtures/disk-debian12.yaml", dir);
+  json_t *vmi = pallet_v2v_kubevirt_read (path, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (vmi);
+  json_t *plan = json_loads (PLAN, 0, NULL);
+  json_t *vm0 = json_array_get (json_object_get (plan, "vms"), 0);
+  json_object_set_new (vm0, "name", json_string ("web"));
+  json_object_set_new (vm0, "id", json_string ("web"));
+  json_object_set_new (
+      json_object_get (json_array_get (json_object_get (plan, "storageMap"), 0), "source"), "name",
+      json_string ("default"));
+  json_t *src =
+      json_pack ("{s:s,s:s,s:[{s:s,s:s}],s:[],s:s}", "name", "web", "id", "web", "disks", "file",
+                 "/tmp/v2v-fixture-disk/web.img", "datastore", "", "nics", "powerState", "Off");
+  json_t *outs =
+      json_pack ("{s:s,s:[{s:s,s:I}]}", "yaml", path, "disks", "path",
+                 "/tmp/v2v-fixture-disk/out/web-sda", "sizeBytes", (json_int_t) 2147483648LL);
+  struct pallet_v2v_vm_in in = { .plan = plan,
+                                 .vm = vm0,
+                                 .source = src,
+                                 .outputs = outs,
+                                 .migration_uid = "mig-1",
+                                 .provider_type = "disk" };
+  json_t *ms = NULL, *notes = NULL;
+  CU_ASSERT_EQUAL_FATAL (pallet_v2v_kubevirt_manifests (vmi, &in, &ms, &notes, &err), PALLET_OK);
+  char *s = json_dumps (json_array_get (ms, 1), JSON_SORT_KEYS | JSON_COMPACT);
+  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"features\":{\"acpi\":{},\"apic\":{}}"));
+  CU_ASSERT_PTR_NULL (strstr (s, "pae"));
+  CU_ASSERT_PTR_NOT_NULL (strstr (s, "\"memory\":{\"guest\":\"2048Mi\"}"));
+  free (s);
+  s = json_dumps (notes, JSON_COMPACT);
+  CU_ASSERT_PTR_NOT_NULL (s && strstr (s, "features.pae"));
+  free (s);
+  CU_ASSERT_EQUAL (validate_all (ms), 0);
+  json_decref (ms);
+  json_decref (notes);
+  json_decref (outs);
+  json_decref (src);
+  json_decref (plan);
+  json_decref (vmi);
+}
+
 /* The validator is not a rubber stamp: a VMI as virt-v2v wrote it fails. */
 static void
 test_raw_output_is_invalid (void)
@@ -243,6 +291,7 @@ main (int argc, char **argv)
   CU_pSuite s = CU_add_suite ("v2v-kubevirt", NULL, NULL);
   CU_add_test (s, "real virt-v2v 2.2.0 output -> VM, --strict", test_real_output);
   CU_add_test (s, "virt-v2v's VMI as written fails --strict", test_raw_output_is_invalid);
+  CU_add_test (s, "-i disk output: pae left out, --strict", test_disk_output_features);
   CU_add_test (s, "refusals", test_refusals);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
