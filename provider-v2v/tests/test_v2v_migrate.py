@@ -289,6 +289,30 @@ class OvaAndDisk(V2VE2E):
             self.assertEqual(r.returncode, 1)
             self.assertEqual(self.v2v_calls(), [], "virt-v2v ran on a hostile OVA")
 
+    def test_links_refused_before_virt_v2v(self):
+        """A symlink or hard link member could make virt-v2v's tar write or
+        read outside its directory: refused, naming the member."""
+        import io
+        for kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+            p = os.path.join(self.tmp, "ovas", "evil.ova")
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with tarfile.open(p, "w", format=tarfile.USTAR_FORMAT) as t:
+                ovf = tarfile.TarInfo("evil.ovf")
+                ovf.size = 4
+                t.addfile(ovf, io.BytesIO(b"data"))
+                link = tarfile.TarInfo("evil-disk1.vmdk")
+                link.type = kind
+                link.linkname = "/etc/shadow" if kind == tarfile.SYMTYPE else "evil.ovf"
+                t.addfile(link)
+            plan = self.file_plan("ova", os.path.join(self.tmp, "ovas"), "evil")
+            r = self.pallet("validate", plan, "-o", "json")
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("OVAUnsafe", r.stdout)
+            self.assertIn("'evil-disk1.vmdk' is a link", r.stdout)
+            r = self.pallet("migrate", plan, "--state-dir", os.path.join(self.tmp, "st-link-%s" % kind.decode()))
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(self.v2v_calls(), [], "virt-v2v ran on a hostile OVA")
+
     def test_ova_migrates(self):
         self.make_ova("guest", ["guest.ovf", "guest.mf", "guest-disk1.vmdk"])
         plan = self.file_plan("ova", os.path.join(self.tmp, "ovas"), "guest")
