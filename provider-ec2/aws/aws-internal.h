@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <libxml/xmlreader.h>
@@ -129,20 +130,77 @@ void Pallet_aws_quota_release (struct Pallet_aws_quota *q, int taken);
 int Pallet_aws_status_of_code (const char *code, long http_status);
 
 /* ---- INI files and credential / region / endpoint resolution ---- */
+/* *out = malloc'd printf, or left NULL on OOM; out may be NULL. */
+void Pallet_aws_strf (char **out, const char *fmt, ...) PALLET_PRINTF (2, 3);
+
+/* A whole shared config/credentials file, parsed strictly (ini.c).  A
+ * missing file loads as an empty one.  0, -1 (*errmsg names file and
+ * line) or -2 (out of memory). */
+struct Pallet_aws_ini;
+int Pallet_aws_ini_load (const char *file, struct Pallet_aws_ini **out, char **errmsg);
+void Pallet_aws_ini_free (struct Pallet_aws_ini *ini);
+const char *Pallet_aws_ini_file (const struct Pallet_aws_ini *ini);
+bool Pallet_aws_ini_has_section (const struct Pallet_aws_ini *ini, const char *section);
+/* Non-empty value of key in [section], or NULL; borrowed. */
+const char *Pallet_aws_ini_value (const struct Pallet_aws_ini *ini, const char *section,
+                                  const char *key);
+/* Indented "sub = value" under "key =" (e.g. [services x] ec2 = / endpoint_url). */
+const char *Pallet_aws_ini_sub (const struct Pallet_aws_ini *ini, const char *section,
+                                const char *key, const char *sub);
 /* Value of key in [section] of file; malloc'd or NULL.  *found_section set
  * to true if the section exists. */
 char *Pallet_aws_ini_get (const char *file, const char *section, const char *key,
                           bool *found_section);
+
+/* What the credential chain needs to run again (to refresh temporary
+ * credentials): owned copies. */
+struct Pallet_aws_chain_spec {
+  char *profile;
+  bool profile_explicit; /* given (config or AWS_PROFILE), not "default" */
+  char *region;
+  char *sts_endpoint;
+  char *ca_bundle;
+  int insecure;
+};
+
+struct Pallet_aws_creds {
+  char *access_key_id, *secret_access_key, *session_token;
+  time_t expiration; /* 0: does not expire */
+  char *source;      /* "env", "web-identity", "profile:x", "imds"... */
+};
+void Pallet_aws_creds_free (struct Pallet_aws_creds *k);
+
+/* The chain after the explicit and environment keys (credsrc.c): web
+ * identity, the profile, the container endpoint, IMDS.  0 with *out set,
+ * 1 (no source configured; *tried lists each source and why it was
+ * skipped), -1 (a configured source failed: *errmsg), -2 (OOM). */
+int Pallet_aws_creds_chain (const struct Pallet_aws_chain_spec *spec, struct Pallet_aws_creds *out,
+                            struct Pallet_aws_buf *tried, char **errmsg);
+/* credential_process command line split as botocore's shlex.split does
+ * (POSIX rules, no shell): NULL-terminated argv, or NULL with *errmsg. */
+char **Pallet_aws_split_command (const char *cmd, char **errmsg);
+void Pallet_aws_argv_free (char **argv);
+/* ISO 8601 "2026-12-07T01:02:03Z" (also with fraction / +00:00) to time_t; -1. */
+time_t Pallet_aws_parse_time (const char *s);
 
 struct Pallet_aws_resolved {
   char *access_key_id, *secret_access_key, *session_token;
   char *region;
   char *endpoint[PALLET_AWS_NSERVICES];
   char *cred_source;
+  char *ca_bundle; /* AWS_CA_BUNDLE or the profile's ca_bundle, if the config has none */
+  time_t expiration;                   /* of temporary credentials, or 0 */
+  struct Pallet_aws_chain_spec *spec;  /* to refresh them; NULL if static */
 };
 int Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
                         char **errmsg);
 void Pallet_aws_resolved_free (struct Pallet_aws_resolved *r);
+/* Refreshes temporary credentials that expire within 15 minutes (as
+ * botocore's advisory window).  0 (fresh or refreshed, or a refresh
+ * failed but the old ones are still valid: logged), -1 (expired and the
+ * refresh failed; the client error is set). */
+struct Pallet_aws_client;
+int Pallet_aws_creds_refresh (struct Pallet_aws_client *c);
 
 /* ---- the client and one HTTP exchange ---- */
 struct Pallet_aws_resp {

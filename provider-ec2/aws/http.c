@@ -317,6 +317,8 @@ Pallet_aws_client_new (const struct Pallet_aws_config *cfg, char **errmsg)
   clear_error (c);
   if (cfg->ca_bundle && *cfg->ca_bundle)
     c->ca_bundle = strdup (cfg->ca_bundle);
+  else if (c->r.ca_bundle) /* AWS_CA_BUNDLE or the profile's ca_bundle */
+    c->ca_bundle = strdup (c->r.ca_bundle);
 
   c->max_attempts = cfg->max_attempts;
   const char *ma = getenv ("AWS_MAX_ATTEMPTS");
@@ -842,7 +844,7 @@ Pallet_aws_send (struct Pallet_aws_client *c, const struct Pallet_aws_request *r
   bool skew_fixed = false;
 
   clear_error (c);
-  if (build_request (&x) < 0)
+  if (Pallet_aws_creds_refresh (c) < 0 || build_request (&x) < 0)
     goto out;
   for (x.attempt = 1; x.attempt <= c->max_attempts; x.attempt++) {
     if (cancelled (c)) {

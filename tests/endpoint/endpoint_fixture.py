@@ -109,13 +109,20 @@ class Endpoint:
         finally:
             conn.close()
 
-    def aws(self, *args, who=SOURCE, region="us-east-1", check=True, outfile_ok=False):
+    def aws(self, *args, who=SOURCE, region="us-east-1", check=True, outfile_ok=False,
+            extra_env=None):
+        """who=None: no keys in the environment (the CLI's own chain);
+        extra_env adds variables (AWS_EC2_METADATA_SERVICE_ENDPOINT...)."""
         env = dict(os.environ)
         for k in list(env):
             if k.startswith("AWS_"):
                 del env[k]
-        env.update(AWS_ACCESS_KEY_ID=who["key"], AWS_SECRET_ACCESS_KEY=who["secret"],
-                   AWS_DEFAULT_REGION=region, AWS_CONFIG_FILE="/dev/null",
+        if who is not None:
+            env.update(AWS_ACCESS_KEY_ID=who["key"], AWS_SECRET_ACCESS_KEY=who["secret"])
+            if who.get("token"):
+                env["AWS_SESSION_TOKEN"] = who["token"]
+        env.update(extra_env or {})
+        env.update(AWS_DEFAULT_REGION=region, AWS_CONFIG_FILE="/dev/null",
                    AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_MAX_ATTEMPTS="1",
                    AWS_PAGER="", HOME=self.tmp)
         argv = [AWS, "--endpoint-url", self.url, "--region", region, "--output", "json"]

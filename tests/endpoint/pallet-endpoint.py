@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pallet_awsproto as proto  # noqa: E402
 import pallet_ec2  # noqa: E402
 import pallet_kms  # noqa: E402
+import pallet_creds  # noqa: E402
 from pallet_kube import Kube  # noqa: E402
 from pallet_awsproto import ApiError  # noqa: E402
 from pallet_world import World, BLOCK, GIB, read_block  # noqa: E402
@@ -208,6 +209,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(path, query, body)
         if path.startswith("/api/") or path == "/api":
             return app.handle_kube(self, path, query)
+        if app.handle_credentials(self, path, query):
+            return
         app.handle_aws(self, path, query, body)
 
     # -------------------------------------------------------------- control
@@ -257,11 +260,34 @@ class App:
             k, r = parse_fault_flag(f)
             self.faults.set({k: r})
         self.kube = Kube()
+        self.creds = pallet_creds.Creds(self.world)
         if args.seed:
             self.kube.seed(self.seed_spec.get("kube", {}))
         self.log = CallLog(args.call_log)
         self.skew = args.max_clock_skew
         self.page_cache = {}
+
+    # -------------------------------------------------------------- credentials
+
+    def handle_credentials(self, h, path, query):
+        """IMDS, the container endpoint and SSO (plain HTTP, unsigned)."""
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        if path.startswith("/latest/"):
+            status, body, ctype = self.creds.imds(h.command, path, headers)
+            extra = {}
+        elif path in ("/v1/credentials", "/v2/credentials", "/pod-identity/credentials"):
+            status, body, ctype = self.creds.container(headers)
+            extra = {}
+        elif path == "/federation/credentials" and h.command == "GET":
+            status, body, ctype, extra = self.creds.sso(
+                dict(urllib.parse.parse_qsl(query)), headers)
+        else:
+            return False
+        self.log.add({"time": round(time.time(), 3), "service": "credentials",
+                      "action": path, "status": status, "outcome": "ok" if status == 200
+                      else "error"})
+        h.send(status, body, ctype, extra)
+        return True
 
     # -------------------------------------------------------------- Kubernetes
 
@@ -321,7 +347,11 @@ class App:
                 raise ApiError("UnknownService",
                                "Service %r in the credential scope is not served here; "
                                "use ec2, ebs, sts or kms" % service, 400)
-            account = self.authenticate(service, auth, h.command, h.path, headers, body)
+            if (service == "sts" and auth is None
+                    and params.get("Action") == "AssumeRoleWithWebIdentity"):
+                account = {"id": None}  # unsigned: the token is the proof
+            else:
+                account = self.authenticate(service, auth, h.command, h.path, headers, body)
             entry["account"] = account["id"]
             hit = self.faults.draw(service, entry["action"] or "")
             if hit.get("latency_ms"):
@@ -351,8 +381,8 @@ class App:
                         headers.get("x-amz-target"), body)
                 extra["x-amzn-RequestId"] = rid
             else:
-                status, out_body, ctype, extra = self.query_api(service, account,
-                                                                auth["region"], params, rid)
+                status, out_body, ctype, extra = self.query_api(
+                    service, account, auth["region"] if auth else None, params, rid)
             entry.update(status=status, outcome="ok")
             logged = log_entry()
             h.send(status, out_body, ctype, extra)
@@ -383,7 +413,7 @@ class App:
     def guess_service(path, body):
         if path.startswith("/snapshots"):
             return "ebs"
-        if b"GetCallerIdentity" in body:
+        if b"GetCallerIdentity" in body or b"AssumeRoleWithWebIdentity" in body:
             return "sts"
         return "ec2"
 
@@ -430,6 +460,7 @@ class App:
             if account is None:
                 raise ApiError(*unknown)
             secret = account["secretAccessKey"]
+            self.creds.check_session(account, headers)
             region_ok = auth["region"] in self.world.regions
         if service != "sts" and not region_ok:
             raise ApiError(unknown[0], "Credential should be scoped to a valid region, not '%s'"
@@ -477,12 +508,19 @@ class App:
     def query_api(self, service, account, region, params, rid):
         if service == "sts":
             op, data = proto.parse_query("sts", params)
-            if op.name != "GetCallerIdentity":
-                raise ApiError("InvalidAction", "Only GetCallerIdentity is served here, not %s"
-                               % op.name)
-            out = {"UserId": "AIDA" + hashlib.sha256(account["id"].encode()).hexdigest()[:17].upper(),
-                   "Account": account["id"],
-                   "Arn": "arn:aws:iam::%s:user/%s" % (account["id"], account["name"])}
+            if op.name == "AssumeRole":
+                out = self.creds.assume_role(account, data)
+            elif op.name == "AssumeRoleWithWebIdentity":
+                out = self.creds.assume_role_web_identity(data)
+            elif op.name != "GetCallerIdentity":
+                raise ApiError("InvalidAction", "Only GetCallerIdentity, AssumeRole and "
+                               "AssumeRoleWithWebIdentity are served here, not %s" % op.name)
+            else:
+                out = {"UserId": "AIDA" + hashlib.sha256(
+                    account["id"].encode()).hexdigest()[:17].upper(),
+                    "Account": account["id"],
+                    "Arn": account.get("arn") or "arn:aws:iam::%s:user/%s" % (
+                        account["id"], account["name"])}
             return 200, proto.sts_response(op, out, rid), "text/xml", {"x-amzn-RequestId": rid}
         token = None
         if params.get("Action") == "CopySnapshot" and "ClientToken" in params:
@@ -660,6 +698,10 @@ class App:
         if p == ["kube", "tokens"] and method == "POST":
             self.kube.set_tokens(req.get("tokens", []), bool(req.get("replace")))
             return 200, {"ok": True}
+        if p == ["credentials"] and method == "POST":
+            return 200, self.creds.configure(req)
+        if p == ["credentials", "expire"] and method == "POST":
+            return 200, self.creds.expire(req["accessKeyId"])
         if p == ["delays"] and method == "POST":
             with w.lock:
                 for k, v in req.items():

