@@ -284,8 +284,8 @@ class App:
         else:
             return False
         self.log.add({"time": round(time.time(), 3), "service": "credentials",
-                      "action": path, "status": status, "outcome": "ok" if status == 200
-                      else "error"})
+                      "action": path, "account": None, "region": None, "status": status,
+                      "outcome": "ok" if status == 200 else "error"})
         h.send(status, body, ctype, extra)
         return True
 
