@@ -188,9 +188,9 @@ struct Pallet_aws_resolved {
   char *region;
   char *endpoint[PALLET_AWS_NSERVICES];
   char *cred_source;
-  char *ca_bundle; /* AWS_CA_BUNDLE or the profile's ca_bundle, if the config has none */
-  time_t expiration;                   /* of temporary credentials, or 0 */
-  struct Pallet_aws_chain_spec *spec;  /* to refresh them; NULL if static */
+  char *ca_bundle;   /* AWS_CA_BUNDLE or the profile's ca_bundle, if the config has none */
+  time_t expiration; /* of temporary credentials, or 0 */
+  struct Pallet_aws_chain_spec *spec; /* to refresh them; NULL if static */
 };
 int Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resolved *r,
                         char **errmsg);

@@ -211,7 +211,12 @@ Pallet_aws_process_creds (const char *profile, const char *cmd, struct Pallet_aw
   struct Pallet_aws_buf o = { 0 }, e = { 0 };
   int rc = -1, err = 0;
   const char *why = NULL;
-  if (pipe2 (op, O_CLOEXEC) < 0 || pipe2 (ep, O_CLOEXEC) < 0 || (err = spawn (argv, op, ep, &pid))) {
+  /* A path that cannot run is said so (posix_spawnp may only report it
+   * as exit status 127 of the child). */
+  if (strchr (argv[0], '/') && access (argv[0], X_OK) != 0)
+    err = errno;
+  if (err || pipe2 (op, O_CLOEXEC) < 0 || pipe2 (ep, O_CLOEXEC) < 0
+      || (err = spawn (argv, op, ep, &pid))) {
     Pallet_aws_strf (errmsg,
                      "profile \"%s\": cannot run credential_process %s: %s; check the "
                      "program path in credential_process",
@@ -237,7 +242,8 @@ Pallet_aws_process_creds (const char *profile, const char *cmd, struct Pallet_aw
     Pallet_aws_strf (errmsg,
                      "profile \"%s\": credential_process %s %s %d%s%s; fix the command or "
                      "its login",
-                     profile, argv[0], WIFEXITED (st) ? "exited with status" : "was killed by signal",
+                     profile, argv[0],
+                     WIFEXITED (st) ? "exited with status" : "was killed by signal",
                      WIFEXITED (st) ? WEXITSTATUS (st) : WTERMSIG (st), *tail ? ": " : "", tail);
     goto out;
   }

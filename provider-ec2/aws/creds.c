@@ -320,7 +320,8 @@ Pallet_aws_resolve (const struct Pallet_aws_config *cfg, struct Pallet_aws_resol
   int region_rc = rc == 0 ? resolve_region (cfg, &pf, r, &region_err) : 0;
   if (rc == 0 && region_rc == 0)
     rc = resolve_endpoints (cfg, &pf, r, errmsg);
-  if (rc == 0 && !(cfg->ca_bundle && *cfg->ca_bundle)) {
+  /* The config's CA (file or PEM, the Secret's ca.crt) beats AWS_CA_BUNDLE. */
+  if (rc == 0 && !(cfg->ca_bundle && *cfg->ca_bundle) && !(cfg->ca_pem && *cfg->ca_pem)) {
     const char *ca = env ("AWS_CA_BUNDLE") ? env ("AWS_CA_BUNDLE") : conf_value (&pf, "ca_bundle");
     if (ca && !(r->ca_bundle = strdup (ca)))
       rc = -2;
@@ -404,7 +405,9 @@ Pallet_aws_creds_refresh (struct Pallet_aws_client *c)
                     r->cred_source, r->access_key_id);
     return 0;
   }
-  const char *why = rc == 1 ? "no credential source is configured any more" : err ? err : "out of memory";
+  const char *why = rc == 1 ? "no credential source is configured any more"
+                    : err   ? err
+                            : "out of memory";
   if (now < r->expiration) {
     Pallet_aws_log (c, PALLET_LOG_WARNING,
                     "AWS credentials from %s expire in %lld s and could not be refreshed: %s",
@@ -412,10 +415,9 @@ Pallet_aws_creds_refresh (struct Pallet_aws_client *c)
     free (err);
     return 0;
   }
-  Pallet_aws_set_error (c, PALLET_E_AUTH, 0, 0, PALLET_AWS_STS, "RefreshCredentials",
-                        "ExpiredToken", why, NULL,
-                        "AWS credentials from %s have expired and could not be refreshed: %s",
-                        r->cred_source, why);
+  Pallet_aws_set_error (
+      c, PALLET_E_AUTH, 0, 0, PALLET_AWS_STS, "RefreshCredentials", "ExpiredToken", why, NULL,
+      "AWS credentials from %s have expired and could not be refreshed: %s", r->cred_source, why);
   free (err);
   return -1;
 }

@@ -84,9 +84,10 @@ Pallet_aws_parse_time (const char *s)
 {
   struct tm tm = { 0 };
   int n = 0;
-  if (!s || sscanf (s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n)
-                    != 6)
+  if (!s
+      || sscanf (s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                 &tm.tm_min, &tm.tm_sec, &n)
+             != 6)
     return -1;
   const char *p = s + n;
   if (*p == '.')
@@ -309,9 +310,10 @@ sts_parse (const char *action, const char *role, struct http_resp *r, struct Pal
   json_t *rest = NULL;
   char root[64], err[256];
   int stopped = 0;
-  if (!body || Pallet_aws_xml_convert (body, r->body.len, NULL, NULL, NULL, &rest, root, err,
-                                       sizeof err, &stopped)
-                   < 0) {
+  if (!body
+      || Pallet_aws_xml_convert (body, r->body.len, NULL, NULL, NULL, &rest, root, err, sizeof err,
+                                 &stopped)
+             < 0) {
     Pallet_aws_strf (errmsg, "STS %s for role %s: the response is not XML", action, role);
     return -1;
   }
@@ -373,8 +375,8 @@ sts_post (const struct chain *ch, const char *action, struct Pallet_aws_params *
 
 /* AssumeRoleWithWebIdentity is not signed: the token is the proof. */
 static int
-web_identity (const struct chain *ch, const char *token_file, const char *role,
-              const char *session, struct Pallet_aws_creds *out, char **errmsg)
+web_identity (const struct chain *ch, const char *token_file, const char *role, const char *session,
+              struct Pallet_aws_creds *out, char **errmsg)
 {
   char *token = read_token_file (token_file, "the web identity token file", errmsg);
   if (!token)
@@ -403,8 +405,8 @@ assume_role (const struct chain *ch, const char *profile, const struct Pallet_aw
 {
   const char *conf = Pallet_aws_ini_file (ch->conf);
   char section[300];
-  snprintf (section, sizeof section,
-            strcmp (profile, "default") == 0 ? "%s" : "profile %s", profile);
+  snprintf (section, sizeof section, strcmp (profile, "default") == 0 ? "%s" : "profile %s",
+            profile);
   const char *ext = Pallet_aws_ini_value (ch->conf, section, "external_id");
   const char *sess = Pallet_aws_ini_value (ch->conf, section, "role_session_name");
   const char *dur = Pallet_aws_ini_value (ch->conf, section, "duration_seconds");
@@ -459,10 +461,16 @@ out:
 static bool
 allowed_http_host (const char *url)
 {
-  static const char *const ok[] = { "http://127.", "http://localhost:", "http://localhost/",
-                                    "http://[::1]", "http://169.254.170.2:",
-                                    "http://169.254.170.2/", "http://169.254.170.23:",
-                                    "http://169.254.170.23/", "http://[fd00:ec2::23]", NULL };
+  static const char *const ok[] = { "http://127.",
+                                    "http://localhost:",
+                                    "http://localhost/",
+                                    "http://[::1]",
+                                    "http://169.254.170.2:",
+                                    "http://169.254.170.2/",
+                                    "http://169.254.170.23:",
+                                    "http://169.254.170.23/",
+                                    "http://[fd00:ec2::23]",
+                                    NULL };
   for (size_t i = 0; ok[i]; i++)
     if (strncmp (url, ok[i], strlen (ok[i])) == 0)
       return true;
@@ -685,7 +693,10 @@ sso_creds (struct chain *ch, const char *profile, const char *section, struct Pa
     Pallet_aws_strf (ch->errmsg,
                      "profile \"%s\": the SSO token %s %s; run \"aws sso login --profile %s\" "
                      "(Pallet reads the token cache, it does not log in)",
-                     profile, path, !cache ? "is missing" : !tok || exp < 0 ? "is malformed" : "has expired",
+                     profile, path,
+                     !cache            ? "is missing"
+                     : !tok || exp < 0 ? "is malformed"
+                                       : "has expired",
                      profile);
     goto out;
   }
@@ -784,9 +795,8 @@ static_keys (struct chain *ch, const struct prof *p, struct Pallet_aws_creds *ou
   if (!id && !sec)
     return 1;
   if (!id || !sec) {
-    Pallet_aws_strf (ch->errmsg,
-                     "AWS credentials: profile \"%s\" has %s but no %s; add it (in %s)", p->name,
-                     id ? "aws_access_key_id" : "aws_secret_access_key",
+    Pallet_aws_strf (ch->errmsg, "AWS credentials: profile \"%s\" has %s but no %s; add it (in %s)",
+                     p->name, id ? "aws_access_key_id" : "aws_secret_access_key",
                      id ? "aws_secret_access_key" : "aws_access_key_id",
                      Pallet_aws_ini_file (ch->cred) ? Pallet_aws_ini_file (ch->cred)
                                                     : "~/.aws/credentials");
@@ -955,7 +965,8 @@ shared_profile (struct chain *ch, struct Pallet_aws_creds *out)
     return -1;
   }
   char why[1200];
-  snprintf (why, sizeof why, "%s in %s or %s", prof_exists (ch, &p) ? "has no credential settings" : "not found",
+  snprintf (why, sizeof why, "%s in %s or %s",
+            prof_exists (ch, &p) ? "has no credential settings" : "not found",
             cf ? cf : "~/.aws/credentials", kf ? kf : "~/.aws/config");
   char what[300];
   snprintf (what, sizeof what, "profile \"%s\"", name);

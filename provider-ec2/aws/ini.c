@@ -175,8 +175,8 @@ Pallet_aws_ini_load (const char *file, struct Pallet_aws_ini **out, char **errms
         && (unsigned char) line[2] == 0xbf)
       memmove (line, line + 3, strlen (line + 3) + 1);
     if (parse_line (ini, &st, line, &why) < 0) {
-      Pallet_aws_strf (errmsg, "AWS file %s, line %d: %s; fix the line or remove it", file,
-                       lineno, why);
+      Pallet_aws_strf (errmsg, "AWS file %s, line %d: %s; fix the line or remove it", file, lineno,
+                       why);
       rc = -1;
     }
   }

@@ -56,8 +56,7 @@ start_endpoint (void)
   close (fds[1]);
   char line[128];
   size_t len = 0;
-  while (r == 0 && len < sizeof line - 1 && read (fds[0], line + len, 1) == 1
-         && line[len] != '\n')
+  while (r == 0 && len < sizeof line - 1 && read (fds[0], line + len, 1) == 1 && line[len] != '\n')
     len++;
   line[len] = '\0';
   close (fds[0]);
@@ -201,8 +200,10 @@ static char *
 jwt (const char *aud, long exp_offset)
 {
   char payload[256], b64[512], *s = NULL;
-  snprintf (payload, sizeof payload, "{\"sub\":\"system:serviceaccount:pallet:m\",\"aud\":\"%s\","
-            "\"exp\":%lld}", aud, (long long) time (NULL) + exp_offset);
+  snprintf (payload, sizeof payload,
+            "{\"sub\":\"system:serviceaccount:pallet:m\",\"aud\":\"%s\","
+            "\"exp\":%lld}",
+            aud, (long long) time (NULL) + exp_offset);
   int n = EVP_EncodeBlock ((unsigned char *) b64, (unsigned char *) payload, strlen (payload));
   for (int i = 0; i < n; i++) /* base64url */
     b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
@@ -254,29 +255,40 @@ static void
 test_assume_role (void)
 {
   reset ();
-  write_file (".aws/credentials", "[src]\naws_access_key_id = " TGT_KEY
-                                  "\naws_secret_access_key = " TGT_SECRET "\n");
-  write_file (".aws/config",
-              "[profile mig]\nrole_arn = " ROLE ("pallet-migrator") "\nsource_profile = src\n"
-              "role_session_name = pallet-mig\n"
-              "[profile ext]\nrole_arn = arn:aws:iam::222222222222:role/pallet-external\n"
-              "source_profile = src\nexternal_id = pallet-ext-0001\n"
-              "[profile noext]\nrole_arn = arn:aws:iam::222222222222:role/pallet-external\n"
-              "source_profile = src\n"
-              "[profile chained]\nrole_arn = " ROLE ("pallet-external") "\n"
-              "source_profile = mig\nexternal_id = pallet-ext-0001\n"
-              "[profile denied]\nrole_arn = " ROLE ("pallet-denied") "\nsource_profile = src\n"
-              "[profile mfa]\nrole_arn = " ROLE ("pallet-migrator") "\nsource_profile = src\n"
-              "mfa_serial = arn:aws:iam::222222222222:mfa/me\n"
-              "[profile loop1]\nrole_arn = " ROLE ("pallet-migrator") "\nsource_profile = loop2\n"
-              "[profile loop2]\nrole_arn = " ROLE ("pallet-migrator") "\nsource_profile = loop1\n"
-              "[profile short]\nrole_arn = " ROLE ("pallet-migrator") "\nsource_profile = src\n"
-              "duration_seconds = 60\n"
-              "[profile envsrc]\nrole_arn = " ROLE ("pallet-migrator") "\n"
-              "credential_source = Environment\n"
-              "[profile nosrc]\nrole_arn = " ROLE ("pallet-migrator") "\n"
-              "[profile badsrc]\nrole_arn = " ROLE ("pallet-migrator") "\n"
-              "credential_source = Somewhere\n");
+  write_file (".aws/credentials",
+              "[src]\naws_access_key_id = " TGT_KEY "\naws_secret_access_key = " TGT_SECRET "\n");
+  write_file (
+      ".aws/config",
+      "[profile mig]\nrole_arn = " ROLE (
+          "pallet-migrator") "\nsource_profile = src\n"
+                             "role_session_name = pallet-mig\n"
+                             "[profile ext]\nrole_arn = arn:aws:iam::222222222222:role/pallet-external\n"
+                             "source_profile = src\nexternal_id = pallet-ext-0001\n"
+                             "[profile noext]\nrole_arn = arn:aws:iam::222222222222:role/pallet-external\n"
+                             "source_profile = src\n"
+                             "[profile chained]\nrole_arn = " ROLE (
+                                 "pallet-external") "\n"
+                                                    "source_profile = mig\nexternal_id = pallet-ext-0001\n"
+                                                    "[profile denied]\nrole_arn = " ROLE (
+                                                        "pallet-denied") "\nsource_profile = src\n"
+                                                                         "[profile mfa]\nrole_arn = " ROLE (
+                                                                             "pallet-migrator") "\nsource_profile = src\n"
+                                                                                                "mfa_serial = arn:aws:iam::222222222222:mfa/me\n"
+                                                                                                "[profile loop1]\nrole_arn = " ROLE (
+                                                                                                    "pallet-migrator") "\nsource_profile = loop2\n"
+                                                                                                                       "[profile loop2]\nrole_arn = " ROLE (
+                                                                                                                           "pallet-migrator") "\nsource_profile = loop1\n"
+                                                                                                                                              "[profile short]\nrole_arn = " ROLE (
+                                                                                                                                                  "pallet-migrator") "\nsource_profile = src\n"
+                                                                                                                                                                     "duration_seconds = 60\n"
+                                                                                                                                                                     "[profile envsrc]\nrole_arn = " ROLE (
+                                                                                                                                                                         "pallet-migrator") "\n"
+                                                                                                                                                                                            "credential_source = Environment\n"
+                                                                                                                                                                                            "[profile nosrc]\nrole_arn = " ROLE (
+                                                                                                                                                                                                "pallet-migrator") "\n"
+                                                                                                                                                                                                                   "[profile badsrc]\nrole_arn = " ROLE (
+                                                                                                                                                                                                                       "pallet-migrator") "\n"
+                                                                                                                                                                                                                                          "credential_source = Somewhere\n");
   setenv ("AWS_PROFILE", "mig", 1);
   expect_ok ("profile:mig assume-role", "assumed-role/pallet-migrator/pallet-mig");
   setenv ("AWS_PROFILE", "ext", 1);
@@ -306,12 +318,13 @@ static void
 test_refresh (void)
 {
   reset ();
-  write_file (".aws/credentials", "[src]\naws_access_key_id = " TGT_KEY
-                                  "\naws_secret_access_key = " TGT_SECRET "\n");
+  write_file (".aws/credentials",
+              "[src]\naws_access_key_id = " TGT_KEY "\naws_secret_access_key = " TGT_SECRET "\n");
   /* 900 s: inside the 15-minute refresh window from the start, so every
    * request refreshes first. */
-  write_file (".aws/config", "[profile mig]\nrole_arn = " ROLE ("pallet-migrator")
-                             "\nsource_profile = src\nduration_seconds = 900\n");
+  write_file (".aws/config",
+              "[profile mig]\nrole_arn = " ROLE (
+                  "pallet-migrator") "\nsource_profile = src\nduration_seconds = 900\n");
   setenv ("AWS_PROFILE", "mig", 1);
   char *err;
   int before = calls ("AssumeRole");
@@ -374,8 +387,8 @@ static void
 test_split (void)
 {
   char *err = NULL;
-  char **a = Pallet_aws_split_command ("  a \"b c\" 'd e' f\\ g \"h\\\"i\" \"j\\k\" '' x'y'\"z\"",
-                                       &err);
+  char **a =
+      Pallet_aws_split_command ("  a \"b c\" 'd e' f\\ g \"h\\\"i\" \"j\\k\" '' x'y'\"z\"", &err);
   const char *want[] = { "a", "b c", "d e", "f g", "h\"i", "j\\k", "", "xyz", NULL };
   CU_ASSERT_PTR_NOT_NULL_FATAL (a);
   for (size_t i = 0; want[i] || a[i]; i++) {
@@ -416,15 +429,14 @@ test_sso (void)
 {
   reset ();
   setenv ("AWS_ENDPOINT_URL_SSO", url, 1);
-  write_file (".aws/config",
-              "[profile s]\nsso_session = corp\nsso_account_id = 111111111111\n"
-              "sso_role_name = pallet-migrator\n"
-              "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
-              "sso_region = us-east-1\n"
-              "[profile legacy]\nsso_start_url = https://old.awsapps.com/start\n"
-              "sso_region = us-east-1\nsso_account_id = 111111111111\n"
-              "sso_role_name = pallet-migrator\n"
-              "[profile half]\nsso_session = corp\n");
+  write_file (".aws/config", "[profile s]\nsso_session = corp\nsso_account_id = 111111111111\n"
+                             "sso_role_name = pallet-migrator\n"
+                             "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n"
+                             "sso_region = us-east-1\n"
+                             "[profile legacy]\nsso_start_url = https://old.awsapps.com/start\n"
+                             "sso_region = us-east-1\nsso_account_id = 111111111111\n"
+                             "sso_role_name = pallet-migrator\n"
+                             "[profile half]\nsso_session = corp\n");
   setenv ("AWS_PROFILE", "s", 1);
   expect_err ("the SSO token", "is missing");
   sso_cache ("corp", "pallet-sso-access-token-0001", 3600);
@@ -489,8 +501,8 @@ test_imds (void)
   setenv ("AWS_EC2_METADATA_DISABLED", "true", 1);
   expect_err ("EC2 instance metadata: AWS_EC2_METADATA_DISABLED=true", NULL);
   /* credential_source Ec2InstanceMetadata with IMDS disabled. */
-  write_file (".aws/config", "[profile i]\nrole_arn = " ROLE ("pallet-migrator")
-                             "\ncredential_source = Ec2InstanceMetadata\n");
+  write_file (".aws/config", "[profile i]\nrole_arn = " ROLE (
+                                 "pallet-migrator") "\ncredential_source = Ec2InstanceMetadata\n");
   setenv ("AWS_PROFILE", "i", 1);
   expect_err ("AWS_EC2_METADATA_DISABLED=true; unset one", NULL);
   unsetenv ("AWS_EC2_METADATA_DISABLED");

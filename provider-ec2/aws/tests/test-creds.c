@@ -25,6 +25,11 @@ static const char *const aws_env[] = { "AWS_ACCESS_KEY_ID",
                                        "AWS_ENDPOINT_URL_EBS",
                                        "AWS_ENDPOINT_URL_STS",
                                        "AWS_MAX_ATTEMPTS",
+                                       "AWS_ENDPOINT_URL_KMS",
+                                       "AWS_USE_FIPS_ENDPOINT",
+                                       "AWS_USE_DUALSTACK_ENDPOINT",
+                                       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                                       "AWS_CA_BUNDLE",
                                        NULL };
 
 static void
@@ -311,6 +316,129 @@ test_ini (void)
   CU_ASSERT_PTR_NULL (Pallet_aws_ini_get (NULL, "a", "k", NULL));
 }
 
+/* Profile endpoint_url and services sections, FIPS / dual-stack host
+ * names, AWS_CA_BUNDLE / ca_bundle. */
+static void
+test_profile_endpoints (void)
+{
+  struct Pallet_aws_resolved r;
+  char *err;
+  reset ();
+  setenv ("AWS_ACCESS_KEY_ID", "A", 1);
+  setenv ("AWS_SECRET_ACCESS_KEY", "B", 1);
+  write_file (".aws/config", "[default]\nregion = us-east-1\nservices = local\n"
+                             "endpoint_url = http://127.0.0.1:7000\nca_bundle = /etc/prof-ca.pem\n"
+                             "[services local]\nec2 =\n  endpoint_url = http://127.0.0.1:7001\n"
+                             "ebs =\n  endpoint_url = http://127.0.0.1:7002\n"
+                             "[profile fips]\nregion = us-west-2\nuse_fips_endpoint = true\n"
+                             "[profile both]\nregion = us-west-2\nuse_fips_endpoint = true\n"
+                             "use_dualstack_endpoint = true\n"
+                             "[profile bad]\nregion = us-west-2\nuse_fips_endpoint = yes\n");
+  struct Pallet_aws_config none = { 0 };
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "http://127.0.0.1:7001");
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "http://127.0.0.1:7002");
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_STS], "http://127.0.0.1:7000");
+  CU_ASSERT_STRING_EQUAL (r.ca_bundle, "/etc/prof-ca.pem");
+  Pallet_aws_resolved_free (&r);
+  /* The environment beats the profile; AWS_CA_BUNDLE beats ca_bundle. */
+  setenv ("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:7100", 1);
+  setenv ("AWS_CA_BUNDLE", "/etc/env-ca.pem", 1);
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "http://127.0.0.1:7100");
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "http://127.0.0.1:7002");
+  CU_ASSERT_STRING_EQUAL (r.ca_bundle, "/etc/env-ca.pem");
+  Pallet_aws_resolved_free (&r);
+  setenv ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://ec2.us-east-1.amazonaws.com");
+  Pallet_aws_resolved_free (&r);
+  unsetenv ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+  unsetenv ("AWS_ENDPOINT_URL_EC2");
+
+  setenv ("AWS_PROFILE", "fips", 1);
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://ec2-fips.us-west-2.amazonaws.com");
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_STS], "https://sts-fips.us-west-2.amazonaws.com");
+  Pallet_aws_resolved_free (&r);
+  setenv ("AWS_PROFILE", "both", 1);
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EBS], "https://ebs-fips.us-west-2.api.aws");
+  Pallet_aws_resolved_free (&r);
+  setenv ("AWS_USE_FIPS_ENDPOINT", "false", 1); /* env beats the profile */
+  CU_ASSERT_EQUAL_FATAL (resolve (&none, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_KMS], "https://kms.us-west-2.api.aws");
+  Pallet_aws_resolved_free (&r);
+  unsetenv ("AWS_USE_FIPS_ENDPOINT");
+  setenv ("AWS_PROFILE", "bad", 1);
+  CU_ASSERT_EQUAL (resolve (&none, &r, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL (
+      err && strstr (err, "use_fips_endpoint is \"yes\"; it must be true or false"));
+  free (err);
+  /* An explicit endpoint wins over the flags. */
+  struct Pallet_aws_config ep = { .endpoint_url = "https://vpce.example" };
+  setenv ("AWS_PROFILE", "fips", 1);
+  CU_ASSERT_EQUAL_FATAL (resolve (&ep, &r, &err), 0);
+  CU_ASSERT_STRING_EQUAL (r.endpoint[PALLET_AWS_EC2], "https://vpce.example");
+  Pallet_aws_resolved_free (&r);
+}
+
+/* The strict reader: what it refuses, with file and line. */
+static void
+test_ini_strict (void)
+{
+  static const struct {
+    const char *text, *why;
+  } bad[] = {
+    { "[a]\nk=1\nnoequals\n", "line 3: not \"key = value\"" },
+    { "k = 1\n", "line 1: a setting before the first [section]" },
+    { "[a\nk=1\n", "line 1: a section header needs a closing" },
+    { "[a]\nk = v\n  sub = x\n", "line 3: an indented setting" },
+    { "[a]\n= v\n", "line 2: a setting with no name" },
+  };
+  char path[512];
+  snprintf (path, sizeof path, "%s/s.ini", home);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    write_file ("s.ini", bad[i].text);
+    struct Pallet_aws_ini *ini = NULL;
+    char *err = NULL;
+    CU_ASSERT_EQUAL (Pallet_aws_ini_load (path, &ini, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL (err && strstr (err, bad[i].why) && strstr (err, path));
+    if (!err || !strstr (err, bad[i].why))
+      fprintf (stderr, "  got \"%s\", want \"%s\"\n", err ? err : "(none)", bad[i].why);
+    free (err);
+    Pallet_aws_ini_free (ini);
+  }
+  /* A 1,500-byte session token (Debian's libinih stops at 200), an inline
+   * " ; x" kept as botocore keeps it, a BOM, sub-keys. */
+  char big[1700];
+  memset (big, 'T', 1500);
+  big[1500] = '\0';
+  char text[2000];
+  snprintf (text, sizeof text, "\xef\xbb\xbf[a]\ntok = %s\nr = us-east-1 ; c\ns3 =\n  x = 1\n",
+            big);
+  write_file ("s.ini", text);
+  struct Pallet_aws_ini *ini = NULL;
+  CU_ASSERT_EQUAL_FATAL (Pallet_aws_ini_load (path, &ini, NULL), 0);
+  CU_ASSERT_EQUAL (strlen (Pallet_aws_ini_value (ini, "a", "tok")), 1500);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_ini_value (ini, "a", "r"), "us-east-1 ; c");
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_ini_sub (ini, "a", "s3", "x"), "1");
+  CU_ASSERT_PTR_NULL (Pallet_aws_ini_value (ini, "a", "s3"));
+  Pallet_aws_ini_free (ini);
+  /* A broken config file fails resolution, naming it. */
+  reset ();
+  setenv ("AWS_ACCESS_KEY_ID", "A", 1);
+  setenv ("AWS_SECRET_ACCESS_KEY", "B", 1);
+  setenv ("AWS_REGION", "us-east-1", 1);
+  write_file (".aws/config", "[default]\nregion\n");
+  struct Pallet_aws_resolved r;
+  char *err;
+  struct Pallet_aws_config none = { 0 };
+  CU_ASSERT_EQUAL (resolve (&none, &r, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, ".aws/config, line 2"));
+  free (err);
+}
+
 static int
 rm_cb (const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -335,6 +463,8 @@ main (void)
   CU_add_test (s, "shared files and profiles", test_profiles);
   CU_add_test (s, "endpoints", test_endpoints);
   CU_add_test (s, "INI reader", test_ini);
+  CU_add_test (s, "profile endpoints, FIPS, dual-stack, CA bundle", test_profile_endpoints);
+  CU_add_test (s, "strict INI reader", test_ini_strict);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned fails = CU_get_number_of_failures ();
