@@ -6,8 +6,9 @@
  * inside the call and polls cancel every 100 ms.
  *
  * When: setting transfer-mode ("copy" or "zero-copy") wins; without it,
- * copy when a StorageMap destination storageClass does not contain "ebs"
- * (the destination is not EBS-backed, so EBS volumes are of no use).
+ * copy when a StorageMap destination StorageClass, read from the cluster
+ * (kube-api-url), is not of the EBS CSI driver (EBS volumes are of no use
+ * there); with no cluster to ask, zero copy (ec2_copy_mode_wanted).
  *
  * Where: setting copy-target-dir, else <work.dir>/disks; files are
  * <vm>-disk-<index>.raw, with a journal <file>.journal while copying.
@@ -24,6 +25,7 @@
 #include "ec2.h"
 #include "pallet-ebs-copy.h"
 #include "pallet-ec2-manifest.h"
+#include "pallet-kube.h"
 #include "warm.h"
 
 static const char *
@@ -32,29 +34,176 @@ setting (struct ec2 *s, const char *key)
   return json_string_value (json_object_get (json_object_get (s->config, "_settings"), key));
 }
 
+/* ---- which transfer mode: from facts, never from a name ---- */
+
+#define EBS_CSI "ebs.csi.aws.com"
+
+static size_t
+edit_distance (const char *a, const char *b)
+{
+  size_t n = strlen (b), row[32];
+  if (n >= 32 || strlen (a) >= 32)
+    return 99;
+  for (size_t j = 0; j <= n; j++)
+    row[j] = j;
+  for (size_t i = 1; a[i - 1]; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= n; j++) {
+      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      if (up + 1 < best)
+        best = up + 1;
+      diag = up;
+      row[j] = best;
+    }
+  }
+  return row[n];
+}
+
+static int
+decided (struct ec2 *s, int mode, char *why)
+{
+  s->transfer_mode = mode;
+  free (s->transfer_why);
+  s->transfer_why = why ? why : strdup ("out of memory");
+  return mode;
+}
+
+/* The provisioner of StorageClass name, by GET from the cluster.  Returns
+ * a pallet status; *prov (malloc'd) or *err (malloc'd). */
+static int
+sc_provisioner (struct ec2 *s, struct Pallet_kube *k, const char *name, char **prov, char **err)
+{
+  (void) s;
+  json_t *sc = NULL;
+  int st = Pallet_kube_get (k, "storage.k8s.io/v1", "StorageClass", NULL, name, &sc, err);
+  if (st == PALLET_OK) {
+    *prov = strdup (ec2_str (sc, "provisioner"));
+    json_decref (sc);
+  }
+  return st;
+}
+
+/* From the StorageMap's classes as the cluster has them: any class not
+ * of the EBS CSI driver needs the data copied.  -2: cannot tell (*why
+ * says why, for the fallback). */
+static int
+mode_from_cluster (struct ec2 *s, const json_t *plan, char **why)
+{
+  struct Pallet_kube_config kc = {
+    .api_url = s->kube_api_url,
+    .token = s->kube_token,
+    .ca_pem = s->kube_ca_pem,
+    .insecure = s->kube_insecure,
+    .timeout_ms = 10000,
+  };
+  char *err = NULL;
+  struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
+  int mode = -2;
+  size_t i, n = 0;
+  json_t *e;
+  if (!k) {
+    if (asprintf (why, "the cluster (setting kube-api-url) cannot be used: %s",
+                  err ? err : "out of memory")
+        < 0)
+      *why = NULL;
+    free (err);
+    return -2;
+  }
+  char ebs[512] = "";
+  json_array_foreach (json_object_get (plan, "storageMap"), i, e) {
+    const char *sc = ec2_str (json_object_get (e, "destination"), "storageClass");
+    char *prov = NULL;
+    if (!*sc)
+      continue;
+    if (sc_provisioner (s, k, sc, &prov, &err) != PALLET_OK) {
+      if (asprintf (why, "the StorageClass %s could not be read from the cluster: %s", sc,
+                    err ? err : "failed")
+          < 0)
+        *why = NULL;
+      free (err);
+      mode = -2;
+      break;
+    }
+    if (strcmp (prov, EBS_CSI)) {
+      if (asprintf (why,
+                    "the cluster's StorageClass %s has provisioner %s, not " EBS_CSI
+                    ": the data is copied into its PVCs",
+                    sc, *prov ? prov : "(none)")
+          < 0)
+        *why = NULL;
+      free (prov);
+      mode = 1;
+      break;
+    }
+    free (prov);
+    size_t l = strlen (ebs);
+    snprintf (ebs + l, sizeof ebs - l, "%s%s", n++ ? ", " : "", sc);
+    mode = 0;
+  }
+  if (mode == 0
+      && asprintf (why,
+                   "the cluster's StorageClass%s %s %s provisioner " EBS_CSI
+                   ": the EBS volumes are handed over as they are",
+                   n > 1 ? "es" : "", ebs, n > 1 ? "have" : "has")
+             < 0)
+    *why = NULL;
+  if (mode == -2 && !*why && asprintf (why, "the StorageMap names no storage class") < 0)
+    *why = NULL;
+  Pallet_kube_free (k);
+  return mode;
+}
+
+/* The transfer mode, decided once per session: the setting transfer-mode
+ * when given (the user's word wins: e.g. copy mode for warm migration to
+ * an EBS cluster); else the provisioners of the StorageMap's classes,
+ * read from the cluster (setting kube-api-url); else, or when they
+ * cannot be read, zero copy (Forklift's behaviour). */
 int
 ec2_copy_mode_wanted (struct ec2 *s, const json_t *plan, const char **why)
 {
+  if (s->transfer_mode != EC2_MODE_UNDECIDED) {
+    *why = s->transfer_why;
+    return s->transfer_mode;
+  }
   const char *m = setting (s, "transfer-mode");
+  char *w = NULL;
   if (m && *m) {
-    *why = "setting transfer-mode";
-    if (!strcmp (m, "copy"))
-      return 1;
-    if (!strcmp (m, "zero-copy"))
-      return 0;
-    return -1;
+    if (!strcmp (m, "copy") || !strcmp (m, "zero-copy"))
+      decided (s, !strcmp (m, "copy"), strdup ("the setting transfer-mode"));
+    else if (asprintf (&w, "setting transfer-mode is \"%.64s\"; use \"copy\" or \"zero-copy\"%s", m,
+                       edit_distance (m, "zero-copy") <= 3 ? " (did you mean \"zero-copy\"?)"
+                       : edit_distance (m, "copy") <= 2    ? " (did you mean \"copy\"?)"
+                                                           : "")
+             >= 0)
+      decided (s, -1, w);
+    else
+      decided (s, -1, NULL);
   }
-  size_t i;
-  json_t *e;
-  json_array_foreach (json_object_get (plan, "storageMap"), i, e) {
-    const char *sc = ec2_str (json_object_get (e, "destination"), "storageClass");
-    if (*sc && !strstr (sc, "ebs")) {
-      *why = "a StorageMap destination storage class without \"ebs\" in its name";
-      return 1;
+  else if (s->kube_api_url) {
+    int mode = mode_from_cluster (s, plan, &w);
+    if (mode == -2) {
+      char *fb = NULL;
+      if (asprintf (&fb,
+                    "%s; zero copy, Forklift's default (set transfer-mode to copy or zero-copy "
+                    "to decide without the cluster)",
+                    w ? w : "the cluster could not be asked")
+          < 0)
+        fb = NULL;
+      free (w);
+      decided (s, 0, fb);
     }
+    else
+      decided (s, mode, w);
   }
-  *why = "the StorageMap's EBS storage classes";
-  return 0;
+  else
+    decided (s, 0,
+             strdup ("no transfer-mode setting and no cluster to read the StorageClasses from "
+                     "(kube-api-url): zero copy, Forklift's default"));
+  *why = s->transfer_why;
+  return s->transfer_mode;
 }
 
 static int

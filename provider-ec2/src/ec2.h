@@ -45,6 +45,9 @@ struct ec2 {
   const char *kube_ca_pem;   /* the Secret's kube-ca.crt (PEM), or NULL */
   int kube_insecure;         /* setting kube-insecure-skip-verify */
   const char *pvc_list_file; /* setting pvc-list-file, or NULL */
+  /* The transfer mode, decided once (ec2_copy_mode_wanted). */
+  int transfer_mode; /* EC2_MODE_UNDECIDED, -1 bad setting, 0 zero copy, 1 copy */
+  char *transfer_why;
   /* The cluster-mode conversion Pod. */
   const char *conversion_image; /* setting conversion-image, or NULL (default) */
   const char *conversion_cpu, *conversion_memory;
@@ -119,7 +122,9 @@ pallet_build_vm_fn ec2_build_vm;
 pallet_cleanup_fn ec2_cleanup;
 
 /* Copy transfer mode (copy_mode.c).  1: copy, 0: zero-copy, -1: bad
- * transfer-mode setting; *why says what decided. */
+ * transfer-mode setting (*why is the message, with a did-you-mean);
+ * *why (borrowed from the session) says what decided. */
+#define EC2_MODE_UNDECIDED (-9)
 int ec2_copy_mode_wanted (struct ec2 *s, const json_t *plan, const char **why);
 /* Copies the completed snapshots into raw files; sets state.transferred. */
 int ec2_copy_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols);

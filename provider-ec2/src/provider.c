@@ -702,6 +702,7 @@ ec2_open (struct pallet_call *call, const char *config_json)
   s->call = call;
   s->config = cfg;
   s->itypes = json_object ();
+  s->transfer_mode = EC2_MODE_UNDECIDED;
   if (check_provider_and_secret (call, spec, secret) != 0
       || open_clients (s, call, spec, merged, secret) < 0
       || open_settings (s, call, merged, secret) != 0) {
@@ -724,6 +725,7 @@ ec2_close (void *handle)
   free (s->source_account);
   free (s->target_account);
   json_decref (s->itypes);
+  free (s->transfer_why);
   json_decref (s->config);
   free (s);
 }
@@ -743,7 +745,8 @@ static const struct pallet_setting ec2_settings[] = {
   { "tag-snapshot-volumes", PALLET_SETTING_JSON, "false",
     "true or false: also tag each source snapshot with forklift.konveyor.io/volume" },
   { "transfer-mode", PALLET_SETTING_STRING, NULL,
-    "copy or zero-copy; unset: copy unless the StorageMap's classes are EBS" },
+    "copy or zero-copy; unset: from the cluster's StorageClass provisioners (kube-api-url), "
+    "else zero copy" },
   { "copy-target-dir", PALLET_SETTING_STRING, NULL,
     "copy mode: the directory of the raw disk files (default WORK_DIR/disks)" },
   { "copy-workers", PALLET_SETTING_STRING, "8",
@@ -770,7 +773,8 @@ static const struct pallet_setting ec2_settings[] = {
   { "max-response-bytes", PALLET_SETTING_STRING, NULL,
     "the largest AWS response body accepted (a number, as a string)" },
   { "kube-api-url", PALLET_SETTING_STRING, NULL,
-    "conversion-only plans: the cluster's API server URL" },
+    "the cluster's API server URL: conversion-only plans list their PVCs there, and "
+    "the transfer mode follows its StorageClasses" },
   { "kube-insecure-skip-verify", PALLET_SETTING_BOOL, "false",
     "true turns TLS verification of the API server off (test clusters only)" },
   { "pvc-list-file", PALLET_SETTING_STRING, NULL,

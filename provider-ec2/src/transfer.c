@@ -362,9 +362,7 @@ transfer_check (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t
   }
   *copy_mode = ec2_copy_mode_wanted (s, in->plan, why);
   if (*copy_mode < 0) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "transfer %s: setting transfer-mode must be \"copy\" or \"zero-copy\"",
-                  in->vm_id);
+    pallet_error (call, PALLET_E_INVALID, "transfer %s: %s", in->vm_id, *why);
     return PALLET_E_INVALID;
   }
   *warm = ec2_plan_is_warm (in->plan);

@@ -435,6 +435,18 @@ check_target_name (struct findings *f, const struct ec2_input *in, json_t *state
   json_decref (notes);
 }
 
+/* Which transfer mode this VM gets, and why (or the bad setting). */
+static void
+check_transfer_mode (struct findings *f, const struct ec2_input *in)
+{
+  const char *why = "";
+  int mode = ec2_copy_mode_wanted (f->s, in->plan, &why);
+  if (mode < 0)
+    finding (f, "error", "TransferModeInvalid", "%s", why);
+  else
+    finding (f, "info", "TransferMode", "transfer mode %s: %s", mode ? "copy" : "zero copy", why);
+}
+
 static void
 check_migration_type (struct findings *f, const struct ec2_input *in)
 {
@@ -512,6 +524,8 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   check_networks (&f, &in, facts);
   check_target_name (&f, &in, state);
   check_migration_type (&f, &in);
+  if (!conversion)
+    check_transfer_mode (&f, &in);
 
   json_object_set_new (state, "sourceAccount", json_string (src_acct));
   if (*in.migration_uid)
