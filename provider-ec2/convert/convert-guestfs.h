@@ -11,6 +11,22 @@
 
 /* Every libguestfs function called, but guestfs_create. */
 #define PALLET_GUESTFS_FUNCS(X)              \
+  X (guestfs_aug_close)                      \
+  X (guestfs_aug_get)                        \
+  X (guestfs_aug_init)                       \
+  X (guestfs_aug_load)                       \
+  X (guestfs_aug_match)                      \
+  X (guestfs_aug_save)                       \
+  X (guestfs_aug_set)                        \
+  X (guestfs_aug_transform)                  \
+  X (guestfs_blkid)                          \
+  X (guestfs_glob_expand)                    \
+  X (guestfs_list_devices)                   \
+  X (guestfs_lvs)                            \
+  X (guestfs_mount)                          \
+  X (guestfs_umount_all)                     \
+  X (guestfs_read_file)                      \
+  X (guestfs_write)                          \
   X (guestfs_add_drive_opts)                 \
   X (guestfs_close)                          \
   X (guestfs_command_lines)                  \
@@ -64,6 +80,22 @@ const char *Pallet_guestfs_load_error (void);
 
 #ifndef PALLET_GUESTFS_LOADER
 #define guestfs_create                     Pallet_guestfs_create
+#define guestfs_aug_close                  (*Pallet_guestfs.guestfs_aug_close)
+#define guestfs_aug_get                    (*Pallet_guestfs.guestfs_aug_get)
+#define guestfs_aug_init                   (*Pallet_guestfs.guestfs_aug_init)
+#define guestfs_aug_load                   (*Pallet_guestfs.guestfs_aug_load)
+#define guestfs_aug_match                  (*Pallet_guestfs.guestfs_aug_match)
+#define guestfs_aug_save                   (*Pallet_guestfs.guestfs_aug_save)
+#define guestfs_aug_set                    (*Pallet_guestfs.guestfs_aug_set)
+#define guestfs_aug_transform              (*Pallet_guestfs.guestfs_aug_transform)
+#define guestfs_blkid                      (*Pallet_guestfs.guestfs_blkid)
+#define guestfs_glob_expand                (*Pallet_guestfs.guestfs_glob_expand)
+#define guestfs_list_devices               (*Pallet_guestfs.guestfs_list_devices)
+#define guestfs_lvs                        (*Pallet_guestfs.guestfs_lvs)
+#define guestfs_mount                      (*Pallet_guestfs.guestfs_mount)
+#define guestfs_umount_all                 (*Pallet_guestfs.guestfs_umount_all)
+#define guestfs_read_file                  (*Pallet_guestfs.guestfs_read_file)
+#define guestfs_write                      (*Pallet_guestfs.guestfs_write)
 #define guestfs_add_drive_opts             (*Pallet_guestfs.guestfs_add_drive_opts)
 #define guestfs_close                      (*Pallet_guestfs.guestfs_close)
 #define guestfs_command_lines              (*Pallet_guestfs.guestfs_command_lines)

@@ -31,4 +31,8 @@ char **Pallet_convert_customize_argv (const char *prog, char *const *overlays, s
                                       const char *format, const struct Pallet_convert_options *o,
                                       char **message);
 
+/* The index of the first error rule TEXT matches (rules earlier in the
+ * table are more specific); (size_t) -1 if none. */
+size_t Pallet_convert_error_rule (const char *text);
+
 #endif

@@ -31,6 +31,7 @@ Pallet_convert_error_name (enum Pallet_convert_error err)
   case PALLET_CONVERT_E_FAILED: return "failed";
   case PALLET_CONVERT_E_IO: return "io";
   case PALLET_CONVERT_E_NOMEM: return "nomem";
+  case PALLET_CONVERT_E_DEVICE_NAME: return "device-name";
   }
   return "unknown";
 }
@@ -158,70 +159,114 @@ Pallet_convert_condense (const char *text, size_t max)
  * tests/fixtures), first match wins. */
 static const struct rule {
   const char *needle;
+  const char *needle2; /* must match too; NULL: none */
   enum Pallet_convert_error err;
   const char *problem;
   const char *fix;
 } rules[] = {
-  { "inspection could not detect the source guest", PALLET_CONVERT_E_NO_OS,
+  /* libguestfs's mount of a device the guest's fstab names: an EC2 name
+   * that does not exist under virtio.  Before the generic ones. */
+  { "mount_stub:", "No such file or directory", PALLET_CONVERT_E_DEVICE_NAME,
+    "the guest's /etc/fstab names a device that does not exist on the converted disks "
+    "(an EC2 name such as /dev/nvme0n1p1 or /dev/xvda1)",
+    "leave fix-device-names on (the default) so it is rewritten to UUID=, or name it by UUID= "
+    "in the guest's /etc/fstab, take a new snapshot and retry" },
+  { "unknown filesystem type", NULL, PALLET_CONVERT_E_UNSUPPORTED,
+    "the guest has a filesystem the libguestfs appliance on this host cannot mount",
+    "install that filesystem's support on the conversion host (libguestfs-xfs for XFS, "
+    "scripts/install-deps.sh), or leave it out of the guest's fstab" },
+  { "failed to find a suitable kernel", NULL, PALLET_CONVERT_E_TOOL,
+    "the libguestfs appliance cannot be built: supermin found no kernel on this host",
+    "install a kernel on the conversion host (apt-get install linux-image-amd64) and make "
+    "/boot/vmlinuz-* readable by this user, or set SUPERMIN_KERNEL and SUPERMIN_MODULES" },
+  /* Without -v, all libguestfs says of that. */
+  { "supermin exited with error status", NULL, PALLET_CONVERT_E_TOOL,
+    "the libguestfs appliance cannot be built on this host (supermin failed; usually it "
+    "found no readable kernel in /boot)",
+    "run libguestfs-test-tool to see why; install a kernel (apt-get install linux-image-amd64) "
+    "and make /boot/vmlinuz-* readable, or set SUPERMIN_KERNEL and SUPERMIN_MODULES" },
+  { "no bootloader detected", NULL, PALLET_CONVERT_E_UNSUPPORTED,
+    "no bootloader found in the guest (virt-v2v needs GRUB2's grub.cfg under /boot/grub, "
+    "/boot/grub2 or the ESP, or GRUB legacy)",
+    "install GRUB2 in the guest (grub-pc or grub-efi-amd64) and run update-grub, make sure "
+    "fstab mounts /boot, then take a new snapshot and retry" },
+  /* ENOSPC inside the appliance is the guest's filesystem, not this host. */
+  { "No space left on device", "libguestfs", PALLET_CONVERT_E_GUEST_SPACE,
+    "a guest filesystem ran out of space during the conversion",
+    "free space on the guest's / and /boot (virt-v2v writes a new initramfs there) or grow "
+    "them, then take a new snapshot and retry" },
+  { "inspection could not detect the source guest", NULL, PALLET_CONVERT_E_NO_OS,
     "no operating system found",
     "pass the VM's boot (root) volume: these disks hold no installed OS "
     "(a blank or data-only volume, or a snapshot of the wrong instance?)" },
-  { "No root device found", PALLET_CONVERT_E_NO_OS, "no operating system found",
+  { "No root device found", NULL, PALLET_CONVERT_E_NO_OS, "no operating system found",
     "pass the VM's boot (root) volume: these disks hold no installed OS "
     "(a blank or data-only volume, or a snapshot of the wrong instance?)" },
-  { "not an installed operating system", PALLET_CONVERT_E_NO_OS,
+  { "not an installed operating system", NULL, PALLET_CONVERT_E_NO_OS,
     "no installed operating system found (an installer or live image?)",
     "pass the VM's installed boot volume, not installation media" },
-  { "multi-boot operating system detected", PALLET_CONVERT_E_MULTIBOOT,
+  { "multi-boot operating system detected", NULL, PALLET_CONVERT_E_MULTIBOOT,
     "more than one operating system found",
     "choose the root filesystem with the root option "
     "(\"first\" or a device such as /dev/sda2)" },
-  { "not enough free space for conversion", PALLET_CONVERT_E_GUEST_SPACE,
+  { "not enough free space for conversion", NULL, PALLET_CONVERT_E_GUEST_SPACE,
     "not enough free space inside the guest",
     "free space on that guest filesystem (virt-v2v writes a new initramfs "
     "there) or grow it, then take a new snapshot and retry" },
-  { "inodes available", PALLET_CONVERT_E_GUEST_SPACE, "not enough free inodes inside the guest",
+  { "inodes available", NULL, PALLET_CONVERT_E_GUEST_SPACE,
+    "not enough free inodes inside the guest",
     "delete files on that guest filesystem, then take a new snapshot "
     "and retry" },
-  { "insufficient free space in the conversion server", PALLET_CONVERT_E_HOST_SPACE,
+  { "insufficient free space in the conversion server", NULL, PALLET_CONVERT_E_HOST_SPACE,
     "not enough free space on the conversion host",
     "free space in $TMPDIR, or point TMPDIR and LIBGUESTFS_CACHEDIR at a "
     "directory with a few GiB free" },
-  { "LIBGUESTFS_CACHEDIR", PALLET_CONVERT_E_HOST_SPACE,
+  { "LIBGUESTFS_CACHEDIR", NULL, PALLET_CONVERT_E_HOST_SPACE,
     "not enough free space on the conversion host",
     "free space in $TMPDIR, or point TMPDIR and LIBGUESTFS_CACHEDIR at a "
     "directory with a few GiB free" },
-  { "No space left on device", PALLET_CONVERT_E_HOST_SPACE, "the conversion host ran out of space",
+  { "No space left on device", NULL, PALLET_CONVERT_E_HOST_SPACE,
+    "the conversion host ran out of space",
     "free space where the overlays and $TMPDIR live (work_dir), then retry" },
-  { "unable to convert this guest type", PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
+  { "unable to convert this guest type", NULL, PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
     "convert this guest by hand or migrate it with skipGuestConversion: true" },
-  { "is not supported", PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
+  { "is not supported", NULL, PALLET_CONVERT_E_UNSUPPORTED, "unsupported guest",
     "convert this guest by hand or migrate it with skipGuestConversion: true" },
-  { "inspection of the package database failed", PALLET_CONVERT_E_UNSUPPORTED,
+  { "inspection of the package database failed", NULL, PALLET_CONVERT_E_UNSUPPORTED,
     "unsupported guest (its package database cannot be read)",
     "repair the guest's package database, or migrate it with "
     "skipGuestConversion: true" },
-  { "unable to rebuild initrd", PALLET_CONVERT_E_UNSUPPORTED,
+  { "unable to rebuild initrd", NULL, PALLET_CONVERT_E_UNSUPPORTED,
     "the guest has no initramfs tool virt-v2v can use",
     "install initramfs-tools or dracut in the guest, then take a new "
     "snapshot and retry" },
-  { "unsafe state", PALLET_CONVERT_E_UNSUPPORTED,
+  { "unsafe state", NULL, PALLET_CONVERT_E_UNSUPPORTED,
     "a Windows filesystem is hibernated or not cleanly shut down",
     "boot Windows and shut it down fully (no hibernation, no fast startup), "
     "then take a new snapshot" },
-  { "Failed to get \"write\" lock", PALLET_CONVERT_E_DISK,
+  { "Failed to get \"write\" lock", NULL, PALLET_CONVERT_E_DISK,
     "cannot open disk: another process holds it",
     "stop the process (a running VM?) that has the disk open, then retry" },
-  { "Could not open", PALLET_CONVERT_E_DISK, "cannot open disk",
+  { "Could not open", NULL, PALLET_CONVERT_E_DISK, "cannot open disk",
     "check the path exists, is a readable and writable disk image in the "
     "stated format, and no other process holds it open" },
-  { "Permission denied", PALLET_CONVERT_E_DISK, "cannot open disk: permission denied",
+  { "Permission denied", NULL, PALLET_CONVERT_E_DISK, "cannot open disk: permission denied",
     "make the disk readable and writable by this user (and by qemu)" },
-  { "No such file or directory", PALLET_CONVERT_E_DISK, "cannot open disk: no such file",
-    "check the disk path; it must be a local file or block device" },
-  { "unsupported file format", PALLET_CONVERT_E_DISK, "cannot open disk: unsupported file format",
+  { "unsupported file format", NULL, PALLET_CONVERT_E_DISK,
+    "cannot open disk: unsupported file format",
     "pass the disk's real format (disk_format: raw or qcow2)" },
 };
+
+size_t
+Pallet_convert_error_rule (const char *text)
+{
+  size_t i;
+  for (i = 0; text && i < sizeof rules / sizeof rules[0]; i++)
+    if (strcasestr (text, rules[i].needle)
+        && (rules[i].needle2 == NULL || strcasestr (text, rules[i].needle2)))
+      return i;
+  return (size_t) -1;
+}
 
 /* The error message proper: its first paragraph, "PROG: error: " cut,
  * on one line. */
@@ -265,13 +310,9 @@ Pallet_convert_map_error (const char *error_text, const char *const *disks, size
   char *who, *said = NULL;
   int n;
 
-  if (error_text != NULL) {
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-      if (strcasestr (error_text, rules[i].needle)) {
-        r = &rules[i];
-        break;
-      }
-  }
+  size_t i = Pallet_convert_error_rule (error_text);
+  if (i < sizeof rules / sizeof rules[0])
+    r = &rules[i];
   if (r)
     err = r->err;
   if (message == NULL)

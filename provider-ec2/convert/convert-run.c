@@ -557,6 +557,34 @@ make_overlays (struct job *j)
   return 0;
 }
 
+/* The device-name fix-up on the overlays, before virt-v2v inspects. */
+static int
+fix_device_names (struct job *j)
+{
+  const struct Pallet_convert_options *o = j->o;
+  struct Pallet_convert_fixup_options fo = { .force_tcg = o->force_tcg,
+                                             .disk_format = "qcow2",
+                                             .devices = o->devices,
+                                             .ndevices = o->ndevices };
+  char *msg = NULL;
+  if (!o->fix_device_names)
+    return 0;
+  if (o->progress)
+    o->progress (o->opaque, "Rewriting EC2 device names in the guest (pallet)", 0, j->res->steps++);
+  enum Pallet_convert_error e =
+      Pallet_convert_fixup ((const char *const *) j->overlays, j->ndisks, &fo, &j->res->rewrites,
+                            &j->res->nrewrites, &msg);
+  if (e == PALLET_CONVERT_OK)
+    return 0;
+  free (j->res->message);
+  j->res->error = e;
+  j->res->message = msg;
+  if (msg == NULL)
+    set_message (j->res, e, "converting %s: the device-name fix-up failed (%s)", j->who,
+                 Pallet_convert_error_name (e));
+  return -1;
+}
+
 /* virt-v2v-in-place's command line: one disk directly, several (or
  * use_libvirtxml) through a domain XML in the work directory. */
 static int
@@ -603,6 +631,39 @@ v2v_argv (struct job *j, const char *argv[16])
   return 0;
 }
 
+/* virt-v2v could not mount a device the guest names: say where the guest
+ * names it (file and line), from a dry run of the fix-up's scan. */
+static void
+add_references (struct job *j)
+{
+  const struct Pallet_convert_options *o = j->o;
+  struct Pallet_convert_fixup_options fo = { o->force_tcg, "qcow2", o->devices, o->ndevices, 1 };
+  struct Pallet_convert_rewrite *rw = NULL;
+  size_t nrw = 0;
+  char *msg = NULL, *buf = NULL, *m2 = NULL;
+  size_t len = 0;
+  enum Pallet_convert_error e =
+      Pallet_convert_fixup ((const char *const *) j->overlays, j->ndisks, &fo, &rw, &nrw, &msg);
+  FILE *fp = open_memstream (&buf, &len);
+  if (fp == NULL)
+    goto out;
+  if (e == PALLET_CONVERT_OK)
+    for (size_t i = 0; i < nrw; i++)
+      fprintf (fp, "%s%s line %u names %s (it is %s)", i ? ", " : "", rw[i].file, rw[i].line,
+               rw[i].from, rw[i].to);
+  else if (msg)
+    fputs (msg, fp);
+  if (fclose (fp) == 0 && len > 0
+      && asprintf (&m2, "%s; where the guest names EC2 devices: %s", j->res->message, buf) >= 0) {
+    free (j->res->message);
+    j->res->message = m2;
+  }
+out:
+  free (buf);
+  free (msg);
+  Pallet_convert_rewrites_free (rw, nrw);
+}
+
 /* A virt-v2v that did not exit 0: the error its output names. */
 static void
 v2v_failed (struct job *j, int status)
@@ -611,8 +672,18 @@ v2v_failed (struct job *j, int status)
   const char *text = j->r.errtext.s ? j->r.errtext.s : j->r.tail.s;
   char *msg = NULL;
   enum Pallet_convert_error e = Pallet_convert_map_error (text, j->disks, j->ndisks, &msg);
+  /* The cause may precede the error line (supermin prints its own): a
+   * more specific rule matching the stderr tail wins. */
+  if (j->r.tail.s && text != j->r.tail.s
+      && Pallet_convert_error_rule (j->r.tail.s) < Pallet_convert_error_rule (text)) {
+    free (msg);
+    msg = NULL;
+    e = Pallet_convert_map_error (j->r.tail.s, j->disks, j->ndisks, &msg);
+  }
   res->error = e;
   res->message = msg;
+  if (msg && e == PALLET_CONVERT_E_DEVICE_NAME)
+    add_references (j);
   if (msg && !WIFEXITED (status)) {
     char *m2 = NULL;
     if (asprintf (&m2, "%s (killed by signal %d)", msg,
@@ -800,8 +871,8 @@ Pallet_convert_run (const char *const *disks, size_t ndisks,
     .base = o->work_dir ? o->work_dir : getenv ("TMPDIR"),
     .r = { .opts = o, .res = res },
   };
-  if (job_start (&j) == 0 && make_overlays (&j) == 0 && run_v2v (&j, t0) == 0
-      && run_customize (&j, t0) == 0 && commit_overlays (&j) == 0)
+  if (job_start (&j) == 0 && make_overlays (&j) == 0 && fix_device_names (&j) == 0
+      && run_v2v (&j, t0) == 0 && run_customize (&j, t0) == 0 && commit_overlays (&j) == 0)
     res->error = PALLET_CONVERT_OK;
   job_end (&j);
   res->elapsed = now () - t0;
@@ -817,6 +888,9 @@ Pallet_convert_result_free (struct Pallet_convert_result *res)
     free (res->warnings[i]);
   free (res->warnings);
   free (res->message);
+  Pallet_convert_rewrites_free (res->rewrites, res->nrewrites);
+  res->rewrites = NULL;
+  res->nrewrites = 0;
   res->warnings = NULL;
   res->message = NULL;
   res->nwarnings = 0;
@@ -847,6 +921,8 @@ Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
   e |= json_object_set_new (o, "exitStatus", json_integer (res->exit_status));
   e |= json_object_set_new (o, "steps", json_integer (res->steps));
   e |= json_object_set_new (o, "elapsed", json_real (res->elapsed));
+  e |= json_object_set_new (o, "deviceNameRewrites",
+                            Pallet_convert_rewrites_json (res->rewrites, res->nrewrites));
   if (!e)
     s = json_dumps (o, JSON_SORT_KEYS | JSON_COMPACT);
   json_decref (o);

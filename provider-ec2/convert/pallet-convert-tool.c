@@ -11,6 +11,10 @@
  *   pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--accel A]
  *                            [--timeout SECS] [--expect TEXT]... [--qemu PROG]
  *                            [--format FMT] [--work-dir DIR] DISK...
+ *   pallet-convert-tool fixup [--tcg] [--format FMT] [--device NAME=INDEX]...
+ *                             DISK...        (writes DISK: pass copies)
+ *   convert also takes --fix-device-names and --device NAME=INDEX.
+ *   pallet-convert-tool map-error TEXT-FILE DISK...  (class: message)
  *   pallet-convert-tool pod OUT.json|- --name N --namespace NS [--image I]
  *                       [--zone Z] [--vm-id ID] [--plan-uid U]
  *                       [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]
@@ -60,6 +64,33 @@ line_cb (void *opaque, int stream, const char *line)
     fprintf ((FILE *) opaque, "%s: %s\n", stream == 1 ? "out" : "err", line);
 }
 
+static struct Pallet_convert_device devices[64];
+
+/* --device /dev/sdf=1: the block-device mapping, one volume at a time. */
+static int
+add_device (struct Pallet_convert_options *o, char *arg)
+{
+  char *eq = strrchr (arg, '='), *end;
+  unsigned long disk;
+  if (eq == NULL || eq == arg || o->ndevices >= sizeof devices / sizeof devices[0]) {
+    fprintf (stderr,
+             "pallet-convert-tool: --device '%s': expected NAME=DISK-INDEX "
+             "(e.g. /dev/sdf=1), at most 64\n",
+             arg);
+    return PALLET_CONVERT_E_INVALID;
+  }
+  disk = strtoul (eq + 1, &end, 10);
+  if (eq[1] == '\0' || *end != '\0') {
+    fprintf (stderr, "pallet-convert-tool: --device '%s': '%s' is not a disk index\n", arg, eq + 1);
+    return PALLET_CONVERT_E_INVALID;
+  }
+  *eq = '\0';
+  devices[o->ndevices].name = arg;
+  devices[o->ndevices++].disk = disk;
+  o->devices = devices;
+  return 0;
+}
+
 static int
 usage (void)
 {
@@ -74,6 +105,10 @@ usage (void)
            "       pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--mode true|warn]\n"
            "                 [--accel auto|kvm|tcg] [--timeout SECS] [--expect TEXT]...\n"
            "                 [--qemu PROG] [--format FMT] [--work-dir DIR] DISK...\n"
+           "       pallet-convert-tool fixup [--tcg] [--format FMT]\n"
+           "                 [--device NAME=INDEX]... DISK...\n"
+           "       (convert also takes --fix-device-names, --device NAME=INDEX)\n"
+           "       pallet-convert-tool map-error TEXT-FILE DISK...\n"
            "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
            "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
            "                 [--migration-uid U] [--cpu Q] [--memory Q] [--tcg]\n"
@@ -135,6 +170,8 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
                                             { "qemu", required_argument, NULL, 'Q' },
                                             { "firstboot", required_argument, NULL, 'B' },
                                             { "run-script", required_argument, NULL, 'R' },
+                                            { "fix-device-names", no_argument, NULL, 'X' },
+                                            { "device", required_argument, NULL, 'D' },
                                             { NULL, 0, NULL, 0 } };
   int c;
   while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
@@ -186,6 +223,11 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
       break;
     case 'R':
       if (add_to (x->run, &x->nrun, optarg, "--run-script"))
+        return PALLET_CONVERT_E_INVALID;
+      break;
+    case 'X': o->fix_device_names = 1; break;
+    case 'D':
+      if (add_device (o, optarg) != 0)
         return PALLET_CONVERT_E_INVALID;
       break;
     default: return usage ();
@@ -257,6 +299,55 @@ cmd_verify (const char *const *disks, size_t ndisks, const struct Pallet_convert
   free (json);
   free (msg);
   return rc;
+}
+
+static int
+cmd_fixup (const char *const *disks, size_t ndisks, const struct Pallet_convert_options *o)
+{
+  struct Pallet_convert_fixup_options fo = { .force_tcg = o->force_tcg,
+                                             .disk_format = o->disk_format,
+                                             .devices = o->devices,
+                                             .ndevices = o->ndevices };
+  struct Pallet_convert_rewrite *rw = NULL;
+  size_t nrw = 0;
+  char *msg = NULL;
+  int rc = Pallet_convert_fixup (disks, ndisks, &fo, &rw, &nrw, &msg);
+  if (rc == PALLET_CONVERT_OK) {
+    json_t *j = Pallet_convert_rewrites_json (rw, nrw);
+    char *s = j ? json_dumps (j, JSON_COMPACT) : NULL;
+    printf ("%s\n", s ? s : "null");
+    free (s);
+    json_decref (j);
+  }
+  else
+    fprintf (stderr, "pallet-convert-tool: error (%s): %s\n", Pallet_convert_error_name (rc),
+             msg ? msg : "out of memory");
+  Pallet_convert_rewrites_free (rw, nrw);
+  free (msg);
+  return rc;
+}
+
+/* map-error FILE: classify a captured virt-v2v/libguestfs error text. */
+static int
+cmd_map_error (const char *path, const char *const *disks, size_t ndisks)
+{
+  FILE *fp = fopen (path, "r");
+  char *text = NULL, *msg = NULL;
+  size_t len = 0;
+  if (fp == NULL) {
+    perror (path);
+    return PALLET_CONVERT_E_IO;
+  }
+  if (getdelim (&text, &len, '\0', fp) < 0) {
+    free (text);
+    text = strdup ("");
+  }
+  fclose (fp);
+  enum Pallet_convert_error e = Pallet_convert_map_error (text, disks, ndisks, &msg);
+  printf ("%s: %s\n", Pallet_convert_error_name (e), msg ? msg : "out of memory");
+  free (text);
+  free (msg);
+  return 0;
 }
 
 static int
@@ -357,7 +448,8 @@ main (int argc, char *argv[])
     return usage ();
   cmd = argv[1];
   optind = 2;
-  if (strcmp (cmd, "domain-xml") == 0 || strcmp (cmd, "pod") == 0) {
+  if (strcmp (cmd, "domain-xml") == 0 || strcmp (cmd, "pod") == 0
+      || strcmp (cmd, "map-error") == 0) {
     if (argc < 3)
       return usage ();
     xml_out = argv[2];
@@ -373,12 +465,16 @@ main (int argc, char *argv[])
 
   if (strcmp (cmd, "domain-xml") == 0)
     return cmd_domain_xml (xml_out, disks, ndisks, &o);
+  if (strcmp (cmd, "map-error") == 0)
+    return cmd_map_error (xml_out, disks, ndisks);
   if (strcmp (cmd, "pod") == 0)
     return cmd_pod (xml_out, disks, ndisks, &o, &po);
   if (strcmp (cmd, "verify") == 0)
     return cmd_verify (disks, ndisks, &o);
   if (strcmp (cmd, "inspect") == 0)
     return cmd_inspect (disks, ndisks, &o);
+  if (strcmp (cmd, "fixup") == 0)
+    return cmd_fixup (disks, ndisks, &o);
   if (strcmp (cmd, "boot") == 0)
     return cmd_boot (disks, ndisks, &o, &x);
   o.firstboot = x.firstboot;

@@ -39,7 +39,9 @@ enum Pallet_convert_error {
   PALLET_CONVERT_E_CANCELLED = 10,
   PALLET_CONVERT_E_FAILED = 11, /* any other conversion failure */
   PALLET_CONVERT_E_IO = 12,     /* local I/O (overlay, commit, pipes) */
-  PALLET_CONVERT_E_NOMEM = 13
+  PALLET_CONVERT_E_NOMEM = 13,
+  PALLET_CONVERT_E_DEVICE_NAME = 14 /* guest config names a device that
+                                       cannot be resolved unambiguously */
 };
 
 /* Short stable name of an error class, e.g. "no-os". */
@@ -65,6 +67,82 @@ enum Pallet_convert_error Pallet_convert_inspect (const char *const *disks, size
                                                   const struct Pallet_convert_inspect_options *opts,
                                                   char **json, char **message);
 
+/* ---- Device-name fix-up (before virt-v2v) ----------------------------- */
+
+/* One volume as the source attached it: NAME is the block-device mapping's
+ * device name ("/dev/xvda", "/dev/sda1", "/dev/sdf", "xvdf"), DISK the
+ * index of that volume in the DISKS passed. */
+struct Pallet_convert_device {
+  const char *name;
+  size_t disk;
+};
+
+/* One rewrite made in the guest: FILE (a guest path), LINE (1-based; 0
+ * when unknown), FROM the name found, TO what replaced it. */
+struct Pallet_convert_rewrite {
+  char *file;
+  unsigned line;
+  char *from;
+  char *to;
+};
+
+struct Pallet_convert_fixup_options {
+  int force_tcg;           /* backend "direct" with force_tcg (no KVM) */
+  const char *disk_format; /* NULL: "raw" */
+  /* The instance's block-device mapping.  NULL: disk I is sd('a'+I) /
+   * xvd('a'+I).  NVMe names need none: nvmeN is disk N (nvme0 the boot
+   * volume, the rest in mapping order, as Nitro enumerates them). */
+  const struct Pallet_convert_device *devices;
+  size_t ndevices;
+  int dry_run; /* find and resolve only: *REWRITES lists what would change */
+};
+
+/* Rewrites, in place on DISKS (pass overlays), every reference to an
+ * EC2 device name (/dev/nvmeXnY[pZ], /dev/xvdX[N], /dev/sdX[N]) in the
+ * guest's /etc/fstab and /etc/crypttab (through Augeas), /etc/default/grub
+ * (and grub.d), grub.cfg, BLS entries, /etc/kernel/cmdline, dracut and
+ * initramfs-tools configs and cloud-init configs, to UUID= (PARTUUID= or
+ * LABEL= when the UUID is shared) of the filesystem it means.  Commented
+ * lines are left alone.  Writes nothing unless every name resolves:
+ * otherwise returns PALLET_CONVERT_E_DEVICE_NAME with *MESSAGE naming each
+ * file, line, name and why.  No OS found: PALLET_CONVERT_OK, nothing done
+ * (virt-v2v says so).  Sets *REWRITES / *NREWRITES (free with
+ * Pallet_convert_rewrites_free). */
+enum Pallet_convert_error Pallet_convert_fixup (const char *const *disks, size_t ndisks,
+                                                const struct Pallet_convert_fixup_options *opts,
+                                                struct Pallet_convert_rewrite **rewrites,
+                                                size_t *nrewrites, char **message);
+
+void Pallet_convert_rewrites_free (struct Pallet_convert_rewrite *v, size_t n);
+
+/* [ { "file", "line", "from", "to" } ... ]; NULL on ENOMEM. */
+json_t *Pallet_convert_rewrites_json (const struct Pallet_convert_rewrite *v, size_t n);
+
+enum { PALLET_DEVNAME_NVME = 1, PALLET_DEVNAME_XVD, PALLET_DEVNAME_SD };
+
+/* A parsed device name.  PART 0: the whole disk. */
+struct Pallet_convert_devname {
+  int kind;                /* PALLET_DEVNAME_* */
+  unsigned controller, ns; /* NVMe: nvme<controller>n<ns> */
+  char letters[8];         /* xvd/sd: "a", "f", "aa" */
+  unsigned part;
+};
+
+/* If S starts with an EC2 device name ("/dev/nvme0n1p1", "/dev/xvdf",
+ * "/dev/sda1") ending at a word boundary, fills *D and returns its length;
+ * else 0. */
+size_t Pallet_convert_parse_devname (const char *s, struct Pallet_convert_devname *d);
+
+/* Called for each name found; returns the malloc'd replacement, or NULL
+ * to leave it (having noted why). */
+typedef char *(*Pallet_convert_resolve_fn) (void *opaque, unsigned line, const char *name,
+                                            const struct Pallet_convert_devname *d);
+
+/* Sets *OUT to TEXT with each device name outside '#' comment lines
+ * replaced by what RESOLVE returns, *NCHANGES to the count.  -1 on ENOMEM. */
+int Pallet_convert_rewrite_text (const char *text, Pallet_convert_resolve_fn resolve, void *opaque,
+                                 char **out, size_t *nchanges);
+
 /* ---- Conversion ------------------------------------------------------ */
 
 /* A "[  23.3] Inspecting the source" step began.  INDEX counts from 0. */
@@ -86,8 +164,13 @@ struct Pallet_convert_options {
   const char *guest_name;   /* libvirt XML domain name; NULL: "pallet-guest" */
   int use_libvirtxml;       /* use -i libvirtxml even for one disk
                                 (always used for more than one disk) */
-  const char *program;      /* NULL: "virt-v2v-in-place" (looked up in PATH) */
-  const char *qemu_img;     /* NULL: "qemu-img" */
+  /* Run Pallet_convert_fixup on the overlays before virt-v2v (with this
+   * block-device mapping; see Pallet_convert_fixup_options). */
+  int fix_device_names;
+  const struct Pallet_convert_device *devices;
+  size_t ndevices;
+  const char *program;  /* NULL: "virt-v2v-in-place" (looked up in PATH) */
+  const char *qemu_img; /* NULL: "qemu-img" */
   /* First-boot scripts (local files, run in this order; callers sort
    * them by name): after virt-v2v-in-place, on the same overlays and so
    * committed only with the conversion, virt-customize --firstboot
@@ -110,9 +193,11 @@ struct Pallet_convert_result {
   char *message;   /* NULL on success */
   char **warnings; /* "virt-v2v-in-place: warning: " text, prefix cut */
   size_t nwarnings;
-  int exit_status; /* virt-v2v-in-place's exit status; -1 if none */
-  int steps;       /* progress steps seen */
-  double elapsed;  /* wall seconds of the whole call */
+  int exit_status;                         /* virt-v2v-in-place's exit status; -1 if none */
+  int steps;                               /* progress steps seen */
+  double elapsed;                          /* wall seconds of the whole call */
+  struct Pallet_convert_rewrite *rewrites; /* the device-name fix-up's */
+  size_t nrewrites;
 };
 
 /* Converts the guest on DISKS in place.  Fills *RESULT (always; free it
@@ -124,7 +209,8 @@ enum Pallet_convert_error Pallet_convert_run (const char *const *disks, size_t n
 void Pallet_convert_result_free (struct Pallet_convert_result *result);
 
 /* The result as a JSON object text: { "ok", "error", "message",
- * "warnings": [...], "exitStatus", "steps", "elapsed" }.  NULL on ENOMEM. */
+ * "warnings": [...], "exitStatus", "steps", "elapsed",
+ * "deviceNameRewrites": [...] }.  NULL on ENOMEM. */
 char *Pallet_convert_result_to_json (const struct Pallet_convert_result *r);
 
 /* ---- Post-conversion verification ----------------------------------- */

@@ -82,6 +82,7 @@ status_of (enum Pallet_convert_error e)
   case PALLET_CONVERT_E_TIMEOUT: return PALLET_E_TIMEOUT;
   case PALLET_CONVERT_E_CANCELLED: return PALLET_E_CANCELLED;
   case PALLET_CONVERT_E_NOMEM: return PALLET_E_NOMEM;
+  case PALLET_CONVERT_E_DEVICE_NAME: return PALLET_E_UNSUPPORTED;
   case PALLET_CONVERT_E_IO:
   case PALLET_CONVERT_E_DISK:
   case PALLET_CONVERT_E_HOST_SPACE:
@@ -203,6 +204,43 @@ already_converted (const char **disks, size_t n, json_t *state)
   return !strcmp (ec2_str (state, "conversion"), CONVERTED) && same;
 }
 
+/* The block-device mapping as the fix-up wants it: each local disk's
+ * EC2 device name, by its position in DISKS (diskIndex order). */
+static struct Pallet_convert_device *
+device_map (json_t *vols, size_t n)
+{
+  struct Pallet_convert_device *m = calloc (n + 1, sizeof *m);
+  size_t i;
+  json_t *v;
+  for (size_t k = 0; m && k < n; k++)
+    json_array_foreach (vols, i, v)
+      if (ec2_int (v, "diskIndex", -1) == (long long) k) {
+        m[k].name = ec2_str (v, "deviceName");
+        m[k].disk = k;
+      }
+  return m;
+}
+
+/* Setting fix-device-names (default true): "false" skips the fix-up. */
+static int
+wants_fixup (struct ec2 *s)
+{
+  json_t *v = json_object_get (json_object_get (s->config, "_settings"), "fix-device-names");
+  return !(json_is_false (v) || (json_is_string (v) && !strcmp (json_string_value (v), "false")));
+}
+
+/* The fix-up's rewrites: logged one by one and kept in the state. */
+static void
+record_rewrites (struct pallet_call *call, const char *vm, const struct Pallet_convert_result *r,
+                 json_t *state)
+{
+  for (size_t k = 0; k < r->nrewrites; k++)
+    pallet_log (call, PALLET_LOG_INFO, "convert %s: %s line %u: %s -> %s", vm, r->rewrites[k].file,
+                r->rewrites[k].line, r->rewrites[k].from, r->rewrites[k].to);
+  json_object_set_new (state, "deviceNameRewrites",
+                       Pallet_convert_rewrites_json (r->rewrites, r->nrewrites));
+}
+
 /* Runs virt-v2v-in-place on the disks; emits the state once they changed. */
 static int
 convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int force_tcg,
@@ -221,8 +259,15 @@ convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int 
   co.line = on_line;
   co.cancel = on_cancel;
   co.opaque = &cc;
+  struct Pallet_convert_device *map = device_map (json_object_get (state, "volumes"), n);
+  co.fix_device_names = wants_fixup (s);
+  co.devices = map;
+  co.ndevices = map ? n : 0;
   struct Pallet_convert_result r;
   enum Pallet_convert_error e = Pallet_convert_run (disks, n, &co, &r);
+  free (map);
+  if (co.fix_device_names && e == PALLET_CONVERT_OK) /* else the overlays were dropped */
+    record_rewrites (call, vm, &r, state);
   json_t *warnings = json_array ();
   for (size_t k = 0; k < r.nwarnings; k++)
     json_array_append_new (warnings, json_string (r.warnings[k]));

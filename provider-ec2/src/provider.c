@@ -785,6 +785,9 @@ static const struct pallet_setting ec2_settings[] = {
   { "conversion-memory-request", PALLET_SETTING_STRING, "2Gi",
     "the conversion Pod's memory request" },
   { "force-tcg", PALLET_SETTING_BOOL, "false", "true runs libguestfs under TCG (no KVM)" },
+  { "fix-device-names", PALLET_SETTING_BOOL, "true",
+    "false skips rewriting the guest's /dev/nvme*, /dev/xvd*, /dev/sd* names to UUID= before "
+    "conversion" },
   { NULL, 0, NULL, NULL }
 };
 

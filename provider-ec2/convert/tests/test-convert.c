@@ -223,6 +223,125 @@ test_map_classes (void)
   CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name ((enum Pallet_convert_error) 99), "unknown");
 }
 
+/* ---- device names ------------------------------------------------------ */
+
+static void
+test_parse_devname (void)
+{
+  struct Pallet_convert_devname d;
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/nvme0n1p1 / xfs", &d), 14);
+  CU_ASSERT_EQUAL (d.kind, PALLET_DEVNAME_NVME);
+  CU_ASSERT_EQUAL (d.controller, 0);
+  CU_ASSERT_EQUAL (d.ns, 1);
+  CU_ASSERT_EQUAL (d.part, 1);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/nvme12n1\"", &d), 13);
+  CU_ASSERT_EQUAL (d.controller, 12);
+  CU_ASSERT_EQUAL (d.part, 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/xvdf", &d), 9);
+  CU_ASSERT_EQUAL (d.kind, PALLET_DEVNAME_XVD);
+  CU_ASSERT_STRING_EQUAL (d.letters, "f");
+  CU_ASSERT_EQUAL (d.part, 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/sdab12,", &d), 11);
+  CU_ASSERT_EQUAL (d.kind, PALLET_DEVNAME_SD);
+  CU_ASSERT_STRING_EQUAL (d.letters, "ab");
+  CU_ASSERT_EQUAL (d.part, 12);
+  /* Not EC2 names, or part of a longer one. */
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/vda1", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/sda1/x", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/sda-x", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/nvme0", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/nvme0n1p", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/sd", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("/dev/disk/by-uuid/x", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname ("dev/sda", &d), 0);
+  CU_ASSERT_EQUAL (Pallet_convert_parse_devname (NULL, &d), 0);
+}
+
+struct seen_names {
+  char names[8][32];
+  unsigned lines[8];
+  int n;
+};
+
+/* Resolves every name but /dev/sdz to "UUID=<name's last char>". */
+static char *
+fake_resolve (void *opaque, unsigned line, const char *name, const struct Pallet_convert_devname *d)
+{
+  struct seen_names *s = opaque;
+  char *out;
+  (void) d;
+  if (s->n < 8) {
+    snprintf (s->names[s->n], sizeof s->names[0], "%s", name);
+    s->lines[s->n++] = line;
+  }
+  if (strcmp (name, "/dev/sdz") == 0)
+    return NULL;
+  CU_ASSERT_FATAL (asprintf (&out, "UUID=%c", name[strlen (name) - 1]) > 0);
+  return out;
+}
+
+static void
+test_rewrite_text (void)
+{
+  struct seen_names s = { .n = 0 };
+  char *out = NULL;
+  size_t n = 0;
+  const char *in = "GRUB_DEFAULT=0\n"
+                   "  # root=/dev/nvme0n1p1 (comment)\n"
+                   "GRUB_CMDLINE_LINUX=\"root=/dev/nvme0n1p1 resume=/dev/xvda3 quiet\"\n"
+                   "x=/dev/sdz y=/dev/vda1 z=/mnt/dev/sda1 w=/dev/sdf\n"
+                   "no newline /dev/sdb";
+  CU_ASSERT_EQUAL_FATAL (Pallet_convert_rewrite_text (in, fake_resolve, &s, &out, &n), 0);
+  CU_ASSERT_EQUAL (n, 4);
+  CU_ASSERT_STRING_EQUAL (out, "GRUB_DEFAULT=0\n"
+                               "  # root=/dev/nvme0n1p1 (comment)\n"
+                               "GRUB_CMDLINE_LINUX=\"root=UUID=1 resume=UUID=3 quiet\"\n"
+                               "x=/dev/sdz y=/dev/vda1 z=/mnt/dev/sda1 w=UUID=f\n"
+                               "no newline UUID=b");
+  CU_ASSERT_EQUAL (s.n, 5);
+  CU_ASSERT_STRING_EQUAL (s.names[2], "/dev/sdz");
+  CU_ASSERT_EQUAL (s.lines[0], 3);
+  CU_ASSERT_EQUAL (s.lines[2], 4);
+  CU_ASSERT_EQUAL (s.lines[4], 5);
+  free (out);
+  CU_ASSERT_EQUAL_FATAL (Pallet_convert_rewrite_text ("", fake_resolve, &s, &out, &n), 0);
+  CU_ASSERT_STRING_EQUAL (out, "");
+  CU_ASSERT_EQUAL (n, 0);
+  free (out);
+}
+
+/* Messages kept as test data (tests/fixtures/README.md says where each
+ * came from); the rest are made for real by fixup-synthetic.sh and
+ * no-appliance-kernel.sh. */
+static void
+test_map_guest_causes (void)
+{
+  static const struct {
+    const char *file, *problem;
+    enum Pallet_convert_error want;
+  } cases[] = {
+    { "v2v-nvme-fstab.stderr", "the guest's /etc/fstab names a device that does not exist",
+      PALLET_CONVERT_E_DEVICE_NAME },
+    { "v2v-no-bootloader.stderr", "no bootloader found in the guest",
+      PALLET_CONVERT_E_UNSUPPORTED },
+  };
+  const char *disks[] = { "/srv/d0.raw" };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *text = slurp (fixtures, cases[i].file), *msg = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL (text);
+    CU_ASSERT_EQUAL (Pallet_convert_map_error (text, disks, 1, &msg), cases[i].want);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (msg);
+    if (!strstr (msg, cases[i].problem))
+      fprintf (stderr, "%s: %s\n", cases[i].file, msg);
+    CU_ASSERT_PTR_NOT_NULL (strstr (msg, cases[i].problem));
+    CU_ASSERT_PTR_NOT_NULL (strstr (msg, "fix: "));
+    CU_ASSERT_PTR_NULL (strstr (msg, "disk path"));
+    free (msg);
+    free (text);
+  }
+  CU_ASSERT_STRING_EQUAL (Pallet_convert_error_name (PALLET_CONVERT_E_DEVICE_NAME), "device-name");
+}
+
 static void
 test_condense (void)
 {
@@ -680,6 +799,9 @@ main (int argc, char *argv[])
   CU_add_test (s, "no-OS error from a real run's log", test_noos_real_log);
   CU_add_test (s, "error classes and messages", test_map_classes);
   CU_add_test (s, "condense and join", test_condense);
+  CU_add_test (s, "EC2 device names", test_parse_devname);
+  CU_add_test (s, "device-name rewrite of a text", test_rewrite_text);
+  CU_add_test (s, "guest causes from real messages", test_map_guest_causes);
   CU_add_test (s, "libvirt domain XML", test_domain_xml);
   CU_add_test (s, "run: success commits the overlay", test_run_ok_commits);
   CU_add_test (s, "run: failure leaves the disk", test_run_noos_leaves_disk);
