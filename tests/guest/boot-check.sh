@@ -3,14 +3,16 @@
 # boot-check.sh: boot a disk image under QEMU/TCG and wait for it to come up.
 #
 #   tests/guest/boot-check.sh IMAGE [--uefi] [--timeout SECS] [--expect REGEX]
-#                             [--log FILE] [--bus virtio|ide]
+#                             [--log FILE] [--bus virtio|ide] [--disk IMAGE2]...
 #
 # Boots IMAGE (raw or qcow2, detected) with qemu-system-x86_64 -accel tcg,
 # -nographic, the serial console to a log file, the disk on virtio-blk
 # (virtio-blk-pci; --bus ide for an unconverted guest) and one virtio-net
 # NIC on user-mode networking with restrict=on (DHCP from QEMU, no way out
 # of the host), as KubeVirt would give it; snapshot=on, so the image itself
-# is never written.  Succeeds when the serial console shows REGEX (default:
+# is never written.  --uefi boots OVMF (q35, empty NVRAM: the guest's
+# removable-path EFI/BOOT/BOOTX64.EFI).  Each --disk adds a further disk
+# on the same bus (vdb, vdc...), also snapshot=on.  Succeeds when the serial console shows REGEX (default:
 # the PALLET-BOOT-OK marker that build-guest.sh's pallet-boot-ok.service
 # prints once multi-user.target runs, or a "login:" prompt).  Fails on
 # timeout (default 400 s), a kernel panic, an initramfs shell, or QEMU
@@ -19,9 +21,9 @@
 set -euo pipefail
 
 die () { echo "boot-check: error: $*" >&2; exit 2; }
-usage () { die "usage: $0 IMAGE [--uefi] [--timeout SECS] [--expect REGEX] [--log FILE] [--bus virtio|ide]"; }
+usage () { die "usage: $0 IMAGE [--uefi] [--timeout SECS] [--expect REGEX] [--log FILE] [--bus virtio|ide] [--disk IMAGE2]..."; }
 
-image=""; uefi=0; timeout=400; expect='PALLET-BOOT-OK|login:'; log=""; bus=virtio
+image=""; extra=(); uefi=0; timeout=400; expect='PALLET-BOOT-OK|login:'; log=""; bus=virtio
 while [ $# -gt 0 ]; do
   case "$1" in
     --uefi) uefi=1 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --expect) [ $# -ge 2 ] || usage; expect=$2; shift ;;
     --log) [ $# -ge 2 ] || usage; log=$2; shift ;;
     --bus) [ $# -ge 2 ] || usage; bus=$2; shift ;;
+    --disk) [ $# -ge 2 ] || usage; extra+=("$2"); shift ;;
     -*) usage ;;
     *) [ -z "$image" ] || usage; image=$1 ;;
   esac
@@ -42,8 +45,13 @@ for tool in qemu-system-x86_64 qemu-img; do
   command -v "$tool" >/dev/null || die "'$tool' not found; install it with ./scripts/install-deps.sh"
 done
 
-format=$(qemu-img info "$image" | awk -F': ' '$1 == "file format" { print $2 }')
-case "$format" in raw|qcow2) ;; *) die "image '$image' has format '$format'; want raw or qcow2" ;; esac
+format_of () {
+  local f
+  f=$(qemu-img info "$1" | awk -F': ' '$1 == "file format" { print $2 }')
+  case "$f" in raw|qcow2) echo "$f" ;; *) die "image '$1' has format '$f'; want raw or qcow2" ;; esac
+}
+format=$(format_of "$image")
+for x in "${extra[@]}"; do [ -r "$x" ] || die "disk '$x' not readable"; done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/boot-check.XXXXXX")
 qpid=""
@@ -71,6 +79,16 @@ if [ "$bus" = virtio ]; then
 else
   disk=(-drive "file=$image,format=$format,if=ide,snapshot=on")
 fi
+n=1
+for x in "${extra[@]}"; do
+  if [ "$bus" = virtio ]; then
+    disk+=(-drive "file=$x,format=$(format_of "$x"),if=none,id=d$n,snapshot=on"
+           -device "virtio-blk-pci,drive=d$n")
+  else
+    disk+=(-drive "file=$x,format=$(format_of "$x"),if=ide,snapshot=on")
+  fi
+  n=$((n + 1))
+done
 
 start=$(date +%s)
 qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -monitor none \

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # build-guest.sh: build a small, real, EC2-shaped Debian 12 raw disk image.
 #
-#   tests/guest/build-guest.sh [--force]
+#   tests/guest/build-guest.sh [--force] [--layout bios|uefi-lvm]
 #
-# Prints the path of the image on stdout; progress goes to stderr.
-# MBR + one ext4 root, debootstrap minbase + linux-image-cloud-amd64, GRUB
+# Prints the path of the image on stdout (uefi-lvm: two paths, the root
+# disk then the data disk, one a line); progress goes to stderr.
+#
+# --layout bios (the default): MBR + one ext4 root, debootstrap minbase + linux-image-cloud-amd64, GRUB
 # (BIOS), cloud-init with the Ec2 datasource, amazon-ec2-utils, fstab by
 # UUID, serial console, MODULES=list initramfs, and a boot marker unit
 # printing PALLET-BOOT-OK on ttyS0 (see boot-check.sh).
@@ -13,6 +15,20 @@
 # No loop device and no mount of the image: mkfs.ext4 -d fills the root
 # filesystem straight from the rootfs directory at the partition's offset,
 # and the boot sector is written with dd (what grub-install would do).
+#
+# --layout uefi-lvm: an EC2 Nitro-shaped guest.  Disk 0: GPT with an ESP
+# (vfat, GRUB x86_64-efi at the removable path EFI/BOOT/BOOTX64.EFI, so
+# OVMF boots it with empty NVRAM), /boot (ext4), a swap partition and an
+# LVM PV holding vg0/root (XFS).  Disk 1: GPT, one ext4 "data" partition.
+# fstab names /boot, the ESP, swap and /data by their Nitro names
+# (/dev/nvme0n1p2, p1, p3, /dev/nvme1n1p1), GRUB's command line has
+# resume=/dev/nvme0n1p3, initramfs-tools RESUME too; the root is
+# /dev/mapper/vg0-root (an LV has no partition name).  The initramfs is
+# MODULES=list WITHOUT virtio (xen-blkfront, nvme is built in, dm-mod,
+# xfs): a conversion must add virtio.  Its disks are assembled with
+# guestfish (libguestfs appliance: GPT, LVM, mkfs, tar-in), so no loop
+# device or host mount is needed either; the GRUB image is made with
+# grub-mkimage in the rootfs (what grub-install would do).
 #
 # The image is cached, keyed by a hash of this script (less this leading
 # comment block, so editing it does not rebuild) and packages.list, in
@@ -33,25 +49,46 @@ die () { echo "build-guest: error: $*" >&2; exit 1; }
 log () { echo "build-guest: [$(( $(date +%s) - t0 ))s] $*" >&2; }
 t0=$(date +%s)
 
-force=0
-case "${1:-}" in
-  --force) force=1 ;;
-  "") ;;
-  *) die "unknown argument '$1'; usage: $0 [--force]" ;;
+force=0 layout=bios
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --force) force=1 ;;
+    --layout)
+      [ $# -ge 2 ] || die "--layout needs a value: bios or uefi-lvm"
+      layout=$2; shift ;;
+    *) die "unknown argument '$1'; usage: $0 [--force] [--layout bios|uefi-lvm]" ;;
+  esac
+  shift
+done
+case "$layout" in
+  bios|uefi-lvm) ;;
+  *) die "unknown layout '$layout'; use bios or uefi-lvm" ;;
 esac
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap and chroot need it); rerun with sudo"
-for tool in debootstrap mkfs.ext4 sfdisk unshare flock sha256sum chroot truncate dd; do
+tools="debootstrap mkfs.ext4 sfdisk unshare flock sha256sum chroot truncate dd"
+[ "$layout" = bios ] || tools="$tools guestfish tar"
+for tool in $tools; do
   command -v "$tool" >/dev/null ||
     die "'$tool' not found; install it with ./scripts/install-deps.sh"
 done
 [ -r "$pkglist" ] || die "package list '$pkglist' missing; restore it from git"
 
-key=$({ sed -n '/^[^#]/,$p' "$self"; cat "$pkglist"; } | sha256sum | cut -c1-16)
-img="$cache/debian12-ec2-$key.img"
+key=$({ sed -n '/^[^#]/,$p' "$self"; cat "$pkglist"; echo "$layout"; } | sha256sum | cut -c1-16)
+if [ "$layout" = bios ]; then
+  img="$cache/debian12-ec2-$key.img"
+  outputs=("$img")
+else
+  img="$cache/debian12-ec2-$layout-$key-disk0.img"
+  outputs=("$img" "$cache/debian12-ec2-$layout-$key-disk1.img")
+fi
+have_outputs () {
+  local o
+  for o in "${outputs[@]}"; do [ -s "$o" ] || return 1; done
+}
 
-if [ "$force" -eq 0 ] && [ -s "$img" ]; then
-  echo "$img"
+if [ "$force" -eq 0 ] && have_outputs; then
+  printf '%s\n' "${outputs[@]}"
   exit 0
 fi
 
@@ -61,7 +98,7 @@ if [ -z "${PALLET_GUEST_IN_NS:-}" ]; then
   mkdir -p "$cache"
   exec 9>"$cache/.lock"
   flock 9
-  if [ "$force" -eq 0 ] && [ -s "$img" ]; then echo "$img"; exit 0; fi
+  if [ "$force" -eq 0 ] && have_outputs; then printf '%s\n' "${outputs[@]}"; exit 0; fi
   PALLET_GUEST_IN_NS=1 exec unshare --mount --propagation private "$self" "$@"
 fi
 
@@ -127,9 +164,18 @@ echo "deb $mirror $suite main" >"$root/etc/apt/sources.list"
 # a chroot the fsck hook cannot probe the root device.
 mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/usr/share/initramfs-tools/modules.d"
 echo "MODULES=list" >"$root/etc/initramfs-tools/conf.d/pallet-modules.conf"
-echo "FSTYPE=ext4" >"$root/etc/initramfs-tools/conf.d/zz-pallet-fstype.conf"
-printf '%s\n' xen-blkfront ata_piix sd_mod virtio_pci virtio_blk virtio_scsi \
-  >"$root/usr/share/initramfs-tools/modules.d/pallet-guest"
+if [ "$layout" = bios ]; then
+  echo "FSTYPE=ext4" >"$root/etc/initramfs-tools/conf.d/zz-pallet-fstype.conf"
+  printf '%s\n' xen-blkfront ata_piix sd_mod virtio_pci virtio_blk virtio_scsi \
+    >"$root/usr/share/initramfs-tools/modules.d/pallet-guest"
+else
+  # No virtio at all: what the EC2 instance needed (Xen or Nitro, whose
+  # nvme is built in), the LVM and XFS the root sits on.
+  echo "FSTYPE=xfs" >"$root/etc/initramfs-tools/conf.d/zz-pallet-fstype.conf"
+  echo "RESUME=/dev/nvme0n1p3" >"$root/etc/initramfs-tools/conf.d/resume"
+  printf '%s\n' xen-blkfront ata_piix sd_mod dm-mod xfs \
+    >"$root/usr/share/initramfs-tools/modules.d/pallet-guest"
+fi
 
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
@@ -142,6 +188,12 @@ printf '%s\n' \
   chroot "$root" debconf-set-selections
 
 mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$pkglist")
+if [ "$layout" = uefi-lvm ]; then
+  # GRUB for EFI (grub-mkconfig from grub2-common; no grub-install run),
+  # and the LVM and XFS tools the root needs.
+  mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sed 's/^grub-pc$/grub-efi-amd64-bin/')
+  pkgs+=(grub2-common lvm2 xfsprogs dosfstools)
+fi
 log "apt-get install ${#pkgs[@]} packages"
 {
   DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get update -q &&
@@ -208,7 +260,7 @@ After=local-fs.target basic.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'echo "PALLET-BOOT-OK kernel=$(uname -r) root=$(findmnt -no SOURCE /)" >/dev/ttyS0'
+ExecStart=/bin/sh -c 'echo "PALLET-BOOT-OK kernel=$(uname -r) root=$(findmnt -no SOURCE /) data=$(findmnt -no SOURCE /data || echo none)" >/dev/ttyS0'
 
 [Install]
 WantedBy=multi-user.target
@@ -217,6 +269,113 @@ ln -sf /etc/systemd/system/pallet-boot-ok.service \
   "$root/etc/systemd/system/multi-user.target.wants/pallet-boot-ok.service"
 : >"$root/etc/machine-id"
 rm -f "$root/usr/sbin/policy-rc.d" "$root/var/lib/dbus/machine-id"
+
+# The uefi-lvm layout: config, GRUB for EFI, and two disks assembled by
+# guestfish.  Ends the script.
+build_uefi_lvm () {
+  local boot_uuid="${key:4:8}-${key:0:4}-4${key:9:3}-9${key:2:3}-${key:3:12}"
+  local disk0="$work/disk0.img" disk1="$work/disk1.img"
+  mkdir -p "$root/boot/efi" "$root/data"
+  cat >"$root/etc/fstab" <<EOF
+# <file system> <mount point> <type> <options> <dump> <pass>
+/dev/mapper/vg0-root / xfs defaults 0 1
+/dev/nvme0n1p2 /boot ext4 defaults 0 2
+/dev/nvme0n1p1 /boot/efi vfat umask=0077 0 0
+/dev/nvme0n1p3 none swap sw 0 0
+/dev/nvme1n1p1 /data ext4 defaults,nofail 0 2
+EOF
+  sed -i 's|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX="resume=/dev/nvme0n1p3 console=tty0 console=ttyS0,115200 earlyprintk=ttyS0,115200"|' \
+    "$root/etc/default/grub"
+  # grub.cfg on /boot (paths relative to that filesystem), as
+  # grub-mkconfig would write it.
+  mkdir -p "$root/boot/grub/x86_64-efi"
+  cp "$root"/usr/lib/grub/x86_64-efi/*.mod "$root"/usr/lib/grub/x86_64-efi/*.lst \
+    "$root/boot/grub/x86_64-efi/"
+  cat >"$root/boot/grub/grub.cfg" <<EOF
+#
+# DO NOT EDIT THIS FILE
+#
+# It is automatically generated by grub-mkconfig using templates
+# from /etc/grub.d and settings from /etc/default/grub
+#
+set default="0"
+set timeout=1
+serial --speed=115200
+terminal_input console serial
+terminal_output console serial
+insmod part_gpt
+insmod ext2
+search --no-floppy --fs-uuid --set=root $boot_uuid
+menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --class os \$menuentry_id_option 'gnulinux-simple-$boot_uuid' {
+	insmod part_gpt
+	insmod ext2
+	search --no-floppy --fs-uuid --set=root $boot_uuid
+	echo	'Loading Linux $kver ...'
+	linux	/vmlinuz-$kver root=/dev/mapper/vg0-root ro resume=/dev/nvme0n1p3 console=tty0 console=ttyS0,115200 earlyprintk=ttyS0,115200
+	echo	'Loading initial ramdisk ...'
+	initrd	/initrd.img-$kver
+}
+EOF
+  printf 'search.fs_uuid %s root\nset prefix=($root)/grub\n' "$boot_uuid" >"$root/tmp/early.cfg"
+  chroot "$root" grub-mkimage -O x86_64-efi -d /usr/lib/grub/x86_64-efi -c /tmp/early.cfg \
+    -p /grub -o /tmp/BOOTX64.EFI part_gpt ext2 search_fs_uuid ||
+    die "grub-mkimage -O x86_64-efi failed in the rootfs"
+  mv "$root/tmp/BOOTX64.EFI" "$work/BOOTX64.EFI"
+  rm -f "$root/tmp/early.cfg"
+  echo "pallet data volume" >"$work/data-marker"
+
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+         "$root"/var/cache/debconf/*-old \
+         "$root"/var/log/*.log "$root"/var/log/apt/* "$root"/usr/share/doc/*/changelog*
+  umount "$root/var/cache/apt/archives" "$root/dev/pts" "$root/sys" "$root/proc"
+  tar -C "$root" --numeric-owner -cf "$work/rootfs.tar" .
+
+  log "assemble the disks with guestfish (GPT, ESP, /boot, swap, LVM+XFS root; data disk)"
+  truncate -s "$disk_size" "$disk0"
+  truncate -s 1G "$disk1"
+  # Sectors: ESP 64 MiB, /boot 256 MiB, swap 128 MiB, the rest LVM.
+  guestfish -a "$disk0" -a "$disk1" >"$work/guestfish.log" 2>&1 <<EOF ||
+run
+part-init /dev/sda gpt
+part-add /dev/sda p 2048 133119
+part-add /dev/sda p 133120 657407
+part-add /dev/sda p 657408 919551
+part-add /dev/sda p 919552 -34
+part-set-gpt-type /dev/sda 1 C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+part-set-gpt-type /dev/sda 3 0657FD6D-A4AB-43C4-84E5-0933C84B4F4F
+part-set-gpt-type /dev/sda 4 E6D6D379-F507-44C2-A23C-238F2A3DF928
+mkfs vfat /dev/sda1
+mkfs ext4 /dev/sda2 label:boot
+set-uuid /dev/sda2 $boot_uuid
+mkswap /dev/sda3 label:swap
+pvcreate /dev/sda4
+vgcreate vg0 /dev/sda4
+lvcreate-free root vg0 100
+mkfs xfs /dev/vg0/root
+part-init /dev/sdb gpt
+part-add /dev/sdb p 2048 -34
+mkfs ext4 /dev/sdb1 label:data
+mount /dev/vg0/root /
+mkdir /boot
+mount /dev/sda2 /boot
+mkdir /boot/efi
+mount /dev/sda1 /boot/efi
+tar-in $work/rootfs.tar /
+mkdir-p /boot/efi/EFI/BOOT
+upload $work/BOOTX64.EFI /boot/efi/EFI/BOOT/BOOTX64.EFI
+mkdir-p /data
+mount /dev/sdb1 /data
+upload $work/data-marker /data/PALLET-DATA
+umount-all
+EOF
+    { tail -n 20 "$work/guestfish.log" >&2; die "assembling the disks with guestfish failed (log above)"; }
+  mv -f "$disk1" "${outputs[1]}"
+  mv -f "$disk0" "${outputs[0]}"
+  log "done: ${outputs[*]} ($(( $(du -k "${outputs[0]}" | cut -f1) / 1024 )) MiB allocated)"
+  printf '%s\n' "${outputs[@]}"
+  exit 0
+}
+[ "$layout" = bios ] || build_uefi_lvm
 
 # GRUB, as grub-install would lay it out, plus a grub.cfg in the
 # grub-mkconfig layout (virt-v2v looks for /boot/grub/grub.cfg).
