@@ -49,7 +49,7 @@ die () { echo "build-guest: error: $*" >&2; exit 1; }
 log () { echo "build-guest: [$(( $(date +%s) - t0 ))s] $*" >&2; }
 t0=$(date +%s)
 
-force=0 layout=bios
+args=("$@") force=0 layout=bios
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) force=1 ;;
@@ -99,7 +99,7 @@ if [ -z "${PALLET_GUEST_IN_NS:-}" ]; then
   exec 9>"$cache/.lock"
   flock 9
   if [ "$force" -eq 0 ] && have_outputs; then printf '%s\n' "${outputs[@]}"; exit 0; fi
-  PALLET_GUEST_IN_NS=1 exec unshare --mount --propagation private "$self" "$@"
+  PALLET_GUEST_IN_NS=1 exec unshare --mount --propagation private "$self" "${args[@]}"
 fi
 
 # The first Debian (not security) mirror apt on this host uses.
