@@ -195,7 +195,11 @@ class Warm(EC2E2E):
             if m.get("kind") == "VirtualMachine":
                 vm = m
         self.assertIsNotNone(vm, "no VirtualMachine manifest")
-        self.assertEqual(vm["spec"]["runStrategy"], {"on": "Always", "off": "Halted"}[power])
+        # The copy and conversion Pods run on the VM's disks first: the VM
+        # is Halted and names the strategy it gets once they succeeded.
+        self.assertEqual(vm["spec"]["runStrategy"], "Halted")
+        self.assertEqual(vm["metadata"]["annotations"]["pallet.dev/target-run-strategy"],
+                         {"on": "Always", "off": "Halted"}[power])
         self.assert_schema_valid(self.manifests(self.sd))
         dts = [e for e in self.events(out) if e.get("event") == "downtime"]
         self.assertEqual(len(dts), 1, "one downtime event: %s" % out)

@@ -42,7 +42,11 @@ build() {
               libs=($(pc --cflags --libs libxml-2.0 jansson libcrypto libcurl)) ;;
     ebs-json) srcs=("$aws/ebs.c" "$aws/query.c" "$aws/xml.c" "$aws/util.c"); inc=(-I"$aws" -I"$root/abi")
               libs=($(pc --cflags --libs libxml-2.0 jansson libcrypto libcurl)) ;;
-    plan)     srcs=("$plan/read.c" "$plan/plan.c"); inc=(-I"$plan")
+    plan)     # plan.c checks every document against the embedded Forklift schema.
+              cmake -DIN="$plan/schema/forklift-schema.json" -DOUT="$out/schema-text.c" \
+                    -P "$plan/embed-schema.cmake" >/dev/null
+              srcs=("$plan/read.c" "$plan/plan.c" "$plan/schema.c" "$plan/fields.c" "$out/schema-text.c")
+              inc=(-I"$plan")
               libs=($(pc --cflags --libs jansson yaml-0.1 libcrypto)) ;;
     query)    srcs=("$query/query.c"); inc=(-I"$query")
               libs=($(pc --cflags --libs jansson) -lm) ;;

@@ -317,6 +317,11 @@ menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --clas
 }
 EOF
   printf 'search.fs_uuid %s root\nset prefix=($root)/grub\n' "$boot_uuid" >"$root/tmp/early.cfg"
+  # The ESP's EFI/debian/grub.cfg, as Debian's grub-install writes it: a
+  # stub that hands over to /boot's grub.cfg.  virt-v2v (2.2) looks for
+  # the grub.cfg of a UEFI guest only under /boot/efi/EFI.
+  printf 'search.fs_uuid %s root\nset prefix=($root)'"'"'/grub'"'"'\nconfigfile $prefix/grub.cfg\n' \
+    "$boot_uuid" >"$work/esp-grub.cfg"
   chroot "$root" grub-mkimage -O x86_64-efi -d /usr/lib/grub/x86_64-efi -c /tmp/early.cfg \
     -p /grub -o /tmp/BOOTX64.EFI part_gpt ext2 search_fs_uuid ||
     die "grub-mkimage -O x86_64-efi failed in the rootfs"
@@ -363,6 +368,9 @@ mount /dev/sda1 /boot/efi
 tar-in $work/rootfs.tar /
 mkdir-p /boot/efi/EFI/BOOT
 upload $work/BOOTX64.EFI /boot/efi/EFI/BOOT/BOOTX64.EFI
+mkdir-p /boot/efi/EFI/debian
+upload $work/BOOTX64.EFI /boot/efi/EFI/debian/grubx64.efi
+upload $work/esp-grub.cfg /boot/efi/EFI/debian/grub.cfg
 mkdir-p /data
 mount /dev/sdb1 /data
 upload $work/data-marker /data/PALLET-DATA
