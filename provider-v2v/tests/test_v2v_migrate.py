@@ -60,6 +60,19 @@ class Inventory(V2VE2E):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("known kinds: vms, hosts, datastores, networks", r.stderr)
 
+    def test_unreadable_vm_named(self):
+        """A VM whose .vmx the ESX driver cannot read (nothing staged): the
+        error names the VM and carries libvirt's message intact (it was
+        read after libvirt had freed it)."""
+        s = self.sim()
+        r = self.pallet("inventory", "vms", "--provider", "vsphere", "--config", self.config(s))
+        self.assertNotEqual(r.returncode, 0)
+        line = [l for l in r.stderr.splitlines() if "reading VM" in l]
+        self.assertTrue(line, r.stderr)
+        self.assertIn("reading VM DC0_H0_VM0: ", line[0])
+        self.assertNotIn("\ufffd", line[0])
+        self.assertTrue(line[0].isprintable(), repr(line[0]))
+
     def test_esxi(self):
         s = self.sim(model="esx", image=IMAGE)
         r = self.pallet("inventory", "vms", "--provider", "vsphere", "--config", self.config(s),

@@ -263,7 +263,12 @@ facts_of (virDomainPtr d, char **err)
 {
   char *xml = virDomainGetXMLDesc (d, 0);
   if (!xml) {
-    Pallet_v2v_failf (err, 0, "reading VM %s: %s", virDomainGetName (d), last_error ());
+    /* The message first: every libvirt call (virDomainGetName too)
+     * resets the thread's last error, freeing the text. */
+    char *why = strdup (last_error ());
+    Pallet_v2v_failf (err, 0, "reading VM %s: %s", virDomainGetName (d),
+                      why ? why : "out of memory");
+    free (why);
     return NULL;
   }
   json_t *f = pallet_v2v_domain_facts (xml, err);
