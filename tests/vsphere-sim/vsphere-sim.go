@@ -78,6 +78,7 @@ func main() {
 	firmware := flag.String("firmware", "bios", "bios or efi")
 	power := flag.String("power", "off", "power state of every VM: on or off")
 	lifetime := flag.Int("lifetime", 3600, "exit after this many seconds")
+	vms := flag.Int("vms", 1, "VMs per host and per cluster (benchmarks: 1000)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		die("unexpected argument %q; see -help", flag.Arg(0))
@@ -100,7 +101,10 @@ func main() {
 	}
 	// virt-v2v refuses a running guest: VMs start powered off unless asked.
 	m.Autostart = *power == "on"
-	m.Machine = 1
+	if *vms < 1 || *vms > 20000 {
+		die("-vms %d: use 1 to 20000", *vms)
+	}
+	m.Machine = *vms
 	if err := m.Create(); err != nil {
 		die("creating the %s model: %v", *model, err)
 	}
@@ -134,6 +138,11 @@ func main() {
 			die("staging %s: %v", *guest, err)
 		}
 		out.Staged = true
+		if *vms > 1 {
+			if err := stageAll(vm, &out, *guest, *memsize, *cpus, *firmware); err != nil {
+				die("staging the other VMs: %v", err)
+			}
+		}
 	}
 
 	cert := srv.Certificate()
@@ -298,6 +307,29 @@ func stage(vm *simulator.VirtualMachine, out *info, guest, mac string, memsize, 
 	flat := filepath.Join(out.VMDir, "disk1-flat.vmdk")
 	_ = os.Remove(flat)
 	return os.Symlink(abs, flat)
+}
+
+// stageAll stages the guest into every other VM of the staged VM's host
+// too (each its own .vmx and descriptor, the same image linked), so a
+// benchmark's dumpxml of every VM reads a real .vmx.
+func stageAll(staged *simulator.VirtualMachine, out *info, guest string, memsize, cpus int, firmware string) error {
+	n := 0
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm := e.(*simulator.VirtualMachine)
+		if vm == staged || *vm.Runtime.Host != *staged.Runtime.Host {
+			continue
+		}
+		o := info{VMUUID: vm.Config.Uuid}
+		if err := locate(vm, &o); err != nil {
+			return err
+		}
+		n++
+		mac := fmt.Sprintf("00:50:56:%02x:%02x:%02x", (n>>16)&0xff, (n>>8)&0xff, n&0xff)
+		if err := stage(vm, &o, guest, mac, memsize, cpus, firmware); err != nil {
+			return fmt.Errorf("%s: %v", vm.Name, err)
+		}
+	}
+	return nil
 }
 
 // vmxUUID writes a UUID the way .vmx files do: "56 4d ... 12-34 ...".
