@@ -126,6 +126,48 @@ act (struct vcommon *c, int archive, int r, const char *name)
 }
 #endif
 
+#ifdef HAVE_PALLET_KUBE
+json_t *
+Pallet_vc_cluster_set (struct vcommon *c)
+{
+  static const char *const plurals[] = { "plans", "providers", "networkmaps", "storagemaps" };
+  static const char *const kinds[] = { "Plan", "Provider", "NetworkMap", "StorageMap" };
+  struct cluster cl;
+  if (connect (c, &cl) != 0)
+    return NULL;
+  json_t *items = json_array (), *set = NULL;
+  char *err = NULL;
+  for (size_t i = 0; i < sizeof plurals / sizeof plurals[0]; i++) {
+    char path[512];
+    snprintf (path, sizeof path, FORKLIFT_PATH "%s/%s", cl.ns, plurals[i]);
+    size_t before = json_array_size (items);
+    if (Pallet_kube_list (cl.k, path, NULL, 500, items, &err) != PALLET_OK) {
+      fprintf (stderr, "pallet %s: %s\n", c->verb, err ? err : "cannot list");
+      free (err);
+      goto out;
+    }
+    /* A list's items carry no kind or apiVersion: the list's are theirs. */
+    for (size_t j = before; j < json_array_size (items); j++) {
+      json_t *o = json_array_get (items, j);
+      json_object_set_new (o, "apiVersion", json_string ("forklift.konveyor.io/v1beta1"));
+      json_object_set_new (o, "kind", json_string (kinds[i]));
+    }
+  }
+  /* The shape of pallet_plan_read's resource set. */
+  set = json_pack ("{s:[s],s:[]}", "files", cl.t.source ? cl.t.source : "cluster", "resources");
+  size_t i;
+  json_t *o;
+  json_array_foreach (items, i, o)
+    json_array_append_new (json_object_get (set, "resources"),
+                           json_pack ("{s:s,s:i,s:s,s:O}", "file", "cluster", "document",
+                                      (int) i + 1, "path", "", "object", o));
+out:
+  json_decref (items);
+  disconnect (&cl);
+  return set;
+}
+#endif
+
 static int
 cluster_verb (int argc, char **argv, const char *verb, int archive)
 {

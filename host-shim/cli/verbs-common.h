@@ -50,6 +50,11 @@ json_t *Pallet_vc_load (const struct vcommon *c);
 json_t *Pallet_vc_objects (const struct vcommon *c, const json_t *set, const char *kind,
                            const char *kind2, const char *name);
 
+/* With --kubeconfig: the cluster's Plans, Providers, NetworkMaps and
+ * StorageMaps of the namespace as a resource set (as Pallet_vc_load
+ * returns), or NULL after an error was printed. */
+json_t *Pallet_vc_cluster_set (struct vcommon *c);
+
 /* metadata.name / metadata.namespace, never NULL. */
 const char *Pallet_vc_name (const json_t *obj);
 const char *Pallet_vc_namespace (const json_t *obj);

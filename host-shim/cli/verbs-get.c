@@ -18,6 +18,28 @@
 #include "pallet-plan.h"
 #endif
 
+/* --kubeconfig (and no -f): read the cluster instead of files. */
+static int
+have_cluster (const struct vcommon *c)
+{
+#ifdef HAVE_PALLET_KUBE
+  return c->kubeconfig && c->nfiles == 0;
+#else
+  (void) c;
+  return 0;
+#endif
+}
+
+static json_t *
+load_set (struct vcommon *c)
+{
+#ifdef HAVE_PALLET_KUBE
+  if (have_cluster (c))
+    return Pallet_vc_cluster_set (c);
+#endif
+  return c->nfiles ? Pallet_vc_load (c) : NULL;
+}
+
 enum res { R_PLAN, R_PROVIDER, R_MAPPING, R_INVENTORY, R_VM, R_NONE };
 
 static const char *const res_names[] = { "plan", "provider", "mapping", "inventory", "vm", NULL };
@@ -213,7 +235,8 @@ get_plans (struct vcommon *c, const json_t *set, const char *name)
   int rc = 0;
   if (name && json_array_size (rows) == 0) {
     fprintf (stderr, "pallet get: no plan named '%s'%s\n", name,
-             set ? " in the -f files" : " has a state dir (give the plan's files with -f)");
+             set ? (have_cluster (c) ? " in the cluster" : " in the -f files")
+                 : " has a state dir (give the plan's files with -f)");
     rc = PALLET_EXIT_INPUT;
   }
   else if (c->fmt == CLI_TABLE)
@@ -263,7 +286,8 @@ get_objects (struct vcommon *c, const json_t *set, enum res r, const char *name)
   }
   int rc = 0;
   if (name && json_array_size (objs) == 0) {
-    fprintf (stderr, "pallet get: no %s named '%s' in the -f files\n", res_names[r], name);
+    fprintf (stderr, "pallet get: no %s named '%s' in %s\n", res_names[r], name,
+             have_cluster (c) ? "the cluster" : "the -f files");
     rc = PALLET_EXIT_INPUT;
   }
   else if (c->fmt == CLI_TABLE)
@@ -316,12 +340,12 @@ Pallet_cli_get (int argc, char **argv)
     rc = PALLET_EXIT_USAGE;
     goto out;
   }
-  if (c.nfiles == 0 && r != R_PLAN) {
+  if (c.nfiles == 0 && r != R_PLAN && !have_cluster (&c)) {
     rc = no_cluster (&c, r == R_PROVIDER ? "providers" : "mappings");
     goto out;
   }
-  json_t *set = c.nfiles ? Pallet_vc_load (&c) : NULL;
-  if (c.nfiles && !set) {
+  json_t *set = load_set (&c);
+  if ((c.nfiles || have_cluster (&c)) && !set) {
     rc = PALLET_EXIT_INPUT;
     goto out;
   }
@@ -386,8 +410,9 @@ not_found (struct vcommon *c, const json_t *set, const char *kind, const char *k
       names[n++] = Pallet_vc_name (o);
   names[n] = NULL;
   const char *near = name ? Pallet_vc_nearest (name, names) : NULL;
-  fprintf (stderr, "pallet %s: no %s named '%s'%s%s in the -f files", c->verb, kind,
-           name ? name : "", c->ns ? " in namespace " : "", c->ns ? c->ns : "");
+  fprintf (stderr, "pallet %s: no %s named '%s'%s%s in %s", c->verb, kind, name ? name : "",
+           c->ns ? " in namespace " : "", c->ns ? c->ns : "",
+           have_cluster (c) ? "the cluster" : "the -f files");
   if (near)
     fprintf (stderr, "; did you mean '%s'?\n", near);
   else {
@@ -474,6 +499,7 @@ describe_provider (struct vcommon *c, const json_t *set, const json_t *o)
     snprintf (buf, sizeof buf, "%s%s", sname ? sname : "-",
               !sname                   ? ""
               : json_array_size (secs) ? ""
+              : have_cluster (c)       ? " (Secrets are not read from the cluster)"
                                        : " (not in the -f files)");
     field ("Secret:", buf);
     buf[0] = '\0';
@@ -624,11 +650,11 @@ Pallet_cli_describe (int argc, char **argv)
     rc = PALLET_EXIT_USAGE;
     goto out;
   }
-  if (c.nfiles == 0) {
+  if (c.nfiles == 0 && !have_cluster (&c)) {
     rc = no_cluster (&c, res_names[r]);
     goto out;
   }
-  json_t *set = Pallet_vc_load (&c);
+  json_t *set = load_set (&c);
   if (!set) {
     rc = PALLET_EXIT_INPUT;
     goto out;

@@ -75,6 +75,24 @@ class ClusterVerbs(unittest.TestCase):
         self.run_p("delete", "networkmap", "net", "-n", "mtv", "--kubeconfig", kc)
         self.assertIsNone(self.get("networkmaps.forklift.konveyor.io/net"))
 
+    def test_get_and_describe_from_the_cluster(self):
+        kc = self.ep.kubeconfig
+        p = self.run_p("get", "plan", "--kubeconfig", kc, "-n", "mtv")
+        self.assertEqual(p.stdout.splitlines()[1].split()[:6],
+                         ["p1", "mtv", "-", "vms", "cold", "1"])
+        lst = json.loads(self.run_p("get", "mapping", "--kubeconfig", kc, "-n", "mtv",
+                                    "-o", "json").stdout)
+        self.assertEqual(sorted(o["metadata"]["name"] for o in lst["items"]), ["net", "sto"])
+        p = self.run_p("describe", "provider", "aws", "--kubeconfig", kc, "-n", "mtv")
+        self.assertIn("Type:              ec2", p.stdout)
+        p = self.run_p("describe", "plan", "p1", "--kubeconfig", kc, "-n", "mtv", "-o", "json")
+        self.assertEqual(json.loads(p.stdout)["plan"]["spec"]["targetNamespace"], "vms")
+        p = self.run_p("describe", "plan", "p9", "--kubeconfig", kc, "-n", "mtv", rc=5)
+        self.assertIn("no Plan named 'p9' in namespace mtv in the cluster", p.stderr)
+        # Another namespace has none.
+        p = self.run_p("get", "provider", "--kubeconfig", kc, "-n", "default")
+        self.assertEqual(len(p.stdout.splitlines()), 1)
+
     def test_failures(self):
         kc = self.ep.kubeconfig
         p = self.run_p("delete", "plan", "nosuch", "-n", "mtv", "--kubeconfig", kc, rc=5)

@@ -267,8 +267,8 @@ class Verbs(unittest.TestCase):
         self.assertIn("did you mean '--namespace'?", p.stderr)
         p = self.run_p("get", "provider", rc=2)
         self.assertIn("give the Forklift YAML with -f FILE", p.stderr)
-        p = self.run_p("get", "provider", "--kubeconfig", "k", rc=2)
-        self.assertIn("from a cluster (--kubeconfig) is not supported", p.stderr)
+        p = self.run_p("get", "provider", "--kubeconfig", "k", rc=5)
+        self.assertIn("pallet get: needs a cluster", p.stderr)
         p = self.run_p("get", "plan", "-o", rc=2)
         self.assertIn("needs a value", p.stderr)
         for verb in ("get", "describe", "inventory", "create", "archive", "delete"):
