@@ -339,6 +339,9 @@ EOF
   truncate -s "$disk_size" "$disk0"
   truncate -s 1G "$disk1"
   # Sectors: ESP 64 MiB, /boot 256 MiB, swap 128 MiB, the rest LVM.
+  # KVM aborts at start on some hosts (MSR 0x10a); the appliance is small.
+  LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct} \
+  LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg} \
   guestfish -a "$disk0" -a "$disk1" >"$work/guestfish.log" 2>&1 <<EOF ||
 run
 part-init /dev/sda gpt
