@@ -27,7 +27,7 @@ struct vol {
   const char *src_id, *dev, *type, *target_id, *target_az;
   json_int_t size_gib, index;
   int boot;
-  const char *storage_class;
+  const char *storage_class, *access_mode;
   const char *pvc_given; /* existing_pvcs: the claim's name */
   char *pvc_name, *pv_name, *disk_name;
 };
@@ -380,8 +380,8 @@ check_plan (struct ctx *c)
     return fail (c, PALLET_E_INVALID, "plan.spec: expected an object");
   v = json_object_get (c->spec, "useCompatibilityMode");
   /* Like Forklift: compatibility devices only matter when no conversion
-   * installs virtio drivers. */
-  c->compat = json_is_true (v)
+   * installs virtio drivers; absent means true, the CRD's default. */
+  c->compat = !json_is_false (v)
               && (json_is_true (json_object_get (c->plan, "skipGuestConversion"))
                   || json_is_true (json_object_get (c->spec, "skipGuestConversion")));
   return PALLET_OK;
@@ -435,8 +435,8 @@ cmp_vol (const void *a, const void *b)
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static const char *
-storage_class_for (struct ctx *c, const char *type)
+static const json_t *
+storage_dest_for (struct ctx *c, const char *type)
 {
   const json_t *map = json_object_get (c->plan, "storageMap"), *e;
   size_t i;
@@ -446,7 +446,7 @@ storage_class_for (struct ctx *c, const char *type)
     const char *n = jstr (src, "name"), *id = jstr (src, "id");
 
     if ((n && strcmp (n, type) == 0) || (id && strcmp (id, type) == 0))
-      return jstr_ne (json_object_get (e, "destination"), "storageClass");
+      return json_object_get (e, "destination");
   }
   return NULL;
 }
@@ -521,7 +521,23 @@ parse_volume (struct ctx *c, const json_t *j, size_t i, struct vol *v)
                    v->src_id, v->target_az ? "is not a valid zone name" : "is missing",
                    v->target_id);
   }
-  v->storage_class = storage_class_for (c, v->type);
+  const json_t *dest = storage_dest_for (c, v->type);
+  const char *vmode = jstr_ne (dest, "volumeMode");
+  v->storage_class = jstr_ne (dest, "storageClass");
+  v->access_mode = jstr_ne (dest, "accessMode");
+  if (v->access_mode && strcmp (v->access_mode, "ReadWriteOnce")
+      && strcmp (v->access_mode, "ReadWriteMany") && strcmp (v->access_mode, "ReadOnlyMany"))
+    return fail (c, PALLET_E_INVALID,
+                 "StorageMap entry for volume type \"%s\": destination.accessMode \"%s\" is "
+                 "not ReadWriteOnce, ReadWriteMany or ReadOnlyMany",
+                 v->type, v->access_mode);
+  /* The disks are written and attached as raw block devices: a
+   * Filesystem PVC would be formatted under the guest's disk. */
+  if (vmode && strcmp (vmode, "Block"))
+    return fail (c, PALLET_E_INVALID,
+                 "StorageMap entry for volume type \"%s\": destination.volumeMode \"%s\" is "
+                 "not supported yet (pallet writes disks as Block devices); use Block",
+                 v->type, vmode);
   if (v->storage_class == NULL)
     return fail (c, PALLET_E_INVALID,
                  "volume %s: EBS volume type \"%s\" "
@@ -630,16 +646,118 @@ choose_boot (struct ctx *c, size_t nboot)
   return PALLET_OK;
 }
 
+/* vm.KEY, else spec.KEY: a name template, or NULL. */
+static const char *
+template_of (struct ctx *c, const char *key)
+{
+  const char *t = jstr_ne (c->vm, key);
+  return t ? t : jstr_ne (c->spec, key);
+}
+
+/* Expands template key (see template_of) into *out; vars is consumed.
+ * The result must be a DNS-1123 label. */
+static int
+expand (struct ctx *c, const char *key, json_t *vars, const char *what, char **out)
+{
+  const char *t = template_of (c, key);
+  char *err = NULL;
+  int r;
+
+  *out = NULL;
+  if (!vars)
+    return fail (c, PALLET_E_NOMEM, "out of memory");
+  r = Pallet_ec2_template (t, vars, out, &err);
+  json_decref (vars);
+  if (r == -1) {
+    r = fail (c, PALLET_E_INVALID, "VM %s: %s \"%s\": %s; fix the template", c->vm_id, key, t,
+              err ? err : "out of memory");
+    free (err);
+    return r;
+  }
+  if (!Pallet_ec2_is_dns1123_label (*out)) {
+    r = fail (c, PALLET_E_INVALID,
+              "VM %s: %s \"%s\" gives \"%s\" for %s, not a DNS-1123 label (at most 63 of "
+              "a-z, 0-9 and '-', alphanumeric at both ends); change the template",
+              c->vm_id, key, t, *out, what);
+    free (*out);
+    *out = NULL;
+    return r;
+  }
+  return PALLET_OK;
+}
+
+/* The variables Forklift gives pvcNameTemplate; EC2 has no value for the
+ * other providers' ones, which are empty as upstream. */
+static json_t *
+pvc_vars (struct ctx *c, const struct vol *v)
+{
+  json_int_t root = 0;
+  const char *src = instance_name (c->inst);
+  for (size_t i = 0; i < c->nvols; i++)
+    if (c->vols[i].boot)
+      root = c->vols[i].index;
+  return json_pack (
+      "{s:s, s:s, s:s, s:I, s:s, s:I, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "VmName",
+      src ? src : c->vm_id, "TargetVmName", c->vm_name, "PlanName", c->plan_name, "DiskIndex",
+      v->index, "VmId", c->vm_id, "RootDiskIndex", root, "Shared", 0, "VolumeID", v->src_id,
+      "SnapshotID", jstr_ne (v->j, "snapshotId") ? jstr (v->j, "snapshotId") : "", "WinDriveLetter",
+      "", "FileName", "", "SourcePVCName", "", "SourcePVCNamespace", "", "DiskId", "");
+}
+
+/* PVC and volume names from the plan's templates, when it has them. */
+static int
+templated_volume_names (struct ctx *c, struct vol *v, size_t i)
+{
+  int r;
+  if (!v->pvc_given && template_of (c, "pvcNameTemplate")) {
+    free (v->pvc_name);
+    if ((r = expand (c, "pvcNameTemplate", pvc_vars (c, v), "a PVC", &v->pvc_name)))
+      return r;
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp (c->vols[j].pvc_name, v->pvc_name))
+        return fail (c, PALLET_E_INVALID,
+                     "VM %s: pvcNameTemplate \"%s\" gives \"%s\" for disks %" JSON_INTEGER_FORMAT
+                     " and %" JSON_INTEGER_FORMAT "; use {{.DiskIndex}} in it",
+                     c->vm_id, template_of (c, "pvcNameTemplate"), v->pvc_name, c->vols[j].index,
+                     v->index);
+  }
+  if (template_of (c, "volumeNameTemplate")) {
+    free (v->disk_name);
+    if ((r = expand (
+             c, "volumeNameTemplate",
+             json_pack ("{s:s, s:I}", "PVCName", v->pvc_name, "VolumeIndex", (json_int_t) i),
+             "a volume", &v->disk_name)))
+      return r;
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp (c->vols[j].disk_name, v->disk_name))
+        return fail (c, PALLET_E_INVALID,
+                     "VM %s: volumeNameTemplate \"%s\" gives \"%s\" for two volumes; use "
+                     "{{.VolumeIndex}} or {{.PVCName}} in it",
+                     c->vm_id, template_of (c, "volumeNameTemplate"), v->disk_name);
+  }
+  return PALLET_OK;
+}
+
 /* Each volume's PVC, disk and (unless copying or given PVCs) PV names. */
 static int
 name_volumes (struct ctx *c)
 {
+  const json_t *ugn = json_object_get (c->spec, "pvcNameTemplateUseGenerateName");
+  if (json_is_true (ugn))
+    return fail (c, PALLET_E_INVALID,
+                 "spec.pvcNameTemplateUseGenerateName: not supported yet: the PV, the VM and "
+                 "the Pods name each PVC, so it needs an exact name; set it to false");
   for (size_t i = 0; i < c->nvols; i++) {
     struct vol *v = &c->vols[i];
+    int r;
 
     v->pvc_name = v->pvc_given ? strdup (v->pvc_given) : pvc_name (c->vm_name, v->index);
     if (asprintf (&v->disk_name, "disk-%" JSON_INTEGER_FORMAT, v->index) == -1)
       v->disk_name = NULL;
+    if (v->pvc_name == NULL || v->disk_name == NULL)
+      return fail (c, PALLET_E_NOMEM, "out of memory");
+    if ((r = templated_volume_names (c, v, i)))
+      return r;
     if (!c->opts.copy_mode && !c->opts.existing_pvcs) {
       /* PVs are cluster-wide: the EBS volume id is unique, the PVC
        * name is not. */
@@ -852,7 +970,25 @@ check_nics (struct ctx *c)
                    c->vm_id, n[-1].eni, n->eni, n->devidx);
     if ((r = check_nic_dest (c, n, &npod)))
       return r;
-    if (asprintf (&n->name, "net-%zu", i) == -1) {
+    const char *type = jstr (n->map_dest, "type");
+    if (template_of (c, "networkNameTemplate") && strcmp (type, "ignored")) {
+      int multus = !strcmp (type, "multus");
+      const char *nadns = jstr_ne (n->map_dest, "namespace");
+      if ((r = expand (c, "networkNameTemplate",
+                       json_pack ("{s:s, s:s, s:s, s:I}", "NetworkName",
+                                  multus ? jstr (n->map_dest, "name") : "", "NetworkNamespace",
+                                  multus ? (nadns ? nadns : c->ns) : "", "NetworkType",
+                                  multus ? "Multus" : "Pod", "NetworkIndex", (json_int_t) i),
+                       "a network", &n->name)))
+        return r;
+      for (size_t j = 0; j < i; j++)
+        if (c->nics[j].name && !strcmp (c->nics[j].name, n->name))
+          return fail (c, PALLET_E_INVALID,
+                       "VM %s: networkNameTemplate \"%s\" gives \"%s\" for two interfaces; "
+                       "use {{.NetworkIndex}} in it",
+                       c->vm_id, template_of (c, "networkNameTemplate"), n->name);
+    }
+    else if (asprintf (&n->name, "net-%zu", i) == -1) {
       n->name = NULL;
       return fail (c, PALLET_E_NOMEM, "out of memory");
     }
@@ -936,9 +1072,12 @@ firmware (struct ctx *c, int *uefi)
 static int
 run_strategy (struct ctx *c, const char **out)
 {
-  const json_t *tps = json_object_get (c->plan, "targetPowerState");
+  /* This VM's own setting wins over the plan's. */
+  const json_t *tps = json_object_get (c->vm, "targetPowerState");
   const char *t, *p;
 
+  if (tps == NULL || json_is_null (tps))
+    tps = json_object_get (c->plan, "targetPowerState");
   if (tps == NULL || json_is_null (tps))
     tps = json_object_get (c->spec, "targetPowerState");
   t = json_string_value (tps);
@@ -1015,12 +1154,13 @@ merge_string_map (struct ctx *c, json_t *dst, const char *key, int quiet)
 
 /* ---- PV and PVC --------------------------------------------------------- */
 
+/* The StorageMap's destination.accessMode, else ReadWriteOnce. */
 static json_t *
-access_modes (void)
+access_modes (const struct vol *v)
 {
   json_t *a = json_array ();
 
-  json_array_append_new (a, json_string ("ReadWriteOnce"));
+  json_array_append_new (a, json_string (v->access_mode ? v->access_mode : "ReadWriteOnce"));
   return a;
 }
 
@@ -1048,7 +1188,7 @@ build_pv (struct ctx *c, const struct vol *v)
   set (c, pv, "metadata", md);
 
   set (c, spec, "capacity", json_pack ("{s:o}", "storage", gib (v->size_gib)));
-  set (c, spec, "accessModes", access_modes ());
+  set (c, spec, "accessModes", access_modes (v));
   set_str (c, spec, "volumeMode", "Block");
   /* Retain: the EBS volume is the migrated disk itself, the only copy of
    * the guest's data once the source is gone.  Deleting the PVC (a
@@ -1098,7 +1238,7 @@ build_pvc (struct ctx *c, const struct vol *v)
   set (c, md, "annotations", ann);
   set (c, pvc, "metadata", md);
 
-  set (c, spec, "accessModes", access_modes ());
+  set (c, spec, "accessModes", access_modes (v));
   set_str (c, spec, "volumeMode", "Block");
   set_str (c, spec, "storageClassName", v->storage_class);
   set (c, spec, "resources", json_pack ("{s:{s:o}}", "requests", "storage", gib (v->size_gib)));

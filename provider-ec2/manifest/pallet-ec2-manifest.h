@@ -70,6 +70,13 @@ int Pallet_ec2_manifest_opts_from_json (const json_t *options,
 int Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, json_t *notes,
                         char **name, char **errmsg);
 
+/* Expands a Forklift name template (the Go text/template subset
+ * {{.Var}}, {{trunc N .Var}}, {{lower .Var}}, {{upper .Var}},
+ * {{if eq A B}}...{{else}}...{{end}}) over vars, an object of strings,
+ * integers and booleans.  Returns 0 with *out (malloc'd), or -1 with
+ * *errmsg (malloc'd) naming the bad action or unknown variable. */
+int Pallet_ec2_template (const char *tmpl, const json_t *vars, char **out, char **errmsg);
+
 /* Builds the manifests.  On PALLET_OK (0), *manifests is a new array in
  * creation order: the PersistentVolumes (zero-copy mode), then the
  * PersistentVolumeClaims, then the VirtualMachine; and *notes (may be

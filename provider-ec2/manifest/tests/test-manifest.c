@@ -1413,6 +1413,222 @@ test_existing_pvcs_errors (void)
   built_free (&b);
 }
 
+/* ---- Forklift plan fields: compatibility default, per-VM power, storage
+ * modes, name templates ----------------------------------------------- */
+
+static json_t *
+spec_of (struct built *b)
+{
+  json_t *spec = json_object_get (b->plan, "spec");
+  if (!spec) {
+    spec = json_object ();
+    json_object_set_new (b->plan, "spec", spec);
+  }
+  return spec;
+}
+
+static void
+m_skip_conversion (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "skipGuestConversion", json_true ());
+}
+
+static void
+m_skip_no_compat (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  m_skip_conversion (b, o);
+  json_object_set_new (spec_of (b), "useCompatibilityMode", json_false ());
+}
+
+static void
+m_vm_power_off (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetPowerState", json_string ("on"));
+  json_object_set_new (b->vm, "targetPowerState", json_string ("off"));
+}
+
+static json_t *
+sto0_dest (struct built *b)
+{
+  json_t *map = json_object_get (b->plan, "storageMap"), *e;
+  size_t i;
+  json_array_foreach (map, i, e)
+    if (!strcmp (json_string_value (json_object_get (json_object_get (e, "source"), "name"))
+                     ? json_string_value (json_object_get (json_object_get (e, "source"), "name"))
+                     : "",
+                 "gp3"))
+      return json_object_get (e, "destination");
+  return NULL;
+}
+
+static void
+m_rwx (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (sto0_dest (b), "accessMode", json_string ("ReadWriteMany"));
+  json_object_set_new (sto0_dest (b), "volumeMode", json_string ("Block"));
+}
+
+static void
+m_filesystem (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (sto0_dest (b), "volumeMode", json_string ("Filesystem"));
+}
+
+static void
+m_templates (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (spec_of (b), "pvcNameTemplate",
+                       json_string ("{{trunc 3 .PlanName}}-{{.TargetVmName}}-{{if eq .DiskIndex "
+                                    ".RootDiskIndex}}root{{else}}data{{end}}-{{lower .VolumeID}}"));
+  json_object_set_new (spec_of (b), "volumeNameTemplate", json_string ("vol-{{.VolumeIndex}}"));
+  json_object_set_new (spec_of (b), "networkNameTemplate",
+                       json_string ("{{if eq .NetworkType \"Pod\"}}pod{{else}}multus-{{"
+                                    ".NetworkIndex}}{{end}}"));
+  /* The VM's own template wins over the plan's. */
+  json_object_set_new (b->vm, "volumeNameTemplate", json_string ("d{{.VolumeIndex}}"));
+}
+
+static void
+m_tpl_unknown_var (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (spec_of (b), "pvcNameTemplate", json_string ("{{.VMName}}-{{.DiskIndex}}"));
+}
+
+static void
+m_tpl_bad_action (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (spec_of (b), "networkNameTemplate", json_string ("{{printf \"%d\" 1}}"));
+}
+
+static void
+m_tpl_not_label (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (spec_of (b), "pvcNameTemplate", json_string ("{{.VmName}}_{{.DiskIndex}}"));
+}
+
+static void
+m_tpl_same_name (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  json_t *v2 = json_deep_copy (vol0 (b));
+  (void) o;
+  json_object_set_new (v2, "sourceVolumeId", json_string ("vol-0src0000000000002"));
+  json_object_set_new (v2, "targetVolumeId", json_string ("vol-0new0000000000002"));
+  json_object_set_new (v2, "diskIndex", json_integer (1));
+  json_object_set_new (v2, "boot", json_false ());
+  json_array_append_new (json_object_get (b->state, "volumes"), v2);
+  json_object_set_new (spec_of (b), "pvcNameTemplate", json_string ("{{.VmName}}"));
+}
+
+static void
+m_generate_name (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (spec_of (b), "pvcNameTemplateUseGenerateName", json_true ());
+}
+
+static void
+test_forklift_fields (void)
+{
+  struct built b;
+  json_t *pvc, *pv;
+
+  /* useCompatibilityMode absent = true (the CRD's default). */
+  variant (m_skip_conversion, &b);
+  ASSERT_STR (vm_of (&b), D "devices>disks>0>disk>bus", "sata");
+  ASSERT_STR (vm_of (&b), D "devices>interfaces>0>model", "e1000e");
+  built_free (&b);
+  variant (m_skip_no_compat, &b);
+  ASSERT_STR (vm_of (&b), D "devices>disks>0>disk>bus", "virtio");
+  built_free (&b);
+
+  /* A VM's targetPowerState wins over the plan's. */
+  variant (m_vm_power_off, &b);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Halted");
+  built_free (&b);
+
+  variant (m_rwx, &b);
+  pvc = nth (b.manifests, "PersistentVolumeClaim", 0);
+  pv = nth (b.manifests, "PersistentVolume", 0);
+  ASSERT_STR (pvc, "spec>accessModes>0", "ReadWriteMany");
+  ASSERT_STR (pv, "spec>accessModes>0", "ReadWriteMany");
+  ASSERT_STR (pvc, "spec>volumeMode", "Block");
+  built_free (&b);
+  expect_error (m_filesystem, "destination.volumeMode \"Filesystem\" is not supported yet");
+
+  variant (m_templates, &b);
+  pvc = nth (b.manifests, "PersistentVolumeClaim", 0);
+  pv = nth (b.manifests, "PersistentVolume", 0);
+  ASSERT_STR (pvc, "metadata>name", "ec2-web-01-root-vol-0src0000000000001");
+  ASSERT_STR (pv, "spec>claimRef>name", "ec2-web-01-root-vol-0src0000000000001");
+  ASSERT_STR (vm_of (&b), T "volumes>0>name", "d0");
+  ASSERT_STR (vm_of (&b), T "volumes>0>persistentVolumeClaim>claimName",
+              "ec2-web-01-root-vol-0src0000000000001");
+  ASSERT_STR (vm_of (&b), D "devices>disks>0>name", "d0");
+  ASSERT_STR (vm_of (&b), D "devices>interfaces>0>name", "pod");
+  ASSERT_STR (vm_of (&b), T "networks>0>name", "pod");
+  built_free (&b);
+
+  expect_error (m_tpl_unknown_var, "pvcNameTemplate \"{{.VMName}}-{{.DiskIndex}}\": unknown "
+                                   "variable .VMName (this template has ");
+  expect_error (m_tpl_bad_action, "{{printf \"%d\" 1}} is not supported");
+  expect_error (m_tpl_not_label, "gives \"web-01_0\" for a PVC, not a DNS-1123 label");
+  expect_error (m_tpl_same_name, "gives \"web-01\" for disks 0 and 1; use {{.DiskIndex}}");
+  expect_error (m_generate_name, "pvcNameTemplateUseGenerateName: not supported yet");
+}
+
+static void
+test_template (void)
+{
+  json_t *vars = json_pack ("{s:s, s:i, s:i}", "Name", "Web-Server", "I", 2, "R", 0);
+  static const char *const ok[][2] = {
+    { "plain", "plain" },
+    { "{{.Name}}-{{.I}}", "Web-Server-2" },
+    { "{{ lower .Name }}", "web-server" },
+    { "{{upper .Name}}", "WEB-SERVER" },
+    { "{{trunc 3 .Name}}", "Web" },
+    { "{{trunc 30 .Name}}", "Web-Server" },
+    { "{{if eq .I .R}}root{{else}}data{{end}}", "data" },
+    { "{{if eq .I 2}}two{{end}}!", "two!" },
+    { "{{if eq .Name \"Web-Server\"}}y{{else}}n{{end}}", "y" },
+  };
+  static const char *const bad[][2] = {
+    { "{{.Nope}}", "unknown variable .Nope (this template has .Name, .I, .R)" },
+    { "{{.Name", "not closed" },
+    { "{{if eq .I 2}}x", "{{if}} has no {{end}}" },
+    { "x{{end}}", "{{end}} without {{if}}" },
+    { "{{range .I}}", "is not supported" },
+    { "{{}}", "empty or malformed" },
+    { "{{trunc x .Name}}", "'x' is not a variable" },
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char *out = NULL, *err = NULL;
+    CU_ASSERT_EQUAL (Pallet_ec2_template (ok[i][0], vars, &out, &err), 0);
+    if (!out || strcmp (out, ok[i][1]))
+      fprintf (stderr, "  template %s: got %s (%s)\n", ok[i][0], out ? out : "-", err ? err : "");
+    CU_ASSERT (out && !strcmp (out, ok[i][1]));
+    free (out);
+    free (err);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *out = NULL, *err = NULL;
+    CU_ASSERT_EQUAL (Pallet_ec2_template (bad[i][0], vars, &out, &err), -1);
+    CU_ASSERT_PTR_NULL (out);
+    if (!err || !strstr (err, bad[i][1]))
+      fprintf (stderr, "  template %s: error %s lacks %s\n", bad[i][0], err ? err : "-", bad[i][1]);
+    CU_ASSERT (err && strstr (err, bad[i][1]));
+    free (err);
+  }
+  json_decref (vars);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1451,8 +1667,11 @@ main (int argc, char **argv)
   CU_add_test (s, "options from JSON", test_options_json);
   CU_add_test (s, "conversion-only: existing PVCs", test_existing_pvcs);
   CU_add_test (s, "conversion-only: PVC errors", test_existing_pvcs_errors);
+  CU_add_test (s, "Forklift plan fields", test_forklift_fields);
+  CU_add_test (s, "name templates", test_template);
   CU_add_test (s, "queued manifests pass validate.py --strict", test_queued_manifests_validate);
   CU_add_test (s, "bad input types", test_bad_input_types);
+
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   fails = CU_get_number_of_failures () + CU_get_number_of_tests_failed ();
