@@ -279,6 +279,13 @@ Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, j
                  "missing: record the EC2 instance id (i-...) in the VM "
                  "state before build_vm");
 
+  /* The name validate chose (it saw every VM's Name tag) stays the name
+   * on every later step and resume. */
+  want = jstr_ne (state, "targetName");
+  if (want && Pallet_ec2_is_dns1123_label (want)) {
+    *name = strdup (want);
+    return *name ? PALLET_OK : fail (&c, PALLET_E_NOMEM, "out of memory");
+  }
   if ((want = jstr_ne (vm, "targetName")) != NULL)
     what = "targetName";
   else if ((want = instance_name (inst)) != NULL && has_alnum (want))
@@ -291,8 +298,12 @@ Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, j
   /* The other VMs of the plan, as they would be named, so two VMs whose
    * names clean up to the same label both get a hash suffix. */
   taken = calloc (json_array_size (vms) + 1, sizeof *taken);
-  if (taken == NULL)
+  const char **owner = calloc (json_array_size (vms) + 1, sizeof *owner);
+  if (taken == NULL || owner == NULL) {
+    free (taken);
+    free (owner);
     return fail (&c, PALLET_E_NOMEM, "out of memory");
+  }
   json_array_foreach (vms, i, other) {
     const char *oid = jstr (other, "id");
     const char *on = jstr_ne (other, "targetName");
@@ -300,18 +311,38 @@ Pallet_ec2_vm_name (const json_t *plan, const json_t *vm, const json_t *state, j
 
     if (same_vm (other, vm, id))
       continue;
+    /* sourceName: the other instance's Name tag, which validate looks up
+     * for entries given by id. */
+    if (on == NULL)
+      on = jstr_ne (other, "sourceName");
     if (on == NULL)
       on = jstr_ne (other, "name");
-    if (on == NULL)
+    if (on == NULL || !has_alnum (on))
       continue;
-    if (Pallet_ec2_dns1123_label (on, oid, NULL, 0, PALLET_EC2_DNS1123_LABEL_MAX, &o, NULL) == 0)
+    if (Pallet_ec2_dns1123_label (on, oid, NULL, 0, PALLET_EC2_DNS1123_LABEL_MAX, &o, NULL) == 0) {
+      owner[ntaken] = oid ? oid : on;
       taken[ntaken++] = o;
+    }
   }
   r = Pallet_ec2_dns1123_label (want, id, taken, ntaken, PALLET_EC2_DNS1123_LABEL_MAX, name,
                                 &changed);
+  /* Two VMs whose names clean up alike: both get their own id's suffix,
+   * and each VM's advisory names the other. */
+  char *plain = NULL;
+  if (r == 0
+      && Pallet_ec2_dns1123_label (want, id, NULL, 0, PALLET_EC2_DNS1123_LABEL_MAX, &plain, NULL)
+             == 0)
+    for (i = 0; i < ntaken; i++)
+      if (!strcmp (taken[i], plain))
+        note (&c,
+              "VMs %s and %s would both be named \"%s\"; %s is named \"%s\" (a suffix from "
+              "its instance id), so the two VirtualMachines and their PVCs stay apart",
+              id, owner[i], plain, id, *name);
+  free (plain);
   for (i = 0; i < ntaken; i++)
     free ((char *) taken[i]);
   free (taken);
+  free (owner);
   if (r == -1)
     return fail (&c, PALLET_E_NOMEM, "out of memory making a VM name");
   if (changed)

@@ -416,12 +416,56 @@ check_networks (struct findings *f, const struct ec2_input *in, const json_t *fa
   }
 }
 
+static int
+collect_name (void *opaque, json_t *item, const json_t *context)
+{
+  (void) context;
+  json_t *names = opaque;
+  const json_t *t;
+  size_t i;
+  json_array_foreach (json_object_get (item, "tagSet"), i, t)
+    if (!strcmp (ec2_str (t, "key"), "Name"))
+      json_object_set_new (names, ec2_str (item, "instanceId"), json_string (ec2_str (t, "value")));
+  return 0;
+}
+
+/* A copy of the plan whose vms[] entries given by id carry their
+ * instance's Name tag as sourceName, so two instances whose Names clean
+ * up to the same label are told apart.  One DescribeInstances (a filter:
+ * a missing id is the other VM's own validate finding). */
+static json_t *
+plan_with_names (struct ec2 *s, const json_t *plan)
+{
+  json_t *copy = json_deep_copy (plan), *vms = json_object_get (copy, "vms"), *vm;
+  json_t *names = json_object ();
+  size_t i, n = 0;
+  const char **ids = calloc (json_array_size (vms) + 1, sizeof *ids);
+  json_array_foreach (vms, i, vm)
+    if (*ec2_str (vm, "id") && !*ec2_str (vm, "targetName"))
+      ids[n++] = ec2_str (vm, "id");
+  struct Pallet_aws_params *p = n > 1 ? Pallet_aws_params_new () : NULL;
+  if (p && Pallet_aws_params_add_filter (p, "instance-id", ids, n) == 0
+      && Pallet_aws_ec2_describe_instances (s->src, p, collect_name, names) == 0)
+    json_array_foreach (vms, i, vm) {
+      json_t *nm = json_object_get (names, ec2_str (vm, "id"));
+      if (json_is_string (nm))
+        json_object_set (vm, "sourceName", nm);
+    }
+  Pallet_aws_params_free (p);
+  free (ids);
+  json_decref (names);
+  return copy;
+}
+
 static void
 check_target_name (struct findings *f, const struct ec2_input *in, json_t *state)
 {
   char *name = NULL, *err = NULL;
   json_t *notes = json_array ();
-  if (Pallet_ec2_vm_name (in->plan, in->vm, state, notes, &name, &err) != PALLET_OK)
+  json_t *plan = plan_with_names (f->s, in->plan);
+  /* Chosen afresh here; later steps keep what validate recorded. */
+  json_object_del (state, "targetName");
+  if (Pallet_ec2_vm_name (plan, in->vm, state, notes, &name, &err) != PALLET_OK)
     finding (f, "error", "TargetNameInvalid", "%s", err ? err : "no valid target name");
   else {
     size_t i;
@@ -433,6 +477,7 @@ check_target_name (struct findings *f, const struct ec2_input *in, json_t *state
   free (name);
   free (err);
   json_decref (notes);
+  json_decref (plan);
 }
 
 /* Which transfer mode this VM gets, and why (or the bad setting). */

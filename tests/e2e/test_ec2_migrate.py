@@ -151,6 +151,47 @@ class Validation(EC2E2E):
         self.assertNotIn("wrong-secret-value-123", text)
 
 
+class SameName(EC2E2E):
+    """Two instances whose Name tags clean up to the same DNS-1123 label get
+    distinct VirtualMachine and PVC names, and the advisory names both."""
+
+    def test_same_name_tag_distinct_targets(self):
+        seed = {"instances": [
+            {"id": "i-0e2e0000000000a01", "name": "Web Server", "type": "m5.large",
+             "az": "us-east-1a", "state": "stopped", "volumes": [{"sizeGiB": 8, "type": "gp3"}]},
+            {"id": "i-0e2e0000000000a02", "name": "web-server", "type": "m5.large",
+             "az": "us-east-1a", "state": "stopped", "volumes": [{"sizeGiB": 8, "type": "gp3"}]}]}
+        self.start(seed)
+        plan = self.write_plan(["i-0e2e0000000000a01", "i-0e2e0000000000a02"])
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, "--max-in-flight", "2", "-v", check=0)
+        text = r.stdout + r.stderr
+        self.assertIn("VMs i-0e2e0000000000a01 and i-0e2e0000000000a02 would both be named "
+                      "\"web-server\"", text)
+        self.assertIn("VMs i-0e2e0000000000a02 and i-0e2e0000000000a01 would both be named "
+                      "\"web-server\"", text)
+        names = {"VirtualMachine": [], "PersistentVolumeClaim": []}
+        for p in self.manifests(sd):
+            with open(p) as f:
+                m = json.load(f)
+            if m["kind"] in names:
+                names[m["kind"]].append(m["metadata"]["name"])
+        for kind, got in names.items():
+            self.assertEqual(len(got), 2, kind)
+            self.assertEqual(len(set(got)), 2, "%s names differ: %s" % (kind, got))
+            self.assertTrue(all(n.startswith("web-server-") for n in got), got)
+        # A resume keeps the names.
+        before = sorted(names["VirtualMachine"])
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        again = []
+        for p in self.manifests(sd):
+            with open(p) as f:
+                m = json.load(f)
+            if m["kind"] == "VirtualMachine":
+                again.append(m["metadata"]["name"])
+        self.assertEqual(sorted(again), before)
+
+
 class Kms(EC2E2E):
     """validate asks KMS (DescribeKey, target credentials and region) about
     the key each encrypted target volume will use."""

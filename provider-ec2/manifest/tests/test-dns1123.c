@@ -301,6 +301,60 @@ test_vm_name_missing_id (void)
   json_decref (state);
 }
 
+/* Two instances given by id whose Name tags (sourceName, looked up by
+ * validate) clean up alike get distinct names, each VM's advisory names
+ * both, and a recorded state.targetName is kept (resumes). */
+static void
+test_vm_name_same_tag (void)
+{
+  static const char plan[] = "{\"vms\":[{\"id\":\"i-0a\",\"index\":0,\"sourceName\":\"Web\"},"
+                             "{\"id\":\"i-0b\",\"index\":1,\"sourceName\":\"web!\"}]}";
+  json_t *na = json_array (), *nb = json_array ();
+  char *a = vm_name (plan, "{\"id\":\"i-0a\",\"index\":0}",
+                     "{\"instance\":{\"instanceId\":\"i-0a\",\"name\":\"Web\"}}", na);
+  char *b = vm_name (plan, "{\"id\":\"i-0b\",\"index\":1}",
+                     "{\"instance\":{\"instanceId\":\"i-0b\",\"name\":\"web!\"}}", nb);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (b);
+  CU_ASSERT_STRING_NOT_EQUAL (a, b);
+  CU_ASSERT_EQUAL (strncmp (a, "web-", 4), 0);
+  CU_ASSERT_EQUAL (strncmp (b, "web-", 4), 0);
+  CU_ASSERT (Pallet_ec2_is_dns1123_label (a) && Pallet_ec2_is_dns1123_label (b));
+  int seen = 0;
+  size_t i;
+  json_t *n;
+  json_array_foreach (na, i, n)
+    seen |= strstr (json_string_value (n), "VMs i-0a and i-0b would both be named \"web\"") != NULL;
+  CU_ASSERT (seen);
+  seen = 0;
+  json_array_foreach (nb, i, n)
+    seen |= strstr (json_string_value (n), "VMs i-0b and i-0a would both be named \"web\"") != NULL;
+  CU_ASSERT (seen);
+
+  /* Deterministic: the same inputs give the same name. */
+  char *a2 = vm_name (plan, "{\"id\":\"i-0a\",\"index\":0}",
+                      "{\"instance\":{\"instanceId\":\"i-0a\",\"name\":\"Web\"}}", NULL);
+  CU_ASSERT_STRING_EQUAL (a, a2);
+  /* Later steps (without sourceName) keep what validate recorded. */
+  char *state = NULL;
+  CU_ASSERT_FATAL (asprintf (&state,
+                             "{\"targetName\":\"%s\",\"instance\":{\"instanceId\":\"i-0a\","
+                             "\"name\":\"Web\"}}",
+                             a)
+                   > 0);
+  char *a3 = vm_name ("{\"vms\":[{\"id\":\"i-0a\",\"index\":0},{\"id\":\"i-0b\",\"index\":1}]}",
+                      "{\"id\":\"i-0a\",\"index\":0}", state, NULL);
+  CU_ASSERT_STRING_EQUAL (a, a3);
+  free (state);
+  free (a);
+  free (a2);
+  free (a3);
+  free (b);
+  json_decref (na);
+  json_decref (nb);
+}
+
 int
 main (void)
 {
@@ -317,6 +371,7 @@ main (void)
   CU_add_test (s, "very long", test_very_long);
   CU_add_test (s, "empty gets a hash", test_empty_gets_hash);
   CU_add_test (s, "collision gets a hash suffix", test_collision_hash_suffix);
+  CU_add_test (s, "same Name tag, distinct names", test_vm_name_same_tag);
   CU_add_test (s, "collision at max length", test_collision_at_max_length);
   CU_add_test (s, "bad arguments", test_bad_arguments);
   CU_add_test (s, "predicates", test_predicates);
