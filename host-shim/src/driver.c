@@ -1093,8 +1093,7 @@ host_finding (struct Pallet_sink *k, const char *id, const char *name, json_t *f
 static int
 wants_cluster (const struct pallet_migrate_options *o)
 {
-  return o->apply || o->kubeconfig || o->kube_context || o->namespace_
-         || Pallet_cluster_remote (o->destination_json);
+  return o->apply || o->kubeconfig || o->kube_context || o->namespace_;
 }
 
 /* Cluster mode: where to apply, checked before any VM moves.  `pallet
