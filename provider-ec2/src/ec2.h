@@ -39,6 +39,7 @@ struct ec2 {
   struct Pallet_aws_client *src; /* source account, source region */
   struct Pallet_aws_client *tgt; /* target account, target region; may == src */
   json_t *itypes;                /* instance type -> facts, cached */
+  json_t *source_names; /* instance id -> Name tag (null: none), for validate's name clashes */
   /* Conversion-only plans: where the existing PVCs are listed. */
   const char *kube_api_url;  /* setting kube-api-url, or NULL */
   const char *kube_token;    /* Secret kubeToken (never logged), or NULL */

@@ -702,6 +702,7 @@ ec2_open (struct pallet_call *call, const char *config_json)
   s->call = call;
   s->config = cfg;
   s->itypes = json_object ();
+  s->source_names = json_object ();
   s->transfer_mode = EC2_MODE_UNDECIDED;
   if (check_provider_and_secret (call, spec, secret) != 0
       || open_clients (s, call, spec, merged, secret) < 0
@@ -725,6 +726,7 @@ ec2_close (void *handle)
   free (s->source_account);
   free (s->target_account);
   json_decref (s->itypes);
+  json_decref (s->source_names);
   free (s->transfer_why);
   json_decref (s->config);
   free (s);

@@ -429,31 +429,49 @@ collect_name (void *opaque, json_t *item, const json_t *context)
   return 0;
 }
 
+/* Looks up, in one DescribeInstances, the Name tags of the plan's VMs
+ * given by id that no earlier validate of this handle looked up (a
+ * filter: a missing id is the other VM's own validate finding). */
+static void
+look_up_names (struct ec2 *s, const json_t *vms)
+{
+  const json_t *vm;
+  size_t i, n = 0;
+  const char **ids = calloc (json_array_size (vms) + 1, sizeof *ids);
+  json_array_foreach (vms, i, vm)
+    if (*ec2_str (vm, "id") && !*ec2_str (vm, "targetName")
+        && !json_object_get (s->source_names, ec2_str (vm, "id")))
+      ids[n++] = ec2_str (vm, "id");
+  struct Pallet_aws_params *p = n > 0 ? Pallet_aws_params_new () : NULL;
+  if (p && Pallet_aws_params_add_filter (p, "instance-id", ids, n) == 0) {
+    json_t *names = json_object ();
+    if (Pallet_aws_ec2_describe_instances (s->src, p, collect_name, names) == 0)
+      for (size_t k = 0; k < n; k++) {
+        json_t *nm = json_object_get (names, ids[k]);
+        json_object_set_new (s->source_names, ids[k], nm ? json_incref (nm) : json_null ());
+      }
+    json_decref (names);
+  }
+  Pallet_aws_params_free (p);
+  free (ids);
+}
+
 /* A copy of the plan whose vms[] entries given by id carry their
  * instance's Name tag as sourceName, so two instances whose Names clean
- * up to the same label are told apart.  One DescribeInstances (a filter:
- * a missing id is the other VM's own validate finding). */
+ * up to the same label are told apart. */
 static json_t *
 plan_with_names (struct ec2 *s, const json_t *plan)
 {
   json_t *copy = json_deep_copy (plan), *vms = json_object_get (copy, "vms"), *vm;
-  json_t *names = json_object ();
-  size_t i, n = 0;
-  const char **ids = calloc (json_array_size (vms) + 1, sizeof *ids);
-  json_array_foreach (vms, i, vm)
-    if (*ec2_str (vm, "id") && !*ec2_str (vm, "targetName"))
-      ids[n++] = ec2_str (vm, "id");
-  struct Pallet_aws_params *p = n > 1 ? Pallet_aws_params_new () : NULL;
-  if (p && Pallet_aws_params_add_filter (p, "instance-id", ids, n) == 0
-      && Pallet_aws_ec2_describe_instances (s->src, p, collect_name, names) == 0)
-    json_array_foreach (vms, i, vm) {
-      json_t *nm = json_object_get (names, ec2_str (vm, "id"));
-      if (json_is_string (nm))
-        json_object_set (vm, "sourceName", nm);
-    }
-  Pallet_aws_params_free (p);
-  free (ids);
-  json_decref (names);
+  size_t i;
+  if (json_array_size (vms) < 2)
+    return copy;
+  look_up_names (s, vms);
+  json_array_foreach (vms, i, vm) {
+    json_t *nm = json_object_get (s->source_names, ec2_str (vm, "id"));
+    if (json_is_string (nm) && !*ec2_str (vm, "targetName"))
+      json_object_set (vm, "sourceName", nm);
+  }
   return copy;
 }
 
