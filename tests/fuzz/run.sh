@@ -48,7 +48,7 @@ build() {
               srcs=("$plan/read.c" "$plan/plan.c" "$plan/schema.c" "$plan/fields.c" "$out/schema-text.c")
               inc=(-I"$plan")
               libs=($(pc --cflags --libs jansson yaml-0.1 libcrypto)) ;;
-    query)    srcs=("$query/query.c"); inc=(-I"$query")
+    query)    srcs=("$query/query.c" "$query/eval.c" "$query/fields.c"); inc=(-I"$query")
               libs=($(pc --cflags --libs jansson) -lm) ;;
     sigv4)    srcs=("$aws/sigv4.c" "$aws/util.c"); inc=(-I"$aws" -I"$root/abi")
               libs=($(pc --cflags --libs libxml-2.0 jansson libcrypto libcurl)) ;;
