@@ -857,6 +857,225 @@ parse_add (struct parser *p)
   return parse_arith (p, T_PLUS, T_MINUS, T_MINUS, parse_mul);
 }
 
+/* glibc's regcomp copies a subexpression for each x+ (as x x*) and
+ * x{n,m} (m copies), so nested repeats grow exponentially where Go's
+ * RE2, whose syntax TSL uses, builds no copies.  The limits below refuse
+ * what RE2 refuses (stacked repeat operators, counts over 1000, nested
+ * counts whose product passes 1000, nesting over 1000 deep) and what
+ * would expand past REGEX_MAX_NODES parse nodes: about 20 MiB of
+ * compiled regex in glibc 2.36, measured. */
+#define REGEX_MAX_REPEAT 1000
+#define REGEX_MAX_DEPTH  1000
+#define REGEX_MAX_NODES  50000
+
+/* The expansion of one group level being scanned: its size so far, the
+ * size of its last atom (what a repeat operator copies), and the largest
+ * product of nested {n,m} counts in it and in its last atom. */
+struct regex_level {
+  double size, last, rep, last_rep;
+};
+
+/* Where the bracket expression starting at S ('[') ends (its ']'). */
+static const char *
+regex_bracket_end (const char *s)
+{
+  const char *e = s + 1;
+  if (*e == '^')
+    ++e;
+  if (*e == ']')
+    ++e;
+  for (; *e && *e != ']'; ++e)
+    if (*e == '[' && (e[1] == ':' || e[1] == '.' || e[1] == '=')) {
+      const char *close = strchr (e + 2, e[1]);
+      while (close && close[1] != ']')
+        close = strchr (close + 1, e[1]);
+      if (!close)
+        return e + strlen (e);
+      e = close + 1;
+    }
+  return e;
+}
+
+static void
+regex_atom (struct regex_level *l, double size, double rep)
+{
+  l->size += size;
+  l->last = size;
+  l->last_rep = rep;
+  if (rep > l->rep)
+    l->rep = rep;
+}
+
+/* The repeat operator at S ('*', '+', '?' or an interval) applied to L's
+ * last atom; its length in *LEN.  0, or -1 with the problem in WHY. */
+static int
+regex_repeat (struct regex_level *l, const char *s, size_t *len, char *why, size_t whysz)
+{
+  unsigned long lo = 0, hi = 0;
+  int open_ended = 0;
+  *len = 1;
+  if (*s == '+')
+    hi = 2;
+  else if (*s == '{') {
+    char *end;
+    lo = hi = strtoul (s + 1, &end, 10);
+    if (*end == ',' && end[1] == '}') {
+      open_ended = 1;
+      hi = lo + 1; /* glibc: n copies, then a star */
+      end += 1;
+    }
+    else if (*end == ',')
+      hi = strtoul (end + 1, &end, 10);
+    if (*end != '}')
+      return 0; /* not an interval: regcomp reports it */
+    *len = (size_t) (end - s) + 1;
+    if (lo > REGEX_MAX_REPEAT || (!open_ended && hi > REGEX_MAX_REPEAT)) {
+      snprintf (why, whysz, "invalid repeat count %.*s (the largest is %d)", (int) *len, s,
+                REGEX_MAX_REPEAT);
+      return -1;
+    }
+  }
+  double copies = hi > 1 ? (double) hi : 1;
+  double rep = *s == '{' ? l->last_rep * (hi ? hi : 1) : l->last_rep;
+  if (*s == '{' && l->last_rep > 1 && rep > REGEX_MAX_REPEAT) {
+    snprintf (why, whysz, "invalid repeat count %.*s: nested counts repeat more than %d times",
+              (int) *len, s, REGEX_MAX_REPEAT);
+    return -1;
+  }
+  l->size += l->last * (copies - 1) + copies;
+  l->last = 0;
+  if (rep > l->rep)
+    l->rep = rep;
+  return 0;
+}
+
+/* Checks the POSIX form RE of a query regex against the limits above. */
+static int
+regex_check_limits (const char *re, char *why, size_t whysz)
+{
+  struct regex_level *lv = calloc (REGEX_MAX_DEPTH + 1, sizeof *lv);
+  if (!lv) {
+    snprintf (why, whysz, "out of memory");
+    return -1;
+  }
+  int d = 0, rc = 0;
+  const char *prev_repeat = NULL;
+  for (const char *s = re; *s && rc == 0;) {
+    const char *next = s + 1;
+    int is_repeat = 0;
+    if (*s == '(') {
+      if (d == REGEX_MAX_DEPTH) {
+        snprintf (why, whysz, "expression nests too deeply (more than %d groups)", REGEX_MAX_DEPTH);
+        rc = -1;
+        break;
+      }
+      lv[++d] = (struct regex_level){ 0 };
+    }
+    else if (*s == ')' && d > 0) {
+      --d;
+      regex_atom (&lv[d], lv[d + 1].size + 2, lv[d + 1].rep);
+    }
+    else if (*s == '|') {
+      lv[d].size += 1;
+      lv[d].last = lv[d].last_rep = 0;
+    }
+    else if (*s == '*' || *s == '+' || *s == '?' || (*s == '{' && isdigit ((unsigned char) s[1]))) {
+      size_t len;
+      rc = regex_repeat (&lv[d], s, &len, why, whysz);
+      if (rc == 0 && prev_repeat) {
+        snprintf (why, whysz, "invalid nested repetition operator: %.*s",
+                  (int) (s + len - prev_repeat), prev_repeat);
+        rc = -1;
+      }
+      next = s + len;
+      is_repeat = 1;
+    }
+    else if (*s == '\\' && s[1]) {
+      regex_atom (&lv[d], 1, 1);
+      next = s + 2;
+    }
+    else if (*s == '[') {
+      const char *e = regex_bracket_end (s);
+      regex_atom (&lv[d], 1, 1);
+      next = *e ? e + 1 : e;
+    }
+    else
+      regex_atom (&lv[d], 1, 1);
+    prev_repeat = is_repeat ? s : NULL;
+    s = next;
+  }
+  double total = 0;
+  for (int i = 0; i <= d; ++i)
+    total += lv[i].size;
+  free (lv);
+  if (rc == 0 && total > REGEX_MAX_NODES) {
+    snprintf (why, whysz,
+              "expression too large: its repeats expand to about %.0f nodes (the limit is %d); "
+              "nest fewer + and {n} repeats",
+              total, REGEX_MAX_NODES);
+    rc = -1;
+  }
+  return rc;
+}
+
+/* RE2's escapes that POSIX lacks, written into O: \d \D become [0-9]
+ * [^0-9].  Returns the new end of O, or NULL for an escape RE2 refuses
+ * (a back-reference \1..\9, which RE2 has not and glibc matches in
+ * exponential time). */
+static char *
+regex_translate_escape (const char *src, char *o, int in_class)
+{
+  if ((src[1] == 'd' || src[1] == 'D') && !in_class)
+    return stpcpy (o, src[1] == 'd' ? "[0-9]" : "[^0-9]");
+  if (src[1] >= '1' && src[1] <= '9' && !in_class)
+    return NULL;
+  *o++ = src[0];
+  *o++ = src[1];
+  return o;
+}
+
+/* SRC (TSL's RE2 syntax) in POSIX extended form, malloc'd.  A lazy
+ * quantifier (*? +? ?? {n}?) becomes the greedy one: a condition only
+ * asks whether the expression matches, and that is the same for both. */
+static char *
+regex_to_posix (const char *src, char *why, size_t whysz)
+{
+  char *re = malloc (strlen (src) * 5 + 1), *o = re;
+  if (!re) {
+    snprintf (why, whysz, "out of memory");
+    return NULL;
+  }
+  int in_class = 0, after_repeat = 0, in_interval = 0;
+  for (; *src; ++src) {
+    if (*src == '\\' && src[1]) {
+      o = regex_translate_escape (src, o, in_class);
+      if (!o) {
+        snprintf (why, whysz, "invalid escape sequence \\%c (back-references are not supported)",
+                  src[1]);
+        free (re);
+        return NULL;
+      }
+      ++src;
+      after_repeat = 0;
+      continue;
+    }
+    if (*src == '?' && after_repeat) {
+      after_repeat = 0;
+      continue;
+    }
+    if (!in_class && *src == '{' && isdigit ((unsigned char) src[1]))
+      in_interval = 1;
+    after_repeat =
+        !in_class && (*src == '*' || *src == '+' || *src == '?' || (*src == '}' && in_interval));
+    if (*src == '}')
+      in_interval = 0;
+    in_class = *src == '[' ? 1 : *src == ']' ? 0 : in_class;
+    *o++ = *src;
+  }
+  *o = '\0';
+  return re;
+}
+
 /* A regex literal compiled now.  TSL's regexes are Go's (RE2): a leading
  * (?i) becomes REG_ICASE and \d \D become [0-9] [^0-9] for POSIX. */
 static int
@@ -873,26 +1092,13 @@ compile_regex (struct parser *p, struct node *n, size_t op_pos)
     flags |= REG_ICASE;
     src += 4;
   }
-  char *re = malloc (strlen (src) * 5 + 1), *o = re;
-  if (!re) {
-    error_at (p, op_pos, "out of memory");
+  char why[160];
+  char *re = regex_to_posix (src, why, sizeof why);
+  if (!re || regex_check_limits (re, why, sizeof why) == -1) {
+    free (re);
+    error_at (p, op_pos, "bad regular expression: %s", why);
     return -1;
   }
-  for (int in_class = 0; *src; ++src) {
-    if (*src == '\\' && (src[1] == 'd' || src[1] == 'D') && !in_class) {
-      o = stpcpy (o, src[1] == 'd' ? "[0-9]" : "[^0-9]");
-      ++src;
-      continue;
-    }
-    if (*src == '\\' && src[1]) {
-      *o++ = *src++;
-      *o++ = *src;
-      continue;
-    }
-    in_class = *src == '[' ? 1 : *src == ']' ? 0 : in_class;
-    *o++ = *src;
-  }
-  *o = '\0';
   int rc = regcomp (&n->re, re, flags);
   free (re);
   if (rc != 0) {

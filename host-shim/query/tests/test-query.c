@@ -315,6 +315,16 @@ test_errors (void)
   check_error ("where cpus in [1, 2 @]", 21, "unexpected character '@'");
   check_error ("where name ~= '('", 12, "bad regular expression");
   check_error ("where name ~= other", 12, "need a 'regular expression'");
+  /* What RE2 refuses, and what glibc would expand exponentially (the
+   * fuzzer's out-of-memory input was 'a' and 50 '+'). */
+  check_error ("where name ~= 'a++'", 12, "invalid nested repetition operator: ++");
+  check_error ("where name ~= 'a*{2}'", 12, "invalid nested repetition operator: *{2}");
+  check_error ("where name ~= 'a{1001}'", 12, "invalid repeat count {1001} (the largest is 1000)");
+  check_error ("where name ~= 'a{1,1001}'", 12, "invalid repeat count {1,1001}");
+  check_error ("where name ~= '(a{100}){20}'", 12, "nested counts repeat more than 1000 times");
+  check_error ("where name ~= '((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+'", 12,
+               "expression too large: its repeats expand to about");
+  check_error ("where name ~= '(a)\\1'", 12, "invalid escape sequence \\1");
   check_error ("where cpus > 4x", 14, "is not a number");
   check_error ("where a.b..c = 1", 11, "is not a valid path");
   check_error ("where a[] = 1", 8, "is not a valid path");
@@ -413,6 +423,12 @@ test_tsl (void)
   CHECK ("where name ~= '(?i)^WEB'", "web-1,web-2");
   CHECK ("where name ~= '^web-\\d$'", "web-1,web-2");
   CHECK ("where name ~! 'web'", "db-1,O'Brien,cache_1");
+  /* Lazy quantifiers match what the greedy ones do; bounded repeats and
+   * [+*] as characters are not repeat operators. */
+  CHECK ("where name ~= '^web-.*?[12]$'", "web-1,web-2");
+  CHECK ("where name ~= '^w{1}?e+?b-\\d{1,1000}$'", "web-1,web-2");
+  CHECK ("where name ~= '^(web|db)[-+*]+[0-9]$'", "web-1,web-2,db-1");
+  CHECK ("where name ~= '^[[:alpha:]]+_[1]$'", "cache_1");
   /* Functions over arrays; [*] and implicit traversal. */
   CHECK ("where len(disks) = 2", "web-2");
   CHECK ("where len(disks) = 0", "O'Brien,cache_1");
