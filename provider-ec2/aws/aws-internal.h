@@ -61,9 +61,11 @@ struct Pallet_aws_sigv4_in {
   bool omit_session_token; /* token added after signing, unsigned */
   bool add_content_sha256; /* sign an x-amz-content-sha256 header */
   /* Where the signing key of the last request is kept, so the next one of
-   * the same day, region, service and secret skips deriving it; or NULL.
-   * One per client: not for concurrent use.  Added by the signer, freed
-   * with Pallet_aws_sigv4_key_free. */
+   * the same access key id, day, region and service skips deriving it; or
+   * NULL.  Keyed by the key id, not the secret (no copy of it is kept):
+   * whoever replaces the credentials frees the cache.  One per client, not
+   * for concurrent use (signing also updates it).  Added by the signer,
+   * freed with Pallet_aws_sigv4_key_free (which clears it). */
   struct Pallet_aws_sigv4_key **key_cache;
 };
 
@@ -75,6 +77,9 @@ struct Pallet_aws_sigv4_out {
   /* presign: what to append to the query, in the order AWS tools use:
    * X-Amz-Algorithm..X-Amz-Signature (already encoded). */
   char *presign_query;
+  /* The strings above live in this one allocation (freed by
+   * Pallet_aws_sigv4_out_free): one malloc per signature, not five. */
+  char *block;
 };
 
 int Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_sigv4_out *out);

@@ -401,6 +401,9 @@ Pallet_aws_creds_refresh (struct Pallet_aws_client *c)
     r->session_token = k.session_token;
     r->cred_source = k.source;
     r->expiration = k.expiration;
+    /* The old secret's signing key goes with it, now. */
+    Pallet_aws_sigv4_key_free (c->key_cache);
+    c->key_cache = NULL;
     Pallet_aws_log (c, PALLET_LOG_DEBUG, "AWS credentials refreshed from %s (access key id %s)",
                     r->cred_source, r->access_key_id);
     return 0;

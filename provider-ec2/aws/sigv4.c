@@ -11,12 +11,33 @@
  * dispatch and an allocation per copy, more than hashing a request. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "aws-internal.h"
+
+/* Pallet_aws_buf_add without the call when there is room (the signing
+ * path reserves its buffers up front): most of a signature is appends. */
+static inline void
+buf_add (struct Pallet_aws_buf *b, const char *s, size_t n)
+{
+  if (b->len + n + 1 <= b->cap) {
+    memcpy (b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+  }
+  else
+    Pallet_aws_buf_add (b, s, n);
+}
+
+static inline void
+buf_puts (struct Pallet_aws_buf *b, const char *s)
+{
+  buf_add (b, s, strlen (s));
+}
 
 static char *
 buf_steal (struct Pallet_aws_buf *b)
@@ -84,11 +105,11 @@ normalize_path (struct Pallet_aws_buf *b, const char *path)
     lenv[nseg++] = l;
   }
   for (size_t i = 0; i < nseg; i++) {
-    Pallet_aws_buf_add (b, "/", 1);
+    buf_add (b, "/", 1);
     Pallet_aws_uri_encode (b, segv[i], lenv[i], false);
   }
   if (nseg == 0 || path[n - 1] == '/')
-    Pallet_aws_buf_add (b, "/", 1);
+    buf_add (b, "/", 1);
 out:
   if (segv != seg) {
     free (segv);
@@ -157,6 +178,53 @@ struct qpair {
   const char *key, *value;
 };
 
+/* Whether every byte is one a canonical pair may hold (unreserved, '%' or
+ * '='): 16 at a time, a query's bytes are most of what signing reads. */
+typedef unsigned char pair_vec __attribute__ ((vector_size (16)));
+
+static bool
+pair_bytes_ok (const unsigned char *p, size_t n)
+{
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    pair_vec c, l;
+    uint64_t w[2];
+    memcpy (&c, p + i, 16);
+    l = (c | 0x20) - 'a';
+    __typeof__ (c < 1) ok = (l < 26) | (c - '0' < 10) | (c - '-' < 2) | (c == '_') | (c == '~')
+                            | (c == '%') | (c == '=');
+    memcpy (w, &ok, 16);
+    if ((w[0] & w[1]) != UINT64_MAX)
+      return false;
+  }
+  for (; i < n; i++)
+    if (!Pallet_aws_unreserved[p[i]] && p[i] != '%' && p[i] != '=')
+      return false;
+  return true;
+}
+
+/* The length of a one-pair query already in canonical form ("k=v", each
+ * byte unreserved or an upper-case %XX of a byte that must be encoded),
+ * or 0.  The copy path's blockToken=... is one: copied as it is, not
+ * decoded and encoded again. */
+static size_t
+canonical_pair_len (const char *q)
+{
+  const unsigned char *p = (const unsigned char *) q;
+  size_t n = strlen (q);
+  const unsigned char *eq = memchr (p, '=', n);
+  if (!pair_bytes_ok (p, n) || !eq || eq == p || memchr (eq + 1, '=', n - (size_t) (eq + 1 - p)))
+    return 0; /* a byte to encode, not one '=', or an empty key */
+  for (const unsigned char *e = memchr (p, '%', n); e;
+       e = memchr (e + 1, '%', n - (size_t) (e + 1 - p))) {
+    unsigned char h = e[1], l = h ? e[2] : 0; /* e[2] is there if e[1] is not the NUL */
+    if (!hex1[h] || !hex1[l] || (h >= 'a' && h <= 'f') || (l >= 'a' && l <= 'f')
+        || Pallet_aws_unreserved[(hex1[h] - 1) * 16 + hex1[l] - 1])
+      return 0; /* not %XX, lower case, or an escaped byte that must not be */
+  }
+  return n;
+}
+
 static int
 qpair_cmp (const void *a, const void *b)
 {
@@ -171,6 +239,11 @@ static void
 canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpair *extra,
                  size_t nextra)
 {
+  size_t ql;
+  if (nextra == 0 && query && (ql = canonical_pair_len (query))) { /* already canonical */
+    buf_add (out, query, ql);
+    return;
+  }
   size_t cap = nextra + 1;
   for (const char *q = query; q && *q; q++)
     if (*q == '&')
@@ -179,7 +252,7 @@ canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpa
     const char *eq = strchr (query, '=');
     size_t l = strlen (query), kl = eq ? (size_t) (eq - query) : l;
     reencode (out, query, kl, false);
-    Pallet_aws_buf_add (out, "=", 1);
+    buf_add (out, "=", 1);
     reencode (out, eq ? eq + 1 : "", eq ? l - kl - 1 : 0, false);
     return;
   }
@@ -217,10 +290,10 @@ canonical_query (struct Pallet_aws_buf *out, const char *query, const struct qpa
   qsort (v, nv, sizeof *v, qpair_cmp);
   for (size_t i = 0; i < nv; i++) {
     if (i)
-      Pallet_aws_buf_add (out, "&", 1);
-    Pallet_aws_buf_puts (out, v[i].key);
-    Pallet_aws_buf_add (out, "=", 1);
-    Pallet_aws_buf_puts (out, v[i].value);
+      buf_add (out, "&", 1);
+    buf_puts (out, v[i].key);
+    buf_add (out, "=", 1);
+    buf_puts (out, v[i].value);
   }
 out:
   if (v != stack)
@@ -234,7 +307,7 @@ char *
 Pallet_aws_sigv4_canonical_query (const char *query)
 {
   struct Pallet_aws_buf b = { 0 };
-  Pallet_aws_buf_add (&b, "", 0);
+  buf_add (&b, "", 0);
   canonical_query (&b, query, NULL, 0);
   return buf_steal (&b);
 }
@@ -242,10 +315,11 @@ Pallet_aws_sigv4_canonical_query (const char *query)
 /* ---- the canonical headers ---- */
 
 /* A header to sign: lower-case name and trimmed value (runs of whitespace,
- * folded lines included, collapsed to one space), in an arena. */
+ * folded lines included, collapsed to one space), in an arena, with their
+ * lengths. */
 struct chdr {
   const char *name, *value;
-  size_t order;
+  size_t nlen, vlen, order;
 };
 
 static int
@@ -258,28 +332,48 @@ chdr_cmp (const void *a, const void *b)
   return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* A request signs a handful of headers: insertion sort, no qsort call. */
 static void
-add_lower (struct Pallet_aws_buf *b, const char *s)
+chdr_sort (struct chdr *h, size_t n)
 {
-  size_t n = strlen (s);
-  Pallet_aws_buf_reserve (b, n + 1);
-  if (b->oom)
+  if (n > 16) {
+    qsort (h, n, sizeof *h, chdr_cmp);
     return;
-  char *o = b->data + b->len;
-  for (size_t i = 0; i < n; i++)
-    o[i] = (char) tolower ((unsigned char) s[i]);
-  o[n] = '\0';
-  b->len += n + 1;
+  }
+  for (size_t i = 1; i < n; i++) {
+    struct chdr t = h[i];
+    size_t j = i;
+    for (; j > 0 && chdr_cmp (&h[j - 1], &t) > 0; j--)
+      h[j] = h[j - 1];
+    h[j] = t;
+  }
 }
 
-static void
-add_trimmed (struct Pallet_aws_buf *b, const char *v)
+/* s[0..n) lower-cased and its NUL at o; returns the end. */
+static char *
+put_lower (char *o, const char *s, size_t n)
 {
-  size_t n = strlen (v);
-  Pallet_aws_buf_reserve (b, n + 1);
-  if (b->oom)
-    return;
-  char *o = b->data + b->len;
+  for (size_t i = 0; i < n; i++)
+    o[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char) (s[i] + 32) : s[i];
+  o[n] = '\0';
+  return o + n + 1;
+}
+
+/* v[0..n) trimmed and its NUL at o; *len its trimmed length; returns the
+ * end.  A value of printable ASCII only, the usual one, has nothing
+ * isspace() could match in any locale: copied as it is. */
+static char *
+put_trimmed (char *o, const char *v, size_t n, size_t *len)
+{
+  unsigned odd = 0;
+  for (size_t i = 0; i < n; i++)
+    odd |= (unsigned char) (v[i] - 0x21) >= 0x5e;
+  if (!odd) {
+    memcpy (o, v, n + 1);
+    *len = n;
+    return o + n + 1;
+  }
+  char *start = o;
   bool space = false, any = false;
   for (; *v; v++) {
     if (isspace ((unsigned char) *v)) {
@@ -292,24 +386,59 @@ add_trimmed (struct Pallet_aws_buf *b, const char *v)
     space = false;
     any = true;
   }
+  *len = (size_t) (o - start);
   *o++ = '\0';
-  b->len = (size_t) (o - b->data);
+  return o;
 }
 
 struct headers {
   struct chdr stack[16], *h;
   size_t n;
-  struct Pallet_aws_buf arena;
-  char *signed_names; /* "host;x-amz-date" */
+  char arena_stack[512], *arena;        /* the names and values */
+  char names_stack[128], *signed_names; /* "host;x-amz-date" */
 };
+
+/* Ready for headers_free, without clearing the stack arrays. */
+static void
+headers_init (struct headers *hs)
+{
+  hs->h = NULL;
+  hs->n = 0;
+  hs->arena = hs->signed_names = NULL;
+}
 
 static void
 headers_free (struct headers *hs)
 {
   if (hs->h != hs->stack)
     free (hs->h);
-  Pallet_aws_buf_free (&hs->arena);
-  free (hs->signed_names);
+  if (hs->arena != hs->arena_stack)
+    free (hs->arena);
+  if (hs->signed_names != hs->names_stack)
+    free (hs->signed_names);
+}
+
+/* "host;x-amz-date": each name once. */
+static int
+headers_names (struct headers *hs)
+{
+  size_t need = 1;
+  for (size_t i = 0; i < hs->n; i++)
+    need += hs->h[i].nlen + 1;
+  hs->signed_names = need <= sizeof hs->names_stack ? hs->names_stack : malloc (need);
+  if (!hs->signed_names)
+    return -1;
+  char *o = hs->signed_names;
+  for (size_t i = 0; i < hs->n; i++) {
+    if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
+      continue;
+    if (i)
+      *o++ = ';';
+    memcpy (o, hs->h[i].name, hs->h[i].nlen);
+    o += hs->h[i].nlen;
+  }
+  *o = '\0';
+  return 0;
 }
 
 /* The request's headers plus, in header mode, the ones signing adds;
@@ -326,68 +455,66 @@ headers_collect (const struct Pallet_aws_sigv4_in *in, bool sign_token, struct h
     if (in->add_content_sha256)
       added[nadded++] = (struct Pallet_aws_hdr){ "x-amz-content-sha256", in->payload_hash };
   }
-  size_t total = in->nheaders + nadded;
+  size_t total = in->nheaders + nadded, need = 0;
   hs->h = total <= 16 ? hs->stack : calloc (total, sizeof *hs->h);
   if (!hs->h)
     return -1;
-  size_t off[2 * 16], *offv = total <= 16 ? off : calloc (2 * total, sizeof *offv);
-  if (!offv)
-    return -1;
   for (size_t i = 0; i < total; i++) {
     const struct Pallet_aws_hdr *x = i < in->nheaders ? &in->headers[i] : &added[i - in->nheaders];
-    offv[2 * i] = hs->arena.len;
-    add_lower (&hs->arena, x->name);
-    offv[2 * i + 1] = hs->arena.len;
-    add_trimmed (&hs->arena, x->value);
+    hs->h[i] = (struct chdr){ x->name, x->value, strlen (x->name), strlen (x->value), i };
+    need += hs->h[i].nlen + hs->h[i].vlen + 2;
   }
-  if (!hs->arena.oom)
-    for (size_t i = 0; i < total; i++)
-      hs->h[i] = (struct chdr){ hs->arena.data + offv[2 * i], hs->arena.data + offv[2 * i + 1], i };
-  if (offv != off)
-    free (offv);
-  if (hs->arena.oom)
+  hs->arena = need <= sizeof hs->arena_stack ? hs->arena_stack : malloc (need);
+  if (!hs->arena)
     return -1;
-  hs->n = total;
-  qsort (hs->h, hs->n, sizeof *hs->h, chdr_cmp);
-
-  struct Pallet_aws_buf sb = { 0 };
-  Pallet_aws_buf_add (&sb, "", 0);
-  for (size_t i = 0; i < hs->n; i++) {
-    if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
-      continue;
-    if (i)
-      Pallet_aws_buf_add (&sb, ";", 1);
-    Pallet_aws_buf_puts (&sb, hs->h[i].name);
+  char *o = hs->arena;
+  for (size_t i = 0; i < total; i++) {
+    struct chdr *c = &hs->h[i];
+    const char *name = c->name, *value = c->value;
+    c->name = o;
+    o = put_lower (o, name, c->nlen);
+    c->value = o;
+    o = put_trimmed (o, value, c->vlen, &c->vlen);
   }
-  hs->signed_names = buf_steal (&sb);
-  return hs->signed_names ? 0 : -1;
+  hs->n = total;
+  chdr_sort (hs->h, hs->n);
+  return headers_names (hs);
 }
 
 /* "name:value\n" per name; a name given twice has its values joined with
- * ',' in the request's order. */
+ * ",", in the request's order. */
 static void
 headers_canonical (const struct headers *hs, struct Pallet_aws_buf *b)
 {
   for (size_t i = 0; i < hs->n; i++) {
-    if (i > 0 && strcmp (hs->h[i - 1].name, hs->h[i].name) == 0)
-      Pallet_aws_buf_add (b, ",", 1);
+    const struct chdr *c = &hs->h[i];
+    if (i > 0 && strcmp (hs->h[i - 1].name, c->name) == 0)
+      buf_add (b, ",", 1);
     else {
       if (i > 0)
-        Pallet_aws_buf_add (b, "\n", 1);
-      Pallet_aws_buf_puts (b, hs->h[i].name);
-      Pallet_aws_buf_add (b, ":", 1);
+        buf_add (b, "\n", 1);
+      buf_add (b, c->name, c->nlen);
+      buf_add (b, ":", 1);
     }
-    Pallet_aws_buf_puts (b, hs->h[i].value);
+    buf_add (b, c->value, c->vlen);
   }
   if (hs->n > 0)
-    Pallet_aws_buf_add (b, "\n", 1);
+    buf_add (b, "\n", 1);
 }
 
 /* ---- the signing key ---- */
 
+/* The key for one access key id, day, region and service.  No copy of the
+ * secret: an access key id names one secret, and a new one (refreshed
+ * credentials) misses the cache. */
 struct Pallet_aws_sigv4_key {
-  char *date, *region, *service, *secret; /* what the key was derived from */
+  char *key_id, *date, *region, *service; /* what the key is for */
   SHA256_CTX inner, outer;                /* SHA-256 after (key ^ ipad), (key ^ opad) */
+  /* inner after the string to sign's prefix "AWS4-HMAC-SHA256\nX-AMZ-DATE\n
+   * SCOPE\n", the same for every request of that second: only the 64
+   * hex digits of the canonical request's hash are left to hash. */
+  char prefix_date[17];
+  SHA256_CTX prefix;
 };
 
 static void
@@ -439,46 +566,38 @@ hmac (const unsigned char *key, size_t keylen, const char *data, unsigned char o
   OPENSSL_cleanse (&outer, sizeof outer);
 }
 
-static void
-free_secret (char *s)
-{
-  if (s) {
-    OPENSSL_cleanse (s, strlen (s));
-    free (s);
-  }
-}
-
 void
 Pallet_aws_sigv4_key_free (struct Pallet_aws_sigv4_key *k)
 {
   if (!k)
     return;
+  free (k->key_id);
   free (k->date);
   free (k->region);
   free (k->service);
-  free_secret (k->secret);
-  OPENSSL_cleanse (k, sizeof *k);
+  OPENSSL_cleanse (k, sizeof *k); /* the HMAC states are the key */
   free (k);
 }
 
 static bool
-key_is_for (const struct Pallet_aws_sigv4_key *k, const char *date, const char *region,
-            const char *service, const char *secret)
+key_is_for (const struct Pallet_aws_sigv4_key *k, const char *key_id, const char *date,
+            const char *region, const char *service)
 {
-  return k && strcmp (k->date, date) == 0 && strcmp (k->region, region) == 0
-         && strcmp (k->service, service) == 0 && strcmp (k->secret, secret) == 0;
+  return k && strcmp (k->key_id, key_id) == 0 && strcmp (k->date, date) == 0
+         && strcmp (k->region, region) == 0 && strcmp (k->service, service) == 0;
 }
 
 /* The HMAC chain from "AWS4" + secret over date, region, service and
  * "aws4_request"; NULL when out of memory. */
 static struct Pallet_aws_sigv4_key *
-key_derive (const char *date, const char *region, const char *service, const char *secret)
+key_derive (const char *key_id, const char *date, const char *region, const char *service,
+            const char *secret)
 {
   struct Pallet_aws_sigv4_key *k = calloc (1, sizeof *k);
   size_t sl = strlen (secret);
   unsigned char *aws4 = malloc (sl + 4);
-  if (!k || !aws4 || !(k->date = strdup (date)) || !(k->region = strdup (region))
-      || !(k->service = strdup (service)) || !(k->secret = strdup (secret))) {
+  if (!k || !aws4 || !(k->key_id = strdup (key_id)) || !(k->date = strdup (date))
+      || !(k->region = strdup (region)) || !(k->service = strdup (service))) {
     free (aws4);
     Pallet_aws_sigv4_key_free (k);
     return NULL;
@@ -501,16 +620,16 @@ key_derive (const char *date, const char *region, const char *service, const cha
 }
 
 /* The signing key for this request: the cached one if it is for the same
- * day, region, service and secret, else a new one (kept in the cache when
- * there is one, and then owned by it). */
+ * access key id, day, region and service, else a new one (kept in the
+ * cache when there is one, and then owned by it). */
 static struct Pallet_aws_sigv4_key *
 signing_key (const struct Pallet_aws_sigv4_in *in, const char *date)
 {
   struct Pallet_aws_sigv4_key **cache = in->key_cache;
-  if (cache && key_is_for (*cache, date, in->region, in->service, in->secret_access_key))
+  if (cache && key_is_for (*cache, in->access_key_id, date, in->region, in->service))
     return *cache;
   struct Pallet_aws_sigv4_key *k =
-      key_derive (date, in->region, in->service, in->secret_access_key);
+      key_derive (in->access_key_id, date, in->region, in->service, in->secret_access_key);
   if (k && cache) {
     Pallet_aws_sigv4_key_free (*cache);
     *cache = k;
@@ -535,18 +654,18 @@ presign_params (const struct Pallet_aws_sigv4_in *in, const char *scope, const c
   }
   offs[0] = arena->len;
   Pallet_aws_uri_encode (arena, cred.data, cred.len, false);
-  Pallet_aws_buf_add (arena, "", 1);
+  buf_add (arena, "", 1);
   Pallet_aws_buf_free (&cred);
   offs[1] = arena->len;
   Pallet_aws_uri_encode (arena, signed_names, strlen (signed_names), false);
-  Pallet_aws_buf_add (arena, "", 1);
+  buf_add (arena, "", 1);
   offs[2] = arena->len;
   if (token)
     Pallet_aws_uri_encode (arena, in->session_token, strlen (in->session_token), false);
-  Pallet_aws_buf_add (arena, "", 1);
+  buf_add (arena, "", 1);
   offs[3] = arena->len;
   Pallet_aws_buf_printf (arena, "%ld", in->expires);
-  Pallet_aws_buf_add (arena, "", 1);
+  buf_add (arena, "", 1);
   if (arena->oom)
     return -1;
   const char *a = arena->data;
@@ -580,44 +699,82 @@ credential_scope (const struct Pallet_aws_sigv4_in *in, const char *date, char *
   return 0;
 }
 
-static char *
+static void
 canonical_request (const struct Pallet_aws_sigv4_in *in, const struct headers *hs,
                    const struct qpair *params, size_t nparams, struct Pallet_aws_buf *b)
 {
-  Pallet_aws_buf_reserve (b, 512);
-  Pallet_aws_buf_puts (b, in->method);
-  Pallet_aws_buf_add (b, "\n", 1);
+  buf_puts (b, in->method);
+  buf_add (b, "\n", 1);
   canonical_uri (b, in->path, in->normalize_path);
-  Pallet_aws_buf_add (b, "\n", 1);
+  buf_add (b, "\n", 1);
   canonical_query (b, in->query, params, nparams);
-  Pallet_aws_buf_add (b, "\n", 1);
+  buf_add (b, "\n", 1);
   headers_canonical (hs, b);
-  Pallet_aws_buf_add (b, "\n", 1);
-  Pallet_aws_buf_puts (b, hs->signed_names);
-  Pallet_aws_buf_add (b, "\n", 1);
-  Pallet_aws_buf_puts (b, in->payload_hash);
-  return buf_steal (b);
+  buf_add (b, "\n", 1);
+  buf_puts (b, hs->signed_names);
+  buf_add (b, "\n", 1);
+  buf_puts (b, in->payload_hash);
 }
 
-static char *
-string_to_sign (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *creq,
-                struct Pallet_aws_buf *b)
+/* Two hex digits per byte from one table load. */
+static void
+hex32 (const unsigned char md[32], char out[65])
+{
+  static const char pairs[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                              "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                              "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                              "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                              "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                              "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                              "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                              "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+  for (size_t i = 0; i < 32; i++)
+    memcpy (out + 2 * i, pairs + 2 * md[i], 2);
+  out[64] = '\0';
+}
+
+/* Appends the string to sign (after the canonical request at creq_off,
+ * creq_len long) and returns where its hex hash starts in b. */
+static size_t
+string_to_sign (const struct Pallet_aws_sigv4_in *in, const char *scope, size_t creq_off,
+                size_t creq_len, struct Pallet_aws_buf *b)
 {
   unsigned char md[32];
   char creq_hash[65];
   SHA256_CTX sc;
   SHA256_Init (&sc); /* not SHA256(): in OpenSSL 3 that fetches an EVP_MD per call */
-  SHA256_Update (&sc, creq, strlen (creq));
+  SHA256_Update (&sc, b->data + creq_off, creq_len);
   SHA256_Final (md, &sc);
-  Pallet_aws_hex (md, 32, creq_hash);
-  Pallet_aws_buf_reserve (b, 256);
-  Pallet_aws_buf_puts (b, "AWS4-HMAC-SHA256\n");
-  Pallet_aws_buf_puts (b, in->amz_date);
-  Pallet_aws_buf_add (b, "\n", 1);
-  Pallet_aws_buf_puts (b, scope);
-  Pallet_aws_buf_add (b, "\n", 1);
-  Pallet_aws_buf_add (b, creq_hash, 64);
-  return buf_steal (b);
+  hex32 (md, creq_hash);
+  buf_add (b, "AWS4-HMAC-SHA256\n", 17);
+  buf_add (b, in->amz_date, 16);
+  buf_add (b, "\n", 1);
+  buf_puts (b, scope);
+  buf_add (b, "\n", 1);
+  size_t at = b->len;
+  buf_add (b, creq_hash, 64);
+  return at;
+}
+
+/* The HMAC of the string to sign sts (its last 64 bytes the hash) with
+ * the cached prefix state when this second's is there. */
+static void
+sign_sts (struct Pallet_aws_sigv4_key *k, const char *amz_date, const char *sts, size_t len,
+          unsigned char md[32])
+{
+  if (memcmp (k->prefix_date, amz_date, 17) != 0) {
+    k->prefix = k->inner;
+    SHA256_Update (&k->prefix, sts, len - 64);
+    memcpy (k->prefix_date, amz_date, 17);
+  }
+  SHA256_CTX c = k->prefix;
+  unsigned char ih[32];
+  SHA256_Update (&c, sts + len - 64, 64);
+  SHA256_Final (ih, &c);
+  c = k->outer;
+  SHA256_Update (&c, ih, sizeof ih);
+  SHA256_Final (md, &c);
+  OPENSSL_cleanse (&c, sizeof c);
 }
 
 /* The presigned query string (ARENA at OFFS holds its encoded values) or
@@ -625,7 +782,7 @@ string_to_sign (const struct Pallet_aws_sigv4_in *in, const char *scope, const c
 static int
 signed_result (const struct Pallet_aws_sigv4_in *in, const char *scope, const char *signed_names,
                bool token, const struct Pallet_aws_buf *arena, const size_t *offs,
-               struct Pallet_aws_buf *b, struct Pallet_aws_sigv4_out *out)
+               struct Pallet_aws_buf *b, const char *signature)
 {
   if (in->presign) {
     const char *a = arena->data;
@@ -635,20 +792,19 @@ signed_result (const struct Pallet_aws_sigv4_in *in, const char *scope, const ch
                            a + offs[0], in->amz_date, a + offs[1], in->expires);
     if (token)
       Pallet_aws_buf_printf (b, "&X-Amz-Security-Token=%s", a + offs[2]);
-    Pallet_aws_buf_printf (b, "&X-Amz-Signature=%s", out->signature);
-    out->presign_query = buf_steal (b);
-    return out->presign_query ? 0 : -1;
+    Pallet_aws_buf_printf (b, "&X-Amz-Signature=%s", signature);
   }
-  Pallet_aws_buf_puts (b, "AWS4-HMAC-SHA256 Credential=");
-  Pallet_aws_buf_puts (b, in->access_key_id);
-  Pallet_aws_buf_add (b, "/", 1);
-  Pallet_aws_buf_puts (b, scope);
-  Pallet_aws_buf_puts (b, ", SignedHeaders=");
-  Pallet_aws_buf_puts (b, signed_names);
-  Pallet_aws_buf_puts (b, ", Signature=");
-  Pallet_aws_buf_puts (b, out->signature);
-  out->authorization = buf_steal (b);
-  return out->authorization ? 0 : -1;
+  else {
+    buf_add (b, "AWS4-HMAC-SHA256 Credential=", 28);
+    buf_puts (b, in->access_key_id);
+    buf_add (b, "/", 1);
+    buf_puts (b, scope);
+    buf_add (b, ", SignedHeaders=", 16);
+    buf_puts (b, signed_names);
+    buf_add (b, ", Signature=", 12);
+    buf_add (b, signature, 64);
+  }
+  return Pallet_aws_buf_str (b) ? 0 : -1;
 }
 
 int
@@ -656,7 +812,7 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
 {
   int ret = -1;
   char date[9], scope[256];
-  struct headers hs = { 0 };
+  struct headers hs;
   struct Pallet_aws_buf b = { 0 }, arena = { 0 };
   struct qpair params[6];
   size_t nparams = 0, offs[4] = { 0 };
@@ -670,7 +826,7 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
   bool sign_token = token && !in->omit_session_token;
   if (credential_scope (in, date, scope, sizeof scope) < 0)
     return -1;
-  Pallet_aws_buf_reserve (&hs.arena, 256);
+  headers_init (&hs);
   if (headers_collect (in, sign_token, &hs) < 0)
     goto out;
   if (in->presign
@@ -678,23 +834,40 @@ Pallet_aws_sigv4_sign (const struct Pallet_aws_sigv4_in *in, struct Pallet_aws_s
                          offs)
              < 0)
     goto out;
-  out->canonical_request = canonical_request (in, &hs, params, nparams, &b);
-  if (!out->canonical_request)
+  /* The canonical request, the string to sign and the result, each with
+   * its NUL, one after the other in b. */
+  Pallet_aws_buf_reserve (&b, 1024);
+  canonical_request (in, &hs, params, nparams, &b);
+  size_t creq_len = b.len;
+  buf_add (&b, "", 1);
+  size_t sts_off = b.len;
+  if (b.oom)
     goto out;
-  out->string_to_sign = string_to_sign (in, scope, out->canonical_request, &b);
-  if (!out->string_to_sign)
+  string_to_sign (in, scope, 0, creq_len, &b);
+  size_t sts_len = b.len - sts_off;
+  buf_add (&b, "", 1);
+  size_t res_off = b.len;
+  if (b.oom)
     goto out;
 
   unsigned char md[32];
   struct Pallet_aws_sigv4_key *key = signing_key (in, date);
   if (!key)
     goto out;
-  hmac_with (&key->inner, &key->outer, out->string_to_sign, strlen (out->string_to_sign), md);
+  sign_sts (key, in->amz_date, b.data + sts_off, sts_len, md);
   if (!in->key_cache)
     Pallet_aws_sigv4_key_free (key);
-  Pallet_aws_hex (md, 32, out->signature);
-  if (signed_result (in, scope, hs.signed_names, token, &arena, offs, &b, out) < 0)
+  hex32 (md, out->signature);
+  if (signed_result (in, scope, hs.signed_names, token, &arena, offs, &b, out->signature) < 0)
     goto out;
+  out->block = b.data;
+  out->canonical_request = b.data;
+  out->string_to_sign = b.data + sts_off;
+  if (in->presign)
+    out->presign_query = b.data + res_off;
+  else
+    out->authorization = b.data + res_off;
+  memset (&b, 0, sizeof b);
   ret = 0;
 
 out:
@@ -709,10 +882,7 @@ out:
 void
 Pallet_aws_sigv4_out_free (struct Pallet_aws_sigv4_out *out)
 {
-  free (out->canonical_request);
-  free (out->string_to_sign);
-  free (out->authorization);
-  free (out->presign_query);
+  free (out->block); /* the strings point into it */
   out->canonical_request = out->string_to_sign = out->authorization = NULL;
-  out->presign_query = NULL;
+  out->presign_query = out->block = NULL;
 }

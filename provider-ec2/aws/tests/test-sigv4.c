@@ -332,7 +332,8 @@ test_canonical_bits (void)
   CU_ASSERT_EQUAL (Pallet_aws_sigv4_sign (&in, &out), -1);
 }
 
-/* A cached key is used only for its own day, region, service and secret. */
+/* A cached key is used only for its own access key id, day, region and
+ * service; new credentials (a new key id) derive a new one. */
 static void
 test_key_cache (void)
 {
@@ -344,26 +345,26 @@ test_key_cache (void)
     .headers = h,
     .nheaders = 1,
     .payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    .access_key_id = "AKID",
-    .secret_access_key = "SECRET",
     .region = "us-east-1",
     .service = "ebs",
-    .amz_date = "20150830T123600Z",
     .normalize_path = true,
   };
   struct {
-    const char *secret, *region, *service, *date;
+    const char *key_id, *secret, *region, *service, *date;
   } v[] = {
-    { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
-    { "SECRET", "us-east-1", "ebs", "20150830T235959Z" }, /* same day: a hit */
-    { "OTHER", "us-east-1", "ebs", "20150830T235959Z" },
-    { "OTHER", "eu-west-1", "ebs", "20150830T235959Z" },
-    { "OTHER", "eu-west-1", "ec2", "20150830T235959Z" },
-    { "OTHER", "eu-west-1", "ec2", "20150831T000000Z" },
-    { "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
+    { "AKID", "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
+    { "AKID", "SECRET", "us-east-1", "ebs", "20150830T123600Z" },   /* a hit, same second */
+    { "AKID", "SECRET", "us-east-1", "ebs", "20150830T235959Z" },   /* same day: a hit */
+    { "ASIANEW", "OTHER", "us-east-1", "ebs", "20150830T235959Z" }, /* refreshed keys */
+    { "ASIANEW", "OTHER", "eu-west-1", "ebs", "20150830T235959Z" },
+    { "ASIANEW", "OTHER", "eu-west-1", "ec2", "20150830T235959Z" },
+    { "ASIANEW", "OTHER", "eu-west-1", "ec2", "20150831T000000Z" },
+    { "AKID", "SECRET", "us-east-1", "ebs", "20150830T123600Z" },
   };
-  struct Pallet_aws_sigv4_key *cache = NULL;
+  struct Pallet_aws_sigv4_key *cache = NULL, *prev = NULL;
+  char last[65] = "";
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    in.access_key_id = v[i].key_id;
     in.secret_access_key = v[i].secret;
     in.region = v[i].region;
     in.service = v[i].service;
@@ -375,10 +376,67 @@ test_key_cache (void)
     CU_ASSERT_EQUAL_FATAL (Pallet_aws_sigv4_sign (&in, &cached), 0);
     CU_ASSERT_PTR_NOT_NULL (cache);
     CU_ASSERT_STRING_EQUAL (plain.signature, cached.signature);
+    /* A hit reuses the key; anything else replaces it. */
+    bool hit = i > 0 && strcmp (v[i].key_id, v[i - 1].key_id) == 0
+               && strcmp (v[i].region, v[i - 1].region) == 0
+               && strcmp (v[i].service, v[i - 1].service) == 0
+               && strncmp (v[i].date, v[i - 1].date, 8) == 0;
+    if (i > 0)
+      CU_ASSERT_EQUAL (cache == prev, hit);
+    if (i == 1) /* the same request in the same second: the same signature */
+      CU_ASSERT_STRING_EQUAL (cached.signature, last);
+    prev = cache;
+    memcpy (last, cached.signature, sizeof last);
     Pallet_aws_sigv4_out_free (&plain);
     Pallet_aws_sigv4_out_free (&cached);
   }
   Pallet_aws_sigv4_key_free (cache);
+}
+
+/* A one-pair query already canonical is copied as it is; anything else is
+ * decoded and encoded again.  Both ways must agree: "q&" takes the general
+ * path (the empty pair is dropped) and is the oracle. */
+static void
+test_query_passthrough (void)
+{
+  static const char *q[] = {
+    "blockToken=nwgXUWrt%2FQTTem%2FhA8bdjo5ffPq8YxT2J3eOpfzIIe6fCBdRau39BNN6b%2BEDxt2Ojl98%3D",
+    "a=b",
+    "a=",
+    "a=%7e",      /* lower case hex, and an unreserved byte escaped */
+    "a=%7E",      /* '~' escaped */
+    "a=%41",      /* 'A' escaped */
+    "a=%2b",      /* lower case */
+    "a=%2B",      /* canonical */
+    "a=%",        /* a bare '%' at the end */
+    "a=%4",       /* a short escape at the end */
+    "a=%4G",      /* not hex */
+    "a=b=c",      /* a second '=' */
+    "a%3D=b",     /* '=' escaped in the key */
+    "=b",         /* an empty key */
+    "a",          /* no '=' */
+    "a=b c",      /* a space */
+    "a=b+c",      /* '+' */
+    "a=\xc3\xa9", /* UTF-8 */
+    "k=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~%20",
+    "k=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.~ ",
+  };
+  for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+    char general[512];
+    snprintf (general, sizeof general, "%s&", q[i]);
+    char *a = Pallet_aws_sigv4_canonical_query (q[i]);
+    char *b = Pallet_aws_sigv4_canonical_query (general);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL (b);
+    if (strcmp (a, b) != 0)
+      fprintf (stderr, "query %s: %s, general path %s\n", q[i], a, b);
+    CU_ASSERT_STRING_EQUAL (a, b);
+    free (a);
+    free (b);
+  }
+  char *s = Pallet_aws_sigv4_canonical_query ("a=%7e%41%2b");
+  CU_ASSERT_STRING_EQUAL (s, "a=~A%2B");
+  free (s);
 }
 
 int
@@ -396,6 +454,7 @@ main (int argc, char **argv)
   CU_add_test (s, "all vectors", test_all_vectors);
   CU_add_test (s, "canonical pieces", test_canonical_bits);
   CU_add_test (s, "signing key cache", test_key_cache);
+  CU_add_test (s, "canonical query pass-through", test_query_passthrough);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   unsigned fails = CU_get_number_of_failures ();
