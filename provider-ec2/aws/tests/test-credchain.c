@@ -348,6 +348,53 @@ test_refresh (void)
   Pallet_aws_client_free (c);
 }
 
+/* credential_process output: KEY and SECRET, expiring in 10 minutes (inside
+ * the refresh window, so every request runs the process again). */
+static void
+rot_creds (const char *key, const char *secret)
+{
+  char when[32], text[256];
+  time_t t = time (NULL) + 600;
+  struct tm tm;
+  gmtime_r (&t, &tm);
+  strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf (text, sizeof text,
+            "{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"%s\", "
+            "\"SessionToken\": \"t\", \"Expiration\": \"%s\"}",
+            key, secret, when);
+  write_file ("rot.json", text);
+}
+
+/* A refresh that keeps the access key id but changes the secret: the
+ * signing key is cached by key id, so each request must sign with the
+ * secret it refreshed to, never with a key derived from the one before. */
+static void
+test_refresh_same_key_id (void)
+{
+  reset ();
+  char cfg[600];
+  snprintf (cfg, sizeof cfg, "[profile rot]\ncredential_process = /bin/cat %s/rot.json\n", home);
+  write_file (".aws/config", cfg);
+  setenv ("AWS_PROFILE", "rot", 1);
+  rot_creds (SRC_KEY, SRC_SECRET);
+  char *err;
+  struct Pallet_aws_client *c = client (&err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (c);
+  json_t *id = NULL;
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  json_decref (id);
+  id = NULL;
+  rot_creds (SRC_KEY, "not/the/secret/of/" SRC_KEY);
+  CU_ASSERT_NOT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  CU_ASSERT_STRING_EQUAL (Pallet_aws_last_error (c)->code, "SignatureDoesNotMatch");
+  json_decref (id);
+  id = NULL;
+  rot_creds (SRC_KEY, SRC_SECRET);
+  CU_ASSERT_EQUAL (Pallet_aws_sts_get_caller_identity (c, &id), 0);
+  json_decref (id);
+  Pallet_aws_client_free (c);
+}
+
 static void
 test_process (void)
 {
@@ -580,6 +627,7 @@ main (int argc, char **argv)
   CU_add_test (s, "web identity (IRSA)", test_web_identity);
   CU_add_test (s, "assume-role profiles", test_assume_role);
   CU_add_test (s, "refresh before expiry", test_refresh);
+  CU_add_test (s, "refresh to another secret, same key id", test_refresh_same_key_id);
   CU_add_test (s, "credential_process", test_process);
   CU_add_test (s, "SSO token cache", test_sso);
   CU_add_test (s, "container endpoint (Pod Identity)", test_container);
