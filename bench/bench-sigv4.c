@@ -115,7 +115,7 @@ main (int argc, char *argv[])
     return 1;
   }
   /* The signing key cache, as each AWS client keeps one: derived on the
-   * first request, reused while the day, region, service and secret hold. */
+   * first request, reused while the access key id, day, region and service hold. */
   struct Pallet_aws_sigv4_key *key = NULL;
   for (long k = 0; k < reps; k++) {
     double w0 = clock_s (CLOCK_MONOTONIC), c0 = clock_s (CLOCK_PROCESS_CPUTIME_ID);
