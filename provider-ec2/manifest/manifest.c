@@ -1106,7 +1106,16 @@ run_strategy (struct ctx *c, const char **out)
   /* This VM's own setting wins over the plan's. */
   const json_t *tps = json_object_get (c->vm, "targetPowerState");
   const char *t, *p;
+  char where[64] = "plan.targetPowerState";
 
+  if (tps != NULL && !json_is_null (tps)) {
+    const json_t *ix = json_object_get (c->vm, "index");
+    if (json_is_integer (ix))
+      snprintf (where, sizeof where, "plan.spec.vms[%" JSON_INTEGER_FORMAT "].targetPowerState",
+                json_integer_value (ix));
+    else
+      snprintf (where, sizeof where, "the targetPowerState of VM %s", c->vm_id);
+  }
   if (tps == NULL || json_is_null (tps))
     tps = json_object_get (c->plan, "targetPowerState");
   if (tps == NULL || json_is_null (tps))
@@ -1116,9 +1125,7 @@ run_strategy (struct ctx *c, const char **out)
       && (t == NULL
           || (strcmp (t, "on") != 0 && strcmp (t, "off") != 0 && strcmp (t, "auto") != 0
               && *t != '\0')))
-    return fail (c, PALLET_E_INVALID,
-                 "plan.targetPowerState %s%s%s is not "
-                 "on, off or auto",
+    return fail (c, PALLET_E_INVALID, "%s %s%s%s is not on, off or auto; set one of them", where,
                  t ? "\"" : "", t ? t : "(not a string)", t ? "\"" : "");
   if (t && strcmp (t, "on") == 0) {
     *out = "Always";
@@ -1432,7 +1439,17 @@ check_spec (struct ctx *c)
                    "expected one of nodeAffinity, podAffinity, "
                    "podAntiAffinity, each an object",
                    k);
-  return PALLET_OK;
+  /* The Pods' fields too, so a bad one fails before any manifest. */
+  char *perr = NULL;
+  int r = Pallet_ec2_pod_fields_check (
+      c->plan,
+      json_is_true (json_object_get (c->spec, "skipZoneNodeSelector")) ? NULL : c->target_az,
+      &perr);
+  if (r != PALLET_OK) {
+    fail (c, r, "%s", perr ? perr : "out of memory");
+    free (perr);
+  }
+  return r;
 }
 
 static void

@@ -119,6 +119,19 @@ int Pallet_ec2_conversion_pvcs (const json_t *pvcs, const char *vm_id, const cha
  * *errmsg (malloc'd) naming the item without a stage. */
 int Pallet_ec2_stage_items (json_t *manifests, char **errmsg);
 
+/* The Plan's Pod fields, as Forklift applies them: convertorLabels,
+ * convertorNodeSelector and convertorAffinity on the conversion Pod,
+ * transferNetwork (annotation k8s.v1.cni.cncf.io/networks) and
+ * serviceAccount (spec.serviceAccountName) on the copy and conversion
+ * Pods.  zone: the volumes' zone the Pods must run in, or NULL.
+ * _check returns PALLET_OK, or PALLET_E_INVALID with *errmsg (malloc'd)
+ * naming the field path, the problem and the fix.  _apply checks, then
+ * sets them on pod (conversion: non-zero for the conversion Pod); a
+ * serviceAccountName the Pod has already must be the plan's. */
+int Pallet_ec2_pod_fields_check (const json_t *plan, const char *zone, char **errmsg);
+int Pallet_ec2_pod_fields_apply (const json_t *plan, const char *zone, int conversion, json_t *pod,
+                                 char **errmsg);
+
 #ifdef __cplusplus
 }
 #endif

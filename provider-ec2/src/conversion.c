@@ -250,5 +250,10 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
   };
   json_t *pod = Pallet_convert_pod_manifest (&o, err);
   free (claims);
+  /* The plan's convertor*, transferNetwork and serviceAccount. */
+  if (pod && Pallet_ec2_pod_fields_apply (in->plan, zone, 1, pod, err) != PALLET_OK) {
+    json_decref (pod);
+    return NULL;
+  }
   return pod;
 }

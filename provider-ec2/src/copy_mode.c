@@ -585,6 +585,17 @@ ec2_copy_pod_items (struct ec2 *s, const struct ec2_input *in, json_t *manifests
   }
   if (sa && *sa)
     json_object_set_new (json_object_get (pod, "spec"), "serviceAccountName", json_string (sa));
+  /* The plan's transferNetwork and serviceAccount. */
+  char *perr = NULL;
+  int st = Pallet_ec2_pod_fields_apply (in->plan, NULL, 0, pod, &perr);
+  if (st != PALLET_OK) {
+    pallet_error (s->call, st, "build_vm %s: copy Pod: %s", in->vm_id ? in->vm_id : "",
+                  perr ? perr : "out of memory");
+    free (perr);
+    json_decref (secret);
+    json_decref (pod);
+    return st;
+  }
   if (secret)
     json_array_append_new (manifests, secret);
   json_array_append_new (manifests, pod);

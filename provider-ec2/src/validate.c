@@ -510,6 +510,22 @@ check_transfer_mode (struct findings *f, const struct ec2_input *in)
     finding (f, "info", "TransferMode", "transfer mode %s: %s", mode ? "copy" : "zero copy", why);
 }
 
+/* The plan's Pod fields (convertor*, transferNetwork, serviceAccount),
+ * checked here so a bad one fails before anything is touched. */
+static void
+check_pod_fields (struct findings *f, const struct ec2_input *in)
+{
+  const json_t *spec = json_object_get (in->plan, "spec");
+  const char *zone =
+      *f->s->target_az && !json_is_true (json_object_get (spec, "skipZoneNodeSelector"))
+          ? f->s->target_az
+          : NULL;
+  char *err = NULL;
+  if (Pallet_ec2_pod_fields_check (in->plan, zone, &err) != PALLET_OK)
+    finding (f, "error", "PodFieldsInvalid", "%s", err ? err : "out of memory");
+  free (err);
+}
+
 static void
 check_migration_type (struct findings *f, const struct ec2_input *in)
 {
@@ -587,6 +603,7 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   check_networks (&f, &in, facts);
   check_target_name (&f, &in, state);
   check_migration_type (&f, &in);
+  check_pod_fields (&f, &in);
   if (!conversion)
     check_transfer_mode (&f, &in);
 

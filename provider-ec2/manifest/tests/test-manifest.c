@@ -13,6 +13,8 @@
 #include <CUnit/Basic.h>
 #include <jansson.h>
 
+#include <pallet/provider.h>
+
 #include "pallet-ec2-manifest.h"
 
 extern char **environ;
@@ -1534,6 +1536,213 @@ m_generate_name (struct built *b, struct Pallet_ec2_manifest_opts *o)
   json_object_set_new (spec_of (b), "pvcNameTemplateUseGenerateName", json_true ());
 }
 
+/* A VM's targetPowerState, not the plan's, is what the VM starts with
+ * once its Pods have run (pallet.dev/target-run-strategy). */
+static void
+m_vm_power_on (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetPowerState", json_string ("off"));
+  json_object_set_new (b->vm, "targetPowerState", json_string ("on"));
+}
+
+static void
+m_vm_power_bad (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (b->plan, "targetPowerState", json_string ("on"));
+  json_object_set_new (b->vm, "index", json_integer (3));
+  json_object_set_new (b->vm, "targetPowerState", json_string ("sometimes"));
+}
+
+static void
+staged_strategy (void (*mutate) (struct built *, struct Pallet_ec2_manifest_opts *),
+                 const char *want)
+{
+  struct built b;
+  char *err = NULL;
+
+  variant (mutate, &b);
+  json_array_append_new (b.manifests, json_pack ("{s:s,s:s,s:{s:s,s:{s:s}},s:{}}", "apiVersion",
+                                                 "v1", "kind", "Pod", "metadata", "name", "copy",
+                                                 "labels", PALLET_EC2_STAGE_LABEL, "copy", "spec"));
+  CU_ASSERT_EQUAL (Pallet_ec2_stage_items (b.manifests, &err), 0);
+  free (err);
+  ASSERT_STR (vm_of (&b), "spec>runStrategy", "Halted");
+  ASSERT_STR (vm_of (&b), "metadata>annotations>" PALLET_EC2_TARGET_RUN_STRATEGY, want);
+  built_free (&b);
+}
+
+static void
+test_vm_power_annotation (void)
+{
+  staged_strategy (m_vm_power_on, "Always");
+  staged_strategy (m_vm_power_off, "Halted");
+  staged_strategy (m_power_spec_on, "Always");
+  expect_error (m_vm_power_bad, "plan.spec.vms[3].targetPowerState \"sometimes\" is not on, off "
+                                "or auto");
+}
+
+/* ---- the Plan's Pod fields (podfields.c) ---- */
+
+#define POD_FIELDS                                                                                  \
+  "{\"convertorLabels\": {\"team\": \"blue\", \"example.com/tier\": \"gold\"},"                     \
+  " \"convertorNodeSelector\": {\"node-role.kubernetes.io/worker\": \"\","                          \
+  "   \"topology.kubernetes.io/zone\": \"us-east-1b\"},"                                            \
+  " \"convertorAffinity\": {\"nodeAffinity\": {\"requiredDuringSchedulingIgnoredDuringExecution\":" \
+  "   {\"nodeSelectorTerms\": [{\"matchExpressions\": [{\"key\": \"fast\", \"operator\": "          \
+  "\"Exists\"}]}]}}},"                                                                              \
+  " \"transferNetwork\": {\"name\": \"transfer\", \"namespace\": \"net\"},"                         \
+  " \"serviceAccount\": \"migrator\"}"
+
+static json_t *
+pod_plan (const char *spec_json)
+{
+  json_t *spec = json_loads (spec_json, 0, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (spec);
+  return json_pack ("{s:s,s:o}", "name", "p", "spec", spec);
+}
+
+static json_t *
+bare_pod (const char *name, const char *stage)
+{
+  return json_pack ("{s:s,s:s,s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:{s:s},s:[{s:s,s:s}]}}", "apiVersion",
+                    "v1", "kind", "Pod", "metadata", "name", name, "namespace", "vms", "labels",
+                    "app", "pallet-convert", PALLET_EC2_STAGE_LABEL, stage, "spec", "restartPolicy",
+                    "Never", "nodeSelector", "topology.kubernetes.io/zone", "us-east-1b",
+                    "containers", "name", "c", "image", "debian");
+}
+
+/* The spec patched with one field, checked against zone; fails naming want. */
+static void
+pod_error (const char *key, const char *value_json, const char *want)
+{
+  json_t *plan = pod_plan (POD_FIELDS), *pod = bare_pod ("x-v2v", "convert");
+  char *err = NULL;
+
+  json_object_set_new (json_object_get (plan, "spec"), key,
+                       json_loads (value_json, JSON_DECODE_ANY, NULL));
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_check (plan, "us-east-1b", &err), PALLET_E_INVALID);
+  free (err);
+  err = NULL;
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, "us-east-1b", 1, pod, &err),
+                   PALLET_E_INVALID);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (err);
+  if (!strstr (err, want))
+    fprintf (stderr, "  error \"%s\" lacks \"%s\"\n", err, want);
+  CU_ASSERT_PTR_NOT_NULL (strstr (err, want));
+  free (err);
+  json_decref (plan);
+  json_decref (pod);
+}
+
+static void
+m_bad_convertor_label (struct built *b, struct Pallet_ec2_manifest_opts *o)
+{
+  (void) o;
+  json_object_set_new (json_object_get (b->plan, "spec"), "convertorLabels",
+                       json_pack ("{s:s}", "team", "a b"));
+}
+
+static void
+test_pod_fields (void)
+{
+  json_t *plan = pod_plan (POD_FIELDS), *conv = bare_pod ("web-01-v2v", "convert");
+  json_t *copy = bare_pod ("web-01-ebs-copy", "copy"), *q = json_array ();
+  char *err = NULL;
+
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, "us-east-1b", 1, conv, &err), PALLET_OK);
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, "us-east-1b", 0, copy, &err), PALLET_OK);
+  CU_ASSERT_PTR_NULL (err);
+  /* The conversion Pod: labels and node selector merged with pallet's. */
+  ASSERT_STR (conv, "metadata>labels>team", "blue");
+  ASSERT_STR (conv, "metadata>labels>example.com/tier", "gold");
+  ASSERT_STR (conv, "metadata>labels>app", "pallet-convert");
+  ASSERT_STR (conv, "spec>nodeSelector>node-role.kubernetes.io/worker", "");
+  ASSERT_STR (conv, "spec>nodeSelector>topology.kubernetes.io/zone", "us-east-1b");
+  ASSERT_STR (conv,
+              "spec>affinity>nodeAffinity>requiredDuringSchedulingIgnoredDuringExecution>"
+              "nodeSelectorTerms>0>matchExpressions>0>operator",
+              "Exists");
+  ASSERT_STR (conv, "metadata>annotations>k8s.v1.cni.cncf.io/networks",
+              "[{\"name\":\"transfer\",\"namespace\":\"net\"}]");
+  ASSERT_STR (conv, "spec>serviceAccountName", "migrator");
+  /* The copy Pod: the network and the service account only, as Forklift
+   * does for its transfer Pods. */
+  ASSERT_STR (copy, "metadata>annotations>k8s.v1.cni.cncf.io/networks",
+              "[{\"name\":\"transfer\",\"namespace\":\"net\"}]");
+  ASSERT_STR (copy, "spec>serviceAccountName", "migrator");
+  CU_ASSERT_PTR_NULL (jget (copy, "metadata>labels>team"));
+  CU_ASSERT_PTR_NULL (jget (copy, "spec>affinity"));
+  CU_ASSERT_PTR_NULL (jget (copy, "spec>nodeSelector>node-role.kubernetes.io/worker"));
+  json_array_append (q, conv);
+  json_array_append (q, copy);
+  queue_manifests ("podfields", q);
+
+  /* No namespace: Multus takes the Pod's. */
+  json_object_del (json_object_get (json_object_get (plan, "spec"), "transferNetwork"),
+                   "namespace");
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, NULL, 1, conv, &err), PALLET_OK);
+  ASSERT_STR (conv, "metadata>annotations>k8s.v1.cni.cncf.io/networks",
+              "[{\"name\":\"transfer\"}]");
+  /* A copy Pod with copy-service-account: the same name, or an error. */
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, NULL, 0, copy, &err), PALLET_OK);
+  json_object_set_new (json_object_get (copy, "spec"), "serviceAccountName", json_string ("irsa"));
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (plan, NULL, 0, copy, &err), PALLET_E_INVALID);
+  CU_ASSERT_PTR_NOT_NULL (err && strstr (err, "copy-service-account \"irsa\""));
+  free (err);
+  /* Nothing set: the Pods are left as they are. */
+  err = NULL;
+  json_t *none = pod_plan ("{\"transferNetwork\": {}, \"serviceAccount\": \"\"}");
+  json_t *pod = bare_pod ("y-v2v", "convert"), *before = json_deep_copy (pod);
+  CU_ASSERT_EQUAL (Pallet_ec2_pod_fields_apply (none, NULL, 1, pod, &err), PALLET_OK);
+  CU_ASSERT_TRUE (json_equal (pod, before));
+  json_decref (none);
+  json_decref (pod);
+  json_decref (before);
+  json_decref (q);
+  json_decref (conv);
+  json_decref (copy);
+  json_decref (plan);
+
+  pod_error ("convertorLabels", "{\"bad key;rm\": \"x\"}",
+             "plan.spec.convertorLabels: \"bad key;rm\" is not a valid label key");
+  pod_error ("convertorLabels", "{\"team\": \"-blue\"}",
+             "plan.spec.convertorLabels.team: \"-blue\" is not a valid label value");
+  pod_error ("convertorLabels", "{\"team\": 3}",
+             "plan.spec.convertorLabels.team: expected a string value");
+  pod_error ("convertorLabels", "[\"team\"]", "plan.spec.convertorLabels: expected an object");
+  pod_error ("convertorLabels", "{\"pallet.dev/stage\": \"x\"}",
+             "plan.spec.convertorLabels.pallet.dev/stage: pallet sets this label");
+  pod_error ("convertorNodeSelector", "{\"topology.kubernetes.io/zone\": \"us-east-1a\"}",
+             "puts the conversion Pod in zone us-east-1a but the VM's volumes are in "
+             "us-east-1b");
+  pod_error ("convertorNodeSelector", "{\"a/b/c\": \"x\"}",
+             "plan.spec.convertorNodeSelector: \"a/b/c\" is not a valid label key");
+  pod_error ("convertorAffinity", "\"near\"", "plan.spec.convertorAffinity: expected an object");
+  pod_error ("convertorAffinity", "{\"nodeAfinity\": {}}",
+             "plan.spec.convertorAffinity.nodeAfinity: expected one of nodeAffinity");
+  pod_error ("transferNetwork", "{\"namespace\": \"net\"}",
+             "plan.spec.transferNetwork.name: missing");
+  pod_error ("transferNetwork", "{\"name\": \"Transfer_Net\"}",
+             "plan.spec.transferNetwork.name: \"Transfer_Net\" is not a "
+             "NetworkAttachmentDefinition name");
+  pod_error ("transferNetwork", "{\"name\": \"t\", \"namespace\": \"a.b\"}",
+             "plan.spec.transferNetwork.namespace: \"a.b\" is not a namespace name");
+  pod_error ("transferNetwork", "{\"name\": \"t\", \"kind\": \"Network\"}",
+             "plan.spec.transferNetwork.kind: \"Network\"");
+  pod_error ("transferNetwork", "{\"name\": \"t\", \"apiVersion\": \"v1\"}",
+             "plan.spec.transferNetwork.apiVersion: \"v1\"");
+  pod_error ("transferNetwork", "{\"name\": \"t\", \"fieldPath\": \"spec\"}",
+             "plan.spec.transferNetwork.fieldPath");
+  pod_error ("transferNetwork", "\"transfer\"", "plan.spec.transferNetwork: expected an object");
+  pod_error ("serviceAccount", "\"Mig rator\"",
+             "plan.spec.serviceAccount: \"Mig rator\" is not a ServiceAccount name");
+  pod_error ("serviceAccount", "7", "plan.spec.serviceAccount: expected a string");
+  /* build_vm fails before it emits anything. */
+  expect_error (m_bad_convertor_label, "plan.spec.convertorLabels.team: \"a b\"");
+}
+
 static void
 test_forklift_fields (void)
 {
@@ -1668,6 +1877,8 @@ main (int argc, char **argv)
   CU_add_test (s, "conversion-only: existing PVCs", test_existing_pvcs);
   CU_add_test (s, "conversion-only: PVC errors", test_existing_pvcs_errors);
   CU_add_test (s, "Forklift plan fields", test_forklift_fields);
+  CU_add_test (s, "a VM's targetPowerState after its Pods", test_vm_power_annotation);
+  CU_add_test (s, "the Plan's Pod fields", test_pod_fields);
   CU_add_test (s, "name templates", test_template);
   CU_add_test (s, "queued manifests pass validate.py --strict", test_queued_manifests_validate);
   CU_add_test (s, "bad input types", test_bad_input_types);
