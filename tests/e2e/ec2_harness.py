@@ -28,7 +28,7 @@ PLAN_UID = "5a1d0000-0000-4000-8000-0000000000e2"
 
 
 def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, plan_name="e2e",
-              power=None, skip_conversion=False):
+              power=None, skip_conversion=False, spec_extra=None):
     settings = dict({"target-az": "us-east-1b"}, **(settings or {}))
     secret = dict({"region": "us-east-1", "accessKeyId": SOURCE["key"],
                    "secretAccessKey": SOURCE["secret"]}, **(secret_extra or {}))
@@ -60,7 +60,8 @@ def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, pla
                        "targetNamespace": "vms", "type": "cold",
                        "vms": [{"id": v} for v in vms]},
                       **({"targetPowerState": power} if power else {}),
-                      **({"skipGuestConversion": True} if skip_conversion else {}))},
+                      **({"skipGuestConversion": True} if skip_conversion else {}),
+                      **(spec_extra or {}))},
     ]
     # JSON is YAML: one document per line keeps it readable and exact.
     return "".join("---\n" + json.dumps(d) + "\n" for d in docs)
