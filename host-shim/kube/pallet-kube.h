@@ -52,6 +52,15 @@ int Pallet_kube_list (struct Pallet_kube *k, const char *path, const char *label
  * *errmsg (malloc'd) when doc is not a List of objects. */
 int Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next, char **errmsg);
 
+/* The PVCs of namespace ns for a conversion-only plan: from list_file
+ * (the JSON of `kubectl get pvc -n NS -o json`; the message names the
+ * setting pvc-list-file) when it is set, else from the API through k, one
+ * list per label selector in selectors (NULL-terminated; a selector
+ * cannot OR two keys) or, with none, every PVC of the namespace.  Appends
+ * them to items (a PVC matching two selectors appears twice). */
+int Pallet_kube_list_pvcs (struct Pallet_kube *k, const char *list_file, const char *ns,
+                           const char *const *selectors, json_t *items, char **errmsg);
+
 /* One request: method ("GET", "POST", "PATCH", "PUT", "DELETE"), path,
  * query (already escaped, without '?', or NULL), body (or NULL) of
  * content_type.  Retries transport errors, 429 and 5xx a few times.

@@ -18,40 +18,12 @@ ec2_plan_is_conversion (const json_t *plan)
   return !strcmp (ec2_str (plan, "type"), "conversion");
 }
 
-static int
-list_file (struct ec2 *s, const char *ns, json_t *items, char **msg)
-{
-  (void) s;
-  json_error_t jerr;
-  json_t *doc = json_load_file (s->pvc_list_file, JSON_REJECT_DUPLICATES, &jerr);
-  if (!doc) {
-    if (asprintf (msg,
-                  "setting pvc-list-file: cannot read %s as JSON (%s, line %d); "
-                  "write it with kubectl get pvc -n %s -o json > FILE",
-                  s->pvc_list_file, jerr.text, jerr.line, ns)
-        < 0)
-      *msg = NULL;
-    return PALLET_E_INVALID;
-  }
-  char *err = NULL;
-  int r = Pallet_kube_list_items (doc, items, NULL, &err);
-  json_decref (doc);
-  if (r < 0) {
-    if (asprintf (msg, "setting pvc-list-file %s: %s", s->pvc_list_file, err ? err : "not a List")
-        < 0)
-      *msg = NULL;
-    free (err);
-    return PALLET_E_INVALID;
-  }
-  return PALLET_OK;
-}
-
 int
 ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, char **msg)
 {
   *msg = NULL;
   if (s->pvc_list_file)
-    return list_file (s, ns, items, msg);
+    return Pallet_kube_list_pvcs (NULL, s->pvc_list_file, ns, NULL, items, msg);
   if (!s->kube_api_url) {
     if (asprintf (msg, "a conversion-only plan converts existing PVCs, and the provider "
                        "has no way to list them: set kube-api-url (with the Secret's kubeToken "
@@ -83,17 +55,14 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
                   ns)
         < 0)
       *msg = NULL;
+    Pallet_kube_free (k);
     return PALLET_E_INVALID;
   }
-  char path[512], sel[256];
-  snprintf (path, sizeof path, "/api/v1/namespaces/%s/persistentvolumeclaims", ns);
-  /* A selector cannot OR two keys: one list per label. */
-  static const char *const keys[] = { "vmID", "vmUUID" };
-  int st = PALLET_OK;
-  for (size_t i = 0; i < 2 && st == PALLET_OK; i++) {
-    snprintf (sel, sizeof sel, "%s=%s", keys[i], vm_id);
-    st = Pallet_kube_list (k, path, sel, 500, items, msg);
-  }
+  char sel[2][256];
+  snprintf (sel[0], sizeof sel[0], "vmID=%s", vm_id);
+  snprintf (sel[1], sizeof sel[1], "vmUUID=%s", vm_id);
+  const char *const sels[] = { sel[0], sel[1], NULL };
+  int st = Pallet_kube_list_pvcs (k, NULL, ns, sels, items, msg);
   Pallet_kube_free (k);
   return st;
 }
