@@ -338,11 +338,16 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
       return Pallet_v2v_failf (
           err, PALLET_E_INVALID,
           "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name, path);
-    json_t *pvc = NULL;
-    int st = pvc_for (in, vmname, k, out, json_array_get (srcd, k), labels, &pvc, err);
+    json_t *claim = json_array_get (in->claims, k), *pvc = NULL;
+    if (in->claims && !json_is_string (claim))
+      return Pallet_v2v_failf (err, PALLET_E_INVALID, "disk %zu (%s): no existing PVC holds it",
+                               k, path);
+    int st = in->claims ? PALLET_OK
+                        : pvc_for (in, vmname, k, out, json_array_get (srcd, k), labels, &pvc, err);
     if (st != PALLET_OK)
       return st;
-    json_array_append_new (manifests, pvc);
+    if (pvc)
+      json_array_append_new (manifests, pvc);
     const char *bus = str (json_object_get (d, "disk"), "bus");
     json_t *nd = json_pack ("{s:s,s:{s:s}}", "name", name, "disk", "bus", *bus ? bus : "virtio");
     json_t *bo = json_object_get (d, "bootOrder");
@@ -354,7 +359,8 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
     json_array_append_new (disks, nd);
     json_array_append_new (
         volumes, json_pack ("{s:s,s:{s:O}}", "name", name, "persistentVolumeClaim", "claimName",
-                            json_object_get (json_object_get (pvc, "metadata"), "name")));
+                            pvc ? json_object_get (json_object_get (pvc, "metadata"), "name")
+                                : claim));
   }
   return PALLET_OK;
 }

@@ -30,6 +30,9 @@ struct pallet_v2v_vm_in {
   const json_t *outputs;
   const char *migration_uid;
   const char *provider_type; /* "vsphere", "ova", "xen", "disk" */
+  /* Conversion-only plans: the names of the existing PVCs (strings), in
+   * the order of outputs.disks; the VM uses them and no PVC is made. */
+  const json_t *claims;
 };
 
 /* The manifests in creation order (PVCs, then the VirtualMachine) and

@@ -81,9 +81,19 @@ v2v_input_free (struct v2v_input *in)
 /* ---- open ---- */
 
 static const char *const common_settings[] = { "output-dir", "v2v-timeout", "virt-v2v", NULL };
-static const char *const vsphere_settings[] = { "sdkEndpoint", "host-path",   "transport",
-                                                "vddk-libdir", "vddk-config", "vddkInitImage",
-                                                "power-off",   NULL };
+static const char *const vsphere_settings[] = { "sdkEndpoint",
+                                                "host-path",
+                                                "transport",
+                                                "vddk-libdir",
+                                                "vddk-config",
+                                                "vddkInitImage",
+                                                "power-off",
+                                                "kube-api-url",
+                                                "kube-insecure-skip-verify",
+                                                "pvc-list-file",
+                                                "pvc-device-dir",
+                                                "virt-v2v-in-place",
+                                                NULL };
 
 static int
 known (const char *k, const char *const *list)
@@ -107,7 +117,9 @@ check_settings (struct v2v *s, const json_t *settings)
         "%s open: unknown setting '%s'; settings of this type: output-dir, v2v-timeout, virt-v2v%s",
         s->type_name, k,
         s->type == V2V_VSPHERE
-            ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config, power-off"
+            ? ", sdkEndpoint, host-path, transport, vddk-libdir, vddk-config, power-off, "
+              "kube-api-url, kube-insecure-skip-verify, pvc-list-file, pvc-device-dir, "
+              "virt-v2v-in-place"
             : "");
     return -1;
   }
@@ -140,6 +152,24 @@ split_url (const char *url, char *host, size_t cap, int *port)
   return 0;
 }
 
+/* Conversion-only plans: the PVC listing and the devices. */
+static void
+open_conversion (struct v2v *s, const json_t *settings)
+{
+  const json_t *secret = json_object_get (s->config, "secret");
+  s->kube_api_url = setting (settings, "kube-api-url");
+  s->kube_token = setting (secret, "kubeToken");
+  s->kube_ca_pem = setting (secret, "kube-ca.crt");
+  json_t *ki = json_object_get (settings, "kube-insecure-skip-verify");
+  s->kube_insecure =
+      json_is_true (ki) || !strcmp (v2v_str (settings, "kube-insecure-skip-verify"), "true");
+  s->pvc_list_file = setting (settings, "pvc-list-file");
+  s->pvc_device_dir = setting (settings, "pvc-device-dir");
+  s->virt_v2v_in_place = setting (settings, "virt-v2v-in-place")
+                             ? setting (settings, "virt-v2v-in-place")
+                             : "virt-v2v-in-place";
+}
+
 static int
 open_vsphere (struct v2v *s, const char *url, const json_t *settings)
 {
@@ -166,6 +196,7 @@ open_vsphere (struct v2v *s, const char *url, const json_t *settings)
   json_t *po = json_object_get (settings, "power-off");
   s->power_off = !po || json_is_true (po) || !strcmp (v2v_str (settings, "power-off"), "true");
   s->vddk_libdir = setting (settings, "vddk-libdir");
+  open_conversion (s, settings);
   s->vddk_config = setting (settings, "vddk-config");
   if (setting (settings, "vddkInitImage"))
     json_array_append_new (

@@ -47,6 +47,11 @@ v2v_prepare_source (void *handle, struct pallet_call *call, const char *input_js
   s->call = call;
   if (v2v_input_parse (s, "prepare_source", input_json, &in) < 0)
     return PALLET_E_INVALID;
+  if (s->type == V2V_VSPHERE && v2v_is_conversion (in.plan)) {
+    int r = v2v_conversion_prepare (s, &in);
+    v2v_input_free (&in);
+    return r;
+  }
   json_t *facts = NULL;
   char *err = NULL;
   int st = v2v_source_facts (s, in.key, &facts, &err);
@@ -193,7 +198,8 @@ source_of (struct v2v *s, const struct v2v_input *in, struct pallet_v2v_source *
 }
 
 static int
-outcome_status (struct v2v *s, const char *vm, const struct pallet_v2v_result *r, const char *log)
+outcome_status (struct v2v *s, const char *vm, const struct pallet_v2v_result *r, const char *prog,
+                const char *log)
 {
   switch (r->outcome) {
   case PALLET_V2V_OK: return PALLET_OK;
@@ -207,11 +213,33 @@ outcome_status (struct v2v *s, const char *vm, const struct pallet_v2v_result *r
     pallet_error (s->call, PALLET_E_IO, "%s: %s", vm, r->error);
     return PALLET_E_IO;
   default:
-    pallet_error (s->call, PALLET_E_FAILED,
-                  "%s: virt-v2v failed (exit %d): %s; its output is in %s", vm, r->exit_status,
-                  r->error, log);
+    pallet_error (s->call, PALLET_E_FAILED, "%s: %s failed (exit %d): %s; its output is in %s", vm,
+                  prog, r->exit_status, r->error, log);
     return PALLET_E_FAILED;
   }
+}
+
+int
+v2v_run_logged (struct v2v *s, const char *key, char *const *argv, const char *dir,
+                const char *prog, const char *what)
+{
+  char log[4096];
+  snprintf (log, sizeof log, "%s/%s.log", dir, prog);
+  struct progress p = { s, key };
+  struct pallet_v2v_run_opts o = { .timeout_s = s->timeout_s,
+                                   .cancelled = cancelled,
+                                   .cancel_opaque = &p,
+                                   .event = on_event,
+                                   .event_opaque = &p,
+                                   .log_path = log,
+                                   .journal_dir = dir };
+  struct pallet_v2v_result r;
+  pallet_log (s->call, PALLET_LOG_INFO, "%s: running %s (%s) in %s", key, prog, what, dir);
+  pallet_v2v_run (argv, &o, &r);
+  int st = outcome_status (s, key, &r, prog, log);
+  if (st == PALLET_OK)
+    pallet_log (s->call, PALLET_LOG_INFO, "%s: %s finished in %.0f s", key, prog, r.seconds);
+  return st;
 }
 
 /* Runs virt-v2v once into dir; on success the journal lists the outputs. */
@@ -240,25 +268,8 @@ convert_once (struct v2v *s, const struct v2v_input *in, const char *dir, const 
     pallet_error (s->call, PALLET_E_INVALID, "%s: %s", in->key, err);
     st = PALLET_E_INVALID;
   }
-  char log[4096];
-  snprintf (log, sizeof log, "%s/virt-v2v.log", dir);
-  if (st == PALLET_OK) {
-    struct progress p = { s, in->key };
-    struct pallet_v2v_run_opts o = { .timeout_s = s->timeout_s,
-                                     .cancelled = cancelled,
-                                     .cancel_opaque = &p,
-                                     .event = on_event,
-                                     .event_opaque = &p,
-                                     .log_path = log,
-                                     .journal_dir = dir };
-    struct pallet_v2v_result r;
-    pallet_log (s->call, PALLET_LOG_INFO, "%s: running virt-v2v (%s) into %s", in->key,
-                s->uri ? s->uri : file, dir);
-    pallet_v2v_run (argv, &o, &r);
-    st = outcome_status (s, in->key, &r, log);
-    if (st == PALLET_OK)
-      pallet_log (s->call, PALLET_LOG_INFO, "%s: virt-v2v finished in %.0f s", in->key, r.seconds);
-  }
+  if (st == PALLET_OK)
+    st = v2v_run_logged (s, in->key, argv, dir, "virt-v2v", s->uri ? s->uri : file);
   pallet_v2v_remove_file (pw); /* as soon as virt-v2v has ended */
   pallet_v2v_argv_free (argv);
   free (file);
@@ -274,6 +285,11 @@ v2v_transfer (void *handle, struct pallet_call *call, const char *input_json)
   s->call = call;
   if (v2v_input_parse (s, "transfer", input_json, &in) < 0)
     return PALLET_E_INVALID;
+  if (s->type == V2V_VSPHERE && v2v_is_conversion (in.plan)) {
+    int r = v2v_conversion_transfer (s, &in);
+    v2v_input_free (&in);
+    return r;
+  }
   json_t *facts = json_object_get (in.state, "source");
   char *name = pallet_v2v_vm_name (in.plan, in.vm,
                                    *v2v_str (facts, "name") ? v2v_str (facts, "name") : in.key);
@@ -337,6 +353,11 @@ v2v_convert (void *handle, struct pallet_call *call, const char *input_json)
   s->call = call;
   if (v2v_input_parse (s, "convert", input_json, &in) < 0)
     return PALLET_E_INVALID;
+  if (s->type == V2V_VSPHERE && v2v_is_conversion (in.plan)) {
+    int r = v2v_conversion_convert (s, &in);
+    v2v_input_free (&in);
+    return r;
+  }
   int st = PALLET_OK;
   const char *dir = v2v_str (in.state, "outputDir");
   json_t *outs = *dir ? pallet_v2v_finished (dir) : NULL;

@@ -42,11 +42,17 @@ static void
 plan_checks (struct findings *f, const struct v2v_input *in)
 {
   const char *type = v2v_str (in->plan, "type");
-  if (*type && strcmp (type, "cold"))
+  if (!strcmp (type, "conversion") && f->s->type != V2V_VSPHERE)
+    finding (f, "Critical", "MigrationTypeNotSupported", "spec.type",
+             "plan type 'conversion': conversion-only plans are for vsphere Providers (PVCs "
+             "holding the VM's .vmdk files); the %s provider does cold migrations only",
+             f->s->type_name);
+  else if (*type && strcmp (type, "cold") && strcmp (type, "conversion"))
     finding (
         f, "Critical", "MigrationTypeNotSupported", "spec.type",
-        "plan type '%s': the %s provider does cold migrations only (virt-v2v copies a powered-off guest)",
-        type, f->s->type_name);
+        "plan type '%s': the %s provider does cold migrations only (virt-v2v copies a powered-off guest)%s",
+        type, f->s->type_name,
+        f->s->type == V2V_VSPHERE ? ", or conversion-only plans (type conversion)" : "");
   if (json_is_true (json_object_get (in->plan, "skipGuestConversion")))
     finding (f, "Critical", "SkipGuestConversionNotSupported", "spec.skipGuestConversion",
              "virt-v2v always converts the guest; remove skipGuestConversion");
@@ -74,7 +80,12 @@ mapped (const json_t *map, const char *name, int allow_default)
 static void
 facts_checks (struct findings *f, const struct v2v_input *in, const json_t *facts)
 {
-  if (!strcmp (v2v_str (facts, "powerState"), "On") && f->s->power_off)
+  /* Conversion-only: the disks were copied already and the PVCs exist, so
+   * neither the VM's power state nor the StorageMap matters. */
+  int conv = v2v_is_conversion (in->plan);
+  if (conv)
+    ;
+  else if (!strcmp (v2v_str (facts, "powerState"), "On") && f->s->power_off)
     finding (f, "Warn", "VMWillBePoweredOff", NULL,
              "VM %s is powered on; the migration powers it off (and on again if it rolls back)",
              v2v_str (facts, "name"));
@@ -88,7 +99,7 @@ facts_checks (struct findings *f, const struct v2v_input *in, const json_t *fact
   json_t *sm = json_object_get (in->plan, "storageMap"),
          *nm = json_object_get (in->plan, "networkMap");
   json_array_foreach (json_object_get (facts, "disks"), i, d)
-    if (!mapped (sm, v2v_str (d, "datastore"), 1))
+    if (!conv && !mapped (sm, v2v_str (d, "datastore"), 1))
       finding (
           f, "Critical", "StorageNotMapped", "storageMap",
           "disk %s (datastore '%s') has no StorageMap entry; add one with source.name: %s (or \"default\")",
@@ -170,6 +181,12 @@ source_finding (struct findings *f, int st, const char *msg)
   return PALLET_OK;
 }
 
+static void
+conversion_finding (void *opaque, const char *type, const char *field, const char *msg)
+{
+  finding (opaque, "Critical", type, field, "%s", msg);
+}
+
 int
 v2v_validate (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -186,6 +203,10 @@ v2v_validate (void *handle, struct pallet_call *call, const char *input_json)
   int st = v2v_source_facts (s, in.key, &facts, &err);
   if (st == PALLET_OK) {
     facts_checks (&f, &in, facts);
+    json_t *claims = NULL;
+    if (s->type == V2V_VSPHERE && v2v_is_conversion (in.plan))
+      st = v2v_conversion_claims (s, &in, facts, &claims, conversion_finding, &f);
+    json_decref (claims);
     if (s->type == V2V_OVA)
       ova_checks (&f, &in);
   }

@@ -25,6 +25,9 @@ json_t *pallet_v2v_vsphere_vms (struct pallet_v2v_vsphere *v, char **err);
 /* One VM by name, UUID or moref; PALLET_E_NOT_FOUND names what is there. */
 int pallet_v2v_vsphere_vm (struct pallet_v2v_vsphere *v, const char *key, json_t **facts,
                            char **err);
+/* The VM's libvirt domain XML as the ESX driver reports it (malloc'd). */
+int pallet_v2v_vsphere_domain_xml (struct pallet_v2v_vsphere *v, const char *key, char **xml,
+                                   char **err);
 /* Datastores (storage pools), networks, and the host. */
 json_t *pallet_v2v_vsphere_datastores (struct pallet_v2v_vsphere *v, char **err);
 json_t *pallet_v2v_vsphere_networks (struct pallet_v2v_vsphere *v, char **err);

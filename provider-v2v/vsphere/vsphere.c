@@ -431,6 +431,28 @@ lookup (struct pallet_v2v_vsphere *v, const char *key)
 }
 
 int
+pallet_v2v_vsphere_domain_xml (struct pallet_v2v_vsphere *v, const char *key, char **xml,
+                               char **err)
+{
+  *xml = NULL;
+  virDomainPtr d = lookup (v, key);
+  if (!d)
+    return Pallet_v2v_failf (err, PALLET_E_NOT_FOUND,
+                             "VM '%s' is not on this host (by name, UUID or moref); check the "
+                             "plan's vms[] and the setting host-path",
+                             key);
+  char *x = virDomainGetXMLDesc (d, 0);
+  int st = PALLET_OK;
+  if (!x)
+    st = Pallet_v2v_failf (err, PALLET_E_TRANSIENT, "reading VM %s: %s", key, last_error ());
+  else if (!(*xml = strdup (x)))
+    st = Pallet_v2v_failf (err, PALLET_E_NOMEM, "out of memory");
+  free (x);
+  virDomainFree (d);
+  return st;
+}
+
+int
 pallet_v2v_vsphere_set_power (const char *uri, const char *user, const char *password,
                               const char *key, int on, char **err)
 {
