@@ -168,8 +168,9 @@ v2v_conversion_claims (struct v2v *s, const struct v2v_input *in, const json_t *
 /* ---- prepare_source and transfer ---- */
 
 static int
-skipped (struct v2v *s, const char *why)
+skipped (struct v2v *s, const struct v2v_input *in, const char *op, const char *why)
 {
+  pallet_log (s->call, PALLET_LOG_INFO, "%s %s: skipped: %s", op, in->key, why);
   json_t *res = json_pack ("{s:b,s:s}", "skipped", 1, "reason", why);
   int r = v2v_emit (s, PALLET_EMIT_RESULT, res);
   json_decref (res);
@@ -198,8 +199,9 @@ v2v_conversion_prepare (struct v2v *s, struct v2v_input *in)
   json_decref (state);
   json_decref (facts);
   if (st == PALLET_OK)
-    st = skipped (s, "conversion-only plan: the source VM is left as it is (its disks are in "
-                     "the PVCs already)");
+    st = skipped (s, in, "prepare_source",
+                  "conversion-only plan: the source VM is left as it is (its disks are in "
+                  "the PVCs already)");
   return st;
 }
 
@@ -222,7 +224,8 @@ v2v_conversion_transfer (struct v2v *s, struct v2v_input *in)
   st = v2v_emit (s, PALLET_EMIT_STATE, state) < 0 ? PALLET_E_FAILED : PALLET_OK;
   json_decref (state);
   if (st == PALLET_OK)
-    st = skipped (s, "conversion-only plan: nothing to copy, the disks are the existing PVCs");
+    st = skipped (s, in, "transfer",
+                  "conversion-only plan: nothing to copy, the disks are the existing PVCs");
   return st;
 }
 
