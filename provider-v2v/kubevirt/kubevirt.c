@@ -340,8 +340,8 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
           "virt-v2v YAML: disk %s is %s, which is not one of the converted disks", name, path);
     json_t *claim = json_array_get (in->claims, k), *pvc = NULL;
     if (in->claims && !json_is_string (claim))
-      return Pallet_v2v_failf (err, PALLET_E_INVALID, "disk %zu (%s): no existing PVC holds it",
-                               k, path);
+      return Pallet_v2v_failf (err, PALLET_E_INVALID, "disk %zu (%s): no existing PVC holds it", k,
+                               path);
     int st = in->claims ? PALLET_OK
                         : pvc_for (in, vmname, k, out, json_array_get (srcd, k), labels, &pvc, err);
     if (st != PALLET_OK)
@@ -358,9 +358,9 @@ disks_from (const json_t *vmi_spec, const struct pallet_v2v_vm_in *in, const cha
       json_object_del (nd, "bootOrder");
     json_array_append_new (disks, nd);
     json_array_append_new (
-        volumes, json_pack ("{s:s,s:{s:O}}", "name", name, "persistentVolumeClaim", "claimName",
-                            pvc ? json_object_get (json_object_get (pvc, "metadata"), "name")
-                                : claim));
+        volumes,
+        json_pack ("{s:s,s:{s:O}}", "name", name, "persistentVolumeClaim", "claimName",
+                   pvc ? json_object_get (json_object_get (pvc, "metadata"), "name") : claim));
   }
   return PALLET_OK;
 }
