@@ -56,7 +56,9 @@ check-asan:
 	#             elsewhere: kube-endpoint-convert-pod (pallet-convert-tool,
 	#             run by convert-guest-integration here) and
 	#             e2e-v2v-vcenter-convert-boot (provider-v2v, run by the
-	#             e2e-v2v-* tests with a stand-in virt-v2v); a second
+	#             e2e-v2v-* tests with a stand-in virt-v2v),
+	#             e2e-v2v-conversion-in-place-boot (e2e-v2v-ConversionOnly
+	#             runs its C with a stand-in virt-v2v-in-place); a second
 	#             conversion would cost CI minutes for no new coverage.
 	PALLET_NO_DLCLOSE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(CTEST_JOBS) -LE 'valgrind|endpoint|no-c|noasan|once'

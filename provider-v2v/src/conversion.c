@@ -129,7 +129,10 @@ v2v_conversion_claims (struct v2v *s, const struct v2v_input *in, const json_t *
     return st;
   }
   if (st != PALLET_OK) {
-    report (fn, opaque, &fe, type, "settings.kube-api-url", msg ? msg : "listing PVCs failed");
+    const char *field = !strcmp (type, "KubeCredentialsRejected") ? "secret.kubeToken"
+                        : s->pvc_list_file                        ? "settings.pvc-list-file"
+                                                                  : "settings.kube-api-url";
+    report (fn, opaque, &fe, type, field, msg ? msg : "listing PVCs failed");
     free (msg);
     json_decref (items);
     return fn ? PALLET_OK : fe.st;
