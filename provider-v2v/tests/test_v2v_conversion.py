@@ -152,6 +152,18 @@ class ConversionOnly(Base):
         self.pallet("migrate", self.plan(), "--state-dir", sd, "--output-dir", md, check=0)
         self.assertEqual(len(self.v2v_calls()), 1, "converted once")
 
+    def test_running_vm_left_alone(self):
+        self.sim_ = self.sim(image=IMAGE, power="on")
+        self.moref = None
+        self.put_pvcs(self.good())
+        md = os.path.join(self.tmp, "manifests")
+        r = self.pallet("migrate", self.plan(), "--state-dir", os.path.join(self.tmp, "state"),
+                        "--output-dir", md, "-v", check=0)
+        self.assertNotIn("powering the VM off", r.stdout + r.stderr)
+        with open(self.manifests(md)[0]) as f:
+            vm = json.load(f)
+        self.assertEqual(vm["spec"]["runStrategy"], "Always", "follows the source, still on")
+
     def test_pvc_list_file(self):
         self.put_pvcs(self.good())
         lf = os.path.join(self.tmp, "pvcs.json")
