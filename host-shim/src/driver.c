@@ -212,11 +212,11 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
   json_t *state = json_object_get (v->doc, "state");
   json_t *empty = json_object ();
   json_t *in = json_pack (
-      "{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O,s:b}}", "plan", v->d->plan, "vm", v->vm, "state",
+      "{s:O,s:O,s:O,s:{s:s,s:b,s:b,s:s,s:i,s:O,s:b,s:b}}", "plan", v->d->plan, "vm", v->vm, "state",
       json_is_object (state) ? state : empty, "options", "migrationUID", v->d->uid, "cancelled",
       level (v->d) > 0, "rollback", rollback, "step", step, "attempt", (int) attempt, "succeeded",
       json_object_get (v->doc, "succeeded") ? json_object_get (v->doc, "succeeded") : json_false (),
-      "cutover", !rollback && cutover_due (v->d));
+      "cutover", !rollback && cutover_due (v->d), "onDemand", v->d->mode == MODE_CLEANUP);
   char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   json_decref (empty);
@@ -337,6 +337,60 @@ warm_downtime_event (struct vmrun *v)
   json_decref (x);
 }
 
+/* cleanup's items: each one kept for later ("until") is recorded in the
+ * VM's state file (retained) and reported with the follow-up; under
+ * `pallet cleanup` each deletion is reported too. */
+static void
+cleanup_items (struct vmrun *v, char **items, size_t n, int done)
+{
+  json_t *kept = json_array ();
+  for (size_t i = 0; i < n; i++) {
+    json_t *it = json_loads (items[i], 0, NULL);
+    const char *kind = json_string_value (json_object_get (it, "kind"));
+    const char *id = json_string_value (json_object_get (it, "id"));
+    const char *action = json_string_value (json_object_get (it, "action"));
+    const char *until = json_string_value (json_object_get (it, "until"));
+    char msg[512];
+    if (kind && id && action && !strcmp (action, "kept") && until) {
+      json_array_append (kept, it);
+      const char *why = json_string_value (json_object_get (it, "reason"));
+      snprintf (msg, sizeof msg, "%s %s kept until %s: %s", kind, id, until,
+                why ? why : "needed later");
+      event_json (v, "retained", "cleanup", "kept", msg, it);
+    }
+    else if (kind && id && action && v->d->mode == MODE_CLEANUP) {
+      snprintf (msg, sizeof msg, "%s %s", kind, id);
+      event_json (v, "cleaned", "cleanup", action, msg, it);
+    }
+    json_decref (it);
+  }
+  if (!done) {
+    json_decref (kept);
+    return;
+  }
+  json_object_set_new (v->doc, "retained", kept);
+  if (json_array_size (kept) == 0)
+    return;
+  /* Each condition once: "the copy Pod ... has succeeded and the VM ...". */
+  char when[512] = "";
+  size_t i;
+  json_t *it;
+  json_array_foreach (kept, i, it) {
+    const char *u = json_string_value (json_object_get (it, "until"));
+    if (!strstr (when, u) && strlen (when) + strlen (u) + 6 < sizeof when) {
+      if (*when)
+        strcat (when, " and ");
+      strcat (when, u);
+    }
+  }
+  char msg[1024];
+  snprintf (msg, sizeof msg,
+            "%zu resource(s) kept for later; once %s, run `pallet cleanup` with this plan "
+            "(--state-dir %s) to delete them",
+            json_array_size (kept), when, v->d->state_dir);
+  event (v, "follow-up", "cleanup", "follow-up", msg);
+}
+
 /* The reconcile loop of one op of one VM. */
 static int
 run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
@@ -381,6 +435,8 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
     if (r.skipped && !rollback)
       add_to_list (v->doc, "skipped", name);
     int status = r.status;
+    if (op == PALLET_OP_CLEANUP && !rollback)
+      cleanup_items (v, r.items, r.n_items, status == PALLET_OK);
     if (op == PALLET_OP_BUILD_VM && status == PALLET_OK && r.n_items > 0
         && write_manifests (v, r.items, r.n_items) != 0) {
       pallet_call_result_free (&r);

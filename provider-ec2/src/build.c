@@ -10,6 +10,29 @@
 #include "ec2.h"
 #include "pallet-ec2-manifest.h"
 
+/* The objects cleanup names when it keeps the snapshots for them:
+ * state.copyPod, state.conversionPod and state.vmObject, as NS/NAME. */
+static void
+record_objects (json_t *state, const json_t *manifests)
+{
+  size_t i;
+  json_t *m;
+  json_array_foreach (manifests, i, m) {
+    const json_t *md = json_object_get (m, "metadata");
+    const char *stage = ec2_str (json_object_get (md, "labels"), PALLET_EC2_STAGE_LABEL);
+    const char *kind = ec2_str (m, "kind"), *key = NULL;
+    if (!strcmp (kind, "VirtualMachine"))
+      key = "vmObject";
+    else if (!strcmp (kind, "Pod"))
+      key = !strcmp (stage, "copy")      ? "copyPod"
+            : !strcmp (stage, "convert") ? "conversionPod"
+                                         : NULL;
+    if (key)
+      json_object_set_new (state, key,
+                           json_sprintf ("%s/%s", ec2_str (md, "namespace"), ec2_str (md, "name")));
+  }
+}
+
 int
 ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -88,6 +111,7 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
   }
   json_t *state = json_deep_copy (in.state);
   json_object_set_new (state, "manifests", json_integer ((json_int_t) json_array_size (manifests)));
+  record_objects (state, manifests);
   ec2_emit_state (s, state);
   json_decref (state);
 out:

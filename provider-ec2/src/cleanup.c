@@ -1,12 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cleanup: after success, delete the snapshots (and their copies); after a
- * failure or cancel, also delete the new volumes and start the instance
- * again if it was running.  Resources are found from the state and, for
- * what a crash kept out of the state, by this migration's tags.
+/* cleanup: after success, delete the snapshots (and their copies), except
+ * those the written objects still need: the copy Pod reads them, or
+ * keep-snapshots-until-boot keeps them as the way back until the VM has
+ * booted.  Those are kept (state.retained) until `pallet cleanup`
+ * (options.onDemand) releases them.  After a failure or cancel, delete
+ * everything this migration made, the new volumes too, and start the
+ * instance again if it was running.  Resources are found from the state
+ * and, for what a crash kept out of the state, by this migration's tags.
  * Idempotent: what is gone already counts as removed. */
 #include <stdio.h>
 #include <string.h>
 #include "ec2.h"
+
+/* Why a tidy-up keeps snapshots, or all NULL when it deletes them. */
+struct keep {
+  const char *copy_pod; /* the copy Pod that reads the source snapshots */
+  const char *boot_vm;  /* keep-snapshots-until-boot: the VM to boot first */
+  json_t *named;        /* the snapshot ids the copy Pod names */
+  json_t *retained;     /* state.retained, one entry per kept snapshot */
+};
 
 struct sweep {
   struct ec2 *s;
@@ -14,6 +26,7 @@ struct sweep {
   const char *vm;
   int pending;
   int failed;
+  struct keep *keep;
 };
 
 static int
@@ -31,10 +44,49 @@ removed (struct sweep *w, const char *kind, const char *id, const char *region, 
   pallet_log (w->call, PALLET_LOG_INFO, "%s %s %s", kind, id, how);
 }
 
+static int
+has_id (const json_t *ids, const char *id)
+{
+  size_t i;
+  json_t *v;
+  json_array_foreach (ids, i, v)
+    if (!strcmp (json_string_value (v), id))
+      return 1;
+  return 0;
+}
+
+/* Keeps snapshot id if the objects still need it: 1 if kept. */
+static int
+keep_snapshot (struct sweep *w, struct Pallet_aws_client *c, const char *id)
+{
+  const struct keep *k = w->keep;
+  char reason[320], until[200];
+  if (k->copy_pod && has_id (k->named, id)) {
+    snprintf (reason, sizeof reason, "the copy Pod %s reads %s", k->copy_pod, id);
+    snprintf (until, sizeof until, "the copy Pod %s has succeeded", k->copy_pod);
+  }
+  else if (k->boot_vm) {
+    snprintf (reason, sizeof reason,
+              "keep-snapshots-until-boot: %s is the way back until the VM %s has booted", id,
+              k->boot_vm);
+    snprintf (until, sizeof until, "the VM %s has booted", k->boot_vm);
+  }
+  else
+    return 0;
+  json_t *item = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "vm", w->vm, "kind", "snapshot", "id",
+                            id, "region", Pallet_aws_region (c), "action", "kept", "reason", reason,
+                            "until", until);
+  json_array_append (k->retained, item);
+  ec2_emit_item (w->s, item);
+  pallet_log (w->call, PALLET_LOG_INFO, "snapshot %s kept: %s; `pallet cleanup` deletes it once %s",
+              id, reason, until);
+  return 1;
+}
+
 static void
 delete_snapshot (struct sweep *w, struct Pallet_aws_client *c, const char *id)
 {
-  if (!id || !*id)
+  if (!id || !*id || keep_snapshot (w, c, id))
     return;
   if (Pallet_aws_ec2_delete_snapshot (c, id) == 0)
     removed (w, "snapshot", id, Pallet_aws_region (c), "deleted");
@@ -110,14 +162,8 @@ tagged (struct ec2 *s, struct Pallet_aws_client *c, const struct ec2_input *in, 
 static void
 add_unique (json_t *ids, const char *id)
 {
-  size_t i;
-  json_t *v;
-  if (!id || !*id)
-    return;
-  json_array_foreach (ids, i, v)
-    if (!strcmp (json_string_value (v), id))
-      return;
-  json_array_append_new (ids, json_string (id));
+  if (id && *id && !has_id (ids, id))
+    json_array_append_new (ids, json_string (id));
 }
 
 /* What cleanup deletes: ids without duplicates. */
@@ -216,17 +262,52 @@ restart_source (struct sweep *w, const struct ec2_input *in, json_t *state)
   return PALLET_OK;
 }
 
+/* Records what is gone and what is kept: cleaned only when nothing is. */
 static void
-mark_cleaned (json_t *state, json_t *vols, int rollback)
+mark_cleaned (json_t *state, json_t *vols, int rollback, const struct keep *k)
 {
   size_t i;
   json_t *v;
   json_array_foreach (vols, i, v) {
-    json_object_set_new (v, "snapshotDeleted", json_true ());
+    int kept = 0;
+    size_t j;
+    json_t *r;
+    json_array_foreach (k->retained, j, r)
+      kept |= !strcmp (ec2_str (r, "id"), ec2_str (v, "snapshotId"))
+              || !strcmp (ec2_str (r, "id"), ec2_str (v, "copySnapshotId"));
+    json_object_set_new (v, "snapshotDeleted", json_boolean (!kept));
     if (rollback && *ec2_str (v, "targetVolumeId"))
       json_object_set_new (v, "targetVolumeDeleted", json_true ());
   }
-  json_object_set_new (state, "cleaned", json_true ());
+  json_object_set (state, "retained", k->retained);
+  json_object_set_new (state, "cleaned", json_boolean (json_array_size (k->retained) == 0));
+}
+
+/* A tidy-up in manifest mode keeps what the written objects still need;
+ * a rollback, or `pallet cleanup` (options.onDemand: the user says the
+ * Pods succeeded and the VM booted), deletes it. */
+static void
+keep_init (struct ec2 *s, const struct ec2_input *in, const json_t *state, int rollback,
+           struct keep *k)
+{
+  k->named = json_array ();
+  k->retained = json_array ();
+  if (rollback || json_is_true (json_object_get (in->options, "onDemand")))
+    return;
+  int copy = !strcmp (ec2_str (state, "transferMode"), "copy");
+  if (copy) {
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get (state, "volumes"), i, v)
+      add_unique (k->named, ec2_str (v, "snapshotId"));
+    k->copy_pod = *ec2_str (state, "copyPod") ? ec2_str (state, "copyPod") : "of the VM";
+  }
+  if (s->keep_until_boot >= 0 ? s->keep_until_boot : !copy)
+    k->boot_vm = *ec2_str (state, "vmObject") ? ec2_str (state, "vmObject")
+                 : in->vm_name                ? in->vm_name
+                                              : in->vm_id;
+  if (k->boot_vm && !*k->boot_vm)
+    k->boot_vm = "of this migration";
 }
 
 int
@@ -249,8 +330,10 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     ec2_input_free (&in);
     return PALLET_OK;
   }
-  struct sweep w = { s, call, in.vm_id ? in.vm_id : in.vm_name, 0, 0 };
   int rollback = in.rollback || !in.succeeded;
+  struct keep k = { 0 };
+  keep_init (s, &in, state, rollback, &k);
+  struct sweep w = { s, call, in.vm_id ? in.vm_id : in.vm_name, 0, 0, &k };
   struct doomed d = { json_array (), json_array (), json_array () };
   int st;
 
@@ -273,9 +356,11 @@ ec2_cleanup (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_PENDING;
   }
   else
-    mark_cleaned (state, vols, rollback);
+    mark_cleaned (state, vols, rollback, &k);
 out:
   ec2_emit_state (s, state);
+  json_decref (k.named);
+  json_decref (k.retained);
   json_decref (d.src_snaps);
   json_decref (d.tgt_snaps);
   json_decref (d.tgt_vols);

@@ -52,7 +52,8 @@ struct ec2 {
   /* The cluster-mode conversion Pod. */
   const char *conversion_image; /* setting conversion-image, or NULL (default) */
   const char *conversion_cpu, *conversion_memory;
-  int force_tcg; /* setting force-tcg */
+  int force_tcg;       /* setting force-tcg */
+  int keep_until_boot; /* setting keep-snapshots-until-boot: -1 unset, 0, 1 */
 };
 
 /* Per-call setup: remembers call for the AWS callbacks. */

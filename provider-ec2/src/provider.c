@@ -661,6 +661,25 @@ open_clients (struct ec2 *s, struct pallet_call *call, const json_t *spec, const
   return 0;
 }
 
+/* keep-snapshots-until-boot: unset (-1) means "by transfer mode". */
+static int
+keep_setting (struct ec2 *s, struct pallet_call *call, const json_t *merged)
+{
+  const json_t *v = json_object_get (merged, "keep-snapshots-until-boot");
+  const char *str = json_string_value (v);
+  s->keep_until_boot = -1;
+  if (!v || json_is_null (v))
+    return 0;
+  if (json_is_boolean (v) || (str && (!strcmp (str, "true") || !strcmp (str, "false")))) {
+    s->keep_until_boot = json_is_true (v) || (str && !strcmp (str, "true"));
+    return 0;
+  }
+  pallet_error (call, PALLET_E_INVALID,
+                "ec2 open: setting keep-snapshots-until-boot is %s%s%s; use true or false",
+                str ? "\"" : "", str ? str : "not a boolean", str ? "\"" : "");
+  return -1;
+}
+
 static int
 open_settings (struct ec2 *s, struct pallet_call *call, const json_t *merged, const json_t *secret)
 {
@@ -681,7 +700,7 @@ open_settings (struct ec2 *s, struct pallet_call *call, const json_t *merged, co
   const char *kube_ca = ec2_str (secret, "kube-ca.crt");
   s->kube_ca_pem = *kube_ca ? kube_ca : NULL;
   s->force_tcg = ec2_bool (merged, "force-tcg");
-  return 0;
+  return keep_setting (s, call, merged);
 }
 
 static void *
@@ -786,6 +805,9 @@ static const struct pallet_setting ec2_settings[] = {
   { "conversion-cpu-request", PALLET_SETTING_STRING, "1", "the conversion Pod's CPU request" },
   { "conversion-memory-request", PALLET_SETTING_STRING, "2Gi",
     "the conversion Pod's memory request" },
+  { "keep-snapshots-until-boot", PALLET_SETTING_BOOL, NULL,
+    "true or false: after a successful migrate keep the EBS snapshots until `pallet cleanup`, "
+    "run once the VM has booted (default true for zero copy, false for copy)" },
   { "force-tcg", PALLET_SETTING_BOOL, "false", "true runs libguestfs under TCG (no KVM)" },
   { "fix-device-names", PALLET_SETTING_BOOL, "true",
     "false skips rewriting the guest's /dev/nvme*, /dev/xvd*, /dev/sd* names to UUID= before "
