@@ -354,8 +354,7 @@ cleanup_items (struct vmrun *v, char **items, size_t n, int done)
     if (kind && id && action && !strcmp (action, "kept") && until) {
       json_array_append (kept, it);
       const char *why = json_string_value (json_object_get (it, "reason"));
-      snprintf (msg, sizeof msg, "%s %s kept until %s: %s", kind, id, until,
-                why ? why : "needed later");
+      snprintf (msg, sizeof msg, "%s %s: %s", kind, id, why ? why : until);
       event_json (v, "retained", "cleanup", "kept", msg, it);
     }
     else if (kind && id && action && v->d->mode == MODE_CLEANUP) {

@@ -62,13 +62,12 @@ keep_snapshot (struct sweep *w, struct Pallet_aws_client *c, const char *id)
   const struct keep *k = w->keep;
   char reason[320], until[200];
   if (k->copy_pod && has_id (k->named, id)) {
-    snprintf (reason, sizeof reason, "the copy Pod %s reads %s", k->copy_pod, id);
+    snprintf (reason, sizeof reason, "the copy Pod %s reads it", k->copy_pod);
     snprintf (until, sizeof until, "the copy Pod %s has succeeded", k->copy_pod);
   }
   else if (k->boot_vm) {
     snprintf (reason, sizeof reason,
-              "keep-snapshots-until-boot: %s is the way back until the VM %s has booted", id,
-              k->boot_vm);
+              "keep-snapshots-until-boot: the way back until the VM %s has booted", k->boot_vm);
     snprintf (until, sizeof until, "the VM %s has booted", k->boot_vm);
   }
   else

@@ -146,6 +146,39 @@ class EC2E2E(unittest.TestCase):
         return [o for o in objs if o.get("tags", {}).get("forklift.konveyor.io/plan") == PLAN_UID
                 and o.get("state") not in ("deleted",)]
 
+    def aws_snapshots(self, who=SOURCE, region="us-east-1"):
+        """This plan's snapshot ids, as /usr/bin/aws describe-snapshots sees them."""
+        r = self.ep.aws("ec2", "describe-snapshots", "--owner-ids", "self", "--filters",
+                        "Name=tag:forklift.konveyor.io/plan,Values=" + PLAN_UID,
+                        who=who, region=region)
+        return sorted(s["SnapshotId"] for s in r["Snapshots"])
+
+    def assert_retained_then_cleanup(self, plan, sd, r, n, until="has booted", **aws):
+        """A successful migrate in manifest mode keeps its n snapshots, says
+        so with the follow-up, and `pallet cleanup` deletes them."""
+        kept = self.aws_snapshots(**aws)
+        self.assertEqual(len(kept), n, "snapshots kept after migrate\n" + r.stdout + r.stderr)
+        self.assertIn("run `pallet cleanup`", r.stdout, r.stdout + r.stderr)
+        self.assertIn(until, r.stdout)
+        for vm in [f for f in os.listdir(sd) if f.startswith("vm-") and f.endswith(".json")]:
+            with open(os.path.join(sd, vm)) as f:
+                doc = json.load(f)
+            self.assertTrue(doc["retained"], doc)
+            self.assertEqual(doc["state"]["retained"], doc["retained"])
+            for it in doc["retained"]:
+                self.assertEqual((it["kind"], it["action"]), ("snapshot", "kept"))
+                self.assertIn(until, it["until"])
+        print("\n[retained] " + "\n[retained] ".join(
+            ln for ln in r.stdout.splitlines() if "kept" in ln)[:1500])
+        c = self.pallet("cleanup", plan, "--state-dir", sd, check=0)
+        print("[pallet cleanup] " + "\n[pallet cleanup] ".join(c.stdout.splitlines()[:8]))
+        self.assertEqual(self.aws_snapshots(**aws), [], "pallet cleanup deleted them")
+        for sid in kept:
+            self.assertIn("snapshot %s" % sid, c.stdout, "each deletion reported")
+        again = self.pallet("cleanup", plan, "--state-dir", sd, check=0)
+        self.assertNotIn(": deleted", again.stdout, "a second cleanup has nothing to delete")
+        return c
+
     def print_counts(self, label, vms, volumes):
         c = self.counts()
         mut = {a: n for a, n in sorted(c.items()) if a in MUTATING}

@@ -39,7 +39,7 @@ class SameAccount(EC2E2E):
         self.start(SEED)
         plan = self.write_plan(VMS)
         sd = os.path.join(self.tmp, "state")
-        self.pallet("migrate", plan, "--state-dir", sd, "--max-in-flight", "2", check=0)
+        r = self.pallet("migrate", plan, "--state-dir", sd, "--max-in-flight", "2", check=0)
         st = self.ep.state()
         vols = [v for v in st["volumes"] if v["tags"].get("forklift.konveyor.io/plan") == PLAN_UID]
         self.assertEqual(len(vols), 6, "one new volume per source volume")
@@ -60,14 +60,19 @@ class SameAccount(EC2E2E):
                               o["encrypted"], o["kmsKeyId"]), "volume %s kept its shape" % orig)
         io2 = [v for v in vols if v["type"] == "io2"]
         self.assertTrue(io2 and all(v["iops"] == 5000 for v in io2), "io2 keeps its IOPS")
-        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
         mut = self.print_counts("same account", 2, 6)
         self.assertLessEqual(sum(mut.values()), 2 * 2 + 2 * 6)
+        self.assertEqual(mut.get("DeleteSnapshot"), None, "zero copy keeps them until boot")
         self.assertEqual(mut.get("CreateSnapshots"), 2, "one crash-consistent CreateSnapshots per VM")
         for i in st["instances"]:
             self.assertEqual(i["state"], "stopped", "cold migration leaves the source stopped")
         self.assert_schema_valid(self.manifests(sd))
         self.assert_conversion_pods(sd)
+        # keep-snapshots-until-boot (default for zero copy): the snapshots
+        # outlive migrate, until `pallet cleanup` after the VMs booted.
+        self.assert_retained_then_cleanup(plan, sd, r, 6)
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted by pallet cleanup")
+        self.assertEqual(len(self.tagged("volumes")), 6, "pallet cleanup keeps the VMs' disks")
 
     def assert_conversion_pods(self, sd):
         """Zero-copy: the guest is converted in the cluster, by a Pod applied
@@ -276,8 +281,7 @@ class Crashes(EC2E2E):
     """kill -9 at each step boundary and in the middle of each wait; a rerun
     completes and nothing is duplicated."""
     points = [("StopInstances", 1), ("CreateSnapshots", 1), ("DescribeSnapshots", 2),
-              ("CreateVolume", 1), ("CreateVolume", 3), ("DescribeVolumes", 3),
-              ("DeleteSnapshot", 1)]
+              ("CreateVolume", 1), ("CreateVolume", 3), ("DescribeVolumes", 3)]
 
     def test_kill9_at_each_step_then_rerun(self):
         for action, n in self.points:
@@ -305,8 +309,25 @@ class Crashes(EC2E2E):
         self.assertEqual(c["CreateSnapshots"], 1, "snapshots taken once")
         self.assertEqual(len(vols), 3, "exactly one new volume per source volume")
         self.assertEqual(len({v["tags"]["forklift.konveyor.io/original-volume"] for v in vols}), 3)
-        self.assertEqual(self.tagged("snapshots"), [])
+        self.assertEqual(len(self.tagged("snapshots")), 3, "kept until the VM boots")
         self.assertEqual(c["StopInstances"], 1)
+
+    def test_kill9_during_pallet_cleanup_then_rerun(self):
+        """`pallet cleanup` is resumable: killed after its first
+        DeleteSnapshot, a rerun deletes the rest, each snapshot once."""
+        self.start({"instances": [three_volume_instance("i-0e2e00000000000ca", "crash")]})
+        plan = self.write_plan(["i-0e2e00000000000ca"])
+        sd = os.path.join(self.tmp, "state")
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        self.assertEqual(len(self.aws_snapshots()), 3)
+        p = self.spawn("cleanup", plan, "--state-dir", sd)
+        self.wait_call("DeleteSnapshot", 1)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        self.pallet("cleanup", plan, "--state-dir", sd, check=0)
+        self.assertEqual(self.aws_snapshots(), [])
+        self.assertEqual(self.counts()["DeleteSnapshot"], 3, "each snapshot deleted once")
+        self.assertEqual(len(self.tagged("volumes")), 3, "the VM's disks kept")
 
 
 class SnapshotVolumeTag(EC2E2E):
@@ -316,8 +337,8 @@ class SnapshotVolumeTag(EC2E2E):
     def test_tag_snapshot_volumes(self):
         iid = "i-0e2e0000000000071"
         self.start({"kmsKeys": KEYS, "instances": [three_volume_instance(iid, "tagged")]})
-        # Slow CreateVolume down so the snapshots can be looked at before
-        # the migration deletes them.
+        # Slow CreateVolume down so the snapshots can be looked at during
+        # the migration.
         self.ep.control("POST", "faults", {"faults": {"ec2:CreateVolume": {"latency_ms": 3000}}})
         plan = self.write_plan([iid], settings={"tag-snapshot-volumes": "true"})
         sd = os.path.join(self.tmp, "state")
@@ -334,13 +355,14 @@ class SnapshotVolumeTag(EC2E2E):
                              "snapshot %s is tagged with its own volume" % sn["id"])
         self.assertEqual({sn["volumeId"] for sn in snaps}, src)
         self.ep.control("DELETE", "faults")
-        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
         c = self.counts()
         print("\n[tag-snapshot-volumes] CreateSnapshots=%d CreateTags=%d"
               % (c["CreateSnapshots"], c["CreateTags"]))
         self.assertEqual(c["CreateSnapshots"], 1)
         self.assertLessEqual(c["CreateTags"], 6, "a rerun tags at most the snapshots again")
-        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
+        self.assert_retained_then_cleanup(plan, sd, r, 3)
+        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted by pallet cleanup")
 
     def test_bad_value(self):
         iid = "i-0e2e0000000000072"
@@ -351,12 +373,58 @@ class SnapshotVolumeTag(EC2E2E):
         self.assertEqual(self.tagged("snapshots"), [], "rolled back")
 
 
+class KeepSnapshots(EC2E2E):
+    """Setting keep-snapshots-until-boot: validated; never keeps anything
+    on a failure (the rollback deletes what the run made)."""
+
+    def test_bad_value_names_the_setting(self):
+        iid = "i-0e2e0000000000081"
+        self.start({"instances": [three_volume_instance(iid, "keep")]})
+        plan = self.write_plan([iid], settings={"keep-snapshots-until-boot": "yes"})
+        for verb in ("validate", "migrate"):
+            r = self.pallet(verb, plan, "--state-dir", os.path.join(self.tmp, "s"))
+            self.assertNotEqual(r.returncode, 0, verb)
+            out = r.stdout + r.stderr
+            self.assertIn("keep-snapshots-until-boot", out)
+            self.assertIn("true or false", out)
+        self.assertEqual(self.counts()["CreateSnapshots"], 0, "refused before anything was made")
+
+    def test_false_deletes_in_migrate(self):
+        iid = "i-0e2e0000000000082"
+        self.start({"instances": [three_volume_instance(iid, "keep")]})
+        plan = self.write_plan([iid], settings={"keep-snapshots-until-boot": "false"})
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        self.assertEqual(self.aws_snapshots(), [], "deleted by migrate's cleanup")
+        self.assertNotIn("pallet cleanup", r.stdout)
+        self.assertEqual(len(self.tagged("volumes")), 3)
+
+    def test_failure_after_the_volumes_deletes_everything(self):
+        self.ep_args = ("--stop-delay", "0.2", "--snapshot-delay", "0.5", "--volume-delay", "3")
+        iid = "i-0e2e0000000000083"
+        self.start({"instances": [three_volume_instance(iid, "fail-late")]})
+        plan = self.write_plan([iid], settings={"keep-snapshots-until-boot": "true",
+                                                "max-attempts": "1"})
+        sd = os.path.join(self.tmp, "state")
+        p = self.spawn("migrate", plan, "--state-dir", sd, "--max-attempts", "1")
+        self.wait_call("CreateVolume", 3)
+        # The next look at the new volumes fails for good: transfer fails
+        # after the snapshots and the volumes exist.
+        self.ep.control("POST", "faults", {"faults": {"ec2:DescribeVolumes": {"error_count": 1}}})
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertEqual(self.counts()["CreateVolume"], 3)
+        self.assertEqual(self.aws_snapshots(), [], "the rollback keeps no snapshot")
+        self.assertEqual(self.tagged("volumes"), [], "nor any new volume")
+        self.assertNotIn("pallet cleanup` with this plan", out)
+
+
 class CrossAccountAndRegion(EC2E2E):
     def test_cross_account(self):
         self.start(SEED)
         plan = self.write_plan(VMS[:1], secret_extra={
             "targetAccessKeyId": TARGET["key"], "targetSecretAccessKey": TARGET["secret"]},
-            settings={"target-kms-key-id": TARGET_KMS})
+            settings={"target-kms-key-id": TARGET_KMS, "keep-snapshots-until-boot": False})
         sd = os.path.join(self.tmp, "state")
         self.pallet("migrate", plan, "--state-dir", sd, check=0)
         vols = self.tagged("volumes")
@@ -367,7 +435,8 @@ class CrossAccountAndRegion(EC2E2E):
         self.assertEqual([v["kmsKeyId"] for v in enc], [TARGET_KMS])
         c = self.counts()
         self.assertEqual(c["ModifySnapshotAttribute"], 3, "each snapshot shared once")
-        self.assertEqual(self.tagged("snapshots"), [])
+        self.assertEqual(self.tagged("snapshots"), [],
+                         "keep-snapshots-until-boot: false deletes them in migrate")
         self.print_counts("cross account", 1, 3)
 
     def test_cross_account_same_account_refused(self):
@@ -383,12 +452,16 @@ class CrossAccountAndRegion(EC2E2E):
                                                   "target-az": "us-west-2a",
                                                   "target-kms-key-id": WEST_KMS})
         sd = os.path.join(self.tmp, "state")
-        self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
         vols = self.tagged("volumes")
         self.assertEqual(len(vols), 3)
         for v in vols:
             self.assertEqual((v["region"], v["az"]), ("us-west-2", "us-west-2a"))
         self.assertEqual(self.counts()["CopySnapshot"], 3)
+        # Kept until boot in both regions: the originals and their copies.
+        self.assertEqual(len(self.aws_snapshots(region="us-west-2")), 3)
+        self.assert_retained_then_cleanup(plan, sd, r, 3)
+        self.assertEqual(self.aws_snapshots(region="us-west-2"), [], "the copies deleted too")
         self.assertEqual(self.tagged("snapshots"), [], "copies and originals deleted")
         self.print_counts("cross region", 1, 3)
 
