@@ -320,8 +320,9 @@ from ec2_harness import EC2E2E, PLAN_UID  # noqa: E402
 
 class ProviderCopyMode(EC2E2E):
     """pallet migrate with provider-ec2 in copy mode (setting transfer-mode:
-    copy): raw files per volume, no EBS volumes, snapshots deleted,
-    manifests (PVCs, VM, copy Pod) valid; a failed copy leaves no files."""
+    copy): raw files per volume, no EBS volumes, the snapshots kept for
+    the copy Pod until `pallet cleanup`, manifests (PVCs, VM, copy Pod)
+    valid; a failed copy leaves no files and no snapshots."""
 
     def seed(self):
         self.img0 = os.path.join(self.tmp, "root.raw")
@@ -352,7 +353,7 @@ class ProviderCopyMode(EC2E2E):
         c = self.counts()
         self.assertEqual(c["CreateVolume"], 0, "copy mode makes no EBS volumes")
         self.assertGreater(c["GetSnapshotBlock"], 0)
-        self.assertEqual(self.tagged("snapshots"), [], "snapshots deleted after success")
+        self.assertEqual(c["DeleteSnapshot"], 0, "the copy Pod reads them: kept")
         ms = self.manifests(sd)
         self.assert_schema_valid(ms)
         kinds = []
@@ -398,6 +399,16 @@ class ProviderCopyMode(EC2E2E):
         self.assertEqual(sec["stringData"], {"AWS_ACCESS_KEY_ID": SOURCE["key"],
                                              "AWS_SECRET_ACCESS_KEY": SOURCE["secret"]})
         self.assertEqual(sec["metadata"]["labels"]["pallet.dev/stage"], "storage")
+        # The snapshots the copy Pod names exist until it has succeeded;
+        # copy mode's keep-snapshots-until-boot default is false.
+        named = sorted(c_["command"][c_["command"].index("--snapshot") + 1]
+                       for c_ in copy[0]["spec"]["containers"])
+        self.assertEqual(self.aws_snapshots(), named)
+        pod = "%s/%s" % (copy[0]["metadata"]["namespace"], copy[0]["metadata"]["name"])
+        self.assertNotIn("keep-snapshots-until-boot", r.stdout)
+        self.assert_retained_then_cleanup(plan, sd, r, 2,
+                                          until="the copy Pod %s has succeeded" % pod)
+        self.assertEqual(sorted(os.listdir(disks)), files, "pallet cleanup keeps the disks")
         for ctr in copy[0]["spec"]["containers"]:
             self.assertEqual(ctr["envFrom"], [{"secretRef": {"name": sec["metadata"]["name"]}}])
         names = sorted(os.path.basename(p) for p in self.manifests(sd))

@@ -185,7 +185,6 @@ class Warm(EC2E2E):
             self.assertTrue(same(src[vid]["data"], raw),
                             "disk %d differs from source volume %s at cutover" % (k, vid))
             self.assertTrue(same(self.refs[k], raw), "disk %d differs from the reference" % k)
-        self.assertEqual(self.tagged("snapshots"), [], "every round's snapshot deleted")
         inst = [i for i in st["instances"] if i["id"] == IID][0]
         self.assertEqual(inst["state"], "stopped", "the cutover leaves the source stopped")
         vm = None
@@ -207,7 +206,24 @@ class Warm(EC2E2E):
         self.assertEqual(dts[0]["downtimeSeconds"], w["downtimeSeconds"])
         self.assertGreater(w["downtimeSeconds"], 0)
         self.assertEqual(self.counts()["StopInstances"], 1, "one StopInstances, at cutover")
+        self.check_snapshots_kept_for_the_copy_pod()
         return w, dts[0]
+
+    def check_snapshots_kept_for_the_copy_pod(self):
+        """The earlier rounds' snapshots are gone; the last round's, which
+        the copy Pod reads, are kept until `pallet cleanup`."""
+        pod = None
+        for p in self.manifests(self.sd):
+            with open(p) as f:
+                m = json.load(f)
+            if m.get("kind") == "Pod" and m["metadata"]["name"].endswith("-ebs-copy"):
+                pod = m
+        self.assertIsNotNone(pod, "no copy Pod manifest")
+        named = sorted(c["command"][c["command"].index("--snapshot") + 1]
+                       for c in pod["spec"]["containers"])
+        self.assertEqual(self.aws_snapshots(), named, "only the copy Pod's snapshots kept")
+        r = self.pallet("cleanup", self.plan, "--state-dir", self.sd, check=0)
+        self.assertEqual(self.aws_snapshots(), [], "pallet cleanup deleted them\n" + r.stdout)
 
     # ---- tests ----
 

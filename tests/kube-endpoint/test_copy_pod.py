@@ -10,7 +10,6 @@ in the target namespace."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -51,36 +50,23 @@ class CopyPod(EC2E2E):
                         {"device": "/dev/sdf", "sizeGiB": 2, "type": "gp2",
                          "image": self.img1}]}]}
 
-    def migrate(self, name, settings, stop_in_cleanup=False):
-        """pallet migrate in copy mode; with stop_in_cleanup, killed (-9)
-        once cleanup has begun and before it could delete a snapshot."""
+    def migrate(self, name, settings):
+        """pallet migrate in copy mode (manifest mode): the snapshots the
+        copy Pod reads are kept, for `pallet cleanup` after it succeeded."""
         disks = os.path.join(self.tmp, name + "-disks")
-        plan = self.write_plan(["i-0c0b00000000000cb"],
-                               settings=dict({"transfer-mode": "copy",
-                                              "copy-target-dir": disks}, **settings),
-                               skip_conversion=True)
-        sd = os.path.join(self.tmp, name + "-state")
-        if stop_in_cleanup:
-            self.ep.control("POST", "calls/reset")
-        p = self.spawn("migrate", plan, "--state-dir", sd)
-        try:
-            if stop_in_cleanup:
-                self.ep.wait(lambda: any(c.get("action") == "DeleteSnapshot" for c in
-                                         self.ep.calls().get("calls", [])), 120,
-                             "cleanup's first DeleteSnapshot")
-                os.killpg(p.pid, signal.SIGKILL)
-            out, err = p.communicate(timeout=300)
-        finally:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        self.plan = self.write_plan(["i-0c0b00000000000cb"],
+                                    settings=dict({"transfer-mode": "copy",
+                                                   "copy-target-dir": disks}, **settings),
+                                    skip_conversion=True)
+        self.sd = os.path.join(self.tmp, name + "-state")
+        r = self.pallet("migrate", self.plan, "--state-dir", self.sd, check=0)
+        self.migrate_run = r
         objs = []
-        for path in self.manifests(sd):
+        for path in self.manifests(self.sd):
             if path.endswith(".json"):
                 with open(path) as f:
                     objs.append(json.load(f))
-        self.assertTrue(objs, "pallet migrate wrote no manifests (exit %d):\n%s%s"
-                        % (p.returncode, out, err))
+        self.assertTrue(objs, "pallet migrate wrote no manifests:\n%s%s" % (r.stdout, r.stderr))
         return objs
 
     def kube_apply(self, objs):
@@ -115,14 +101,15 @@ class CopyPod(EC2E2E):
                                   "--max-restarts", "1"), tmp=os.path.join(self.tmp, "kube"))
         self.addCleanup(self.kube.stop)
 
-        # The snapshots kept: every DeleteSnapshot is refused, and pallet
-        # is stopped in cleanup (the manifests are written before it).
-        self.ep.control("POST", "faults", {"faults": {"ec2:DeleteSnapshot": {
-            "throttle": 1.0}}})
-        objs = self.migrate("run2", {}, stop_in_cleanup=True)
-        self.assertEqual(len(self.tagged("snapshots")), 2, "run 2 kept its snapshots")
+        # migrate keeps the snapshots its copy Pod reads, and says until when.
+        objs = self.migrate("run2", {})
         pod = self.copy_pod(objs)
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.assertEqual(self.counts()["DeleteSnapshot"], 0)
+        named = sorted(c["command"][c["command"].index("--snapshot") + 1]
+                       for c in pod["spec"]["containers"])
+        self.assertEqual(self.aws_snapshots(), named, "the snapshots the Pod reads, kept")
+        self.assertIn("the copy Pod %s/%s has succeeded" % (ns, name), self.migrate_run.stdout)
         # The default image is the one packaging/images builds.
         self.assertEqual({c["image"] for c in pod["spec"]["containers"]}, {IMAGE})
         # The credentials: a Secret of the migration in the Pod's namespace.
@@ -154,6 +141,9 @@ class CopyPod(EC2E2E):
                          "pallet-node-0")
         print("\ncopy Pod in the pallet-ebs-copy rootfs: %d disks in %.1fs" % (
             len(claims), took))
+        # The Pod succeeded: the follow-up migrate printed deletes them.
+        self.assert_retained_then_cleanup(self.plan, self.sd, self.migrate_run, 2,
+                                          until="the copy Pod %s/%s has succeeded" % (ns, name))
 
 
 if __name__ == "__main__":
