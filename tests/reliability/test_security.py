@@ -94,9 +94,12 @@ class TLS(EC2E2E):
         self.assertRegex(r.stdout + r.stderr, r"(?i)verification is off")
         # A whole migration over TLS with the CA as the Secret's ca.crt.
         sd = os.path.join(self.tmp, "state")
-        self.pallet("migrate", self.tls_plan(ids, secret_extra={"ca.crt": pem}),
-                    "--state-dir", sd, check=0)
+        plan = self.tls_plan(ids, secret_extra={"ca.crt": pem})
+        self.pallet("migrate", plan, "--state-dir", sd, check=0)
         self.assertEqual(len(self.tagged("volumes")), len(vms[0]["volumes"]))
+        # Kept until the VM boots (zero copy); pallet cleanup over TLS too.
+        self.assertEqual(len(self.tagged("snapshots")), len(vms[0]["volumes"]))
+        self.pallet("cleanup", plan, "--state-dir", sd, check=0)
         self.assertEqual(self.tagged("snapshots"), [])
 
 
