@@ -12,6 +12,8 @@
  *   "transient":      {"op": N}               E_TRANSIENT N times per op
  *   "fail_at":        "op", "fail_vm": "id", "fail_code": "FAILED"
  *   "count_file":     path; one line "VMID OP STATUS [rollback]" per call
+ *   "manifests":      [{object}]              build_vm's items (labelled)
+ *   "cleanup_input_file": path; one JSON line per cleanup call
  *   "misbehave":      {"op": "silent-error" | "pending-no-retry" |
  *                     "bad-json"}             to test the host's checks
  * All progress lives in the VM state it emits, so calls are idempotent and
@@ -380,15 +382,74 @@ null_convert (void *h, struct pallet_call *c, const char *in)
   return step (h, c, in, "convert");
 }
 
+/* settings.manifests: the build_vm items, labelled like a real
+ * provider's (migration, vmID, plan). */
+static int
+emit_manifests (struct null_handle *h, struct pallet_call *c, const char *in_json)
+{
+  json_t *in = json_loads (in_json, 0, NULL);
+  const char *mig =
+      json_string_value (json_object_get (json_object_get (in, "options"), "migrationUID"));
+  const char *vm = json_string_value (json_object_get (json_object_get (in, "vm"), "id"));
+  const char *plan = json_string_value (json_object_get (json_object_get (in, "plan"), "uid"));
+  size_t i;
+  json_t *m;
+  int rc = PALLET_OK;
+  json_array_foreach (json_object_get (h->settings, "manifests"), i, m) {
+    json_t *o = json_deep_copy (m), *md = json_object_get (o, "metadata");
+    json_t *labels = json_object_get (md, "labels");
+    if (!json_is_object (labels)) {
+      labels = json_object ();
+      json_object_set_new (md, "labels", labels);
+    }
+    json_object_set_new (labels, "migration", json_string (mig ? mig : ""));
+    json_object_set_new (labels, "vmID", json_string (vm ? vm : ""));
+    json_object_set_new (labels, "plan", json_string (plan ? plan : "none"));
+    char *text = json_dumps (o, JSON_COMPACT);
+    if (!text || pallet_emit (c, PALLET_EMIT_ITEM, text) != 0) {
+      pallet_error (c, PALLET_E_NOMEM, "cannot emit manifest %zu", i);
+      rc = PALLET_E_NOMEM;
+    }
+    free (text);
+    json_decref (o);
+  }
+  json_decref (in);
+  return rc;
+}
+
 static int
 null_build_vm (void *h, struct pallet_call *c, const char *in)
 {
-  return step (h, c, in, "build_vm");
+  int rc = step (h, c, in, "build_vm");
+  return rc == PALLET_OK ? emit_manifests (h, c, in) : rc;
+}
+
+/* settings.cleanup_input_file: one line per cleanup call, its input's
+ * "cluster" (or null) and rollback flag. */
+static void
+record_cleanup (struct null_handle *h, const char *in_json)
+{
+  const char *path = json_string_value (json_object_get (h->settings, "cleanup_input_file"));
+  if (path == NULL)
+    return;
+  json_t *in = json_loads (in_json, 0, NULL);
+  json_t *line = json_pack ("{s:O?,s:O?}", "cluster", json_object_get (in, "cluster"), "rollback",
+                            json_object_get (json_object_get (in, "options"), "rollback"));
+  char *text = line ? json_dumps (line, JSON_COMPACT) : NULL;
+  FILE *f = text ? fopen (path, "a") : NULL;
+  if (f) {
+    fprintf (f, "%s\n", text);
+    fclose (f);
+  }
+  free (text);
+  json_decref (line);
+  json_decref (in);
 }
 
 static int
 null_cleanup (void *h, struct pallet_call *c, const char *in)
 {
+  record_cleanup (h, in);
   return step (h, c, in, "cleanup");
 }
 
@@ -408,6 +469,10 @@ static const struct pallet_setting null_settings[] = {
     "the status of fail_at: FAILED, AUTH, NOT_FOUND ..." },
   { "count_file", PALLET_SETTING_STRING, NULL,
     "append one line \"VMID OP STATUS [rollback]\" per call" },
+  { "manifests", PALLET_SETTING_JSON, NULL,
+    "[{Kubernetes object}]: build_vm's items, labelled migration, vmID and plan" },
+  { "cleanup_input_file", PALLET_SETTING_STRING, NULL,
+    "append one line {\"cluster\", \"rollback\"} per cleanup call" },
   { "misbehave", PALLET_SETTING_JSON, NULL,
     "{\"op\": \"silent-error\" | \"pending-no-retry\" | \"bad-json\"}: "
     "break the contract on purpose" },

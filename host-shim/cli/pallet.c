@@ -64,6 +64,13 @@ static const char usage_text[] =
     "  --backoff-ms N         first retry backoff, doubled up to --backoff-max-ms\n"
     "                         (defaults 500 and 30000)\n"
     "  --at TIME              cutover: when, as RFC 3339 (2026-11-25T02:00:00Z)\n"
+    "  --apply                migrate: apply to the cluster stage by stage, wait for\n"
+    "                         the copy and conversion Pods, start the VM (cluster mode)\n"
+    "  --kubeconfig FILE      cluster mode (also validate, cleanup): the cluster;\n"
+    "                         default $KUBECONFIG, the Pod's service account, ~/.kube/config\n"
+    "  --context NAME         the kubeconfig context (default its current-context)\n"
+    "  -n, --namespace NS     the target namespace (must match the plan's)\n"
+    "  --wait-timeout S       cluster mode: seconds each Pod wait may take (default 3600)\n"
     "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
     "                         a TTY), json (JSON lines; inventory: one array),\n"
     "                         yaml (one document per event), table (inventory)\n"
@@ -92,14 +99,16 @@ static const char *verb_help[][2] = {
   { "validate", "Usage: pallet validate PLAN... | --normalized FILE "
                 "[--provider P] [--config FILE] [-o text|json|yaml]\nCalls validate for every VM "
                 "and prints findings.  Exit 1 if any VM is invalid.\n" },
-  { "migrate", "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
-               "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
-               "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
-               "[-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
-               "cleanup per VM.\nProgress is kept in the state dir after every call; "
-               "run it again to resume.\nA warm plan's transfer copies in rounds while "
-               "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
-               "the downtime is printed.\n" },
+  { "migrate",
+    "Usage: pallet migrate PLAN... | --normalized FILE [--provider P] "
+    "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
+    "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
+    "[--apply [--kubeconfig F] [--context C] [-n NS] [--wait-timeout S]]\n"
+    "       [-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
+    "cleanup per VM.\nProgress is kept in the state dir after every call; "
+    "run it again to resume.\nA warm plan's transfer copies in rounds while "
+    "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
+    "the downtime is printed.\n" },
   { "status", "Usage: pallet status PLAN|NAME [--state-dir DIR] [-o table|json]\n"
               "Shows each VM's step, status, attempts and error.  Exit 1 if a VM "
               "failed.\n" },
@@ -121,8 +130,9 @@ static const char *verb_help[][2] = {
 struct opts {
   const char *provider, *config, *normalized, *plan, *state_dir, *output_dir;
   const char *output, *query, *dump, *at;
-  unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms;
-  int help, lenient;
+  const char *kubeconfig, *context, *namespace_;
+  unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms, wait_timeout;
+  int help, lenient, apply;
 };
 
 static int
@@ -202,9 +212,10 @@ load_config (const char *path)
 
 /* The plan and the provider config (possibly derived from the plan). */
 struct loaded {
-  char *plan;     /* normalized plan JSON text */
-  char *config;   /* provider config JSON text (secret) */
-  char *provider; /* NAME|PATH */
+  char *plan;        /* normalized plan JSON text */
+  char *config;      /* provider config JSON text (secret) */
+  char *provider;    /* NAME|PATH */
+  char *destination; /* destination Provider config JSON (secret), or NULL */
 };
 
 static void
@@ -217,6 +228,10 @@ loaded_free (struct loaded *l)
     free (l->config);
   }
   free (l->provider);
+  if (l->destination) {
+    memset (l->destination, 0, strlen (l->destination));
+    free (l->destination);
+  }
 }
 
 /* A JSON object with "vms" and no "kind" is a normalized plan already. */
@@ -268,6 +283,11 @@ load_plan (const struct opts *o, char **files, int nfiles, struct loaded *l)
     json_decref (warnings);
     if (plan && !o->config)
       config = pallet_plan_provider_config (res, plan, "source", &err);
+    /* Cluster mode reaches a remote destination with its Provider's URL
+     * and token Secret. */
+    json_t *dest = plan ? pallet_plan_provider_config (res, plan, "destination", NULL) : NULL;
+    l->destination = dest ? json_dumps (dest, JSON_COMPACT) : NULL;
+    json_decref (dest);
     json_decref (res);
     if (plan == NULL || (!o->config && config == NULL)) {
       fprintf (stderr, "pallet: %s\n", err ? err : "cannot load the plan");
@@ -417,6 +437,12 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
   mo.backoff_max_ms = o->backoff_max_ms;
   mo.on_event = Pallet_render_event;
   mo.opaque = &r;
+  mo.apply = o->apply;
+  mo.kubeconfig = o->kubeconfig;
+  mo.kube_context = o->context;
+  mo.namespace_ = o->namespace_;
+  mo.destination_json = l.destination;
+  mo.wait_timeout_s = o->wait_timeout;
   if (what == RUN_MIGRATE || what == RUN_CLEANUP)
     pallet_install_signal_handlers ();
   rc = what == RUN_MIGRATE   ? pallet_migrate (m, l.config, l.plan, &mo)
@@ -584,6 +610,10 @@ enum {
   OPT_VERSION,
   OPT_OUTPUT_DIR,
   OPT_AT,
+  OPT_APPLY,
+  OPT_KUBECONFIG,
+  OPT_CONTEXT,
+  OPT_WAIT_TIMEOUT,
   OPT_LENIENT,
 };
 
@@ -600,6 +630,11 @@ static const struct option long_opts[] = {
   { "backoff-max-ms", required_argument, NULL, OPT_BACKOFF_MAX },
   { "dump", required_argument, NULL, OPT_DUMP },
   { "at", required_argument, NULL, OPT_AT },
+  { "apply", no_argument, NULL, OPT_APPLY },
+  { "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+  { "context", required_argument, NULL, OPT_CONTEXT },
+  { "namespace", required_argument, NULL, 'n' },
+  { "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
   { "lenient", no_argument, NULL, OPT_LENIENT },
   { "output", required_argument, NULL, 'o' },
   { "query", required_argument, NULL, 'q' },
@@ -626,7 +661,7 @@ main (int argc, char **argv)
     return cv->run (argc - at, argv + at);
   /* Options may come before or after the verb (getopt permutes). */
   int c;
-  while ((c = getopt_long (argc, argv, "o:q:vh", long_opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "o:q:n:vh", long_opts, NULL)) != -1) {
     switch (c) {
     case OPT_PROVIDER: o.provider = optarg; break;
     case OPT_CONFIG: o.config = optarg; break;
@@ -636,6 +671,14 @@ main (int argc, char **argv)
     case OPT_OUTPUT_DIR: o.output_dir = optarg; break;
     case OPT_DUMP: o.dump = optarg; break;
     case OPT_AT: o.at = optarg; break;
+    case OPT_APPLY: o.apply = 1; break;
+    case OPT_KUBECONFIG: o.kubeconfig = optarg; break;
+    case OPT_CONTEXT: o.context = optarg; break;
+    case 'n': o.namespace_ = optarg; break;
+    case OPT_WAIT_TIMEOUT:
+      if (parse_uint (optarg, "--wait-timeout", &o.wait_timeout))
+        return 2;
+      break;
     case OPT_LENIENT: o.lenient = 1; break;
     case 'o': o.output = optarg; break;
     case 'q': o.query = optarg; break;
@@ -693,6 +736,10 @@ main (int argc, char **argv)
     return cmd_providers (&o, nargs, args);
   if (strcmp (verb, "validate") == 0)
     return cmd_run (&o, nargs, args, RUN_VALIDATE);
+  if (o.apply && strcmp (verb, "migrate") != 0)
+    return usage_error ("--apply is an option of migrate, not of %s (validate and cleanup take "
+                        "--kubeconfig, --context and -n)",
+                        verb);
   if (strcmp (verb, "migrate") == 0)
     return cmd_run (&o, nargs, args, RUN_MIGRATE);
   if (strcmp (verb, "cleanup") == 0)

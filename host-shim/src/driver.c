@@ -12,10 +12,17 @@
 
 #include "internal.h"
 #include "state.h"
+#include "driver.h"
 
-enum { STEP_OK, STEP_FAILED, STEP_CANCELLED, STEP_IOERR };
 enum { VM_OK, VM_FAILED, VM_CANCELLED, VM_IOERR, VM_SKIPPED };
 enum { MODE_MIGRATE, MODE_CLEANUP };
+
+/* Keys of one phase of a VM's state file. */
+struct keys {
+  const char *attempts, *errors, *error;
+};
+static const struct keys migrate_keys = { "attempts", "errors", "error" };
+static const struct keys rollback_keys = { "rollbackAttempts", "rollbackErrors", "rollbackError" };
 
 static const int migrate_steps[] = {
   PALLET_OP_VALIDATE, PALLET_OP_PREPARE_SOURCE, PALLET_OP_TRANSFER,
@@ -26,45 +33,6 @@ static const char *vm_key (json_t *vm);
 struct driver;
 static void summary (struct driver *d, int ret);
 static const char *vm_label (json_t *vm);
-
-struct driver {
-  struct pallet_module *m;
-  const char *config;
-  json_t *plan;
-  const char *plan_name;
-  char *state_dir;
-  char *work_dir;
-  char *output_dir;     /* build_vm manifests, one dir per VM */
-  char *uid;            /* migrationUID */
-  char *marker;         /* cancel marker path */
-  char *cutover_marker; /* `pallet cutover` writes it */
-  int64_t plan_cutover; /* the plan's cutover time, or -1 */
-  struct pallet_migrate_options o;
-  struct pallet_cancel own; /* raised by the cancel marker */
-  int mode;
-  struct pallet_session *shared;
-  struct Pallet_sink *sink; /* the caller's on_event */
-  pthread_mutex_t mu;       /* next, counters */
-  size_t next, n_vms;
-  int n_ok, n_failed, n_cancelled, n_ioerr, n_open_failed;
-  atomic_int done;
-};
-
-/* Keys of one phase of a VM's state file. */
-struct keys {
-  const char *attempts, *errors, *error;
-};
-static const struct keys migrate_keys = { "attempts", "errors", "error" };
-static const struct keys rollback_keys = { "rollbackAttempts", "rollbackErrors", "rollbackError" };
-
-struct vmrun {
-  struct driver *d;
-  struct pallet_session *s;
-  json_t *vm; /* borrowed from the plan */
-  const char *id, *name;
-  char *path;
-  json_t *doc;
-};
 
 /* --- events ------------------------------------------------------------- */
 
@@ -99,6 +67,13 @@ static void
 event (struct vmrun *v, const char *what, const char *step, const char *status, const char *msg)
 {
   event_json (v, what, step, status, msg, NULL);
+}
+
+void
+Pallet_drv_event (struct vmrun *v, const char *what, const char *step, const char *status,
+                  const char *msg, json_t *extra)
+{
+  event_json (v, what, step, status, msg, extra);
 }
 
 /* --- helpers -------------------------------------------------------------- */
@@ -153,6 +128,18 @@ nap (struct driver *d, unsigned ms, int rollback)
   }
 }
 
+void
+Pallet_drv_nap (struct vmrun *v, unsigned ms, int rollback)
+{
+  nap (v->d, ms, rollback);
+}
+
+int
+Pallet_drv_cancelled (struct vmrun *v, int rollback)
+{
+  return cancelled_for (v->d, rollback);
+}
+
 static void
 set_str (json_t *o, const char *k, const char *v)
 {
@@ -181,6 +168,12 @@ save (struct vmrun *v)
     return -1;
   }
   return 0;
+}
+
+int
+Pallet_drv_save (struct vmrun *v)
+{
+  return save (v);
 }
 
 static int
@@ -217,6 +210,14 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
       level (v->d) > 0, "rollback", rollback, "step", step, "attempt", (int) attempt, "succeeded",
       json_object_get (v->doc, "succeeded") ? json_object_get (v->doc, "succeeded") : json_false (),
       "cutover", !rollback && cutover_due (v->d), "onDemand", v->d->mode == MODE_CLEANUP);
+  /* Added in ABI 1.1: cleanup learns whether the cluster ran the Pods. */
+  json_t *rec = json_object_get (v->doc, "cluster");
+  if (in && strcmp (step, "cleanup") == 0)
+    json_object_set_new (in, "cluster",
+                         json_is_object (rec)
+                             ? json_pack ("{s:s,s:b}", "mode", "apply", "podsSucceeded",
+                                          json_is_true (json_object_get (rec, "podsSucceeded")))
+                             : json_pack ("{s:s}", "mode", "manifests"));
   char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   json_decref (empty);
@@ -240,31 +241,58 @@ set_error (json_t *doc, const char *key, int status, const char *msg)
   json_object_set_new (doc, key, e ? e : json_null ());
 }
 
-/* Writes build_vm's items (Kubernetes manifests) as
- * <output dir>/<vm>/NN-<kind>-<name>.json, atomically, so that
- * `kubectl apply -f DIR` creates them in order.  JSON is YAML. */
-static int
-write_manifests (struct vmrun *v, char **items, size_t n)
+char *
+Pallet_drv_manifest_dir (struct vmrun *v)
 {
   char *dir = NULL;
   const char *key = v->id ? v->id : v->name;
   if (asprintf (&dir, "%s/%s", v->d->output_dir, key ? key : "vm") < 0)
+    return NULL;
+  return dir;
+}
+
+/* The file name of item i: <stage order>-<stage>-NN-<kind>-<name>.json,
+ * so that `kubectl apply -f DIR` creates storage, copy Pods, the
+ * conversion Pod and the VM in that order.  Names are DNS-1123 from the
+ * provider, but never trust a path part. */
+static int
+manifest_name (const json_t *m, size_t i, char *out, size_t n, char **errmsg)
+{
+  const char *kind = json_string_value (json_object_get (m, "kind"));
+  const char *name = json_string_value (json_object_get (json_object_get (m, "metadata"), "name"));
+  const char *stage = NULL;
+  int rank = Pallet_cluster_stage_rank (m, &stage, errmsg);
+  if (!rank)
+    return -1;
+  char safe[128];
+  snprintf (safe, sizeof safe, "%s-%s", kind ? kind : "object", name ? name : "unnamed");
+  for (char *c = safe; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+          || *c == '-' || *c == '.'))
+      *c = '_';
+  snprintf (out, n, "%d-%s-%02zu-%s.json", rank, stage, i, safe);
+  return 0;
+}
+
+/* Writes build_vm's items (Kubernetes manifests) as
+ * <output dir>/<vm>/<stage order>-..., atomically.  JSON is YAML.  An
+ * item with an unknown pallet.dev/stage is an error (in *errmsg). */
+static int
+write_manifests (struct vmrun *v, char **items, size_t n, char **errmsg)
+{
+  char *dir = Pallet_drv_manifest_dir (v);
+  if (dir == NULL)
     return -1;
   int r = Pallet_mkdirs (dir);
   for (size_t i = 0; r == 0 && i < n; i++) {
     json_t *m = json_loads (items[i], 0, NULL);
-    const char *kind = json_string_value (json_object_get (m, "kind"));
-    const char *name =
-        json_string_value (json_object_get (json_object_get (m, "metadata"), "name"));
-    char *path = NULL;
-    /* Names are DNS-1123 from the provider, but never trust a path part. */
-    char safe[128];
-    snprintf (safe, sizeof safe, "%s-%s", kind ? kind : "object", name ? name : "unnamed");
-    for (char *c = safe; *c; c++)
-      if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-            || *c == '-' || *c == '.'))
-        *c = '_';
-    if (!m || asprintf (&path, "%s/%02zu-%s.json", dir, i, safe) < 0)
+    char *path = NULL, fname[200];
+    if (m && manifest_name (m, i, fname, sizeof fname, errmsg) != 0) {
+      json_decref (m);
+      free (dir);
+      return -1;
+    }
+    if (!m || asprintf (&path, "%s/%s", dir, fname) < 0)
       r = -1;
     else
       r = Pallet_write_json_file (path, m);
@@ -275,7 +303,7 @@ write_manifests (struct vmrun *v, char **items, size_t n)
     Pallet_log (PALLET_LOG_ERROR,
                 "cannot write the manifests of %s into %s: %s; "
                 "check that the directory is writable (--output-dir)",
-                key ? key : "a VM", dir, strerror (errno));
+                v->name ? v->name : "a VM", dir, strerror (errno));
   else
     event (v, "manifests", "build_vm", dir, NULL);
   free (dir);
@@ -436,12 +464,16 @@ run_step (struct vmrun *v, int op, int rollback, const struct keys *k)
     int status = r.status;
     if (op == PALLET_OP_CLEANUP && !rollback)
       cleanup_items (v, r.items, r.n_items, status == PALLET_OK);
+    char *werr = NULL;
     if (op == PALLET_OP_BUILD_VM && status == PALLET_OK && r.n_items > 0
-        && write_manifests (v, r.items, r.n_items) != 0) {
+        && write_manifests (v, r.items, r.n_items, &werr) != 0) {
       pallet_call_result_free (&r);
-      set_error (v->doc, k->error, PALLET_E_IO, "cannot write the VM's manifests");
+      set_error (v->doc, k->error, werr ? PALLET_E_INVALID : PALLET_E_IO,
+                 werr ? werr : "cannot write the VM's manifests");
       save (v);
-      return STEP_IOERR;
+      int bad = werr != NULL;
+      free (werr);
+      return bad ? STEP_FAILED : STEP_IOERR;
     }
     int outcome = -1;
     unsigned wait = 0;
@@ -503,6 +535,17 @@ rollback_vm (struct vmrun *v)
   if (save (v) != 0)
     return -1;
   event (v, "rollback", "cleanup", "rolling back", NULL);
+  /* Cluster mode: the Pods and the VM let go of the volumes before the
+   * provider deletes them. */
+  json_t *rec = json_object_get (v->doc, "cluster");
+  if (json_is_object (rec) && !json_is_true (json_object_get (rec, "rolledBack"))
+      && Pallet_cluster_rollback_vm (v) != 0) {
+    json_t *e = json_object_get (json_object_get (v->doc, "rollbackError"), "message");
+    event (v, "rollback", "cleanup", "rollback incomplete",
+           json_is_string (e) ? json_string_value (e) : "cluster objects left");
+    save (v);
+    return -1;
+  }
   int rc = run_step (v, PALLET_OP_CLEANUP, 1, &rollback_keys);
   if (rc == STEP_OK) {
     json_object_set_new (v->doc, "rolledBack", json_true ());
@@ -620,7 +663,8 @@ step_succeeded (struct vmrun *v, int op, const char *name)
   json_object_set_new (v->doc, "errors", json_integer (0));
   snprintf (key, sizeof key, "%s.finished", name);
   stamp (v->doc, key);
-  if (op == PALLET_OP_BUILD_VM)
+  /* In cluster mode the VM is built once it is applied. */
+  if (op == PALLET_OP_BUILD_VM && !v->d->o.apply)
     json_object_set_new (v->doc, "succeeded", json_true ());
   if (op == PALLET_OP_TRANSFER)
     warm_downtime_event (v);
@@ -669,6 +713,38 @@ migrate_step (struct vmrun *v, int op)
   return VM_RUN;
 }
 
+/* Cluster mode, between build_vm and cleanup: the objects applied, the
+ * Pods waited for, the VM started. */
+static int
+apply_step (struct vmrun *v)
+{
+  if (in_list (v->doc, "completed", "apply"))
+    return VM_RUN;
+  if (cancelled_for (v->d, 0))
+    return cancel_vm (v);
+  json_object_set_new (v->doc, "step", json_string ("apply"));
+  json_object_set_new (v->doc, "status", json_string ("running"));
+  if (!json_object_get (json_object_get (v->doc, "timestamps"), "apply.started"))
+    stamp (v->doc, "apply.started");
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "step", "apply", "started", NULL);
+  switch (Pallet_cluster_apply_vm (v)) {
+  case STEP_OK:
+    json_object_set_new (v->doc, "succeeded", json_true ());
+    json_object_set_new (v->doc, "error", json_null ());
+    add_to_list (v->doc, "completed", "apply");
+    stamp (v->doc, "apply.finished");
+    if (save (v) != 0)
+      return VM_IOERR;
+    event (v, "step", "apply", "done", NULL);
+    return VM_RUN;
+  case STEP_IOERR: return VM_IOERR;
+  case STEP_CANCELLED: return cancel_vm (v);
+  default: return step_failed (v, "apply");
+  }
+}
+
 static int
 migrate_vm (struct vmrun *v)
 {
@@ -676,6 +752,11 @@ migrate_vm (struct vmrun *v)
   if (rc != VM_RUN)
     return rc;
   for (size_t i = 0; i < sizeof migrate_steps / sizeof migrate_steps[0]; i++) {
+    if (migrate_steps[i] == PALLET_OP_CLEANUP && v->d->o.apply) {
+      rc = apply_step (v);
+      if (rc != VM_RUN)
+        return rc;
+    }
     rc = migrate_step (v, migrate_steps[i]);
     if (rc != VM_RUN)
       return rc;
@@ -1052,6 +1133,57 @@ record_plan_run (struct driver *d, const char *pj_path)
   return rc;
 }
 
+/* Reports a host finding (cluster preflight) as FINDING event. */
+static void
+host_finding (struct Pallet_sink *k, const char *id, const char *name, json_t *f)
+{
+  struct pallet_event ev = {
+    .type = PALLET_EVENT_FINDING, .what = "finding", .vm = id, .name = name
+  };
+  if (id)
+    json_object_set_new (f, "vm", json_string (id));
+  Pallet_sink_emit (k, &ev, f);
+}
+
+static int
+wants_cluster (const struct pallet_migrate_options *o)
+{
+  return o->apply || o->kubeconfig || o->kube_context || o->namespace_;
+}
+
+/* Cluster mode: where to apply, checked before any VM moves.  `pallet
+ * cleanup` opens it too when it can: a VM rolled back there may have
+ * objects in the cluster. */
+static int
+open_cluster (struct driver *d)
+{
+  char *err = NULL;
+  if (d->mode == MODE_CLEANUP || !d->o.apply) {
+    d->cluster = Pallet_cluster_open (&d->o, d->plan, &err);
+    if (!d->cluster && d->mode == MODE_CLEANUP && wants_cluster (&d->o)) {
+      Pallet_log (PALLET_LOG_ERROR, "cluster: %s", err ? err : "cannot open");
+      free (err);
+      return -1;
+    }
+    free (err);
+    return 0;
+  }
+  d->cluster = Pallet_cluster_open (&d->o, d->plan, &err);
+  json_t *f = d->cluster ? Pallet_cluster_preflight (d->cluster)
+                         : json_pack ("{s:s,s:s,s:s,s:s}", "category", "Critical", "type",
+                                      "ClusterConfigInvalid", "field", "destination", "message",
+                                      err ? err : "cannot open the cluster");
+  free (err);
+  if (f == NULL)
+    return 0;
+  host_finding (d->sink, NULL, NULL, f);
+  Pallet_log (PALLET_LOG_ERROR, "cluster preflight: %s: %s; no VM was touched",
+              json_string_value (json_object_get (f, "type")),
+              json_string_value (json_object_get (f, "message")));
+  json_decref (f);
+  return -1;
+}
+
 static int
 run_plan (struct pallet_module *m, const char *config, const char *plan_json,
           const struct pallet_migrate_options *opts, struct Pallet_sink *sink, int mode)
@@ -1073,6 +1205,10 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
   ret = PALLET_EXIT_INPUT;
   if (record_plan_run (&d, pj_path) != 0)
     goto out;
+  if (open_cluster (&d) != 0) {
+    ret = mode == MODE_MIGRATE ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_INPUT;
+    goto out;
+  }
 
   if (run_vms (&d) != PALLET_EXIT_OK)
     goto out;
@@ -1085,6 +1221,7 @@ run_plan (struct pallet_module *m, const char *config, const char *plan_json,
   summary (&d, ret);
 
 out:
+  Pallet_cluster_close (d.cluster);
   if (lockfd >= 0)
     close (lockfd);
   free (pj_path);
@@ -1156,7 +1293,7 @@ pallet_cleanup_plan (struct pallet_module *m, const char *config_json, const cha
 /* Reports the findings of one VM, then its verdict. */
 static void
 validate_events (struct Pallet_sink *k, const char *id, const char *name,
-                 const struct pallet_call_result *r)
+                 const struct pallet_call_result *r, json_t *host)
 {
   json_t *res = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:[]}", "event", "validated", "vm", id, "name",
                            name, "status", pallet_status_name (r->status), "message",
@@ -1172,6 +1309,11 @@ validate_events (struct Pallet_sink *k, const char *id, const char *name,
     json_array_append (json_object_get (res, "findings"), f);
     json_decref (f);
   }
+  /* The host's own (cluster preflight) finding. */
+  if (res && host) {
+    host_finding (k, id, name, host);
+    json_array_append (json_object_get (res, "findings"), host);
+  }
   struct pallet_event ev = { .type = PALLET_EVENT_RESULT,
                              .what = "validated",
                              .vm = id,
@@ -1186,7 +1328,7 @@ validate_events (struct Pallet_sink *k, const char *id, const char *name,
 
 static int
 validate_plan (struct pallet_module *m, const char *config_json, const char *plan_json,
-               struct Pallet_sink *k, const struct pallet_cancel *cancel)
+               struct Pallet_sink *k, const struct pallet_migrate_options *o)
 {
   json_error_t err;
   json_t *plan = json_loads (plan_json ? plan_json : "", 0, &err);
@@ -1207,21 +1349,42 @@ validate_plan (struct pallet_module *m, const char *config_json, const char *pla
   int failed = 0;
   size_t i;
   json_t *vm;
+  /* The cluster's preflight, once: a finding of every VM. */
+  json_t *cf = NULL;
+  if (wants_cluster (o)) {
+    char *err = NULL;
+    struct Pallet_cluster *c = Pallet_cluster_open (o, plan, &err);
+    cf = c ? Pallet_cluster_preflight (c)
+           : json_pack ("{s:s,s:s,s:s,s:s}", "category", "Critical", "type", "ClusterConfigInvalid",
+                        "field", "destination", "message", err ? err : "cannot open the cluster");
+    free (err);
+    Pallet_cluster_close (c);
+  }
   json_array_foreach (json_object_get (plan, "vms"), i, vm) {
     json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan, "vm", vm, "state",
                             "options", "cancelled", 0, "rollback", 0, "step", "validate");
     char *input = in ? json_dumps (in, JSON_COMPACT) : NULL;
     json_decref (in);
     struct pallet_call_result r;
-    struct Pallet_call_opts co = { .cancel = cancel };
+    struct Pallet_call_opts co = { .cancel = o->cancel };
     Pallet_call_op (s, PALLET_OP_VALIDATE, vm_label (vm), input, &co, &r);
     free (input);
+    json_t *hf = cf ? json_deep_copy (cf) : NULL;
+    if (cf) {
+      if (r.status == PALLET_OK) {
+        r.status = PALLET_E_INVALID;
+        free (r.error);
+        r.error = strdup (json_string_value (json_object_get (cf, "message")));
+      }
+    }
     if (r.status != PALLET_OK)
       failed++;
-    validate_events (k, vm_key (vm), vm_label (vm), &r);
+    validate_events (k, vm_key (vm), vm_label (vm), &r, hf);
+    json_decref (hf);
     pallet_call_result_free (&r);
   }
   pallet_session_close (s);
+  json_decref (cf);
   json_decref (plan);
   return failed ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_OK;
 }
@@ -1238,7 +1401,7 @@ pallet_validate_plan (struct pallet_module *m, const char *config_json, const ch
   Pallet_sink_init (&sink, o.on_event, o.opaque);
   struct Pallet_sink *outer = Pallet_sink_current ();
   Pallet_sink_set_current (&sink);
-  int rc = validate_plan (m, config_json, plan_json, &sink, o.cancel);
+  int rc = validate_plan (m, config_json, plan_json, &sink, &o);
   Pallet_sink_set_current (outer);
   Pallet_sink_destroy (&sink);
   return rc;

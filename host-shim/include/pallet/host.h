@@ -322,6 +322,20 @@ struct pallet_migrate_options {
   /* Added in 0.2: this run's cancel token, or NULL.  Triggering it
    * cancels this run only; the run never raises the process-wide flag. */
   struct pallet_cancel *cancel;
+  /* Added in 0.3, cluster mode (docs/host-guide.md "Cluster mode"): apply
+   * build_vm's objects to the cluster stage by stage, wait for the copy
+   * and conversion Pods, then start the VM; roll the cluster back on
+   * failure.  0: write manifests only. */
+  int apply;
+  const char *kubeconfig;   /* NULL: $KUBECONFIG, in-cluster, ~/.kube/config */
+  const char *kube_context; /* NULL: the kubeconfig's current-context */
+  const char *namespace_;   /* -n; NULL: the plan's targetNamespace */
+  /* The destination Provider's config (pallet_plan_provider_config
+   * "destination": provider, secret, settings), or NULL: a remote
+   * destination (spec.url) is reached with its Secret's token and cacert,
+   * the host destination through kubeconfig.  Holds secrets. */
+  const char *destination_json;
+  unsigned wait_timeout_s; /* each Pod wait; 0 means 3600 */
 };
 
 #define PALLET_MIGRATE_OPTIONS_INIT                       \
