@@ -81,6 +81,16 @@ remote_destination (const char *dest_json, struct Pallet_kube_target *t, char **
   return used;
 }
 
+int
+Pallet_cluster_remote (const char *dest_json)
+{
+  json_t *d = dest_json ? json_loads (dest_json, 0, NULL) : NULL;
+  const char *url = jstr (json_object_get (json_object_get (d, "provider"), "spec"), "url");
+  int r = url && *url;
+  json_decref (d);
+  return r;
+}
+
 struct Pallet_cluster *
 Pallet_cluster_open (const struct pallet_migrate_options *o, const json_t *plan, char **errmsg)
 {

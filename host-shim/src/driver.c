@@ -1148,7 +1148,8 @@ host_finding (struct Pallet_sink *k, const char *id, const char *name, json_t *f
 static int
 wants_cluster (const struct pallet_migrate_options *o)
 {
-  return o->apply || o->kubeconfig || o->kube_context || o->namespace_;
+  return o->apply || o->kubeconfig || o->kube_context || o->namespace_
+         || Pallet_cluster_remote (o->destination_json);
 }
 
 /* Cluster mode: where to apply, checked before any VM moves.  `pallet

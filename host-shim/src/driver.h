@@ -61,6 +61,8 @@ PALLET_HIDDEN char *Pallet_drv_manifest_dir (struct vmrun *v);
  * destination Provider); NULL with *errmsg. */
 PALLET_HIDDEN struct Pallet_cluster *Pallet_cluster_open (const struct pallet_migrate_options *o,
                                                           const json_t *plan, char **errmsg);
+/* 1 if the destination Provider (its config JSON) names a remote cluster. */
+PALLET_HIDDEN int Pallet_cluster_remote (const char *dest_json);
 PALLET_HIDDEN void Pallet_cluster_close (struct Pallet_cluster *c);
 /* Can this run reach the cluster, find the namespace and create Pods
  * there?  NULL, or a finding (category, type, field, message). */

@@ -8,6 +8,7 @@ exit code and log in the state; kill -9 during a wait resumes without
 making anything twice; the preflight names what is wrong.  Every check
 of the cluster is made with the real kubectl."""
 
+import base64
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -28,13 +30,87 @@ VM_ID = "vm-0001"
 LABEL = "vmID=" + VM_ID
 
 
+class Watch:
+    """`kubectl get --watch` of one kind in NS: every ADDED/MODIFIED/DELETED
+    the API server streamed, each with its resourceVersion (one counter
+    for all kinds in the endpoint, as in etcd), so watches of several
+    kinds merge into the cluster's own order."""
+
+    def __init__(self, kube, kind):
+        self.kind, self.events = kind, []
+        env = dict(os.environ, KUBECONFIG=kube.kubeconfig, HOME=kube.tmp)
+        before = len(kube.calls())
+        self.proc = subprocess.Popen(["/usr/bin/kubectl", "get", "-n", NS, kind, "--watch",
+                                      "--output-watch-events", "-o", "json"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        # Events from the moment the endpoint answered the watch on are in the stream.
+        wait_until(lambda: any(c["method"] == "GET" and (c.get("query") or {}).get("watch")
+                               in ("1", "true") and c["path"].endswith("/" + kind)
+                               for c in kube.calls()[before:]), 30, "kubectl watching " + kind)
+
+    def _read(self):
+        dec, buf = json.JSONDecoder(), ""
+        for line in self.proc.stdout:
+            buf += line
+            while buf.strip():
+                try:
+                    ev, end = dec.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                buf = buf.lstrip()[end:]
+                self.events.append(ev)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.reader.join(30)
+        self.proc.stderr.close()
+        return self.events
+
+
+def timeline(*watches):
+    """(resourceVersion, type, kind, name, phase or runStrategy) in cluster order."""
+    out = []
+    for w in watches:
+        for ev in w.stop():
+            o = ev["object"]
+            what = (o.get("status") or {}).get("phase") if o["kind"] == "Pod" else \
+                (o.get("spec") or {}).get("runStrategy")
+            out.append((int(o["metadata"]["resourceVersion"]), ev["type"], o["kind"],
+                        o["metadata"]["name"], what))
+    return sorted(out)
+
+
+def first(tl, kind, name, etype=None, what=None):
+    for i, (_, t, k, n, w) in enumerate(tl):
+        if k == kind and n == name and (etype is None or t == etype) and \
+                (what is None or w == what):
+            return i
+    raise AssertionError("no %s %s %s %s in %s" % (etype, kind, name, what, tl))
+
+
+# The copy Pod writes a mark at the start of the disk after a pause; the
+# conversion Pod refuses to run unless the mark is there and writes its
+# own: a conversion started before the copy finished fails, and the
+# disk's bytes say both ran, in order.
+COPY = ("/bin/sh", "-c", "echo copying; sleep 1; printf COPIED | dd of=/dev/block0 "
+        "conv=notrunc status=none; echo copied")
+CONVERT = ["/bin/sh", "-c", "[ \"$(head -c 6 /dev/block0)\" = COPIED ] || "
+           "{ echo 'the disk was not copied' >&2; exit 9; }; "
+           "printf CONVERTED | dd of=/dev/block0 bs=512 seek=1 conv=notrunc status=none; "
+           "echo converted"]
+
+
 def stage(obj, name):
     obj["metadata"].setdefault("labels", {})["pallet.dev/stage"] = name
     obj["metadata"]["namespace"] = NS
     return obj
 
 
-def manifests(convert_cmd, copy_cmd=("/bin/sh", "-c", "echo copying; echo copied")):
+def manifests(convert_cmd, copy_cmd=COPY):
     pvc = stage(block_pvc("web-1-disk0", sc="local"), "storage")
     secret = stage({"apiVersion": "v1", "kind": "Secret",
                     "metadata": {"name": "web-1-copy-creds"},
@@ -70,12 +146,14 @@ class ClusterApply(unittest.TestCase):
         cls.kube.stop()
 
     def tearDown(self):
+        sys.stderr.write("(%.1f s) " % (time.time() - self.t0))
         # Each test starts from an empty namespace, whatever the last one left.
         self.kube.kubectl("delete", "-n", NS, "--all", "--wait=true",
                           "pods,pvc,secrets,configmaps,virtualmachines", timeout=180)
         self.kube.kubectl("delete", "--all", "pv", timeout=180)
 
     def setUp(self):
+        self.t0 = time.time()
         self.tmp = tempfile.mkdtemp(prefix="pallet-cluster-test-", dir=self.kube.tmp)
         self.cleanup_log = os.path.join(self.tmp, "cleanup.jsonl")
 
@@ -137,37 +215,62 @@ class ClusterApply(unittest.TestCase):
         return names
 
     def test_1_apply_in_stage_order_and_start(self):
-        plan, config = self.write_plan(manifests(["/bin/sh", "-c", "echo converted"]))
+        plan, config = self.write_plan(manifests(CONVERT))
+        watches = [Watch(self.kube, k) for k in ("persistentvolumeclaims", "pods",
+                                                 "virtualmachines")]
         t0 = time.time()
         r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        tl = timeline(*watches)
         st = self.state()
         self.assertEqual(st["status"], "succeeded")
         self.assertIn("apply", st["completed"])
         self.assertTrue(st["cluster"]["podsSucceeded"])
         uid = st["migrationUID"]
-        # Storage, copy Pod, conversion Pod, then the ConfigMap and the VM.
-        # (Within a stage, the provider's order.)
+        # As the cluster saw it (kubectl's watches): the claim, then the copy
+        # Pod, which ran to Succeeded before the conversion Pod was created,
+        # which ran to Succeeded before the VM was created, Halted, then
+        # patched to its target run strategy.
+        order = [first(tl, "PersistentVolumeClaim", "web-1-disk0", "ADDED"),
+                 first(tl, "Pod", "web-1-ebs-copy", "ADDED"),
+                 first(tl, "Pod", "web-1-ebs-copy", what="Running"),
+                 first(tl, "Pod", "web-1-ebs-copy", what="Succeeded"),
+                 first(tl, "Pod", "web-1-convert", "ADDED"),
+                 first(tl, "Pod", "web-1-convert", what="Succeeded"),
+                 first(tl, "VirtualMachine", "web-1", "ADDED", "Halted"),
+                 first(tl, "VirtualMachine", "web-1", "MODIFIED", "Always")]
+        self.assertEqual(order, sorted(order), tl)
+        self.assertEqual([x for x in tl if x[2] == "VirtualMachine" and x[1] == "ADDED"][0][4],
+                         "Halted", tl)
+        # Within the storage stage, the provider's order; the ConfigMap
+        # (stage vm) before the VirtualMachine.
         self.assertEqual(self.post_order()[-6:], ["persistentvolumeclaims", "secrets", "pods",
                                                   "pods", "configmaps", "virtualmachines"])
         ev = self.events(r.stdout)
         waits = [e for e in ev if e.get("event") == "wait"]
         self.assertTrue(any(e.get("pod") == "web-1-ebs-copy" and e.get("phase") == "Succeeded"
                             for e in waits), waits)
-        conv_created = [i for i, e in enumerate(ev) if e.get("event") == "apply"
-                        and "Pod web-1-convert created" in e.get("message", "")]
-        copy_done = [i for i, e in enumerate(ev) if e.get("event") == "wait"
-                     and e.get("pod") == "web-1-ebs-copy" and e.get("phase") == "Succeeded"]
-        self.assertTrue(conv_created and copy_done and copy_done[0] < conv_created[0], ev)
+        self.assertTrue(any(e.get("pod") == "web-1-convert" and e.get("phase") == "Succeeded"
+                            for e in waits), waits)
+        # The disk, read through the PV kubectl names: both Pods wrote it.
+        with open(self.kube.backing_file("web-1-disk0", ns=NS), "rb") as f:
+            head = f.read(1024)
+        self.assertEqual(head[:6], b"COPIED")
+        self.assertEqual(head[512:521], b"CONVERTED")
         # The VM started; the finished Pods gone; storage and VM stay.
         vm = self.kube.json("-n", NS, "virtualmachine/web-1")
         self.assertEqual(vm["spec"]["runStrategy"], "Always")
         self.assertEqual(vm["metadata"]["labels"]["migration"], uid)
+        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
         left = self.left(uid)
-        self.assertNotIn("pods/web-1-ebs-copy", left)
-        self.assertNotIn("pods/web-1-convert", left)
         self.assertIn("pvc/web-1-disk0", left)
         self.assertIn("virtualmachines/web-1", left)
+        self.assertIn("secrets/web-1-copy-creds", left)
+        # The state records what was applied, with the cluster's uids.
+        objs = {o["name"]: o for o in st["cluster"]["objects"]}
+        self.assertEqual(objs["web-1"]["uid"], vm["metadata"]["uid"])
+        self.assertEqual(objs["web-1-ebs-copy"]["stage"], "copy")
+        self.assertEqual(objs["web-1-convert"]["stage"], "convert")
         # cleanup learnt that the Pods ran.
         self.assertEqual(self.cleanup_inputs()[-1],
                          {"cluster": {"mode": "apply", "podsSucceeded": True}, "rollback": False})
@@ -178,9 +281,8 @@ class ClusterApply(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertFalse([c for c in self.kube.calls()[n:] if c["method"] != "GET"
                           and "dryRun" not in (c.get("query") or {})])
-        for o in ("virtualmachine/web-1", "pvc/web-1-disk0", "secret/web-1-copy-creds",
-                  "configmap/web-1-extra"):
-            self.kube.kubectl("delete", "-n", NS, o)
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachine/web-1")["metadata"]["uid"],
+                         vm["metadata"]["uid"])
 
     def test_2_failing_conversion_rolls_back(self):
         plan, config = self.write_plan(manifests(
@@ -202,49 +304,114 @@ class ClusterApply(unittest.TestCase):
         self.assertIn("inspecting", f["logTail"])
         self.assertTrue(st["rolledBack"])
         self.assertTrue(st["cluster"]["rolledBack"])
+        self.assertIn("no root device found", f["logTail"])
+        self.assertEqual(f["stage"], "convert")
+        self.assertTrue(st["cluster"]["podsSucceeded"] is False)
+        # kubectl: nothing of the migration is left, not even the claim's
+        # provisioned volume, and the VM was never created.
         self.assertEqual(self.left(st["migrationUID"]), [])
         self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pvc")["items"], [])
+        self.assertEqual(self.kube.json("pv")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachines")["items"], [])
+        deleted = [e["message"] for e in self.events(r.stdout) if e.get("event") == "rollback"
+                   and e.get("status") == "deleted"]
+        for what in ("Pod web-1-ebs-copy", "Pod web-1-convert", "PersistentVolumeClaim web-1-disk0",
+                     "Secret web-1-copy-creds"):
+            self.assertIn(what + " deleted", deleted)
+        self.assertLess(deleted.index("Pod web-1-convert deleted"),
+                        deleted.index("PersistentVolumeClaim web-1-disk0 deleted"))
         # The provider's rollback ran after the cluster's, told the Pods did not all succeed.
         self.assertEqual(self.cleanup_inputs()[-1],
                          {"cluster": {"mode": "apply", "podsSucceeded": False}, "rollback": True})
 
-    def test_3_kill_during_wait_resumes(self):
-        plan, config = self.write_plan(manifests(
-            ["/bin/sh", "-c", "echo converted"],
-            copy_cmd=("/bin/sh", "-c", "echo copying; sleep 4; echo copied")), name="resume")
+    def kill_during_wait(self, name, pod_name, copy_cmd=COPY, convert_cmd=CONVERT):
+        """Starts migrate --apply, kills it (SIGKILL, whole group) while it
+        waits for pod_name to finish, and returns the plan and the Pod's uid."""
+        plan, config = self.write_plan(manifests(convert_cmd, copy_cmd=copy_cmd), name=name)
         p = subprocess.Popen(self.argv("migrate", plan, config, "--apply"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
         try:
-            wait_until(lambda: self.kube.kubectl("get", "-n", NS, "pod/web-1-ebs-copy", "-o",
+            wait_until(lambda: self.kube.kubectl("get", "-n", NS, "pod/" + pod_name, "-o",
                                                  "jsonpath={.status.phase}", ok=False)
-                       .stdout == "Running", 60, "the copy Pod running")
+                       .stdout == "Running", 60, "Pod %s running" % pod_name)
             os.killpg(p.pid, signal.SIGKILL)
         finally:
             p.communicate(timeout=60)
-        uid_before = self.kube.json("-n", NS, "pod/web-1-ebs-copy")["metadata"]["uid"]
+        self.assertEqual(p.returncode, -signal.SIGKILL)
         self.assertEqual(self.state()["step"], "apply")
+        self.assertEqual(self.state()["status"], "running")
+        return plan, config, self.kube.json("-n", NS, "pod/" + pod_name)["metadata"]["uid"]
+
+    def resume_finds(self, plan, config, found, made_pods):
         n = len(self.kube.calls())
         r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         ev = self.events(r.stdout)
-        self.assertTrue(any(e.get("event") == "apply" and "Pod web-1-ebs-copy found" in
-                            e.get("message", "") for e in ev), ev)
-        # Nothing made twice: the storage and the copy Pod were found, not recreated.
+        for what in found:
+            self.assertTrue(any(e.get("event") == "apply" and what + " found" in
+                                e.get("message", "") for e in ev), (what, ev))
+        # Nothing made twice: what an earlier run made was found, not recreated.
         created = [c["path"] for c in self.kube.calls()[n:]
                    if c["method"] == "POST" and c["code"] == 201
                    and "dryRun" not in (c.get("query") or {})]
-        self.assertEqual(len([x for x in created if x.endswith("/pods")]), 1, created)  # convert
-        self.assertFalse([x for x in created if x.endswith("/persistentvolumeclaims")])
-        st = self.state()
-        objs = {o["name"]: o["uid"] for o in st["cluster"]["objects"]}
-        self.assertEqual(objs["web-1-ebs-copy"], uid_before)
+        self.assertEqual(len([x for x in created if x.endswith("/pods")]), made_pods, created)
+        self.assertFalse([x for x in created if x.endswith("/persistentvolumeclaims")
+                          or x.endswith("/secrets")], created)
         self.assertEqual(self.kube.json("-n", NS, "virtualmachine/web-1")["spec"]["runStrategy"],
                          "Always")
-        # `pallet cleanup` of a succeeded VM removes no VM.
-        for o in ("virtualmachine/web-1", "pvc/web-1-disk0", "secret/web-1-copy-creds",
-                  "configmap/web-1-extra"):
-            self.kube.kubectl("delete", "-n", NS, o)
+        with open(self.kube.backing_file("web-1-disk0", ns=NS), "rb") as f:
+            head = f.read(1024)
+        self.assertEqual((head[:6], head[512:521]), (b"COPIED", b"CONVERTED"))
+        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        return self.state()
+
+    def test_3_kill_during_copy_wait_resumes(self):
+        plan, config, uid_before = self.kill_during_wait(
+            "resume", "web-1-ebs-copy",
+            copy_cmd=("/bin/sh", "-c", "echo copying; sleep 4; printf COPIED | "
+                      "dd of=/dev/block0 conv=notrunc status=none"))
+        # The conversion Pod was not created while the copy ran.
+        self.assertEqual(self.kube.kubectl("get", "-n", NS, "pod/web-1-convert",
+                                           ok=False).returncode, 1)
+        # The storage stage was done: not even looked at again.
+        st = self.resume_finds(plan, config, ["Pod web-1-ebs-copy"], made_pods=1)
+        objs = {o["name"]: o["uid"] for o in st["cluster"]["objects"]}
+        self.assertEqual(objs["web-1-ebs-copy"], uid_before)
+
+    def test_3b_kill_during_convert_wait_resumes(self):
+        plan, config, uid_before = self.kill_during_wait(
+            "resume2", "web-1-convert", convert_cmd=["/bin/sh", "-c", "sleep 4; " + CONVERT[2]])
+        st = self.resume_finds(plan, config, ["Pod web-1-convert"], made_pods=0)
+        self.assertIn("2-copy", st["cluster"]["stagesDone"])
+        objs = {o["name"]: o["uid"] for o in st["cluster"]["objects"]}
+        self.assertEqual(objs["web-1-convert"], uid_before)
+
+    def test_3c_killed_run_rolled_back_by_labels(self):
+        # Killed while the conversion ran, and (as if killed between a
+        # create and the state write) the state lost its record of the
+        # objects: `pallet cleanup` finds them by their labels.
+        plan, config, _ = self.kill_during_wait(
+            "lost", "web-1-convert", convert_cmd=["/bin/sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait $!"])
+        path = self.state_path()
+        st = self.state()
+        st["cluster"]["objects"] = []
+        with open(path, "w") as f:
+            json.dump(st, f)
+        uid = st["migrationUID"]
+        self.assertEqual(len(self.left(uid)), 4, self.left(uid))
+        r = self.run_pallet(*self.argv("cleanup", plan, config))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.left(uid), [])
+        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("pv")["items"], [])
+        st = self.state()
+        self.assertTrue(st["rolledBack"])
+        found = {o["name"]: o["stage"] for o in st["cluster"]["objects"]}
+        self.assertEqual(found.get("web-1-convert"), "found by label", found)
+        self.assertEqual(self.cleanup_inputs()[-1],
+                         {"cluster": {"mode": "apply", "podsSucceeded": False}, "rollback": True})
 
     def test_4_manifest_mode_orders_files(self):
         plan, config = self.write_plan(manifests(["/bin/sh", "-c", "true"]), name="files")
@@ -321,6 +488,64 @@ class ClusterApply(unittest.TestCase):
         self.assertIn("NamespaceNotFound", r.stdout + r.stderr)
         self.assertIn("namespace nowhere does not exist", r.stdout + r.stderr)
         self.assertIsNone(self.state_path())
+
+    def remote_plan(self, token, name):
+        """A Forklift plan whose destination Provider is the endpoint by
+        spec.url, with its token and CA in the Provider's Secret."""
+        kc = self.kube.config
+        ca = base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+        docs = [
+            {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Provider",
+             "metadata": {"name": "null-source", "namespace": "mtv"},
+             "spec": {"type": "null", "url": "",
+                      "settings": {"vms": [{"id": VM_ID, "name": "web-1", "cpus": 1,
+                                            "memoryMiB": 512, "state": "stopped"}],
+                                   "manifests": manifests(CONVERT),
+                                   "cleanup_input_file": self.cleanup_log}}},
+            {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Provider",
+             "metadata": {"name": "remote", "namespace": "mtv"},
+             "spec": {"type": "openshift", "url": self.kube.url,
+                      "secret": {"name": "remote-token", "namespace": "mtv"}}},
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "remote-token", "namespace": "mtv"},
+             "stringData": {"token": token, "cacert": ca}},
+            {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+             "metadata": {"name": name, "namespace": "mtv"},
+             "spec": {"targetNamespace": NS, "targetPowerState": "on",
+                      "provider": {"source": {"name": "null-source", "namespace": "mtv"},
+                                   "destination": {"name": "remote", "namespace": "mtv"}},
+                      "vms": [{"id": VM_ID}]}},
+        ]
+        p = os.path.join(self.tmp, name + ".yaml")
+        with open(p, "w") as f:
+            f.write("\n---\n".join(json.dumps(d) for d in docs) + "\n")
+        return p
+
+    def run_remote(self, verb, plan, *extra):
+        # No kubeconfig anywhere: only the destination Provider says where.
+        env = dict(os.environ, HOME=self.tmp, KUBECONFIG=os.path.join(self.tmp, "none"))
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        return subprocess.run([PALLET, verb, plan, "--provider", "null", "--state-dir",
+                               os.path.join(self.tmp, "state"), "-o", "json"] + list(extra),
+                              capture_output=True, text=True, timeout=180, env=env)
+
+    def test_6_remote_destination_provider(self):
+        bad = self.remote_plan("wrong-token-x9", "remote-bad")
+        r = self.run_remote("validate", bad)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        found = [f for e in self.events(r.stdout) if e.get("event") == "validated"
+                 for f in e["findings"] if f.get("type") == "ClusterUnauthorized"]
+        self.assertTrue(found, r.stdout + r.stderr)
+        self.assertIn("the destination Provider remote", found[0]["message"])
+        self.assertNotIn("x9", r.stdout + r.stderr)
+        good = self.remote_plan(self.kube.config["users"][0]["user"]["token"], "remote-good")
+        r = self.run_remote("validate", good)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.run_remote("migrate", good, "--apply")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        vm = self.kube.json("-n", NS, "virtualmachine/web-1")
+        self.assertEqual(vm["spec"]["runStrategy"], "Always")
+        self.assertEqual(vm["metadata"]["labels"]["migration"], self.state()["migrationUID"])
 
 
 if __name__ == "__main__":
