@@ -566,3 +566,47 @@ func TestNullMigrateFails(t *testing.T) {
 		t.Errorf("ValidatePlan with VMs the source lacks = %v, want ExitVMFailed", err)
 	}
 }
+
+// The cluster-mode options reach the library (the struct as the header
+// lays it out): a kubeconfig that does not exist is the preflight's
+// finding in ValidatePlan, and stops Migrate with Apply before any VM.
+func TestNullClusterOptions(t *testing.T) {
+	src := testenv.SourceDir(t)
+	plan, err := host.LoadPlan("", filepath.Join(src, "examples", "demo-null", "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadNull(t, plan.SourceType)
+	kc := filepath.Join(t.TempDir(), "no-such-kubeconfig")
+	var mu sync.Mutex
+	var findings []host.Event
+	steps := 0
+	o := host.RunOptions{StateDir: filepath.Join(t.TempDir(), "state"), Kubeconfig: kc,
+		WaitTimeout: 1500 * time.Millisecond,
+		OnEvent: func(ev host.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Type == host.EventFinding && strings.Contains(string(ev.JSON), "ClusterConfigInvalid") {
+				findings = append(findings, ev)
+			}
+			if ev.Type == host.EventStep && ev.What == "step" {
+				steps++
+			}
+		}}
+	var xe *host.ExitError
+	if err := p.ValidatePlan(context.Background(), plan.SourceConfig, plan.JSON, o); !errors.As(err, &xe) || xe.Code != host.ExitVMFailed {
+		t.Fatalf("ValidatePlan with a missing kubeconfig = %v, want ExitVMFailed", err)
+	}
+	if len(findings) != 3 || !strings.Contains(string(findings[0].JSON), kc) {
+		t.Fatalf("ClusterConfigInvalid findings naming %s: %+v", kc, findings)
+	}
+	findings = nil
+	o.Apply = true
+	if _, err := p.Migrate(context.Background(), plan.SourceConfig, plan.JSON, o); !errors.As(err, &xe) || xe.Code != host.ExitVMFailed {
+		t.Fatalf("Migrate --apply with a missing kubeconfig = %v, want ExitVMFailed", err)
+	}
+	if len(findings) != 1 || steps != 0 {
+		t.Errorf("Migrate --apply: %d ClusterConfigInvalid findings (want 1), %d steps run (want 0)",
+			len(findings), steps)
+	}
+}

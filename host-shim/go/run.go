@@ -26,6 +26,17 @@ type RunOptions struct {
 	// RESULT), one at a time, from the library's threads. It must not
 	// call back into this package, and should return quickly.
 	OnEvent func(Event)
+	// Cluster mode (Added-in: ABI 1.1; the host guide's "Cluster mode").
+	// Apply applies build_vm's objects stage by stage, waits for the copy
+	// and conversion Pods, then starts the VM; false writes manifests.
+	Apply       bool
+	Kubeconfig  string // "": $KUBECONFIG, in-cluster, ~/.kube/config
+	KubeContext string // "": the kubeconfig's current-context
+	Namespace   string // "": the plan's targetNamespace
+	// Destination is the destination Provider's config (provider, secret,
+	// settings; it holds secrets), or nil: the cluster of Kubeconfig.
+	Destination []byte
+	WaitTimeout time.Duration // each Pod wait, whole seconds; 0 means 1h
 }
 
 // Summary is the RESULT "summary" event that ends a migrate or cleanup.
@@ -119,9 +130,12 @@ func (p *Provider) run(ctx context.Context, op string, mode C.int, config, plan 
 // them for the call) and runs the plan.
 func runC(m *C.struct_pallet_module, mode C.int, config, plan []byte, o *RunOptions,
 	cancel *C.struct_pallet_cancel, k *sink) (C.int, string) {
-	mo := (*C.struct_pallet_migrate_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_pallet_migrate_options{}))))
+	// The size is this binding's view of the struct (the header it was
+	// built with): the library never writes past it.
+	size := C.size_t(C.sizeof_struct_pallet_migrate_options)
+	mo := (*C.struct_pallet_migrate_options)(C.calloc(1, size))
 	defer C.free(unsafe.Pointer(mo))
-	C.pallet_migrate_options_init(mo)
+	C.pallet_migrate_options_init_size(mo, size)
 	mo.state_dir = cstringOrNil(o.StateDir)
 	defer freeC(mo.state_dir)
 	mo.output_dir = cstringOrNil(o.OutputDir)
@@ -131,6 +145,20 @@ func runC(m *C.struct_pallet_module, mode C.int, config, plan []byte, o *RunOpti
 	mo.backoff_ms = C.uint(o.Backoff / time.Millisecond)
 	mo.backoff_max_ms = C.uint(o.BackoffMax / time.Millisecond)
 	mo.cancel = cancel
+	if o.Apply {
+		mo.apply = 1
+	}
+	mo.kubeconfig = cstringOrNil(o.Kubeconfig)
+	defer freeC(mo.kubeconfig)
+	mo.kube_context = cstringOrNil(o.KubeContext)
+	defer freeC(mo.kube_context)
+	mo.namespace_ = cstringOrNil(o.Namespace)
+	defer freeC(mo.namespace_)
+	if o.Destination != nil {
+		mo.destination_json = C.CString(string(o.Destination))
+		defer C.palletgo_free_secret(mo.destination_json)
+	}
+	mo.wait_timeout_s = C.uint((o.WaitTimeout + time.Second - 1) / time.Second)
 	cc := C.CString(string(config))
 	defer C.palletgo_free_secret(cc)
 	cp := C.CString(string(plan))

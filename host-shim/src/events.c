@@ -138,10 +138,21 @@ Pallet_options_copy (void *dst, size_t dst_size, const void *src, const char *wh
 }
 
 void
-pallet_migrate_options_init (struct pallet_migrate_options *o)
+pallet_migrate_options_init_size (struct pallet_migrate_options *o, size_t size)
 {
-  memset (o, 0, sizeof *o);
-  o->struct_size = sizeof *o;
+  if (size < sizeof (uint64_t))
+    return; /* not even struct_size fits */
+  /* A size the calls refuse (garbage) is left for them to report. */
+  if (size <= 4096)
+    memset (o, 0, size);
+  o->struct_size = size;
+}
+
+/* The ABI 1.0 symbol: its callers' struct ends after cancel, whatever
+ * this library's header says; newer callers get the macro. */
+void (pallet_migrate_options_init) (struct pallet_migrate_options *o)
+{
+  pallet_migrate_options_init_size (o, PALLET_MIGRATE_OPTIONS_SIZE_1_0);
 }
 
 void

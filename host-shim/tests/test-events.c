@@ -181,6 +181,63 @@ test_migrate_events (void)
   CU_ASSERT_FALSE (seen.overlapped);
 }
 
+/* struct pallet_migrate_options as the ABI 1.0 header declares it. */
+struct migrate_options_1_0 {
+  uint64_t struct_size;
+  const char *state_dir;
+  unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms;
+  const char *output_dir;
+  pallet_event_fn *on_event;
+  void *opaque;
+  struct pallet_cancel *cancel;
+};
+_Static_assert(sizeof (struct migrate_options_1_0) == PALLET_MIGRATE_OPTIONS_SIZE_1_0,
+               "PALLET_MIGRATE_OPTIONS_SIZE_1_0 is not the 1.0 layout");
+
+/* A program built against the ABI 1.0 header calls the init function
+ * on its smaller struct (on the heap, so ASan sees a write past it): the
+ * function stays inside it and the run reads no cluster-mode field. */
+static void
+test_options_init_1_0 (void)
+{
+  struct seen seen = { 0 };
+  struct migrate_options_1_0 *o = malloc (sizeof *o);
+  CU_ASSERT_FATAL (o != NULL);
+  memset (o, 0xa5, sizeof *o);
+  (pallet_migrate_options_init) ((struct pallet_migrate_options *) o);
+  CU_ASSERT_EQUAL (o->struct_size, sizeof *o);
+  CU_ASSERT_PTR_NULL (o->cancel);
+  CU_ASSERT_PTR_NULL (o->state_dir);
+  o->on_event = record;
+  o->opaque = &seen;
+  char state[4096];
+  snprintf (state, sizeof state, "%s/abi-1.0", scratch);
+  o->state_dir = state;
+  char *plan = plan_of (1);
+  CU_ASSERT_EQUAL (pallet_migrate (mod, "{}", plan, (struct pallet_migrate_options *) o),
+                   PALLET_EXIT_OK);
+  CU_ASSERT_EQUAL (seen.last_code, PALLET_EXIT_OK);
+  free (plan);
+  free (o);
+
+  /* The macro and the sized form: the caller's size, every byte zeroed. */
+  struct pallet_migrate_options full;
+  memset (&full, 0xa5, sizeof full);
+  pallet_migrate_options_init (&full);
+  CU_ASSERT_EQUAL (full.struct_size, sizeof full);
+  CU_ASSERT_EQUAL (full.apply, 0);
+  CU_ASSERT_PTR_NULL (full.destination_json);
+  CU_ASSERT_EQUAL (full.wait_timeout_s, 0);
+  struct {
+    struct pallet_migrate_options o;
+    uint64_t later;
+  } big;
+  memset (&big, 0xa5, sizeof big);
+  pallet_migrate_options_init_size (&big.o, sizeof big);
+  CU_ASSERT_EQUAL (big.o.struct_size, sizeof big);
+  CU_ASSERT_EQUAL (big.later, 0);
+}
+
 static void
 test_options_versions (void)
 {
@@ -283,6 +340,7 @@ main (int argc, char **argv)
   CU_add_test (s, "inventory errors", test_inventory_errors);
   CU_add_test (s, "migrate events", test_migrate_events);
   CU_add_test (s, "options versions", test_options_versions);
+  CU_add_test (s, "options init of an ABI 1.0 caller", test_options_init_1_0);
   CU_add_test (s, "process-wide handler", test_global_handler);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
@@ -291,5 +349,5 @@ main (int argc, char **argv)
   CU_cleanup_registry ();
   pallet_module_free (mod);
   nftw (scratch, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return failed == 0 && run == 5 ? 0 : 1;
+  return failed == 0 && run == 6 ? 0 : 1;
 }

@@ -322,7 +322,7 @@ struct pallet_migrate_options {
   /* Added in 0.2: this run's cancel token, or NULL.  Triggering it
    * cancels this run only; the run never raises the process-wide flag. */
   struct pallet_cancel *cancel;
-  /* Added in 0.3, cluster mode (docs/host-guide.md "Cluster mode"): apply
+  /* Added-in: ABI 1.1, cluster mode (docs/host-guide.md "Cluster mode"): apply
    * build_vm's objects to the cluster stage by stage, wait for the copy
    * and conversion Pods, then start the VM; roll the cluster back on
    * failure.  0: write manifests only. */
@@ -342,8 +342,20 @@ struct pallet_migrate_options {
   {                                                       \
     .struct_size = sizeof (struct pallet_migrate_options) \
   }
-/* Zeroes o and sets its struct_size. */
+/* Added-in: ABI 1.1.  The size of the ABI 1.0 struct (up to cancel). */
+#define PALLET_MIGRATE_OPTIONS_SIZE_1_0 \
+  (offsetof (struct pallet_migrate_options, cancel) + sizeof (struct pallet_cancel *))
+/* Added-in: ABI 1.1.  Zeroes the size bytes of o and sets struct_size to
+ * size: the caller's sizeof, so a library newer than the caller's header
+ * never writes past the caller's struct. */
+void pallet_migrate_options_init_size (struct pallet_migrate_options *o, size_t size);
+/* Zeroes o and sets its struct_size.  A macro since ABI 1.1 (like zlib's
+ * deflateInit), so the size is the caller's; the function of that name
+ * stays for ABI 1.0 programs and initialises the 1.0 fields only.
+ * Bindings that cannot expand macros (cgo) call
+ * pallet_migrate_options_init_size(). */
 void pallet_migrate_options_init (struct pallet_migrate_options *o);
+#define pallet_migrate_options_init(o) pallet_migrate_options_init_size ((o), sizeof *(o))
 
 /* The default state dir of a plan: ./.pallet-state/<name> (malloc'd). */
 char *pallet_default_state_dir (const char *plan_name);
