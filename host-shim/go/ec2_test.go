@@ -105,8 +105,17 @@ func TestEC2ZeroCopyMigrate(t *testing.T) {
 			t.Errorf("volume %v: want available in target-az us-east-1b", v)
 		}
 	}
+	// Zero copy keeps the snapshots until the VM boots; CleanupPlan
+	// (pallet cleanup) then deletes them.
+	if s := ep.Tagged("snapshots"); len(s) != 3 {
+		t.Errorf("%d snapshots kept after success, want 3 (keep-snapshots-until-boot)", len(s))
+	}
+	if _, err := p.CleanupPlan(context.Background(), plan.SourceConfig, plan.JSON, host.RunOptions{
+		StateDir: filepath.Join(dir, "state"), OutputDir: filepath.Join(dir, "out")}); err != nil {
+		t.Fatalf("CleanupPlan: %v", err)
+	}
 	if s := ep.Tagged("snapshots"); len(s) != 0 {
-		t.Errorf("%d snapshots left after success", len(s))
+		t.Errorf("%d snapshots left after CleanupPlan", len(s))
 	}
 	if n := ep.Calls("CreateSnapshots"); n != 1 {
 		t.Errorf("%d CreateSnapshots calls, want one crash-consistent call", n)

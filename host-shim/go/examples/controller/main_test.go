@@ -203,7 +203,9 @@ func TestControllerEC2(t *testing.T) {
 	ep := testenv.StartEndpoint(t, seed, "--start-delay", "0.2", "--stop-delay", "0.3",
 		"--snapshot-delay", "0.8", "--volume-delay", "0.3")
 	ec2 := filepath.Join(t.TempDir(), "ec2.yaml")
-	if err := os.WriteFile(ec2, []byte(ep.PlanYAML("go-ec2", ids, nil)), 0o600); err != nil {
+	// No boot to wait for here: the snapshots go in the same run.
+	keep := map[string]interface{}{"keep-snapshots-until-boot": false}
+	if err := os.WriteFile(ec2, []byte(ep.PlanYAML("go-ec2", ids, keep)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
@@ -219,7 +221,7 @@ func TestControllerEC2(t *testing.T) {
 		t.Errorf("%d plan-tagged volumes, want 6 (3 per instance)", n)
 	}
 	if n := len(ep.Tagged("snapshots")); n != 0 {
-		t.Errorf("%d snapshots left", n)
+		t.Errorf("%d snapshots left with keep-snapshots-until-boot false", n)
 	}
 	for _, id := range ids {
 		if st := ep.InstanceState(id); st != "stopped" {
