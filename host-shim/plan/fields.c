@@ -30,8 +30,9 @@ const struct Pallet_plan_field Pallet_plan_fields[] = {
   { "Plan", "spec.convertorLabels", H, NULL, "labels on the conversion Pod" },
   { "Plan", "spec.convertorNodeSelector", H, NULL,
     "node selector of the conversion Pod (not outside the volumes' zone)" },
-  { "Plan", "spec.customizationScripts", R, NULL,
-    "runs the scripts of a ConfigMap in the guest during conversion" },
+  { "Plan", "spec.customizationScripts", H, NULL,
+    "a ConfigMap's N_linux_firstboot_*.sh (run once at first boot) and N_linux_run_*.sh "
+    "(run at conversion) scripts, in key order; copy mode (validate warns otherwise)" },
   { "Plan", "spec.deleteGuestConversionPod", R, NULL,
     "deletes the conversion Pod once it has succeeded" },
   { "Plan", "spec.deleteVmOnFailMigration", P, NULL,

@@ -802,6 +802,36 @@ normalize_provider (char **errmsg, const json_t *set, const json_t *plan_entry,
   return out;
 }
 
+/* spec.customizationScripts: the ConfigMap it names, resolved now so the
+ * provider gets the scripts themselves: {name, namespace, scripts: {key:
+ * text}}, or null when unset.  A missing ConfigMap fails the load. */
+static int
+customization_scripts (char **errmsg, const json_t *set, const json_t *entry, const json_t *spec,
+                       const char *plan_ns, json_t **out)
+{
+  const json_t *ref, *cm, *data;
+  const char *ns;
+
+  *out = NULL;
+  if (get (errmsg, entry, spec, "spec", "customizationScripts", W_MAP, 0, &ref) == -1)
+    return -1;
+  if (!ref)
+    return 0;
+  cm =
+      resolve_ref (errmsg, set, entry, ref, "spec.customizationScripts", "ConfigMap", plan_ns, &ns);
+  if (!cm)
+    return -1;
+  data = json_object_get (obj_of (cm), "data");
+  *out =
+      json_pack ("{s:s, s:s?, s:o}", "name", str_at (obj_of (cm), "metadata", "name"), "namespace",
+                 ns, "scripts", json_is_object (data) ? json_deep_copy (data) : json_object ());
+  if (!*out) {
+    Pallet_plan_set_error (errmsg, "plan: out of memory");
+    return -1;
+  }
+  return 0;
+}
+
 json_t *
 pallet_plan_normalize (const json_t *set, const char *plan_name, char **errmsg)
 {
@@ -816,7 +846,7 @@ pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned fl
   const json_t *entry, *obj, *md, *spec, *v, *warm, *skip, *providers, *maps;
   const char *type, *ps, *ns, *name, *cutover;
   json_t *vms = NULL, *nmap = NULL, *smap = NULL, *src = NULL, *dst = NULL;
-  json_t *uid = NULL, *out = NULL;
+  json_t *uid = NULL, *out = NULL, *scripts = NULL;
 
   if (errmsg)
     *errmsg = NULL;
@@ -853,7 +883,8 @@ pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned fl
     type = warm && json_is_true (warm) ? "warm" : "cold";
   if (migration_cutover (errmsg, set, name, ns, &cutover) == -1)
     return NULL;
-  if (!(vms = normalize_vms (errmsg, entry, spec)))
+  if (!(vms = normalize_vms (errmsg, entry, spec))
+      || customization_scripts (errmsg, set, entry, spec, ns, &scripts) == -1)
     goto fail;
   if (get (errmsg, entry, spec, "spec", "provider", W_MAP, 1, &providers) == -1
       || !(src = normalize_provider (errmsg, set, entry, providers, "source", ns))
@@ -880,6 +911,18 @@ pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned fl
     json_decref (out);
     out = NULL;
   }
+  /* Providers read their per-plan options (pallet.dev/...) here. */
+  v = json_object_get (md, "annotations");
+  if (out
+      && (json_object_set_new (out, "annotations",
+                               json_is_object (v) ? json_deep_copy (v) : json_object ())
+          || json_object_set_new (out, "customizationScripts", scripts ? scripts : json_null ()))) {
+    json_decref (out);
+    out = NULL;
+  }
+  else if (!out)
+    json_decref (scripts);
+  scripts = NULL;
   /* json_pack "o" steals even on failure. */
   uid = vms = nmap = smap = src = dst = NULL;
   if (!out)
@@ -889,6 +932,7 @@ pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned fl
 oom:
   Pallet_plan_set_error (errmsg, "plan: out of memory");
 fail:
+  json_decref (scripts);
   json_decref (uid);
   json_decref (vms);
   json_decref (nmap);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 # Turns the vendored Forklift CRDs (forklift/*.yaml) and pallet's own
-# ObjectMeta/Secret/List schemas (core.json) into forklift-schema.json,
+# ObjectMeta/Secret/ConfigMap/List schemas (core.json) into forklift-schema.json,
 # the compact OpenAPI subset pallet_plan checks documents against.
 # Run at vendoring time: /usr/bin/python3 gen-schema.py > forklift-schema.json
 import json
@@ -47,7 +47,7 @@ def main():
             schema["properties"]["spec"]["properties"]["settings"] = {
                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}
         kinds[kind] = {"apiVersion": "forklift.konveyor.io/v1beta1", "schema": schema}
-    for kind in ("Secret", "List"):
+    for kind in ("Secret", "ConfigMap", "List"):
         schema = core[kind]
         schema["properties"]["metadata"] = core["ListMeta" if kind == "List" else "ObjectMeta"]
         kinds[kind] = {"apiVersion": "v1", "schema": schema}

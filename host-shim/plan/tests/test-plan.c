@@ -473,6 +473,41 @@ test_map_errors (void)
       "expected a sequence, got a mapping");
 }
 
+/* spec.customizationScripts: the ConfigMap's scripts reach the provider
+ * in the normalized plan, with the annotations; a missing one fails. */
+static void
+test_customization_scripts (void)
+{
+  static const char text[] = PROVIDERS NETMAP (NET_OK)
+      STORMAP (STOR_OK) "apiVersion: v1\nkind: ConfigMap\n"
+                        "metadata: {name: scripts, namespace: openshift-mtv}\n"
+                        "data:\n"
+                        "  10_linux_firstboot_marker.sh: |\n"
+                        "    echo hello\n"
+                        "---\n" PLAN ("p1", "  customizationScripts: {name: scripts}\n", VMS_OK);
+  char *err = NULL;
+  json_t *set = pallet_plan_read_buffer ("plan.yaml", text, strlen (text), &err);
+  json_t *plan = set ? pallet_plan_normalize (set, NULL, &err) : NULL;
+
+  if (!plan)
+    fprintf (stderr, "\n  %s\n", err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (plan);
+  CHECK_STR (plan, "customizationScripts.name", "scripts");
+  CHECK_STR (plan, "customizationScripts.namespace", "openshift-mtv");
+  const char *body = json_string_value (
+      json_object_get (at (plan, "customizationScripts.scripts"), "10_linux_firstboot_marker.sh"));
+  CU_ASSERT (body && !strcmp (body, "echo hello\n"));
+  CU_ASSERT (json_is_object (at (plan, "annotations")));
+  json_decref (plan);
+  json_decref (set);
+
+  expect_error (PROVIDERS NETMAP (NET_OK) STORMAP (STOR_OK)
+                    PLAN ("p1", "  customizationScripts: {name: nope}\n", VMS_OK),
+                AT_PLAN "spec.customizationScripts: ConfigMap \"nope\" in namespace "
+                        "\"openshift-mtv\" was not found in plan.yaml; add it to the "
+                        "files or fix the reference");
+}
+
 static void
 test_missing_refs (void)
 {
@@ -887,6 +922,7 @@ main (int argc, char **argv)
   CU_add_test (s, "plan_type_errors", test_plan_type_errors);
   CU_add_test (s, "map_errors", test_map_errors);
   CU_add_test (s, "missing_refs", test_missing_refs);
+  CU_add_test (s, "customization_scripts", test_customization_scripts);
   CU_add_test (s, "secret_errors", test_secret_errors);
   CU_add_test (s, "multiple_plans", test_multiple_plans);
   CU_add_test (s, "yaml_scalars", test_yaml_scalars);
