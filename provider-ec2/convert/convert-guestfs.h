@@ -48,6 +48,7 @@
   X (guestfs_is_file_opts)                   \
   X (guestfs_last_error)                     \
   X (guestfs_launch)                         \
+  X (guestfs_list_filesystems)               \
   X (guestfs_list_partitions)                \
   X (guestfs_ls)                             \
   X (guestfs_mount_ro)                       \
@@ -118,6 +119,7 @@ const char *Pallet_guestfs_load_error (void);
 #define guestfs_is_file_opts             (*Pallet_guestfs.guestfs_is_file_opts)
 #define guestfs_last_error               (*Pallet_guestfs.guestfs_last_error)
 #define guestfs_launch                   (*Pallet_guestfs.guestfs_launch)
+#define guestfs_list_filesystems         (*Pallet_guestfs.guestfs_list_filesystems)
 #define guestfs_list_partitions          (*Pallet_guestfs.guestfs_list_partitions)
 #define guestfs_ls                       (*Pallet_guestfs.guestfs_ls)
 #define guestfs_mount_ro                 (*Pallet_guestfs.guestfs_mount_ro)

@@ -104,6 +104,7 @@ describe_root (guestfs_h *g, const char *root, size_t nroots, const char *const 
   e |= json_object_set_new (o, "esp", esp ? json_string (esp) : json_null ());
   free (esp);
   e |= json_object_set_new (o, "rootCount", json_integer ((json_int_t) nroots));
+  e |= Pallet_convert_guest_facts (g, root, o);
   for (size_t i = 0; i < ndisks; i++)
     e |= json_array_append_new (jd, json_string (disks[i]));
   e |= json_object_set_new (o, "disks", jd);

@@ -84,8 +84,8 @@ is_module_file (const char *path, const char *mod)
   return strncmp (base + n, ".ko", 3) == 0 && (base[n + 3] == '\0' || base[n + 3] == '.');
 }
 
-static int
-list_has_module (char *const *list, const char *mod)
+int
+Pallet_convert_list_has_module (char *const *list, const char *mod)
 {
   for (size_t i = 0; list && list[i]; i++) {
     /* lsinitrd prints ls -l lines: the path is the last word. */
@@ -104,8 +104,8 @@ file_exists (guestfs_h *g, const char *path)
 
 /* The newest kernel with a /boot/vmlinuz-KVER (any module dir if none has
  * one), by version order: 6.1.0-10 is newer than 6.1.0-9. */
-static char *
-newest_kernel (guestfs_h *g)
+char *
+Pallet_convert_newest_kernel (guestfs_h *g)
 {
   char **dirs = guestfs_is_dir (g, "/lib/modules") > 0 ? guestfs_ls (g, "/lib/modules") : NULL;
   const char *best = NULL, *best_any = NULL;
@@ -131,8 +131,8 @@ newest_kernel (guestfs_h *g)
 }
 
 /* Lines of /lib/modules/KVER/modules.builtin, or an empty list. */
-static char **
-read_builtin (guestfs_h *g, const char *kver)
+char **
+Pallet_convert_read_builtin (guestfs_h *g, const char *kver)
 {
   char path[4096];
   char **l = NULL;
@@ -143,8 +143,8 @@ read_builtin (guestfs_h *g, const char *kver)
   return l ? l : calloc (1, sizeof (char *));
 }
 
-static char *
-find_initramfs (guestfs_h *g, const char *kver)
+char *
+Pallet_convert_find_initramfs (guestfs_h *g, const char *kver)
 {
   static const char *const fmts[] = {
     "/boot/initrd.img-%s",
@@ -164,8 +164,8 @@ find_initramfs (guestfs_h *g, const char *kver)
 }
 
 /* The file list of INITRD, by the guest's own tool.  *HOW says which. */
-static char **
-list_initramfs (guestfs_h *g, const char *initrd, const char **how)
+char **
+Pallet_convert_list_initramfs (guestfs_h *g, const char *initrd, const char **how)
 {
   static const char *const tools[] = {
     "/usr/bin/lsinitramfs",
@@ -209,12 +209,12 @@ check_kernel (struct verify *v, const char *kver)
   }
   snprintf (path, sizeof path, "/lib/modules/%s", kver);
   files = guestfs_find (g, path);
-  builtin = read_builtin (g, kver);
+  builtin = Pallet_convert_read_builtin (g, kver);
   for (size_t m = 0; m < NMODULES; m++) {
     char name[64];
 
-    found[m] = list_has_module (files, modules[m]);
-    in_builtin[m] = list_has_module (builtin, modules[m]);
+    found[m] = Pallet_convert_list_has_module (files, modules[m]);
+    in_builtin[m] = Pallet_convert_list_has_module (builtin, modules[m]);
     snprintf (name, sizeof name, "kernel-%s", modules[m]);
     name[strlen ("kernel-virtio")] = '-'; /* kernel-virtio-blk */
     if (found[m] || in_builtin[m])
@@ -230,9 +230,9 @@ check_kernel (struct verify *v, const char *kver)
                  kver, modules[m], path, files ? "" : " (the module directory could not be read)");
   }
 
-  initrd = find_initramfs (g, kver);
+  initrd = Pallet_convert_find_initramfs (g, kver);
   if (initrd)
-    initrd_files = list_initramfs (g, initrd, &how);
+    initrd_files = Pallet_convert_list_initramfs (g, initrd, &how);
   char fix[512];
   snprintf (fix, sizeof fix,
             "add the module to /etc/initramfs-tools/modules "
@@ -264,7 +264,7 @@ check_kernel (struct verify *v, const char *kver)
                  "it in the guest",
                  "cannot list %s with %s: %s", initrd, how,
                  guestfs_last_error (g) ? guestfs_last_error (g) : "unknown error");
-    else if (list_has_module (initrd_files, modules[m]))
+    else if (Pallet_convert_list_has_module (initrd_files, modules[m]))
       add_check (v, name, 1, "", "%s carries %s (listed by %s)", initrd, modules[m], how);
     else
       add_check (v, name, 0, fix, "%s does not carry %s (listed by %s)", initrd, modules[m], how);
@@ -365,8 +365,8 @@ cmp_mountpoint_len (const void *a, const void *b)
 /* Mounts ROOT's filesystems read-only, shortest mount point first.  The
  * root itself is always the inspected root device: an fstab that names
  * /dev/xvda1 for "/" must not keep us from reading it. */
-static int
-mount_guest (guestfs_h *g, const char *root)
+int
+Pallet_convert_mount_guest (guestfs_h *g, const char *root)
 {
   char **mps;
   size_t n = 0;
@@ -476,7 +476,7 @@ Pallet_convert_verify (const char *const *disks, size_t ndisks,
                                roots ? "" : guestfs_last_error (v.g));
     goto out;
   }
-  if (mount_guest (v.g, roots[0]) == -1) {
+  if (Pallet_convert_mount_guest (v.g, roots[0]) == -1) {
     err = Pallet_convert_fail (message, PALLET_CONVERT_E_DISK,
                                "verifying %s: cannot mount "
                                "the root filesystem %s: %s; fix: check the disk is not "
@@ -485,7 +485,7 @@ Pallet_convert_verify (const char *const *disks, size_t ndisks,
     goto out;
   }
   v.checks = json_array ();
-  kver = newest_kernel (v.g);
+  kver = Pallet_convert_newest_kernel (v.g);
   if (v.checks == NULL)
     goto nomem;
   check_kernel (&v, kver);

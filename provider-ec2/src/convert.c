@@ -12,6 +12,7 @@
 #include <time.h>
 #include "ec2.h"
 #include "pallet-convert.h"
+#include "verify_boot.h"
 
 /* state.conversion once the disks hold the converted guest. */
 #define CONVERTED "converted with virt-v2v-in-place"
@@ -244,7 +245,7 @@ record_rewrites (struct pallet_call *call, const char *vm, const struct Pallet_c
 /* Runs virt-v2v-in-place on the disks; emits the state once they changed. */
 static int
 convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int force_tcg,
-               json_t *state)
+               const struct ec2_scripts *sc, json_t *state)
 {
   struct pallet_call *call = s->call;
   struct conv_ctx cc = { call, vm };
@@ -263,6 +264,11 @@ convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int 
   co.fix_device_names = wants_fixup (s);
   co.devices = map;
   co.ndevices = map ? n : 0;
+  co.firstboot = (const char *const *) sc->path;
+  co.nfirstboot = sc->n;
+  co.run_scripts = (const char *const *) sc->run;
+  co.nrun_scripts = sc->nrun;
+  json_object_set_new (state, "firstbootScripts", ec2_scripts_json (sc));
   struct Pallet_convert_result r;
   enum Pallet_convert_error e = Pallet_convert_run (disks, n, &co, &r);
   free (map);
@@ -306,6 +312,40 @@ verify_converted (struct ec2 *s, const char *vm, const char **disks, size_t n, i
   return st;
 }
 
+/* verify-boot after the conversion (or on the unconverted disks of a
+ * skipGuestConversion plan); a retry skips a boot already passed on the
+ * same disks. */
+static int
+boot_check (struct ec2 *s, const char *vm, const char **disks, size_t n, int mode, unsigned timeout,
+            int compat, json_t *state)
+{
+  json_t *stamp = disks_stamp (disks, n);
+  int same = stamp && json_equal (stamp, json_object_get (state, "bootVerifiedDisks"));
+  int st;
+
+  if (mode == PALLET_CONVERT_BOOT_OFF
+      || (same
+          && json_is_true (json_object_get (json_object_get (state, "bootVerification"), "ok")))) {
+    json_decref (stamp);
+    return PALLET_OK;
+  }
+  st = ec2_verify_boot (s, vm, disks, n, mode, timeout, compat, state);
+  if (st == PALLET_OK)
+    json_object_set_new (state, "bootVerifiedDisks", stamp);
+  else
+    json_decref (stamp);
+  ec2_emit_state (s, state);
+  return st;
+}
+
+/* Compatibility mode (SATA, e1000e) is what an unconverted guest gets. */
+static int
+compat_mode (const json_t *plan)
+{
+  const json_t *v = json_object_get (json_object_get (plan, "spec"), "useCompatibilityMode");
+  return v ? json_is_true (v) : 1;
+}
+
 int
 ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
 {
@@ -318,16 +358,27 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   json_t *vols = json_object_get (state, "volumes");
   size_t n;
   const char **disks = local_disks (vols, &n);
-  int st = PALLET_OK;
+  struct ec2_scripts sc = { 0 };
+  int st = PALLET_OK, boot_mode;
+  unsigned boot_timeout;
   if (!disks) {
     pallet_error (call, PALLET_E_NOMEM, "convert: out of memory");
     st = PALLET_E_NOMEM;
     goto out;
   }
+  if ((st = ec2_boot_settings (s, in.plan, in.vm_id, &boot_mode, &boot_timeout)) != PALLET_OK)
+    goto out;
+  int local = n > 0 && n == json_array_size (vols);
   if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
     json_object_set_new (state, "conversion",
                          json_string ("skipped: the plan sets skipGuestConversion"));
     ec2_emit_state (s, state);
+    if (local && boot_mode != PALLET_CONVERT_BOOT_OFF && !json_object_get (state, "inspection")
+        && (st = inspect_guest (call, in.vm_id, disks, n, wants_force_tcg (s), state)) != PALLET_OK)
+      goto out;
+    if (local)
+      st =
+          boot_check (s, in.vm_id, disks, n, boot_mode, boot_timeout, compat_mode (in.plan), state);
     goto out;
   }
   if (n == 0 || n != json_array_size (vols)) {
@@ -347,11 +398,17 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
   if (!json_object_get (state, "inspection")
       && (st = inspect_guest (call, in.vm_id, disks, n, force_tcg, state)) != PALLET_OK)
     goto out;
-  if (!already_converted (disks, n, state)
-      && (st = convert_disks (s, in.vm_id, disks, n, force_tcg, state)) != PALLET_OK)
-    goto out;
+  if (!already_converted (disks, n, state)) {
+    const char *work = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
+    if ((st = ec2_scripts_collect (s, in.plan, in.vm_id, work, &sc)) != PALLET_OK
+        || (st = convert_disks (s, in.vm_id, disks, n, force_tcg, &sc, state)) != PALLET_OK)
+      goto out;
+  }
   st = verify_converted (s, in.vm_id, disks, n, force_tcg, state);
+  if (st == PALLET_OK)
+    st = boot_check (s, in.vm_id, disks, n, boot_mode, boot_timeout, 0, state);
 out:
+  ec2_scripts_free (&sc);
   free (disks);
   json_decref (state);
   ec2_input_free (&in);

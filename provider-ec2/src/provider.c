@@ -812,6 +812,14 @@ static const struct pallet_setting ec2_settings[] = {
   { "fix-device-names", PALLET_SETTING_BOOL, "true",
     "false skips rewriting the guest's /dev/nvme*, /dev/xvd*, /dev/sd* names to UUID= before "
     "conversion" },
+  { "verify-boot", PALLET_SETTING_STRING, "false",
+    "true, false or warn: boot the converted disks under QEMU to a login prompt "
+    "(plan annotation pallet.dev/verify-boot overrides)" },
+  { "verify-boot-timeout", PALLET_SETTING_STRING, "300",
+    "seconds the boot check waits for a login prompt (pallet.dev/verify-boot-timeout)" },
+  { "firstboot-scripts", PALLET_SETTING_STRING, NULL,
+    "comma-separated local shell scripts run once at the guest's first boot, in name order "
+    "(pallet.dev/firstboot-scripts)" },
   { NULL, 0, NULL, NULL }
 };
 

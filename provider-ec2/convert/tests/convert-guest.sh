@@ -6,7 +6,9 @@
 # virtio_net), convert a copy in place through pallet_convert
 # (virt-v2v-in-place, TCG), check the conversion really changed the guest,
 # verify it (Pallet_convert_verify: every check passes), then boot the
-# result on virtio-blk + virtio-net.  Prints "stage NAME: SECONDS s" lines.
+# result on virtio-blk + virtio-net with verify-boot (Pallet_convert_boot),
+# which must see the login prompt and the marker of a first-boot script
+# the same conversion installed.  Prints "stage NAME: SECONDS s" lines.
 set -euo pipefail
 tool=$1
 guestdir=$2
@@ -35,10 +37,15 @@ step "inspected in ${lap}s: $json"
 import json, sys
 j = json.loads(sys.argv[1])
 want = {"type": "linux", "distro": "debian", "major": 12, "arch": "x86_64",
-        "firmware": "bios", "esp": None, "packageFormat": "deb", "rootCount": 1}
+        "firmware": "bios", "esp": None, "packageFormat": "deb", "rootCount": 1,
+        "virtioBefore": {"kernel": True, "initramfs": True}}
 bad = {k: (j.get(k), v) for k, v in want.items() if j.get(k) != v}
 if bad or not (j.get("root") or "").startswith("/dev/"):
     sys.exit("FAIL: inspection mismatch (got, want): %r root=%r" % (bad, j.get("root")))
+if not (j.get("kernel") or "").endswith("-cloud-amd64"):
+    sys.exit("FAIL: inspection kernel: %r" % j.get("kernel"))
+if {"device": j["root"], "type": "ext4", "mountpoint": "/"} not in j.get("filesystems", []):
+    sys.exit("FAIL: inspection filesystems: %r" % j.get("filesystems"))
 PY
 
 # The unconverted guest fails verification: the check can fail.
@@ -60,8 +67,12 @@ grep -q 'check initramfs-virtio-net failed: .* does not carry virtio_net .*; fix
 cp --sparse=always "$img" "$work/disk.img"
 lap
 rc=0
-"$tool" convert --tcg --timeout 1000 --log "$work/v2v.log" "$work/disk.img" \
-  >"$work/result.json" || rc=$?
+# A first-boot script (libguestfs's firstboot service, installed on the
+# conversion's overlay) that the boot check below must see on the console.
+marker="PALLET-FIRSTBOOT-MARKER-$$"
+printf '#!/bin/sh\necho "%s ran as $(id -un)"\n' "$marker" >"$work/10-marker.sh"
+"$tool" convert --tcg --timeout 1000 --log "$work/v2v.log" --firstboot "$work/10-marker.sh" \
+  "$work/disk.img" >"$work/result.json" || rc=$?
 lap; stage convert
 step "converted in ${lap}s (exit $rc): $(cat "$work/result.json")"
 [ "$rc" -eq 0 ] || { tail -n 40 "$work/v2v.log" >&2; echo "FAIL: conversion failed" >&2; exit 1; }
@@ -102,8 +113,21 @@ if "lsinitramfs" not in r["checks"][3]["detail"]:
     sys.exit("FAIL: the initramfs was not listed by the guest's lsinitramfs: %r" % r["checks"][3])
 PY
 
-"$guestdir/boot-check.sh" "$work/disk.img" --timeout 600 --log "$work/serial.log"
+# verify-boot: the product's boot check (virtio-blk + virtio-net, KVM or
+# TCG) must see a login prompt and the first-boot script's marker.
+rc=0
+"$tool" boot --timeout 600 --expect "$marker ran as root" "$work/disk.img" \
+  >"$work/boot.json" 2>"$work/boot.err" || rc=$?
 lap; stage boot
-step "booted in ${lap}s"
+step "booted in ${lap}s (exit $rc): $(cat "$work/boot.err")"
+[ "$rc" -eq 0 ] || { cat "$work/boot.json" >&2; echo "FAIL: verify-boot did not see the guest come up" >&2; exit 1; }
+"$py" - "$work/boot.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if not r["ok"] or "login:" not in (r["matched"] or "") and "finished" not in (r["matched"] or ""):
+    sys.exit("FAIL: boot report: %r" % r)
+if not all(e["seen"] for e in r["expect"]) or len(r["expect"]) != 1:
+    sys.exit("FAIL: the first-boot marker was not on the console: %r" % r)
+PY
 step "converted image: $(du -m "$work/disk.img" | cut -f1) MiB allocated"
 echo PASS

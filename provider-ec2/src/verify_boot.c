@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* convert's two guest options: first-boot scripts (the plan's
+ * customizationScripts ConfigMap and the firstboot-scripts setting) and
+ * boot verification (verify-boot: the converted disks booted under QEMU).
+ * A plan annotation pallet.dev/NAME overrides the setting NAME. */
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ec2.h"
+#include "pallet-convert.h"
+#include "verify_boot.h"
+
+/* The plan's annotation pallet.dev/NAME, else the setting NAME, else NULL.
+ * A YAML true/false or number (unquoted in spec.settings) means its text. */
+static const char *
+option (struct ec2 *s, const json_t *plan, const char *name)
+{
+  static _Thread_local char num[32];
+  char key[128];
+  const json_t *v;
+
+  snprintf (key, sizeof key, "pallet.dev/%s", name);
+  v = json_object_get (json_object_get (plan, "annotations"), key);
+  if (!v)
+    v = json_object_get (json_object_get (s->config, "_settings"), name);
+  if (json_is_boolean (v))
+    return json_is_true (v) ? "true" : "false";
+  if (json_is_integer (v)) {
+    snprintf (num, sizeof num, "%lld", (long long) json_integer_value (v));
+    return num;
+  }
+  return json_is_string (v) ? json_string_value (v) : v ? "(not a string)" : NULL;
+}
+
+int
+ec2_boot_settings (struct ec2 *s, const json_t *plan, const char *vm, int *mode, unsigned *timeout)
+{
+  const char *m = option (s, plan, "verify-boot");
+  const char *t = option (s, plan, "verify-boot-timeout");
+  char *end = NULL;
+  unsigned long n = 300;
+
+  *mode = Pallet_convert_boot_mode (m);
+  if (*mode < 0) {
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "convert %s: verify-boot is \"%s\"; use true, false or warn (setting "
+                  "verify-boot or plan annotation pallet.dev/verify-boot)",
+                  vm, m);
+    return PALLET_E_INVALID;
+  }
+  if (t) {
+    errno = 0;
+    n = strtoul (t, &end, 10);
+  }
+  if (t && (*t == '\0' || *end != '\0' || errno || n == 0 || n > 86400)) {
+    pallet_error (s->call, PALLET_E_INVALID,
+                  "convert %s: verify-boot-timeout is \"%s\"; give seconds, 1 to 86400 (a TCG "
+                  "boot takes 1-3 minutes)",
+                  vm, t);
+    return PALLET_E_INVALID;
+  }
+  *timeout = (unsigned) n;
+  return PALLET_OK;
+}
+
+/* ---- first-boot scripts ---------------------------------------------- */
+
+void
+ec2_scripts_free (struct ec2_scripts *sc)
+{
+  for (size_t i = 0; i < sc->n; i++) {
+    if (sc->tmp[i])
+      unlink (sc->path[i]);
+    free (sc->path[i]);
+  }
+  for (size_t i = 0; i < sc->nrun; i++) {
+    unlink (sc->run[i]);
+    free (sc->run[i]);
+  }
+  if (sc->dir)
+    rmdir (sc->dir);
+  free (sc->dir);
+  memset (sc, 0, sizeof *sc);
+}
+
+static const char *
+base_name (const char *p)
+{
+  const char *b = strrchr (p, '/');
+  return b ? b + 1 : p;
+}
+
+/* Writes TEXT to DIR/NAME (mode 0700) and returns the path, or NULL. */
+static char *
+write_script (const char *dir, const char *name, const char *text)
+{
+  char *path = NULL;
+  int fd;
+  size_t len = strlen (text);
+
+  if (asprintf (&path, "%s/%s", dir, name) < 0)
+    return NULL;
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+  if (fd < 0 || write (fd, text, len) != (ssize_t) len) {
+    if (fd >= 0) {
+      close (fd);
+      unlink (path);
+    }
+    free (path);
+    return NULL;
+  }
+  if (close (fd) != 0) {
+    unlink (path);
+    free (path);
+    return NULL;
+  }
+  return path;
+}
+
+/* One ConfigMap key, by Forklift's naming: N_linux_firstboot_*.sh runs at
+ * first boot, N_linux_run_*.sh now; Windows scripts are refused (the
+ * converter here handles Linux guests). */
+static int
+add_configmap_script (struct ec2_scripts *sc, const char *vm, const char *key, const char *text,
+                      struct pallet_call *call)
+{
+  regex_t re;
+  regmatch_t m[2];
+  int ok = regcomp (&re, "^[0-9]+_linux_(run|firstboot)_[^/]*\\.sh$", REG_EXTENDED) == 0
+           && regexec (&re, key, 2, m, 0) == 0;
+  int run = ok && m[1].rm_eo - m[1].rm_so == 3;
+
+  regfree (&re);
+  if (!ok) {
+    pallet_error (call, PALLET_E_INVALID,
+                  "convert %s: customizationScripts key \"%s\" is not a Linux script name; "
+                  "fix: name it N_linux_firstboot_TEXT.sh (runs once at first boot) or "
+                  "N_linux_run_TEXT.sh (runs during conversion)%s",
+                  vm, key,
+                  strstr (key, "_win_") ? "; Windows scripts need a Windows converter" : "");
+    return PALLET_E_INVALID;
+  }
+  if (sc->n >= EC2_MAX_SCRIPTS || sc->nrun >= EC2_MAX_SCRIPTS) {
+    pallet_error (call, PALLET_E_INVALID, "convert %s: more than %d first-boot scripts", vm,
+                  EC2_MAX_SCRIPTS);
+    return PALLET_E_INVALID;
+  }
+  char *p = write_script (sc->dir, key, text);
+  if (p == NULL) {
+    pallet_error (call, PALLET_E_IO, "convert %s: cannot write script %s in %s: %s", vm, key,
+                  sc->dir, strerror (errno));
+    return PALLET_E_IO;
+  }
+  if (run)
+    sc->run[sc->nrun++] = p;
+  else {
+    sc->tmp[sc->n] = 1;
+    sc->path[sc->n++] = p;
+  }
+  return PALLET_OK;
+}
+
+/* The firstboot-scripts option: comma-separated local files. */
+static int
+add_local_scripts (struct ec2_scripts *sc, const char *vm, const char *list,
+                   struct pallet_call *call)
+{
+  while (list && *list) {
+    size_t n = strcspn (list, ",");
+    char *p = strndup (list, n);
+    struct stat st;
+    if (p == NULL)
+      return PALLET_E_NOMEM;
+    if (*p == '\0' || stat (p, &st) != 0 || !S_ISREG (st.st_mode) || access (p, R_OK) != 0) {
+      pallet_error (call, PALLET_E_INVALID,
+                    "convert %s: firstboot-scripts: \"%s\" is not a readable file (%s); fix: "
+                    "give comma-separated paths of shell scripts on this host",
+                    vm, p, *p && errno ? strerror (errno) : "not a regular file");
+      free (p);
+      return PALLET_E_INVALID;
+    }
+    if (sc->n >= EC2_MAX_SCRIPTS) {
+      free (p);
+      pallet_error (call, PALLET_E_INVALID, "convert %s: more than %d first-boot scripts", vm,
+                    EC2_MAX_SCRIPTS);
+      return PALLET_E_INVALID;
+    }
+    sc->path[sc->n++] = p;
+    list += n;
+    if (*list == ',')
+      list++;
+  }
+  return PALLET_OK;
+}
+
+static int
+by_base_name (const void *a, const void *b)
+{
+  const char *const *x = a, *const *y = b;
+  return strcmp (base_name (*x), base_name (*y));
+}
+
+/* Sorts the first-boot scripts by file name (their order), keeping the
+ * tmp flags with them. */
+static void
+sort_scripts (struct ec2_scripts *sc)
+{
+  for (size_t i = 1; i < sc->n; i++)
+    for (size_t k = i; k > 0 && by_base_name (&sc->path[k - 1], &sc->path[k]) > 0; k--) {
+      char *p = sc->path[k];
+      int t = sc->tmp[k];
+      sc->path[k] = sc->path[k - 1];
+      sc->tmp[k] = sc->tmp[k - 1];
+      sc->path[k - 1] = p;
+      sc->tmp[k - 1] = t;
+    }
+  qsort (sc->run, sc->nrun, sizeof *sc->run, by_base_name);
+}
+
+int
+ec2_scripts_collect (struct ec2 *s, const json_t *plan, const char *vm, const char *work,
+                     struct ec2_scripts *sc)
+{
+  const json_t *cm = json_object_get (json_object_get (plan, "customizationScripts"), "scripts");
+  const char *key;
+  json_t *text;
+  int st = PALLET_OK;
+
+  memset (sc, 0, sizeof *sc);
+  if (json_object_size (cm) > 0) {
+    if (asprintf (&sc->dir, "%s/scripts-XXXXXX", work && *work ? work : "/var/tmp") < 0
+        || mkdtemp (sc->dir) == NULL) {
+      pallet_error (s->call, PALLET_E_IO,
+                    "convert %s: cannot create a directory for the customization scripts in "
+                    "%s: %s",
+                    vm, work && *work ? work : "/var/tmp", strerror (errno));
+      free (sc->dir);
+      sc->dir = NULL;
+      return PALLET_E_IO;
+    }
+    json_object_foreach ((json_t *) cm, key, text) {
+      if (!json_is_string (text)) {
+        pallet_error (s->call, PALLET_E_INVALID,
+                      "convert %s: customizationScripts key \"%s\" is not text", vm, key);
+        return PALLET_E_INVALID;
+      }
+      if ((st = add_configmap_script (sc, vm, key, json_string_value (text), s->call)))
+        return st;
+    }
+  }
+  if ((st = add_local_scripts (sc, vm, option (s, plan, "firstboot-scripts"), s->call)))
+    return st;
+  sort_scripts (sc);
+  return PALLET_OK;
+}
+
+json_t *
+ec2_scripts_json (const struct ec2_scripts *sc)
+{
+  json_t *o = json_pack ("{s:[], s:[]}", "firstboot", "run");
+  for (size_t i = 0; o && i < sc->n; i++)
+    json_array_append_new (json_object_get (o, "firstboot"), json_string (base_name (sc->path[i])));
+  for (size_t i = 0; o && i < sc->nrun; i++)
+    json_array_append_new (json_object_get (o, "run"), json_string (base_name (sc->run[i])));
+  return o;
+}
+
+/* ---- boot verification ------------------------------------------------ */
+
+static void
+on_console (void *opaque, int stream, const char *line)
+{
+  struct pallet_call *call = opaque;
+  if (stream == 1)
+    pallet_log (call, PALLET_LOG_DEBUG, "console: %s", line);
+}
+
+static int
+on_cancel (void *opaque)
+{
+  return pallet_cancelled ((struct pallet_call *) opaque);
+}
+
+int
+ec2_verify_boot (struct ec2 *s, const char *vm, const char **disks, size_t n, int mode,
+                 unsigned timeout, int compat, json_t *state)
+{
+  struct pallet_call *call = s->call;
+  const char *fw = ec2_str (json_object_get (state, "inspection"), "firmware");
+  struct Pallet_convert_boot_options bo = { 0 };
+  struct Pallet_convert_boot_result r;
+  int st = PALLET_OK;
+
+  bo.firmware = strcmp (fw, "uefi") == 0 ? "uefi" : "bios";
+  bo.compat = compat;
+  bo.timeout_seconds = timeout;
+  bo.disk_format = "raw";
+  bo.work_dir = call->host->get_param ? call->host->get_param (call, "work.dir") : NULL;
+  bo.line = on_console;
+  bo.cancel = on_cancel;
+  bo.opaque = call;
+  pallet_log (call, PALLET_LOG_INFO,
+              "verify-boot: booting the converted disks under QEMU (%s, %s), up to %u s",
+              bo.firmware, compat ? "SATA/e1000e" : "virtio-blk/virtio-net", timeout);
+  enum Pallet_convert_error e = Pallet_convert_boot (disks, n, &bo, &r);
+  json_t *rep = Pallet_convert_boot_result_json (&r, NULL);
+  if (rep) {
+    json_object_set_new (rep, "mode",
+                         json_string (mode == PALLET_CONVERT_BOOT_WARN ? "warn" : "true"));
+    json_object_set_new (state, "bootVerification", rep);
+  }
+  if (r.kvm_fallback)
+    pallet_log (call, PALLET_LOG_INFO, "verify-boot: TCG, not KVM: %s", r.kvm_fallback);
+  if (e == PALLET_CONVERT_OK)
+    pallet_log (call, PALLET_LOG_INFO, "verify-boot: the guest came up in %.0f s on %s: %s",
+                r.up_seconds, r.accel ? r.accel : "?", r.matched ? r.matched : "");
+  else if (e == PALLET_CONVERT_E_CANCELLED) {
+    st = PALLET_E_CANCELLED;
+    pallet_error (call, st, "convert %s: %s", vm, r.message ? r.message : "cancelled");
+  }
+  else if (mode == PALLET_CONVERT_BOOT_WARN
+           && (e == PALLET_CONVERT_E_FAILED || e == PALLET_CONVERT_E_TIMEOUT))
+    pallet_log (call, PALLET_LOG_WARNING,
+                "convert %s: %s (verify-boot: warn, so the migration goes on; "
+                "state.bootVerification has the console tail)",
+                vm, r.message ? r.message : "the boot check failed");
+  else {
+    st = e == PALLET_CONVERT_E_TIMEOUT || e == PALLET_CONVERT_E_FAILED ? PALLET_E_FAILED
+         : e == PALLET_CONVERT_E_NOMEM                                 ? PALLET_E_NOMEM
+         : e == PALLET_CONVERT_E_INVALID                               ? PALLET_E_INVALID
+                                                                       : PALLET_E_IO;
+    pallet_error (call, st,
+                  "convert %s: %s (state.bootVerification has the console tail; "
+                  "verify-boot: warn reports a failed boot without failing the VM)",
+                  vm, r.message ? r.message : Pallet_convert_error_name (e));
+  }
+  Pallet_convert_boot_result_free (&r);
+  return st;
+}

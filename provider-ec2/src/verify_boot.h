@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* convert's first-boot scripts and boot verification (verify_boot.c). */
+#ifndef EC2_VERIFY_BOOT_H
+#define EC2_VERIFY_BOOT_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+struct ec2;
+
+#define EC2_MAX_SCRIPTS 64
+
+/* The scripts of one conversion: first-boot ones in run order, and the
+ * ones virt-customize runs during conversion.  ConfigMap scripts are
+ * written to DIR (removed by ec2_scripts_free). */
+struct ec2_scripts {
+  char *path[EC2_MAX_SCRIPTS];
+  int tmp[EC2_MAX_SCRIPTS]; /* path[i] is ours to delete */
+  size_t n;
+  char *run[EC2_MAX_SCRIPTS];
+  size_t nrun;
+  char *dir;
+};
+
+/* verify-boot (PALLET_CONVERT_BOOT_*) and verify-boot-timeout (seconds),
+ * from the plan's pallet.dev/ annotations or the settings; an error
+ * (reported) for a bad value. */
+int ec2_boot_settings (struct ec2 *s, const json_t *plan, const char *vm, int *mode,
+                       unsigned *timeout);
+
+/* The plan's customizationScripts and the firstboot-scripts option;
+ * reports and returns an error for a bad name or file. */
+int ec2_scripts_collect (struct ec2 *s, const json_t *plan, const char *vm, const char *work,
+                         struct ec2_scripts *sc);
+void ec2_scripts_free (struct ec2_scripts *sc);
+/* {"firstboot": [names], "run": [names]} for the state. */
+json_t *ec2_scripts_json (const struct ec2_scripts *sc);
+
+/* Boots DISKS and records state.bootVerification; a guest that did not
+ * come up fails the op unless MODE is warn. */
+int ec2_verify_boot (struct ec2 *s, const char *vm, const char **disks, size_t n, int mode,
+                     unsigned timeout, int compat, json_t *state);
+
+#endif
