@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ec2.h"
+#include "verify_boot.h"
 #include "pallet-ec2-manifest.h"
 
 /* The objects cleanup names when it keeps the snapshots for them:
@@ -100,6 +101,9 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
                   "succeeded; then runStrategy %s",
                   in.vm_id ? in.vm_id : in.vm_name, want);
   }
+  json_array_foreach (manifests, i, m)
+    if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
+      ec2_annotate_guest (m, in.state);
   json_array_foreach (notes, i, m)
     pallet_log (call, PALLET_LOG_INFO, "%s", json_string_value (m));
   json_array_foreach (manifests, i, m) {

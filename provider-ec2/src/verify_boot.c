@@ -343,3 +343,46 @@ ec2_verify_boot (struct ec2 *s, const char *vm, const char **disks, size_t n, in
   Pallet_convert_boot_result_free (&r);
   return st;
 }
+
+/* ---- annotations ------------------------------------------------------ */
+
+static void
+annotate (json_t *ann, const char *key, const char *value)
+{
+  if (value && *value)
+    json_object_set_new (ann, key, json_string (value));
+}
+
+void
+ec2_annotate_guest (json_t *vm, const json_t *state)
+{
+  const json_t *insp = json_object_get (state, "inspection");
+  const json_t *boot = json_object_get (state, "bootVerification");
+  json_t *md = json_object_get (vm, "metadata"), *ann;
+  char os[160];
+
+  if (!json_is_object (md) || (!insp && !boot))
+    return;
+  ann = json_object_get (md, "annotations");
+  if (!json_is_object (ann)) {
+    ann = json_object ();
+    json_object_set_new (md, "annotations", ann);
+  }
+  if (insp) {
+    const json_t *vb = json_object_get (insp, "virtioBefore");
+    snprintf (os, sizeof os, "%s %s", ec2_str (insp, "distro"), ec2_str (insp, "productName"));
+    annotate (ann, "pallet.dev/os", *ec2_str (insp, "distro") ? os : NULL);
+    annotate (ann, "pallet.dev/kernel", ec2_str (insp, "kernel"));
+    annotate (ann, "pallet.dev/firmware", ec2_str (insp, "firmware"));
+    annotate (ann, "pallet.dev/root-device", ec2_str (insp, "root"));
+    if (json_is_object (vb))
+      annotate (ann, "pallet.dev/virtio-before",
+                json_is_true (json_object_get (vb, "kernel"))
+                        && json_is_true (json_object_get (vb, "initramfs"))
+                    ? "true"
+                    : "false");
+  }
+  if (boot)
+    annotate (ann, "pallet.dev/boot-verified",
+              json_is_true (json_object_get (boot, "ok")) ? "true" : "false");
+}

@@ -41,4 +41,9 @@ json_t *ec2_scripts_json (const struct ec2_scripts *sc);
 int ec2_verify_boot (struct ec2 *s, const char *vm, const char **disks, size_t n, int mode,
                      unsigned timeout, int compat, json_t *state);
 
+/* pallet.dev/ annotations on the VirtualMachine VM from the state's
+ * inspection and boot check (os, kernel, firmware, root, virtio-before,
+ * boot-verified). */
+void ec2_annotate_guest (json_t *vm, const json_t *state);
+
 #endif
