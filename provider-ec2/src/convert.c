@@ -366,8 +366,12 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     st = PALLET_E_NOMEM;
     goto out;
   }
-  if ((st = ec2_boot_settings (s, in.plan, in.vm_id, &boot_mode, &boot_timeout)) != PALLET_OK)
+  char why[1024];
+  if (ec2_boot_settings (s, in.plan, &boot_mode, &boot_timeout, why, sizeof why) == -1) {
+    pallet_error (call, PALLET_E_INVALID, "convert %s: %s", in.vm_id, why);
+    st = PALLET_E_INVALID;
     goto out;
+  }
   int local = n > 0 && n == json_array_size (vols);
   if (json_is_true (json_object_get (in.plan, "skipGuestConversion"))) {
     json_object_set_new (state, "conversion",

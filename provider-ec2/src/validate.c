@@ -7,6 +7,8 @@
 #include <string.h>
 #include "ec2.h"
 #include "warm.h"
+#include "verify_boot.h"
+#include "pallet-convert.h"
 #include "pallet-ec2-manifest.h"
 
 struct findings {
@@ -526,6 +528,36 @@ check_pod_fields (struct findings *f, const struct ec2_input *in)
   free (err);
 }
 
+/* verify-boot and the first-boot scripts: bad values fail validation;
+ * where they would not take effect, a warning says so. */
+static void
+check_guest_options (struct findings *f, const struct ec2_input *in, int conversion)
+{
+  char why[1024];
+  const char *how = "";
+  int mode;
+  unsigned timeout;
+  size_t nscripts = 0;
+  int skip = json_is_true (json_object_get (in->plan, "skipGuestConversion"));
+
+  if (ec2_boot_settings (f->s, in->plan, &mode, &timeout, why, sizeof why) == -1)
+    finding (f, "error", "VerifyBootInvalid", "%s", why);
+  if (ec2_scripts_check (f->s, in->plan, &nscripts, why, sizeof why) == -1)
+    finding (f, "error", "CustomizationScriptsInvalid", "%s", why);
+  else if (nscripts > 0 && skip)
+    finding (f, "warning", "CustomizationScriptsNotRun",
+             "the plan sets skipGuestConversion: its %zu customization script%s will not be "
+             "installed in the guest",
+             nscripts, nscripts == 1 ? "" : "s");
+  /* Only disks this host holds (copy mode) are converted and booted here. */
+  int copy = conversion ? 0 : ec2_copy_mode_wanted (f->s, in->plan, &how);
+  if (copy == 0 && (nscripts > 0 || mode > PALLET_CONVERT_BOOT_OFF))
+    finding (f, "warning", "GuestOptionsNeedCopyMode",
+             "verify-boot and customization scripts apply to disks this host converts "
+             "(transfer-mode: copy); %s the conversion runs in the cluster without them",
+             conversion ? "in a conversion-only plan" : "in zero copy mode");
+}
+
 static void
 check_migration_type (struct findings *f, const struct ec2_input *in)
 {
@@ -606,6 +638,7 @@ ec2_validate (void *handle, struct pallet_call *call, const char *input_json)
   check_pod_fields (&f, &in);
   if (!conversion)
     check_transfer_mode (&f, &in);
+  check_guest_options (&f, &in, conversion);
 
   json_object_set_new (state, "sourceAccount", json_string (src_acct));
   if (*in.migration_uid)

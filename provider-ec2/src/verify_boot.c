@@ -39,7 +39,8 @@ option (struct ec2 *s, const json_t *plan, const char *name)
 }
 
 int
-ec2_boot_settings (struct ec2 *s, const json_t *plan, const char *vm, int *mode, unsigned *timeout)
+ec2_boot_settings (struct ec2 *s, const json_t *plan, int *mode, unsigned *timeout, char *why,
+                   size_t len)
 {
   const char *m = option (s, plan, "verify-boot");
   const char *t = option (s, plan, "verify-boot-timeout");
@@ -48,25 +49,25 @@ ec2_boot_settings (struct ec2 *s, const json_t *plan, const char *vm, int *mode,
 
   *mode = Pallet_convert_boot_mode (m);
   if (*mode < 0) {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "convert %s: verify-boot is \"%s\"; use true, false or warn (setting "
-                  "verify-boot or plan annotation pallet.dev/verify-boot)",
-                  vm, m);
-    return PALLET_E_INVALID;
+    snprintf (why, len,
+              "verify-boot is \"%s\"; use true, false or warn (setting verify-boot or plan "
+              "annotation pallet.dev/verify-boot)",
+              m);
+    return -1;
   }
   if (t) {
     errno = 0;
     n = strtoul (t, &end, 10);
   }
-  if (t && (*t == '\0' || *end != '\0' || errno || n == 0 || n > 86400)) {
-    pallet_error (s->call, PALLET_E_INVALID,
-                  "convert %s: verify-boot-timeout is \"%s\"; give seconds, 1 to 86400 (a TCG "
-                  "boot takes 1-3 minutes)",
-                  vm, t);
-    return PALLET_E_INVALID;
+  if (t && (*t == '\0' || *t == '-' || *end != '\0' || errno || n == 0 || n > 86400)) {
+    snprintf (why, len,
+              "verify-boot-timeout is \"%s\"; give seconds, 1 to 86400 (a TCG boot takes 1-3 "
+              "minutes)",
+              t);
+    return -1;
   }
   *timeout = (unsigned) n;
-  return PALLET_OK;
+  return 0;
 }
 
 /* ---- first-boot scripts ---------------------------------------------- */
@@ -124,11 +125,10 @@ write_script (const char *dir, const char *name, const char *text)
 }
 
 /* One ConfigMap key, by Forklift's naming: N_linux_firstboot_*.sh runs at
- * first boot, N_linux_run_*.sh now; Windows scripts are refused (the
- * converter here handles Linux guests). */
+ * first boot (0), N_linux_run_*.sh during conversion (1); -1 for any other
+ * name (Windows scripts too: the converter here handles Linux guests). */
 static int
-add_configmap_script (struct ec2_scripts *sc, const char *vm, const char *key, const char *text,
-                      struct pallet_call *call)
+script_kind (const char *key)
 {
   regex_t re;
   regmatch_t m[2];
@@ -137,27 +137,85 @@ add_configmap_script (struct ec2_scripts *sc, const char *vm, const char *key, c
   int run = ok && m[1].rm_eo - m[1].rm_so == 3;
 
   regfree (&re);
-  if (!ok) {
-    pallet_error (call, PALLET_E_INVALID,
-                  "convert %s: customizationScripts key \"%s\" is not a Linux script name; "
-                  "fix: name it N_linux_firstboot_TEXT.sh (runs once at first boot) or "
-                  "N_linux_run_TEXT.sh (runs during conversion)%s",
-                  vm, key,
-                  strstr (key, "_win_") ? "; Windows scripts need a Windows converter" : "");
-    return PALLET_E_INVALID;
+  return ok ? run : -1;
+}
+
+/* Whether the firstboot-scripts entry P is a readable regular file. */
+static int
+local_script_ok (const char *p, char *why, size_t len)
+{
+  struct stat st;
+  const char *cause = NULL;
+
+  if (*p == '\0')
+    cause = "an empty name";
+  else if (stat (p, &st) != 0 || access (p, R_OK) != 0)
+    cause = strerror (errno);
+  else if (!S_ISREG (st.st_mode))
+    cause = "not a regular file";
+  if (cause)
+    snprintf (why, len,
+              "firstboot-scripts: \"%s\" is not a readable file (%s); fix: give "
+              "comma-separated paths of shell scripts on this host",
+              p, cause);
+  return cause ? -1 : 0;
+}
+
+int
+ec2_scripts_check (struct ec2 *s, const json_t *plan, size_t *count, char *why, size_t len)
+{
+  const json_t *cm = json_object_get (json_object_get (plan, "customizationScripts"), "scripts");
+  const char *key, *list = option (s, plan, "firstboot-scripts");
+  json_t *text;
+  size_t nfirst = 0, nrun = 0;
+
+  json_object_foreach ((json_t *) cm, key, text) {
+    int kind = script_kind (key);
+    if (!json_is_string (text)) {
+      snprintf (why, len, "customizationScripts key \"%s\" is not text", key);
+      return -1;
+    }
+    if (kind < 0) {
+      snprintf (why, len,
+                "customizationScripts key \"%s\" is not a Linux script name; fix: name it "
+                "N_linux_firstboot_TEXT.sh (runs once at first boot) or N_linux_run_TEXT.sh "
+                "(runs during conversion)%s",
+                key, strstr (key, "_win_") ? "; Windows scripts need a Windows converter" : "");
+      return -1;
+    }
+    *(kind ? &nrun : &nfirst) += 1;
   }
-  if (sc->n >= EC2_MAX_SCRIPTS || sc->nrun >= EC2_MAX_SCRIPTS) {
-    pallet_error (call, PALLET_E_INVALID, "convert %s: more than %d first-boot scripts", vm,
-                  EC2_MAX_SCRIPTS);
-    return PALLET_E_INVALID;
+  while (list && *list) {
+    size_t n = strcspn (list, ",");
+    char p[4096];
+    snprintf (p, sizeof p, "%.*s", (int) n, list);
+    if (local_script_ok (p, why, len) == -1)
+      return -1;
+    nfirst++;
+    list += n + (list[n] == ',');
   }
+  if (nfirst > EC2_MAX_SCRIPTS || nrun > EC2_MAX_SCRIPTS) {
+    snprintf (why, len, "more than %d %s scripts; fix: merge some", EC2_MAX_SCRIPTS,
+              nrun > EC2_MAX_SCRIPTS ? "conversion" : "first-boot");
+    return -1;
+  }
+  if (count)
+    *count = nfirst + nrun;
+  return 0;
+}
+
+/* Writes one checked ConfigMap script into SC->dir. */
+static int
+add_configmap_script (struct ec2_scripts *sc, const char *vm, const char *key, const char *text,
+                      struct pallet_call *call)
+{
   char *p = write_script (sc->dir, key, text);
   if (p == NULL) {
     pallet_error (call, PALLET_E_IO, "convert %s: cannot write script %s in %s: %s", vm, key,
                   sc->dir, strerror (errno));
     return PALLET_E_IO;
   }
-  if (run)
+  if (script_kind (key) == 1)
     sc->run[sc->nrun++] = p;
   else {
     sc->tmp[sc->n] = 1;
@@ -166,35 +224,16 @@ add_configmap_script (struct ec2_scripts *sc, const char *vm, const char *key, c
   return PALLET_OK;
 }
 
-/* The firstboot-scripts option: comma-separated local files. */
+/* The firstboot-scripts option (checked): comma-separated local files. */
 static int
-add_local_scripts (struct ec2_scripts *sc, const char *vm, const char *list,
-                   struct pallet_call *call)
+add_local_scripts (struct ec2_scripts *sc, const char *list)
 {
   while (list && *list) {
     size_t n = strcspn (list, ",");
-    char *p = strndup (list, n);
-    struct stat st;
-    if (p == NULL)
+    if ((sc->path[sc->n] = strndup (list, n)) == NULL)
       return PALLET_E_NOMEM;
-    if (*p == '\0' || stat (p, &st) != 0 || !S_ISREG (st.st_mode) || access (p, R_OK) != 0) {
-      pallet_error (call, PALLET_E_INVALID,
-                    "convert %s: firstboot-scripts: \"%s\" is not a readable file (%s); fix: "
-                    "give comma-separated paths of shell scripts on this host",
-                    vm, p, *p && errno ? strerror (errno) : "not a regular file");
-      free (p);
-      return PALLET_E_INVALID;
-    }
-    if (sc->n >= EC2_MAX_SCRIPTS) {
-      free (p);
-      pallet_error (call, PALLET_E_INVALID, "convert %s: more than %d first-boot scripts", vm,
-                    EC2_MAX_SCRIPTS);
-      return PALLET_E_INVALID;
-    }
-    sc->path[sc->n++] = p;
-    list += n;
-    if (*list == ',')
-      list++;
+    sc->n++;
+    list += n + (list[n] == ',');
   }
   return PALLET_OK;
 }
@@ -230,9 +269,14 @@ ec2_scripts_collect (struct ec2 *s, const json_t *plan, const char *vm, const ch
   const json_t *cm = json_object_get (json_object_get (plan, "customizationScripts"), "scripts");
   const char *key;
   json_t *text;
+  char why[1024];
   int st = PALLET_OK;
 
   memset (sc, 0, sizeof *sc);
+  if (ec2_scripts_check (s, plan, NULL, why, sizeof why) == -1) {
+    pallet_error (s->call, PALLET_E_INVALID, "convert %s: %s", vm, why);
+    return PALLET_E_INVALID;
+  }
   if (json_object_size (cm) > 0) {
     if (asprintf (&sc->dir, "%s/scripts-XXXXXX", work && *work ? work : "/var/tmp") < 0
         || mkdtemp (sc->dir) == NULL) {
@@ -244,18 +288,14 @@ ec2_scripts_collect (struct ec2 *s, const json_t *plan, const char *vm, const ch
       sc->dir = NULL;
       return PALLET_E_IO;
     }
-    json_object_foreach ((json_t *) cm, key, text) {
-      if (!json_is_string (text)) {
-        pallet_error (s->call, PALLET_E_INVALID,
-                      "convert %s: customizationScripts key \"%s\" is not text", vm, key);
-        return PALLET_E_INVALID;
-      }
+    json_object_foreach ((json_t *) cm, key, text)
       if ((st = add_configmap_script (sc, vm, key, json_string_value (text), s->call)))
         return st;
-    }
   }
-  if ((st = add_local_scripts (sc, vm, option (s, plan, "firstboot-scripts"), s->call)))
+  if ((st = add_local_scripts (sc, option (s, plan, "firstboot-scripts"))) != PALLET_OK) {
+    pallet_error (s->call, st, "convert %s: out of memory", vm);
     return st;
+  }
   sort_scripts (sc);
   return PALLET_OK;
 }

@@ -23,10 +23,15 @@ struct ec2_scripts {
 };
 
 /* verify-boot (PALLET_CONVERT_BOOT_*) and verify-boot-timeout (seconds),
- * from the plan's pallet.dev/ annotations or the settings; an error
- * (reported) for a bad value. */
-int ec2_boot_settings (struct ec2 *s, const json_t *plan, const char *vm, int *mode,
-                       unsigned *timeout);
+ * from the plan's pallet.dev/ annotations or the settings; -1 with WHY
+ * for a bad value (validate and convert report it). */
+int ec2_boot_settings (struct ec2 *s, const json_t *plan, int *mode, unsigned *timeout, char *why,
+                       size_t len);
+
+/* Checks the plan's customizationScripts keys and the firstboot-scripts
+ * files without writing anything; -1 with WHY for the first bad one.
+ * *COUNT (if not NULL) is the number of scripts. */
+int ec2_scripts_check (struct ec2 *s, const json_t *plan, size_t *count, char *why, size_t len);
 
 /* The plan's customizationScripts and the firstboot-scripts option;
  * reports and returns an error for a bad name or file. */

@@ -28,7 +28,8 @@ PLAN_UID = "5a1d0000-0000-4000-8000-0000000000e2"
 
 
 def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, plan_name="e2e",
-              power=None, skip_conversion=False, spec_extra=None):
+              power=None, skip_conversion=False, annotations=None, spec_extra=None,
+              extra_docs=()):
     settings = dict({"target-az": "us-east-1b"}, **(settings or {}))
     secret = dict({"region": "us-east-1", "accessKeyId": SOURCE["key"],
                    "secretAccessKey": SOURCE["secret"]}, **(secret_extra or {}))
@@ -52,7 +53,8 @@ def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, pla
                   "map": [{"source": {"name": t}, "destination": {"storageClass": "ebs-" + t}}
                           for t in storage]}},
         {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
-         "metadata": {"name": plan_name, "namespace": "mtv", "uid": PLAN_UID},
+         "metadata": dict({"name": plan_name, "namespace": "mtv", "uid": PLAN_UID},
+                          **({"annotations": annotations} if annotations else {})),
          "spec": dict({"provider": {"source": {"name": "ec2-src", "namespace": "mtv"},
                                     "destination": {"name": "host", "namespace": "mtv"}},
                        "map": {"network": {"name": "net", "namespace": "mtv"},
@@ -62,7 +64,7 @@ def plan_yaml(port, vms, subnets, storage, settings=None, secret_extra=None, pla
                       **({"targetPowerState": power} if power else {}),
                       **({"skipGuestConversion": True} if skip_conversion else {}),
                       **(spec_extra or {}))},
-    ]
+    ] + list(extra_docs)
     # JSON is YAML: one document per line keeps it readable and exact.
     return "".join("---\n" + json.dumps(d) + "\n" for d in docs)
 

@@ -197,6 +197,56 @@ class SameName(EC2E2E):
         self.assertEqual(sorted(again), before)
 
 
+def scripts_configmap(data):
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "scripts", "namespace": "mtv"}, "data": data}
+
+
+class GuestOptions(EC2E2E):
+    """validate checks verify-boot, verify-boot-timeout, firstboot-scripts
+    and the customizationScripts ConfigMap's key names before anything
+    moves, and says when they would not take effect."""
+
+    def validate(self, check, **kw):
+        self.start(SEED)
+        plan = self.write_plan(VMS[:1], **kw)
+        r = self.pallet("validate", plan, "-o", "json", check=check)
+        return r.stdout + r.stderr
+
+    def test_bad_values_fail_naming_them(self):
+        out = self.validate(1, settings={"verify-boot": "maybe"},
+                            spec_extra={"customizationScripts": {"name": "scripts"}},
+                            extra_docs=[scripts_configmap({"10_win_firstboot_x.ps1": "x"})])
+        self.assertIn('VerifyBootInvalid', out)
+        self.assertIn('verify-boot is \\"maybe\\"; use true, false or warn', out)
+        self.assertIn('CustomizationScriptsInvalid', out)
+        self.assertIn('\\"10_win_firstboot_x.ps1\\" is not a Linux script name', out)
+        self.assertIn("Windows scripts need a Windows converter", out)
+        self.assertEqual(self.counts().get("StopInstances", 0), 0, "validate changes nothing")
+
+    def test_annotation_overrides_setting_and_missing_script(self):
+        out = self.validate(1, settings={"verify-boot": "true", "verify-boot-timeout": "60",
+                                         "firstboot-scripts": "/nonexistent/10-a.sh"},
+                            annotations={"pallet.dev/verify-boot-timeout": "-5"})
+        self.assertIn('verify-boot-timeout is \\"-5\\"; give seconds, 1 to 86400', out)
+        self.assertIn('firstboot-scripts: \\"/nonexistent/10-a.sh\\" is not a readable file '
+                      '(No such file or directory)', out)
+
+    def test_good_values_warn_where_they_do_not_apply(self):
+        script = os.path.join(self.tmp, "20-b.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\ntrue\n")
+        out = self.validate(0, settings={"verify-boot": "warn", "firstboot-scripts": script},
+                            skip_conversion=True,
+                            spec_extra={"customizationScripts": {"name": "scripts"}},
+                            extra_docs=[scripts_configmap({"10_linux_firstboot_a.sh": "true\n",
+                                                           "05_linux_run_b.sh": "true\n"})])
+        self.assertNotIn("Invalid", out)
+        self.assertIn("its 3 customization scripts will not be installed", out)
+        self.assertIn("GuestOptionsNeedCopyMode", out)
+        self.assertIn("in zero copy mode the conversion runs in the cluster without them", out)
+
+
 class Kms(EC2E2E):
     """validate asks KMS (DescribeKey, target credentials and region) about
     the key each encrypted target volume will use."""

@@ -10,6 +10,12 @@
  *     run here (a full conversion), but the stamp is what it compares.
  *
  *   convert-op-verify PROVIDER.so DISK.img
+ *
+ * With --annotations (fast, no disk): build_vm on a manifest test case
+ * whose state has an inspection and a failed boot check must annotate the
+ * VirtualMachine with them, and without them must add none.
+ *
+ *   convert-op-verify --annotations PROVIDER.so PLAN.json CASE.json
  */
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -24,6 +30,7 @@
 
 static int cancel_flag, last_code, failures;
 static char *last_error, *last_state;
+static json_t *items;
 
 static void
 h_log (struct pallet_call *call, int level, const char *fmt, ...)
@@ -79,6 +86,8 @@ h_emit (struct pallet_call *call, int kind, const char *json)
     free (last_state);
     last_state = strdup (json);
   }
+  if (kind == PALLET_EMIT_ITEM && items)
+    json_array_append_new (items, json_loads (json, 0, NULL));
   return 0;
 }
 
@@ -142,6 +151,96 @@ make_input (const char *disk)
   return s;
 }
 
+/* The VirtualMachine build_vm emits for PLAN and CASE (with its state's
+ * inspection and bootVerification set from GUEST), or NULL. */
+static json_t *
+built_vm (const struct pallet_provider *p, void *h, json_t *plan, json_t *c, json_t *guest)
+{
+  struct pallet_call call = { &host, NULL };
+  json_t *in = json_deep_copy (c), *vm = NULL, *m;
+  size_t i;
+  char *text;
+
+  json_object_set (in, "plan", plan);
+  json_object_update (json_object_get (in, "state"), guest);
+  text = json_dumps (in, JSON_COMPACT);
+  items = json_array ();
+  int st = text ? p->build_vm (h, &call, text) : -1;
+  EXPECT (st == PALLET_OK, "build_vm: status %d: %s", st, last_error ? last_error : "");
+  json_array_foreach (items, i, m)
+    if (!strcmp (json_string_value (json_object_get (m, "kind")) ?: "", "VirtualMachine"))
+      vm = json_incref (m);
+  EXPECT (vm != NULL, "build_vm emitted no VirtualMachine");
+  json_decref (items);
+  items = NULL;
+  free (text);
+  json_decref (in);
+  return vm;
+}
+
+static const char *
+annotation (const json_t *vm, const char *key)
+{
+  return json_string_value (
+      json_object_get (json_object_get (json_object_get (vm, "metadata"), "annotations"), key));
+}
+
+#define EXPECT_ANN(vm, key, want)                                                    \
+  do {                                                                               \
+    const char *got_ = annotation (vm, key);                                         \
+    EXPECT (got_ && !strcmp (got_, want), "annotation %s: \"%s\", want \"%s\"", key, \
+            got_ ? got_ : "(none)", want);                                           \
+  } while (0)
+
+static int
+annotations (const struct pallet_provider *p, void *h, const char *plan_path, const char *case_path)
+{
+  json_t *plan = json_load_file (plan_path, 0, NULL), *c = json_load_file (case_path, 0, NULL);
+  json_t *guest, *vm;
+
+  if (!plan || !c) {
+    fprintf (stderr, "FAIL: cannot read %s or %s\n", plan_path, case_path);
+    return 1;
+  }
+  guest = json_pack ("{s:{s:s, s:s, s:s, s:s, s:s, s:{s:b, s:b}}, s:{s:b, s:s}}", "inspection",
+                     "distro", "debian", "productName", "12.5", "kernel", "6.1.0-50-cloud-amd64",
+                     "firmware", "bios", "root", "/dev/sda1", "virtioBefore", "kernel", 1,
+                     "initramfs", 0, "bootVerification", "ok", 0, "error", "timeout");
+  vm = built_vm (p, h, plan, c, guest);
+  EXPECT_ANN (vm, "pallet.dev/os", "debian 12.5");
+  EXPECT_ANN (vm, "pallet.dev/kernel", "6.1.0-50-cloud-amd64");
+  EXPECT_ANN (vm, "pallet.dev/firmware", "bios");
+  EXPECT_ANN (vm, "pallet.dev/root-device", "/dev/sda1");
+  EXPECT_ANN (vm, "pallet.dev/virtio-before", "false");
+  EXPECT_ANN (vm, "pallet.dev/boot-verified", "false");
+  json_decref (vm);
+  json_decref (guest);
+
+  /* No inspection, a passed boot check: only pallet.dev/boot-verified. */
+  guest = json_pack ("{s:{s:b}}", "bootVerification", "ok", 1);
+  vm = built_vm (p, h, plan, c, guest);
+  EXPECT_ANN (vm, "pallet.dev/boot-verified", "true");
+  EXPECT (annotation (vm, "pallet.dev/os") == NULL, "pallet.dev/os without an inspection");
+  json_decref (vm);
+  json_decref (guest);
+
+  /* Neither: no pallet.dev/ guest annotation at all. */
+  guest = json_object ();
+  vm = built_vm (p, h, plan, c, guest);
+  EXPECT (annotation (vm, "pallet.dev/boot-verified") == NULL,
+          "pallet.dev/boot-verified without a boot check");
+  json_decref (vm);
+  json_decref (guest);
+  json_decref (plan);
+  json_decref (c);
+  p->close (h);
+  free (last_error);
+  free (last_state);
+  if (failures == 0)
+    printf ("PASS\n");
+  return failures ? 1 : 0;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -157,10 +256,16 @@ main (int argc, char *argv[])
   char *input;
   int st;
 
-  if (argc != 3) {
-    fprintf (stderr, "usage: %s PROVIDER.so DISK.img\n", argv[0]);
+  int annotate = argc == 5 && !strcmp (argv[1], "--annotations");
+
+  if (argc != 3 && !annotate) {
+    fprintf (stderr,
+             "usage: %s PROVIDER.so DISK.img\n"
+             "       %s --annotations PROVIDER.so PLAN.json CASE.json\n",
+             argv[0], argv[0]);
     return 2;
   }
+  argv += annotate;
   if ((dl = dlopen (argv[1], RTLD_NOW | RTLD_LOCAL)) == NULL
       || (entry = (pallet_provider_entry_fn *) dlsym (dl, PALLET_PROVIDER_ENTRY_SYMBOL)) == NULL
       || (p = entry (PALLET_ABI_MAJOR, &host)) == NULL || p->convert == NULL) {
@@ -171,6 +276,8 @@ main (int argc, char *argv[])
     fprintf (stderr, "FAIL: open: %s\n", last_error ? last_error : "?");
     return 1;
   }
+  if (annotate)
+    return annotations (p, h, argv[2], argv[3]);
   if ((input = make_input (argv[2])) == NULL) {
     fprintf (stderr, "FAIL: cannot stat %s\n", argv[2]);
     return 1;
