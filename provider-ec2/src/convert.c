@@ -367,7 +367,8 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   char why[1024];
-  if (ec2_boot_settings (s, in.plan, &boot_mode, &boot_timeout, why, sizeof why) == -1) {
+  if (ec2_annotations_check (in.plan, why, sizeof why) == -1
+      || ec2_boot_settings (s, in.plan, &boot_mode, &boot_timeout, why, sizeof why) == -1) {
     pallet_error (call, PALLET_E_INVALID, "convert %s: %s", in.vm_id, why);
     st = PALLET_E_INVALID;
     goto out;

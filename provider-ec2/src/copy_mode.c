@@ -38,30 +38,6 @@ setting (struct ec2 *s, const char *key)
 
 #define EBS_CSI "ebs.csi.aws.com"
 
-static size_t
-edit_distance (const char *a, const char *b)
-{
-  size_t n = strlen (b), row[32];
-  if (n >= 32 || strlen (a) >= 32)
-    return 99;
-  for (size_t j = 0; j <= n; j++)
-    row[j] = j;
-  for (size_t i = 1; a[i - 1]; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= n; j++) {
-      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-      if (row[j - 1] + 1 < best)
-        best = row[j - 1] + 1;
-      if (up + 1 < best)
-        best = up + 1;
-      diag = up;
-      row[j] = best;
-    }
-  }
-  return row[n];
-}
-
 static int
 decided (struct ec2 *s, int mode, char *why)
 {
@@ -174,9 +150,9 @@ ec2_copy_mode_wanted (struct ec2 *s, const json_t *plan, const char **why)
     if (!strcmp (m, "copy") || !strcmp (m, "zero-copy"))
       decided (s, !strcmp (m, "copy"), strdup ("the setting transfer-mode"));
     else if (asprintf (&w, "setting transfer-mode is \"%.64s\"; use \"copy\" or \"zero-copy\"%s", m,
-                       edit_distance (m, "zero-copy") <= 3 ? " (did you mean \"zero-copy\"?)"
-                       : edit_distance (m, "copy") <= 2    ? " (did you mean \"copy\"?)"
-                                                           : "")
+                       ec2_edit_distance (m, "zero-copy") <= 3 ? " (did you mean \"zero-copy\"?)"
+                       : ec2_edit_distance (m, "copy") <= 2    ? " (did you mean \"copy\"?)"
+                                                               : "")
              >= 0)
       decided (s, -1, w);
     else

@@ -161,5 +161,6 @@ json_t *ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const jso
 const char *ec2_str (const json_t *o, const char *key); /* "" if missing */
 long long ec2_int (const json_t *o, const char *key, long long def);
 int ec2_bool (const json_t *o, const char *key); /* "true"/true */
+size_t ec2_edit_distance (const char *a, const char *b);
 
 #endif

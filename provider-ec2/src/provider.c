@@ -22,6 +22,31 @@ ec2_str (const json_t *o, const char *key)
   return v ? v : "";
 }
 
+/* Levenshtein distance, for "did you mean"; 99 for names of 32 bytes or more. */
+size_t
+ec2_edit_distance (const char *a, const char *b)
+{
+  size_t n = strlen (b), row[32];
+  if (n >= 32 || strlen (a) >= 32)
+    return 99;
+  for (size_t j = 0; j <= n; j++)
+    row[j] = j;
+  for (size_t i = 1; a[i - 1]; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= n; j++) {
+      size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      if (up + 1 < best)
+        best = up + 1;
+      diag = up;
+      row[j] = best;
+    }
+  }
+  return row[n];
+}
+
 long long
 ec2_int (const json_t *o, const char *key, long long def)
 {

@@ -528,8 +528,9 @@ check_pod_fields (struct findings *f, const struct ec2_input *in)
   free (err);
 }
 
-/* verify-boot and the first-boot scripts: bad values fail validation;
- * where they would not take effect, a warning says so. */
+/* The plan's pallet.dev/ annotations, verify-boot and the first-boot
+ * scripts: bad names and values fail validation; where they would not
+ * take effect, a warning says so. */
 static void
 check_guest_options (struct findings *f, const struct ec2_input *in, int conversion)
 {
@@ -540,6 +541,8 @@ check_guest_options (struct findings *f, const struct ec2_input *in, int convers
   size_t nscripts = 0;
   int skip = json_is_true (json_object_get (in->plan, "skipGuestConversion"));
 
+  if (ec2_annotations_check (in->plan, why, sizeof why) == -1)
+    finding (f, "error", "PlanAnnotationUnknown", "%s", why);
   if (ec2_boot_settings (f->s, in->plan, &mode, &timeout, why, sizeof why) == -1)
     finding (f, "error", "VerifyBootInvalid", "%s", why);
   if (ec2_scripts_check (f->s, in->plan, &nscripts, why, sizeof why) == -1)

@@ -38,6 +38,77 @@ option (struct ec2 *s, const json_t *plan, const char *name)
   return json_is_string (v) ? json_string_value (v) : v ? "(not a string)" : NULL;
 }
 
+/* The settings a plan annotation pallet.dev/NAME may override. */
+static const char *const plan_options[] = { "verify-boot", "verify-boot-timeout",
+                                            "firstboot-scripts", NULL };
+
+/* The plan option nearest NAME, or NULL when none is plausibly meant. */
+static const char *
+nearest_option (const char *name)
+{
+  const char *best = NULL;
+  size_t bestd = 99;
+
+  for (size_t i = 0; plan_options[i]; i++) {
+    size_t d = ec2_edit_distance (name, plan_options[i]);
+    if (d < bestd) {
+      bestd = d;
+      best = plan_options[i];
+    }
+  }
+  return bestd <= 3 && bestd * 2 <= strlen (name) ? best : NULL;
+}
+
+static int
+is_option (const char *name)
+{
+  for (size_t i = 0; plan_options[i]; i++)
+    if (strcmp (name, plan_options[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* 1 when annotation KEY has the pallet.dev/ prefix, 2 when it has a near
+ * miss of it in front of an option's name ("palet.dev/verify-boot"), else
+ * 0; *NAME is the part after the slash. */
+static int
+pallet_annotation (const char *key, const char **name)
+{
+  const char *slash = strchr (key, '/');
+  char prefix[32];
+
+  if (slash == NULL || (size_t) (slash - key) >= sizeof prefix)
+    return 0;
+  *name = slash + 1;
+  snprintf (prefix, sizeof prefix, "%.*s", (int) (slash - key), key);
+  if (strcmp (prefix, "pallet.dev") == 0)
+    return 1;
+  return ec2_edit_distance (prefix, "pallet.dev") <= 2 && is_option (*name) ? 2 : 0;
+}
+
+int
+ec2_annotations_check (const json_t *plan, char *why, size_t len)
+{
+  const char *key, *name;
+  json_t *v;
+
+  json_object_foreach (json_object_get (plan, "annotations"), key, v) {
+    int kind = pallet_annotation (key, &name);
+    if (kind == 0 || (kind == 1 && is_option (name)))
+      continue;
+    const char *near = nearest_option (name);
+    snprintf (why, len,
+              "the Plan's annotation \"%s\" is not one provider ec2 reads%s%s%s; fix: rename or "
+              "remove it (a Plan may carry pallet.dev/verify-boot, pallet.dev/verify-boot-timeout "
+              "and pallet.dev/firstboot-scripts; other settings go in the Provider's "
+              "spec.settings)",
+              key, near ? " (did you mean \"pallet.dev/" : "", near ? near : "",
+              near ? "\"?)" : "");
+    return -1;
+  }
+  return 0;
+}
+
 int
 ec2_boot_settings (struct ec2 *s, const json_t *plan, int *mode, unsigned *timeout, char *why,
                    size_t len)

@@ -22,6 +22,11 @@ struct ec2_scripts {
   char *dir;
 };
 
+/* The plan's pallet.dev/ annotations (and near misses of the prefix):
+ * -1 with WHY naming the first that is not a plan option, and the
+ * nearest one. */
+int ec2_annotations_check (const json_t *plan, char *why, size_t len);
+
 /* verify-boot (PALLET_CONVERT_BOOT_*) and verify-boot-timeout (seconds),
  * from the plan's pallet.dev/ annotations or the settings; -1 with WHY
  * for a bad value (validate and convert report it). */

@@ -203,12 +203,14 @@ def scripts_configmap(data):
 
 
 class GuestOptions(EC2E2E):
-    """validate checks verify-boot, verify-boot-timeout, firstboot-scripts
-    and the customizationScripts ConfigMap's key names before anything
-    moves, and says when they would not take effect."""
+    """validate checks verify-boot, verify-boot-timeout, firstboot-scripts,
+    the customizationScripts ConfigMap's key names and the Plan's pallet.dev/
+    annotations before anything moves, and says when they would not take
+    effect."""
 
     def validate(self, check, **kw):
-        self.start(SEED)
+        if not getattr(self, "ep", None):
+            self.start(SEED)
         plan = self.write_plan(VMS[:1], **kw)
         r = self.pallet("validate", plan, "-o", "json", check=check)
         return r.stdout + r.stderr
@@ -232,16 +234,34 @@ class GuestOptions(EC2E2E):
         self.assertIn('firstboot-scripts: \\"/nonexistent/10-a.sh\\" is not a readable file '
                       '(No such file or directory)', out)
 
+    def test_unknown_pallet_annotation_refused(self):
+        out = self.validate(1, annotations={"pallet.dev/verify-boot-timout": "60",
+                                            "example.com/owner": "web-team"})
+        self.assertIn("PlanAnnotationUnknown", out)
+        self.assertIn('the Plan\'s annotation \\"pallet.dev/verify-boot-timout\\" is not one '
+                      'provider ec2 reads (did you mean \\"pallet.dev/verify-boot-timeout\\"?); '
+                      'fix: ', out)
+        self.assertNotIn("example.com/owner", out)
+        out = self.validate(1, annotations={"pallet.dev/target-az": "us-east-1c"})
+        self.assertIn('annotation \\"pallet.dev/target-az\\" is not one provider ec2 reads; '
+                      'fix: rename or remove it', out)
+        self.assertIn("other settings go in the Provider's spec.settings", out)
+        out = self.validate(1, annotations={"palet.dev/verify-boot": "true"})
+        self.assertIn('did you mean \\"pallet.dev/verify-boot\\"?', out)
+
     def test_good_values_warn_where_they_do_not_apply(self):
         script = os.path.join(self.tmp, "20-b.sh")
         with open(script, "w") as f:
             f.write("#!/bin/sh\ntrue\n")
         out = self.validate(0, settings={"verify-boot": "warn", "firstboot-scripts": script},
                             skip_conversion=True,
+                            annotations={"pallet.dev/verify-boot-timeout": "120",
+                                         "example.com/owner": "web-team"},
                             spec_extra={"customizationScripts": {"name": "scripts"}},
                             extra_docs=[scripts_configmap({"10_linux_firstboot_a.sh": "true\n",
                                                            "05_linux_run_b.sh": "true\n"})])
         self.assertNotIn("Invalid", out)
+        self.assertNotIn("PlanAnnotationUnknown", out)
         self.assertIn("its 3 customization scripts will not be installed", out)
         self.assertIn("GuestOptionsNeedCopyMode", out)
         self.assertIn("in zero copy mode the conversion runs in the cluster without them", out)

@@ -13,7 +13,9 @@
  *
  * With --annotations (fast, no disk): build_vm on a manifest test case
  * whose state has an inspection and a failed boot check must annotate the
- * VirtualMachine with them, and without them must add none.
+ * VirtualMachine with them, and without them must add none; convert on a
+ * plan with a misspelt pallet.dev/ annotation must refuse it, naming it
+ * and the option meant, before it touches a disk.
  *
  *   convert-op-verify --annotations PROVIDER.so PLAN.json CASE.json
  */
@@ -192,6 +194,32 @@ annotation (const json_t *vm, const char *key)
             got_ ? got_ : "(none)", want);                                           \
   } while (0)
 
+/* convert refuses the Plan's annotation KEY, suggesting WANT (or none). */
+static void
+convert_refuses (const struct pallet_provider *p, void *h, const json_t *plan, const json_t *c,
+                 const char *key, const char *want)
+{
+  struct pallet_call call = { &host, NULL };
+  json_t *in = json_deep_copy (c), *pl = json_deep_copy (plan);
+  char *text, suggestion[160];
+
+  json_object_set_new (pl, "annotations", json_pack ("{s:s}", key, "60"));
+  json_object_set_new (in, "plan", pl);
+  text = json_dumps (in, JSON_COMPACT);
+  free (last_error);
+  last_error = NULL;
+  int st = text ? p->convert (h, &call, text) : -1;
+  snprintf (suggestion, sizeof suggestion, "did you mean \"%s\"?", want ? want : "");
+  EXPECT (st == PALLET_E_INVALID, "convert with %s: status %d, want PALLET_E_INVALID", key, st);
+  EXPECT (last_error && strstr (last_error, key) && strstr (last_error, "fix: ")
+              && (want ? strstr (last_error, suggestion) != NULL
+                       : strstr (last_error, "did you mean") == NULL),
+          "convert with %s: message does not name it and %s: %s", key, want ? want : "no guess",
+          last_error ? last_error : "(none)");
+  free (text);
+  json_decref (in);
+}
+
 static int
 annotations (const struct pallet_provider *p, void *h, const char *plan_path, const char *case_path)
 {
@@ -231,6 +259,12 @@ annotations (const struct pallet_provider *p, void *h, const char *plan_path, co
           "pallet.dev/boot-verified without a boot check");
   json_decref (vm);
   json_decref (guest);
+
+  /* Accept nothing silently: a pallet.dev/ annotation ec2 does not read. */
+  convert_refuses (p, h, plan, c, "pallet.dev/verify-boot-timout",
+                   "pallet.dev/verify-boot-timeout");
+  convert_refuses (p, h, plan, c, "palet.dev/verify-boot", "pallet.dev/verify-boot");
+  convert_refuses (p, h, plan, c, "pallet.dev/target-az", NULL);
   json_decref (plan);
   json_decref (c);
   p->close (h);
