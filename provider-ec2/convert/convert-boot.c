@@ -358,6 +358,45 @@ keep_line (struct boot *b, const char *line)
   }
 }
 
+/* Length of the well-formed UTF-8 sequence at S (1 to 4), or 0. */
+static size_t
+utf8_length (const unsigned char *s)
+{
+  size_t n = s[0] < 0x80                    ? 1
+             : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+             : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                            : 0;
+  unsigned long cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
+      || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+/* The console is bytes, the report JSON text: a byte that is not part of
+ * well-formed UTF-8 (firmware box drawing, a line cut at LINE_MAX_BYTES)
+ * becomes '?', or the whole report could not be made. */
+static void
+make_utf8 (char *line)
+{
+  unsigned char *p = (unsigned char *) line;
+
+  while (*p) {
+    size_t n = utf8_length (p);
+    if (n == 0)
+      *p++ = '?';
+    else
+      p += n;
+  }
+}
+
 /* What a console line says about the boot. */
 static void
 console_line (struct boot *b, char *line, double t0)
@@ -377,6 +416,7 @@ console_line (struct boot *b, char *line, double t0)
 
   while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
     line[--n] = '\0';
+  make_utf8 (line);
   if (o->line)
     o->line (o->opaque, 1, line);
   keep_line (b, line);

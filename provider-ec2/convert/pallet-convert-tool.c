@@ -423,12 +423,17 @@ cmd_boot (const char *const *disks, size_t ndisks, const struct Pallet_convert_o
   json_t *j = Pallet_convert_boot_result_json (&res, x->bo.expect);
   if (j && (text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS)) != NULL)
     printf ("%s\n", text);
+  else
+    rc = PALLET_CONVERT_E_NOMEM;
   /* warn: a guest that did not come up is reported, not a failure. */
   int warn = x->mode == PALLET_CONVERT_BOOT_WARN
              && (rc == PALLET_CONVERT_E_FAILED || rc == PALLET_CONVERT_E_TIMEOUT);
   if (rc != PALLET_CONVERT_OK)
     fprintf (stderr, "pallet-convert-tool: %s (%s): %s\n", warn ? "warning" : "error",
-             Pallet_convert_error_name (rc), res.message ? res.message : "out of memory");
+             Pallet_convert_error_name (rc),
+             text == NULL  ? "cannot write the boot report: out of memory"
+             : res.message ? res.message
+                           : "out of memory");
   free (text);
   json_decref (j);
   Pallet_convert_boot_result_free (&res);

@@ -8,7 +8,8 @@
 #     makes it certain) falls back to TCG and says why; --accel kvm does not;
 #  4. a QEMU that hangs: killed at the time limit with its whole process
 #     group (a child it started is gone too);
-#  5. --mode warn: the same failure is a warning, exit 0.
+#  5. --mode warn: the same failure is a warning, exit 0;
+#  6. console bytes that are not UTF-8: replaced, the report still JSON.
 set -euo pipefail
 tool=$1
 py=/usr/bin/python3
@@ -115,4 +116,23 @@ rc=0
   { cat "$work/r5.err" >&2; echo "FAIL: warn mode: exit $rc, want 0 with a warning" >&2; exit 1; }
 check "$work/r5.json" 'assert not r["ok"], r'
 echo "ok 5 warn mode reports the failed boot and goes on"
+
+# 6. Console bytes that are not UTF-8 (firmware box drawing; a cut
+# multibyte character) become '?': the report stays JSON, UTF-8 is kept.
+cat >"$work/qemu-bytes" <<'SH'
+#!/bin/bash
+printf 'SeaBIOS \xc4\xcd\xff menu\n'
+printf 'caf\xc3\xa9 \xe2\x97\x8f ok, cut \xe2\x97\n'
+printf 'debian login: \n'
+sleep 600
+SH
+chmod +x "$work/qemu-bytes"
+rc=0
+"$tool" boot --qemu "$work/qemu-bytes" --accel tcg --timeout 30 "$work/blank.raw" >"$work/r6.json" 2>"$work/r6.err" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$work/r6.err" "$work/r6.json" >&2; echo "FAIL: non-UTF-8 console: exit $rc, want 0" >&2; exit 1; }
+check "$work/r6.json" '
+assert r["ok"] and r["matched"] == "debian login:", r
+assert "SeaBIOS ??? menu" in r["consoleTail"], r["consoleTail"]
+assert "caf\u00e9 \u25cf ok, cut ??" in r["consoleTail"], r["consoleTail"]'
+echo "ok 6 console bytes that are not UTF-8 are replaced; the report is JSON"
 echo PASS
