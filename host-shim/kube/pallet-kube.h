@@ -61,6 +61,10 @@ int Pallet_kube_list_items (const json_t *doc, json_t *items, const char **next,
 int Pallet_kube_list_pvcs (struct Pallet_kube *k, const char *list_file, const char *ns,
                            const char *const *selectors, json_t *items, char **errmsg);
 
+/* The same from the API at kc (a client opened and closed for the call). */
+int Pallet_kube_list_pvcs_api (const struct Pallet_kube_config *kc, const char *ns,
+                               const char *const *selectors, json_t *items, char **msg);
+
 /* One request: method ("GET", "POST", "PATCH", "PUT", "DELETE"), path,
  * query (already escaped, without '?', or NULL), body (or NULL) of
  * content_type.  Retries transport errors, 429 and 5xx a few times.

@@ -58,3 +58,16 @@ Pallet_kube_list_pvcs (struct Pallet_kube *k, const char *list_file_path, const 
     st = Pallet_kube_list (k, path, selectors[i], 500, items, msg);
   return st;
 }
+
+int
+Pallet_kube_list_pvcs_api (const struct Pallet_kube_config *kc, const char *ns,
+                           const char *const *selectors, json_t *items, char **msg)
+{
+  *msg = NULL;
+  struct Pallet_kube *k = Pallet_kube_new (kc, msg);
+  if (!k)
+    return PALLET_E_INVALID;
+  int st = Pallet_kube_list_pvcs (k, NULL, ns, selectors, items, msg);
+  Pallet_kube_free (k);
+  return st;
+}

@@ -38,12 +38,6 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
     .ca_pem = s->kube_ca_pem,
     .insecure = s->kube_insecure,
   };
-  char *err = NULL;
-  struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
-  if (!k) {
-    *msg = err;
-    return PALLET_E_INVALID;
-  }
   if (s->kube_insecure)
     pallet_log (
         s->call, PALLET_LOG_WARNING,
@@ -55,15 +49,13 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
                   ns)
         < 0)
       *msg = NULL;
-    Pallet_kube_free (k);
     return PALLET_E_INVALID;
   }
   char sel[2][256];
   snprintf (sel[0], sizeof sel[0], "vmID=%s", vm_id);
   snprintf (sel[1], sizeof sel[1], "vmUUID=%s", vm_id);
   const char *const sels[] = { sel[0], sel[1], NULL };
-  int st = Pallet_kube_list_pvcs (k, NULL, ns, sels, items, msg);
-  Pallet_kube_free (k);
+  int st = Pallet_kube_list_pvcs_api (&kc, ns, sels, items, msg);
   return st;
 }
 

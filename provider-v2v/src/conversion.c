@@ -47,15 +47,11 @@ list_pvcs (struct v2v *s, const char *ns, json_t *items, const char **type, char
     .ca_pem = s->kube_ca_pem,
     .insecure = s->kube_insecure,
   };
-  struct Pallet_kube *k = Pallet_kube_new (&kc, msg);
-  if (!k)
-    return PALLET_E_INVALID;
   if (s->kube_insecure)
     pallet_log (
         s->call, PALLET_LOG_WARNING,
         "kube-insecure-skip-verify is true: the Kubernetes API's certificate is not checked");
-  int st = Pallet_kube_list_pvcs (k, NULL, ns, NULL, items, msg);
-  Pallet_kube_free (k);
+  int st = Pallet_kube_list_pvcs_api (&kc, ns, NULL, items, msg);
   if (st == PALLET_E_AUTH)
     *type = "KubeCredentialsRejected";
   return st;
