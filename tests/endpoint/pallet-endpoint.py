@@ -732,6 +732,14 @@ class App:
                     return 200, {"volumeId": v["id"], "snapshotError": v["snapshot_error"]}
                 if p[2] == "write":
                     return 200, self.control_write(v, req)
+                if p[2] == "attach-file":
+                    # A consumer writes the file directly: make it the
+                    # volume's own so no snapshot shares it, and keep
+                    # later snapshots off it (pallet_ec2.create_snapshot).
+                    w._own_data(v)
+                    v["file_attached"] = True
+                    return 200, {"volumeId": v["id"], "path": v["data"],
+                                 "size": v["size"] * GIB}
             if len(p) == 3 and p[0] == "instances" and p[2] == "state" and method == "POST":
                 i = w.instances.get(p[1])
                 if not i:

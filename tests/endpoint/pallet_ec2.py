@@ -6,12 +6,13 @@ dict the model describes (member names, not wire names)."""
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 
 from pallet_awsproto import ApiError, ec2_fragment
-from pallet_world import (INSTANCE_TYPES, STATE_CODES, VOLUME_SIZES,
-                          tags_list, wildcard_re, gmt)
+from pallet_world import (GIB, INSTANCE_TYPES, STATE_CODES, VOLUME_SIZES,
+                          gmt, sparse_copy, tags_list, wildcard_re)
 
 
 class Ctx:
@@ -723,8 +724,14 @@ def new_snapshot(ctx, vol, description, tags):
          "seq": w.next_seq(), "message": None}
     if vol["data"] is None:
         s["changed"] = set()
+    if vol.get("file_attached"):
+        # Written behind the endpoint's back (attach-file): the snapshot
+        # gets its own copy, and no block history is known.
+        s["data"] = os.path.join(w.state_dir, "%s-%d.raw" % (s["id"], w.next_seq()))
+        sparse_copy(vol["data"], s["data"], vol["size"] * GIB)
+        s["changed"] = None
     w.snapshots[s["id"]] = s
-    vol["owned"] = False
+    vol["owned"] = vol.get("file_attached", False)
     vol["dirty"] = set()
     vol["last_snapshot"] = s["id"]
     schedule_snapshot(w, s, vol.get("snapshot_error"))

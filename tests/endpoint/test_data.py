@@ -199,6 +199,39 @@ class DataTest(EndpointTest):
         c.delete_volume(VolumeId=vol)
 
 
+    def test_attach_file(self):
+        """A consumer writing the data file itself (attach-file): the seed
+        image and an earlier snapshot keep their bytes, a later snapshot
+        gets its own copy, and ListChangedBlocks compares data."""
+        import urllib.error
+        vid = next(v["id"] for v in self.ep.state()["volumes"]
+                   if v["tags"].get("loose") == "yes")     # no other test reads it
+        before = self.snapshot(vid)["SnapshotId"]
+        vol = lambda: next(v for v in self.ep.state()["volumes"] if v["id"] == vid)  # noqa
+        seed_file = vol()["data"]
+        a = self.ep.control("POST", "volumes/%s/attach-file" % vid, {})
+        self.assertEqual((a["volumeId"], a["size"]), (vid, 4 << 30))
+        self.assertNotEqual(a["path"], seed_file)
+        self.assertEqual(self.ep.control("POST", "volumes/%s/attach-file" % vid, {})["path"],
+                         a["path"])
+        with open(a["path"], "r+b") as f:
+            f.seek(7 * BLOCK)
+            f.write(b"A" * 100)
+        mid = self.snapshot(vid)["SnapshotId"]
+        with open(a["path"], "r+b") as f:
+            f.seek(9 * BLOCK)
+            f.write(b"B" * 100)      # after the snapshot: must not reach it
+        ebs = self.ep.client("ebs")
+        r = ebs.list_changed_blocks(FirstSnapshotId=before, SecondSnapshotId=mid)
+        self.assertEqual([b["BlockIndex"] for b in r["ChangedBlocks"]], [7])
+        snaps = {s["id"]: s for s in self.ep.state()["snapshots"]}
+        self.assertEqual(snaps[before]["data"], seed_file)
+        self.assertNotIn(snaps[mid]["data"], (seed_file, a["path"]))
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            self.ep.control("POST", "volumes/vol-0000000000000dead/attach-file", {})
+        self.assertEqual(cm.exception.code, 404)
+
+
 class SeedFlagTest(EndpointTest):
     """A volume seeded with snapshotError fails its snapshots."""
     seeded = False

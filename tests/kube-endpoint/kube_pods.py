@@ -57,6 +57,7 @@ class Controllers:
         self.max_restarts, self.verbose = max_restarts, verbose
         self.queue = queue.Queue()
         self.workers = {}               # pod uid -> PodWorker
+        self.vms = None                 # kube_vms.VmController: virt-launcher Pods
         self.stopping = False
         os.makedirs(os.path.join(state_dir, "volumes"), exist_ok=True)
         os.makedirs(os.path.join(state_dir, "pods"), exist_ok=True)
@@ -98,7 +99,7 @@ class Controllers:
                     self.bind_claim(c["metadata"]["namespace"], c["metadata"]["name"])
         elif res == "pods" and etype == "ADDED":
             pod = self.store.get("pods", ns, name)
-            if pod and uid not in self.workers:
+            if pod and uid not in self.workers and not (self.vms and self.vms.owns_pod(uid)):
                 w = PodWorker(self, pod)
                 self.workers[uid] = w
                 w.start()
@@ -208,7 +209,8 @@ class Controllers:
                        "asks for %s" % (pv["metadata"]["name"], pv["spec"].get("volumeMode",
                                         "Filesystem"), spec.get("volumeMode", "Filesystem")))
             return False
-        self.ensure_backing(pv)
+        if not pv["spec"].get("csi"):
+            self.ensure_backing(pv)
         pvname = pv["metadata"]["name"]
 
         def bind_pv(o):
@@ -241,6 +243,11 @@ class Controllers:
         if cur is None:
             raise ApiError(404, "NotFound", '%s "%s" not found' % (plural, name),
                            {"name": name, "kind": plural})
+        if plural == "pods" and self.vms and self.vms.owns_pod(cur["metadata"]["uid"]):
+            o = self.vms.delete_launcher(cur, None if grace is None else int(grace))
+            return o if o is not None else self.store.delete("pods", ns, name)
+        if plural == "virtualmachineinstances" and self.vms:
+            return self.vms.delete_vmi(ns, name, None if grace is None else int(grace))
         if plural == "pods":
             w = self.workers.get(cur["metadata"]["uid"])
             if w is not None and w.is_alive():
@@ -276,6 +283,8 @@ class Controllers:
                               lambda o: o.update(status={"phase": "Released"}))
 
     def _remove_backing(self, pv):
+        if (pv.get("spec") or {}).get("csi"):
+            return                      # the AWS endpoint's volume, not ours
         path = self.backing_path(pv)
         if not path.startswith(os.path.join(self.state_dir, "volumes") + "/"):
             return                      # a user's hostPath is the user's
@@ -304,6 +313,8 @@ class Controllers:
 
     def shutdown(self):
         self.stopping = True
+        if self.vms:
+            self.vms.shutdown()
         for w in list(self.workers.values()):
             w.terminate(0)
         for w in list(self.workers.values()):
@@ -327,7 +338,9 @@ class Controllers:
         if c not in names:
             raise ApiError(400, "BadRequest", "container %s is not valid for pod %s" % (c, name))
         w = self.workers.get(pod["metadata"]["uid"])
-        if w is None:
+        launcher = self.vms.launcher_log(pod["metadata"]["uid"], c) if (
+            w is None and self.vms) else None
+        if w is None and launcher is None:
             raise ApiError(400, "BadRequest", 'container "%s" in pod "%s" is waiting to start'
                            % (c, name))
         try:
@@ -337,16 +350,20 @@ class Controllers:
         except ValueError:
             raise ApiError(400, "BadRequest", "tailLines, limitBytes and sinceSeconds are "
                            "integers")
-        restart = w.restarts.get(c, 0)
+        restart = w.restarts.get(c, 0) if w else 0
         if q.get("previous") in ("1", "true"):
             if restart == 0:
                 raise ApiError(400, "BadRequest", 'previous terminated container "%s" in pod '
                                '"%s" not found' % (c, name))
             restart -= 1
-        path = w.log_path(c, restart)
+        if launcher:
+            path, running = launcher
+        else:
+            path = w.log_path(c, restart)
+            running = lambda: w.running(c, restart)  # noqa: E731
         if not os.path.exists(path):
             raise ApiError(400, "BadRequest", 'container "%s" in pod "%s" is waiting to start: '
-                           "%s" % (c, name, w.waiting_reason(c) or "ContainerCreating"))
+                           "%s" % (c, name, (w and w.waiting_reason(c)) or "ContainerCreating"))
         stamps = q.get("timestamps") in ("1", "true")
         lines = _read_log(path, since)
         if tail is not None:
@@ -361,7 +378,7 @@ class Controllers:
             yield out
             pos = os.path.getsize(path)
             while True:
-                done = not w.running(c, restart)
+                done = not running()
                 with open(path, "rb") as f:
                     f.seek(pos)
                     chunk = f.read()
@@ -627,6 +644,12 @@ class PodWorker(threading.Thread):
             pv = self.store.get("persistentvolumes", "", pvc["spec"]["volumeName"])
             if pv is None:
                 raise ConfigError('persistentvolume "%s" not found' % pvc["spec"]["volumeName"])
+            if pv["spec"].get("csi"):
+                try:
+                    path = self.ctl.vms.csi.path(pv)
+                except Exception as e:      # kube_vms.WaitError: the reason and message
+                    raise ConfigError(str(e))
+                return "block", path, bool(v["persistentVolumeClaim"].get("readOnly"))
             path = self.ctl.ensure_backing(pv)
             self._fs_group(path)
             kind = "block" if pv["spec"].get("volumeMode") == "Block" else "dir"

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kube_api import Api, Request, parse_query  # noqa: E402
 from kube_pods import Controllers  # noqa: E402
 from kube_store import ApiError  # noqa: E402
+from kube_vms import VmController  # noqa: E402
 
 OPENSSL = "/usr/bin/openssl"
 
@@ -187,6 +188,13 @@ def parse_args(argv):
     ap.add_argument("--node-label", action="append", default=[], metavar="K=V")
     ap.add_argument("--seed", help="a JSON file: a list of objects to create at start")
     ap.add_argument("--max-restarts", type=int, default=5)
+    ap.add_argument("--vm-accel", choices=("tcg", "kvm"), default="tcg",
+                    help="QEMU accelerator of VirtualMachineInstances (default tcg)")
+    ap.add_argument("--vm-max-memory", type=int, default=2048, metavar="MIB",
+                    help="cap of a VMI's guest memory in MiB (default 2048)")
+    ap.add_argument("--csi-ebs", metavar="CONTROL_URL",
+                    help="back ebs.csi.aws.com PVs by the volumes of the local AWS endpoint "
+                    "at this base URL (its /_pallet control API)")
     ap.add_argument("--call-log", help="append one JSON line per request (no bodies)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
@@ -213,6 +221,11 @@ def parse_args(argv):
         if not os.path.isdir(d):
             ap.error("--host-path %s is not a directory" % d)
     a.host_path = [os.path.abspath(d) for d in a.host_path]
+    if a.vm_max_memory < 16:
+        ap.error("--vm-max-memory %d: give at least 16 (MiB)" % a.vm_max_memory)
+    if a.csi_ebs and not a.csi_ebs.startswith(("http://", "https://")):
+        ap.error("--csi-ebs %r: give the AWS endpoint's base URL, e.g. http://127.0.0.1:PORT"
+                 % a.csi_ebs)
     return a
 
 
@@ -250,6 +263,7 @@ def main(argv):
     ctl = Controllers(api, state, a.images, a.host_path, "pallet-node-0", a.labels,
                       url_holder, ca_pem, sa_token, a.max_restarts, a.verbose)
     api.controllers = ctl
+    ctl.vms = VmController(ctl, a.vm_accel, a.vm_max_memory, a.csi_ebs, a.verbose)
     for ns in ("default", "kube-system", "kube-public"):
         api.store.create("namespaces", "", {"apiVersion": "v1", "kind": "Namespace",
                                             "metadata": {"name": ns},
