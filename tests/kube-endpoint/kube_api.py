@@ -176,6 +176,11 @@ def table_row(kind, o):
                 o.get("message", "")]
     if kind == "VirtualMachine":
         return [md["name"], age, st.get("printableStatus", ""), st.get("ready", False)]
+    if kind == "VirtualMachineInstance":
+        ready = next((c.get("status") for c in st.get("conditions") or []
+                      if c.get("type") == "Ready"), "False")
+        return [md["name"], age, st.get("phase", ""), "127.0.0.1" if st.get("nodeName") else "",
+                st.get("nodeName", ""), ready]
     return [md["name"], age]
 
 
@@ -192,6 +197,7 @@ TABLE_COLUMNS = {
     "PersistentVolume": ["Name", "Capacity", "Access Modes", "Reclaim Policy", "Status",
                          "Claim", "StorageClass", "Age"],
     "VirtualMachine": ["Name", "Age", "Status", "Ready"],
+    "VirtualMachineInstance": ["Name", "Age", "Phase", "IP", "NodeName", "Ready"],
     "Event": ["Last Seen", "Type", "Reason", "Object", "Message"],
 }
 

@@ -240,6 +240,34 @@ class VmFast(_VmBase):
         self.halt_and_check_gone("fw")
         self.k("delete", "vm/fw", "pvc/fw-a", "pvc/fw-b")
 
+    def test_06_qemu_exit_restarts_always(self):
+        self.ep.apply([block_pvc("crash-disk", "16Mi"),
+                       vm("crash", [pvc_vol("root", "crash-disk")], [disk("root")])])
+        v = self.wait_ready("crash")
+        self.assertRegex(self.k("get", "vmi/crash").stdout,
+                         r"crash\s+\S+\s+Running\s+127.0.0.1\s+pallet-node-0\s+True")
+        pod_name = self.launcher("crash")["metadata"]["name"]
+        [pid] = qemu_procs(self.ep.state)
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: any(r == "Stopped" and "QEMU exited with code 137" in m
+                               for r, m in self.events("crash")), what="a Stopped event")
+        # Always: a new VMI (after the back-off), the old one and its Pod gone.
+        wait_until(lambda: (self.vmi("crash") or v)["metadata"]["uid"] != v["metadata"]["uid"],
+                   timeout=30, what="a new VMI")
+        self.wait_ready("crash")
+        self.assertNotEqual(self.launcher("crash")["metadata"]["name"], pod_name)
+        self.assertNotEqual(qemu_procs(self.ep.state), [pid])
+        # Deleting the launcher Pod kills the domain too.
+        v = self.vmi("crash")
+        [pid] = qemu_procs(self.ep.state)
+        self.k("delete", "pod/" + self.launcher("crash")["metadata"]["name"])
+        wait_until(lambda: pid not in qemu_procs(self.ep.state), what="QEMU to stop")
+        wait_until(lambda: (self.vmi("crash") or v)["metadata"]["uid"] != v["metadata"]["uid"],
+                   timeout=30, what="a new VMI")
+        self.wait_ready("crash")
+        self.halt_and_check_gone("crash")
+        self.k("delete", "vm/crash", "pvc/crash-disk")
+
     @staticmethod
     def _csi_pv(name, vid, claim):
         return [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
