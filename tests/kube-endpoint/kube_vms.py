@@ -22,6 +22,7 @@ import urllib.request
 from kube_store import ApiError, now
 
 QEMU = "/usr/bin/qemu-system-x86_64"
+SETPRIV = "/usr/bin/setpriv"
 OVMF_DIR = "/usr/share/OVMF"
 OVMF = {False: ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"),
         True: ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd")}
@@ -383,7 +384,7 @@ class VmController:
             self.stopping = True
             ws = list(self.workers.values())
         for w in ws:
-            w.terminate(0)
+            w.terminate(2)
         for w in ws:
             w.join(20)
 
@@ -773,7 +774,8 @@ class VmiWorker(threading.Thread):
         with open(self.log_path("compute"), "ab") as f:
             f.write(_stamp() + b" pallet-kube-endpoint: starting the domain: " +
                     " ".join(argv).encode() + b"\n")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        # SIGKILL if this thread's process dies unannounced: no stray QEMU.
+        self.proc = subprocess.Popen([SETPRIV, "--pdeathsig", "KILL", "--"] + argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.readers = [threading.Thread(target=_pump, args=(
             self.proc.stdout, self.log_path("guest-console-log")), daemon=True),

@@ -357,6 +357,24 @@ class VmNoCsi(_VmBase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(qemu_procs(state), [])
 
+    def test_killed_endpoint_leaves_no_qemu(self):
+        ep = KubeEndpoint(())
+        try:
+            ep.apply([storage_class(), block_pvc("d", "16Mi"),
+                      vm("orphan", [pvc_vol("root", "d")], [disk("root")])])
+            wait_until(lambda: ep.kubectl("get", "vmi/orphan", ok=False).returncode == 0,
+                       what="the VMI")
+            ep.kubectl("wait", "--for=condition=Ready", "vmi/orphan", "--timeout=60s")
+            self.assertEqual(len(qemu_procs(ep.state)), 1)
+            ep.proc.kill()             # no SIGTERM handler runs
+            ep.proc.wait()
+            wait_until(lambda: not qemu_procs(ep.state), timeout=10,
+                       what="QEMU to die with its endpoint (parent-death signal)")
+        finally:
+            for p in qemu_procs(ep.state):
+                os.kill(p, signal.SIGKILL)
+            ep.stop()
+
 
 class VmBoot(_VmBase):
     """Slow: the demo guest boots once under TCG from its PVC."""
