@@ -222,23 +222,35 @@ class VmFast(_VmBase):
         self.k("delete", "vm/late", "pvc/late-disk")
 
     def test_03_firmware_buses_memory_cap(self):
-        self.ep.apply([block_pvc("fw-a", "16Mi"), block_pvc("fw-b", "16Mi")])
-        self.ep.apply([vm("fw", [pvc_vol("a", "fw-a"), pvc_vol("b", "fw-b")],
-                          [disk("a", "sata", boot=1), disk("b", "scsi")], domain={
-                              "memory": {"guest": "4Gi"},
-                              "firmware": {"bootloader": {"efi": {"secureBoot": False}}},
-                              "devices": {"disks": [disk("a", "sata", boot=1), disk("b", "scsi")],
-                                          "interfaces": [{"name": "n1", "model": "e1000"}]}})])
+        fs = block_pvc("fw-c", "16Mi")
+        fs["spec"]["volumeMode"] = "Filesystem"
+        self.ep.apply([block_pvc("fw-a", "16Mi"), block_pvc("fw-b", "16Mi"), fs])
+        wait_until(lambda: self.ep.json("pvc/fw-c")["status"].get("phase") == "Bound",
+                   what="the claim to bind")
+        # KubeVirt's Filesystem PVC disk is disk.img inside the volume.
+        img = os.path.join(self.ep.backing_file("fw-c"), "disk.img")
+        with open(img, "wb") as f:
+            f.truncate(8 * MIB)
+        disks = [disk("a", "sata", boot=1), disk("b", "scsi"), disk("c")]
+        v = vm("fw", [pvc_vol("a", "fw-a"), {"name": "b", "dataVolume": {"name": "fw-b"}},
+                      pvc_vol("c", "fw-c")], disks, domain={
+            "memory": {"guest": "4Gi"},
+            "firmware": {"bootloader": {"efi": {"secureBoot": False}}},
+            "devices": {"disks": disks, "interfaces": [{"name": "n1", "model": "e1000"}]}})
+        del v["spec"]["runStrategy"]
+        v["spec"]["running"] = True                 # the legacy field
+        self.ep.apply([v])
         self.wait_ready("fw")
         compute = self.k("logs", self.launcher("fw")["metadata"]["name"], "-c",
                          "compute").stdout
         for want in ("OVMF_CODE_4M.fd", "-machine q35", "ide-hd,bus=ide.0,drive=drive-a",
                      "virtio-scsi-pci", "scsi-hd,bus=scsi0.0,drive=drive-b", " -m 256 ",
+                     "file=%s,format=raw" % img, "virtio-blk-pci,drive=drive-c",
                      "e1000,netdev=net0", "name=org.qemu.guest_agent.0"):
             self.assertIn(want, compute)
         self.assertTrue(any(r == "MemoryCapped" for r, _ in self.events("fw")))
         self.halt_and_check_gone("fw")
-        self.k("delete", "vm/fw", "pvc/fw-a", "pvc/fw-b")
+        self.k("delete", "vm/fw", "pvc/fw-a", "pvc/fw-b", "pvc/fw-c")
 
     def test_06_qemu_exit_restarts_always(self):
         self.ep.apply([block_pvc("crash-disk", "16Mi"),
