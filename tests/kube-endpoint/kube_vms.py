@@ -683,9 +683,12 @@ class VmiWorker(threading.Thread):
             mac = nic.get("macAddress") or "52:54:00:%02x:%02x:%02x" % (
                 random.randrange(256), random.randrange(256), i)
             nic["_mac"] = mac
+            # As KubeVirt: no option ROM (no PXE) unless the NIC has a bootOrder.
+            rom = ",bootindex=%d" % int(nic["bootOrder"]) if nic.get("bootOrder") else \
+                ",romfile="
             argv += ["-netdev", "user,id=net%d,restrict=on" % i,
-                     "-device", "%s,netdev=net%d,mac=%s,id=ua-%s" % (
-                         NIC_MODELS[model], i, mac, nic.get("name", "net%d" % i))]
+                     "-device", "%s,netdev=net%d,mac=%s,id=ua-%s%s" % (
+                         NIC_MODELS[model], i, mac, nic.get("name", "net%d" % i), rom)]
         self.ifaces = ifaces or []
         self.qga = os.path.join(self.dir, "qga.sock")
         argv += ["-chardev", "socket,id=qga0,path=%s,server=on,wait=off" % self.qga,

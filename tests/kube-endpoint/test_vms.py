@@ -280,6 +280,28 @@ class VmFast(_VmBase):
         self.halt_and_check_gone("crash")
         self.k("delete", "vm/crash", "pvc/crash-disk")
 
+    def test_07_secure_boot_console(self):
+        """efi: {} means secureBoot (KubeVirt's default): OVMF's secboot
+        build with SMM refuses the unsigned EFI shell, and says so on the
+        serial console, which is the guest-console-log container's log."""
+        self.ep.apply([block_pvc("sb-disk", "16Mi"), vm(
+            "sb", [pvc_vol("root", "sb-disk")], [disk("root")],
+            domain={"firmware": {"bootloader": {"efi": {}}},
+                    # No NIC: OVMF's own PXE would take minutes first.
+                    "devices": {"disks": [disk("root")], "autoattachPodInterface": False}})])
+        self.wait_ready("sb")
+        name = self.launcher("sb")["metadata"]["name"]
+        compute = self.k("logs", name, "-c", "compute").stdout
+        for want in ("OVMF_CODE_4M.secboot.fd", "-machine q35,smm=on",
+                     "driver=cfi.pflash01,property=secure,value=on"):
+            self.assertIn(want, compute)
+        self.assertNotIn("-netdev", compute)
+        wait_until(lambda: "Security Violation" in self.k("logs", name, "-c",
+                                                          "guest-console-log").stdout,
+                   timeout=90, what="OVMF's Security Violation on the console")
+        self.halt_and_check_gone("sb")
+        self.k("delete", "vm/sb", "pvc/sb-disk")
+
     @staticmethod
     def _csi_pv(name, vid, claim):
         return [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
