@@ -66,6 +66,7 @@ PROGRAMS = [
     ("cpio", "cpio", "tests"),
     ("unshare", "util-linux", "tests/guest"),
     ("flock", "util-linux", "tests"),
+    ("setpriv", "util-linux", "tests/kube-endpoint (QEMU of VirtualMachines)"),
 ]
 # (path, package, who needs it); a path may be a glob.
 FILES = [
@@ -73,6 +74,8 @@ FILES = [
     ("/usr/bin/python3", "python3-minimal", "tests, lint-manifests"),
     ("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf", "UEFI guests"),
     ("/usr/share/OVMF/OVMF_VARS_4M.fd", "ovmf", "UEFI guests"),
+    ("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "ovmf", "secure-boot VMs (tests/kube-endpoint)"),
+    ("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", "ovmf", "secure-boot VMs (tests/kube-endpoint)"),
     ("{plugindir}/nbdkit-curl-plugin.so", "nbdkit", "transfer over HTTPS"),
     ("{plugindir}/nbdkit-ssh-plugin.so", "nbdkit", "transfer over SSH"),
     ("{plugindir}/nbdkit-file-plugin.so", "nbdkit", "local disks"),
