@@ -169,6 +169,13 @@ class VmFast(_VmBase):
         self.k("delete", "vm/cinit")
         self.k("wait", "--for=delete", "vmi/cinit", "--timeout=30s", ok=False)
         self.assertIsNone(self.vmi("cinit"))
+        # An unknown runStrategy is named, and nothing runs.
+        self.ep.apply([vm("odd", [], [], strategy="Sometimes")])
+        wait_until(lambda: self.cond(self.ep.json("vm/odd"), "Failure"),
+                   what="a Failure condition")
+        self.assertIn("'Sometimes'", self.cond(self.ep.json("vm/odd"), "Failure")["message"])
+        self.assertIsNone(self.vmi("odd"))
+        self.k("delete", "vm/odd")
 
     def test_02_missing_claim_waits_then_runs(self):
         self.ep.apply([vm("late", [pvc_vol("root", "late-disk")], [disk("root", boot=1)],
@@ -280,6 +287,21 @@ class VmFast(_VmBase):
         self.halt_and_check_gone("crash")
         self.k("delete", "vm/crash", "pvc/crash-disk")
 
+    def test_08_unbound_claim(self):
+        c = block_pvc("nobind", "16Mi", sc="no-such-class")
+        self.ep.apply([c, vm("unbound", [pvc_vol("root", "nobind")], [disk("root")])])
+        wait_until(lambda: self.ep.json("vm/unbound")["status"].get("printableStatus") ==
+                   "WaitingForVolumeBinding", what="VM status WaitingForVolumeBinding")
+        sync = self.cond(self.vmi("unbound"), "Synchronized")
+        self.assertEqual((sync["status"], sync["reason"]), ("False", "FailedPvcNotBound"))
+        self.assertIn("default/nobind", sync["message"])
+        self.assertEqual(qemu_procs(self.ep.state), [])
+        # Bound later (its class appears): it starts.
+        self.ep.apply([storage_class("no-such-class")])
+        self.wait_ready("unbound")
+        self.halt_and_check_gone("unbound")
+        self.k("delete", "vm/unbound", "pvc/nobind", "storageclass/no-such-class")
+
     def test_07_secure_boot_console(self):
         """efi: {} means secureBoot (KubeVirt's default): OVMF's secboot
         build with SMM refuses the unsigned EFI shell, and says so on the
@@ -296,9 +318,26 @@ class VmFast(_VmBase):
                      "driver=cfi.pflash01,property=secure,value=on"):
             self.assertIn(want, compute)
         self.assertNotIn("-netdev", compute)
-        wait_until(lambda: "Security Violation" in self.k("logs", name, "-c",
-                                                          "guest-console-log").stdout,
-                   timeout=90, what="OVMF's Security Violation on the console")
+        # kubectl logs -f streams the console as it comes.
+        env = dict(os.environ, KUBECONFIG=self.ep.kubeconfig, HOME=self.ep.tmp)
+        f = subprocess.Popen(["/usr/bin/kubectl", "logs", "-f", name, "-c", "guest-console-log"],
+                             stdout=subprocess.PIPE, env=env)
+        import threading
+        killer = threading.Timer(90, f.kill)     # a readline cannot hang the test
+        killer.start()
+        try:
+            deadline, seen = time.time() + 90, b""
+            while b"Security Violation" not in seen and time.time() < deadline:
+                ln = f.stdout.readline()
+                if not ln:
+                    break
+                seen += ln
+            self.assertIn(b"Security Violation", seen)
+        finally:
+            killer.cancel()
+            f.kill()
+            f.wait()
+            f.stdout.close()
         self.halt_and_check_gone("sb")
         self.k("delete", "vm/sb", "pvc/sb-disk")
 
