@@ -122,6 +122,31 @@ Pallet_cluster_open (const struct pallet_migrate_options *o, const json_t *plan,
   return c;
 }
 
+const char *
+Pallet_cluster_param (const struct Pallet_cluster *c, const char *key)
+{
+  const struct Pallet_kube_target *t = &c->t;
+  if (!strcmp (key, "api-url"))
+    return t->api_url;
+  if (!strcmp (key, "namespace"))
+    return c->ns;
+  if (!strcmp (key, "token"))
+    return t->token;
+  if (!strcmp (key, "ca-file"))
+    return t->ca_file;
+  if (!strcmp (key, "ca-pem"))
+    return t->ca_pem;
+  if (!strcmp (key, "client-cert-pem"))
+    return t->client_cert_pem;
+  if (!strcmp (key, "client-key-pem"))
+    return t->client_key_pem;
+  if (!strcmp (key, "insecure-skip-verify"))
+    return t->insecure ? "true" : "false";
+  if (!strcmp (key, "source"))
+    return t->source;
+  return NULL;
+}
+
 void
 Pallet_cluster_close (struct Pallet_cluster *c)
 {

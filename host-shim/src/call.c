@@ -259,6 +259,10 @@ host_get_param (struct pallet_call *call, const char *key)
     return c->s->state_dir;
   if (strcmp (key, "work.dir") == 0)
     return c->s->work_dir;
+  if (strcmp (key, "cluster.apply") == 0 && c->s->cluster)
+    return c->s->cluster_applies ? "true" : "false";
+  if (strncmp (key, "cluster.", 8) == 0 && c->s->cluster)
+    return Pallet_cluster_param (c->s->cluster, key + 8);
   return NULL;
 }
 

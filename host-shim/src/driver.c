@@ -803,6 +803,8 @@ cleanup_vm (struct vmrun *v)
 
 /* --- threads -------------------------------------------------------------- */
 
+static int wants_cluster (const struct pallet_migrate_options *o);
+
 static void *
 worker (void *arg)
 {
@@ -812,6 +814,10 @@ worker (void *arg)
   if (s == NULL) {
     struct pallet_session_params p = { sizeof p, d->state_dir, d->work_dir };
     s = pallet_session_open (d->m, d->config, &p);
+    if (s && wants_cluster (&d->o)) {
+      s->cluster = d->cluster;
+      s->cluster_applies = d->o.apply;
+    }
     if (s == NULL) {
       pthread_mutex_lock (&d->mu);
       d->n_open_failed++;
@@ -963,6 +969,10 @@ run_vms (struct driver *d)
   if (m->vt.thread_model != PALLET_THREAD_MODEL_SERIALIZE_PER_HANDLE || d->o.max_in_flight == 1) {
     struct pallet_session_params p = { sizeof p, d->state_dir, d->work_dir };
     d->shared = pallet_session_open (m, d->config, &p);
+    if (d->shared && wants_cluster (&d->o)) {
+      d->shared->cluster = d->cluster;
+      d->shared->cluster_applies = d->o.apply;
+    }
     if (d->shared == NULL) {
       Pallet_log (PALLET_LOG_ERROR, "%s", pallet_last_error ());
       pthread_mutex_destroy (&d->mu);
@@ -1352,14 +1362,20 @@ validate_plan (struct pallet_module *m, const char *config_json, const char *pla
   json_t *vm;
   /* The cluster's preflight, once: a finding of every VM. */
   json_t *cf = NULL;
+  struct Pallet_cluster *c = NULL;
   if (wants_cluster (o)) {
     char *err = NULL;
-    struct Pallet_cluster *c = Pallet_cluster_open (o, plan, &err);
+    c = Pallet_cluster_open (o, plan, &err);
     cf = c ? Pallet_cluster_preflight (c)
            : json_pack ("{s:s,s:s,s:s,s:s}", "category", "Critical", "type", "ClusterConfigInvalid",
                         "field", "destination", "message", err ? err : "cannot open the cluster");
     free (err);
-    Pallet_cluster_close (c);
+    /* The provider may read the cluster too (get_param cluster.*), once
+     * the host knows it answers. */
+    if (cf == NULL) {
+      s->cluster = c;
+      s->cluster_applies = o->apply;
+    }
   }
   json_array_foreach (json_object_get (plan, "vms"), i, vm) {
     json_t *in = json_pack ("{s:O,s:O,s:{},s:{s:b,s:b,s:s}}", "plan", plan, "vm", vm, "state",
@@ -1385,6 +1401,7 @@ validate_plan (struct pallet_module *m, const char *config_json, const char *pla
     pallet_call_result_free (&r);
   }
   pallet_session_close (s);
+  Pallet_cluster_close (c);
   json_decref (cf);
   json_decref (plan);
   return failed ? PALLET_EXIT_VM_FAILED : PALLET_EXIT_OK;

@@ -94,17 +94,26 @@ PALLET_HIDDEN int Pallet_options_copy (void *dst, size_t dst_size, const void *s
  * j its parse (borrowed).  Non-zero: the host refuses the emit. */
 typedef int (Pallet_item_fn) (void *opaque, const char *text, json_t *j);
 
+struct Pallet_cluster;
+
 struct pallet_session {
   struct pallet_module *m;
   void *handle;
   char *state_dir;
   char *work_dir;
+  /* Cluster mode: the API the driver applies to (get_param's cluster.*
+   * keys), or NULL.  Borrowed from the driver, which outlives the calls. */
+  const struct Pallet_cluster *cluster;
+  int cluster_applies;      /* the host applies build_vm's objects (--apply) */
   struct Pallet_sink *sink; /* progress and log lines; NULL: global */
   pthread_mutex_t lock;     /* SERIALIZE_PER_HANDLE */
 };
 
 /* What one call adds to pallet_session_call: a rollback flag (cancel
  * level 2 only stops it), its own event sink and an item stream. */
+/* get_param's cluster.KEY (apply.c), or NULL. */
+PALLET_HIDDEN const char *Pallet_cluster_param (const struct Pallet_cluster *c, const char *key);
+
 struct Pallet_call_opts {
   int rollback;
   struct Pallet_sink *sink; /* this call's events; NULL: the session's */

@@ -32,12 +32,8 @@ ec2_list_pvcs (struct ec2 *s, const char *ns, const char *vm_id, json_t *items, 
       *msg = NULL;
     return PALLET_E_INVALID;
   }
-  struct Pallet_kube_config kc = {
-    .api_url = s->kube_api_url,
-    .token = s->kube_token,
-    .ca_pem = s->kube_ca_pem,
-    .insecure = s->kube_insecure,
-  };
+  struct Pallet_kube_config kc;
+  ec2_kube_config (s, &kc);
   if (s->kube_insecure)
     pallet_log (
         s->call, PALLET_LOG_WARNING,

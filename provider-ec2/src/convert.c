@@ -387,15 +387,24 @@ ec2_convert (void *handle, struct pallet_call *call, const char *input_json)
     goto out;
   }
   if (n == 0 || n != json_array_size (vols)) {
-    /* Zero-copy: the disks are EBS volumes, reachable only in the cluster. */
-    json_object_set_new (
-        state, "conversion",
-        json_string (
-            "not run here: the disks are EBS volumes in the target zone; convert them in the cluster"));
-    pallet_log (
-        call, PALLET_LOG_WARNING,
-        "convert %s: the disks are not local (zero-copy mode); guest conversion was not run by this provider",
-        in.vm_id);
+    /* Zero copy (EBS volumes in the target zone) or a copy Pod filling the
+     * PVCs: the disks exist only in the cluster, where the conversion Pod
+     * build_vm emits converts them. */
+    int in_cluster = !strcmp (ec2_str (state, "copyIn"), "cluster");
+    const char *where = in_cluster ? "the copy Pod fills PVCs in the cluster"
+                                   : "the disks are EBS volumes in the target zone";
+    char note[256];
+    snprintf (note, sizeof note, "not run here: %s; the conversion Pod converts them there", where);
+    json_object_set_new (state, "conversion", json_string (note));
+    if (ec2_cluster_applies (s))
+      pallet_log (call, PALLET_LOG_INFO,
+                  "convert %s: %s; the conversion Pod converts them there, run by the host",
+                  in.vm_id, where);
+    else
+      pallet_log (call, PALLET_LOG_WARNING,
+                  "convert %s: %s; guest conversion was not run by this provider: apply the "
+                  "manifests so the conversion Pod runs it (or pallet migrate --apply)",
+                  in.vm_id, where);
     ec2_emit_state (s, state);
     goto out;
   }

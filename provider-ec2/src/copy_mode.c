@@ -68,13 +68,9 @@ sc_provisioner (struct ec2 *s, struct Pallet_kube *k, const char *name, char **p
 static int
 mode_from_cluster (struct ec2 *s, const json_t *plan, char **why)
 {
-  struct Pallet_kube_config kc = {
-    .api_url = s->kube_api_url,
-    .token = s->kube_token,
-    .ca_pem = s->kube_ca_pem,
-    .insecure = s->kube_insecure,
-    .timeout_ms = 10000,
-  };
+  struct Pallet_kube_config kc;
+  ec2_kube_config (s, &kc);
+  kc.timeout_ms = 10000;
   char *err = NULL;
   struct Pallet_kube *k = Pallet_kube_new (&kc, &err);
   int mode = -2;

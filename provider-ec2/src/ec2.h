@@ -41,10 +41,15 @@ struct ec2 {
   json_t *itypes;                /* instance type -> facts, cached */
   json_t *source_names; /* instance id -> Name tag (null: none), for validate's name clashes */
   /* Conversion-only plans: where the existing PVCs are listed. */
-  const char *kube_api_url;  /* setting kube-api-url, or NULL */
-  const char *kube_token;    /* Secret kubeToken (never logged), or NULL */
-  const char *kube_ca_pem;   /* the Secret's kube-ca.crt (PEM), or NULL */
-  int kube_insecure;         /* setting kube-insecure-skip-verify */
+  const char *kube_api_url; /* setting kube-api-url, or NULL */
+  const char *kube_token;   /* Secret kubeToken (never logged), or NULL */
+  const char *kube_ca_pem;  /* the Secret's kube-ca.crt (PEM), or NULL */
+  int kube_insecure;        /* setting kube-insecure-skip-verify */
+  /* Without kube-api-url, in cluster mode: the host's cluster (get_param
+   * cluster.*, ABI 1.1), copied at the first call that has it. */
+  const char *kube_ca_file, *kube_client_cert_pem, *kube_client_key_pem;
+  char *kube_from_host[7];   /* owned copies; kube_api_url etc. point here */
+  const char *kube_source;   /* "the host's cluster (kubeconfig ...)", or NULL: settings */
   const char *pvc_list_file; /* setting pvc-list-file, or NULL */
   /* The transfer mode, decided once (ec2_copy_mode_wanted). */
   int transfer_mode; /* EC2_MODE_UNDECIDED, -1 bad setting, 0 zero copy, 1 copy */
@@ -56,8 +61,16 @@ struct ec2 {
   int keep_until_boot; /* setting keep-snapshots-until-boot: -1 unset, 0, 1 */
 };
 
-/* Per-call setup: remembers call for the AWS callbacks. */
+/* Per-call setup: remembers call for the AWS callbacks, and adopts the
+ * host's cluster when no kube-api-url is set. */
 void ec2_begin (struct ec2 *s, struct pallet_call *call);
+/* The Kubernetes API client config of kube-api-url or the host's cluster
+ * (pointers borrowed from s); NULL api_url: neither. */
+struct Pallet_kube_config;
+void ec2_kube_config (const struct ec2 *s, struct Pallet_kube_config *kc);
+/* The host applies build_vm's objects and runs their Pods (--apply,
+ * get_param cluster.apply): copy and conversion happen in the cluster. */
+int ec2_cluster_applies (const struct ec2 *s);
 
 /* Reports the last AWS error of client c through host->error and returns
  * its status. */

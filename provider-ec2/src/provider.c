@@ -9,8 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "ec2.h"
+#include "pallet-kube.h"
 #include "pallet-convert.h"
 
 /* ---- JSON helpers ---- */
@@ -79,10 +81,68 @@ aws_cancelled (void *opaque)
   return s->call ? pallet_cancelled (s->call) : 0;
 }
 
+/* The cluster the host applies to, unless the settings name one: then
+ * the StorageClasses (transfer mode) and PVCs (conversion-only plans) are
+ * read where the objects will go, with no second configuration. */
+static void
+adopt_host_cluster (struct ec2 *s, struct pallet_call *call)
+{
+  static const char *const keys[] = { "cluster.api-url",         "cluster.token",
+                                      "cluster.ca-pem",          "cluster.ca-file",
+                                      "cluster.client-cert-pem", "cluster.client-key-pem",
+                                      "cluster.source" };
+  if (s->kube_api_url || !call->host->get_param)
+    return;
+  const char *url = call->host->get_param (call, "cluster.api-url");
+  if (!url || !*url)
+    return;
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    const char *v = call->host->get_param (call, keys[i]);
+    s->kube_from_host[i] = v ? strdup (v) : NULL;
+  }
+  const char *insecure = call->host->get_param (call, "cluster.insecure-skip-verify");
+  s->kube_api_url = s->kube_from_host[0];
+  s->kube_token = s->kube_from_host[1];
+  s->kube_ca_pem = s->kube_from_host[2];
+  s->kube_ca_file = s->kube_from_host[3];
+  s->kube_client_cert_pem = s->kube_from_host[4];
+  s->kube_client_key_pem = s->kube_from_host[5];
+  s->kube_source = s->kube_from_host[6] ? s->kube_from_host[6] : "the host's cluster";
+  s->kube_insecure = insecure && !strcmp (insecure, "true");
+}
+
 void
 ec2_begin (struct ec2 *s, struct pallet_call *call)
 {
   s->call = call;
+  adopt_host_cluster (s, call);
+}
+
+int
+ec2_cluster_applies (const struct ec2 *s)
+{
+  const struct pallet_call *call = s->call;
+  const char *v = call && call->host->get_param
+                      ? call->host->get_param ((struct pallet_call *) call, "cluster.apply")
+                      : NULL;
+  return v && !strcmp (v, "true");
+}
+
+void
+ec2_kube_config (const struct ec2 *s, struct Pallet_kube_config *kc)
+{
+  *kc = (struct Pallet_kube_config){
+    .api_url = s->kube_api_url,
+    .token = s->kube_token,
+    .ca_file = s->kube_ca_file,
+    .ca_pem = s->kube_ca_pem,
+    .insecure = s->kube_insecure,
+    .client_cert_pem = s->kube_client_cert_pem,
+    .client_key_pem = s->kube_client_key_pem,
+    .url_source = s->kube_source,
+    .token_source = s->kube_source,
+    .ca_source = s->kube_source,
+  };
 }
 
 int
@@ -772,6 +832,11 @@ ec2_close (void *handle)
   json_decref (s->itypes);
   json_decref (s->source_names);
   free (s->transfer_why);
+  for (size_t i = 0; i < sizeof s->kube_from_host / sizeof *s->kube_from_host; i++) {
+    if ((i == 1 || i == 5) && s->kube_from_host[i]) /* the token and the client key */
+      OPENSSL_cleanse (s->kube_from_host[i], strlen (s->kube_from_host[i]));
+    free (s->kube_from_host[i]);
+  }
   json_decref (s->config);
   free (s);
 }

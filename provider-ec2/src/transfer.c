@@ -463,6 +463,22 @@ make_target_volumes (struct ec2 *s, const struct ec2_input *in, json_t *state, j
   return PALLET_OK;
 }
 
+/* Copy mode when the host applies the objects: the copy Pod build_vm
+ * emits reads the snapshots into the PVCs in the cluster, so nothing is
+ * copied here (a local copy would be converted and then thrown away). */
+static int
+copy_in_cluster (struct ec2 *s, const struct ec2_input *in, json_t *state)
+{
+  if (!json_is_true (json_object_get (state, "transferred")))
+    pallet_log (s->call, PALLET_LOG_INFO,
+                "transfer %s: the copy Pod copies the snapshots into the PVCs in the cluster",
+                in->vm_id);
+  json_object_set_new (state, "transferMode", json_string ("copy"));
+  json_object_set_new (state, "copyIn", json_string ("cluster"));
+  json_object_set_new (state, "transferred", json_true ());
+  return PALLET_OK;
+}
+
 /* Cold: snapshots, then either the copy or the zero-copy path. */
 static int
 cold_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t *vols,
@@ -486,6 +502,8 @@ cold_transfer (struct ec2 *s, const struct ec2_input *in, json_t *state, json_t 
   if (copy_mode) {
     if (!*ec2_str (state, "transferMode"))
       pallet_log (s->call, PALLET_LOG_INFO, "copy mode (%s)", why);
+    if (ec2_cluster_applies (s) || !strcmp (ec2_str (state, "copyIn"), "cluster"))
+      return copy_in_cluster (s, in, state);
     return ec2_copy_volumes (s, in, state, vols);
   }
   if ((st = reach_target (s, in, state, vols)) != PALLET_OK)

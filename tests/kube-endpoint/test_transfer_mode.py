@@ -72,6 +72,27 @@ class TransferMode(EC2E2E):
         sc = [c for c in self.kube.calls() if "storageclasses/ebs-gp3" in c.get("path", "")]
         self.assertTrue(sc and all(c["method"] == "GET" for c in sc), sc)
 
+    def test_the_hosts_cluster_is_asked_without_settings(self):
+        # `pallet validate --kubeconfig` (and migrate --apply): the cluster the
+        # host applies to answers, through get_param cluster.*, with no
+        # kube-api-url or token in the Provider.
+        self.kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vms"}}])
+        self.storage_class("rbd.csi.ceph.com")
+        plan = self.write_plan([IID], storage=("gp3",), settings={})
+        before = len(self.kube.calls())
+        r = self.pallet("validate", plan, "--kubeconfig", self.kube.kubeconfig, check=0)
+        out = r.stdout + r.stderr
+        self.assertIn("transfer mode copy: the cluster's StorageClass ebs-gp3 has provisioner "
+                      "rbd.csi.ceph.com, not ebs.csi.aws.com", out)
+        self.assertNotIn(self.token, out)
+        sc = [c for c in self.kube.calls()[before:]
+              if c.get("path", "").endswith("storageclasses/ebs-gp3")]
+        self.assertTrue(sc and all(c["method"] == "GET" and c["code"] == 200 for c in sc), sc)
+        # Without --kubeconfig the provider has no cluster to ask.
+        r = self.pallet("validate", plan, check=0)
+        self.assertIn("transfer mode zero copy: no transfer-mode setting and no cluster",
+                      r.stdout + r.stderr)
+
     def test_setting_wins_over_the_cluster(self):
         self.storage_class("ebs.csi.aws.com")
         out = self.validate({"transfer-mode": "copy"})
