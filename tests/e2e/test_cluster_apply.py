@@ -257,11 +257,12 @@ class ClusterApply(unittest.TestCase):
             head = f.read(1024)
         self.assertEqual(head[:6], b"COPIED")
         self.assertEqual(head[512:521], b"CONVERTED")
-        # The VM started; the finished Pods gone; storage and VM stay.
+        # The VM started; the finished Pods gone (the running VM has its
+        # virt-launcher Pod, labelled kubevirt.io); storage and VM stay.
         vm = self.kube.json("-n", NS, "virtualmachine/web-1")
         self.assertEqual(vm["spec"]["runStrategy"], "Always")
         self.assertEqual(vm["metadata"]["labels"]["migration"], uid)
-        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pods", "-l", "!kubevirt.io")["items"], [])
         left = self.left(uid)
         self.assertIn("pvc/web-1-disk0", left)
         self.assertIn("virtualmachines/web-1", left)
@@ -310,7 +311,7 @@ class ClusterApply(unittest.TestCase):
         # kubectl: nothing of the migration is left, not even the claim's
         # provisioned volume, and the VM was never created.
         self.assertEqual(self.left(st["migrationUID"]), [])
-        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pods", "-l", "!kubevirt.io")["items"], [])
         self.assertEqual(self.kube.json("-n", NS, "pvc")["items"], [])
         self.assertEqual(self.kube.json("pv")["items"], [])
         self.assertEqual(self.kube.json("-n", NS, "virtualmachines")["items"], [])
@@ -364,7 +365,7 @@ class ClusterApply(unittest.TestCase):
         with open(self.kube.backing_file("web-1-disk0", ns=NS), "rb") as f:
             head = f.read(1024)
         self.assertEqual((head[:6], head[512:521]), (b"COPIED", b"CONVERTED"))
-        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pods", "-l", "!kubevirt.io")["items"], [])
         return self.state()
 
     def test_3_kill_during_copy_wait_resumes(self):
@@ -404,7 +405,7 @@ class ClusterApply(unittest.TestCase):
         r = self.run_pallet(*self.argv("cleanup", plan, config))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(self.left(uid), [])
-        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pods", "-l", "!kubevirt.io")["items"], [])
         self.assertEqual(self.kube.json("pv")["items"], [])
         st = self.state()
         self.assertTrue(st["rolledBack"])
