@@ -611,6 +611,18 @@ delete_finished_pods (struct vmrun *v, struct Pallet_kube *k)
   }
 }
 
+/* The VirtualMachine among the manifests, or NULL. */
+static const json_t *
+the_vm (const json_t *objs)
+{
+  size_t i;
+  const json_t *o;
+  json_array_foreach (objs, i, o)
+    if (jstr (o, "kind") && !strcmp (jstr (o, "kind"), "VirtualMachine"))
+      return o;
+  return NULL;
+}
+
 static int
 fail_with (struct vmrun *v, int rc, int status, char *msg)
 {
@@ -663,8 +675,18 @@ Pallet_cluster_apply_vm (struct vmrun *v)
         rc = STEP_IOERR;
     }
   }
-  if (rc == STEP_OK) {
+  /* The Pods are done with once the VM runs; then did its guest boot? */
+  if (rc == STEP_OK)
     delete_finished_pods (v, k);
+  if (rc == STEP_OK && !stage_done (rec, "6-boot")) {
+    json_object_set_new (rec, "stage", json_string ("boot"));
+    rc = Pallet_drv_save (v) != 0 ? STEP_IOERR
+                                  : Pallet_cluster_boot (v, k, the_vm (objs), v->d->cluster->ns,
+                                                         v->d->cluster->wait_s, rec, &err);
+    if (rc == STEP_OK)
+      json_array_append_new (json_object_get (rec, "stagesDone"), json_string ("6-boot"));
+  }
+  if (rc == STEP_OK) {
     json_object_set_new (rec, "stage", json_string ("done"));
     if (Pallet_drv_save (v) != 0)
       rc = STEP_IOERR;
@@ -726,6 +748,16 @@ owned_objects (struct vmrun *v, struct Pallet_kube *k, char **errmsg)
     }
   }
   free (sel);
+  /* A started VM's instance goes with it; wait for that too, so its
+   * launcher Pod lets go of the claims before they are deleted. */
+  size_t i, n = json_array_size (all);
+  for (i = 0; i < n; i++) {
+    const json_t *e = json_array_get (all, i);
+    if (jstr (e, "kind") && !strcmp (jstr (e, "kind"), "VirtualMachine"))
+      json_array_append_new (all, json_pack ("{s:s,s:s,s:s?,s:s?}", "apiVersion", "kubevirt.io/v1",
+                                             "kind", "VirtualMachineInstance", "namespace",
+                                             jstr (e, "namespace"), "name", jstr (e, "name")));
+  }
   return all;
 }
 
@@ -733,12 +765,12 @@ owned_objects (struct vmrun *v, struct Pallet_kube *k, char **errmsg)
 static int
 kind_rank (const char *kind)
 {
-  static const char *order[] = { "Pod", "VirtualMachine", "PersistentVolumeClaim",
-                                 "PersistentVolume" };
-  for (int i = 0; i < 4; i++)
+  static const char *order[] = { "Pod", "VirtualMachine", "VirtualMachineInstance",
+                                 "PersistentVolumeClaim", "PersistentVolume" };
+  for (int i = 0; i < 5; i++)
     if (kind && !strcmp (kind, order[i]))
       return i;
-  return 4;
+  return 5;
 }
 
 static int
@@ -780,7 +812,7 @@ Pallet_cluster_rollback_vm (struct vmrun *v)
   struct Pallet_kube *k = connect_cluster (v->d->cluster, &err);
   json_t *all = k ? owned_objects (v, k, &err) : NULL;
   int rc = all ? 0 : -1;
-  for (int rank = 0; all && rank <= 4 && rc == 0; rank++) {
+  for (int rank = 0; all && rank <= 5 && rc == 0; rank++) {
     size_t i;
     json_t *e;
     json_array_foreach (all, i, e) {

@@ -210,14 +210,19 @@ build_input (struct vmrun *v, const char *step, int rollback, unsigned attempt)
       level (v->d) > 0, "rollback", rollback, "step", step, "attempt", (int) attempt, "succeeded",
       json_object_get (v->doc, "succeeded") ? json_object_get (v->doc, "succeeded") : json_false (),
       "cutover", !rollback && cutover_due (v->d), "onDemand", v->d->mode == MODE_CLEANUP);
-  /* Added in ABI 1.1: cleanup learns whether the cluster ran the Pods. */
+  /* Added in ABI 1.1: cleanup learns whether the cluster ran the Pods
+   * and whether the VM booted. */
   json_t *rec = json_object_get (v->doc, "cluster");
-  if (in && strcmp (step, "cleanup") == 0)
+  if (in && strcmp (step, "cleanup") == 0) {
+    const char *boot =
+        json_string_value (json_object_get (json_object_get (rec, "boot"), "result"));
     json_object_set_new (in, "cluster",
                          json_is_object (rec)
-                             ? json_pack ("{s:s,s:b}", "mode", "apply", "podsSucceeded",
-                                          json_is_true (json_object_get (rec, "podsSucceeded")))
+                             ? json_pack ("{s:s,s:b,s:b}", "mode", "apply", "podsSucceeded",
+                                          json_is_true (json_object_get (rec, "podsSucceeded")),
+                                          "vmBooted", boot && !strcmp (boot, "booted"))
                              : json_pack ("{s:s}", "mode", "manifests"));
+  }
   char *s = in ? json_dumps (in, JSON_COMPACT) : NULL;
   json_decref (in);
   json_decref (empty);

@@ -72,6 +72,12 @@ PALLET_HIDDEN json_t *Pallet_cluster_preflight (struct Pallet_cluster *c);
 PALLET_HIDDEN int Pallet_cluster_stage_rank (const json_t *obj, const char **stage, char **errmsg);
 /* Applies the VM's manifests stage by stage, waiting for its Pods. */
 PALLET_HIDDEN int Pallet_cluster_apply_vm (struct vmrun *v);
+/* boot.c: after the VM (vm, its manifest) was started, waits for its
+ * guest to boot and records cluster.boot in rec; STEP_FAILED only when
+ * the VM's pallet.dev/verify-boot is true and it did not boot. */
+struct Pallet_kube;
+PALLET_HIDDEN int Pallet_cluster_boot (struct vmrun *v, struct Pallet_kube *k, const json_t *vm,
+                                       const char *ns, unsigned wait_s, json_t *rec, char **errmsg);
 /* Deletes what the VM's runs made in the cluster; 0 when all is gone. */
 PALLET_HIDDEN int Pallet_cluster_rollback_vm (struct vmrun *v);
 

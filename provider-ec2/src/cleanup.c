@@ -282,8 +282,10 @@ mark_cleaned (json_t *state, json_t *vols, int rollback, const struct keep *k)
   json_object_set_new (state, "cleaned", json_boolean (json_array_size (k->retained) == 0));
 }
 
-/* A tidy-up in manifest mode keeps what the written objects still need;
- * a rollback, or `pallet cleanup` (options.onDemand: the user says the
+/* A tidy-up keeps what the written objects still need: in manifest mode
+ * all of it; in cluster mode (input.cluster) not what the host saw done
+ * (podsSucceeded: the copy Pod's snapshots; vmBooted: the way back).  A
+ * rollback, or `pallet cleanup` (options.onDemand: the user says the
  * Pods succeeded and the VM booted), deletes it. */
 static void
 keep_init (struct ec2 *s, const struct ec2_input *in, const json_t *state, int rollback,
@@ -294,14 +296,26 @@ keep_init (struct ec2 *s, const struct ec2_input *in, const json_t *state, int r
   if (rollback || json_is_true (json_object_get (in->options, "onDemand")))
     return;
   int copy = !strcmp (ec2_str (state, "transferMode"), "copy");
-  if (copy) {
+  /* In cluster mode the host saw the Pods run and the VM boot (ABI 1.1). */
+  const json_t *cl = json_object_get (in->root, "cluster");
+  int applied = !strcmp (ec2_str (cl, "mode"), "apply");
+  int pods_done = applied && json_is_true (json_object_get (cl, "podsSucceeded"));
+  int booted = applied && json_is_true (json_object_get (cl, "vmBooted"));
+  if (copy && !pods_done) {
     size_t i;
     json_t *v;
     json_array_foreach (json_object_get (state, "volumes"), i, v)
       add_unique (k->named, ec2_str (v, "snapshotId"));
     k->copy_pod = *ec2_str (state, "copyPod") ? ec2_str (state, "copyPod") : "of the VM";
   }
-  if (s->keep_until_boot >= 0 ? s->keep_until_boot : !copy)
+  int until_boot = s->keep_until_boot >= 0 ? s->keep_until_boot : !copy;
+  if (copy && pods_done)
+    pallet_log (s->call, PALLET_LOG_INFO,
+                "the cluster ran the copy Pod to success: its source snapshots go now");
+  if (until_boot && booted)
+    pallet_log (s->call, PALLET_LOG_INFO,
+                "the cluster saw the VM boot: keep-snapshots-until-boot lets its snapshots go");
+  if (until_boot && !booted)
     k->boot_vm = *ec2_str (state, "vmObject") ? ec2_str (state, "vmObject")
                  : in->vm_name                ? in->vm_name
                                               : in->vm_id;

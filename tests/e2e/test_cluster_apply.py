@@ -126,12 +126,33 @@ def manifests(convert_cmd, copy_cmd=COPY):
           "data": {"a": "b"}}
     vm = stage({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
                 "metadata": {"name": "web-1",
-                             "annotations": {"pallet.dev/target-run-strategy": "Always"}},
-                "spec": {"runStrategy": "Halted", "template": {"spec": {"volumes": [
-                    {"name": "disk0", "persistentVolumeClaim": {"claimName": "web-1-disk0"}}
-                ]}}}}, "vm")
+                             "annotations": {"pallet.dev/target-run-strategy": "Always",
+                                             # No VMI appears here: a short boot wait.
+                                             "pallet.dev/verify-boot-timeout": "2"}},
+                "spec": {"runStrategy": "Halted", "template": {"spec": {
+                    "domain": {"devices": {"disks": [{"name": "disk0",
+                                                      "disk": {"bus": "virtio"}}]}},
+                    "volumes": [{"name": "disk0",
+                                 "persistentVolumeClaim": {"claimName": "web-1-disk0"}}]}}}},
+               "vm")
     # Emitted out of order on purpose: the host orders by stage.
     return [vm, cm, conv, copy, pvc, secret]
+
+
+def manifests_with(vm):
+    """manifests() with this VirtualMachine instead of its own."""
+    return [vm if o["kind"] == "VirtualMachine" else o for o in manifests(CONVERT)]
+
+
+def boot_sector_cmd(text):
+    """A conversion Pod command that makes the disk a guest: a boot
+    sector whose code writes text to the serial port (COM1) and halts."""
+    msg = text.encode().decode("unicode_escape").encode("latin-1") + b"\0"
+    code = bytes.fromhex("31c08ed8fc" "baf803" "be167c" "ac" "84c0" "7403" "ee" "ebf8" "f4" "ebfd")
+    assert len(code) == 22 and len(code) + len(msg) <= 510
+    sector = (code + msg).ljust(510, b"\0") + b"\x55\xaa"
+    return ["/bin/sh", "-c", "printf '%s' | dd of=/dev/block0 conv=notrunc status=none; echo booted"
+            % "".join("\\%03o" % b for b in sector)]
 
 
 class ClusterApply(unittest.TestCase):
@@ -274,7 +295,8 @@ class ClusterApply(unittest.TestCase):
         self.assertEqual(objs["web-1-convert"]["stage"], "convert")
         # cleanup learnt that the Pods ran.
         self.assertEqual(self.cleanup_inputs()[-1],
-                         {"cluster": {"mode": "apply", "podsSucceeded": True}, "rollback": False})
+                         {"cluster": {"mode": "apply", "podsSucceeded": True, "vmBooted": False},
+                          "rollback": False})
         print("apply run: %.1f s" % (time.time() - t0))
         # Resume of a finished plan: nothing applied again.
         n = len(self.kube.calls())
@@ -324,7 +346,8 @@ class ClusterApply(unittest.TestCase):
                         deleted.index("PersistentVolumeClaim web-1-disk0 deleted"))
         # The provider's rollback ran after the cluster's, told the Pods did not all succeed.
         self.assertEqual(self.cleanup_inputs()[-1],
-                         {"cluster": {"mode": "apply", "podsSucceeded": False}, "rollback": True})
+                         {"cluster": {"mode": "apply", "podsSucceeded": False, "vmBooted": False},
+                          "rollback": True})
 
     def kill_during_wait(self, name, pod_name, copy_cmd=COPY, convert_cmd=CONVERT):
         """Starts migrate --apply, kills it (SIGKILL, whole group) while it
@@ -412,7 +435,8 @@ class ClusterApply(unittest.TestCase):
         found = {o["name"]: o["stage"] for o in st["cluster"]["objects"]}
         self.assertEqual(found.get("web-1-convert"), "found by label", found)
         self.assertEqual(self.cleanup_inputs()[-1],
-                         {"cluster": {"mode": "apply", "podsSucceeded": False}, "rollback": True})
+                         {"cluster": {"mode": "apply", "podsSucceeded": False, "vmBooted": False},
+                          "rollback": True})
 
     def test_4_manifest_mode_orders_files(self):
         plan, config = self.write_plan(manifests(["/bin/sh", "-c", "true"]), name="files")
@@ -547,6 +571,186 @@ class ClusterApply(unittest.TestCase):
         vm = self.kube.json("-n", NS, "virtualmachine/web-1")
         self.assertEqual(vm["spec"]["runStrategy"], "Always")
         self.assertEqual(vm["metadata"]["labels"]["migration"], self.state()["migrationUID"])
+
+    # --- the boot stage ---------------------------------------------------
+    # The endpoint runs a started VM as QEMU (TCG) on its claim's file,
+    # as KubeVirt would: a VMI, Running and Ready while QEMU runs, and a
+    # virt-launcher Pod whose guest-console-log log is the serial console.
+
+    def boot_plan(self, name, convert_cmd=CONVERT, **ann):
+        objs = manifests(convert_cmd)
+        vm = [o for o in objs if o["kind"] == "VirtualMachine"][0]
+        vm["metadata"]["annotations"].update(ann)
+        return self.write_plan(objs, name=name), vm
+
+    def boot_events(self, out):
+        ev = self.events(out)
+        return ([e for e in ev if e.get("event") == "wait" and e.get("status") == "boot"],
+                [e for e in ev if e.get("event") == "boot"])
+
+    def assert_nothing_left(self, st):
+        self.assertTrue(st["rolledBack"])
+        self.assertEqual(self.left(st["migrationUID"]), [])
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachines")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachineinstances")["items"], [])
+        self.assertEqual(self.kube.json("-n", NS, "pods")["items"], [], "no launcher Pod")
+        self.assertEqual(self.kube.json("-n", NS, "pvc")["items"], [])
+        self.assertEqual(self.kube.json("pv")["items"], [])
+
+    def test_7_no_boot_is_a_timeout_not_a_failure(self):
+        # The disk holds no guest: QEMU runs (Ready), nothing boots.
+        # Without verify-boot the VM succeeds; the provider hears it did not boot.
+        (plan, config), _ = self.boot_plan("noboot")
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        st = self.state()
+        boot = st["cluster"]["boot"]
+        self.assertEqual((boot["result"], boot["verifyBoot"]), ("timeout", "false"), boot)
+        self.assertGreaterEqual(boot["waitedSeconds"], 2)
+        self.assertIn("6-boot", st["cluster"]["stagesDone"])
+        self.assertEqual(st["status"], "succeeded")
+        waits, outcome = self.boot_events(r.stdout)
+        self.assertTrue(waits and all(w["vmi"] == "web-1" for w in waits), waits)
+        self.assertEqual([e["status"] for e in outcome], ["timeout"])
+        self.assertIn("VirtualMachine vms/web-1 did not boot", outcome[0]["message"])
+        self.assertEqual(self.cleanup_inputs()[-1]["cluster"]["vmBooted"], False)
+        # pallet status -o json shows it.
+        s = subprocess.run([PALLET, "status", "--state-dir", os.path.join(self.tmp, "state"),
+                            "-o", "json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(s.returncode, 0, s.stderr)
+        self.assertEqual(json.loads(s.stdout)["vms"][0]["cluster"]["boot"]["result"], "timeout")
+
+    def test_7b_verify_boot_true_fails_and_rolls_back(self):
+        (plan, config), _ = self.boot_plan("bootfail", **{"pallet.dev/verify-boot": "true",
+                                                          "pallet.dev/verify-boot-timeout": "8"})
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        st = self.state()
+        self.assertEqual((st["status"], st["failedStep"]), ("failed", "apply"))
+        msg = st["error"]["message"]
+        self.assertIn("VirtualMachine vms/web-1 did not boot", msg)
+        self.assertIn("VirtualMachineInstance phase Running", msg)
+        self.assertIn("Ready=True", msg)
+        self.assertIn("last console line: ", msg)
+        self.assertIn("verify-boot: true", msg)
+        boot = st["cluster"]["boot"]
+        self.assertEqual((boot["result"], boot["phase"]), ("timeout", "Running"))
+        # SeaBIOS says nothing on the serial console; nothing else ran.
+        self.assertEqual(boot["consoleTail"], [])
+        self.assertIn("last console line: (none)", msg)
+        self.assert_nothing_left(st)
+        self.assertEqual(self.cleanup_inputs()[-1],
+                         {"cluster": {"mode": "apply", "podsSucceeded": True, "vmBooted": False},
+                          "rollback": True})
+
+    def test_7c_warn_succeeds_with_a_warning(self):
+        (plan, config), _ = self.boot_plan("bootwarn", **{"pallet.dev/verify-boot": "warn"})
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.state()["status"], "succeeded")
+        warn = [x for x in r.stderr.splitlines() if x.startswith("pallet: warning: web-1: ")
+                and "did not boot" in x]
+        self.assertTrue(warn, r.stdout + r.stderr)
+        self.assertIn("verify-boot: warn, so the migration goes on", warn[0])
+        self.assertEqual(self.cleanup_inputs()[-1]["cluster"]["vmBooted"], False)
+
+    def test_7d_console_line_is_the_evidence(self):
+        # A guest that boots: a boot sector printing a login prompt.
+        (plan, config), _ = self.boot_plan(
+            "bootcons", convert_cmd=boot_sector_cmd("Pallet test guest\r\nweb-1 login: "),
+            **{"pallet.dev/verify-boot": "true", "pallet.dev/verify-boot-timeout": "120"})
+        t0 = time.time()
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        boot = self.state()["cluster"]["boot"]
+        self.assertEqual((boot["result"], boot["evidence"], boot["line"]),
+                         ("booted", "console", "web-1 login:"), boot)
+        self.assertIn("Pallet test guest", boot["consoleTail"])
+        self.assertLess(time.time() - t0, 100, "booted before the timeout")
+        self.assertEqual(self.cleanup_inputs()[-1]["cluster"],
+                         {"mode": "apply", "podsSucceeded": True, "vmBooted": True})
+        _, outcome = self.boot_events(r.stdout)
+        self.assertEqual([(e["status"], e["evidence"]) for e in outcome], [("booted", "console")])
+
+    def test_7e_the_providers_boot_pattern(self):
+        (plan, config), _ = self.boot_plan(
+            "bootpat", convert_cmd=boot_sector_cmd("login: is not it\r\nREADY 42\r\n"),
+            **{"pallet.dev/verify-boot": "true", "pallet.dev/verify-boot-timeout": "120",
+               "pallet.dev/boot-pattern": "^READY [0-9]+$"})
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        boot = self.state()["cluster"]["boot"]
+        self.assertEqual((boot["line"], boot["pattern"]), ("READY 42", "^READY [0-9]+$"))
+
+    def test_7f_failed_vmi_fails_at_once(self):
+        # A volume kind the endpoint (like a KubeVirt without it) cannot
+        # run: the VMI goes Failed, and the wait ends then.
+        (plan, config), vm = self.boot_plan("bootvmifail", **{
+            "pallet.dev/verify-boot": "true", "pallet.dev/verify-boot-timeout": "120"})
+        vm["spec"]["template"]["spec"]["volumes"].append(
+            {"name": "cloudinit", "cloudInitNoCloud": {"userData": "#cloud-config\n"}})
+        plan, config = self.write_plan(manifests_with(vm), name="bootvmifail")
+        t0 = time.time()
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(time.time() - t0, 90, "not the 120 s timeout")
+        st = self.state()
+        self.assertEqual((st["cluster"]["boot"]["result"], st["cluster"]["boot"]["phase"]),
+                         ("failed", "Failed"))
+        self.assertIn("failed to boot: VirtualMachineInstance phase Failed", st["error"]["message"])
+        self.assert_nothing_left(st)
+
+    def test_7g_bad_annotations_are_errors(self):
+        for ann, text in ((("pallet.dev/verify-boot", "yes"),
+                           'annotation pallet.dev/verify-boot is "yes"; use true, false or warn'),
+                          (("pallet.dev/verify-boot-timeout", "0"),
+                           'pallet.dev/verify-boot-timeout is "0"; give seconds'),
+                          (("pallet.dev/boot-pattern", "login:("),
+                           'pallet.dev/boot-pattern "login:(" is not an extended regular')):
+            (plan, config), _ = self.boot_plan("badann" + ann[1][:1], **{ann[0]: ann[1]})
+            sd = os.path.join(self.tmp, "state")
+            r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(text, self.state()["error"]["message"])
+            self.assertEqual(self.left(self.state()["migrationUID"]), [])
+            subprocess.run(["rm", "-rf", sd], check=True)
+
+    def test_7h_kill_during_boot_wait_resumes_at_boot(self):
+        (plan, config), _ = self.boot_plan("bootkill", **{"pallet.dev/verify-boot-timeout": "6"})
+        p = subprocess.Popen(self.argv("migrate", plan, config, "--apply"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            wait_until(lambda: self.state_path() and
+                       self.state().get("cluster", {}).get("stage") == "boot", 60, "boot wait")
+            os.killpg(p.pid, signal.SIGKILL)
+        finally:
+            p.communicate(timeout=60)
+        self.assertNotIn("6-boot", self.state()["cluster"]["stagesDone"])
+        vm_uid = self.kube.json("-n", NS, "virtualmachine/web-1")["metadata"]["uid"]
+        n = len(self.kube.calls())
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        created = [c["path"] for c in self.kube.calls()[n:] if c["method"] == "POST"
+                   and c["code"] == 201 and "dryRun" not in (c.get("query") or {})]
+        self.assertEqual(created, [], "nothing made again")
+        waits, outcome = self.boot_events(r.stdout)
+        self.assertTrue(waits, r.stdout)
+        self.assertEqual([e["status"] for e in outcome], ["timeout"])
+        self.assertGreaterEqual(self.state()["cluster"]["boot"]["waitedSeconds"], 6,
+                                "the wait started over")
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachine/web-1")["metadata"]["uid"],
+                         vm_uid)
+
+    def test_7i_halted_vm_is_not_started(self):
+        objs = manifests(CONVERT)
+        vm = [o for o in objs if o["kind"] == "VirtualMachine"][0]
+        vm["metadata"]["annotations"]["pallet.dev/target-run-strategy"] = "Halted"
+        plan, config = self.write_plan(objs, name="halted")
+        r = self.run_pallet(*self.argv("migrate", plan, config, "--apply"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.state()["cluster"]["boot"]["result"], "not-started")
+        self.assertEqual(self.boot_events(r.stdout)[0], [], "no wait")
 
 
 if __name__ == "__main__":

@@ -430,6 +430,27 @@ class ProviderCopyMode(EC2E2E):
         print("\nprovider copy mode: %d GetSnapshotBlock, manifests %s" %
               (c["GetSnapshotBlock"], sorted(set(kinds))))
 
+    def test_cluster_mode_copy_pod_succeeded_deletes_them(self):
+        # Cluster mode: the host saw the copy Pod succeed
+        # (input.cluster.podsSucceeded), so its snapshots go at once.
+        self.start(self.seed())
+        disks = os.path.join(self.tmp, "disks")
+        plan = self.write_plan(["i-0c0b000000000000a"],
+                               settings={"transfer-mode": "copy", "copy-target-dir": disks},
+                               skip_conversion=True)
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        kept = self.aws_snapshots()
+        self.assertEqual(len(kept), 2, r.stdout + r.stderr)
+        r = self.cleanup_as_cluster(plan, sd, pods=False, booted=False)
+        self.assertEqual(self.aws_snapshots(), kept, "the copy Pod did not succeed: kept")
+        self.assertIn("has succeeded", r.stdout)
+        r = self.cleanup_as_cluster(plan, sd, pods=True, booted=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.aws_snapshots(), [], "deleted by migrate's cleanup")
+        self.assertNotIn("run `pallet cleanup`", r.stdout)
+        self.assertEqual(len(os.listdir(disks)), 2, "the disks stay")
+
     def test_failed_copy_removes_partial_files(self):
         self.start(self.seed())
         self.ep.control("POST", "faults",

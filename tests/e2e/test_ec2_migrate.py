@@ -469,6 +469,32 @@ class KeepSnapshots(EC2E2E):
         self.assertNotIn("pallet cleanup", r.stdout)
         self.assertEqual(len(self.tagged("volumes")), 3)
 
+    def test_cluster_mode_deletes_them_once_booted(self):
+        # Cluster mode: the host tells cleanup whether the VM booted
+        # (input.cluster.vmBooted); only then do the way-back snapshots go.
+        iid = "i-0e2e0000000000084"
+        self.start({"instances": [three_volume_instance(iid, "boot")]})
+        plan = self.write_plan([iid])
+        sd = os.path.join(self.tmp, "state")
+        r = self.pallet("migrate", plan, "--state-dir", sd, check=0)
+        kept = self.aws_snapshots()
+        self.assertEqual(len(kept), 3, r.stdout + r.stderr)
+        r = self.cleanup_as_cluster(plan, sd, pods=True, booted=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.aws_snapshots(), kept, "not booted: kept")
+        self.assertIn("has booted", r.stdout)
+        self.assertIn("run `pallet cleanup`", r.stdout)
+        r = self.cleanup_as_cluster(plan, sd, pods=True, booted=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.aws_snapshots(), [], "booted: deleted by migrate's cleanup")
+        self.assertNotIn("run `pallet cleanup`", r.stdout)
+        with open([os.path.join(sd, f) for f in os.listdir(sd)
+                   if f.startswith("vm-") and f.endswith(".json")][0]) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["state"]["retained"], [])
+        self.assertTrue(doc["state"]["cleaned"])
+        self.assertEqual(len(self.tagged("volumes")), 3, "the VM's disks stay")
+
     def test_failure_after_the_volumes_deletes_everything(self):
         self.ep_args = ("--stop-delay", "0.2", "--snapshot-delay", "0.5", "--volume-delay", "3")
         iid = "i-0e2e0000000000083"
