@@ -102,8 +102,10 @@ ec2_build_vm (void *handle, struct pallet_call *call, const char *input_json)
                   in.vm_id ? in.vm_id : in.vm_name, want);
   }
   json_array_foreach (manifests, i, m)
-    if (!strcmp (ec2_str (m, "kind"), "VirtualMachine"))
+    if (!strcmp (ec2_str (m, "kind"), "VirtualMachine")) {
       ec2_annotate_guest (m, in.state);
+      ec2_annotate_boot (s, m, in.plan);
+    }
   json_array_foreach (notes, i, m)
     pallet_log (call, PALLET_LOG_INFO, "%s", json_string_value (m));
   json_array_foreach (manifests, i, m) {

@@ -907,6 +907,9 @@ static const struct pallet_setting ec2_settings[] = {
     "(plan annotation pallet.dev/verify-boot overrides)" },
   { "verify-boot-timeout", PALLET_SETTING_STRING, "300",
     "seconds the boot check waits for a login prompt (pallet.dev/verify-boot-timeout)" },
+  { "boot-pattern", PALLET_SETTING_STRING, NULL,
+    "cluster mode: the serial console line (extended regex) that shows the VM booted, instead "
+    "of the host's default login:|Cloud-init .* finished (pallet.dev/boot-pattern)" },
   { "firstboot-scripts", PALLET_SETTING_STRING, NULL,
     "comma-separated local shell scripts run once at the guest's first boot, in name order "
     "(pallet.dev/firstboot-scripts)" },

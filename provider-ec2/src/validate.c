@@ -554,7 +554,10 @@ check_guest_options (struct findings *f, const struct ec2_input *in, int convers
              nscripts, nscripts == 1 ? "" : "s");
   /* Only disks this host holds (copy mode) are converted and booted here. */
   int copy = conversion ? 0 : ec2_copy_mode_wanted (f->s, in->plan, &how);
-  if (copy == 0 && (nscripts > 0 || mode > PALLET_CONVERT_BOOT_OFF))
+  /* In cluster mode the host checks the boot itself, on the VM it started
+   * (build_vm's pallet.dev/verify-boot annotations). */
+  int host_boots = ec2_cluster_applies (f->s);
+  if (copy == 0 && (nscripts > 0 || (mode > PALLET_CONVERT_BOOT_OFF && !host_boots)))
     finding (f, "warning", "GuestOptionsNeedCopyMode",
              "verify-boot and customization scripts apply to disks this host converts "
              "(transfer-mode: copy); %s the conversion runs in the cluster without them",

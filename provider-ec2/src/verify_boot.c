@@ -40,7 +40,7 @@ option (struct ec2 *s, const json_t *plan, const char *name)
 
 /* The settings a plan annotation pallet.dev/NAME may override. */
 static const char *const plan_options[] = { "verify-boot", "verify-boot-timeout",
-                                            "firstboot-scripts", NULL };
+                                            "firstboot-scripts", "boot-pattern", NULL };
 
 /* The plan option nearest NAME, or NULL when none is plausibly meant. */
 static const char *
@@ -99,8 +99,9 @@ ec2_annotations_check (const json_t *plan, char *why, size_t len)
     const char *near = nearest_option (name);
     snprintf (why, len,
               "the Plan's annotation \"%s\" is not one provider ec2 reads%s%s%s; fix: rename or "
-              "remove it (a Plan may carry pallet.dev/verify-boot, pallet.dev/verify-boot-timeout "
-              "and pallet.dev/firstboot-scripts; other settings go in the Provider's "
+              "remove it (a Plan may carry pallet.dev/verify-boot, pallet.dev/verify-boot-timeout, "
+              "pallet.dev/boot-pattern and pallet.dev/firstboot-scripts; other settings go in the "
+              "Provider's "
               "spec.settings)",
               key, near ? " (did you mean \"pallet.dev/" : "", near ? near : "",
               near ? "\"?)" : "");
@@ -138,6 +139,17 @@ ec2_boot_settings (struct ec2 *s, const json_t *plan, int *mode, unsigned *timeo
     return -1;
   }
   *timeout = (unsigned) n;
+  const char *pat = option (s, plan, "boot-pattern");
+  regex_t re;
+  if (pat && (!*pat || regcomp (&re, pat, REG_EXTENDED | REG_NOSUB) != 0)) {
+    snprintf (why, len,
+              "boot-pattern \"%s\" is not an extended regular expression (setting boot-pattern "
+              "or plan annotation pallet.dev/boot-pattern)",
+              pat);
+    return -1;
+  }
+  if (pat)
+    regfree (&re);
   return 0;
 }
 
@@ -496,4 +508,26 @@ ec2_annotate_guest (json_t *vm, const json_t *state)
   if (boot)
     annotate (ann, "pallet.dev/boot-verified",
               json_is_true (json_object_get (boot, "ok")) ? "true" : "false");
+}
+
+void
+ec2_annotate_boot (struct ec2 *s, json_t *vm, const json_t *plan)
+{
+  static const char *const names[] = { "false", "true", "warn" };
+  json_t *md = json_object_get (vm, "metadata"), *ann;
+  char why[512], secs[24];
+  int mode;
+  unsigned timeout;
+  if (!json_is_object (md) || ec2_boot_settings (s, plan, &mode, &timeout, why, sizeof why) < 0)
+    return; /* validate and convert have reported it */
+  ann = json_object_get (md, "annotations");
+  if (!json_is_object (ann)) {
+    ann = json_object ();
+    json_object_set_new (md, "annotations", ann);
+  }
+  snprintf (secs, sizeof secs, "%u", timeout);
+  annotate (ann, "pallet.dev/verify-boot",
+            mode >= 0 && mode <= PALLET_CONVERT_BOOT_WARN ? names[mode] : "false");
+  annotate (ann, "pallet.dev/verify-boot-timeout", secs);
+  annotate (ann, "pallet.dev/boot-pattern", option (s, plan, "boot-pattern"));
 }

@@ -55,5 +55,9 @@ int ec2_verify_boot (struct ec2 *s, const char *vm, const char **disks, size_t n
  * inspection and boot check (os, kernel, firmware, root, virtio-before,
  * boot-verified). */
 void ec2_annotate_guest (json_t *vm, const json_t *state);
+/* The boot check the host runs in cluster mode, as annotations on the
+ * VirtualMachine VM: pallet.dev/verify-boot (true|false|warn),
+ * pallet.dev/verify-boot-timeout and, when set, pallet.dev/boot-pattern. */
+void ec2_annotate_boot (struct ec2 *s, json_t *vm, const json_t *plan);
 
 #endif

@@ -260,6 +260,43 @@ annotations (const struct pallet_provider *p, void *h, const char *plan_path, co
   json_decref (vm);
   json_decref (guest);
 
+  /* The boot check the host runs in cluster mode: the settings' defaults,
+   * then the Plan's annotations. */
+  guest = json_object ();
+  vm = built_vm (p, h, plan, c, guest);
+  EXPECT_ANN (vm, "pallet.dev/verify-boot", "false");
+  EXPECT_ANN (vm, "pallet.dev/verify-boot-timeout", "300");
+  EXPECT (annotation (vm, "pallet.dev/boot-pattern") == NULL, "pallet.dev/boot-pattern unasked");
+  json_decref (vm);
+  json_t *pl = json_deep_copy (plan);
+  json_object_set_new (pl, "annotations",
+                       json_pack ("{s:s,s:s,s:s}", "pallet.dev/verify-boot", "warn",
+                                  "pallet.dev/verify-boot-timeout", "45", "pallet.dev/boot-pattern",
+                                  "^READY [0-9]+$"));
+  vm = built_vm (p, h, pl, c, guest);
+  EXPECT_ANN (vm, "pallet.dev/verify-boot", "warn");
+  EXPECT_ANN (vm, "pallet.dev/verify-boot-timeout", "45");
+  EXPECT_ANN (vm, "pallet.dev/boot-pattern", "^READY [0-9]+$");
+  json_decref (vm);
+  json_decref (guest);
+  /* A pattern that is not a regex fails convert, naming it. */
+  {
+    struct pallet_call call = { &host, NULL };
+    json_t *in = json_deep_copy (c);
+    json_object_set_new (pl, "annotations", json_pack ("{s:s}", "pallet.dev/boot-pattern", "("));
+    json_object_set (in, "plan", pl);
+    char *text = json_dumps (in, JSON_COMPACT);
+    free (last_error);
+    last_error = NULL;
+    int st = text ? p->convert (h, &call, text) : -1;
+    EXPECT (st == PALLET_E_INVALID && last_error && strstr (last_error, "boot-pattern \"(\""),
+            "convert with pallet.dev/boot-pattern \"(\": status %d: %s", st,
+            last_error ? last_error : "(none)");
+    free (text);
+    json_decref (in);
+  }
+  json_decref (pl);
+
   /* Accept nothing silently: a pallet.dev/ annotation ec2 does not read. */
   convert_refuses (p, h, plan, c, "pallet.dev/verify-boot-timout",
                    "pallet.dev/verify-boot-timeout");
