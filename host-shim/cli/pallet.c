@@ -527,6 +527,13 @@ cmd_status (const struct opts *o, int argc, char **argv)
     printf ("%-24s %-16s %-10s %8lld  %s\n", name ? name : jstr (vm, "id"), jstr (v, "step"),
             status, (long long) json_integer_value (json_object_get (v, "attempts")),
             json_is_string (err) ? json_string_value (err) : "");
+    /* Cluster mode: did the VM boot? */
+    json_t *boot = json_object_get (json_object_get (v, "cluster"), "boot");
+    if (json_is_object (boot)) {
+      const char *ev = json_string_value (json_object_get (boot, "evidence"));
+      printf ("  boot: %s%s%s, %lld s\n", jstr (boot, "result"), ev ? " by " : "", ev ? ev : "",
+              (long long) json_integer_value (json_object_get (boot, "waitedSeconds")));
+    }
     /* A warm migration: its rounds, and the downtime once cut over. */
     json_t *w = json_object_get (json_object_get (v, "state"), "warm");
     if (json_is_object (w)) {

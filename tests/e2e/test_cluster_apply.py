@@ -619,6 +619,9 @@ class ClusterApply(unittest.TestCase):
                             "-o", "json"], capture_output=True, text=True, timeout=60)
         self.assertEqual(s.returncode, 0, s.stderr)
         self.assertEqual(json.loads(s.stdout)["vms"][0]["cluster"]["boot"]["result"], "timeout")
+        s = subprocess.run([PALLET, "status", "--state-dir", os.path.join(self.tmp, "state")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertIn("  boot: timeout, ", s.stdout)
 
     def test_7b_verify_boot_true_fails_and_rolls_back(self):
         (plan, config), _ = self.boot_plan("bootfail", **{"pallet.dev/verify-boot": "true",
