@@ -745,6 +745,27 @@ class ClusterApply(unittest.TestCase):
         self.assertEqual(self.kube.json("-n", NS, "virtualmachine/web-1")["metadata"]["uid"],
                          vm_uid)
 
+    def test_7h2_cancel_during_boot_wait_rolls_back(self):
+        (plan, config), _ = self.boot_plan("bootcancel", **{"pallet.dev/verify-boot-timeout": "60"})
+        sd = os.path.join(self.tmp, "state")
+        p = subprocess.Popen(self.argv("migrate", plan, config, "--apply"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: self.state_path() and
+                       self.state().get("cluster", {}).get("stage") == "boot", 60, "boot wait")
+            c = self.run_pallet(PALLET, "cancel", "--state-dir", sd)
+            self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate(timeout=60)
+        self.assertNotEqual(p.returncode, 0, out + err)
+        st = self.state()
+        self.assertEqual(st["status"], "cancelled", out + err)
+        self.assertNotIn("boot", st["cluster"], "no outcome recorded for a cancelled wait")
+        self.assert_nothing_left(st)
+
     def test_7i_halted_vm_is_not_started(self):
         objs = manifests(CONVERT)
         vm = [o for o in objs if o["kind"] == "VirtualMachine"][0]
