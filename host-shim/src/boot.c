@@ -229,9 +229,12 @@ observe_vmi (struct Pallet_kube *k, struct boot_opts *b, struct boot_seen *s)
   char *err = NULL;
   int st =
       Pallet_kube_get (k, "kubevirt.io/v1", "VirtualMachineInstance", b->ns, b->vm, &vmi, &err);
-  free (err);
   s->phase[0] = s->conds[0] = s->reason[0] = '\0';
   s->ready = s->agent = 0;
+  /* Refused or unreachable: polled again, and the outcome says why. */
+  if (st != PALLET_OK && st != PALLET_E_NOT_FOUND && err)
+    snprintf (s->reason, sizeof s->reason, "%s", err);
+  free (err);
   if (st == PALLET_E_NOT_FOUND)
     return PALLET_OK;
   if (st != PALLET_OK)
