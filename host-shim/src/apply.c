@@ -19,9 +19,14 @@
 #include "pallet-kube.h"
 #include "state.h"
 
-#define STAGE_LABEL       "pallet.dev/stage"
-#define RUN_STRATEGY_ANN  "pallet.dev/target-run-strategy"
-#define LOG_TAIL_LINES    20
+#define STAGE_LABEL      "pallet.dev/stage"
+#define RUN_STRATEGY_ANN "pallet.dev/target-run-strategy"
+#define LOG_TAIL_LINES   20
+/* How far back a failed Pod's log is searched for its error lines: a
+ * verbose tool (virt-v2v -v -x) says why it failed well before its last
+ * lines, which are its teardown. */
+#define LOG_SCAN_LINES    2000
+#define LOG_ERROR_LINES   5
 #define DEFAULT_WAIT_S    3600
 #define POLL_FIRST_MS     250
 #define POLL_MAX_MS       5000
@@ -399,32 +404,77 @@ apply_object (struct vmrun *v, struct Pallet_kube *k, const json_t *obj, const c
 /* --- waits ---------------------------------------------------------------- */
 
 /* The failure of a Pod, in the state and as the step's message. */
+/* The start of the last n lines of text. */
+static const char *
+last_lines (const char *text, int n)
+{
+  const char *p = text + strlen (text);
+  if (p > text && p[-1] == '\n')
+    p--;
+  while (p > text) {
+    if (p[-1] == '\n' && --n == 0)
+      break;
+    p--;
+  }
+  return p;
+}
+
+/* The log's last few lines that report an error ("virt-v2v-in-place:
+ * error: ...", "Error: ..."), debug chatter left out. */
+static json_t *
+error_lines (const char *text)
+{
+  json_t *all = json_array ();
+  for (const char *p = text; p && *p;) {
+    const char *nl = strchr (p, '\n');
+    size_t len = nl ? (size_t) (nl - p) : strlen (p);
+    char *line = strndup (p, len);
+    if (line && (strcasestr (line, "error:") || strcasestr (line, "fatal:"))
+        && !strstr (line, "debug:"))
+      json_array_append_new (all, json_string (line));
+    free (line);
+    p = nl ? nl + 1 : NULL;
+  }
+  while (json_array_size (all) > LOG_ERROR_LINES)
+    json_array_remove (all, 0);
+  return all;
+}
+
 static void
 pod_failed (struct vmrun *v, struct Pallet_kube *k, const char *stage, const char *name,
             const json_t *pod, const char *why, char **errmsg)
 {
   struct Pallet_kube_pod_state ps;
   Pallet_kube_pod_state (pod, &ps);
-  char *log = NULL, *lerr = NULL;
+  char *scan = NULL, *lerr = NULL;
   if (pod)
-    Pallet_kube_pod_log (k, v->d->cluster->ns, name, ps.container, LOG_TAIL_LINES, &log, &lerr);
+    Pallet_kube_pod_log (k, v->d->cluster->ns, name, ps.container, LOG_SCAN_LINES, &scan, &lerr);
   free (lerr);
+  char *log = scan ? strdup (last_lines (scan, LOG_TAIL_LINES)) : NULL;
+  json_t *errors = scan ? error_lines (scan) : json_array ();
+  free (scan);
   json_t *f = json_pack ("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s}", "stage", stage, "pod", name,
                          "phase", ps.phase, "container", ps.container, "reason", ps.reason,
                          "message", ps.message, "logTail", log, "why", why);
+  if (f && json_array_size (errors))
+    json_object_set (f, "errorLines", errors);
+  const char *last_error =
+      json_string_value (json_array_get (errors, json_array_size (errors) - 1));
   if (f && ps.exit_code >= 0)
     json_object_set_new (f, "exitCode", json_integer (ps.exit_code));
   json_object_set_new (record (v), "failure", f);
   char code[32] = "";
   if (ps.exit_code >= 0)
     snprintf (code, sizeof code, " exit code %d", ps.exit_code);
-  if (asprintf (errmsg, "%s Pod %s %s: phase %s, container %s%s%s%s%s%s%s; last log lines:\n%s",
+  if (asprintf (errmsg, "%s Pod %s %s: phase %s, container %s%s%s%s%s%s%s%s%s; last log lines:\n%s",
                 stage, name, why, *ps.phase ? ps.phase : "(none)",
                 ps.container ? ps.container : "-", code, ps.reason ? " reason " : "",
                 ps.reason ? ps.reason : "", ps.message ? " (" : "", ps.message ? ps.message : "",
-                ps.message ? ")" : "", log && *log ? log : "(none)\n")
+                ps.message ? ")" : "", last_error ? "; it said: " : "",
+                last_error ? last_error : "", log && *log ? log : "(none)\n")
       < 0)
     *errmsg = NULL;
+  json_decref (errors);
   free (log);
 }
 

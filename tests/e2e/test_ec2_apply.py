@@ -33,7 +33,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "kube-endpoint"))
-from ec2_harness import BUILD, EC2E2E, plan_yaml  # noqa: E402
+from ec2_harness import BUILD, EC2E2E, PALLET, PLAN_UID, plan_yaml  # noqa: E402
 from endpoint_fixture import SOURCE  # noqa: E402
 from kube_fixture import KubeEndpoint, wait_until  # noqa: E402
 
@@ -69,12 +69,16 @@ class ApplyBase(EC2E2E):
                                     img, "--build-dir", BUILD], 1800)
         stage("images", t)
         self.start({"instances": instances})
+        self.roots = roots
+        self.start_kube()
+
+    def start_kube(self):
         args = ["--csi-ebs", "http://127.0.0.1:%d" % self.ep.port] if CSI else []
         # The one node is in the target zone, schedulable for VMs, as the
         # conversion Pod's node selector asks.
         args += ["--node-label", "topology.kubernetes.io/zone=us-east-1b",
                  "--node-label", "kubevirt.io/schedulable=true"]
-        for img, root in roots.items():
+        for img, root in self.roots.items():
             args += ["--image", "localhost/%s=%s" % (img, root)]
         self.kube = KubeEndpoint(args, tmp=os.path.join(self.tmp, "kube"))
         self.addCleanup(self.kube.stop)
@@ -87,26 +91,56 @@ class ApplyBase(EC2E2E):
              "metadata": {"name": "local-gp2"}, "provisioner": "pallet.dev/sparse-file",
              "reclaimPolicy": "Delete"}])
 
-    def instance(self, iid, name, vtype):
-        return {"id": iid, "name": name, "type": "t3.medium", "az": "us-east-1a",
-                "state": "running",
-                "volumes": [{"device": "/dev/xvda", "sizeGiB": 2, "type": vtype,
-                             "image": self.guest}]}
-
-    def write_apply_plan(self, vms, settings=None):
-        path = os.path.join(self.tmp, "plan.yaml")
-        # The StorageMap's classes come from the cluster's: ebs-gp3 for gp3,
-        # local-gp2 for gp2 (plan_yaml names them ebs-TYPE; rewrite gp2's).
-        text = plan_yaml(self.ep.port, vms, self.subnets(), ("gp3", "gp2"),
-                         settings=dict({"force-tcg": "true",
-                                        "conversion-image": "localhost/pallet-convert:test",
-                                        "copy-image": "localhost/pallet-ebs-copy:test"},
-                                       **(settings or {})),
+    def plan_for(self, iid):
+        vtype, name = {ZC: ("gp3", "zc"), CP: ("gp2", "cp")}[iid]
+        path = os.path.join(self.tmp, "plan-%s.yaml" % name)
+        text = plan_yaml(self.ep.port, [iid], self.subnets(), (vtype,), plan_name="web-" + name,
+                         settings={"force-tcg": "true",
+                                   "conversion-image": "localhost/pallet-convert:test",
+                                   "copy-image": "localhost/pallet-ebs-copy:test"},
                          power="on")
+        text = text.replace(PLAN_UID, PLAN_UIDS[iid])
         text = text.replace('"storageClass": "ebs-gp2"', '"storageClass": "local-gp2"')
         with open(path, "w") as f:
             f.write(text)
-        return path
+        return path, os.path.join(self.tmp, "state-" + name)
+
+    def pod_creates(self):
+        """Pods created through the API (not dry runs; the endpoint makes
+        the virt-launcher Pods itself)."""
+        return sum(1 for c in self.kube.calls() if c["method"] == "POST"
+                   and c["path"] == "/api/v1/namespaces/%s/pods" % NS
+                   and c.get("code") == 201 and "dryRun" not in (c.get("query") or {}))
+
+    def run_bg(self, plan, sd, n):
+        """pallet migrate --apply in the background, its output in a file."""
+        out = open(os.path.join(self.tmp, "run-%s-%d.out" % (os.path.basename(sd), n)), "w+")
+        proc = subprocess.Popen([PALLET] + self.apply_argv(plan, sd), stdout=out,
+                                stderr=subprocess.STDOUT, text=True, env=self.env(),
+                                start_new_session=True)
+        proc.out = out
+        return proc
+
+    def output(self, proc):
+        proc.out.seek(0)
+        return proc.out.read()
+
+    def kill_when(self, proc, cond, what, timeout=900):
+        wait_until(lambda: cond() or proc.poll() is not None, timeout, what)
+        self.assertIsNone(proc.poll(), "pallet ended before %s:\n%s" % (what, self.output(proc)))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        self.earlier.append(self.output(proc))
+        last = [ln for ln in self.output(proc).splitlines() if ln.startswith("{")][-1:]
+        print("killed pallet (-9) during %s; its last event: %s" % (what, last), flush=True)
+        proc.out.close()
+
+    def instance(self, iid, name, vtype, with_guest=True):
+        vol = {"device": "/dev/xvda", "sizeGiB": 2, "type": vtype}
+        if with_guest:
+            vol["image"] = self.guest
+        return {"id": iid, "name": name, "type": "t3.medium", "az": "us-east-1a",
+                "state": "running", "volumes": [vol]}
 
     def apply_argv(self, plan, sd, *extra):
         return ["migrate", plan, "--apply", "--kubeconfig", self.kube.kubeconfig,
@@ -137,16 +171,121 @@ class ApplyBase(EC2E2E):
         return json.loads(r.stdout)
 
 
+PLAN_UIDS = {ZC: "5a1d0000-0000-4000-8000-0000000000a1",
+             CP: "5a1d0000-0000-4000-8000-0000000000a2"}
+
+
 class ApplyBothModes(ApplyBase):
+    """Both plans side by side (two conversions on two cores), each killed
+    at its waits and resumed."""
+
     def test_zero_copy_and_copy_apply_convert_boot(self):
-        self.start_world([(CP, "web-cp", "gp2")])
-        plan = self.write_apply_plan([CP])
-        sd = os.path.join(self.tmp, "state")
+        self.start_world([(ZC, "web-zc", "gp3"), (CP, "web-cp", "gp2")])
+        pzc, szc = self.plan_for(ZC)
+        pcp, scp = self.plan_for(CP)
         t = time.time()
-        r = self.pallet(*self.apply_argv(plan, sd), timeout=3000)
-        stage("migrate", t)
-        print(r.stdout[-6000:], r.stderr[-6000:])
-        self.assertEqual(r.returncode, 0)
+        self.earlier = []   # the output of the runs killed
+        zc, cp = self.run_bg(pzc, szc, 1), self.run_bg(pcp, scp, 1)
+        # Copy plan: killed while it waits for the copy Pod, then for the
+        # conversion Pod; zero-copy plan: killed while it waits for its
+        # conversion Pod.  Each rerun finds its objects and waits again.
+        self.kill_when(cp, lambda: '"pod":"web-cp-ebs-copy"' in self.output(cp),
+                       "the copy Pod wait")
+        cp = self.run_bg(pcp, scp, 2)
+        self.kill_when(cp, lambda: '"pod":"web-cp-v2v","phase":"Running"' in self.output(cp),
+                       "the conversion Pod wait (copy plan)")
+        cp = self.run_bg(pcp, scp, 3)
+        self.kill_when(zc, lambda: '"pod":"web-zc-v2v","phase":"Running"' in self.output(zc),
+                       "the conversion Pod wait (zero-copy plan)")
+        zc = self.run_bg(pzc, szc, 2)
+        outs = {}
+        for name, proc in (("zc", zc), ("cp", cp)):
+            proc.wait(2400)
+            outs[name] = self.output(proc)
+            proc.out.close()
+            self.assertEqual(proc.returncode, 0, "%s plan:\n%s" % (name, outs[name][-6000:]))
+        stage("migrate both (with three kill -9)", t)
+
+        # The modes came from the cluster's StorageClasses (said by the first
+        # run of each plan, which chose them).
+        said = "\n".join(self.earlier)
+        self.assertIn("the cluster's StorageClass ebs-gp3 has provisioner ebs.csi.aws.com", said)
+        self.assertIn("the cluster's StorageClass local-gp2 has provisioner "
+                      "pallet.dev/sparse-file", said)
+        # Each Pod was made once, across the kills.
+        self.assertEqual(self.pod_creates(), 3, "copy, and one conversion Pod per plan")
+        # Zero copy: the PV is the EBS volume made from the snapshot.
+        pvc = self.kj("pvc/web-zc-disk-0")
+        pv = json.loads(self.k("get", "pv", pvc["spec"]["volumeName"], "-o", "json").stdout)
+        self.assertEqual(pv["spec"]["csi"]["driver"], "ebs.csi.aws.com")
+        vol = pv["spec"]["csi"]["volumeHandle"]
+        vols = self.aws("ec2", "describe-volumes", "--volume-ids", vol)["Volumes"]
+        self.assertEqual(vols[0]["AvailabilityZone"], "us-east-1b", vols)
+        # Both VMs run: QEMU in the endpoint booted each PVC to its login
+        # prompt, as the guest's serial console (the launcher Pod's
+        # guest-console-log container) shows.
+        for name in ("web-zc", "web-cp"):
+            vm = self.kj("vm/" + name)
+            self.assertEqual(vm["spec"]["runStrategy"], "Always", name)
+            wait_until(lambda: self.kj("vm/" + name).get("status", {}).get("printableStatus")
+                       == "Running", 120, name + " Running")
+            launcher = self.kj("pods", "-l", "kubevirt.io=virt-launcher,vm.kubevirt.io/name="
+                               + name)["items"][0]["metadata"]["name"]
+            console = self.k("logs", "-n", NS, launcher, "-c", "guest-console-log").stdout
+            self.assertRegex(console, r"PALLET-BOOT-OK|login:", console[-2000:])
+        # Only the launcher Pods are left; the copy and conversion Pods and
+        # the copy Pod's credentials are gone.
+        pods = [p["metadata"]["name"] for p in self.kj("pods")["items"]]
+        self.assertEqual(sorted(p.rsplit("-", 1)[0] for p in pods),
+                         ["virt-launcher-web-cp", "virt-launcher-web-zc"], pods)
+        self.assertEqual(self.k("get", "-n", NS, "secrets", "-o", "name").stdout.strip(), "")
+        for name, sd in (("zc", szc), ("cp", scp)):
+            for doc in self.states(sd).values():
+                cl = doc["state"].get("cluster") or doc.get("cluster") or {}
+                print("%s: cluster state %s" % (name, json.dumps(cl)[:600]), flush=True)
+        print(outs["cp"][-3000:])
+
+
+class ApplyFailure(ApplyBase):
+    """A copy plan whose instance's disk holds no operating system: the
+    copy Pod succeeds, the conversion Pod (real virt-v2v-in-place) fails,
+    and everything rolls back in both APIs, the Pod's own words in the
+    state."""
+
+    def test_failing_conversion_pod_rolls_back(self):
+        self.start_world([(CP, "web-cp", "gp2", False)])   # 2 GiB of nothing
+        pcp, scp = self.plan_for(CP)
+        t = time.time()
+        r = self.pallet(*self.apply_argv(pcp, scp), timeout=1800)
+        stage("migrate (fails in the conversion Pod)", t)
+        self.assertEqual(r.returncode, 1, r.stdout[-4000:] + r.stderr[-4000:])
+        (doc,) = self.states(scp).values()
+        self.assertEqual((doc["status"], doc["failedStep"]), ("failed", "apply"))
+        f = doc["cluster"]["failure"]
+        self.assertEqual((f["stage"], f["pod"], f["phase"], f["container"]),
+                         ("convert", "web-cp-v2v", "Failed", "virt-v2v"), f)
+        self.assertNotEqual(f["exitCode"], 0, f)
+        # virt-v2v's own words, not a guess: the disk holds no guest.
+        said = "\n".join(f.get("errorLines", []))
+        self.assertRegex(said, r"virt-v2v-in-place: error: .*(inspection could not detect|"
+                               r"no root device|no operating system)", f)
+        self.assertIn("web-cp-v2v", doc["error"]["message"])
+        self.assertIn("it said: virt-v2v-in-place: error:", doc["error"]["message"])
+        self.assertTrue(doc["rolledBack"], doc)
+        # Nothing of the migration is left in the cluster (kubectl) ...
+        for kind in ("pods", "pvc", "secrets", "virtualmachines"):
+            self.assertEqual(self.k("get", "-n", NS, kind, "-o", "name").stdout.strip(), "",
+                             kind)
+        self.assertEqual(self.k("get", "pv", "-o", "name").stdout.strip(), "")
+        # ... nor in AWS (/usr/bin/aws): no snapshot, no volume but the
+        # source's, and the instance running again as it was.
+        snaps = self.aws("ec2", "describe-snapshots", "--owner-ids", "self")["Snapshots"]
+        self.assertEqual([x["SnapshotId"] for x in snaps
+                          if x.get("State") != "deleted"], [], snaps)
+        vols = self.aws("ec2", "describe-volumes")["Volumes"]
+        self.assertEqual([v["Attachments"][0]["InstanceId"] for v in vols], [CP], vols)
+        inst = self.aws("ec2", "describe-instances", "--instance-ids", CP)
+        self.assertEqual(inst["Reservations"][0]["Instances"][0]["State"]["Name"], "running")
 
 
 if __name__ == "__main__":

@@ -649,6 +649,9 @@ class PodWorker(threading.Thread):
                     path = self.ctl.vms.csi.path(pv)
                 except Exception as e:      # kube_vms.WaitError: the reason and message
                     raise ConfigError(str(e))
+                # Ownership as for the endpoint's own volumes: a Pod that runs
+                # as a user (the conversion Pod, qemu) opens it through fsGroup.
+                self._fs_group(path)
                 return "block", path, bool(v["persistentVolumeClaim"].get("readOnly"))
             path = self.ctl.ensure_backing(pv)
             self._fs_group(path)

@@ -8,7 +8,7 @@ bundled core/v1 schema and kubectl (server dry run, then a real create)
 accept them, and pallet-kube-endpoint's scheduler places the conversion
 Pod by the merged node selector.  Bad values fail `pallet validate`
 naming the field.  No Pod is run: the conversion itself is
-kube-endpoint-convert-pod's."""
+run by e2e-ec2-apply-* (tests/e2e/test_ec2_apply.py)."""
 
 import json
 import os
