@@ -21,7 +21,10 @@
 
 #define STAGE_LABEL      "pallet.dev/stage"
 #define RUN_STRATEGY_ANN "pallet.dev/target-run-strategy"
-#define LOG_TAIL_LINES   20
+/* An object build_vm marks as needed only until the apply succeeds (the
+ * copy Pod's credentials): deleted with the finished Pods. */
+#define TEMPORARY_LABEL "pallet.dev/temporary"
+#define LOG_TAIL_LINES  20
 /* How far back a failed Pod's log is searched for its error lines: a
  * verbose tool (virt-v2v -v -x) says why it failed well before its last
  * lines, which are its teardown. */
@@ -355,11 +358,13 @@ remember (json_t *rec, const json_t *live, const char *stage)
   json_array_foreach (json_object_get (rec, "objects"), i, e)
     if (uid && jstr (e, "uid") && !strcmp (jstr (e, "uid"), uid))
       return;
-  json_array_append_new (json_object_get (rec, "objects"),
-                         json_pack ("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s}", "apiVersion",
-                                    jstr (live, "apiVersion"), "kind", jstr (live, "kind"),
-                                    "namespace", jstr (md, "namespace"), "name", jstr (md, "name"),
-                                    "uid", uid, "stage", stage));
+  json_t *e2 = json_pack ("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s}", "apiVersion", jstr (live, "apiVersion"),
+                          "kind", jstr (live, "kind"), "namespace", jstr (md, "namespace"), "name",
+                          jstr (md, "name"), "uid", uid, "stage", stage);
+  const char *tmp = jstr (json_object_get (md, "labels"), TEMPORARY_LABEL);
+  if (e2 && tmp && !strcmp (tmp, "true"))
+    json_object_set_new (e2, "temporary", json_true ());
+  json_array_append_new (json_object_get (rec, "objects"), e2);
 }
 
 /* An object that exists already must be this migration's. */
@@ -644,19 +649,27 @@ run_stage (struct vmrun *v, struct Pallet_kube *k, json_t *objs, int rank, char 
 
 /* Once the VM runs, its copy and conversion Pods are done with. */
 static void
-delete_finished_pods (struct vmrun *v, struct Pallet_kube *k)
+delete_finished_objects (struct vmrun *v, struct Pallet_kube *k)
 {
   size_t i;
   json_t *e;
   json_array_foreach (json_object_get (record (v), "objects"), i, e) {
     const char *stage = jstr (e, "stage");
-    if (strcmp (jstr (e, "kind"), "Pod") || !stage
-        || (strcmp (stage, "copy") && strcmp (stage, "convert")))
+    int pod = !strcmp (jstr (e, "kind"), "Pod") && stage
+              && (!strcmp (stage, "copy") || !strcmp (stage, "convert"));
+    if (!pod && !json_is_true (json_object_get (e, "temporary")))
       continue;
     char *err = NULL;
-    int st = Pallet_kube_delete (k, "v1", "Pod", jstr (e, "namespace"), jstr (e, "name"), &err);
-    if (st != PALLET_OK && st != PALLET_E_NOT_FOUND)
-      Pallet_log (PALLET_LOG_WARNING, "%s", err ? err : "cannot delete a finished Pod");
+    int st = Pallet_kube_delete (k, jstr (e, "apiVersion"), jstr (e, "kind"), jstr (e, "namespace"),
+                                 jstr (e, "name"), &err);
+    if (st == PALLET_OK) {
+      char msg[400];
+      snprintf (msg, sizeof msg, "%s %s deleted (its work is done)", jstr (e, "kind"),
+                jstr (e, "name"));
+      Pallet_drv_event (v, "apply", "apply", "done", msg, NULL);
+    }
+    else if (st != PALLET_E_NOT_FOUND)
+      Pallet_log (PALLET_LOG_WARNING, "%s", err ? err : "cannot delete a finished object");
     free (err);
   }
 }
@@ -725,9 +738,10 @@ Pallet_cluster_apply_vm (struct vmrun *v)
         rc = STEP_IOERR;
     }
   }
-  /* The Pods are done with once the VM runs; then did its guest boot? */
+  /* The Pods (and the temporary objects) are done with once the VM
+   * runs; then did its guest boot? */
   if (rc == STEP_OK)
-    delete_finished_pods (v, k);
+    delete_finished_objects (v, k);
   if (rc == STEP_OK && !stage_done (rec, "6-boot")) {
     json_object_set_new (rec, "stage", json_string ("boot"));
     rc = Pallet_drv_save (v) != 0 ? STEP_IOERR

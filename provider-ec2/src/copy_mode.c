@@ -438,9 +438,13 @@ credentials_secret (struct ec2 *s, const struct ec2_input *in, const char *name,
   json_t *data = json_pack ("{s:s,s:s}", "AWS_ACCESS_KEY_ID", akid, "AWS_SECRET_ACCESS_KEY", sak);
   if (tok)
     json_object_set_new (data, "AWS_SESSION_TOKEN", json_string (tok));
+  /* Temporary: the host of --apply deletes it once the copy Pod is done,
+   * so no AWS key outlives the copy in the cluster. */
+  json_t *labels = item_labels (in, "storage");
+  json_object_set_new (labels, "pallet.dev/temporary", json_string ("true"));
   return json_pack ("{s:s,s:s,s:{s:s,s:s,s:o},s:s,s:o}", "apiVersion", "v1", "kind", "Secret",
-                    "metadata", "name", name, "namespace", ns, "labels",
-                    item_labels (in, "storage"), "type", "Opaque", "stringData", data);
+                    "metadata", "name", name, "namespace", ns, "labels", labels, "type", "Opaque",
+                    "stringData", data);
 }
 
 /* One container: pallet-ebs-copy from the disk's snapshot into its PVC. */

@@ -113,7 +113,10 @@ def stage(obj, name):
 def manifests(convert_cmd, copy_cmd=COPY):
     pvc = stage(block_pvc("web-1-disk0", sc="local"), "storage")
     secret = stage({"apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "web-1-copy-creds"},
+                    # Temporary, as provider-ec2 marks the copy Pod's AWS
+                    # keys: deleted with the finished Pods on success.
+                    "metadata": {"name": "web-1-copy-creds",
+                                 "labels": {"pallet.dev/temporary": "true"}},
                     "stringData": {"key": "not-a-real-secret"}}, "storage")
     dev = [{"name": "disk0", "devicePath": "/dev/block0"}]
     vols = [{"name": "disk0", "persistentVolumeClaim": {"claimName": "web-1-disk0"}}]
@@ -287,7 +290,8 @@ class ClusterApply(unittest.TestCase):
         left = self.left(uid)
         self.assertIn("pvc/web-1-disk0", left)
         self.assertIn("virtualmachines/web-1", left)
-        self.assertIn("secrets/web-1-copy-creds", left)
+        self.assertNotIn("secrets/web-1-copy-creds", left)
+        self.assertIn("Secret web-1-copy-creds deleted (its work is done)", r.stdout)
         # The state records what was applied, with the cluster's uids.
         objs = {o["name"]: o for o in st["cluster"]["objects"]}
         self.assertEqual(objs["web-1"]["uid"], vm["metadata"]["uid"])

@@ -24,6 +24,7 @@ two boots, side by side (about 8 min under TCG)."""
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -183,6 +184,13 @@ class ApplyBothModes(ApplyBase):
         self.start_world([(ZC, "web-zc", "gp3"), (CP, "web-cp", "gp2")])
         pzc, szc = self.plan_for(ZC)
         pcp, scp = self.plan_for(CP)
+        # The modes come from the cluster's StorageClasses, asked through the
+        # host's cluster (no kube-api-url in the Provider).
+        for plan, sc, prov in ((pzc, "ebs-gp3", "ebs.csi.aws.com"),
+                               (pcp, "local-gp2", "pallet.dev/sparse-file")):
+            r = self.pallet("validate", plan, "--kubeconfig", self.kube.kubeconfig, check=0)
+            self.assertIn("the cluster's StorageClass %s has provisioner %s" % (sc, prov),
+                          r.stdout + r.stderr)
         t = time.time()
         self.earlier = []   # the output of the runs killed
         zc, cp = self.run_bg(pzc, szc, 1), self.run_bg(pcp, scp, 1)
@@ -206,12 +214,6 @@ class ApplyBothModes(ApplyBase):
             self.assertEqual(proc.returncode, 0, "%s plan:\n%s" % (name, outs[name][-6000:]))
         stage("migrate both (with three kill -9)", t)
 
-        # The modes came from the cluster's StorageClasses (said by the first
-        # run of each plan, which chose them).
-        said = "\n".join(self.earlier)
-        self.assertIn("the cluster's StorageClass ebs-gp3 has provisioner ebs.csi.aws.com", said)
-        self.assertIn("the cluster's StorageClass local-gp2 has provisioner "
-                      "pallet.dev/sparse-file", said)
         # Each Pod was made once, across the kills.
         self.assertEqual(self.pod_creates(), 3, "copy, and one conversion Pod per plan")
         # Zero copy: the PV is the EBS volume made from the snapshot.
@@ -231,14 +233,23 @@ class ApplyBothModes(ApplyBase):
                        == "Running", 120, name + " Running")
             launcher = self.kj("pods", "-l", "kubevirt.io=virt-launcher,vm.kubevirt.io/name="
                                + name)["items"][0]["metadata"]["name"]
-            console = self.k("logs", "-n", NS, launcher, "-c", "guest-console-log").stdout
-            self.assertRegex(console, r"PALLET-BOOT-OK|login:", console[-2000:])
+            t = time.time()
+
+            def console():
+                return self.k("logs", "-n", NS, launcher, "-c", "guest-console-log").stdout
+            try:
+                wait_until(lambda: re.search(r"PALLET-BOOT-OK|login:", console()), 600,
+                           name + "'s login prompt on its serial console")
+            except AssertionError:
+                self.fail("%s did not boot:\n%s" % (name, console()[-3000:]))
+            stage(name + " boot (after pallet ended)", t)
         # Only the launcher Pods are left; the copy and conversion Pods and
         # the copy Pod's credentials are gone.
         pods = [p["metadata"]["name"] for p in self.kj("pods")["items"]]
         self.assertEqual(sorted(p.rsplit("-", 1)[0] for p in pods),
                          ["virt-launcher-web-cp", "virt-launcher-web-zc"], pods)
-        self.assertEqual(self.k("get", "-n", NS, "secrets", "-o", "name").stdout.strip(), "")
+        self.assertEqual(self.k("get", "-n", NS, "secrets", "-o", "name").stdout.strip(), "",
+                         "the copy Pod's AWS keys (temporary) outlived the copy")
         for name, sd in (("zc", szc), ("cp", scp)):
             for doc in self.states(sd).values():
                 cl = doc["state"].get("cluster") or doc.get("cluster") or {}
