@@ -181,6 +181,8 @@ class ApplyBothModes(ApplyBase):
     at its waits and resumed."""
 
     def test_zero_copy_and_copy_apply_convert_boot(self):
+        """Killed: the copy plan in its copy and conversion waits, the
+        zero-copy plan in its conversion and boot waits."""
         self.start_world([(ZC, "web-zc", "gp3"), (CP, "web-cp", "gp2")])
         pzc, szc = self.plan_for(ZC)
         pcp, scp = self.plan_for(CP)
@@ -206,13 +208,17 @@ class ApplyBothModes(ApplyBase):
         self.kill_when(zc, lambda: '"pod":"web-zc-v2v","phase":"Running"' in self.output(zc),
                        "the conversion Pod wait (zero-copy plan)")
         zc = self.run_bg(pzc, szc, 2)
+        # ... and again while it waits for the VM's guest to boot.
+        self.kill_when(zc, lambda: '"status":"boot"' in self.output(zc),
+                       "the boot wait (zero-copy plan)")
+        zc = self.run_bg(pzc, szc, 3)
         outs = {}
         for name, proc in (("zc", zc), ("cp", cp)):
             proc.wait(2400)
             outs[name] = self.output(proc)
             proc.out.close()
             self.assertEqual(proc.returncode, 0, "%s plan:\n%s" % (name, outs[name][-6000:]))
-        stage("migrate both (with three kill -9)", t)
+        stage("migrate both (with four kill -9)", t)
 
         # Each Pod was made once, across the kills.
         self.assertEqual(self.pod_creates(), 3, "copy, and one conversion Pod per plan")
@@ -250,11 +256,25 @@ class ApplyBothModes(ApplyBase):
                          ["virt-launcher-web-cp", "virt-launcher-web-zc"], pods)
         self.assertEqual(self.k("get", "-n", NS, "secrets", "-o", "name").stdout.strip(), "",
                          "the copy Pod's AWS keys (temporary) outlived the copy")
+        # pallet saw each guest boot (the serial console's login prompt), so
+        # the tidy-up deleted every snapshot: the copy Pod's once it had
+        # succeeded, zero copy's (kept until boot) once the VM booted.
         for name, sd in (("zc", szc), ("cp", scp)):
-            for doc in self.states(sd).values():
-                cl = doc["state"].get("cluster") or doc.get("cluster") or {}
-                print("%s: cluster state %s" % (name, json.dumps(cl)[:600]), flush=True)
-        print(outs["cp"][-3000:])
+            (doc,) = self.states(sd).values()
+            boot = doc["cluster"]["boot"]
+            print("%s: boot %s" % (name, json.dumps({k: boot.get(k) for k in (
+                "result", "evidence", "line", "waitedSeconds")})), flush=True)
+            self.assertEqual((boot["result"], boot["evidence"]), ("booted", "console"), boot)
+            self.assertFalse(doc.get("retained"), doc.get("retained"))
+            self.assertNotIn("run `pallet cleanup`", outs[name])
+        for uid in PLAN_UIDS.values():
+            left = self.aws("ec2", "describe-snapshots", "--owner-ids", "self", "--filters",
+                            "Name=tag:forklift.konveyor.io/plan,Values=" + uid)["Snapshots"]
+            self.assertEqual(left, [], "snapshots left of plan " + uid)
+        # The zero-copy VM's disk is the EBS volume; the copy plan made none.
+        tagged = self.aws("ec2", "describe-volumes", "--filters",
+                          "Name=tag:forklift.konveyor.io/plan,Values=" + PLAN_UIDS[CP])["Volumes"]
+        self.assertEqual(tagged, [], "the copy plan created no EBS volume")
 
 
 class ApplyFailure(ApplyBase):
