@@ -558,6 +558,41 @@ class ClusterApply(unittest.TestCase):
                                os.path.join(self.tmp, "state"), "-o", "json"] + list(extra),
                               capture_output=True, text=True, timeout=180, env=env)
 
+    def test_5b_context_picks_the_cluster(self):
+        # A kubeconfig whose current context is a cluster that is down, and
+        # a second context for this endpoint: --context chooses, as kubectl's.
+        with open(self.kube.kubeconfig) as f:
+            kc = json.load(f)
+        good = kc["contexts"][0]["name"]
+        down = json.loads(json.dumps(kc["clusters"][0]))
+        down["name"] = "down"
+        down["cluster"]["server"] = "https://127.0.0.1:9"
+        kc["clusters"].append(down)
+        kc["contexts"].append({"name": "stale", "context": {
+            "cluster": "down", "user": kc["contexts"][0]["context"]["user"]}})
+        kc["current-context"] = "stale"
+        path = os.path.join(self.tmp, "two-contexts.json")
+        with open(path, "w") as f:
+            json.dump(kc, f)
+        plan, config = self.write_plan(manifests(["/bin/sh", "-c", "true"]), name="ctx")
+        for extra, rc, typ, text in (((), 1, "ClusterUnreachable", "cannot connect"),
+                                     (("--context", good), 0, None, None),
+                                     (("--context", "nope"), 1, "ClusterConfigInvalid", "nope")):
+            r = self.validate(plan, config, path, *extra)
+            self.assertEqual(r.returncode, rc, r.stdout + r.stderr)
+            if typ:
+                found = [f for e in self.events(r.stdout) if e.get("event") == "validated"
+                         for f in e["findings"] if f.get("type") == typ]
+                self.assertTrue(found, r.stdout + r.stderr)
+                self.assertIn(text, found[0]["message"])
+        # And migrate --apply with --context goes to that cluster.
+        argv = self.argv("migrate", plan, config, "--apply", "--context", good)
+        argv[argv.index("--kubeconfig") + 1] = path
+        r = self.run_pallet(*argv)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.kube.json("-n", NS, "virtualmachine/web-1")["metadata"]["labels"]
+                         ["migration"], self.state()["migrationUID"])
+
     def test_6_remote_destination_provider(self):
         bad = self.remote_plan("wrong-token-x9", "remote-bad")
         r = self.run_remote("validate", bad)

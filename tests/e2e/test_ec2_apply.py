@@ -43,6 +43,8 @@ GUEST = os.path.join(TOP, "tests", "guest")
 NS = "vms"
 ZC, CP = "i-0a991000000000001", "i-0a991000000000002"
 CSI = os.environ.get("PALLET_TEST_NO_CSI") is None
+TOOL = os.path.join(BUILD, "provider-ec2", "convert", "pallet-convert-tool")
+TCG = {"LIBGUESTFS_BACKEND": "direct", "LIBGUESTFS_BACKEND_SETTINGS": "force_tcg"}
 
 
 def build(argv, timeout):
@@ -271,6 +273,27 @@ class ApplyBothModes(ApplyBase):
             left = self.aws("ec2", "describe-snapshots", "--owner-ids", "self", "--filters",
                             "Name=tag:forklift.konveyor.io/plan,Values=" + uid)["Snapshots"]
             self.assertEqual(left, [], "snapshots left of plan " + uid)
+        # The conversion Pod ran as the qemu user with no capabilities, as
+        # its manifest says, and what it left passes pallet_convert_verify
+        # (the copy plan's VM stopped first: its disk is then at rest).
+        (conv,) = [p for p in glob.glob(os.path.join(scp, "manifests", "**", "*-Pod-web-cp-v2v.json"),
+                                        recursive=True)]
+        with open(conv) as f:
+            pod = json.load(f)
+        self.assertEqual(pod["spec"]["securityContext"]["runAsUser"], 107)
+        self.assertEqual(pod["spec"]["containers"][0]["securityContext"]["capabilities"],
+                         {"drop": ["ALL"]})
+        self.k("patch", "-n", NS, "vm/web-cp", "--type", "merge", "-p",
+               '{"spec":{"runStrategy":"Halted"}}')
+        wait_until(lambda: "web-cp" not in [i["metadata"]["name"] for i in self.kj("vmi")["items"]],
+                   180, "web-cp's VMI to go")
+        disk = self.kube.backing_file("web-cp-disk-0", ns=NS)
+        t = time.time()
+        v = subprocess.run([TOOL, "verify", "--tcg", "--format", "raw", disk], capture_output=True,
+                           text=True, timeout=1200, env=dict(os.environ, **TCG))
+        stage("verify web-cp's converted disk", t)
+        self.assertEqual(v.returncode, 0, v.stdout[-3000:] + v.stderr[-3000:])
+        self.assertTrue(json.loads(v.stdout)["ok"], v.stdout)
         # The zero-copy VM's disk is the EBS volume; the copy plan made none.
         tagged = self.aws("ec2", "describe-volumes", "--filters",
                           "Name=tag:forklift.konveyor.io/plan,Values=" + PLAN_UIDS[CP])["Volumes"]

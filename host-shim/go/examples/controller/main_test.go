@@ -318,8 +318,15 @@ func TestControllerDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The demo runs in a cluster (--apply); this controller writes
+	// manifests, so the copy goes to local files, as the settings say.
 	plan := strings.NewReplacer("@PORT@", strconv.Itoa(ep.Port), "@SUBNET@", inst["SubnetId"].(string),
-		"@OUT@", out, "@SKIP@", "true").Replace(string(tmpl))
+		"@OUT@", out, "@SKIP@", "true",
+		"    force-tcg: \"true\"\n",
+		"    force-tcg: \"true\"\n    transfer-mode: copy\n    copy-target-dir: "+out+"/disks\n").Replace(string(tmpl))
+	if !strings.Contains(plan, "copy-target-dir") {
+		t.Fatal("examples/demo/plan.yaml.in has no force-tcg setting line to add the copy settings after")
+	}
 	pp := filepath.Join(out, "plan.yaml")
 	if err := os.WriteFile(pp, []byte(plan), 0o600); err != nil {
 		t.Fatal(err)
