@@ -100,7 +100,11 @@ class CrashManifests(EC2E2E):
                           "volumes=%d snapshots=%d manifests=%d"
                           % (point[0], point[1], c["CreateSnapshots"], c["CreateVolume"],
                              len(vols), len(self.tagged("snapshots")), len(got)))
-                    self.assertEqual(c["CreateSnapshots"], len(VMS), "snapshots taken once")
+                    # At most one successful CreateSnapshots per VM: a kill while
+                    # one is in flight can leave its snapshots made with the call
+                    # not logged ok, and the rerun then finds them by their tags.
+                    # That no VM snapshotted twice is the NVOL check below.
+                    self.assertLessEqual(c["CreateSnapshots"], len(VMS), "snapshots taken once")
                     self.assertEqual(len(vols), NVOL, "one new volume per source volume")
                     self.assertEqual(len(self.tagged("snapshots")), NVOL, "kept until boot")
                     self.assertEqual(sorted(got), sorted(reference), "same manifest files")
