@@ -18,7 +18,7 @@ import threading
 import time
 
 from kube_api import Response
-from kube_store import ApiError, now
+from kube_store import ApiError, now, set_condition
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SANDBOX = os.path.join(HERE, "kube_sandbox.py")
@@ -448,20 +448,7 @@ class PodWorker(threading.Thread):
         return self.store.mutate("pods", self.ns, self.name, f)
 
     def set_condition(self, st, ctype, value, reason=None, message=None):
-        conds = st.setdefault("conditions", [])
-        c = next((c for c in conds if c["type"] == ctype), None)
-        if c is None:
-            c = {"type": ctype}
-            conds.append(c)
-        if c.get("status") != value:
-            c["lastTransitionTime"] = now()
-        c["status"] = value
-        c["lastProbeTime"] = None
-        for k, v in (("reason", reason), ("message", message)):
-            if v:
-                c[k] = v
-            else:
-                c.pop(k, None)
+        set_condition(st, ctype, value, reason, message)
 
     def publish(self, phase=None, reason=None):
         with self.lock:

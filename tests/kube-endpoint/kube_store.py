@@ -32,6 +32,25 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# A status condition as Kubernetes keeps them: lastTransitionTime moves
+# only when the status changes.
+def set_condition(st, ctype, value, reason=None, message=None):
+    conds = st.setdefault("conditions", [])
+    c = next((c for c in conds if c["type"] == ctype), None)
+    if c is None:
+        c = {"type": ctype}
+        conds.append(c)
+    if c.get("status") != value:
+        c["lastTransitionTime"] = now()
+    c["status"] = value
+    c["lastProbeTime"] = None
+    for k, v in (("reason", reason), ("message", message)):
+        if v:
+            c[k] = v
+        else:
+            c.pop(k, None)
+
+
 # ------------------------------------------------------------ selectors
 
 _KEY = r"[A-Za-z0-9][A-Za-z0-9./_-]*"

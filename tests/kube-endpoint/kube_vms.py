@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
-from kube_store import ApiError, now
+from kube_store import ApiError, now, set_condition
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 SETPRIV = "/usr/bin/setpriv"
@@ -63,23 +63,6 @@ def run_strategy(vm):
     if "running" in spec:
         return "Always" if spec["running"] else "Halted"
     return "Halted"
-
-
-def set_condition(st, ctype, value, reason=None, message=None):
-    conds = st.setdefault("conditions", [])
-    c = next((c for c in conds if c["type"] == ctype), None)
-    if c is None:
-        c = {"type": ctype}
-        conds.append(c)
-    if c.get("status") != value:
-        c["lastTransitionTime"] = now()
-    c["status"] = value
-    c["lastProbeTime"] = None
-    for k, v in (("reason", reason), ("message", message)):
-        if v:
-            c[k] = v
-        else:
-            c.pop(k, None)
 
 
 def drop_condition(st, ctype):
