@@ -25,10 +25,14 @@ build: configure
 
 # Everything: unit tests (and their valgrind twins), integration and slow
 # tests, then every test that runs our C again under ASan+UBSan.  Label
-# asan-only: a whole TCG conversion run once, in the ASan pass (below),
-# whose plain-build coverage other tests give: convert-guest-integration
-# (pallet-convert-tool on the test guest; e2e-ec2-guest-uefi-lvm runs the
-# same library through provider-ec2, e2e-ec2-apply-* its conversion Pods).
+# asan-only: a test that launches the libguestfs appliance under TCG (a
+# minute or more each) runs once, in the ASan pass (below), which checks
+# more than the plain build would: convert-guest-integration (a whole
+# conversion of the test guest; e2e-ec2-guest-uefi-lvm runs the same
+# library through provider-ec2 in the plain build, e2e-ec2-apply-* its
+# conversion Pods), convert-verify-test (its valgrind twin stays in the
+# plain pass), convert-cancel-real, convert-op-verification, convert-no-os,
+# convert-inspect-firmware and convert-fixup-synthetic.
 check: deps
 	$(MAKE) build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS) -LE asan-only
