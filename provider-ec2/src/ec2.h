@@ -48,7 +48,9 @@ struct ec2 {
   /* Without kube-api-url, in cluster mode: the host's cluster (get_param
    * cluster.*, ABI 1.1), copied at the first call that has it. */
   const char *kube_ca_file, *kube_client_cert_pem, *kube_client_key_pem;
-  char *kube_from_host[7];   /* owned copies; kube_api_url etc. point here */
+  struct { /* owned copies; kube_api_url etc. point here */
+    char *api_url, *token, *ca_pem, *ca_file, *client_cert_pem, *client_key_pem, *source;
+  } host_cluster;
   const char *kube_source;   /* "the host's cluster (kubeconfig ...)", or NULL: settings */
   const char *pvc_list_file; /* setting pvc-list-file, or NULL */
   /* The transfer mode, decided once (ec2_copy_mode_wanted). */

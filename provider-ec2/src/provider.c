@@ -84,31 +84,46 @@ aws_cancelled (void *opaque)
 /* The cluster the host applies to, unless the settings name one: then
  * the StorageClasses (transfer mode) and PVCs (conversion-only plans) are
  * read where the objects will go, with no second configuration. */
+static char *
+host_param_dup (struct pallet_call *call, const char *key)
+{
+  const char *v = call->host->get_param (call, key);
+  return v ? strdup (v) : NULL;
+}
+
 static void
 adopt_host_cluster (struct ec2 *s, struct pallet_call *call)
 {
-  static const char *const keys[] = { "cluster.api-url",         "cluster.token",
-                                      "cluster.ca-pem",          "cluster.ca-file",
-                                      "cluster.client-cert-pem", "cluster.client-key-pem",
-                                      "cluster.source" };
   if (s->kube_api_url || !call->host->get_param)
     return;
   const char *url = call->host->get_param (call, "cluster.api-url");
   if (!url || !*url)
     return;
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-    const char *v = call->host->get_param (call, keys[i]);
-    s->kube_from_host[i] = v ? strdup (v) : NULL;
-  }
+  s->host_cluster.api_url = host_param_dup (call, "cluster.api-url");
+  s->host_cluster.token = host_param_dup (call, "cluster.token");
+  s->host_cluster.ca_pem = host_param_dup (call, "cluster.ca-pem");
+  s->host_cluster.ca_file = host_param_dup (call, "cluster.ca-file");
+  s->host_cluster.client_cert_pem = host_param_dup (call, "cluster.client-cert-pem");
+  s->host_cluster.client_key_pem = host_param_dup (call, "cluster.client-key-pem");
+  s->host_cluster.source = host_param_dup (call, "cluster.source");
   const char *insecure = call->host->get_param (call, "cluster.insecure-skip-verify");
-  s->kube_api_url = s->kube_from_host[0];
-  s->kube_token = s->kube_from_host[1];
-  s->kube_ca_pem = s->kube_from_host[2];
-  s->kube_ca_file = s->kube_from_host[3];
-  s->kube_client_cert_pem = s->kube_from_host[4];
-  s->kube_client_key_pem = s->kube_from_host[5];
-  s->kube_source = s->kube_from_host[6] ? s->kube_from_host[6] : "the host's cluster";
+  s->kube_api_url = s->host_cluster.api_url;
+  s->kube_token = s->host_cluster.token;
+  s->kube_ca_pem = s->host_cluster.ca_pem;
+  s->kube_ca_file = s->host_cluster.ca_file;
+  s->kube_client_cert_pem = s->host_cluster.client_cert_pem;
+  s->kube_client_key_pem = s->host_cluster.client_key_pem;
+  s->kube_source = s->host_cluster.source ? s->host_cluster.source : "the host's cluster";
   s->kube_insecure = insecure && !strcmp (insecure, "true");
+}
+
+/* Frees a copy that held a credential, wiping it first. */
+static void
+free_secret (char *v)
+{
+  if (v)
+    OPENSSL_cleanse (v, strlen (v));
+  free (v);
 }
 
 void
@@ -832,11 +847,13 @@ ec2_close (void *handle)
   json_decref (s->itypes);
   json_decref (s->source_names);
   free (s->transfer_why);
-  for (size_t i = 0; i < sizeof s->kube_from_host / sizeof *s->kube_from_host; i++) {
-    if ((i == 1 || i == 5) && s->kube_from_host[i]) /* the token and the client key */
-      OPENSSL_cleanse (s->kube_from_host[i], strlen (s->kube_from_host[i]));
-    free (s->kube_from_host[i]);
-  }
+  free (s->host_cluster.api_url);
+  free_secret (s->host_cluster.token);
+  free (s->host_cluster.ca_pem);
+  free (s->host_cluster.ca_file);
+  free (s->host_cluster.client_cert_pem);
+  free_secret (s->host_cluster.client_key_pem);
+  free (s->host_cluster.source);
   json_decref (s->config);
   free (s);
 }
