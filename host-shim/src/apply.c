@@ -424,8 +424,23 @@ last_lines (const char *text, int n)
   return p;
 }
 
+/* "error (CLASS): " as pallet-convert-tool says it ("pallet-convert-tool:
+ * error (no-os): converting ...: ... (virt-v2v-in-place said: ...)"). */
+static int
+classed_error (const char *line)
+{
+  for (const char *p = line; (p = strcasestr (p, "error (")) != NULL;) {
+    p += 7;
+    size_t n = strspn (p, "abcdefghijklmnopqrstuvwxyz-");
+    if (n > 0 && p[n] == ')' && p[n + 1] == ':')
+      return 1;
+  }
+  return 0;
+}
+
 /* The log's last few lines that report an error ("virt-v2v-in-place:
- * error: ...", "Error: ..."), debug chatter left out. */
+ * error: ...", "Error: ...", "pallet-convert-tool: error (CLASS): ..."),
+ * debug chatter left out. */
 static json_t *
 error_lines (const char *text)
 {
@@ -434,7 +449,7 @@ error_lines (const char *text)
     const char *nl = strchr (p, '\n');
     size_t len = nl ? (size_t) (nl - p) : strlen (p);
     char *line = strndup (p, len);
-    if (line && (strcasestr (line, "error:") || strcasestr (line, "fatal:"))
+    if (line && (strcasestr (line, "error:") || strcasestr (line, "fatal:") || classed_error (line))
         && !strstr (line, "debug:"))
       json_array_append_new (all, json_string (line));
     free (line);
@@ -443,6 +458,41 @@ error_lines (const char *text)
   while (json_array_size (all) > LOG_ERROR_LINES)
     json_array_remove (all, 0);
   return all;
+}
+
+/* The Pod's result, as its container wrote it to its termination message
+ * file (the kubelet's containerStatuses[].state.terminated.message): a
+ * JSON object (pallet-convert-tool's result, rewrites and all), or NULL. */
+static json_t *
+pod_result (const json_t *pod)
+{
+  size_t i;
+  const json_t *cs;
+  json_array_foreach (json_object_get (json_object_get (pod, "status"), "containerStatuses"), i,
+                      cs) {
+    const char *m = jstr (json_object_get (json_object_get (cs, "state"), "terminated"), "message");
+    json_t *r = m ? json_loads (m, 0, NULL) : NULL;
+    if (json_is_object (r))
+      return r;
+    json_decref (r);
+  }
+  return NULL;
+}
+
+/* Next to the Pod's entry in doc.cluster.objects: its phase and result. */
+static void
+record_pod (struct vmrun *v, const char *name, const json_t *pod, const char *phase)
+{
+  size_t i;
+  json_t *e;
+  json_array_foreach (json_object_get (record (v), "objects"), i, e)
+    if (jstr (e, "kind") && jstr (e, "name") && !strcmp (jstr (e, "kind"), "Pod")
+        && !strcmp (jstr (e, "name"), name)) {
+      json_t *r = pod_result (pod);
+      json_object_set_new (e, "phase", json_string (phase));
+      if (r)
+        json_object_set_new (e, "result", r);
+    }
 }
 
 static void
@@ -458,11 +508,19 @@ pod_failed (struct vmrun *v, struct Pallet_kube *k, const char *stage, const cha
   char *log = scan ? strdup (last_lines (scan, LOG_TAIL_LINES)) : NULL;
   json_t *errors = scan ? error_lines (scan) : json_array ();
   free (scan);
+  /* A termination message that is a result object is recorded as such,
+   * not pasted into the message (the log's error line says it). */
+  json_t *result = pod_result (pod);
+  if (result && ps.message && *ps.message == '{')
+    ps.message = NULL;
   json_t *f = json_pack ("{s:s,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s}", "stage", stage, "pod", name,
                          "phase", ps.phase, "container", ps.container, "reason", ps.reason,
                          "message", ps.message, "logTail", log, "why", why);
   if (f && json_array_size (errors))
     json_object_set (f, "errorLines", errors);
+  if (f && result)
+    json_object_set (f, "result", result);
+  json_decref (result);
   const char *last_error =
       json_string_value (json_array_get (errors, json_array_size (errors) - 1));
   if (f && ps.exit_code >= 0)
@@ -543,9 +601,12 @@ wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *na
         progress (v, stage, name, &ps, ms / 1000);
         changed = 1;
       }
-      if (!strcmp (ps.phase, "Succeeded"))
+      if (!strcmp (ps.phase, "Succeeded")) {
+        record_pod (v, name, pod, ps.phase);
         done++;
+      }
       else if (!strcmp (ps.phase, "Failed")) {
+        record_pod (v, name, pod, ps.phase);
         pod_failed (v, k, stage, name, pod, "failed", errmsg);
         st = PALLET_E_FAILED;
       }

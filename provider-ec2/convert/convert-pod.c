@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Cluster mode: the Pod that runs virt-v2v-in-place on a VM's PVCs.
+/* Cluster mode: the Pod that converts a VM's PVCs in place.
  *
  * Shaped after Forklift's conversion pod in in-place mode (EC2): block
- * PVCs attached as /dev/block<i> in disk order, "virt-v2v-in-place -v -x
- * -i disk --root first" on them, restartPolicy Never, non-root (qemu
- * 107) with every capability dropped.  Differences, on purpose: no shell
- * and no Secret at all (in-place conversion needs no credentials); "-if
- * raw" so a guest cannot make its raw disk probe as qcow2; the devices are
- * passed directly instead of through symlinks.
+ * PVCs attached as /dev/block<i> in disk order, virt-v2v-in-place -v -x
+ * --root first on them, restartPolicy Never, non-root (qemu 107) with
+ * every capability dropped.  Differences, on purpose: no shell and no
+ * Secret at all (in-place conversion needs no credentials); the format
+ * is raw so a guest cannot make its raw disk probe as qcow2; the devices
+ * are passed directly instead of through symlinks; and virt-v2v runs under
+ * pallet-convert-tool convert, as it does on the host: qcow2 overlays on
+ * the tmp emptyDir take every write until the conversion succeeded, the
+ * device-name fix-up (/dev/nvme0n1p1, /dev/xvda1 in fstab and GRUB) runs
+ * on them first, and the result (rewrites included) goes to the
+ * termination message, which the host records in the VM state.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,8 +26,15 @@
 
 #define DEFAULT_CPU    "1"
 #define DEFAULT_MEMORY "2Gi"
-#define TMP_SIZE       "2Gi" /* virt-v2v wants 1 GiB free in TMPDIR */
-#define QEMU_UID       107   /* the qemu user of Forklift's image */
+/* virt-v2v wants 1 GiB free in TMPDIR, and the qcow2 overlays sit there
+ * too: they hold only what the fix-up and the conversion write (a new
+ * initramfs, the rewritten configs), not the disks' size.  2 GiB is
+ * meant to cover both; the overlays' size on the test guests is not
+ * measured yet. */
+#define TMP_SIZE "2Gi"
+#define TOOL     "pallet-convert-tool"
+#define TMP_DIR  "/var/tmp"
+#define QEMU_UID 107 /* the qemu user of Forklift's image */
 
 static json_t *pod_fail (char **err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 static json_t *
@@ -185,6 +197,23 @@ check_options (const struct Pallet_convert_pod_options *o)
     BAD ("conversion pod %s: the CPU request \"%s\" is not a positive "
          "quantity; use e.g. \"1\" or \"500m\", or NULL for %s",
          o->name, o->cpu_request, DEFAULT_CPU);
+  if (o->ndevices > 0 && o->devices == NULL)
+    BAD ("conversion pod %s: %zu devices but no device map; pass the "
+         "block-device mapping or ndevices 0",
+         o->name, o->ndevices);
+  for (size_t i = 0; i < o->ndevices; i++) {
+    const char *d = o->devices[i].name;
+    /* An empty name: the volume has no mapping entry; the fix-up then
+     * knows it by its position. */
+    if (d && *d && (!is_image (d) || strchr (d, '=') || strlen (d) > 64))
+      BAD ("conversion pod %s: device %zu, \"%s\", is not a device name; pass "
+           "the block-device mapping's name (e.g. /dev/xvda, /dev/sdf)",
+           o->name, i, d);
+    if (o->devices[i].disk >= o->nclaims)
+      BAD ("conversion pod %s: device %s is disk %zu of %zu claims; give each "
+           "device the index of its claim",
+           o->name, d ? d : "(null)", o->devices[i].disk, o->nclaims);
+  }
   if (o->memory_request && !is_quantity (o->memory_request))
     BAD ("conversion pod %s: the memory request \"%s\" is not a positive "
          "quantity; use e.g. \"2Gi\", or NULL for %s",
@@ -219,6 +248,45 @@ build_labels (const struct Pallet_convert_pod_options *o)
   if (o->migration_uid && *o->migration_uid)
     json_object_set_new (l, "migration", json_string (o->migration_uid));
   return l;
+}
+
+static int
+add_arg (json_t *cmd, const char *a)
+{
+  return json_array_append_new (cmd, json_string (a));
+}
+
+/* pallet-convert-tool convert and its options, up to the disks.  Its
+ * lines and virt-v2v's (--log -) go to the container's log, its last
+ * error line ("pallet-convert-tool: error (CLASS): ... (virt-v2v-in-place
+ * said: ...)") is what the host reports. */
+static json_t *
+tool_command (const struct Pallet_convert_pod_options *o)
+{
+  json_t *cmd = json_pack ("[s,s,s,s,s,s,s,s,s,s,s,s,s]", TOOL, "convert", "--verbose", "--log",
+                           "-", "--root", "first", "--format", "raw", "--work-dir", TMP_DIR,
+                           "--result-file", PALLET_CONVERT_POD_RESULT_FILE);
+  int e = cmd == NULL;
+
+  if (!e && o->force_tcg)
+    e |= add_arg (cmd, "--tcg");
+  if (!e && o->fix_device_names) {
+    e |= add_arg (cmd, "--fix-device-names");
+    for (size_t i = 0; !e && i < o->ndevices; i++) {
+      char *a = NULL;
+      if (!o->devices[i].name || !*o->devices[i].name)
+        continue;
+      e |= asprintf (&a, "%s=%zu", o->devices[i].name, o->devices[i].disk) < 0;
+      if (!e)
+        e |= add_arg (cmd, "--device") | add_arg (cmd, a);
+      free (a);
+    }
+  }
+  if (e) {
+    json_decref (cmd);
+    return NULL;
+  }
+  return cmd;
 }
 
 /* command, volumeDevices and volumes, one entry per claim. */
@@ -261,8 +329,7 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o, char **
   cpu = o->cpu_request ? o->cpu_request : DEFAULT_CPU;
   memory = o->memory_request ? o->memory_request : DEFAULT_MEMORY;
 
-  cmd = json_pack ("[s,s,s,s,s,s,s,s,s]", "virt-v2v-in-place", "-v", "-x", "-i", "disk", "-if",
-                   "raw", "--root", "first");
+  cmd = tool_command (o);
   env = json_array ();
   devs = json_array ();
   vols = json_array ();
@@ -284,22 +351,26 @@ Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o, char **
     json_object_set_new (limits, "devices.kubevirt.io/kvm", json_string ("1"));
     json_object_set_new (sel, "kubevirt.io/schedulable", json_string ("true"));
   }
-  json_array_append_new (env, env_var ("TMPDIR", "/var/tmp"));
-  json_array_append_new (env, env_var ("HOME", "/var/tmp"));
+  json_array_append_new (env, env_var ("TMPDIR", TMP_DIR));
+  json_array_append_new (env, env_var ("HOME", TMP_DIR));
   json_array_append_new (env, env_var ("LC_ALL", "C"));
   json_array_append_new (
       vols, json_pack ("{s:s, s:{s:s}}", "name", "tmp", "emptyDir", "sizeLimit", TMP_SIZE));
   if (o->zone)
     json_object_set_new (sel, "topology.kubernetes.io/zone", json_string (o->zone));
 
-  ctr = json_pack ("{s:s, s:s, s:o, s:o, s:{s:{s:s, s:s}, s:o},"
-                   " s:o, s:[{s:s, s:s}],"
-                   " s:{s:b, s:b, s:b, s:{s:[s]}}}",
-                   "name", "virt-v2v", "image", o->image ? o->image : PALLET_CONVERT_DEFAULT_IMAGE,
-                   "command", cmd, "env", env, "resources", "requests", "cpu", cpu, "memory",
-                   memory, "limits", limits, "volumeDevices", devs, "volumeMounts", "name", "tmp",
-                   "mountPath", "/var/tmp", "securityContext", "allowPrivilegeEscalation", 0,
-                   "privileged", 0, "runAsNonRoot", 1, "capabilities", "drop", "ALL");
+  ctr = json_pack (
+      "{s:s, s:s, s:o, s:o, s:{s:{s:s, s:s}, s:o},"
+      " s:o, s:[{s:s, s:s}], s:s, s:s,"
+      " s:{s:b, s:b, s:b, s:{s:[s]}}}",
+      "name", "virt-v2v", "image", o->image ? o->image : PALLET_CONVERT_DEFAULT_IMAGE, "command",
+      cmd, "env", env, "resources", "requests", "cpu", cpu, "memory", memory, "limits", limits,
+      "volumeDevices", devs, "volumeMounts", "name", "tmp", "mountPath", TMP_DIR,
+      /* The tool's result; the kubelet copies the file into
+                    * state.terminated.message, failed or not. */
+      "terminationMessagePath", PALLET_CONVERT_POD_RESULT_FILE, "terminationMessagePolicy", "File",
+      "securityContext", "allowPrivilegeEscalation", 0, "privileged", 0, "runAsNonRoot", 1,
+      "capabilities", "drop", "ALL");
   cmd = env = devs = limits = NULL; /* "o" took them, even on error */
   if (ctr == NULL)
     goto nomem2;

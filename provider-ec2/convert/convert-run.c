@@ -896,11 +896,10 @@ Pallet_convert_result_free (struct Pallet_convert_result *res)
   res->nwarnings = 0;
 }
 
-char *
-Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
+static json_t *
+result_object (const struct Pallet_convert_result *res)
 {
   json_t *o, *w;
-  char *s = NULL;
   int e = 0;
 
   if (res == NULL)
@@ -923,8 +922,70 @@ Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
   e |= json_object_set_new (o, "elapsed", json_real (res->elapsed));
   e |= json_object_set_new (o, "deviceNameRewrites",
                             Pallet_convert_rewrites_json (res->rewrites, res->nrewrites));
-  if (!e)
-    s = json_dumps (o, JSON_SORT_KEYS | JSON_COMPACT);
+  if (e) {
+    json_decref (o);
+    return NULL;
+  }
+  return o;
+}
+
+char *
+Pallet_convert_result_to_json (const struct Pallet_convert_result *res)
+{
+  json_t *o = result_object (res);
+  char *s = o ? json_dumps (o, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  json_decref (o);
+  return s;
+}
+
+/* Dumps O; NULL when out of memory or longer than MAX - 1 bytes. */
+static char *
+dump_within (const json_t *o, size_t max)
+{
+  char *s = json_dumps (o, JSON_SORT_KEYS | JSON_COMPACT);
+  if (s && strlen (s) >= max) {
+    free (s);
+    s = NULL;
+  }
+  return s;
+}
+
+char *
+Pallet_convert_result_to_json_max (const struct Pallet_convert_result *res, size_t max)
+{
+  json_t *o = result_object (res);
+  char *s = NULL;
+
+  if (o == NULL || max < 256)
+    goto out;
+  if ((s = dump_within (o, max)) != NULL)
+    goto out;
+  /* Too long: the rewrites matter most (they say what changed in the
+   * guest), then the error; the warnings go first, then the message's
+   * tail, then rewrites from the end, each cut counted. */
+  json_t *w = json_object_get (o, "warnings");
+  json_object_set_new (o, "warningsOmitted", json_integer ((json_int_t) json_array_size (w)));
+  json_array_clear (w);
+  const char *m = json_string_value (json_object_get (o, "message"));
+  if (m && strlen (m) > 512) {
+    char cut[513];
+    size_t n = 509;
+    while (n > 0 && ((unsigned char) m[n] & 0xc0) == 0x80) /* not inside a UTF-8 sequence */
+      n--;
+    snprintf (cut, sizeof cut, "%.*s...", (int) n, m);
+    json_object_set_new (o, "message", json_string (cut));
+  }
+  json_t *rw = json_object_get (o, "deviceNameRewrites");
+  size_t dropped = 0;
+  while ((s = dump_within (o, max)) == NULL && json_array_size (rw) > 0) {
+    json_array_remove (rw, json_array_size (rw) - 1);
+    json_object_set_new (o, "rewritesOmitted", json_integer ((json_int_t) ++dropped));
+  }
+  if (s == NULL) { /* still too long: only the outcome */
+    json_object_set_new (o, "message", json_null ());
+    s = dump_within (o, max);
+  }
+out:
   json_decref (o);
   return s;
 }

@@ -5,7 +5,8 @@
  *   pallet-convert-tool inspect [--tcg] [--format FMT] DISK...
  *   pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]
  *                               [--format FMT] [--work-dir DIR]
- *                               [--libvirtxml] [--verbose] DISK...
+ *                               [--libvirtxml] [--verbose] [--log FILE|-]
+ *                               [--result-file FILE] DISK...
  *   pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...
  *   pallet-convert-tool verify [--tcg] [--format FMT] DISK...
  *   pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--accel A]
@@ -13,7 +14,8 @@
  *                            [--format FMT] [--work-dir DIR] DISK...
  *   pallet-convert-tool fixup [--tcg] [--format FMT] [--device NAME=INDEX]...
  *                             DISK...        (writes DISK: pass copies)
- *   convert also takes --fix-device-names and --device NAME=INDEX.
+ *   convert also takes --fix-device-names and --device NAME=INDEX; pod
+ *   takes them too, for the Pod's command.
  *   pallet-convert-tool map-error TEXT-FILE DISK...  (class: message)
  *   pallet-convert-tool pod OUT.json|- --name N --namespace NS [--image I]
  *                       [--zone Z] [--vm-id ID] [--plan-uid U]
@@ -21,9 +23,12 @@
  *                       CLAIM...
  *
  * inspect prints the inspection JSON; convert prints progress on stderr and
- * the result JSON on stdout.  The exit status is the Pallet_convert_error
+ * the result JSON on stdout (and, with --result-file, into that file, cut
+ * under 4096 bytes: a Pod's termination message).  --log - sends
+ * virt-v2v's lines to stderr (a Pod's log).  The exit status is the Pallet_convert_error
  * (0 = success).  SIGINT/SIGTERM cancel a conversion cleanly.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,8 +103,8 @@ usage (void)
            "usage: pallet-convert-tool inspect [--tcg] [--format FMT] DISK...\n"
            "       pallet-convert-tool convert [--tcg] [--timeout SECS] [--root ROOT]\n"
            "                 [--format FMT] [--work-dir DIR] [--libvirtxml]\n"
-           "                 [--verbose] [--log FILE] [--firstboot SCRIPT]...\n"
-           "                 [--run-script SCRIPT]... DISK...\n"
+           "                 [--verbose] [--log FILE|-] [--result-file FILE]\n"
+           "                 [--firstboot SCRIPT]... [--run-script SCRIPT]... DISK...\n"
            "       pallet-convert-tool domain-xml OUT.xml [--format FMT] DISK...\n"
            "       pallet-convert-tool verify [--tcg] [--format FMT] DISK...\n"
            "       pallet-convert-tool boot [--firmware bios|uefi] [--compat] [--mode true|warn]\n"
@@ -107,7 +112,7 @@ usage (void)
            "                 [--qemu PROG] [--format FMT] [--work-dir DIR] DISK...\n"
            "       pallet-convert-tool fixup [--tcg] [--format FMT]\n"
            "                 [--device NAME=INDEX]... DISK...\n"
-           "       (convert also takes --fix-device-names, --device NAME=INDEX)\n"
+           "       (convert and pod also take --fix-device-names, --device NAME=INDEX)\n"
            "       pallet-convert-tool map-error TEXT-FILE DISK...\n"
            "       pallet-convert-tool pod OUT.json|- --name N --namespace NS\n"
            "                 [--image I] [--zone Z] [--vm-id ID] [--plan-uid U]\n"
@@ -127,7 +132,8 @@ struct extra {
   size_t nexpect;
   const char *firstboot[MAX_LIST], *run[MAX_LIST];
   size_t nfirstboot, nrun;
-  int mode; /* PALLET_CONVERT_BOOT_*; 0 (unset) boots as "true" */
+  int mode;                /* PALLET_CONVERT_BOOT_*; 0 (unset) boots as "true" */
+  const char *result_file; /* convert --result-file */
 };
 
 static int
@@ -172,6 +178,7 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
                                             { "run-script", required_argument, NULL, 'R' },
                                             { "fix-device-names", no_argument, NULL, 'X' },
                                             { "device", required_argument, NULL, 'D' },
+                                            { "result-file", required_argument, NULL, 'W' },
                                             { NULL, 0, NULL, 0 } };
   int c;
   while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
@@ -226,6 +233,7 @@ parse_options (int argc, char *argv[], struct Pallet_convert_options *o,
         return PALLET_CONVERT_E_INVALID;
       break;
     case 'X': o->fix_device_names = 1; break;
+    case 'W': x->result_file = optarg; break;
     case 'D':
       if (add_device (o, optarg) != 0)
         return PALLET_CONVERT_E_INVALID;
@@ -259,6 +267,9 @@ cmd_pod (const char *out, const char *const *claims, size_t nclaims,
   po->claims = claims;
   po->nclaims = nclaims;
   po->force_tcg = o->force_tcg;
+  po->fix_device_names = o->fix_device_names;
+  po->devices = o->devices;
+  po->ndevices = o->ndevices;
   pod = Pallet_convert_pod_manifest (po, &err);
   if (pod == NULL) {
     fprintf (stderr, "pallet-convert-tool: %s\n", err ? err : "out of memory");
@@ -367,9 +378,23 @@ cmd_inspect (const char *const *disks, size_t ndisks, const struct Pallet_conver
   return rc;
 }
 
+/* The result, cut to a termination message's size, into PATH.  A file
+ * that cannot be written costs the caller its record, not the conversion. */
+static void
+write_result_file (const char *path, const struct Pallet_convert_result *res)
+{
+  char *json = Pallet_convert_result_to_json_max (res, PALLET_CONVERT_POD_RESULT_MAX);
+  FILE *f = json ? fopen (path, "w") : NULL;
+
+  if (f == NULL || fputs (json, f) == EOF || fclose (f) != 0)
+    fprintf (stderr, "pallet-convert-tool: warning: --result-file %s: %s\n", path,
+             json ? strerror (errno) : "out of memory");
+  free (json);
+}
+
 static int
 cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_options *o,
-             const char *log_path)
+             const char *log_path, const char *result_file)
 {
   struct sigaction sa = { .sa_handler = on_signal };
   struct Pallet_convert_result res;
@@ -379,7 +404,9 @@ cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_opti
 
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);
-  if (log_path && (log = fopen (log_path, "w")) == NULL) {
+  if (log_path && strcmp (log_path, "-") == 0)
+    log = stderr; /* a Pod's log: virt-v2v's own lines, its error among them */
+  else if (log_path && (log = fopen (log_path, "w")) == NULL) {
     perror (log_path);
     return PALLET_CONVERT_E_IO;
   }
@@ -388,7 +415,7 @@ cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_opti
   o->line = line_cb;
   o->opaque = log;
   rc = Pallet_convert_run (disks, ndisks, o, &res);
-  if (log)
+  if (log && log != stderr)
     fclose (log);
   for (size_t i = 0; i < res.nwarnings; i++)
     fprintf (stderr, "pallet-convert-tool: warning: %s\n", res.warnings[i]);
@@ -399,6 +426,8 @@ cmd_convert (const char *const *disks, size_t ndisks, struct Pallet_convert_opti
   if (json)
     printf ("%s\n", json);
   free (json);
+  if (result_file)
+    write_result_file (result_file, &res);
   Pallet_convert_result_free (&res);
   return rc;
 }
@@ -487,6 +516,6 @@ main (int argc, char *argv[])
   o.run_scripts = x.run;
   o.nrun_scripts = x.nrun;
   if (strcmp (cmd, "convert") == 0)
-    return cmd_convert (disks, ndisks, &o, log_path);
+    return cmd_convert (disks, ndisks, &o, log_path, x.result_file);
   return usage ();
 }

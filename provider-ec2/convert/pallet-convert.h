@@ -213,6 +213,12 @@ void Pallet_convert_result_free (struct Pallet_convert_result *result);
  * "deviceNameRewrites": [...] }.  NULL on ENOMEM. */
 char *Pallet_convert_result_to_json (const struct Pallet_convert_result *r);
 
+/* The same, shorter than MAX bytes (with its NUL; MAX >= 256): when it
+ * does not fit, the warnings are dropped ("warningsOmitted": N), the
+ * message cut to 512 bytes, then rewrites dropped from the end
+ * ("rewritesOmitted": N).  NULL on ENOMEM or MAX < 256. */
+char *Pallet_convert_result_to_json_max (const struct Pallet_convert_result *r, size_t max);
+
 /* ---- Post-conversion verification ----------------------------------- */
 
 struct Pallet_convert_verify_options {
@@ -331,12 +337,27 @@ struct Pallet_convert_pod_options {
   const char *plan_uid, *migration_uid; /* labels (may be NULL) */
   const char *cpu_request, *memory_request; /* NULL: defaults, e.g. "1", "2Gi" */
   int force_tcg;                            /* env LIBGUESTFS_BACKEND_SETTINGS=force_tcg */
+  /* The device-name fix-up before virt-v2v (--fix-device-names), with
+   * this block-device mapping (--device NAME=INDEX each; DISK indexes the
+   * claims).  As Pallet_convert_options. */
+  int fix_device_names;
+  const struct Pallet_convert_device *devices;
+  size_t ndevices;
 };
 
+/* The file the conversion Pod's tool writes its result JSON to (the
+ * container's terminationMessagePath), cut to fit Kubernetes' limit. */
+#define PALLET_CONVERT_POD_RESULT_FILE "/dev/termination-log"
+#define PALLET_CONVERT_POD_RESULT_MAX  4096
+
 /* Returns a new Pod manifest (json_t *) or NULL with *err set (caller frees).
- * The Pod runs "virt-v2v-in-place -v -x -i disk -if raw --root first
- * /dev/block0 ..." (no shell) on the claims attached as block devices
- * /dev/block0..N-1 in order, carries no credentials, and never restarts. */
+ * The Pod runs "pallet-convert-tool convert --verbose --log - --root first
+ * --format raw --work-dir /var/tmp --result-file /dev/termination-log
+ * [--tcg] [--fix-device-names --device NAME=INDEX...] /dev/block0 ..." (no
+ * shell): qcow2 overlays on the tmp emptyDir, the fix-up, virt-v2v-in-place
+ * on the overlays, then the commit, on the claims attached as block
+ * devices /dev/block0..N-1 in order.  It carries no credentials, and never
+ * restarts. */
 json_t *Pallet_convert_pod_manifest (const struct Pallet_convert_pod_options *o, char **err);
 
 /* ---- Building blocks (exposed for tests and other providers) --------- */

@@ -204,8 +204,19 @@ ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *man
     .cpu_request = s->conversion_cpu,
     .memory_request = s->conversion_memory,
     .force_tcg = s->force_tcg,
+    /* The fix-up as the local conversion runs it (convert.c). */
+    .fix_device_names = ec2_wants_fixup (s),
   };
+  struct Pallet_convert_device *map = ec2_device_map (json_object_get (in->state, "volumes"), n);
+  if (!map) {
+    free (claims);
+    *err = strdup ("out of memory");
+    return NULL;
+  }
+  o.devices = map;
+  o.ndevices = n;
   json_t *pod = Pallet_convert_pod_manifest (&o, err);
+  free (map);
   free (claims);
   /* The plan's convertor*, transferNetwork and serviceAccount. */
   if (pod && Pallet_ec2_pod_fields_apply (in->plan, zone, 1, pod, err) != PALLET_OK) {

@@ -205,14 +205,15 @@ already_converted (const char **disks, size_t n, json_t *state)
   return !strcmp (ec2_str (state, "conversion"), CONVERTED) && same;
 }
 
-/* The block-device mapping as the fix-up wants it: each local disk's
- * EC2 device name, by its position in DISKS (diskIndex order). */
-static struct Pallet_convert_device *
-device_map (json_t *vols, size_t n)
+/* The block-device mapping as the fix-up wants it: each disk's EC2
+ * device name, by its position in diskIndex order (the local disks here,
+ * the conversion Pod's claims in the cluster). */
+struct Pallet_convert_device *
+ec2_device_map (const json_t *vols, size_t n)
 {
   struct Pallet_convert_device *m = calloc (n + 1, sizeof *m);
   size_t i;
-  json_t *v;
+  const json_t *v;
   for (size_t k = 0; m && k < n; k++)
     json_array_foreach (vols, i, v)
       if (ec2_int (v, "diskIndex", -1) == (long long) k) {
@@ -223,8 +224,8 @@ device_map (json_t *vols, size_t n)
 }
 
 /* Setting fix-device-names (default true): "false" skips the fix-up. */
-static int
-wants_fixup (struct ec2 *s)
+int
+ec2_wants_fixup (const struct ec2 *s)
 {
   json_t *v = json_object_get (json_object_get (s->config, "_settings"), "fix-device-names");
   return !(json_is_false (v) || (json_is_string (v) && !strcmp (json_string_value (v), "false")));
@@ -260,8 +261,8 @@ convert_disks (struct ec2 *s, const char *vm, const char **disks, size_t n, int 
   co.line = on_line;
   co.cancel = on_cancel;
   co.opaque = &cc;
-  struct Pallet_convert_device *map = device_map (json_object_get (state, "volumes"), n);
-  co.fix_device_names = wants_fixup (s);
+  struct Pallet_convert_device *map = ec2_device_map (json_object_get (state, "volumes"), n);
+  co.fix_device_names = ec2_wants_fixup (s);
   co.devices = map;
   co.ndevices = map ? n : 0;
   co.firstboot = (const char *const *) sc->path;

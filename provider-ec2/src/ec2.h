@@ -171,6 +171,13 @@ pallet_convert_fn ec2_convert_entry;
  * none to run (conversion done locally or skipped).  *err on failure. */
 json_t *ec2_conversion_pod (struct ec2 *s, const struct ec2_input *in, const json_t *manifests,
                             char **err);
+/* The device-name fix-up's inputs, one source for the local conversion
+ * and the conversion Pod: the setting fix-device-names (default true),
+ * and the block-device mapping of state.volumes[] (deviceName by
+ * diskIndex) for N disks (calloc'd, free it; NULL when out of memory). */
+struct Pallet_convert_device;
+int ec2_wants_fixup (const struct ec2 *s);
+struct Pallet_convert_device *ec2_device_map (const json_t *vols, size_t n);
 
 /* JSON helpers. */
 const char *ec2_str (const json_t *o, const char *key); /* "" if missing */

@@ -64,6 +64,9 @@ class ApplyBase(EC2E2E):
         """vms: (instance id, Name tag, volume type) each."""
         t = time.time()
         self.guest = build([os.path.join(GUEST, "build-guest.sh")], 3600)
+        if any(v[3:] == ("nitro",) for v in vms):
+            self.nitro = build([os.path.join(GUEST, "build-guest.sh"), "--layout", "uefi-lvm"],
+                               3600).split()
         instances = [self.instance(*v) for v in vms]
         roots = {}
         if images:
@@ -139,6 +142,16 @@ class ApplyBase(EC2E2E):
         proc.out.close()
 
     def instance(self, iid, name, vtype, with_guest=True):
+        if with_guest == "nitro":
+            # tests/guest's uefi-lvm layout (cached): fstab, GRUB and the
+            # initramfs name /dev/nvme0n1p* and /dev/nvme1n1p1, the data
+            # volume attached as /dev/sdf.
+            return {"id": iid, "name": name, "type": "m5.large", "az": "us-east-1a",
+                    "state": "running", "bootMode": "uefi",
+                    "volumes": [{"device": "/dev/xvda", "sizeGiB": 2, "type": vtype,
+                                 "image": self.nitro[0]},
+                                {"device": "/dev/sdf", "sizeGiB": 1, "type": vtype,
+                                 "image": self.nitro[1]}]}
         vol = {"device": "/dev/xvda", "sizeGiB": 2, "type": vtype}
         if with_guest:
             vol["image"] = self.guest
@@ -185,7 +198,10 @@ class ApplyBothModes(ApplyBase):
     def test_zero_copy_and_copy_apply_convert_boot(self):
         """Killed: the copy plan in its copy and conversion waits, the
         zero-copy plan in its conversion and boot waits."""
-        self.start_world([(ZC, "web-zc", "gp3"), (CP, "web-cp", "gp2")])
+        # The zero-copy instance is Nitro-shaped (UEFI, LVM, two volumes,
+        # NVMe names in its configs): its conversion Pod must run the
+        # device-name fix-up, or the guest cannot find /boot after it.
+        self.start_world([(ZC, "web-zc", "gp3", "nitro"), (CP, "web-cp", "gp2")])
         pzc, szc = self.plan_for(ZC)
         pcp, scp = self.plan_for(CP)
         # The modes come from the cluster's StorageClasses, asked through the
@@ -245,9 +261,13 @@ class ApplyBothModes(ApplyBase):
 
             def console():
                 return self.k("logs", "-n", NS, launcher, "-c", "guest-console-log").stdout
+            # web-zc: its fstab's /boot, /boot/efi and /data mounted, by the
+            # UUIDs the fix-up wrote (the data volume is the second disk).
+            want = (r"PALLET-BOOT-OK kernel=\S+ root=/dev/mapper/vg0-root data=/dev/vdb1"
+                    if name == "web-zc" else r"PALLET-BOOT-OK|login:")
             try:
-                wait_until(lambda: re.search(r"PALLET-BOOT-OK|login:", console()), 600,
-                           name + "'s login prompt on its serial console")
+                wait_until(lambda: re.search(want, console()), 600,
+                           name + "'s boot on its serial console")
             except AssertionError:
                 self.fail("%s did not boot:\n%s" % (name, console()[-3000:]))
             stage(name + " boot (after pallet ended)", t)
@@ -269,6 +289,31 @@ class ApplyBothModes(ApplyBase):
             self.assertEqual((boot["result"], boot["evidence"]), ("booted", "console"), boot)
             self.assertFalse(doc.get("retained"), doc.get("retained"))
             self.assertNotIn("run `pallet cleanup`", outs[name])
+        # The zero-copy conversion Pod ran pallet-convert-tool with the
+        # fix-up and the instance's block-device mapping, and its rewrites
+        # (its termination message) are in the VM state beside the Pod.
+        (doc,) = self.states(szc).values()
+        (pod,) = [o for o in doc["cluster"]["objects"]
+                  if o["kind"] == "Pod" and o["name"] == "web-zc-v2v"]
+        self.assertEqual(pod["phase"], "Succeeded", pod)
+        self.assertTrue(pod["result"]["ok"], pod)
+        rw = pod["result"]["deviceNameRewrites"]
+        print("web-zc: %d rewrites in the Pod: %s" % (len(rw), json.dumps(rw)[:600]), flush=True)
+        pairs = {(x["file"], x["from"]) for x in rw}
+        for want in [("/etc/fstab", "/dev/nvme0n1p2"), ("/etc/fstab", "/dev/nvme0n1p1"),
+                     ("/etc/fstab", "/dev/nvme0n1p3"), ("/etc/fstab", "/dev/nvme1n1p1"),
+                     ("/etc/default/grub", "/dev/nvme0n1p3"),
+                     ("/boot/grub/grub.cfg", "/dev/nvme0n1p3")]:
+            self.assertIn(want, pairs, rw)
+        for x in rw:
+            self.assertRegex(x["to"], r"^(UUID|PARTUUID|LABEL)=\S+$", x)
+        (conv,) = glob.glob(os.path.join(szc, "manifests", "**", "*-Pod-web-zc-v2v.json"),
+                            recursive=True)
+        with open(conv) as f:
+            cmd = json.load(f)["spec"]["containers"][0]["command"]
+        self.assertEqual(cmd[:2], ["pallet-convert-tool", "convert"], cmd)
+        for arg in ("--fix-device-names", "/dev/xvda=0", "/dev/sdf=1", "/dev/block1"):
+            self.assertIn(arg, cmd)
         for uid in PLAN_UIDS.values():
             left = self.aws("ec2", "describe-snapshots", "--owner-ids", "self", "--filters",
                             "Name=tag:forklift.konveyor.io/plan,Values=" + uid)["Snapshots"]
@@ -324,7 +369,13 @@ class ApplyFailure(ApplyBase):
         self.assertRegex(said, r"virt-v2v-in-place: error: .*(inspection could not detect|"
                                r"no root device|no operating system)", f)
         self.assertIn("web-cp-v2v", doc["error"]["message"])
-        self.assertIn("it said: virt-v2v-in-place: error:", doc["error"]["message"])
+        # The last error line is pallet-convert-tool's, with virt-v2v's cause.
+        self.assertRegex(doc["error"]["message"],
+                         r"it said: pallet-convert-tool: error \([a-z-]+\): .*(?i:inspection "
+                         r"could not detect|no root device|no operating system)")
+        # Its result (the termination message) is recorded, not pasted.
+        self.assertFalse(f["result"]["ok"], f)
+        self.assertNotIn('{"', doc["error"]["message"].split("last log lines")[0])
         self.assertTrue(doc["rolledBack"], doc)
         # Nothing of the migration is left in the cluster (kubectl) ...
         for kind in ("pods", "pvc", "secrets", "virtualmachines"):

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for Pallet_convert_pod_manifest: the Pod's shape (command,
- * block devices in disk order, node selector, labels, resources, no
- * credentials) and the argument checks. */
+/* Unit tests for Pallet_convert_pod_manifest: the Pod's shape (command
+ * with the device-name fix-up and its device map, block devices in disk
+ * order, node selector, labels, resources, no credentials, the
+ * termination message file) and the argument checks; and the result JSON
+ * cut to a termination message's size. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,12 @@
 #include "pallet-convert.h"
 
 static const char *const claims3[] = { "vm-boot", "vm-data-1", "vm-data.2" };
+/* As ec2_device_map makes it: disk 2 has no mapping entry (no name). */
+static const struct Pallet_convert_device map3[] = {
+  { "/dev/xvda", 0 },
+  { "/dev/sdf", 1 },
+  { NULL, 0 },
+};
 
 static struct Pallet_convert_pod_options
 base_options (void)
@@ -26,6 +34,9 @@ base_options (void)
     .plan_uid = "9d3c6b3e-1111-2222-3333-444455556666",
     .migration_uid = "0f0e0d0c-aaaa-bbbb-cccc-ddddeeeeffff",
     .force_tcg = 1,
+    .fix_device_names = 1,
+    .devices = map3,
+    .ndevices = 3,
   };
   return o;
 }
@@ -108,15 +119,25 @@ test_shape (void)
 {
   struct Pallet_convert_pod_options o = base_options ();
   static const char *const argv[] = {
-    "virt-v2v-in-place",
-    "-v",
-    "-x",
-    "-i",
-    "disk",
-    "-if",
-    "raw",
+    "pallet-convert-tool",
+    "convert",
+    "--verbose",
+    "--log",
+    "-",
     "--root",
     "first",
+    "--format",
+    "raw",
+    "--work-dir",
+    "/var/tmp",
+    "--result-file",
+    "/dev/termination-log",
+    "--tcg",
+    "--fix-device-names",
+    "--device",
+    "/dev/xvda=0",
+    "--device",
+    "/dev/sdf=1",
     "/dev/block0",
     "/dev/block1",
     "/dev/block2",
@@ -141,6 +162,12 @@ test_shape (void)
   for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
     CU_ASSERT_STRING_EQUAL (json_string_value (json_array_get (cmd, i)), argv[i]);
   CU_ASSERT_PTR_NULL (jpath (pod, "spec.containers.0.args"));
+  /* The tool's result JSON is the termination message, failed or not. */
+  CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.terminationMessagePath"),
+                          "/dev/termination-log");
+  CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.terminationMessagePolicy"), "File");
+  /* The work dir (the overlays) is the tmp emptyDir. */
+  CU_ASSERT_STRING_EQUAL (path_str (pod, "spec.containers.0.volumeMounts.0.mountPath"), "/var/tmp");
 
   /* Disk i: volumeDevice /dev/block<i> -> volume -> claims[i]. */
   devs = jpath (pod, "spec.containers.0.volumeDevices");
@@ -224,7 +251,32 @@ test_kvm_and_options (void)
   CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (labels, "pallet.dev/stage")),
                           "convert");
   CU_ASSERT_EQUAL (json_array_size (jpath (pod, "spec.containers.0.volumeDevices")), 1);
+  /* fix-device-names=false and KVM: neither --fix-device-names, --device
+   * nor --tcg; the disk last. */
+  json_t *cmd = jpath (pod, "spec.containers.0.command");
+  for (size_t i = 0; i < json_array_size (cmd); i++) {
+    const char *a = json_string_value (json_array_get (cmd, i));
+    CU_ASSERT (strcmp (a, "--fix-device-names") && strcmp (a, "--device") && strcmp (a, "--tcg"));
+  }
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_array_get (cmd, json_array_size (cmd) - 1)),
+                          "/dev/block0");
   json_decref (pod);
+
+  /* The fix-up with no mapping at all: the tool then knows disk I by
+   * position; no --device. */
+  o.fix_device_names = 1;
+  pod = Pallet_convert_pod_manifest (&o, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (pod);
+  cmd = jpath (pod, "spec.containers.0.command");
+  int fix = 0, dev = 0;
+  for (size_t i = 0; i < json_array_size (cmd); i++) {
+    fix += !strcmp (json_string_value (json_array_get (cmd, i)), "--fix-device-names");
+    dev += !strcmp (json_string_value (json_array_get (cmd, i)), "--device");
+  }
+  CU_ASSERT_EQUAL (fix, 1);
+  CU_ASSERT_EQUAL (dev, 0);
+  json_decref (pod);
+  o.fix_device_names = 0;
 
   /* tcg and no zone: no nodeSelector at all. */
   o.force_tcg = 1;
@@ -349,6 +401,20 @@ test_errors (void)
   o = base_options ();
   o.memory_request = "";
   expect_error (&o, "memory request");
+  {
+    struct Pallet_convert_device bad[] = { { "/dev/xvda", 0 }, { "/dev/sd f", 1 } };
+    o = base_options ();
+    o.devices = bad;
+    o.ndevices = 2;
+    expect_error (&o, "device 1, \"/dev/sd f\"");
+    bad[1].name = "/dev/sdf=2";
+    expect_error (&o, "\"/dev/sdf=2\"");
+    bad[1].name = "/dev/sdf";
+    bad[1].disk = 3; /* 3 claims: 0..2 */
+    expect_error (&o, "device /dev/sdf is disk 3 of 3 claims");
+    o.devices = NULL;
+    expect_error (&o, "2 devices but no device map");
+  }
   /* Empty optional labels are just left out. */
   o = base_options ();
   o.vm_id = "";
@@ -359,6 +425,64 @@ test_errors (void)
       json_object_get (jpath (pod, "metadata.labels"), "forklift.konveyor.io/vm-id"));
   CU_ASSERT_PTR_NULL (json_object_get (jpath (pod, "metadata.labels"), "plan"));
   json_decref (pod);
+}
+
+/* The result as a termination message: under 4096 bytes whatever the
+ * guest said, valid JSON, the cuts counted. */
+static void
+test_result_max (void)
+{
+  struct Pallet_convert_rewrite rw[200];
+  char *warn[50], big[3000], files[200][48];
+  struct Pallet_convert_result r = { 0 };
+  json_t *j;
+  char *s;
+
+  memset (big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  for (size_t i = 0; i < 50; i++)
+    warn[i] = big;
+  for (size_t i = 0; i < 200; i++) {
+    snprintf (files[i], sizeof files[i], "/boot/loader/entries/entry-%zu.conf", i);
+    rw[i] = (struct Pallet_convert_rewrite){ files[i], (unsigned) i + 1, "/dev/nvme0n1p1",
+                                             "UUID=0123abcd-0123-4567-89ab-0123456789ab" };
+  }
+  /* Small: whole, no cut marks. */
+  r.rewrites = rw;
+  r.nrewrites = 2;
+  s = Pallet_convert_result_to_json_max (&r, PALLET_CONVERT_POD_RESULT_MAX);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  j = json_loads (s, 0, NULL);
+  CU_ASSERT_EQUAL (json_array_size (json_object_get (j, "deviceNameRewrites")), 2);
+  CU_ASSERT_PTR_NULL (json_object_get (j, "rewritesOmitted"));
+  CU_ASSERT_STRING_EQUAL (
+      json_string_value (
+          json_object_get (json_array_get (json_object_get (j, "deviceNameRewrites"), 1), "from")),
+      "/dev/nvme0n1p1");
+  json_decref (j);
+  free (s);
+  /* Huge: warnings gone, message cut, rewrites dropped from the end. */
+  r.error = PALLET_CONVERT_E_FAILED;
+  r.message = big;
+  r.warnings = warn;
+  r.nwarnings = 50;
+  r.nrewrites = 200;
+  s = Pallet_convert_result_to_json_max (&r, PALLET_CONVERT_POD_RESULT_MAX);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (s);
+  CU_ASSERT (strlen (s) < PALLET_CONVERT_POD_RESULT_MAX);
+  j = json_loads (s, 0, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL (j);
+  CU_ASSERT_EQUAL (json_integer_value (json_object_get (j, "warningsOmitted")), 50);
+  CU_ASSERT_EQUAL (json_array_size (json_object_get (j, "warnings")), 0);
+  CU_ASSERT_EQUAL (strlen (json_string_value (json_object_get (j, "message"))), 512);
+  size_t kept = json_array_size (json_object_get (j, "deviceNameRewrites"));
+  CU_ASSERT (kept > 10 && kept < 200);
+  CU_ASSERT_EQUAL (json_integer_value (json_object_get (j, "rewritesOmitted")),
+                   (json_int_t) (200 - kept));
+  CU_ASSERT_STRING_EQUAL (json_string_value (json_object_get (j, "error")), "failed");
+  json_decref (j);
+  free (s);
+  CU_ASSERT_PTR_NULL (Pallet_convert_result_to_json_max (&r, 100));
 }
 
 int
@@ -373,6 +497,7 @@ main (void)
   CU_add_test (s, "manifest shape", test_shape);
   CU_add_test (s, "KVM, image and requests", test_kvm_and_options);
   CU_add_test (s, "argument checks", test_errors);
+  CU_add_test (s, "result as a termination message", test_result_max);
   CU_basic_set_mode (CU_BRM_VERBOSE);
   CU_basic_run_tests ();
   failed = CU_get_number_of_failures () + CU_get_number_of_tests_failed ();
