@@ -38,6 +38,7 @@ class KubeEndpoint:
     def kubectl(self, *args, ok=True, stdin=None, timeout=120, kubeconfig=None):
         env = dict(os.environ, KUBECONFIG=kubeconfig or self.kubeconfig, HOME=self.tmp)
         p = subprocess.run([KUBECTL] + list(args), input=stdin, capture_output=True, text=True,
+                           errors="replace",  # a guest console (OVMF) is not UTF-8
                            timeout=timeout, env=env)
         if ok and p.returncode != 0:
             raise AssertionError("kubectl %s failed (%d): %s%s" % (
