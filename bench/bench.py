@@ -47,22 +47,41 @@ class Failure(Exception):
     pass
 
 
-def run_timed(argv, env=None, stdout=subprocess.DEVNULL, stderr=None, cwd=None):
+TIME = "/usr/bin/time"
+
+
+def run_timed(argv, env=None, stdout=subprocess.DEVNULL, stderr=None, cwd=None, own_rss=False):
     """Runs argv; returns (rc, wall s, user+sys CPU s, maxrss KiB, stderr text)
     from wait4 on the child itself (not its own children's children, which
-    wait4 also folds in once they are reaped, as for the aws CLI)."""
+    wait4 also folds in once they are reaped, as for the aws CLI).
+
+    A child forked from this Python inherits its resident image, and Linux
+    keeps that high-water mark across exec: wait4's ru_maxrss is then this
+    process's size, not the child's.  own_rss=True runs argv under GNU time
+    (a small parent) and returns the peak RSS it reports."""
     errf = tempfile.TemporaryFile() if stderr is None else stderr
+    rssf = None
+    if own_rss:
+        rssf = tempfile.NamedTemporaryFile(prefix="pallet-bench-rss-")
+        argv = [TIME, "-f", "%M", "-o", rssf.name] + list(argv)
     t0 = time.monotonic()
     p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=errf, cwd=cwd)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
+    maxrss = ru.ru_maxrss
+    if rssf is not None:
+        text = rssf.read().decode(errors="replace").split()
+        rssf.close()
+        if not text or not text[-1].isdigit():
+            raise Failure("%s wrote no peak RSS for %s" % (TIME, argv[5]))
+        maxrss = int(text[-1])
     err = ""
     if stderr is None:
         errf.seek(0)
         err = errf.read().decode(errors="replace")
         errf.close()
-    return p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, err
+    return p.returncode, wall, ru.ru_utime + ru.ru_stime, maxrss, err
 
 
 def proc_cpu(pid):
@@ -237,7 +256,7 @@ def bench_inventory(ctx):
         def one(argv, env, who):
             ep.control("POST", "calls/reset")
             e0 = proc_cpu(ep.proc.pid)
-            rc, wall, cpu, rss, err = run_timed(argv, env=env)
+            rc, wall, cpu, rss, err = run_timed(argv, env=env, own_rss=True)
             ecpu = proc_cpu(ep.proc.pid) - e0
             if rc != 0:
                 raise Failure("%s exited %d:\n%s" % (who, rc, err[-2000:]))
@@ -271,8 +290,11 @@ def bench_inventory(ctx):
     # (its call log's latencyMs) is wall time the client spent waiting on it.
     ep_share = med("pallet", "endpoint_service_s") / p_wall if p_wall else 0
     a_share = med("aws", "endpoint_service_s") / a_wall if a_wall else 0
+    rss = inventory_rss(ctx)
+    flat = max(r["maxrss_kib"] for r in rss) / 1024.0
     return {
-        "instances": n, "rounds": reps, "runs": runs,
+        "instances": n, "rounds": reps, "runs": runs, "rss_by_size": rss,
+        "rss_sizes_max_mib": flat,
         "pallet_cpu_s": p_cpu, "aws_cpu_s": a_cpu, "cpu_ratio": ratio(a_cpu, p_cpu),
         "pallet_wall_s": p_wall, "aws_wall_s": a_wall, "wall_ratio": ratio(a_wall, p_wall),
         "pallet_maxrss_mib": p_rss / 1024.0,
@@ -281,8 +303,45 @@ def bench_inventory(ctx):
         "endpoint_service_share_of_aws_wall": a_share,
         "endpoint_bottleneck": ep_share > 0.5,
         "goal": "cpu ratio >= 20, pallet RSS <= 64 MiB",
-        "met": bool(p_cpu and a_cpu / p_cpu >= 20 and p_rss / 1024.0 <= 64),
+        "met": bool(p_cpu and a_cpu / p_cpu >= 20 and p_rss / 1024.0 <= 64 and flat <= 64),
     }
+
+
+def inventory_rss(ctx):
+    """Peak RSS of one `pallet inventory instances -o json` at each size, a
+    fresh endpoint per size (its synthetic instances have one volume each)."""
+    out = []
+    for n in ctx.rss_sizes:
+        tmp = ctx.tmpdir("inventory-rss-%d" % n)
+        log("inventory RSS: %d instances" % n)
+        ep = Endpoint(("--synthetic-instances", str(n)), None, tmp)
+        try:
+            cfg = os.path.join(tmp, "cfg.json")
+            with open(cfg, "w") as f:
+                json.dump({"provider": {"spec": {"type": "ec2", "url": ep.url,
+                                                 "settings": {"target-az": "us-east-1b"}}},
+                           "secret": {"region": "us-east-1", "accessKeyId": SOURCE["key"],
+                                      "secretAccessKey": SOURCE["secret"]}}, f)
+            env = clean_env(tmp)
+            env["PALLET_PROVIDER_PATH"] = ctx.providers
+            listed = os.path.join(tmp, "out.json")
+            with open(listed, "wb") as f:
+                rc, wall, cpu, rss, err = run_timed(
+                    [ctx.pallet, "inventory", "instances", "--provider", "ec2", "--config", cfg,
+                     "-o", "json"], env=env, stdout=f, own_rss=True)
+            if rc != 0:
+                raise Failure("pallet inventory (%d) exited %d:\n%s" % (n, rc, err[-2000:]))
+            with open(listed) as f:
+                got = len(json.load(f))
+            os.unlink(listed)
+            if got != n:
+                raise Failure("pallet inventory listed %d instances, the endpoint has %d"
+                              % (got, n))
+        finally:
+            ep.stop()
+        out.append({"instances": n, "maxrss_kib": rss, "wall_s": wall, "cpu_s": cpu,
+                    "loadavg_1min": loadavg()})
+    return out
 
 
 # ---------------------------------------------------------------- 3. SigV4
@@ -728,6 +787,14 @@ def table(res):
             100 * r["endpoint_service_share_of_pallet_wall"]),
             "%.0f%% of aws's" % (100 * r["endpoint_service_share_of_aws_wall"]), "",
             "< 50%", "BOTTLENECK" if r["endpoint_bottleneck"] else "ok"))
+        rows.append(("  pallet peak RSS by size", " / ".join(
+            "%.1f" % (x["maxrss_kib"] / 1024.0) for x in r["rss_by_size"]) + " MiB",
+            "at " + " / ".join("%d" % x["instances"] for x in r["rss_by_size"]), "",
+            "<= 64 MiB, flat", verdict(r["rss_sizes_max_mib"] <= 64)))
+        notes.append("2: peak RSS (GNU time) by size: " + "; ".join(
+            "%d instances %.1f MiB (%.1f s wall, %.2f CPU-s, load %.1f)" % (
+                x["instances"], x["maxrss_kib"] / 1024.0, x["wall_s"], x["cpu_s"],
+                x["loadavg_1min"]) for x in r["rss_by_size"]))
         pc = r["runs"]["pallet"][0]["calls_by_action"]
         ac = r["runs"]["aws"][0]["calls_by_action"]
         notes.append("2: calls per run: pallet %s; aws %s" % (
@@ -818,6 +885,8 @@ class Ctx:
         self.slow = a.slow
         self.pallet = os.path.join(self.build, "host-shim", "pallet")
         self.providers = os.path.join(self.build, "providers")
+        self.rss_sizes = [int(x) for x in a.rss_sizes.split(",") if x.strip()] if a.rss_sizes \
+            else ([100, 1000] if a.quick else [1000, 10000, 100000])
         self._tmp = tempfile.TemporaryDirectory(prefix="pallet-bench-")
 
     def tmpdir(self, name):
@@ -839,6 +908,8 @@ def main():
                     help="small sizes, one round: checks the harness, not the numbers")
     ap.add_argument("--slow", action="store_true", help="also 5 (conversion)")
     ap.add_argument("--only", default="", help="comma list of figure numbers, e.g. 2,3")
+    ap.add_argument("--rss-sizes", default="",
+                    help="figure 2's RSS sizes, e.g. 1000,10000 (default 1000,10000,100000)")
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     a = ap.parse_args()
     ctx = Ctx(a)
