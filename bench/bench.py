@@ -552,7 +552,8 @@ def pallet_copy(ep, tool, snap, img, size, data, work, nblocks, verify, workers=
             rc, wall, cpu, rss, err = run_timed(
                 [tool, "--snapshot", snap, "--target", out, "--target-is-zero",
                  "--journal", out + ".journal"]
-                + (["--workers", str(workers)] if workers else []), env=env, stdout=so)
+                + (["--workers", str(workers)] if workers else []), env=env, stdout=so,
+                own_rss=True)
             so.seek(0)
             text = so.read().decode(errors="replace")
         if rc != 0:
@@ -787,10 +788,15 @@ def table(res):
             100 * r["endpoint_service_share_of_pallet_wall"]),
             "%.0f%% of aws's" % (100 * r["endpoint_service_share_of_aws_wall"]), "",
             "< 50%", "BOTTLENECK" if r["endpoint_bottleneck"] else "ok"))
+        sizes = [x["maxrss_kib"] for x in r["rss_by_size"]]
+        # Flat: the largest size's peak within 1.25x of the smallest's.
+        growth = max(sizes) / min(sizes) if sizes and min(sizes) else 0
         rows.append(("  pallet peak RSS by size", " / ".join(
             "%.1f" % (x["maxrss_kib"] / 1024.0) for x in r["rss_by_size"]) + " MiB",
-            "at " + " / ".join("%d" % x["instances"] for x in r["rss_by_size"]), "",
-            "<= 64 MiB, flat", verdict(r["rss_sizes_max_mib"] <= 64)))
+            "at " + " / ".join("%d" % x["instances"] for x in r["rss_by_size"]),
+            "%.1fx" % growth if growth else "", "<= 64 MiB, flat",
+            verdict(r["rss_sizes_max_mib"] <= 64 and growth <= 1.25) + (
+                "" if growth <= 1.25 else " (grows)")))
         notes.append("2: peak RSS (GNU time) by size: " + "; ".join(
             "%d instances %.1f MiB (%.1f s wall, %.2f CPU-s, load %.1f)" % (
                 x["instances"], x["maxrss_kib"] / 1024.0, x["wall_s"], x["cpu_s"],
