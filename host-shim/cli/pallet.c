@@ -71,6 +71,8 @@ static const char usage_text[] =
     "  --context NAME         the kubeconfig context (default its current-context)\n"
     "  -n, --namespace NS     the target namespace (must match the plan's)\n"
     "  --wait-timeout S       cluster mode: seconds each Pod wait may take (default 3600)\n"
+    "  --run-hooks-locally    migrate without --apply: run each VM's PreHook/PostHook\n"
+    "                         command as a local process (default: only written)\n"
     "  -o, --output FORMAT    text (default; progress bars with rate and ETA on\n"
     "                         a TTY), json (JSON lines; inventory: one array),\n"
     "                         yaml (one document per event), table (inventory)\n"
@@ -104,7 +106,7 @@ static const char *verb_help[][2] = {
     "[--config FILE]\n       [--state-dir DIR] [--output-dir DIR] [--max-in-flight N] "
     "[--max-attempts N] [--backoff-ms N]\n       [--backoff-max-ms N] "
     "[--apply [--kubeconfig F] [--context C] [-n NS] [--wait-timeout S]]\n"
-    "       [-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
+    "       [--run-hooks-locally] [-o text|json|yaml]\nRuns validate, prepare_source, transfer, convert, build_vm, "
     "cleanup per VM.\nProgress is kept in the state dir after every call; "
     "run it again to resume.\nA warm plan's transfer copies in rounds while "
     "the source runs, until `pallet cutover`\n(or the plan's cutover time); "
@@ -132,6 +134,7 @@ struct opts {
   const char *output, *query, *dump, *at;
   const char *kubeconfig, *context, *namespace_;
   unsigned max_in_flight, max_attempts, backoff_ms, backoff_max_ms, wait_timeout;
+  int run_hooks_locally;
   int help, lenient, apply;
 };
 
@@ -443,6 +446,7 @@ cmd_run (const struct opts *o, int argc, char **argv, int what)
   mo.namespace_ = o->namespace_;
   mo.destination_json = l.destination;
   mo.wait_timeout_s = o->wait_timeout;
+  mo.run_hooks_locally = o->run_hooks_locally;
   if (what == RUN_MIGRATE || what == RUN_CLEANUP)
     pallet_install_signal_handlers ();
   rc = what == RUN_MIGRATE   ? pallet_migrate (m, l.config, l.plan, &mo)
@@ -621,6 +625,7 @@ enum {
   OPT_KUBECONFIG,
   OPT_CONTEXT,
   OPT_WAIT_TIMEOUT,
+  OPT_RUN_HOOKS_LOCALLY,
   OPT_LENIENT,
 };
 
@@ -642,6 +647,7 @@ static const struct option long_opts[] = {
   { "context", required_argument, NULL, OPT_CONTEXT },
   { "namespace", required_argument, NULL, 'n' },
   { "wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT },
+  { "run-hooks-locally", no_argument, NULL, OPT_RUN_HOOKS_LOCALLY },
   { "lenient", no_argument, NULL, OPT_LENIENT },
   { "output", required_argument, NULL, 'o' },
   { "query", required_argument, NULL, 'q' },
@@ -679,6 +685,7 @@ main (int argc, char **argv)
     case OPT_DUMP: o.dump = optarg; break;
     case OPT_AT: o.at = optarg; break;
     case OPT_APPLY: o.apply = 1; break;
+    case OPT_RUN_HOOKS_LOCALLY: o.run_hooks_locally = 1; break;
     case OPT_KUBECONFIG: o.kubeconfig = optarg; break;
     case OPT_CONTEXT: o.context = optarg; break;
     case 'n': o.namespace_ = optarg; break;
@@ -743,6 +750,10 @@ main (int argc, char **argv)
     return cmd_providers (&o, nargs, args);
   if (strcmp (verb, "validate") == 0)
     return cmd_run (&o, nargs, args, RUN_VALIDATE);
+  if (o.run_hooks_locally && (o.apply || strcmp (verb, "migrate") != 0))
+    return usage_error ("--run-hooks-locally is an option of migrate without --apply (with --apply "
+                        "the hooks run as Pods in the cluster)%s",
+                        "");
   if (o.apply && strcmp (verb, "migrate") != 0)
     return usage_error ("--apply is an option of migrate, not of %s (validate and cleanup take "
                         "--kubeconfig, --context and -n)",

@@ -217,8 +217,8 @@ ns_of (const json_t *obj)
 static int
 check_envelopes (const json_t *set, char **errmsg)
 {
-  static const char *const kinds[] = { "Plan",     "NetworkMap", "StorageMap",
-                                       "Provider", "Secret",     NULL };
+  static const char *const kinds[] = { "Plan",   "NetworkMap", "StorageMap", "Provider",
+                                       "Secret", "Hook",       NULL };
   const json_t *res = json_object_get (set, "resources"), *entry;
   size_t i;
 
@@ -240,7 +240,7 @@ check_envelopes (const json_t *set, char **errmsg)
       if (strcmp (json_string_value (kind), kinds[k]) == 0)
         break;
     if (!kinds[k])
-      continue; /* not ours: Migration, Hook, ... */
+      continue; /* not ours: Migration, ConfigMap, ... */
     want_api = strcmp (kinds[k], "Secret") == 0 ? "v1" : FORKLIFT_API;
     if (get (errmsg, entry, obj, "", "apiVersion", W_STRING, 1, &api) == -1)
       return -1;
@@ -802,6 +802,134 @@ normalize_provider (char **errmsg, const json_t *set, const json_t *plan_entry,
   return out;
 }
 
+/* A Hook's spec.playbook (base64) as text, or NULL with *errmsg. */
+static json_t *
+playbook_text (char **errmsg, const json_t *entry, const char *b64)
+{
+  size_t n = strlen (b64), len = 0;
+  char *clean = malloc (n + 1);
+  unsigned char *buf = malloc (n / 4 * 3 + 4);
+  json_t *out = NULL;
+  if (clean && buf) {
+    for (size_t k = 0; k < n; ++k)
+      if (!strchr (" \t\r\n", b64[k]))
+        clean[len++] = b64[k];
+    clean[len] = '\0';
+    int pad = (len >= 1 && clean[len - 1] == '=') + (len >= 2 && clean[len - 2] == '=');
+    int r = len % 4 == 0 && len <= INT32_MAX
+                ? EVP_DecodeBlock (buf, (const unsigned char *) clean, (int) len)
+                : -1;
+    if (r >= pad)
+      out = json_stringn ((const char *) buf, (size_t) (r - pad));
+    if (!out)
+      err_at (errmsg, entry, "spec.playbook",
+              "not valid base64 of UTF-8 text; encode the playbook with 'base64 -w0'");
+  }
+  else
+    Pallet_plan_set_error (errmsg, "plan: out of memory");
+  free (clean);
+  free (buf);
+  return out;
+}
+
+/* spec.vms[].hooks: each {hook: {name, namespace}, step} resolved to the
+ * Hook in the files, so the host can run it without the resource set:
+ * {step, hook: {name, namespace}, uid, image, playbook (base64 as
+ * written), playbookText (decoded), serviceAccount, deadline}.  A missing
+ * Hook, a second hook for one step, or a step other than PreHook and
+ * PostHook fails the load. */
+static int
+resolve_hooks (char **errmsg, const json_t *set, const json_t *entry, json_t *vms,
+               const char *plan_ns)
+{
+  static const char *const steps[] = { "PreHook", "PostHook", NULL };
+  size_t i;
+  json_t *vm;
+
+  json_array_foreach (vms, i, vm) {
+    char path[96];
+    const json_t *hooks, *h;
+    size_t j;
+    json_t *out;
+
+    snprintf (path, sizeof path, "spec.vms[%zu]", i);
+    if (get (errmsg, entry, vm, path, "hooks", W_SEQ, 0, &hooks) == -1)
+      return -1;
+    if (!hooks)
+      continue;
+    if (!(out = json_array ()))
+      goto oom;
+    json_array_foreach (hooks, j, h) {
+      char hp[128], rp[160];
+      const json_t *ref, *he, *hspec, *v;
+      const char *step, *ns, *sa = NULL, *image = "quay.io/kubev2v/hook-runner";
+      json_t *text = NULL, *r;
+      json_int_t deadline = 0;
+
+      snprintf (hp, sizeof hp, "%s.hooks[%zu]", path, j);
+      snprintf (rp, sizeof rp, "%s.hook", hp);
+      if (!json_is_object (h)) {
+        err_at (errmsg, entry, hp, "expected a mapping with hook and step, got %s",
+                Pallet_plan_type_name (h));
+        goto fail;
+      }
+      if (get_enum (errmsg, entry, h, hp, "step", steps, 1, &step) == -1
+          || get (errmsg, entry, h, hp, "hook", W_MAP, 1, &ref) == -1
+          || !(he = resolve_ref (errmsg, set, entry, ref, rp, "Hook", plan_ns, &ns)))
+        goto fail;
+      for (size_t k = 0; k < json_array_size (out); ++k)
+        if (!strcmp (json_string_value (json_object_get (json_array_get (out, k), "step")), step)) {
+          err_at (errmsg, entry, hp,
+                  "a second %s for this VM (also %s.hooks[%zu]); a VM runs one hook per step", step,
+                  path, k);
+          goto fail;
+        }
+      if (get (errmsg, he, obj_of (he), "", "spec", W_MAP, 0, &hspec) == -1
+          || get (errmsg, he, hspec, "spec", "image", W_STRING, 0, &v) == -1)
+        goto fail;
+      if (v && json_string_length (v))
+        image = json_string_value (v);
+      if (get (errmsg, he, hspec, "spec", "serviceAccount", W_STRING, 0, &v) == -1)
+        goto fail;
+      sa = v && json_string_length (v) ? json_string_value (v) : NULL;
+      v = json_object_get (hspec, "deadline");
+      if (v && !json_is_null (v)) {
+        if (!json_is_integer (v) || json_integer_value (v) < 0) {
+          err_at (errmsg, he, "spec.deadline", "expected a whole number of seconds >= 0, got %s",
+                  Pallet_plan_type_name (v));
+          goto fail;
+        }
+        deadline = json_integer_value (v);
+      }
+      if (get (errmsg, he, hspec, "spec", "playbook", W_STRING, 0, &v) == -1)
+        goto fail;
+      if (v && json_string_length (v)
+          && !(text = playbook_text (errmsg, he, json_string_value (v))))
+        goto fail;
+      r = json_pack ("{s:s, s:{s:s, s:s?}, s:s?, s:s, s:O?, s:o?, s:s?, s:I}", "step", step, "hook",
+                     "name", str_at (obj_of (he), "metadata", "name"), "namespace", ns, "uid",
+                     str_at (obj_of (he), "metadata", "uid"), "image", image, "playbook",
+                     text ? v : NULL, "playbookText", text, "serviceAccount", sa, "deadline",
+                     deadline);
+      if (!r || json_array_append_new (out, r))
+        goto oom_out;
+    }
+    if (json_object_set_new (vm, "hooks", out))
+      goto oom;
+    continue;
+oom_out:
+    json_decref (out);
+    goto oom;
+fail:
+    json_decref (out);
+    return -1;
+  }
+  return 0;
+oom:
+  Pallet_plan_set_error (errmsg, "plan: out of memory");
+  return -1;
+}
+
 /* spec.customizationScripts: the ConfigMap it names, resolved now so the
  * provider gets the scripts themselves: {name, namespace, scripts: {key:
  * text}}, or null when unset.  A missing ConfigMap fails the load. */
@@ -883,7 +1011,7 @@ pallet_plan_normalize_ext (const json_t *set, const char *plan_name, unsigned fl
     type = warm && json_is_true (warm) ? "warm" : "cold";
   if (migration_cutover (errmsg, set, name, ns, &cutover) == -1)
     return NULL;
-  if (!(vms = normalize_vms (errmsg, entry, spec))
+  if (!(vms = normalize_vms (errmsg, entry, spec)) || resolve_hooks (errmsg, set, entry, vms, ns)
       || customization_scripts (errmsg, set, entry, spec, ns, &scripts) == -1)
     goto fail;
   if (get (errmsg, entry, spec, "spec", "provider", W_MAP, 1, &providers) == -1

@@ -556,7 +556,8 @@ progress (struct vmrun *v, const char *stage, const char *name,
 
 /* Waits until every Pod of the stage Succeeded. */
 static int
-wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *names, char **errmsg)
+wait_pods_for (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *names,
+               unsigned wait_s, const char *limit, char **errmsg)
 {
   struct timespec t0, now;
   clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -620,7 +621,7 @@ wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *na
       rc = STEP_OK;
       break;
     }
-    if (ms >= (long) v->d->cluster->wait_s * 1000) {
+    if (ms >= (long) wait_s * 1000) {
       /* The first Pod not done yet says why. */
       json_array_foreach (names, i, e) {
         json_t *pod = NULL;
@@ -631,8 +632,7 @@ wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *na
         Pallet_kube_pod_state (pod, &ps);
         if (strcmp (ps.phase, "Succeeded")) {
           char why[120];
-          snprintf (why, sizeof why, "did not succeed within %u s (--wait-timeout)",
-                    v->d->cluster->wait_s);
+          snprintf (why, sizeof why, "did not succeed within %u s (%s)", wait_s, limit);
           pod_failed (v, k, stage, json_string_value (e), pod, why, errmsg);
           json_decref (pod);
           break;
@@ -650,6 +650,65 @@ wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *na
     Pallet_drv_nap (v, delay, 0);
   }
   json_decref (seen);
+  return rc;
+}
+
+static int
+wait_pods (struct vmrun *v, struct Pallet_kube *k, const char *stage, json_t *names, char **errmsg)
+{
+  return wait_pods_for (v, k, stage, names, v->d->cluster->wait_s, "--wait-timeout", errmsg);
+}
+
+/* --- hooks ---------------------------------------------------------------- */
+
+int
+Pallet_cluster_run_hook (struct vmrun *v, const json_t *objs, const char *stage, unsigned wait_s,
+                         const char *limit, json_t *rec, char **errmsg)
+{
+  struct Pallet_kube *k = connect_cluster (v->d->cluster, errmsg);
+  if (!k)
+    return STEP_FAILED;
+  json_t *pods = json_array ();
+  size_t i;
+  const json_t *o;
+  int st = PALLET_OK;
+  json_array_foreach (objs, i, o) {
+    st = apply_object (v, k, o, stage, NULL, errmsg);
+    if (st != PALLET_OK)
+      break;
+    if (!strcmp (jstr (o, "kind"), "Pod"))
+      json_array_append_new (pods, json_string (jstr (meta (o), "name")));
+  }
+  int rc = Pallet_drv_save (v) != 0 ? STEP_IOERR : st == PALLET_OK ? STEP_OK : STEP_FAILED;
+  if (rc == STEP_OK)
+    rc = wait_pods_for (v, k, stage, pods, wait_s, limit, errmsg);
+  /* Succeeded is on disk before its Pod goes: a rerun never runs it again. */
+  if (rc == STEP_OK) {
+    json_object_set_new (rec, "status", json_string ("succeeded"));
+    if (Pallet_drv_save (v) != 0)
+      rc = STEP_IOERR;
+  }
+  /* Done with, as the other finished Pods are: its log is in the
+   * state.  A cancelled run leaves them to the rollback. */
+  if (rc == STEP_OK || rc == STEP_FAILED) {
+    for (size_t j = json_array_size (objs); j-- > 0;) {
+      o = json_array_get (objs, j);
+      char *err = NULL;
+      int dst = Pallet_kube_delete (k, jstr (o, "apiVersion"), jstr (o, "kind"), v->d->cluster->ns,
+                                    jstr (meta (o), "name"), &err);
+      if (dst == PALLET_OK) {
+        char msg[400];
+        snprintf (msg, sizeof msg, "%s %s deleted (its work is done)", jstr (o, "kind"),
+                  jstr (meta (o), "name"));
+        Pallet_drv_event (v, "apply", "apply", stage, msg, NULL);
+      }
+      else if (dst != PALLET_E_NOT_FOUND)
+        Pallet_log (PALLET_LOG_WARNING, "%s", err ? err : "cannot delete a hook object");
+      free (err);
+    }
+  }
+  json_decref (pods);
+  Pallet_kube_free (k);
   return rc;
 }
 

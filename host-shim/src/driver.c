@@ -586,6 +586,26 @@ error_message (json_t *doc)
   return json_is_string (m) ? json_string_value (m) : NULL;
 }
 
+static const json_t *
+hook_of (struct vmrun *v, const char *step)
+{
+  size_t i;
+  const json_t *h;
+  json_array_foreach (json_object_get (v->vm, "hooks"), i, h) {
+    const char *s = json_string_value (json_object_get (h, "step"));
+    if (s && !strcmp (s, step))
+      return h;
+  }
+  return NULL;
+}
+
+static int
+posthook_failed (json_t *doc)
+{
+  const char *f = json_string_value (json_object_get (doc, "failedStep"));
+  return f && !strcmp (f, "posthook");
+}
+
 /* What the helpers of migrate_vm return to say "go on": every other value is
  * the VM's outcome. */
 enum { VM_RUN = -1 };
@@ -604,6 +624,12 @@ resume_vm_state (struct vmrun *v, json_t *doc)
     return VM_SKIPPED;
   }
   int stopped = strcmp (status, "failed") == 0 || strcmp (status, "cancelled") == 0;
+  if (stopped && posthook_failed (doc)) {
+    /* Migrated, only its PostHook failed: run that again. */
+    json_object_set_new (doc, "status", json_string ("running"));
+    event (v, "resume", "posthook", "resuming", "the VM was migrated; running its PostHook again");
+    return VM_RUN;
+  }
   if (stopped && strcmp (phase, "rollback") != 0) {
     /* A crash between failing and starting the rollback. */
     rollback_vm (v);
@@ -750,6 +776,69 @@ apply_step (struct vmrun *v)
   }
 }
 
+/* The VM's PreHook, before anything of it is touched: a failure fails
+ * the VM (rolled back, nothing of the source prepared). */
+static int
+prehook_step (struct vmrun *v)
+{
+  if (in_list (v->doc, "completed", "prehook") || !hook_of (v, "PreHook"))
+    return VM_RUN;
+  if (cancelled_for (v->d, 0))
+    return cancel_vm (v);
+  json_object_set_new (v->doc, "step", json_string ("prehook"));
+  if (save (v) != 0)
+    return VM_IOERR;
+  switch (Pallet_hook_run (v, "PreHook")) {
+  case STEP_OK:
+    add_to_list (v->doc, "completed", "prehook");
+    return save (v) != 0 ? VM_IOERR : VM_RUN;
+  case STEP_IOERR: return VM_IOERR;
+  case STEP_CANCELLED: return cancel_vm (v);
+  default: return step_failed (v, "prehook");
+  }
+}
+
+/* The VM's PostHook, once it was migrated.  A failure fails the VM after
+ * the fact: the VM is kept (running as the plan asked), not rolled back;
+ * a rerun runs the PostHook again. */
+static int
+posthook_step (struct vmrun *v)
+{
+  if (in_list (v->doc, "completed", "posthook") || !hook_of (v, "PostHook"))
+    return VM_RUN;
+  if (cancelled_for (v->d, 0))
+    return cancel_vm (v);
+  json_object_set_new (v->doc, "step", json_string ("posthook"));
+  if (save (v) != 0)
+    return VM_IOERR;
+  switch (Pallet_hook_run (v, "PostHook")) {
+  case STEP_OK:
+    add_to_list (v->doc, "completed", "posthook");
+    return save (v) != 0 ? VM_IOERR : VM_RUN;
+  case STEP_IOERR: return VM_IOERR;
+  case STEP_CANCELLED:
+    /* Migrated already: nothing to roll back. */
+    json_object_set_new (v->doc, "status", json_string ("cancelled"));
+    return save (v) != 0 ? VM_IOERR : VM_CANCELLED;
+  default: break;
+  }
+  json_t *e = json_object_get (v->doc, "error");
+  const char *m = json_string_value (json_object_get (e, "message"));
+  char *msg = NULL;
+  if (asprintf (&msg, "%s; the VM was migrated and is kept as it is (not rolled back)",
+                m ? m : "PostHook failed")
+      >= 0)
+    json_object_set_new (e, "message", json_string (msg));
+  free (msg);
+  json_object_set_new (v->doc, "status", json_string ("failed"));
+  json_object_set_new (v->doc, "failedStep", json_string ("posthook"));
+  json_object_set_new (v->doc, "migrated", json_true ());
+  if (save (v) != 0)
+    return VM_IOERR;
+  event (v, "failed", "posthook", "failed", error_message (v->doc));
+  return VM_FAILED;
+}
+
 static int
 migrate_vm (struct vmrun *v)
 {
@@ -757,6 +846,8 @@ migrate_vm (struct vmrun *v)
   if (rc != VM_RUN)
     return rc;
   for (size_t i = 0; i < sizeof migrate_steps / sizeof migrate_steps[0]; i++) {
+    if (migrate_steps[i] == PALLET_OP_PREPARE_SOURCE && (rc = prehook_step (v)) != VM_RUN)
+      return rc;
     if (migrate_steps[i] == PALLET_OP_CLEANUP && v->d->o.apply) {
       rc = apply_step (v);
       if (rc != VM_RUN)
@@ -766,6 +857,8 @@ migrate_vm (struct vmrun *v)
     if (rc != VM_RUN)
       return rc;
   }
+  if ((rc = posthook_step (v)) != VM_RUN)
+    return rc;
   json_object_set_new (v->doc, "phase", json_string ("done"));
   json_object_set_new (v->doc, "step", json_string ("done"));
   json_object_set_new (v->doc, "status", json_string ("succeeded"));
@@ -788,7 +881,8 @@ cleanup_vm (struct vmrun *v)
     return VM_IOERR;
   }
   const char *status = json_string_value (json_object_get (v->doc, "status"));
-  int succeeded = status && strcmp (status, "succeeded") == 0;
+  /* A VM whose PostHook failed was migrated: keep it too. */
+  int succeeded = status && (strcmp (status, "succeeded") == 0 || posthook_failed (v->doc));
   if (succeeded) {
     /* Removes leftovers of a finished VM; never the VM itself. */
     json_object_set_new (v->doc, "cleanupAttempts", json_integer (0));

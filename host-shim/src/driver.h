@@ -78,6 +78,18 @@ PALLET_HIDDEN int Pallet_cluster_apply_vm (struct vmrun *v);
 struct Pallet_kube;
 PALLET_HIDDEN int Pallet_cluster_boot (struct vmrun *v, struct Pallet_kube *k, const json_t *vm,
                                        const char *ns, unsigned wait_s, json_t *rec, char **errmsg);
+/* Creates a hook's ConfigMap and Pod (objs), waits up to wait_s for the
+ * Pod (limit names the bound in messages), records rec.status
+ * succeeded (saved), then deletes them.  The
+ * failure, with the Pod's log tail, is in *errmsg and cluster.failure. */
+PALLET_HIDDEN int Pallet_cluster_run_hook (struct vmrun *v, const json_t *objs, const char *stage,
+                                           unsigned wait_s, const char *limit, json_t *rec,
+                                           char **errmsg);
+/* hooks.c: the VM's hook for step ("PreHook", "PostHook"), rendered,
+ * written with its manifests and run (cluster mode, --run-hooks-locally)
+ * unless it succeeded in an earlier run.  STEP_OK when there is none or
+ * it succeeded or was only rendered; STEP_FAILED with doc.error set. */
+PALLET_HIDDEN int Pallet_hook_run (struct vmrun *v, const char *step);
 /* Deletes what the VM's runs made in the cluster; 0 when all is gone. */
 PALLET_HIDDEN int Pallet_cluster_rollback_vm (struct vmrun *v);
 
