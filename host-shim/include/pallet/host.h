@@ -336,7 +336,7 @@ struct pallet_migrate_options {
    * the host destination through kubeconfig.  Holds secrets. */
   const char *destination_json;
   unsigned wait_timeout_s; /* each Pod wait; 0 means 3600 */
-  /* Added with hooks: without --apply, run each VM's PreHook/PostHook
+  /* Added-in: ABI 1.1.  Without --apply, run each VM's PreHook/PostHook
    * (Forklift Hook) command as a local process instead of only writing
    * its Pod with the manifests. */
   int run_hooks_locally;
