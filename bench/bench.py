@@ -210,20 +210,26 @@ def bench_calls(ctx):
 
 # ---------------------------------------------------------------- 2. inventory
 
+def inventory_config(ctx, ep, tmp):
+    """The provider config naming endpoint EP, and pallet's environment."""
+    cfg = os.path.join(tmp, "cfg.json")
+    with open(cfg, "w") as f:
+        json.dump({"provider": {"spec": {"type": "ec2", "url": ep.url,
+                                         "settings": {"target-az": "us-east-1b"}}},
+                   "secret": {"region": "us-east-1", "accessKeyId": SOURCE["key"],
+                              "secretAccessKey": SOURCE["secret"]}}, f)
+    env = clean_env(tmp)
+    env["PALLET_PROVIDER_PATH"] = ctx.providers
+    return cfg, env
+
+
 def bench_inventory(ctx):
     n = 1000 if ctx.quick else 10000
     reps = 1 if ctx.quick else 3
     tmp = ctx.tmpdir("inventory")
     ep = Endpoint(("--synthetic-instances", str(n)), None, tmp)
     try:
-        cfg = os.path.join(tmp, "cfg.json")
-        with open(cfg, "w") as f:
-            json.dump({"provider": {"spec": {"type": "ec2", "url": ep.url,
-                                             "settings": {"target-az": "us-east-1b"}}},
-                       "secret": {"region": "us-east-1", "accessKeyId": SOURCE["key"],
-                                  "secretAccessKey": SOURCE["secret"]}}, f)
-        penv = clean_env(tmp)
-        penv["PALLET_PROVIDER_PATH"] = ctx.providers
+        cfg, penv = inventory_config(ctx, ep, tmp)
         pargv = [ctx.pallet, "inventory", "instances", "--provider", "ec2", "--config", cfg,
                  "-o", "json"]
         aenv = clean_env(tmp)
@@ -316,14 +322,7 @@ def inventory_rss(ctx):
         log("inventory RSS: %d instances" % n)
         ep = Endpoint(("--synthetic-instances", str(n)), None, tmp)
         try:
-            cfg = os.path.join(tmp, "cfg.json")
-            with open(cfg, "w") as f:
-                json.dump({"provider": {"spec": {"type": "ec2", "url": ep.url,
-                                                 "settings": {"target-az": "us-east-1b"}}},
-                           "secret": {"region": "us-east-1", "accessKeyId": SOURCE["key"],
-                                      "secretAccessKey": SOURCE["secret"]}}, f)
-            env = clean_env(tmp)
-            env["PALLET_PROVIDER_PATH"] = ctx.providers
+            cfg, env = inventory_config(ctx, ep, tmp)
             listed = os.path.join(tmp, "out.json")
             with open(listed, "wb") as f:
                 rc, wall, cpu, rss, err = run_timed(

@@ -408,10 +408,8 @@ apply_object (struct vmrun *v, struct Pallet_kube *k, const json_t *obj, const c
 
 /* --- waits ---------------------------------------------------------------- */
 
-/* The failure of a Pod, in the state and as the step's message. */
-/* The start of the last n lines of text. */
-static const char *
-last_lines (const char *text, int n)
+const char *
+Pallet_last_lines (const char *text, int n)
 {
   const char *p = text + strlen (text);
   if (p > text && p[-1] == '\n')
@@ -505,7 +503,7 @@ pod_failed (struct vmrun *v, struct Pallet_kube *k, const char *stage, const cha
   if (pod)
     Pallet_kube_pod_log (k, v->d->cluster->ns, name, ps.container, LOG_SCAN_LINES, &scan, &lerr);
   free (lerr);
-  char *log = scan ? strdup (last_lines (scan, LOG_TAIL_LINES)) : NULL;
+  char *log = scan ? strdup (Pallet_last_lines (scan, LOG_TAIL_LINES)) : NULL;
   json_t *errors = scan ? error_lines (scan) : json_array ();
   free (scan);
   /* A termination message that is a result object is recorded as such,

@@ -586,19 +586,6 @@ error_message (json_t *doc)
   return json_is_string (m) ? json_string_value (m) : NULL;
 }
 
-static const json_t *
-hook_of (struct vmrun *v, const char *step)
-{
-  size_t i;
-  const json_t *h;
-  json_array_foreach (json_object_get (v->vm, "hooks"), i, h) {
-    const char *s = json_string_value (json_object_get (h, "step"));
-    if (s && !strcmp (s, step))
-      return h;
-  }
-  return NULL;
-}
-
 static int
 posthook_failed (json_t *doc)
 {
@@ -776,22 +763,39 @@ apply_step (struct vmrun *v)
   }
 }
 
+/* Whether the VM's hook WHICH is still to run as step STEP: HOOK_DUE
+ * (the step is saved), VM_RUN when it is done or the VM has none, or the
+ * VM's result when the plan was cancelled first. */
+enum { HOOK_DUE = -2 };
+static int
+hook_due (struct vmrun *v, const char *step, const char *which)
+{
+  if (in_list (v->doc, "completed", step) || !Pallet_hook_find (v, which))
+    return VM_RUN;
+  if (cancelled_for (v->d, 0))
+    return cancel_vm (v);
+  json_object_set_new (v->doc, "step", json_string (step));
+  return save (v) != 0 ? VM_IOERR : HOOK_DUE;
+}
+
+/* Records the hook step STEP as completed. */
+static int
+hook_done (struct vmrun *v, const char *step)
+{
+  add_to_list (v->doc, "completed", step);
+  return save (v) != 0 ? VM_IOERR : VM_RUN;
+}
+
 /* The VM's PreHook, before anything of it is touched: a failure fails
  * the VM (rolled back, nothing of the source prepared). */
 static int
 prehook_step (struct vmrun *v)
 {
-  if (in_list (v->doc, "completed", "prehook") || !hook_of (v, "PreHook"))
-    return VM_RUN;
-  if (cancelled_for (v->d, 0))
-    return cancel_vm (v);
-  json_object_set_new (v->doc, "step", json_string ("prehook"));
-  if (save (v) != 0)
-    return VM_IOERR;
+  int rc = hook_due (v, "prehook", "PreHook");
+  if (rc != HOOK_DUE)
+    return rc;
   switch (Pallet_hook_run (v, "PreHook")) {
-  case STEP_OK:
-    add_to_list (v->doc, "completed", "prehook");
-    return save (v) != 0 ? VM_IOERR : VM_RUN;
+  case STEP_OK: return hook_done (v, "prehook");
   case STEP_IOERR: return VM_IOERR;
   case STEP_CANCELLED: return cancel_vm (v);
   default: return step_failed (v, "prehook");
@@ -804,17 +808,11 @@ prehook_step (struct vmrun *v)
 static int
 posthook_step (struct vmrun *v)
 {
-  if (in_list (v->doc, "completed", "posthook") || !hook_of (v, "PostHook"))
-    return VM_RUN;
-  if (cancelled_for (v->d, 0))
-    return cancel_vm (v);
-  json_object_set_new (v->doc, "step", json_string ("posthook"));
-  if (save (v) != 0)
-    return VM_IOERR;
+  int rc = hook_due (v, "posthook", "PostHook");
+  if (rc != HOOK_DUE)
+    return rc;
   switch (Pallet_hook_run (v, "PostHook")) {
-  case STEP_OK:
-    add_to_list (v->doc, "completed", "posthook");
-    return save (v) != 0 ? VM_IOERR : VM_RUN;
+  case STEP_OK: return hook_done (v, "posthook");
   case STEP_IOERR: return VM_IOERR;
   case STEP_CANCELLED:
     /* Migrated already: nothing to roll back. */

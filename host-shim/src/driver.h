@@ -90,6 +90,10 @@ PALLET_HIDDEN int Pallet_cluster_run_hook (struct vmrun *v, const json_t *objs, 
  * unless it succeeded in an earlier run.  STEP_OK when there is none or
  * it succeeded or was only rendered; STEP_FAILED with doc.error set. */
 PALLET_HIDDEN int Pallet_hook_run (struct vmrun *v, const char *step);
+/* hooks.c: the VM's hook entry (vms[].hooks[]) for step, or NULL. */
+PALLET_HIDDEN const json_t *Pallet_hook_find (struct vmrun *v, const char *step);
+/* apply.c: the start of the last n lines of text. */
+PALLET_HIDDEN const char *Pallet_last_lines (const char *text, int n);
 /* Deletes what the VM's runs made in the cluster; 0 when all is gone. */
 PALLET_HIDDEN int Pallet_cluster_rollback_vm (struct vmrun *v);
 

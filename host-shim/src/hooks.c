@@ -37,8 +37,8 @@ jstr (const json_t *o, const char *k)
   return json_string_value (json_object_get (o, k));
 }
 
-static const json_t *
-find_hook (struct vmrun *v, const char *step)
+const json_t *
+Pallet_hook_find (struct vmrun *v, const char *step)
 {
   size_t i;
   const json_t *h;
@@ -214,13 +214,7 @@ read_tail (const char *path)
   fclose (f);
   if (!buf)
     return NULL;
-  /* The last LOCAL_TAIL lines. */
-  char *p = buf + strlen (buf);
-  int n = LOCAL_TAIL;
-  if (p > buf && p[-1] == '\n')
-    p--;
-  while (p > buf && !(p[-1] == '\n' && --n == 0))
-    p--;
+  const char *p = Pallet_last_lines (buf, LOCAL_TAIL);
   char *tail = strdup (p);
   free (buf);
   return tail;
@@ -360,7 +354,7 @@ run_local (struct vmrun *v, const json_t *objs, unsigned wait_s, char **errmsg)
 int
 Pallet_hook_run (struct vmrun *v, const char *step)
 {
-  const json_t *h = find_hook (v, step);
+  const json_t *h = Pallet_hook_find (v, step);
   if (!h)
     return STEP_OK;
   json_t *all = json_object_get (v->doc, "hooks");
